@@ -1,0 +1,119 @@
+"""``create_app(settings)``: the ASGI app. Routes, middleware and lifespan; nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from liveroom import api, demo, metrics
+from liveroom.config import Settings
+from liveroom.engine.base import Engine, engine_from_settings
+from liveroom.features.comments import Comments
+from liveroom.features.rooms import Rooms
+from liveroom.features.stats import Stats
+from liveroom.hub import Hub
+from liveroom.session import Session, websocket_endpoint
+
+log = logging.getLogger("liveroom")
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "client_demo"
+
+
+class Node:
+    """Everything one liveroom process runs: engine, hub and features. Lives on ``app.state``."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine: Engine = engine or engine_from_settings(settings)
+        self.hub = Hub(self.engine, settings)
+        self.rooms = Rooms(self.engine, settings)
+        self.comments = Comments(self.engine, settings)
+        self.stats = Stats(self.engine, settings)
+        self.sessions: set[Session] = set()
+        self.ready = False
+        self.draining = False
+
+    async def open(self) -> None:
+        await self.engine.open()
+        await self.hub.open()
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        self.draining = True
+        self.hub.shutdown()
+        await self.hub.close()
+        await self.engine.close()
+
+
+async def healthz(request: Request) -> Response:
+    return api.json_response({"ok": True})
+
+
+async def readyz(request: Request) -> Response:
+    node: Node = request.app.state.node
+    up = node.ready and not node.draining and await node.engine.ping()
+    metrics.ENGINE_UP.set(1 if up else 0)
+    return api.json_response(
+        {"ready": up, "engine": node.settings.engine, "node": node.settings.node_id},
+        200 if up else 503,
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    node: Node = request.app.state.node
+    metrics.ROOMS.set(len(node.hub.rooms))
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Starlette:
+    """Build the liveroom ASGI app. Mount it anywhere; it opens its engine in its lifespan.
+
+    ``engine`` may be injected (a ``RedisEngine`` built on the shop's own client, say).
+    """
+    settings = settings or Settings.from_env()
+    if not settings.secret:
+        log.warning("no LIVEROOM_SECRET: tokens are signed with a random secret for this process")
+        settings = settings.replace(secret=secrets.token_urlsafe(32))
+    node = Node(settings, engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await node.open()
+        try:
+            yield
+        finally:
+            await node.close()
+
+    routes: list[Any] = [
+        WebSocketRoute("/ws", websocket_endpoint),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        *api.routes(),
+    ]
+    if settings.demo:
+        routes += demo.routes()
+        if DEMO_DIR.is_dir():
+            routes.append(Mount("/demo", StaticFiles(directory=DEMO_DIR, html=True), name="demo"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.node = node
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes: settings from ``LIVEROOM_*``."""
+    return create_app(Settings.from_env())
+
+

@@ -1,0 +1,135 @@
+"""Settings: one frozen dataclass, filled from ``LIVEROOM_*`` environment variables and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENV_PREFIX = "LIVEROOM_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a node needs to run. Each field ``name`` reads ``LIVEROOM_NAME``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    engine: str = "memory"  # memory | redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "lr"
+    workers: int = 1
+    # fan-out
+    tick_ms: int = 50
+    outgoing_soft_kb: int = 512
+    outgoing_hard_kb: int = 4096
+    slow_grace_s: float = 5.0
+    max_frame_bytes: int = 16384
+    # history and snapshot
+    history_len: int = 2000
+    history_age_s: int = 3600
+    snapshot_comments: int = 30
+    # comments
+    comment_max_len: int = 200
+    user_comment_limit: int = 10
+    user_comment_window_s: int = 10
+    room_comment_cap: int = 40
+    dedupe_window_s: float = 5.0
+    # counts
+    pulse_s: float = 1.0
+    node_ttl_s: float = 6.0
+    # connections
+    command_rate: float = 30.0
+    command_burst: int = 60
+    ping_interval_s: float = 20.0
+    drain_s: float = 5.0
+    # auth
+    secret: str = ""
+    api_key: str = ""
+    allow_anonymous: bool = True
+    allowed_origins: str = "*"
+    # lucky bags
+    luckybag_prize_cap_fen: int = 5_000_000
+    luckybag_daily_wins: int = 1
+    # flash sales
+    sale_payment_s: int = 900
+    sale_stock_throttle_ms: int = 200
+    sweep_interval_s: float = 1.0
+    # demo
+    demo: bool = True
+    demo_room: str = "demo"
+    log_level: str = "info"
+    log_json: bool = True
+    node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Read ``LIVEROOM_*`` variables, then apply ``overrides`` (flags win over env)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _coerce(f.type, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.engine not in ("memory", "redis"):
+            raise ValueError(f"engine must be memory or redis, not {self.engine!r}")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.workers > 1 and self.engine == "memory":
+            raise ValueError(
+                "several worker processes need a shared engine: use --engine redis "
+                "(the memory engine lives inside one process)"
+            )
+        if self.tick_ms < 1:
+            raise ValueError("tick_ms must be at least 1")
+        if self.outgoing_hard_kb < self.outgoing_soft_kb:
+            raise ValueError("outgoing_hard_kb must be at least outgoing_soft_kb")
+
+    def to_env(self) -> dict[str, str]:
+        """The ``LIVEROOM_*`` variables that rebuild these settings in a worker process."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "node_id":
+                continue
+            out[ENV_PREFIX + f.name.upper()] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+        return out
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+
+def _coerce(type_name: Any, raw: str, name: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as {kind}") from exc
+    return raw

@@ -1,0 +1,191 @@
+"""The Engine: the one seam between rooms and shared state.
+
+Interfaces are ``typing.Protocol``s split by capability. ``MemoryEngine`` (one process) and
+``RedisEngine`` (many processes and nodes) both satisfy ``Engine``; ``tests/engine`` runs one
+conformance suite against both.
+
+Room events are stored and published as the bytes ``protocol.with_offset`` makes: a JSON object
+whose first member is its ``offset``. Offsets are per room, start at 1, and have no gaps; history
+holds a contiguous run of the newest ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+#: called with (room, stored event payload) for every event published to a subscribed room,
+#: in offset order
+EventHandler = Callable[[str, bytes], None]
+
+
+class Posted(StrEnum):
+    """What happened to a comment handed to ``post_comment``."""
+
+    OK = "ok"
+    MUTED = "muted"
+    RATE_LIMITED = "rate_limited"
+    SHED = "shed"
+
+
+@dataclass(frozen=True, slots=True)
+class CommentRules:
+    """The limits ``post_comment`` enforces atomically with the publish."""
+
+    user_limit: int
+    user_window_s: int
+    room_cap: int  # comments per second per room; 0 = no cap
+    priority: bool = False  # priority comments are never shed
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    status: Posted
+    payload: bytes | None = None  # the stored event, when status is OK
+
+    @property
+    def offset(self) -> int:
+        from liveroom.protocol import offset_of
+
+        return offset_of(self.payload) if self.payload else 0
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Events after a given offset. ``complete`` is False when history no longer reaches back."""
+
+    head: int
+    events: list[bytes]
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """What a snapshot is built from, read in one consistent step."""
+
+    offset: int
+    comments: list[bytes]
+    counters: dict[str, int]
+    info: dict[str, Any] | None
+    online: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    online: int
+    peak: int
+    likes: int
+
+
+@dataclass(slots=True)
+class EngineHealth:
+    ok: bool = True
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class RoomBus(Protocol):
+    """Publish, subscribe and history for room events."""
+
+    async def publish(self, room: str, body: bytes) -> bytes:
+        """Give ``body`` the room's next offset, store it in history, deliver it to subscribers.
+
+        Returns the stored payload.
+        """
+        ...
+
+    async def post_comment(
+        self, room: str, user: str, body: bytes, rules: CommentRules
+    ) -> PostResult:
+        """Check mute, the user's rate and the room's cap, then publish; all in one step."""
+        ...
+
+    async def subscribe(self, room: str, handler: EventHandler) -> None:
+        """Deliver the room's events to ``handler`` from now on. Returns once that holds."""
+        ...
+
+    async def unsubscribe(self, room: str) -> None: ...
+
+    async def history(self, room: str, after: int, limit: int) -> History:
+        """Events with offsets above ``after``; incomplete if more than ``limit`` or trimmed."""
+        ...
+
+    async def head(self, room: str) -> int:
+        """The room's newest offset (0 before any event)."""
+        ...
+
+
+@runtime_checkable
+class Presence(Protocol):
+    """Online counts summed over nodes, with node heartbeats; likes folded in."""
+
+    async def pulse(self, room: str, node: str, online: int, likes: int) -> Pulse:
+        """Report this node's viewers and likes since the last pulse; get the room's totals.
+
+        A node that stops pulsing drops out after the node TTL.
+        """
+        ...
+
+    async def leave(self, room: str, node: str) -> None:
+        """This node holds no more viewers of ``room``."""
+        ...
+
+
+@runtime_checkable
+class RoomStore(Protocol):
+    """Room settings, mutes, counters and snapshots."""
+
+    async def room_info(self, room: str) -> dict[str, Any] | None: ...
+
+    async def put_room_info(self, room: str, info: dict[str, Any]) -> None: ...
+
+    async def snapshot(self, room: str, comments: int) -> RoomState: ...
+
+    async def mute(self, room: str, user: str, until: float) -> None: ...
+
+    async def unmute(self, room: str, user: str) -> None: ...
+
+    async def muted(self, room: str) -> dict[str, float]: ...
+
+    async def incr(self, room: str, name: str, by: int = 1) -> int: ...
+
+    async def incr_unique(self, room: str, name: str, member: str) -> bool:
+        """Add ``member`` to the set ``name``; True the first time. For once-per-user counts."""
+        ...
+
+    async def unique_count(self, room: str, name: str) -> int: ...
+
+    async def counters(self, room: str) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class Engine(RoomBus, Presence, RoomStore, Protocol):
+    """All capabilities together: what ``create_app`` opens in its lifespan."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool:
+        """True when the backing store answers right now."""
+        ...
+
+    def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
+        """Called after the engine lost its store and got it back (subscriptions restored)."""
+        ...
+
+
+def engine_from_settings(settings: Any) -> Engine:
+    """Pick the engine from the settings, importing only the one in use."""
+    if settings.engine == "memory":
+        from liveroom.engine.memory import MemoryEngine
+
+        return MemoryEngine(settings)
+    if settings.engine == "redis":
+        from liveroom.engine.redis import RedisEngine
+
+        return RedisEngine(settings)
+    raise ValueError(f"unknown engine {settings.engine!r}")

@@ -1,0 +1,40 @@
+-- Append one room event: next offset, history, pub/sub; optionally gated as a comment.
+-- KEYS[1] seq counter      KEYS[2] history stream   KEYS[3] recent-comments list
+-- KEYS[4] mutes hash       KEYS[5] user rate key    KEYS[6] room cap key
+-- KEYS[7] counters hash    (4..7: comments only)
+-- ARGV[1] channel          ARGV[2] event body (JSON object without offset)
+-- ARGV[3] history maxlen   ARGV[4] oldest id to keep, ms (0: no age limit)
+-- ARGV[5] recent comments to keep (0: not a comment)     ARGV[6] PUBLISH or SPUBLISH
+-- ARGV[7] user id          ARGV[8] now, ms          ARGV[9] user limit       ARGV[10] window, s
+-- ARGV[11] room cap per second (0: none)            ARGV[12] 1 when the comment has priority
+-- Returns {status, payload}: status is ok, muted, rate_limited or shed.
+if #KEYS > 3 then
+  local now = tonumber(ARGV[8])
+  local until_ms = redis.call('HGET', KEYS[4], ARGV[7])
+  if until_ms then
+    if tonumber(until_ms) > now then return {'muted', false} end
+    redis.call('HDEL', KEYS[4], ARGV[7])
+  end
+  local used = redis.call('INCR', KEYS[5])
+  if used == 1 then redis.call('EXPIRE', KEYS[5], tonumber(ARGV[10])) end
+  if used > tonumber(ARGV[9]) then return {'rate_limited', false} end
+  local cap = tonumber(ARGV[11])
+  if cap > 0 and ARGV[12] ~= '1' then
+    local n = redis.call('INCR', KEYS[6])
+    if n == 1 then redis.call('EXPIRE', KEYS[6], 2) end
+    if n > cap then return {'shed', false} end
+  end
+end
+local seq = redis.call('INCR', KEYS[1])
+local payload = '{"offset":' .. seq .. ',' .. string.sub(ARGV[2], 2)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'o', seq, 'e', payload)
+local oldest = tonumber(ARGV[4])
+if oldest > 0 then redis.call('XTRIM', KEYS[2], 'MINID', oldest) end
+local keep = tonumber(ARGV[5])
+if #KEYS > 6 then redis.call('HINCRBY', KEYS[7], 'comments', 1) end
+if keep > 0 then
+  redis.call('RPUSH', KEYS[3], payload)
+  redis.call('LTRIM', KEYS[3], -keep, -1)
+end
+redis.call(ARGV[6], ARGV[1], payload)
+return {'ok', payload}

@@ -1,0 +1,21 @@
+-- Read what a join snapshot needs, in one consistent step.
+-- KEYS[1] seq counter   KEYS[2] recent comments   KEYS[3] counters hash   KEYS[4] room info
+-- KEYS[5] node expiry zset                        KEYS[6] per-node online hash
+-- ARGV[1] comments wanted                         ARGV[2] now, ms
+-- Returns {offset, info or false, {counter, value...}, online, comment...}
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local info = redis.call('GET', KEYS[4])
+local counters = redis.call('HGETALL', KEYS[3])
+local online = 0
+local live = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[2], '+inf')
+if #live > 0 then
+  for _, v in ipairs(redis.call('HMGET', KEYS[6], unpack(live))) do
+    online = online + (tonumber(v) or 0)
+  end
+end
+local out = {seq, info or false, counters, online}
+local k = tonumber(ARGV[1])
+if k > 0 then
+  for _, c in ipairs(redis.call('LRANGE', KEYS[2], -k, -1)) do out[#out + 1] = c end
+end
+return out

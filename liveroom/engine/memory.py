@@ -1,0 +1,224 @@
+"""MemoryEngine: all shared state in this process's memory.
+
+For one process only: it is the embedded default of ``liveroom serve`` and of tests, and needs
+nothing installed. It does not share rooms between processes or survive a restart; use
+``RedisEngine`` for that. Every operation is atomic because nothing here awaits in the middle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from liveroom.engine.base import (
+    CommentRules,
+    EventHandler,
+    History,
+    Posted,
+    PostResult,
+    Pulse,
+    RoomState,
+)
+from liveroom.protocol import with_offset
+
+
+@dataclass(slots=True)
+class _Room:
+    history_len: int
+    snapshot_len: int
+    seq: int = 0
+    history: deque[tuple[float, bytes]] = field(default_factory=deque)
+    comments: deque[bytes] = field(default_factory=deque)
+    info: dict[str, Any] | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    muted: dict[str, float] = field(default_factory=dict)
+    user_windows: dict[str, tuple[float, int]] = field(default_factory=dict)
+    cap_second: int = 0
+    cap_count: int = 0
+    nodes: dict[str, tuple[int, float]] = field(default_factory=dict)
+    uniques: dict[str, set[str]] = field(default_factory=dict)
+
+
+class MemoryEngine:
+    """The single-process engine. Satisfies ``Engine``."""
+
+    def __init__(self, settings: Any, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._rooms: dict[str, _Room] = {}
+        self._handlers: dict[str, EventHandler] = {}
+        # features keep their own tables here, keyed by feature name
+        self.tables: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._handlers.clear()
+
+    async def ping(self) -> bool:
+        return True
+
+    def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
+        return None  # memory never disconnects
+
+    def _room(self, room: str) -> _Room:
+        state = self._rooms.get(room)
+        if state is None:
+            state = _Room(self.settings.history_len, self.settings.snapshot_comments)
+            self._rooms[room] = state
+        return state
+
+    # ------------------------------------------------------------------ RoomBus
+
+    async def publish(self, room: str, body: bytes) -> bytes:
+        return self._append(room, body, is_comment=False)
+
+    def publish_now(self, room: str, body: bytes) -> bytes:
+        """``publish`` without awaiting, for feature tables that must stay atomic."""
+        return self._append(room, body, is_comment=False)
+
+    async def post_comment(
+        self, room: str, user: str, body: bytes, rules: CommentRules
+    ) -> PostResult:
+        state = self._room(room)
+        now = self.clock()
+        until = state.muted.get(user)
+        if until is not None:
+            if until > now:
+                return PostResult(Posted.MUTED)
+            del state.muted[user]
+        start, count = state.user_windows.get(user, (0.0, 0))
+        if now - start >= rules.user_window_s:
+            start, count = now, 0
+        if count >= rules.user_limit:
+            return PostResult(Posted.RATE_LIMITED)
+        state.user_windows[user] = (start, count + 1)
+        if rules.room_cap and not rules.priority:
+            second = int(now)
+            if second != state.cap_second:
+                state.cap_second, state.cap_count = second, 0
+            state.cap_count += 1
+            if state.cap_count > rules.room_cap:
+                return PostResult(Posted.SHED)
+        return PostResult(Posted.OK, self._append(room, body, is_comment=True))
+
+    def _append(self, room: str, body: bytes, *, is_comment: bool) -> bytes:
+        state = self._room(room)
+        state.seq += 1
+        payload = with_offset(state.seq, body)
+        now = self.clock()
+        history = state.history
+        history.append((now, payload))
+        while len(history) > state.history_len:
+            history.popleft()
+        oldest = now - self.settings.history_age_s
+        while history and history[0][0] < oldest:
+            history.popleft()
+        if is_comment:
+            state.counters["comments"] = state.counters.get("comments", 0) + 1
+            state.comments.append(payload)
+            while len(state.comments) > state.snapshot_len:
+                state.comments.popleft()
+        handler = self._handlers.get(room)
+        if handler is not None:
+            handler(room, payload)
+        return payload
+
+    async def subscribe(self, room: str, handler: EventHandler) -> None:
+        self._handlers[room] = handler
+
+    async def unsubscribe(self, room: str) -> None:
+        self._handlers.pop(room, None)
+
+    async def history(self, room: str, after: int, limit: int) -> History:
+        state = self._room(room)
+        head = state.seq
+        if after >= head:
+            return History(head, [], after == head)
+        need = head - after
+        if need > len(state.history) or need > limit:
+            return History(head, [], False)
+        items = list(state.history)[-need:]
+        return History(head, [payload for _, payload in items], True)
+
+    async def head(self, room: str) -> int:
+        return self._room(room).seq
+
+    # ------------------------------------------------------------------ Presence
+
+    async def pulse(self, room: str, node: str, online: int, likes: int) -> Pulse:
+        state = self._room(room)
+        now = self.clock()
+        if online > 0:
+            state.nodes[node] = (online, now + self.settings.node_ttl_s)
+        else:
+            state.nodes.pop(node, None)
+        for other, (_, expiry) in list(state.nodes.items()):
+            if expiry <= now:
+                del state.nodes[other]
+        total = sum(count for count, _ in state.nodes.values())
+        counters = state.counters
+        if likes:
+            counters["likes"] = counters.get("likes", 0) + likes
+        if total > counters.get("peak_online", 0):
+            counters["peak_online"] = total
+        return Pulse(total, counters.get("peak_online", 0), counters.get("likes", 0))
+
+    async def leave(self, room: str, node: str) -> None:
+        self._room(room).nodes.pop(node, None)
+
+    # ------------------------------------------------------------------ RoomStore
+
+    async def room_info(self, room: str) -> dict[str, Any] | None:
+        info = self._room(room).info
+        return dict(info) if info is not None else None
+
+    async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
+        self._room(room).info = dict(info)
+
+    async def snapshot(self, room: str, comments: int) -> RoomState:
+        state = self._room(room)
+        now = self.clock()
+        online = sum(c for c, expiry in state.nodes.values() if expiry > now)
+        recent = list(state.comments)[-comments:] if comments else []
+        return RoomState(
+            offset=state.seq,
+            comments=recent,
+            counters=dict(state.counters),
+            info=dict(state.info) if state.info is not None else None,
+            online=online,
+        )
+
+    async def mute(self, room: str, user: str, until: float) -> None:
+        self._room(room).muted[user] = until
+
+    async def unmute(self, room: str, user: str) -> None:
+        self._room(room).muted.pop(user, None)
+
+    async def muted(self, room: str) -> dict[str, float]:
+        now = self.clock()
+        return {u: t for u, t in self._room(room).muted.items() if t > now}
+
+    async def incr(self, room: str, name: str, by: int = 1) -> int:
+        counters = self._room(room).counters
+        counters[name] = counters.get(name, 0) + by
+        return counters[name]
+
+    async def incr_unique(self, room: str, name: str, member: str) -> bool:
+        members = self._room(room).uniques.setdefault(name, set())
+        if member in members:
+            return False
+        members.add(member)
+        return True
+
+    async def unique_count(self, room: str, name: str) -> int:
+        return len(self._room(room).uniques.get(name, ()))
+
+    async def counters(self, room: str) -> dict[str, int]:
+        return dict(self._room(room).counters)

@@ -1,0 +1,334 @@
+"""RedisEngine: shared state in Redis 7, for many processes and nodes.
+
+Every key of a room carries the hash tag ``{room:<id>}`` so that all of a room's keys, and every
+script over them, sit in one Redis Cluster slot. Room events are appended by ``publish.lua``:
+offset, history stream and PUBLISH in one atomic step, so pub/sub order is offset order.
+
+When Redis cannot be reached, calls raise ``EngineUnavailable`` (never a guessed answer); the
+subscriber task reconnects with backoff, subscribes again to every room it held, and tells the
+reconnect listeners so the hub can fill any gap from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from liveroom.engine.base import (
+    CommentRules,
+    EventHandler,
+    History,
+    Posted,
+    PostResult,
+    Pulse,
+    RoomState,
+)
+from liveroom.engine.scripts import Scripts
+from liveroom.errors import EngineUnavailable
+
+log = logging.getLogger("liveroom.engine.redis")
+
+_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+
+class RoomKeys:
+    """Key names of one room. All share the room's hash tag."""
+
+    __slots__ = ("base", "channel")
+
+    def __init__(self, prefix: str, room: str) -> None:
+        self.base = f"{prefix}:{{room:{room}}}"
+        self.channel = self.base + ":ch"
+
+    def __getattr__(self, name: str) -> str:
+        # seq, log, comments, muted, counters, info, nodes, online, ...
+        return f"{self.base}:{name}"
+
+    def sub(self, *parts: str) -> str:
+        return ":".join((self.base, *parts))
+
+
+class RedisEngine:
+    """The shared engine. Satisfies ``Engine``. ``client`` may be injected (redis-py asyncio)."""
+
+    def __init__(self, settings: Any, client: Any | None = None) -> None:
+        self.settings = settings
+        self.prefix = settings.redis_prefix
+        self._own_client = client is None
+        self.client = client or aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=3.0,
+            socket_connect_timeout=1.0,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        self.scripts = Scripts(self.client)
+        self._handlers: dict[str, EventHandler] = {}
+        self._channels: dict[bytes, str] = {}
+        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._pubsub: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._reconnect_listeners: list[Callable[[], None]] = []
+        self._closing = False
+        self.connected = asyncio.Event()
+        self.publish_command = "PUBLISH"
+
+    def keys(self, room: str) -> RoomKeys:
+        return RoomKeys(self.prefix, room)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        self._pubsub = self.client.pubsub()
+        self._listener = asyncio.create_task(self._listen(), name="liveroom-redis-pubsub")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        if self._own_client:
+            with contextlib.suppress(Exception):
+                await self.client.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self._guard():
+                await self.client.ping()
+        except EngineUnavailable:
+            return False
+        return self.connected.is_set()
+
+    def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
+        self._reconnect_listeners.append(callback)
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except _DOWN as exc:
+            raise EngineUnavailable(f"redis unreachable: {exc}") from exc
+
+    # ------------------------------------------------------------------ pub/sub
+
+    async def _listen(self) -> None:
+        """Read pub/sub messages forever; on a lost connection, reconnect and resubscribe."""
+        delay = 0.05
+        first = True
+        while not self._closing:
+            try:
+                if self._channels:
+                    await self._pubsub.subscribe(*self._channels)
+                else:
+                    await self._pubsub.ping()
+                self.connected.set()
+                if not first:
+                    log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
+                    for callback in self._reconnect_listeners:
+                        callback()
+                first = False
+                delay = 0.05
+                while not self._closing:
+                    message = await self._pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message)
+                    elif not self._pubsub.connection or not self._pubsub.subscribed:
+                        # get_message returns at once while nothing is subscribed
+                        await self._pubsub.ping()
+                        await asyncio.sleep(0.2)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
+                self.connected.clear()
+                log.warning("redis pub/sub lost (%s); retrying in %.2fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await self._pubsub.aclose()
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+                self._pubsub = self.client.pubsub()
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(EngineUnavailable("redis pub/sub lost"))
+                self._pending.clear()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel = message["channel"]
+        if kind in ("message", "smessage"):
+            room = self._channels.get(channel)
+            if room is not None:
+                handler = self._handlers.get(room)
+                if handler is not None:
+                    handler(room, message["data"])
+        elif kind in ("subscribe", "ssubscribe"):
+            room = self._channels.get(channel)
+            future = self._pending.pop(room, None) if room is not None else None
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    async def subscribe(self, room: str, handler: EventHandler) -> None:
+        channel = self.keys(room).channel.encode()
+        self._handlers[room] = handler
+        self._channels[channel] = room
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[room] = future
+        try:
+            async with self._guard():
+                await self._pubsub.subscribe(channel)
+                await asyncio.wait_for(asyncio.shield(future), timeout=5.0)
+        except BaseException:
+            self._pending.pop(room, None)
+            raise
+
+    async def unsubscribe(self, room: str) -> None:
+        channel = self.keys(room).channel.encode()
+        self._handlers.pop(room, None)
+        self._channels.pop(channel, None)
+        with contextlib.suppress(*_DOWN, RedisError):
+            await self._pubsub.unsubscribe(channel)
+
+    # ------------------------------------------------------------------ RoomBus
+
+    def _trim_args(self) -> tuple[int, int]:
+        age = self.settings.history_age_s
+        oldest = int((time.time() - age) * 1000) if age > 0 else 0
+        return self.settings.history_len, oldest
+
+    async def publish(self, room: str, body: bytes) -> bytes:
+        k = self.keys(room)
+        maxlen, oldest = self._trim_args()
+        async with self._guard():
+            status, payload = await self.scripts.run(
+                "publish",
+                [k.seq, k.log, k.comments],
+                [k.channel, body, maxlen, oldest, 0, self.publish_command],
+            )
+        return bytes(payload)
+
+    async def post_comment(
+        self, room: str, user: str, body: bytes, rules: CommentRules
+    ) -> PostResult:
+        k = self.keys(room)
+        maxlen, oldest = self._trim_args()
+        now = time.time()
+        async with self._guard():
+            status, payload = await self.scripts.run(
+                "publish",
+                [k.seq, k.log, k.comments, k.muted, k.sub("urate", user),
+                 k.sub("cap", str(int(now))), k.counters],
+                [k.channel, body, maxlen, oldest, self.settings.snapshot_comments,
+                 self.publish_command, user, int(now * 1000), rules.user_limit,
+                 rules.user_window_s, rules.room_cap, 1 if rules.priority else 0],
+            )
+        result = Posted(status.decode())
+        return PostResult(result, bytes(payload) if result is Posted.OK else None)
+
+    async def history(self, room: str, after: int, limit: int) -> History:
+        k = self.keys(room)
+        async with self._guard():
+            reply = await self.scripts.run("history", [k.seq, k.log], [after, limit])
+        return History(int(reply[0]), [bytes(e) for e in reply[2:]], bool(reply[1]))
+
+    async def head(self, room: str) -> int:
+        async with self._guard():
+            value = await self.client.get(self.keys(room).seq)
+        return int(value or 0)
+
+    # ------------------------------------------------------------------ Presence
+
+    async def pulse(self, room: str, node: str, online: int, likes: int) -> Pulse:
+        k = self.keys(room)
+        async with self._guard():
+            total, peak, like_total = await self.scripts.run(
+                "pulse",
+                [k.nodes, k.online, k.counters],
+                [node, online, likes, int(time.time() * 1000),
+                 int(self.settings.node_ttl_s * 1000)],
+            )
+        return Pulse(int(total), int(peak), int(like_total))
+
+    async def leave(self, room: str, node: str) -> None:
+        k = self.keys(room)
+        async with self._guard():
+            await self.client.zrem(k.nodes, node)
+            await self.client.hdel(k.online, node)
+
+    # ------------------------------------------------------------------ RoomStore
+
+    async def room_info(self, room: str) -> dict[str, Any] | None:
+        async with self._guard():
+            raw = await self.client.get(self.keys(room).info)
+        return orjson.loads(raw) if raw else None
+
+    async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
+        async with self._guard():
+            await self.client.set(self.keys(room).info, orjson.dumps(info))
+
+    async def snapshot(self, room: str, comments: int) -> RoomState:
+        k = self.keys(room)
+        async with self._guard():
+            reply = await self.scripts.run(
+                "snapshot",
+                [k.seq, k.comments, k.counters, k.info, k.nodes, k.online],
+                [comments, int(time.time() * 1000)],
+            )
+        flat = reply[2]
+        counters = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return RoomState(
+            offset=int(reply[0]),
+            info=orjson.loads(reply[1]) if reply[1] else None,
+            counters=counters,
+            online=int(reply[3]),
+            comments=[bytes(c) for c in reply[4:]],
+        )
+
+    async def mute(self, room: str, user: str, until: float) -> None:
+        async with self._guard():
+            await self.client.hset(self.keys(room).muted, user, int(until * 1000))
+
+    async def unmute(self, room: str, user: str) -> None:
+        async with self._guard():
+            await self.client.hdel(self.keys(room).muted, user)
+
+    async def muted(self, room: str) -> dict[str, float]:
+        async with self._guard():
+            raw = await self.client.hgetall(self.keys(room).muted)
+        now = time.time()
+        out = {u.decode(): int(t) / 1000 for u, t in raw.items()}
+        return {u: t for u, t in out.items() if t > now}
+
+    async def incr(self, room: str, name: str, by: int = 1) -> int:
+        async with self._guard():
+            return int(await self.client.hincrby(self.keys(room).counters, name, by))
+
+    async def incr_unique(self, room: str, name: str, member: str) -> bool:
+        async with self._guard():
+            return bool(await self.client.sadd(self.keys(room).sub("u", name), member))
+
+    async def unique_count(self, room: str, name: str) -> int:
+        async with self._guard():
+            return int(await self.client.scard(self.keys(room).sub("u", name)))
+
+    async def counters(self, room: str) -> dict[str, int]:
+        async with self._guard():
+            raw = await self.client.hgetall(self.keys(room).counters)
+        return {k.decode(): int(v) for k, v in raw.items()}

@@ -1,0 +1,33 @@
+"""Lua scripts: read from ``lua/*.lua`` once, called by SHA, reloaded on NOSCRIPT."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+
+def load_source(name: str) -> str:
+    """The text of ``lua/<name>.lua`` shipped in the package."""
+    return resources.files("liveroom.engine").joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+class Scripts:
+    """Holds one registered script per ``.lua`` file; ``await scripts.run(name, keys, args)``.
+
+    redis-py's ``AsyncScript`` computes the SHA once, uses EVALSHA, and loads the script again
+    when Redis answers NOSCRIPT (after a restart or ``SCRIPT FLUSH``).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._scripts: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._client.register_script(load_source(name))
+            self._scripts[name] = script
+        return script
+
+    async def run(self, name: str, keys: list[Any], args: list[Any]) -> Any:
+        return await self.get(name)(keys=keys, args=args)

@@ -1,0 +1,124 @@
+"""Comments: limits, sensitive words, dedupe, mutes, system messages."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from liveroom.auth import Identity
+from liveroom.engine.base import CommentRules, Engine, Posted
+from liveroom.errors import CommandError, ErrorCode
+from liveroom.protocol import event, room_event_body
+
+DEDUPE_USERS = 50_000  # most recent senders remembered per node for flood dedupe
+
+
+@dataclass(frozen=True, slots=True)
+class CommentOutcome:
+    """``offset`` when broadcast; ``echo`` is a private copy for the sender when not."""
+
+    offset: int
+    shed: bool = False
+    hidden: bool = False
+    masked: bool = False
+    echo: bytes | None = None
+
+
+class Comments:
+    """Posting comments into rooms. One per node."""
+
+    def __init__(self, engine: Engine, settings: Any) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._recent: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+
+    async def post(self, room: str, who: Identity, text: str, info: dict[str, Any]) -> CommentOutcome:
+        """Check and publish one comment. Raises ``CommandError`` when refused."""
+        text = text.strip()
+        if not text:
+            raise CommandError(ErrorCode.EMPTY, "comment is empty")
+        if len(text) > self.settings.comment_max_len:
+            raise CommandError(
+                ErrorCode.TOO_LONG, f"comments are at most {self.settings.comment_max_len} characters"
+            )
+        self._dedupe(room, who.user, text)
+        masked = hidden = False
+        pattern = self._pattern(info.get("sensitive_words") or ())
+        if pattern is not None and pattern.search(text):
+            if info.get("sensitive_mode") == "self":
+                hidden = True
+            else:
+                text = pattern.sub(lambda m: "*" * len(m.group(0)), text)
+                masked = True
+        fields: dict[str, Any] = {"ts": time.time(), "user": who.public(), "text": text}
+        if masked:
+            fields["masked"] = True
+        if hidden:
+            echo = event("comment", **fields, self=True, hidden=True)
+            return CommentOutcome(0, hidden=True, echo=echo)
+        priority = who.may("host")
+        cap = info.get("comment_cap", self.settings.room_comment_cap)
+        rules = CommentRules(
+            user_limit=self.settings.user_comment_limit,
+            user_window_s=self.settings.user_comment_window_s,
+            room_cap=int(cap),
+            priority=priority,
+        )
+        result = await self.engine.post_comment(room, who.user, room_event_body("comment", **fields), rules)
+        if result.status is Posted.MUTED:
+            raise CommandError(ErrorCode.MUTED, "you are muted in this room")
+        if result.status is Posted.RATE_LIMITED:
+            raise CommandError(ErrorCode.RATE_LIMITED, "too many comments; slow down")
+        if result.status is Posted.SHED:
+            echo = event("comment", **fields, self=True, shed=True)
+            return CommentOutcome(0, shed=True, echo=echo)
+        return CommentOutcome(result.offset, masked=masked)
+
+    def _dedupe(self, room: str, user: str, text: str) -> None:
+        key = (room, user)
+        now = time.monotonic()
+        last = self._recent.get(key)
+        if last is not None and last[0] == text and now - last[1] < self.settings.dedupe_window_s:
+            raise CommandError(ErrorCode.DUPLICATE, "same comment again too soon")
+        self._recent[key] = (text, now)
+        self._recent.move_to_end(key)
+        while len(self._recent) > DEDUPE_USERS:
+            self._recent.popitem(last=False)
+
+    def _pattern(self, words: Any) -> re.Pattern[str] | None:
+        key = tuple(words)
+        if key not in self._patterns:
+            if len(self._patterns) > 1000:
+                self._patterns.clear()
+            self._patterns[key] = (
+                re.compile("|".join(re.escape(w) for w in sorted(key, key=len, reverse=True)),
+                           re.IGNORECASE)
+                if key else None
+            )
+        return self._patterns[key]
+
+    async def system(self, room: str, text: str, who: Identity) -> int:
+        """A system message from the host; never shed."""
+        text = text.strip()
+        if not text:
+            raise CommandError(ErrorCode.EMPTY, "message is empty")
+        if len(text) > 500:
+            raise CommandError(ErrorCode.TOO_LONG, "system messages are at most 500 characters")
+        payload = await self.engine.publish(
+            room, room_event_body("system", ts=time.time(), text=text, by=who.public())
+        )
+        from liveroom.protocol import offset_of
+
+        return offset_of(payload)
+
+    async def mute(self, room: str, user: str, seconds: int) -> float:
+        until = time.time() + seconds
+        await self.engine.mute(room, user, until)
+        return until
+
+    async def unmute(self, room: str, user: str) -> None:
+        await self.engine.unmute(room, user)

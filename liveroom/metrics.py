@@ -1,0 +1,22 @@
+"""Prometheus metrics, defined once. Served at ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+
+CONNECTIONS = Gauge("liveroom_connections", "Open WebSocket connections on this process")
+VIEWERS = Gauge("liveroom_viewers", "Viewers in local rooms on this process")
+ROOMS = Gauge("liveroom_rooms", "Local rooms on this process")
+FRAMES_OUT = Counter("liveroom_frames_out", "Room frames written to viewers")
+EVENTS_OUT = Counter("liveroom_events_out", "Events delivered to viewers, summed over frames")
+SHED = Counter("liveroom_comments_shed", "Comments not broadcast because the room was over its cap")
+SKIPPED = Counter("liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound")
+SLOW_CLOSES = Counter("liveroom_slow_consumer_closes", "Connections closed as slow consumers")
+COMMANDS = Counter("liveroom_commands", "Client commands handled", ["type"])
+COMMAND_ERRORS = Counter("liveroom_command_errors", "Client commands refused", ["code"])
+CLOSES = Counter("liveroom_closes", "Connections closed by the server", ["code"])
+ENGINE_UP = Gauge("liveroom_engine_up", "1 while the engine's store answers")
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,255 @@
+"""The WebSocket protocol, version 1, without I/O.
+
+``decode(data)`` turns one client message into a command object or raises ``CommandError``.
+``event(...)`` encodes one server event to JSON bytes; ``frame(events)`` joins encoded events into
+the JSON array a server frame carries; ``ws_text_frame(payload)`` wraps a payload in the bytes of an
+unmasked WebSocket text frame so it can be written straight to many transports.
+
+Nothing here awaits. ``docs/protocol.md`` is the reference; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+
+from liveroom.errors import CommandError, ErrorCode
+
+VERSION = 1
+MAX_REQUEST_ID = 64
+ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Base of client commands. ``id`` is the client's request id, echoed in the reply."""
+
+    type: ClassVar[str] = ""
+    #: the lowest role allowed to send it: viewer < host < admin
+    role: ClassVar[str] = "viewer"
+    #: whether an anonymous read-only viewer may send it
+    anonymous: ClassVar[bool] = False
+    id: str
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        return cls(rid)
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Command):
+    type: ClassVar[str] = "ping"
+    anonymous: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class SendComment(Command):
+    type: ClassVar[str] = "comment"
+    text: str = ""
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        return cls(rid, _text(body, "text"))
+
+
+@dataclass(frozen=True, slots=True)
+class SendLike(Command):
+    type: ClassVar[str] = "like"
+    count: int = 1
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        count = body.get("count", 1)
+        return cls(rid, _int(count, "count", 1, 100))
+
+
+@dataclass(frozen=True, slots=True)
+class PostSystem(Command):
+    type: ClassVar[str] = "system"
+    role: ClassVar[str] = "host"
+    text: str = ""
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        return cls(rid, _text(body, "text"))
+
+
+@dataclass(frozen=True, slots=True)
+class MuteUser(Command):
+    type: ClassVar[str] = "mute"
+    role: ClassVar[str] = "host"
+    user: str = ""
+    seconds: int = 600
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        return cls(
+            rid,
+            _ident(body.get("user"), "user", USER_ID),
+            _int(body.get("seconds", 600), "seconds", 1, 30 * 86400),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UnmuteUser(Command):
+    type: ClassVar[str] = "unmute"
+    role: ClassVar[str] = "host"
+    user: str = ""
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        return cls(rid, _ident(body.get("user"), "user", USER_ID))
+
+
+COMMANDS: dict[str, type[Command]] = {}
+
+
+def register(*classes: type[Command]) -> None:
+    """Make command classes decodable. Feature modules call this for their commands."""
+    for cls in classes:
+        COMMANDS[cls.type] = cls
+
+
+register(Ping, SendComment, SendLike, PostSystem, MuteUser, UnmuteUser)
+
+ROLE_RANK = {"viewer": 0, "host": 1, "admin": 2}
+
+
+def decode(data: str | bytes) -> Command:
+    """Parse one client message. Raises ``CommandError`` with the reason; never anything else."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise CommandError(ErrorCode.BAD_JSON, "message is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise CommandError(ErrorCode.BAD_REQUEST, "a command is a JSON object")
+    rid = request_id(body)
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        raise CommandError(ErrorCode.BAD_REQUEST, "missing command type", id=rid)
+    cls = COMMANDS.get(kind)
+    if cls is None:
+        raise CommandError(ErrorCode.UNKNOWN_TYPE, f"unknown command type {kind[:40]!r}", id=rid)
+    try:
+        return cls.parse(rid, body)
+    except CommandError as exc:
+        exc.details.setdefault("id", rid)
+        raise
+
+
+def request_id(body: dict[str, Any]) -> str:
+    rid = body.get("id")
+    if isinstance(rid, int) and not isinstance(rid, bool):
+        rid = str(rid)
+    if not isinstance(rid, str) or not rid or len(rid) > MAX_REQUEST_ID:
+        raise CommandError(
+            ErrorCode.BAD_REQUEST, f"every command needs an id: 1 to {MAX_REQUEST_ID} characters"
+        )
+    return rid
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be a string")
+    return value
+
+
+def _int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be a whole number")
+    if not low <= value <= high:
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be between {low} and {high}")
+    return value
+
+
+def _ident(value: Any, name: str, pattern: re.Pattern[str]) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} is missing or malformed")
+    return value
+
+
+int_field = _int
+ident_field = _ident
+text_field = _text
+
+
+# --------------------------------------------------------------------------- server side
+
+
+def event(kind: str, **fields: Any) -> bytes:
+    """Encode one event without an offset (replies, private and state events)."""
+    return orjson.dumps({"type": kind, **fields})
+
+
+def room_event_body(kind: str, **fields: Any) -> bytes:
+    """Encode a room event before the engine gives it its offset.
+
+    The engine prepends ``{"offset":N,`` to the body's bytes (see ``with_offset``), so the
+    event is encoded once, on the node that publishes it.
+    """
+    return orjson.dumps({"type": kind, **fields})
+
+
+OFFSET_PREFIX = b'{"offset":'
+
+
+def with_offset(offset: int, body: bytes) -> bytes:
+    """Splice an offset in front of an encoded room event: the stored, published form."""
+    return b'{"offset":%d,%s' % (offset, body[1:])
+
+
+def offset_of(payload: bytes) -> int:
+    """Read the offset of a stored room event without parsing the rest of it."""
+    return int(payload[10 : payload.index(b",", 10)])
+
+
+def frame(events: list[bytes]) -> bytes:
+    """Join encoded events into one server frame: a JSON array."""
+    return b"[" + b",".join(events) + b"]"
+
+
+def reply(rid: str, **result: Any) -> bytes:
+    return event("reply", id=rid, ok=True, **result)
+
+
+def error_reply(exc: CommandError, rid: str | None = None) -> bytes:
+    body = exc.as_dict()
+    rid = rid if rid is not None else body.pop("id", None)  # type: ignore[assignment]
+    body.pop("id", None)
+    return event("reply", id=rid, ok=False, error=body)
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """The wire bytes of one unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2).
+
+    Built once per server frame, then written unchanged to every viewer's transport.
+    """
+    n = len(payload)
+    if n < 126:
+        return b"\x81" + bytes((n,)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + struct.pack("!H", n) + payload
+    return b"\x81\x7f" + struct.pack("!Q", n) + payload
+
+
+def ws_payload(wire: bytes) -> bytes:
+    """Undo ``ws_text_frame``: the payload of a frame built by it."""
+    n = wire[1]
+    if n < 126:
+        return wire[2:]
+    if n == 126:
+        return wire[4:]
+    return wire[10:]

@@ -1,0 +1,301 @@
+"""One WebSocket connection: authentication, join or resume, the read loop and its dispatch table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from liveroom import PROTOCOL_VERSION, auth, metrics
+from liveroom.auth import Identity
+from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
+from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
+from liveroom.protocol import (
+    ROLE_RANK,
+    ROOM_ID,
+    Command,
+    MuteUser,
+    Ping,
+    PostSystem,
+    SendComment,
+    SendLike,
+    UnmuteUser,
+    decode,
+    error_reply,
+    event,
+    frame,
+    reply,
+)
+from liveroom.transport import DIRECT_EXTENSION, AsgiLink, DirectLink
+
+if TYPE_CHECKING:
+    from liveroom.app import Node
+
+log = logging.getLogger("liveroom.session")
+
+Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
+_conn_ids = itertools.count(1)
+
+
+class Session:
+    """Serves one connection until it closes. ``HANDLERS`` maps command classes to methods."""
+
+    HANDLERS: dict[type[Command], Handler] = {}
+
+    def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
+        self.node = node
+        self.ws = ws
+        self.who = who
+        self.room = room
+        self.viewer = viewer
+        self.conn_id = f"{node.settings.node_id}-{next(_conn_ids)}"
+        self.tokens = float(node.settings.command_burst)
+        self.refilled = time.monotonic()
+        self.expiry: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def handles(cls, command: type[Command]) -> Callable[[Handler], Handler]:
+        """Register a handler for a command class (features use this for their commands)."""
+
+        def register(fn: Handler) -> Handler:
+            cls.HANDLERS[command] = fn
+            return fn
+
+        return register
+
+    # ------------------------------------------------------------------ read loop
+
+    async def run(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            if not self._take_token():
+                if self.tokens < -self.node.settings.command_burst:
+                    self.close(CloseCode.FLOOD, "command flood")
+                    return
+                self._error(CommandError(ErrorCode.RATE_LIMITED, "too many commands"), None)
+                continue
+            await self.handle(data)
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        rate = self.node.settings.command_rate
+        burst = self.node.settings.command_burst
+        self.tokens = min(burst, self.tokens + (now - self.refilled) * rate)
+        self.refilled = now
+        self.tokens -= 1
+        return self.tokens >= 0
+
+    async def handle(self, data: str | bytes) -> None:
+        """Decode, check the role, run the handler, reply. Errors become error replies."""
+        rid: str | None = None
+        try:
+            command = decode(data)
+            rid = command.id
+            metrics.COMMANDS.labels(command.type).inc()
+            self._authorize(command)
+            handler = self.HANDLERS[type(command)]
+            result = await handler(self, command)
+            self.viewer.send(frame([reply(rid, **(result or {}))]))
+        except CommandError as exc:
+            self._error(exc, rid)
+        except EngineUnavailable:
+            self._error(CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable; retry"), rid)
+        except Exception:
+            log.exception("command failed on %s", self.conn_id)
+            self._error(CommandError(ErrorCode.INTERNAL, "internal error"), rid)
+
+    def _authorize(self, command: Command) -> None:
+        if self.who.anonymous and not command.anonymous:
+            raise CommandError(ErrorCode.READ_ONLY, "anonymous viewers can only watch; sign in")
+        if ROLE_RANK.get(self.who.role, 0) < ROLE_RANK[command.role]:
+            raise CommandError(ErrorCode.FORBIDDEN, f"{command.type} needs the {command.role} role")
+
+    def _error(self, exc: CommandError, rid: str | None) -> None:
+        metrics.COMMAND_ERRORS.labels(exc.code.value).inc()
+        self.viewer.send(frame([error_reply(exc, rid)]))
+
+    def close(self, code: int, reason: str) -> None:
+        metrics.CLOSES.labels(str(code)).inc()
+        self.node.hub.leave(self.viewer)
+        self.viewer.close(code, reason)
+
+    # ------------------------------------------------------------------ token expiry
+
+    def watch_expiry(self) -> None:
+        if self.who.expires is None:
+            return
+        delay = self.who.expires - time.time()
+        loop = asyncio.get_running_loop()
+        self.expiry = loop.call_later(max(delay, 0), self.close, CloseCode.TOKEN_EXPIRED,
+                                      "token expired")
+
+
+# ---------------------------------------------------------------------- handlers
+
+
+@Session.handles(Ping)
+async def handle_ping(session: Session, command: Ping) -> dict[str, Any]:
+    return {"ts": time.time()}
+
+
+@Session.handles(SendComment)
+async def handle_comment(session: Session, command: SendComment) -> dict[str, Any]:
+    room = session.room
+    outcome = await session.node.comments.post(room.id, session.who, command.text, room.info)
+    if outcome.echo is not None:
+        session.viewer.send(frame([outcome.echo]))
+        if outcome.shed:
+            metrics.SHED.inc()
+            await session.node.engine.incr(room.id, "shed")
+    result: dict[str, Any] = {"offset": outcome.offset}
+    if outcome.shed:
+        result["shed"] = True
+    if outcome.hidden:
+        result["hidden"] = True
+    if outcome.masked:
+        result["masked"] = True
+    return result
+
+
+@Session.handles(SendLike)
+async def handle_like(session: Session, command: SendLike) -> dict[str, Any]:
+    session.room.likes += command.count
+    return {}
+
+
+@Session.handles(PostSystem)
+async def handle_system(session: Session, command: PostSystem) -> dict[str, Any]:
+    offset = await session.node.comments.system(session.room.id, command.text, session.who)
+    return {"offset": offset}
+
+
+@Session.handles(MuteUser)
+async def handle_mute(session: Session, command: MuteUser) -> dict[str, Any]:
+    until = await session.node.comments.mute(session.room.id, command.user, command.seconds)
+    return {"until": until}
+
+
+@Session.handles(UnmuteUser)
+async def handle_unmute(session: Session, command: UnmuteUser) -> dict[str, Any]:
+    await session.node.comments.unmute(session.room.id, command.user)
+    return {}
+
+
+# ---------------------------------------------------------------------- the endpoint
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    """``/ws?room=<id>&token=<jwt>[&offset=<n>]``: one viewer, host or admin in one room."""
+    node: Node = ws.app.state.node
+    settings = node.settings
+    query = ws.query_params
+    room_id = query.get("room", "")
+    origin = ws.headers.get("origin")
+    await ws.accept()
+    metrics.CONNECTIONS.inc()
+    try:
+        await _serve(node, ws, room_id, query, origin)
+    finally:
+        metrics.CONNECTIONS.dec()
+
+
+async def _refuse(ws: WebSocket, code: int, message: str) -> None:
+    metrics.CLOSES.labels(str(code)).inc()
+    code_name = ErrorCode.UNAUTHORIZED if code in (CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED) \
+        else ErrorCode.FORBIDDEN if code == CloseCode.WRONG_ROOM else ErrorCode.BAD_REQUEST
+    with contextlib.suppress(Exception):
+        await ws.send_bytes(frame([event("error", code=code_name.value, message=message)]))
+        await ws.close(code, message[:120])
+
+
+async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: str | None) -> None:
+    settings = node.settings
+    if origin is not None and "*" not in settings.origins and origin not in settings.origins:
+        await _refuse(ws, CloseCode.WRONG_ROOM, "origin not allowed")
+        return
+    if not ROOM_ID.match(room_id):
+        await _refuse(ws, CloseCode.BAD_REQUEST, "room id missing or malformed")
+        return
+    offset_raw = query.get("offset")
+    resume: int | None = None
+    if offset_raw is not None:
+        if not offset_raw.isdigit() or len(offset_raw) > 18:
+            await _refuse(ws, CloseCode.BAD_REQUEST, "offset must be a whole number")
+            return
+        resume = int(offset_raw)
+    token = query.get("token")
+    try:
+        if token:
+            who = auth.verify(settings.secret, token, room_id)
+        else:
+            info = await node.rooms.info(room_id)
+            if not info.get("allow_anonymous", settings.allow_anonymous):
+                raise AuthError(CloseCode.AUTH_FAILED, "this room needs a token")
+            who = auth.anonymous()
+    except AuthError as exc:
+        await _refuse(ws, exc.close_code, exc.message)
+        return
+    except EngineUnavailable:
+        await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+        return
+
+    proto = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    link: DirectLink | AsgiLink = DirectLink(proto) if proto is not None else AsgiLink(ws._send)
+    viewer = Viewer(link, who.user)
+    try:
+        room = await node.hub.room(room_id)
+        if not room.info:
+            room.info = await node.rooms.info(room_id)
+        viewer.send(frame([event(
+            "welcome", protocol=PROTOCOL_VERSION, node=settings.node_id, role=who.role,
+            user=who.public(), room=room_id,
+        )]))
+        have = await _start(node, room, viewer, resume)
+    except EngineUnavailable:
+        if isinstance(link, AsgiLink):
+            link.stop()
+        await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+        return
+    node.hub.join(room, viewer, have)
+    with contextlib.suppress(EngineUnavailable):
+        await node.stats.viewer_joined(room_id, who.user)
+    session = Session(node, ws, who, room, viewer)
+    node.sessions.add(session)
+    session.watch_expiry()
+    try:
+        await session.run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        node.sessions.discard(session)
+        if session.expiry is not None:
+            session.expiry.cancel()
+        node.hub.leave(viewer)
+        if isinstance(link, AsgiLink):
+            link.stop()
+
+
+async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
+    """Send the snapshot, or on resume the missed events; return the offset the viewer holds."""
+    if resume is not None:
+        history = await node.engine.history(room.id, resume, node.settings.history_len)
+        if history.complete:
+            events = history.events
+            for start in range(0, len(events), CATCHUP_CHUNK):
+                viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
+            viewer.send(frame([event("resumed", offset=history.head, missed=len(events))]))
+            return history.head
+    offset, snapshot = await node.rooms.snapshot(room.id, reset=resume is not None)
+    viewer.send(frame([snapshot]))
+    return offset

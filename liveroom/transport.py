@@ -1,0 +1,146 @@
+"""How bytes leave the server for one WebSocket connection.
+
+Two kinds of link, one interface for the hub (``out.write(wire)``, ``out.get_write_buffer_size()``,
+``close(code, reason)``):
+
+* ``DirectLink`` — under ``liveroom serve``, uvicorn runs ``DirectWebSocketProtocol``, which hands
+  the app its transport through the ASGI scope extension ``liveroom.direct``. The hub writes each
+  frame, built once, straight to every viewer's transport: no per-viewer task, encode or await.
+* ``AsgiLink`` — under any other ASGI server, or when liveroom is mounted in a server that does
+  not run our protocol class, frames go through ASGI ``websocket.send`` from one writer task per
+  connection, behind a bounded queue. Same behaviour, more CPU per viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any, Protocol
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from liveroom.protocol import ws_payload, ws_text_frame
+
+log = logging.getLogger("liveroom.transport")
+
+DIRECT_EXTENSION = "liveroom.direct"
+
+
+class Out(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+
+class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, exposing itself to the app for direct writes."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and getattr(self, "request", None) is event:
+            scope["extensions"][DIRECT_EXTENSION] = self
+
+
+class DirectLink:
+    """Writes straight to the uvicorn transport of one connection."""
+
+    __slots__ = ("proto", "out")
+
+    def __init__(self, proto: DirectWebSocketProtocol) -> None:
+        self.proto = proto
+        self.out: Out = proto.transport
+
+    @property
+    def open(self) -> bool:
+        p = self.proto
+        return p.handshake_complete and not p.close_sent and not p.transport.is_closing()
+
+    def send(self, payload: bytes) -> None:
+        if self.open:
+            self.out.write(ws_text_frame(payload))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Send a close frame now, even past a full buffer; drop the link if it never drains."""
+        p = self.proto
+        if p.close_sent or p.transport.is_closing():
+            return
+        try:
+            p.conn.send_close(code, reason)
+            p.transport.write(b"".join(p.conn.data_to_send()))
+        except Exception:  # the protocol may already be closing
+            log.debug("close frame not sent", exc_info=True)
+        p.close_sent = True
+        p.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        if p.read_paused:
+            p.read_paused = False
+            p.transport.resume_reading()
+        p.close_timer = p.loop.call_later(2.0, p.transport.abort)
+
+
+class AsgiLink:
+    """Sends through ASGI ``websocket.send`` from one writer task, behind a bounded queue."""
+
+    __slots__ = ("send_asgi", "queue", "size", "ready", "task", "closed", "out")
+
+    def __init__(self, send_asgi: Any) -> None:
+        self.send_asgi = send_asgi
+        self.queue: deque[bytes] = deque()
+        self.size = 0
+        self.ready = asyncio.Event()
+        self.closed = False
+        self.out: Out = self
+        self.task = asyncio.get_running_loop().create_task(self._writer())
+
+    def write(self, wire: bytes) -> None:
+        if self.closed:
+            return
+        payload = ws_payload(wire)
+        self.queue.append(payload)
+        self.size += len(payload)
+        self.ready.set()
+
+    def get_write_buffer_size(self) -> int:
+        return self.size
+
+    def send(self, payload: bytes) -> None:
+        self.write(ws_text_frame(payload))
+
+    @property
+    def open(self) -> bool:
+        return not self.closed
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                await self.ready.wait()
+                self.ready.clear()
+                while self.queue:
+                    payload = self.queue.popleft()
+                    self.size -= len(payload)
+                    await self.send_asgi({"type": "websocket.send", "text": payload.decode()})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.closed = True
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.task.cancel()
+
+        async def _close() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.send_asgi({"type": "websocket.close", "code": code, "reason": reason}),
+                    timeout=2.0,
+                )
+
+        asyncio.get_running_loop().create_task(_close())
+
+    def stop(self) -> None:
+        self.closed = True
+        self.task.cancel()

@@ -1,0 +1,119 @@
+"""Shared fixtures: real Redis, engines of both kinds, real server processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+
+from liveroom.config import Settings
+from liveroom.engine.base import Engine
+from tests.redis_servers import RedisProcess, no_redis, reachable
+from tests.servers import API_KEY, SECRET, ServerProcess
+
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The machine's Redis, or a private one when it has none."""
+    if reachable(SHARED_REDIS):
+        yield SHARED_REDIS
+        return
+    proc = RedisProcess()
+    proc.start()
+    try:
+        yield proc.url
+    finally:
+        proc.close()
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own, deleted afterwards."""
+    name = "lrt-" + uuid.uuid4().hex[:10]
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+def make_settings(**overrides: object) -> Settings:
+    base: dict[str, object] = {"secret": SECRET, "api_key": API_KEY, "demo": False}
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    """An opened engine of each kind; the Redis one on a private key prefix."""
+    if engine_kind == "memory":
+        from liveroom.engine.memory import MemoryEngine
+
+        eng: Engine = MemoryEngine(make_settings(history_len=50, node_ttl_s=1.0))
+    else:
+        url = request.getfixturevalue("redis_url")
+        key_prefix = request.getfixturevalue("prefix")
+        if not reachable(url):
+            no_redis(url)
+        from liveroom.engine.redis import RedisEngine
+
+        eng = RedisEngine(make_settings(engine="redis", redis_url=url, redis_prefix=key_prefix,
+                                        history_len=50, node_ttl_s=1.0))
+    await eng.open()
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+@pytest.fixture
+def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
+    """Start liveroom processes with ``start(**settings)``; all are stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(**settings: object) -> ServerProcess:
+        server = ServerProcess(**settings).start()
+        started.append(server)
+        return server
+
+    request.node.start_server = start
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def start_server(servers: list[ServerProcess], request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return request.node.start_server
+
+
+@pytest.fixture
+def redis_server_settings(redis_url: str, prefix: str) -> dict[str, object]:
+    """Settings for server processes sharing the test's Redis and key prefix."""
+    return {"engine": "redis", "redis_url": redis_url, "redis_prefix": prefix}
+
+
+@pytest.fixture
+def private_redis() -> Iterator[list[RedisProcess]]:
+    """Private redis-server processes a test may kill and restart; closed afterwards."""
+    procs: list[RedisProcess] = []
+    yield procs
+    for proc in procs:
+        proc.close()
+
+
+__all__ = ["API_KEY", "SECRET", "make_settings"]

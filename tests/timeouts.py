@@ -1,0 +1,35 @@
+"""Test deadlines, scaled by ``LIVEROOM_TEST_TIMEOUT_SCALE`` on slow machines."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+SCALE = float(os.environ.get("LIVEROOM_TEST_TIMEOUT_SCALE", "1"))
+
+T = TypeVar("T")
+
+
+def scaled(seconds: float) -> float:
+    return seconds * SCALE
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T] | T], timeout: float = 5.0, interval: float = 0.02
+) -> T:
+    """Poll ``check`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + scaled(timeout)
+    last: object = None
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+            result = await result  # type: ignore[misc]
+        if result:
+            return result  # type: ignore[return-value]
+        last = result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {scaled(timeout):.1f}s (last: {last!r})")
+        await asyncio.sleep(interval)
