@@ -60,7 +60,9 @@ def caller(request: Request, node: Node, room: str | None) -> Identity:
     try:
         return auth.verify(node.settings.secret, credential, room)
     except AuthError as exc:
-        code = ErrorCode.FORBIDDEN if exc.error_code is ErrorCode.FORBIDDEN else ErrorCode.UNAUTHORIZED
+        code = (
+            ErrorCode.FORBIDDEN if exc.error_code is ErrorCode.FORBIDDEN else ErrorCode.UNAUTHORIZED
+        )
         raise CommandError(code, exc.message) from None
 
 
@@ -77,7 +79,9 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
                     raise CommandError(ErrorCode.BAD_REQUEST, "room id malformed")
                 who = caller(request, node, room)
                 if backend_only and who is not BACKEND:
-                    raise CommandError(ErrorCode.FORBIDDEN, "this endpoint takes the backend API key")
+                    raise CommandError(
+                        ErrorCode.FORBIDDEN, "this endpoint takes the backend API key"
+                    )
                 if who.anonymous or not who.may(role):
                     raise CommandError(ErrorCode.FORBIDDEN, f"this endpoint needs the {role} role")
                 result = await fn(request, node, who)
@@ -85,7 +89,9 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
                 metrics.COMMAND_ERRORS.labels(exc.code.value).inc()
                 return error_response(exc)
             except EngineUnavailable:
-                return error_response(CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable"))
+                return error_response(
+                    CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable")
+                )
             if isinstance(result, Response):
                 return result
             return json_response(result)

@@ -15,9 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from liveroom import api, demo, metrics
+from liveroom import api, demo, features, metrics
 from liveroom.config import Settings
 from liveroom.engine.base import Engine, engine_from_settings
+from liveroom.features import Feature
 from liveroom.features.comments import Comments
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
@@ -40,18 +41,25 @@ class Node:
         self.comments = Comments(self.engine, settings)
         self.stats = Stats(self.engine, settings)
         self.sessions: set[Session] = set()
+        self.features: list[Feature] = [module.setup(self) for module in features.discover()]
+        for feature in self.features:
+            self.rooms.snapshot_parts.append(feature.snapshot)
         self.ready = False
         self.draining = False
 
     async def open(self) -> None:
         await self.engine.open()
         await self.hub.open()
+        for feature in self.features:
+            await feature.open()
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
         self.draining = True
         self.hub.shutdown()
+        for feature in reversed(self.features):
+            await feature.close()
         await self.hub.close()
         await self.engine.close()
 
@@ -102,6 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         *api.routes(),
+        *(route for feature in node.features for route in feature.routes()),
     ]
     if settings.demo:
         routes += demo.routes()
@@ -115,5 +124,3 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 def app_from_env() -> Starlette:
     """Factory for uvicorn worker processes: settings from ``LIVEROOM_*``."""
     return create_app(Settings.from_env())
-
-

@@ -31,11 +31,18 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
         env = ENV_PREFIX + f.name.upper()
-        help_text = f"{SERVE_HELP.get(f.name, f.name.replace('_', ' '))} (env {env}, default {default!r})"
+        help_text = (
+            f"{SERVE_HELP.get(f.name, f.name.replace('_', ' '))} (env {env}, default {default!r})"
+        )
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         if kind == "bool":
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         else:
             caster: Any = {"int": int, "float": float}.get(kind, str)
             parser.add_argument(flag, dest=f.name, type=caster, default=None, help=help_text)
@@ -71,8 +78,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     if not settings.secret:
         settings = settings.replace(secret=secrets.token_urlsafe(32))
-        print("liveroom: no LIVEROOM_SECRET set; signing tokens with a random secret for this run",
-              file=sys.stderr)
+        print(
+            "liveroom: no LIVEROOM_SECRET set; signing tokens with a random secret for this run",
+            file=sys.stderr,
+        )
     os.environ.update(settings.to_env())
     uvloop.install()
     if settings.demo:
@@ -106,8 +115,9 @@ def token(args: argparse.Namespace) -> int:
     if not secret:
         print("liveroom: give --secret or set LIVEROOM_SECRET", file=sys.stderr)
         return 2
-    print(auth.mint(secret, args.user, name=args.name, room=args.room, role=args.role,
-                    ttl_s=args.ttl))
+    print(
+        auth.mint(secret, args.user, name=args.name, room=args.room, role=args.role, ttl_s=args.ttl)
+    )
     return 0
 
 

@@ -66,9 +66,7 @@ class Settings:
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``LIVEROOM_*`` variables, then apply ``overrides`` (flags win over env)."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -42,8 +42,13 @@ async def demo_token(request: Request) -> Response:
     token = auth.mint(
         settings.secret, user, name=name[:32], room=settings.demo_room, role=role, ttl_s=12 * 3600
     )
-    body: dict[str, Any] = {"token": token, "room": settings.demo_room, "user": user,
-                            "name": name[:32], "role": role}
+    body: dict[str, Any] = {
+        "token": token,
+        "room": settings.demo_room,
+        "user": user,
+        "name": name[:32],
+        "role": role,
+    }
     return json_response(body)
 
 

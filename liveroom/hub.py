@@ -153,7 +153,9 @@ class LocalRoom:
         while True:
             try:
                 after = self.last_offset or 0
-                history = await self.hub.engine.history(self.id, after, self.hub.settings.history_len)
+                history = await self.hub.engine.history(
+                    self.id, after, self.hub.settings.history_len
+                )
                 break
             except EngineUnavailable:
                 await asyncio.sleep(delay)
@@ -167,8 +169,11 @@ class LocalRoom:
         else:
             # Too far behind to fill: tell every viewer to resume, which gives them a reset
             # snapshot if their own offset is gone too.
-            log.warning("room %s: gap after %s cannot be filled; viewers told to resync",
-                        self.id, self.last_offset)
+            log.warning(
+                "room %s: gap after %s cannot be filled; viewers told to resync",
+                self.id,
+                self.last_offset,
+            )
             self.last_offset = history.head
             self.pending.clear()
             self.ring.clear()
@@ -444,8 +449,10 @@ class Hub:
     async def _pulse(self, room: LocalRoom) -> None:
         likes, room.likes = room.likes, 0
         try:
-            if room.size == 0 and room.idle_since and (
-                time.monotonic() - room.idle_since > UNSUBSCRIBE_GRACE_S
+            if (
+                room.size == 0
+                and room.idle_since
+                and (time.monotonic() - room.idle_since > UNSUBSCRIBE_GRACE_S)
             ):
                 await self._drop(room)
                 return

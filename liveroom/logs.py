@@ -14,7 +14,8 @@ import time
 import orjson
 
 _SECRETS = re.compile(
-    r"(?:(token=)[^&\s\"']+)|(?:(Bearer )\S+)|(?:eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)"
+    r"(?:(token=)[^&\s\"']+)|(?:(Bearer )\S+)"
+    r"|(?:eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)"
 )
 
 
@@ -57,8 +58,11 @@ class JsonFormatter(logging.Formatter):
 
 def log_config(level: str = "info", json_lines: bool = True) -> dict[str, object]:
     """A ``logging.config.dictConfig`` for uvicorn and liveroom."""
-    formatter = {"()": "liveroom.logs.JsonFormatter"} if json_lines else {
-        "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    formatter = (
+        {"()": "liveroom.logs.JsonFormatter"}
+        if json_lines
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "main",

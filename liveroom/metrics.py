@@ -10,7 +10,9 @@ ROOMS = Gauge("liveroom_rooms", "Local rooms on this process")
 FRAMES_OUT = Counter("liveroom_frames_out", "Room frames written to viewers")
 EVENTS_OUT = Counter("liveroom_events_out", "Events delivered to viewers, summed over frames")
 SHED = Counter("liveroom_comments_shed", "Comments not broadcast because the room was over its cap")
-SKIPPED = Counter("liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound")
+SKIPPED = Counter(
+    "liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound"
+)
 SLOW_CLOSES = Counter("liveroom_slow_consumer_closes", "Connections closed as slow consumers")
 COMMANDS = Counter("liveroom_commands", "Client commands handled", ["type"])
 COMMAND_ERRORS = Counter("liveroom_command_errors", "Client commands refused", ["code"])

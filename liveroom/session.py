@@ -1,4 +1,4 @@
-"""One WebSocket connection: authentication, join or resume, the read loop and its dispatch table."""
+"""One WebSocket connection: authentication, join or resume, the read loop and its dispatch."""
 
 from __future__ import annotations
 
@@ -137,8 +137,9 @@ class Session:
             return
         delay = self.who.expires - time.time()
         loop = asyncio.get_running_loop()
-        self.expiry = loop.call_later(max(delay, 0), self.close, CloseCode.TOKEN_EXPIRED,
-                                      "token expired")
+        self.expiry = loop.call_later(
+            max(delay, 0), self.close, CloseCode.TOKEN_EXPIRED, "token expired"
+        )
 
 
 # ---------------------------------------------------------------------- handlers
@@ -158,6 +159,9 @@ async def handle_comment(session: Session, command: SendComment) -> dict[str, An
         if outcome.shed:
             metrics.SHED.inc()
             await session.node.engine.incr(room.id, "shed")
+    if not outcome.hidden:
+        for feature in session.node.features:
+            await feature.commented(room.id, session.who, command.text)
     result: dict[str, Any] = {"offset": outcome.offset}
     if outcome.shed:
         result["shed"] = True
@@ -198,7 +202,6 @@ async def handle_unmute(session: Session, command: UnmuteUser) -> dict[str, Any]
 async def websocket_endpoint(ws: WebSocket) -> None:
     """``/ws?room=<id>&token=<jwt>[&offset=<n>]``: one viewer, host or admin in one room."""
     node: Node = ws.app.state.node
-    settings = node.settings
     query = ws.query_params
     room_id = query.get("room", "")
     origin = ws.headers.get("origin")
@@ -212,8 +215,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 async def _refuse(ws: WebSocket, code: int, message: str) -> None:
     metrics.CLOSES.labels(str(code)).inc()
-    code_name = ErrorCode.UNAUTHORIZED if code in (CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED) \
-        else ErrorCode.FORBIDDEN if code == CloseCode.WRONG_ROOM else ErrorCode.BAD_REQUEST
+    code_name = (
+        ErrorCode.UNAUTHORIZED
+        if code in (CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED)
+        else ErrorCode.FORBIDDEN
+        if code == CloseCode.WRONG_ROOM
+        else ErrorCode.BAD_REQUEST
+    )
     with contextlib.suppress(Exception):
         await ws.send_bytes(frame([event("error", code=code_name.value, message=message)]))
         await ws.close(code, message[:120])
@@ -257,10 +265,20 @@ async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: st
         room = await node.hub.room(room_id)
         if not room.info:
             room.info = await node.rooms.info(room_id)
-        viewer.send(frame([event(
-            "welcome", protocol=PROTOCOL_VERSION, node=settings.node_id, role=who.role,
-            user=who.public(), room=room_id,
-        )]))
+        viewer.send(
+            frame(
+                [
+                    event(
+                        "welcome",
+                        protocol=PROTOCOL_VERSION,
+                        node=settings.node_id,
+                        role=who.role,
+                        user=who.public(),
+                        room=room_id,
+                    )
+                ]
+            )
+        )
         have = await _start(node, room, viewer, resume)
     except EngineUnavailable:
         if isinstance(link, AsgiLink):
@@ -272,6 +290,13 @@ async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: st
         await node.stats.viewer_joined(room_id, who.user)
     session = Session(node, ws, who, room, viewer)
     node.sessions.add(session)
+    for feature in node.features:
+        try:
+            await feature.joined(session)
+        except EngineUnavailable:
+            pass
+        except Exception:
+            log.exception("%s.joined failed", feature.name)
     session.watch_expiry()
     try:
         await session.run()

@@ -71,8 +71,15 @@ async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncItera
             no_redis(url)
         from liveroom.engine.redis import RedisEngine
 
-        eng = RedisEngine(make_settings(engine="redis", redis_url=url, redis_prefix=key_prefix,
-                                        history_len=50, node_ttl_s=1.0))
+        eng = RedisEngine(
+            make_settings(
+                engine="redis",
+                redis_url=url,
+                redis_prefix=key_prefix,
+                history_len=50,
+                node_ttl_s=1.0,
+            )
+        )
     await eng.open()
     try:
         yield eng

@@ -18,8 +18,9 @@ from tests.timeouts import scaled
 Event = dict[str, Any]
 
 
-def token(user: str, room: str = "r1", role: str = "viewer", ttl: float = 3600,
-          name: str | None = None) -> str:
+def token(
+    user: str, room: str = "r1", role: str = "viewer", ttl: float = 3600, name: str | None = None
+) -> str:
     return auth.mint(SECRET, user, name=name, room=room, role=role, ttl_s=ttl)
 
 
@@ -36,9 +37,16 @@ class LiveClient:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, ws_url: str, room: str = "r1", user: str | None = "alice",
-                      role: str = "viewer", offset: int | None = None, tok: str | None = None,
-                      **kwargs: Any) -> LiveClient:
+    async def connect(
+        cls,
+        ws_url: str,
+        room: str = "r1",
+        user: str | None = "alice",
+        role: str = "viewer",
+        offset: int | None = None,
+        tok: str | None = None,
+        **kwargs: Any,
+    ) -> LiveClient:
         query = f"?room={room}"
         if tok is None and user is not None:
             tok = token(user, room, role)
@@ -66,6 +74,7 @@ class LiveClient:
 
     async def wait(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         """Wait until ``predicate()`` is truthy; each new frame wakes the check."""
+
         async def loop() -> Any:
             while True:
                 result = predicate()
@@ -89,8 +98,13 @@ class LiveClient:
         return [e for e in self.events if e.get("type") == kind]
 
     def offsets(self) -> list[int]:
-        return [e["offset"] for e in self.events if "offset" in e and e.get("type") != "snapshot"
-                and e.get("type") not in ("reply", "resumed", "skipped", "resync")]
+        return [
+            e["offset"]
+            for e in self.events
+            if "offset" in e
+            and e.get("type") != "snapshot"
+            and e.get("type") not in ("reply", "resumed", "skipped", "resync")
+        ]
 
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)

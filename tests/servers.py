@@ -49,7 +49,10 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "liveroom", "serve"], env=self.env(), stdout=log, stderr=log,
+            [sys.executable, "-m", "liveroom", "serve"],
+            env=self.env(),
+            stdout=log,
+            stderr=log,
         )
         deadline = time.monotonic() + scaled(timeout)
         while True:

@@ -31,5 +31,7 @@ async def eventually(
             return result  # type: ignore[return-value]
         last = result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {scaled(timeout):.1f}s (last: {last!r})")
+            raise AssertionError(
+                f"condition not met within {scaled(timeout):.1f}s (last: {last!r})"
+            )
         await asyncio.sleep(interval)

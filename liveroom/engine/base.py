@@ -103,6 +103,11 @@ class RoomBus(Protocol):
         """Check mute, the user's rate and the room's cap, then publish; all in one step."""
         ...
 
+    async def notify(self, room: str, user: str, body: bytes) -> None:
+        """Send ``body`` (one event, no offset) to every connection of ``user`` in ``room``, on
+        every node. Not kept in history: private notices are also stored by their feature."""
+        ...
+
     async def subscribe(self, room: str, handler: EventHandler) -> None:
         """Deliver the room's events to ``handler`` from now on. Returns once that holds."""
         ...

@@ -130,6 +130,11 @@ class MemoryEngine:
             handler(room, payload)
         return payload
 
+    async def notify(self, room: str, user: str, body: bytes) -> None:
+        handler = self._handlers.get(room)
+        if handler is not None:
+            handler(room, b"@" + user.encode() + b"\n" + body)
+
     async def subscribe(self, room: str, handler: EventHandler) -> None:
         self._handlers[room] = handler
 

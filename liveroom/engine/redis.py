@@ -140,7 +140,9 @@ class RedisEngine:
                     await self._pubsub.ping()
                 self.connected.set()
                 if not first:
-                    log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
+                    log.warning(
+                        "redis pub/sub reconnected; %d rooms resubscribed", len(self._channels)
+                    )
                     for callback in self._reconnect_listeners:
                         callback()
                 first = False
@@ -224,6 +226,13 @@ class RedisEngine:
             )
         return bytes(payload)
 
+    async def notify(self, room: str, user: str, body: bytes) -> None:
+        k = self.keys(room)
+        async with self._guard():
+            await self.client.execute_command(
+                self.publish_command, k.channel, b"@" + user.encode() + b"\n" + body
+            )
+
     async def post_comment(
         self, room: str, user: str, body: bytes, rules: CommentRules
     ) -> PostResult:
@@ -233,11 +242,29 @@ class RedisEngine:
         async with self._guard():
             status, payload = await self.scripts.run(
                 "publish",
-                [k.seq, k.log, k.comments, k.muted, k.sub("urate", user),
-                 k.sub("cap", str(int(now))), k.counters],
-                [k.channel, body, maxlen, oldest, self.settings.snapshot_comments,
-                 self.publish_command, user, int(now * 1000), rules.user_limit,
-                 rules.user_window_s, rules.room_cap, 1 if rules.priority else 0],
+                [
+                    k.seq,
+                    k.log,
+                    k.comments,
+                    k.muted,
+                    k.sub("urate", user),
+                    k.sub("cap", str(int(now))),
+                    k.counters,
+                ],
+                [
+                    k.channel,
+                    body,
+                    maxlen,
+                    oldest,
+                    self.settings.snapshot_comments,
+                    self.publish_command,
+                    user,
+                    int(now * 1000),
+                    rules.user_limit,
+                    rules.user_window_s,
+                    rules.room_cap,
+                    1 if rules.priority else 0,
+                ],
             )
         result = Posted(status.decode())
         return PostResult(result, bytes(payload) if result is Posted.OK else None)
@@ -261,8 +288,13 @@ class RedisEngine:
             total, peak, like_total = await self.scripts.run(
                 "pulse",
                 [k.nodes, k.online, k.counters],
-                [node, online, likes, int(time.time() * 1000),
-                 int(self.settings.node_ttl_s * 1000)],
+                [
+                    node,
+                    online,
+                    likes,
+                    int(time.time() * 1000),
+                    int(self.settings.node_ttl_s * 1000),
+                ],
             )
         return Pulse(int(total), int(peak), int(like_total))
 
@@ -313,7 +345,7 @@ class RedisEngine:
         async with self._guard():
             raw = await self.client.hgetall(self.keys(room).muted)
         now = time.time()
-        out = {u.decode(): int(t) / 1000 for u, t in raw.items()}
+        out = {_text(u): int(t) / 1000 for u, t in raw.items()}
         return {u: t for u, t in out.items() if t > now}
 
     async def incr(self, room: str, name: str, by: int = 1) -> int:
@@ -331,4 +363,8 @@ class RedisEngine:
     async def counters(self, room: str) -> dict[str, int]:
         async with self._guard():
             raw = await self.client.hgetall(self.keys(room).counters)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {_text(k): int(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -8,7 +8,12 @@ from typing import Any
 
 def load_source(name: str) -> str:
     """The text of ``lua/<name>.lua`` shipped in the package."""
-    return resources.files("liveroom.engine").joinpath("lua").joinpath(f"{name}.lua").read_text("utf-8")
+    return (
+        resources.files("liveroom.engine")
+        .joinpath("lua")
+        .joinpath(f"{name}.lua")
+        .read_text("utf-8")
+    )
 
 
 class Scripts:

@@ -36,14 +36,17 @@ class Comments:
         self._recent: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
 
-    async def post(self, room: str, who: Identity, text: str, info: dict[str, Any]) -> CommentOutcome:
+    async def post(
+        self, room: str, who: Identity, text: str, info: dict[str, Any]
+    ) -> CommentOutcome:
         """Check and publish one comment. Raises ``CommandError`` when refused."""
         text = text.strip()
         if not text:
             raise CommandError(ErrorCode.EMPTY, "comment is empty")
         if len(text) > self.settings.comment_max_len:
             raise CommandError(
-                ErrorCode.TOO_LONG, f"comments are at most {self.settings.comment_max_len} characters"
+                ErrorCode.TOO_LONG,
+                f"comments are at most {self.settings.comment_max_len} characters",
             )
         self._dedupe(room, who.user, text)
         masked = hidden = False
@@ -68,7 +71,9 @@ class Comments:
             room_cap=int(cap),
             priority=priority,
         )
-        result = await self.engine.post_comment(room, who.user, room_event_body("comment", **fields), rules)
+        result = await self.engine.post_comment(
+            room, who.user, room_event_body("comment", **fields), rules
+        )
         if result.status is Posted.MUTED:
             raise CommandError(ErrorCode.MUTED, "you are muted in this room")
         if result.status is Posted.RATE_LIMITED:
@@ -95,9 +100,12 @@ class Comments:
             if len(self._patterns) > 1000:
                 self._patterns.clear()
             self._patterns[key] = (
-                re.compile("|".join(re.escape(w) for w in sorted(key, key=len, reverse=True)),
-                           re.IGNORECASE)
-                if key else None
+                re.compile(
+                    "|".join(re.escape(w) for w in sorted(key, key=len, reverse=True)),
+                    re.IGNORECASE,
+                )
+                if key
+                else None
             )
         return self._patterns[key]
 

@@ -128,7 +128,9 @@ async def test_muted_user_cannot_comment(engine: Engine) -> None:
 
     await engine.mute("r1", "troll", time.time() + 60)
     assert "troll" in await engine.muted("r1")
-    assert (await engine.post_comment("r1", "troll", body(1, "comment"), RULES)).status is Posted.MUTED
+    assert (
+        await engine.post_comment("r1", "troll", body(1, "comment"), RULES)
+    ).status is Posted.MUTED
     await engine.unmute("r1", "troll")
     assert (await engine.post_comment("r1", "troll", body(1, "comment"), RULES)).status is Posted.OK
     assert await engine.head("r1") == 1
@@ -137,8 +139,9 @@ async def test_muted_user_cannot_comment(engine: Engine) -> None:
 async def test_user_rate_limit(engine: Engine) -> None:
     """Past the user's limit in the window, comments are refused and take no offset."""
     rules = CommentRules(user_limit=3, user_window_s=30, room_cap=0)
-    statuses = [(await engine.post_comment("r1", "u", body(i, "comment"), rules)).status
-                for i in range(5)]
+    statuses = [
+        (await engine.post_comment("r1", "u", body(i, "comment"), rules)).status for i in range(5)
+    ]
     assert statuses == [Posted.OK] * 3 + [Posted.RATE_LIMITED] * 2
     assert await engine.head("r1") == 3
     other = await engine.post_comment("r1", "v", body(9, "comment"), rules)
@@ -148,13 +151,17 @@ async def test_user_rate_limit(engine: Engine) -> None:
 async def test_room_cap_sheds_but_not_priority(engine: Engine) -> None:
     """Over the room's per-second cap comments are shed; priority comments still pass."""
     rules = CommentRules(user_limit=1000, user_window_s=10, room_cap=5)
-    statuses = [(await engine.post_comment("r1", f"u{i}", body(i, "comment"), rules)).status
-                for i in range(12)]
+    statuses = [
+        (await engine.post_comment("r1", f"u{i}", body(i, "comment"), rules)).status
+        for i in range(12)
+    ]
     # a second boundary may fall inside the burst: at most 2 windows' worth pass
     assert statuses.count(Posted.OK) in range(5, 11)
     assert Posted.SHED in statuses
     priority = CommentRules(user_limit=1000, user_window_s=10, room_cap=5, priority=True)
-    assert (await engine.post_comment("r1", "host", body(0, "comment"), priority)).status is Posted.OK
+    assert (
+        await engine.post_comment("r1", "host", body(0, "comment"), priority)
+    ).status is Posted.OK
 
 
 async def test_presence_sums_nodes_and_expires_dead_ones(engine: Engine) -> None:

@@ -1,0 +1,1 @@
+"""Load-test harness: ``python -m loadtest SCENARIO``."""
