@@ -78,9 +78,13 @@ class RedisProcess:
         )
         deadline = time.monotonic() + timeout
         while not reachable(self.url):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            try:  # wait on the process for a moment: it either exits or we ask again
+                self.proc.wait(0.02)
+                raise RuntimeError(f"redis-server on port {self.port} exited at start")
+            except subprocess.TimeoutExpired:
+                pass
+            if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.02)
         return self
 
     def stop(self) -> None:

@@ -56,8 +56,11 @@ class ServerProcess:
         )
         deadline = time.monotonic() + scaled(timeout)
         while True:
-            if self.proc.poll() is not None:
+            try:  # wait on the process for a moment: it either exits or we ask again
+                self.proc.wait(0.05)
                 raise RuntimeError(f"server exited early; see {self.log_path}")
+            except subprocess.TimeoutExpired:
+                pass
             try:
                 if httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200:
                     return self
@@ -65,7 +68,6 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready in time; see {self.log_path}")
-            time.sleep(0.05)
 
     def terminate(self) -> None:
         if self.proc and self.proc.poll() is None:
