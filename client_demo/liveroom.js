@@ -1,0 +1,376 @@
+// liveroom.js: a small browser client for the liveroom WebSocket protocol (version 1).
+//
+// No build step, no dependencies: import it as an ES module.
+//
+//   import { LiveRoom } from "./liveroom.js";
+//   const live = new LiveRoom({ room: "demo", token: async () => myToken });
+//   live.on("comment", (e) => show(e.user.name, e.text));
+//   live.connect();
+//   await live.send("comment", { text: "hi" });      // resolves with the reply, rejects with LiveRoomError
+//
+// What it does for you:
+// - keeps the newest room offset it has seen and passes it back on reconnect, so the server sends
+//   exactly what was missed ("resumed") or, when that history is gone, a fresh snapshot with
+//   reset=true ("reset" event);
+// - reconnects with exponential backoff and full jitter; asks for a fresh token after the server
+//   refused the old one; stops for good on close codes that a retry cannot fix;
+// - matches replies to request ids, with a timeout, and lets a caller choose the id (flash-sale
+//   buys use it as the idempotency key: retry with the same id, get the same answer);
+// - drops room events it already holds (offset not newer than its own), so a page never draws an
+//   event twice.
+//
+// docs/client.md describes every option and event.
+
+export const PROTOCOL_VERSION = 1;
+
+/** Close codes (docs/protocol.md). */
+export const CloseCode = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  ABNORMAL: 1006,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  BAD_REQUEST: 4000,
+  AUTH_FAILED: 4001,
+  WRONG_ROOM: 4003,
+  SLOW_CONSUMER: 4008,
+  ROOM_ENDED: 4010,
+  TOKEN_EXPIRED: 4011,
+  FLOOD: 4029,
+});
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL = new Set([CloseCode.BAD_REQUEST, CloseCode.WRONG_ROOM, CloseCode.ROOM_ENDED]);
+/** Close codes after which the client needs a new token before it tries again. */
+const NEEDS_TOKEN = new Set([CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED]);
+
+/** A refused command, or one whose answer never came. */
+export class LiveRoomError extends Error {
+  constructor(code, message, { retry = false, details = {} } = {}) {
+    super(message || code);
+    this.name = "LiveRoomError";
+    /** the server's error code (``sold_out``, ``muted`` ...) or ``timeout``/``disconnected``/``closed`` */
+    this.code = code;
+    /** whether sending the very same request again may succeed */
+    this.retry = retry;
+    this.details = details;
+  }
+}
+
+const DEFAULTS = {
+  url: null, // ws(s)://host/ws; default: /ws on the page's own host
+  room: "",
+  token: null, // string, or (async) function ({ refresh }) => string; null for anonymous
+  requestTimeoutMs: 8000,
+  backoffBaseMs: 300,
+  backoffMaxMs: 10000,
+  pingIntervalMs: 25000, // application ping that notices a half-open connection
+  WebSocket: null, // inject an implementation (tests, Node); default globalThis.WebSocket
+};
+
+/**
+ * One connection to one room, kept alive across network trouble and server restarts.
+ *
+ * Events (``addEventListener`` or ``on``; each listener gets the server event as ``e.detail``
+ * with ``on``'s callback receiving the detail directly):
+ *   every server event by its type: welcome, snapshot, comment, system, stats, room, ...
+ *   "status"  {status, attempt, delay, code, reason}: connecting | open | reconnecting | closed
+ *   "reset"   the snapshot, when the server could not replay what was missed
+ *   "resumed" {offset, missed}: the missed events were replayed
+ *   "event"   every server event, whatever its type (after the typed one)
+ */
+export class LiveRoom extends EventTarget {
+  constructor(options = {}) {
+    super();
+    this.options = { ...DEFAULTS, ...options };
+    if (!this.options.room) throw new TypeError("LiveRoom needs a room");
+    /** newest room offset held; null until the first snapshot */
+    this.offset = null;
+    /** the welcome event of the current connection: {role, user, node, protocol} */
+    this.welcome = null;
+    this.status = "idle";
+    this.attempt = 0;
+    this._ws = null;
+    this._pending = new Map(); // request id -> {resolve, reject, timer}
+    this._ids = 0;
+    this._retryTimer = null;
+    this._pingTimer = null;
+    this._stopped = true;
+    this._refreshToken = false;
+    this._idPrefix = Math.random().toString(36).slice(2, 8);
+  }
+
+  /** Subscribe to an event type; returns a function that unsubscribes. */
+  on(type, callback) {
+    const listener = (e) => callback(e.detail, e);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  /** Open the connection (and keep it open until ``close``). */
+  connect() {
+    this._stopped = false;
+    if (!this._ws && !this._retryTimer) this._open();
+    return this;
+  }
+
+  /** Close for good: no reconnect; pending requests fail with code ``closed``. */
+  close() {
+    this._stopped = true;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._stopPing();
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      this._detach(ws);
+      ws.close(CloseCode.NORMAL, "bye");
+    }
+    this._failPending("closed", "connection closed by the page");
+    this._setStatus("closed", { code: CloseCode.NORMAL, reason: "closed" });
+  }
+
+  /** Whether commands can be sent right now. */
+  get isOpen() {
+    return this.status === "open";
+  }
+
+  /**
+   * Send a command and wait for its reply.
+   *
+   * Resolves with the reply (``{type:"reply", id, ok:true, ...}``). Rejects with a
+   * ``LiveRoomError``: the server's code when refused; ``timeout`` when no reply came in time;
+   * ``disconnected`` when the connection dropped first (the command may or may not have run:
+   * resend it with the same ``id`` where the command is idempotent).
+   * While the client is reconnecting the command waits for the connection, within the timeout.
+   */
+  send(type, fields = {}, { id = null, timeoutMs = null } = {}) {
+    const rid = id || this.newId();
+    const timeout = timeoutMs ?? this.options.requestTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const entry = { resolve, reject, timer: null, sent: false, message: null };
+      entry.timer = setTimeout(() => {
+        this._pending.delete(rid);
+        reject(new LiveRoomError("timeout", `no reply to ${type} in ${timeout} ms`, { retry: true }));
+      }, timeout);
+      entry.message = JSON.stringify({ ...fields, type, id: rid });
+      this._pending.set(rid, entry);
+      if (this.isOpen) this._transmit(entry);
+    });
+  }
+
+  /** A fresh request id, unique for this page. */
+  newId() {
+    this._ids += 1;
+    return `${this._idPrefix}-${this._ids}`;
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  async _open() {
+    this._retryTimer = null;
+    if (this._stopped) return;
+    this._setStatus(this.attempt ? "reconnecting" : "connecting", { attempt: this.attempt });
+    let token = null;
+    try {
+      const source = this.options.token;
+      token = typeof source === "function" ? await source({ refresh: this._refreshToken }) : source;
+    } catch (err) {
+      this._scheduleRetry({ code: 0, reason: `token: ${err.message || err}` });
+      return;
+    }
+    if (this._stopped) return;
+    const params = new URLSearchParams({ room: this.options.room });
+    if (token) params.set("token", token);
+    if (this.offset !== null) params.set("offset", String(this.offset));
+    const Impl = this.options.WebSocket || globalThis.WebSocket;
+    let ws;
+    try {
+      ws = new Impl(`${this._baseUrl()}?${params}`);
+    } catch (err) {
+      this._scheduleRetry({ code: 0, reason: String(err.message || err) });
+      return;
+    }
+    this._ws = ws;
+    ws.onmessage = (msg) => this._onMessage(msg.data);
+    ws.onclose = (e) => this._onClose(ws, e.code, e.reason);
+    ws.onerror = () => {}; // a close event always follows; it carries the code
+  }
+
+  _baseUrl() {
+    if (this.options.url) return this.options.url;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/ws`;
+  }
+
+  _detach(ws) {
+    ws.onmessage = ws.onclose = ws.onerror = null;
+  }
+
+  _onClose(ws, code, reason) {
+    if (ws !== this._ws) return;
+    this._ws = null;
+    this._detach(ws);
+    this._stopPing();
+    this.welcome = null;
+    // Sent-but-unanswered requests may or may not have run: tell the caller. Unsent ones wait.
+    for (const [rid, entry] of this._pending) {
+      if (entry.sent) {
+        this._pending.delete(rid);
+        clearTimeout(entry.timer);
+        entry.reject(new LiveRoomError("disconnected", "connection lost before the reply", { retry: true }));
+      }
+    }
+    if (this._stopped) return;
+    if (FATAL.has(code)) {
+      this._stopped = true;
+      this._failPending("closed", reason || `closed with code ${code}`);
+      this._setStatus("closed", { code, reason });
+      return;
+    }
+    this._refreshToken = NEEDS_TOKEN.has(code);
+    this._scheduleRetry({ code, reason });
+  }
+
+  _scheduleRetry({ code, reason }) {
+    if (this._stopped) return;
+    const { backoffBaseMs, backoffMaxMs } = this.options;
+    // A server restart (1012) or a resync asks us back at once; anything else backs off.
+    const quick = code === CloseCode.SERVICE_RESTART && this.attempt === 0;
+    const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** this.attempt);
+    // "Full jitter": spread reconnects of a whole room over the window instead of a stampede.
+    const delay = quick ? Math.random() * backoffBaseMs : ceiling / 2 + (Math.random() * ceiling) / 2;
+    this.attempt += 1;
+    this._setStatus("reconnecting", { attempt: this.attempt, delay, code, reason });
+    this._retryTimer = setTimeout(() => this._open(), delay);
+  }
+
+  _onMessage(data) {
+    let events;
+    try {
+      events = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(events)) events = [events];
+    for (const ev of events) {
+      if (ev && typeof ev === "object") this._handle(ev);
+    }
+  }
+
+  _handle(ev) {
+    switch (ev.type) {
+      case "reply":
+        this._settle(ev);
+        return;
+      case "welcome":
+        this.welcome = ev;
+        break;
+      case "snapshot":
+        this.offset = ev.offset;
+        this._opened();
+        this._emit("snapshot", ev);
+        if (ev.reset) this._emit("reset", ev);
+        this._emit("event", ev);
+        return;
+      case "resumed":
+        this.offset = Math.max(this.offset ?? 0, ev.offset);
+        this._opened();
+        break;
+      case "skipped":
+        // We were slow and the server left comments out; state events still came.
+        this.offset = Math.max(this.offset ?? 0, ev.to);
+        break;
+      case "resync":
+        // The server lost track of the room's history: reconnect and resume from our offset.
+        this._ws?.close(CloseCode.NORMAL, "resync");
+        break;
+      default:
+        if (typeof ev.offset === "number") {
+          if (this.offset !== null && ev.offset <= this.offset) return; // already held
+          this.offset = ev.offset;
+        }
+    }
+    this._emit(ev.type, ev);
+    this._emit("event", ev);
+  }
+
+  _opened() {
+    if (this.status === "open") return;
+    this.attempt = 0;
+    this._refreshToken = false;
+    this._setStatus("open", {});
+    this._startPing();
+    for (const entry of this._pending.values()) {
+      if (!entry.sent) this._transmit(entry);
+    }
+  }
+
+  _transmit(entry) {
+    if (!this._ws) return;
+    try {
+      this._ws.send(entry.message);
+      entry.sent = true;
+    } catch {
+      // left unsent: goes out after the reconnect
+    }
+  }
+
+  _settle(ev) {
+    const entry = this._pending.get(ev.id);
+    if (!entry) {
+      if (ev.ok === false) this._emit("error", ev.error || {});
+      return;
+    }
+    this._pending.delete(ev.id);
+    clearTimeout(entry.timer);
+    if (ev.ok) {
+      entry.resolve(ev);
+    } else {
+      const err = ev.error || {};
+      entry.reject(new LiveRoomError(err.code || "error", err.message, { retry: !!err.retry, details: err }));
+    }
+  }
+
+  _failPending(code, message) {
+    for (const entry of this._pending.values()) {
+      clearTimeout(entry.timer);
+      entry.reject(new LiveRoomError(code, message));
+    }
+    this._pending.clear();
+  }
+
+  _startPing() {
+    this._stopPing();
+    const every = this.options.pingIntervalMs;
+    if (!every) return;
+    this._pingTimer = setInterval(() => {
+      const ws = this._ws;
+      this.send("ping", {}, { timeoutMs: every }).catch((err) => {
+        // No answer in a whole interval: the connection is dead even if the socket says not.
+        if (err.code === "timeout" && ws && ws === this._ws) ws.close(CloseCode.NORMAL, "ping timeout");
+      });
+    }, every);
+  }
+
+  _stopPing() {
+    clearInterval(this._pingTimer);
+    this._pingTimer = null;
+  }
+
+  _setStatus(status, detail) {
+    this.status = status;
+    this._emit("status", { status, ...detail });
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** Format an amount in fen (分) as yuan: 12990 -> "129.90". */
+export function yuan(fen) {
+  const n = Number(fen) || 0;
+  return (n / 100).toFixed(2);
+}

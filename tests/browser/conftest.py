@@ -1,0 +1,104 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, against real ``liveroom serve``.
+
+Playwright's own browser downloads are not used: Chromium comes from the ``chromium`` apt
+package (``LIVEROOM_CHROMIUM`` points elsewhere). Tests skip when either is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ServerProcess
+from tests.timeouts import scaled
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("LIVEROOM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the whole session."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        playwright_sync.expect.set_options(timeout=scaled(8_000))
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo_server(start_server) -> ServerProcess:  # type: ignore[no-untyped-def]
+    """A ``liveroom serve`` process with the demo pages and demo tokens on."""
+    return start_server(demo=True, pulse_s=0.3)  # type: ignore[no-any-return]
+
+
+class Pages:
+    """Opens pages in fresh browser contexts (a context per user: its own sessionStorage)."""
+
+    def __init__(self, browser: object, base: str) -> None:
+        self.browser = browser
+        self.base = base
+        self.contexts: list[object] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+
+    def open(self, path: str = "/demo/", *, phone: bool = True) -> playwright_sync.Page:
+        viewport = PHONE if phone else {"width": 1440, "height": 960}
+        context = self.browser.new_context(  # type: ignore[attr-defined]
+            viewport=viewport, device_scale_factor=2 if phone else 1
+        )
+        self.contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(scaled(8_000))
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.goto(self.base + path)
+        return page
+
+    def viewer(self) -> playwright_sync.Page:
+        """A viewer page, connected (its online count is drawn from the snapshot)."""
+        page = self.open("/demo/")
+        playwright_sync.expect(page.get_by_test_id("status")).to_be_hidden()
+        return page
+
+    def host(self) -> playwright_sync.Page:
+        """The host console, connected."""
+        page = self.open("/demo/host.html", phone=False)
+        playwright_sync.expect(page.get_by_test_id("status")).to_have_text("live")
+        return page
+
+    def _dialog(self, dialog: playwright_sync.Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def pages(browser: object, demo_server: ServerProcess) -> Iterator[Pages]:
+    """Page opener for the demo server; fails the test on uncaught page errors."""
+    opener = Pages(browser, demo_server.url)
+    yield opener
+    opener.close()
+    assert not opener.errors, f"uncaught errors in the page: {opener.errors}"
+
+
+def screenshot(page: playwright_sync.Page, name: str) -> Path:
+    """Save a screenshot under artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
