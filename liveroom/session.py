@@ -10,12 +10,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from liveroom import PROTOCOL_VERSION, auth, metrics
+from liveroom import PROTOCOL_VERSION, auth, logs, metrics
 from liveroom.auth import Identity
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
 from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
+from liveroom.limits import client_ip
 from liveroom.protocol import (
     ROLE_RANK,
     ROOM_ID,
@@ -23,6 +25,7 @@ from liveroom.protocol import (
     MuteUser,
     Ping,
     PostSystem,
+    RefreshToken,
     SendComment,
     SendLike,
     UnmuteUser,
@@ -54,7 +57,7 @@ class Session:
         self.who = who
         self.room = room
         self.viewer = viewer
-        self.conn_id = f"{node.settings.node_id}-{next(_conn_ids)}"
+        self.conn_id = logs.CONN_ID.get() or f"{node.settings.node_id}-{next(_conn_ids)}"
         self.tokens = float(node.settings.command_burst)
         self.refilled = time.monotonic()
         self.expiry: asyncio.TimerHandle | None = None
@@ -79,11 +82,18 @@ class Session:
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
+            if len(data) > self.node.settings.max_frame_bytes:
+                # uvicorn's ws_max_size stops these first under `liveroom serve`; this is for
+                # servers that mount the app without that limit
+                self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+                return
             if not self._take_token():
                 if self.tokens < -self.node.settings.command_burst:
+                    log.warning("closing a flooding connection", extra={"code": CloseCode.FLOOD})
                     self.close(CloseCode.FLOOD, "command flood")
                     return
-                self._error(CommandError(ErrorCode.RATE_LIMITED, "too many commands"), None)
+                error = CommandError(ErrorCode.RATE_LIMITED, "too many commands; slow down")
+                self._error(error, _request_id_of(data))
                 continue
             await self.handle(data)
 
@@ -133,6 +143,10 @@ class Session:
     # ------------------------------------------------------------------ token expiry
 
     def watch_expiry(self) -> None:
+        """Close with 4011 when the token expires; call again after a refresh to re-arm."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
         if self.who.expires is None:
             return
         delay = self.who.expires - time.time()
@@ -142,12 +156,36 @@ class Session:
         )
 
 
+def _request_id_of(data: str | bytes) -> str | None:
+    """The request id of a raw command, when it has a usable one, so a refusal can name it."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    rid = body.get("id") if isinstance(body, dict) else None
+    return rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
+
+
 # ---------------------------------------------------------------------- handlers
 
 
 @Session.handles(Ping)
 async def handle_ping(session: Session, command: Ping) -> dict[str, Any]:
     return {"ts": time.time()}
+
+
+@Session.handles(RefreshToken)
+async def handle_refresh(session: Session, command: RefreshToken) -> dict[str, Any]:
+    """Swap in a fresh token for the same user, valid for this room; the expiry timer follows it."""
+    try:
+        who = auth.verify(session.node.settings.secret, command.token, session.room.id)
+    except AuthError as exc:
+        raise CommandError(exc.error_code, exc.message) from None
+    if who.user != session.who.user:
+        raise CommandError(ErrorCode.FORBIDDEN, "a refreshed token must be for the same user")
+    session.who = who
+    session.watch_expiry()
+    return {"expires": who.expires}
 
 
 @Session.handles(SendComment)
@@ -205,23 +243,37 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     query = ws.query_params
     room_id = query.get("room", "")
     origin = ws.headers.get("origin")
+    peer = ws.client.host if ws.client else None
+    forwarded = ",".join(ws.headers.getlist("x-forwarded-for"))
+    address = client_ip(peer, forwarded, node.caps.proxies)
     await ws.accept()
+    if not node.caps.acquire(address):
+        await _refuse(ws, CloseCode.TOO_MANY_CONNECTIONS, "too many connections from your address")
+        return
     metrics.CONNECTIONS.inc()
+    log.debug("connected", extra={"ip": address, "room": room_id[:64]})
     try:
         await _serve(node, ws, room_id, query, origin)
     finally:
+        node.caps.release(address)
         metrics.CONNECTIONS.dec()
+
+
+#: the error code sent in the last frame before each refusing close code
+REFUSAL_ERRORS = {
+    CloseCode.AUTH_FAILED: ErrorCode.UNAUTHORIZED,
+    CloseCode.TOKEN_EXPIRED: ErrorCode.UNAUTHORIZED,
+    CloseCode.WRONG_ROOM: ErrorCode.FORBIDDEN,
+    CloseCode.ORIGIN_NOT_ALLOWED: ErrorCode.FORBIDDEN,
+    CloseCode.TOO_MANY_CONNECTIONS: ErrorCode.RATE_LIMITED,
+    CloseCode.SERVICE_RESTART: ErrorCode.UNAVAILABLE,
+}
 
 
 async def _refuse(ws: WebSocket, code: int, message: str) -> None:
     metrics.CLOSES.labels(str(code)).inc()
-    code_name = (
-        ErrorCode.UNAUTHORIZED
-        if code in (CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED)
-        else ErrorCode.FORBIDDEN
-        if code == CloseCode.WRONG_ROOM
-        else ErrorCode.BAD_REQUEST
-    )
+    log.info("refused: %s", message, extra={"code": int(code)})
+    code_name = REFUSAL_ERRORS.get(CloseCode(code), ErrorCode.BAD_REQUEST)
     with contextlib.suppress(Exception):
         await ws.send_bytes(frame([event("error", code=code_name.value, message=message)]))
         await ws.close(code, message[:120])
@@ -230,7 +282,7 @@ async def _refuse(ws: WebSocket, code: int, message: str) -> None:
 async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: str | None) -> None:
     settings = node.settings
     if origin is not None and "*" not in settings.origins and origin not in settings.origins:
-        await _refuse(ws, CloseCode.WRONG_ROOM, "origin not allowed")
+        await _refuse(ws, CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
         return
     if not ROOM_ID.match(room_id):
         await _refuse(ws, CloseCode.BAD_REQUEST, "room id missing or malformed")

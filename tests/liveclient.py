@@ -68,8 +68,7 @@ class LiveClient:
         except websockets.ConnectionClosed:
             pass
         finally:
-            rcvd = self.ws.close_rcvd
-            self.closed = (rcvd.code, rcvd.reason) if rcvd else (None, "")
+            self.closed = (self.ws.close_code, self.ws.close_reason or "")
             self.changed.set()
 
     async def wait(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
