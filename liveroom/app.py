@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -23,6 +24,8 @@ from liveroom.features.comments import Comments
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
 from liveroom.hub import Hub
+from liveroom.limits import ConnectionCaps
+from liveroom.logs import RequestIds
 from liveroom.session import Session, websocket_endpoint
 
 log = logging.getLogger("liveroom")
@@ -41,6 +44,7 @@ class Node:
         self.comments = Comments(self.engine, settings)
         self.stats = Stats(self.engine, settings)
         self.sessions: set[Session] = set()
+        self.caps = ConnectionCaps(settings)
         self.features: list[Feature] = [module.setup(self) for module in features.discover()]
         for feature in self.features:
             self.rooms.snapshot_parts.append(feature.snapshot)
@@ -114,9 +118,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     ]
     if settings.demo:
         routes += demo.routes()
-        if DEMO_DIR.is_dir():
-            routes.append(Mount("/demo", StaticFiles(directory=DEMO_DIR, html=True), name="demo"))
-    app = Starlette(routes=routes, lifespan=lifespan)
+        demo_dir = Path(settings.demo_dir) if settings.demo_dir else DEMO_DIR
+        if demo_dir.is_dir():
+            routes.append(Mount("/demo", StaticFiles(directory=demo_dir, html=True), name="demo"))
+        else:
+            log.warning("demo pages not found at %s (set LIVEROOM_DEMO_DIR)", demo_dir)
+    middleware = [Middleware(RequestIds, node_id=settings.node_id)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.node = node
     return app
 

@@ -101,8 +101,13 @@ def serve(args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.ping_interval_s,
         timeout_graceful_shutdown=int(settings.drain_s),
         log_level=settings.log_level,
-        log_config=log_config(settings.log_level, settings.log_json),
+        log_config=log_config(
+            settings.log_level, settings.log_json, secrets=(settings.secret, settings.api_key)
+        ),
         access_log=False,
+        # X-Forwarded-For is read by liveroom.limits, and only from LIVEROOM_TRUSTED_PROXIES
+        proxy_headers=False,
+        server_header=False,
         lifespan="on",
     )
     return 0

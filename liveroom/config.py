@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 ENV_PREFIX = "LIVEROOM_"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class Settings:
     command_burst: int = 60
     ping_interval_s: float = 20.0
     drain_s: float = 5.0
+    max_conns_per_ip: int = 200  # per process; 0 for no cap
+    trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-For is believed
     # auth
     secret: str = ""
     api_key: str = ""
@@ -61,6 +66,7 @@ class Settings:
     # demo
     demo: bool = True
     demo_room: str = "demo"
+    demo_dir: str = ""  # the client_demo/ directory; empty: the one beside the package
     log_level: str = "info"
     log_json: bool = True
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -93,6 +99,9 @@ class Settings:
             raise ValueError("tick_ms must be at least 1")
         if self.outgoing_hard_kb < self.outgoing_soft_kb:
             raise ValueError("outgoing_hard_kb must be at least outgoing_soft_kb")
+        if self.max_conns_per_ip < 0:
+            raise ValueError("max_conns_per_ip must be 0 (no cap) or more")
+        _ = self.proxies  # a malformed trusted_proxies entry fails at start, not at first request
 
     def to_env(self) -> dict[str, str]:
         """The ``LIVEROOM_*`` variables that rebuild these settings in a worker process."""
@@ -112,6 +121,18 @@ class Settings:
     @property
     def origins(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def proxies(self) -> tuple[IPNetwork, ...]:
+        """``trusted_proxies`` parsed: the peers whose ``X-Forwarded-For`` is believed."""
+        try:
+            return tuple(
+                ipaddress.ip_network(p.strip(), strict=False)
+                for p in self.trusted_proxies.split(",")
+                if p.strip()
+            )
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc}") from None
 
 
 def _coerce(type_name: Any, raw: str, name: str) -> Any:

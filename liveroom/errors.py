@@ -80,10 +80,12 @@ class CloseCode(IntEnum):
     BAD_REQUEST = 4000
     AUTH_FAILED = 4001
     WRONG_ROOM = 4003
+    ORIGIN_NOT_ALLOWED = 4004
     SLOW_CONSUMER = 4008
     TOKEN_EXPIRED = 4011
     ROOM_ENDED = 4010
     FLOOD = 4029
+    TOO_MANY_CONNECTIONS = 4030
 
 
 class LiveroomError(Exception):

@@ -21,6 +21,7 @@ from liveroom.errors import CommandError, ErrorCode
 
 VERSION = 1
 MAX_REQUEST_ID = 64
+MAX_TOKEN = 4096
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -110,6 +111,21 @@ class UnmuteUser(Command):
         return cls(rid, _ident(body.get("user"), "user", USER_ID))
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshToken(Command):
+    """A fresh token for the same user and room, sent before the current one expires."""
+
+    type: ClassVar[str] = "refresh"
+    token: str = ""
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        token = body.get("token")
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
+            raise CommandError(ErrorCode.BAD_REQUEST, f"token must be 1 to {MAX_TOKEN} characters")
+        return cls(rid, token)
+
+
 COMMANDS: dict[str, type[Command]] = {}
 
 
@@ -119,7 +135,7 @@ def register(*classes: type[Command]) -> None:
         COMMANDS[cls.type] = cls
 
 
-register(Ping, SendComment, SendLike, PostSystem, MuteUser, UnmuteUser)
+register(Ping, SendComment, SendLike, PostSystem, MuteUser, UnmuteUser, RefreshToken)
 
 ROLE_RANK = {"viewer": 0, "host": 1, "admin": 2}
 

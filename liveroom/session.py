@@ -273,7 +273,7 @@ REFUSAL_ERRORS = {
 async def _refuse(ws: WebSocket, code: int, message: str) -> None:
     metrics.CLOSES.labels(str(code)).inc()
     log.info("refused: %s", message, extra={"code": int(code)})
-    code_name = REFUSAL_ERRORS.get(CloseCode(code), ErrorCode.BAD_REQUEST)
+    code_name = REFUSAL_ERRORS.get(code, ErrorCode.BAD_REQUEST)  # type: ignore[call-overload]
     with contextlib.suppress(Exception):
         await ws.send_bytes(frame([event("error", code=code_name.value, message=message)]))
         await ws.close(code, message[:120])
