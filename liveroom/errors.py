@@ -39,6 +39,11 @@ class ErrorCode(StrEnum):
     NOT_STARTED = "not_started"
     ENDED = "ended"
     INVALID_QUANTITY = "invalid_quantity"
+    # product cards and red packets
+    CARDS_FULL = "cards_full"
+    ALREADY_GRABBED = "already_grabbed"
+    ALL_GRABBED = "all_grabbed"
+    KEYWORD_REQUIRED = "keyword_required"
 
 
 #: Codes after which the very same request may succeed later.
@@ -66,6 +71,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_STARTED: 409,
     ErrorCode.ENDED: 409,
     ErrorCode.INVALID_QUANTITY: 400,
+    ErrorCode.CARDS_FULL: 409,
+    ErrorCode.ALREADY_GRABBED: 409,
+    ErrorCode.ALL_GRABBED: 409,
+    ErrorCode.KEYWORD_REQUIRED: 403,
 }
 
 

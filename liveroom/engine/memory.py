@@ -22,6 +22,7 @@ from liveroom.engine.base import (
     Pulse,
     RoomState,
 )
+from liveroom.engine.promo_memory import MemoryCards, MemoryPackets
 from liveroom.protocol import with_offset
 
 
@@ -52,6 +53,8 @@ class MemoryEngine:
         self._handlers: dict[str, EventHandler] = {}
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
+        self.cards = MemoryCards()
+        self.packets = MemoryPackets()
 
     # ------------------------------------------------------------------ lifecycle
 

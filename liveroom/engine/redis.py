@@ -36,6 +36,7 @@ from liveroom.engine.base import (
     Pulse,
     RoomState,
 )
+from liveroom.engine.promo_redis import RedisCards, RedisPackets
 from liveroom.engine.scripts import Scripts
 from liveroom.errors import EngineUnavailable
 
@@ -85,6 +86,8 @@ class RedisEngine:
         self._closing = False
         self.connected = asyncio.Event()
         self.publish_command = "PUBLISH"
+        self.cards = RedisCards(self)
+        self.packets = RedisPackets(self)
 
     def keys(self, room: str) -> RoomKeys:
         return RoomKeys(self.prefix, room)

@@ -1,0 +1,199 @@
+"""Store interfaces for product cards (讲解卡) and red packets (红包).
+
+Both engines carry one of each: ``engine.cards`` (``CardStore``) and ``engine.packets``
+(``PacketStore``). The memory versions live in ``promo_memory.py``, the Redis ones (one Lua
+script per atomic step) in ``promo_redis.py``; ``tests/cards`` and ``tests/redpacket`` run one
+conformance suite against both.
+
+The stores keep cards and packet metadata as opaque JSON bytes made by the features, so the
+bytes a viewer receives are encoded once, on the node that pinned or created them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+# --------------------------------------------------------------------------- cards
+
+
+class Pin(StrEnum):
+    """What happened to a pin, unpin or mark."""
+
+    OK = "ok"
+    FULL = "full"  # no free slot: unpin or replace a card first
+    NOT_FOUND = "not_found"  # the card to replace, unpin or mark is not pinned
+    CONFLICT = "conflict"  # replacing with a sku that is pinned in another slot
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """The pinned cards of a room in slot order, and the version that produced them.
+
+    ``version`` rises with every change; a viewer keeps the board with the highest version it
+    has seen, so two changes published in the opposite order still end on the newest board.
+    """
+
+    status: Pin
+    version: int = 0
+    cards: list[bytes] = field(default_factory=list)
+
+
+@runtime_checkable
+class CardStore(Protocol):
+    """Pinned product cards per room, with once-per-user "shown" and "clicked" counts."""
+
+    async def pin(self, room: str, sku: str, card: bytes, limit: int, replace: str = "") -> Board:
+        """Pin ``card`` (JSON bytes of a card whose sku is ``sku``), in one atomic step.
+
+        A pinned sku is updated in its slot. With ``replace`` the card takes that card's slot
+        (``NOT_FOUND`` when it is not pinned, ``CONFLICT`` when ``sku`` sits in another slot).
+        Otherwise a new card takes a new slot at the end, or ``FULL`` at ``limit`` cards.
+        """
+        ...
+
+    async def unpin(self, room: str, sku: str = "") -> Board:
+        """Take ``sku`` down (``NOT_FOUND`` if it is not pinned); ``""`` takes every card down."""
+        ...
+
+    async def board(self, room: str) -> Board:
+        """The current board, read in one step."""
+        ...
+
+    async def mark(self, room: str, user: str, marks: list[tuple[str, str]]) -> list[int]:
+        """Count ``user`` once in each (sku, "shown" | "clicked") of ``marks``.
+
+        Per mark: 1 when counted now, 0 when already counted, -1 when that sku is not pinned
+        (then nothing is counted for it).
+        """
+        ...
+
+    async def funnel(self, room: str) -> dict[str, dict[str, int]]:
+        """``{sku: {"shown": n, "clicked": m}}`` for every card ever counted in the room."""
+        ...
+
+
+# --------------------------------------------------------------------------- red packets
+
+
+class Grab(StrEnum):
+    """The answer to one grab."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    NOT_STARTED = "not_started"
+    ALREADY = "already"  # this user holds one of the packets already (its amount comes back)
+    GONE = "gone"  # every packet has been taken
+    KEYWORD = "keyword"  # a keyword packet, and this user has not commented the keyword
+
+
+@dataclass(frozen=True, slots=True)
+class GrabResult:
+    """``amount`` in fen for OK and ALREADY; ``left`` packets after this grab.
+
+    ``meta`` is the packet's JSON (absent for NOT_FOUND). When this grab took the last packet,
+    ``summary`` holds the tally for the room's announcement: exactly one grab gets it.
+    """
+
+    status: Grab
+    amount: int = 0
+    left: int = 0
+    meta: bytes = b""
+    summary: Tally | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What has been grabbed from one packet so far."""
+
+    grabbed: int = 0  # packets taken
+    grabbed_fen: int = 0
+    best_user: str = ""
+    best_name: str = ""
+    best_fen: int = 0
+    first_ms: int = 0
+    last_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Money check for one packet: ``grabbed_fen + left_fen`` must equal ``total``.
+
+    ``grabbed_fen`` is summed from the per-user record, ``left_fen`` from the packets not yet
+    taken, both in the same atomic read; ``tally`` is the running count kept by the grabs.
+    """
+
+    meta: bytes
+    total: int
+    count: int
+    grabbed: int
+    grabbed_fen: int
+    left: int
+    left_fen: int
+    tally: Tally
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """A packet with packets left to grab, for snapshots."""
+
+    meta: bytes
+    left: int
+
+
+@runtime_checkable
+class PacketStore(Protocol):
+    """Red packets: amounts split up front, one atomic pop per grab, one grab per user."""
+
+    async def create(
+        self,
+        room: str,
+        packet: str,
+        meta: bytes,
+        amounts: list[int],
+        keyword: str,
+        open_ms: int,
+    ) -> bool:
+        """Store a packet. ``meta`` is its public JSON; ``amounts`` the pre-split packets in fen.
+
+        Grabs succeed from ``open_ms`` on. A non-empty ``keyword`` makes grabbing need an earlier
+        ``said`` of it. False when the id is taken.
+        """
+        ...
+
+    async def grab(self, room: str, packet: str, user: str, name: str, now_ms: int) -> GrabResult:
+        """Take one packet for ``user``, atomically: window open, first grab, keyword said."""
+        ...
+
+    async def said(self, room: str, user: str, text: str) -> list[str]:
+        """``user`` commented ``text``: ids of open keyword packets it unlocked for them."""
+        ...
+
+    async def active(self, room: str) -> list[Active]:
+        """Packets of the room with packets left, oldest first."""
+        ...
+
+    async def audit(self, room: str, packet: str) -> Audit | None:
+        """The money check for one packet, or None when there is no such packet."""
+        ...
+
+    async def grabbers(self, room: str, packet: str) -> dict[str, int]:
+        """Who grabbed how much (fen)."""
+        ...
+
+
+def cards_of(engine: Any) -> CardStore:
+    """The engine's card store (``engine.cards``)."""
+    store = getattr(engine, "cards", None)
+    if not isinstance(store, CardStore):
+        raise TypeError(f"{type(engine).__name__} has no card store")
+    return store
+
+
+def packets_of(engine: Any) -> PacketStore:
+    """The engine's red-packet store (``engine.packets``)."""
+    store = getattr(engine, "packets", None)
+    if not isinstance(store, PacketStore):
+        raise TypeError(f"{type(engine).__name__} has no red-packet store")
+    return store

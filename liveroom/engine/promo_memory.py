@@ -1,0 +1,201 @@
+"""Product cards and red packets in this process's memory (see ``promo.py`` for the contract).
+
+Atomic the same way as ``MemoryEngine``: no method awaits between reading and writing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from liveroom.engine.promo import Active, Audit, Board, Grab, GrabResult, Pin, Tally
+
+# --------------------------------------------------------------------------- cards
+
+
+@dataclass(slots=True)
+class _Board:
+    version: int = 0
+    slots: list[str] = field(default_factory=list)  # pinned skus in slot order
+    cards: dict[str, bytes] = field(default_factory=dict)
+    marked: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (sku, kind) -> users
+
+
+class MemoryCards:
+    """Satisfies ``CardStore``."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, _Board] = {}
+
+    def _board(self, room: str) -> _Board:
+        return self._rooms.setdefault(room, _Board())
+
+    @staticmethod
+    def _view(state: _Board, status: Pin = Pin.OK) -> Board:
+        return Board(status, state.version, [state.cards[sku] for sku in state.slots])
+
+    async def pin(self, room: str, sku: str, card: bytes, limit: int, replace: str = "") -> Board:
+        state = self._board(room)
+        if replace and replace != sku:
+            if replace not in state.cards:
+                return Board(Pin.NOT_FOUND)
+            if sku in state.cards:
+                return Board(Pin.CONFLICT)
+            state.slots[state.slots.index(replace)] = sku
+            del state.cards[replace]
+        elif sku not in state.cards:
+            if len(state.slots) >= limit:
+                return Board(Pin.FULL)
+            state.slots.append(sku)
+        state.cards[sku] = card
+        state.version += 1
+        return self._view(state)
+
+    async def unpin(self, room: str, sku: str = "") -> Board:
+        state = self._board(room)
+        if sku:
+            if sku not in state.cards:
+                return Board(Pin.NOT_FOUND)
+            state.slots.remove(sku)
+            del state.cards[sku]
+        else:
+            state.slots.clear()
+            state.cards.clear()
+        state.version += 1
+        return self._view(state)
+
+    async def board(self, room: str) -> Board:
+        return self._view(self._board(room))
+
+    async def mark(self, room: str, user: str, marks: list[tuple[str, str]]) -> list[int]:
+        state = self._board(room)
+        out = []
+        for sku, kind in marks:
+            if sku not in state.cards:
+                out.append(-1)
+                continue
+            users = state.marked.setdefault((sku, kind), set())
+            if user in users:
+                out.append(0)
+            else:
+                users.add(user)
+                out.append(1)
+        return out
+
+    async def funnel(self, room: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (sku, kind), users in self._board(room).marked.items():
+            out.setdefault(sku, {"shown": 0, "clicked": 0})[kind] = len(users)
+        return out
+
+
+# --------------------------------------------------------------------------- red packets
+
+
+@dataclass(slots=True)
+class _Packet:
+    meta: bytes
+    total: int
+    count: int
+    keyword: str
+    open_ms: int
+    created: int
+    left: deque[int]
+    grabbed: dict[str, int] = field(default_factory=dict)
+    said: set[str] = field(default_factory=set)
+    tally: Tally = field(default_factory=Tally)
+
+
+class MemoryPackets:
+    """Satisfies ``PacketStore``."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, dict[str, _Packet]] = {}
+        self._order = 0
+
+    def _room(self, room: str) -> dict[str, _Packet]:
+        return self._rooms.setdefault(room, {})
+
+    async def create(
+        self,
+        room: str,
+        packet: str,
+        meta: bytes,
+        amounts: list[int],
+        keyword: str,
+        open_ms: int,
+    ) -> bool:
+        packets = self._room(room)
+        if packet in packets:
+            return False
+        self._order += 1
+        packets[packet] = _Packet(
+            meta=meta,
+            total=sum(amounts),
+            count=len(amounts),
+            keyword=keyword,
+            open_ms=open_ms,
+            created=self._order,
+            left=deque(amounts),
+        )
+        return True
+
+    async def grab(self, room: str, packet: str, user: str, name: str, now_ms: int) -> GrabResult:
+        p = self._room(room).get(packet)
+        if p is None:
+            return GrabResult(Grab.NOT_FOUND)
+        left = len(p.left)
+        if now_ms < p.open_ms:
+            return GrabResult(Grab.NOT_STARTED, left=left, meta=p.meta)
+        if user in p.grabbed:
+            return GrabResult(Grab.ALREADY, p.grabbed[user], left, p.meta)
+        if not p.left:
+            return GrabResult(Grab.GONE, meta=p.meta)
+        if p.keyword and user not in p.said:
+            return GrabResult(Grab.KEYWORD, left=left, meta=p.meta)
+        amount = p.left.popleft()
+        p.grabbed[user] = amount
+        t = p.tally
+        best = amount > t.best_fen
+        p.tally = Tally(
+            grabbed=t.grabbed + 1,
+            grabbed_fen=t.grabbed_fen + amount,
+            best_user=user if best else t.best_user,
+            best_name=name if best else t.best_name,
+            best_fen=amount if best else t.best_fen,
+            first_ms=t.first_ms or now_ms,
+            last_ms=now_ms,
+        )
+        left -= 1
+        return GrabResult(Grab.OK, amount, left, p.meta, p.tally if left == 0 else None)
+
+    async def said(self, room: str, user: str, text: str) -> list[str]:
+        unlocked = []
+        for packet, p in self._room(room).items():
+            if p.keyword and p.keyword == text and p.left and user not in p.said:
+                p.said.add(user)
+                unlocked.append(packet)
+        return unlocked
+
+    async def active(self, room: str) -> list[Active]:
+        packets = sorted(self._room(room).values(), key=lambda p: p.created)
+        return [Active(p.meta, len(p.left)) for p in packets if p.left]
+
+    async def audit(self, room: str, packet: str) -> Audit | None:
+        p = self._room(room).get(packet)
+        if p is None:
+            return None
+        return Audit(
+            meta=p.meta,
+            total=p.total,
+            count=p.count,
+            grabbed=len(p.grabbed),
+            grabbed_fen=sum(p.grabbed.values()),
+            left=len(p.left),
+            left_fen=sum(p.left),
+            tally=p.tally,
+        )
+
+    async def grabbers(self, room: str, packet: str) -> dict[str, int]:
+        p = self._room(room).get(packet)
+        return dict(p.grabbed) if p is not None else {}
