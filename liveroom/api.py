@@ -96,6 +96,9 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
                 return result
             return json_response(result)
 
+        # read by liveroom.openapi (security, x-liveroom-role) and the route audit test
+        run.liveroom_role = role  # type: ignore[attr-defined]
+        run.liveroom_backend_only = backend_only  # type: ignore[attr-defined]
         return run
 
     return wrap
@@ -121,6 +124,15 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 @endpoint(role="viewer")
 async def get_room(request: Request, node: Node, who: Identity) -> Any:
+    """A room's settings; viewers do not see its sensitive-word list.
+    ---
+    responses:
+      "200":
+        description: the room
+        content:
+          application/json:
+            schema: {type: object, required: [room], properties: {room: {type: object}}}
+    """
     room = request.path_params["room"]
     from liveroom.features.rooms import public_info
 
@@ -130,6 +142,33 @@ async def get_room(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def put_room(request: Request, node: Node, who: Identity) -> Any:
+    """Change a room's settings (only the fields sent); viewers get a ``room`` event.
+    ---
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            additionalProperties: false
+            properties:
+              title: {type: string, maxLength: 500}
+              host_name: {type: string, maxLength: 500}
+              cover: {type: string, maxLength: 500}
+              allow_anonymous: {type: boolean}
+              sensitive_words:
+                type: array
+                maxItems: 1000
+                items: {type: string, minLength: 1, maxLength: 50}
+              sensitive_mode: {enum: [mask, self]}
+              comment_cap: {type: integer, minimum: 0, maximum: 100000}
+              ended: {type: boolean}
+    responses:
+      "200":
+        description: the room's settings after the change
+        content:
+          application/json:
+            schema: {type: object, required: [room], properties: {room: {type: object}}}
+    """
     room = request.path_params["room"]
     info = await node.rooms.update(room, await read_json(request))
     return {"room": info}
@@ -137,6 +176,23 @@ async def put_room(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def post_system(request: Request, node: Node, who: Identity) -> Any:
+    """Post a system message to the room.
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [text]
+            properties: {text: {type: string}}
+    responses:
+      "200":
+        description: the message's offset in the room's history
+        content:
+          application/json:
+            schema: {type: object, required: [offset], properties: {offset: {type: integer}}}
+    """
     room = request.path_params["room"]
     body = await read_json(request)
     offset = await node.comments.system(room, text_field(body, "text"), who)
@@ -145,6 +201,28 @@ async def post_system(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def post_mute(request: Request, node: Node, who: Identity) -> Any:
+    """Mute a user in the room for some seconds (600 unless given).
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [user]
+            properties:
+              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
+              seconds: {type: integer, minimum: 1, maximum: 2592000}
+    responses:
+      "200":
+        description: who is muted, and until when (Unix seconds)
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [user, until]
+              properties: {user: {type: string}, until: {type: number}}
+    """
     room = request.path_params["room"]
     body = await read_json(request)
     user = ident_field(body.get("user"), "user", USER_ID)
@@ -155,6 +233,15 @@ async def post_mute(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def delete_mute(request: Request, node: Node, who: Identity) -> Any:
+    """Lift a user's mute in the room.
+    ---
+    responses:
+      "200":
+        description: the user whose mute was lifted
+        content:
+          application/json:
+            schema: {type: object, required: [user], properties: {user: {type: string}}}
+    """
     room = request.path_params["room"]
     user = request.path_params["user"]
     if not USER_ID.match(user):
@@ -165,18 +252,67 @@ async def delete_mute(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def get_mutes(request: Request, node: Node, who: Identity) -> Any:
+    """The room's muted users.
+    ---
+    responses:
+      "200":
+        description: muted users and their mute ends
+        content:
+          application/json:
+            schema: {type: object, required: [muted], properties: {muted: {}}}
+    """
     return {"muted": await node.engine.muted(request.path_params["room"])}
 
 
 @endpoint(role="host")
 async def get_stats(request: Request, node: Node, who: Identity) -> Any:
+    """The room's numbers: online, peak, likes, comments, unique viewers, counters.
+    ---
+    responses:
+      "200":
+        description: the room's counters
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [room, offset, online]
+              properties:
+                room: {type: string}
+                offset: {type: integer}
+                online: {type: integer}
+                counters: {type: object}
+    """
     room = request.path_params["room"]
     return await node.stats.room(room)
 
 
 @endpoint(role="admin", backend_only=True)
 async def post_token(request: Request, node: Node, who: Identity) -> Any:
-    """Mint a token: for backends that prefer not to sign JWTs themselves."""
+    """Mint a token: for backends that prefer not to sign JWTs themselves.
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [user]
+            properties:
+              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
+              name: {type: string, minLength: 1, maxLength: 64}
+              role: {enum: [viewer, host, admin]}
+              room: {type: string, description: "a room id, or * for every room"}
+              ttl: {type: integer, minimum: 1, maximum: 2592000}
+    responses:
+      "200":
+        description: the signed token and when it expires (Unix seconds)
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [token, expires]
+              properties: {token: {type: string}, expires: {type: number}}
+    """
     body = await read_json(request)
     user = ident_field(body.get("user"), "user", USER_ID)
     role = body.get("role", "viewer")

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from liveroom import api, demo, features, metrics
+from liveroom import api, demo, features, metrics, openapi
 from liveroom.config import Settings
 from liveroom.engine.base import Engine, engine_from_settings
 from liveroom.features import Feature
@@ -69,10 +69,32 @@ class Node:
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness: the process answers. For container health checks.
+    ---
+    tags: [ops]
+    responses:
+      "200":
+        description: alive
+        content: {application/json: {schema: {type: object, properties: {ok: {const: true}}}}}
+    """
     return api.json_response({"ok": True})
 
 
 async def readyz(request: Request) -> Response:
+    """Readiness: open, not draining, and the engine answers. For load balancers.
+    ---
+    tags: [ops]
+    responses:
+      "200": &ready
+        description: ready to take connections
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ready, engine, node]
+              properties: {ready: {type: boolean}, engine: {type: string}, node: {type: string}}
+      "503": {<<: *ready, description: not ready (starting, draining, or the engine is down)}
+    """
     node: Node = request.app.state.node
     up = node.ready and not node.draining and await node.engine.ping()
     metrics.ENGINE_UP.set(1 if up else 0)
@@ -83,6 +105,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics.
+    ---
+    tags: [ops]
+    responses:
+      "200":
+        description: metrics in the Prometheus text format
+        content: {text/plain: {schema: {type: string}}}
+    """
     node: Node = request.app.state.node
     metrics.ROOMS.set(len(node.hub.rooms))
     body, content_type = metrics.render()
@@ -113,6 +143,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         *api.routes(),
         *(route for feature in node.features for route in feature.routes()),
     ]

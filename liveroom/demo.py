@@ -23,10 +23,35 @@ NAMES = ("小鹿", "阿狸", "橙子", "Momo", "豆豆", "Kiki", "团子", "Leo"
 
 
 async def home(request: Request) -> Response:
+    """The demo's viewer page (a redirect). Only with ``LIVEROOM_DEMO=1``.
+    ---
+    responses:
+      "307": {description: redirect to /demo/}
+    """
     return RedirectResponse("/demo/", status_code=307)
 
 
 async def demo_token(request: Request) -> Response:
+    """A token for the demo room, as a viewer or the host. Only with ``LIVEROOM_DEMO=1``.
+    ---
+    parameters:
+      - {name: role, in: query, schema: {enum: [viewer, host]}}
+      - {name: name, in: query, schema: {type: string}}
+    responses:
+      "200":
+        description: a 12-hour token for the demo room
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [token, room, user, name, role]
+              properties:
+                token: {type: string}
+                room: {type: string}
+                user: {type: string}
+                name: {type: string}
+                role: {type: string}
+    """
     node: Node = request.app.state.node
     settings = node.settings
     role = request.query_params.get("role", "viewer")
