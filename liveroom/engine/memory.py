@@ -23,6 +23,7 @@ from liveroom.engine.base import (
     RoomState,
 )
 from liveroom.engine.promo_memory import MemoryCards, MemoryPackets
+from liveroom.engine.sales_memory import MemorySaleStore
 from liveroom.protocol import with_offset
 
 
@@ -55,6 +56,7 @@ class MemoryEngine:
         self.tables: dict[str, dict[str, Any]] = {}
         self.cards = MemoryCards()
         self.packets = MemoryPackets()
+        self.sales = MemorySaleStore(lambda: self.clock())
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -37,6 +37,7 @@ from liveroom.engine.base import (
     RoomState,
 )
 from liveroom.engine.promo_redis import RedisCards, RedisPackets
+from liveroom.engine.sales_redis import RedisSaleStore
 from liveroom.engine.scripts import Scripts
 from liveroom.errors import EngineUnavailable
 
@@ -88,6 +89,7 @@ class RedisEngine:
         self.publish_command = "PUBLISH"
         self.cards = RedisCards(self)
         self.packets = RedisPackets(self)
+        self.sales = RedisSaleStore(self)
 
     def keys(self, room: str) -> RoomKeys:
         return RoomKeys(self.prefix, room)

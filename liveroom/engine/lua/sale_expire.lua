@@ -1,0 +1,36 @@
+-- Expire reserved orders whose payment deadline has passed, giving back stock and quota.
+-- Safe when many nodes sweep at once: an order leaves the deadline set in the same step that
+-- releases it, so exactly one run releases it.
+-- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
+-- KEYS[4] payment deadlines
+-- ARGV[1] most orders to expire in this call
+-- Returns {orders expired, stock left, 1 when the sale takes no more buys and holds no
+-- reserved orders (sweepers may forget it), else 0}.
+local s = redis.call('HMGET', KEYS[1], 'status', 'end')
+if not s[1] then return {0, 0, 1} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, ARGV[1])) do
+  redis.call('ZREM', KEYS[4], id)
+  local raw = redis.call('HGET', KEYS[3], id)
+  if raw then
+    local o = cjson.decode(raw)
+    if o.status == 'reserved' then
+      redis.call('HINCRBY', KEYS[1], 'stock', o.quantity)
+      redis.call('HINCRBY', KEYS[1], 'reserved', -o.quantity)
+      if redis.call('HINCRBY', KEYS[2], o.user, -o.quantity) <= 0 then
+        redis.call('HDEL', KEYS[2], o.user)
+      end
+      o.status = 'expired'
+      redis.call('HSET', KEYS[3], id, cjson.encode(o))
+      expired = expired + 1
+    end
+  end
+end
+if expired > 0 then redis.call('HINCRBY', KEYS[1], 'version', 1) end
+local end_ms = tonumber(s[2])
+local over = s[1] == 'closed' or (end_ms > 0 and now >= end_ms)
+local done = 0
+if over and redis.call('ZCARD', KEYS[4]) == 0 then done = 1 end
+return {expired, tonumber(redis.call('HGET', KEYS[1], 'stock')), done}

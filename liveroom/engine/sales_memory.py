@@ -1,0 +1,263 @@
+"""MemorySaleStore: flash sales in this process's memory, for ``MemoryEngine``.
+
+Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
+``sales_redis.py``; the answers are the same. Time comes from the engine's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from liveroom.engine.sales import (
+    Answer,
+    BuyAnswer,
+    Ledger,
+    Order,
+    OrderAnswer,
+    OrderStatus,
+    Sale,
+    SaleChange,
+    SaleSpec,
+    SaleStatus,
+    Swept,
+)
+
+
+@dataclass(slots=True)
+class _Sale:
+    sale: Sale
+    seq: int = 0
+    held: dict[str, int] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    due: dict[str, float] = field(default_factory=dict)  # reserved order id -> deadline
+    answers: dict[tuple[str, str], BuyAnswer] = field(default_factory=dict)
+    gate: float = 0.0
+
+
+class MemorySaleStore:
+    """Satisfies ``SaleStore``."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._sales: dict[tuple[str, str], _Sale] = {}
+        self._active: set[tuple[str, str]] = set()
+
+    def _bump(self, rec: _Sale, **changes: object) -> Sale:
+        rec.sale = replace(rec.sale, version=rec.sale.version + 1, **changes)  # type: ignore[arg-type]
+        return rec.sale
+
+    async def create(self, room: str, spec: SaleSpec) -> SaleChange:
+        rec = self._sales.get((room, spec.id))
+        if rec is not None:
+            return SaleChange(Answer.CONFLICT, rec.sale)
+        sale = Sale(
+            id=spec.id,
+            room=room,
+            sku=spec.sku,
+            title=spec.title,
+            price=spec.price,
+            total=spec.stock,
+            stock=spec.stock,
+            limit=spec.limit,
+            start=spec.start,
+            end=spec.end,
+            duration=spec.duration,
+            payment_s=spec.payment_s,
+            status=SaleStatus.CREATED,
+            reserved=0,
+            paid=0,
+            version=1,
+            created=_ms(self.clock()),
+        )
+        self._sales[(room, spec.id)] = _Sale(sale)
+        return SaleChange(Answer.OK, sale)
+
+    async def get(self, room: str, sale: str) -> Sale | None:
+        rec = self._sales.get((room, sale))
+        return rec.sale if rec is not None else None
+
+    async def in_room(self, room: str) -> list[Sale]:
+        found = [rec.sale for (r, _), rec in self._sales.items() if r == room]
+        return sorted(found, key=lambda s: (s.created, s.id))
+
+    async def open(self, room: str, sale: str) -> SaleChange:
+        rec = self._sales.get((room, sale))
+        if rec is None:
+            return SaleChange(Answer.NOT_FOUND)
+        current = rec.sale
+        if current.status is SaleStatus.CLOSED:
+            return SaleChange(Answer.CONFLICT, current)
+        if current.status is SaleStatus.CREATED:
+            start = current.start or _ms(self.clock())
+            end = current.end
+            if not end and current.duration > 0:
+                end = start + current.duration
+            self._bump(rec, status=SaleStatus.OPEN, start=start, end=end)
+        self._active.add((room, sale))
+        return SaleChange(Answer.OK, rec.sale)
+
+    async def close(self, room: str, sale: str) -> SaleChange:
+        rec = self._sales.get((room, sale))
+        if rec is None:
+            return SaleChange(Answer.NOT_FOUND)
+        if rec.sale.status is not SaleStatus.CLOSED:
+            self._bump(rec, status=SaleStatus.CLOSED)
+        return SaleChange(Answer.OK, rec.sale)
+
+    async def adjust(self, room: str, sale: str, delta: int) -> SaleChange:
+        rec = self._sales.get((room, sale))
+        if rec is None:
+            return SaleChange(Answer.NOT_FOUND)
+        current = rec.sale
+        if current.stock + delta < 0:
+            return SaleChange(Answer.CONFLICT, current)
+        self._bump(rec, stock=current.stock + delta, total=current.total + delta)
+        return SaleChange(Answer.OK, rec.sale)
+
+    async def buy(
+        self, room: str, sale: str, user: str, quantity: int, request_id: str
+    ) -> BuyAnswer:
+        rec = self._sales.get((room, sale))
+        if rec is None:
+            return BuyAnswer(Answer.NOT_FOUND, quantity)
+        current = rec.sale
+        stored = rec.answers.get((user, request_id))
+        if stored is not None:
+            return replace(stored, stock=current.stock, fresh=False)
+        now = _ms(self.clock())
+        code = Answer.OK
+        if current.status is SaleStatus.CREATED or (current.start and now < current.start):
+            code = Answer.NOT_STARTED
+        elif current.status is SaleStatus.CLOSED or (current.end and now >= current.end):
+            code = Answer.ENDED
+        elif rec.held.get(user, 0) + quantity > current.limit:
+            code = Answer.LIMIT_REACHED
+        elif current.stock < quantity:
+            code = Answer.SOLD_OUT
+        if code is not Answer.OK:
+            answer = BuyAnswer(code, quantity, stock=current.stock)
+            rec.answers[(user, request_id)] = answer
+            return answer
+        rec.seq += 1
+        order = Order(
+            id=f"{sale}-{rec.seq}",
+            sale=sale,
+            user=user,
+            quantity=quantity,
+            status=OrderStatus.RESERVED,
+            deadline=_ms(now + current.payment_s),
+            request_id=request_id,
+            created=now,
+        )
+        rec.orders[order.id] = order
+        rec.log.append(order.id)
+        rec.due[order.id] = order.deadline
+        rec.held[user] = rec.held.get(user, 0) + quantity
+        self._bump(rec, stock=current.stock - quantity, reserved=current.reserved + quantity)
+        answer = BuyAnswer(
+            Answer.OK, quantity, order.id, order.deadline, rec.sale.stock, fresh=True
+        )
+        rec.answers[(user, request_id)] = replace(answer, fresh=False)
+        return answer
+
+    def _release(self, rec: _Sale, order: Order, status: OrderStatus) -> Order:
+        held = rec.held.get(order.user, 0) - order.quantity
+        if held > 0:
+            rec.held[order.user] = held
+        else:
+            rec.held.pop(order.user, None)
+        rec.due.pop(order.id, None)
+        current = rec.sale
+        self._bump(
+            rec,
+            stock=current.stock + order.quantity,
+            reserved=current.reserved - order.quantity,
+        )
+        order = replace(order, status=status)
+        rec.orders[order.id] = order
+        return order
+
+    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer:
+        return self._settle(room, sale, order, confirm=True, user="")
+
+    async def cancel(self, room: str, sale: str, order: str, user: str = "") -> OrderAnswer:
+        return self._settle(room, sale, order, confirm=False, user=user)
+
+    def _settle(
+        self, room: str, sale: str, order_id: str, *, confirm: bool, user: str
+    ) -> OrderAnswer:
+        rec = self._sales.get((room, sale))
+        order = rec.orders.get(order_id) if rec is not None else None
+        if rec is None or order is None or (user and order.user != user):
+            return OrderAnswer(Answer.NOT_FOUND)
+        moved = False
+        if order.status is OrderStatus.RESERVED and _ms(self.clock()) >= order.deadline:
+            order = self._release(rec, order, OrderStatus.EXPIRED)
+            moved = True
+        code = Answer.OK
+        if confirm:
+            if order.status is OrderStatus.RESERVED:
+                rec.due.pop(order.id, None)
+                order = replace(order, status=OrderStatus.PAID)
+                rec.orders[order.id] = order
+                current = rec.sale
+                self._bump(
+                    rec,
+                    reserved=current.reserved - order.quantity,
+                    paid=current.paid + order.quantity,
+                )
+            elif order.status is not OrderStatus.PAID:
+                code = Answer.CONFLICT
+        elif order.status is OrderStatus.RESERVED:
+            order = self._release(rec, order, OrderStatus.CANCELLED)
+            moved = True
+        elif order.status is OrderStatus.PAID:
+            code = Answer.CONFLICT
+        return OrderAnswer(code, order, rec.sale.stock, moved)
+
+    async def order(self, room: str, sale: str, order: str) -> Order | None:
+        rec = self._sales.get((room, sale))
+        return rec.orders.get(order) if rec is not None else None
+
+    async def sweep(self, batch: int = 500) -> list[Swept]:
+        now = _ms(self.clock())
+        out: list[Swept] = []
+        for key in list(self._active):
+            rec = self._sales.get(key)
+            if rec is None:
+                self._active.discard(key)
+                continue
+            due = sorted((d, o) for o, d in rec.due.items() if d <= now)[:batch]
+            for _, order_id in due:
+                self._release(rec, rec.orders[order_id], OrderStatus.EXPIRED)
+            current = rec.sale
+            if due:
+                out.append(Swept(key[0], key[1], len(due), current.stock))
+            ended = current.status is SaleStatus.CLOSED or (current.end and now >= current.end)
+            if ended and not rec.due:
+                self._active.discard(key)
+        return out
+
+    async def ledger(self, room: str, sale: str) -> Ledger | None:
+        rec = self._sales.get((room, sale))
+        if rec is None:
+            return None
+        orders = [rec.orders[order_id] for order_id in rec.log]
+        return Ledger(rec.sale, orders, dict(rec.held), list(rec.log))
+
+    async def stock_gate(self, room: str, sale: str, interval: float) -> float:
+        rec = self._sales.get((room, sale))
+        if rec is None:
+            return 0.0
+        now = self.clock()
+        if now >= rec.gate:
+            rec.gate = now + interval
+            return 0.0
+        return rec.gate - now
+
+
+def _ms(seconds: float) -> float:
+    """Round to the millisecond, as the Redis store keeps times."""
+    return round(seconds * 1000) / 1000

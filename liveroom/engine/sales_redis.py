@@ -1,0 +1,274 @@
+"""RedisSaleStore: flash sales in Redis, for ``RedisEngine``.
+
+Every atomic step is one Lua script (``lua/sale_*.lua``), called by SHA and reloaded after
+NOSCRIPT. A sale's keys all carry its room's hash tag, so every script runs on one Redis
+Cluster slot::
+
+    <prefix>:{room:<room>}:sales                  set: the room's sale ids
+    <prefix>:{room:<room>}:sale:<id>              hash: the sale (times in ms)
+    <prefix>:{room:<room>}:sale:<id>:held         hash: user -> units reserved or paid
+    <prefix>:{room:<room>}:sale:<id>:orders       hash: order id -> order JSON
+    <prefix>:{room:<room>}:sale:<id>:log          list: order ids in creation order (ledger)
+    <prefix>:{room:<room>}:sale:<id>:due          zset: reserved order id -> deadline ms
+    <prefix>:{room:<room>}:sale:<id>:answers      hash: user "\\n" request id -> answer JSON
+    <prefix>:{room:<room>}:sale:<id>:gate         string with PX: stock events throttle
+    <prefix>:sales:active                         set: "room/sale" the sweepers visit
+
+Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
+still agree on windows and deadlines.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from liveroom.engine.sales import (
+    Answer,
+    BuyAnswer,
+    Ledger,
+    Order,
+    OrderAnswer,
+    OrderStatus,
+    Sale,
+    SaleChange,
+    SaleSpec,
+    SaleStatus,
+    Swept,
+)
+
+if TYPE_CHECKING:
+    from liveroom.engine.redis import RoomKeys
+
+
+class SaleKeys:
+    """Key names of one sale; all share the room's hash tag."""
+
+    __slots__ = ("index", "sale", "held", "orders", "log", "due", "answers", "gate")
+
+    def __init__(self, room_keys: RoomKeys, sale: str) -> None:
+        self.index = room_keys.sub("sales")
+        self.sale = room_keys.sub("sale", sale)
+        self.held = self.sale + ":held"
+        self.orders = self.sale + ":orders"
+        self.log = self.sale + ":log"
+        self.due = self.sale + ":due"
+        self.answers = self.sale + ":answers"
+        self.gate = self.sale + ":gate"
+
+
+class RedisSaleStore:
+    """Satisfies ``SaleStore``. Reaches Redis through its engine (client, scripts, guard)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @property
+    def active(self) -> str:
+        return f"{self.engine.prefix}:sales:active"
+
+    def keys(self, room: str, sale: str) -> SaleKeys:
+        return SaleKeys(self.engine.keys(room), sale)
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        async with self.engine._guard():
+            return await self.engine.scripts.run(name, keys, args)
+
+    async def create(self, room: str, spec: SaleSpec) -> SaleChange:
+        k = self.keys(room, spec.id)
+        fields: list[Any] = [
+            "sku", spec.sku,
+            "title", spec.title,
+            "price", spec.price,
+            "total", spec.stock,
+            "stock", spec.stock,
+            "limit", spec.limit,
+            "start", _ms(spec.start),
+            "end", _ms(spec.end),
+            "duration", _ms(spec.duration),
+            "payment", _ms(spec.payment_s),
+        ]  # fmt: skip
+        code, flat = await self._run("sale_create", [k.sale, k.index], [spec.id, *fields])
+        return SaleChange(Answer(_text(code)), _sale(room, spec.id, _pairs(flat)))
+
+    async def get(self, room: str, sale: str) -> Sale | None:
+        async with self.engine._guard():
+            raw = await self.engine.client.hgetall(self.keys(room, sale).sale)
+        return _sale(room, sale, {_text(f): v for f, v in raw.items()}) if raw else None
+
+    async def in_room(self, room: str) -> list[Sale]:
+        index = self.engine.keys(room).sub("sales")
+        async with self.engine._guard():
+            ids = sorted(_text(i) for i in await self.engine.client.smembers(index))
+            if not ids:
+                return []
+            # one slot (the room's tag), so this pipeline is fine on a cluster too
+            pipe = self.engine.client.pipeline(transaction=False)
+            for sale in ids:
+                pipe.hgetall(self.keys(room, sale).sale)
+            rows = await pipe.execute()
+        found = [
+            _sale(room, sale, {_text(f): v for f, v in raw.items()})
+            for sale, raw in zip(ids, rows, strict=True)
+            if raw
+        ]
+        return sorted(found, key=lambda s: (s.created, s.id))
+
+    async def _status(self, room: str, sale: str, action: str) -> SaleChange:
+        code, flat = await self._run("sale_status", [self.keys(room, sale).sale], [action])
+        answer = Answer(_text(code))
+        state = _sale(room, sale, _pairs(flat)) if flat else None
+        return SaleChange(answer, state)
+
+    async def open(self, room: str, sale: str) -> SaleChange:
+        change = await self._status(room, sale, "open")
+        if change.code is Answer.OK:
+            async with self.engine._guard():
+                await self.engine.client.sadd(self.active, f"{room}/{sale}")
+        return change
+
+    async def close(self, room: str, sale: str) -> SaleChange:
+        return await self._status(room, sale, "close")
+
+    async def adjust(self, room: str, sale: str, delta: int) -> SaleChange:
+        code, flat = await self._run("sale_adjust", [self.keys(room, sale).sale], [delta])
+        return SaleChange(Answer(_text(code)), _sale(room, sale, _pairs(flat)) if flat else None)
+
+    async def buy(
+        self, room: str, sale: str, user: str, quantity: int, request_id: str
+    ) -> BuyAnswer:
+        k = self.keys(room, sale)
+        code, raw, stock, fresh = await self._run(
+            "sale_buy",
+            [k.sale, k.held, k.orders, k.log, k.due, k.answers],
+            [sale, user, request_id, quantity],
+        )
+        if raw is None:
+            return BuyAnswer(Answer(_text(code)), quantity)
+        answer = orjson.loads(raw)
+        deadline = answer.get("deadline")
+        return BuyAnswer(
+            Answer(answer["status"]),
+            int(answer["quantity"]),
+            answer.get("order"),
+            deadline / 1000 if deadline is not None else None,
+            int(stock),
+            bool(fresh),
+        )
+
+    async def _settle(
+        self, room: str, sale: str, order: str, action: str, user: str
+    ) -> OrderAnswer:
+        k = self.keys(room, sale)
+        code, raw, stock, moved = await self._run(
+            "sale_settle", [k.sale, k.held, k.orders, k.due], [order, action, user]
+        )
+        return OrderAnswer(
+            Answer(_text(code)),
+            _order(sale, raw) if raw is not None else None,
+            int(stock),
+            bool(moved),
+        )
+
+    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer:
+        return await self._settle(room, sale, order, "confirm", "")
+
+    async def cancel(self, room: str, sale: str, order: str, user: str = "") -> OrderAnswer:
+        return await self._settle(room, sale, order, "cancel", user)
+
+    async def order(self, room: str, sale: str, order: str) -> Order | None:
+        async with self.engine._guard():
+            raw = await self.engine.client.hget(self.keys(room, sale).orders, order)
+        return _order(sale, raw) if raw is not None else None
+
+    async def sweep(self, batch: int = 500) -> list[Swept]:
+        async with self.engine._guard():
+            members = await self.engine.client.smembers(self.active)
+        out: list[Swept] = []
+        for member in sorted(_text(m) for m in members):
+            room, _, sale = member.partition("/")
+            k = self.keys(room, sale)
+            expired, stock, done = await self._run(
+                "sale_expire", [k.sale, k.held, k.orders, k.due], [batch]
+            )
+            if expired:
+                out.append(Swept(room, sale, int(expired), int(stock)))
+            if done:
+                async with self.engine._guard():
+                    await self.engine.client.srem(self.active, member)
+        return out
+
+    async def ledger(self, room: str, sale: str) -> Ledger | None:
+        k = self.keys(room, sale)
+        flat, held, orders, log = await self._run(
+            "sale_ledger", [k.sale, k.held, k.orders, k.log], []
+        )
+        if not flat:
+            return None
+        by_id = {o.id: o for o in (_order(sale, raw) for raw in orders)}
+        ids = [_text(i) for i in log]
+        ordered = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+        ordered += [o for i, o in by_id.items() if i not in set(ids)]
+        return Ledger(
+            _sale(room, sale, _pairs(flat)),
+            ordered,
+            {user: int(n) for user, n in _pairs(held).items()},
+            ids,
+        )
+
+    async def stock_gate(self, room: str, sale: str, interval: float) -> float:
+        gate = self.keys(room, sale).gate
+        async with self.engine._guard():
+            if await self.engine.client.set(gate, b"1", nx=True, px=max(1, _ms(interval))):
+                return 0.0
+            left = await self.engine.client.pttl(gate)
+        return max(left, 1) / 1000 if left != -2 else 0.001
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: list[Any]) -> dict[str, Any]:
+    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _sale(room: str, sale: str, f: dict[str, Any]) -> Sale:
+    return Sale(
+        id=sale,
+        room=room,
+        sku=_text(f["sku"]),
+        title=_text(f["title"]),
+        price=int(f["price"]),
+        total=int(f["total"]),
+        stock=int(f["stock"]),
+        limit=int(f["limit"]),
+        start=int(f["start"]) / 1000,
+        end=int(f["end"]) / 1000,
+        duration=int(f["duration"]) / 1000,
+        payment_s=int(f["payment"]) / 1000,
+        status=SaleStatus(_text(f["status"])),
+        reserved=int(f["reserved"]),
+        paid=int(f["paid"]),
+        version=int(f["version"]),
+        created=int(f["created"]) / 1000,
+    )
+
+
+def _order(sale: str, raw: bytes) -> Order:
+    o = orjson.loads(raw)
+    return Order(
+        id=o["id"],
+        sale=sale,
+        user=o["user"],
+        quantity=int(o["quantity"]),
+        status=OrderStatus(o["status"]),
+        deadline=o["deadline"] / 1000,
+        request_id=o["request"],
+        created=o["created"] / 1000,
+    )
