@@ -43,6 +43,7 @@ from liveroom.errors import EngineUnavailable
 
 log = logging.getLogger("liveroom.engine.redis")
 
+POOL_SIZE = 200  # Redis connections per node
 _DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
 
@@ -70,13 +71,21 @@ class RedisEngine:
         self.settings = settings
         self.prefix = settings.redis_prefix
         self._own_client = client is None
-        self.client = client or aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=3.0,
-            socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=0,
-        )
+        if client is None:
+            # A blocking pool: a burst of commands waits for a free connection (up to the
+            # socket timeout) instead of failing at once with "Too many connections".
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=POOL_SIZE,
+                timeout=3.0,
+                socket_timeout=3.0,
+                socket_connect_timeout=1.0,
+                retry=Retry(NoBackoff(), 1),
+                health_check_interval=0,
+            )
+            client = aioredis.Redis(connection_pool=pool)
+            client.auto_close_connection_pool = True
+        self.client = client
         self.scripts = Scripts(self.client)
         self._handlers: dict[str, EventHandler] = {}
         self._channels: dict[bytes, str] = {}
