@@ -1,0 +1,153 @@
+"""PacketStore conformance: the same answers from the memory and the Redis engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from liveroom.engine.base import Engine
+from liveroom.engine.promo import Grab, PacketStore, packets_of
+
+NOW = 1_700_000_000_000
+
+
+def meta(packet: str, total: int, count: int) -> bytes:
+    return orjson.dumps({"id": packet, "total": total, "count": count})
+
+
+async def make(engine: Engine, packet: str = "p1", amounts: list[int] | None = None,
+               keyword: str = "", open_ms: int = NOW) -> list[int]:
+    amounts = amounts or [30, 20, 50]
+    store = packets_of(engine)
+    assert await store.create("r1", packet, meta(packet, sum(amounts), len(amounts)), amounts,
+                              keyword, open_ms)
+    return amounts
+
+
+async def test_engine_has_a_packet_store(engine: Engine) -> None:
+    """Both engines carry a PacketStore."""
+    assert isinstance(packets_of(engine), PacketStore)
+
+
+async def test_grabs_pop_amounts_in_order(engine: Engine) -> None:
+    """Each grab takes the next pre-split amount; the last grab gets the tally."""
+    await make(engine)
+    store = packets_of(engine)
+    a = await store.grab("r1", "p1", "u1", "U1", NOW)
+    b = await store.grab("r1", "p1", "u2", "U2", NOW + 5)
+    c = await store.grab("r1", "p1", "u3", "U3", NOW + 9)
+    assert [(r.status, r.amount, r.left) for r in (a, b, c)] == [
+        (Grab.OK, 30, 2),
+        (Grab.OK, 20, 1),
+        (Grab.OK, 50, 0),
+    ]
+    assert a.summary is None and b.summary is None
+    assert c.summary is not None
+    assert (c.summary.grabbed, c.summary.grabbed_fen) == (3, 100)
+    assert (c.summary.best_user, c.summary.best_name, c.summary.best_fen) == ("u3", "U3", 50)
+    assert (c.summary.first_ms, c.summary.last_ms) == (NOW, NOW + 9)
+    assert orjson.loads(c.meta)["id"] == "p1"
+
+
+async def test_one_grab_per_user(engine: Engine) -> None:
+    """A second grab by the same user is ALREADY, with the amount they hold."""
+    await make(engine)
+    store = packets_of(engine)
+    await store.grab("r1", "p1", "u1", "U1", NOW)
+    again = await store.grab("r1", "p1", "u1", "U1", NOW)
+    assert (again.status, again.amount, again.left) == (Grab.ALREADY, 30, 2)
+
+
+async def test_refusals(engine: Engine) -> None:
+    """Unknown id, before the opening time, and after every packet is taken."""
+    store = packets_of(engine)
+    await make(engine, open_ms=NOW + 1000)
+    assert (await store.grab("r1", "nope", "u1", "U1", NOW)).status is Grab.NOT_FOUND
+    assert (await store.grab("r1", "p1", "u1", "U1", NOW + 999)).status is Grab.NOT_STARTED
+    for user in ("u1", "u2", "u3"):
+        assert (await store.grab("r1", "p1", user, user, NOW + 1000)).status is Grab.OK
+    gone = await store.grab("r1", "p1", "u4", "U4", NOW + 1000)
+    assert gone.status is Grab.GONE
+
+
+async def test_duplicate_id_refused(engine: Engine) -> None:
+    """Creating a packet with an id in use changes nothing."""
+    await make(engine)
+    store = packets_of(engine)
+    assert not await store.create("r1", "p1", meta("p1", 5, 5), [1] * 5, "", NOW)
+    assert (await store.audit("r1", "p1")).total == 100  # type: ignore[union-attr]
+
+
+async def test_keyword_packet_needs_the_keyword_first(engine: Engine) -> None:
+    """Grab is KEYWORD until the user said it; saying it again unlocks nothing new."""
+    await make(engine, keyword="扣1抢红包")
+    store = packets_of(engine)
+    assert (await store.grab("r1", "p1", "u1", "U1", NOW)).status is Grab.KEYWORD
+    assert await store.said("r1", "u1", "something else") == []
+    assert await store.said("r1", "u1", "扣1抢红包") == ["p1"]
+    assert await store.said("r1", "u1", "扣1抢红包") == []
+    assert (await store.grab("r1", "p1", "u1", "U1", NOW)).status is Grab.OK
+    assert (await store.grab("r1", "p1", "u2", "U2", NOW)).status is Grab.KEYWORD
+
+
+async def test_keyword_stops_unlocking_when_gone(engine: Engine) -> None:
+    """Once a keyword packet is empty, its keyword unlocks nothing; others keep theirs."""
+    store = packets_of(engine)
+    await make(engine, "p1", [1], keyword="go")
+    await make(engine, "p2", [1, 1], keyword="go")
+    assert sorted(await store.said("r1", "u1", "go")) == ["p1", "p2"]
+    assert (await store.grab("r1", "p1", "u1", "U1", NOW)).status is Grab.OK
+    assert await store.said("r1", "u2", "go") == ["p2"]
+
+
+async def test_active_lists_open_packets_oldest_first(engine: Engine) -> None:
+    """Active holds packets with packets left, with their count left."""
+    store = packets_of(engine)
+    await make(engine, "p1", [1])
+    await make(engine, "p2", [2, 3])
+    await store.grab("r1", "p2", "u1", "U1", NOW)
+    active = await store.active("r1")
+    assert [(orjson.loads(a.meta)["id"], a.left) for a in active] == [("p1", 1), ("p2", 1)]
+    await store.grab("r1", "p1", "u1", "U1", NOW)
+    assert [orjson.loads(a.meta)["id"] for a in await store.active("r1")] == ["p2"]
+    assert await store.active("r2") == []
+
+
+async def test_audit_balances(engine: Engine) -> None:
+    """Grabbed plus left equals the total at every step."""
+    amounts = await make(engine, amounts=[5, 7, 11, 13])
+    store = packets_of(engine)
+    assert await store.audit("r1", "zz") is None
+    for i in range(5):
+        await store.grab("r1", "p1", f"u{i}", "x", NOW)
+        audit = await store.audit("r1", "p1")
+        assert audit is not None
+        assert audit.grabbed_fen + audit.left_fen == audit.total == sum(amounts)
+        assert audit.grabbed + audit.left == audit.count == 4
+        assert audit.tally.grabbed_fen == audit.grabbed_fen
+    assert await store.grabbers("r1", "p1") == {"u0": 5, "u1": 7, "u2": 11, "u3": 13}
+
+
+async def test_concurrent_grabs_are_atomic(engine: Engine) -> None:
+    """300 grabs by 150 users at once for 100 packets: 100 wins, one per user, sum exact."""
+    amounts = list(range(1, 101))
+    await make(engine, amounts=amounts)
+    store = packets_of(engine)
+    results = await asyncio.gather(
+        *(store.grab("r1", "p1", f"u{i % 150}", "x", NOW) for i in range(300))
+    )
+    wins = [r for r in results if r.status is Grab.OK]
+    assert len(wins) == 100
+    assert sum(w.amount for w in wins) == sum(amounts)
+    assert sum(1 for r in results if r.summary is not None) == 1
+    grabbers = await store.grabbers("r1", "p1")
+    assert len(grabbers) == 100 and sum(grabbers.values()) == sum(amounts)
+
+
+async def test_large_packet_count(engine: Engine) -> None:
+    """Ten thousand packets are stored and counted exactly."""
+    store = packets_of(engine)
+    await make(engine, amounts=[1] * 10_000)
+    audit = await store.audit("r1", "p1")
+    assert audit is not None and (audit.left, audit.left_fen) == (10_000, 10_000)
