@@ -160,7 +160,7 @@ async def test_closed_or_past_end_is_ended(engine: Engine) -> None:
 
 
 async def test_open_sets_start_and_end_from_duration(engine: Engine) -> None:
-    """Opening stamps start with now and end with start + duration; opening again changes nothing."""
+    """Opening stamps start with now and end with start + duration; again changes nothing."""
     store = store_of(engine)
     await store.create("r1", spec(duration=30))
     before = time.time()
