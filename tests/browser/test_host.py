@@ -1,0 +1,71 @@
+"""The host console against a real server: live numbers, system messages, muting."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Pages, screenshot
+from tests.browser.test_viewer import say
+
+
+def test_console_online_count_moves_when_a_viewer_joins(pages: Pages) -> None:
+    """The console's online number and chart follow viewers coming and going."""
+    host = pages.host()
+    expect(host.get_by_test_id("kpi-online")).to_have_text("1")
+    viewer = pages.viewer()
+    expect(host.get_by_test_id("kpi-online")).to_have_text("2")
+    expect(host.get_by_test_id("chart-online")).to_have_attribute("data-last", "2")
+    expect(host.get_by_test_id("kpi-peak")).to_have_text("2")
+    viewer.close()
+    expect(host.get_by_test_id("kpi-online")).to_have_text("1")
+    expect(host.get_by_test_id("kpi-peak")).to_have_text("2")
+
+
+def test_console_counts_comments_and_likes(pages: Pages) -> None:
+    """Comments and likes from a viewer show in the console's numbers and comment list."""
+    host = pages.host()
+    viewer = pages.viewer()
+    say(viewer, "hello host")
+    expect(host.get_by_test_id("host-comments")).to_contain_text("hello host")
+    expect(host.get_by_test_id("kpi-comments")).to_have_text("1")
+    for _ in range(4):
+        viewer.get_by_test_id("like").click()
+    expect(host.get_by_test_id("kpi-likes")).to_have_text("4")
+
+
+def test_system_message_reaches_viewers(pages: Pages) -> None:
+    """A system message sent from the console shows in the viewer's feed."""
+    host = pages.host()
+    viewer = pages.viewer()
+    host.get_by_test_id("system-text").fill("8点整开抢，库存有限！")
+    host.get_by_test_id("system-send").click()
+    expect(viewer.locator("#feed .system")).to_contain_text("8点整开抢，库存有限！")
+
+
+def test_muted_viewer_is_told(pages: Pages) -> None:
+    """The host mutes a viewer by tapping their name; that viewer's next comment is refused."""
+    host = pages.host()
+    viewer = pages.viewer()
+    say(viewer, "spam spam")
+    host.get_by_test_id("host-comments").get_by_role("button").last.click()
+    host.get_by_test_id("mute-send").click()
+    expect(host.get_by_test_id("mutes")).to_contain_text("u-")
+    say(viewer, "more spam")
+    expect(viewer.get_by_test_id("toast").last).to_contain_text("muted")
+    expect(host.get_by_test_id("host-comments")).not_to_contain_text("more spam")
+
+
+def test_console_screenshot(pages: Pages) -> None:
+    """The console with a little activity, saved for a look."""
+    host = pages.host()
+    alice = pages.viewer()
+    bob = pages.viewer()
+    for line in ("主播好！", "How much is shipping?", "已下单 ❤️"):
+        say(alice, line)
+        expect(host.get_by_test_id("host-comments")).to_contain_text(line)
+    for _ in range(6):
+        bob.get_by_test_id("like").click()
+    expect(host.get_by_test_id("kpi-online")).to_have_text("3")
+    expect(host.get_by_test_id("kpi-likes")).to_have_text("6")
+    expect(host.get_by_test_id("kpi-comments")).to_have_text("3")
+    screenshot(host, "console")
