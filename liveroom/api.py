@@ -87,6 +87,8 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
                 result = await fn(request, node, who)
             except CommandError as exc:
                 metrics.COMMAND_ERRORS.labels(exc.code.value).inc()
+                if exc.code in (ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN):
+                    log.info("refused: %s", exc.message, extra={"code": exc.code.value})
                 return error_response(exc)
             except EngineUnavailable:
                 return error_response(
