@@ -1,0 +1,270 @@
+"""The server under test: spawned by the harness or given by URL, its HTTP API and its processes.
+
+``SpawnedServer`` runs ``python -m liveroom serve`` on loopback with ``LIVEROOM_*`` settings and
+a fresh secret and API key. ``Target`` is what a run talks to either way: ports, secrets, the
+HTTP API (stdlib ``urllib``, called from a thread), ``/metrics`` and the server's processes
+(psutil) for CPU time and RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import psutil
+
+
+class SetupError(Exception):
+    """The run cannot start: no server, a feature missing, bad options."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Usage:
+    """CPU seconds and RSS of the server's processes at one moment."""
+
+    cpu_s: float
+    rss: int
+    at: float
+
+
+@dataclass
+class Target:
+    """The server a run talks to."""
+
+    port: int
+    secret: str
+    api_key: str
+    pids: list[int] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _request(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        data = orjson.dumps(body) if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if self.api_key:
+            request.add_header("Authorization", f"Bearer {self.api_key}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                detail = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                detail = raw[:200].decode("latin-1")
+            raise HttpError(exc.code, path, detail) from None
+        ctype = ""
+        if raw[:1] in (b"{", b"["):
+            ctype = "json"
+        return orjson.loads(raw) if ctype == "json" else raw.decode()
+
+    async def http(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        """Call the HTTP API with the backend's API key. Raises ``HttpError`` on 4xx/5xx."""
+        return await asyncio.to_thread(self._request, method, path, body, timeout)
+
+    async def metric(self, name: str) -> float | None:
+        """The sum of a ``/metrics`` sample over its labels (one process answers), or None."""
+        try:
+            text = await self.http("GET", "/metrics", timeout=5.0)
+        except (HttpError, OSError):
+            return None
+        return metric_sum(str(text), name)
+
+    async def exists(self, path: str) -> bool:
+        """Whether ``path`` is routed (anything but 404/405 means yes)."""
+        try:
+            await self.http("GET", path, timeout=5.0)
+        except HttpError as exc:
+            return exc.status not in (404, 405)
+        except OSError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ processes
+
+    def processes(self) -> list[psutil.Process]:
+        procs: list[psutil.Process] = []
+        for pid in self.pids:
+            try:
+                root = psutil.Process(pid)
+                procs.append(root)
+                procs.extend(root.children(recursive=True))
+            except psutil.Error:
+                continue
+        return procs
+
+    def usage(self) -> Usage | None:
+        """CPU seconds (user + system) and RSS summed over the server's processes."""
+        procs = self.processes()
+        if not procs:
+            return None
+        cpu = 0.0
+        rss = 0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        return Usage(cpu, rss, time.monotonic())
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, path: str, detail: Any) -> None:
+        super().__init__(f"HTTP {status} from {path}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def metric_sum(text: str, name: str) -> float | None:
+    """Sum every sample of ``name`` (``name`` or ``name_total``) in Prometheus text format."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:_total)?(?:{{[^}}]*}})? ([0-9.eE+-]+)$", re.M)
+    values = [float(v) for v in pattern.findall(text)]
+    return sum(values) if values else None
+
+
+class SpawnedServer:
+    """``python -m liveroom serve`` on a free loopback port, stopped on exit."""
+
+    def __init__(
+        self,
+        *,
+        processes: int = 1,
+        engine: str = "memory",
+        redis_url: str = "redis://127.0.0.1:6379/0",
+        tick_ms: int = 50,
+        port: int = 0,
+        settings: dict[str, Any] | None = None,
+        profile: str | None = None,
+    ) -> None:
+        if processes > 1 and engine != "redis":
+            raise SetupError("--processes above 1 needs --engine redis")
+        if profile and processes > 1:
+            raise SetupError("--profile works with one server process")
+        self.port = port or free_port()
+        self.secret = secrets.token_urlsafe(24)
+        self.api_key = secrets.token_urlsafe(24)
+        self.prefix = "lt" + secrets.token_hex(4)
+        self.engine = engine
+        self.redis_url = redis_url
+        self.profile = profile
+        self.values: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "engine": engine,
+            "redis_url": redis_url,
+            "redis_prefix": self.prefix,
+            "workers": processes,
+            "tick_ms": tick_ms,
+            "secret": self.secret,
+            "api_key": self.api_key,
+            "demo": False,
+            "log_level": "warning",
+            "max_conns_per_ip": 0,
+            **(settings or {}),
+        }
+        self.log = Path(tempfile.gettempdir()) / f"loadtest-server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for key, value in self.values.items():
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            env["LIVEROOM_" + key.upper()] = text
+        return env
+
+    async def start(self, timeout: float = 30.0) -> Target:
+        command = [sys.executable, "-m", "liveroom", "serve"]
+        if self.profile:
+            command = [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                self.profile,
+                "-m",
+                "liveroom",
+                "serve",
+            ]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log)
+        target = Target(self.port, self.secret, self.api_key, [self.proc.pid])
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise SetupError(f"server exited at start; see {self.log}")
+            try:
+                await target.http("GET", "/readyz", timeout=1.0)
+                return target
+            except (HttpError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SetupError(f"server not ready in {timeout:.0f}s; see {self.log}")
+            await asyncio.sleep(0.1)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if self.engine == "redis":
+            self._clean_redis()
+
+    def _clean_redis(self) -> None:
+        try:
+            import redis
+        except ImportError:
+            return
+        try:
+            client = redis.Redis.from_url(self.redis_url)
+            keys = list(client.scan_iter(match=f"{self.prefix}:*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+            client.close()
+        except redis.RedisError:
+            pass
+
+
+def target_from_url(url: str, secret: str | None, api_key: str | None, pids: list[int]) -> Target:
+    """A running server at ``url`` (loopback only), with the secrets it was started with."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SetupError("load tests send traffic to loopback only: use a 127.0.0.1 URL")
+    secret = secret or os.environ.get("LIVEROOM_SECRET")
+    if not secret:
+        raise SetupError("give --secret (or LIVEROOM_SECRET): the server's token secret")
+    return Target(parts.port or 80, secret, api_key or os.environ.get("LIVEROOM_API_KEY", ""), pids)
