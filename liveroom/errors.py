@@ -39,6 +39,8 @@ class ErrorCode(StrEnum):
     NOT_STARTED = "not_started"
     ENDED = "ended"
     INVALID_QUANTITY = "invalid_quantity"
+    # lucky bags
+    PRIZE_OVER_CAP = "prize_over_cap"
     # product cards and red packets
     CARDS_FULL = "cards_full"
     ALREADY_GRABBED = "already_grabbed"
@@ -71,6 +73,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_STARTED: 409,
     ErrorCode.ENDED: 409,
     ErrorCode.INVALID_QUANTITY: 400,
+    ErrorCode.PRIZE_OVER_CAP: 400,
     ErrorCode.CARDS_FULL: 409,
     ErrorCode.ALREADY_GRABBED: 409,
     ErrorCode.ALL_GRABBED: 409,

@@ -17,6 +17,11 @@ SLOW_CLOSES = Counter("liveroom_slow_consumer_closes", "Connections closed as sl
 COMMANDS = Counter("liveroom_commands", "Client commands handled", ["type"])
 COMMAND_ERRORS = Counter("liveroom_command_errors", "Client commands refused", ["code"])
 CLOSES = Counter("liveroom_closes", "Connections closed by the server", ["code"])
+BAG_DRAWS = Counter(
+    "liveroom_bag_draw_attempts",
+    "Lucky-bag draw attempts by this process: what fired them and what the claim answered",
+    ["trigger", "outcome"],
+)
 ENGINE_UP = Gauge("liveroom_engine_up", "1 while the engine's store answers")
 
 

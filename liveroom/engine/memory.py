@@ -22,6 +22,7 @@ from liveroom.engine.base import (
     Pulse,
     RoomState,
 )
+from liveroom.engine.luckybag_memory import MemoryBagStore
 from liveroom.engine.promo_memory import MemoryCards, MemoryPackets
 from liveroom.engine.sales_memory import MemorySaleStore
 from liveroom.protocol import with_offset
@@ -54,6 +55,7 @@ class MemoryEngine:
         self._handlers: dict[str, EventHandler] = {}
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
+        self.bags = MemoryBagStore(self)
         self.cards = MemoryCards()
         self.packets = MemoryPackets()
         self.sales = MemorySaleStore(lambda: self.clock())

@@ -36,6 +36,7 @@ from liveroom.engine.base import (
     Pulse,
     RoomState,
 )
+from liveroom.engine.luckybag_redis import RedisBagStore
 from liveroom.engine.promo_redis import RedisCards, RedisPackets
 from liveroom.engine.sales_redis import RedisSaleStore
 from liveroom.engine.scripts import Scripts
@@ -96,6 +97,7 @@ class RedisEngine:
         self._closing = False
         self.connected = asyncio.Event()
         self.publish_command = "PUBLISH"
+        self.bags = RedisBagStore(self)
         self.cards = RedisCards(self)
         self.packets = RedisPackets(self)
         self.sales = RedisSaleStore(self)

@@ -1,0 +1,25 @@
+-- Shared head of every bag_* script (prepended to each when it is registered).
+-- Every bag script takes the same KEYS and the same first six ARGV:
+-- KEYS[1] room seq counter   KEYS[2] room history stream   KEYS[3] bag hash
+-- KEYS[4] bag participants hash (user -> name)              KEYS[5] room's bag index zset
+-- KEYS[6] room's current-bag hash {id, state}               KEYS[7] room's wins-per-user hash of the day
+-- ARGV[1] room channel       ARGV[2] history maxlen        ARGV[3] oldest id to keep, ms (0: none)
+-- ARGV[4] PUBLISH or SPUBLISH                              ARGV[5] now, epoch s   ARGV[6] bag id
+
+-- Append one room event as publish.lua does: next offset, history, pub/sub, in this same step.
+local function append_event(body)
+  local seq = redis.call('INCR', KEYS[1])
+  local payload = '{"offset":' .. seq .. ',' .. string.sub(body, 2)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'o', seq, 'e', payload)
+  local oldest = tonumber(ARGV[3])
+  if oldest > 0 then redis.call('XTRIM', KEYS[2], 'MINID', oldest) end
+  redis.call(ARGV[4], ARGV[1], payload)
+  return payload
+end
+
+-- Point the room's current bag at this one's new state, if it is the current one.
+local function follow_current(state)
+  if redis.call('HGET', KEYS[6], 'id') == ARGV[6] then
+    redis.call('HSET', KEYS[6], 'state', state)
+  end
+end

@@ -1,0 +1,463 @@
+"""Lucky bags (福袋): rules fixed up front, a countdown, one verifiable draw, private notices.
+
+Every node runs the same timers. A node arms a timer for each open bag whose deadline is near:
+for bags it opened itself at once, for every other bag when its sweep (at start, then every
+``sweep_interval_s``) reads the engine's deadline index. When timers fire on several nodes, the
+engine's ``claim`` lets exactly one of them draw; a node that dies mid-draw lets its lease run
+out and the next sweep anywhere draws again, to the same winners. The recipe is in
+``luckybag_rules``; ``docs/luckybag.md`` describes the whole feature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from liveroom import metrics
+from liveroom.auth import Identity
+from liveroom.engine.luckybag import Answer, Bag, BagState, Outcome, bag_store
+from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
+from liveroom.features import Feature
+from liveroom.features.luckybag_rules import (
+    KEYWORD_MAX,
+    day_of,
+    pick_winners,
+    proof,
+    public_view,
+    seed_hash,
+    validate_rules,
+)
+from liveroom.protocol import event, frame, room_event_body
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from liveroom.app import Node
+    from liveroom.session import Session
+
+log = logging.getLogger("liveroom.luckybag")
+
+LEASE_S = 10.0  # how long a claimed draw is ours before another node may take it over
+KEYWORD_CACHE_S = 0.25  # how stale the room's current bag may be when matching keyword comments
+RULES_CACHE = 10_000  # bags whose (immutable) rules this node remembers
+
+
+class LuckyBags(Feature):
+    """The lucky-bag feature of one node. ``clock`` gives epoch seconds (tests may inject one)."""
+
+    name = "luckybag"
+
+    def __init__(self, node: Node, clock: Callable[[], float] = time.time) -> None:
+        self.node = node
+        self.settings = node.settings
+        self.store = bag_store(node.engine)
+        self.clock = clock
+        self.cap = self.settings.luckybag_daily_wins
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[Any]] = []
+        self._current: dict[str, tuple[float, Bag | None]] = {}
+        self._fetching: dict[str, asyncio.Task[Bag | None]] = {}
+        self._rules: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._counts: dict[str, tuple[str, int]] = {}
+        self._seen: dict[str, set[str]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._sweep_loop(), name="liveroom-bag-sweep"),
+            asyncio.create_task(self._room_loop(), name="liveroom-bag-rooms"),
+        ]
+
+    async def close(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in (*self._loops, *self._tasks):
+            task.cancel()
+        for task in (*self._loops, *self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+
+    def routes(self) -> list[BaseRoute]:
+        from liveroom.features.luckybag_api import routes
+
+        return routes()
+
+    # ------------------------------------------------------------------ host actions
+
+    async def create(self, room: str, body: dict[str, Any], who: Identity) -> Bag:
+        """A new bag with fixed rules; ``body["open"]`` opens it at once."""
+        rules = validate_rules(body, self.settings.luckybag_prize_cap_fen)
+        start = body.get("open", False)
+        if not isinstance(start, bool):
+            raise CommandError(ErrorCode.BAD_REQUEST, "open is true or false")
+        bag = Bag(
+            id="bag-" + secrets.token_hex(5),
+            room=room,
+            state=BagState.CREATED,
+            rules={**rules, "by": who.user},
+            created_at=self.clock(),
+        )
+        answer = await self.store.create(bag, room_event_body("bag", bag=public_view(bag)))
+        self._refused(answer, "create")
+        self._remember(bag)
+        if start:
+            return await self.open_bag(room, bag.id)
+        return bag
+
+    async def open_bag(self, room: str, bag_id: str) -> Bag:
+        """Start the countdown and publish the seed's hash."""
+        bag = await self.get(room, bag_id)
+        now = self.clock()
+        seed = secrets.token_hex(32)
+        opened = dataclasses.replace(
+            bag,
+            state=BagState.OPEN,
+            opened_at=now,
+            deadline=now + bag.rules["duration_s"],
+            seed_hash=seed_hash(seed),
+        )
+        assert opened.deadline is not None and opened.seed_hash is not None
+        body = room_event_body("bag", bag=public_view(opened, now))
+        answer = await self.store.open(
+            room, bag_id, now, opened.deadline, seed, opened.seed_hash, body
+        )
+        self._refused(answer, "open")
+        self._current[room] = (time.monotonic(), opened)
+        self.schedule(room, bag_id, opened.deadline)
+        return opened
+
+    async def draw(self, room: str, bag_id: str) -> Bag:
+        """The host draws now, before the deadline if need be."""
+        outcome = await self.run_draw(room, bag_id, force=True, trigger="host")
+        if outcome is not Outcome.OK:
+            bag = await self.store.get(room, bag_id)
+            if bag is None:
+                raise CommandError(ErrorCode.NOT_FOUND, f"no bag {bag_id} in this room")
+            if outcome is Outcome.BUSY:
+                raise CommandError(ErrorCode.CONFLICT, "the bag is being drawn right now")
+            raise CommandError(ErrorCode.CONFLICT, f"the bag is {bag.state.value}; nothing to draw")
+        return await self.get(room, bag_id)
+
+    async def revoke(self, room: str, bag_id: str) -> Bag:
+        """Withdraw a bag that has not been drawn (nor come due)."""
+        bag = await self.get(room, bag_id)
+        now = self.clock()
+        revoked = dataclasses.replace(bag, state=BagState.REVOKED, revoked_at=now)
+        body = room_event_body("bag", bag=public_view(revoked))
+        self._refused(await self.store.revoke(room, bag_id, now, body), "revoke")
+        self._unschedule(room, bag_id)
+        self._current.pop(room, None)
+        return revoked
+
+    async def get(self, room: str, bag_id: str) -> Bag:
+        bag = await self.store.get(room, bag_id)
+        if bag is None:
+            raise CommandError(ErrorCode.NOT_FOUND, f"no bag {bag_id} in this room")
+        self._remember(bag)
+        return bag
+
+    async def proof(self, room: str, bag_id: str) -> dict[str, Any]:
+        """The participant list and the recipe: what anyone needs to recompute the winners."""
+        bag = await self.get(room, bag_id)
+        return proof(bag, list(await self.store.participants(room, bag_id)))
+
+    # ------------------------------------------------------------------ joining
+
+    async def join(self, room: str, bag_id: str, who: Identity, *, keyword: bool = False) -> Answer:
+        """Enter ``who`` (idempotent). ``keyword`` when a keyword comment is the way in."""
+        rules = await self._rules_of(room, bag_id)
+        if (rules["join"] == "keyword") != keyword:
+            raise CommandError(
+                ErrorCode.BAD_REQUEST,
+                "send the keyword comment to join this bag"
+                if rules["join"] == "keyword"
+                else "this bag is joined with bag_join, not by comment",
+            )
+        now = self.clock()
+        answer = await self.store.join(room, bag_id, who.user, who.name, now, day_of(now), self.cap)
+        self._refused(answer, "join")
+        return answer
+
+    async def _rules_of(self, room: str, bag_id: str) -> dict[str, Any]:
+        rules = self._rules.get((room, bag_id))
+        if rules is None:
+            rules = (await self.get(room, bag_id)).rules
+        return rules
+
+    def _remember(self, bag: Bag) -> None:
+        self._rules[(bag.room, bag.id)] = bag.rules
+        self._rules.move_to_end((bag.room, bag.id))
+        while len(self._rules) > RULES_CACHE:
+            self._rules.popitem(last=False)
+
+    def _refused(self, answer: Answer, action: str) -> None:
+        """Turn a store refusal into the client's error code."""
+        outcome = answer.outcome
+        if outcome in (Outcome.OK, Outcome.CLAIMED):
+            return
+        if outcome is Outcome.MISSING:
+            raise CommandError(ErrorCode.NOT_FOUND, "no such bag in this room")
+        if outcome is Outcome.STATE:
+            state = answer.state.value if answer.state else "closed"
+            if action == "join":
+                if answer.state is BagState.CREATED:
+                    raise CommandError(ErrorCode.NOT_STARTED, "the bag is not open yet")
+                raise CommandError(ErrorCode.ENDED, f"the bag is {state}; joining is closed")
+            raise CommandError(ErrorCode.CONFLICT, f"the bag is {state}; cannot {action} it")
+        if outcome is Outcome.ENDED:
+            raise CommandError(ErrorCode.ENDED, "the countdown is over; joining is closed")
+        if outcome is Outcome.LIMIT:
+            raise CommandError(
+                ErrorCode.LIMIT_REACHED,
+                f"you have won {self.cap} bag(s) in this room today; come back tomorrow",
+            )
+        if outcome is Outcome.BUSY:
+            raise CommandError(ErrorCode.CONFLICT, "another bag is open in this room")
+        if outcome is Outcome.DUE:
+            raise CommandError(ErrorCode.CONFLICT, "the countdown is over; the draw is owed")
+        if outcome is Outcome.EXISTS:
+            raise CommandError(ErrorCode.CONFLICT, "a bag with this id exists")
+        raise CommandError(ErrorCode.CONFLICT, f"cannot {action} the bag ({outcome.value})")
+
+    # ------------------------------------------------------------------ the draw
+
+    async def run_draw(self, room: str, bag_id: str, *, force: bool, trigger: str) -> Outcome:
+        """Claim the draw and, if this node got it, finish it. ``OK`` when this call drew."""
+        now = self.clock()
+        token = f"{self.settings.node_id}:{secrets.token_hex(6)}"
+        claim = await self.store.claim(room, bag_id, now, token, LEASE_S, force)
+        metrics.BAG_DRAWS.labels(trigger, claim.outcome.value).inc()
+        if claim.outcome is not Outcome.CLAIMED:
+            if claim.outcome is Outcome.EARLY and claim.deadline is not None:
+                self.schedule(room, bag_id, claim.deadline)
+            elif claim.outcome in (Outcome.MISSING, Outcome.STATE):
+                await self.store.undue(room, bag_id)
+            return claim.outcome
+        bag, users = claim.bag, claim.participants
+        assert bag is not None and bag.seed is not None
+        ineligible: dict[str, str] = {}
+        if bag.rules["must_stay"]:
+            await self._report(room)
+            present = await self.store.present(room, now)
+            ineligible = {user: "absent" for user in users if user not in present}
+        day = day_of(now)
+        wins = await self.store.wins(room, day, [u for u in users if u not in ineligible])
+        ineligible.update({user: "daily_cap" for user, n in wins.items() if n >= self.cap})
+        notice = event(
+            "bag_won",
+            room=room,
+            bag=bag.id,
+            prize=bag.rules["prize"],
+            value_fen=bag.rules["value_fen"],
+        )
+        while True:
+            winners = pick_winners(bag.seed, list(users), list(ineligible), bag.rules["winners"])
+            result = {
+                "winners": [{"id": w, "name": users[w]} for w in winners],
+                "ineligible": dict(sorted(ineligible.items())),
+            }
+            drawn = dataclasses.replace(
+                bag, state=BagState.DRAWN, drawn_at=now, result=result, count=len(users)
+            )
+            body = room_event_body("bag_drawn", bag=public_view(drawn))
+            answer = await self.store.finish(
+                room, bag_id, token, now, result, day, self.cap, body, notice
+            )
+            if answer.outcome is not Outcome.CAPPED:
+                break
+            ineligible.update({user: "daily_cap" for user in answer.users})
+        if answer.outcome is Outcome.OK:
+            self._unschedule(room, bag_id)
+            self._current[room] = (time.monotonic(), drawn)
+            log.info("bag %s/%s drawn: %d of %d", room, bag_id, len(winners), len(users))
+        return answer.outcome
+
+    def schedule(self, room: str, bag_id: str, deadline: float) -> None:
+        """Arm this node's timer for a bag's deadline (once per bag)."""
+        key = (room, bag_id)
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, deadline - self.clock())
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(delay, self._fire, room, bag_id)
+
+    def _unschedule(self, room: str, bag_id: str) -> None:
+        handle = self._timers.pop((room, bag_id), None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, room: str, bag_id: str) -> None:
+        self._timers.pop((room, bag_id), None)
+        self._spawn(self._timed_draw(room, bag_id))
+
+    async def _timed_draw(self, room: str, bag_id: str) -> None:
+        try:
+            await self.run_draw(room, bag_id, force=False, trigger="timer")
+        except EngineUnavailable as exc:
+            log.warning("bag %s/%s: draw put off, engine unavailable (%s)", room, bag_id, exc)
+        except Exception:
+            log.exception("bag %s/%s: draw failed", room, bag_id)
+
+    async def sweep(self) -> None:
+        """Arm timers for every bag due soon, on any node; fire those already due."""
+        horizon = max(2 * self.settings.sweep_interval_s, 2.0)
+        for room, bag_id, deadline in await self.store.due(self.clock() + horizon):
+            if (room, bag_id) not in self._timers:
+                self.schedule(room, bag_id, deadline)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except EngineUnavailable:
+                pass
+            except Exception:
+                log.exception("lucky-bag sweep failed")
+            await asyncio.sleep(self.settings.sweep_interval_s)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ per-node room work
+
+    async def _room_loop(self) -> None:
+        """Each pulse: the participant count to this node's viewers, and presence reports."""
+        while True:
+            await asyncio.sleep(self.settings.pulse_s)
+            for room_id in list(self.node.hub.rooms):
+                try:
+                    await self._tend(room_id)
+                except EngineUnavailable:
+                    pass
+                except Exception:
+                    log.exception("lucky-bag upkeep of room %s failed", room_id)
+
+    async def _tend(self, room_id: str) -> None:
+        local = self.node.hub.rooms.get(room_id)
+        if local is None or local.size == 0:
+            self._seen.pop(room_id, None)
+            return
+        bag = await self.store.current(room_id)
+        self._current[room_id] = (time.monotonic(), bag)
+        if bag is None or bag.state is not BagState.OPEN:
+            self._seen.pop(room_id, None)
+            return
+        shown = (bag.id, bag.count)
+        if self._counts.get(room_id) != shown:
+            self._counts[room_id] = shown
+            # a per-node state event: throttled to one per pulse, never stored in history
+            local.add_state("bag_count", event("bag_count", bag=bag.id, count=bag.count))
+        if bag.rules["must_stay"]:
+            await self._report(room_id)
+
+    async def _report(self, room_id: str) -> None:
+        """Tell the engine which users hold connections to ``room_id`` on this node."""
+        local = self.node.hub.rooms.get(room_id)
+        users = {v.user for v in (*local.viewers, *local.joining)} if local is not None else set()
+        before = self._seen.get(room_id)
+        if before is None:
+            await self.store.seen(
+                room_id,
+                self.settings.node_id,
+                users,
+                set(),
+                True,
+                self.settings.node_ttl_s,
+                self.clock(),
+            )
+        else:
+            await self.store.seen(
+                room_id,
+                self.settings.node_id,
+                users - before,
+                before - users,
+                False,
+                self.settings.node_ttl_s,
+                self.clock(),
+            )
+        self._seen[room_id] = users
+
+    async def current(self, room: str, max_age: float) -> Bag | None:
+        """The room's current bag, from this node's cache when fresh enough."""
+        cached = self._current.get(room)
+        if cached is not None and time.monotonic() - cached[0] <= max_age:
+            return cached[1]
+        task = self._fetching.get(room)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self.store.current(room))
+            self._fetching[room] = task
+            task.add_done_callback(lambda _: self._fetching.pop(room, None))
+        bag = await asyncio.shield(task)
+        self._current[room] = (time.monotonic(), bag)
+        return bag
+
+    # ------------------------------------------------------------------ hooks
+
+    async def snapshot(self, room: str) -> dict[str, Any]:
+        bag = await self.store.current(room)
+        return {"bag": public_view(bag, self.clock()) if bag is not None else None}
+
+    async def joined(self, session: Session) -> None:
+        """Tell a viewer whether it is in the current bag, and whether it won."""
+        if session.who.anonymous:
+            return
+        bag = await self.current(session.room.id, KEYWORD_CACHE_S)
+        if bag is None or bag.state is BagState.CREATED:
+            return
+        user = session.who.user
+        mine: dict[str, Any] = {
+            "bag": bag.id,
+            "joined": await self.store.is_participant(bag.room, bag.id, user),
+        }
+        if bag.state is BagState.DRAWN and bag.result is not None:
+            mine["won"] = any(w["id"] == user for w in bag.result["winners"])
+        session.viewer.send(frame([event("bag_mine", **mine)]))
+
+    async def commented(self, room: str, who: Identity, text: str) -> None:
+        """A comment equal to the open bag's keyword joins its author."""
+        text = text.strip()
+        if not text or len(text) > KEYWORD_MAX or who.anonymous:
+            return
+        bag = await self.current(room, KEYWORD_CACHE_S)
+        if (
+            bag is None
+            or bag.state is not BagState.OPEN
+            or bag.rules["join"] != "keyword"
+            or text != bag.rules["keyword"]
+        ):
+            return
+        try:
+            answer = await self.join(room, bag.id, who, keyword=True)
+        except CommandError as exc:
+            note = event("bag_mine", bag=bag.id, joined=False, error=exc.as_dict())
+            await self.node.engine.notify(room, who.user, note)
+            return
+        if answer.new:
+            await self.node.engine.notify(
+                room, who.user, event("bag_mine", bag=bag.id, joined=True, count=answer.count)
+            )
+
+
+def setup(node: Node) -> LuckyBags:
+    return LuckyBags(node)
+
+
+def of(node: Node) -> LuckyBags:
+    """The node's lucky-bag feature."""
+    for feature in node.features:
+        if isinstance(feature, LuckyBags):
+            return feature
+    raise LookupError("the lucky-bag feature is not set up on this node")
