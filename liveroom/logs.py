@@ -29,6 +29,8 @@ _CALLER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 _SECRETS = re.compile(
     r"(?:(token=)[^&\s\"']+)|(?:(Bearer )\S+)"
+    # a refresh command's token in a debug dump of a frame, which may be cut short with "..."
+    r"|(?:(\"token\"\s*:\s*\")[^\"]*)"
     r"|(?:eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)"
 )
 
@@ -37,7 +39,9 @@ def redact(text: str, literals: tuple[str, ...] = ()) -> str:
     """``text`` with tokens, bearer credentials and each of ``literals`` replaced."""
     for literal in literals:
         text = text.replace(literal, "[redacted]")
-    return _SECRETS.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
+    return _SECRETS.sub(
+        lambda m: (m.group(1) or m.group(2) or m.group(3) or "") + "[redacted]", text
+    )
 
 
 class RedactFilter(logging.Filter):
