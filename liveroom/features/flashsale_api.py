@@ -1,0 +1,199 @@
+"""HTTP endpoints of flash sales, under ``/api/rooms/{room}/sales``. See ``docs/flashsale.md``.
+
+Hosts (their token) and the backend (API key) manage sales; viewers read them, buy and cancel
+their own orders; only the backend confirms payment.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from liveroom.api import BACKEND, endpoint, read_json
+from liveroom.auth import Identity
+from liveroom.engine.sales import MAX_QUANTITY, Sale, SaleSpec
+from liveroom.errors import CommandError, ErrorCode
+from liveroom.features.flashsale import flash_sale, quantity_field, request_id_field
+from liveroom.protocol import OBJECT_ID, USER_ID, ident_field, int_field
+
+if TYPE_CHECKING:
+    from liveroom.app import Node
+
+SALE_FIELDS = frozenset(
+    {"id", "sku", "title", "price", "stock", "limit", "start", "end", "duration_s", "payment_s",
+     "open"}
+)  # fmt: skip
+MAX_STOCK = 10_000_000
+MAX_PRICE = 10**12
+WEEK_S = 7 * 86400
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float, default: float) -> float:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be a number")
+    if not low <= value <= high:
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{name} must be between {low} and {high}")
+    return float(value)
+
+
+def sale_spec(body: dict[str, Any], settings: Any) -> SaleSpec:
+    """Check a create request. Unknown fields are refused, not dropped."""
+    unknown = set(body) - SALE_FIELDS
+    if unknown:
+        raise CommandError(ErrorCode.BAD_REQUEST, f"unknown sale field {sorted(unknown)[0][:40]!r}")
+    sale_id = body.get("id") or "s-" + secrets.token_hex(4)
+    title = body.get("title")
+    if not isinstance(title, str) or not 0 < len(title) <= 200:
+        raise CommandError(ErrorCode.BAD_REQUEST, "title is 1 to 200 characters")
+    start = _number(body, "start", 0, 1e11, 0)
+    end = _number(body, "end", 0, 1e11, 0)
+    if start and end and end <= start:
+        raise CommandError(ErrorCode.BAD_REQUEST, "end must be after start")
+    return SaleSpec(
+        id=ident_field(sale_id, "id", OBJECT_ID),
+        sku=ident_field(body.get("sku"), "sku", OBJECT_ID),
+        title=title,
+        price=int_field(body.get("price"), "price", 0, MAX_PRICE),
+        stock=int_field(body.get("stock"), "stock", 0, MAX_STOCK),
+        limit=int_field(body.get("limit", 1), "limit", 1, MAX_QUANTITY),
+        start=start,
+        end=end,
+        duration=_number(body, "duration_s", 0, WEEK_S, 0),
+        payment_s=_number(body, "payment_s", 0.1, 86400, settings.sale_payment_s),
+    )
+
+
+def _detail(sale: Sale, who: Identity) -> dict[str, Any]:
+    body = sale.public()
+    if who.may("host"):
+        body.update(
+            reserved=sale.reserved,
+            paid=sale.paid,
+            payment_s=sale.payment_s,
+            duration_s=sale.duration,
+            created=sale.created,
+        )
+    return body
+
+
+def _ids(request: Request) -> tuple[str, str]:
+    sale = request.path_params["sale"]
+    if not OBJECT_ID.match(sale):
+        raise CommandError(ErrorCode.BAD_REQUEST, "sale id malformed")
+    return request.path_params["room"], sale
+
+
+def _order_id(request: Request) -> str:
+    order = request.path_params["order"]
+    if not OBJECT_ID.match(order):
+        raise CommandError(ErrorCode.BAD_REQUEST, "order id malformed")
+    return str(order)
+
+
+@endpoint(role="host")
+async def create_sale(request: Request, node: Node, who: Identity) -> Any:
+    body = await read_json(request)
+    spec = sale_spec(body, node.settings)
+    open_now = body.get("open", False)
+    if not isinstance(open_now, bool):
+        raise CommandError(ErrorCode.BAD_REQUEST, "open is true or false")
+    sale = await flash_sale(node).create(request.path_params["room"], spec, open_now=open_now)
+    return {"sale": _detail(sale, who)}
+
+
+@endpoint(role="viewer")
+async def list_sales(request: Request, node: Node, who: Identity) -> Any:
+    sales = await flash_sale(node).store.in_room(request.path_params["room"])
+    return {"sales": [_detail(sale, who) for sale in sales]}
+
+
+@endpoint(role="viewer")
+async def get_sale(request: Request, node: Node, who: Identity) -> Any:
+    return {"sale": _detail(await flash_sale(node).get(*_ids(request)), who)}
+
+
+@endpoint(role="host")
+async def open_sale(request: Request, node: Node, who: Identity) -> Any:
+    return {"sale": _detail(await flash_sale(node).open(*_ids(request)), who)}
+
+
+@endpoint(role="host")
+async def close_sale(request: Request, node: Node, who: Identity) -> Any:
+    return {"sale": _detail(await flash_sale(node).close(*_ids(request)), who)}
+
+
+@endpoint(role="host")
+async def adjust_stock(request: Request, node: Node, who: Identity) -> Any:
+    room, sale = _ids(request)
+    body = await read_json(request)
+    delta = int_field(body.get("delta"), "delta", -MAX_STOCK, MAX_STOCK)
+    return {"sale": _detail(await flash_sale(node).adjust(room, sale, delta), who)}
+
+
+@endpoint(role="viewer")
+async def buy(request: Request, node: Node, who: Identity) -> Any:
+    """A viewer buys for itself; the backend buys on behalf of ``user``."""
+    room, sale = _ids(request)
+    body = await read_json(request)
+    user, name = who.user, who.name
+    if who is BACKEND:
+        user = ident_field(body.get("user"), "user", USER_ID)
+        name = body.get("name", user)
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise CommandError(ErrorCode.BAD_REQUEST, "name is 1 to 64 characters")
+    quantity = quantity_field(body.get("quantity", 1))
+    request_id = request_id_field(body.get("request_id"))
+    return await flash_sale(node).buy(room, sale, user, name, quantity, request_id)
+
+
+def _owner(who: Identity) -> str:
+    """Orders a caller may see and cancel: a viewer only its own ("" = every order)."""
+    return "" if who.may("host") else who.user
+
+
+@endpoint(role="viewer")
+async def get_order(request: Request, node: Node, who: Identity) -> Any:
+    room, sale = _ids(request)
+    order = await flash_sale(node).order(room, sale, _order_id(request), _owner(who))
+    return {"order": order.public()}
+
+
+@endpoint(role="viewer")
+async def cancel_order(request: Request, node: Node, who: Identity) -> Any:
+    room, sale = _ids(request)
+    return await flash_sale(node).cancel(room, sale, _order_id(request), _owner(who))
+
+
+@endpoint(role="admin", backend_only=True)
+async def confirm_order(request: Request, node: Node, who: Identity) -> Any:
+    room, sale = _ids(request)
+    return await flash_sale(node).confirm(room, sale, _order_id(request))
+
+
+@endpoint(role="host")
+async def get_audit(request: Request, node: Node, who: Identity) -> Any:
+    return await flash_sale(node).audit(*_ids(request))
+
+
+def routes() -> list[BaseRoute]:
+    base = "/api/rooms/{room}/sales"
+    order = base + "/{sale}/orders/{order}"
+    return [
+        Route(base, create_sale, methods=["POST"]),
+        Route(base, list_sales, methods=["GET"]),
+        Route(base + "/{sale}", get_sale, methods=["GET"]),
+        Route(base + "/{sale}/open", open_sale, methods=["POST"]),
+        Route(base + "/{sale}/close", close_sale, methods=["POST"]),
+        Route(base + "/{sale}/stock", adjust_stock, methods=["POST"]),
+        Route(base + "/{sale}/buy", buy, methods=["POST"]),
+        Route(base + "/{sale}/audit", get_audit, methods=["GET"]),
+        Route(order, get_order, methods=["GET"]),
+        Route(order + "/cancel", cancel_order, methods=["POST"]),
+        Route(order + "/confirm", confirm_order, methods=["POST"]),
+    ]
