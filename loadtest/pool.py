@@ -80,9 +80,9 @@ class Pool:
             message = conn.recv()
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(conn.fileno())
-            for future in self.waiting.values():
-                if not future.done():
-                    future.set_exception(WorkerFailed(f"client process {index} died"))
+            for waiter in self.waiting.values():
+                if not waiter.done():
+                    waiter.set_exception(WorkerFailed(f"client process {index} died"))
             if not self.ready[index].done():
                 self.ready[index].set_exception(WorkerFailed(f"client process {index} died"))
             return

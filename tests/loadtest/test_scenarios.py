@@ -1,0 +1,76 @@
+"""Each scenario, small, against a spawned server: the correctness figures of its JSON summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.loadtest.conftest import Harness
+
+KEYS = {
+    "scenario",
+    "viewers",
+    "sent",
+    "expected",
+    "delivered",
+    "lost",
+    "duplicated",
+    "latency_ms",
+    "frames_per_s",
+    "server_cpu_us_per_frame",
+    "server_rss_mb",
+    "kb_per_conn",
+    "errors",
+}
+
+
+def test_fanout_delivers_every_event_once(harness: Harness, tmp_path: Path) -> None:
+    """300 viewers, 60 comments/s over a 40/s cap: every unshed comment reaches everyone once."""
+    page = tmp_path / "fanout.html"
+    code, s, text = harness(
+        "fanout", "--viewers", "300", "--rate", "60", "--duration", "3", "--html", str(page)
+    )
+    assert code == 0, text
+    assert KEYS <= s.keys()
+    assert set(s["latency_ms"]) >= {"p50", "p90", "p99", "p999", "max"}
+    assert s["viewers"] == 300 and s["errors"] == 0
+    assert s["lost"] == 0 and s["duplicated"] == 0
+    accepted = s["answers"].get("comment:ok", 0)
+    assert accepted > 0 and s["shed"] > 0
+    assert accepted + s["answers"].get("comment:shed", 0) == s["sent"]
+    assert s["shed"] == s["answers"].get("comment:shed", 0)
+    assert s["expected"] == s["delivered"] == accepted * 300
+    assert s["ok"] is True
+    body = page.read_text()
+    assert "<svg" in body
+    assert "http" not in body.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_join_storm_gives_every_viewer_a_snapshot(harness: Harness) -> None:
+    """500 viewers connecting at once each get a snapshot, with no connection errors."""
+    code, s, text = harness("join", "--viewers", "500")
+    assert code == 0, text
+    assert s["expected"] == s["delivered"] == s["snapshots"] == 500
+    assert s["lost"] == 0 and s["errors"] == 0
+    assert s["latency_ms"]["count"] == 500
+
+
+def test_soak_resumes_without_loss(harness: Harness) -> None:
+    """Comments, likes and reconnects with resume: nothing lost or repeated across resumes."""
+    code, s, text = harness(
+        "soak",
+        "--viewers",
+        "200",
+        "--rate",
+        "15",
+        "--duration",
+        "4",
+        "--churn-rate",
+        "5",
+        "--like-rate",
+        "20",
+    )
+    assert code == 0, text
+    assert s["reconnects"] > 0
+    assert s["lost"] == 0 and s["duplicated"] == 0 and s["errors"] == 0
+    assert s["expected"] == s["delivered"] > 0
+    assert s["rss_series"] and s["server_rss_mb"] > 0
