@@ -69,3 +69,19 @@ def test_console_screenshot(pages: Pages) -> None:
     expect(host.get_by_test_id("kpi-likes")).to_have_text("6")
     expect(host.get_by_test_id("kpi-comments")).to_have_text("3")
     screenshot(host, "console")
+
+
+def test_pinned_card_pops_up_in_both_viewers(pages: Pages) -> None:
+    """A product pinned in the console appears in every viewer; a click counts in the console."""
+    host = pages.host()
+    alice = pages.viewer()
+    bob = pages.viewer()
+    host.get_by_test_id("pin-jacket-blue").click()
+    for viewer in (alice, bob):
+        expect(viewer.get_by_test_id("card")).to_have_count(1)
+        expect(viewer.get_by_test_id("card")).to_contain_text("Denim jacket")
+        expect(viewer.get_by_test_id("card")).to_contain_text("199.00")
+    alice.get_by_test_id("card").click()
+    expect(host.get_by_test_id("kpi-clicks")).to_have_text("1")
+    host.get_by_test_id("unpin-jacket-blue").click()
+    expect(bob.get_by_test_id("card")).to_have_count(0)
