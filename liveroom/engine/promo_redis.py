@@ -127,9 +127,7 @@ class RedisPackets:
             k.sub("packet", packet, "tally"),
         ]
         async with self.engine._guard():
-            reply = await self.engine.scripts.run(
-                "packet_grab", keys, [packet, user, name, now_ms]
-            )
+            reply = await self.engine.scripts.run("packet_grab", keys, [packet, user, name, now_ms])
         status = Grab(_text(reply[0]))
         summary = _tally(reply[4:11]) if len(reply) > 4 else None
         return GrabResult(
@@ -150,7 +148,9 @@ class RedisPackets:
         k = self.engine.keys(room)
         async with self.engine._guard():
             reply = await self.engine.scripts.run(
-                "packet_active", [k.packets, k.sub("packets", "left"), k.sub("packets", "active")], []
+                "packet_active",
+                [k.packets, k.sub("packets", "left"), k.sub("packets", "active")],
+                [],
             )
         return [Active(bytes(reply[i]), int(reply[i + 1])) for i in range(0, len(reply), 2)]
 

@@ -16,12 +16,18 @@ def meta(packet: str, total: int, count: int) -> bytes:
     return orjson.dumps({"id": packet, "total": total, "count": count})
 
 
-async def make(engine: Engine, packet: str = "p1", amounts: list[int] | None = None,
-               keyword: str = "", open_ms: int = NOW) -> list[int]:
+async def make(
+    engine: Engine,
+    packet: str = "p1",
+    amounts: list[int] | None = None,
+    keyword: str = "",
+    open_ms: int = NOW,
+) -> list[int]:
     amounts = amounts or [30, 20, 50]
     store = packets_of(engine)
-    assert await store.create("r1", packet, meta(packet, sum(amounts), len(amounts)), amounts,
-                              keyword, open_ms)
+    assert await store.create(
+        "r1", packet, meta(packet, sum(amounts), len(amounts)), amounts, keyword, open_ms
+    )
     return amounts
 
 
