@@ -254,6 +254,18 @@ class LocalRoom:
             with contextlib.suppress(Exception):
                 viewer.out.write(wire)
 
+    def close_laggards(self) -> None:
+        """Close viewers still over their bound past the grace, even in a quiet room."""
+        hub = self.hub
+        now = time.monotonic()
+        for viewer in [v for v in self.viewers if v.slow_since]:
+            if viewer.out.get_write_buffer_size() <= hub.soft_limit:
+                viewer.slow_since = 0.0
+            elif now - viewer.slow_since > hub.settings.slow_grace_s:
+                metrics.SLOW_CLOSES.inc()
+                hub.leave(viewer)
+                viewer.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+
     def _level_joining(self, first: int, state: list[bytes]) -> list[Viewer]:
         """Bring joining viewers level with this flush.
 
@@ -447,6 +459,7 @@ class Hub:
                 await self._pulse(room)
 
     async def _pulse(self, room: LocalRoom) -> None:
+        room.close_laggards()
         likes, room.likes = room.likes, 0
         try:
             if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,9 @@ class LiveClient:
     async def _read(self) -> None:
         try:
             async for message in self.ws:
+                arrived = time.time()
                 for item in orjson.loads(message):
+                    item["_arrived"] = arrived
                     self.events.append(item)
                     if item.get("type") == "reply" and item.get("id") is not None:
                         self.replies[item["id"]] = item
