@@ -118,10 +118,14 @@ class LocalRoom:
         self.last_offset = offset
         self.pending.append(payload)
         kind = type_of(payload)
+        ending = False
         if kind == b"room":
             with contextlib.suppress(Exception):
                 self.info = orjson.loads(payload).get("room", {})
-        self.hub.mark(self, critical=kind in CRITICAL)
+                ending = bool(self.info.get("ended"))
+        self.hub.mark(self, critical=ending or kind in CRITICAL)
+        if ending:  # after the flush that carries the news, close everyone with 4010
+            asyncio.get_running_loop().call_soon(self.end)
 
     def _private(self, payload: bytes) -> None:
         user, _, body = payload[1:].partition(b"\n")
@@ -253,6 +257,12 @@ class LocalRoom:
             metrics.SKIPPED.inc(skipped)
             with contextlib.suppress(Exception):
                 viewer.out.write(wire)
+
+    def end(self) -> None:
+        """The host ended the room: every local viewer is closed with 4010 (do not retry)."""
+        for viewer in [*self.viewers, *self.joining]:
+            self.hub.leave(viewer)
+            viewer.close(CloseCode.ROOM_ENDED, "room ended")
 
     def close_laggards(self) -> None:
         """Close viewers still over their bound past the grace, even in a quiet room."""
