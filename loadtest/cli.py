@@ -138,7 +138,7 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         config: dict[str, Any] = {
             "port": target.port,
             "secret": target.secret,
-            "private_types": PRIVATE_TYPES.get(opts.scenario, []),
+            "watch": WATCH.get(opts.scenario, []),
         }
         procs = max(1, min(opts.client_procs, opts.viewers))
         async with Pool(procs, config) as pool:
@@ -153,10 +153,9 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
     return summary
 
 
-#: private events the client processes keep, per scenario (the rest are only counted)
-PRIVATE_TYPES: dict[str, list[str]] = {
-    "luckybag": ["bag_won", "bag_result", "bag_joined", "bag_drawn", "bag"],
-    "flashsale": ["sale", "sold_out"],
+#: event types the client processes keep whole, per scenario (the rest are only counted)
+WATCH: dict[str, list[str]] = {
+    "luckybag": ["bag_won", "bag_drawn", "bag"],
 }
 
 

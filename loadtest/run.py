@@ -160,6 +160,15 @@ class Run:
     async def report(self, head: int) -> dict[str, Any]:
         return results.merge(await self.pool.all("report", 60, head=head))
 
+    async def sentinel(self, settle_s: float = 1.0) -> int:
+        """Publish a system message once coalesced events (stock, counts) have gone out; its
+        offset is the room's head, for ``drain``. Waits ``settle_s`` first: the stock throttle."""
+        await asyncio.sleep(settle_s)
+        answer = await self.target.http(
+            "POST", f"/api/rooms/{self.room}/system", {"text": "load test: end"}
+        )
+        return int(answer.get("offset", 0))
+
     async def sample_rss(self) -> None:
         """Record the server's RSS every few seconds (soak)."""
         every = max(1.0, self.opts.duration / 100)

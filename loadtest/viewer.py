@@ -54,7 +54,8 @@ class Tally:
     bucket_s: float = 1.0
     pending: dict[str, tuple[float, str]] = field(default_factory=dict)  # request id → sent
     on_reply: Callable[[dict[str, Any], str], None] | None = None
-    on_private: Callable[[SimViewer, dict[str, Any]], None] | None = None
+    watch: frozenset[str] = frozenset()  # event types kept whole in ``seen``
+    seen: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, kind: str) -> None:
         self.connect_errors[kind] = self.connect_errors.get(kind, 0) + 1
@@ -63,7 +64,7 @@ class Tally:
         """A picklable copy of the counts (callbacks and pending requests left out)."""
         out = {}
         for name in self.__slots__:
-            if name in ("pending", "on_reply", "on_private"):
+            if name in ("pending", "on_reply", "watch", "seen"):
                 continue
             out[name] = getattr(self, name)
         out["unanswered"] = len(self.pending)
@@ -107,6 +108,8 @@ class SimViewer:
                     t.gaps += offset - last - 1
                 self.last = offset
                 t.delivered += 1
+                if kind in t.watch:
+                    t.seen.append({**e, "_user": self.user})
                 ts = e.get("ts")
                 if ts is not None:
                     key = int((now - ts) * 10_000)
@@ -130,8 +133,8 @@ class SimViewer:
                 self.live = True
             else:
                 t.private[kind] = t.private.get(kind, 0) + 1
-                if t.on_private is not None:
-                    t.on_private(self, e)
+                if kind in t.watch:
+                    t.seen.append({**e, "_user": self.user})
         if room_frame:
             t.frames += 1
 

@@ -287,14 +287,77 @@ async def op_command(
     return {"answers": answers, "unanswered": len(t.pending), "sent_s": loop.time() - begin}
 
 
-async def op_private(w: Worker, kinds: list[str], count: int, timeout: float) -> dict[str, Any]:
-    """Wait until ``count`` events of the given private/state types have arrived; return them."""
-    seen: list[dict[str, Any]] = w.extra.setdefault("seen", [])
+async def op_seen(w: Worker, kind: str, count: int, timeout: float) -> dict[str, Any]:
+    """Wait until ``count`` watched events of ``kind`` have arrived here; return them all."""
+    seen = w.tally.seen
     await w.until(
-        lambda: sum(1 for e in seen if e.get("type") in kinds) >= count,
+        lambda: sum(1 for e in seen if e.get("type") == kind) >= count,
         time.monotonic() + timeout,
     )
-    return {"events": [e for e in seen if e.get("type") in kinds]}
+    return {"events": [e for e in seen if e.get("type") == kind]}
+
+
+async def op_buy(
+    w: Worker, sale: str, attempts: int, quantity: int, rate: float, settle: float
+) -> dict[str, Any]:
+    """Every viewer sends ``attempts`` buys (distinct request ids), all at once or at ``rate``
+    per second over this process; wait up to ``settle`` seconds for the answers.
+
+    Returns the units each user was granted, answers by code, and when sending started and
+    the last answer came (epoch seconds, for buys per second across processes).
+    """
+    t = w.tally
+    owner: dict[str, str] = {}
+    granted: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    last = [0.0]
+
+    def answered(e: dict[str, Any], kind: str) -> None:
+        if kind != "buy":
+            return
+        last[0] = time.time()
+        user = owner.pop(str(e.get("id")), "")
+        if e.get("ok"):
+            granted[user] = granted.get(user, 0) + int(e.get("quantity", quantity))
+            codes["ok"] = codes.get("ok", 0) + 1
+        else:
+            code = str((e.get("error") or {}).get("code", "error"))
+            codes[code] = codes.get(code, 0) + 1
+
+    t.on_reply = answered
+    loop = asyncio.get_running_loop()
+    first = time.time()
+    begin = loop.time()
+    sent = 0
+    for attempt in range(attempts):
+        for viewer in w.viewers:
+            if rate > 0:
+                wait = begin + sent / rate - loop.time()
+                if wait > 0.002:
+                    await asyncio.sleep(wait)
+            rid = f"{w.index}.{next(w.rids)}"
+            body = orjson.dumps(
+                {
+                    "type": "buy",
+                    "id": rid,
+                    "sale": sale,
+                    "quantity": quantity,
+                    "request_id": f"{viewer.user}-{attempt}",
+                }
+            )
+            owner[rid] = viewer.user
+            if viewer.command(rid, "buy", body):
+                sent += 1
+    await w.until(lambda: not t.pending, time.monotonic() + settle)
+    t.on_reply = None
+    return {
+        "sent": sent,
+        "granted": granted,
+        "codes": codes,
+        "first": first,
+        "last": last[0],
+        "unanswered": len(t.pending),
+    }
 
 
 OPS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
@@ -304,7 +367,8 @@ OPS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "report": op_report,
     "close": op_close,
     "command": op_command,
-    "private": op_private,
+    "seen": op_seen,
+    "buy": op_buy,
 }
 
 
@@ -318,15 +382,7 @@ def main(conn: Connection, index: int, config: dict[str, Any]) -> None:
 
     async def run() -> None:
         worker = Worker(conn, index, config)
-        private_types = frozenset(config.get("private_types", ()))
-        if private_types:
-            seen: list[dict[str, Any]] = worker.extra.setdefault("seen", [])
-
-            def hook(viewer: SimViewer, e: dict[str, Any]) -> None:
-                if e.get("type") in private_types and len(seen) < 1_000_000:
-                    seen.append({**e, "_user": viewer.user})
-
-            worker.tally.on_private = hook
+        worker.tally.watch = frozenset(config.get("watch", ()))
         loop = asyncio.get_running_loop()
         loop.add_reader(conn.fileno(), worker.on_readable)
         ticker = loop.create_task(worker.progress())

@@ -74,3 +74,26 @@ def test_soak_resumes_without_loss(harness: Harness) -> None:
     assert s["lost"] == 0 and s["duplicated"] == 0 and s["errors"] == 0
     assert s["expected"] == s["delivered"] > 0
     assert s["rss_series"] and s["server_rss_mb"] > 0
+
+
+def test_flashsale_never_oversells(harness: Harness) -> None:
+    """400 buyers, two tries each, race for 50 units: exactly 50 reserved, nobody over limit."""
+    code, s, text = harness("flashsale", "--buyers", "400", "--stock", "50", "--limit", "1")
+    assert code == 0, text
+    assert s["stock"] == 50 and s["reserved"] == 50 and s["granted"] == 50
+    assert s["oversold"] == 0 and s["undersold"] == 0 and s["limit_violations"] == 0
+    assert s["buy_answers"]["ok"] == 50
+    assert s["attempts"] == 800 and s["unanswered"] == 0
+    assert s["audit"]["ok"] is True
+    assert s["lost"] == 0 and s["duplicated"] == 0
+
+
+def test_luckybag_draws_exactly_once_and_verifies(harness: Harness) -> None:
+    """300 viewers join a 2-second bag: one draw seen by all, winners recomputed from the seed."""
+    code, s, text = harness("luckybag", "--viewers", "300", "--duration", "2", "--winners", "5")
+    assert code == 0, text
+    assert s["participants"] == s["joins_accepted"] == 300
+    assert s["winners"] == s["winners_told"] == 5
+    assert s["drawn_events"] == 300
+    assert s["exactly_once"] is True and s["verified"] is True
+    assert s["lost"] == 0 and s["duplicated"] == 0
