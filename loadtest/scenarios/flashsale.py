@@ -61,7 +61,7 @@ async def run(r: Run) -> dict[str, Any]:
     )
     end = r.usage()
     audit = await r.target.http("GET", f"/api/rooms/{r.room}/sales/{sale}/audit")
-    head = await r.sentinel()
+    head = await r.sentinel(0.5)
     await r.drain(head)
     merged = await r.report(head)
     merged["latency"] = merged["reply_latency"]

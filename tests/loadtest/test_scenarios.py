@@ -27,7 +27,7 @@ def test_fanout_delivers_every_event_once(harness: Harness, tmp_path: Path) -> N
     """300 viewers, 60 comments/s over a 40/s cap: every unshed comment reaches everyone once."""
     page = tmp_path / "fanout.html"
     code, s, text = harness(
-        "fanout", "--viewers", "300", "--rate", "60", "--duration", "3", "--html", str(page)
+        "fanout", "--viewers", "300", "--rate", "60", "--duration", "2", "--html", str(page)
     )
     assert code == 0, text
     assert KEYS <= s.keys()
@@ -56,19 +56,8 @@ def test_join_storm_gives_every_viewer_a_snapshot(harness: Harness) -> None:
 
 def test_soak_resumes_without_loss(harness: Harness) -> None:
     """Comments, likes and reconnects with resume: nothing lost or repeated across resumes."""
-    code, s, text = harness(
-        "soak",
-        "--viewers",
-        "200",
-        "--rate",
-        "15",
-        "--duration",
-        "4",
-        "--churn-rate",
-        "5",
-        "--like-rate",
-        "20",
-    )
+    args = "--viewers 200 --rate 15 --duration 3 --churn-rate 5 --like-rate 20".split()
+    code, s, text = harness("soak", *args)
     assert code == 0, text
     assert s["reconnects"] > 0
     assert s["lost"] == 0 and s["duplicated"] == 0 and s["errors"] == 0
