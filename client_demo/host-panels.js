@@ -11,6 +11,7 @@ export function mountHostPanels(ctx) {
   ctx.state = state;
   ctx.root = root;
   mountCardsPanel(ctx);
+  mountSalesPanel(ctx);
   return ctx;
 }
 
@@ -106,5 +107,174 @@ function mountCardsPanel(ctx) {
         ]);
       }),
     );
+  }
+}
+
+// ------------------------------------------------------------------ flash sales
+
+function mountSalesPanel(ctx) {
+  const { live, state, api } = ctx;
+  const options = CATALOG.map((p) => el("option", { value: p.sku, text: p.title }));
+  const form = el("form", { class: "stack", id: "sale-form" }, [
+    el("div", { class: "grid2" }, [
+      el("label", { class: "wide" }, ["Product", el("select", { id: "sale-sku", "data-testid": "sale-sku" }, options)]),
+      el("label", {}, ["Sale price ¥", el("input", { id: "sale-price", type: "number", min: "0", step: "0.01", value: "99.00" })]),
+      el("label", {}, ["Stock", el("input", { id: "sale-stock", "data-testid": "sale-stock", type: "number", min: "0", value: "20" })]),
+      el("label", {}, ["Limit per viewer", el("input", { id: "sale-limit", "data-testid": "sale-limit", type: "number", min: "1", max: "10", value: "1" })]),
+      el("label", {}, ["Pay within (s)", el("input", { id: "sale-pay", type: "number", min: "10", value: "300" })]),
+    ]),
+    el("div", { class: "row" }, [
+      el("button", { class: "btn hot", "data-testid": "sale-create-open", type: "submit", value: "open", text: "Start sale now" }),
+      el("button", { class: "btn ghost", "data-testid": "sale-create", type: "submit", value: "later", text: "Create, open later" }),
+    ]),
+  ]);
+  const list = el("ul", { class: "items", "data-testid": "sales" });
+  const panel = el("section", { class: "panel", "data-panel": "sales", hidden: true }, [el("h2", { text: "⚡ Flash sales" }), form, list]);
+  ctx.root.append(panel);
+
+  const priceOf = () => CATALOG.find((p) => p.sku === form.querySelector("#sale-sku").value);
+  form.querySelector("#sale-sku").addEventListener("change", () => {
+    form.querySelector("#sale-price").value = ((priceOf().price * 0.8) / 100).toFixed(2);
+  });
+  form.querySelector("#sale-price").value = ((CATALOG[0].price * 0.8) / 100).toFixed(2);
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const product = priceOf();
+    const openNow = e.submitter?.value !== "later";
+    try {
+      const { sale } = await api("POST", "/sales", {
+        sku: product.sku,
+        title: product.title,
+        price: Math.round(Number(form.querySelector("#sale-price").value) * 100),
+        stock: Number(form.querySelector("#sale-stock").value),
+        limit: Number(form.querySelector("#sale-limit").value),
+        payment_s: Number(form.querySelector("#sale-pay").value),
+        open: openNow,
+      });
+      put(sale);
+      // Show it to viewers: (re)pin the product's card, linked to the sale.
+      const card = { sku: product.sku, title: product.title, price: product.price, image: product.image, reminder: "秒杀", sale: sale.id };
+      await act(ctx, "card_pin", card, null);
+      toast(openNow ? `Sale ${sale.id} is live` : `Sale ${sale.id} created`, "ok");
+    } catch (err) {
+      toast(err.message, "bad");
+    }
+  });
+
+  function put(sale) {
+    const old = state.sales.get(sale.id);
+    if (old && old.version > sale.version) return;
+    state.sales.set(sale.id, { ...old, ...sale });
+    const { series, push } = ctx.numbers;
+    series.stock ??= {};
+    series.stock[sale.id] ??= [];
+    push(series.stock[sale.id], sale.stock);
+    render();
+    ctx.redraw();
+  }
+  ctx.putSale = put;
+
+  live.on("snapshot", (snap) => {
+    if (!Array.isArray(snap.sales)) return;
+    panel.hidden = false;
+    for (const sale of snap.sales) put(sale);
+    refresh();
+  });
+  live.on("sale", (ev) => ev.sale && put(ev.sale));
+  live.on("sold_out", (ev) => ev.sale && put(ev.sale));
+
+  /** Host-only numbers (reserved, paid) come from the API, not from room events. */
+  async function refresh() {
+    if (panel.hidden) return;
+    try {
+      const { sales } = await api("GET", "/sales");
+      for (const sale of sales) put(sale);
+    } catch {
+      // next poll
+    }
+  }
+  ctx.pollHooks.push(refresh);
+
+  async function call(sale, path, body, text) {
+    try {
+      const res = await api("POST", `/sales/${encodeURIComponent(sale.id)}${path}`, body);
+      put(res.sale);
+      if (text) toast(text, "ok");
+    } catch (err) {
+      toast(err.message, "bad");
+    }
+  }
+
+  function render() {
+    ctx.renderCards?.();
+    const sales = [...state.sales.values()].sort((a, b) => (a.status === "closed") - (b.status === "closed"));
+    list.replaceChildren(
+      ...sales.map((s) => {
+        const pct = s.total ? (100 * s.stock) / s.total : 0;
+        const badge = s.status === "open" ? (s.sold_out ? ["hot", "sold out"] : ["on", "live"]) : [s.status === "closed" ? "" : "hot", s.status];
+        return el("li", { class: "item", "data-sale": s.id }, [
+          el("div", { class: "item-head" }, [
+            el("div", {}, [
+              el("div", { class: "item-title", text: s.title }),
+              el("div", { class: "item-meta", text: `${s.id} · ¥${yuan(s.price)} · limit ${s.limit}` }),
+            ]),
+            el("span", { class: `state ${badge[0]}`, text: badge[1] }),
+          ]),
+          el("div", { class: "bar-mini" }, [el("div", { style: `width:${pct.toFixed(1)}%` })]),
+          el("div", { class: "item-meta", "data-testid": "sale-numbers", text: `stock ${s.stock} / ${s.total} · reserved ${s.reserved ?? "–"} · paid ${s.paid ?? "–"}` }),
+          s.status === "closed"
+            ? null
+            : el("div", { class: "item-actions" }, [
+                s.status === "created"
+                  ? el("button", { class: "btn small hot", type: "button", "data-testid": "sale-open", text: "Open", onclick: () => call(s, "/open", null, "Sale opened") })
+                  : el("button", { class: "btn small danger", type: "button", "data-testid": "sale-close", text: "Close", onclick: () => call(s, "/close", null, "Sale closed") }),
+                el("button", { class: "btn small ghost", type: "button", "data-testid": "stock-plus", text: "+10 stock", onclick: () => call(s, "/stock", { delta: 10 }) }),
+                el("button", { class: "btn small ghost", type: "button", "data-testid": "stock-minus", text: "−10 stock", onclick: () => call(s, "/stock", { delta: -Math.min(10, s.stock) }) }),
+              ]),
+        ]);
+      }),
+    );
+  }
+
+  // Charts: stock over time per sale, and the funnel.
+  const COLORS = ["#ff7a3d", "#35c6d0", "#c05bff", "#35d07f", "#ffb547"];
+  ctx.drawHooks.push((charts, now) => {
+    if (panel.hidden) return;
+    const stock = ctx.numbers.series.stock || {};
+    const ids = Object.keys(stock);
+    document.getElementById("empty-stock").hidden = ids.length > 0;
+    const legend = document.getElementById("stock-legend");
+    legend.replaceChildren(
+      ...ids.slice(-5).map((id, i) => el("span", {}, [el("i", { style: `--c:${COLORS[i % COLORS.length]}` }), state.sales.get(id)?.sku || id])),
+    );
+    if (ids.length) {
+      charts.stock.draw(ids.slice(-5).map((id, i) => ({ name: id, color: COLORS[i % COLORS.length], points: stock[id], step: true })), now);
+      const last = state.sales.get(ids[ids.length - 1]);
+      document.getElementById("chart-stock").dataset.last = String(last?.stock ?? "");
+    }
+    drawFunnel(charts);
+  });
+
+  function drawFunnel(charts) {
+    const counters = ctx.numbers.latest.counters || {};
+    let reserved = 0;
+    let paid = 0;
+    for (const s of state.sales.values()) {
+      reserved += (s.reserved || 0) + (s.paid || 0);
+      paid += s.paid || 0;
+    }
+    const steps = [
+      { label: "Card shown", value: counters.card_shown || 0 },
+      { label: "Clicked", value: counters.card_clicks || 0 },
+    ];
+    const tried = counters.buy_tried ?? counters.sale_buys ?? counters.buys;
+    if (tried !== undefined) steps.push({ label: "Buy tried", value: tried });
+    steps.push({ label: "Reserved", value: reserved }, { label: "Paid", value: paid });
+    document.getElementById("empty-funnel").hidden = true;
+    charts.funnel.draw(steps);
+    document.getElementById("chart-funnel").dataset.steps = steps.map((s) => `${s.label}=${s.value}`).join(",");
+    ctx.numbers.setText("kpi-paid", paid);
+    ctx.numbers.setText("kpi-reserved", reserved - paid);
   }
 }

@@ -50,10 +50,17 @@ export function mountCards(ctx) {
     }
   }
 
+  /** The flash sale selling this card: the one it names, else an open one for its sku. */
+  function saleOf(card) {
+    if (card.sale) return state.sales.get(card.sale) || null;
+    for (const sale of state.sales.values()) if (sale.sku === card.sku && sale.status !== "closed") return sale;
+    return null;
+  }
+
   function cardNode(card, i) {
-    const sale = card.sale ? state.sales.get(card.sale) : null;
+    const sale = saleOf(card);
     const stock = sale ? sale.stock : card.stock;
-    const soldOut = sale ? sale.stock <= 0 || sale.state === "sold_out" : card.stock === 0;
+    const soldOut = sale ? sale.stock <= 0 || sale.sold_out : card.stock === 0;
     const price = sale?.price ?? card.price;
     const img = el("div", { class: "card-img" }, [
       safeImage(card.image, card.title),
@@ -88,7 +95,8 @@ export function mountCards(ctx) {
 
   function open(card) {
     live.send("card_click", { sku: card.sku }).catch(() => {});
-    if (card.sale && ctx.openSale) ctx.openSale(card.sale, card);
+    const sale = saleOf(card);
+    if (sale && ctx.openSale) ctx.openSale(sale.id, card);
     else ctx.openProduct?.(card);
   }
 }
@@ -119,8 +127,8 @@ export function productSheet(ctx, card) {
 }
 
 function saleLabel(sale) {
-  if (sale.state === "scheduled" || sale.state === "not_started") return "Soon";
-  if (sale.state === "ended" || sale.state === "closed") return "Ended";
+  if (sale.status === "created") return "Soon";
+  if (sale.status === "closed") return "Ended";
   return "Grab";
 }
 

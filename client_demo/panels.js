@@ -2,11 +2,13 @@
 // ``state`` (the pinned cards, the flash sales by id) and the sheet helpers below.
 
 import { mountCards } from "./panel-cards.js";
+import { mountSales } from "./panel-sale.js";
 
 export function mountPanels(ctx) {
   const state = { cards: [], cardsVersion: -1, sales: new Map() };
   const full = { ...ctx, state, sheets };
   mountCards(full);
+  mountSales(full);
   return full;
 }
 

@@ -30,12 +30,14 @@ const COMMENT_ERRORS = {
 const me = { id: null, name: null, role: "viewer" };
 let likesShown = 0;
 let tokenName = null;
+let tokenValue = null;
 
 const live = new LiveRoom({
   room: ROOM,
   token: async ({ refresh }) => {
     const t = await demoToken("viewer", { refresh });
     tokenName = t.name;
+    tokenValue = t.token;
     return t.token;
   },
 });
@@ -100,6 +102,11 @@ function addComment(c, { quiet = false } = {}) {
   const parts = [el("span", { class: "who", text: c.user.name || c.user.id }), el("span", { class: "text", text: c.text })];
   if (c.hidden) parts.push(el("span", { class: "flag", text: "(only you can see this)" }));
   addLine(cls, parts, { quiet });
+}
+
+/** Room notices from features (purchases, draws), highlighted. */
+function notice(text) {
+  addLine("msg notice", [text]);
 }
 
 /** Notices the page itself writes (reconnects, results). */
@@ -192,7 +199,7 @@ function floatHeart() {
 
 // ------------------------------------------------------------------ feature panels
 
-mountPanels({ live, me, note, room: ROOM });
+mountPanels({ live, me, note, notice, room: ROOM, token: () => tokenValue });
 
 // Tests and curious developers can reach the client from the console.
 window.liveroom = live;

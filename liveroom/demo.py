@@ -14,7 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from liveroom import auth
-from liveroom.api import json_response
+from liveroom.api import caller, error_response, json_response, read_json
+from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
+from liveroom.protocol import OBJECT_ID, ident_field
 
 if TYPE_CHECKING:
     from liveroom.app import Node
@@ -77,8 +79,36 @@ async def demo_token(request: Request) -> Response:
     return json_response(body)
 
 
+async def demo_pay(request: Request) -> Response:
+    """Play the shop's backend for the demo: confirm payment of the caller's own order.
+
+    A real shop confirms with its API key once its payment provider says so; the demo page has
+    no payment provider, so this confirms at once. Only for the demo room, only one's own order.
+    """
+    node: Node = request.app.state.node
+    room = node.settings.demo_room
+    try:
+        who = caller(request, node, room)
+        body = await read_json(request)
+        sale = ident_field(body.get("sale"), "sale", OBJECT_ID)
+        order = ident_field(body.get("order"), "order", OBJECT_ID)
+        from liveroom.features.flashsale import flash_sale
+
+        try:
+            sales = flash_sale(node)
+        except RuntimeError:
+            raise CommandError(ErrorCode.NOT_FOUND, "flash sales are not on") from None
+        await sales.order(room, sale, order, who.user)  # not_found unless it is the caller's
+        return json_response(await sales.confirm(room, sale, order))
+    except CommandError as exc:
+        return error_response(exc)
+    except EngineUnavailable:
+        return error_response(CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable"))
+
+
 def routes() -> list[Route]:
     return [
         Route("/", home),
         Route("/demo/token", demo_token),
+        Route("/demo/pay", demo_pay, methods=["POST"]),
     ]

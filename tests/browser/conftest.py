@@ -100,5 +100,5 @@ def screenshot(page: playwright_sync.Page, name: str) -> Path:
     """Save a screenshot under artifacts/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), timeout=scaled(30_000))
     return path

@@ -1,0 +1,71 @@
+"""Flash sales in the browser: every answer shown in words, stock bar and console numbers move."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import Pages, screenshot
+
+
+def start_sale(host, *, stock: int, limit: int = 1, now: bool = True) -> None:  # type: ignore[no-untyped-def]
+    host.get_by_test_id("sale-sku").select_option("sneaker-red")
+    host.get_by_test_id("sale-stock").fill(str(stock))
+    host.get_by_test_id("sale-limit").fill(str(limit))
+    host.get_by_test_id("sale-create-open" if now else "sale-create").click()
+
+
+def grab(viewer) -> None:  # type: ignore[no-untyped-def]
+    viewer.get_by_test_id("card").click()
+    viewer.get_by_test_id("buy").click()
+
+
+def test_buy_answers_and_stock(pages: Pages) -> None:
+    """Bought, limit reached and sold out each read clearly; stock follows in other viewers."""
+    host = pages.host()
+    alice = pages.viewer()
+    bob = pages.viewer()
+    carol = pages.viewer()
+    start_sale(host, stock=2)
+    expect(bob.get_by_test_id("card-stock")).to_have_text("2 left")
+
+    grab(alice)
+    answer = alice.get_by_test_id("buy-answer")
+    expect(answer).to_contain_text("Got it!")
+    expect(answer).to_contain_text("Pay by")
+    expect(answer).to_contain_text("Order ")
+    expect(bob.get_by_test_id("card-stock")).to_have_text("1 left")
+    screenshot(alice, "viewer-sale")
+
+    alice.get_by_test_id("buy").click()
+    expect(answer).to_contain_text("Limit reached")
+
+    grab(bob)
+    expect(bob.get_by_test_id("buy-answer")).to_contain_text("Got it!")
+    expect(bob.get_by_test_id("sale-stock")).to_have_text("0 left")
+    expect(bob.get_by_test_id("stockbar").locator("div")).to_have_attribute("style", "width:0.0%")
+
+    grab(carol)
+    expect(carol.get_by_test_id("buy")).to_have_text("Sold out · try again")
+    expect(carol.get_by_test_id("buy-answer")).to_contain_text("Sold out")
+
+    alice.get_by_test_id("pay").click()
+    expect(alice.get_by_test_id("orders")).to_contain_text("Paid ✓")
+    expect(host.get_by_test_id("kpi-paid")).to_have_text("1")
+    expect(host.get_by_test_id("chart-stock")).to_have_attribute("data-last", "0")
+
+
+def test_not_started_then_opened(pages: Pages) -> None:
+    """A sale created for later answers 'not started'; once the host opens it, the buy works."""
+    host = pages.host()
+    viewer = pages.viewer()
+    start_sale(host, stock=5, now=False)
+    viewer.get_by_test_id("card").click()
+    expect(viewer.get_by_test_id("buy")).to_have_text("Starts soon")
+    viewer.get_by_test_id("buy").click()
+    expect(viewer.get_by_test_id("buy-answer")).to_contain_text("Not started yet")
+    host.get_by_test_id("sale-open").click()
+    expect(viewer.get_by_test_id("buy")).to_have_text("Grab it now")
+    viewer.get_by_test_id("buy").click()
+    expect(viewer.get_by_test_id("buy-answer")).to_contain_text("Got it!")
+    host.get_by_test_id("stock-plus").click()
+    expect(viewer.get_by_test_id("sale-stock")).to_have_text("14 left")
