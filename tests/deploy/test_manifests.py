@@ -189,8 +189,17 @@ def test_nginx_upgrades_the_app_websocket_path() -> None:
     _, ws_paths = _app_paths()
     assert ws_paths == {"/ws"}
     body = nginx_location(NGINX_CONF, "/ws")
-    assert re.search(r"proxy_set_header\s+Upgrade\s+\$http_upgrade", body)
-    assert re.search(r"proxy_set_header\s+Connection\s+\$connection_upgrade", body)
+    conf = NGINX_CONF.read_text()
+    assert re.search(r"proxy_set_header\s+Upgrade\s+\$http_upgrade", conf)
+    assert re.search(r"proxy_set_header\s+Connection\s+\$connection_upgrade", conf)
     assert re.search(r"proxy_buffering\s+off", body)
     read_timeout = re.search(r"proxy_read_timeout\s+(\d+)s", body)
     assert read_timeout and int(read_timeout.group(1)) > 2 * Settings().ping_interval_s
+
+
+def test_nginx_sets_proxy_headers_once_for_every_location() -> None:
+    """No location sets a header of its own: nginx would then drop X-Forwarded-For there."""
+    conf = NGINX_CONF.read_text()
+    for location in re.findall(r"location\s+[^{]*{(.*?)}", conf, re.S):
+        assert "proxy_set_header" not in location
+    assert re.search(r"proxy_set_header\s+X-Forwarded-For\s+\$remote_addr", conf)
