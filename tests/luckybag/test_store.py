@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
-
 from liveroom.engine.base import Engine
 from liveroom.engine.luckybag import Bag, BagState, BagStore, Outcome, bag_store
 from liveroom.protocol import room_event_body
+from tests.luckybag.watch import Room, subscribe
 from tests.timeouts import eventually
 
 T0 = 1_700_000_000.0
@@ -40,11 +39,11 @@ async def test_engines_have_a_bag_store(engine: Engine) -> None:
 
 async def test_state_changes_publish_their_events_in_order(engine: Engine) -> None:
     """Create and open publish their events through the room's offsets."""
-    seen: list[bytes] = []
-    await engine.subscribe("r1", lambda room, payload: seen.append(payload))
+    seen = Room()
+    await subscribe(engine, "r1", seen)
     await opened(bag_store(engine))
-    await eventually(lambda: len(seen) == 2)
-    assert [orjson.loads(p)["offset"] for p in seen] == [1, 2]
+    await eventually(lambda: len(seen.events) == 2)
+    assert [e["offset"] for e in seen.events] == [1, 2]
     assert await engine.head("r1") == 2
 
 
@@ -139,7 +138,8 @@ async def test_finish_counts_wins_and_refuses_capped_winners(engine: Engine) -> 
     await opened(store)
     await store.claim("r1", "b1", T0 + 10, "t", 5, False)
     win = {"winners": [{"id": "alice", "name": "Alice"}], "ineligible": {}}
-    assert (await store.finish("r1", "b1", "t", T0, win, DAY, 1, b"{}", b"{}")).outcome is Outcome.OK
+    done = await store.finish("r1", "b1", "t", T0, win, DAY, 1, b"{}", b"{}")
+    assert done.outcome is Outcome.OK
     assert await store.wins("r1", DAY, ["alice", "bob"]) == {"alice": 1}
     await store.create(Bag("b2", "r1", BagState.CREATED, RULES, T0), body("bag"))
     await store.open("r1", "b2", T0, T0 + 10, "s", "h", body("bag"))
@@ -154,15 +154,18 @@ async def test_finish_counts_wins_and_refuses_capped_winners(engine: Engine) -> 
 async def test_finish_tells_winners_privately(engine: Engine) -> None:
     """The private notice goes to each winner through the room's notify path."""
     store = bag_store(engine)
-    seen: list[bytes] = []
-    await engine.subscribe("r1", lambda room, payload: seen.append(payload))
+    seen = Room()
+    await subscribe(engine, "r1", seen)
     await opened(store)
     await store.claim("r1", "b1", T0 + 10, "t", 5, False)
     result = {"winners": [{"id": "u1", "name": "U"}, {"id": "u2", "name": "V"}], "ineligible": {}}
     notice = b'{"type":"bag_won","bag":"b1"}'
     await store.finish("r1", "b1", "t", T0 + 10, result, DAY, 1, body("bag_drawn"), notice)
-    await eventually(lambda: len(seen) == 5)
-    assert sorted(p for p in seen if p.startswith(b"@")) == [b"@u1\n" + notice, b"@u2\n" + notice]
+    await eventually(lambda: len(seen.raw) == 5)
+    assert sorted(p for p in seen.raw if p.startswith(b"@")) == [
+        b"@u1\n" + notice,
+        b"@u2\n" + notice,
+    ]
 
 
 async def test_revoke_only_before_the_draw(engine: Engine) -> None:

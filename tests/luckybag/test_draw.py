@@ -1,0 +1,306 @@
+"""The lucky-bag feature on each engine, in process, with an injected clock where time matters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liveroom.app import Node
+from liveroom.auth import Identity
+from liveroom.engine.base import Engine
+from liveroom.engine.luckybag import BagState, Outcome
+from liveroom.errors import CommandError, ErrorCode
+from liveroom.features.luckybag import LuckyBags
+from liveroom.features.luckybag_rules import day_of, pick_winners
+from tests.luckybag.watch import Room, subscribe
+from tests.timeouts import eventually
+
+VERIFY = Path(__file__).resolve().parents[2] / "docs" / "verify_luckybag.py"
+HOST = Identity("host1", "Host", "host", ("*",))
+
+
+def viewer(user: str) -> Identity:
+    return Identity(user, user.title(), "viewer", ("r1",))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def bags(engine: Engine, clock: Clock) -> AsyncIterator[LuckyBags]:
+    feature = LuckyBags(Node(engine.settings, engine), clock=clock)  # type: ignore[attr-defined]
+    yield feature
+    await feature.close()
+
+
+@pytest.fixture
+async def room(engine: Engine) -> Room:
+    seen = Room()
+    await subscribe(engine, "r1", seen)
+    return seen
+
+
+async def new_bag(bags: LuckyBags, **rules: Any) -> str:
+    body = {"prize": "lipstick", "value_fen": 9900, "winners": 1, "duration_s": 60, "open": True}
+    bag = await bags.create("r1", {**body, **rules}, HOST)
+    return bag.id
+
+
+async def expect(code: ErrorCode, call: Any) -> CommandError:
+    with pytest.raises(CommandError) as info:
+        await call
+    assert info.value.code is code, info.value.message
+    return info.value
+
+
+async def test_keyword_comment_joins(bags: LuckyBags, room: Room) -> None:
+    """The exact keyword as a comment joins its author; other comments do not."""
+    bag_id = await new_bag(bags, join="keyword", keyword="来了")
+    await bags.commented("r1", viewer("alice"), " 来了 ")
+    await bags.commented("r1", viewer("bob"), "来了吗")
+    proof = await bags.proof("r1", bag_id)
+    assert proof["participants"] == ["alice"]
+    await eventually(lambda: room.private)
+    assert room.private[0][0] == "alice"
+    assert room.private[0][1]["joined"] is True
+
+
+async def test_keyword_bag_refuses_tap_join(bags: LuckyBags) -> None:
+    """A keyword bag is joined by the comment, not by bag_join; and vice versa."""
+    bag_id = await new_bag(bags, join="keyword", keyword="go")
+    await expect(ErrorCode.BAD_REQUEST, bags.join("r1", bag_id, viewer("alice")))
+
+
+async def test_duplicate_join_counts_once(bags: LuckyBags) -> None:
+    """Joining twice leaves one entry and the count at one."""
+    bag_id = await new_bag(bags)
+    first = await bags.join("r1", bag_id, viewer("alice"))
+    second = await bags.join("r1", bag_id, viewer("alice"))
+    assert (first.new, second.new, second.count) == (True, False, 1)
+    assert (await bags.get("r1", bag_id)).count == 1
+
+
+async def test_zero_participants_draws_nobody(bags: LuckyBags, clock: Clock, room: Room) -> None:
+    """An empty bag is drawn at its deadline with no winners, announced once."""
+    bag_id = await new_bag(bags)
+    clock.now += 60
+    assert await bags.run_draw("r1", bag_id, force=False, trigger="test") is Outcome.OK
+    bag = await bags.get("r1", bag_id)
+    assert bag.state is BagState.DRAWN and bag.result == {"winners": [], "ineligible": {}}
+    await eventually(lambda: room.of_type("bag_drawn"))
+    assert room.of_type("bag_drawn")[0]["bag"]["winner_list"] == []
+
+
+async def test_fewer_participants_than_winners_all_win(
+    bags: LuckyBags, clock: Clock, room: Room
+) -> None:
+    """Two participants in a three-winner bag both win and both are told."""
+    bag_id = await new_bag(bags, winners=3)
+    for user in ("alice", "bob"):
+        await bags.join("r1", bag_id, viewer(user))
+    drawn = await bags.draw("r1", bag_id)
+    assert sorted(w["id"] for w in drawn.result["winners"]) == ["alice", "bob"]  # type: ignore[index]
+    await eventually(lambda: len(room.private) == 2)
+    assert sorted(user for user, _ in room.private) == ["alice", "bob"]
+    assert all(notice["type"] == "bag_won" for _, notice in room.private)
+
+
+async def test_draw_is_announced_once_with_the_seed(bags: LuckyBags, room: Room) -> None:
+    """The announcement reveals the seed whose hash was published at the opening."""
+    import hashlib
+
+    bag_id = await new_bag(bags, winners=2)
+    for user in ("alice", "bob", "carol", "dave"):
+        await bags.join("r1", bag_id, viewer(user))
+    await bags.draw("r1", bag_id)
+    await expect(ErrorCode.CONFLICT, bags.draw("r1", bag_id))
+    await eventually(lambda: room.of_type("bag_drawn"))
+    opened = [e for e in room.of_type("bag") if e["bag"]["state"] == "open"][0]["bag"]
+    drawn = room.of_type("bag_drawn")[0]["bag"]
+    assert len(room.of_type("bag_drawn")) == 1
+    assert hashlib.sha256(drawn["seed"].encode()).hexdigest() == opened["seed_hash"]
+    expected = pick_winners(drawn["seed"], ["alice", "bob", "carol", "dave"], [], 2)
+    assert [w["id"] for w in drawn["winner_list"]] == expected
+
+
+async def test_verify_script_recomputes_the_winners(bags: LuckyBags) -> None:
+    """docs/verify_luckybag.py, fed the proof endpoint's JSON, prints the announced winners."""
+    bag_id = await new_bag(bags, winners=3)
+    for i in range(12):
+        await bags.join("r1", bag_id, viewer(f"user{i:02d}"))
+    drawn = await bags.draw("r1", bag_id)
+    proof = await bags.proof("r1", bag_id)
+    run = subprocess.run(
+        [sys.executable, str(VERIFY)], input=json.dumps(proof), capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [w["id"] for w in drawn.result["winners"]]  # type: ignore[index]
+    proof["seed"] = "0" * 64
+    tampered = subprocess.run(
+        [sys.executable, str(VERIFY)], input=json.dumps(proof), capture_output=True, text=True
+    )
+    assert tampered.returncode == 1 and "seed_hash" in tampered.stderr
+
+
+async def test_revoke_before_the_draw(bags: LuckyBags, room: Room) -> None:
+    """A revoked bag cannot be joined or drawn; viewers see it revoked."""
+    bag_id = await new_bag(bags)
+    await bags.join("r1", bag_id, viewer("alice"))
+    assert (await bags.revoke("r1", bag_id)).state is BagState.REVOKED
+    await expect(ErrorCode.ENDED, bags.join("r1", bag_id, viewer("bob")))
+    await expect(ErrorCode.CONFLICT, bags.draw("r1", bag_id))
+    await eventually(lambda: any(e["bag"]["state"] == "revoked" for e in room.of_type("bag")))
+
+
+async def test_revoke_after_the_draw_is_refused(bags: LuckyBags, clock: Clock) -> None:
+    """Once drawn (or once the deadline passed) a bag cannot be revoked."""
+    bag_id = await new_bag(bags)
+    clock.now += 61
+    await expect(ErrorCode.CONFLICT, bags.revoke("r1", bag_id))
+    await bags.run_draw("r1", bag_id, force=False, trigger="test")
+    await expect(ErrorCode.CONFLICT, bags.revoke("r1", bag_id))
+
+
+async def test_prize_over_the_cap_is_refused(bags: LuckyBags) -> None:
+    """A declared value above the cap (¥50,000 by default) is refused; the cap itself is fine."""
+    error = await expect(ErrorCode.PRIZE_OVER_CAP, new_bag(bags, value_fen=5_000_001))
+    assert error.details["cap_fen"] == 5_000_000
+    assert await new_bag(bags, value_fen=5_000_000, open=False)
+
+
+async def test_joining_after_the_deadline_is_refused(bags: LuckyBags, clock: Clock) -> None:
+    """The countdown over, joins answer ended even before the timer draws."""
+    bag_id = await new_bag(bags)
+    clock.now += 60
+    await expect(ErrorCode.ENDED, bags.join("r1", bag_id, viewer("alice")))
+
+
+async def test_daily_win_cap(bags: LuckyBags, clock: Clock) -> None:
+    """A user who won today's number of bags in the room cannot join another until tomorrow."""
+    first = await new_bag(bags)
+    await bags.join("r1", first, viewer("alice"))
+    await bags.draw("r1", first)
+    second = await new_bag(bags)
+    await expect(ErrorCode.LIMIT_REACHED, bags.join("r1", second, viewer("alice")))
+    await bags.revoke("r1", second)
+    clock.now += 86400
+    third = await new_bag(bags)
+    assert (await bags.join("r1", third, viewer("alice"))).new is True
+
+
+async def test_capped_users_are_left_out_at_the_draw(bags: LuckyBags, engine: Engine) -> None:
+    """Who reached the cap between joining and the draw is listed ineligible, not drawn."""
+    bags.cap = 2
+    first = await new_bag(bags)
+    await bags.join("r1", first, viewer("alice"))
+    await bags.draw("r1", first)
+    second = await new_bag(bags)
+    for user in ("alice", "bob"):
+        await bags.join("r1", second, viewer(user))
+    bags.cap = 1
+    drawn = await bags.draw("r1", second)
+    assert drawn.result is not None
+    assert drawn.result["winners"] == [{"id": "bob", "name": "Bob"}]
+    assert drawn.result["ineligible"] == {"alice": "daily_cap"}
+    wins = await bags.store.wins("r1", day_of(bags.clock()), ["alice", "bob"])
+    assert wins == {"alice": 1, "bob": 1}
+
+
+async def test_must_stay_leaves_out_the_absent(bags: LuckyBags, clock: Clock) -> None:
+    """In a stay-to-win bag only users with a live connection somewhere can win."""
+    bag_id = await new_bag(bags, winners=5, must_stay=True)
+    for user in ("alice", "bob", "carol"):
+        await bags.join("r1", bag_id, viewer(user))
+    await bags.store.seen("r1", "other-node", {"alice", "carol"}, set(), True, 5, clock.now)
+    drawn = await bags.draw("r1", bag_id)
+    assert drawn.result is not None
+    assert sorted(w["id"] for w in drawn.result["winners"]) == ["alice", "carol"]
+    assert drawn.result["ineligible"] == {"bob": "absent"}
+    proof = await bags.proof("r1", bag_id)
+    assert proof["ineligible"] == {"bob": "absent"} and proof["participants"] == [
+        "alice",
+        "bob",
+        "carol",
+    ]
+
+
+async def test_timers_on_two_nodes_draw_once(engine: Engine, room: Room) -> None:
+    """Two nodes' timers fire at the deadline; the bag is drawn exactly once."""
+    nodes = [LuckyBags(Node(engine.settings, engine)) for _ in range(2)]  # type: ignore[attr-defined]
+    try:
+        bag = await nodes[0].create(
+            "r1", {"prize": "cup", "value_fen": 100, "duration_s": 1, "open": True}, HOST
+        )
+        await nodes[0].join("r1", bag.id, viewer("alice"))
+        await nodes[1].sweep()
+        assert all(("r1", bag.id) in node._timers for node in nodes)
+        await eventually(lambda: room.of_type("bag_drawn"), timeout=5)
+        await eventually(lambda: not any(node._tasks or node._timers for node in nodes))
+        assert len(room.of_type("bag_drawn")) == 1
+        assert [user for user, _ in room.private] == ["alice"]
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_a_dead_nodes_bag_is_drawn_by_another(engine: Engine, room: Room) -> None:
+    """A bag opened by a node that died is found by another node's sweep at start, and drawn."""
+    dead = LuckyBags(Node(engine.settings, engine))  # type: ignore[attr-defined]
+    bag = await dead.create(
+        "r1", {"prize": "cup", "value_fen": 100, "duration_s": 1, "open": True}, HOST
+    )
+    await dead.close()
+    survivor = LuckyBags(Node(engine.settings, engine))  # type: ignore[attr-defined]
+    await survivor.open()
+    try:
+        await eventually(lambda: room.of_type("bag_drawn"), timeout=5)
+        assert (await survivor.get("r1", bag.id)).state is BagState.DRAWN
+        assert await survivor.store.due(survivor.clock() + 100) == []
+    finally:
+        await survivor.close()
+
+
+async def test_unknown_bags_are_not_found(bags: LuckyBags) -> None:
+    """Every action on an unknown bag id answers not_found."""
+    for call in (
+        bags.join("r1", "bag-nope", viewer("alice")),
+        bags.open_bag("r1", "bag-nope"),
+        bags.draw("r1", "bag-nope"),
+        bags.revoke("r1", "bag-nope"),
+        bags.proof("r1", "bag-nope"),
+    ):
+        await expect(ErrorCode.NOT_FOUND, call)
+
+
+async def test_one_open_bag_per_room(bags: LuckyBags) -> None:
+    """Opening a second bag while one is open is a conflict."""
+    await new_bag(bags)
+    second = await bags.create("r1", {"prize": "cup", "value_fen": 1, "duration_s": 5}, HOST)
+    await expect(ErrorCode.CONFLICT, bags.open_bag("r1", second.id))
+
+
+async def test_snapshot_shows_the_current_bag(bags: LuckyBags) -> None:
+    """The snapshot part carries the open bag with its count and time left, not its seed."""
+    bag_id = await new_bag(bags)
+    await bags.join("r1", bag_id, viewer("alice"))
+    part = (await bags.snapshot("r1"))["bag"]
+    assert part["id"] == bag_id and part["count"] == 1 and part["left_s"] == 60
+    assert "seed" not in part and len(part["seed_hash"]) == 64
+    await asyncio.sleep(0)
