@@ -2,7 +2,7 @@
 // packets. Each one appears only when the server has the feature (it shows up in the snapshot).
 
 import { yuan } from "./liveroom.js";
-import { el, toast } from "./demo.js";
+import { clock, el, toast } from "./demo.js";
 import { CATALOG } from "./catalog.js";
 
 export function mountHostPanels(ctx) {
@@ -12,6 +12,8 @@ export function mountHostPanels(ctx) {
   ctx.root = root;
   mountCardsPanel(ctx);
   mountSalesPanel(ctx);
+  mountBagPanel(ctx);
+  mountPacketPanel(ctx);
   return ctx;
 }
 
@@ -276,5 +278,169 @@ function mountSalesPanel(ctx) {
     document.getElementById("chart-funnel").dataset.steps = steps.map((s) => `${s.label}=${s.value}`).join(",");
     ctx.numbers.setText("kpi-paid", paid);
     ctx.numbers.setText("kpi-reserved", reserved - paid);
+  }
+}
+
+// ------------------------------------------------------------------ lucky bags
+
+function mountBagPanel(ctx) {
+  const { live } = ctx;
+  const form = el("form", { class: "stack" }, [
+    el("div", { class: "grid2" }, [
+      el("label", { class: "wide" }, ["Prize", el("input", { id: "bag-prize", "data-testid": "bag-prize", maxlength: "60", value: "Longjing tea gift box" })]),
+      el("label", {}, ["Declared value ¥", el("input", { id: "bag-value", type: "number", min: "0", step: "0.01", value: "128.00" })]),
+      el("label", {}, ["Winners", el("input", { id: "bag-winners", "data-testid": "bag-winners", type: "number", min: "1", value: "3" })]),
+      el("label", {}, ["Countdown (s)", el("input", { id: "bag-duration", "data-testid": "bag-duration", type: "number", min: "1", value: "60" })]),
+      el("label", {}, [
+        "Join by",
+        el("select", { id: "bag-join", "data-testid": "bag-join-kind" }, [el("option", { value: "tap", text: "Tap to join" }), el("option", { value: "keyword", text: "Keyword comment" })]),
+      ]),
+      el("label", {}, ["Keyword", el("input", { id: "bag-keyword", maxlength: "20", value: "想要福袋" })]),
+      el("label", {}, ["Must stay", el("select", { id: "bag-stay" }, [el("option", { value: "no", text: "No" }), el("option", { value: "yes", text: "In the room at the draw" })])]),
+    ]),
+    el("div", { class: "row" }, [
+      el("button", { class: "btn hot", type: "submit", value: "open", "data-testid": "bag-create-open", text: "Create & start countdown" }),
+      el("button", { class: "btn ghost", type: "submit", value: "later", text: "Create only" }),
+    ]),
+  ]);
+  const status = el("div", { class: "items", "data-testid": "bag-current" });
+  const panel = el("section", { class: "panel", "data-panel": "bag", hidden: true }, [el("h2", { text: "🎁 Lucky bag" }), form, status]);
+  ctx.root.append(panel);
+  let bag = null;
+  let skew = 0;
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const $ = (id) => form.querySelector(`#${id}`);
+    const rules = {
+      prize: $("bag-prize").value,
+      value_fen: Math.round(Number($("bag-value").value) * 100),
+      winners: Number($("bag-winners").value),
+      duration_s: Number($("bag-duration").value),
+      join: $("bag-join").value,
+      must_stay: $("bag-stay").value === "yes",
+      open: e.submitter?.value !== "later",
+    };
+    if (rules.join === "keyword") rules.keyword = $("bag-keyword").value;
+    const answer = await act(ctx, "bag_create", rules, rules.open ? "Lucky bag is open" : "Lucky bag created");
+    if (answer?.bag) take(answer.bag);
+  });
+
+  function take(view) {
+    if (!view) return;
+    if (typeof view.left_s === "number" && typeof view.deadline === "number") skew = view.deadline - view.left_s - Date.now() / 1000;
+    bag = view;
+    render();
+  }
+  live.on("snapshot", (snap) => {
+    if (!("bag" in snap)) return;
+    panel.hidden = false;
+    bag = null;
+    take(snap.bag);
+    render();
+  });
+  live.on("bag", (ev) => take(ev.bag));
+  live.on("bag_drawn", (ev) => take(ev.bag));
+  live.on("bag_count", (ev) => {
+    if (bag?.id === ev.bag) {
+      bag = { ...bag, count: ev.count };
+      render();
+    }
+  });
+  setInterval(() => {
+    const t = document.getElementById("host-bag-time");
+    if (t && bag?.state === "open") t.textContent = clock(bag.deadline - (Date.now() / 1000 + skew));
+  }, 250);
+
+  function render() {
+    if (!bag) {
+      status.replaceChildren(el("div", { class: "item-meta", text: "No lucky bag yet." }));
+      return;
+    }
+    const b = bag;
+    const stateClass = b.state === "open" ? "on" : b.state === "drawn" ? "" : "hot";
+    const actions = [];
+    if (b.state === "created") actions.push(el("button", { class: "btn small hot", type: "button", text: "Start countdown", onclick: () => act(ctx, "bag_open", { bag: b.id }) }));
+    if (b.state === "open") actions.push(el("button", { class: "btn small", type: "button", "data-testid": "bag-draw", text: "Draw now", onclick: () => act(ctx, "bag_draw", { bag: b.id }) }));
+    if (b.state === "created" || b.state === "open") actions.push(el("button", { class: "btn small danger", type: "button", text: "Revoke", onclick: () => act(ctx, "bag_revoke", { bag: b.id }, "Lucky bag revoked") }));
+    status.replaceChildren(
+      el("div", { class: "item" }, [
+        el("div", { class: "item-head" }, [
+          el("div", {}, [
+            el("div", { class: "item-title", text: b.prize }),
+            el("div", { class: "item-meta", text: `${b.winners} winner(s) · ${b.join === "keyword" ? `keyword “${b.keyword}”` : "tap to join"} · ${b.count ?? 0} joined` }),
+          ]),
+          el("span", { class: `state ${stateClass}` }, [b.state === "open" ? el("span", { id: "host-bag-time", text: clock(b.deadline - (Date.now() / 1000 + skew)) }) : b.state]),
+        ]),
+        b.state === "drawn"
+          ? el("div", { class: "item-meta", "data-testid": "bag-host-result", text: `Winners: ${(b.winner_list || []).map((w) => `${w.name} (${w.id})`).join(", ") || "none"}` })
+          : null,
+        actions.length ? el("div", { class: "item-actions" }, actions) : null,
+      ]),
+    );
+  }
+}
+
+// ------------------------------------------------------------------ red packets
+
+function mountPacketPanel(ctx) {
+  const { live } = ctx;
+  const form = el("form", { class: "stack" }, [
+    el("div", { class: "grid2" }, [
+      el("label", {}, ["Total ¥", el("input", { id: "packet-total", "data-testid": "packet-total", type: "number", min: "0.01", step: "0.01", value: "88.88" })]),
+      el("label", {}, ["Packets", el("input", { id: "packet-count", "data-testid": "packet-count", type: "number", min: "1", value: "10" })]),
+      el("label", {}, ["Title", el("input", { id: "packet-title", maxlength: "30", value: "恭喜发财" })]),
+      el("label", {}, ["Keyword (optional)", el("input", { id: "packet-keyword", maxlength: "20", placeholder: "e.g. 主播好" })]),
+    ]),
+    el("button", { class: "btn hot", type: "submit", "data-testid": "packet-send", text: "Send red packet" }),
+  ]);
+  const list = el("ul", { class: "items" });
+  const panel = el("section", { class: "panel", "data-panel": "packets", hidden: true }, [el("h2", { text: "🧧 Red packets" }), form, list]);
+  ctx.root.append(panel);
+  const packets = new Map();
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const $ = (id) => form.querySelector(`#${id}`);
+    const body = {
+      total: Math.round(Number($("packet-total").value) * 100),
+      count: Number($("packet-count").value),
+      title: $("packet-title").value || "红包",
+    };
+    if ($("packet-keyword").value.trim()) body.keyword = $("packet-keyword").value.trim();
+    await act(ctx, "packet_create", body, "Red packet sent");
+  });
+  live.on("snapshot", (snap) => {
+    if (!Array.isArray(snap.packets)) return;
+    panel.hidden = false;
+    for (const p of snap.packets) packets.set(p.id, p);
+    render();
+  });
+  live.on("packet", (ev) => {
+    if (!ev.packet) return;
+    packets.set(ev.packet.id, { ...ev.packet, summary: ev.summary });
+    render();
+  });
+
+  function render() {
+    const recent = [...packets.values()].sort((a, b) => b.created - a.created).slice(0, 4);
+    list.replaceChildren(
+      ...recent.map((p) =>
+        el("li", { class: "item" }, [
+          el("div", { class: "item-head" }, [
+            el("div", {}, [
+              el("div", { class: "item-title", text: `${p.title} · ¥${yuan(p.total)}` }),
+              el("div", {
+                class: "item-meta",
+                text: p.summary
+                  ? `all ${p.count} grabbed in ${p.summary.took_s}s · luckiest ${p.summary.best.user.name} ¥${yuan(p.summary.best.amount)}`
+                  : `${p.left} of ${p.count} left${p.keyword ? ` · keyword “${p.keyword}”` : ""}`,
+              }),
+            ]),
+            el("span", { class: `state ${p.state === "open" ? "on" : ""}`, text: p.state }),
+          ]),
+        ]),
+      ),
+    );
   }
 }

@@ -3,12 +3,16 @@
 
 import { mountCards } from "./panel-cards.js";
 import { mountSales } from "./panel-sale.js";
+import { mountBag } from "./panel-bag.js";
+import { mountPackets } from "./panel-packet.js";
 
 export function mountPanels(ctx) {
   const state = { cards: [], cardsVersion: -1, sales: new Map() };
   const full = { ...ctx, state, sheets };
   mountCards(full);
   mountSales(full);
+  mountBag(full);
+  mountPackets(full);
   return full;
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Pages, screenshot
@@ -69,3 +71,41 @@ def test_not_started_then_opened(pages: Pages) -> None:
     expect(viewer.get_by_test_id("buy-answer")).to_contain_text("Got it!")
     host.get_by_test_id("stock-plus").click()
     expect(viewer.get_by_test_id("sale-stock")).to_have_text("14 left")
+
+
+def test_lucky_bag_countdown_ends_with_result(pages: Pages) -> None:
+    """A bag opened in the console counts down in the viewers and ends with the result shown."""
+    host = pages.host()
+    alice = pages.viewer()
+    bob = pages.viewer()
+    host.get_by_test_id("bag-prize").fill("Longjing tea gift box")
+    host.get_by_test_id("bag-winners").fill("2")
+    host.get_by_test_id("bag-duration").fill("8")
+    host.get_by_test_id("bag-create-open").click()
+    for viewer in (alice, bob):
+        expect(viewer.get_by_test_id("bag-badge")).to_be_visible()
+        expect(viewer.get_by_test_id("bag-countdown")).to_have_text(re.compile(r"^0:0[1-8]$"))
+        viewer.get_by_test_id("bag-badge").click()
+        expect(viewer.get_by_test_id("bag-rules")).to_contain_text("Longjing tea gift box")
+        viewer.get_by_test_id("bag-join").click()
+        expect(viewer.get_by_test_id("bag-status")).to_contain_text("You're in")
+    for viewer in (alice, bob):
+        # the countdown has up to 8 s to run, on top of the usual wait
+        expect(viewer.get_by_test_id("bag-result")).to_contain_text("You won!", timeout=20_000)
+        expect(viewer.get_by_test_id("bag-winners")).to_contain_text("Winners (2)")
+    expect(host.get_by_test_id("bag-host-result")).to_contain_text("Winners:")
+    screenshot(alice, "viewer-luckybag")
+
+
+def test_red_packet_grab(pages: Pages) -> None:
+    """A red packet from the console: one viewer grabs an amount, a second grab says so."""
+    host = pages.host()
+    viewer = pages.viewer()
+    host.get_by_test_id("packet-total").fill("10.00")
+    host.get_by_test_id("packet-count").fill("3")
+    host.get_by_test_id("packet-send").click()
+    viewer.get_by_test_id("packet-badge").click()
+    viewer.get_by_test_id("packet-grab").click()
+    expect(viewer.get_by_test_id("packet-result")).to_contain_text("¥")
+    expect(viewer.get_by_test_id("packet-badge")).to_be_hidden()
+    screenshot(viewer, "viewer-redpacket")
