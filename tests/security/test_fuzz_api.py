@@ -1,0 +1,69 @@
+"""Schemathesis against the served OpenAPI document, on a live server: no 5xx, no lies.
+
+Each operation gets valid and invalid requests (bodies, path parameters) with the backend's API
+key. Every answer must be a documented status with a body matching the document: the ``default``
+error response is the JSON error shape, so a crash or a non-JSON error fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.servers import API_KEY, ServerProcess
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server(module_servers: Callable[..., ServerProcess]) -> ServerProcess:
+    return module_servers()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzzed_server: ServerProcess) -> schemathesis.BaseSchema:
+    schema = schemathesis.openapi.from_url(fuzzed_server.url + "/openapi.json")
+    schema.config.update(base_url=fuzzed_server.url, request_timeout=10)
+    schema.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], allow_x00=False
+    )
+    return schema
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_answers_any_request_as_documented(case: schemathesis.Case) -> None:
+    """Any request to any documented operation gets a documented, non-5xx answer."""
+    case.call_and_validate(headers={"authorization": f"Bearer {API_KEY}"}, checks=CHECKS)
+
+
+def test_server_lives_after_the_api_fuzz(
+    fuzzed_server: ServerProcess, api_schema: schemathesis.BaseSchema
+) -> None:
+    """After the fuzzing the process is still up and ready."""
+    assert fuzzed_server.proc is not None and fuzzed_server.proc.poll() is None
+    assert httpx.get(fuzzed_server.url + "/readyz", timeout=5).status_code == 200
