@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import os
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -48,6 +49,7 @@ class Pool:
             self.conns.append(parent)
             self.ready.append(loop.create_future())
             loop.add_reader(parent.fileno(), self._readable, index)
+            os.set_blocking(parent.fileno(), True)  # whole messages only (see worker.main)
         try:
             await asyncio.wait_for(asyncio.gather(*self.ready), self.start_timeout)
         except BaseException:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import random
 import resource
 import time
@@ -385,6 +386,9 @@ def main(conn: Connection, index: int, config: dict[str, Any]) -> None:
         worker.tally.watch = frozenset(config.get("watch", ()))
         loop = asyncio.get_running_loop()
         loop.add_reader(conn.fileno(), worker.on_readable)
+        # uvloop makes a watched fd non-blocking; a large answer (a report) would then be cut
+        # off mid-message when the pipe fills. Sends and receives here are whole messages.
+        os.set_blocking(conn.fileno(), True)
         ticker = loop.create_task(worker.progress())
         conn.send(("ready", index, {}))
         await worker.done.wait()
