@@ -93,7 +93,7 @@ async def readyz(request: Request) -> Response:
               type: object
               required: [ready, engine, node]
               properties: {ready: {type: boolean}, engine: {type: string}, node: {type: string}}
-      "503": {<<: *ready, description: not ready (starting, draining, or the engine is down)}
+      "503": {<<: *ready, description: "not ready: starting, draining, or the engine is down"}
     """
     node: Node = request.app.state.node
     up = node.ready and not node.draining and await node.engine.ping()

@@ -84,6 +84,22 @@ async def demo_pay(request: Request) -> Response:
 
     A real shop confirms with its API key once its payment provider says so; the demo page has
     no payment provider, so this confirms at once. Only for the demo room, only one's own order.
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [sale, order]
+            properties:
+              sale: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              order: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+    responses:
+      "200":
+        description: the paid order
+        content: {application/json: {schema: {type: object}}}
+    security: [{bearer: []}]
     """
     node: Node = request.app.state.node
     room = node.settings.demo_room

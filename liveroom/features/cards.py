@@ -310,32 +310,100 @@ def acting_user(who: Identity, body: dict[str, Any]) -> str:
 
 @endpoint(role="viewer")
 async def get_cards(request: Request, node: Node, who: Identity) -> Any:
+    """The room's pinned product cards.
+    ---
+    responses:
+      "200":
+        description: the pinned cards, newest first, and the board version
+        content: {application/json: {schema: {type: object, required: [cards, version]}}}
+    """
     board = await _feature(node).store.board(request.path_params["room"])
     return {"cards": [orjson.Fragment(c) for c in board.cards], "version": board.version}
 
 
 @endpoint(role="host")
 async def post_card(request: Request, node: Node, who: Identity) -> Any:
+    """Pin a product card (three at most; ``replace`` names one to unpin).
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [sku, title, price, image]
+            properties:
+              sku: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              title: {type: string, minLength: 1, maxLength: 60}
+              price: {type: integer, minimum: 0, maximum: 100000000, description: in fen}
+              image: {type: string, description: "an http(s) URL or a /path"}
+              reminder: {type: string, maxLength: 20}
+              stock: {type: integer, minimum: 0, maximum: 100000000}
+              sale: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: its sale}
+              replace: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: to unpin}
+    responses:
+      "200":
+        description: the board after the pin
+        content: {application/json: {schema: {type: object}}}
+    """
     body = await read_json(request)
     return await _feature(node).pin(request.path_params["room"], body, who, _replace(body))
 
 
 @endpoint(role="host")
 async def delete_card(request: Request, node: Node, who: Identity) -> Any:
+    """Unpin one card.
+    ---
+    responses:
+      "200":
+        description: the board after the unpin
+        content: {application/json: {schema: {type: object}}}
+    """
     return await _feature(node).unpin(request.path_params["room"], _sku(request), who)
 
 
 @endpoint(role="host")
 async def delete_cards(request: Request, node: Node, who: Identity) -> Any:
+    """Unpin every card.
+    ---
+    responses:
+      "200":
+        description: the empty board
+        content: {application/json: {schema: {type: object}}}
+    """
     return await _feature(node).unpin(request.path_params["room"], "", who)
 
 
 @endpoint(role="viewer")
 async def post_click(request: Request, node: Node, who: Identity) -> Any:
+    """Count a click on a card for the funnel (once per user and card).
+    ---
+    requestBody:
+      required: false
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              # backend (API key) only: the user the call is for, and its display name
+              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
+              name: {type: string, minLength: 1, maxLength: 64}
+    responses:
+      "200":
+        description: whether this click counted
+        content: {application/json: {schema: {type: object, required: [sku, counted]}}}
+    """
     user = acting_user(who, await read_json(request))
     return await _feature(node).click(request.path_params["room"], user, _sku(request))
 
 
 @endpoint(role="host")
 async def get_funnel(request: Request, node: Node, who: Identity) -> Any:
+    """Views and clicks per card: the room's product funnel.
+    ---
+    responses:
+      "200":
+        description: the funnel
+        content: {application/json: {schema: {type: object, required: [room, cards]}}}
+    """
     return await _feature(node).funnel(request.path_params["room"])

@@ -98,6 +98,33 @@ def _order_id(request: Request) -> str:
 
 @endpoint(role="host")
 async def create_sale(request: Request, node: Node, who: Identity) -> Any:
+    """Create a flash sale (closed unless ``open`` is true).
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [sku, title, price, stock]
+            additionalProperties: false
+            properties:
+              id: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              sku: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              title: {type: string, minLength: 1, maxLength: 200}
+              price: {type: integer, minimum: 0, description: in fen}
+              stock: {type: integer, minimum: 0, maximum: 10000000}
+              limit: {type: integer, minimum: 1, description: most units one user may buy}
+              start: {type: number, minimum: 0, description: Unix seconds; 0 for when opened}
+              end: {type: number, minimum: 0, description: Unix seconds; 0 for none}
+              duration_s: {type: number, minimum: 0, maximum: 604800}
+              payment_s: {type: number, minimum: 0.1, maximum: 86400, description: seconds to pay}
+              open: {type: boolean}
+    responses:
+      "200":
+        description: the sale
+        content: {application/json: {schema: {type: object, required: [sale]}}}
+    """
     body = await read_json(request)
     spec = sale_spec(body, node.settings)
     open_now = body.get("open", False)
@@ -109,27 +136,71 @@ async def create_sale(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="viewer")
 async def list_sales(request: Request, node: Node, who: Identity) -> Any:
+    """The room's flash sales.
+    ---
+    responses:
+      "200":
+        description: the sales
+        content: {application/json: {schema: {type: object, required: [sales]}}}
+    """
     sales = await flash_sale(node).store.in_room(request.path_params["room"])
     return {"sales": [_detail(sale, who) for sale in sales]}
 
 
 @endpoint(role="viewer")
 async def get_sale(request: Request, node: Node, who: Identity) -> Any:
+    """One flash sale, with stock left.
+    ---
+    responses:
+      "200":
+        description: the sale
+        content: {application/json: {schema: {type: object, required: [sale]}}}
+    """
     return {"sale": _detail(await flash_sale(node).get(*_ids(request)), who)}
 
 
 @endpoint(role="host")
 async def open_sale(request: Request, node: Node, who: Identity) -> Any:
+    """Open a sale: buying starts.
+    ---
+    responses:
+      "200":
+        description: the sale
+        content: {application/json: {schema: {type: object, required: [sale]}}}
+    """
     return {"sale": _detail(await flash_sale(node).open(*_ids(request)), who)}
 
 
 @endpoint(role="host")
 async def close_sale(request: Request, node: Node, who: Identity) -> Any:
+    """Close a sale: buying stops; reservations may still be paid.
+    ---
+    responses:
+      "200":
+        description: the sale
+        content: {application/json: {schema: {type: object, required: [sale]}}}
+    """
     return {"sale": _detail(await flash_sale(node).close(*_ids(request)), who)}
 
 
 @endpoint(role="host")
 async def adjust_stock(request: Request, node: Node, who: Identity) -> Any:
+    """Add or remove stock.
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [delta]
+            properties:
+              delta: {type: integer, minimum: -10000000, maximum: 10000000}
+    responses:
+      "200":
+        description: the sale
+        content: {application/json: {schema: {type: object, required: [sale]}}}
+    """
     room, sale = _ids(request)
     body = await read_json(request)
     delta = int_field(body.get("delta"), "delta", -MAX_STOCK, MAX_STOCK)
@@ -138,7 +209,25 @@ async def adjust_stock(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="viewer")
 async def buy(request: Request, node: Node, who: Identity) -> Any:
-    """A viewer buys for itself; the backend buys on behalf of ``user``."""
+    """A viewer buys for itself; the backend buys on behalf of ``user``.
+    ---
+    requestBody:
+      required: false
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              quantity: {type: integer, minimum: 1}
+              request_id: {type: string, description: "idempotency key: a retry buys once"}
+              # backend (API key) only: the user the call is for, and its display name
+              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
+              name: {type: string, minLength: 1, maxLength: 64}
+    responses:
+      "200":
+        description: the reservation (an order to pay) or the refusal's answer code
+        content: {application/json: {schema: {type: object}}}
+    """
     room, sale = _ids(request)
     body = await read_json(request)
     user, name = who.user, who.name
@@ -159,6 +248,13 @@ def _owner(who: Identity) -> str:
 
 @endpoint(role="viewer")
 async def get_order(request: Request, node: Node, who: Identity) -> Any:
+    """One order (a viewer sees only its own).
+    ---
+    responses:
+      "200":
+        description: the order
+        content: {application/json: {schema: {type: object, required: [order]}}}
+    """
     room, sale = _ids(request)
     order = await flash_sale(node).order(room, sale, _order_id(request), _owner(who))
     return {"order": order.public()}
@@ -166,18 +262,39 @@ async def get_order(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="viewer")
 async def cancel_order(request: Request, node: Node, who: Identity) -> Any:
+    """Cancel an unpaid order; its units go back on sale.
+    ---
+    responses:
+      "200":
+        description: the cancelled order
+        content: {application/json: {schema: {type: object}}}
+    """
     room, sale = _ids(request)
     return await flash_sale(node).cancel(room, sale, _order_id(request), _owner(who))
 
 
 @endpoint(role="admin", backend_only=True)
 async def confirm_order(request: Request, node: Node, who: Identity) -> Any:
+    """Confirm an order's payment (backend API key only).
+    ---
+    responses:
+      "200":
+        description: the paid order
+        content: {application/json: {schema: {type: object}}}
+    """
     room, sale = _ids(request)
     return await flash_sale(node).confirm(room, sale, _order_id(request))
 
 
 @endpoint(role="host")
 async def get_audit(request: Request, node: Node, who: Identity) -> Any:
+    """The sale's ledger: stock, reserved, paid and every order.
+    ---
+    responses:
+      "200":
+        description: the audit
+        content: {application/json: {schema: {type: object}}}
+    """
     return await flash_sale(node).audit(*_ids(request))
 
 

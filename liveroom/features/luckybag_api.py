@@ -125,6 +125,29 @@ def _bag_id(request: Request) -> str:
 
 @endpoint(role="host")
 async def post_bag(request: Request, node: Node, who: Identity) -> Any:
+    """Create a lucky bag (a draw among the viewers who join).
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            additionalProperties: false
+            properties:
+              prize: {type: string}
+              value_fen: {type: integer, minimum: 0}
+              winners: {type: integer, minimum: 1}
+              duration_s: {type: integer, minimum: 1}
+              join: {type: string, description: "how viewers join: command or keyword"}
+              keyword: {type: string}
+              must_stay: {type: boolean}
+              open: {type: boolean}
+    responses:
+      "200":
+        description: the bag
+        content: {application/json: {schema: {type: object, required: [bag]}}}
+    """
     feature = luckybag.of(node)
     body = await read_json(request)
     unknown = set(body) - set(RULE_FIELDS)
@@ -136,6 +159,13 @@ async def post_bag(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="viewer")
 async def get_bags(request: Request, node: Node, who: Identity) -> Any:
+    """The room's recent lucky bags.
+    ---
+    responses:
+      "200":
+        description: the bags
+        content: {application/json: {schema: {type: object, required: [bags]}}}
+    """
     feature = luckybag.of(node)
     bags = await feature.store.recent(request.path_params["room"], LIST_LIMIT)
     now = feature.clock()
@@ -144,6 +174,13 @@ async def get_bags(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="viewer")
 async def get_bag(request: Request, node: Node, who: Identity) -> Any:
+    """One lucky bag.
+    ---
+    responses:
+      "200":
+        description: the bag
+        content: {application/json: {schema: {type: object, required: [bag]}}}
+    """
     feature = luckybag.of(node)
     bag = await feature.get(request.path_params["room"], _bag_id(request))
     return {"bag": public_view(bag, feature.clock())}
@@ -151,6 +188,13 @@ async def get_bag(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def post_open(request: Request, node: Node, who: Identity) -> Any:
+    """Open a bag for joining.
+    ---
+    responses:
+      "200":
+        description: the bag
+        content: {application/json: {schema: {type: object, required: [bag]}}}
+    """
     feature = luckybag.of(node)
     bag = await feature.open_bag(request.path_params["room"], _bag_id(request))
     return {"bag": public_view(bag, feature.clock())}
@@ -158,19 +202,49 @@ async def post_open(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="host")
 async def post_draw(request: Request, node: Node, who: Identity) -> Any:
+    """Draw the winners now.
+    ---
+    responses:
+      "200":
+        description: the bag with its winners
+        content: {application/json: {schema: {type: object, required: [bag]}}}
+    """
     bag = await luckybag.of(node).draw(request.path_params["room"], _bag_id(request))
     return {"bag": public_view(bag)}
 
 
 @endpoint(role="host")
 async def post_revoke(request: Request, node: Node, who: Identity) -> Any:
+    """Revoke a bag: no draw.
+    ---
+    responses:
+      "200":
+        description: the bag
+        content: {application/json: {schema: {type: object, required: [bag]}}}
+    """
     bag = await luckybag.of(node).revoke(request.path_params["room"], _bag_id(request))
     return {"bag": public_view(bag)}
 
 
 @endpoint(role="viewer")
 async def post_join(request: Request, node: Node, who: Identity) -> Any:
-    """A viewer joins as itself; the backend (API key) names the user in the body."""
+    """A viewer joins as itself; the backend (API key) names the user in the body.
+    ---
+    requestBody:
+      required: false
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              # backend (API key) only: the user the call is for, and its display name
+              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
+              name: {type: string, minLength: 1, maxLength: 64}
+    responses:
+      "200":
+        description: whether this join was new, and the count
+        content: {application/json: {schema: {type: object, required: [bag, joined]}}}
+    """
     bag_id = _bag_id(request)
     if who is BACKEND:
         body = await read_json(request)
@@ -185,6 +259,13 @@ async def post_join(request: Request, node: Node, who: Identity) -> Any:
 
 @endpoint(role="viewer")
 async def get_proof(request: Request, node: Node, who: Identity) -> Any:
+    """The draw's proof, checkable with docs/verify_luckybag.py.
+    ---
+    responses:
+      "200":
+        description: the proof
+        content: {application/json: {schema: {type: object}}}
+    """
     return await luckybag.of(node).proof(request.path_params["room"], _bag_id(request))
 
 

@@ -354,23 +354,73 @@ def _packet(request: Request) -> str:
 
 @endpoint(role="host")
 async def post_packet(request: Request, node: Node, who: Identity) -> Any:
+    """Create a red packet: ``total`` fen split at random into ``count`` packets.
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [total, count]
+            properties:
+              total: {type: integer, minimum: 1, description: in fen}
+              count: {type: integer, minimum: 1}
+              keyword: {type: string, description: viewers must comment it to grab}
+              title: {type: string, maxLength: 30}
+              delay_s: {type: integer, minimum: 0, description: seconds before it can be grabbed}
+    responses:
+      "200":
+        description: the new packet
+        content: {application/json: {schema: {type: object}}}
+    """
     spec = PacketSpec.from_body(await read_json(request))
     return await _feature(node).create(request.path_params["room"], spec, who)
 
 
 @endpoint(role="viewer")
 async def get_packets(request: Request, node: Node, who: Identity) -> Any:
+    """The room's active red packets.
+    ---
+    responses:
+      "200":
+        description: active packets
+        content: {application/json: {schema: {type: object, required: [packets]}}}
+    """
     return {"packets": await _feature(node).active(request.path_params["room"])}
 
 
 @endpoint(role="host")
 async def get_packet(request: Request, node: Node, who: Identity) -> Any:
+    """One red packet with its grabs (host).
+    ---
+    responses:
+      "200":
+        description: the packet and who grabbed what
+        content: {application/json: {schema: {type: object}}}
+    """
     return await _feature(node).details(request.path_params["room"], _packet(request))
 
 
 @endpoint(role="viewer")
 async def post_grab(request: Request, node: Node, who: Identity) -> Any:
-    """Grab for the token's user; the backend names the user (and display name) in the body."""
+    """Grab for the token's user; the backend names the user (and display name) in the body.
+    ---
+    requestBody:
+      required: false
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              # backend (API key) only: the user the call is for, and its display name
+              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
+              name: {type: string, minLength: 1, maxLength: 64}
+    responses:
+      "200":
+        description: the grab's outcome and amount
+        content: {application/json: {schema: {type: object}}}
+    """
     body = await read_json(request)
     user, name = who.user, who.name
     if who is BACKEND:
