@@ -20,6 +20,7 @@ still agree on windows and deadlines.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -58,11 +59,17 @@ class SaleKeys:
         self.gate = self.sale + ":gate"
 
 
+#: sale scripts one process runs at once; the rest queue here instead of opening a connection
+#: each (a burst of buys would otherwise open hundreds at once and time out connecting)
+IN_FLIGHT = 32
+
+
 class RedisSaleStore:
     """Satisfies ``SaleStore``. Reaches Redis through its engine (client, scripts, guard)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     @property
     def active(self) -> str:
@@ -72,7 +79,7 @@ class RedisSaleStore:
         return SaleKeys(self.engine.keys(room), sale)
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        async with self.engine._guard():
+        async with self._slots, self.engine._guard():
             return await self.engine.scripts.run(name, keys, args)
 
     async def create(self, room: str, spec: SaleSpec) -> SaleChange:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.liveclient import token
@@ -41,7 +43,7 @@ class Api:
     def __init__(self, base_url: str) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url,
-            timeout=scaled(10),
+            timeout=httpx.Timeout(scaled(30), pool=None),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
 
@@ -75,6 +77,51 @@ class Api:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+class KeepAlive:
+    """Many small JSON POSTs over a few kept-alive HTTP/1.1 connections.
+
+    For the race only: httpx costs milliseconds of client CPU per request, which on a shared
+    two-core machine would measure the client, not the server.
+    """
+
+    def __init__(self, port: int, connections: int = 32) -> None:
+        self.port = port
+        self.size = connections
+        self.free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+
+    async def open(self) -> KeepAlive:
+        for _ in range(self.size):
+            self.free.put_nowait(await asyncio.open_connection("127.0.0.1", self.port))
+        return self
+
+    async def post(self, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+        reader, writer = await self.free.get()
+        try:
+            data = orjson.dumps(body)
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n{head}\r\n".encode()
+                + data
+            )
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            return status, orjson.loads(await reader.readexactly(length))
+        finally:
+            self.free.put_nowait((reader, writer))
+
+    async def close(self) -> None:
+        while not self.free.empty():
+            _, writer = self.free.get_nowait()
+            writer.close()
 
 
 @pytest.fixture(scope="module")
