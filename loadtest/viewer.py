@@ -184,6 +184,8 @@ class SimViewer:
 
     def on_close(self, code: int | None) -> None:
         t = self.tally
+        if self.start < 0 and not self.reconnecting:
+            t.error(f"closed before snapshot ({code})")
         if self.live and not self.reconnecting:
             key = str(code)
             t.closes[key] = t.closes.get(key, 0) + 1

@@ -46,7 +46,7 @@ class WsClient(asyncio.Protocol):
 
     ``opened`` resolves when the upgrade succeeds (or fails with ``HandshakeError``/``OSError``);
     ``on_message(payload)`` is called with each text or binary message; ``on_close(code)`` once
-    when the connection ends (``code`` is the server's close code, or ``None``).
+    when an upgraded connection ends (``code`` is the server's close code, or ``None``).
     """
 
     __slots__ = (
@@ -165,9 +165,9 @@ class WsClient(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
             self.opened.set_exception(exc or ConnectionResetError("closed during handshake"))
-        if not self.closed:
-            self.closed = True
-        self.on_close(self.close_code)
+        self.closed = True
+        if self.upgraded:
+            self.on_close(self.close_code)
 
     # ------------------------------------------------------------------ sending
 
