@@ -184,7 +184,8 @@ class RedPackets(Feature):
         """Split the total, store the packet and tell the room."""
         now = time.time()
         packet_id = "rp" + secrets.token_hex(6)
-        open_at = round(now + spec.delay_s, 3)
+        open_ms = int((now + spec.delay_s) * 1000)  # rounded down: no delay means open now
+        open_at = open_ms / 1000
         meta = orjson.dumps(
             {
                 "id": packet_id,
@@ -198,9 +199,7 @@ class RedPackets(Feature):
             }
         )
         amounts = split(spec.total, spec.count)
-        if not await self.store.create(
-            room, packet_id, meta, amounts, spec.keyword, int(open_at * 1000)
-        ):
+        if not await self.store.create(room, packet_id, meta, amounts, spec.keyword, open_ms):
             raise CommandError(ErrorCode.CONFLICT, "packet id clash; try again")
         state = public(meta, spec.count, now)
         await self.engine.publish(room, room_event_body("packet", packet=state))
