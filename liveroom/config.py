@@ -24,6 +24,7 @@ class Settings:
     engine: str = "memory"  # memory | redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "lr"
+    redis_cluster: bool = False  # redis_url then lists seed nodes: redis://h1:7000,redis://h2:7001
     workers: int = 1
     # fan-out
     tick_ms: int = 50
@@ -95,6 +96,8 @@ class Settings:
                 "several worker processes need a shared engine: use --engine redis "
                 "(the memory engine lives inside one process)"
             )
+        if self.redis_cluster and self.engine != "redis":
+            raise ValueError("redis_cluster needs --engine redis")
         if self.tick_ms < 1:
             raise ValueError("tick_ms must be at least 1")
         if self.outgoing_hard_kb < self.outgoing_soft_kb:

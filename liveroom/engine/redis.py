@@ -7,6 +7,12 @@ offset, history stream and PUBLISH in one atomic step, so pub/sub order is offse
 When Redis cannot be reached, calls raise ``EngineUnavailable`` (never a guessed answer); the
 subscriber task reconnects with backoff, subscribes again to every room it held, and tells the
 reconnect listeners so the hub can fill any gap from history.
+
+On a Redis Cluster (``Settings.redis_cluster``; ``redis_url`` then lists one or more seed nodes,
+comma-separated) commands go through ``redis.asyncio.cluster.RedisCluster``, which follows MOVED
+and ASK and refreshes its slot map after a failover. Room events use sharded pub/sub
+(``SPUBLISH``/``SSUBSCRIBE``), so a room's traffic stays on the shard that owns its slot; the
+subscriptions are kept by ``redis_shards.ShardedSubscriber``.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ClusterError, RedisClusterException, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from liveroom.engine.base import (
@@ -38,6 +44,7 @@ from liveroom.engine.base import (
 )
 from liveroom.engine.luckybag_redis import RedisBagStore
 from liveroom.engine.promo_redis import RedisCards, RedisPackets
+from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.engine.sales_redis import RedisSaleStore
 from liveroom.engine.scripts import Scripts
 from liveroom.errors import EngineUnavailable
@@ -45,7 +52,16 @@ from liveroom.errors import EngineUnavailable
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
-_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+_DOWN = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+    # a cluster mid-failover: CLUSTERDOWN, TRYAGAIN, a slot with no live master
+    ClusterError,
+    TryAgainError,
+    RedisClusterException,
+)
 
 
 class RoomKeys:
@@ -72,7 +88,10 @@ class RedisEngine:
         self.settings = settings
         self.prefix = settings.redis_prefix
         self._own_client = client is None
-        if client is None:
+        self.cluster = bool(getattr(settings, "redis_cluster", False)) or _is_cluster(client)
+        if client is None and self.cluster:
+            client = _cluster_client(settings.redis_url)
+        elif client is None:
             # A blocking pool: a burst of commands waits for a free connection (up to the
             # socket timeout) instead of failing at once with "Too many connections".
             pool = aioredis.BlockingConnectionPool.from_url(
@@ -96,7 +115,9 @@ class RedisEngine:
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._closing = False
         self.connected = asyncio.Event()
-        self.publish_command = "PUBLISH"
+        self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
+        self._shards: ShardedSubscriber | None = None
+        self._gate = asyncio.Semaphore(POOL_SIZE) if self.cluster else None
         self.bags = RedisBagStore(self)
         self.cards = RedisCards(self)
         self.packets = RedisPackets(self)
@@ -108,6 +129,16 @@ class RedisEngine:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
+        if self.cluster:
+            options = dict(_SHARD_OPTIONS)
+            given = getattr(self.client, "connection_kwargs", {})
+            options.update({k: given[k] for k in ("username", "password") if given.get(k)})
+            self._shards = ShardedSubscriber(self.client, self._dispatch, self._restored, options)
+            self.connected.set()  # per shard from here on; see ping()
+            self._listener = asyncio.create_task(
+                self._shards.supervise(), name="liveroom-redis-shards"
+            )
+            return
         self._pubsub = self.client.pubsub()
         self._listener = asyncio.create_task(self._listen(), name="liveroom-redis-pubsub")
 
@@ -120,6 +151,8 @@ class RedisEngine:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
+        if self._shards is not None:
+            await self._shards.close()
         if self._own_client:
             with contextlib.suppress(Exception):
                 await self.client.aclose()
@@ -127,20 +160,39 @@ class RedisEngine:
     async def ping(self) -> bool:
         try:
             async with self._guard():
+                if self._shards is not None:
+                    # every master must answer: a room on a dead shard cannot sell
+                    await self.client.ping(target_nodes="primaries")
+                    return self._shards.healthy.is_set()
                 await self.client.ping()
         except EngineUnavailable:
             return False
         return self.connected.is_set()
+
+    def _restored(self) -> None:
+        for callback in self._reconnect_listeners:
+            callback()
 
     def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
         self._reconnect_listeners.append(callback)
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
+        gate = self._gate
+        if gate is not None:
+            # The cluster client's pools fail at once when full; wait for a turn instead, as
+            # the standalone blocking pool does (no guard holds more than one connection).
+            try:
+                await asyncio.wait_for(gate.acquire(), 3.0)
+            except TimeoutError:
+                raise EngineUnavailable("redis busy: no free connection") from None
         try:
             yield
         except _DOWN as exc:
             raise EngineUnavailable(f"redis unreachable: {exc}") from exc
+        finally:
+            if gate is not None:
+                gate.release()
 
     # ------------------------------------------------------------------ pub/sub
 
@@ -207,6 +259,10 @@ class RedisEngine:
         channel = self.keys(room).channel.encode()
         self._handlers[room] = handler
         self._channels[channel] = room
+        if self._shards is not None:
+            async with self._guard():
+                await self._shards.subscribe(channel)
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[room] = future
         try:
@@ -221,6 +277,9 @@ class RedisEngine:
         channel = self.keys(room).channel.encode()
         self._handlers.pop(room, None)
         self._channels.pop(channel, None)
+        if self._shards is not None:
+            await self._shards.unsubscribe(channel)
+            return
         with contextlib.suppress(*_DOWN, RedisError):
             await self._pubsub.unsubscribe(channel)
 
@@ -384,3 +443,45 @@ class RedisEngine:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+#: options for the per-shard pub/sub connections (see redis_shards)
+_SHARD_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 1.0,
+    "socket_keepalive": True,
+    "health_check_interval": 0,
+}
+
+
+def _is_cluster(client: Any) -> bool:
+    from redis.asyncio.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
+
+
+def _cluster_client(url: str) -> Any:
+    """A cluster client from one or more comma-separated seed URLs (any live node will do).
+
+    Slot coverage is not required: while one shard has no master, rooms on the others go on.
+    """
+    from urllib.parse import urlsplit
+
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    seeds = [urlsplit(part.strip()) for part in url.split(",") if part.strip()]
+    if not seeds:
+        raise ValueError("redis_url names no cluster seed node")
+    first = seeds[0]
+    return RedisCluster(
+        startup_nodes=[ClusterNode(s.hostname or "127.0.0.1", s.port or 6379) for s in seeds],
+        username=first.username,
+        password=first.password,
+        ssl=first.scheme == "rediss",
+        require_full_coverage=False,
+        max_connections=POOL_SIZE,
+        socket_timeout=3.0,
+        socket_connect_timeout=1.0,
+        # MOVED, ASK and a lost master are retried this often, refreshing the slot map
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        health_check_interval=0,
+    )

@@ -1,0 +1,251 @@
+"""Sharded pub/sub on a Redis Cluster: a room's channel lives on the shard that owns its slot.
+
+A room's channel ``<prefix>:{room:<id>}:ch`` carries the room's hash tag, so ``SPUBLISH`` from the
+room's scripts and ``SSUBSCRIBE`` here both land on the one master serving the room's slot. This
+module keeps one plain ``redis.asyncio.Redis`` pub/sub connection per master that holds at least
+one of this node's rooms, and reads each from its own task.
+
+We do not use redis-py's cluster pub/sub: it appeared only in recent releases, reconnects and
+resubscribes behind our back, and polls its shards in turn. The hub must know when a
+subscription was lost so it can fill the gap from history; here that is explicit:
+
+* a shard connection that drops, or a ``sunsubscribe`` the server sends by itself (its slot moved
+  away, or the master became a replica), orphans the channels it held;
+* once a second the owner of every channel is looked up again in the cluster client's slot map
+  (which follows MOVED replies), and a channel whose owner changed is orphaned too;
+* the supervisor refreshes the slot map, subscribes every orphan on its current owner (with
+  backoff while that fails), waits for each confirmation, and then calls ``restored`` so the
+  hub reads whatever was published in between from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
+
+log = logging.getLogger("liveroom.engine.redis")
+
+CONFIRM_S = 5.0  # how long an SSUBSCRIBE may take to be confirmed
+CHECK_S = 1.0  # how often channel owners are compared with the slot map
+MAX_BACKOFF_S = 2.0
+
+Dispatch = Callable[[dict[str, Any]], None]
+
+
+class Shard:
+    """One master's pub/sub connection and the channels this node holds on it."""
+
+    def __init__(self, name: str, host: str, port: int, options: dict[str, Any]) -> None:
+        self.name = name
+        # No retries in redis-py: a lost connection must surface here, not be silently
+        # reopened (perhaps to a node that is now a replica).
+        self.client = aioredis.Redis(host=host, port=port, retry=Retry(NoBackoff(), 0), **options)
+        self.pubsub = self.client.pubsub()
+        self.channels: set[bytes] = set()
+        self.reader: asyncio.Task[None] | None = None
+        self.dead = False
+
+    async def close(self) -> None:
+        self.dead = True
+        if self.reader is not None and self.reader is not asyncio.current_task():
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+        with contextlib.suppress(Exception):
+            await self.pubsub.aclose()
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+
+class ShardedSubscriber:
+    """Subscriptions to room channels over a ``redis.asyncio.cluster.RedisCluster``.
+
+    ``dispatch`` gets every ``smessage`` (as redis-py's pub/sub message dict); ``restored`` is
+    called after lost subscriptions are back. Run ``supervise()`` as a task while open.
+    """
+
+    def __init__(
+        self,
+        cluster: Any,
+        dispatch: Dispatch,
+        restored: Callable[[], None],
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.dispatch = dispatch
+        self.restored = restored
+        self.options = options or {}
+        self.shards: dict[str, Shard] = {}
+        self.wanted: set[bytes] = set()
+        self.orphans: set[bytes] = set()
+        self.wake = asyncio.Event()
+        self.healthy = asyncio.Event()
+        self.healthy.set()
+        self._confirm: dict[bytes, asyncio.Future[None]] = {}
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ public
+
+    async def subscribe(self, channel: bytes) -> None:
+        """Subscribe on the master owning ``channel``; returns once the server confirmed it."""
+        self.wanted.add(channel)
+        try:
+            async with self._lock:
+                await self._subscribe(channel)
+        except BaseException:
+            self.wanted.discard(channel)
+            raise
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        self.wanted.discard(channel)
+        self.orphans.discard(channel)
+        async with self._lock:
+            for shard in list(self.shards.values()):
+                if channel in shard.channels:
+                    shard.channels.discard(channel)
+                    if not shard.channels:
+                        await self._drop(shard)
+                    else:
+                        with contextlib.suppress(RedisError, OSError):
+                            await shard.pubsub.sunsubscribe(channel)
+
+    async def close(self) -> None:
+        for shard in list(self.shards.values()):
+            await shard.close()
+        self.shards.clear()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _subscribe(self, channel: bytes) -> None:
+        await self.cluster.initialize()  # the slot map, unless it is already loaded
+        node = self.cluster.get_node_from_key(channel)
+        shard = self.shards.get(node.name)
+        if shard is None or shard.dead:
+            shard = Shard(node.name, node.host, int(node.port), self.options)
+            self.shards[node.name] = shard
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm[channel] = future
+        try:
+            await shard.pubsub.ssubscribe(channel)
+            shard.channels.add(channel)
+            if shard.reader is None:
+                shard.reader = asyncio.create_task(self._read(shard), name=f"shard-{shard.name}")
+            await asyncio.wait_for(asyncio.shield(future), CONFIRM_S)
+        except BaseException:
+            shard.channels.discard(channel)
+            if not shard.channels:
+                await self._drop(shard)
+            raise
+        finally:
+            self._confirm.pop(channel, None)
+
+    async def _drop(self, shard: Shard) -> None:
+        if self.shards.get(shard.name) is shard:
+            del self.shards[shard.name]
+        await shard.close()
+
+    def _orphan(self, shard: Shard, channels: set[bytes], why: str) -> None:
+        lost = channels & self.wanted
+        shard.channels -= channels
+        if not lost:
+            return
+        log.warning("redis shard %s: %d rooms lost (%s)", shard.name, len(lost), why)
+        self.orphans |= lost
+        self.healthy.clear()
+        self.wake.set()
+
+    async def _read(self, shard: Shard) -> None:
+        """Read one shard's messages until its connection fails or it holds no channel."""
+        try:
+            while shard.channels and not shard.dead:
+                message = await shard.pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                kind = message["type"]
+                if kind == "smessage":
+                    self.dispatch(message)
+                elif kind == "ssubscribe":
+                    future = self._confirm.get(message["channel"])
+                    if future is not None and not future.done():
+                        future.set_result(None)
+                elif kind == "sunsubscribe":
+                    channel = message["channel"]
+                    if channel in self.wanted and channel in shard.channels:
+                        # not asked for: the slot moved away or this master became a replica
+                        self._orphan(shard, {channel}, "slot moved")
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as exc:
+            shard.dead = True
+            for future in self._confirm.values():
+                if not future.done():
+                    future.set_exception(exc)
+            self._orphan(shard, set(shard.channels), f"connection lost: {exc}")
+        if self.shards.get(shard.name) is shard and (shard.dead or not shard.channels):
+            del self.shards[shard.name]
+            await shard.close()
+
+    def _misplaced(self) -> set[bytes]:
+        """Channels held on a shard that the slot map no longer names as their owner."""
+        out: set[bytes] = set()
+        for shard in self.shards.values():
+            for channel in shard.channels:
+                try:
+                    owner = self.cluster.get_node_from_key(channel).name
+                except (RedisClusterException, RedisError, LookupError):
+                    continue
+                if owner != shard.name:
+                    out.add(channel)
+        return out
+
+    async def supervise(self) -> None:
+        """Forever: move misplaced channels, resubscribe orphans with backoff, report recovery."""
+        delay = 0.05
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), CHECK_S)
+            self.wake.clear()
+            moved = self._misplaced()
+            for shard in list(self.shards.values()):
+                mine = moved & shard.channels
+                if mine:
+                    self._orphan(shard, mine, "slot owner changed")
+                    with contextlib.suppress(RedisError, OSError):
+                        await shard.pubsub.sunsubscribe(*mine)
+                    if not shard.channels:
+                        await self._drop(shard)
+            if not self.orphans:
+                continue
+            try:
+                await self.cluster.nodes_manager.initialize()
+                async with self._lock:
+                    for channel in sorted(self.orphans):
+                        if channel in self.wanted:
+                            await self._subscribe(channel)
+                        self.orphans.discard(channel)
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, RedisError, RedisClusterException, OSError) as exc:
+                log.warning(
+                    "redis cluster: %d rooms not resubscribed (%s); retrying in %.2fs",
+                    len(self.orphans),
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, MAX_BACKOFF_S)
+                self.wake.set()
+                continue
+            delay = 0.05
+            self.healthy.set()
+            log.warning("redis cluster: rooms resubscribed on their current shards")
+            self.restored()
