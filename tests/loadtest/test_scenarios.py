@@ -38,7 +38,7 @@ def test_fanout_delivers_every_event_once(harness: Harness, tmp_path: Path) -> N
     assert accepted > 0 and s["shed"] > 0
     assert accepted + s["answers"].get("comment:shed", 0) == s["sent"]
     assert s["shed"] == s["answers"].get("comment:shed", 0)
-    assert s["expected"] == s["delivered"] == accepted * 300
+    assert s["expected"] == s["delivered"] == (accepted + 1) * 300  # + the end sentinel
     assert s["ok"] is True
     body = page.read_text()
     assert "<svg" in body
