@@ -10,9 +10,10 @@ Funnel, counted once per user per card for the room's whole live (see ``docs/car
   screen (``card_view``), or they clicked it;
 - clicked: the user clicked it (``card_click``).
 
-Live stock: a card may name the flash sale selling its sku (``sale``). The card then shows that
-sale's stock, which viewers already receive in the snapshot's ``sales`` and in every ``sale``
-event; the card itself is not republished on each stock change.
+Live stock: a card may name the flash sale selling its sku (``sale``); pinning checks that sale
+and copies its stock into the card. From then on viewers follow the stock by sku from what the
+flash sale already sends them (the snapshot's ``sales``, ``sale`` and ``sold_out`` events), so
+the card is not republished on every stock change.
 """
 
 from __future__ import annotations
@@ -150,7 +151,9 @@ class Cards(Feature):
         """Pin, update or replace a card; every viewer gets the new board."""
         sku, card = validate_card(body)
         if "sale" in card:
-            await self._check_sale(room, sku, card["sale"])
+            stock = await self._sale_stock(room, sku, card["sale"])
+            if stock is not None:
+                card["stock"] = stock
         card["pinned_at"] = time.time()
         board = await self.store.pin(room, sku, orjson.dumps(card), MAX_CARDS, replace)
         if board.status is Pin.FULL:
@@ -196,11 +199,11 @@ class Cards(Feature):
     async def funnel(self, room: str) -> dict[str, Any]:
         return {"room": room, "cards": await self.store.funnel(room)}
 
-    async def _check_sale(self, room: str, sku: str, sale_id: str) -> None:
-        """A linked flash sale must exist in the room and sell this sku."""
+    async def _sale_stock(self, room: str, sku: str, sale_id: str) -> int | None:
+        """The linked flash sale's stock now; it must exist in the room and sell this sku."""
         sales = getattr(self.engine, "sales", None)
         if sales is None:
-            return
+            return None
         sale = await sales.get(room, sale_id)
         if sale is None:
             raise CommandError(ErrorCode.NOT_FOUND, f"no flash sale {sale_id!r} in this room")
@@ -208,6 +211,7 @@ class Cards(Feature):
             raise CommandError(
                 ErrorCode.CONFLICT, f"flash sale {sale_id!r} sells {sale.sku!r}, not {sku!r}"
             )
+        return int(sale.stock)
 
     async def _publish(
         self, room: str, board: Board, change: str, sku: str, who: Identity

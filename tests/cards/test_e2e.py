@@ -7,6 +7,7 @@ import httpx
 from tests.liveclient import LiveClient, token
 from tests.servers import API_KEY
 
+BACKEND = {"authorization": f"Bearer {API_KEY}"}
 IMG = "https://img.example.com/p.jpg"
 
 
@@ -157,4 +158,41 @@ async def test_cards_over_http(start_server) -> None:  # type: ignore[no-untyped
             assert (await http.delete("/api/rooms/r1/cards", headers=backend)).status_code == 200
             await viewer.wait(lambda: newest_board(viewer) == [])
     finally:
+        await viewer.close()
+
+
+async def test_card_linked_to_a_flash_sale(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A card names its sale: pin copies the live stock; the sale's events carry the same sku."""
+    server = start_server()
+    host = await LiveClient.connect(server.ws_url, "r1", "host1", role="host")
+    viewer = await LiveClient.connect(server.ws_url, "r1", "bob")
+    try:
+        await host.event("snapshot")
+        await viewer.event("snapshot")
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            sale = {"id": "fs1", "sku": "s1", "title": "秒杀", "price": 990, "stock": 5}
+            made = await http.post("/api/rooms/r1/sales", json=sale, headers=BACKEND)
+            assert made.status_code == 200, made.text
+            await http.post("/api/rooms/r1/sales/fs1/open", headers=BACKEND)
+        wrong = await host.command("card_pin", **card("s2", sale="fs1"))
+        assert wrong["error"]["code"] == "conflict"
+        assert (await host.command("card_pin", **card("s1", sale="nope")))["error"]["code"] == (
+            "not_found"
+        )
+        pinned = await host.command("card_pin", **card("s1", sale="fs1", stock=999))
+        assert pinned["cards"][0]["stock"] == 5 and pinned["cards"][0]["sale"] == "fs1"
+        bought = await viewer.command("buy", sale="fs1", quantity=1, request_id="b1")
+        assert bought["ok"] is True, bought
+        moved = await viewer.event("sale")
+        await viewer.wait(
+            lambda: any(e["sale"]["stock"] == 4 for e in viewer.of_type("sale")), timeout=5
+        )
+        assert moved["sale"]["sku"] == "s1"
+        late = await LiveClient.connect(server.ws_url, "r1", "carol")
+        snap = await late.event("snapshot")
+        await late.close()
+        assert snap["cards"][0]["sale"] == "fs1"
+        assert [(s["sku"], s["stock"]) for s in snap["sales"]] == [("s1", 4)]
+    finally:
+        await host.close()
         await viewer.close()
