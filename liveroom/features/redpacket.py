@@ -303,8 +303,12 @@ class RedPackets(Feature):
         text = text.strip()
         if not text or len(text) > MAX_KEYWORD:
             return
-        for packet in await self.store.said(room, who.user, text):
-            await self.engine.notify(room, who.user, event("packet_unlocked", packet=packet))
+        try:
+            for packet in await self.store.said(room, who.user, text):
+                await self.engine.notify(room, who.user, event("packet_unlocked", packet=packet))
+        except EngineUnavailable:
+            # the comment itself went out; the sender may say the keyword again
+            log.warning("keyword comment in %s not checked: engine unavailable", room)
 
     def routes(self) -> list[BaseRoute]:
         return [
