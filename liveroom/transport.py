@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from liveroom.errors import CloseCode
 from liveroom.protocol import ws_payload, ws_text_frame
 
 log = logging.getLogger("liveroom.transport")
@@ -35,13 +36,46 @@ class Out(Protocol):
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, exposing itself to the app for direct writes."""
+    """uvicorn's sans-I/O WebSocket protocol, exposing itself to the app for direct writes.
+
+    It also drains on shutdown (SIGTERM). uvicorn's own protocol sends close 1012 at once,
+    dropping the reply of a command still being handled. Here ``shutdown`` stops reading new
+    frames and sends 1012 only once the app is back waiting in ``receive`` with nothing queued:
+    every command read before the signal gets its reply first. uvicorn gives connections
+    ``timeout_graceful_shutdown`` (``Settings.drain_s``) to get there.
+    """
+
+    draining = False
+    idle = False  # the app is waiting in receive()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and getattr(self, "request", None) is event:
             scope["extensions"][DIRECT_EXTENSION] = self
+
+    def shutdown(self) -> None:
+        if not self.handshake_complete or self.close_sent or self.draining:
+            super().shutdown()
+            return
+        self.draining = True
+        if not self.read_paused:  # no new commands; the close below reads again
+            self.read_paused = True
+            self.transport.pause_reading()
+        if self.idle and self.queue.empty():
+            self._close_for_restart()
+
+    async def receive(self) -> Any:
+        if self.draining and self.queue.empty() and not self.close_sent:
+            self._close_for_restart()
+        self.idle = True
+        try:
+            return await super().receive()
+        finally:
+            self.idle = False
+
+    def _close_for_restart(self) -> None:
+        DirectLink(self).close(CloseCode.SERVICE_RESTART, "server restart")
 
 
 class DirectLink:

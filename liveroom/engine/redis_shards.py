@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 from collections.abc import Callable
@@ -138,7 +139,10 @@ class ShardedSubscriber:
             await shard.pubsub.ssubscribe(channel)
             shard.channels.add(channel)
             if shard.reader is None:
-                shard.reader = asyncio.create_task(self._read(shard), name=f"shard-{shard.name}")
+                # a clean context: the caller's (a connection's log ids) is not the reader's
+                shard.reader = asyncio.create_task(
+                    self._read(shard), name=f"shard-{shard.name}", context=contextvars.Context()
+                )
             await asyncio.wait_for(asyncio.shield(future), CONFIRM_S)
         except BaseException:
             shard.channels.discard(channel)

@@ -123,6 +123,44 @@ class LocalCluster:
                     return node
         raise LookupError("no replica")
 
+    def replication_offset(self, node: RedisProcess) -> int:
+        with self.client(node.port) as c:
+            info = c.info("replication")
+        key = "master_repl_offset" if info["role"] == "master" else "slave_repl_offset"
+        return int(info[key])
+
+    def wait_replicated(self, master: RedisProcess, timeout: float = 10.0) -> RedisProcess:
+        """Until ``master`` has a replica holding every write the master has made so far."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                replica = self.replica_of(master)
+                if self.replication_offset(replica) >= self.replication_offset(master):
+                    return replica
+            except (LookupError, redis.RedisError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no replica of {master.port} caught up")
+            time.sleep(0.05)
+
+    def kill_and_promote(self, master: RedisProcess, replica: RedisProcess) -> None:
+        """SIGKILL ``master``, then ``CLUSTER FAILOVER FORCE`` on its replica, until it serves."""
+        master.kill()
+        with self.client(replica.port) as c:
+            c.execute_command("CLUSTER", "FAILOVER", "FORCE")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with self.client(replica.port) as c:
+                    if c.execute_command("ROLE")[0] in (b"master", "master"):
+                        break
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replica {replica.port} was not promoted")
+            time.sleep(0.05)
+        self.wait_ok()
+
     @staticmethod
     def _master_id(c: redis.Redis) -> str:
         for line in c.execute_command("CLUSTER", "NODES").decode().splitlines():
