@@ -185,7 +185,8 @@ live.on("status", ({ status }) => {
 
 live.on("snapshot", (snap) => {
   showRoom(snap.room || {});
-  onlineNumbers(snap.online, snap.peak, snap.likes);
+  // A snapshot taken before this node's first pulse says 0 online: not worth a dip in the chart.
+  if (snap.online > 0 || series.online.length) onlineNumbers(snap.online, snap.peak, snap.likes);
   $("comments").replaceChildren();
   for (const c of snap.comments || []) addComment(c);
 });
@@ -199,7 +200,7 @@ live.on("system", (s) => addLine(s.ts, el("span", { class: "sys", text: "📢 sy
 
 function showRoom(room) {
   setText("room-id", ROOM);
-  setText("room-title", room.title && room.title !== ROOM ? room.title : "");
+  setText("room-title", room.title && room.title !== ROOM ? `· ${room.title}` : "");
 }
 
 function addComment(c) {

@@ -30,6 +30,22 @@ export function mountCards(ctx) {
   });
 
   ctx.openProduct ??= (card) => productSheet(ctx, card);
+
+  // The bag button in the action bar: every product on show, in one list.
+  document.getElementById("cart-button").addEventListener("click", () => {
+    if (!state.cards.length) {
+      ctx.note("No products on show right now — the host pins them during the live.");
+      return;
+    }
+    const body = document.getElementById("sale-body");
+    const list = state.cards.map((card, i) => {
+      const node = cardNode(card, i);
+      node.classList.add("card-wide");
+      return node;
+    });
+    body.replaceChildren(el("h2", { text: "🛍 Products in this live" }), el("div", { class: "cards" }, list));
+    ctx.sheets.open("sale-sheet");
+  });
   // Stock shown on a card follows its flash sale.
   ctx.salesChanged = render;
 

@@ -53,10 +53,14 @@ class Pages:
         self.dialogs: list[str] = []
         self.errors: list[str] = []
 
-    def open(self, path: str = "/demo/", *, phone: bool = True) -> playwright_sync.Page:
+    def open(
+        self, path: str = "/demo/", *, phone: bool = True, scale: int = 1
+    ) -> playwright_sync.Page:
         viewport = PHONE if phone else {"width": 1440, "height": 960}
+        # Reduced motion stops the decorative background animation: software rendering of it
+        # makes every screenshot slow.
         context = self.browser.new_context(  # type: ignore[attr-defined]
-            viewport=viewport, device_scale_factor=2 if phone else 1
+            viewport=viewport, device_scale_factor=scale, reduced_motion="reduce"
         )
         self.contexts.append(context)
         page = context.new_page()
@@ -66,9 +70,9 @@ class Pages:
         page.goto(self.base + path)
         return page
 
-    def viewer(self) -> playwright_sync.Page:
+    def viewer(self, scale: int = 1) -> playwright_sync.Page:
         """A viewer page, connected (its online count is drawn from the snapshot)."""
-        page = self.open("/demo/")
+        page = self.open("/demo/", scale=scale)
         playwright_sync.expect(page.get_by_test_id("status")).to_be_hidden()
         return page
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Pages, screenshot
+from tests.browser.conftest import Pages
 from tests.browser.test_viewer import say
 
 
@@ -53,22 +53,6 @@ def test_muted_viewer_is_told(pages: Pages) -> None:
     say(viewer, "more spam")
     expect(viewer.get_by_test_id("toast").last).to_contain_text("muted")
     expect(host.get_by_test_id("host-comments")).not_to_contain_text("more spam")
-
-
-def test_console_screenshot(pages: Pages) -> None:
-    """The console with a little activity, saved for a look."""
-    host = pages.host()
-    alice = pages.viewer()
-    bob = pages.viewer()
-    for line in ("主播好！", "How much is shipping?", "已下单 ❤️"):
-        say(alice, line)
-        expect(host.get_by_test_id("host-comments")).to_contain_text(line)
-    for _ in range(6):
-        bob.get_by_test_id("like").click()
-    expect(host.get_by_test_id("kpi-online")).to_have_text("3")
-    expect(host.get_by_test_id("kpi-likes")).to_have_text("6")
-    expect(host.get_by_test_id("kpi-comments")).to_have_text("3")
-    screenshot(host, "console")
 
 
 def test_pinned_card_pops_up_in_both_viewers(pages: Pages) -> None:

@@ -17,7 +17,7 @@ def start_sale(host, *, stock: int, limit: int = 1, now: bool = True) -> None:  
 
 
 def grab(viewer) -> None:  # type: ignore[no-untyped-def]
-    viewer.get_by_test_id("card").click()
+    viewer.locator("[data-testid=card][data-sku=sneaker-red]").click()
     viewer.get_by_test_id("buy").click()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Pages, screenshot
+from tests.browser.conftest import Pages
 from tests.servers import ServerProcess
 
 
@@ -63,14 +63,3 @@ def test_pages_reconnect_after_server_restart(
     expect(alice.get_by_test_id("feed")).to_contain_text("after the restart")
     expect(alice.get_by_test_id("online")).to_have_text("2")
 
-
-def test_viewer_screenshot(pages: Pages) -> None:
-    """The viewer page with some chatter, saved for a look."""
-    alice = pages.viewer()
-    bob = pages.viewer()
-    for line in ("主播好！", "Is the blue one still in stock?", "已下单 ❤️", "求讲解一下3号链接"):
-        say(bob, line)
-        expect(alice.get_by_test_id("feed")).to_contain_text(line)
-    for _ in range(5):
-        alice.get_by_test_id("like").click()
-    screenshot(alice, "viewer")
