@@ -12,9 +12,9 @@ from tests.servers import ServerProcess
 SHOP_ORIGIN = "https://shop.example"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def module_servers() -> Iterator[Callable[..., ServerProcess]]:
-    """Start server processes that live for the module: ``start(**settings)``."""
+    """Start server processes that live for the whole package: ``start(**settings)``."""
     started: list[ServerProcess] = []
 
     def start(**settings: object) -> ServerProcess:
@@ -27,7 +27,7 @@ def module_servers() -> Iterator[Callable[..., ServerProcess]]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def guarded(module_servers: Callable[..., ServerProcess]) -> ServerProcess:
     """A memory-engine server with an origin allowlist, a small command budget and frame cap."""
     return module_servers(
