@@ -100,6 +100,11 @@ class LuckyBags(Feature):
         start = body.get("open", False)
         if not isinstance(start, bool):
             raise CommandError(ErrorCode.BAD_REQUEST, "open is true or false")
+        if start:
+            # refuse before creating, so a refused create-and-open leaves nothing behind
+            current = await self.store.current(room)
+            if current is not None and current.state in (BagState.OPEN, BagState.DRAWING):
+                raise CommandError(ErrorCode.CONFLICT, "another bag is open in this room")
         bag = Bag(
             id="bag-" + secrets.token_hex(5),
             room=room,
@@ -348,7 +353,10 @@ class LuckyBags(Feature):
     async def _tend(self, room_id: str) -> None:
         local = self.node.hub.rooms.get(room_id)
         if local is None or local.size == 0:
-            self._seen.pop(room_id, None)
+            self._counts.pop(room_id, None)
+            if room_id in self._seen:
+                await self._report(room_id)  # our last viewer left: withdraw them at once
+                del self._seen[room_id]
             return
         bag = await self.store.current(room_id)
         self._current[room_id] = (time.monotonic(), bag)
@@ -362,6 +370,8 @@ class LuckyBags(Feature):
             local.add_state("bag_count", event("bag_count", bag=bag.id, count=bag.count))
         if bag.rules["must_stay"]:
             await self._report(room_id)
+        else:
+            self._seen.pop(room_id, None)
 
     async def _report(self, room_id: str) -> None:
         """Tell the engine which users hold connections to ``room_id`` on this node."""

@@ -11,6 +11,7 @@ import pytest
 
 from tests.liveclient import LiveClient, token
 from tests.servers import API_KEY, ServerProcess
+from tests.timeouts import eventually
 
 _rooms = itertools.count(1)
 RULES = {"prize": "Mug", "value_fen": 1000, "winners": 1, "duration_s": 60}
@@ -176,3 +177,31 @@ async def test_list_get_and_proof(server, clients, room, http) -> None:  # type:
     after = (await http.get(f"/api/rooms/{room}/bags/{bag['id']}/proof", headers=viewer)).json()
     assert after["seed"] and after["result"] == [w["id"] for w in listed[0]["winner_list"]]
     assert "sha256" in after["recipe"]
+
+
+async def test_stay_to_win_leaves_out_who_left(server, clients, room, http) -> None:  # type: ignore[no-untyped-def]
+    """In a must_stay bag, a participant who disconnected before the draw cannot win."""
+    bag = await open_bag(http, room, winners=5, must_stay=True)
+    alice = await connect(server, clients, room, "alice")
+    bob = await connect(server, clients, room, "bob")
+    for client in (alice, bob):
+        assert (await client.command("bag_join", bag=bag["id"]))["ok"] is True
+    await bob.close()
+    clients.remove(bob)
+
+    async def online() -> int:
+        stats = await http.get(f"/api/rooms/{room}/stats", headers=bearer(API_KEY))
+        return int(stats.json()["online"])
+
+    await eventually(lambda: _is(online(), 1))
+    drawn = await http.post(f"/api/rooms/{room}/bags/{bag['id']}/draw", headers=bearer(API_KEY))
+    assert [w["id"] for w in drawn.json()["bag"]["winner_list"]] == ["alice"]
+    proof = (
+        await http.get(f"/api/rooms/{room}/bags/{bag['id']}/proof", headers=bearer(API_KEY))
+    ).json()
+    assert proof["ineligible"] == {"bob": "absent"}
+    assert (await alice.event("bag_won"))["bag"] == bag["id"]
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
