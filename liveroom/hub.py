@@ -173,6 +173,7 @@ class LocalRoom:
         else:
             # Too far behind to fill: tell every viewer to resume, which gives them a reset
             # snapshot if their own offset is gone too.
+            metrics.RESYNCS.inc()
             log.warning(
                 "room %s: gap after %s cannot be filled; viewers told to resync",
                 self.id,

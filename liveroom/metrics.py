@@ -23,6 +23,13 @@ BAG_DRAWS = Counter(
     ["trigger", "outcome"],
 )
 ENGINE_UP = Gauge("liveroom_engine_up", "1 while the engine's store answers")
+ENGINE_RECOVERIES = Counter(
+    "liveroom_engine_recoveries",
+    "Times the engine lost room subscriptions (Redis down, failover) and got them all back",
+)
+RESYNCS = Counter(
+    "liveroom_room_resyncs", "Rooms whose gap was too old to fill from history; viewers resynced"
+)
 
 
 def render() -> tuple[bytes, str]:

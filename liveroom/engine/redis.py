@@ -33,6 +33,7 @@ from redis.exceptions import ClusterError, RedisClusterException, RedisError, Tr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from liveroom import metrics
 from liveroom.engine.base import (
     CommentRules,
     EventHandler,
@@ -170,6 +171,7 @@ class RedisEngine:
         return self.connected.is_set()
 
     def _restored(self) -> None:
+        metrics.ENGINE_RECOVERIES.inc()
         for callback in self._reconnect_listeners:
             callback()
 
@@ -211,8 +213,7 @@ class RedisEngine:
                     log.warning(
                         "redis pub/sub reconnected; %d rooms resubscribed", len(self._channels)
                     )
-                    for callback in self._reconnect_listeners:
-                        callback()
+                    self._restored()
                 first = False
                 delay = 0.05
                 while not self._closing:
