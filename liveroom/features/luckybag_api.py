@@ -139,7 +139,7 @@ async def post_bag(request: Request, node: Node, who: Identity) -> Any:
               value_fen: {type: integer, minimum: 0}
               winners: {type: integer, minimum: 1}
               duration_s: {type: integer, minimum: 1}
-              join: {type: string, description: "how viewers join: command or keyword"}
+              join: {type: string, enum: [tap, keyword], description: "how viewers join"}
               keyword: {type: string}
               must_stay: {type: boolean}
               open: {type: boolean}
