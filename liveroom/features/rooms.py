@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,6 +64,7 @@ class Rooms:
         self.engine = engine
         self.settings = settings
         self.snapshot_parts: list[SnapshotPart] = []
+        self._shared: dict[str, tuple[float, asyncio.Future[tuple[int, bytes]]]] = {}
 
     async def info(self, room: str) -> dict[str, Any]:
         info = await self.engine.room_info(room)
@@ -90,7 +92,26 @@ class Rooms:
         return info
 
     async def snapshot(self, room: str, *, reset: bool = False) -> tuple[int, bytes]:
-        """The snapshot event and its offset: everything a viewer needs to draw the room now."""
+        """The snapshot event and its offset: everything a viewer needs to draw the room now.
+
+        Viewers joining within one tick share one snapshot: the first builds it, the others
+        await the same build. A join storm then costs one engine read per room per tick, not
+        one per viewer. A shared snapshot is at most a tick old; the hub brings each viewer
+        level from its offset, so nothing between the snapshot and the join is missed.
+        """
+        if reset:
+            return await self._build(room, reset=True)
+        now = time.monotonic()
+        shared = self._shared.get(room)
+        if shared is None or now > shared[0] or (shared[1].done() and shared[1].exception()):
+            future = asyncio.ensure_future(self._build(room, reset=False))
+            shared = (now + self.settings.tick_ms / 1000, future)
+            self._shared[room] = shared
+            if len(self._shared) > 4096:
+                self._shared = {k: v for k, v in self._shared.items() if v[0] >= now}
+        return await asyncio.shield(shared[1])
+
+    async def _build(self, room: str, *, reset: bool) -> tuple[int, bytes]:
         state = await self.engine.snapshot(room, self.settings.snapshot_comments)
         info = state.info if state.info is not None else self.default(room)
         body: dict[str, Any] = {

@@ -1,0 +1,50 @@
+"""Viewers joining in the same tick share one snapshot build; a reset is always fresh."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from liveroom.config import Settings
+from liveroom.engine.memory import MemoryEngine
+from liveroom.features.rooms import Rooms
+
+
+class CountingEngine(MemoryEngine):
+    """The real memory engine, counting snapshot reads."""
+
+    reads = 0
+
+    async def snapshot(self, room, comments):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return await super().snapshot(room, comments)
+
+
+async def test_joins_in_one_tick_share_one_build() -> None:
+    """Fifty concurrent snapshot requests for one room read the engine once."""
+    engine = CountingEngine(Settings(tick_ms=10_000))
+    rooms = Rooms(engine, engine.settings)
+    results = await asyncio.gather(*(rooms.snapshot("r") for _ in range(50)))
+    assert engine.reads == 1
+    assert len({body for _, body in results}) == 1
+
+
+async def test_reset_snapshot_is_built_fresh() -> None:
+    """A reset snapshot is never a shared one, and says ``reset: true``."""
+    engine = CountingEngine(Settings(tick_ms=10_000))
+    rooms = Rooms(engine, engine.settings)
+    await rooms.snapshot("r")
+    _, body = await rooms.snapshot("r", reset=True)
+    assert engine.reads == 2
+    assert orjson.loads(body)["reset"] is True
+
+
+async def test_shared_snapshot_expires_after_a_tick() -> None:
+    """With a zero tick every join builds its own snapshot, seeing the newest offset."""
+    engine = CountingEngine(Settings(tick_ms=0))
+    rooms = Rooms(engine, engine.settings)
+    first, _ = await rooms.snapshot("r")
+    await engine.publish("r", b'{"type":"system","text":"x"}')
+    second, _ = await rooms.snapshot("r")
+    assert second == first + 1
