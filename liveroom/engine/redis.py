@@ -268,6 +268,10 @@ class RedisEngine:
         self._pending[room] = future
         try:
             async with self._guard():
+                if not self.connected.is_set():
+                    # The listener is still making its pub/sub connection: a SUBSCRIBE sent
+                    # now would open a second one that nobody reads, and never be confirmed.
+                    await asyncio.wait_for(self.connected.wait(), timeout=5.0)
                 await self._pubsub.subscribe(channel)
                 await asyncio.wait_for(asyncio.shield(future), timeout=5.0)
         except BaseException:
