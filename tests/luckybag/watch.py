@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from liveroom.engine.base import Engine, EventHandler
 
 
 async def subscribe(engine: Engine, room: str, handler: EventHandler) -> None:
-    """``engine.subscribe``, once a RedisEngine's pub/sub connection is up.
-
-    A subscribe racing the Redis listener's very first command can go unanswered (an engine
-    issue, reported); waiting for ``connected`` first keeps these tests out of that race.
-    """
-    connected = getattr(engine, "connected", None)
-    if connected is not None:
-        await asyncio.wait_for(connected.wait(), 5)
+    """Subscribe ``handler`` to ``room`` as the hub would."""
     await engine.subscribe(room, handler)
 
 
