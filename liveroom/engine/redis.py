@@ -131,9 +131,7 @@ class RedisEngine:
 
     async def open(self) -> None:
         if self.cluster:
-            options = dict(_SHARD_OPTIONS)
-            given = getattr(self.client, "connection_kwargs", {})
-            options.update({k: given[k] for k in ("username", "password") if given.get(k)})
+            options = _shard_options(getattr(self.client, "connection_kwargs", {}))
             self._shards = ShardedSubscriber(self.client, self._dispatch, self._restored, options)
             self.connected.set()  # per shard from here on; see ping()
             self._listener = asyncio.create_task(
@@ -456,6 +454,21 @@ _SHARD_OPTIONS: dict[str, Any] = {
     "socket_keepalive": True,
     "health_check_interval": 0,
 }
+
+
+def _shard_options(given: dict[str, Any]) -> dict[str, Any]:
+    """Options of the per-shard pub/sub connections: the cluster client's credentials and TLS."""
+    from inspect import signature
+
+    from redis.asyncio.connection import SSLConnection
+
+    options = dict(_SHARD_OPTIONS)
+    options.update({k: given[k] for k in ("username", "password") if given.get(k)})
+    if given.get("connection_class") is SSLConnection:
+        accepted = signature(aioredis.Redis).parameters
+        options["ssl"] = True
+        options.update({k: v for k, v in given.items() if k.startswith("ssl_") and k in accepted})
+    return options
 
 
 def _is_cluster(client: Any) -> bool:
