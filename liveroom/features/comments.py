@@ -10,7 +10,7 @@ from typing import Any
 
 from liveroom.auth import Identity
 from liveroom.engine.base import CommentRules, Engine, Posted
-from liveroom.errors import CommandError, ErrorCode
+from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.protocol import event, room_event_body
 
 DEDUPE_USERS = 50_000  # most recent senders remembered per node for flood dedupe
@@ -49,6 +49,7 @@ class Comments:
                 f"comments are at most {self.settings.comment_max_len} characters",
             )
         self._dedupe(room, who.user, text)
+        said = text
         masked = hidden = False
         pattern = self._pattern(info.get("sensitive_words") or ())
         if pattern is not None and pattern.search(text):
@@ -71,9 +72,15 @@ class Comments:
             room_cap=int(cap),
             priority=priority,
         )
-        result = await self.engine.post_comment(
-            room, who.user, room_event_body("comment", **fields), rules
-        )
+        try:
+            result = await self.engine.post_comment(
+                room, who.user, room_event_body("comment", **fields), rules
+            )
+        except EngineUnavailable:
+            # not posted: the user's retry of the same text must not be refused as a duplicate
+            if self._recent.get((room, who.user), ("",))[0] == said:
+                del self._recent[(room, who.user)]
+            raise
         if result.status is Posted.MUTED:
             raise CommandError(ErrorCode.MUTED, "you are muted in this room")
         if result.status is Posted.RATE_LIMITED:
