@@ -124,9 +124,9 @@ class KeepAlive:
             writer.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server() -> Iterator[ServerProcess]:
-    """One memory-engine server for a module's tests; each test takes its own room."""
+    """One memory-engine server for this package's tests; each test takes its own room."""
     proc = ServerProcess(engine="memory", sweep_interval_s=0.1, command_burst=200).start()
     yield proc
     proc.stop()
