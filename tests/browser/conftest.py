@@ -23,10 +23,13 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the browser tests; stopped when they are done, so that its
+    event loop is gone before the asyncio tests of the other packages run."""
     if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") or os.environ.get("LIVEROOM_REQUIRE_REDIS"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: scripts/test installs it")
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with playwright_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(
