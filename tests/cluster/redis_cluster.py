@@ -161,6 +161,30 @@ class LocalCluster:
             time.sleep(0.05)
         self.wait_ok()
 
+    def node_id(self, node: RedisProcess) -> str:
+        with self.client(node.port) as c:
+            raw = c.execute_command("CLUSTER", "MYID")
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def move_slot_of(self, key: str, target: RedisProcess) -> None:
+        """Migrate ``key``'s slot, keys and all, to the master ``target`` (a live reshard)."""
+        source = self.owner(key)
+        src, dst = self.client(source.port), self.client(target.port)
+        try:
+            slot = int(src.execute_command("CLUSTER", "KEYSLOT", key))
+            source_id, target_id = self.node_id(source), self.node_id(target)
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+            for master in self.masters_now():
+                with self.client(master.port) as c:
+                    c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        finally:
+            src.close()
+            dst.close()
+        self.wait_ok()
+
     @staticmethod
     def _master_id(c: redis.Redis) -> str:
         for line in c.execute_command("CLUSTER", "NODES").decode().splitlines():
