@@ -267,6 +267,7 @@ REFUSAL_ERRORS = {
     CloseCode.ORIGIN_NOT_ALLOWED: ErrorCode.FORBIDDEN,
     CloseCode.TOO_MANY_CONNECTIONS: ErrorCode.RATE_LIMITED,
     CloseCode.SERVICE_RESTART: ErrorCode.UNAVAILABLE,
+    CloseCode.ROOM_ENDED: ErrorCode.ENDED,
 }
 
 
@@ -331,6 +332,11 @@ async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: st
                 ]
             )
         )
+        if room.info.get("ended"):
+            if isinstance(link, AsgiLink):
+                link.stop()
+            await _refuse(ws, CloseCode.ROOM_ENDED, "this room has ended")
+            return
         have = await _start(node, room, viewer, resume)
     except EngineUnavailable:
         if isinstance(link, AsgiLink):
