@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -35,7 +37,7 @@ from liveroom.protocol import (
     frame,
     reply,
 )
-from liveroom.transport import DIRECT_EXTENSION, AsgiLink, DirectLink
+from liveroom.transport import DIRECT_EXTENSION, AsgiLink, DirectLink, DirectWebSocketProtocol
 
 if TYPE_CHECKING:
     from liveroom.app import Node
@@ -44,6 +46,8 @@ log = logging.getLogger("liveroom.session")
 
 Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 _conn_ids = itertools.count(1)
+#: commands queued on one connection before the server stops reading from it
+INBOX_HOLD = 32
 
 
 class Session:
@@ -53,7 +57,7 @@ class Session:
 
     def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
         self.node = node
-        self.ws = ws
+        self.ws: WebSocket | None = ws
         self.who = who
         self.room = room
         self.viewer = viewer
@@ -61,6 +65,12 @@ class Session:
         self.tokens = float(node.settings.command_burst)
         self.refilled = time.monotonic()
         self.expiry: asyncio.TimerHandle | None = None
+        self.inbox: deque[str | bytes] = deque()
+        self.worker: asyncio.Task[None] | None = None
+        self.proto: DirectWebSocketProtocol | None = None
+        self.context: contextvars.Context | None = None
+        self.cleanups: list[Callable[[], None]] = []
+        self.finished = False
 
     @classmethod
     def handles(cls, command: type[Command]) -> Callable[[Handler], Handler]:
@@ -75,27 +85,87 @@ class Session:
     # ------------------------------------------------------------------ read loop
 
     async def run(self) -> None:
+        """The read loop of the ASGI path (liveroom mounted in another server)."""
+        assert self.ws is not None
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            if len(data) > self.node.settings.max_frame_bytes:
-                # uvicorn's ws_max_size stops these first under `liveroom serve`; this is for
-                # servers that mount the app without that limit
-                self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            if not await self.take(_data_of(message)):
                 return
-            if not self._take_token():
-                if self.tokens < -self.node.settings.command_burst:
-                    log.warning("closing a flooding connection", extra={"code": CloseCode.FLOOD})
-                    self.close(CloseCode.FLOOD, "command flood")
-                    return
-                error = CommandError(ErrorCode.RATE_LIMITED, "too many commands; slow down")
-                self._error(error, _request_id_of(data))
-                continue
-            await self.handle(data)
+
+    async def take(self, data: str | bytes) -> bool:
+        """One client frame: size, rate, then the command. False once the session must end."""
+        if len(data) > self.node.settings.max_frame_bytes:
+            # uvicorn's ws_max_size stops these first under `liveroom serve`; this is for
+            # servers that mount the app without that limit
+            self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return False
+        if not self._take_token():
+            if self.tokens < -self.node.settings.command_burst:
+                log.warning("closing a flooding connection", extra={"code": CloseCode.FLOOD})
+                self.close(CloseCode.FLOOD, "command flood")
+                return False
+            error = CommandError(ErrorCode.RATE_LIMITED, "too many commands; slow down")
+            self._error(error, _request_id_of(data))
+            return True
+        await self.handle(data)
+        return True
+
+    # ------------------------------------------------------------------ detached (direct path)
+
+    def detach(self, proto: DirectWebSocketProtocol) -> None:
+        """Live on callbacks from the protocol from now on; the ASGI task may end.
+
+        Commands still run one at a time, in order, on a task that exists only while there is
+        something to do. Cleanups run once, when the connection goes.
+        """
+        self.proto = proto
+        self.context = contextvars.copy_context()
+        self.ws = None
+        proto.detach(self.deliver)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.disconnect":
+            self.finish()
+            return
+        if self.finished:
+            return
+        self.inbox.append(_data_of(message))
+        proto = self.proto
+        assert proto is not None
+        if self.worker is None:
+            proto.idle = False
+            loop = asyncio.get_running_loop()
+            self.worker = loop.create_task(self._work(), context=self.context)
+        elif len(self.inbox) >= INBOX_HOLD:
+            proto.hold(True)
+
+    async def _work(self) -> None:
+        proto = self.proto
+        assert proto is not None
+        try:
+            while self.inbox and not self.finished:
+                if not await self.take(self.inbox.popleft()):
+                    self.inbox.clear()
+                    break
+                if len(self.inbox) < INBOX_HOLD // 2:
+                    proto.hold(False)
+        finally:
+            self.worker = None
+            proto.session_idle()
+
+    def finish(self) -> None:
+        """The connection is gone: run the cleanups, once."""
+        if self.finished:
+            return
+        self.finished = True
+        self.inbox.clear()
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup()
+            except Exception:
+                log.exception("session cleanup failed on %s", self.conn_id)
 
     def _take_token(self) -> bool:
         now = time.monotonic()
@@ -154,6 +224,11 @@ class Session:
         self.expiry = loop.call_later(
             max(delay, 0), self.close, CloseCode.TOKEN_EXPIRED, "token expired"
         )
+
+
+def _data_of(message: Mapping[str, Any]) -> str | bytes:
+    data = message.get("text")
+    return data if data is not None else (message.get("bytes") or b"")
 
 
 def _request_id_of(data: str | bytes) -> str | None:
@@ -252,11 +327,17 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     metrics.CONNECTIONS.inc()
     log.debug("connected", extra={"ip": address, "room": room_id[:64]})
-    try:
-        await _serve(node, ws, room_id, query, origin)
-    finally:
+
+    def release() -> None:
         node.caps.release(address)
         metrics.CONNECTIONS.dec()
+
+    detached = False
+    try:
+        detached = await _serve(node, ws, room_id, query, origin, release)
+    finally:
+        if not detached:
+            release()
 
 
 #: the error code sent in the last frame before each refusing close code
@@ -280,20 +361,28 @@ async def _refuse(ws: WebSocket, code: int, message: str) -> None:
         await ws.close(code, message[:120])
 
 
-async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: str | None) -> None:
+async def _serve(
+    node: Node,
+    ws: WebSocket,
+    room_id: str,
+    query: Any,
+    origin: str | None,
+    release: Callable[[], None],
+) -> bool:
+    """Authenticate, join and serve. True when the session was detached and lives on."""
     settings = node.settings
     if origin is not None and "*" not in settings.origins and origin not in settings.origins:
         await _refuse(ws, CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
-        return
+        return False
     if not ROOM_ID.match(room_id):
         await _refuse(ws, CloseCode.BAD_REQUEST, "room id missing or malformed")
-        return
+        return False
     offset_raw = query.get("offset")
     resume: int | None = None
     if offset_raw is not None:
         if not offset_raw.isdigit() or len(offset_raw) > 18:
             await _refuse(ws, CloseCode.BAD_REQUEST, "offset must be a whole number")
-            return
+            return False
         resume = int(offset_raw)
     token = query.get("token")
     try:
@@ -306,10 +395,10 @@ async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: st
             who = auth.anonymous()
     except AuthError as exc:
         await _refuse(ws, exc.close_code, exc.message)
-        return
+        return False
     except EngineUnavailable:
         await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
-        return
+        return False
 
     proto = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     link: DirectLink | AsgiLink = DirectLink(proto) if proto is not None else AsgiLink(ws._send)
@@ -336,13 +425,13 @@ async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: st
             if isinstance(link, AsgiLink):
                 link.stop()
             await _refuse(ws, CloseCode.ROOM_ENDED, "this room has ended")
-            return
+            return False
         have = await _start(node, room, viewer, resume)
     except EngineUnavailable:
         if isinstance(link, AsgiLink):
             link.stop()
         await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
-        return
+        return False
     node.hub.join(room, viewer, have)
     with contextlib.suppress(EngineUnavailable):
         await node.stats.viewer_joined(room_id, who.user)
@@ -356,17 +445,27 @@ async def _serve(node: Node, ws: WebSocket, room_id: str, query: Any, origin: st
         except Exception:
             log.exception("%s.joined failed", feature.name)
     session.watch_expiry()
-    try:
-        await session.run()
-    except WebSocketDisconnect:
-        pass
-    finally:
+
+    def leave() -> None:
         node.sessions.discard(session)
         if session.expiry is not None:
             session.expiry.cancel()
         node.hub.leave(viewer)
         if isinstance(link, AsgiLink):
             link.stop()
+
+    session.cleanups.append(leave)
+    if proto is not None:  # the direct path: no task per idle connection
+        session.cleanups.insert(0, release)
+        session.detach(proto)
+        return True
+    try:
+        await session.run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session.finish()
+    return False
 
 
 async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:

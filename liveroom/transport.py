@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from liveroom.errors import CloseCode
@@ -46,7 +48,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     """
 
     draining = False
-    idle = False  # the app is waiting in receive()
+    idle = False  # the app is waiting in receive(), or a detached session has no command running
+    #: once detached, every receive event goes to this callback instead of the ASGI queue
+    deliver: Callable[[dict[str, Any]], None] | None = None
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -74,8 +78,101 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         finally:
             self.idle = False
 
+    # ------------------------------------------------------------------ detached sessions
+
+    def detach(self, deliver: Callable[[dict[str, Any]], None]) -> None:
+        """Hand the connection to a session that lives on callbacks, so the ASGI task can end.
+
+        An idle viewer then costs no task and no coroutine chain (uvicorn's app task, the
+        Starlette middleware and the endpoint all finish): only this protocol object and the
+        session's own few objects stay. Incoming frames and the disconnect go to ``deliver``.
+        """
+        queued = []
+        while not self.queue.empty():
+            queued.append(self.queue.get_nowait())
+        self.deliver = deliver
+        self.queue = _Inbox(deliver)  # type: ignore[assignment]
+        self.idle = True
+        for message in queued:
+            deliver(dict(message))
+        if self.draining and not self.close_sent:  # the drain began while the session joined
+            self._close_for_restart()
+            return
+        if self.read_paused and not self.close_sent:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def send_receive_event_to_app(self) -> None:
+        deliver = self.deliver
+        if deliver is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                deliver({"type": "websocket.receive", "text": data.decode()})
+            except UnicodeDecodeError:
+                self.conn.send_close(1007, "invalid UTF-8")
+                self.handle_parser_exception()
+        else:
+            deliver({"type": "websocket.receive", "bytes": data})
+
+    def hold(self, paused: bool) -> None:
+        """Stop or resume reading for a detached session whose commands are piling up."""
+        if paused and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        elif not paused and self.read_paused and not self.draining and not self.close_sent:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def session_idle(self) -> None:
+        """A detached session finished its commands: on a drain, now is the time for 1012."""
+        self.idle = True
+        if self.draining and not self.close_sent:
+            self._close_for_restart()
+
+    async def run_asgi(self) -> None:
+        await self._run_app()
+        if self.deliver is None and self.close_timer is None:
+            self.transport.close()
+
+    async def _run_app(self) -> None:
+        try:
+            await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+
     def _close_for_restart(self) -> None:
         DirectLink(self).close(CloseCode.SERVICE_RESTART, "server restart")
+
+
+class _Inbox:
+    """Takes the place of uvicorn's receive queue for a detached session."""
+
+    __slots__ = ("deliver",)
+
+    def __init__(self, deliver: Callable[[dict[str, Any]], None]) -> None:
+        self.deliver = deliver
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        self.deliver(message)
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
 
 
 class DirectLink:
