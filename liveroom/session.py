@@ -10,7 +10,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -53,7 +53,25 @@ INBOX_HOLD = 32
 class Session:
     """Serves one connection until it closes. ``HANDLERS`` maps command classes to methods."""
 
-    HANDLERS: dict[type[Command], Handler] = {}
+    HANDLERS: ClassVar[dict[type[Command], Handler]] = {}
+
+    __slots__ = (
+        "node",
+        "ws",
+        "who",
+        "room",
+        "viewer",
+        "conn_id",
+        "tokens",
+        "refilled",
+        "expiry",
+        "inbox",
+        "worker",
+        "proto",
+        "context",
+        "cleanups",
+        "finished",
+    )
 
     def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
         self.node = node

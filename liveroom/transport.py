@@ -93,6 +93,12 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.deliver = deliver
         self.queue = _Inbox(deliver)  # type: ignore[assignment]
         self.idle = True
+        # What only the handshake and the ASGI task needed: kept, it is most of an idle
+        # connection's memory (request and response with their headers, the full scope).
+        scope = self.scope
+        self.scope = {"type": "websocket", "client": scope.get("client"), "path": scope["path"]}  # type: ignore[typeddict-item]
+        self.request = self.response = None  # type: ignore[assignment]
+        self.writable = _ALWAYS_WRITABLE
         for message in queued:
             deliver(dict(message))
         if self.draining and not self.close_sent:  # the drain began while the session joined
@@ -155,6 +161,26 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _close_for_restart(self) -> None:
         DirectLink(self).close(CloseCode.SERVICE_RESTART, "server restart")
+
+
+class _AlwaysWritable:
+    """Stands in for uvicorn's per-connection ``writable`` event once detached: the hub never
+    waits for a transport to drain (it checks the buffer size instead)."""
+
+    __slots__ = ()
+
+    def set(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def is_set(self) -> bool:
+        return True
+
+    async def wait(self) -> bool:
+        return True
+
+
+_ALWAYS_WRITABLE: Any = _AlwaysWritable()
 
 
 class _Inbox:
