@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import resource
 import sys
@@ -159,10 +158,19 @@ WATCH: dict[str, list[str]] = {
 }
 
 
+#: descriptors wanted for the server and client processes (they inherit the limit)
+WANTED_FDS = 65536
+
+
 def raise_fd_limit() -> None:
+    """Lift the descriptor limit: to WANTED_FDS where allowed (root), else to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    for limit in ((max(hard, WANTED_FDS),) * 2, (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+            return
+        except (ValueError, OSError):
+            continue
 
 
 def main(argv: list[str] | None = None) -> int:
