@@ -1,0 +1,60 @@
+"""``docs/protocol.md`` names every event type, command, error code and close code in use."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from liveroom import protocol
+from liveroom.app import create_app
+from liveroom.config import Settings
+from liveroom.errors import CloseCode, ErrorCode
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")
+#: event kinds published with a kind computed at run time (``publish_sale(state, "sold_out")``)
+INDIRECT_KINDS = {"sale", "sold_out"}
+
+
+def _event_kinds() -> set[str]:
+    """Every constant first argument of ``event``/``room_event_body`` calls in the package."""
+    kinds = set(INDIRECT_KINDS)
+    for path in (ROOT / "liveroom").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            first, func = node.args[0], node.func
+            name = getattr(func, "id", None) or getattr(func, "attr", "")
+            if name in ("event", "room_event_body") and isinstance(first, ast.Constant):
+                kinds.add(str(first.value))
+    return kinds
+
+
+def _documented(name: str) -> bool:
+    return re.search(rf"`{re.escape(name)}`", DOC) is not None
+
+
+def test_every_event_type_is_documented() -> None:
+    """Each event type the server can send appears in backticks in the protocol page."""
+    missing = sorted(kind for kind in _event_kinds() if not _documented(kind))
+    assert not missing, f"event types missing from docs/protocol.md: {missing}"
+
+
+def test_every_command_is_documented() -> None:
+    """Each registered command type (core and features) appears in the protocol page."""
+    create_app(Settings(secret="x" * 32))  # imports the feature modules, which register theirs
+    missing = sorted(kind for kind in protocol.COMMANDS if not _documented(kind))
+    assert not missing, f"commands missing from docs/protocol.md: {missing}"
+
+
+def test_every_error_code_is_documented() -> None:
+    """Each error code has a row in the protocol page."""
+    missing = [code.value for code in ErrorCode if not _documented(code.value)]
+    assert not missing, f"error codes missing from docs/protocol.md: {missing}"
+
+
+def test_every_close_code_is_documented() -> None:
+    """Each close code has a row in the close-code table."""
+    missing = [int(code) for code in CloseCode if f"| {int(code)} |" not in DOC]
+    assert not missing, f"close codes missing from docs/protocol.md: {missing}"
