@@ -70,15 +70,15 @@ async def connect_all(nodes: list[ServerProcess], room: str, users: list[str]) -
 async def test_two_thousand_buyers_race_for_one_hundred_units(
     nodes: list[ServerProcess], apis: list[Api], room: str
 ) -> None:
-    """2,000 buys from 1,000 buyers over WebSocket and HTTP on two nodes take exactly 100 units.
+    """3,000 buys from 2,000 buyers over WebSocket and HTTP on two nodes take exactly 100 units.
 
-    200 WebSocket buyers send six buys each (quantities 1 and 2, so the limit is tried), 800
+    200 WebSocket buyers send six buys each (quantities 1 and 2, so the limit is tried), 1,800
     HTTP buyers one each; none may end above the limit of 2.
     """
     created = await apis[0].create(room, **sale_body(stock=100, limit=2))
     assert created.status_code == 200, created.text
     ws_users = [f"w{i}" for i in range(200)]
-    http_users = [f"h{i}" for i in range(800)]
+    http_users = [f"h{i}" for i in range(1800)]
     quantities = (1, 2, 1, 1, 2, 1)
     clients = await connect_all(nodes, room, ws_users)
     pools = [await KeepAlive(node.port).open() for node in nodes]
@@ -116,7 +116,7 @@ async def test_two_thousand_buyers_race_for_one_hundred_units(
         for pool in pools:
             await pool.close()
     answers = [item for batch in results for item in batch]
-    assert len(answers) == 200 * 6 + 800
+    assert len(answers) == 200 * 6 + 1800
     granted: Counter[str] = Counter()
     orders: list[str] = []
     codes: Counter[str] = Counter()
