@@ -52,6 +52,8 @@ log = logging.getLogger("liveroom.redpacket")
 MAX_PACKETS = 10_000  # packets in one red packet
 MAX_TOTAL_FEN = 100_000_000  # ¥1,000,000
 MAX_KEYWORD = 20
+#: how long a node trusts its list of a room's open keywords before reading it again
+KEYWORD_CACHE_S = 1.0
 MAX_DELAY_S = 86_400
 PROGRESS_S = 0.5  # a node publishes a packet's progress at most this often
 FINISHED_MEMORY = 10_000  # finished ids remembered per node, to drop late progress
@@ -170,6 +172,7 @@ class RedPackets(Feature):
         self._progress: dict[tuple[str, str], tuple[bytes, int]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._keywords: dict[str, tuple[float, frozenset[str]]] = {}
 
     async def open(self) -> None:
         self._task = asyncio.create_task(self._progress_loop(), name="liveroom-packet-progress")
@@ -201,6 +204,7 @@ class RedPackets(Feature):
         amounts = split(spec.total, spec.count)
         if not await self.store.create(room, packet_id, meta, amounts, spec.keyword, open_ms):
             raise CommandError(ErrorCode.CONFLICT, "packet id clash; try again")
+        self._keywords.pop(room, None)  # this node sees its own keyword packet at once
         state = public(meta, spec.count, now)
         await self.engine.publish(room, room_event_body("packet", packet=state))
         return {"packet": state}
@@ -304,11 +308,34 @@ class RedPackets(Feature):
         if not text or len(text) > MAX_KEYWORD:
             return
         try:
+            if text not in await self._open_keywords(room):
+                return  # most comments: no Redis round trip
             for packet in await self.store.said(room, who.user, text):
                 await self.engine.notify(room, who.user, event("packet_unlocked", packet=packet))
         except EngineUnavailable:
             # the comment itself went out; the sender may say the keyword again
             log.warning("keyword comment in %s not checked: engine unavailable", room)
+
+    async def _open_keywords(self, room: str) -> frozenset[str]:
+        """The keywords of the room's open keyword packets, read at most once a second.
+
+        A keyword packet created on another node counts here within ``KEYWORD_CACHE_S``; one
+        created on this node counts at once.
+        """
+        now = time.monotonic()
+        cached = self._keywords.get(room)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        words = set()
+        for active in await self.store.active(room):
+            keyword = orjson.loads(active.meta).get("keyword")
+            if keyword:
+                words.add(keyword)
+        found = frozenset(words)
+        if len(self._keywords) > 4096:
+            self._keywords.clear()
+        self._keywords[room] = (now + KEYWORD_CACHE_S, found)
+        return found
 
     def routes(self) -> list[BaseRoute]:
         return [
