@@ -26,7 +26,7 @@ from liveroom.features.stats import Stats
 from liveroom.hub import Hub
 from liveroom.limits import ConnectionCaps
 from liveroom.logs import RequestIds
-from liveroom.session import Session, websocket_endpoint
+from liveroom.session import ExpiryWatch, Session, websocket_endpoint
 
 log = logging.getLogger("liveroom")
 
@@ -44,6 +44,7 @@ class Node:
         self.comments = Comments(self.engine, settings)
         self.stats = Stats(self.engine, settings)
         self.sessions: set[Session] = set()
+        self.expiries = ExpiryWatch(lambda: len(self.sessions))
         self.caps = ConnectionCaps(settings)
         self.features: list[Feature] = [module.setup(self) for module in features.discover()]
         for feature in self.features:
@@ -62,6 +63,7 @@ class Node:
         self.ready = False
         self.draining = True
         self.hub.shutdown()
+        self.expiries.close()
         for feature in reversed(self.features):
             await feature.close()
         await self.hub.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -64,12 +64,11 @@ class Session:
         "conn_id",
         "tokens",
         "refilled",
-        "expiry",
         "inbox",
         "worker",
         "proto",
         "context",
-        "cleanups",
+        "address",
         "finished",
     )
 
@@ -82,12 +81,11 @@ class Session:
         self.conn_id = logs.CONN_ID.get() or f"{node.settings.node_id}-{next(_conn_ids)}"
         self.tokens = float(node.settings.command_burst)
         self.refilled = time.monotonic()
-        self.expiry: asyncio.TimerHandle | None = None
-        self.inbox: deque[str | bytes] = deque()
+        self.inbox: list[str | bytes] = []  # a list: an empty deque costs 600 bytes
         self.worker: asyncio.Task[None] | None = None
         self.proto: DirectWebSocketProtocol | None = None
         self.context: contextvars.Context | None = None
-        self.cleanups: list[Callable[[], None]] = []
+        self.address: str | None = None  # counted against the per-address cap until finished
         self.finished = False
 
     @classmethod
@@ -164,7 +162,7 @@ class Session:
         assert proto is not None
         try:
             while self.inbox and not self.finished:
-                if not await self.take(self.inbox.popleft()):
+                if not await self.take(self.inbox.pop(0)):
                     self.inbox.clear()
                     break
                 if len(self.inbox) < INBOX_HOLD // 2:
@@ -174,16 +172,19 @@ class Session:
             proto.session_idle()
 
     def finish(self) -> None:
-        """The connection is gone: run the cleanups, once."""
+        """The connection is gone: leave the room and give back its place, once."""
         if self.finished:
             return
         self.finished = True
         self.inbox.clear()
-        for cleanup in reversed(self.cleanups):
-            try:
-                cleanup()
-            except Exception:
-                log.exception("session cleanup failed on %s", self.conn_id)
+        node = self.node
+        node.sessions.discard(self)
+        node.hub.leave(self.viewer)
+        if isinstance(self.viewer.link, AsgiLink):
+            self.viewer.link.stop()
+        if self.address is not None:
+            node.caps.release(self.address)
+            metrics.CONNECTIONS.dec()
 
     def _take_token(self) -> bool:
         now = time.monotonic()
@@ -232,16 +233,61 @@ class Session:
 
     def watch_expiry(self) -> None:
         """Close with 4011 when the token expires; call again after a refresh to re-arm."""
-        if self.expiry is not None:
-            self.expiry.cancel()
-            self.expiry = None
-        if self.who.expires is None:
+        if self.who.expires is not None:
+            self.node.expiries.watch(self, self.who.expires)
+
+    def expired(self, at: float) -> None:
+        """The expiry watch fired for ``at``: close, unless a refresh moved the expiry."""
+        if not self.finished and self.who.expires == at:
+            self.close(CloseCode.TOKEN_EXPIRED, "token expired")
+
+
+class ExpiryWatch:
+    """Token expiry for every session of a node: one heap and one timer, not one per connection.
+
+    Entries of finished sessions stay until their time comes (or a compaction, when they
+    outnumber the live ones); ``Session.expired`` ignores them and stale re-arms.
+    """
+
+    def __init__(self, live: Callable[[], int]) -> None:
+        self.heap: list[tuple[float, int, Session]] = []
+        self.order = itertools.count()
+        self.live = live
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+
+    def watch(self, session: Session, at: float) -> None:
+        heapq.heappush(self.heap, (at, next(self.order), session))
+        if len(self.heap) > 1024 and len(self.heap) > 2 * self.live():
+            self.heap = [e for e in self.heap if not e[2].finished]
+            heapq.heapify(self.heap)
+        self._arm()
+
+    def _arm(self) -> None:
+        if not self.heap:
             return
-        delay = self.who.expires - time.time()
+        at = self.heap[0][0]
+        if self.timer is not None:
+            if self.timer_at <= at:
+                return
+            self.timer.cancel()
         loop = asyncio.get_running_loop()
-        self.expiry = loop.call_later(
-            max(delay, 0), self.close, CloseCode.TOKEN_EXPIRED, "token expired"
-        )
+        self.timer_at = at
+        self.timer = loop.call_later(max(at - time.time(), 0), self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        now = time.time()
+        while self.heap and self.heap[0][0] <= now:
+            at, _, session = heapq.heappop(self.heap)
+            session.expired(at)
+        self._arm()
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.heap.clear()
 
 
 def _data_of(message: Mapping[str, Any]) -> str | bytes:
@@ -345,17 +391,19 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     metrics.CONNECTIONS.inc()
     log.debug("connected", extra={"ip": address, "room": room_id[:64]})
-
-    def release() -> None:
-        node.caps.release(address)
-        metrics.CONNECTIONS.dec()
-
-    detached = False
+    session: Session | None = None
     try:
-        detached = await _serve(node, ws, room_id, query, origin, release)
+        session = await _serve(node, ws, room_id, query, origin)
     finally:
-        if not detached:
-            release()
+        if session is None:  # refused: give the place back now
+            node.caps.release(address)
+            metrics.CONNECTIONS.dec()
+        else:  # the session gives it back when it finishes
+            session.address = address
+            if session.finished:
+                session.address = None
+                node.caps.release(address)
+                metrics.CONNECTIONS.dec()
 
 
 #: the error code sent in the last frame before each refusing close code
@@ -385,22 +433,21 @@ async def _serve(
     room_id: str,
     query: Any,
     origin: str | None,
-    release: Callable[[], None],
-) -> bool:
-    """Authenticate, join and serve. True when the session was detached and lives on."""
+) -> Session | None:
+    """Authenticate, join and serve. The session when one was made (it may live on)."""
     settings = node.settings
     if origin is not None and "*" not in settings.origins and origin not in settings.origins:
         await _refuse(ws, CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
-        return False
+        return None
     if not ROOM_ID.match(room_id):
         await _refuse(ws, CloseCode.BAD_REQUEST, "room id missing or malformed")
-        return False
+        return None
     offset_raw = query.get("offset")
     resume: int | None = None
     if offset_raw is not None:
         if not offset_raw.isdigit() or len(offset_raw) > 18:
             await _refuse(ws, CloseCode.BAD_REQUEST, "offset must be a whole number")
-            return False
+            return None
         resume = int(offset_raw)
     token = query.get("token")
     try:
@@ -413,10 +460,10 @@ async def _serve(
             who = auth.anonymous()
     except AuthError as exc:
         await _refuse(ws, exc.close_code, exc.message)
-        return False
+        return None
     except EngineUnavailable:
         await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
-        return False
+        return None
 
     proto = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     link: DirectLink | AsgiLink = DirectLink(proto) if proto is not None else AsgiLink(ws._send)
@@ -443,13 +490,13 @@ async def _serve(
             if isinstance(link, AsgiLink):
                 link.stop()
             await _refuse(ws, CloseCode.ROOM_ENDED, "this room has ended")
-            return False
+            return None
         have = await _start(node, room, viewer, resume)
     except EngineUnavailable:
         if isinstance(link, AsgiLink):
             link.stop()
         await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
-        return False
+        return None
     node.hub.join(room, viewer, have)
     with contextlib.suppress(EngineUnavailable):
         await node.stats.viewer_joined(room_id, who.user)
@@ -463,27 +510,16 @@ async def _serve(
         except Exception:
             log.exception("%s.joined failed", feature.name)
     session.watch_expiry()
-
-    def leave() -> None:
-        node.sessions.discard(session)
-        if session.expiry is not None:
-            session.expiry.cancel()
-        node.hub.leave(viewer)
-        if isinstance(link, AsgiLink):
-            link.stop()
-
-    session.cleanups.append(leave)
     if proto is not None:  # the direct path: no task per idle connection
-        session.cleanups.insert(0, release)
         session.detach(proto)
-        return True
+        return session
     try:
         await session.run()
     except WebSocketDisconnect:
         pass
     finally:
         session.finish()
-    return False
+    return session
 
 
 async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
