@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.routing import BaseRoute
 
@@ -42,6 +42,17 @@ class Feature:
 
     async def commented(self, room: str, who: Identity, text: str) -> None:
         """A comment by ``who`` was accepted (keyword joins hang off this)."""
+
+
+F = TypeVar("F", bound=Feature)
+
+
+def find(node: Any, kind: type[F]) -> F:
+    """The node's feature of class ``kind`` (its commands and routes reach it this way)."""
+    for feature in node.features:
+        if isinstance(feature, kind):
+            return feature
+    raise LookupError(f"the {kind.__name__} feature is not set up on this node")
 
 
 def discover() -> list[Any]:

@@ -31,7 +31,7 @@ from liveroom.api import BACKEND, endpoint, read_json
 from liveroom.auth import Identity
 from liveroom.engine.promo import Board, CardStore, Pin, cards_of
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.features import Feature
+from liveroom.features import Feature, find
 from liveroom.protocol import (
     OBJECT_ID,
     USER_ID,
@@ -265,10 +265,7 @@ def setup(node: Node) -> Cards:
 
 
 def _feature(node: Node) -> Cards:
-    for feature in node.features:
-        if isinstance(feature, Cards):
-            return feature
-    raise CommandError(ErrorCode.INTERNAL, "cards feature not loaded")
+    return find(node, Cards)
 
 
 # --------------------------------------------------------------------------- WebSocket

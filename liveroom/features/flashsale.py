@@ -38,7 +38,7 @@ from liveroom.engine.sales import (
     store_of,
 )
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature
+from liveroom.features import Feature, find
 from liveroom.protocol import OBJECT_ID, Command, ident_field, register, room_event_body
 from liveroom.session import Session
 
@@ -394,10 +394,7 @@ def setup(node: Node) -> FlashSaleFeature:
 
 def flash_sale(node: Node) -> FlashSale:
     """The node's ``FlashSale``."""
-    for feature in node.features:
-        if isinstance(feature, FlashSaleFeature):
-            return feature.sales
-    raise RuntimeError("the flashsale feature is not set up on this node")
+    return find(node, FlashSaleFeature).sales
 
 
 # --------------------------------------------------------------------------- handlers

@@ -24,7 +24,7 @@ from liveroom import metrics
 from liveroom.auth import Identity
 from liveroom.engine.luckybag import Answer, Bag, BagState, Outcome, bag_store
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature
+from liveroom.features import Feature, find
 from liveroom.features.luckybag_rules import (
     KEYWORD_MAX,
     day_of,
@@ -467,7 +467,4 @@ def setup(node: Node) -> LuckyBags:
 
 def of(node: Node) -> LuckyBags:
     """The node's lucky-bag feature."""
-    for feature in node.features:
-        if isinstance(feature, LuckyBags):
-            return feature
-    raise LookupError("the lucky-bag feature is not set up on this node")
+    return find(node, LuckyBags)

@@ -31,7 +31,7 @@ from liveroom.api import BACKEND, endpoint, read_json
 from liveroom.auth import Identity
 from liveroom.engine.promo import Grab, PacketStore, Tally, packets_of
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature
+from liveroom.features import Feature, find
 from liveroom.protocol import (
     OBJECT_ID,
     USER_ID,
@@ -351,10 +351,7 @@ def setup(node: Node) -> RedPackets:
 
 
 def _feature(node: Node) -> RedPackets:
-    for feature in node.features:
-        if isinstance(feature, RedPackets):
-            return feature
-    raise CommandError(ErrorCode.INTERNAL, "red packet feature not loaded")
+    return find(node, RedPackets)
 
 
 # --------------------------------------------------------------------------- WebSocket
