@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("liveroom.flashsale")
 
 NOTICE_WINDOW_S = 1.0  # purchase notices: one per sale per node per window
+#: how often a node adds its new buyers to the room's ``buy_tried`` funnel counter
+FUNNEL_FLUSH_S = 1.0
 NOTICE_NAMES = 3  # names kept per notice
 SWEEP_BATCH = 500  # orders expired per sale per sweep call
 
@@ -142,6 +144,8 @@ class FlashSale:
         self._ticks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._notices: dict[tuple[str, str], _Notice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: users who tried to buy, per room, not yet counted in the room's funnel
+        self._tried: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -189,6 +193,7 @@ class FlashSale:
         self, room: str, sale: str, user: str, name: str, quantity: int, request_id: str
     ) -> dict[str, Any]:
         """One buy; the reply body on ok, else ``CommandError`` with the answer's code."""
+        self._tried.setdefault(room, set()).add(user)
         answer = await self.store.buy(room, sale, user, quantity, request_id)
         if answer.fresh:
             self.stock_moved(room, sale)
@@ -274,6 +279,16 @@ class FlashSale:
             if self._ticks.get(key) is asyncio.current_task():
                 del self._ticks[key]
 
+    async def count_tries(self) -> None:
+        """Add this node's new buyers to the room counter ``buy_tried`` (the funnel's "buy
+        tried" step): each user once per room, whichever node they bought on. Runs off the buy
+        path, once a second, so a rush of buys costs one Redis call per new buyer, not per buy."""
+        pending, self._tried = self._tried, {}
+        for room, users in pending.items():
+            for user in users:
+                if await self.engine.incr_unique(room, "buy_tried", user):
+                    await self.engine.incr(room, "buy_tried")
+
     async def _sold_out(self, room: str, sale: str) -> None:
         with contextlib.suppress(EngineUnavailable):
             state = await self.store.get(room, sale)
@@ -357,15 +372,18 @@ class FlashSaleFeature(Feature):
         self.node = node
         self.sales = FlashSale(node.engine, node.settings)
         self._sweeper: asyncio.Task[None] | None = None
+        self._counter: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="liveroom-sale-sweeper")
+        self._counter = asyncio.create_task(self._count_loop(), name="liveroom-sale-funnel")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._sweeper
+        for task in (self._sweeper, self._counter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         await self.sales.shutdown()
 
     async def _sweep_loop(self) -> None:
@@ -378,6 +396,16 @@ class FlashSaleFeature(Feature):
                 pass
             except Exception:
                 log.exception("sale sweep failed")
+
+    async def _count_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FUNNEL_FLUSH_S)
+            try:
+                await self.sales.count_tries()
+            except EngineUnavailable:
+                pass  # those users are counted when they try again
+            except Exception:
+                log.exception("buy funnel count failed")
 
     def routes(self) -> list[BaseRoute]:
         from liveroom.features.flashsale_api import routes

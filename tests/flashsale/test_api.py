@@ -9,6 +9,7 @@ from typing import Any
 from tests.flashsale.conftest import Api, bearer, sale_body
 from tests.liveclient import LiveClient
 from tests.servers import ServerProcess
+from tests.timeouts import eventually
 
 
 async def open_sale(api: Api, room: str, **body: Any) -> dict[str, Any]:
@@ -186,3 +187,17 @@ async def test_not_started_and_ended(api: Api, room: str) -> None:
     await api.post(f"/api/rooms/{room}/sales/done/close")
     late = await api.buy(room, "done", "u1", "a")
     assert late.json()["error"]["code"] == "ended"
+
+
+async def test_buy_attempts_count_once_per_user_in_the_funnel(api: Api, room: str) -> None:
+    """``buy_tried`` in the room's stats counts each user who tried to buy, once."""
+    created = await api.create(room, **sale_body(stock=1, limit=1, open=True))
+    assert created.status_code == 200, created.text
+    for user, request_id in (("ann", "r1"), ("ann", "r2"), ("bo", "r1"), ("cy", "r1")):
+        await api.buy(room, "s1", user, request_id=request_id)
+
+    async def counted() -> bool:
+        stats = (await api.get(f"/api/rooms/{room}/stats")).json()
+        return bool(stats["counters"].get("buy_tried") == 3)
+
+    await eventually(counted, timeout=5)
