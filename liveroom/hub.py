@@ -120,9 +120,10 @@ class LocalRoom:
         kind = type_of(payload)
         ending = False
         if kind == b"room":
+            # the event carries the public settings only; comment rules need the full ones
             with contextlib.suppress(Exception):
-                self.info = orjson.loads(payload).get("room", {})
-                ending = bool(self.info.get("ended"))
+                ending = bool(orjson.loads(payload).get("room", {}).get("ended"))
+            self.hub.spawn(self._reload_info())
         self.hub.mark(self, critical=ending or kind in CRITICAL)
         if ending:  # after the flush that carries the news, close everyone with 4010
             asyncio.get_running_loop().call_soon(self.end)
@@ -258,6 +259,12 @@ class LocalRoom:
             metrics.SKIPPED.inc(skipped)
             with contextlib.suppress(Exception):
                 viewer.out.write(wire)
+
+    async def _reload_info(self) -> None:
+        with contextlib.suppress(EngineUnavailable):
+            info = await self.hub.engine.room_info(self.id)
+            if info is not None:
+                self.info = info
 
     def end(self) -> None:
         """The host ended the room: every local viewer is closed with 4010 (do not retry)."""
