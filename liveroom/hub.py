@@ -379,6 +379,8 @@ class Hub:
         """The local room, subscribed and started."""
         room = self.rooms.get(room_id)
         if room is not None and room.ready.is_set():
+            if room.idle_since:  # a viewer is on its way in: restart the idle clock
+                room.idle_since = time.monotonic()
             return room
         lock = self._locks.setdefault(room_id, asyncio.Lock())
         async with lock:
@@ -402,13 +404,32 @@ class Hub:
         if room is not None:
             room.receive(payload)
 
-    def join(self, room: LocalRoom, viewer: Viewer, have: int) -> None:
-        """Add a viewer that already holds every event up to offset ``have``."""
+    def join(self, room: LocalRoom, viewer: Viewer, have: int) -> LocalRoom:
+        """Add a viewer that already holds every event up to offset ``have``.
+
+        Returns the room the viewer joined: if the pulse dropped ``room`` (idle) while the
+        viewer was getting its snapshot, the viewer goes to the room's current local room, or
+        the dropped one is taken back and subscribed again, filling the gap from history.
+        """
+        current = self.rooms.get(room.id)
+        if current is None:
+            self.rooms[room.id] = room
+            self.spawn(self._revive(room))
+        elif current is not room:
+            room = current
         viewer.room = room
         viewer.offset = have
         room.joining.append(viewer)
         room.idle_since = 0.0
         self.mark(room)
+        return room
+
+    async def _revive(self, room: LocalRoom) -> None:
+        try:
+            await self.engine.subscribe(room.id, self._receive)
+        except EngineUnavailable:
+            return  # the engine's reconnect resubscribes and resyncs every held room
+        room.resync_from_engine()
 
     def leave(self, viewer: Viewer) -> None:
         room = viewer.room

@@ -497,7 +497,7 @@ async def _serve(
             link.stop()
         await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
         return None
-    node.hub.join(room, viewer, have)
+    room = node.hub.join(room, viewer, have)
     with contextlib.suppress(EngineUnavailable):
         await node.stats.viewer_joined(room_id, who.user)
     session = Session(node, ws, who, room, viewer)
