@@ -93,8 +93,8 @@ async def demo_pay(request: Request) -> Response:
             type: object
             required: [sale, order]
             properties:
-              sale: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
-              order: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              sale: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
+              order: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
     responses:
       "200":
         description: the paid order

@@ -24,7 +24,7 @@ MAX_REQUEST_ID = 64
 MAX_TOKEN = 4096
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-OBJECT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+OBJECT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # no ":": it separates key parts
 
 
 # --------------------------------------------------------------------------- commands

@@ -334,14 +334,14 @@ async def post_card(request: Request, node: Node, who: Identity) -> Any:
             type: object
             required: [sku, title, price, image]
             properties:
-              sku: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              sku: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
               title: {type: string, minLength: 1, maxLength: 60}
               price: {type: integer, minimum: 0, maximum: 100000000, description: in fen}
               image: {type: string, description: "an http(s) URL or a /path"}
               reminder: {type: string, maxLength: 20}
               stock: {type: integer, minimum: 0, maximum: 100000000}
-              sale: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: its sale}
-              replace: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: to unpin}
+              sale: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$", description: its sale}
+              replace: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$", description: to unpin}
     responses:
       "200":
         description: the board after the pin

@@ -109,8 +109,8 @@ async def create_sale(request: Request, node: Node, who: Identity) -> Any:
             required: [sku, title, price, stock]
             additionalProperties: false
             properties:
-              id: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
-              sku: {type: string, pattern: "^[A-Za-z0-9_.:-]{1,64}$"}
+              id: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
+              sku: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
               title: {type: string, minLength: 1, maxLength: 200}
               price: {type: integer, minimum: 0, description: in fen}
               stock: {type: integer, minimum: 0, maximum: 10000000}

@@ -140,6 +140,7 @@ async def test_bad_sale_definitions(api: Api, room: str) -> None:
         {"sku": "has space"},
         {"title": ""},
         {"id": "../x"},
+        {"id": "s1:log"},  # would share a Redis key with sale s1's order log
         {"start": 200.0, "end": 100.0},
         {"payment_s": 0},
         {"colour": "red"},
