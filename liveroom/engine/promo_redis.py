@@ -22,6 +22,7 @@ Packet keys expire ``PACKET_TTL_S`` after the packet is created.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from liveroom.engine.promo import Active, Audit, Board, Grab, GrabResult, Pin, Tally
@@ -149,8 +150,13 @@ class RedisPackets:
         async with self.engine._guard():
             reply = await self.engine.scripts.run(
                 "packet_active",
-                [k.packets, k.sub("packets", "left"), k.sub("packets", "active")],
-                [],
+                [
+                    k.packets,
+                    k.sub("packets", "left"),
+                    k.sub("packets", "active"),
+                    k.sub("packets", "kw"),
+                ],
+                [int(time.time() * 1000), PACKET_TTL_S],
             )
         return [Active(bytes(reply[i]), int(reply[i + 1])) for i in range(0, len(reply), 2)]
 
