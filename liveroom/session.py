@@ -70,6 +70,7 @@ class Session:
         "context",
         "address",
         "finished",
+        "watched_at",
     )
 
     def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
@@ -87,6 +88,7 @@ class Session:
         self.context: contextvars.Context | None = None
         self.address: str | None = None  # counted against the per-address cap until finished
         self.finished = False
+        self.watched_at: float | None = None  # the token expiry the node's watch holds
 
     @classmethod
     def handles(cls, command: type[Command]) -> Callable[[Handler], Handler]:
@@ -169,7 +171,13 @@ class Session:
                     proto.hold(False)
         finally:
             self.worker = None
-            proto.session_idle()
+            if self.inbox and not self.finished:  # something unexpected ended the worker
+                log.error("command worker of %s stopped early; restarting it", self.conn_id)
+                proto.hold(False)
+                loop = asyncio.get_running_loop()
+                self.worker = loop.create_task(self._work(), context=self.context)
+            else:
+                proto.session_idle()
 
     def finish(self) -> None:
         """The connection is gone: leave the room and give back its place, once."""
@@ -233,8 +241,10 @@ class Session:
 
     def watch_expiry(self) -> None:
         """Close with 4011 when the token expires; call again after a refresh to re-arm."""
-        if self.who.expires is not None:
-            self.node.expiries.watch(self, self.who.expires)
+        at = self.who.expires
+        if at is not None and at != self.watched_at:
+            self.watched_at = at
+            self.node.expiries.watch(self, at)
 
     def expired(self, at: float) -> None:
         """The expiry watch fired for ``at``: close, unless a refresh moved the expiry."""
@@ -259,7 +269,7 @@ class ExpiryWatch:
     def watch(self, session: Session, at: float) -> None:
         heapq.heappush(self.heap, (at, next(self.order), session))
         if len(self.heap) > 1024 and len(self.heap) > 2 * self.live():
-            self.heap = [e for e in self.heap if not e[2].finished]
+            self.heap = [e for e in self.heap if not e[2].finished and e[2].watched_at == e[0]]
             heapq.heapify(self.heap)
         self._arm()
 

@@ -101,8 +101,11 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = _ALWAYS_WRITABLE
         for message in queued:
             deliver(dict(message))
-        if self.draining and not self.close_sent:  # the drain began while the session joined
-            self._close_for_restart()
+        if self.draining:  # the drain began while the session joined
+            # commands read meanwhile get their replies first: the session's worker then
+            # closes with 1012 (``session_idle``); with nothing to do, close now
+            if self.idle and not self.close_sent:
+                self._close_for_restart()
             return
         if self.read_paused and not self.close_sent:
             self.read_paused = False
