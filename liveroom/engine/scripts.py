@@ -35,4 +35,13 @@ class Scripts:
         return script
 
     async def run(self, name: str, keys: list[Any], args: list[Any]) -> Any:
-        return await self.get(name)(keys=keys, args=args)
+        script = self.get(name)
+        try:
+            return await script(keys=keys, args=args)
+        except AttributeError as exc:
+            # redis-py 8's cluster client can, under load, hand a command a connection that
+            # another task has just disconnected: it fails writing ("'NoneType' object has no
+            # attribute 'writelines'") before a byte is sent, so sending again is safe.
+            if "writelines" not in str(exc):
+                raise
+            return await script(keys=keys, args=args)
