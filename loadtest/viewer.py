@@ -74,7 +74,17 @@ class Tally:
 class SimViewer:
     """One simulated viewer (or commenter, buyer) in one room."""
 
-    __slots__ = ("tally", "user", "ws", "last", "start", "began", "live", "reconnecting")
+    __slots__ = (
+        "tally",
+        "user",
+        "ws",
+        "last",
+        "start",
+        "began",
+        "live",
+        "reconnecting",
+        "inflight",
+    )
 
     def __init__(self, tally: Tally, user: str) -> None:
         self.tally = tally
@@ -85,6 +95,7 @@ class SimViewer:
         self.began = 0.0
         self.live = False
         self.reconnecting = False
+        self.inflight: set[str] = set()  # request ids sent on the current connection
 
     def on_message(self, payload: bytes) -> None:
         now = time.time()
@@ -155,6 +166,7 @@ class SimViewer:
     def _reply(self, e: dict[str, Any], now: float) -> None:
         t = self.tally
         rid = str(e.get("id"))
+        self.inflight.discard(rid)
         sent = t.pending.pop(rid, None)
         if sent is None:
             return
@@ -179,8 +191,21 @@ class SimViewer:
             return False
         t = self.tally
         t.pending[rid] = (time.time(), kind)
+        self.inflight.add(rid)
         t.sent[kind] = t.sent.get(kind, 0) + 1
         return True
+
+    def abandon(self) -> int:
+        """The harness closes this connection itself: its unanswered commands cannot be
+        answered any more, so they leave ``pending`` (counted as abandoned, not unanswered)."""
+        t = self.tally
+        for rid in self.inflight:
+            t.pending.pop(rid, None)
+        n = len(self.inflight)
+        self.inflight.clear()
+        if n:
+            t.private["abandoned"] = t.private.get("abandoned", 0) + n
+        return n
 
     def on_close(self, code: int | None) -> None:
         t = self.tally

@@ -223,6 +223,7 @@ async def reconnect(w: Worker, viewer: SimViewer) -> None:
     try:
         if viewer.ws is not None:
             viewer.live = False
+            viewer.abandon()
             viewer.ws.close()
         w.tally.private["reconnect"] = w.tally.private.get("reconnect", 0) + 1
         if not await w.open(viewer, 10.0, resume=max(viewer.last, 0)):
