@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -35,3 +36,20 @@ async def eventually(
                 f"condition not met within {scaled(timeout):.1f}s (last: {last!r})"
             )
         await asyncio.sleep(interval)
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Blocking poll with a deadline, for fixtures outside the event loop: ``check()`` until
+    it returns something truthy (its errors count as "not yet"), or ``RuntimeError``."""
+    deadline = time.monotonic() + scaled(timeout)
+    pause = threading.Event()
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} within {scaled(timeout):.0f}s")
+        pause.wait(interval)

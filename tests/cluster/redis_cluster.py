@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 
 import redis
 
 from tests.redis_servers import RedisProcess, free_port, no_redis
+from tests.timeouts import wait_until
 
 
 class LocalCluster:
@@ -66,16 +66,7 @@ class LocalCluster:
 
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Until every live node says ``cluster_state:ok`` and all agree on who owns each slot."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self._agreed():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis cluster did not settle")
-            time.sleep(0.05)
+        wait_until(self._agreed, timeout, "redis cluster did not settle")
 
     def _agreed(self) -> bool:
         views = []
@@ -131,34 +122,26 @@ class LocalCluster:
 
     def wait_replicated(self, master: RedisProcess, timeout: float = 10.0) -> RedisProcess:
         """Until ``master`` has a replica holding every write the master has made so far."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                replica = self.replica_of(master)
-                if self.replication_offset(replica) >= self.replication_offset(master):
-                    return replica
-            except (LookupError, redis.RedisError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no replica of {master.port} caught up")
-            time.sleep(0.05)
+
+        def caught_up() -> RedisProcess | None:
+            replica = self.replica_of(master)
+            if self.replication_offset(replica) >= self.replication_offset(master):
+                return replica
+            return None
+
+        return wait_until(caught_up, timeout, f"no replica of {master.port} caught up")
 
     def kill_and_promote(self, master: RedisProcess, replica: RedisProcess) -> None:
         """SIGKILL ``master``, then ``CLUSTER FAILOVER FORCE`` on its replica, until it serves."""
         master.kill()
         with self.client(replica.port) as c:
             c.execute_command("CLUSTER", "FAILOVER", "FORCE")
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with self.client(replica.port) as c:
-                    if c.execute_command("ROLE")[0] in (b"master", "master"):
-                        break
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replica {replica.port} was not promoted")
-            time.sleep(0.05)
+
+        def promoted() -> bool:
+            with self.client(replica.port) as c:
+                return c.execute_command("ROLE")[0] in (b"master", "master")
+
+        wait_until(promoted, 20, f"replica {replica.port} was not promoted")
         self.wait_ok()
 
     def node_id(self, node: RedisProcess) -> str:
