@@ -1,7 +1,7 @@
 """Real Redis for tests: the machine's server, or private ``redis-server`` processes on free ports.
 
-No mocks: every Redis test talks to a real server. When none can be had, tests fail in CI
-(``CI`` set) and skip, loudly, elsewhere.
+Every Redis test talks to a real redis-server, never a stand-in. When none can be had, tests
+fail in CI (``CI`` or ``LIVEROOM_REQUIRE_REDIS`` set) and skip, loudly, elsewhere.
 """
 
 from __future__ import annotations
