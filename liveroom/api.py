@@ -28,7 +28,7 @@ from liveroom.errors import (
     EngineUnavailable,
     ErrorCode,
 )
-from liveroom.protocol import ROOM_ID, USER_ID, ident_field, int_field, text_field
+from liveroom.protocol import OBJECT_ID, ROOM_ID, USER_ID, ident_field, int_field, text_field
 
 if TYPE_CHECKING:
     from liveroom.app import Node
@@ -104,6 +104,26 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
         return run
 
     return wrap
+
+
+def path_id(request: Request, name: str, what: str) -> str:
+    """A path parameter naming a sale, bag, packet, card or order; ``bad_request`` if malformed."""
+    value = str(request.path_params[name])
+    if not OBJECT_ID.match(value):
+        raise CommandError(ErrorCode.BAD_REQUEST, f"{what} malformed")
+    return value
+
+
+def acting_for(who: Identity, body: dict[str, Any], room: str) -> Identity:
+    """Who a viewer action over HTTP is for: the token's holder, or, for the backend (API
+    key), the ``user`` (and optional display ``name``) its body names."""
+    if who is not BACKEND:
+        return who
+    user = ident_field(body.get("user"), "user", USER_ID)
+    name = body.get("name", user)
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        raise CommandError(ErrorCode.BAD_REQUEST, "name is 1 to 64 characters")
+    return Identity(user=user, name=name, role="viewer", rooms=(room,))
 
 
 async def read_json(request: Request) -> dict[str, Any]:

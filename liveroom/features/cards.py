@@ -27,14 +27,13 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import BACKEND, endpoint, read_json
+from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.engine.promo import Board, CardStore, Pin, cards_of
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features import Feature, find
 from liveroom.protocol import (
     OBJECT_ID,
-    USER_ID,
     Command,
     ident_field,
     int_field,
@@ -296,17 +295,7 @@ async def handle_card_view(session: Session, command: ViewCard) -> dict[str, Any
 
 
 def _sku(request: Request) -> str:
-    sku = request.path_params["sku"]
-    if not OBJECT_ID.match(sku):
-        raise CommandError(ErrorCode.BAD_REQUEST, "sku malformed")
-    return str(sku)
-
-
-def acting_user(who: Identity, body: dict[str, Any]) -> str:
-    """The user an HTTP call acts for: the token's, or ``user`` in the body for the backend."""
-    if who is BACKEND:
-        return ident_field(body.get("user"), "user", USER_ID)
-    return who.user
+    return path_id(request, "sku", "sku")
 
 
 @endpoint(role="viewer")
@@ -394,8 +383,9 @@ async def post_click(request: Request, node: Node, who: Identity) -> Any:
         description: whether this click counted
         content: {application/json: {schema: {type: object, required: [sku, counted]}}}
     """
-    user = acting_user(who, await read_json(request))
-    return await _feature(node).click(request.path_params["room"], user, _sku(request))
+    room = request.path_params["room"]
+    user = acting_for(who, await read_json(request), room).user
+    return await _feature(node).click(room, user, _sku(request))
 
 
 @endpoint(role="host")

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import BACKEND, endpoint, read_json
+from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.engine.sales import MAX_QUANTITY, Sale, SaleSpec
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.flashsale import flash_sale, quantity_field, request_id_field
-from liveroom.protocol import OBJECT_ID, USER_ID, ident_field, int_field
+from liveroom.protocol import OBJECT_ID, ident_field, int_field
 
 if TYPE_CHECKING:
     from liveroom.app import Node
@@ -83,17 +83,11 @@ def _detail(sale: Sale, who: Identity) -> dict[str, Any]:
 
 
 def _ids(request: Request) -> tuple[str, str]:
-    sale = request.path_params["sale"]
-    if not OBJECT_ID.match(sale):
-        raise CommandError(ErrorCode.BAD_REQUEST, "sale id malformed")
-    return request.path_params["room"], sale
+    return request.path_params["room"], path_id(request, "sale", "sale id")
 
 
 def _order_id(request: Request) -> str:
-    order = request.path_params["order"]
-    if not OBJECT_ID.match(order):
-        raise CommandError(ErrorCode.BAD_REQUEST, "order id malformed")
-    return str(order)
+    return path_id(request, "order", "order id")
 
 
 @endpoint(role="host")
@@ -230,15 +224,10 @@ async def buy(request: Request, node: Node, who: Identity) -> Any:
     """
     room, sale = _ids(request)
     body = await read_json(request)
-    user, name = who.user, who.name
-    if who is BACKEND:
-        user = ident_field(body.get("user"), "user", USER_ID)
-        name = body.get("name", user)
-        if not isinstance(name, str) or not 0 < len(name) <= 64:
-            raise CommandError(ErrorCode.BAD_REQUEST, "name is 1 to 64 characters")
+    buyer = acting_for(who, body, room)
     quantity = quantity_field(body.get("quantity", 1))
     request_id = request_id_field(body.get("request_id"))
-    return await flash_sale(node).buy(room, sale, user, name, quantity, request_id)
+    return await flash_sale(node).buy(room, sale, buyer.user, buyer.name, quantity, request_id)
 
 
 def _owner(who: Identity) -> str:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import BACKEND, endpoint, read_json
+from liveroom.api import BACKEND, acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features import luckybag
 from liveroom.features.luckybag_rules import public_view
-from liveroom.protocol import OBJECT_ID, USER_ID, Command, ident_field, register
+from liveroom.protocol import OBJECT_ID, Command, ident_field, register
 from liveroom.session import Session
 
 if TYPE_CHECKING:
@@ -117,10 +117,7 @@ async def handle_bag_join(session: Session, command: JoinBag) -> dict[str, Any]:
 
 
 def _bag_id(request: Request) -> str:
-    bag_id = request.path_params["bag"]
-    if not OBJECT_ID.match(bag_id):
-        raise CommandError(ErrorCode.BAD_REQUEST, "bag id malformed")
-    return str(bag_id)
+    return path_id(request, "bag", "bag id")
 
 
 @endpoint(role="host")
@@ -247,12 +244,7 @@ async def post_join(request: Request, node: Node, who: Identity) -> Any:
     """
     bag_id = _bag_id(request)
     if who is BACKEND:
-        body = await read_json(request)
-        user = ident_field(body.get("user"), "user", USER_ID)
-        name = body.get("name", user)
-        if not isinstance(name, str) or not 0 < len(name) <= 64:
-            raise CommandError(ErrorCode.BAD_REQUEST, "name is 1 to 64 characters")
-        who = Identity(user=user, name=name, role="viewer", rooms=(request.path_params["room"],))
+        who = acting_for(who, await read_json(request), request.path_params["room"])
     answer = await luckybag.of(node).join(request.path_params["room"], bag_id, who)
     return {"bag": bag_id, "joined": True, "new": answer.new, "count": answer.count}
 

@@ -27,14 +27,13 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import BACKEND, endpoint, read_json
+from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.engine.promo import Grab, PacketStore, Tally, packets_of
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, find
 from liveroom.protocol import (
     OBJECT_ID,
-    USER_ID,
     Command,
     event,
     ident_field,
@@ -373,10 +372,7 @@ async def handle_packet_grab(session: Session, command: GrabPacket) -> dict[str,
 
 
 def _packet(request: Request) -> str:
-    packet = request.path_params["packet"]
-    if not OBJECT_ID.match(packet):
-        raise CommandError(ErrorCode.BAD_REQUEST, "packet id malformed")
-    return str(packet)
+    return path_id(request, "packet", "packet id")
 
 
 @endpoint(role="host")
@@ -448,10 +444,6 @@ async def post_grab(request: Request, node: Node, who: Identity) -> Any:
         description: the grab's outcome and amount
         content: {application/json: {schema: {type: object}}}
     """
-    body = await read_json(request)
-    user, name = who.user, who.name
-    if who is BACKEND:
-        user = ident_field(body.get("user"), "user", USER_ID)
-        given = body.get("name")
-        name = given[:64] if isinstance(given, str) and given else user
-    return await _feature(node).grab(request.path_params["room"], _packet(request), user, name)
+    room = request.path_params["room"]
+    grabber = acting_for(who, await read_json(request), room)
+    return await _feature(node).grab(room, _packet(request), grabber.user, grabber.name)
