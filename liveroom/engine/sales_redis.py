@@ -16,6 +16,9 @@ Cluster slot::
 
 Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
 still agree on windows and deadlines.
+
+Buys that arrive together for one sale go to Redis as one ``sale_buy`` call (``Batcher``): a
+rush costs a round trip per batch, not per buy, and each buyer still gets its own answer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.batching import Batcher
 from liveroom.engine.sales import (
     Answer,
     BuyAnswer,
@@ -70,6 +74,9 @@ class RedisSaleStore:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._buys: Batcher[tuple[str, str], tuple[str, str, int], BuyAnswer] = Batcher(
+            self._buy_batch
+        )
 
     @property
     def active(self) -> str:
@@ -145,24 +152,24 @@ class RedisSaleStore:
     async def buy(
         self, room: str, sale: str, user: str, quantity: int, request_id: str
     ) -> BuyAnswer:
+        return await self._buys.submit((room, sale), (user, request_id, quantity))
+
+    async def _buy_batch(
+        self, key: tuple[str, str], buys: list[tuple[str, str, int]]
+    ) -> list[BuyAnswer]:
+        """One ``sale_buy`` call for every buy of one sale that arrived together."""
+        room, sale = key
         k = self.keys(room, sale)
-        code, raw, stock, fresh = await self._run(
-            "sale_buy",
-            [k.sale, k.held, k.orders, k.log, k.due, k.answers],
-            [sale, user, request_id, quantity],
+        args: list[Any] = [sale]
+        for user, request_id, quantity in buys:
+            args += (user, request_id, quantity)
+        flat = await self._run(
+            "sale_buy", [k.sale, k.held, k.orders, k.log, k.due, k.answers], args
         )
-        if raw is None:
-            return BuyAnswer(Answer(_text(code)), quantity)
-        answer = orjson.loads(raw)
-        deadline = answer.get("deadline")
-        return BuyAnswer(
-            Answer(answer["status"]),
-            int(answer["quantity"]),
-            answer.get("order"),
-            deadline / 1000 if deadline is not None else None,
-            int(stock),
-            bool(fresh),
-        )
+        return [
+            _buy_answer(flat[4 * i : 4 * i + 4], quantity)
+            for i, (_, _, quantity) in enumerate(buys)
+        ]
 
     async def _settle(
         self, room: str, sale: str, order: str, action: str, user: str
@@ -231,6 +238,22 @@ class RedisSaleStore:
                 return 0.0
             left = await self.engine.client.pttl(gate)
         return max(left, 1) / 1000 if left != -2 else 0.001
+
+
+def _buy_answer(reply: list[Any], quantity: int) -> BuyAnswer:
+    code, raw, stock, fresh = reply
+    if raw is None:
+        return BuyAnswer(Answer(_text(code)), quantity)
+    answer = orjson.loads(raw)
+    deadline = answer.get("deadline")
+    return BuyAnswer(
+        Answer(answer["status"]),
+        int(answer["quantity"]),
+        answer.get("order"),
+        deadline / 1000 if deadline is not None else None,
+        int(stock),
+        bool(fresh),
+    )
 
 
 def _ms(seconds: float) -> int:

@@ -308,3 +308,24 @@ async def test_stock_gate_opens_once_per_interval(engine: Engine) -> None:
         return await store.stock_gate("r1", "s2", 0.05) == 0
 
     await eventually(opened_again)
+
+
+async def test_racing_buys_are_served_in_arrival_order(engine: Engine) -> None:
+    """Buys sent together are answered first come, first served, each with its own answer."""
+    store = store_of(engine)
+    await open_sale(store, stock=20, limit=1)
+    answers = await asyncio.gather(
+        *(store.buy("r1", "s1", f"u{i}", 1, "q") for i in range(60)),
+        store.buy("r1", "s1", "u0", 1, "q"),  # u0's request again, in the same rush
+        store.buy("r1", "s1", "u1", 1, "other"),  # a second request of u1: over the limit
+    )
+    winners = [i for i, a in enumerate(answers[:60]) if a.code is Answer.OK]
+    assert winners == list(range(20))
+    assert {a.code for a in answers[20:60]} == {Answer.SOLD_OUT}
+    assert [a.stock for a in answers[:20]] == list(range(19, -1, -1))
+    again, second = answers[60], answers[61]
+    assert again.code is Answer.OK and again.order == answers[0].order and not again.fresh
+    assert second.code is Answer.LIMIT_REACHED
+    assert sum(a.fresh for a in answers) == 20
+    report = await assert_audit(store)
+    assert (report["stock"], report["reserved"]) == (0, 20)

@@ -1,48 +1,69 @@
--- Buy: replay the stored answer for this request id, or check the window, the user's limit
--- and the stock and then reserve; all in one atomic step, so stock is never oversold.
+-- Buy, for a batch of buyers of one sale in arrival order: for each, replay the stored answer
+-- for its request id, or check the window, the user's limit and the stock and then reserve.
+-- The whole batch is one atomic step, so stock is never oversold.
 -- KEYS[1] sale hash        KEYS[2] units held per user (hash: reserved + paid)
 -- KEYS[3] orders (hash: id -> order JSON)    KEYS[4] order log (list of ids: the ledger)
 -- KEYS[5] payment deadlines (zset: reserved order id -> ms)
 -- KEYS[6] answers (hash: user "\n" request id -> answer JSON)
--- ARGV[1] sale id          ARGV[2] user             ARGV[3] request id     ARGV[4] quantity
--- Returns {code, answer JSON or false, stock left, 1 if this call reserved else 0}. code is ok,
--- sold_out, limit_reached, not_started, ended, not_found, or replay (the stored answer again).
+-- ARGV[1] sale id, then three per buy: user, request id, quantity
+-- Returns four per buy: {code, answer JSON or false, stock left, 1 if it reserved else 0}.
+-- code is ok, sold_out, limit_reached, not_started, ended, not_found, or replay (the stored
+-- answer again).
+local out = {}
 local s = redis.call('HMGET', KEYS[1], 'status', 'start', 'end', 'limit', 'stock', 'payment')
-if not s[1] then return {'not_found', false, 0, 0} end
+if not s[1] then
+  for i = 2, #ARGV, 3 do
+    out[#out + 1] = 'not_found'; out[#out + 1] = false; out[#out + 1] = 0; out[#out + 1] = 0
+  end
+  return out
+end
 local stock = tonumber(s[5])
-local key = ARGV[2] .. '\n' .. ARGV[3]
-local stored = redis.call('HGET', KEYS[6], key)
-if stored then return {'replay', stored, stock, 0} end
-local qty = tonumber(ARGV[4])
+local limit, payment = tonumber(s[4]), tonumber(s[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local start_ms, end_ms = tonumber(s[2]), tonumber(s[3])
-local code = 'ok'
+local window = 'ok'
 if s[1] == 'created' or (start_ms > 0 and now < start_ms) then
-  code = 'not_started'
+  window = 'not_started'
 elseif s[1] == 'closed' or (end_ms > 0 and now >= end_ms) then
-  code = 'ended'
-elseif (tonumber(redis.call('HGET', KEYS[2], ARGV[2])) or 0) + qty > tonumber(s[4]) then
-  code = 'limit_reached'
-elseif stock < qty then
-  code = 'sold_out'
+  window = 'ended'
 end
-if code ~= 'ok' then
-  local answer = cjson.encode({status = code, quantity = qty})
+
+local function buy(user, request, qty)
+  local key = user .. '\n' .. request
+  local stored = redis.call('HGET', KEYS[6], key)
+  if stored then return 'replay', stored, 0 end
+  local code = window
+  if code == 'ok' then
+    if (tonumber(redis.call('HGET', KEYS[2], user)) or 0) + qty > limit then
+      code = 'limit_reached'
+    elseif stock < qty then
+      code = 'sold_out'
+    end
+  end
+  if code ~= 'ok' then
+    local answer = cjson.encode({status = code, quantity = qty})
+    redis.call('HSET', KEYS[6], key, answer)
+    return code, answer, 0
+  end
+  stock = redis.call('HINCRBY', KEYS[1], 'stock', -qty)
+  redis.call('HINCRBY', KEYS[1], 'reserved', qty)
+  redis.call('HINCRBY', KEYS[1], 'version', 1)
+  local id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  local deadline = now + payment
+  redis.call('HSET', KEYS[3], id, cjson.encode({
+    id = id, user = user, quantity = qty, status = 'reserved', deadline = deadline,
+    request = request, created = now}))
+  redis.call('RPUSH', KEYS[4], id)
+  redis.call('ZADD', KEYS[5], deadline, id)
+  redis.call('HINCRBY', KEYS[2], user, qty)
+  local answer = cjson.encode({status = 'ok', order = id, deadline = deadline, quantity = qty})
   redis.call('HSET', KEYS[6], key, answer)
-  return {code, answer, stock, 0}
+  return 'ok', answer, 1
 end
-stock = redis.call('HINCRBY', KEYS[1], 'stock', -qty)
-redis.call('HINCRBY', KEYS[1], 'reserved', qty)
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-local id = ARGV[1] .. '-' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local deadline = now + tonumber(s[6])
-redis.call('HSET', KEYS[3], id, cjson.encode({
-  id = id, user = ARGV[2], quantity = qty, status = 'reserved', deadline = deadline,
-  request = ARGV[3], created = now}))
-redis.call('RPUSH', KEYS[4], id)
-redis.call('ZADD', KEYS[5], deadline, id)
-redis.call('HINCRBY', KEYS[2], ARGV[2], qty)
-local answer = cjson.encode({status = 'ok', order = id, deadline = deadline, quantity = qty})
-redis.call('HSET', KEYS[6], key, answer)
-return {'ok', answer, stock, 1}
+
+for i = 2, #ARGV, 3 do
+  local code, answer, fresh = buy(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]))
+  out[#out + 1] = code; out[#out + 1] = answer; out[#out + 1] = stock; out[#out + 1] = fresh
+end
+return out
