@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -163,5 +164,25 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 def app_from_env() -> Starlette:
-    """Factory for uvicorn worker processes: settings from ``LIVEROOM_*``."""
-    return create_app(Settings.from_env())
+    """Factory for ``liveroom serve`` worker processes: settings from ``LIVEROOM_*``; the
+    process is the server's own, so its garbage collector is tuned too (``tune_gc``)."""
+    settings = Settings.from_env()
+    app = create_app(settings)
+    tune_gc(settings.gc_levels)
+    return app
+
+
+def tune_gc(levels: tuple[int, int, int] | None) -> None:
+    """Set the collector's thresholds, and freeze what is alive now (modules, classes, the
+    app) so that no later collection walks it again.
+
+    Each viewer holds a few dozen objects the cyclic collector tracks. With Python's default
+    thresholds a full collection comes every few hundred milliseconds under load and walks them
+    all: 40-120 ms with thousands of viewers, during which nothing is sent. Higher thresholds
+    make full collections rare; reference counting still frees nearly everything at once.
+    """
+    if levels is None:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*levels)

@@ -51,6 +51,9 @@ class Settings:
     ping_interval_s: float = 20.0
     drain_s: float = 5.0
     max_conns_per_ip: int = 200  # per process; 0 for no cap
+    # garbage collector of ``liveroom serve`` workers (not of an app that embeds create_app):
+    # "gen0,gen1,gen2" thresholds, or "" for Python's own (700,10,10); see docs/operations.md
+    gc_thresholds: str = "50000,20,10"
     trusted_proxies: str = ""  # addresses/CIDRs whose X-Forwarded-For is believed
     # auth
     secret: str = ""
@@ -104,6 +107,7 @@ class Settings:
             raise ValueError("outgoing_hard_kb must be at least outgoing_soft_kb")
         if self.max_conns_per_ip < 0:
             raise ValueError("max_conns_per_ip must be 0 (no cap) or more")
+        _ = self.gc_levels
         _ = self.proxies  # a malformed trusted_proxies entry fails at start, not at first request
 
     def to_env(self) -> dict[str, str]:
@@ -120,6 +124,22 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def gc_levels(self) -> tuple[int, int, int] | None:
+        """``gc_thresholds`` as three ints, or None to leave the collector as Python sets it."""
+        if not self.gc_thresholds.strip():
+            return None
+        try:
+            levels = tuple(int(part) for part in self.gc_thresholds.split(","))
+        except ValueError:
+            levels = ()
+        if len(levels) != 3 or min(levels) < 1:
+            raise ValueError(
+                f"gc_thresholds must be three positive integers like 50000,20,10, "
+                f"not {self.gc_thresholds!r}"
+            )
+        return levels
 
     @property
     def origins(self) -> frozenset[str]:

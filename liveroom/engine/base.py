@@ -157,8 +157,8 @@ class RoomStore(Protocol):
 
     async def incr(self, room: str, name: str, by: int = 1) -> int: ...
 
-    async def incr_unique(self, room: str, name: str, member: str) -> bool:
-        """Add ``member`` to the set ``name``; True the first time. For once-per-user counts."""
+    async def incr_unique(self, room: str, name: str, *members: str) -> int:
+        """Add ``members`` to the set ``name``; how many were new. For once-per-user counts."""
         ...
 
     async def unique_count(self, room: str, name: str) -> int: ...

@@ -222,12 +222,11 @@ class MemoryEngine:
         counters[name] = counters.get(name, 0) + by
         return counters[name]
 
-    async def incr_unique(self, room: str, name: str, member: str) -> bool:
-        members = self._room(room).uniques.setdefault(name, set())
-        if member in members:
-            return False
-        members.add(member)
-        return True
+    async def incr_unique(self, room: str, name: str, *members: str) -> int:
+        known = self._room(room).uniques.setdefault(name, set())
+        before = len(known)
+        known.update(members)
+        return len(known) - before
 
     async def unique_count(self, room: str, name: str) -> int:
         return len(self._room(room).uniques.get(name, ()))

@@ -430,9 +430,11 @@ class RedisEngine:
         async with self._guard():
             return int(await self.client.hincrby(self.keys(room).counters, name, by))
 
-    async def incr_unique(self, room: str, name: str, member: str) -> bool:
+    async def incr_unique(self, room: str, name: str, *members: str) -> int:
+        if not members:
+            return 0
         async with self._guard():
-            return bool(await self.client.sadd(self.keys(room).sub("u", name), member))
+            return int(await self.client.sadd(self.keys(room).sub("u", name), *members))
 
     async def unique_count(self, room: str, name: str) -> int:
         async with self._guard():

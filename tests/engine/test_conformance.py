@@ -195,14 +195,16 @@ async def test_likes_are_summed_through_pulses(engine: Engine) -> None:
 
 
 async def test_counters_and_unique_members(engine: Engine) -> None:
-    """incr adds; incr_unique counts a member once."""
+    """incr adds; incr_unique counts a member once and says how many were new."""
     assert await engine.incr("r1", "clicks") == 1
     assert await engine.incr("r1", "clicks", 4) == 5
     assert (await engine.counters("r1"))["clicks"] == 5
-    assert await engine.incr_unique("r1", "viewers", "u1") is True
-    assert await engine.incr_unique("r1", "viewers", "u1") is False
-    assert await engine.incr_unique("r1", "viewers", "u2") is True
-    assert await engine.unique_count("r1", "viewers") == 2
+    assert await engine.incr_unique("r1", "viewers", "u1") == 1
+    assert await engine.incr_unique("r1", "viewers", "u1") == 0
+    assert await engine.incr_unique("r1", "viewers", "u2") == 1
+    assert await engine.incr_unique("r1", "viewers", "u1", "u3", "u4", "u3") == 2
+    assert await engine.incr_unique("r1", "viewers") == 0
+    assert await engine.unique_count("r1", "viewers") == 4
 
 
 async def test_room_info_round_trip(engine: Engine) -> None:
