@@ -36,8 +36,18 @@ class CommentRules:
 
     user_limit: int
     user_window_s: int
-    room_cap: int  # comments per second per room; 0 = no cap
+    room_cap: int  # comments per second per room, spaced evenly (``cap_burst``); 0 = no cap
     priority: bool = False  # priority comments are never shed
+
+
+def cap_burst(room_cap: int) -> int:
+    """Comments a capped room passes back to back: a tenth of a second's worth, at least one.
+
+    The cap is a rate, not a count per calendar second: passed comments are spaced
+    ``1 / room_cap`` apart (GCRA), with this much slack. A flood then shows as a steady stream
+    (40/s is two a tick at 50 ms ticks), not as the first 40 of each second and then silence.
+    """
+    return max(1, -(-room_cap // 10))
 
 
 @dataclass(frozen=True, slots=True)

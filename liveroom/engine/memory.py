@@ -21,6 +21,7 @@ from liveroom.engine.base import (
     PostResult,
     Pulse,
     RoomState,
+    cap_burst,
 )
 from liveroom.engine.luckybag_memory import MemoryBagStore
 from liveroom.engine.promo_memory import MemoryCards, MemoryPackets
@@ -39,8 +40,7 @@ class _Room:
     counters: dict[str, int] = field(default_factory=dict)
     muted: dict[str, float] = field(default_factory=dict)
     user_windows: dict[str, tuple[float, int]] = field(default_factory=dict)
-    cap_second: int = 0
-    cap_count: int = 0
+    cap_due: float = 0.0
     nodes: dict[str, tuple[int, float]] = field(default_factory=dict)
     uniques: dict[str, set[str]] = field(default_factory=dict)
 
@@ -107,12 +107,11 @@ class MemoryEngine:
             return PostResult(Posted.RATE_LIMITED)
         state.user_windows[user] = (start, count + 1)
         if rules.room_cap and not rules.priority:
-            second = int(now)
-            if second != state.cap_second:
-                state.cap_second, state.cap_count = second, 0
-            state.cap_count += 1
-            if state.cap_count > rules.room_cap:
+            interval = 1.0 / rules.room_cap
+            due = max(state.cap_due, now)  # when the cap is next free (GCRA's TAT)
+            if due - now > (cap_burst(rules.room_cap) - 1) * interval + 1e-9:
                 return PostResult(Posted.SHED)
+            state.cap_due = due + interval
         return PostResult(Posted.OK, self._append(room, body, is_comment=True))
 
     def _append(self, room: str, body: bytes, *, is_comment: bool) -> bytes:

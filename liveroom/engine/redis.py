@@ -42,6 +42,7 @@ from liveroom.engine.base import (
     PostResult,
     Pulse,
     RoomState,
+    cap_burst,
 )
 from liveroom.engine.luckybag_redis import RedisBagStore
 from liveroom.engine.promo_redis import RedisCards, RedisPackets
@@ -326,7 +327,7 @@ class RedisEngine:
                     k.comments,
                     k.muted,
                     k.sub("urate", user),
-                    k.sub("cap", str(int(now))),
+                    k.sub("cap"),
                     k.counters,
                 ],
                 [
@@ -342,6 +343,7 @@ class RedisEngine:
                     rules.user_window_s,
                     rules.room_cap,
                     1 if rules.priority else 0,
+                    cap_burst(rules.room_cap),
                 ],
             )
         result = Posted(status.decode())

@@ -7,6 +7,9 @@
 -- ARGV[5] recent comments to keep (0: not a comment)     ARGV[6] PUBLISH or SPUBLISH
 -- ARGV[7] user id          ARGV[8] now, ms          ARGV[9] user limit       ARGV[10] window, s
 -- ARGV[11] room cap per second (0: none)            ARGV[12] 1 when the comment has priority
+-- ARGV[13] comments the cap passes back to back
+-- The room cap spaces comments evenly (GCRA): KEYS[6] holds when the cap is next free, in ms
+-- of Redis' clock, so that every node shares one schedule.
 -- Returns {status, payload}: status is ok, muted, rate_limited or shed.
 if #KEYS > 3 then
   local now = tonumber(ARGV[8])
@@ -20,9 +23,13 @@ if #KEYS > 3 then
   if used > tonumber(ARGV[9]) then return {'rate_limited', false} end
   local cap = tonumber(ARGV[11])
   if cap > 0 and ARGV[12] ~= '1' then
-    local n = redis.call('INCR', KEYS[6])
-    if n == 1 then redis.call('EXPIRE', KEYS[6], 2) end
-    if n > cap then return {'shed', false} end
+    local t = redis.call('TIME')
+    local clock = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+    local interval = 1000 / cap
+    local due = math.max(tonumber(redis.call('GET', KEYS[6])) or 0, clock)
+    if due - clock > (tonumber(ARGV[13]) - 1) * interval + 0.001 then return {'shed', false} end
+    due = due + interval
+    redis.call('SET', KEYS[6], string.format('%.3f', due), 'PX', math.ceil(due - clock) + 1000)
   end
 end
 local seq = redis.call('INCR', KEYS[1])
