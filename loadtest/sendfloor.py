@@ -1,0 +1,219 @@
+"""The floor under the fan-out: what one write of a small frame to one socket costs here.
+
+``python -m loadtest.sendfloor --viewers 5000 --rate 20 --duration 10 --server raw``
+
+Starts a bare server process holding ``--viewers`` loopback connections and writes the same
+``--bytes``-byte WebSocket text frame to every one of them ``--rate`` times a second; a client
+process reads and discards. It prints the server's CPU (user and system) per write: no liveroom
+code runs, so this is the cost of the transport and the kernel alone, the floor for any server
+in Python on this machine. ``--server websockets`` does the same through a bare ``websockets``
+server and its ``broadcast()``, the reference the performance bar names.
+
+Loopback only; every loop is bounded by ``--duration``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import multiprocessing
+import os
+import resource
+import socket
+import time
+from typing import Any
+
+from liveroom.protocol import ws_text_frame
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def _raise_fd_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _cpu() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+class _Raw(asyncio.Protocol):
+    def __init__(self, conns: list[Any]) -> None:
+        self.conns = conns
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.conns.append(transport)
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport in self.conns:
+            self.conns.remove(self.transport)
+
+
+def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
+    """The server process: accept ``viewers`` connections, then write to all at ``rate``."""
+    import uvloop
+
+    _raise_fd_limit()
+    gc.freeze()
+
+    async def main() -> None:
+        viewers, rate, duration = opts["viewers"], opts["rate"], opts["duration"]
+        payload = b'{"events":[' + b",".join([b'"' + b"x" * 60 + b'"'] * 8) + b"]}"
+        payload = payload[: opts["bytes"] - 4].ljust(opts["bytes"] - 4, b" ")
+        conns: list[Any] = []
+        server: Any
+        loop = asyncio.get_running_loop()
+        if kind == "raw":
+            server = await loop.create_server(lambda: _Raw(conns), "127.0.0.1", port, backlog=4096)
+            send = _raw_sender(conns, ws_text_frame(payload))
+        else:
+            from websockets.asyncio.server import broadcast
+            from websockets.asyncio.server import serve as ws_serve
+
+            async def handler(ws: Any) -> None:
+                conns.append(ws)
+                await ws.wait_closed()
+
+            server = await ws_serve(
+                handler, "127.0.0.1", port, compression=None, ping_interval=None
+            )
+            text = payload.decode()
+
+            def send() -> int:
+                broadcast(conns, text)
+                return len(conns)
+
+        out.send(("listening", 0))
+        deadline = time.monotonic() + 60
+        while len(conns) < viewers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # let the handshakes' last bytes settle
+        writes = 0
+        before, begin = _cpu(), time.monotonic()
+        ticks = int(duration * rate)
+        for i in range(ticks):
+            wait = begin + i / rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            writes += send()
+        await asyncio.sleep(1 / rate)
+        after, end = _cpu(), time.monotonic()
+        out.send(
+            (
+                "done",
+                {
+                    "connections": len(conns),
+                    "writes": writes,
+                    "seconds": round(end - begin, 2),
+                    "user_s": round(after[0] - before[0], 3),
+                    "system_s": round(after[1] - before[1], 3),
+                },
+            )
+        )
+        server.close()
+
+    uvloop.run(main())
+
+
+def _raw_sender(conns: list[Any], wire: bytes) -> Any:
+    def send() -> int:
+        for transport in conns:
+            transport.write(wire)
+        return len(conns)
+
+    return send
+
+
+def read(port: int, viewers: int, seconds: float, out: Any) -> None:
+    """The client process: open ``viewers`` WebSocket connections and discard what comes."""
+    import uvloop
+
+    _raise_fd_limit()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        received = [0]
+
+        class Sink(asyncio.Protocol):
+            def data_received(self, data: bytes) -> None:
+                received[0] += len(data)
+
+        transports = []
+        for i in range(viewers):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setblocking(False)
+            transport, _ = await loop.create_connection(Sink, sock=sock)
+            transport.write(HANDSHAKE)
+            transports.append(transport)
+            if i % 200 == 199:
+                await asyncio.sleep(0.01)
+        out.send(("connected", viewers))
+        await asyncio.sleep(seconds)
+        out.send(("read", received[0]))
+        for transport in transports:
+            transport.close()
+
+    uvloop.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.sendfloor", description=__doc__)
+    parser.add_argument("--server", choices=["raw", "websockets"], default="raw")
+    parser.add_argument("--viewers", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=20.0, help="frames per viewer per second")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--bytes", type=int, default=200, help="payload bytes per frame")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    port = args.port or _free_port()
+    ctx = multiprocessing.get_context("spawn")
+    srv_pipe, srv_end = ctx.Pipe()
+    cli_pipe, cli_end = ctx.Pipe()
+    opts = {"viewers": args.viewers, "rate": args.rate, "duration": args.duration}
+    opts["bytes"] = args.bytes
+    server = ctx.Process(target=serve, args=(port, args.server, opts, srv_end), daemon=True)
+    server.start()
+    if not srv_pipe.poll(30):
+        raise SystemExit("server did not start")
+    srv_pipe.recv()
+    client = ctx.Process(
+        target=read, args=(port, args.viewers, args.duration + 70, cli_end), daemon=True
+    )
+    client.start()
+    if not srv_pipe.poll(args.duration + 90):
+        raise SystemExit("no result from the server")
+    _, result = srv_pipe.recv()
+    client.terminate()
+    server.join(5)
+    cpu = result["user_s"] + result["system_s"]
+    result.update(
+        server=args.server,
+        bytes=args.bytes,
+        rate=args.rate,
+        cpu_us_per_write=round(cpu / max(result["writes"], 1) * 1e6, 2),
+        user_us_per_write=round(result["user_s"] / max(result["writes"], 1) * 1e6, 2),
+        system_us_per_write=round(result["system_s"] / max(result["writes"], 1) * 1e6, 2),
+        cores=os.cpu_count(),
+    )
+    print(json.dumps(result))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
