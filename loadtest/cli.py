@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra LIVEROOM_* setting for --spawn (repeatable)",
     )
     server.add_argument(
+        "--server-cpu-quota",
+        type=float,
+        metavar="CORES",
+        help="cap each spawned server process at CORES of CPU (a cgroup each; needs root), so "
+        "that the server, not the load generator, is what runs out (scale-out runs)",
+    )
+    server.add_argument(
         "--profile",
         metavar="FILE",
         help="run the spawned server under cProfile, stats written to FILE",

@@ -223,6 +223,7 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
         port=opts.port,
         settings=settings,
         profile=opts.profile,
+        cpu_quota=opts.server_cpu_quota,
     )
     try:
         yield await server.start()

@@ -9,6 +9,7 @@ HTTP API (stdlib ``urllib``, called from a thread), ``/metrics`` and the server'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -164,6 +165,7 @@ class SpawnedServer:
         port: int = 0,
         settings: dict[str, Any] | None = None,
         profile: str | None = None,
+        cpu_quota: float | None = None,
     ) -> None:
         if processes > 1 and engine != "redis":
             raise SetupError("--processes above 1 needs --engine redis")
@@ -176,6 +178,9 @@ class SpawnedServer:
         self.engine = engine
         self.redis_url = redis_url
         self.profile = profile
+        self.processes = processes
+        self.cpu_quota = cpu_quota
+        self.cgroups: list[Path] = []
         self.values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": self.port,
@@ -223,6 +228,8 @@ class SpawnedServer:
                 raise SetupError(f"server exited at start; see {self.log}")
             try:
                 await target.http("GET", "/readyz", timeout=1.0)
+                if self.cpu_quota:
+                    self.cgroups = cap_cpu(await self._workers(deadline), self.cpu_quota)
                 return target
             except (HttpError, OSError):
                 pass
@@ -231,7 +238,33 @@ class SpawnedServer:
                 raise SetupError(f"server not ready in {timeout:.0f}s; see {self.log}")
             await asyncio.sleep(0.1)
 
+    async def _workers(self, deadline: float) -> list[int]:
+        """The pids that serve: the process itself, or the supervisor's worker processes."""
+        assert self.proc is not None
+        if self.processes == 1:
+            return [self.proc.pid]
+        while True:
+            workers = [
+                child.pid
+                for child in psutil.Process(self.proc.pid).children()
+                if "resource_tracker" not in " ".join(child.cmdline())
+            ]
+            if len(workers) >= self.processes:
+                return workers
+            if time.monotonic() > deadline:
+                raise SetupError(f"{len(workers)} of {self.processes} workers started")
+            await asyncio.sleep(0.1)
+
     def stop(self, timeout: float = 15.0) -> None:
+        try:
+            self._stop(timeout)
+        finally:
+            for group in self.cgroups:
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+            self.cgroups = []
+
+    def _stop(self, timeout: float) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
@@ -257,6 +290,41 @@ class SpawnedServer:
             client.close()
         except redis.RedisError:
             pass
+
+
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_V2 = Path("/sys/fs/cgroup")
+PERIOD_US = 100_000
+
+
+def cap_cpu(pids: list[int], cores: float) -> list[Path]:
+    """Put each pid in a new cgroup of its own, capped at ``cores`` CPUs (v1 ``cpu`` controller,
+    or v2 ``cpu.max``). Returns the groups, to remove once the processes have exited."""
+    quota = max(1000, int(cores * PERIOD_US))
+    v1 = (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists()
+    root = CGROUP_V1_CPU if v1 else CGROUP_V2
+    groups: list[Path] = []
+    try:
+        for pid in pids:
+            group = root / f"loadtest-{os.getpid()}-{pid}"
+            group.mkdir()
+            groups.append(group)
+            if v1:
+                (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (group / "cpu.cfs_quota_us").write_text(str(quota))
+            else:
+                (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+            (group / "cgroup.procs").write_text(str(pid))
+    except OSError as exc:
+        for group in groups:
+            with contextlib.suppress(OSError):
+                for pid_text in (group / "cgroup.procs").read_text().split():
+                    (root / "cgroup.procs").write_text(pid_text)
+                group.rmdir()
+        raise SetupError(
+            f"--server-cpu-quota needs a writable cgroup cpu controller: {exc}"
+        ) from None
+    return groups
 
 
 def target_from_url(url: str, secret: str | None, api_key: str | None, pids: list[int]) -> Target:

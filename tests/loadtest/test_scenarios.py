@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from loadtest.server import CGROUP_V1_CPU, CGROUP_V2
 from tests.loadtest.conftest import Harness
 
 KEYS = {
@@ -86,3 +90,18 @@ def test_luckybag_draws_exactly_once_and_verifies(harness: Harness) -> None:
     assert s["drawn_events"] == 300
     assert s["exactly_once"] is True and s["verified"] is True
     assert s["lost"] == 0 and s["duplicated"] == 0
+
+
+def test_fanout_over_two_cpu_capped_processes_delivers_everything(harness: Harness) -> None:
+    """Two Redis-backed server processes, each in a CPU cgroup: nothing lost, groups removed."""
+    if not os.access(CGROUP_V1_CPU if CGROUP_V1_CPU.exists() else CGROUP_V2, os.W_OK):
+        pytest.skip("no writable cgroup cpu controller on this machine")
+    code, s, text = harness(
+        "fanout", "--engine", "redis", "--processes", "2", "--server-cpu-quota", "0.5",
+        "--viewers", "200", "--rate", "30", "--duration", "2",
+    )  # fmt: skip
+    assert code == 0, text
+    assert s["processes"] == 2 and s["errors"] == 0
+    assert s["lost"] == 0 and s["duplicated"] == 0 and s["expected"] == s["delivered"] > 0
+    root = CGROUP_V1_CPU if CGROUP_V1_CPU.exists() else CGROUP_V2
+    assert not list(root.glob("loadtest-*")), "cgroups left behind"
