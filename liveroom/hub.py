@@ -3,7 +3,10 @@
 Room events reach the hub from the engine (``_receive``), in offset order. Per room they collect
 for one tick (``Settings.tick_ms``) and then go out as one frame: the JSON array is joined from the
 events' stored bytes, wrapped once as a WebSocket frame, and that same ``bytes`` object is written
-to every viewer's transport.
+to every viewer's transport. Every ``CHECK_EVERY`` flushes the hub checks each viewer's outgoing
+buffer and remembers who is under the bound; the flushes in between are one ``write`` call per
+viewer and nothing else. Viewers over the bound skip comment frames and are closed if they stay
+over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
 from). At each flush the hub brings it level, from the batch or the ring of recent events, and
@@ -31,6 +34,9 @@ from liveroom.protocol import event, frame, offset_of, ws_text_frame
 log = logging.getLogger("liveroom.hub")
 
 RING = 512  # recent events kept per room, to bring joining viewers level without Redis
+#: flushes between two checks of every viewer's outgoing buffer; in between, a flush is one
+#: write call per viewer (``LocalRoom._write_fast``)
+CHECK_EVERY = 8
 CATCHUP_CHUNK = 200  # events per catch-up frame
 UNSUBSCRIBE_GRACE_S = 5.0
 #: event types flushed at once instead of waiting for the tick
@@ -78,6 +84,11 @@ class LocalRoom:
         self.id = room
         self.viewers: set[Viewer] = set()
         self.joining: list[Viewer] = []
+        # the fast path: the bound ``write`` of each viewer that was under its buffer bound at
+        # the last check, and the ones that were over it; None when ``viewers`` changed since
+        self.writes: list[Callable[[bytes], None]] | None = None
+        self.lagging: list[Viewer] = []
+        self.unchecked = 0  # flushes left before the next buffer check of every viewer
         self.pending: list[bytes] = []
         self.state: dict[str, bytes] = {}
         self.ring: deque[bytes] = deque(maxlen=RING)
@@ -209,33 +220,76 @@ class LocalRoom:
         if not batch and not state:
             if late:
                 self.viewers.update(late)
+                self.writes = None
             return
         # --- once per frame: join the stored event bytes and build the WebSocket frame
         wire = ws_text_frame(frame(batch + state) if state else frame(batch))
-        soft = self.hub.soft_limit
-        slow: list[Viewer] | None = None
-        sent = 0
-        # --- once per viewer: a buffer check and one write of the shared bytes
-        for viewer in self.viewers:
-            out = viewer.out
-            try:
-                if out.get_write_buffer_size() > soft:
-                    if slow is None:
-                        slow = []
-                    slow.append(viewer)
-                    continue
-                out.write(wire)
-            except Exception:  # a transport closing under us: its session cleans up
-                continue
-            sent += 1
-            if viewer.slow_since:
-                viewer.slow_since = 0.0
+        if self.writes is not None and self.unchecked > 0:
+            self.unchecked -= 1
+            sent = self._write_fast(self.writes, wire)
+            slow = self._recheck(self.lagging, wire)
+        else:
+            sent, slow = self._write_checked(wire)
         metrics.FRAMES_OUT.inc(sent)
         metrics.EVENTS_OUT.inc(sent * (len(batch) + len(state)))
         if slow:
             self._handle_slow(slow, first, batch, state)
         if late:
             self.viewers.update(late)
+            self.writes = None
+
+    def _write_checked(self, wire: bytes) -> tuple[int, list[Viewer]]:
+        """Every viewer: a buffer check, then one write of the shared bytes. Remembers who was
+        under the bound, so that the next ``CHECK_EVERY - 1`` flushes can skip the checks."""
+        soft = self.hub.soft_limit
+        writes: list[Callable[[bytes], None]] = []
+        slow: list[Viewer] = []
+        for viewer in self.viewers:
+            out = viewer.out
+            try:
+                if out.get_write_buffer_size() > soft:
+                    slow.append(viewer)
+                    continue
+                out.write(wire)
+            except Exception:  # a transport closing under us: its session cleans up
+                continue
+            writes.append(out.write)
+            if viewer.slow_since:
+                viewer.slow_since = 0.0
+        self.writes, self.lagging, self.unchecked = writes, slow, CHECK_EVERY - 1
+        return len(writes), slow
+
+    @staticmethod
+    def _write_fast(writes: list[Callable[[bytes], None]], wire: bytes) -> int:
+        """--- once per viewer: one call, nothing else. A buffer grows by one frame a flush at
+        most, so checking every ``CHECK_EVERY`` flushes keeps it far below the hard bound."""
+        failed = 0
+        pending = iter(writes)
+        while True:
+            try:
+                for write in pending:
+                    write(wire)
+                return len(writes) - failed
+            except Exception:  # a transport closing under us: skip it, go on with the rest
+                failed += 1
+
+    def _recheck(self, lagging: list[Viewer], wire: bytes) -> list[Viewer]:
+        """Viewers over their bound at the last check: the ones that drained get the frame (and
+        the fast list is rebuilt next flush); the rest are still slow."""
+        soft = self.hub.soft_limit
+        still: list[Viewer] = []
+        for viewer in lagging:
+            if viewer.left:
+                continue
+            if viewer.out.get_write_buffer_size() > soft:
+                still.append(viewer)
+                continue
+            with contextlib.suppress(Exception):
+                viewer.out.write(wire)
+            viewer.slow_since = 0.0
+            self.writes = None
+        self.lagging = still
+        return still
 
     def _handle_slow(
         self, slow: list[Viewer], first: int, batch: list[bytes], state: list[bytes]
@@ -273,12 +327,17 @@ class LocalRoom:
             viewer.close(CloseCode.ROOM_ENDED, "room ended")
 
     def close_laggards(self) -> None:
-        """Close viewers still over their bound past the grace, even in a quiet room."""
+        """Once a pulse: find viewers over their bound (a quiet room has no flush to notice),
+        and close those still over it past the grace."""
         hub = self.hub
+        soft = hub.soft_limit
         now = time.monotonic()
-        for viewer in [v for v in self.viewers if v.slow_since]:
-            if viewer.out.get_write_buffer_size() <= hub.soft_limit:
+        for viewer in list(self.viewers):
+            if viewer.out.get_write_buffer_size() <= soft:
                 viewer.slow_since = 0.0
+            elif not viewer.slow_since:
+                viewer.slow_since = now
+                self.writes = None  # the next flush checks every buffer again
             elif now - viewer.slow_since > hub.settings.slow_grace_s:
                 metrics.SLOW_CLOSES.inc()
                 hub.leave(viewer)
@@ -301,6 +360,7 @@ class LocalRoom:
                 continue
             if have == first:
                 self.viewers.add(viewer)  # the shared frame is exactly what it needs
+                self.writes = None
                 continue
             # the ring holds the contiguous offsets ring_first..last
             ring_first = last - len(self.ring) + 1
@@ -437,6 +497,7 @@ class Hub:
         if room is None:
             return
         room.viewers.discard(viewer)
+        room.writes = None
         if viewer in room.joining:
             room.joining.remove(viewer)
         viewer.room = None

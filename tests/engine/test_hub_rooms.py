@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from liveroom.engine.memory import MemoryEngine
-from liveroom.hub import Hub, Viewer
+from liveroom.hub import CHECK_EVERY, Hub, Viewer
 from liveroom.protocol import room_event_body
 from tests.conftest import make_settings
 from tests.timeouts import eventually
@@ -48,4 +48,54 @@ async def test_join_after_the_idle_drop_still_receives() -> None:
     await engine.publish("r1", room_event_body("comment", text="still here"))
     hub.flush_all()
     assert any(b"still here" in data for data in wire.data)
+    await engine.close()
+
+
+class Backlog(Wire):
+    """A transport whose outgoing buffer the test sets, and which can be closed under the hub."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffered = 0
+        self.closed = False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            raise RuntimeError("unable to perform operation: the handler is closed")
+        super().write(data)
+
+
+async def test_fast_flushes_still_catch_a_slow_viewer_and_skip_a_closed_one() -> None:
+    """Between buffer checks a flush is one write per viewer: a closed transport in the list
+    costs only its own frame, and a viewer that falls behind is treated as slow (comments
+    skipped, with a marker) within CHECK_EVERY flushes."""
+    settings = make_settings(outgoing_soft_kb=1)
+    engine = MemoryEngine(settings)
+    await engine.open()
+    hub = Hub(engine, settings)
+    room = await hub.room("r1")
+    wires = [Backlog() for _ in range(4)]
+    for i, wire in enumerate(wires):
+        hub.join(room, Viewer(wire, f"u{i}"), await engine.head("r1"))
+    await eventually(lambda: engine._handlers.get("r1") is not None)
+
+    async def comment(n: int) -> None:
+        await engine.publish("r1", room_event_body("comment", text=f"c{n}"))
+        hub.flush_all()
+
+    await comment(0)  # the checked flush that fills the fast list
+    assert all(any(b"c0" in d for d in w.data) for w in wires)
+    wires[1].closed = True  # its session has not left yet
+    wires[2].buffered = 10_000  # over the 1 kB bound from now on
+    for n in range(1, CHECK_EVERY + 2):
+        await comment(n)
+    last = f"c{CHECK_EVERY + 1}".encode()
+    for wire in (wires[0], wires[3]):
+        assert all(any(f"c{n}".encode() in d for d in wire.data) for n in range(CHECK_EVERY + 2))
+    assert not any(last in d for d in wires[1].data)
+    assert not any(last in d for d in wires[2].data), "the slow viewer still got comments"
+    assert any(b'"skipped"' in d for d in wires[2].data)
     await engine.close()
