@@ -227,7 +227,8 @@ class LocalRoom:
         if self.writes is not None and self.unchecked > 0:
             self.unchecked -= 1
             sent = self._write_fast(self.writes, wire)
-            slow = self._recheck(self.lagging, wire)
+            recovered, slow = self._recheck(self.lagging, wire)
+            sent += recovered
         else:
             sent, slow = self._write_checked(wire)
         metrics.FRAMES_OUT.inc(sent)
@@ -273,23 +274,28 @@ class LocalRoom:
             except Exception:  # a transport closing under us: skip it, go on with the rest
                 failed += 1
 
-    def _recheck(self, lagging: list[Viewer], wire: bytes) -> list[Viewer]:
+    def _recheck(self, lagging: list[Viewer], wire: bytes) -> tuple[int, list[Viewer]]:
         """Viewers over their bound at the last check: the ones that drained get the frame (and
-        the fast list is rebuilt next flush); the rest are still slow."""
+        the fast list is rebuilt next flush); the rest are still slow. Returns frames written
+        and the viewers still slow."""
         soft = self.hub.soft_limit
         still: list[Viewer] = []
+        written = 0
         for viewer in lagging:
             if viewer.left:
                 continue
             if viewer.out.get_write_buffer_size() > soft:
                 still.append(viewer)
                 continue
-            with contextlib.suppress(Exception):
+            try:
                 viewer.out.write(wire)
+                written += 1
+            except Exception:  # a transport closing under us: its session cleans up
+                pass
             viewer.slow_since = 0.0
             self.writes = None
         self.lagging = still
-        return still
+        return written, still
 
     def _handle_slow(
         self, slow: list[Viewer], first: int, batch: list[bytes], state: list[bytes]

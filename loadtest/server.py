@@ -260,8 +260,7 @@ class SpawnedServer:
             self._stop(timeout)
         finally:
             for group in self.cgroups:
-                with contextlib.suppress(OSError):
-                    group.rmdir()
+                release_cgroup(group)
             self.cgroups = []
 
     def _stop(self, timeout: float) -> None:
@@ -325,6 +324,31 @@ def cap_cpu(pids: list[int], cores: float) -> list[Path]:
             f"--server-cpu-quota needs a writable cgroup cpu controller: {exc}"
         ) from None
     return groups
+
+
+def release_cgroup(group: Path, timeout: float = 10.0) -> None:
+    """Kill whatever is still in ``group`` (a worker the supervisor left behind), then remove
+    it. Says so on stderr if it cannot."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except OSError:
+            pids = []
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    try:
+        group.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        print(f"loadtest: could not remove cgroup {group}: {exc}", file=sys.stderr)
 
 
 def target_from_url(url: str, secret: str | None, api_key: str | None, pids: list[int]) -> Target:

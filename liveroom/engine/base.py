@@ -167,8 +167,10 @@ class RoomStore(Protocol):
 
     async def incr(self, room: str, name: str, by: int = 1) -> int: ...
 
-    async def incr_unique(self, room: str, name: str, *members: str) -> int:
-        """Add ``members`` to the set ``name``; how many were new. For once-per-user counts."""
+    async def incr_unique(self, room: str, name: str, *members: str, count_as: str = "") -> int:
+        """Add ``members`` to the set ``name``; how many were new. For once-per-user counts.
+        With ``count_as``, that many are added to the counter ``count_as`` in the same atomic
+        step (so the same members sent again after a failure are counted exactly once)."""
         ...
 
     async def unique_count(self, room: str, name: str) -> int: ...

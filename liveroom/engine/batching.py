@@ -46,7 +46,8 @@ class Batcher(Generic[K, I, R]):
     async def submit(self, key: K, item: I) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queues.setdefault(key, []).append((item, future))
-        if key not in self._senders:
+        sender = self._senders.get(key)
+        if sender is None or sender.done():  # done: cancelled before it ever ran
             self._senders[key] = asyncio.create_task(self._drain(key))
         return await future
 
@@ -59,7 +60,8 @@ class Batcher(Generic[K, I, R]):
                     batch, rest = rest[: self._max], rest[self._max :]
                     await self._one(key, batch)
         finally:
-            del self._senders[key]
+            if self._senders.get(key) is asyncio.current_task():
+                del self._senders[key]
             # only when cancelled (the loop is closing): nothing queued may wait for ever
             for _, future in rest + self._queues.pop(key, []):
                 future.cancel()

@@ -109,7 +109,7 @@ class MemoryEngine:
         if rules.room_cap and not rules.priority:
             interval = 1.0 / rules.room_cap
             due = max(state.cap_due, now)  # when the cap is next free (GCRA's TAT)
-            if due - now > (cap_burst(rules.room_cap) - 1) * interval + 1e-9:
+            if due - now > (cap_burst(rules.room_cap) - 1) * interval + 1e-6:
                 return PostResult(Posted.SHED)
             state.cap_due = due + interval
         return PostResult(Posted.OK, self._append(room, body, is_comment=True))
@@ -221,11 +221,15 @@ class MemoryEngine:
         counters[name] = counters.get(name, 0) + by
         return counters[name]
 
-    async def incr_unique(self, room: str, name: str, *members: str) -> int:
-        known = self._room(room).uniques.setdefault(name, set())
+    async def incr_unique(self, room: str, name: str, *members: str, count_as: str = "") -> int:
+        state = self._room(room)
+        known = state.uniques.setdefault(name, set())
         before = len(known)
         known.update(members)
-        return len(known) - before
+        added = len(known) - before
+        if count_as and added:
+            state.counters[count_as] = state.counters.get(count_as, 0) + added
+        return added
 
     async def unique_count(self, room: str, name: str) -> int:
         return len(self._room(room).uniques.get(name, ()))

@@ -432,11 +432,15 @@ class RedisEngine:
         async with self._guard():
             return int(await self.client.hincrby(self.keys(room).counters, name, by))
 
-    async def incr_unique(self, room: str, name: str, *members: str) -> int:
+    async def incr_unique(self, room: str, name: str, *members: str, count_as: str = "") -> int:
         if not members:
             return 0
+        k = self.keys(room)
         async with self._guard():
-            return int(await self.client.sadd(self.keys(room).sub("u", name), *members))
+            added = await self.scripts.run(
+                "unique", [k.sub("u", name), k.counters], [count_as, *members]
+            )
+        return int(added)
 
     async def unique_count(self, room: str, name: str) -> int:
         async with self._guard():

@@ -282,13 +282,21 @@ class FlashSale:
     async def count_tries(self) -> None:
         """Add this node's new buyers to the room counter ``buy_tried`` (the funnel's "buy
         tried" step): each user once per room, whichever node they bought on. Runs off the buy
-        path, once a second, so a rush of buys costs two Redis calls per room a second, however
-        many buyers."""
+        path, once a second, so a rush of buys costs one Redis call per room a second, however
+        many buyers. If it fails, the rooms not counted wait for the next round: the set and the
+        counter move together, so a user already counted is not counted again."""
         pending, self._tried = self._tried, {}
-        for room, users in pending.items():
-            new = await self.engine.incr_unique(room, "buy_tried", *users)
-            if new:
-                await self.engine.incr(room, "buy_tried", new)
+        rooms = list(pending)
+        try:
+            while rooms:
+                room = rooms[0]
+                await self.engine.incr_unique(
+                    room, "buy_tried", *pending[room], count_as="buy_tried"
+                )
+                rooms.pop(0)
+        finally:
+            for room in rooms:  # not counted yet: back into the next round
+                self._tried.setdefault(room, set()).update(pending[room])
 
     async def _sold_out(self, room: str, sale: str) -> None:
         with contextlib.suppress(EngineUnavailable):
@@ -404,7 +412,7 @@ class FlashSaleFeature(Feature):
             try:
                 await self.sales.count_tries()
             except EngineUnavailable:
-                pass  # those users are counted when they try again
+                pass  # count_tries kept the rooms it could not count for the next round
             except Exception:
                 log.exception("buy funnel count failed")
 

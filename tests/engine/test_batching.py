@@ -111,3 +111,17 @@ async def _until(condition: Callable[[], bool]) -> None:
     """Yield to the loop until ``condition`` holds (callers bound it with ``wait_for``)."""
     while not condition():
         await asyncio.sleep(0)
+
+
+async def test_a_sender_cancelled_before_it_ran_does_not_block_the_key() -> None:
+    """If the key's sender task is cancelled before its first step, the next call starts a new
+    one, which sends what was queued too."""
+    rec = Recorder()
+    batcher: Batcher[str, int, int] = Batcher(rec.send)
+    first = asyncio.ensure_future(batcher.submit("k", 1))
+    await asyncio.sleep(0)  # the call is queued and its sender task created, not yet run
+    batcher._senders["k"].cancel()
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(batcher.submit("k", 2), 5) == 4
+    assert await asyncio.wait_for(first, 5) == 2
+    assert rec.batches == [("k", [1, 2])]

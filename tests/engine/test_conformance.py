@@ -238,6 +238,10 @@ async def test_counters_and_unique_members(engine: Engine) -> None:
     assert await engine.incr_unique("r1", "viewers", "u1", "u3", "u4", "u3") == 2
     assert await engine.incr_unique("r1", "viewers") == 0
     assert await engine.unique_count("r1", "viewers") == 4
+    # count_as: the new members are added to a counter in the same step, and only once
+    assert await engine.incr_unique("r1", "tried", "u1", "u2", count_as="tried") == 2
+    assert await engine.incr_unique("r1", "tried", "u2", "u3", count_as="tried") == 1
+    assert (await engine.counters("r1"))["tried"] == 3
 
 
 async def test_room_info_round_trip(engine: Engine) -> None:
