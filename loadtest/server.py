@@ -267,12 +267,20 @@ class SpawnedServer:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
+        try:  # the workers, so that none outlives a supervisor that has to be killed
+            children = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
         proc.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                if child.is_running():
+                    child.kill()
         if self.engine == "redis":
             self._clean_redis()
 
