@@ -40,15 +40,19 @@ async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
         bought = await writer.command("buy", sale="s1", quantity=1, request_id="b1")
         assert bought["ok"], bought
         acked: list[dict[str, Any]] = []
+        stopped = asyncio.Event()
 
         async def keep_writing() -> None:  # fan-out goes on across the outage
             for i in range(30):
+                if i == 5:
+                    await stopped.wait()  # the other 25 go while Redis is down, and after
                 acked.append(await post(talker, f"c{i}", timeout=30))
 
         writing = asyncio.create_task(keep_writing())
         await eventually(lambda: len(acked) >= 5, timeout=10)
 
         durable_redis.stop()
+        stopped.set()
         assert await eventually(lambda: _is(ready(server.url), 503), timeout=10)
         refused = await writer.command("comment", timeout=15, text="lost")
         assert refused["error"]["code"] == "unavailable", refused
