@@ -89,6 +89,7 @@ class LocalRoom:
         self.writes: list[Callable[[bytes], None]] | None = None
         self.lagging: list[Viewer] = []
         self.unchecked = 0  # flushes left before the next buffer check of every viewer
+        self.state_version = 0  # counts state events (stats, counts): see Rooms.snapshot
         self.pending: list[bytes] = []
         self.state: dict[str, bytes] = {}
         self.ring: deque[bytes] = deque(maxlen=RING)
@@ -392,6 +393,7 @@ class LocalRoom:
 
     def add_state(self, key: str, payload: bytes) -> None:
         self.state[key] = payload
+        self.state_version += 1  # a snapshot built before this is stale for new joiners
         self.hub.mark(self)
 
 

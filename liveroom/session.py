@@ -542,6 +542,8 @@ async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None
                 viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
             viewer.send(frame([event("resumed", offset=history.head, missed=len(events))]))
             return history.head
-    offset, snapshot = await node.rooms.snapshot(room.id, reset=resume is not None)
+    offset, snapshot = await node.rooms.snapshot(
+        room.id, reset=resume is not None, version=room.state_version
+    )
     viewer.send(frame([snapshot]))
     return offset

@@ -64,7 +64,7 @@ class Rooms:
         self.engine = engine
         self.settings = settings
         self.snapshot_parts: list[SnapshotPart] = []
-        self._shared: dict[str, tuple[float, asyncio.Future[tuple[int, bytes]]]] = {}
+        self._shared: dict[str, tuple[float, asyncio.Future[tuple[int, bytes]], int]] = {}
 
     async def info(self, room: str) -> dict[str, Any]:
         info = await self.engine.room_info(room)
@@ -91,21 +91,31 @@ class Rooms:
         await self.engine.publish(room, room_event_body("room", room=public_info(info)))
         return info
 
-    async def snapshot(self, room: str, *, reset: bool = False) -> tuple[int, bytes]:
+    async def snapshot(
+        self, room: str, *, reset: bool = False, version: int = 0
+    ) -> tuple[int, bytes]:
         """The snapshot event and its offset: everything a viewer needs to draw the room now.
 
         Viewers joining within one tick share one snapshot: the first builds it, the others
         await the same build. A join storm then costs one engine read per room per tick, not
         one per viewer. A shared snapshot is at most a tick old; the hub brings each viewer
         level from its offset, so nothing between the snapshot and the join is missed.
+        State that travels outside the offsets (counts such as a lucky bag's participants,
+        sent as state events only when they change) is kept fresh by ``version``, the room's
+        count of state events: a snapshot built before the latest one is not shared.
         """
         if reset:
             return await self._build(room, reset=True)
         now = time.monotonic()
         shared = self._shared.get(room)
-        if shared is None or now > shared[0] or (shared[1].done() and shared[1].exception()):
+        if (
+            shared is None
+            or now > shared[0]
+            or shared[2] != version
+            or (shared[1].done() and shared[1].exception())
+        ):
             future = asyncio.ensure_future(self._build(room, reset=False))
-            shared = (now + self.settings.tick_ms / 1000, future)
+            shared = (now + self.settings.tick_ms / 1000, future, version)
             self._shared[room] = shared
             if len(self._shared) > 4096:
                 self._shared = {k: v for k, v in self._shared.items() if v[0] >= now}

@@ -48,3 +48,16 @@ async def test_shared_snapshot_expires_after_a_tick() -> None:
     await engine.publish("r", b'{"type":"system","text":"x"}')
     second, _ = await rooms.snapshot("r")
     assert second == first + 1
+
+
+async def test_a_state_event_ends_the_sharing() -> None:
+    """A snapshot built before the room's latest state event (a count that travels outside
+    the offsets) is not handed to a later joiner, even within the tick."""
+    engine = CountingEngine(Settings(tick_ms=10_000))
+    rooms = Rooms(engine, engine.settings)
+    await rooms.snapshot("r", version=3)
+    await engine.incr("r", "likes", 7)  # a count the snapshot carries, with no new offset
+    _, same = await rooms.snapshot("r", version=3)
+    assert engine.reads == 1 and orjson.loads(same)["likes"] == 0  # shared within the tick
+    _, fresh = await rooms.snapshot("r", version=4)  # the room sent a state event since
+    assert engine.reads == 2 and orjson.loads(fresh)["likes"] == 7
