@@ -1,9 +1,9 @@
 """The lucky-bag store of ``RedisEngine``: one Lua script per state change (``lua/bag_*.lua``).
 
-Each script is registered as ``bag_lib.lua`` followed by its own file, so that every one of
-them appends the room event exactly as ``publish.lua`` does, inside its own atomic step. All
-keys of a bag carry the room's hash tag; only the deadline index ``<prefix>:bagdue`` does not,
-and it is touched by single-key commands alone.
+Each script is registered with ``bag_lib.lua`` in front (``scripts.script_source``), so that
+every one of them appends the room event exactly as ``publish.lua`` does, inside its own atomic
+step. All keys of a bag carry the room's hash tag; only the deadline index ``<prefix>:bagdue``
+does not, and it is touched by single-key commands alone.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from liveroom.engine.luckybag import Answer, Bag, BagState, Claim, Outcome
-from liveroom.engine.scripts import load_source
+from liveroom.engine.scripts import script_source
 
 if TYPE_CHECKING:
     from liveroom.engine.redis import RedisEngine
@@ -33,8 +33,7 @@ class RedisBagStore:
     def _script(self, name: str) -> Any:
         script = self._scripts.get(name)
         if script is None:
-            source = load_source("bag_lib") + "\n" + load_source(name)
-            script = self._scripts[name] = self.client.register_script(source)
+            script = self._scripts[name] = self.client.register_script(script_source(name))
         return script
 
     async def _run(

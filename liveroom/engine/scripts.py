@@ -6,14 +6,24 @@ from importlib import resources
 from typing import Any
 
 
+def _lua_dir() -> Any:
+    return resources.files("liveroom.engine").joinpath("lua")
+
+
 def load_source(name: str) -> str:
     """The text of ``lua/<name>.lua`` shipped in the package."""
-    return (
-        resources.files("liveroom.engine")
-        .joinpath("lua")
-        .joinpath(f"{name}.lua")
-        .read_text("utf-8")
-    )
+    return _lua_dir().joinpath(f"{name}.lua").read_text("utf-8")
+
+
+def script_source(name: str) -> str:
+    """What is registered for script ``name``: its family's shared head first, when there is
+    one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``),
+    then its own file. Lua scripts cannot include each other; this is how they share code."""
+    lib = name.partition("_")[0] + "_lib"
+    shipped = _lua_dir().joinpath(f"{lib}.lua").is_file()
+    if lib == name or not shipped:
+        return load_source(name)
+    return load_source(lib) + "\n" + load_source(name)
 
 
 class Scripts:
@@ -30,7 +40,7 @@ class Scripts:
     def get(self, name: str) -> Any:
         script = self._scripts.get(name)
         if script is None:
-            script = self._client.register_script(load_source(name))
+            script = self._client.register_script(script_source(name))
             self._scripts[name] = script
         return script
 

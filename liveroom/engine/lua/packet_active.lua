@@ -18,22 +18,7 @@ for i = 1, #ids do
     out[#out + 1] = meta
     out[#out + 1] = tonumber(lefts[i] or '0')
   else
-    local id = ids[i]
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('ZREM', KEYS[3], id)
-    local word = ok and type(decoded) == 'table' and decoded.keyword or nil
-    if type(word) == 'string' and word ~= '' then
-      local rest = {}
-      for other in string.gmatch(redis.call('HGET', KEYS[4], word) or '', '%S+') do
-        if other ~= id then rest[#rest + 1] = other end
-      end
-      if #rest > 0 then
-        redis.call('HSET', KEYS[4], word, table.concat(rest, ' '))
-      else
-        redis.call('HDEL', KEYS[4], word)
-      end
-    end
+    forget_packet(ids[i], meta)
   end
 end
 return out

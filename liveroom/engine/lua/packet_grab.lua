@@ -11,24 +11,8 @@ local meta = redis.call('HGET', KEYS[1], id)
 if not meta then return {'not_found', 0, 0, false} end
 local rule = redis.call('HMGET', KEYS[8], 'open_ms', 'keyword', 'ttl')
 if not rule[1] then
-  -- this packet's own keys have expired (the room-wide ones live on while newer packets come):
-  -- forget it there too, so it is neither listed nor grabbed any more
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  local ok, decoded = pcall(cjson.decode, meta)
-  local word = ok and type(decoded) == 'table' and decoded.keyword or nil
-  if type(word) == 'string' and word ~= '' then
-    local rest = {}
-    for other in string.gmatch(redis.call('HGET', KEYS[4], word) or '', '%S+') do
-      if other ~= id then rest[#rest + 1] = other end
-    end
-    if #rest > 0 then
-      redis.call('HSET', KEYS[4], word, table.concat(rest, ' '))
-    else
-      redis.call('HDEL', KEYS[4], word)
-    end
-  end
+  -- this packet's own keys have expired (the room-wide ones live on while newer packets come)
+  forget_packet(id, meta)
   return {'not_found', 0, 0, false}
 end
 local left = redis.call('LLEN', KEYS[6])
