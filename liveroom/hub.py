@@ -220,8 +220,7 @@ class LocalRoom:
         late = self._level_joining(first, state) if self.joining else None
         if not batch and not state:
             if late:
-                self.viewers.update(late)
-                self.writes = None
+                self.admit(late)
             return
         # --- once per frame: join the stored event bytes and build the WebSocket frame
         wire = ws_text_frame(frame(batch + state) if state else frame(batch))
@@ -237,8 +236,12 @@ class LocalRoom:
         if slow:
             self._handle_slow(slow, first, batch, state)
         if late:
-            self.viewers.update(late)
-            self.writes = None
+            self.admit(late)
+
+    def admit(self, viewers: list[Viewer]) -> None:
+        """Move viewers into the shared fan-out; the next flush rebuilds its write list."""
+        self.viewers.update(viewers)
+        self.writes = None
 
     def _write_checked(self, wire: bytes) -> tuple[int, list[Viewer]]:
         """Every viewer: a buffer check, then one write of the shared bytes. Remembers who was
@@ -366,8 +369,7 @@ class LocalRoom:
                 waiting.append(viewer)  # its snapshot is ahead of what reached us: wait
                 continue
             if have == first:
-                self.viewers.add(viewer)  # the shared frame is exactly what it needs
-                self.writes = None
+                self.admit([viewer])  # the shared frame is exactly what it needs
                 continue
             # the ring holds the contiguous offsets ring_first..last
             ring_first = last - len(self.ring) + 1

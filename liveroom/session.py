@@ -190,9 +190,14 @@ class Session:
         node.hub.leave(self.viewer)
         if isinstance(self.viewer.link, AsgiLink):
             self.viewer.link.stop()
+        self.give_back()
+
+    def give_back(self) -> None:
+        """Return this connection's place under the per-address cap, once it holds one."""
         if self.address is not None:
-            node.caps.release(self.address)
+            self.node.caps.release(self.address)
             metrics.CONNECTIONS.dec()
+            self.address = None
 
     def _take_token(self) -> bool:
         now = time.monotonic()
@@ -411,9 +416,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         else:  # the session gives it back when it finishes
             session.address = address
             if session.finished:
-                session.address = None
-                node.caps.release(address)
-                metrics.CONNECTIONS.dec()
+                session.give_back()
 
 
 #: the error code sent in the last frame before each refusing close code

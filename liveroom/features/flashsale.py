@@ -286,17 +286,15 @@ class FlashSale:
         many buyers. If it fails, the rooms not counted wait for the next round: the set and the
         counter move together, so a user already counted is not counted again."""
         pending, self._tried = self._tried, {}
-        rooms = list(pending)
         try:
-            while rooms:
-                room = rooms[0]
+            for room in list(pending):
                 await self.engine.incr_unique(
                     room, "buy_tried", *pending[room], count_as="buy_tried"
                 )
-                rooms.pop(0)
+                del pending[room]
         finally:
-            for room in rooms:  # not counted yet: back into the next round
-                self._tried.setdefault(room, set()).update(pending[room])
+            for room, users in pending.items():  # not counted yet: back into the next round
+                self._tried.setdefault(room, set()).update(users)
 
     async def _sold_out(self, room: str, sale: str) -> None:
         with contextlib.suppress(EngineUnavailable):
