@@ -4,9 +4,10 @@ Room events reach the hub from the engine (``_receive``), in offset order. Per r
 for one tick (``Settings.tick_ms``) and then go out as one frame: the JSON array is joined from the
 events' stored bytes, wrapped once as a WebSocket frame, and that same ``bytes`` object is written
 to every viewer's transport. Every ``CHECK_EVERY`` flushes the hub checks each viewer's outgoing
-buffer and remembers who is under the bound; the flushes in between are one ``write`` call per
-viewer and nothing else. Viewers over the bound skip comment frames and are closed if they stay
-over (slow consumers).
+buffer and remembers who is under the bound; the flushes in between are one call per viewer and
+nothing else: the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
+``liveroom.transport``), the transport's ``write`` for the others. Viewers over the bound skip
+comment frames and are closed if they stay over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
 from). At each flush the hub brings it level, from the batch or the ring of recent events, and
@@ -30,6 +31,7 @@ from liveroom import metrics
 from liveroom.engine.base import Engine
 from liveroom.errors import CloseCode, EngineUnavailable
 from liveroom.protocol import event, frame, offset_of, ws_text_frame
+from liveroom.transport import DirectOut
 
 log = logging.getLogger("liveroom.hub")
 
@@ -84,11 +86,15 @@ class LocalRoom:
         self.id = room
         self.viewers: set[Viewer] = set()
         self.joining: list[Viewer] = []
-        # the fast path: the bound ``write`` of each viewer that was under its buffer bound at
-        # the last check, and the ones that were over it; None when ``viewers`` changed since
+        # the fast path, from the last check of every buffer: ``sends`` holds the socket
+        # ``send`` of each viewer whose DirectOut had nothing queued, ``writes`` the bound
+        # ``write`` of the others under the bound, ``lagging`` the viewers over it. ``writes``
+        # is None when ``viewers`` changed since.
+        self.sends: list[Callable[[bytes], int]] = []
         self.writes: list[Callable[[bytes], None]] | None = None
         self.lagging: list[Viewer] = []
         self.unchecked = 0  # flushes left before the next buffer check of every viewer
+        self.shorts = 0  # DirectOut.shorts at the last check
         self.state_version = 0  # counts state events (stats, counts): see Rooms.snapshot
         self.pending: list[bytes] = []
         self.state: dict[str, bytes] = {}
@@ -224,9 +230,9 @@ class LocalRoom:
             return
         # --- once per frame: join the stored event bytes and build the WebSocket frame
         wire = ws_text_frame(frame(batch + state) if state else frame(batch))
-        if self.writes is not None and self.unchecked > 0:
+        if self.writes is not None and self.unchecked > 0 and self.shorts == DirectOut.shorts:
             self.unchecked -= 1
-            sent = self._write_fast(self.writes, wire)
+            sent = self._send_fast(wire) + self._write_fast(self.writes, wire)
             recovered, slow = self._recheck(self.lagging, wire)
             sent += recovered
         else:
@@ -245,24 +251,78 @@ class LocalRoom:
 
     def _write_checked(self, wire: bytes) -> tuple[int, list[Viewer]]:
         """Every viewer: a buffer check, then one write of the shared bytes. Remembers who was
-        under the bound, so that the next ``CHECK_EVERY - 1`` flushes can skip the checks."""
+        under the bound, and whose socket can take the next ``CHECK_EVERY - 1`` frames straight
+        from ``send``, so that those flushes can skip the checks."""
+        self.shorts = DirectOut.shorts
         soft = self.hub.soft_limit
+        size = len(wire)
+        sends: list[Callable[[bytes], int]] = []
         writes: list[Callable[[bytes], None]] = []
         slow: list[Viewer] = []
         for viewer in self.viewers:
             out = viewer.out
             try:
-                if out.get_write_buffer_size() > soft:
+                queued = out.get_write_buffer_size()
+                if queued > soft:
                     slow.append(viewer)
                     continue
-                out.write(wire)
+                if queued or not isinstance(out, DirectOut):
+                    out.write(wire)
+                    writes.append(out.write)
+                else:
+                    try:
+                        taken = out.direct(wire)
+                    except BlockingIOError:
+                        taken = 0
+                    if taken != size:
+                        out.behind(wire, taken)
+                    sends.append(out.direct)
             except Exception:  # a transport closing under us: its session cleans up
                 continue
-            writes.append(out.write)
             if viewer.slow_since:
                 viewer.slow_since = 0.0
-        self.writes, self.lagging, self.unchecked = writes, slow, CHECK_EVERY - 1
-        return len(writes), slow
+        self.sends, self.writes, self.lagging = sends, writes, slow
+        self.unchecked = CHECK_EVERY - 1
+        return len(sends) + len(writes), slow
+
+    def _send_fast(self, wire: bytes) -> int:
+        """--- once per viewer: the socket's ``send``, and a look at what it took. A socket that
+        took less than the frame gets the rest queued in uvloop (``DirectOut.behind``); that
+        moves ``DirectOut.shorts``, so the next flush checks every buffer again."""
+        sends = self.sends
+        size = len(wire)
+        failed = 0
+        owners: dict[Callable[[bytes], int], DirectOut] = {}
+        pending = iter(sends)
+        while True:
+            send: Callable[[bytes], int] | None = None
+            try:
+                for send in pending:
+                    taken = send(wire)
+                    if taken != size:
+                        self._behind(owners, send, wire, taken)
+                return len(sends) - failed
+            except BlockingIOError:  # the kernel took none of it
+                self._behind(owners, send, wire, 0)
+            except Exception:  # a connection going away: its session cleans up
+                failed += 1
+
+    def _behind(
+        self,
+        owners: dict[Callable[[bytes], int], DirectOut],
+        send: Callable[[bytes], int] | None,
+        wire: bytes,
+        taken: int,
+    ) -> None:
+        """Queue the part of ``wire`` that ``send``'s socket did not take, behind uvloop."""
+        if not owners:  # the first short send of this flush: map each socket to its out
+            for viewer in self.viewers:
+                out = viewer.out
+                if isinstance(out, DirectOut):
+                    owners[out.direct] = out
+        out = owners.get(send)  # type: ignore[arg-type]
+        if out is not None:
+            out.behind(wire, taken)
 
     @staticmethod
     def _write_fast(writes: list[Callable[[bytes], None]], wire: bytes) -> int:

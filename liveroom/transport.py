@@ -6,6 +6,9 @@ Two kinds of link, one interface for the hub (``out.write(wire)``, ``out.get_wri
 * ``DirectLink`` — under ``liveroom serve``, uvicorn runs ``DirectWebSocketProtocol``, which hands
   the app its transport through the ASGI scope extension ``liveroom.direct``. The hub writes each
   frame, built once, straight to every viewer's transport: no per-viewer task, encode or await.
+  On uvloop without TLS the transport is wrapped in a ``DirectOut``, so that a frame goes to the
+  socket in the same call (``send``) rather than waiting in uvloop's buffer for the end of the
+  loop iteration.
 * ``AsgiLink`` — under any other ASGI server, or when liveroom is mounted in a server that does
   not run our protocol class, frames go through ASGI ``websocket.send`` from one writer task per
   connection, behind a bounded queue. Same behaviour, more CPU per viewer.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -37,6 +41,95 @@ class Out(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
 
+class DirectOut:
+    """Every write of one uvloop TCP connection: to the socket at once when nothing waits ahead
+    of it, otherwise behind uvloop's buffer, so the bytes keep their order.
+
+    ``uvloop``'s ``transport.write`` keeps the bytes until the end of the loop iteration and then
+    writes them with ``write(2)``. A ``send(2)`` in the same call costs less per frame (about
+    0.45 µs here, measured with ``python -m loadtest.sendfloor --server send``) and is how the
+    hub fans a frame out. It is safe only while uvloop's buffer is empty, else the frame would
+    overtake bytes queued before it. So every write of the connection, uvicorn's own included,
+    comes through here (the protocol's ``transport`` is replaced by this object). uvloop's
+    buffer then only fills when the kernel refused bytes: each time that happens ``shorts``
+    goes up, and the hub, seeing it change, checks every viewer's buffer before it sends to
+    sockets directly again.
+
+    ``direct`` is the socket's own ``send`` (it returns the bytes taken). The socket object
+    shares uvloop's descriptor; ``release`` (from ``connection_lost``, before uvloop closes the
+    descriptor) detaches it, after which ``direct`` fails with ``EBADF`` instead of reaching a
+    descriptor number reused by another connection.
+    """
+
+    __slots__ = ("transport", "direct", "get_write_buffer_size", "_sock")
+
+    #: writes the kernel did not take whole, over all connections of the process
+    shorts = 0
+
+    def __init__(self, transport: Any) -> None:
+        pseudo = transport.get_extra_info("socket")
+        self._sock = socket.socket(pseudo.family, pseudo.type, 0, pseudo.fileno())
+        self._sock.setblocking(False)
+        self.transport = transport
+        self.direct: Callable[[bytes], int] = self._sock.send
+        self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
+
+    @staticmethod
+    def fits(transport: Any) -> bool:
+        """Whether ``transport`` is a plain uvloop TCP transport (no TLS) this can wrap."""
+        kind = type(transport)
+        return (
+            kind.__name__ == "TCPTransport"
+            and kind.__module__ == "uvloop.loop"
+            and not transport.get_extra_info("sslcontext")
+            and transport.get_extra_info("socket") is not None
+        )
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport.get_write_buffer_size() or transport.is_closing():
+            transport.write(data)
+            return
+        try:
+            sent = self.direct(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # reset, or released: the connection is going, as with uvloop's write
+            return
+        if sent != len(data):
+            self.behind(data, sent)
+
+    def behind(self, data: bytes, sent: int) -> None:
+        """The kernel took ``sent`` bytes of ``data``: queue the rest in uvloop, in order."""
+        DirectOut.shorts += 1
+        self.transport.write(data[sent:])
+
+    def release(self) -> None:
+        """The connection is lost: give the descriptor back to uvloop alone."""
+        self._sock.detach()
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(chunks))
+
+    def is_closing(self) -> bool:
+        return bool(self.transport.is_closing())
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol, exposing itself to the app for direct writes.
 
@@ -51,6 +144,18 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     idle = False  # the app is waiting in receive(), or a detached session has no command running
     #: once detached, every receive event goes to this callback instead of the ASGI queue
     deliver: Callable[[dict[str, Any]], None] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if DirectOut.fits(transport):
+            self.transport = DirectOut(transport)  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            if isinstance(self.transport, DirectOut):
+                self.transport.release()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

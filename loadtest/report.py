@@ -19,6 +19,7 @@ ROWS = [
     ("skipped", "skipped (slow consumer)", "{:,}"),
     ("frames_per_s", "frames/s", "{:,.0f}"),
     ("server_cpu_us_per_frame", "server CPU µs/frame", "{:.2f}"),
+    ("server_system_us_per_frame", "— of it in the kernel", "{:.2f}"),
     ("server_cpu_s", "server CPU s", "{:.2f}"),
     ("server_rss_mb", "server RSS MB", "{:.1f}"),
     ("kb_per_conn", "server kB per connection", "{:.2f}"),

@@ -6,7 +6,9 @@ Starts a bare server process holding ``--viewers`` loopback connections and writ
 ``--bytes``-byte WebSocket text frame to every one of them ``--rate`` times a second; a client
 process reads and discards. It prints the server's CPU (user and system) per write: no liveroom
 code runs, so this is the cost of the transport and the kernel alone, the floor for any server
-in Python on this machine. ``--server websockets`` does the same through a bare ``websockets``
+in Python on this machine. ``--server raw`` writes with uvloop's ``transport.write``;
+``--server send`` calls ``send`` on a socket object sharing the transport's descriptor, as
+liveroom's ``DirectOut`` does; ``--server websockets`` goes through a bare ``websockets``
 server and its ``broadcast()``, the reference the performance bar names.
 
 Loopback only; every loop is bounded by ``--duration``.
@@ -44,13 +46,18 @@ def _cpu() -> tuple[float, float]:
 
 
 class _Raw(asyncio.Protocol):
-    def __init__(self, conns: list[Any]) -> None:
+    def __init__(self, conns: list[Any], sockets: bool) -> None:
         self.conns = conns
+        self.sockets = sockets
         self.transport: Any = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self.conns.append(transport)
+        if self.sockets:  # a socket object on uvloop's descriptor, for send(2)
+            pseudo = transport.get_extra_info("socket")
+            self.transport = socket.socket(pseudo.family, pseudo.type, 0, pseudo.fileno())
+            self.transport.setblocking(False)
+        self.conns.append(self.transport)
 
     def data_received(self, data: bytes) -> None:
         pass
@@ -74,9 +81,11 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
         conns: list[Any] = []
         server: Any
         loop = asyncio.get_running_loop()
-        if kind == "raw":
-            server = await loop.create_server(lambda: _Raw(conns), "127.0.0.1", port, backlog=4096)
-            send = _raw_sender(conns, ws_text_frame(payload))
+        if kind in ("raw", "send"):
+            server = await loop.create_server(
+                lambda: _Raw(conns, kind == "send"), "127.0.0.1", port, backlog=4096
+            )
+            send = _raw_sender(conns, ws_text_frame(payload), kind == "send")
         else:
             from websockets.asyncio.server import broadcast
             from websockets.asyncio.server import serve as ws_serve
@@ -126,13 +135,18 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
     uvloop.run(main())
 
 
-def _raw_sender(conns: list[Any], wire: bytes) -> Any:
-    def send() -> int:
+def _raw_sender(conns: list[Any], wire: bytes, sockets: bool) -> Any:
+    def write() -> int:
         for transport in conns:
             transport.write(wire)
         return len(conns)
 
-    return send
+    def send() -> int:  # the frame is small and the buffers drained: send takes it whole
+        for sock in conns:
+            sock.send(wire)
+        return len(conns)
+
+    return send if sockets else write
 
 
 def read(port: int, viewers: int, seconds: float, out: Any) -> None:
@@ -169,7 +183,7 @@ def read(port: int, viewers: int, seconds: float, out: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.sendfloor", description=__doc__)
-    parser.add_argument("--server", choices=["raw", "websockets"], default="raw")
+    parser.add_argument("--server", choices=["raw", "send", "websockets"], default="raw")
     parser.add_argument("--viewers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=20.0, help="frames per viewer per second")
     parser.add_argument("--duration", type=float, default=10.0)

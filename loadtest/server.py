@@ -47,6 +47,7 @@ class Usage:
     cpu_s: float
     rss: int
     at: float
+    system_s: float = 0.0  # the kernel's part of ``cpu_s``
 
 
 @dataclass
@@ -126,16 +127,17 @@ class Target:
         procs = self.processes()
         if not procs:
             return None
-        cpu = 0.0
+        cpu = system = 0.0
         rss = 0
         for proc in procs:
             try:
                 times = proc.cpu_times()
                 cpu += times.user + times.system
+                system += times.system
                 rss += proc.memory_info().rss
             except psutil.Error:
                 continue
-        return Usage(cpu, rss, time.monotonic())
+        return Usage(cpu, rss, time.monotonic(), system)
 
 
 class HttpError(Exception):

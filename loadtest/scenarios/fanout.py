@@ -42,5 +42,10 @@ async def run(r: Run) -> dict[str, Any]:
             "join_s": round(joined["all_s"], 3),
             "snapshots_expected": opts.viewers,
             "behind_at_end": drained["behind"],
+            "server_system_us_per_frame": (
+                round((end.system_s - start.system_s) / merged["frames"] * 1e6, 3)
+                if end and start and merged["frames"]
+                else None
+            ),
         },
     )

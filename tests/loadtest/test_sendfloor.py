@@ -9,7 +9,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("server", ["raw", "websockets"])
+@pytest.mark.parametrize("server", ["raw", "send", "websockets"])
 def test_sendfloor_writes_every_frame_to_every_connection(server: str) -> None:
     """50 connections at 10 frames/s for 1 s: 500 writes, and a CPU figure per write."""
     done = subprocess.run(
