@@ -266,7 +266,7 @@ class LocalRoom:
                 if queued > soft:
                     slow.append(viewer)
                     continue
-                if queued or not isinstance(out, DirectOut):
+                if queued or not isinstance(out, DirectOut) or not out.live:
                     out.write(wire)
                     writes.append(out.write)
                 else:
@@ -274,6 +274,9 @@ class LocalRoom:
                         taken = out.direct(wire)
                     except BlockingIOError:
                         taken = 0
+                    except OSError as exc:
+                        out.fail(exc)
+                        continue
                     if taken != size:
                         out.behind(wire, taken)
                     sends.append(out.direct)
@@ -300,29 +303,27 @@ class LocalRoom:
                 for send in pending:
                     taken = send(wire)
                     if taken != size:
-                        self._behind(owners, send, wire, taken)
+                        self._owner(owners, send).behind(wire, taken)
                 return len(sends) - failed
             except BlockingIOError:  # the kernel took none of it
-                self._behind(owners, send, wire, 0)
-            except Exception:  # a connection going away: its session cleans up
+                with contextlib.suppress(Exception):
+                    self._owner(owners, send).behind(wire, 0)
+            except Exception as exc:  # a connection going away: end it, its session cleans up
                 failed += 1
+                with contextlib.suppress(Exception):
+                    self._owner(owners, send).fail(exc)
 
-    def _behind(
-        self,
-        owners: dict[Callable[[bytes], int], DirectOut],
-        send: Callable[[bytes], int] | None,
-        wire: bytes,
-        taken: int,
-    ) -> None:
-        """Queue the part of ``wire`` that ``send``'s socket did not take, behind uvloop."""
-        if not owners:  # the first short send of this flush: map each socket to its out
+    def _owner(
+        self, owners: dict[Callable[[bytes], int], DirectOut], send: Callable[[bytes], int] | None
+    ) -> DirectOut:
+        """The DirectOut whose socket ``send`` is: a rare question (a send that went wrong), so
+        the map is built on the first one of a flush. KeyError if its viewer left meanwhile."""
+        if not owners:
             for viewer in self.viewers:
                 out = viewer.out
                 if isinstance(out, DirectOut):
                     owners[out.direct] = out
-        out = owners.get(send)  # type: ignore[arg-type]
-        if out is not None:
-            out.behind(wire, taken)
+        return owners[send]  # type: ignore[index]
 
     @staticmethod
     def _write_fast(writes: list[Callable[[bytes], None]], wire: bytes) -> int:

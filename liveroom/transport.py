@@ -6,9 +6,8 @@ Two kinds of link, one interface for the hub (``out.write(wire)``, ``out.get_wri
 * ``DirectLink`` — under ``liveroom serve``, uvicorn runs ``DirectWebSocketProtocol``, which hands
   the app its transport through the ASGI scope extension ``liveroom.direct``. The hub writes each
   frame, built once, straight to every viewer's transport: no per-viewer task, encode or await.
-  On uvloop without TLS the transport is wrapped in a ``DirectOut``, so that a frame goes to the
-  socket in the same call (``send``) rather than waiting in uvloop's buffer for the end of the
-  loop iteration.
+  On uvloop without TLS the transport is wrapped in a ``DirectOut``, so that the hub can hand a
+  frame to the socket's own ``send`` without uvloop's per-write bookkeeping.
 * ``AsgiLink`` — under any other ASGI server, or when liveroom is mounted in a server that does
   not run our protocol class, frames go through ASGI ``websocket.send`` from one writer task per
   connection, behind a bounded queue. Same behaviour, more CPU per viewer.
@@ -41,36 +40,51 @@ class Out(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
 
+class _SharedSocket(socket.socket):
+    """A socket object on a descriptor uvloop owns. It never closes it: dropped, it only lets
+    go (``detach``), so that even when uvloop closed the descriptor without telling the protocol
+    (a loop closed with connections still open) a later owner of the number is left alone."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        self.detach()
+
+
 class DirectOut:
-    """Every write of one uvloop TCP connection: to the socket at once when nothing waits ahead
-    of it, otherwise behind uvloop's buffer, so the bytes keep their order.
+    """Every write of one uvloop TCP connection: to the socket in the same call when nothing
+    waits ahead of it, otherwise behind uvloop's buffer, so the bytes keep their order.
 
-    ``uvloop``'s ``transport.write`` keeps the bytes until the end of the loop iteration and then
-    writes them with ``write(2)``. A ``send(2)`` in the same call costs less per frame (about
-    0.45 µs here, measured with ``python -m loadtest.sendfloor --server send``) and is how the
-    hub fans a frame out. It is safe only while uvloop's buffer is empty, else the frame would
-    overtake bytes queued before it. So every write of the connection, uvicorn's own included,
-    comes through here (the protocol's ``transport`` is replaced by this object). uvloop's
-    buffer then only fills when the kernel refused bytes: each time that happens ``shorts``
-    goes up, and the hub, seeing it change, checks every viewer's buffer before it sends to
-    sockets directly again.
+    ``uvloop``'s ``transport.write`` appends the bytes to its buffer, builds the iovecs and
+    calls ``write(2)``; the socket's own ``send(2)`` skips that bookkeeping and the kernel's
+    file-write layer, and costs about 0.45 µs less per frame here (``python -m
+    loadtest.sendfloor --server send`` against ``--server raw``). The hub fans frames out with
+    it. It is safe only while uvloop's buffer is empty, else a frame would overtake bytes queued
+    before it. So every write of the connection, uvicorn's own included, comes through here (the
+    protocol's ``transport`` is replaced by this object), and uvloop's buffer only fills when
+    the kernel refused bytes: each time, ``shorts`` goes up, and the hub, seeing it change,
+    checks every viewer's buffer before it calls ``send`` directly again.
 
-    ``direct`` is the socket's own ``send`` (it returns the bytes taken). The socket object
-    shares uvloop's descriptor; ``release`` (from ``connection_lost``, before uvloop closes the
-    descriptor) detaches it, after which ``direct`` fails with ``EBADF`` instead of reaching a
-    descriptor number reused by another connection.
+    ``direct`` is the socket's ``send`` (it returns the bytes taken). ``release`` detaches the
+    socket object from the descriptor: on ``close``/``abort`` (so no frame follows a Close
+    frame, and uvloop alone finishes the connection, as without this class) and in the
+    protocol's ``connection_lost``, which uvloop calls before it closes the descriptor. From then
+    on ``direct`` fails with ``EBADF`` rather than reach a number another connection may get,
+    and ``write`` goes through uvloop. A send that fails any other way (reset, broken pipe)
+    aborts the transport, as uvloop does when its own write fails.
     """
 
-    __slots__ = ("transport", "direct", "get_write_buffer_size", "_sock")
+    __slots__ = ("transport", "direct", "get_write_buffer_size", "live", "_sock")
 
     #: writes the kernel did not take whole, over all connections of the process
     shorts = 0
 
     def __init__(self, transport: Any) -> None:
         pseudo = transport.get_extra_info("socket")
-        self._sock = socket.socket(pseudo.family, pseudo.type, 0, pseudo.fileno())
+        self._sock = _SharedSocket(pseudo.family, pseudo.type, 0, pseudo.fileno())
         self._sock.setblocking(False)
         self.transport = transport
+        self.live = True
         self.direct: Callable[[bytes], int] = self._sock.send
         self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
 
@@ -87,14 +101,15 @@ class DirectOut:
 
     def write(self, data: bytes) -> None:
         transport = self.transport
-        if transport.get_write_buffer_size() or transport.is_closing():
+        if not self.live or transport.get_write_buffer_size() or transport.is_closing():
             transport.write(data)
             return
         try:
             sent = self.direct(data)
         except BlockingIOError:
             sent = 0
-        except OSError:  # reset, or released: the connection is going, as with uvloop's write
+        except OSError as exc:
+            self.fail(exc)
             return
         if sent != len(data):
             self.behind(data, sent)
@@ -104,8 +119,17 @@ class DirectOut:
         DirectOut.shorts += 1
         self.transport.write(data[sent:])
 
+    def fail(self, exc: BaseException) -> None:
+        """``direct`` raised something other than ``BlockingIOError``: unless released (then the
+        connection is already going), the peer is gone, so end the connection."""
+        if self.live:
+            log.debug("send failed: %r; aborting the connection", exc)
+            self.release()
+            self.transport.abort()
+
     def release(self) -> None:
-        """The connection is lost: give the descriptor back to uvloop alone."""
+        """From now on only uvloop writes to the descriptor (idempotent)."""
+        self.live = False
         self._sock.detach()
 
     def writelines(self, chunks: Any) -> None:
@@ -115,9 +139,11 @@ class DirectOut:
         return bool(self.transport.is_closing())
 
     def close(self) -> None:
+        self.release()
         self.transport.close()
 
     def abort(self) -> None:
+        self.release()
         self.transport.abort()
 
     def pause_reading(self) -> None:
@@ -338,6 +364,8 @@ class DirectLink:
         except Exception:  # the protocol may already be closing
             log.debug("close frame not sent", exc_info=True)
         p.close_sent = True
+        if isinstance(p.transport, DirectOut):  # nothing may follow the Close frame
+            p.transport.release()
         p.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         if p.read_paused:
             p.read_paused = False

@@ -7,7 +7,11 @@ Real loopback sockets under uvloop; the client end is a plain blocking socket.
 from __future__ import annotations
 
 import asyncio
+import errno
+import gc
+import os
 import socket
+import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -15,7 +19,7 @@ import orjson
 import uvloop
 
 from liveroom.engine.memory import MemoryEngine
-from liveroom.hub import Hub, Viewer
+from liveroom.hub import CHECK_EVERY, Hub, LocalRoom, Viewer
 from liveroom.protocol import room_event_body
 from liveroom.transport import DirectOut
 from tests.conftest import make_settings
@@ -50,6 +54,13 @@ def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
         runner.run(body())
 
 
+async def _hub() -> tuple[Hub, MemoryEngine]:
+    settings = make_settings(outgoing_soft_kb=100_000, outgoing_hard_kb=1_000_000)
+    engine = MemoryEngine(settings)
+    await engine.open()
+    return Hub(engine, settings), engine
+
+
 async def _pair() -> tuple[Any, socket.socket, Any]:
     """A uvloop server transport and the blocking client socket at its other end, with
     buffers small enough to fill."""
@@ -61,6 +72,7 @@ async def _pair() -> tuple[Any, socket.socket, Any]:
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     client.connect(("127.0.0.1", port))
     transport = await asyncio.wait_for(accepted, scaled(5))
+    assert DirectOut.fits(transport)
     transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
     return transport, client, server
 
@@ -91,36 +103,85 @@ def _read_frames(client: socket.socket, events: int, timeout: float) -> list[dic
 
 
 def test_a_full_socket_gets_every_frame_whole_and_in_order() -> None:
-    """Flushes outrun a 4 kB receive buffer: the kernel takes part of a frame or none, the
-    rest waits in uvloop, and the reader still gets whole frames in offset order."""
+    """Flushes outrun a 16 kB send buffer: the kernel takes part of a frame, the rest waits in
+    uvloop, the next flushes go behind it, and the reader gets whole frames in offset order."""
 
     async def body() -> None:
-        settings = make_settings(outgoing_soft_kb=100_000, outgoing_hard_kb=1_000_000)
-        engine = MemoryEngine(settings)
-        await engine.open()
-        hub = Hub(engine, settings)
+        hub, engine = await _hub()
         transport, client, server = await _pair()
-        assert DirectOut.fits(transport)
         out = DirectOut(transport)
-        room = await hub.room("r1")
-        viewer = Viewer(Link(out), "u1")
-        hub.join(room, viewer, await engine.head("r1"))
-        shorts = DirectOut.shorts
-        count = 200
-        for n in range(count):
-            await engine.publish("r1", room_event_body("comment", text=f"{n} {TEXT}"))
-            hub.flush_all()
-        assert DirectOut.shorts > shorts, "the kernel never refused a byte: nothing was tested"
-        assert out.get_write_buffer_size() > 0
-        got = await asyncio.to_thread(_read_frames, client, count, scaled(10))
-        assert [e["text"].split()[0] for e in got] == [str(n) for n in range(count)]
-        offsets = [e["offset"] for e in got]
-        assert offsets == list(range(offsets[0], offsets[0] + count))
-        out.release()
-        transport.close()
-        client.close()
-        server.close()
-        await engine.close()
+        try:
+            room = await hub.room("r1")
+            hub.join(room, Viewer(Link(out), "u1"), await engine.head("r1"))
+            shorts = DirectOut.shorts
+            count = 200
+            for n in range(count):
+                await engine.publish("r1", room_event_body("comment", text=f"{n} {TEXT}"))
+                hub.flush_all()
+            assert DirectOut.shorts > shorts, "the kernel never refused a byte: nothing tested"
+            assert out.get_write_buffer_size() > 0
+            got = await asyncio.to_thread(_read_frames, client, count, scaled(10))
+            assert [e["text"].split()[0] for e in got] == [str(n) for n in range(count)]
+            offsets = [e["offset"] for e in got]
+            assert offsets == list(range(offsets[0], offsets[0] + count))
+        finally:
+            out.release()
+            transport.close()
+            client.close()
+            server.close()
+            await engine.close()
+
+    run(body)
+
+
+def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest() -> None:
+    """Three viewers on the fast path; the middle one's socket is full (EAGAIN) at a flush: its
+    frame waits in uvloop and reaches it after the bytes already sent, the others get theirs."""
+
+    async def body() -> None:
+        hub, engine = await _hub()
+        pairs = [await _pair() for _ in range(3)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        owners: list[DirectOut] = []
+        real_owner = LocalRoom._owner
+
+        def owner(room: LocalRoom, *args: Any) -> DirectOut:
+            owners.append(found := real_owner(room, *args))
+            return found
+
+        LocalRoom._owner = owner  # type: ignore[method-assign]
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="first"))
+            hub.flush_all()  # a checked flush: all three go on the fast list
+            assert len(room.sends) == 3 and room.unchecked == CHECK_EVERY - 1
+            filler = b"\x81\x02[]"  # a whole, empty frame: the reader skips it
+            fills = 0
+            while True:  # fill the middle socket behind uvloop's back
+                try:
+                    assert outs[1].direct(filler) == len(filler)
+                except BlockingIOError:
+                    break
+                fills += 1
+            await engine.publish("r1", room_event_body("comment", text="second"))
+            hub.flush_all()  # a fast flush
+            assert owners == [outs[1]]
+            assert outs[1].get_write_buffer_size() > 0
+            assert outs[0].get_write_buffer_size() == outs[2].get_write_buffer_size() == 0
+            for n, (_, client, _) in enumerate(pairs):
+                got = await asyncio.to_thread(_read_frames, client, 2, scaled(10))
+                assert [e["text"] for e in got] == ["first", "second"], n
+            assert fills > 0
+        finally:
+            LocalRoom._owner = real_owner  # type: ignore[method-assign]
+            for out, (transport, client, server) in zip(outs, pairs, strict=True):
+                out.release()
+                transport.close()
+                client.close()
+                server.close()
+            await engine.close()
 
     run(body)
 
@@ -131,20 +192,67 @@ def test_writes_between_flushes_queue_behind_a_short_send() -> None:
     async def body() -> None:
         transport, client, server = await _pair()
         out = DirectOut(transport)
-        big = b"\x81\x7f" + (1_000_000).to_bytes(8, "big") + b"[" + b" " * 999_998 + b"]"
-        small = b"\x81\x02[]"
-        out.write(big)  # more than the buffers hold: part goes now, the rest to uvloop
-        assert out.get_write_buffer_size() > 0
-        out.write(small)  # must not reach the socket before the rest of ``big``
-        assert out.get_write_buffer_size() > 0
-        client.settimeout(scaled(10))
-        data = b""
-        while len(data) < len(big) + len(small):
-            chunk = await asyncio.to_thread(client.recv, 65536)
-            assert chunk
-            data += chunk
-        assert data == big + small
-        out.release()
+        try:
+            big = b"\x81\x7f" + (1_000_000).to_bytes(8, "big") + b"[" + b" " * 999_998 + b"]"
+            small = b"\x81\x02[]"
+            out.write(big)  # more than the buffers hold: part goes now, the rest to uvloop
+            assert out.get_write_buffer_size() > 0
+            out.write(small)  # must not reach the socket before the rest of ``big``
+            client.settimeout(scaled(10))
+            data = b""
+            while len(data) < len(big) + len(small):
+                chunk = await asyncio.to_thread(client.recv, 65536)
+                assert chunk
+                data += chunk
+            assert data == big + small
+        finally:
+            out.release()
+            transport.close()
+            client.close()
+            server.close()
+
+    run(body)
+
+
+def test_after_close_only_uvloop_writes() -> None:
+    """``close`` releases the socket: ``direct`` fails with EBADF (nothing can follow the Close
+    frame from the hub's lists), and ``write`` hands the bytes to uvloop as before."""
+
+    async def body() -> None:
+        transport, client, server = await _pair()
+        out = DirectOut(transport)
+        out.write(b"\x81\x02[]")
+        out.close()
+        try:
+            out.direct(b"\x81\x02[]")
+        except OSError as exc:
+            assert exc.errno == errno.EBADF
+        else:
+            raise AssertionError("a released socket sent")
+        assert not out.live and transport.is_closing()
+        client.settimeout(scaled(5))
+        assert await asyncio.to_thread(client.recv, 16) == b"\x81\x02[]"
+        assert await asyncio.to_thread(client.recv, 16) == b""  # then uvloop closes
+        client.close()
+        server.close()
+
+    run(body)
+
+
+def test_a_dropped_direct_out_leaves_the_descriptor_open() -> None:
+    """A DirectOut garbage-collected without ``release`` (uvloop closed the descriptor without
+    calling the protocol, when a loop closes) never closes the descriptor number itself."""
+
+    async def body() -> None:
+        transport, client, server = await _pair()
+        out = DirectOut(transport)
+        fd = transport.get_extra_info("socket").fileno()
+        del out
+        gc.collect()
+        os.fstat(fd)  # still open: raises OSError (EBADF) if the finalizer closed it
+        transport.write(b"\x81\x02[]")
+        client.settimeout(scaled(5))
+        assert await asyncio.to_thread(client.recv, 16) == b"\x81\x02[]"
         transport.close()
         client.close()
         server.close()
@@ -152,25 +260,16 @@ def test_writes_between_flushes_queue_behind_a_short_send() -> None:
     run(body)
 
 
-def test_a_released_socket_does_not_write_to_its_old_descriptor() -> None:
-    """After release (connection lost), ``direct`` fails with EBADF; the transport, which owns
-    the descriptor, still writes."""
+def test_a_reset_peer_ends_the_connection() -> None:
+    """A send that fails with a reset aborts the transport, as uvloop's own write would."""
 
     async def body() -> None:
         transport, client, server = await _pair()
         out = DirectOut(transport)
-        out.release()
-        try:
-            out.direct(b"\x81\x02[]")
-        except OSError as exc:
-            assert exc.errno == 9  # EBADF: the socket object no longer holds a descriptor
-        else:
-            raise AssertionError("a released socket sent")
-        transport.write(b"\x81\x02[]")
-        client.settimeout(scaled(5))
-        assert await asyncio.to_thread(client.recv, 16) == b"\x81\x02[]"
-        transport.close()
-        client.close()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # an RST, not a FIN
+        out.write(b"\x81\x02[]")
+        assert not out.live and transport.is_closing()
         server.close()
 
     run(body)
