@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -86,11 +87,11 @@ class LocalRoom:
         self.id = room
         self.viewers: set[Viewer] = set()
         self.joining: list[Viewer] = []
-        # the fast path, from the last check of every buffer: ``sends`` holds the socket
-        # ``send`` of each viewer whose DirectOut had nothing queued, ``writes`` the bound
+        # the fast path, from the last check of every buffer: ``sends`` holds the socket of
+        # each viewer whose DirectOut had nothing queued, ``writes`` the bound
         # ``write`` of the others under the bound, ``lagging`` the viewers over it. ``writes``
         # is None when ``viewers`` changed since.
-        self.sends: list[Callable[[bytes], int]] = []
+        self.sends: list[socket.socket] = []
         self.writes: list[Callable[[bytes], None]] | None = None
         self.lagging: list[Viewer] = []
         self.unchecked = 0  # flushes left before the next buffer check of every viewer
@@ -256,7 +257,7 @@ class LocalRoom:
         self.shorts = DirectOut.shorts
         soft = self.hub.soft_limit
         size = len(wire)
-        sends: list[Callable[[bytes], int]] = []
+        sends: list[socket.socket] = []
         writes: list[Callable[[bytes], None]] = []
         slow: list[Viewer] = []
         for viewer in self.viewers:
@@ -271,7 +272,7 @@ class LocalRoom:
                     writes.append(out.write)
                 else:
                     try:
-                        taken = out.direct(wire)
+                        taken = out.sock.send(wire)
                     except BlockingIOError:
                         taken = 0
                     except OSError as exc:
@@ -279,7 +280,7 @@ class LocalRoom:
                         continue
                     if taken != size:
                         out.behind(wire, taken)
-                    sends.append(out.direct)
+                    sends.append(out.sock)
             except Exception:  # a transport closing under us: its session cleans up
                 continue
             if viewer.slow_since:
@@ -289,41 +290,42 @@ class LocalRoom:
         return len(sends) + len(writes), slow
 
     def _send_fast(self, wire: bytes) -> int:
-        """--- once per viewer: the socket's ``send``, and a look at what it took. A socket that
+        """--- once per viewer: ``send`` on the socket, and a look at what it took. A socket that
         took less than the frame gets the rest queued in uvloop (``DirectOut.behind``); that
-        moves ``DirectOut.shorts``, so the next flush checks every buffer again."""
+        moves ``DirectOut.shorts``, so the next flush checks every buffer again. The list holds
+        the socket objects themselves: one object touched per viewer, no bound method."""
         sends = self.sends
         size = len(wire)
         failed = 0
-        owners: dict[Callable[[bytes], int], DirectOut] = {}
+        owners: dict[socket.socket, DirectOut] = {}
         pending = iter(sends)
         while True:
-            send: Callable[[bytes], int] | None = None
+            sock: socket.socket | None = None
             try:
-                for send in pending:
-                    taken = send(wire)
+                for sock in pending:
+                    taken = sock.send(wire)
                     if taken != size:
-                        self._owner(owners, send).behind(wire, taken)
+                        self._owner(owners, sock).behind(wire, taken)
                 return len(sends) - failed
             except BlockingIOError:  # the kernel took none of it
                 with contextlib.suppress(Exception):
-                    self._owner(owners, send).behind(wire, 0)
+                    self._owner(owners, sock).behind(wire, 0)
             except Exception as exc:  # a connection going away: end it, its session cleans up
                 failed += 1
                 with contextlib.suppress(Exception):
-                    self._owner(owners, send).fail(exc)
+                    self._owner(owners, sock).fail(exc)
 
     def _owner(
-        self, owners: dict[Callable[[bytes], int], DirectOut], send: Callable[[bytes], int] | None
+        self, owners: dict[socket.socket, DirectOut], sock: socket.socket | None
     ) -> DirectOut:
-        """The DirectOut whose socket ``send`` is: a rare question (a send that went wrong), so
-        the map is built on the first one of a flush. KeyError if its viewer left meanwhile."""
+        """The DirectOut of ``sock``: a rare question (a send that went wrong), so the map is
+        built on the first one of a flush. KeyError if its viewer left meanwhile."""
         if not owners:
             for viewer in self.viewers:
                 out = viewer.out
                 if isinstance(out, DirectOut):
-                    owners[out.direct] = out
-        return owners[send]  # type: ignore[index]
+                    owners[out.sock] = out
+        return owners[sock]  # type: ignore[index]
 
     @staticmethod
     def _write_fast(writes: list[Callable[[bytes], None]], wire: bytes) -> int:

@@ -65,27 +65,26 @@ class DirectOut:
     the kernel refused bytes: each time, ``shorts`` goes up, and the hub, seeing it change,
     checks every viewer's buffer before it calls ``send`` directly again.
 
-    ``direct`` is the socket's ``send`` (it returns the bytes taken). ``release`` detaches the
-    socket object from the descriptor: on ``close``/``abort`` (so no frame follows a Close
+    ``sock`` is a socket object on uvloop's descriptor; its ``send`` returns the bytes taken.
+    ``release`` detaches it from the descriptor: on ``close``/``abort`` (so no frame follows a Close
     frame, and uvloop alone finishes the connection, as without this class) and in the
     protocol's ``connection_lost``, which uvloop calls before it closes the descriptor. From then
-    on ``direct`` fails with ``EBADF`` rather than reach a number another connection may get,
+    on ``sock.send`` fails with ``EBADF`` rather than reach a number another connection may get,
     and ``write`` goes through uvloop. A send that fails any other way (reset, broken pipe)
     aborts the transport, as uvloop does when its own write fails.
     """
 
-    __slots__ = ("transport", "direct", "get_write_buffer_size", "live", "_sock")
+    __slots__ = ("transport", "sock", "get_write_buffer_size", "live")
 
     #: writes the kernel did not take whole, over all connections of the process
     shorts = 0
 
     def __init__(self, transport: Any) -> None:
         pseudo = transport.get_extra_info("socket")
-        self._sock = _SharedSocket(pseudo.family, pseudo.type, 0, pseudo.fileno())
-        self._sock.setblocking(False)
+        self.sock: socket.socket = _SharedSocket(pseudo.family, pseudo.type, 0, pseudo.fileno())
+        self.sock.setblocking(False)
         self.transport = transport
         self.live = True
-        self.direct: Callable[[bytes], int] = self._sock.send
         self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
 
     @staticmethod
@@ -105,7 +104,7 @@ class DirectOut:
             transport.write(data)
             return
         try:
-            sent = self.direct(data)
+            sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
@@ -120,7 +119,7 @@ class DirectOut:
         self.transport.write(data[sent:])
 
     def fail(self, exc: BaseException) -> None:
-        """``direct`` raised something other than ``BlockingIOError``: unless released (then the
+        """``sock.send`` raised something other than ``BlockingIOError``: unless released (then the
         connection is already going), the peer is gone, so end the connection."""
         if self.live:
             log.debug("send failed: %r; aborting the connection", exc)
@@ -130,7 +129,7 @@ class DirectOut:
     def release(self) -> None:
         """From now on only uvloop writes to the descriptor (idempotent)."""
         self.live = False
-        self._sock.detach()
+        self.sock.detach()
 
     def writelines(self, chunks: Any) -> None:
         self.write(b"".join(chunks))

@@ -161,7 +161,7 @@ def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest()
             fills = 0
             while True:  # fill the middle socket behind uvloop's back
                 try:
-                    assert outs[1].direct(filler) == len(filler)
+                    assert outs[1].sock.send(filler) == len(filler)
                 except BlockingIOError:
                     break
                 fills += 1
@@ -215,7 +215,7 @@ def test_writes_between_flushes_queue_behind_a_short_send() -> None:
 
 
 def test_after_close_only_uvloop_writes() -> None:
-    """``close`` releases the socket: ``direct`` fails with EBADF (nothing can follow the Close
+    """``close`` releases the socket: ``sock.send`` fails with EBADF (nothing can follow the Close
     frame from the hub's lists), and ``write`` hands the bytes to uvloop as before."""
 
     async def body() -> None:
@@ -224,7 +224,7 @@ def test_after_close_only_uvloop_writes() -> None:
         out.write(b"\x81\x02[]")
         out.close()
         try:
-            out.direct(b"\x81\x02[]")
+            out.sock.send(b"\x81\x02[]")
         except OSError as exc:
             assert exc.errno == errno.EBADF
         else:
