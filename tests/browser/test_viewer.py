@@ -46,9 +46,7 @@ def test_comment_markup_is_text(pages: Pages) -> None:
     assert pages.dialogs == []
 
 
-def test_pages_reconnect_after_server_restart(
-    pages: Pages, demo_server: ServerProcess
-) -> None:
+def test_pages_reconnect_after_server_restart(pages: Pages, demo_server: ServerProcess) -> None:
     """Killing and restarting the server: pages show reconnecting, come back, and work again."""
     alice = pages.viewer()
     bob = pages.viewer()
@@ -62,4 +60,3 @@ def test_pages_reconnect_after_server_restart(
     say(bob, "after the restart")
     expect(alice.get_by_test_id("feed")).to_contain_text("after the restart")
     expect(alice.get_by_test_id("online")).to_have_text("2")
-
