@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import redis
 
@@ -63,3 +65,52 @@ async def test_sigterm_drains_then_closes_with_1012(
         assert time.monotonic() - signalled < scaled(DRAIN_S)
     finally:
         await asyncio.gather(*(c.close() for c in everyone))
+
+
+def unread_by_server(server_port: int, client_port: int) -> int | None:
+    """Bytes the client sent that sit in the server socket's receive queue, unread by the
+    server process (``/proc/net/tcp``); None while the connection is not listed."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == (
+            client_port
+        ):
+            return int(queues.split(":")[1], 16)
+    return None
+
+
+async def test_sigterm_during_a_join_answers_the_command_read_meanwhile(
+    durable_redis: RedisProcess, start_server: Any
+) -> None:
+    """SIGTERM while a viewer's join waits on Redis: the comment it sent meanwhile is answered
+    once the join is done, and only then does 1012 come."""
+    server = start_server(
+        engine="redis",
+        redis_url=durable_redis.url,
+        redis_prefix="lrj",
+        drain_s=DRAIN_S,
+        **LIMITS,
+    )
+    with redis.Redis.from_url(durable_redis.url) as admin:
+        # every command waits in Redis for PAUSE_MS: the join below cannot finish before
+        admin.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+    joiner = await LiveClient.connect(server.ws_url, "joining", "joiner")
+    try:
+        await joiner.send_raw(orjson.dumps({"type": "comment", "id": "j1", "text": "hi"}).decode())
+        port = joiner.ws.local_address[1]
+        await eventually(lambda: unread_by_server(server.port, port) == 0, timeout=5)
+        assert not joiner.of_type(
+            "snapshot"
+        )  # the join was still waiting when the command was read
+        server.terminate()
+        signalled = time.monotonic()
+
+        reply = await joiner.wait(lambda: joiner.replies.get("j1"), timeout=scaled(DRAIN_S))
+        assert reply["ok"], reply
+        assert joiner.of_type("snapshot")
+        assert (await joiner.closed_with(timeout=scaled(DRAIN_S)))[0] == 1012
+        await asyncio.get_running_loop().run_in_executor(None, server.wait, DRAIN_S)
+        assert time.monotonic() - signalled < scaled(DRAIN_S)
+    finally:
+        await joiner.close()
