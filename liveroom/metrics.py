@@ -14,6 +14,10 @@ SKIPPED = Counter(
     "liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound"
 )
 SLOW_CLOSES = Counter("liveroom_slow_consumer_closes", "Connections closed as slow consumers")
+SHORT_SENDS = Counter(
+    "liveroom_short_sends",
+    "Direct socket sends the kernel did not take whole; the rest waited in uvloop's buffer",
+)
 COMMANDS = Counter("liveroom_commands", "Client commands handled", ["type"])
 COMMAND_ERRORS = Counter("liveroom_command_errors", "Client commands refused", ["code"])
 CLOSES = Counter("liveroom_closes", "Connections closed by the server", ["code"])

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from liveroom import metrics
 from liveroom.errors import CloseCode
 from liveroom.protocol import ws_payload, ws_text_frame
 
@@ -116,6 +117,7 @@ class DirectOut:
     def behind(self, data: bytes, sent: int) -> None:
         """The kernel took ``sent`` bytes of ``data``: queue the rest in uvloop, in order."""
         DirectOut.shorts += 1
+        metrics.SHORT_SENDS.inc()
         self.transport.write(data[sent:])
 
     def fail(self, exc: BaseException) -> None:

@@ -14,11 +14,15 @@ COMMENTS = 1500
 TEXT = "慢" * 1900  # ~6 kB a comment: 9 MB outruns the kernel buffers
 
 
-def _slow_closes(url: str) -> float:
+def _metric(url: str, name: str) -> float:
     for line in httpx.get(url + "/metrics").text.splitlines():
-        if line.startswith("liveroom_slow_consumer_closes_total"):
+        if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
+
+
+def _slow_closes(url: str) -> float:
+    return _metric(url, "liveroom_slow_consumer_closes_total")
 
 
 async def test_slow_viewer_is_closed_and_others_keep_pace(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -61,5 +65,7 @@ async def test_slow_viewer_is_closed_and_others_keep_pace(start_server) -> None:
     slow.close()
     assert code == 4008
     assert frames < COMMENTS, "the slow viewer was sent less than everything"
+    # the frames it did get parsed whole, though its socket filled under direct sends
+    assert _metric(server.url, "liveroom_short_sends_total") >= 1
     for client in (*good, writer):
         await client.close()
