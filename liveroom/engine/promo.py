@@ -86,6 +86,7 @@ class Grab(StrEnum):
     ALREADY = "already"  # this user holds one of the packets already (its amount comes back)
     GONE = "gone"  # every packet has been taken
     KEYWORD = "keyword"  # a keyword packet, and this user has not commented the keyword
+    CLOSED = "closed"  # the host closed it; the packets left went back (see ``Closed``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +118,28 @@ class Tally:
 
 
 @dataclass(frozen=True, slots=True)
+class Closed:
+    """A packet closed by the host: the packets nobody had grabbed went back.
+
+    ``refund_fen`` and ``refunded`` (packets) are what the close took back, recorded once:
+    closing again gives the same record with ``again`` set. ``tally`` is what was grabbed.
+    """
+
+    meta: bytes
+    refund_fen: int
+    refunded: int
+    closed_ms: int
+    tally: Tally
+    again: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Audit:
-    """Money check for one packet: ``grabbed_fen + left_fen`` must equal ``total``.
+    """Money check for one packet: ``grabbed_fen + left_fen + refund_fen`` must equal ``total``.
 
     ``grabbed_fen`` is summed from the per-user record, ``left_fen`` from the packets not yet
     taken, both in the same atomic read; ``tally`` is the running count kept by the grabs.
+    ``refund_fen`` is what a close took back (0 and ``closed_ms`` 0 while it is not closed).
     """
 
     meta: bytes
@@ -132,6 +150,9 @@ class Audit:
     left: int
     left_fen: int
     tally: Tally
+    refund_fen: int = 0
+    refunded: int = 0
+    closed_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +185,11 @@ class PacketStore(Protocol):
 
     async def grab(self, room: str, packet: str, user: str, name: str, now_ms: int) -> GrabResult:
         """Take one packet for ``user``, atomically: window open, first grab, keyword said."""
+        ...
+
+    async def close(self, room: str, packet: str, now_ms: int) -> Closed | None:
+        """Take back the packets not grabbed yet, atomically, and refuse grabs from then on
+        (``Grab.CLOSED``). None when there is no such packet."""
         ...
 
     async def said(self, room: str, user: str, text: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from liveroom.engine.promo import Active, Audit, Board, Grab, GrabResult, Pin, Tally
+from liveroom.engine.promo import Active, Audit, Board, Closed, Grab, GrabResult, Pin, Tally
 
 # --------------------------------------------------------------------------- cards
 
@@ -104,6 +104,9 @@ class _Packet:
     grabbed: dict[str, int] = field(default_factory=dict)
     said: set[str] = field(default_factory=set)
     tally: Tally = field(default_factory=Tally)
+    closed_ms: int = 0
+    refund_fen: int = 0
+    refunded: int = 0
 
 
 class MemoryPackets:
@@ -145,10 +148,12 @@ class MemoryPackets:
         if p is None:
             return GrabResult(Grab.NOT_FOUND)
         left = len(p.left)
-        if now_ms < p.open_ms:
-            return GrabResult(Grab.NOT_STARTED, left=left, meta=p.meta)
         if user in p.grabbed:
             return GrabResult(Grab.ALREADY, p.grabbed[user], left, p.meta)
+        if p.closed_ms:
+            return GrabResult(Grab.CLOSED, meta=p.meta)
+        if now_ms < p.open_ms:
+            return GrabResult(Grab.NOT_STARTED, left=left, meta=p.meta)
         if not p.left:
             return GrabResult(Grab.GONE, meta=p.meta)
         if p.keyword and user not in p.said:
@@ -168,6 +173,16 @@ class MemoryPackets:
         )
         left -= 1
         return GrabResult(Grab.OK, amount, left, p.meta, p.tally if left == 0 else None)
+
+    async def close(self, room: str, packet: str, now_ms: int) -> Closed | None:
+        p = self._room(room).get(packet)
+        if p is None:
+            return None
+        if p.closed_ms:
+            return Closed(p.meta, p.refund_fen, p.refunded, p.closed_ms, p.tally, again=True)
+        p.closed_ms, p.refund_fen, p.refunded = now_ms, sum(p.left), len(p.left)
+        p.left.clear()
+        return Closed(p.meta, p.refund_fen, p.refunded, now_ms, p.tally)
 
     async def said(self, room: str, user: str, text: str) -> list[str]:
         unlocked = []
@@ -194,6 +209,9 @@ class MemoryPackets:
             left=len(p.left),
             left_fen=sum(p.left),
             tally=p.tally,
+            refund_fen=p.refund_fen,
+            refunded=p.refunded,
+            closed_ms=p.closed_ms,
         )
 
     async def grabbers(self, room: str, packet: str) -> dict[str, int]:

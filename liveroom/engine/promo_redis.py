@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from liveroom.engine.promo import Active, Audit, Board, Grab, GrabResult, Pin, Tally
+from liveroom.engine.promo import Active, Audit, Board, Closed, Grab, GrabResult, Pin, Tally
 
 if TYPE_CHECKING:
     from liveroom.engine.redis import RedisEngine, RoomKeys
@@ -135,6 +135,29 @@ class RedisPackets:
             status, int(reply[1]), int(reply[2]), bytes(reply[3]) if reply[3] else b"", summary
         )
 
+    async def close(self, room: str, packet: str, now_ms: int) -> Closed | None:
+        k = self.engine.keys(room)
+        keys = [
+            k.packets,
+            k.sub("packets", "left"),
+            k.sub("packets", "active"),
+            k.sub("packets", "kw"),
+            k.sub("packet", packet, "amounts"),
+            k.sub("packet", packet, "tally"),
+        ]
+        async with self.engine._guard():
+            reply = await self.engine.scripts.run("packet_close", keys, [packet, now_ms])
+        if not reply:
+            return None
+        return Closed(
+            meta=bytes(reply[0]),
+            refund_fen=int(reply[1]),
+            refunded=int(reply[2]),
+            closed_ms=int(reply[3]),
+            tally=_tally(reply[5:12]),
+            again=bool(int(reply[4])),
+        )
+
     async def said(self, room: str, user: str, text: str) -> list[str]:
         k = self.engine.keys(room)
         async with self.engine._guard():
@@ -181,6 +204,9 @@ class RedisPackets:
             left=int(reply[5]),
             left_fen=int(reply[6]),
             tally=_tally(reply[7:14]),
+            refund_fen=int(reply[14]),
+            refunded=int(reply[15]),
+            closed_ms=int(reply[16]),
         )
 
     async def grabbers(self, room: str, packet: str) -> dict[str, int]:

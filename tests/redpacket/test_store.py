@@ -7,7 +7,7 @@ import asyncio
 import orjson
 
 from liveroom.engine.base import Engine
-from liveroom.engine.promo import Grab, PacketStore, packets_of
+from liveroom.engine.promo import Grab, GrabResult, PacketStore, packets_of
 
 NOW = 1_700_000_000_000
 
@@ -157,3 +157,87 @@ async def test_large_packet_count(engine: Engine) -> None:
     await make(engine, amounts=[1] * 10_000)
     audit = await store.audit("r1", "p1")
     assert audit is not None and (audit.left, audit.left_fen) == (10_000, 10_000)
+
+
+async def test_close_takes_back_what_is_left_once(engine: Engine) -> None:
+    """Close after one grab: the two packets left come back as the refund, grabs are refused
+    (a grabber still sees its amount), the audit balances with the refund, and closing again
+    gives the same record."""
+    await make(engine, amounts=[30, 20, 50], keyword="hi")
+    store = packets_of(engine)
+    assert await store.said("r1", "u1", "hi") == ["p1"]
+    await store.grab("r1", "p1", "u1", "U1", NOW + 3)
+    closed = await store.close("r1", "p1", NOW + 10)
+    assert closed is not None
+    assert (closed.refund_fen, closed.refunded, closed.closed_ms, closed.again) == (
+        70,
+        2,
+        NOW + 10,
+        False,
+    )
+    assert (closed.tally.grabbed, closed.tally.grabbed_fen, closed.tally.best_user) == (1, 30, "u1")
+    assert orjson.loads(closed.meta)["id"] == "p1"
+
+    assert (await store.grab("r1", "p1", "u2", "U2", NOW + 11)).status is Grab.CLOSED
+    mine = await store.grab("r1", "p1", "u1", "U1", NOW + 11)
+    assert (mine.status, mine.amount) == (Grab.ALREADY, 30)
+    assert await store.active("r1") == []
+    assert await store.said("r1", "u2", "hi") == []  # its keyword no longer unlocks anything
+
+    audit = await store.audit("r1", "p1")
+    assert audit is not None
+    assert (audit.grabbed_fen, audit.left_fen, audit.refund_fen) == (30, 0, 70)
+    assert audit.grabbed_fen + audit.left_fen + audit.refund_fen == audit.total == 100
+    assert (audit.refunded, audit.closed_ms) == (2, NOW + 10)
+
+    again = await store.close("r1", "p1", NOW + 99)
+    assert again is not None
+    assert (again.refund_fen, again.refunded, again.closed_ms, again.again) == (
+        70,
+        2,
+        NOW + 10,
+        True,
+    )
+    assert await store.close("r1", "nope", NOW) is None
+
+
+async def test_close_before_the_opening_and_after_the_last_grab(engine: Engine) -> None:
+    """A scheduled packet closes with everything refunded and answers CLOSED, not NOT_STARTED;
+    a packet already emptied closes with nothing to refund."""
+    store = packets_of(engine)
+    await make(engine, "early", amounts=[4, 6], open_ms=NOW + 60_000)
+    early = await store.close("r1", "early", NOW)
+    assert early is not None and (early.refund_fen, early.refunded) == (10, 2)
+    assert (await store.grab("r1", "early", "u1", "U1", NOW + 60_000)).status is Grab.CLOSED
+
+    await make(engine, "done", amounts=[9])
+    assert (await store.grab("r1", "done", "u1", "U1", NOW)).status is Grab.OK
+    done = await store.close("r1", "done", NOW + 1)
+    assert done is not None and (done.refund_fen, done.refunded) == (0, 0)
+    assert done.tally.grabbed_fen == 9
+    audit = await store.audit("r1", "done")
+    assert audit is not None and audit.grabbed_fen + audit.refund_fen == audit.total == 9
+
+
+async def test_close_racing_grabs_loses_no_fen(engine: Engine) -> None:
+    """150 grabs at once with a close among them: every fen is either grabbed or refunded,
+    each exactly once, and a grab after the close is refused."""
+    amounts = list(range(1, 101))
+    await make(engine, amounts=amounts)
+    store = packets_of(engine)
+    grabs = [store.grab("r1", "p1", f"u{i}", "x", NOW) for i in range(150)]
+    results = await asyncio.gather(*grabs[:75], store.close("r1", "p1", NOW), *grabs[75:])
+    closed = results[75]
+    assert closed is not None and not isinstance(closed, GrabResult)
+    won = [r for r in results if isinstance(r, GrabResult) and r.status is Grab.OK]
+    refused = {r.status for r in results if isinstance(r, GrabResult) and r.status is not Grab.OK}
+    assert refused <= {Grab.CLOSED, Grab.GONE}
+    if Grab.GONE in refused:  # every packet went before the close ran: nothing to refund
+        assert closed.refund_fen == 0
+    assert sum(r.amount for r in won) + closed.refund_fen == sum(amounts)
+    assert len(won) + closed.refunded == 100
+    assert closed.tally.grabbed == len(won)
+    audit = await store.audit("r1", "p1")
+    assert audit is not None
+    assert (audit.grabbed, audit.grabbed_fen, audit.left) == (len(won), closed.tally.grabbed_fen, 0)
+    assert audit.grabbed_fen + audit.refund_fen == sum(amounts)

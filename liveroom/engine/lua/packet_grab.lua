@@ -4,21 +4,22 @@
 -- KEYS[7] grabbed hash (user -> fen)                 KEYS[8] tally hash
 -- ARGV[1] id   ARGV[2] user   ARGV[3] display name   ARGV[4] now, ms
 -- Returns {status, amount, left, public JSON or false[, tally...]}: status ok, not_found,
--- not_started, already, gone or keyword. The grab that takes the last packet gets the tally:
--- grabbed, grabbed_fen, best_user, best_name, best_fen, first_ms, last_ms.
+-- already, closed, not_started, gone or keyword. The grab that takes the last packet gets the
+-- tally: grabbed, grabbed_fen, best_user, best_name, best_fen, first_ms, last_ms.
 local id, user = ARGV[1], ARGV[2]
 local meta = redis.call('HGET', KEYS[1], id)
 if not meta then return {'not_found', 0, 0, false} end
-local rule = redis.call('HMGET', KEYS[8], 'open_ms', 'keyword', 'ttl')
+local rule = redis.call('HMGET', KEYS[8], 'open_ms', 'keyword', 'ttl', 'closed_ms')
 if not rule[1] then
   -- this packet's own keys have expired (the room-wide ones live on while newer packets come)
   forget_packet(id, meta)
   return {'not_found', 0, 0, false}
 end
 local left = redis.call('LLEN', KEYS[6])
-if tonumber(ARGV[4]) < tonumber(rule[1]) then return {'not_started', 0, left, meta} end
 local mine = redis.call('HGET', KEYS[7], user)
 if mine then return {'already', tonumber(mine), left, meta} end
+if rule[4] then return {'closed', 0, 0, meta} end
+if tonumber(ARGV[4]) < tonumber(rule[1]) then return {'not_started', 0, left, meta} end
 if left == 0 then return {'gone', 0, 0, meta} end
 if rule[2] ~= '' and redis.call('HEXISTS', KEYS[5], id .. ':' .. user) == 0 then
   return {'keyword', 0, left, meta}
@@ -39,17 +40,7 @@ end
 redis.call('HSET', KEYS[2], id, left)
 if left > 0 then return {'ok', amount, left, meta} end
 redis.call('ZREM', KEYS[3], id)
-if rule[2] ~= '' then
-  local rest = {}
-  for other in string.gmatch(redis.call('HGET', KEYS[4], rule[2]) or '', '%S+') do
-    if other ~= id then rest[#rest + 1] = other end
-  end
-  if #rest > 0 then
-    redis.call('HSET', KEYS[4], rule[2], table.concat(rest, ' '))
-  else
-    redis.call('HDEL', KEYS[4], rule[2])
-  end
-end
+drop_keyword(id, rule[2])
 local t = redis.call('HMGET', KEYS[8], 'grabbed', 'grabbed_fen', 'best_user', 'best_name',
   'best_fen', 'first_ms', 'last_ms')
 return {'ok', amount, 0, meta, t[1], t[2], t[3], t[4], t[5], t[6], t[7]}
