@@ -418,9 +418,15 @@ function mountPacketPanel(ctx) {
   });
   live.on("packet", (ev) => {
     if (!ev.packet) return;
-    packets.set(ev.packet.id, { ...ev.packet, summary: ev.summary });
+    packets.set(ev.packet.id, { ...ev.packet, summary: ev.summary, refund: ev.refund });
     render();
   });
+
+  function outcome(p) {
+    if (p.refund) return `closed · ${p.summary.grabbed} grabbed · ¥${yuan(p.refund.fen)} refunded`;
+    if (p.summary) return `all ${p.count} grabbed in ${p.summary.took_s}s · luckiest ${p.summary.best.user.name} ¥${yuan(p.summary.best.amount)}`;
+    return `${p.left} of ${p.count} left${p.keyword ? ` · keyword “${p.keyword}”` : ""}`;
+  }
 
   function render() {
     const recent = [...packets.values()].sort((a, b) => b.created - a.created).slice(0, 4);
@@ -430,14 +436,18 @@ function mountPacketPanel(ctx) {
           el("div", { class: "item-head" }, [
             el("div", {}, [
               el("div", { class: "item-title", text: `${p.title} · ¥${yuan(p.total)}` }),
-              el("div", {
-                class: "item-meta",
-                text: p.summary
-                  ? `all ${p.count} grabbed in ${p.summary.took_s}s · luckiest ${p.summary.best.user.name} ¥${yuan(p.summary.best.amount)}`
-                  : `${p.left} of ${p.count} left${p.keyword ? ` · keyword “${p.keyword}”` : ""}`,
-              }),
+              el("div", { class: "item-meta", "data-testid": "packet-outcome", text: outcome(p) }),
             ]),
             el("span", { class: `state ${p.state === "open" ? "on" : ""}`, text: p.state }),
+            p.state === "finished"
+              ? null
+              : el("button", {
+                  class: "btn",
+                  type: "button",
+                  "data-testid": "packet-close",
+                  text: "Close",
+                  onclick: () => act(ctx, "packet_close", { packet: p.id }, "Red packet closed; the rest is refunded"),
+                }),
           ]),
         ]),
       ),

@@ -9,6 +9,7 @@ const GRAB_ERRORS = {
   not_started: () => "Not open yet — it opens in a moment.",
   keyword_required: (e) => `Comment “${e.details?.keyword ?? "the keyword"}” first, then grab.`,
   not_found: () => "This red packet is gone.",
+  ended: () => "The host closed this red packet.",
   read_only: () => "Sign in to grab red packets.",
 };
 
@@ -40,8 +41,10 @@ export function mountPackets(ctx) {
     if (!ev.packet) return;
     const fresh = !packets.has(ev.packet.id);
     put(ev.packet);
-    if (fresh) ctx.notice(`🧧 ${ev.packet.by?.name || "The host"} sent a red packet: ${ev.packet.title}${ev.packet.keyword ? ` — comment “${ev.packet.keyword}” to unlock` : ""}`);
-    if (ev.summary && mine.has(ev.packet.id)) {
+    if (fresh && ev.packet.state !== "finished") ctx.notice(`🧧 ${ev.packet.by?.name || "The host"} sent a red packet: ${ev.packet.title}${ev.packet.keyword ? ` — comment “${ev.packet.keyword}” to unlock` : ""}`);
+    if (ev.refund) {
+      ctx.note(`🧧 ${ev.packet.title} was closed by the host.`);
+    } else if (ev.summary && mine.has(ev.packet.id)) {
       const best = ev.summary.best;
       ctx.note(`🧧 All grabbed in ${ev.summary.took_s}s. Luckiest: ${best.user.name} ¥${yuan(best.amount)}`);
     }

@@ -5,7 +5,9 @@ double-average method (``split``), and the store pops one amount per grab in one
 one grab per user, nothing before the opening time, keyword packets only after the user
 commented the keyword. Grabbers get their amount in the reply and as a private
 ``packet_grabbed`` notice on all their connections; the room sees ``packet`` events: on
-creation, progress (at most every ``PROGRESS_S`` per node) and one final summary.
+creation, progress (at most every ``PROGRESS_S`` per node) and one final summary. The host may
+close a packet early (``packet_close``): the packets nobody grabbed go back as a refund, recorded
+with the packet, and the final summary says so.
 
 Viewers' rule for ``packet`` events: ``state: "finished"`` is final, and ``left`` only goes
 down (progress from several nodes may arrive out of order). See ``docs/redpacket.md``.
@@ -29,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
-from liveroom.engine.promo import Grab, PacketStore, Tally, packets_of
+from liveroom.engine.promo import Closed, Grab, PacketStore, Tally, packets_of
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, find
 from liveroom.protocol import (
@@ -130,21 +132,41 @@ class GrabPacket(Command):
         return cls(rid, ident_field(body.get("packet"), "packet", OBJECT_ID))
 
 
-register(CreatePacket, GrabPacket)
+@dataclass(frozen=True, slots=True)
+class ClosePacket(Command):
+    type: ClassVar[str] = "packet_close"
+    role: ClassVar[str] = "host"
+    packet: str = ""
+
+    @classmethod
+    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+        return cls(rid, ident_field(body.get("packet"), "packet", OBJECT_ID))
+
+
+register(CreatePacket, GrabPacket, ClosePacket)
 
 
 # --------------------------------------------------------------------------- the feature
 
 
-def public(meta: bytes, left: int, now: float, finished: bool = False) -> dict[str, Any]:
-    """A packet as viewers see it: its fixed fields plus ``left`` and ``state``."""
+def public(
+    meta: bytes, left: int, now: float, finished: bool = False, closed_ms: int = 0
+) -> dict[str, Any]:
+    """A packet as viewers see it: its fixed fields plus ``left`` and ``state`` (and
+    ``closed_at`` when the host closed it)."""
     packet: dict[str, Any] = orjson.loads(meta)
     packet["left"] = left
-    if finished or left == 0:
+    if finished or left == 0 or closed_ms:
         packet["state"] = "finished"
     else:
         packet["state"] = "scheduled" if now < packet["open_at"] else "open"
+    if closed_ms:
+        packet["closed_at"] = closed_ms / 1000
     return packet
+
+
+def refund_of(closed: Closed) -> dict[str, Any]:
+    return {"fen": closed.refund_fen, "packets": closed.refunded}
 
 
 def summary_of(tally: Tally) -> dict[str, Any]:
@@ -226,6 +248,8 @@ class RedPackets(Feature):
             )
         if status is Grab.GONE:
             raise CommandError(ErrorCode.ALL_GRABBED, "every packet has been grabbed")
+        if status is Grab.CLOSED:
+            raise CommandError(ErrorCode.ENDED, "the host closed this red packet")
         if status is Grab.KEYWORD:
             keyword = orjson.loads(result.meta).get("keyword")
             raise CommandError(
@@ -250,6 +274,25 @@ class RedPackets(Feature):
             self._progress[(room, packet)] = (result.meta, result.left)
         return {"packet": packet, "amount": result.amount, "left": result.left}
 
+    async def close_packet(self, room: str, packet: str) -> dict[str, Any]:
+        """Close ``packet`` early: what nobody grabbed goes back, and the room gets the final
+        summary with the refund. Closing a closed packet answers the same, without a new event.
+        """
+        now = time.time()
+        closed = await self.store.close(room, packet, int(now * 1000))
+        if closed is None:
+            raise CommandError(ErrorCode.NOT_FOUND, f"no red packet {packet!r} in this room")
+        state = public(closed.meta, 0, now, closed_ms=closed.closed_ms)
+        answer = {
+            "packet": state,
+            "summary": summary_of(closed.tally),
+            "refund": refund_of(closed),
+        }
+        if not closed.again:
+            self._finish(room, packet)
+            await self.engine.publish(room, room_event_body("packet", **answer))
+        return answer
+
     async def details(self, room: str, packet: str) -> dict[str, Any]:
         """The host's view: state, money check and grabbers."""
         audit = await self.store.audit(room, packet)
@@ -257,14 +300,16 @@ class RedPackets(Feature):
             raise CommandError(ErrorCode.NOT_FOUND, f"no red packet {packet!r} in this room")
         grabbers = await self.store.grabbers(room, packet)
         return {
-            "packet": public(audit.meta, audit.left, time.time()),
+            "packet": public(audit.meta, audit.left, time.time(), closed_ms=audit.closed_ms),
             "audit": {
                 "total": audit.total,
                 "grabbed_fen": audit.grabbed_fen,
                 "left_fen": audit.left_fen,
-                "balanced": audit.grabbed_fen + audit.left_fen == audit.total,
+                "refund_fen": audit.refund_fen,
+                "balanced": audit.grabbed_fen + audit.left_fen + audit.refund_fen == audit.total,
                 "grabbed": audit.grabbed,
                 "left": audit.left,
+                "refunded": audit.refunded,
             },
             "summary": summary_of(audit.tally) if audit.tally.grabbed else None,
             "grabbers": grabbers,
@@ -342,6 +387,7 @@ class RedPackets(Feature):
             Route("/api/rooms/{room}/packets", get_packets, methods=["GET"]),
             Route("/api/rooms/{room}/packets/{packet}", get_packet, methods=["GET"]),
             Route("/api/rooms/{room}/packets/{packet}/grab", post_grab, methods=["POST"]),
+            Route("/api/rooms/{room}/packets/{packet}/close", post_close, methods=["POST"]),
         ]
 
 
@@ -366,6 +412,11 @@ async def handle_packet_create(session: Session, command: CreatePacket) -> dict[
 async def handle_packet_grab(session: Session, command: GrabPacket) -> dict[str, Any]:
     who = session.who
     return await _feature(session.node).grab(session.room.id, command.packet, who.user, who.name)
+
+
+@Session.handles(ClosePacket)
+async def handle_packet_close(session: Session, command: ClosePacket) -> dict[str, Any]:
+    return await _feature(session.node).close_packet(session.room.id, command.packet)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -447,3 +498,15 @@ async def post_grab(request: Request, node: Node, who: Identity) -> Any:
     room = request.path_params["room"]
     grabber = acting_for(who, await read_json(request), room)
     return await _feature(node).grab(room, _packet(request), grabber.user, grabber.name)
+
+
+@endpoint(role="host")
+async def post_close(request: Request, node: Node, who: Identity) -> Any:
+    """Close a red packet early: the packets nobody grabbed go back (the refund), recorded once.
+    ---
+    responses:
+      "200":
+        description: the finished packet, what was grabbed, and the refund in fen
+        content: {application/json: {schema: {type: object, required: [packet, summary, refund]}}}
+    """
+    return await _feature(node).close_packet(request.path_params["room"], _packet(request))

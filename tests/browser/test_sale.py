@@ -109,3 +109,21 @@ def test_red_packet_grab(pages: Pages) -> None:
     expect(viewer.get_by_test_id("packet-result")).to_contain_text("¥")
     expect(viewer.get_by_test_id("packet-badge")).to_be_hidden()
     screenshot(viewer, "viewer-redpacket")
+
+
+def test_red_packet_closed_by_the_host(pages: Pages) -> None:
+    """The host closes a red packet after one grab: the console shows the refund, and the
+    viewer who had not grabbed is told it was closed."""
+    host = pages.host()
+    viewer = pages.viewer()
+    host.get_by_test_id("packet-total").fill("3.00")
+    host.get_by_test_id("packet-count").fill("3")
+    host.get_by_test_id("packet-send").click()
+    viewer.get_by_test_id("packet-badge").click()
+    viewer.get_by_test_id("packet-grab").click()
+    expect(viewer.get_by_test_id("packet-result")).to_contain_text("¥")
+    expect(host.get_by_test_id("packet-outcome").first).to_contain_text("2 of 3 left")
+    host.get_by_test_id("packet-close").first.click()
+    expect(host.get_by_test_id("packet-outcome").first).to_contain_text("closed · 1 grabbed")
+    expect(host.get_by_test_id("packet-outcome").first).to_contain_text("refunded")
+    expect(host.get_by_test_id("packet-close")).to_have_count(0)

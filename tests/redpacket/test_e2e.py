@@ -147,9 +147,11 @@ async def test_thousand_users_race_for_a_hundred_packets(
             "total": total,
             "grabbed_fen": total,
             "left_fen": 0,
+            "refund_fen": 0,
             "balanced": True,
             "grabbed": count,
             "left": 0,
+            "refunded": 0,
         }
         assert audit["grabbers"] == {w["user"]: w["amount"] for w in wins}  # one per user
         assert audit["packet"]["state"] == "finished"
@@ -253,6 +255,63 @@ async def test_packet_refusals(start_server) -> None:  # type: ignore[no-untyped
             assert audit.status_code == 403
         assert (await bob.command("ping"))["ok"] is True
         assert bob.closed is None and carol.closed is None
+    finally:
+        for client in (host, bob, carol):
+            await client.close()
+
+
+async def test_host_closes_a_packet_and_gets_the_rest_back(start_server) -> None:  # type: ignore[no-untyped-def]
+    """After one grab the host closes a 3-packet red packet: the room sees it finished with the
+    refund, later grabs get ``ended``, the audit balances, and a viewer may not close."""
+    server = start_server()
+    host = await LiveClient.connect(server.ws_url, "r1", "host1", role="host")
+    bob = await LiveClient.connect(server.ws_url, "r1", "bob")
+    carol = await LiveClient.connect(server.ws_url, "r1", "carol")
+    try:
+        for client in (host, bob, carol):
+            await client.event("snapshot")
+        made = await host.command("packet_create", total=300, count=3)
+        packet = made["packet"]["id"]
+        grabbed = await bob.command("packet_grab", packet=packet)
+        assert grabbed["ok"] is True
+        denied = await bob.command("packet_close", packet=packet)
+        assert denied["error"]["code"] == "forbidden"
+
+        closed = await host.command("packet_close", packet=packet)
+        assert closed["ok"] is True, closed
+        assert closed["refund"] == {"fen": 300 - grabbed["amount"], "packets": 2}
+        assert closed["packet"]["state"] == "finished" and closed["packet"]["left"] == 0
+        assert closed["summary"]["grabbed_fen"] == grabbed["amount"]
+        final = await carol.wait(
+            lambda: next((e for e in carol.of_type("packet") if "refund" in e), None)
+        )
+        assert final["packet"]["id"] == packet and final["refund"] == closed["refund"]
+        assert final["packet"]["state"] == "finished" and "closed_at" in final["packet"]
+
+        late = await carol.command("packet_grab", packet=packet)
+        assert late["error"]["code"] == "ended"
+        again = await host.command("packet_close", packet=packet)
+        assert again["refund"] == closed["refund"]
+        missing = await host.command("packet_close", packet="nope")
+        assert missing["error"]["code"] == "not_found"
+
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            audit = (await http.get(f"/api/rooms/r1/packets/{packet}", headers=BACKEND)).json()
+            assert audit["audit"]["balanced"] is True
+            assert audit["audit"]["refund_fen"] == closed["refund"]["fen"]
+            assert audit["audit"]["left_fen"] == 0
+            listed = (await http.get("/api/rooms/r1/packets", headers=BACKEND)).json()
+            assert packet not in [p["id"] for p in listed["packets"]]
+            other = await host.command("packet_create", total=50, count=5)
+            by_http = await http.post(
+                f"/api/rooms/r1/packets/{other['packet']['id']}/close", headers=BACKEND
+            )
+            assert by_http.status_code == 200
+            assert by_http.json()["refund"] == {"fen": 50, "packets": 5}
+            as_viewer = await http.post(
+                f"/api/rooms/r1/packets/{other['packet']['id']}/close", headers=bearer("bob", "r1")
+            )
+            assert as_viewer.status_code == 403
     finally:
         for client in (host, bob, carol):
             await client.close()
