@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from tests.liveclient import LiveClient, token
 from tests.servers import API_KEY
@@ -260,10 +261,16 @@ async def test_packet_refusals(start_server) -> None:  # type: ignore[no-untyped
             await client.close()
 
 
-async def test_host_closes_a_packet_and_gets_the_rest_back(start_server) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("engine", ["memory", "redis"])
+async def test_host_closes_a_packet_and_gets_the_rest_back(
+    engine: str, start_server, request: pytest.FixtureRequest
+) -> None:  # type: ignore[no-untyped-def]
     """After one grab the host closes a 3-packet red packet: the room sees it finished with the
     refund, later grabs get ``ended``, the audit balances, and a viewer may not close."""
-    server = start_server()
+    redis = engine == "redis"
+    server = start_server(
+        **(request.getfixturevalue("redis_server_settings") if redis else {"engine": engine})
+    )
     host = await LiveClient.connect(server.ws_url, "r1", "host1", role="host")
     bob = await LiveClient.connect(server.ws_url, "r1", "bob")
     carol = await LiveClient.connect(server.ws_url, "r1", "carol")
