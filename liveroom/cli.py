@@ -94,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http="liveroom.transport:UpgradingHttpProtocol",
         ws="liveroom.transport:DirectWebSocketProtocol",
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -155,6 +156,18 @@ class DirectOut:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
+
+
+class UpgradingHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, which lets go of its parser once the connection became a
+    WebSocket. The parser holds the protocol's callbacks and the protocol holds the parser: a
+    reference cycle per connection (about 5 kB with its buffers and events) that only a full
+    garbage collection frees, and under the node's GC thresholds those are rare, so a server
+    with many reconnecting viewers grew by tens of MB before one came."""
+
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        self.parser = None  # type: ignore[assignment]
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
