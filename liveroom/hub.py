@@ -256,7 +256,6 @@ class LocalRoom:
         from ``send``, so that those flushes can skip the checks."""
         self.shorts = DirectOut.shorts
         soft = self.hub.soft_limit
-        size = len(wire)
         sends: list[socket.socket] = []
         writes: list[Callable[[bytes], None]] = []
         slow: list[Viewer] = []
@@ -270,17 +269,10 @@ class LocalRoom:
                 if queued or not isinstance(out, DirectOut) or not out.live:
                     out.write(wire)
                     writes.append(out.write)
-                else:
-                    try:
-                        taken = out.sock.send(wire)
-                    except BlockingIOError:
-                        taken = 0
-                    except OSError as exc:
-                        out.fail(exc)
-                        continue
-                    if taken != size:
-                        out.behind(wire, taken)
+                elif out.send_now(wire):
                     sends.append(out.sock)
+                else:
+                    continue
             except Exception:  # a transport closing under us: its session cleans up
                 continue
             if viewer.slow_since:

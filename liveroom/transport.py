@@ -104,16 +104,23 @@ class DirectOut:
         transport = self.transport
         if not self.live or transport.get_write_buffer_size() or transport.is_closing():
             transport.write(data)
-            return
+        else:
+            self.send_now(data)
+
+    def send_now(self, data: bytes) -> bool:
+        """``send`` ``data`` with nothing queued ahead of it (the caller knows uvloop's buffer is
+        empty); what the kernel does not take goes ``behind``. False when the send failed and
+        the connection is being aborted."""
         try:
             sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError as exc:
             self.fail(exc)
-            return
+            return False
         if sent != len(data):
             self.behind(data, sent)
+        return True
 
     def behind(self, data: bytes, sent: int) -> None:
         """The kernel took ``sent`` bytes of ``data``: queue the rest in uvloop, in order."""

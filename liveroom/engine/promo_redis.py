@@ -93,6 +93,19 @@ class RedisPackets:
     def __init__(self, engine: RedisEngine) -> None:
         self.engine = engine
 
+    def _packet_keys(self, room: str, packet: str) -> list[str]:
+        """KEYS of ``packet_create`` and ``packet_close``: the room-wide four of
+        ``packet_lib.lua``, then the packet's amounts list and tally hash."""
+        k = self.engine.keys(room)
+        return [
+            k.packets,
+            k.sub("packets", "left"),
+            k.sub("packets", "active"),
+            k.sub("packets", "kw"),
+            k.sub("packet", packet, "amounts"),
+            k.sub("packet", packet, "tally"),
+        ]
+
     async def create(
         self,
         room: str,
@@ -102,15 +115,7 @@ class RedisPackets:
         keyword: str,
         open_ms: int,
     ) -> bool:
-        k = self.engine.keys(room)
-        keys = [
-            k.packets,
-            k.sub("packets", "left"),
-            k.sub("packets", "active"),
-            k.sub("packets", "kw"),
-            k.sub("packet", packet, "amounts"),
-            k.sub("packet", packet, "tally"),
-        ]
+        keys = self._packet_keys(room, packet)
         args: list[Any] = [packet, meta, keyword, open_ms, PACKET_TTL_S, *amounts]
         async with self.engine._guard():
             return bool(await self.engine.scripts.run("packet_create", keys, args))
@@ -136,15 +141,7 @@ class RedisPackets:
         )
 
     async def close(self, room: str, packet: str, now_ms: int) -> Closed | None:
-        k = self.engine.keys(room)
-        keys = [
-            k.packets,
-            k.sub("packets", "left"),
-            k.sub("packets", "active"),
-            k.sub("packets", "kw"),
-            k.sub("packet", packet, "amounts"),
-            k.sub("packet", packet, "tally"),
-        ]
+        keys = self._packet_keys(room, packet)
         async with self.engine._guard():
             reply = await self.engine.scripts.run("packet_close", keys, [packet, now_ms])
         if not reply:

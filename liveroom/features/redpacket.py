@@ -123,8 +123,9 @@ class CreatePacket(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class GrabPacket(Command):
-    type: ClassVar[str] = "packet_grab"
+class _OnePacket(Command):
+    """A command about one red packet, named by its id in ``packet``."""
+
     packet: str = ""
 
     @classmethod
@@ -133,14 +134,14 @@ class GrabPacket(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class ClosePacket(Command):
+class GrabPacket(_OnePacket):
+    type: ClassVar[str] = "packet_grab"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePacket(_OnePacket):
     type: ClassVar[str] = "packet_close"
     role: ClassVar[str] = "host"
-    packet: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(rid, ident_field(body.get("packet"), "packet", OBJECT_ID))
 
 
 register(CreatePacket, GrabPacket, ClosePacket)

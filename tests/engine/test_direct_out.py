@@ -77,6 +77,14 @@ async def _pair() -> tuple[Any, socket.socket, Any]:
     return transport, client, server
 
 
+def _end(out: DirectOut, transport: Any, client: socket.socket, server: Any) -> None:
+    """Close one ``_pair`` and its DirectOut."""
+    out.release()
+    transport.close()
+    client.close()
+    server.close()
+
+
 def _read_frames(client: socket.socket, events: int, timeout: float) -> list[dict[str, Any]]:
     """Read server WebSocket text frames until ``events`` events arrived; fail on any byte that
     is not part of a whole, well-formed frame."""
@@ -125,10 +133,7 @@ def test_a_full_socket_gets_every_frame_whole_and_in_order() -> None:
             offsets = [e["offset"] for e in got]
             assert offsets == list(range(offsets[0], offsets[0] + count))
         finally:
-            out.release()
-            transport.close()
-            client.close()
-            server.close()
+            _end(out, transport, client, server)
             await engine.close()
 
     run(body)
@@ -176,11 +181,8 @@ def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest()
             assert fills > 0
         finally:
             LocalRoom._owner = real_owner  # type: ignore[method-assign]
-            for out, (transport, client, server) in zip(outs, pairs, strict=True):
-                out.release()
-                transport.close()
-                client.close()
-                server.close()
+            for out, pair in zip(outs, pairs, strict=True):
+                _end(out, *pair)
             await engine.close()
 
     run(body)
@@ -206,10 +208,7 @@ def test_writes_between_flushes_queue_behind_a_short_send() -> None:
                 data += chunk
             assert data == big + small
         finally:
-            out.release()
-            transport.close()
-            client.close()
-            server.close()
+            _end(out, transport, client, server)
 
     run(body)
 
