@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         "that the server, not the load generator, is what runs out (scale-out runs)",
     )
     server.add_argument(
+        "--netns",
+        action="store_true",
+        help="put the client processes in a network namespace of their own, joined by a veth "
+        "pair, so that the viewers' receive path is not charged to the server as on loopback "
+        "(--spawn; needs root; see loadtest/netns.py)",
+    )
+    server.add_argument(
         "--profile",
         metavar="FILE",
         help="run the spawned server under cProfile, stats written to FILE",
@@ -142,6 +149,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
     async with open_target(opts) as target:
         config: dict[str, Any] = {
+            "host": target.host,
+            "netns": target.netns,
             "port": target.port,
             "secret": target.secret,
             "watch": WATCH.get(opts.scenario, []),
@@ -154,6 +163,7 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         processes=opts.processes if opts.spawn else None,
         engine=opts.engine if opts.spawn else None,
         tick_ms=opts.tick_ms if opts.spawn else None,
+        netns=bool(opts.netns),
         client_procs=procs,
     )
     return summary

@@ -46,7 +46,8 @@ LATENCY = "p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}  p99.9 {p999:.1f}  max {m
 
 
 def show(summary: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"loadtest {summary['scenario']}", show_header=False)
+    where = "viewers in their own network namespace" if summary.get("netns") else "loopback"
+    table = Table(title=f"loadtest {summary['scenario']} ({where})", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, label, fmt in ROWS:

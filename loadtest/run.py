@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loadtest import results
+from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool
 from loadtest.server import SetupError, SpawnedServer, Target, Usage, target_from_url
 
@@ -205,6 +206,8 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
     if opts.url and opts.spawn:
         raise SetupError("give --url or --spawn, not both")
     if not opts.spawn:
+        if opts.netns:
+            raise SetupError("--netns works with --spawn")
         if not opts.url:
             raise SetupError("give --spawn to start a server, or --url of a running one")
         yield target_from_url(opts.url, opts.secret, opts.api_key, opts.server_pid or [])
@@ -215,17 +218,25 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
     for item in opts.server_setting or []:
         key, _, value = item.partition("=")
         settings[key.strip().lower().replace("-", "_")] = value
-    server = SpawnedServer(
-        processes=opts.processes,
-        engine=opts.engine,
-        redis_url=opts.redis_url,
-        tick_ms=opts.tick_ms,
-        port=opts.port,
-        settings=settings,
-        profile=opts.profile,
-        cpu_quota=opts.server_cpu_quota,
-    )
+    namespace = ViewerNamespace().open() if opts.netns else None
     try:
-        yield await server.start()
+        server = SpawnedServer(
+            processes=opts.processes,
+            engine=opts.engine,
+            redis_url=opts.redis_url,
+            tick_ms=opts.tick_ms,
+            port=opts.port,
+            settings=settings,
+            profile=opts.profile,
+            cpu_quota=opts.server_cpu_quota,
+            host=namespace.host if namespace else "127.0.0.1",
+        )
+        try:
+            target = await server.start()
+            target.netns = namespace.path if namespace else None
+            yield target
+        finally:
+            await asyncio.to_thread(server.stop)
     finally:
-        await asyncio.to_thread(server.stop)
+        if namespace:
+            namespace.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -28,6 +29,8 @@ import time
 from typing import Any
 
 from liveroom.protocol import ws_text_frame
+from loadtest import netns
+from loadtest.netns import ViewerNamespace
 
 HANDSHAKE = (
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -83,7 +86,7 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
         loop = asyncio.get_running_loop()
         if kind in ("raw", "send"):
             server = await loop.create_server(
-                lambda: _Raw(conns, kind == "send"), "127.0.0.1", port, backlog=4096
+                lambda: _Raw(conns, kind == "send"), opts["host"], port, backlog=4096
             )
             send = _raw_sender(conns, ws_text_frame(payload), kind == "send")
         else:
@@ -95,7 +98,7 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
                 await ws.wait_closed()
 
             server = await ws_serve(
-                handler, "127.0.0.1", port, compression=None, ping_interval=None
+                handler, opts["host"], port, compression=None, ping_interval=None
             )
             text = payload.decode()
 
@@ -149,10 +152,12 @@ def _raw_sender(conns: list[Any], wire: bytes, sockets: bool) -> Any:
     return send if sockets else write
 
 
-def read(port: int, viewers: int, seconds: float, out: Any) -> None:
+def read(host: str, port: int, viewers: int, seconds: float, out: Any, ns: str | None) -> None:
     """The client process: open ``viewers`` WebSocket connections and discard what comes."""
     import uvloop
 
+    if ns:
+        netns.enter(ns)
     _raise_fd_limit()
 
     async def main() -> None:
@@ -165,7 +170,7 @@ def read(port: int, viewers: int, seconds: float, out: Any) -> None:
 
         transports = []
         for i in range(viewers):
-            sock = socket.create_connection(("127.0.0.1", port))
+            sock = socket.create_connection((host, port))
             sock.setblocking(False)
             transport, _ = await loop.create_connection(Sink, sock=sock)
             transport.write(HANDSHAKE)
@@ -189,20 +194,36 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--bytes", type=int, default=200, help="payload bytes per frame")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--netns",
+        action="store_true",
+        help="the client in a network namespace of its own (as loadtest's --netns; needs root)",
+    )
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        namespace = stack.enter_context(ViewerNamespace()) if args.netns else None
+        result = measure(args, namespace)
+    print(json.dumps(result))
+
+
+def measure(args: argparse.Namespace, namespace: ViewerNamespace | None) -> dict[str, Any]:
+    host = namespace.host if namespace else "127.0.0.1"
     port = args.port or _free_port()
     ctx = multiprocessing.get_context("spawn")
     srv_pipe, srv_end = ctx.Pipe()
     cli_pipe, cli_end = ctx.Pipe()
     opts = {"viewers": args.viewers, "rate": args.rate, "duration": args.duration}
     opts["bytes"] = args.bytes
+    opts["host"] = host
     server = ctx.Process(target=serve, args=(port, args.server, opts, srv_end), daemon=True)
     server.start()
     if not srv_pipe.poll(30):
         raise SystemExit("server did not start")
     srv_pipe.recv()
     client = ctx.Process(
-        target=read, args=(port, args.viewers, args.duration + 70, cli_end), daemon=True
+        target=read,
+        args=(host, port, args.viewers, args.duration + 70, cli_end, namespace and namespace.path),
+        daemon=True,
     )
     client.start()
     if not srv_pipe.poll(args.duration + 90):
@@ -219,8 +240,9 @@ def main() -> None:
         user_us_per_write=round(result["user_s"] / max(result["writes"], 1) * 1e6, 2),
         system_us_per_write=round(result["system_s"] / max(result["writes"], 1) * 1e6, 2),
         cores=os.cpu_count(),
+        netns=bool(namespace),
     )
-    print(json.dumps(result))
+    return result
 
 
 def _free_port() -> int:

@@ -58,10 +58,13 @@ class Target:
     secret: str
     api_key: str
     pids: list[int] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    #: the viewers' network namespace (``--netns``), which client processes enter
+    netns: str | None = None
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ HTTP
 
@@ -155,7 +158,8 @@ def metric_sum(text: str, name: str) -> float | None:
 
 
 class SpawnedServer:
-    """``python -m liveroom serve`` on a free loopback port, stopped on exit."""
+    """``python -m liveroom serve`` on a free port of ``host`` (loopback, or the host end of
+    ``--netns``'s veth pair), stopped on exit."""
 
     def __init__(
         self,
@@ -168,6 +172,7 @@ class SpawnedServer:
         settings: dict[str, Any] | None = None,
         profile: str | None = None,
         cpu_quota: float | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         if processes > 1 and engine != "redis":
             raise SetupError("--processes above 1 needs --engine redis")
@@ -184,7 +189,7 @@ class SpawnedServer:
         self.cpu_quota = cpu_quota
         self.cgroups: list[Path] = []
         self.values: dict[str, Any] = {
-            "host": "127.0.0.1",
+            "host": host,
             "port": self.port,
             "engine": engine,
             "redis_url": redis_url,
@@ -223,7 +228,7 @@ class SpawnedServer:
             ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log)
-        target = Target(self.port, self.secret, self.api_key, [self.proc.pid])
+        target = Target(self.port, self.secret, self.api_key, [self.proc.pid], self.values["host"])
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

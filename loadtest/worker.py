@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from liveroom import auth
-from loadtest import wsclient
+from loadtest import netns, wsclient
 from loadtest.viewer import SimViewer, Tally
 
 PROGRESS_S = 0.5
@@ -36,6 +36,7 @@ class Worker:
         self.conn = conn
         self.index = index
         self.port: int = config["port"]
+        self.host: str = config.get("host", "127.0.0.1")
         self.secret: str = config["secret"]
         self.tally = Tally()
         self.viewers: list[SimViewer] = []
@@ -96,7 +97,12 @@ class Worker:
         viewer.began = time.time()
         try:
             viewer.ws = await wsclient.connect(
-                self.port, self.target(viewer, resume), viewer.on_message, viewer.on_close, timeout
+                self.port,
+                self.target(viewer, resume),
+                viewer.on_message,
+                viewer.on_close,
+                timeout,
+                self.host,
             )
         except TimeoutError:
             self.tally.error("timeout")
@@ -379,6 +385,8 @@ def main(conn: Connection, index: int, config: dict[str, Any]) -> None:
     """Process entry point (``multiprocessing`` spawn target)."""
     import uvloop
 
+    if config.get("netns"):  # --netns: before any socket is opened
+        netns.enter(config["netns"])
     # thousands of viewers' objects: with Python's default thresholds a full collection would
     # stall this client's reads for tens of milliseconds, and add that to measured latency
     gc.freeze()

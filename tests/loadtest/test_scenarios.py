@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +109,50 @@ def test_fanout_over_two_cpu_capped_processes_delivers_everything(harness: Harne
     assert s["lost"] == 0 and s["duplicated"] == 0 and s["expected"] == s["delivered"] > 0
     root = CGROUP_V1_CPU if CGROUP_V1_CPU.exists() else CGROUP_V2
     assert not list(root.glob("loadtest-*")), "cgroups left behind"
+
+
+def _netns_possible() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("tc") is not None
+
+
+def _namespaces() -> set[str]:
+    done = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    return {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+
+
+def _links() -> str:
+    return subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
+
+
+def test_fanout_with_viewers_in_their_own_namespace(harness: Harness) -> None:
+    """--netns: viewers connect over a veth pair from a namespace of their own; a Redis-backed
+    server delivers every event once; namespace and pair are gone afterwards."""
+    if not _netns_possible():
+        pytest.skip("--netns needs root and iproute2 (ip, tc)")
+    before = _namespaces()
+    code, s, text = harness(
+        "fanout", "--netns", "--engine", "redis",
+        "--viewers", "200", "--rate", "30", "--duration", "2",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "own network namespace" in text
+    assert s["netns"] is True and s["errors"] == 0
+    assert s["lost"] == 0 and s["duplicated"] == 0 and s["expected"] == s["delivered"] > 0
+    assert s["server_cpu_us_per_frame"] > 0
+    assert _namespaces() == before, "namespace left behind"
+    assert not re.search(r"^lt[hv][0-9a-f]{6}", _links(), re.M), "veth pair left behind"
+
+
+def test_netns_wants_a_spawned_server() -> None:
+    """--netns with --url cannot work (the server must listen on the pair): a clear refusal."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "loadtest", "fanout", "--netns", "--quiet",
+            "--url", "http://127.0.0.1:9", "--secret", "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--netns works with --spawn" in done.stdout + done.stderr
