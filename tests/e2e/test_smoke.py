@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tests.liveclient import LiveClient
 
 
@@ -21,3 +23,22 @@ async def test_comment_reaches_every_viewer(start_server) -> None:  # type: igno
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_one_process_server_runs_one_thread(start_server) -> None:  # type: ignore[no-untyped-def]
+    """``liveroom serve`` binds its socket itself, so no resolver threads join the process:
+    with viewers connected and a comment through, the process still has a single thread."""
+    server = start_server()
+    assert server.proc is not None
+    viewers = [await LiveClient.connect(server.ws_url, user=f"v{i}") for i in range(3)]
+    try:
+        for viewer in viewers:
+            await viewer.event("snapshot")
+        assert (await viewers[0].command("comment", text="one thread"))["ok"] is True
+        for viewer in viewers[1:]:
+            await viewer.event("comment", text="one thread")
+        threads = sorted(os.listdir(f"/proc/{server.proc.pid}/task"))
+        assert threads == [str(server.proc.pid)], threads
+    finally:
+        for viewer in viewers:
+            await viewer.close()
