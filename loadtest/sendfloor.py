@@ -9,9 +9,11 @@ code runs, so this is the cost of the transport and the kernel alone, the floor 
 in Python on this machine. ``--server raw`` writes with uvloop's ``transport.write``;
 ``--server send`` calls ``send`` on a socket object sharing the transport's descriptor, as
 liveroom's ``DirectOut`` does; ``--server websockets`` goes through a bare ``websockets``
-server and its ``broadcast()``, the reference the performance bar names.
+server and its ``broadcast()``, and ``--server node-ws`` runs ``node_floor.js``, a bare Node.js
+``ws`` server (``node`` and the ``ws`` package on ``NODE_PATH``): the references the performance
+bar names. ``--netns`` puts the client in a network namespace of its own (see ``netns.py``).
 
-Loopback only; every loop is bounded by ``--duration``.
+Loopback or the namespace made here only; every loop is bounded by ``--duration``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import socket
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from liveroom.protocol import ws_text_frame
@@ -188,7 +193,7 @@ def read(host: str, port: int, viewers: int, seconds: float, out: Any, ns: str |
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.sendfloor", description=__doc__)
-    parser.add_argument("--server", choices=["raw", "send", "websockets"], default="raw")
+    parser.add_argument("--server", choices=["raw", "send", "websockets", "node-ws"], default="raw")
     parser.add_argument("--viewers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=20.0, help="frames per viewer per second")
     parser.add_argument("--duration", type=float, default=10.0)
@@ -215,22 +220,25 @@ def measure(args: argparse.Namespace, namespace: ViewerNamespace | None) -> dict
     opts = {"viewers": args.viewers, "rate": args.rate, "duration": args.duration}
     opts["bytes"] = args.bytes
     opts["host"] = host
-    server = ctx.Process(target=serve, args=(port, args.server, opts, srv_end), daemon=True)
-    server.start()
-    if not srv_pipe.poll(30):
-        raise SystemExit("server did not start")
-    srv_pipe.recv()
     client = ctx.Process(
         target=read,
         args=(host, port, args.viewers, args.duration + 70, cli_end, namespace and namespace.path),
         daemon=True,
     )
-    client.start()
-    if not srv_pipe.poll(args.duration + 90):
-        raise SystemExit("no result from the server")
-    _, result = srv_pipe.recv()
-    client.terminate()
-    server.join(5)
+    if args.server == "node-ws":
+        result = _node(args, host, port, client)
+    else:
+        server = ctx.Process(target=serve, args=(port, args.server, opts, srv_end), daemon=True)
+        server.start()
+        if not srv_pipe.poll(30):
+            raise SystemExit("server did not start")
+        srv_pipe.recv()
+        client.start()
+        if not srv_pipe.poll(args.duration + 90):
+            raise SystemExit("no result from the server")
+        _, result = srv_pipe.recv()
+        client.terminate()
+        server.join(5)
     cpu = result["user_s"] + result["system_s"]
     result.update(
         server=args.server,
@@ -242,6 +250,32 @@ def measure(args: argparse.Namespace, namespace: ViewerNamespace | None) -> dict
         cores=os.cpu_count(),
         netns=bool(namespace),
     )
+    return result
+
+
+def _node(args: argparse.Namespace, host: str, port: int, client: Any) -> dict[str, Any]:
+    """``--server node-ws``: ``node_floor.js`` (a bare ``ws`` server) instead of ``serve``."""
+    if shutil.which("node") is None:
+        raise SystemExit("--server node-ws needs node, and the ws package on NODE_PATH")
+    script = Path(__file__).with_name("node_floor.js")
+    command = ["node", str(script), host, str(port), str(args.viewers), str(args.rate)]
+    command += [str(args.duration), str(args.bytes)]
+    _raise_fd_limit()  # node inherits it
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as node:
+        assert node.stdout is not None
+        if "listening" not in node.stdout.readline():
+            raise SystemExit("the node server did not start (is ws on NODE_PATH?)")
+        client.start()
+        try:
+            line = node.stdout.readline()
+            node.wait(args.duration + 90)
+        finally:
+            client.terminate()
+            if node.poll() is None:
+                node.kill()
+    if not line:
+        raise SystemExit("no result from the node server")
+    result: dict[str, Any] = json.loads(line)
     return result
 
 
