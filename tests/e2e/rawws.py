@@ -74,5 +74,34 @@ class RawSocketClient:
         self.buffer = buf[start + length :]
         return opcode, buf[start : start + length]
 
+    @staticmethod
+    def frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+        """One client frame, masked as a client must."""
+        mask = os.urandom(4)
+        head = bytes([(0x80 if fin else 0) | opcode])
+        size = len(payload)
+        if size < 126:
+            head += bytes([0x80 | size])
+        elif size < 1 << 16:
+            head += bytes([0x80 | 126]) + struct.pack("!H", size)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", size)
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    def read_frame(self, timeout: float) -> tuple[int, bytes] | None:
+        """The next frame (opcode, payload), or None at EOF or when ``timeout`` passes."""
+        self.sock.settimeout(timeout)
+        while True:
+            parsed = self._next_frame()
+            if parsed is not None:
+                return parsed
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except (TimeoutError, ConnectionResetError):
+                return None
+            if not chunk:
+                return None
+            self.buffer += chunk
+
     def close(self) -> None:
         self.sock.close()

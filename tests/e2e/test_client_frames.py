@@ -1,0 +1,202 @@
+"""Client frames as they come off the wire: several in one read, one cut over many reads,
+fragments, control frames between commands, pongs, bad frames, each against a real server."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import orjson
+
+from tests.e2e.rawws import RawSocketClient
+from tests.liveclient import token
+from tests.timeouts import scaled
+
+TEXT, CONT, CLOSE, PING, PONG = 0x1, 0x0, 0x8, 0x9, 0xA
+OPEN = {
+    "user_comment_limit": 100_000,
+    "room_comment_cap": 100_000,
+    "command_rate": 100_000,
+    "command_burst": 100_000,
+    "comment_max_len": 1000,
+}
+
+
+def _joined(server: Any, user: str, room: str = "frames") -> RawSocketClient:
+    client = RawSocketClient(server.port, f"/ws?room={room}&token={token(user, room)}", 1 << 16)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _until(client, lambda event: event.get("type") == "snapshot")
+    return client
+
+
+def _comment(rid: str, text: str) -> bytes:
+    return orjson.dumps({"type": "comment", "id": rid, "text": text})
+
+
+def _until(client: RawSocketClient, wanted: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """Read frames until an event for which ``wanted(event)`` holds; return that event."""
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
+        assert frame is not None, "connection ended first"
+        opcode, payload = frame
+        assert opcode != CLOSE, f"closed: {payload!r}"
+        if opcode == TEXT:
+            for event in orjson.loads(payload):
+                if wanted(event):
+                    return event  # type: ignore[no-any-return]
+    raise AssertionError("no such event in time")
+
+
+def _replies(client: RawSocketClient, ids: list[str]) -> dict[str, dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < len(ids):
+        reply = _until(client, lambda e: e.get("type") == "reply" and e.get("id") in ids)
+        seen[reply["id"]] = reply
+    return seen
+
+
+def _close_code(client: RawSocketClient, timeout: float = 10.0) -> int | None:
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
+        if frame is None:
+            return None
+        if frame[0] == CLOSE:
+            return int.from_bytes(frame[1][:2], "big") if len(frame[1]) >= 2 else None
+    return None
+
+
+def test_commands_in_one_write_are_all_answered(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Five commands, a ping and a fragmented command in one write: every reply, in order
+    of the offsets given, and the pong with the ping's payload."""
+    server = start_server(**OPEN)
+    client = _joined(server, "batch")
+    try:
+        wire = b"".join(RawSocketClient.frame(TEXT, _comment(f"b{i}", f"m{i}")) for i in range(5))
+        wire += RawSocketClient.frame(PING, b"are-you-there")
+        whole = _comment("b5", "fragmented")
+        wire += RawSocketClient.frame(TEXT, whole[:10], fin=False)
+        wire += RawSocketClient.frame(CONT, whole[10:])
+        wire += RawSocketClient.frame(TEXT, _comment("b6", "after the fragments"))
+        client.sock.sendall(wire)
+        pong = None
+        replies: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + scaled(10)
+        while (pong is None or len(replies) < 7) and time.monotonic() < deadline:
+            frame = client.read_frame(1.0)
+            if frame is None:
+                continue
+            if frame[0] == PONG:
+                pong = frame[1]
+            elif frame[0] == TEXT:
+                for event in orjson.loads(frame[1]):
+                    if event.get("type") == "reply":
+                        replies[event["id"]] = event
+        assert pong == b"are-you-there"
+        assert sorted(replies) == [f"b{i}" for i in range(7)]
+        assert all(reply["ok"] for reply in replies.values()), replies
+        offsets = [replies[f"b{i}"]["offset"] for i in range(7)]
+        assert offsets == sorted(offsets) and len(set(offsets)) == 7
+    finally:
+        client.close()
+
+
+def test_a_frame_cut_into_single_bytes_is_read_whole(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A command sent one byte per write, then one sent whole: both answered."""
+    server = start_server(**OPEN)
+    client = _joined(server, "trickle")
+    try:
+        for byte in RawSocketClient.frame(TEXT, _comment("t1", "one byte at a time")):
+            client.sock.sendall(bytes([byte]))
+        client.sock.sendall(RawSocketClient.frame(TEXT, _comment("t2", "whole")))
+        replies = _replies(client, ["t1", "t2"])
+        assert replies["t1"]["ok"] and replies["t2"]["ok"]
+        # a 300-byte command needs the 16-bit length: cut inside the length, then inside the mask
+        wire = RawSocketClient.frame(TEXT, _comment("t3", "x" * 300))
+        for cut in (wire[:3], wire[3:6], wire[6:]):
+            client.sock.sendall(cut)
+        assert _replies(client, ["t3"])["t3"]["ok"]
+    finally:
+        client.close()
+
+
+def test_invalid_utf8_closes_with_1007(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A text frame that is not UTF-8, alone or after a good command in the same write (read
+    here, the bad one handed to the parser): the connection closes with 1007."""
+    server = start_server(**OPEN)
+    bad = RawSocketClient.frame(TEXT, b'{"type":"comment","text":"\xff"}')
+    good = RawSocketClient.frame(TEXT, _comment("u1", "fine"))
+    for user, wire in (("badtext", bad), ("goodbad", good + bad)):
+        client = _joined(server, user)
+        try:
+            client.sock.sendall(wire)
+            assert _close_code(client) == 1007, user
+        finally:
+            client.close()
+
+
+def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Clients must mask: an unmasked frame is a protocol error."""
+    server = start_server(**OPEN)
+    client = _joined(server, "nomask")
+    try:
+        payload = _comment("n1", "no mask")
+        client.sock.sendall(bytes([0x81, len(payload)]) + payload)
+        assert _close_code(client) == 1002
+    finally:
+        client.close()
+
+
+def test_a_close_after_a_command_in_one_write(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A command, then a close in the same write: the close reaches the parser, which echoes
+    it with its code (the client left, so the command's reply may not come)."""
+    server = start_server(**OPEN)
+    client = _joined(server, "leaving")
+    try:
+        wire = RawSocketClient.frame(TEXT, _comment("l1", "last words"))
+        wire += RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big") + b"bye")
+        client.sock.sendall(wire)
+        assert _close_code(client) == 1000
+    finally:
+        client.close()
+
+
+def _answer_pings(client: RawSocketClient, count: int, payload_of: Any) -> int:
+    """Answer ``count`` server pings with ``payload_of(ping payload)``; return pings answered
+    before the connection closed, if it did."""
+    answered = 0
+    deadline = time.monotonic() + scaled(15)
+    while answered < count and time.monotonic() < deadline:
+        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
+        if frame is None or frame[0] == CLOSE:
+            return answered
+        if frame[0] == PING:
+            client.sock.sendall(RawSocketClient.frame(PONG, payload_of(frame[1])))
+            answered += 1
+    return answered
+
+
+def test_pongs_keep_a_connection_open(start_server) -> None:  # type: ignore[no-untyped-def]
+    """With pings every 0.3 s and 0.3 s to answer, a client that answers four pings is still
+    there and its commands are answered."""
+    server = start_server(ping_interval_s=0.3, **OPEN)
+    client = _joined(server, "pong")
+    try:
+        assert _answer_pings(client, 4, lambda payload: payload) == 4
+        client.sock.sendall(RawSocketClient.frame(TEXT, _comment("p1", "still here")))
+        assert _replies(client, ["p1"])["p1"]["ok"]
+    finally:
+        client.close()
+
+
+def test_a_wrong_pong_does_not_count(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A pong that does not carry the ping's payload is ignored: the ping times out (1011)."""
+    server = start_server(ping_interval_s=0.3, **OPEN)
+    client = _joined(server, "wrongpong")
+    try:
+        assert _answer_pings(client, 1, lambda payload: b"not-" + payload) == 1
+        assert _close_code(client) == 1011
+    finally:
+        client.close()
