@@ -78,17 +78,6 @@ class Viewer:
     def close(self, code: int, reason: str = "") -> None:
         self.link.close(code, reason)
 
-    def fed_since(self, since: float) -> bool:
-        """Whether the room's fan-out wrote a frame to this viewer at or after ``since``
-        (``time.monotonic()``): a viewer in the shared fan-out, not one over its buffer bound."""
-        room = self.room
-        return (
-            room is not None
-            and room.fed_at >= since
-            and self in room.viewers
-            and self not in room.lagging
-        )
-
 
 class LocalRoom:
     """This node's share of one room."""
@@ -120,7 +109,6 @@ class LocalRoom:
         self.ready = asyncio.Event()
         self.idle_since = 0.0
         self.info: dict[str, Any] = {}
-        self.fed_at = 0.0  # time.monotonic() of the last flush that wrote a frame
 
     @property
     def size(self) -> int:
@@ -251,8 +239,6 @@ class LocalRoom:
         else:
             sent, slow = self._write_checked(wire)
         metrics.FRAMES_OUT.inc(sent)
-        if sent:
-            self.fed_at = time.monotonic()
         metrics.EVENTS_OUT.inc(sent * (len(batch) + len(state)))
         if slow:
             self._handle_slow(slow, first, batch, state)

@@ -141,7 +141,6 @@ class Session:
         self.proto = proto
         self.context = contextvars.copy_context()
         self.ws = None
-        proto.fed_since = self.viewer.fed_since
         proto.detach(self.deliver)
 
     def deliver(self, message: dict[str, Any]) -> None:

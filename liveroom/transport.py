@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -192,34 +191,11 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     idle = False  # the app is waiting in receive(), or a detached session has no command running
     #: once detached, every receive event goes to this callback instead of the ASGI queue
     deliver: Callable[[dict[str, Any]], None] | None = None
-    #: set by a detached session: whether the fan-out wrote to this connection since a time
-    fed_since: Callable[[float], bool] | None = None
-    #: the socket gives up on data left unacknowledged for a ping interval and timeout
-    user_timeout = False
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        self.user_timeout = _set_user_timeout(transport, self.ping_interval, self.ping_timeout)
         if DirectOut.fits(transport):
             self.transport = DirectOut(transport)  # type: ignore[assignment]
-
-    def send_keepalive_ping(self) -> None:
-        """Skip the ping when the room's fan-out wrote to this viewer within the last interval.
-
-        A ping finds a dead peer: no pong within the timeout closes the connection. A viewer the
-        fan-out keeps writing to needs none. Its socket has ``TCP_USER_TIMEOUT`` set to the
-        interval plus the timeout, so data left unacknowledged that long makes the kernel end the
-        connection just as surely, and a live viewer that stopped reading is the slow-consumer
-        path's. A quiet room's viewers are pinged as before. In a busy room of 5,000 that saves
-        250 pings and 250 pongs a second."""
-        fed = self.fed_since
-        interval = self.ping_interval
-        if fed is not None and self.user_timeout and interval:
-            if fed(time.monotonic() - interval) and not self.close_sent:
-                self.ping_timer = None
-                self.schedule_ping()
-                return
-        super().send_keepalive_ping()
 
     def connection_lost(self, exc: Exception | None) -> None:
         try:
@@ -340,22 +316,6 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _close_for_restart(self) -> None:
         DirectLink(self).close(CloseCode.SERVICE_RESTART, "server restart")
-
-
-def _set_user_timeout(transport: Any, interval: float | None, timeout: float | None) -> bool:
-    """``TCP_USER_TIMEOUT`` of ``interval + timeout`` on the connection's socket, where the
-    platform has it. Returns whether it was set."""
-    option = getattr(socket, "TCP_USER_TIMEOUT", None)
-    if option is None or not interval or not timeout:
-        return False
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return False
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, option, int((interval + timeout) * 1000))
-    except (OSError, AttributeError):
-        return False
-    return True
 
 
 class _AlwaysWritable:

@@ -22,8 +22,7 @@ LOGS = Path(os.environ.get("LIVEROOM_TEST_LOGS", "/tmp/liveroom-test-logs"))
 class ServerProcess:
     """``python -m liveroom serve`` on a free port, with settings as ``LIVEROOM_*`` variables."""
 
-    def __init__(self, host: str = "127.0.0.1", **settings: object) -> None:
-        self.host = host  # loopback, or a test's own network namespace's veth address
+    def __init__(self, **settings: object) -> None:
         self.port = free_port()
         self.settings = {"secret": SECRET, "api_key": API_KEY, "demo": False, **settings}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -32,11 +31,11 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"ws://127.0.0.1:{self.port}/ws"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -44,7 +43,7 @@ class ServerProcess:
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             env["LIVEROOM_" + key.upper()] = text
         env["LIVEROOM_PORT"] = str(self.port)
-        env["LIVEROOM_HOST"] = self.host
+        env["LIVEROOM_HOST"] = "127.0.0.1"
         return env
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
