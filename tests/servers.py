@@ -22,7 +22,8 @@ LOGS = Path(os.environ.get("LIVEROOM_TEST_LOGS", "/tmp/liveroom-test-logs"))
 class ServerProcess:
     """``python -m liveroom serve`` on a free port, with settings as ``LIVEROOM_*`` variables."""
 
-    def __init__(self, **settings: object) -> None:
+    def __init__(self, host: str = "127.0.0.1", **settings: object) -> None:
+        self.host = host  # loopback, or a test's own network namespace's veth address
         self.port = free_port()
         self.settings = {"secret": SECRET, "api_key": API_KEY, "demo": False, **settings}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -31,11 +32,11 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://{self.host}:{self.port}/ws"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -43,7 +44,7 @@ class ServerProcess:
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             env["LIVEROOM_" + key.upper()] = text
         env["LIVEROOM_PORT"] = str(self.port)
-        env["LIVEROOM_HOST"] = "127.0.0.1"
+        env["LIVEROOM_HOST"] = self.host
         return env
 
     def start(self, timeout: float = 20.0) -> ServerProcess:

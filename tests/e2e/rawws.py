@@ -15,13 +15,13 @@ import struct
 class RawSocketClient:
     """Handshake, then nothing: the caller decides when (and whether) to read."""
 
-    def __init__(self, port: int, path: str, rcvbuf: int = 4096) -> None:
+    def __init__(self, port: int, path: str, rcvbuf: int = 4096, host: str = "127.0.0.1") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.connect(("127.0.0.1", port))
+        self.sock.connect((host, port))
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         self.sock.sendall(request.encode())
