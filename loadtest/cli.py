@@ -166,6 +166,9 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         netns=bool(opts.netns),
         client_procs=procs,
     )
+    namespace = target.namespace
+    if namespace is not None:  # removed by now: what crossed the pair, and how it was set up
+        summary.update(netns_sent_bytes=namespace.sent_bytes, netns_napi=namespace.napi_policy)
     return summary
 
 

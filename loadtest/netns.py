@@ -47,12 +47,16 @@ class ViewerNamespace:
         self.name = f"liveroom-lt-{tag}"
         self.host_dev = f"lth{tag}"  # interface names: 15 characters at most
         self.viewer_dev = f"ltv{tag}"
-        octets = secrets.token_bytes(2)
-        # a /30 in 10.0.0.0/8 picked at random, so that runs side by side do not collide
-        net = f"10.{200 + octets[0] % 50}.{octets[1]}"
-        self.host = f"{net}.1"
-        self.viewer = f"{net}.2"
+        octets = secrets.token_bytes(3)
+        # a /30 picked at random in 198.18.0.0/15, the range set aside for benchmarks (RFC
+        # 2544): no real network uses it, and runs side by side do not collide
+        net = f"198.{18 + octets[0] % 2}.{octets[1]}"
+        first = octets[2] % 64 * 4
+        self.host = f"{net}.{first + 1}"
+        self.viewer = f"{net}.{first + 2}"
         self.created = False
+        self.sent_bytes = 0  # what the host end sent, read when the pair is removed
+        self.napi_policy = os.environ.get("LOADTEST_NAPI_POLICY", "idle")
 
     @property
     def path(self) -> str:
@@ -96,8 +100,11 @@ class ViewerNamespace:
         on nearly every wake-up (about 20,000 times a second in a 5,000-viewer fan-out), and
         the server pays for the switches. At ``LOADTEST_NAPI_POLICY`` (``idle``: runs when a
         CPU has nothing else; ``nice``: nice 19; ``normal``: leave it) it waits for a CPU."""
-        policy = os.environ.get("LOADTEST_NAPI_POLICY", "idle")
-        prefix = f"napi/{self.viewer_dev}-"
+        policy = self.napi_policy
+        if policy not in ("idle", "nice", "normal"):
+            raise SetupError(f"LOADTEST_NAPI_POLICY={policy}: give idle, nice or normal")
+        prefix = f"napi/{self.viewer_dev}-"[:15]  # a kernel thread's name: 15 characters
+        found = 0
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -106,11 +113,17 @@ class ViewerNamespace:
             except OSError:
                 continue
             if comm.startswith(prefix):
+                found += 1
                 pid = int(entry.name)
-                if policy == "idle":
-                    os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-                elif policy == "nice":
-                    os.setpriority(os.PRIO_PROCESS, pid, 19)
+                try:
+                    if policy == "idle":
+                        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+                    elif policy == "nice":
+                        os.setpriority(os.PRIO_PROCESS, pid, 19)
+                except OSError as exc:
+                    raise SetupError(f"could not set {comm} to {policy}: {exc}") from None
+        if not found:
+            raise SetupError(f"no NAPI thread for {self.viewer_dev}: threaded NAPI is off")
 
     def _queue(self) -> None:
         """A queue in front of the host end. veth hands packets to the viewer end through a
@@ -124,10 +137,13 @@ class ViewerNamespace:
     def close(self) -> None:
         if self.created:
             self.created = False
-            with contextlib.suppress(SetupError):
+            with contextlib.suppress(OSError, ValueError):
+                stats = Path(f"/sys/class/net/{self.host_dev}/statistics/tx_bytes")
+                self.sent_bytes = int(stats.read_text())
+            with contextlib.suppress(SetupError, subprocess.TimeoutExpired):
                 self._ip("netns", "del", self.name)
-            with contextlib.suppress(SetupError):  # a pair never moved into the namespace
-                self._ip("link", "del", self.host_dev)
+            with contextlib.suppress(SetupError, subprocess.TimeoutExpired):
+                self._ip("link", "del", self.host_dev)  # a pair never moved into the namespace
 
     def __enter__(self) -> ViewerNamespace:
         return self.open()

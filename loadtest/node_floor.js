@@ -9,7 +9,8 @@ const { WebSocketServer } = require("ws");
 const [host, port, viewers, rate, duration, bytes] = process.argv.slice(2);
 const wanted = Number(viewers);
 const ticks = Math.round(Number(duration) * Number(rate));
-const text = "x".repeat(Number(bytes) - 4); // with its 4-byte header, BYTES on the wire
+// encoded once, as liveroom and websockets' broadcast() do: with its 4-byte header, BYTES on the wire
+const payload = Buffer.from("x".repeat(Number(bytes) - 4));
 
 const wss = new WebSocketServer({ host, port: Number(port), perMessageDeflate: false, backlog: 4096 });
 wss.on("listening", () => console.log(JSON.stringify({ listening: true })));
@@ -39,7 +40,7 @@ async function main() {
   for (let i = 0; i < ticks; i++) {
     const wait = begin + (i * 1000) / Number(rate) - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    for (const client of wss.clients) client.send(text);
+    for (const client of wss.clients) client.send(payload, { binary: false });
     writes += wss.clients.size;
   }
   await new Promise((resolve) => setTimeout(resolve, 1000 / Number(rate)));

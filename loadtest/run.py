@@ -234,6 +234,7 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
         try:
             target = await server.start()
             target.netns = namespace.path if namespace else None
+            target.namespace = namespace
             yield target
         finally:
             await asyncio.to_thread(server.stop)

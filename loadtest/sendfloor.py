@@ -208,6 +208,8 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         namespace = stack.enter_context(ViewerNamespace()) if args.netns else None
         result = measure(args, namespace)
+    if namespace is not None:  # removed by now: what crossed the pair
+        result["netns_sent_bytes"] = namespace.sent_bytes
     print(json.dumps(result))
 
 
@@ -264,6 +266,7 @@ def _node(args: argparse.Namespace, host: str, port: int, client: Any) -> dict[s
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as node:
         assert node.stdout is not None
         if "listening" not in node.stdout.readline():
+            node.kill()
             raise SystemExit("the node server did not start (is ws on NODE_PATH?)")
         client.start()
         try:

@@ -61,6 +61,8 @@ class Target:
     host: str = "127.0.0.1"
     #: the viewers' network namespace (``--netns``), which client processes enter
     netns: str | None = None
+    #: its ``ViewerNamespace``, for what the pair carried once the run is over
+    namespace: Any = None
 
     @property
     def base(self) -> str:

@@ -8,6 +8,7 @@ server must still notice, through the keepalive: a frame written to a dead peer 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -62,7 +63,7 @@ def _online(server: ServerProcess, room: str) -> int:
 )
 def test_a_vanished_viewer_leaves_a_busy_room() -> None:
     room = "vanish"
-    with ViewerNamespace() as ns:
+    with ViewerNamespace() as ns, contextlib.ExitStack() as cleanup:
         server = ServerProcess(
             host=ns.host,
             ping_interval_s=1,
@@ -70,14 +71,19 @@ def test_a_vanished_viewer_leaves_a_busy_room() -> None:
             room_comment_cap=100_000,
             command_rate=100_000,
             command_burst=100_000,
-        ).start()
+        )
+        cleanup.callback(server.stop)  # also when start() gives up
+        server.start()
         path = f"/ws?room={room}&token={token('talker', room)}"
         talker = RawSocketClient(server.port, path, 1 << 16, host=ns.host)
+        cleanup.callback(talker.close)
         far = subprocess.Popen(
             [sys.executable, "-c", FAR, ns.path, ns.host, str(server.port),
              f"/ws?room={room}&token={token('far', room)}"],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
+        cleanup.callback(far.wait, 10)
+        cleanup.callback(far.kill)
         said: list[str] = []  # the far viewer's lines, read on a thread
         assert far.stdout is not None
         reader = threading.Thread(target=lambda: said.extend(far.stdout), daemon=True)  # type: ignore[union-attr]
@@ -107,22 +113,16 @@ def test_a_vanished_viewer_leaves_a_busy_room() -> None:
                         return time.monotonic() - start
             raise AssertionError(f"not within {seconds} s")
 
-        try:
-            talk_until(lambda: "connected\n" in said and _online(server, room) == 2, 15)
-            # alive: the far viewer answers two pings and stays (interval 1 s, timeout 1 s)
-            talk_until(lambda: said.count("pong\n") >= 2, 15)
-            assert _online(server, room) == 2
-            # its machine vanishes: the address goes, its kernel drops what comes for it
-            subprocess.run(
-                ["ip", "netns", "exec", ns.name, "ip", "addr", "flush", "dev", ns.viewer_dev],
-                check=True, capture_output=True, timeout=10,
-            )  # fmt: skip
-            took = talk_until(lambda: _online(server, room) == 1, 20)
-            # the next ping goes unanswered (1 s + 1 s); the online count moves at the pulse
-            assert took < scaled(8), took
-            assert sent > 20
-        finally:
-            talker.close()
-            far.kill()
-            far.wait(10)
-            server.stop()
+        talk_until(lambda: "connected\n" in said and _online(server, room) == 2, 15)
+        # alive: the far viewer answers two pings and stays (interval 1 s, timeout 1 s)
+        talk_until(lambda: said.count("pong\n") >= 2, 15)
+        assert _online(server, room) == 2
+        # its machine vanishes: the address goes, its kernel drops what comes for it
+        subprocess.run(
+            ["ip", "netns", "exec", ns.name, "ip", "addr", "flush", "dev", ns.viewer_dev],
+            check=True, capture_output=True, timeout=10,
+        )  # fmt: skip
+        took = talk_until(lambda: _online(server, room) == 1, 20)
+        # the next ping goes unanswered (1 s + 1 s); the online count moves at the pulse
+        assert took < scaled(8), took
+        assert sent > 20

@@ -136,7 +136,9 @@ def test_fanout_with_viewers_in_their_own_namespace(harness: Harness) -> None:
     )  # fmt: skip
     assert code == 0, text
     assert "own network namespace" in text
-    assert s["netns"] is True and s["errors"] == 0
+    assert s["netns"] is True and s["errors"] == 0 and s["netns_napi"] == "idle"
+    # the frames crossed the pair: 200 viewers, each some kB of frames and a snapshot
+    assert s["netns_sent_bytes"] > 200 * 1000, s["netns_sent_bytes"]
     assert s["lost"] == 0 and s["duplicated"] == 0 and s["expected"] == s["delivered"] > 0
     assert s["server_cpu_us_per_frame"] > 0
     assert _namespaces() == before, "namespace left behind"

@@ -45,3 +45,4 @@ def test_sendfloor_in_a_namespace_counts_the_same() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert (result["connections"], result["writes"], result["netns"]) == (50, 500, True)
+    assert result["netns_sent_bytes"] >= 500 * 200  # every frame crossed the pair
