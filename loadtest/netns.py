@@ -12,6 +12,12 @@ and its softirq would. The other way round, a viewer's ACKs are processed in the
 system call, as on loopback. Client processes enter the namespace with ``enter`` before they
 open a socket; the spawned server listens on the host end's address.
 
+What the server's CPU figure then leaves out: besides the viewers' receive path, the thread
+also sends the server's packets that waited in the queue while the ring was full, and releases
+the server's socket buffers (``tcp_wfree``). That is the server's own work, about 0.7 µs of a
+fan-out frame here (``BENCHMARKS.md``). So the figure is a lower bound, where loopback's is an
+upper one.
+
 Traffic stays on this machine, between this namespace and the one created here. Needs root
 (``CAP_NET_ADMIN``) and iproute2's ``ip``. ``close`` deletes the namespace, which removes the
 pair.
