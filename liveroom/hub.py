@@ -3,11 +3,15 @@
 Room events reach the hub from the engine (``_receive``), in offset order. Per room they collect
 for one tick (``Settings.tick_ms``) and then go out as one frame: the JSON array is joined from the
 events' stored bytes, wrapped once as a WebSocket frame, and that same ``bytes`` object is written
-to every viewer's transport. Every ``CHECK_EVERY`` flushes the hub checks each viewer's outgoing
-buffer and remembers who is under the bound; the flushes in between are one call per viewer and
-nothing else: the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
-``liveroom.transport``), the transport's ``write`` for the others. Viewers over the bound skip
-comment frames and are closed if they stay over (slow consumers).
+to every viewer's transport. A checked flush looks at each viewer's outgoing buffer and
+remembers who is under the bound; the flushes after it are one call per viewer and nothing else:
+the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
+``liveroom.transport``), the transport's ``write`` for the others. A buffer behind ``write``
+grows unseen, so while any viewer is on that list the flush checks again every ``CHECK_EVERY``
+flushes. A ``send`` that the kernel cuts short is counted (``DirectOut.shorts``), which makes the
+next flush a checked one; so when every viewer is on the ``send`` list, only that, a viewer
+joining or leaving, and the pulse's look at every buffer once a second bring a check. Viewers
+over the bound skip comment frames and are closed if they stay over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
 from). At each flush the hub brings it level, from the batch or the ring of recent events, and
@@ -231,7 +235,11 @@ class LocalRoom:
             return
         # --- once per frame: join the stored event bytes and build the WebSocket frame
         wire = ws_text_frame(frame(batch + state) if state else frame(batch))
-        if self.writes is not None and self.unchecked > 0 and self.shorts == DirectOut.shorts:
+        if (
+            self.writes is not None
+            and self.shorts == DirectOut.shorts
+            and (self.unchecked > 0 or not (self.writes or self.lagging))
+        ):
             self.unchecked -= 1
             sent = self._send_fast(wire) + self._write_fast(self.writes, wire)
             recovered, slow = self._recheck(self.lagging, wire)

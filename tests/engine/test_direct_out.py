@@ -272,3 +272,54 @@ def test_a_reset_peer_ends_the_connection() -> None:
         server.close()
 
     run(body)
+
+
+def test_a_room_all_on_send_checks_buffers_only_after_a_short_send() -> None:
+    """Every viewer on the ``send`` list: no periodic buffer check (the kernel tells of every
+    short send), so flush after flush goes straight out; the flush after a short send checks."""
+
+    async def body() -> None:
+        hub, engine = await _hub()
+        pairs = [await _pair() for _ in range(3)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        checked: list[int] = []
+        real_check = LocalRoom._write_checked
+
+        def check(room: LocalRoom, wire: bytes) -> Any:
+            checked.append(len(room.viewers))
+            return real_check(room, wire)
+
+        LocalRoom._write_checked = check  # type: ignore[method-assign]
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            flushes = CHECK_EVERY * 2 + 1
+            for n in range(flushes):
+                await engine.publish("r1", room_event_body("comment", text=f"c{n}"))
+                hub.flush_all()
+            assert checked == [3], checked  # the first flush only
+            for n, (_, client, _) in enumerate(pairs):
+                got = await asyncio.to_thread(_read_frames, client, flushes, scaled(10))
+                assert [e["text"] for e in got] == [f"c{i}" for i in range(flushes)], n
+            filler = b"\x81\x02[]"
+            while True:  # fill the first socket behind uvloop's back
+                try:
+                    outs[0].sock.send(filler)
+                except BlockingIOError:
+                    break
+            before = DirectOut.shorts
+            await engine.publish("r1", room_event_body("comment", text="cut"))
+            hub.flush_all()  # the send to the full socket is cut short (or refused)
+            assert DirectOut.shorts == before + 1 and outs[0].get_write_buffer_size() > 0
+            assert checked == [3]
+            await engine.publish("r1", room_event_body("comment", text="after"))
+            hub.flush_all()
+            assert checked == [3, 3], "the flush after a short send checks every buffer"
+        finally:
+            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
+            for out, pair in zip(outs, pairs, strict=True):
+                _end(out, *pair)
+            await engine.close()
+
+    run(body)
