@@ -10,8 +10,9 @@ the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
 grows unseen, so while any viewer is on that list the flush checks again every ``CHECK_EVERY``
 flushes. A ``send`` that the kernel cuts short is counted (``DirectOut.shorts``), which makes the
 next flush a checked one; so when every viewer is on the ``send`` list, only that, a viewer
-joining or leaving, and the pulse's look at every buffer once a second bring a check. Viewers
-over the bound skip comment frames and are closed if they stay over (slow consumers).
+joining or leaving, or the pulse (which looks at every buffer once a second) finding one over
+the bound brings a check. Viewers over the bound skip comment frames and are closed if they
+stay over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
 from). At each flush the hub brings it level, from the batch or the ring of recent events, and

@@ -148,9 +148,10 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
     async with open_target(opts) as target:
+        namespace = target.namespace
         config: dict[str, Any] = {
             "host": target.host,
-            "netns": target.netns,
+            "netns": namespace.path if namespace else None,
             "port": target.port,
             "secret": target.secret,
             "watch": WATCH.get(opts.scenario, []),
@@ -166,7 +167,6 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         netns=bool(opts.netns),
         client_procs=procs,
     )
-    namespace = target.namespace
     if namespace is not None:  # removed by now: what crossed the pair, and how it was set up
         summary.update(netns_sent_bytes=namespace.sent_bytes, netns_napi=namespace.napi_policy)
     return summary

@@ -69,10 +69,9 @@ class ViewerNamespace:
         return str(NETNS_DIR / self.name)
 
     def open(self) -> ViewerNamespace:
-        if os.geteuid() != 0:
-            raise SetupError("--netns needs root (CAP_NET_ADMIN) to create a network namespace")
-        if shutil.which("ip") is None:
-            raise SetupError("--netns needs iproute2's ip command")
+        reason = missing()
+        if reason:
+            raise SetupError(reason)
         self._ip("netns", "add", self.name)
         self.created = True
         try:
@@ -136,9 +135,7 @@ class ViewerNamespace:
         ring of 256; with no queue (veth's default) a packet that finds it full is dropped and
         TCP resends it after a timeout. With one, a full ring stops the queue instead, as a
         network card's full ring does (veth does that since Linux 6.16)."""
-        if shutil.which("tc") is None:
-            raise SetupError("--netns needs iproute2's tc command")
-        self._tc("qdisc", "replace", "dev", self.host_dev, "root", "pfifo", "limit", "100000")
+        _run("tc", "qdisc", "replace", "dev", self.host_dev, "root", "pfifo", "limit", "100000")
 
     def close(self) -> None:
         if self.created:
@@ -158,17 +155,25 @@ class ViewerNamespace:
         self.close()
 
     @staticmethod
-    def _tc(*args: str) -> None:
-        done = subprocess.run(["tc", *args], capture_output=True, text=True, timeout=10)
-        if done.returncode != 0:
-            raise SetupError(f"tc {' '.join(args)}: {done.stderr.strip()}")
-
-    @staticmethod
     def _ip(*args: str) -> None:
         """``ip ARGS``; ``_ip("netns", "exec", name, *command)`` runs a command inside."""
-        done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
-        if done.returncode != 0:
-            raise SetupError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+        _run("ip", *args)
+
+
+def missing() -> str | None:
+    """Why ``--netns`` cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "--netns needs root (CAP_NET_ADMIN) to create a network namespace"
+    for tool in ("ip", "tc"):
+        if shutil.which(tool) is None:
+            return f"--netns needs iproute2's {tool} command"
+    return None
+
+
+def _run(*command: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    if done.returncode != 0:
+        raise SetupError(f"{' '.join(command)}: {done.stderr.strip()}")
 
 
 def enter(path: str) -> None:

@@ -233,7 +233,6 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
         )
         try:
             target = await server.start()
-            target.netns = namespace.path if namespace else None
             target.namespace = namespace
             yield target
         finally:

@@ -59,9 +59,8 @@ class Target:
     api_key: str
     pids: list[int] = field(default_factory=list)
     host: str = "127.0.0.1"
-    #: the viewers' network namespace (``--netns``), which client processes enter
-    netns: str | None = None
-    #: its ``ViewerNamespace``, for what the pair carried once the run is over
+    #: the viewers' ``ViewerNamespace`` (``--netns``): client processes enter it, and once the
+    #: run is over it tells what the pair carried
     namespace: Any = None
 
     @property

@@ -85,6 +85,12 @@ def _end(out: DirectOut, transport: Any, client: socket.socket, server: Any) -> 
     server.close()
 
 
+async def _end_all(outs: list[DirectOut], pairs: list[Any], engine: MemoryEngine) -> None:
+    for out, pair in zip(outs, pairs, strict=True):
+        _end(out, *pair)
+    await engine.close()
+
+
 def _read_frames(client: socket.socket, events: int, timeout: float) -> list[dict[str, Any]]:
     """Read server WebSocket text frames until ``events`` events arrived; fail on any byte that
     is not part of a whole, well-formed frame."""
@@ -181,9 +187,7 @@ def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest()
             assert fills > 0
         finally:
             LocalRoom._owner = real_owner  # type: ignore[method-assign]
-            for out, pair in zip(outs, pairs, strict=True):
-                _end(out, *pair)
-            await engine.close()
+            await _end_all(outs, pairs, engine)
 
     run(body)
 
@@ -318,8 +322,6 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send() -> None:
             assert checked == [3, 3], "the flush after a short send checks every buffer"
         finally:
             LocalRoom._write_checked = real_check  # type: ignore[method-assign]
-            for out, pair in zip(outs, pairs, strict=True):
-                _end(out, *pair)
-            await engine.close()
+            await _end_all(outs, pairs, engine)
 
     run(body)

@@ -9,8 +9,6 @@ server must still notice, through the keepalive: a frame written to a dead peer 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest import netns
 from loadtest.netns import ViewerNamespace
 from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
@@ -57,10 +56,7 @@ def _online(server: ServerProcess, room: str) -> int:
     return int(response.json()["online"])
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tc") is None,
-    reason="needs root and iproute2 (ip, tc) for a network namespace",
-)
+@pytest.mark.skipif(bool(netns.missing()), reason=str(netns.missing()))
 def test_a_vanished_viewer_leaves_a_busy_room() -> None:
     room = "vanish"
     with ViewerNamespace() as ns, contextlib.ExitStack() as cleanup:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from loadtest import netns
 from loadtest.server import CGROUP_V1_CPU, CGROUP_V2
 from tests.loadtest.conftest import Harness
 
@@ -111,10 +111,6 @@ def test_fanout_over_two_cpu_capped_processes_delivers_everything(harness: Harne
     assert not list(root.glob("loadtest-*")), "cgroups left behind"
 
 
-def _netns_possible() -> bool:
-    return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("tc") is not None
-
-
 def _namespaces() -> set[str]:
     done = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     return {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
@@ -127,8 +123,8 @@ def _links() -> str:
 def test_fanout_with_viewers_in_their_own_namespace(harness: Harness) -> None:
     """--netns: viewers connect over a veth pair from a namespace of their own; a Redis-backed
     server delivers every event once; namespace and pair are gone afterwards."""
-    if not _netns_possible():
-        pytest.skip("--netns needs root and iproute2 (ip, tc)")
+    if netns.missing():
+        pytest.skip(netns.missing())
     before = _namespaces()
     code, s, text = harness(
         "fanout", "--netns", "--engine", "redis",
