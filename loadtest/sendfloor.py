@@ -205,8 +205,7 @@ def main() -> None:
         help="the client in a network namespace of its own (as loadtest's --netns; needs root)",
     )
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        namespace = stack.enter_context(ViewerNamespace()) if args.netns else None
+    with ViewerNamespace() if args.netns else contextlib.nullcontext() as namespace:
         result = measure(args, namespace)
     if namespace is not None:  # removed by now: what crossed the pair
         result["netns_sent_bytes"] = namespace.sent_bytes
@@ -219,9 +218,13 @@ def measure(args: argparse.Namespace, namespace: ViewerNamespace | None) -> dict
     ctx = multiprocessing.get_context("spawn")
     srv_pipe, srv_end = ctx.Pipe()
     cli_pipe, cli_end = ctx.Pipe()
-    opts = {"viewers": args.viewers, "rate": args.rate, "duration": args.duration}
-    opts["bytes"] = args.bytes
-    opts["host"] = host
+    opts = {
+        "viewers": args.viewers,
+        "rate": args.rate,
+        "duration": args.duration,
+        "bytes": args.bytes,
+        "host": host,
+    }
     client = ctx.Process(
         target=read,
         args=(host, port, args.viewers, args.duration + 70, cli_end, namespace and namespace.path),
