@@ -34,6 +34,8 @@ from liveroom.protocol import ws_payload, ws_text_frame
 log = logging.getLogger("liveroom.transport")
 
 DIRECT_EXTENSION = "liveroom.direct"
+#: how long a client's Close may wait for the replies of the commands read before it
+PEER_CLOSE_GRACE_S = 5.0
 
 
 class Out(Protocol):
@@ -189,6 +191,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     draining = False
     idle = False  # the app is waiting in receive(), or a detached session has no command running
+    #: the client sent its Close while a detached session still had commands to answer: the
+    #: echo waits for their replies (``session_idle``), or for ``PEER_CLOSE_GRACE_S``
+    peer_closing: asyncio.TimerHandle | None = None
     #: once detached, every receive event goes to this callback instead of the ASGI queue
     deliver: Callable[[dict[str, Any]], None] | None = None
 
@@ -198,6 +203,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport = DirectOut(transport)  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer_closing is not None:
+            self.peer_closing.cancel()
+            self.peer_closing = None
         try:
             super().connection_lost(exc)
         finally:
@@ -211,6 +219,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][DIRECT_EXTENSION] = self
 
     def shutdown(self) -> None:
+        if self.peer_closing is not None:  # the echo of the client's Close follows the replies
+            self.draining = True
+            return
         if not self.handshake_complete or self.close_sent or self.draining:
             super().shutdown()
             return
@@ -259,7 +270,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             if self.idle and not self.close_sent:
                 self._close_for_restart()
             return
-        if self.read_paused and not self.close_sent:
+        if self.read_paused and not self.close_sent and self.peer_closing is None:
             self.read_paused = False
             self.transport.resume_reading()
 
@@ -286,19 +297,66 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if paused and not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
-        elif not paused and self.read_paused and not self.draining and not self.close_sent:
+        elif (
+            not paused
+            and self.read_paused
+            and not self.draining
+            and not self.close_sent
+            and self.peer_closing is None
+        ):
             self.read_paused = False
             self.transport.resume_reading()
 
     def session_idle(self) -> None:
-        """A detached session finished its commands: on a drain, now is the time for 1012."""
+        """A detached session finished its commands: the moment to echo a client's Close that
+        came meanwhile, or on a drain, to send 1012."""
         self.idle = True
-        if self.draining and not self.close_sent:
+        if self.peer_closing is not None:
+            self._echo_close()
+        elif self.draining and not self.close_sent:
             self._close_for_restart()
+
+    def handle_close(self, event: Any) -> None:
+        """The client's Close. uvicorn echoes it at once and ends the connection, which drops
+        the replies of commands read just before it (in the same packet, say). Commands still to
+        answer (queued while the session was joining, or running in a detached session) are
+        answered first: the echo, already queued in the parser, is written after their replies.
+        Nothing more is read meanwhile."""
+        if self.close_sent or self.peer_closing is not None or self.transport.is_closing():
+            super().handle_close(event)
+            return
+        if self.deliver is None:
+            waiting = self.handshake_complete and not self.queue.empty()
+        else:
+            waiting = not self.idle
+        if not waiting:
+            super().handle_close(event)
+            return
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self.stop_keepalive()  # a ping would flush the queued echo with it
+        self.peer_closing = self.loop.call_later(PEER_CLOSE_GRACE_S, self._echo_close)
+
+    def _echo_close(self) -> None:
+        timer, self.peer_closing = self.peer_closing, None
+        if timer is None:
+            return
+        timer.cancel()
+        if self.close_sent or self.transport.is_closing():
+            return
+        close = self.conn.close_rcvd
+        code = close.code if close is not None else CloseCode.NORMAL
+        reason = close.reason if close is not None else ""
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
     async def run_asgi(self) -> None:
         await self._run_app()
-        if self.deliver is None and self.close_timer is None:
+        if self.deliver is None and self.peer_closing is not None:  # refused, say
+            self._echo_close()
+        elif self.deliver is None and self.close_timer is None:
             self.transport.close()
 
     async def _run_app(self) -> None:

@@ -149,16 +149,23 @@ def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: igno
         client.close()
 
 
-def test_a_close_after_a_command_in_one_write(start_server) -> None:  # type: ignore[no-untyped-def]
-    """A command, then a close in the same write: the close reaches the parser, which echoes
-    it with its code (the client left, so the command's reply may not come)."""
+def test_a_close_after_commands_in_one_write(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Commands, then a Close, in the same write: every command read before the Close is
+    answered, and only then is the Close echoed with its code."""
     server = start_server(**OPEN)
     client = _joined(server, "leaving")
     try:
-        wire = RawSocketClient.frame(TEXT, _comment("l1", "last words"))
+        ids = [f"l{n}" for n in range(5)]
+        wire = b"".join(
+            RawSocketClient.frame(TEXT, _comment(rid, f"last words {rid}")) for rid in ids
+        )
         wire += RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big") + b"bye")
         client.sock.sendall(wire)
+        replies = _replies(client, ids)
+        assert all(reply["ok"] for reply in replies.values()), replies
         assert _close_code(client) == 1000
+        client.sock.settimeout(scaled(10))
+        assert client.sock.recv(1) == b""  # and the server ends the connection (not a timeout)
     finally:
         client.close()
 
