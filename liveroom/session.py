@@ -9,6 +9,7 @@ import heapq
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -71,6 +72,7 @@ class Session:
         "address",
         "finished",
         "watched_at",
+        "__weakref__",
     )
 
     def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
@@ -185,6 +187,8 @@ class Session:
             return
         self.finished = True
         self.inbox.clear()
+        if self.proto is not None:
+            self.proto.forget()
         node = self.node
         node.sessions.discard(self)
         node.hub.leave(self.viewer)
@@ -260,21 +264,24 @@ class Session:
 class ExpiryWatch:
     """Token expiry for every session of a node: one heap and one timer, not one per connection.
 
-    Entries of finished sessions stay until their time comes (or a compaction, when they
-    outnumber the live ones); ``Session.expired`` ignores them and stale re-arms.
+    The heap holds sessions weakly: a session that ended is freed at once, with its connection,
+    and not kept until its token would have expired (an hour or a day later). What it leaves in
+    the heap is an empty entry, dropped when its time comes or at a compaction, once such
+    entries outnumber the live sessions. ``Session.expired`` ignores finished sessions and
+    stale re-arms.
     """
 
     def __init__(self, live: Callable[[], int]) -> None:
-        self.heap: list[tuple[float, int, Session]] = []
+        self.heap: list[tuple[float, int, weakref.ref[Session]]] = []
         self.order = itertools.count()
         self.live = live
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = 0.0
 
     def watch(self, session: Session, at: float) -> None:
-        heapq.heappush(self.heap, (at, next(self.order), session))
+        heapq.heappush(self.heap, (at, next(self.order), weakref.ref(session)))
         if len(self.heap) > 1024 and len(self.heap) > 2 * self.live():
-            self.heap = [e for e in self.heap if not e[2].finished and e[2].watched_at == e[0]]
+            self.heap = [e for e in self.heap if _armed(e)]
             heapq.heapify(self.heap)
         self._arm()
 
@@ -294,8 +301,10 @@ class ExpiryWatch:
         self.timer = None
         now = time.time()
         while self.heap and self.heap[0][0] <= now:
-            at, _, session = heapq.heappop(self.heap)
-            session.expired(at)
+            at, _, ref = heapq.heappop(self.heap)
+            session = ref()
+            if session is not None:
+                session.expired(at)
         self._arm()
 
     def close(self) -> None:
@@ -303,6 +312,12 @@ class ExpiryWatch:
             self.timer.cancel()
             self.timer = None
         self.heap.clear()
+
+
+def _armed(entry: tuple[float, int, weakref.ref[Session]]) -> bool:
+    """Whether an expiry entry still stands for a live session's current token."""
+    session = entry[2]()
+    return session is not None and not session.finished and session.watched_at == entry[0]
 
 
 def _data_of(message: Mapping[str, Any]) -> str | bytes:

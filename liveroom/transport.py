@@ -274,6 +274,14 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
 
+    def forget(self) -> None:
+        """The detached session is over: let go of it. The session holds this protocol (through
+        its link) and this protocol held the session's ``deliver``; with that cycle broken,
+        reference counting frees both when the connection goes, with no wait for a full
+        garbage collection, which the node's GC thresholds make rare."""
+        self.deliver = _ignore
+        self.queue = _Inbox(_ignore)  # type: ignore[assignment]
+
     def send_receive_event_to_app(self) -> None:
         deliver = self.deliver
         if deliver is None:
@@ -394,6 +402,10 @@ class _AlwaysWritable:
 
 
 _ALWAYS_WRITABLE: Any = _AlwaysWritable()
+
+
+def _ignore(message: dict[str, Any]) -> None:
+    """Where a protocol's receive events go once its session is over."""
 
 
 class _Inbox:

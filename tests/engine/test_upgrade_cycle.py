@@ -1,5 +1,7 @@
-"""After the WebSocket upgrade, uvicorn's HTTP protocol object is freed at once, not left in a
-reference cycle for a full garbage collection (``UpgradingHttpProtocol``)."""
+"""Connections are freed by reference counting alone, not left in reference cycles for a full
+garbage collection (which the node's GC thresholds make rare): uvicorn's HTTP protocol object
+after the upgrade (``UpgradingHttpProtocol``), and the WebSocket protocol with its session and
+transport once the connection is over, however the client left."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import uvloop
 import websockets
 
 from liveroom.app import create_app
-from liveroom.transport import UpgradingHttpProtocol
+from liveroom.transport import DirectWebSocketProtocol, UpgradingHttpProtocol
 from tests.conftest import make_settings
+from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
 from tests.timeouts import scaled
 
@@ -30,41 +33,101 @@ class Counted(UpgradingHttpProtocol):
         Counted.alive.add(self)
 
 
-def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
-    """20 viewers join and leave with the cyclic GC off: no HTTP protocol object survives."""
+class CountedWs(DirectWebSocketProtocol):
+    alive: weakref.WeakSet[Any] = weakref.WeakSet()
 
-    async def body() -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(make_settings()),
-            loop="none",
-            http=Counted,
-            ws="liveroom.transport:DirectWebSocketProtocol",
-            log_level="warning",
-            lifespan="on",
-        )
-        server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.01)
-        try:
-            for n in range(20):
-                url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'u{n}', 'r1')}"
-                async with websockets.connect(url, open_timeout=scaled(5)) as ws:
-                    await ws.recv()  # welcome: the upgrade is done
-            deadline = asyncio.get_running_loop().time() + scaled(5)
-            while len(Counted.alive) and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)  # the server side of the last close, then freed
-            assert len(Counted.alive) == 0, f"{len(Counted.alive)} HTTP protocols left in cycles"
-        finally:
-            server.should_exit = True
-            await serving
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        CountedWs.alive.add(self)
 
+
+async def _serving(http: Any, ws: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        create_app(make_settings()),
+        loop="none",
+        http=http,
+        ws=ws,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server, serving, sock.getsockname()[1]
+
+
+async def _none_left(alive: weakref.WeakSet[Any]) -> int:
+    """Wait for the server's side of the last close; then how many objects are still alive."""
+    deadline = asyncio.get_running_loop().time() + scaled(5)
+    while len(alive) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    return len(alive)
+
+
+def _without_the_collector(body: Any) -> None:
     gc.disable()
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(body())
     finally:
         gc.enable()
+
+
+def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
+    """20 viewers join and leave with the cyclic GC off: no HTTP protocol object survives."""
+
+    async def body() -> None:
+        server, serving, port = await _serving(
+            Counted, "liveroom.transport:DirectWebSocketProtocol"
+        )
+        try:
+            for n in range(20):
+                url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'u{n}', 'r1')}"
+                async with websockets.connect(url, open_timeout=scaled(5)) as ws:
+                    await ws.recv()  # welcome: the upgrade is done
+            left = await _none_left(Counted.alive)
+            assert left == 0, f"{left} HTTP protocols left in cycles"
+        finally:
+            server.should_exit = True
+            await serving
+
+    _without_the_collector(body)
+
+
+def test_ended_connections_are_freed_without_the_collector() -> None:
+    """Viewers with tokens that expire an hour later join and leave, by a closing handshake, by
+    a Close and a hang-up, and by a bare hang-up, with the cyclic GC off: no WebSocket protocol
+    survives (nor its session and transport, which it holds). Before, the token-expiry watch
+    kept every ended session, and so its whole connection, until the token's expiry."""
+
+    async def body() -> None:
+        server, serving, port = await _serving(
+            "liveroom.transport:UpgradingHttpProtocol", CountedWs
+        )
+        try:
+            for n in range(10):
+                url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'h{n}', 'r1')}"
+                async with websockets.connect(url, open_timeout=scaled(5)) as ws:
+                    while "snapshot" not in str(await ws.recv()):
+                        pass
+            for n in range(20):
+                path = f"/ws?room=r1&token={token(f'r{n}', 'r1')}"
+                client = await asyncio.to_thread(RawSocketClient, port, path, 1 << 16)
+                while True:
+                    frame = await asyncio.to_thread(client.read_frame, scaled(5))
+                    assert frame is not None
+                    if b"snapshot" in frame[1]:
+                        break
+                if n % 2 == 0:  # a Close, then the socket at once, as a browser tab going away
+                    client.sock.sendall(RawSocketClient.frame(0x8, (1001).to_bytes(2, "big")))
+                client.close()
+            left = await _none_left(CountedWs.alive)
+            assert left == 0, f"{left} of 30 ended connections still held"
+        finally:
+            server.should_exit = True
+            await serving
+
+    _without_the_collector(body)

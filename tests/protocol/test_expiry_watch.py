@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 
 from liveroom.session import ExpiryWatch
 
@@ -48,6 +49,24 @@ async def test_refreshes_are_compacted_away() -> None:
         for session in sessions:
             session.watch(watch, far + n)
     assert len(watch.heap) <= 1024 + len(sessions)
-    current = [e for e in watch.heap if e[2].watched_at == e[0]]
+    current = [e for e in watch.heap if (s := e[2]()) is not None and s.watched_at == e[0]]
     assert len(current) == len(sessions)  # each live session keeps its one current entry
+    watch.close()
+
+
+async def test_an_ended_session_is_not_kept_for_its_expiry() -> None:
+    """The watch holds sessions weakly: one that ended (and is dropped by everything else) is
+    freed at once, not an hour later when its token would have expired; the watch then fires
+    for the others as before."""
+    watch = ExpiryWatch(lambda: 1)
+    now = time.time()
+    ended, staying = Watched(), Watched()
+    ended.watch(watch, now + 3600)
+    staying.watch(watch, now + 0.05)
+    gone = weakref.ref(ended)
+    ended.finished = True
+    del ended
+    assert gone() is None, "the expiry watch kept an ended session alive"
+    await asyncio.wait_for(staying.done.wait(), 5)
+    assert len(watch.heap) == 1  # the ended session's entry, empty, waits for its time
     watch.close()
