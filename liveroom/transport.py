@@ -346,6 +346,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.stop_keepalive()  # a ping would flush the queued echo with it
         self.peer_closing = self.loop.call_later(PEER_CLOSE_GRACE_S, self._echo_close)
 
+    def handle_ping(self) -> None:
+        # The parser answers a ping at once, but a Close read in the same batch is already
+        # queued too: writing the queue here would send the echo ahead of the replies that
+        # ``handle_close`` lets go first. The pong goes out with the echo instead.
+        if self.conn.close_rcvd is None:
+            super().handle_ping()
+
     def _echo_close(self) -> None:
         timer, self.peer_closing = self.peer_closing, None
         if timer is None:
@@ -448,6 +455,9 @@ class DirectLink:
         """Send a close frame now, even past a full buffer; drop the link if it never drains."""
         p = self.proto
         if p.close_sent or p.transport.is_closing():
+            return
+        if p.peer_closing is not None:  # the client closed first: its echo is the close
+            p._echo_close()
             return
         try:
             p.conn.send_close(code, reason)

@@ -149,23 +149,68 @@ def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: igno
         client.close()
 
 
+def _leave_after(client: RawSocketClient, ids: list[str], ping: bool) -> list[tuple[int, Any]]:
+    """Send comments ``ids`` (then a ping, if asked) and a Close in one write; return what
+    came back, in order, up to the server's end of the connection: (opcode, the reply, or the
+    payload of a control frame)."""
+    wire = b"".join(RawSocketClient.frame(TEXT, _comment(rid, f"last words {rid}")) for rid in ids)
+    if ping:
+        wire += RawSocketClient.frame(PING, b"are you there")
+    wire += RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big") + b"bye")
+    client.sock.sendall(wire)
+    seen: list[tuple[int, Any]] = []
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
+        if frame is None:
+            break
+        opcode, payload = frame
+        if opcode == TEXT:
+            for event in orjson.loads(payload):
+                if event.get("type") == "reply":
+                    seen.append((TEXT, event))
+        else:
+            seen.append((opcode, payload))
+        if opcode == CLOSE:
+            client.sock.settimeout(scaled(10))
+            assert client.sock.recv(1) == b"", "data after the Close"  # not a timeout either
+            return seen
+    raise AssertionError(f"no Close within the time; got {seen}")
+
+
 def test_a_close_after_commands_in_one_write(start_server) -> None:  # type: ignore[no-untyped-def]
     """Commands, then a Close, in the same write: every command read before the Close is
-    answered, and only then is the Close echoed with its code."""
+    answered, and only then is the Close echoed with its code; the server then ends the
+    connection. With a ping between the commands and the Close, the pong comes just before
+    the echo, not with the Close ahead of the replies."""
     server = start_server(**OPEN)
-    client = _joined(server, "leaving")
+    for ping in (False, True):
+        client = _joined(server, f"leaving-{ping}")
+        try:
+            ids = [f"l{n}" for n in range(5)]
+            seen = _leave_after(client, ids, ping)
+            replies = [item for opcode, item in seen if opcode == TEXT]
+            assert sorted(reply["id"] for reply in replies) == ids, seen
+            assert all(reply["ok"] for reply in replies), replies
+            tail = [(PONG, b"are you there")] if ping else []
+            assert seen[len(ids) :] == [*tail, (CLOSE, (1000).to_bytes(2, "big") + b"bye")], seen
+        finally:
+            client.close()
+
+
+def test_a_session_closed_by_the_server_while_a_close_waits(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The client's Close waits for its commands, and meanwhile the server ends the session
+    itself (here: the commands are a flood): the client's Close is echoed at once, and the
+    connection ends; no second Close, no wait for a timeout."""
+    server = start_server(**{**OPEN, "command_rate": 1, "command_burst": 2})
+    client = _joined(server, "flooder")
     try:
-        ids = [f"l{n}" for n in range(5)]
-        wire = b"".join(
-            RawSocketClient.frame(TEXT, _comment(rid, f"last words {rid}")) for rid in ids
-        )
-        wire += RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big") + b"bye")
-        client.sock.sendall(wire)
-        replies = _replies(client, ids)
-        assert all(reply["ok"] for reply in replies.values()), replies
-        assert _close_code(client) == 1000
-        client.sock.settimeout(scaled(10))
-        assert client.sock.recv(1) == b""  # and the server ends the connection (not a timeout)
+        began = time.monotonic()
+        seen = _leave_after(client, [f"f{n}" for n in range(8)], ping=False)
+        assert [item for opcode, item in seen if opcode == CLOSE] == [
+            (1000).to_bytes(2, "big") + b"bye"
+        ], seen
+        assert time.monotonic() - began < 4.0, "the echo waited for the grace to run out"
     finally:
         client.close()
 

@@ -11,6 +11,7 @@ import socket
 import weakref
 from typing import Any
 
+import orjson
 import uvicorn
 import uvloop
 import websockets
@@ -21,6 +22,8 @@ from tests.conftest import make_settings
 from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
 from tests.timeouts import scaled
+
+CLOSE = 0x8
 
 
 class Counted(UpgradingHttpProtocol):
@@ -54,7 +57,10 @@ async def _serving(http: Any, ws: Any) -> tuple[uvicorn.Server, asyncio.Task[Non
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = asyncio.get_running_loop().time() + scaled(10)
     while not server.started:
+        assert not serving.done(), "the server stopped at start"
+        assert asyncio.get_running_loop().time() < deadline, "the server did not start"
         await asyncio.sleep(0.01)
     return server, serving, sock.getsockname()[1]
 
@@ -97,11 +103,30 @@ def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
     _without_the_collector(body)
 
 
+def _joined(port: int, user: str, ttl: float = 3600) -> RawSocketClient:
+    client = RawSocketClient(port, f"/ws?room=r1&token={token(user, 'r1', ttl=ttl)}", 1 << 16)
+    while True:
+        frame = client.read_frame(scaled(5))
+        assert frame is not None, "no snapshot"
+        if b"snapshot" in frame[1]:
+            return client
+
+
+def _until_closed(client: RawSocketClient) -> None:
+    """Read to the server's Close, answer it, and hang up."""
+    while (frame := client.read_frame(scaled(10))) is not None and frame[0] != CLOSE:
+        pass
+    assert frame is not None, "no Close from the server"
+    client.sock.sendall(RawSocketClient.frame(CLOSE, frame[1][:2]))
+    client.close()
+
+
 def test_ended_connections_are_freed_without_the_collector() -> None:
-    """Viewers with tokens that expire an hour later join and leave, by a closing handshake, by
-    a Close and a hang-up, and by a bare hang-up, with the cyclic GC off: no WebSocket protocol
-    survives (nor its session and transport, which it holds). Before, the token-expiry watch
-    kept every ended session, and so its whole connection, until the token's expiry."""
+    """Viewers join and leave in every way, with the cyclic GC off: by a closing handshake, by a
+    Close and a hang-up, by a bare hang-up, by a Close that waits for a command's reply, and
+    closed by the server (their tokens expire). No WebSocket protocol survives, nor the session
+    and transport it holds. Before, the token-expiry watch kept every ended session, and so its
+    whole connection, until its token expired (an hour later here)."""
 
     async def body() -> None:
         server, serving, port = await _serving(
@@ -114,18 +139,21 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
                     while "snapshot" not in str(await ws.recv()):
                         pass
             for n in range(20):
-                path = f"/ws?room=r1&token={token(f'r{n}', 'r1')}"
-                client = await asyncio.to_thread(RawSocketClient, port, path, 1 << 16)
-                while True:
-                    frame = await asyncio.to_thread(client.read_frame, scaled(5))
-                    assert frame is not None
-                    if b"snapshot" in frame[1]:
-                        break
+                client = await asyncio.to_thread(_joined, port, f"r{n}")
                 if n % 2 == 0:  # a Close, then the socket at once, as a browser tab going away
-                    client.sock.sendall(RawSocketClient.frame(0x8, (1001).to_bytes(2, "big")))
+                    client.sock.sendall(RawSocketClient.frame(CLOSE, (1001).to_bytes(2, "big")))
                 client.close()
+            for n in range(5):
+                client = await asyncio.to_thread(_joined, port, f"c{n}")
+                command = orjson.dumps({"type": "comment", "id": "c", "text": f"bye {n}"})
+                wire = RawSocketClient.frame(0x1, command)
+                client.sock.sendall(wire + RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big")))
+                await asyncio.to_thread(_until_closed, client)
+            expiring = [await asyncio.to_thread(_joined, port, f"e{n}", 1.5) for n in range(5)]
+            for client in expiring:
+                await asyncio.to_thread(_until_closed, client)
             left = await _none_left(CountedWs.alive)
-            assert left == 0, f"{left} of 30 ended connections still held"
+            assert left == 0, f"{left} of 40 ended connections still held"
         finally:
             server.should_exit = True
             await serving
