@@ -45,6 +45,7 @@ class Worker:
         self.done = asyncio.Event()
         self.traffic_on = False
         self.extra: dict[str, Any] = {}  # scenario state (buy answers, bag entries)
+        self.reopening: set[asyncio.Task[None]] = set()  # held, so none is collected midway
 
     # ------------------------------------------------------------------ plumbing
 
@@ -216,25 +217,36 @@ async def op_traffic(
                     viewer = others[rng.randrange(len(others))]
                     w.send_command(viewer, "like", count=1)
                 elif kind == "churn":
-                    viewer = others[rng.randrange(len(others))]
-                    if viewer.live and not viewer.reconnecting:
-                        loop.create_task(reconnect(w, viewer))
+                    churn(w, others[rng.randrange(len(others))])
         await asyncio.sleep(0.005)
     await w.until(lambda: not t.pending, time.monotonic() + settle)
     return {"unanswered": len(t.pending), "max_offset": t.max_offset}
 
 
-async def reconnect(w: Worker, viewer: SimViewer) -> None:
-    """Drop a viewer's connection and resume from its last offset."""
+def churn(w: Worker, viewer: SimViewer) -> bool:
+    """Drop a live viewer's connection now and resume from its last offset (in a task); False
+    when the viewer is not live or already reconnecting.
+
+    The viewer is marked and its connection closed here, before the task starts: the same
+    schedule step may pick one viewer twice, and two reconnect tasks would each open a
+    connection, leaving one of them unclosed and delivering every event a second time."""
+    if not viewer.live or viewer.reconnecting:
+        return False
     viewer.reconnecting = True
+    viewer.live = False
+    viewer.abandon()
+    if viewer.ws is not None:
+        viewer.ws.close()
+    w.tally.private["reconnect"] = w.tally.private.get("reconnect", 0) + 1
+    task = asyncio.get_running_loop().create_task(_reopen(w, viewer))
+    w.reopening.add(task)
+    task.add_done_callback(w.reopening.discard)
+    return True
+
+
+async def _reopen(w: Worker, viewer: SimViewer) -> None:
     try:
-        if viewer.ws is not None:
-            viewer.live = False
-            viewer.abandon()
-            viewer.ws.close()
-        w.tally.private["reconnect"] = w.tally.private.get("reconnect", 0) + 1
-        if not await w.open(viewer, 10.0, resume=max(viewer.last, 0)):
-            return
+        await w.open(viewer, 10.0, resume=max(viewer.last, 0))
     finally:
         viewer.reconnecting = False
 
