@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.testclient import TestClient
 
 from liveroom import openapi
 from liveroom.app import create_app
@@ -92,10 +92,10 @@ def test_document_is_valid_openapi() -> None:
     validator.validate(openapi.document(_app().routes))
 
 
-def test_server_serves_the_document() -> None:
-    """``GET /openapi.json`` returns the document built from the app's own routes."""
-    app = _app()
-    with TestClient(app) as client:
-        served = client.get("/openapi.json")
+def test_server_serves_the_document(start_server: Any) -> None:
+    """``GET /openapi.json`` from a running server returns the document built from the app's
+    own routes."""
+    server = start_server(demo=True)
+    served = httpx.get(server.url + "/openapi.json", timeout=10)
     assert served.status_code == 200
-    assert served.json() == openapi.document(app.routes)
+    assert served.json() == openapi.document(_app().routes)
