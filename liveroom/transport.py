@@ -191,9 +191,11 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     draining = False
     idle = False  # the app is waiting in receive(), or a detached session has no command running
-    #: the client sent its Close while a detached session still had commands to answer: the
-    #: echo waits for their replies (``session_idle``), or for ``PEER_CLOSE_GRACE_S``
-    peer_closing: asyncio.TimerHandle | None = None
+    #: a Close frame queued in the parser (the echo of the client's Close, or ours after a
+    #: protocol error) while commands read before it were still to be answered: it waits for
+    #: their replies (``session_idle``), or for ``PEER_CLOSE_GRACE_S``
+    held_close: asyncio.TimerHandle | None = None
+    broken = False  # a frame broke the protocol: nothing read after it goes to the app
     #: once detached, every receive event goes to this callback instead of the ASGI queue
     deliver: Callable[[dict[str, Any]], None] | None = None
 
@@ -203,9 +205,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport = DirectOut(transport)  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer_closing is not None:
-            self.peer_closing.cancel()
-            self.peer_closing = None
+        if self.held_close is not None:
+            self.held_close.cancel()
+            self.held_close = None
         try:
             super().connection_lost(exc)
         finally:
@@ -219,7 +221,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][DIRECT_EXTENSION] = self
 
     def shutdown(self) -> None:
-        if self.peer_closing is not None:  # the echo of the client's Close follows the replies
+        if self.held_close is not None:  # the echo of the client's Close follows the replies
             self.draining = True
             return
         if not self.handshake_complete or self.close_sent or self.draining:
@@ -270,7 +272,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             if self.idle and not self.close_sent:
                 self._close_for_restart()
             return
-        if self.read_paused and not self.close_sent and self.peer_closing is None:
+        if self.read_paused and not self.close_sent and self.held_close is None:
             self.read_paused = False
             self.transport.resume_reading()
 
@@ -283,6 +285,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox(_ignore)  # type: ignore[assignment]
 
     def send_receive_event_to_app(self) -> None:
+        if self.broken:  # a frame after the one that broke the protocol, in the same read
+            self.frames = []
+            return
         deliver = self.deliver
         if deliver is None:
             super().send_receive_event_to_app()
@@ -310,7 +315,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             and self.read_paused
             and not self.draining
             and not self.close_sent
-            and self.peer_closing is None
+            and self.held_close is None
         ):
             self.read_paused = False
             self.transport.resume_reading()
@@ -319,10 +324,19 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         """A detached session finished its commands: the moment to echo a client's Close that
         came meanwhile, or on a drain, to send 1012."""
         self.idle = True
-        if self.peer_closing is not None:
-            self._echo_close()
+        if self.held_close is not None:
+            self._send_held_close()
         elif self.draining and not self.close_sent:
             self._close_for_restart()
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        if self.conn.parser_exc is not None:
+            # uvicorn drops the frames read ahead of the bad one; they are commands like any
+            self.handle_events()
+            self.handle_parser_exception()
+            return
+        self.handle_events()
 
     def handle_close(self, event: Any) -> None:
         """The client's Close. uvicorn echoes it at once and ends the connection, which drops
@@ -330,47 +344,59 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         answer (queued while the session was joining, or running in a detached session) are
         answered first: the echo, already queued in the parser, is written after their replies.
         Nothing more is read meanwhile."""
-        if self.close_sent or self.peer_closing is not None or self.transport.is_closing():
+        if not self._hold_close():
             super().handle_close(event)
-            return
+
+    def handle_parser_exception(self) -> None:
+        """A frame broke the protocol (1002, 1007): the parser queued our Close. Commands read
+        before it are answered first, as with the client's Close; none after it is taken."""
+        self.broken = True
+        if not self._hold_close():
+            super().handle_parser_exception()
+
+    def _hold_close(self) -> bool:
+        """Hold the Close queued in the parser while commands are still to be answered."""
+        if self.close_sent or self.held_close is not None or self.transport.is_closing():
+            return False
         if self.deliver is None:
             waiting = self.handshake_complete and not self.queue.empty()
         else:
             waiting = not self.idle
         if not waiting:
-            super().handle_close(event)
-            return
+            return False
         if not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
-        self.stop_keepalive()  # a ping would flush the queued echo with it
-        self.peer_closing = self.loop.call_later(PEER_CLOSE_GRACE_S, self._echo_close)
+        self.stop_keepalive()  # a ping would flush the queued Close with it
+        self.held_close = self.loop.call_later(PEER_CLOSE_GRACE_S, self._send_held_close)
+        return True
 
     def handle_ping(self) -> None:
-        # The parser answers a ping at once, but a Close read in the same batch is already
-        # queued too: writing the queue here would send the echo ahead of the replies that
-        # ``handle_close`` lets go first. The pong goes out with the echo instead.
-        if self.conn.close_rcvd is None:
+        # The parser answers a ping at once, but a Close read in the same batch (or ours, after
+        # a bad frame) may be queued too: writing the queue here would send it ahead of the
+        # replies that ``_hold_close`` lets go first. The pong goes out with the Close instead.
+        if self.conn.close_rcvd is None and self.conn.close_sent is None:
             super().handle_ping()
 
-    def _echo_close(self) -> None:
-        timer, self.peer_closing = self.peer_closing, None
+    def _send_held_close(self) -> None:
+        timer, self.held_close = self.held_close, None
         if timer is None:
             return
         timer.cancel()
         if self.close_sent or self.transport.is_closing():
             return
-        close = self.conn.close_rcvd
+        close = self.conn.close_rcvd or self.conn.close_sent
         code = close.code if close is not None else CloseCode.NORMAL
         reason = close.reason if close is not None else ""
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
         self.transport.close()
 
     async def run_asgi(self) -> None:
         await self._run_app()
-        if self.deliver is None and self.peer_closing is not None:  # refused, say
-            self._echo_close()
+        if self.deliver is None and self.held_close is not None:  # refused, say
+            self._send_held_close()
         elif self.deliver is None and self.close_timer is None:
             self.transport.close()
 
@@ -456,8 +482,8 @@ class DirectLink:
         p = self.proto
         if p.close_sent or p.transport.is_closing():
             return
-        if p.peer_closing is not None:  # the client closed first: its echo is the close
-            p._echo_close()
+        if p.held_close is not None:  # the client closed first: its echo is the close
+            p._send_held_close()
             return
         try:
             p.conn.send_close(code, reason)

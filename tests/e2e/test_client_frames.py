@@ -123,18 +123,39 @@ def test_a_frame_cut_into_single_bytes_is_read_whole(start_server) -> None:  # t
 
 
 def test_invalid_utf8_closes_with_1007(start_server) -> None:  # type: ignore[no-untyped-def]
-    """A text frame that is not UTF-8, alone or after a good command in the same write (read
-    here, the bad one handed to the parser): the connection closes with 1007."""
+    """A text frame that is not UTF-8, alone or between good commands in the same write: the
+    connection closes with 1007, after the reply to the command before it; the command after
+    it is not taken."""
     server = start_server(**OPEN)
     bad = RawSocketClient.frame(TEXT, b'{"type":"comment","text":"\xff"}')
     good = RawSocketClient.frame(TEXT, _comment("u1", "fine"))
-    for user, wire in (("badtext", bad), ("goodbad", good + bad)):
+    after = RawSocketClient.frame(TEXT, _comment("u2", "too late"))
+    for user, wire, answered in (("badtext", bad, []), ("goodbad", good + bad + after, ["u1"])):
         client = _joined(server, user)
         try:
             client.sock.sendall(wire)
-            assert _close_code(client) == 1007, user
+            seen = _until_close(client)
+            assert [item for opcode, item in seen if opcode == TEXT] == answered, seen
+            assert seen[-1][0] == CLOSE and seen[-1][1][:2] == (1007).to_bytes(2, "big"), seen
         finally:
             client.close()
+
+
+def test_an_unmasked_frame_closes_with_1002_after_the_replies(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Clients must mask: an unmasked frame is a protocol error. Commands in the same write
+    ahead of it are answered first."""
+    server = start_server(**OPEN)
+    client = _joined(server, "nomask-late")
+    try:
+        payload = _comment("n0", "no mask")
+        ids = ["m1", "m2"]
+        wire = b"".join(RawSocketClient.frame(TEXT, _comment(rid, f"masked {rid}")) for rid in ids)
+        client.sock.sendall(wire + bytes([0x81, len(payload)]) + payload)
+        seen = _until_close(client)
+        assert sorted(item for opcode, item in seen if opcode == TEXT) == ids, seen
+        assert seen[-1][0] == CLOSE and seen[-1][1][:2] == (1002).to_bytes(2, "big"), seen
+    finally:
+        client.close()
 
 
 def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -147,6 +168,26 @@ def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: igno
         assert _close_code(client) == 1002
     finally:
         client.close()
+
+
+def _until_close(client: RawSocketClient) -> list[tuple[int, Any]]:
+    """What came back, in order, up to and with the server's Close: (TEXT, reply id) or
+    (opcode, payload) of a control frame. The server must then end the connection."""
+    seen: list[tuple[int, Any]] = []
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
+        assert frame is not None, f"ended without a Close; got {seen}"
+        opcode, payload = frame
+        if opcode == TEXT:
+            seen += [(TEXT, e["id"]) for e in orjson.loads(payload) if e.get("type") == "reply"]
+            continue
+        seen.append((opcode, payload))
+        if opcode == CLOSE:
+            client.sock.settimeout(scaled(10))
+            assert client.sock.recv(1) == b"", "data after the Close"  # not a timeout either
+            return seen
+    raise AssertionError(f"no Close within the time; got {seen}")
 
 
 def _leave_after(client: RawSocketClient, ids: list[str], ping: bool) -> list[tuple[int, Any]]:
