@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from liveroom import metrics
 from liveroom.errors import CloseCode
@@ -285,25 +286,31 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox(_ignore)  # type: ignore[assignment]
 
     def send_receive_event_to_app(self) -> None:
-        if self.broken:  # a frame after the one that broke the protocol, in the same read
-            self.frames = []
-            return
-        deliver = self.deliver
-        if deliver is None:
-            super().send_receive_event_to_app()
-            return
+        """One whole message from the client: to the detached session, or before the session
+        detaches, to the ASGI queue (as uvicorn does). Text that is not UTF-8 closes with 1007."""
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
-        if self.close_sent:
+        if self.close_sent or self.broken:  # past our Close, or after a frame that broke it
             return
+        message: dict[str, Any]
         if self.curr_msg_data_type == "text":
             try:
-                deliver({"type": "websocket.receive", "text": data.decode()})
+                message = {"type": "websocket.receive", "text": data.decode()}
             except UnicodeDecodeError:
-                self.conn.send_close(1007, "invalid UTF-8")
-                self.handle_parser_exception()
+                self.broken = True
+                if self.conn.state is State.OPEN:  # else a Close is queued already, and held
+                    self.conn.send_close(1007, "invalid UTF-8")
+                    self.handle_parser_exception()
+                return
         else:
-            deliver({"type": "websocket.receive", "bytes": data})
+            message = {"type": "websocket.receive", "bytes": data}
+        if self.deliver is not None:
+            self.deliver(message)
+            return
+        self.queue.put_nowait(message)  # type: ignore[arg-type]
+        if not self.read_paused:  # uvicorn reads on when the app takes it
+            self.read_paused = True
+            self.transport.pause_reading()
 
     def hold(self, paused: bool) -> None:
         """Stop or resume reading for a detached session whose commands are piling up."""
@@ -351,6 +358,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         """A frame broke the protocol (1002, 1007): the parser queued our Close. Commands read
         before it are answered first, as with the client's Close; none after it is taken."""
         self.broken = True
+        if self.held_close is not None:  # held already: it goes after the replies
+            return
         if not self._hold_close():
             super().handle_parser_exception()
 
@@ -385,13 +394,15 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         timer.cancel()
         if self.close_sent or self.transport.is_closing():
             return
-        close = self.conn.close_rcvd or self.conn.close_sent
+        close = self.conn.close_sent or self.conn.close_rcvd  # ours, or the echo of theirs
         code = close.code if close is not None else CloseCode.NORMAL
         reason = close.reason if close is not None else ""
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         self.transport.close()
+        # a client that reads nothing more would keep uvloop's close waiting on its buffer
+        self.close_timer = self.loop.call_later(2.0, self.transport.abort)
 
     async def run_asgi(self) -> None:
         await self._run_app()

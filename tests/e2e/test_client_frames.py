@@ -143,19 +143,25 @@ def test_invalid_utf8_closes_with_1007(start_server) -> None:  # type: ignore[no
 
 def test_an_unmasked_frame_closes_with_1002_after_the_replies(start_server) -> None:  # type: ignore[no-untyped-def]
     """Clients must mask: an unmasked frame is a protocol error. Commands in the same write
-    ahead of it are answered first."""
+    ahead of it are answered first; a text frame that is not UTF-8 between them and the
+    unmasked frame is dropped, and the close stays 1002 (the parser's, found first)."""
     server = start_server(**OPEN)
-    client = _joined(server, "nomask-late")
-    try:
-        payload = _comment("n0", "no mask")
-        ids = ["m1", "m2"]
-        wire = b"".join(RawSocketClient.frame(TEXT, _comment(rid, f"masked {rid}")) for rid in ids)
-        client.sock.sendall(wire + bytes([0x81, len(payload)]) + payload)
-        seen = _until_close(client)
-        assert sorted(item for opcode, item in seen if opcode == TEXT) == ids, seen
-        assert seen[-1][0] == CLOSE and seen[-1][1][:2] == (1002).to_bytes(2, "big"), seen
-    finally:
-        client.close()
+    payload = _comment("n0", "no mask")
+    unmasked = bytes([0x81, len(payload)]) + payload
+    bad_text = RawSocketClient.frame(TEXT, b'{"type":"comment","text":"\xff"}')
+    for user, extra in (("nomask-late", b""), ("nomask-utf8", bad_text)):
+        client = _joined(server, user)
+        try:
+            ids = ["m1", "m2"]
+            wire = b"".join(
+                RawSocketClient.frame(TEXT, _comment(rid, f"masked {rid} {user}")) for rid in ids
+            )
+            client.sock.sendall(wire + extra + unmasked)
+            seen = _until_close(client)
+            assert sorted(item for opcode, item in seen if opcode == TEXT) == ids, seen
+            assert seen[-1][0] == CLOSE and seen[-1][1][:2] == (1002).to_bytes(2, "big"), seen
+        finally:
+            client.close()
 
 
 def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: ignore[no-untyped-def]
