@@ -78,8 +78,13 @@ class Run:
         prefix: str = "v",
         wait_snapshot: bool = True,
         concurrency: int | None = None,
+        nobody_fails: bool = True,
     ) -> dict[str, Any]:
-        """Connect ``count`` viewers spread over the client processes; wait for snapshots."""
+        """Connect ``count`` viewers spread over the client processes; wait for snapshots.
+
+        When not one viewer got its snapshot there is nothing to run traffic for: unless
+        ``nobody_fails`` is False (the join storm reports it as its result), the run stops here
+        with the connection errors seen, rather than after a long, empty traffic phase."""
         shares = self.pool.split(count)
         per = []
         first = 0
@@ -102,12 +107,23 @@ class Run:
             count,
             "snapshots" if wait_snapshot else "connected",
         )
-        return {
+        joined = {
             "opened": sum(a["opened"] for a in answers),
             "snapshots": sum(a["snapshots"] for a in answers),
             "open_s": max(a["open_s"] for a in answers),
             "all_s": max(a["all_s"] for a in answers),
         }
+        if nobody_fails and wait_snapshot and count and not joined["snapshots"]:
+            errors: dict[str, int] = {}
+            for tally in await self.pool.all("report", 60, head=0):
+                for kind, n in tally.get("connect_errors", {}).items():
+                    errors[kind] = errors.get(kind, 0) + n
+            seen = errors or "none"
+            raise SetupError(
+                f"none of {count:,} viewers got a snapshot (connection errors: {seen}); "
+                "check the server's address, --secret and the room"
+            )
+        return joined
 
     async def traffic(
         self,

@@ -7,12 +7,16 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from loadtest import netns
 from loadtest.server import CGROUP_V1_CPU, CGROUP_V2
 from tests.loadtest.conftest import Harness
+from tests.servers import API_KEY
+from tests.timeouts import scaled
 
 KEYS = {
     "scenario",
@@ -154,3 +158,34 @@ def test_netns_wants_a_spawned_server() -> None:
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--netns works with --spawn" in done.stdout + done.stderr
+
+
+def test_a_run_where_nobody_joins_stops_after_connecting(start_server: Any, tmp_path: Path) -> None:
+    """Against a server that refuses every viewer (a wrong --secret), a long soak stops after
+    its connect phase with exit status 2 and the connection errors, not after its traffic."""
+    server = start_server()
+    out = tmp_path / "nobody.json"
+    command = [
+        sys.executable,
+        "-m",
+        "loadtest",
+        "soak",
+        "--url",
+        server.url,
+        "--secret",
+        "not-the-server-secret-not-the-server-secret",
+        "--api-key",
+        API_KEY,
+        "--viewers",
+        "20",
+        "--duration",
+        "600",
+        "--quiet",
+        "--json",
+        str(out),
+    ]
+    proc = subprocess.run(command, capture_output=True, timeout=scaled(60), check=False)
+    text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+    assert proc.returncode == 2, text
+    error = orjson.loads(out.read_bytes())["error"]
+    assert "none of 20 viewers got a snapshot" in error and "4001" in error, error
