@@ -35,8 +35,9 @@ from liveroom.protocol import ws_payload, ws_text_frame
 log = logging.getLogger("liveroom.transport")
 
 DIRECT_EXTENSION = "liveroom.direct"
-#: how long a client's Close may wait for the replies of the commands read before it
-PEER_CLOSE_GRACE_S = 5.0
+#: how long a Close (the client's, or ours after a bad frame) may wait for the replies of the
+#: commands read before it
+HELD_CLOSE_GRACE_S = 5.0
 
 
 class Out(Protocol):
@@ -194,7 +195,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     idle = False  # the app is waiting in receive(), or a detached session has no command running
     #: a Close frame queued in the parser (the echo of the client's Close, or ours after a
     #: protocol error) while commands read before it were still to be answered: it waits for
-    #: their replies (``session_idle``), or for ``PEER_CLOSE_GRACE_S``
+    #: their replies (``session_idle``), or for ``HELD_CLOSE_GRACE_S``
     held_close: asyncio.TimerHandle | None = None
     broken = False  # a frame broke the protocol: nothing read after it goes to the app
     #: once detached, every receive event goes to this callback instead of the ASGI queue
@@ -222,7 +223,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][DIRECT_EXTENSION] = self
 
     def shutdown(self) -> None:
-        if self.held_close is not None:  # the echo of the client's Close follows the replies
+        if self.held_close is not None:  # a held Close follows the replies, then the end
             self.draining = True
             return
         if not self.handshake_complete or self.close_sent or self.draining:
@@ -328,8 +329,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.resume_reading()
 
     def session_idle(self) -> None:
-        """A detached session finished its commands: the moment to echo a client's Close that
-        came meanwhile, or on a drain, to send 1012."""
+        """A detached session finished its commands: the moment to send a Close held for their
+        replies, or on a drain, to send 1012."""
         self.idle = True
         if self.held_close is not None:
             self._send_held_close()
@@ -377,7 +378,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = True
             self.transport.pause_reading()
         self.stop_keepalive()  # a ping would flush the queued Close with it
-        self.held_close = self.loop.call_later(PEER_CLOSE_GRACE_S, self._send_held_close)
+        self.held_close = self.loop.call_later(HELD_CLOSE_GRACE_S, self._send_held_close)
         return True
 
     def handle_ping(self) -> None:
@@ -493,7 +494,7 @@ class DirectLink:
         p = self.proto
         if p.close_sent or p.transport.is_closing():
             return
-        if p.held_close is not None:  # the client closed first: its echo is the close
+        if p.held_close is not None:  # a Close is queued already (the client's echo, or ours)
             p._send_held_close()
             return
         try:
