@@ -114,11 +114,7 @@ class Run:
             "all_s": max(a["all_s"] for a in answers),
         }
         if nobody_fails and wait_snapshot and count and not joined["snapshots"]:
-            errors: dict[str, int] = {}
-            for tally in await self.pool.all("report", 60, head=0):
-                for kind, n in tally.get("connect_errors", {}).items():
-                    errors[kind] = errors.get(kind, 0) + n
-            seen = errors or "none"
+            seen = (await self.report(0))["connect_errors"] or "none"
             raise SetupError(
                 f"none of {count:,} viewers got a snapshot (connection errors: {seen}); "
                 "check the server's address, --secret and the room"

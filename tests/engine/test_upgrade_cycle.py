@@ -6,9 +6,11 @@ transport once the connection is over, however the client left."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import socket
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -44,7 +46,9 @@ class CountedWs(DirectWebSocketProtocol):
         CountedWs.alive.add(self)
 
 
-async def _serving(http: Any, ws: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+@contextlib.asynccontextmanager
+async def _serving(http: Any, ws: Any) -> AsyncIterator[int]:
+    """A uvicorn server in this loop with these protocol classes; its port. Stopped after."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
@@ -62,7 +66,11 @@ async def _serving(http: Any, ws: Any) -> tuple[uvicorn.Server, asyncio.Task[Non
         assert not serving.done(), "the server stopped at start"
         assert asyncio.get_running_loop().time() < deadline, "the server did not start"
         await asyncio.sleep(0.01)
-    return server, serving, sock.getsockname()[1]
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await serving
 
 
 async def _none_left(alive: weakref.WeakSet[Any]) -> int:
@@ -86,19 +94,13 @@ def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
     """20 viewers join and leave with the cyclic GC off: no HTTP protocol object survives."""
 
     async def body() -> None:
-        server, serving, port = await _serving(
-            Counted, "liveroom.transport:DirectWebSocketProtocol"
-        )
-        try:
+        async with _serving(Counted, "liveroom.transport:DirectWebSocketProtocol") as port:
             for n in range(20):
                 url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'u{n}', 'r1')}"
                 async with websockets.connect(url, open_timeout=scaled(5)) as ws:
                     await ws.recv()  # welcome: the upgrade is done
             left = await _none_left(Counted.alive)
             assert left == 0, f"{left} HTTP protocols left in cycles"
-        finally:
-            server.should_exit = True
-            await serving
 
     _without_the_collector(body)
 
@@ -129,10 +131,7 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
     whole connection, until its token expired (an hour later here)."""
 
     async def body() -> None:
-        server, serving, port = await _serving(
-            "liveroom.transport:UpgradingHttpProtocol", CountedWs
-        )
-        try:
+        async with _serving("liveroom.transport:UpgradingHttpProtocol", CountedWs) as port:
             for n in range(10):
                 url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'h{n}', 'r1')}"
                 async with websockets.connect(url, open_timeout=scaled(5)) as ws:
@@ -154,8 +153,5 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
                 await asyncio.to_thread(_until_closed, client)
             left = await _none_left(CountedWs.alive)
             assert left == 0, f"{left} of 40 ended connections still held"
-        finally:
-            server.should_exit = True
-            await serving
 
     _without_the_collector(body)
