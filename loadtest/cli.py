@@ -119,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=2000,
         help="handshakes in flight at once, over all client processes",
     )
-    load.add_argument("--connect-timeout", type=float, default=60.0)
+    load.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        help="seconds for the viewers to connect, and for a --url server to be ready",
+    )
     load.add_argument(
         "--drain-timeout",
         type=float,

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from loadtest import results
 from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool
-from loadtest.server import SetupError, SpawnedServer, Target, Usage, target_from_url
+from loadtest.server import SetupError, SpawnedServer, Target, Usage, target_from_url, wait_ready
 
 T = TypeVar("T")
 #: a simulated commenter sends at most this many comments per second (servers limit each user)
@@ -222,7 +222,9 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
             raise SetupError("--netns works with --spawn")
         if not opts.url:
             raise SetupError("give --spawn to start a server, or --url of a running one")
-        yield target_from_url(opts.url, opts.secret, opts.api_key, opts.server_pid or [])
+        target = target_from_url(opts.url, opts.secret, opts.api_key, opts.server_pid or [])
+        await wait_ready(target, opts.connect_timeout)
+        yield target
         return
     settings: dict[str, Any] = {}
     if opts.comment_cap is not None:

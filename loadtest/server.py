@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import os
 import re
 import secrets
@@ -151,6 +152,27 @@ class HttpError(Exception):
         self.detail = detail
 
 
+async def wait_ready(target: Target, timeout: float, failed: Any = lambda: None) -> None:
+    """Poll ``/readyz`` until it answers 200. ``SetupError`` after ``timeout`` seconds, or at
+    once when ``failed()`` returns a reason the server cannot come up (a spawned one exited)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        reason = failed()
+        if reason:
+            raise SetupError(reason)
+        try:
+            await target.http("GET", "/readyz", timeout=1.0)
+            return
+        except HttpError as exc:
+            last = f"/readyz answered {exc.status}"
+        except (OSError, http.client.HTTPException) as exc:  # nothing there yet, or not HTTP
+            last = str(exc) or type(exc).__name__
+        if time.monotonic() > deadline:
+            raise SetupError(f"server on port {target.port} not ready in {timeout:.0f}s: {last}")
+        await asyncio.sleep(0.1)
+
+
 def metric_sum(text: str, name: str) -> float | None:
     """Sum every sample of ``name`` (``name`` or ``name_total``) in Prometheus text format."""
     pattern = re.compile(rf"^{re.escape(name)}(?:_total)?(?:{{[^}}]*}})? ([0-9.eE+-]+)$", re.M)
@@ -229,22 +251,21 @@ class SpawnedServer:
             ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log)
-        target = Target(self.port, self.secret, self.api_key, [self.proc.pid], self.values["host"])
+        proc = self.proc
+        target = Target(self.port, self.secret, self.api_key, [proc.pid], self.values["host"])
         deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise SetupError(f"server exited at start; see {self.log}")
-            try:
-                await target.http("GET", "/readyz", timeout=1.0)
-                if self.cpu_quota:
-                    self.cgroups = cap_cpu(await self._workers(deadline), self.cpu_quota)
-                return target
-            except (HttpError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise SetupError(f"server not ready in {timeout:.0f}s; see {self.log}")
-            await asyncio.sleep(0.1)
+
+        def exited() -> str | None:
+            return None if proc.poll() is None else "server exited at start"
+
+        try:
+            await wait_ready(target, timeout, exited)
+        except SetupError as exc:
+            self.stop()
+            raise SetupError(f"{exc}; see {self.log}") from None
+        if self.cpu_quota:
+            self.cgroups = cap_cpu(await self._workers(deadline), self.cpu_quota)
+        return target
 
     async def _workers(self, deadline: float) -> list[int]:
         """The pids that serve: the process itself, or the supervisor's worker processes."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from loadtest import netns
 from loadtest.server import CGROUP_V1_CPU, CGROUP_V2
 from tests.loadtest.conftest import Harness
-from tests.servers import API_KEY
+from tests.redis_servers import free_port
+from tests.servers import API_KEY, SECRET, ServerProcess
 from tests.timeouts import scaled
 
 KEYS = {
@@ -189,3 +191,47 @@ def test_a_run_where_nobody_joins_stops_after_connecting(start_server: Any, tmp_
     assert proc.returncode == 2, text
     error = orjson.loads(out.read_bytes())["error"]
     assert "none of 20 viewers got a snapshot" in error and "4001" in error, error
+
+
+def _harness_against(url: str, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "loadtest", "join", "--url", url, "--secret", SECRET,
+        "--api-key", API_KEY, "--viewers", "20", "--quiet", "--json", str(out), *extra,
+    ]  # fmt: skip
+
+
+def test_a_url_run_waits_for_the_server(servers: list[ServerProcess], tmp_path: Path) -> None:
+    """Against --url, the harness waits for the server's /readyz: started before the server, it
+    knocks on the port (the test sees the connection), and runs once the server is up."""
+    server = ServerProcess()
+    out = tmp_path / "late.json"
+    with socket.create_server(("127.0.0.1", server.port)) as port:
+        port.settimeout(scaled(30))
+        proc = subprocess.Popen(
+            _harness_against(server.url, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            knock, _ = port.accept()  # the harness asking for /readyz before any server is there
+        except BaseException:
+            proc.kill()
+            raise
+        knock.close()
+    servers.append(server.start())
+    text = proc.communicate(timeout=scaled(60))[0].decode(errors="replace")
+    assert proc.returncode == 0, text
+    summary = orjson.loads(out.read_bytes())
+    assert summary["snapshots"] == 20 and summary["errors"] == 0, summary
+
+
+def test_a_url_run_without_a_server_says_so(tmp_path: Path) -> None:
+    """Nothing on the port: exit status 2 after --connect-timeout, naming the port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    done = subprocess.run(
+        _harness_against(url, tmp_path / "none.json", "--connect-timeout", "1"),
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"server on port {port} not ready in 1s" in done.stdout + done.stderr
