@@ -6,8 +6,10 @@ Each Python process of the run (the server's supervisor and workers, the client 
 writes ``probe.<pid>.log`` in that directory: its command line, then every
 ``LOADTEST_MEMPROBE_EVERY`` seconds (default 60) its RSS and anonymous RSS, glibc malloc's bytes
 in use, free and mapped (``mallinfo2``), and the blocks Python's small-object allocator holds
-(``sys.getallocatedblocks``). RSS that grows while malloc's bytes and the block count stay level
-is pymalloc keeping arenas at their high-water mark, not objects leaking.
+(``sys.getallocatedblocks``). ``outside_malloc`` is the anonymous RSS that malloc's heap and
+mappings do not account for: mostly Python's small-object arenas, which it maps itself. RSS that
+grows there while malloc's bytes and the block count stay level is pymalloc keeping arenas at
+their high-water mark, not objects leaking.
 
 Python imports ``sitecustomize`` at start-up, so nothing in liveroom or the harness changes.
 A diagnostic, not a test: a daemon thread that only reads.
@@ -70,6 +72,8 @@ def _probe(directory: str, every: float) -> None:
                 line += f" malloc_inuse={info.uordblks / mb:.2f}"
                 line += f" malloc_free={info.fordblks / mb:.2f}"
                 line += f" malloc_mapped={info.hblkhd / mb:.2f}"
+                outside = status["RssAnon"] - (info.arena + info.hblkhd) / mb
+                line += f" outside_malloc={outside:.1f}"
             line += f" blocks={sys.getallocatedblocks()}\n"
             log.write(line)
             time.sleep(every)

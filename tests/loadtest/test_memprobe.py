@@ -40,7 +40,7 @@ def test_a_probed_process_logs_its_memory(tmp_path: Path) -> None:
     assert lines[0].startswith("argv ['-c'"), lines[0]
     sample = re.compile(
         r"\s*[\d.]+s rss=[\d.]+ anon=[\d.]+ malloc_inuse=[\d.]+ malloc_free=[\d.]+ "
-        r"malloc_mapped=[\d.]+ blocks=\d+$"
+        r"malloc_mapped=[\d.]+ outside_malloc=-?[\d.]+ blocks=\d+$"
     )
     assert all(sample.match(line) for line in lines[1:4]), lines[:4]
     rss = [float(re.search(r"rss=([\d.]+)", line)[1]) for line in lines[1:4]]  # type: ignore[index]
