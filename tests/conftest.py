@@ -35,6 +35,11 @@ def prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own, deleted afterwards."""
     name = "lrt-" + uuid.uuid4().hex[:10]
     yield name
+    delete_prefix(redis_url, name)
+
+
+def delete_prefix(redis_url: str, name: str) -> None:
+    """Delete every key under ``name``; a Redis that is gone has nothing left to delete."""
     client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(match=f"{name}:*", count=1000))
@@ -101,6 +106,11 @@ def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
     yield started
     for server in started:
         server.stop()
+    # a server stopped after the ``prefix`` fixture's own clean-up (fixtures end in reverse
+    # order) may have written keys since: a pulse, an online count
+    for server in started:
+        if "redis_prefix" in server.settings and "redis_url" in server.settings:
+            delete_prefix(str(server.settings["redis_url"]), str(server.settings["redis_prefix"]))
 
 
 @pytest.fixture
