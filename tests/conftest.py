@@ -107,10 +107,16 @@ def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
     for server in started:
         server.stop()
     # a server stopped after the ``prefix`` fixture's own clean-up (fixtures end in reverse
-    # order) may have written keys since: a pulse, an online count
+    # order) may have written keys since: a pulse, an online count. (A cluster's URL lists
+    # its seed nodes; the cluster tests' own Redis goes away with them.)
     for server in started:
-        if "redis_prefix" in server.settings and "redis_url" in server.settings:
-            delete_prefix(str(server.settings["redis_url"]), str(server.settings["redis_prefix"]))
+        settings = server.settings
+        if (
+            "redis_prefix" in settings
+            and "redis_url" in settings
+            and not settings.get("redis_cluster")
+        ):
+            delete_prefix(str(settings["redis_url"]), str(settings["redis_prefix"]))
 
 
 @pytest.fixture
