@@ -38,6 +38,8 @@ DIRECT_EXTENSION = "liveroom.direct"
 #: how long a Close (the client's, or ours after a bad frame) may wait for the replies of the
 #: commands read before it
 HELD_CLOSE_GRACE_S = 5.0
+#: after our Close frame, how long a client that reads nothing more keeps the connection
+CLOSE_ABORT_S = 2.0
 
 
 class Out(Protocol):
@@ -339,12 +341,10 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         self.conn.receive_data(data)
-        if self.conn.parser_exc is not None:
-            # uvicorn drops the frames read ahead of the bad one; they are commands like any
-            self.handle_events()
-            self.handle_parser_exception()
-            return
+        # uvicorn drops the frames read ahead of a bad one; they are commands like any
         self.handle_events()
+        if self.conn.parser_exc is not None:
+            self.handle_parser_exception()
 
     def handle_close(self, event: Any) -> None:
         """The client's Close. uvicorn echoes it at once and ends the connection, which drops
@@ -403,7 +403,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_sent = True
         self.transport.close()
         # a client that reads nothing more would keep uvloop's close waiting on its buffer
-        self.close_timer = self.loop.call_later(2.0, self.transport.abort)
+        self.close_timer = self.loop.call_later(CLOSE_ABORT_S, self.transport.abort)
 
     async def run_asgi(self) -> None:
         await self._run_app()
@@ -509,7 +509,7 @@ class DirectLink:
         if p.read_paused:
             p.read_paused = False
             p.transport.resume_reading()
-        p.close_timer = p.loop.call_later(2.0, p.transport.abort)
+        p.close_timer = p.loop.call_later(CLOSE_ABORT_S, p.transport.abort)
 
 
 class AsgiLink:

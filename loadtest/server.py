@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,9 @@ class HttpError(Exception):
         self.detail = detail
 
 
-async def wait_ready(target: Target, timeout: float, failed: Any = lambda: None) -> None:
+async def wait_ready(
+    target: Target, timeout: float, failed: Callable[[], str | None] = lambda: None
+) -> None:
     """Poll ``/readyz`` until it answers 200. ``SetupError`` after ``timeout`` seconds, or at
     once when ``failed()`` returns a reason the server cannot come up (a spawned one exited)."""
     deadline = time.monotonic() + timeout

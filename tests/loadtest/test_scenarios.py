@@ -162,42 +162,26 @@ def test_netns_wants_a_spawned_server() -> None:
     assert "--netns works with --spawn" in done.stdout + done.stderr
 
 
+def _harness(scenario: str, url: str, out: Path, *extra: str) -> list[str]:
+    """A small run of ``scenario`` against ``url``; ``extra`` options win over these."""
+    return [
+        sys.executable, "-m", "loadtest", scenario, "--url", url, "--secret", SECRET,
+        "--api-key", API_KEY, "--viewers", "20", "--quiet", "--json", str(out), *extra,
+    ]  # fmt: skip
+
+
 def test_a_run_where_nobody_joins_stops_after_connecting(start_server: Any, tmp_path: Path) -> None:
     """Against a server that refuses every viewer (a wrong --secret), a long soak stops after
     its connect phase with exit status 2 and the connection errors, not after its traffic."""
     server = start_server()
     out = tmp_path / "nobody.json"
-    command = [
-        sys.executable,
-        "-m",
-        "loadtest",
-        "soak",
-        "--url",
-        server.url,
-        "--secret",
-        "not-the-server-secret-not-the-server-secret",
-        "--api-key",
-        API_KEY,
-        "--viewers",
-        "20",
-        "--duration",
-        "600",
-        "--quiet",
-        "--json",
-        str(out),
-    ]
+    wrong = "not-the-server-secret-not-the-server-secret"
+    command = _harness("soak", server.url, out, "--secret", wrong, "--duration", "600")
     proc = subprocess.run(command, capture_output=True, timeout=scaled(60), check=False)
     text = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
     assert proc.returncode == 2, text
     error = orjson.loads(out.read_bytes())["error"]
     assert "none of 20 viewers got a snapshot" in error and "4001" in error, error
-
-
-def _harness_against(url: str, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "loadtest", "join", "--url", url, "--secret", SECRET,
-        "--api-key", API_KEY, "--viewers", "20", "--quiet", "--json", str(out), *extra,
-    ]  # fmt: skip
 
 
 def test_a_url_run_waits_for_the_server(servers: list[ServerProcess], tmp_path: Path) -> None:
@@ -208,7 +192,7 @@ def test_a_url_run_waits_for_the_server(servers: list[ServerProcess], tmp_path: 
     with socket.create_server(("127.0.0.1", server.port)) as port:
         port.settimeout(scaled(30))
         proc = subprocess.Popen(
-            _harness_against(server.url, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            _harness("join", server.url, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
             knock, _ = port.accept()  # the harness asking for /readyz before any server is there
@@ -228,7 +212,7 @@ def test_a_url_run_without_a_server_says_so(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     done = subprocess.run(
-        _harness_against(url, tmp_path / "none.json", "--connect-timeout", "1"),
+        _harness("join", url, tmp_path / "none.json", "--connect-timeout", "1"),
         capture_output=True,
         text=True,
         timeout=scaled(60),
