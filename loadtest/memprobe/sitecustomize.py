@@ -23,6 +23,10 @@ import sys
 import threading
 import time
 
+#: samples written by this process's probe, and a condition notified after each one
+samples = 0
+sampled = threading.Condition()
+
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
@@ -53,6 +57,7 @@ def _status_mb() -> dict[str, float]:
 
 
 def _probe(directory: str, every: float) -> None:
+    global samples
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
@@ -76,6 +81,9 @@ def _probe(directory: str, every: float) -> None:
                 line += f" outside_malloc={outside:.1f}"
             line += f" blocks={sys.getallocatedblocks()}\n"
             log.write(line)
+            with sampled:
+                samples += 1
+                sampled.notify_all()
             time.sleep(every)
 
 

@@ -12,16 +12,12 @@ from tests.timeouts import scaled
 
 PROBE = Path(__file__).resolve().parents[2] / "loadtest" / "memprobe"
 
-# the child waits (with a deadline) until its own probe has written three samples, then exits
+# the child waits (on the probe's condition, with a deadline) for three samples, then exits
 CHILD = """
-import os, sys, time
-log = os.path.join(os.environ["LOADTEST_MEMPROBE_DIR"], f"probe.{os.getpid()}.log")
-deadline = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < deadline:
-    if os.path.exists(log) and open(log).read().count("blocks=") >= 3:
-        sys.exit(0)
-    time.sleep(0.02)
-sys.exit(3)
+import sys, sitecustomize
+with sitecustomize.sampled:
+    done = sitecustomize.sampled.wait_for(lambda: sitecustomize.samples >= 3, float(sys.argv[1]))
+sys.exit(0 if done else 3)
 """
 
 
