@@ -10,11 +10,16 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# a C compiler for liveroom._sendall, the fan-out's send loop (the runtime image has none)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/liveroom
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY liveroom ./liveroom
-RUN /opt/liveroom/bin/pip install .
+RUN /opt/liveroom/bin/pip install . \
+    && /opt/liveroom/bin/python -c "import liveroom._sendall"
 
 # ---- runtime: the virtualenv, the demo pages, an unprivileged user
 FROM python:${PYTHON_VERSION}-slim AS runtime

@@ -20,6 +20,7 @@ SERVE_HELP = {
     "redis_cluster": "the Redis URL points at a Redis Cluster (sharded pub/sub, hash-tagged keys)",
     "workers": "worker processes (needs --engine redis when above 1)",
     "tick_ms": "fan-out tick in milliseconds",
+    "send_loop": "the fan-out's send loop: auto (C if built), c, or python",
     "secret": "shared secret that signs viewer tokens (JWT HS256)",
     "api_key": "the backend's API key for the HTTP API",
     "demo": "serve the demo pages and demo tokens",

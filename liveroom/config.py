@@ -32,6 +32,9 @@ class Settings:
     outgoing_hard_kb: int = 4096
     slow_grace_s: float = 5.0
     max_frame_bytes: int = 16384
+    # the fan-out's send loop: "auto" (C where it was built at install, else Python), "c"
+    # (refuse to start without it), "python"; see docs/protocol.md, "Transports"
+    send_loop: str = "auto"
     # history and snapshot
     history_len: int = 2000
     history_age_s: int = 3600
@@ -101,6 +104,16 @@ class Settings:
             )
         if self.redis_cluster and self.engine != "redis":
             raise ValueError("redis_cluster needs --engine redis")
+        if self.send_loop not in ("auto", "c", "python"):
+            raise ValueError(f"send_loop must be auto, c or python, not {self.send_loop!r}")
+        if self.send_loop == "c":
+            try:
+                import liveroom._sendall  # noqa: F401
+            except ImportError as exc:
+                raise ValueError(
+                    "send_loop is c but liveroom._sendall was not built at install "
+                    "(a C compiler and Python's headers are needed)"
+                ) from exc
         if self.tick_ms < 1:
             raise ValueError("tick_ms must be at least 1")
         if self.outgoing_hard_kb < self.outgoing_soft_kb:

@@ -6,7 +6,8 @@ events' stored bytes, wrapped once as a WebSocket frame, and that same ``bytes``
 to every viewer's transport. A checked flush looks at each viewer's outgoing buffer and
 remembers who is under the bound; the flushes after it are one call per viewer and nothing else:
 the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
-``liveroom.transport``), the transport's ``write`` for the others. A buffer behind ``write``
+``liveroom.transport``), made for the whole list from one C loop (``liveroom._sendall``), and
+the transport's ``write`` for the others. A buffer behind ``write``
 grows unseen, so while any viewer is on that list the flush checks again every ``CHECK_EVERY``
 flushes. A ``send`` that the kernel cuts short is counted (``DirectOut.shorts``), which makes the
 next flush a checked one; so when every viewer is on the ``send`` list, only that, a viewer
@@ -25,8 +26,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import socket
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +41,13 @@ from liveroom.engine.base import Engine
 from liveroom.errors import CloseCode, EngineUnavailable
 from liveroom.protocol import event, frame, offset_of, ws_text_frame
 from liveroom.transport import DirectOut
+
+SendAll = Callable[["array[int]", bytes], "list[tuple[int, int]] | None"]
+c_send_all: SendAll | None
+try:  # the fan-out's send loop in C (liveroom/_sendall.c), built at install where it can be
+    from liveroom._sendall import send_all as c_send_all
+except ImportError:  # pragma: no cover - no C compiler at install: the loop in Python
+    c_send_all = None
 
 log = logging.getLogger("liveroom.hub")
 
@@ -97,6 +107,8 @@ class LocalRoom:
         # ``write`` of the others under the bound, ``lagging`` the viewers over it. ``writes``
         # is None when ``viewers`` changed since.
         self.sends: list[socket.socket] = []
+        self.fds = array("i")  # the descriptors of ``sends``, for the C send loop
+        self.releases = 0  # DirectOut.releases when ``fds`` was last brought up to date
         self.writes: list[Callable[[bytes], None]] | None = None
         self.lagging: list[Viewer] = []
         self.unchecked = 0  # flushes left before the next buffer check of every viewer
@@ -264,6 +276,7 @@ class LocalRoom:
         under the bound, and whose socket can take the next ``CHECK_EVERY - 1`` frames straight
         from ``send``, so that those flushes can skip the checks."""
         self.shorts = DirectOut.shorts
+        self.releases = DirectOut.releases
         soft = self.hub.soft_limit
         sends: list[socket.socket] = []
         writes: list[Callable[[bytes], None]] = []
@@ -287,6 +300,8 @@ class LocalRoom:
             if viewer.slow_since:
                 viewer.slow_since = 0.0
         self.sends, self.writes, self.lagging = sends, writes, slow
+        if self.hub.send_all is not None:
+            self.fds = array("i", [sock.fileno() for sock in sends])
         self.unchecked = CHECK_EVERY - 1
         return len(sends) + len(writes), slow
 
@@ -295,6 +310,8 @@ class LocalRoom:
         took less than the frame gets the rest queued in uvloop (``DirectOut.behind``); that
         moves ``DirectOut.shorts``, so the next flush checks every buffer again. The list holds
         the socket objects themselves: one object touched per viewer, no bound method."""
+        if self.hub.send_all is not None:
+            return self._send_all(self.hub.send_all, wire)
         sends = self.sends
         size = len(wire)
         failed = 0
@@ -315,6 +332,46 @@ class LocalRoom:
                 failed += 1
                 with contextlib.suppress(Exception):
                     self._owner(owners, sock).fail(exc)
+
+    def _send_all(self, send_all: SendAll, wire: bytes) -> int:
+        """--- once per viewer, in C: ``send`` to each descriptor of ``fds``, the GIL released
+        once for all of them (``liveroom/_sendall.c``). Only the sockets that did not take the
+        whole frame come back, with the bytes taken or the error, and are handled as in
+        ``_send_fast``. ``fds`` holds numbers, not sockets: a socket released since they were
+        taken (its connection is going, and uvloop may close the number and hand it to the
+        next connection) is blanked first, so that nothing reaches a stranger."""
+        if self.releases != DirectOut.releases:
+            self._blank_released()
+        misses = send_all(self.fds, wire)
+        if misses is None:
+            return len(self.sends)
+        failed = 0
+        owners: dict[socket.socket, DirectOut] = {}
+        for index, result in misses:
+            with contextlib.suppress(Exception):  # KeyError: its viewer left meanwhile
+                out = self._owner(owners, self.sends[index])
+                if result >= 0:
+                    out.behind(wire, result)
+                    continue
+                out.fail(OSError(-result, os.strerror(-result)))
+            failed += 1
+        return len(self.sends) - failed
+
+    def _blank_released(self) -> None:
+        """Set to -1 (skipped by the C loop) each descriptor of ``fds`` released since they
+        were taken. Should more have been released than ``DirectOut.released`` remembers, every
+        slot of a released socket is blanked instead."""
+        fds = self.fds
+        new = DirectOut.releases - self.releases
+        if new > len(DirectOut.released):
+            for index, sock in enumerate(self.sends):
+                if sock.fileno() < 0:
+                    fds[index] = -1
+        else:
+            for fd in itertools.islice(reversed(DirectOut.released), new):
+                with contextlib.suppress(ValueError):  # not one of this room's
+                    fds[fds.index(fd)] = -1
+        self.releases = DirectOut.releases
 
     def _owner(
         self, owners: dict[socket.socket, DirectOut], sock: socket.socket | None
@@ -473,6 +530,9 @@ class Hub:
         self.rooms: dict[str, LocalRoom] = {}
         self.dirty: set[LocalRoom] = set()
         self.soft_limit = settings.outgoing_soft_kb * 1024
+        #: the fan-out's send loop: C (``liveroom._sendall``) unless built without it or
+        #: ``send_loop`` is "python"
+        self.send_all: SendAll | None = c_send_all if settings.send_loop != "python" else None
         self.hard_limit = settings.outgoing_hard_kb * 1024
         self.tick = settings.tick_ms / 1000
         self._tasks: set[asyncio.Task[Any]] = set()

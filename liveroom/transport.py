@@ -78,7 +78,9 @@ class DirectOut:
     frame, and uvloop alone finishes the connection, as without this class) and in the
     protocol's ``connection_lost``, which uvloop calls before it closes the descriptor. From then
     on ``sock.send`` fails with ``EBADF`` rather than reach a number another connection may get,
-    and ``write`` goes through uvloop. A send that fails any other way (reset, broken pipe)
+    and ``write`` goes through uvloop. The hub's C send loop holds bare descriptor numbers, so
+    each release is also counted (``releases``) and its number logged (``released``): a room
+    blanks those numbers before it sends again. A send that fails any other way (reset, broken pipe)
     aborts the transport, as uvloop does when its own write fails.
     """
 
@@ -86,6 +88,10 @@ class DirectOut:
 
     #: writes the kernel did not take whole, over all connections of the process
     shorts = 0
+    #: releases so far, and the descriptor numbers of the latest ones: a room that holds
+    #: descriptor numbers for the C send loop blanks these before it sends again
+    releases = 0
+    released: deque[int] = deque(maxlen=1024)
 
     def __init__(self, transport: Any) -> None:
         pseudo = transport.get_extra_info("socket")
@@ -145,7 +151,10 @@ class DirectOut:
     def release(self) -> None:
         """From now on only uvloop writes to the descriptor (idempotent)."""
         self.live = False
-        self.sock.detach()
+        fd = self.sock.detach()
+        if fd >= 0:
+            DirectOut.released.append(fd)
+            DirectOut.releases += 1
 
     def writelines(self, chunks: Any) -> None:
         self.write(b"".join(chunks))

@@ -8,10 +8,12 @@ process reads and discards. It prints the server's CPU (user and system) per wri
 code runs, so this is the cost of the transport and the kernel alone, the floor for any server
 in Python on this machine. ``--server raw`` writes with uvloop's ``transport.write``;
 ``--server send`` calls ``send`` on a socket object sharing the transport's descriptor, as
-liveroom's ``DirectOut`` does; ``--server websockets`` goes through a bare ``websockets``
-server and its ``broadcast()``, and ``--server node-ws`` runs ``node_floor.js``, a bare Node.js
-``ws`` server (``node`` and the ``ws`` package on ``NODE_PATH``): the references the performance
-bar names. ``--netns`` puts the client in a network namespace of its own (see ``netns.py``).
+liveroom's ``DirectOut`` does, and ``--server sendall`` makes the same calls from liveroom's C
+send loop (``liveroom._sendall``), as the hub does; ``--server websockets`` goes through a
+bare ``websockets`` server and its ``broadcast()``, and ``--server node-ws`` runs
+``node_floor.js``, a bare Node.js ``ws`` server (``node`` and the ``ws`` package on
+``NODE_PATH``): the references the performance bar names. ``--netns`` puts the client in a
+network namespace of its own (see ``netns.py``).
 
 Loopback or the namespace made here only; every loop is bounded by ``--duration``.
 """
@@ -19,6 +21,7 @@ Loopback or the namespace made here only; every loop is bounded by ``--duration`
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import gc
@@ -89,11 +92,11 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
         conns: list[Any] = []
         server: Any
         loop = asyncio.get_running_loop()
-        if kind in ("raw", "send"):
+        if kind in ("raw", "send", "sendall"):
             server = await loop.create_server(
-                lambda: _Raw(conns, kind == "send"), opts["host"], port, backlog=4096
+                lambda: _Raw(conns, kind != "raw"), opts["host"], port, backlog=4096
             )
-            send = _raw_sender(conns, ws_text_frame(payload), kind == "send")
+            send = _raw_sender(conns, ws_text_frame(payload), kind)
         else:
             from websockets.asyncio.server import broadcast
             from websockets.asyncio.server import serve as ws_serve
@@ -143,7 +146,7 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
     uvloop.run(main())
 
 
-def _raw_sender(conns: list[Any], wire: bytes, sockets: bool) -> Any:
+def _raw_sender(conns: list[Any], wire: bytes, kind: str) -> Any:
     def write() -> int:
         for transport in conns:
             transport.write(wire)
@@ -154,7 +157,17 @@ def _raw_sender(conns: list[Any], wire: bytes, sockets: bool) -> Any:
             sock.send(wire)
         return len(conns)
 
-    return send if sockets else write
+    fds = array.array("i")
+
+    def send_all() -> int:  # the same sends from liveroom's C loop, as the hub makes them
+        from liveroom._sendall import send_all as send_fds
+
+        if len(fds) != len(conns):  # the connections are all in before the first frame
+            fds[:] = array.array("i", [sock.fileno() for sock in conns])
+        send_fds(fds, wire)
+        return len(conns)
+
+    return {"raw": write, "send": send, "sendall": send_all}[kind]
 
 
 def read(host: str, port: int, viewers: int, seconds: float, out: Any, ns: str | None) -> None:
@@ -193,7 +206,9 @@ def read(host: str, port: int, viewers: int, seconds: float, out: Any, ns: str |
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.sendfloor", description=__doc__)
-    parser.add_argument("--server", choices=["raw", "send", "websockets", "node-ws"], default="raw")
+    parser.add_argument(
+        "--server", choices=["raw", "send", "sendall", "websockets", "node-ws"], default="raw"
+    )
     parser.add_argument("--viewers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=20.0, help="frames per viewer per second")
     parser.add_argument("--duration", type=float, default=10.0)

@@ -47,6 +47,16 @@ def test_serve_refuses_malformed_gc_thresholds() -> None:
     assert "gc_thresholds must be three positive integers" in done.stderr
 
 
+def test_send_loop_is_auto_c_or_python() -> None:
+    """``--send-loop``: anything else stops the start with the reason; "c" starts only where the
+    C loop was built, which the test install always does."""
+    done = _liveroom("serve", "--send-loop", "rust", "--port", "0")
+    assert done.returncode == 2
+    assert "send_loop must be auto, c or python" in done.stderr
+    for good in ("auto", "c", "python"):
+        Settings(send_loop=good).validate()
+
+
 def test_gc_thresholds_are_read_and_applied() -> None:
     """The setting reads as three ints ("" leaves Python's own) and ``tune_gc`` applies it."""
     assert Settings(gc_thresholds="1000,5,7").gc_levels == (1000, 5, 7)

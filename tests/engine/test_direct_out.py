@@ -12,10 +12,12 @@ import gc
 import os
 import socket
 import struct
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
+import pytest
 import uvloop
 
 from liveroom.engine.memory import MemoryEngine
@@ -54,8 +56,14 @@ def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
         runner.run(body())
 
 
-async def _hub() -> tuple[Hub, MemoryEngine]:
-    settings = make_settings(outgoing_soft_kb=100_000, outgoing_hard_kb=1_000_000)
+#: the hub's two send loops: C (``liveroom._sendall``) and the same loop in Python
+LOOPS = pytest.mark.parametrize("send_loop", ["c", "python"])
+
+
+async def _hub(send_loop: str) -> tuple[Hub, MemoryEngine]:
+    settings = make_settings(
+        outgoing_soft_kb=100_000, outgoing_hard_kb=1_000_000, send_loop=send_loop
+    )
     engine = MemoryEngine(settings)
     await engine.open()
     return Hub(engine, settings), engine
@@ -116,12 +124,13 @@ def _read_frames(client: socket.socket, events: int, timeout: float) -> list[dic
     return got
 
 
-def test_a_full_socket_gets_every_frame_whole_and_in_order() -> None:
+@LOOPS
+def test_a_full_socket_gets_every_frame_whole_and_in_order(send_loop: str) -> None:
     """Flushes outrun a 16 kB send buffer: the kernel takes part of a frame, the rest waits in
     uvloop, the next flushes go behind it, and the reader gets whole frames in offset order."""
 
     async def body() -> None:
-        hub, engine = await _hub()
+        hub, engine = await _hub(send_loop)
         transport, client, server = await _pair()
         out = DirectOut(transport)
         try:
@@ -145,12 +154,15 @@ def test_a_full_socket_gets_every_frame_whole_and_in_order() -> None:
     run(body)
 
 
-def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest() -> None:
+@LOOPS
+def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest(
+    send_loop: str,
+) -> None:
     """Three viewers on the fast path; the middle one's socket is full (EAGAIN) at a flush: its
     frame waits in uvloop and reaches it after the bytes already sent, the others get theirs."""
 
     async def body() -> None:
-        hub, engine = await _hub()
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(3)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         owners: list[DirectOut] = []
@@ -278,12 +290,13 @@ def test_a_reset_peer_ends_the_connection() -> None:
     run(body)
 
 
-def test_a_room_all_on_send_checks_buffers_only_after_a_short_send() -> None:
+@LOOPS
+def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(send_loop: str) -> None:
     """Every viewer on the ``send`` list: no periodic buffer check (the kernel tells of every
     short send), so flush after flush goes straight out; the flush after a short send checks."""
 
     async def body() -> None:
-        hub, engine = await _hub()
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(3)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         checked: list[int] = []
@@ -322,6 +335,53 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send() -> None:
             assert checked == [3, 3], "the flush after a short send checks every buffer"
         finally:
             LocalRoom._write_checked = real_check  # type: ignore[method-assign]
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+@pytest.mark.parametrize("remembered", [1024, 1])
+def test_the_c_loop_skips_a_socket_released_since_its_list_was_made(remembered: int) -> None:
+    """The C loop holds descriptor numbers. Two of three viewers' sockets are released between
+    two fast flushes, their descriptors still open (as in ``connection_lost``, before uvloop
+    closes them): the next flush must not write to those numbers, whether the release log still
+    holds them (1024) or overflowed (1: the room looks at every socket instead)."""
+
+    async def body() -> None:
+        hub, engine = await _hub("c")
+        pairs = [await _pair() for _ in range(3)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        log = DirectOut.released
+        DirectOut.released = deque(log, maxlen=remembered)
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="before"))
+            hub.flush_all()  # a checked flush: all three on the fast list
+            assert sorted(room.fds) == sorted(out.sock.fileno() for out in outs)
+            gone = [outs[0].sock.fileno(), outs[2].sock.fileno()]
+            outs[0].release()
+            outs[2].release()
+            await engine.publish("r1", room_event_body("comment", text="after"))
+            hub.flush_all()
+            assert room.writes is not None and room.unchecked == CHECK_EVERY - 2, "not fast"
+            assert sorted(room.fds) == sorted([-1, -1, outs[1].sock.fileno()])
+            got = await asyncio.to_thread(_read_frames, pairs[1][1], 2, scaled(10))
+            assert [e["text"] for e in got] == ["before", "after"]
+            for n in (0, 2):
+                client = pairs[n][1]
+                assert [e["text"] for e in _read_frames(client, 1, scaled(10))] == ["before"]
+                client.setblocking(False)
+                try:
+                    extra = client.recv(4096)
+                except BlockingIOError:
+                    extra = b""
+                assert extra == b"", f"a released socket got {extra!r}"
+            for fd in gone:
+                os.fstat(fd)  # still open: the numbers were live, and skipped
+        finally:
+            DirectOut.released = log
             await _end_all(outs, pairs, engine)
 
     run(body)

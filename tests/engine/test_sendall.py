@@ -1,0 +1,122 @@
+"""``liveroom._sendall.send_all``: the fan-out's send loop in C, on real socket pairs.
+
+It must be built wherever the suite runs (``scripts/test`` installs a C compiler when there is
+none), so that the hub's tests exercise the loop the server uses; ``send_loop=python`` covers
+the fallback in ``test_direct_out.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from array import array
+from collections.abc import Iterator
+
+import pytest
+
+from liveroom._sendall import send_all  # an ImportError here: the extension was not built
+
+FRAME = b"\x81\x05hello"
+
+
+@pytest.fixture
+def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
+    """Three connected TCP pairs on loopback: (server end, non-blocking; client end)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    made = []
+    try:
+        for _ in range(3):
+            client = socket.create_connection(listener.getsockname())
+            server, _ = listener.accept()
+            server.setblocking(False)
+            made.append((server, client))
+        yield made
+    finally:
+        listener.close()
+        for server, client in made:
+            server.close()
+            client.close()
+
+
+def _fds(pairs: list[tuple[socket.socket, socket.socket]]) -> array[int]:
+    return array("i", [server.fileno() for server, _ in pairs])
+
+
+def _read(client: socket.socket, size: int) -> bytes:
+    client.settimeout(5)
+    data = b""
+    while len(data) < size:
+        chunk = client.recv(size - len(data))
+        assert chunk, "closed before the bytes came"
+        data += chunk
+    return data
+
+
+def test_every_socket_gets_the_frame_and_nothing_comes_back(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    assert send_all(_fds(pairs), FRAME) is None
+    assert send_all(_fds(pairs), memoryview(FRAME)) is None  # any bytes-like object
+    for _, client in pairs:
+        assert _read(client, 2 * len(FRAME)) == FRAME * 2
+
+
+def test_a_full_socket_reports_what_it_took_and_the_others_still_get_the_frame(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    full = pairs[0][0]
+    full.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    pairs[0][1].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    filled = 0
+    while True:
+        try:
+            filled += full.send(b"x" * 1024)
+        except BlockingIOError:
+            break
+    big = b"y" * 65536
+    misses = send_all(_fds(pairs), big)
+    assert misses is not None and [index for index, _ in misses] == [0]
+    taken = misses[0][1]
+    assert 0 <= taken < len(big)
+    for _, client in pairs[1:]:
+        assert _read(client, len(big)) == big
+    # the full socket got exactly ``taken`` bytes of the frame after its filler
+    assert _read(pairs[0][1], filled + taken)[filled:] == big[:taken]
+
+
+def test_a_reset_peer_is_a_negative_errno_and_a_blank_slot_is_ebadf(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    gone = pairs[1][1]
+    gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    gone.close()  # an RST: the next send fails
+    fds = _fds(pairs)
+    fds.append(-1)
+    results: dict[int, int] = {}
+    for _ in range(3):  # the first send after an RST may still be taken, the next fails
+        results = dict(send_all(fds, FRAME) or [])
+        if 1 in results:
+            break
+    assert results[1] in (-errno.ECONNRESET, -errno.EPIPE), results
+    assert results[3] == -errno.EBADF
+    assert 0 not in results and 2 not in results
+
+
+def test_an_empty_list_sends_nothing() -> None:
+    assert send_all(array("i"), FRAME) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ([3, 4], FRAME),  # a list is not a buffer of C ints
+        (array("q", [3]), FRAME),  # 8-byte items
+        (array("i", [3]), "text"),  # str is not bytes-like
+        (array("i", [3]),),
+        (array("i", [3]), FRAME, FRAME),
+    ],
+)
+def test_wrong_arguments_are_a_type_error(args: tuple[object, ...]) -> None:
+    with pytest.raises(TypeError):
+        send_all(*args)
