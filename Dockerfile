@@ -19,7 +19,7 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY liveroom ./liveroom
 RUN /opt/liveroom/bin/pip install . \
-    && /opt/liveroom/bin/python -c "import liveroom._sendall"
+    && /opt/liveroom/bin/python -P -c "import liveroom._sendall"
 
 # ---- runtime: the virtualenv, the demo pages, an unprivileged user
 FROM python:${PYTHON_VERSION}-slim AS runtime

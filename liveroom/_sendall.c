@@ -24,7 +24,6 @@
 #include <Python.h>
 
 #include <errno.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -67,9 +66,15 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t count = fds.len / (Py_ssize_t)sizeof(int);
     const char *bytes = (const char *)data.buf;
     size_t size = (size_t)data.len;
-    miss_t *misses = NULL;
-    Py_ssize_t nmisses = 0, capacity = 0;
-    int nomem = 0;
+    /* room for every descriptor to miss, taken before the first send: running out of memory
+     * halfway would lose what the kernel already took of a frame */
+    miss_t *misses = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(miss_t));
+    if (misses == NULL) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&fds);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t nmisses = 0;
 
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -86,21 +91,15 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             if (taken >= 0) {
                 result = (Py_ssize_t)taken;
-            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            } else if (errno == EAGAIN) {
                 result = 0;
+#if EAGAIN != EWOULDBLOCK
+            } else if (errno == EWOULDBLOCK) {
+                result = 0;
+#endif
             } else {
                 result = -(Py_ssize_t)errno;
             }
-        }
-        if (nmisses == capacity) {
-            Py_ssize_t grown = capacity ? capacity * 2 : 16;
-            miss_t *more = realloc(misses, (size_t)grown * sizeof(miss_t));
-            if (more == NULL) {
-                nomem = 1;
-                break;
-            }
-            misses = more;
-            capacity = grown;
         }
         misses[nmisses].index = i;
         misses[nmisses].result = result;
@@ -110,29 +109,25 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
     PyBuffer_Release(&data);
     PyBuffer_Release(&fds);
-    if (nomem) {
-        free(misses);
-        return PyErr_NoMemory();
-    }
     if (nmisses == 0) {
-        free(misses);
+        PyMem_Free(misses);
         Py_RETURN_NONE;
     }
     PyObject *list = PyList_New(nmisses);
     if (list == NULL) {
-        free(misses);
+        PyMem_Free(misses);
         return NULL;
     }
     for (Py_ssize_t k = 0; k < nmisses; k++) {
         PyObject *pair = Py_BuildValue("(nn)", misses[k].index, misses[k].result);
         if (pair == NULL) {
             Py_DECREF(list);
-            free(misses);
+            PyMem_Free(misses);
             return NULL;
         }
         PyList_SET_ITEM(list, k, pair);
     }
-    free(misses);
+    PyMem_Free(misses);
     return list;
 }
 

@@ -108,6 +108,7 @@ class LocalRoom:
         # is None when ``viewers`` changed since.
         self.sends: list[socket.socket] = []
         self.fds = array("i")  # the descriptors of ``sends``, for the C send loop
+        self.slots: dict[int, int] | None = None  # descriptor -> its index in ``fds``, on demand
         self.releases = 0  # DirectOut.releases when ``fds`` was last brought up to date
         self.writes: list[Callable[[bytes], None]] | None = None
         self.lagging: list[Viewer] = []
@@ -302,6 +303,7 @@ class LocalRoom:
         self.sends, self.writes, self.lagging = sends, writes, slow
         if self.hub.send_all is not None:
             self.fds = array("i", [sock.fileno() for sock in sends])
+            self.slots = None
         self.unchecked = CHECK_EVERY - 1
         return len(sends) + len(writes), slow
 
@@ -347,7 +349,11 @@ class LocalRoom:
             return len(self.sends)
         failed = 0
         owners: dict[socket.socket, DirectOut] = {}
+        fds = self.fds
         for index, result in misses:
+            if fds[index] < 0:  # blanked: released, its connection already going
+                failed += 1
+                continue
             with contextlib.suppress(Exception):  # KeyError: its viewer left meanwhile
                 out = self._owner(owners, self.sends[index])
                 if result >= 0:
@@ -359,8 +365,10 @@ class LocalRoom:
 
     def _blank_released(self) -> None:
         """Set to -1 (skipped by the C loop) each descriptor of ``fds`` released since they
-        were taken. Should more have been released than ``DirectOut.released`` remembers, every
-        slot of a released socket is blanked instead."""
+        were taken: looked up in ``slots``, made on the first release after a check, so that a
+        release anywhere in the process costs a room one lookup. Should more have been
+        released than ``DirectOut.released`` remembers, every slot of a released socket is
+        blanked instead."""
         fds = self.fds
         new = DirectOut.releases - self.releases
         if new > len(DirectOut.released):
@@ -368,9 +376,13 @@ class LocalRoom:
                 if sock.fileno() < 0:
                     fds[index] = -1
         else:
+            if self.slots is None:
+                self.slots = dict(zip(fds, range(len(fds)), strict=True))
+            slots = self.slots
             for fd in itertools.islice(reversed(DirectOut.released), new):
-                with contextlib.suppress(ValueError):  # not one of this room's
-                    fds[fds.index(fd)] = -1
+                index = slots.pop(fd, -1)
+                if index >= 0:
+                    fds[index] = -1
         self.releases = DirectOut.releases
 
     def _owner(
@@ -533,6 +545,8 @@ class Hub:
         #: the fan-out's send loop: C (``liveroom._sendall``) unless built without it or
         #: ``send_loop`` is "python"
         self.send_all: SendAll | None = c_send_all if settings.send_loop != "python" else None
+        if settings.send_loop == "c" and c_send_all is None:
+            raise RuntimeError("send_loop is c but liveroom._sendall was not built at install")
         self.hard_limit = settings.outgoing_hard_kb * 1024
         self.tick = settings.tick_ms / 1000
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -542,6 +556,7 @@ class Hub:
         self.on_pulse: list[Callable[[LocalRoom], Any]] = []
 
     async def open(self) -> None:
+        log.info("fan-out send loop: %s", "C" if self.send_all is not None else "Python")
         self._loops = [
             asyncio.create_task(self._tick_loop(), name="liveroom-tick"),
             asyncio.create_task(self._pulse_loop(), name="liveroom-pulse"),

@@ -385,3 +385,97 @@ def test_the_c_loop_skips_a_socket_released_since_its_list_was_made(remembered: 
             await _end_all(outs, pairs, engine)
 
     run(body)
+
+
+def test_a_reused_descriptor_number_gets_its_new_connection_s_frames() -> None:
+    """A viewer's connection ends and uvloop closes its descriptor; the next connection gets
+    the same number (Linux hands out the lowest free one) and joins the room. The release logged
+    for the old connection must not blank the new one: it gets every frame and stays open."""
+
+    async def body() -> None:
+        hub, engine = await _hub("c")
+        loop = asyncio.get_running_loop()
+        pairs = [await _pair() for _ in range(2)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
+        try:
+            room = await hub.room("r1")
+            for viewer in viewers:
+                hub.join(room, viewer, await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="one"))
+            hub.flush_all()  # checked: both on the fast list
+            old_fd = outs[0].sock.fileno()
+            # the next connection's client end exists before the old descriptor is freed, so
+            # that the freed number goes to the server end of the new connection
+            accepted: asyncio.Future[Any] = loop.create_future()
+            server = await loop.create_server(lambda: Accept(accepted), "127.0.0.1", 0)
+            client = socket.socket()
+            hub.leave(viewers[0])
+            outs[0].close()  # releases, then uvloop closes the descriptor
+            deadline = loop.time() + scaled(5)
+            while True:  # uvloop closes it on a later turn of the loop
+                try:
+                    os.fstat(old_fd)
+                except OSError:
+                    break
+                assert loop.time() < deadline, "uvloop never closed the descriptor"
+                await asyncio.sleep(0)
+            await loop.sock_connect(client, server.sockets[0].getsockname())
+            transport = await asyncio.wait_for(accepted, scaled(5))
+            new = DirectOut(transport)
+            assert new.sock.fileno() == old_fd, "the number was not reused: nothing tested"
+            pairs[0][1].close()
+            hub.join(room, Viewer(Link(new), "u2"), await engine.head("r1"))
+            for text in ("two", "three"):  # a checked flush, then a fast one
+                await engine.publish("r1", room_event_body("comment", text=text))
+                hub.flush_all()
+            assert room.unchecked == CHECK_EVERY - 2 and room.releases == DirectOut.releases
+            got = await asyncio.to_thread(_read_frames, client, 2, scaled(10))
+            assert [e["text"] for e in got] == ["two", "three"]
+            assert new.live and not transport.is_closing()
+            got = await asyncio.to_thread(_read_frames, pairs[1][1], 3, scaled(10))
+            assert [e["text"] for e in got] == ["one", "two", "three"]
+            _end(new, transport, client, server)
+        finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+@LOOPS
+def test_a_reset_viewer_is_ended_by_the_fast_flush_and_the_others_get_the_frame(
+    send_loop: str,
+) -> None:
+    """A peer that reset its connection: the fast flush's send fails, that connection is
+    aborted (released first), and the others get the frame."""
+
+    async def body() -> None:
+        hub, engine = await _hub(send_loop)
+        pairs = [await _pair() for _ in range(3)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="one"))
+            hub.flush_all()  # checked: all three on the fast list
+            gone = pairs[1][1]
+            assert [e["text"] for e in _read_frames(gone, 1, scaled(10))] == ["one"]
+            gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            gone.close()  # an RST
+            releases = DirectOut.releases
+            for n in range(3):  # a send into a reset connection fails at once, or the next
+                await engine.publish("r1", room_event_body("comment", text=f"c{n}"))
+                hub.flush_all()
+                if not outs[1].live:
+                    break
+            assert not outs[1].live and pairs[1][0].is_closing()
+            assert DirectOut.releases == releases + 1
+            for n in (0, 2):
+                got = await asyncio.to_thread(_read_frames, pairs[n][1], 2, scaled(10))
+                assert [e["text"] for e in got] == ["one", "c0"], n
+                assert outs[n].live
+        finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)

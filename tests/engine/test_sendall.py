@@ -103,6 +103,21 @@ def test_a_reset_peer_is_a_negative_errno_and_a_blank_slot_is_ebadf(
     assert 0 not in results and 2 not in results
 
 
+def test_many_misses_come_back_in_order(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    """More misses than descriptors that took the frame: every blank slot is reported, by its
+    index, and the live descriptors between them still get the frame."""
+    live = _fds(pairs)
+    fds = array("i")
+    for n in range(40):
+        fds.append(live[n // 13] if n % 13 == 12 else -1)
+    misses = send_all(fds, FRAME)
+    assert misses == [(n, -errno.EBADF) for n in range(40) if n % 13 != 12]
+    for _, client in pairs:
+        assert _read(client, len(FRAME)) == FRAME
+
+
 def test_an_empty_list_sends_nothing() -> None:
     assert send_all(array("i"), FRAME) is None
 
@@ -112,6 +127,8 @@ def test_an_empty_list_sends_nothing() -> None:
     [
         ([3, 4], FRAME),  # a list is not a buffer of C ints
         (array("q", [3]), FRAME),  # 8-byte items
+        (array("I", [3]), FRAME),  # 4-byte items, but unsigned
+        (array("f", [3]), FRAME),  # 4-byte items, but floats
         (array("i", [3]), "text"),  # str is not bytes-like
         (array("i", [3]),),
         (array("i", [3]), FRAME, FRAME),
