@@ -109,6 +109,7 @@ class LocalRoom:
         self.sends: list[socket.socket] = []
         self.fds = array("i")  # the descriptors of ``sends``, for the C send loop
         self.slots: dict[int, int] | None = None  # descriptor -> its index in ``fds``, on demand
+        self.blanks = 0  # slots of ``fds`` set to -1 since the last check
         self.releases = 0  # DirectOut.releases when ``fds`` was last brought up to date
         self.writes: list[Callable[[bytes], None]] | None = None
         self.lagging: list[Viewer] = []
@@ -268,9 +269,69 @@ class LocalRoom:
             self.admit(late)
 
     def admit(self, viewers: list[Viewer]) -> None:
-        """Move viewers into the shared fan-out; the next flush rebuilds its write list."""
+        """Move viewers into the shared fan-out. With the C loop, viewers whose sockets have
+        nothing queued go straight onto the ``send`` list; otherwise the next flush checks every
+        buffer and rebuilds the lists."""
         self.viewers.update(viewers)
-        self.writes = None
+        if not self._append(viewers):
+            self.writes = None
+
+    def _append(self, viewers: list[Viewer]) -> bool:
+        """Add ``viewers`` to ``sends`` and ``fds`` in place, if the lists are current and each
+        is a live ``DirectOut`` with nothing queued. Releases not yet blanked are blanked first:
+        a new connection may hold a number released a moment ago, and must not be blanked in
+        its stead."""
+        if self.writes is None or self.hub.send_all is None or self.shorts != DirectOut.shorts:
+            return False
+        for viewer in viewers:
+            out = viewer.out
+            if not isinstance(out, DirectOut) or not out.live or out.get_write_buffer_size():
+                return False
+        if self.releases != DirectOut.releases:
+            self._blank_released()
+        for viewer in viewers:
+            sock = viewer.out.sock
+            if self.slots is not None:
+                self.slots[sock.fileno()] = len(self.fds)
+            self.sends.append(sock)
+            self.fds.append(sock.fileno())
+        return True
+
+    def drop(self, viewer: Viewer) -> None:
+        """``viewer`` left. With the C loop, and when it was on the ``send`` list (or nowhere),
+        its slot is blanked in place; otherwise the next flush checks every buffer and rebuilds
+        the lists. Once blanks are an eighth of the list, it is rebuilt too."""
+        out = viewer.out
+        if (
+            self.writes is None
+            or self.hub.send_all is None
+            or self.writes
+            or not isinstance(out, DirectOut)
+            or viewer in self.lagging
+        ):
+            self.writes = None
+            return
+        if self.releases != DirectOut.releases:
+            self._blank_released()  # a released socket's slot goes here
+        if out.live:
+            index = self._slots().pop(out.sock.fileno(), -1)
+            if index < 0 or self.sends[index] is not out.sock:
+                self.writes = None
+                return
+            self._blank(index)
+
+    def _slots(self) -> dict[int, int]:
+        """Descriptor -> its index in ``fds``, made on first need after a check."""
+        if self.slots is None:
+            self.slots = dict(zip(self.fds, range(len(self.fds)), strict=True))
+        return self.slots
+
+    def _blank(self, index: int) -> None:
+        """Skip ``fds[index]`` from now on; many blanks make the next flush a checked one."""
+        self.fds[index] = -1
+        self.blanks += 1
+        if self.blanks > max(64, len(self.fds) >> 3):
+            self.writes = None
 
     def _write_checked(self, wire: bytes) -> tuple[int, list[Viewer]]:
         """Every viewer: a buffer check, then one write of the shared bytes. Remembers who was
@@ -304,6 +365,7 @@ class LocalRoom:
         if self.hub.send_all is not None:
             self.fds = array("i", [sock.fileno() for sock in sends])
             self.slots = None
+            self.blanks = 0
         self.unchecked = CHECK_EVERY - 1
         return len(sends) + len(writes), slow
 
@@ -371,19 +433,18 @@ class LocalRoom:
         blanked instead."""
         fds = self.fds
         new = DirectOut.releases - self.releases
+        self.releases = DirectOut.releases
         if new > len(DirectOut.released):
+            self.slots = None
             for index, sock in enumerate(self.sends):
-                if sock.fileno() < 0:
-                    fds[index] = -1
+                if sock.fileno() < 0 and fds[index] >= 0:
+                    self._blank(index)
         else:
-            if self.slots is None:
-                self.slots = dict(zip(fds, range(len(fds)), strict=True))
-            slots = self.slots
+            slots = self._slots()
             for fd in itertools.islice(reversed(DirectOut.released), new):
                 index = slots.pop(fd, -1)
                 if index >= 0:
-                    fds[index] = -1
-        self.releases = DirectOut.releases
+                    self._blank(index)
 
     def _owner(
         self, owners: dict[socket.socket, DirectOut], sock: socket.socket | None
@@ -646,7 +707,7 @@ class Hub:
         if room is None:
             return
         room.viewers.discard(viewer)
-        room.writes = None
+        room.drop(viewer)
         if viewer in room.joining:
             room.joining.remove(viewer)
         viewer.room = None

@@ -387,10 +387,13 @@ def test_the_c_loop_skips_a_socket_released_since_its_list_was_made(remembered: 
     run(body)
 
 
-def test_a_reused_descriptor_number_gets_its_new_connection_s_frames() -> None:
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_a_reused_descriptor_number_gets_its_new_connection_s_frames(rebuild: bool) -> None:
     """A viewer's connection ends and uvloop closes its descriptor; the next connection gets
     the same number (Linux hands out the lowest free one) and joins the room. The release logged
-    for the old connection must not blank the new one: it gets every frame and stays open."""
+    for the old connection must not blank the new one: it gets every frame and stays open.
+    The new viewer is appended to the fast lists in place, or (``rebuild``) the lists are
+    rebuilt by a checked flush."""
 
     async def body() -> None:
         hub, engine = await _hub("c")
@@ -426,10 +429,14 @@ def test_a_reused_descriptor_number_gets_its_new_connection_s_frames() -> None:
             assert new.sock.fileno() == old_fd, "the number was not reused: nothing tested"
             pairs[0][1].close()
             hub.join(room, Viewer(Link(new), "u2"), await engine.head("r1"))
-            for text in ("two", "three"):  # a checked flush, then a fast one
+            for text in ("two", "three"):
+                if rebuild:
+                    room.writes = None  # the next flush checks every buffer
                 await engine.publish("r1", room_event_body("comment", text=text))
                 hub.flush_all()
-            assert room.unchecked == CHECK_EVERY - 2 and room.releases == DirectOut.releases
+            fast = 0 if rebuild else 2  # fast flushes since the last checked one
+            assert room.unchecked == CHECK_EVERY - 1 - fast
+            assert room.releases == DirectOut.releases
             got = await asyncio.to_thread(_read_frames, client, 2, scaled(10))
             assert [e["text"] for e in got] == ["two", "three"]
             assert new.live and not transport.is_closing()
@@ -476,6 +483,110 @@ def test_a_reset_viewer_is_ended_by_the_fast_flush_and_the_others_get_the_frame(
                 assert [e["text"] for e in got] == ["one", "c0"], n
                 assert outs[n].live
         finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+@LOOPS
+def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(send_loop: str) -> None:
+    """With the C loop a viewer leaving is blanked in place and one joining is appended: no
+    flush checks every buffer again. The one that left (its connection still open) gets nothing
+    more; the one that joined gets every frame from its join. The Python loop rebuilds its list
+    with a checked flush after each."""
+
+    async def body() -> None:
+        hub, engine = await _hub(send_loop)
+        pairs = [await _pair() for _ in range(4)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
+        checked: list[int] = []
+        real_check = LocalRoom._write_checked
+
+        def check(room: LocalRoom, wire: bytes) -> Any:
+            checked.append(len(room.viewers))
+            return real_check(room, wire)
+
+        async def say(text: str) -> None:
+            await engine.publish("r1", room_event_body("comment", text=text))
+            hub.flush_all()
+
+        LocalRoom._write_checked = check  # type: ignore[method-assign]
+        try:
+            room = await hub.room("r1")
+            for viewer in viewers[:3]:
+                hub.join(room, viewer, await engine.head("r1"))
+            await say("one")  # checked: three viewers
+            hub.leave(viewers[0])
+            await say("two")
+            hub.join(room, viewers[3], await engine.head("r1"))
+            await say("three")
+            await say("four")
+            if send_loop == "c":
+                assert checked == [3], checked
+                assert room.blanks == 1 and sorted(room.fds)[0] == -1
+            else:
+                assert checked == [3, 2, 3], checked
+            expect = {
+                0: ["one"],
+                1: ["one", "two", "three", "four"],
+                2: ["one", "two", "three", "four"],
+                3: ["three", "four"],
+            }
+            for n, texts in expect.items():
+                client = pairs[n][1]
+                got = await asyncio.to_thread(_read_frames, client, len(texts), scaled(10))
+                assert [e["text"] for e in got] == texts, n
+                client.setblocking(False)
+                try:
+                    extra = client.recv(4096)
+                except BlockingIOError:
+                    extra = b""
+                assert extra == b"", (n, extra)
+            assert all(out.live for out in outs)
+        finally:
+            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+def test_many_blanks_bring_a_checked_flush() -> None:
+    """Blanked slots cost the C loop a skipped entry each flush: past 64 (and an eighth of the
+    list) the next flush checks every buffer and rebuilds the list without them."""
+
+    async def body() -> None:
+        hub, engine = await _hub("c")
+        pairs = [await _pair() for _ in range(67)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
+        checked: list[int] = []
+        real_check = LocalRoom._write_checked
+
+        def check(room: LocalRoom, wire: bytes) -> Any:
+            checked.append(len(room.viewers))
+            return real_check(room, wire)
+
+        LocalRoom._write_checked = check  # type: ignore[method-assign]
+        try:
+            room = await hub.room("r1")
+            for viewer in viewers:
+                hub.join(room, viewer, await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="one"))
+            hub.flush_all()
+            for viewer in viewers[:64]:
+                hub.leave(viewer)
+            assert room.blanks == 64 and room.writes is not None  # not past the bound yet
+            hub.leave(viewers[64])
+            assert room.writes is None
+            await engine.publish("r1", room_event_body("comment", text="two"))
+            hub.flush_all()
+            assert checked == [67, 2] and room.blanks == 0 and len(room.fds) == 2
+            for n in (65, 66):
+                got = await asyncio.to_thread(_read_frames, pairs[n][1], 2, scaled(10))
+                assert [e["text"] for e in got] == ["one", "two"]
+        finally:
+            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
             await _end_all(outs, pairs, engine)
 
     run(body)
