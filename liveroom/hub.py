@@ -7,12 +7,13 @@ to every viewer's transport. A checked flush looks at each viewer's outgoing buf
 remembers who is under the bound; the flushes after it are one call per viewer and nothing else:
 the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
 ``liveroom.transport``), made for the whole list from one C loop (``liveroom._sendall``), and
-the transport's ``write`` for the others. A buffer behind ``write``
-grows unseen, so while any viewer is on that list the flush checks again every ``CHECK_EVERY``
-flushes. A ``send`` that the kernel cuts short is counted (``DirectOut.shorts``), which makes the
-next flush a checked one; so when every viewer is on the ``send`` list, only that, a viewer
-joining or leaving, or the pulse (which looks at every buffer once a second) finding one over
-the bound brings a check. Viewers over the bound skip comment frames and are closed if they
+the transport's ``write`` for the others. A buffer behind ``write`` grows unseen, so while any
+viewer is on that list the flush checks again every ``CHECK_EVERY`` flushes. A ``send`` that the
+kernel cuts short is counted (``DirectOut.shorts``), which makes the next flush a checked one;
+so when every viewer is on the ``send`` list, only that, the pulse (which looks at every buffer
+once a second) finding one over the bound, or a viewer joining or leaving brings a check. With
+the C loop, joins and leaves do not: a viewer leaving is blanked in place (-1 in the descriptor
+array) and one joining with nothing queued is appended, until the blanks pile up. Viewers over the bound skip comment frames and are closed if they
 stay over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
