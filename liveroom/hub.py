@@ -13,8 +13,8 @@ kernel cuts short is counted (``DirectOut.shorts``), which makes the next flush 
 so when every viewer is on the ``send`` list, only that, the pulse (which looks at every buffer
 once a second) finding one over the bound, or a viewer joining or leaving brings a check. With
 the C loop, joins and leaves do not: a viewer leaving is blanked in place (-1 in the descriptor
-array) and one joining with nothing queued is appended, until the blanks pile up. Viewers over the bound skip comment frames and are closed if they
-stay over (slow consumers).
+array) and one joining with nothing queued is appended, until the blanks pile up. Viewers
+over the bound skip comment frames and are closed if they stay over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
 from). At each flush the hub brings it level, from the batch or the ring of recent events, and
@@ -251,13 +251,15 @@ class LocalRoom:
             return
         # --- once per frame: join the stored event bytes and build the WebSocket frame
         wire = ws_text_frame(frame(batch + state) if state else frame(batch))
+        writes = self.writes
         if (
-            self.writes is not None
+            writes is not None
             and self.shorts == DirectOut.shorts
-            and (self.unchecked > 0 or not (self.writes or self.lagging))
+            and (self.unchecked > 0 or not (writes or self.lagging))
+            and self.blanks <= max(64, len(self.fds) >> 3)
         ):
             self.unchecked -= 1
-            sent = self._send_fast(wire) + self._write_fast(self.writes, wire)
+            sent = self._send_fast(wire) + self._write_fast(writes, wire)
             recovered, slow = self._recheck(self.lagging, wire)
             sent += recovered
         else:
@@ -299,9 +301,9 @@ class LocalRoom:
         return True
 
     def drop(self, viewer: Viewer) -> None:
-        """``viewer`` left. With the C loop, and when it was on the ``send`` list (or nowhere),
-        its slot is blanked in place; otherwise the next flush checks every buffer and rebuilds
-        the lists. Once blanks are an eighth of the list, it is rebuilt too."""
+        """``viewer``, one of ``viewers``, left. With the C loop, and when it was on the
+        ``send`` list (or released, its slot blanked already), its slot is blanked in place;
+        otherwise the next flush checks every buffer and rebuilds the lists."""
         out = viewer.out
         if (
             self.writes is None
@@ -328,11 +330,11 @@ class LocalRoom:
         return self.slots
 
     def _blank(self, index: int) -> None:
-        """Skip ``fds[index]`` from now on; many blanks make the next flush a checked one."""
+        """Skip ``fds[index]`` from now on. A blank costs the C loop a skipped entry per flush:
+        past 64 of them (and an eighth of the list) the next flush checks every buffer and
+        rebuilds the lists (``flush``)."""
         self.fds[index] = -1
         self.blanks += 1
-        if self.blanks > max(64, len(self.fds) >> 3):
-            self.writes = None
 
     def _write_checked(self, wire: bytes) -> tuple[int, list[Viewer]]:
         """Every viewer: a buffer check, then one write of the shared bytes. Remembers who was
@@ -707,8 +709,9 @@ class Hub:
         viewer.left = True
         if room is None:
             return
-        room.viewers.discard(viewer)
-        room.drop(viewer)
+        if viewer in room.viewers:  # not while still joining: then it is on no list
+            room.viewers.remove(viewer)
+            room.drop(viewer)
         if viewer in room.joining:
             room.joining.remove(viewer)
         viewer.room = None

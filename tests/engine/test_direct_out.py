@@ -22,7 +22,7 @@ import uvloop
 
 from liveroom.engine.memory import MemoryEngine
 from liveroom.hub import CHECK_EVERY, Hub, LocalRoom, Viewer
-from liveroom.protocol import room_event_body
+from liveroom.protocol import room_event_body, ws_text_frame
 from liveroom.transport import DirectOut
 from tests.conftest import make_settings
 from tests.timeouts import scaled
@@ -99,16 +99,18 @@ async def _end_all(outs: list[DirectOut], pairs: list[Any], engine: MemoryEngine
     await engine.close()
 
 
-def _read_frames(client: socket.socket, events: int, timeout: float) -> list[dict[str, Any]]:
-    """Read server WebSocket text frames until ``events`` events arrived; fail on any byte that
-    is not part of a whole, well-formed frame."""
+def _read_frames(
+    client: socket.socket, events: int, timeout: float, data: bytes = b""
+) -> list[dict[str, Any]]:
+    """Read server WebSocket text frames until ``events`` events arrived (after ``data``, bytes
+    already read); fail on any byte that is not part of a whole, well-formed frame."""
     client.settimeout(timeout)
-    data = b""
     got: list[dict[str, Any]] = []
     while len(got) < events:
-        chunk = client.recv(65536)
-        assert chunk, "the server closed the connection"
-        data += chunk
+        if len(data) < 2 or not _whole(data):
+            chunk = client.recv(65536)
+            assert chunk, "the server closed the connection"
+            data += chunk
         while len(data) >= 2:
             assert data[0] == 0x81, f"not the start of a text frame: {data[:8]!r}"
             size, head = data[1], 2
@@ -122,6 +124,25 @@ def _read_frames(client: socket.socket, events: int, timeout: float) -> list[dic
             data = data[head + size :]
     assert not data, "bytes after the last frame"
     return got
+
+
+def _whole(data: bytes) -> bool:
+    """Whether ``data`` starts with a whole frame (its header says how long it is)."""
+    size, head = data[1], 2
+    if size == 126:
+        size, head = int.from_bytes(data[2:4], "big"), 4
+    elif size == 127:
+        size, head = int.from_bytes(data[2:10], "big"), 10
+    return len(data) >= head + size
+
+
+def _nothing_more(client: socket.socket) -> bytes:
+    """What ``client`` can read right now without waiting (b"" when nothing)."""
+    client.setblocking(False)
+    try:
+        return client.recv(4096)
+    except BlockingIOError:
+        return b""
 
 
 @LOOPS
@@ -372,11 +393,7 @@ def test_the_c_loop_skips_a_socket_released_since_its_list_was_made(remembered: 
             for n in (0, 2):
                 client = pairs[n][1]
                 assert [e["text"] for e in _read_frames(client, 1, scaled(10))] == ["before"]
-                client.setblocking(False)
-                try:
-                    extra = client.recv(4096)
-                except BlockingIOError:
-                    extra = b""
+                extra = _nothing_more(client)
                 assert extra == b"", f"a released socket got {extra!r}"
             for fd in gone:
                 os.fstat(fd)  # still open: the numbers were live, and skipped
@@ -537,11 +554,7 @@ def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(send_loop: str) -
                 client = pairs[n][1]
                 got = await asyncio.to_thread(_read_frames, client, len(texts), scaled(10))
                 assert [e["text"] for e in got] == texts, n
-                client.setblocking(False)
-                try:
-                    extra = client.recv(4096)
-                except BlockingIOError:
-                    extra = b""
+                extra = _nothing_more(client)
                 assert extra == b"", (n, extra)
             assert all(out.live for out in outs)
         finally:
@@ -567,26 +580,141 @@ def test_many_blanks_bring_a_checked_flush() -> None:
             checked.append(len(room.viewers))
             return real_check(room, wire)
 
+        async def say(text: str) -> None:
+            await engine.publish("r1", room_event_body("comment", text=text))
+            hub.flush_all()
+
         LocalRoom._write_checked = check  # type: ignore[method-assign]
         try:
             room = await hub.room("r1")
             for viewer in viewers:
                 hub.join(room, viewer, await engine.head("r1"))
-            await engine.publish("r1", room_event_body("comment", text="one"))
-            hub.flush_all()
+            await say("one")
             for viewer in viewers[:64]:
                 hub.leave(viewer)
-            assert room.blanks == 64 and room.writes is not None  # not past the bound yet
+            await say("two")
+            assert checked == [67] and room.blanks == 64  # not past the bound yet
             hub.leave(viewers[64])
-            assert room.writes is None
-            await engine.publish("r1", room_event_body("comment", text="two"))
-            hub.flush_all()
+            await say("three")
             assert checked == [67, 2] and room.blanks == 0 and len(room.fds) == 2
             for n in (65, 66):
-                got = await asyncio.to_thread(_read_frames, pairs[n][1], 2, scaled(10))
-                assert [e["text"] for e in got] == ["one", "two"]
+                got = await asyncio.to_thread(_read_frames, pairs[n][1], 3, scaled(10))
+                assert [e["text"] for e in got] == ["one", "two", "three"]
         finally:
             LocalRoom._write_checked = real_check  # type: ignore[method-assign]
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+def test_releases_past_the_blank_bound_during_a_fast_flush() -> None:
+    """Sixty-five viewers released but still in the room (as while a drain waits for their
+    Close): the fast flush blanks them all on its way and still completes, every remaining
+    viewer gets the frame, and the flush after it checks every buffer."""
+
+    async def body() -> None:
+        hub, engine = await _hub("c")
+        pairs = [await _pair() for _ in range(67)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        checked: list[int] = []
+        real_check = LocalRoom._write_checked
+
+        def check(room: LocalRoom, wire: bytes) -> Any:
+            checked.append(len(room.viewers))
+            return real_check(room, wire)
+
+        LocalRoom._write_checked = check  # type: ignore[method-assign]
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="one"))
+            hub.flush_all()
+            for out in outs[:65]:
+                out.release()
+            for text in ("two", "three"):
+                await engine.publish("r1", room_event_body("comment", text=text))
+                hub.flush_all()
+            assert checked == [67, 67], checked
+            for n in (65, 66):
+                got = await asyncio.to_thread(_read_frames, pairs[n][1], 3, scaled(10))
+                assert [e["text"] for e in got] == ["one", "two", "three"]
+            # a released viewer: nothing straight from the C loop ("two"); the checked flush
+            # hands "three" to uvloop, which owns the still open descriptor
+            got = await asyncio.to_thread(_read_frames, pairs[0][1], 2, scaled(10))
+            assert [e["text"] for e in got] == ["one", "three"]
+        finally:
+            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+def test_a_viewer_appended_in_place_and_then_released_gets_nothing_more() -> None:
+    """A viewer added to the fast lists in place (after a leave made the room's descriptor
+    lookup) is released without leaving: its number must be blanked like any other."""
+
+    async def body() -> None:
+        hub, engine = await _hub("c")
+        pairs = [await _pair() for _ in range(3)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
+        try:
+            room = await hub.room("r1")
+            for viewer in viewers[:2]:
+                hub.join(room, viewer, await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="one"))
+            hub.flush_all()
+            hub.leave(viewers[0])
+            assert room.slots is not None
+            hub.join(room, viewers[2], await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="two"))
+            hub.flush_all()  # viewers[2] goes onto the lists in place
+            assert room.unchecked == CHECK_EVERY - 2
+            outs[2].release()
+            await engine.publish("r1", room_event_body("comment", text="three"))
+            hub.flush_all()
+            got = await asyncio.to_thread(_read_frames, pairs[2][1], 1, scaled(10))
+            assert [e["text"] for e in got] == ["two"]
+            assert _nothing_more(pairs[2][1]) == b"", "a released socket was written to"
+            got = await asyncio.to_thread(_read_frames, pairs[1][1], 3, scaled(10))
+            assert [e["text"] for e in got] == ["one", "two", "three"]
+        finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+def test_a_joiner_with_bytes_queued_is_not_sent_to_directly() -> None:
+    """A viewer joins while part of a private frame still waits in uvloop: it must not go onto
+    the ``send`` list in place, or the room's next frame would cut into that frame."""
+
+    async def body() -> None:
+        hub, engine = await _hub("c")
+        pairs = [await _pair() for _ in range(2)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
+        try:
+            room = await hub.room("r1")
+            hub.join(room, viewers[0], await engine.head("r1"))
+            await engine.publish("r1", room_event_body("comment", text="one"))
+            hub.flush_all()
+            big = ws_text_frame(orjson.dumps([{"text": "big", "pad": "y" * 200_000}]))
+            outs[1].write(big)  # more than the buffers take: the rest waits in uvloop
+            assert outs[1].get_write_buffer_size() > 0
+            await engine.publish("r1", room_event_body("comment", text="two"))
+            hub.flush_all()  # checked (a short send happened): the room's lists are current
+            hub.join(room, viewers[1], await engine.head("r1"))
+            client = pairs[1][1]
+            head = b""
+            while chunk := _nothing_more(client):  # room in the kernel's buffers, uvloop idle
+                head += chunk
+            assert head and outs[1].get_write_buffer_size() > 0
+            await engine.publish("r1", room_event_body("comment", text="three"))
+            hub.flush_all()
+            got = await asyncio.to_thread(_read_frames, client, 2, scaled(10), head)
+            assert [e["text"] for e in got] == ["big", "three"]
+        finally:
             await _end_all(outs, pairs, engine)
 
     run(body)
