@@ -290,14 +290,14 @@ class LocalRoom:
             out = viewer.out
             if not isinstance(out, DirectOut) or not out.live or out.get_write_buffer_size():
                 return False
-        if self.releases != DirectOut.releases:
-            self._blank_released()
+        self._blank_released()
         for viewer in viewers:
             sock = viewer.out.sock
+            fd = sock.fileno()
             if self.slots is not None:
-                self.slots[sock.fileno()] = len(self.fds)
+                self.slots[fd] = len(self.fds)
             self.sends.append(sock)
-            self.fds.append(sock.fileno())
+            self.fds.append(fd)
         return True
 
     def drop(self, viewer: Viewer) -> None:
@@ -314,8 +314,7 @@ class LocalRoom:
         ):
             self.writes = None
             return
-        if self.releases != DirectOut.releases:
-            self._blank_released()  # a released socket's slot goes here
+        self._blank_released()  # a released socket's slot goes here
         if out.live:
             index = self._slots().pop(out.sock.fileno(), -1)
             if index < 0 or self.sends[index] is not out.sock:
@@ -407,8 +406,7 @@ class LocalRoom:
         ``_send_fast``. ``fds`` holds numbers, not sockets: a socket released since they were
         taken (its connection is going, and uvloop may close the number and hand it to the
         next connection) is blanked first, so that nothing reaches a stranger."""
-        if self.releases != DirectOut.releases:
-            self._blank_released()
+        self._blank_released()
         misses = send_all(self.fds, wire)
         if misses is None:
             return len(self.sends)
@@ -433,10 +431,12 @@ class LocalRoom:
         were taken: looked up in ``slots``, made on the first release after a check, so that a
         release anywhere in the process costs a room one lookup. Should more have been
         released than ``DirectOut.released`` remembers, every slot of a released socket is
-        blanked instead."""
-        fds = self.fds
+        blanked instead. Nothing to do (the usual case) when no socket was released since."""
         new = DirectOut.releases - self.releases
+        if not new:
+            return
         self.releases = DirectOut.releases
+        fds = self.fds
         if new > len(DirectOut.released):
             self.slots = None
             for index, sock in enumerate(self.sends):

@@ -158,10 +158,10 @@ def _raw_sender(conns: list[Any], wire: bytes, kind: str) -> Any:
         return len(conns)
 
     fds = array.array("i")
-
-    def send_all() -> int:  # the same sends from liveroom's C loop, as the hub makes them
+    if kind == "sendall":
         from liveroom._sendall import send_all as send_fds
 
+    def send_all() -> int:  # the same sends from liveroom's C loop, as the hub makes them
         if len(fds) != len(conns):  # the connections are all in before the first frame
             fds[:] = array.array("i", [sock.fileno() for sock in conns])
         send_fds(fds, wire)

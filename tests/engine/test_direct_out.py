@@ -85,6 +85,26 @@ async def _pair() -> tuple[Any, socket.socket, Any]:
     return transport, client, server
 
 
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The room size at each checked flush (``LocalRoom._write_checked``) during the test."""
+    sizes: list[int] = []
+    real_check = LocalRoom._write_checked
+
+    def check(room: LocalRoom, wire: bytes) -> Any:
+        sizes.append(len(room.viewers))
+        return real_check(room, wire)
+
+    monkeypatch.setattr(LocalRoom, "_write_checked", check)
+    return sizes
+
+
+async def _say(hub: Hub, engine: MemoryEngine, text: str) -> None:
+    """Publish a comment in room r1 and flush."""
+    await engine.publish("r1", room_event_body("comment", text=text))
+    hub.flush_all()
+
+
 def _end(out: DirectOut, transport: Any, client: socket.socket, server: Any) -> None:
     """Close one ``_pair`` and its DirectOut."""
     out.release()
@@ -312,7 +332,9 @@ def test_a_reset_peer_ends_the_connection() -> None:
 
 
 @LOOPS
-def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(send_loop: str) -> None:
+def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(
+    send_loop: str, checked: list[int]
+) -> None:
     """Every viewer on the ``send`` list: no periodic buffer check (the kernel tells of every
     short send), so flush after flush goes straight out; the flush after a short send checks."""
 
@@ -320,14 +342,6 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(send_loop: st
         hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(3)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
-        checked: list[int] = []
-        real_check = LocalRoom._write_checked
-
-        def check(room: LocalRoom, wire: bytes) -> Any:
-            checked.append(len(room.viewers))
-            return real_check(room, wire)
-
-        LocalRoom._write_checked = check  # type: ignore[method-assign]
         try:
             room = await hub.room("r1")
             for n, out in enumerate(outs):
@@ -355,7 +369,6 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(send_loop: st
             hub.flush_all()
             assert checked == [3, 3], "the flush after a short send checks every buffer"
         finally:
-            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
             await _end_all(outs, pairs, engine)
 
     run(body)
@@ -506,7 +519,9 @@ def test_a_reset_viewer_is_ended_by_the_fast_flush_and_the_others_get_the_frame(
 
 
 @LOOPS
-def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(send_loop: str) -> None:
+def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(
+    send_loop: str, checked: list[int]
+) -> None:
     """With the C loop a viewer leaving is blanked in place and one joining is appended: no
     flush checks every buffer again. The one that left (its connection still open) gets nothing
     more; the one that joined gets every frame from its join. The Python loop rebuilds its list
@@ -517,28 +532,16 @@ def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(send_loop: str) -
         pairs = [await _pair() for _ in range(4)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
-        checked: list[int] = []
-        real_check = LocalRoom._write_checked
-
-        def check(room: LocalRoom, wire: bytes) -> Any:
-            checked.append(len(room.viewers))
-            return real_check(room, wire)
-
-        async def say(text: str) -> None:
-            await engine.publish("r1", room_event_body("comment", text=text))
-            hub.flush_all()
-
-        LocalRoom._write_checked = check  # type: ignore[method-assign]
         try:
             room = await hub.room("r1")
             for viewer in viewers[:3]:
                 hub.join(room, viewer, await engine.head("r1"))
-            await say("one")  # checked: three viewers
+            await _say(hub, engine, "one")  # checked: three viewers
             hub.leave(viewers[0])
-            await say("two")
+            await _say(hub, engine, "two")
             hub.join(room, viewers[3], await engine.head("r1"))
-            await say("three")
-            await say("four")
+            await _say(hub, engine, "three")
+            await _say(hub, engine, "four")
             if send_loop == "c":
                 assert checked == [3], checked
                 assert room.blanks == 1 and sorted(room.fds)[0] == -1
@@ -558,13 +561,12 @@ def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(send_loop: str) -
                 assert extra == b"", (n, extra)
             assert all(out.live for out in outs)
         finally:
-            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
             await _end_all(outs, pairs, engine)
 
     run(body)
 
 
-def test_many_blanks_bring_a_checked_flush() -> None:
+def test_many_blanks_bring_a_checked_flush(checked: list[int]) -> None:
     """Blanked slots cost the C loop a skipped entry each flush: past 64 (and an eighth of the
     list) the next flush checks every buffer and rebuilds the list without them."""
 
@@ -573,41 +575,28 @@ def test_many_blanks_bring_a_checked_flush() -> None:
         pairs = [await _pair() for _ in range(67)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
-        checked: list[int] = []
-        real_check = LocalRoom._write_checked
-
-        def check(room: LocalRoom, wire: bytes) -> Any:
-            checked.append(len(room.viewers))
-            return real_check(room, wire)
-
-        async def say(text: str) -> None:
-            await engine.publish("r1", room_event_body("comment", text=text))
-            hub.flush_all()
-
-        LocalRoom._write_checked = check  # type: ignore[method-assign]
         try:
             room = await hub.room("r1")
             for viewer in viewers:
                 hub.join(room, viewer, await engine.head("r1"))
-            await say("one")
+            await _say(hub, engine, "one")
             for viewer in viewers[:64]:
                 hub.leave(viewer)
-            await say("two")
+            await _say(hub, engine, "two")
             assert checked == [67] and room.blanks == 64  # not past the bound yet
             hub.leave(viewers[64])
-            await say("three")
+            await _say(hub, engine, "three")
             assert checked == [67, 2] and room.blanks == 0 and len(room.fds) == 2
             for n in (65, 66):
                 got = await asyncio.to_thread(_read_frames, pairs[n][1], 3, scaled(10))
                 assert [e["text"] for e in got] == ["one", "two", "three"]
         finally:
-            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
             await _end_all(outs, pairs, engine)
 
     run(body)
 
 
-def test_releases_past_the_blank_bound_during_a_fast_flush() -> None:
+def test_releases_past_the_blank_bound_during_a_fast_flush(checked: list[int]) -> None:
     """Sixty-five viewers released but still in the room (as while a drain waits for their
     Close): the fast flush blanks them all on its way and still completes, every remaining
     viewer gets the frame, and the flush after it checks every buffer."""
@@ -616,14 +605,6 @@ def test_releases_past_the_blank_bound_during_a_fast_flush() -> None:
         hub, engine = await _hub("c")
         pairs = [await _pair() for _ in range(67)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
-        checked: list[int] = []
-        real_check = LocalRoom._write_checked
-
-        def check(room: LocalRoom, wire: bytes) -> Any:
-            checked.append(len(room.viewers))
-            return real_check(room, wire)
-
-        LocalRoom._write_checked = check  # type: ignore[method-assign]
         try:
             room = await hub.room("r1")
             for n, out in enumerate(outs):
@@ -644,7 +625,6 @@ def test_releases_past_the_blank_bound_during_a_fast_flush() -> None:
             got = await asyncio.to_thread(_read_frames, pairs[0][1], 2, scaled(10))
             assert [e["text"] for e in got] == ["one", "three"]
         finally:
-            LocalRoom._write_checked = real_check  # type: ignore[method-assign]
             await _end_all(outs, pairs, engine)
 
     run(body)
