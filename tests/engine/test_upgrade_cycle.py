@@ -148,7 +148,9 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
                 wire = RawSocketClient.frame(0x1, command)
                 client.sock.sendall(wire + RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big")))
                 await asyncio.to_thread(_until_closed, client)
-            expiring = [await asyncio.to_thread(_joined, port, f"e{n}", 1.5) for n in range(5)]
+            # exp is whole seconds from a whole-second iat: a ttl of 3 leaves 2 to 3 s, enough
+            # for all five to join before the first expires (1.5 left as little as 0 s)
+            expiring = [await asyncio.to_thread(_joined, port, f"e{n}", 3) for n in range(5)]
             for client in expiring:
                 await asyncio.to_thread(_until_closed, client)
             left = await _none_left(CountedWs.alive)
