@@ -21,18 +21,16 @@ COPY liveroom ./liveroom
 RUN /opt/liveroom/bin/pip install . \
     && /opt/liveroom/bin/python -P -c "import liveroom._sendall"
 
-# ---- runtime: the virtualenv, the demo pages, an unprivileged user
+# ---- runtime: the virtualenv (the demo pages are package data), an unprivileged user
 FROM python:${PYTHON_VERSION}-slim AS runtime
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin liveroom
 COPY --from=build /opt/liveroom /opt/liveroom
-COPY client_demo /opt/liveroom/client_demo
 ENV PATH=/opt/liveroom/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     LIVEROOM_HOST=0.0.0.0 \
     LIVEROOM_PORT=8000 \
     LIVEROOM_DEMO=0 \
-    LIVEROOM_DEMO_DIR=/opt/liveroom/client_demo \
     LIVEROOM_LOG_JSON=1
 USER 10001:10001
 EXPOSE 8000

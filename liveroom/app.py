@@ -31,7 +31,9 @@ from liveroom.session import ExpiryWatch, Session, websocket_endpoint
 
 log = logging.getLogger("liveroom")
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "client_demo"
+# The demo pages and the JS client ship inside the package (package data), so a wheel serves them.
+WEB_DIR = Path(__file__).resolve().parent / "web"
+DEMO_DIR = WEB_DIR / "demo"
 
 
 class Node:

@@ -73,7 +73,7 @@ class Settings:
     # demo
     demo: bool = True
     demo_room: str = "demo"
-    demo_dir: str = ""  # the client_demo/ directory; empty: the one beside the package
+    demo_dir: str = ""  # the demo pages' directory; empty: the ones shipped in the package
     log_level: str = "info"
     log_json: bool = True
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
