@@ -17,6 +17,8 @@ RUN apt-get update \
 RUN python -m venv /opt/liveroom
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
+# liveroom/web/client links to the JS client package, so its target comes first
+COPY clients/js/src ./clients/js/src
 COPY liveroom ./liveroom
 RUN /opt/liveroom/bin/pip install . \
     && /opt/liveroom/bin/python -P -c "import liveroom._sendall"

@@ -157,6 +157,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         demo_dir = Path(settings.demo_dir) if settings.demo_dir else DEMO_DIR
         if demo_dir.is_dir():
             routes.append(Mount("/demo", StaticFiles(directory=demo_dir, html=True), name="demo"))
+            # the pages import the packaged JS client; web/client links to clients/js/src
+            client = StaticFiles(directory=WEB_DIR / "client", follow_symlink=True)
+            routes.append(Mount("/client", client, name="client"))
         else:
             log.warning("demo pages not found at %s (set LIVEROOM_DEMO_DIR)", demo_dir)
     middleware = [Middleware(RequestIds, node_id=settings.node_id)]

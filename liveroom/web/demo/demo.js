@@ -1,4 +1,5 @@
-// Demo helpers shared by the viewer page and the host console: demo tokens and safe DOM building.
+// Demo helpers shared by the viewer page and the host console: demo tokens, safe DOM building and
+// display formatting.
 //
 // A real shop's page gets its token from the shop's own backend; the demo asks the liveroom demo
 // endpoint (on only when the server runs with LIVEROOM_DEMO=1) and keeps it per browser tab.
@@ -72,3 +73,9 @@ export const serverClock = {
     return Date.now() / 1000 + this.skew;
   },
 };
+
+/** Format an amount in fen (分) as yuan: 12990 -> "129.90". */
+export function yuan(fen) {
+  const n = Number(fen) || 0;
+  return (n / 100).toFixed(2);
+}

@@ -1,8 +1,7 @@
 // Host console panels for the room features: product cards, flash sales, lucky bags, red
 // packets. Each one appears only when the server has the feature (it shows up in the snapshot).
 
-import { yuan } from "./liveroom.js";
-import { clock, el, toast } from "./demo.js";
+import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
 
 export function mountHostPanels(ctx) {

@@ -1,7 +1,7 @@
 // The host console: room controls over the WebSocket (host token), live numbers from the stats
 // endpoint (GET /api/rooms/{room}/stats, the host token as Bearer) and from live events.
 
-import { LiveRoom } from "./liveroom.js";
+import { LiveRoom } from "../client/liveroom.js";
 import { BarChart, Funnel, LineChart } from "./charts.js";
 import { demoToken, el, toast } from "./demo.js";
 import { mountHostPanels } from "./host-panels.js";

@@ -1,8 +1,7 @@
 // Lucky bags (福袋): the badge with its countdown, the rules, joining (tap or keyword comment),
 // the participant count and the result, with the seed so anyone can check the draw.
 
-import { yuan } from "./liveroom.js";
-import { clock, el, toast } from "./demo.js";
+import { clock, el, toast, yuan } from "./demo.js";
 
 const JOIN_ERRORS = {
   not_started: "The lucky bag has not opened yet.",

@@ -1,8 +1,7 @@
 // Pinned product cards (讲解卡): the board from the snapshot and ``cards`` events (the highest
 // version wins), live stock from the linked flash sale, clicks and views counted for the funnel.
 
-import { yuan } from "./liveroom.js";
-import { el } from "./demo.js";
+import { el, yuan } from "./demo.js";
 
 export function mountCards(ctx) {
   const { live, state } = ctx;

@@ -1,7 +1,6 @@
 // Red packets (红包): the badge while one is open, grabbing, and a clear answer for each code.
 
-import { yuan } from "./liveroom.js";
-import { el, toast } from "./demo.js";
+import { el, toast, yuan } from "./demo.js";
 
 const GRAB_ERRORS = {
   already_grabbed: (e) => `You already grabbed this one: ¥${yuan(e.details?.amount ?? 0)}.`,

@@ -1,8 +1,8 @@
 // Flash sales (秒杀): live stock from the snapshot and ``sale``/``sold_out`` events, the buy
 // button and a clear answer for every code, purchase notices in the feed, demo payment.
 
-import { LiveRoomError, yuan } from "./liveroom.js";
-import { clock, el, toast } from "./demo.js";
+import { LiveRoomError } from "../client/liveroom.js";
+import { clock, el, toast, yuan } from "./demo.js";
 import { safeImage } from "./panel-cards.js";
 
 /** What the viewer reads for each refusal code of ``buy``. */

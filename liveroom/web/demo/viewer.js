@@ -4,7 +4,7 @@
 // Every piece of user text reaches the page through textContent (see demo.js ``el``), never as
 // HTML.
 
-import { LiveRoom } from "./liveroom.js";
+import { LiveRoom } from "../client/liveroom.js";
 import { demoToken, el, toast } from "./demo.js";
 import { mountPanels } from "./panels.js";
 

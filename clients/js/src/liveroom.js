@@ -368,9 +368,3 @@ export class LiveRoom extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
-
-/** Format an amount in fen (分) as yuan: 12990 -> "129.90". */
-export function yuan(fen) {
-  const n = Number(fen) || 0;
-  return (n / 100).toFixed(2);
-}
