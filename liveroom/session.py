@@ -451,7 +451,8 @@ async def _refuse(ws: WebSocket, code: int, message: str) -> None:
     log.info("refused: %s", message, extra={"code": int(code)})
     code_name = REFUSAL_ERRORS.get(code, ErrorCode.BAD_REQUEST)  # type: ignore[call-overload]
     with contextlib.suppress(Exception):
-        await ws.send_bytes(frame([event("error", code=code_name.value, message=message)]))
+        # a text frame, as every server frame: a browser's JSON.parse drops a binary one (a Blob)
+        await ws.send_text(frame([event("error", code=code_name.value, message=message)]).decode())
         await ws.close(code, message[:120])
 
 
