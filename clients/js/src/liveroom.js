@@ -1,8 +1,9 @@
-// liveroom.js: a small browser client for the liveroom WebSocket protocol (version 1).
+// liveroom.js: a small client for the liveroom WebSocket protocol (version 1).
 //
-// No build step, no dependencies: import it as an ES module.
+// No build step, no dependencies: an ES module for browsers and for Node 18+ (pass a WebSocket
+// implementation, such as the `ws` package's, as the `WebSocket` option).
 //
-//   import { LiveRoom } from "./liveroom.js";
+//   import { LiveRoom } from "liveroom-client";      // or "./liveroom.js" in a page
 //   const live = new LiveRoom({ room: "demo", token: async () => myToken });
 //   live.on("comment", (e) => show(e.user.name, e.text));
 //   live.connect();
@@ -19,11 +20,15 @@
 // - drops room events it already holds (offset not newer than its own), so a page never draws an
 //   event twice.
 //
-// docs/client.md describes every option and event.
+// README.md (next to src/) and docs/client.md in the liveroom repository describe every option
+// and event; liveroom.d.ts declares them.
 
 export const PROTOCOL_VERSION = 1;
 
-/** Close codes (docs/protocol.md). */
+/**
+ * Close codes (docs/protocol.md, "Close codes"; the server's are liveroom/errors.py CloseCode).
+ * ABNORMAL is the browser's own: the connection dropped without a close frame.
+ */
 export const CloseCode = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
@@ -34,16 +39,21 @@ export const CloseCode = Object.freeze({
   BAD_REQUEST: 4000,
   AUTH_FAILED: 4001,
   WRONG_ROOM: 4003,
+  ORIGIN_NOT_ALLOWED: 4004,
   SLOW_CONSUMER: 4008,
   ROOM_ENDED: 4010,
   TOKEN_EXPIRED: 4011,
   FLOOD: 4029,
+  TOO_MANY_CONNECTIONS: 4030,
 });
 
-/** Close codes after which reconnecting cannot help. */
-const FATAL = new Set([CloseCode.BAD_REQUEST, CloseCode.WRONG_ROOM, CloseCode.ROOM_ENDED]);
-/** Close codes after which the client needs a new token before it tries again. */
-const NEEDS_TOKEN = new Set([CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED]);
+/** Close codes after which reconnecting cannot help: the client stops (status "closed"). */
+export const FATAL = Object.freeze(
+  new Set([CloseCode.BAD_REQUEST, CloseCode.WRONG_ROOM, CloseCode.ORIGIN_NOT_ALLOWED, CloseCode.ROOM_ENDED]),
+);
+
+/** Close codes after which the client asks for a new token (``refresh: true``) before retrying. */
+export const NEEDS_TOKEN = Object.freeze(new Set([CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED]));
 
 /** A refused command, or one whose answer never came. */
 export class LiveRoomError extends Error {
@@ -59,23 +69,32 @@ export class LiveRoomError extends Error {
 }
 
 const DEFAULTS = {
-  url: null, // ws(s)://host/ws; default: /ws on the page's own host
+  url: null, // ws(s)://host/ws; default: /ws on the page's own host (browsers only)
   room: "",
   token: null, // string, or (async) function ({ refresh }) => string; null for anonymous
+  offset: null, // resume from this offset on the first connection (an offset saved earlier)
   requestTimeoutMs: 8000,
   backoffBaseMs: 300,
   backoffMaxMs: 10000,
   pingIntervalMs: 25000, // application ping that notices a half-open connection
-  WebSocket: null, // inject an implementation (tests, Node); default globalThis.WebSocket
+  WebSocket: null, // inject an implementation (Node, tests); default globalThis.WebSocket
+  random: Math.random, // the backoff's random source, () => [0, 1)
 };
+
+// Node 18 has EventTarget and Event but no global CustomEvent.
+const makeEvent =
+  typeof globalThis.CustomEvent === "function"
+    ? (type, detail) => new CustomEvent(type, { detail })
+    : (type, detail) => Object.assign(new Event(type), { detail });
+
+const utf8 = new TextDecoder();
 
 /**
  * One connection to one room, kept alive across network trouble and server restarts.
  *
- * Events (``addEventListener`` or ``on``; each listener gets the server event as ``e.detail``
- * with ``on``'s callback receiving the detail directly):
- *   every server event by its type: welcome, snapshot, comment, system, stats, room, ...
- *   "status"  {status, attempt, delay, code, reason}: connecting | open | reconnecting | closed
+ * Events (``on(type, detail => ...)`` or ``addEventListener(type, e => e.detail)``):
+ *   every server event by its type: welcome, snapshot, comment, system, stats, room, error, ...
+ *   "status"  {status, attempt, delay, code, reason, error}: connecting | open | reconnecting | closed
  *   "reset"   the snapshot, when the server could not replay what was missed
  *   "resumed" {offset, missed}: the missed events were replayed
  *   "event"   every server event, whatever its type (after the typed one)
@@ -85,19 +104,24 @@ export class LiveRoom extends EventTarget {
     super();
     this.options = { ...DEFAULTS, ...options };
     if (!this.options.room) throw new TypeError("LiveRoom needs a room");
+    if (!this.options.url && typeof location === "undefined") {
+      throw new TypeError("LiveRoom needs a url outside a browser page");
+    }
     /** newest room offset held; null until the first snapshot */
-    this.offset = null;
+    this.offset = this.options.offset ?? null;
     /** the welcome event of the current connection: {role, user, node, protocol} */
     this.welcome = null;
     this.status = "idle";
     this.attempt = 0;
     this._ws = null;
-    this._pending = new Map(); // request id -> {resolve, reject, timer}
+    this._pending = new Map(); // request id -> {resolve, reject, timer, sent, message}
     this._ids = 0;
     this._retryTimer = null;
     this._pingTimer = null;
     this._stopped = true;
+    this._opening = 0; // bumped by close(): a token fetch that outlives it is dropped
     this._refreshToken = false;
+    this._refusal = null; // the error event the server sent before closing this connection
     this._idPrefix = Math.random().toString(36).slice(2, 8);
   }
 
@@ -110,14 +134,16 @@ export class LiveRoom extends EventTarget {
 
   /** Open the connection (and keep it open until ``close``). */
   connect() {
+    if (!this._stopped) return this;
     this._stopped = false;
-    if (!this._ws && !this._retryTimer) this._open();
+    this._open();
     return this;
   }
 
   /** Close for good: no reconnect; pending requests fail with code ``closed``. */
   close() {
     this._stopped = true;
+    this._opening += 1;
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
     this._stopPing();
@@ -142,12 +168,16 @@ export class LiveRoom extends EventTarget {
    * Resolves with the reply (``{type:"reply", id, ok:true, ...}``). Rejects with a
    * ``LiveRoomError``: the server's code when refused; ``timeout`` when no reply came in time;
    * ``disconnected`` when the connection dropped first (the command may or may not have run:
-   * resend it with the same ``id`` where the command is idempotent).
-   * While the client is reconnecting the command waits for the connection, within the timeout.
+   * resend it with the same ``id`` where the command is idempotent); ``closed`` when the client
+   * is closed for good. While the client is connecting or reconnecting the command waits for
+   * the connection, within the timeout.
    */
   send(type, fields = {}, { id = null, timeoutMs = null } = {}) {
     const rid = id || this.newId();
     const timeout = timeoutMs ?? this.options.requestTimeoutMs;
+    if (this.status === "closed") {
+      return Promise.reject(new LiveRoomError("closed", "the client is closed"));
+    }
     return new Promise((resolve, reject) => {
       const entry = { resolve, reject, timer: null, sent: false, message: null };
       entry.timer = setTimeout(() => {
@@ -171,16 +201,17 @@ export class LiveRoom extends EventTarget {
   async _open() {
     this._retryTimer = null;
     if (this._stopped) return;
+    const opening = this._opening;
     this._setStatus(this.attempt ? "reconnecting" : "connecting", { attempt: this.attempt });
     let token = null;
     try {
       const source = this.options.token;
       token = typeof source === "function" ? await source({ refresh: this._refreshToken }) : source;
     } catch (err) {
-      this._scheduleRetry({ code: 0, reason: `token: ${err.message || err}` });
+      if (opening === this._opening) this._scheduleRetry({ code: 0, reason: `token: ${err.message || err}` });
       return;
     }
-    if (this._stopped) return;
+    if (this._stopped || opening !== this._opening) return;
     const params = new URLSearchParams({ room: this.options.room });
     if (token) params.set("token", token);
     if (this.offset !== null) params.set("offset", String(this.offset));
@@ -193,6 +224,8 @@ export class LiveRoom extends EventTarget {
       return;
     }
     this._ws = ws;
+    this._refusal = null;
+    ws.binaryType = "arraybuffer"; // read a binary frame as bytes now, not as a Blob later
     ws.onmessage = (msg) => this._onMessage(msg.data);
     ws.onclose = (e) => this._onClose(ws, e.code, e.reason);
     ws.onerror = () => {}; // a close event always follows; it carries the code
@@ -223,33 +256,34 @@ export class LiveRoom extends EventTarget {
       }
     }
     if (this._stopped) return;
+    const error = this._refusal;
     if (FATAL.has(code)) {
       this._stopped = true;
-      this._failPending("closed", reason || `closed with code ${code}`);
-      this._setStatus("closed", { code, reason });
+      this._failPending("closed", error?.message || reason || `closed with code ${code}`);
+      this._setStatus("closed", { code, reason, error });
       return;
     }
     this._refreshToken = NEEDS_TOKEN.has(code);
-    this._scheduleRetry({ code, reason });
+    this._scheduleRetry({ code, reason, error });
   }
 
-  _scheduleRetry({ code, reason }) {
+  _scheduleRetry({ code, reason, error = null }) {
     if (this._stopped) return;
-    const { backoffBaseMs, backoffMaxMs } = this.options;
-    // A server restart (1012) or a resync asks us back at once; anything else backs off.
-    const quick = code === CloseCode.SERVICE_RESTART && this.attempt === 0;
+    const { backoffBaseMs, backoffMaxMs, random } = this.options;
     const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** this.attempt);
-    // "Full jitter": spread reconnects of a whole room over the window instead of a stampede.
-    const delay = quick ? Math.random() * backoffBaseMs : ceiling / 2 + (Math.random() * ceiling) / 2;
+    // Full jitter: a room's viewers spread their reconnects over the whole window instead of
+    // hitting a restarted server in the same millisecond. A first retry (after a server restart,
+    // 1012, or a resync) therefore comes within backoffBaseMs.
+    const delay = random() * ceiling;
     this.attempt += 1;
-    this._setStatus("reconnecting", { attempt: this.attempt, delay, code, reason });
+    this._setStatus("reconnecting", { attempt: this.attempt, delay, code, reason, error });
     this._retryTimer = setTimeout(() => this._open(), delay);
   }
 
   _onMessage(data) {
     let events;
     try {
-      events = JSON.parse(data);
+      events = JSON.parse(typeof data === "string" ? data : utf8.decode(data));
     } catch {
       return;
     }
@@ -266,6 +300,10 @@ export class LiveRoom extends EventTarget {
         return;
       case "welcome":
         this.welcome = ev;
+        break;
+      case "error":
+        // The server refuses this connection; the close (and its code) follows.
+        this._refusal = ev;
         break;
       case "snapshot":
         this.offset = ev.offset;
@@ -349,7 +387,10 @@ export class LiveRoom extends EventTarget {
       const ws = this._ws;
       this.send("ping", {}, { timeoutMs: every }).catch((err) => {
         // No answer in a whole interval: the connection is dead even if the socket says not.
-        if (err.code === "timeout" && ws && ws === this._ws) ws.close(CloseCode.NORMAL, "ping timeout");
+        // Don't wait for a close handshake that cannot come: drop it and reconnect now.
+        if (err.code !== "timeout" || !ws || ws !== this._ws) return;
+        ws.close(CloseCode.NORMAL, "ping timeout");
+        this._onClose(ws, CloseCode.ABNORMAL, "ping timeout");
       });
     }, every);
   }
@@ -365,6 +406,6 @@ export class LiveRoom extends EventTarget {
   }
 
   _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.dispatchEvent(makeEvent(type, detail));
   }
 }

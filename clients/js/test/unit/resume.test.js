@@ -1,0 +1,149 @@
+// Offsets: the client passes back the newest offset it holds, replays and resets are told apart,
+// and room events it already holds are never emitted twice.
+
+import assert from "node:assert/strict";
+import { beforeEach, test } from "node:test";
+
+import { fakeRoom } from "./fake.js";
+
+beforeEach((t) => t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] }));
+
+/** Connect, join at `offset`, then drop the connection and let the retry timer fire. */
+function reconnectAfter(t, room, code = 1006) {
+  room.server.last.drop(code);
+  t.mock.timers.tick(1000);
+  return room.server.last;
+}
+
+test("the first connection asks for no offset", () => {
+  const { live, server } = fakeRoom();
+  live.connect();
+  assert.equal(server.sockets.length, 1);
+  assert.equal(server.last.offset, null);
+  assert.equal(server.last.url.searchParams.get("room"), "r1");
+  assert.equal(server.last.token, "t0");
+});
+
+test("the offset option resumes from a saved offset on the first connection", () => {
+  const { live, server } = fakeRoom({ offset: 77 });
+  live.connect();
+  assert.equal(server.last.offset, "77");
+});
+
+test("a reconnect passes back the newest offset seen", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(10);
+  room.server.last.frame({ type: "comment", offset: 11, text: "a" }, { type: "comment", offset: 12, text: "b" });
+  room.server.last.frame({ type: "stats", online: 3, likes: 0 });
+  assert.equal(room.live.offset, 12);
+  const second = reconnectAfter(t, room);
+  assert.equal(room.server.sockets.length, 2);
+  assert.equal(second.offset, "12");
+});
+
+test("missed events are emitted in order, then resumed, then live events", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(5);
+  const second = reconnectAfter(t, room);
+  second.frame({ type: "welcome", protocol: 1 });
+  second.frame({ type: "comment", offset: 6, text: "missed 1" }, { type: "comment", offset: 7, text: "missed 2" });
+  second.frame({ type: "resumed", offset: 7, missed: 2 });
+  second.frame({ type: "comment", offset: 8, text: "live" });
+  assert.deepEqual(
+    room.of("comment").map((c) => c.text),
+    ["missed 1", "missed 2", "live"],
+  );
+  assert.deepEqual(room.of("resumed"), [{ type: "resumed", offset: 7, missed: 2 }]);
+  assert.equal(room.live.status, "open");
+  assert.equal(room.live.offset, 8);
+  assert.equal(room.of("snapshot").length, 1, "a resume is not a snapshot");
+  assert.equal(room.of("reset").length, 0);
+});
+
+test("a reset snapshot emits snapshot then reset and takes the snapshot's offset", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(500);
+  const second = reconnectAfter(t, room);
+  assert.equal(second.offset, "500");
+  // The room restarted (memory engine, say): its offsets are now below ours.
+  second.join(40, { reset: true });
+  const order = room.events.map(([type]) => type).filter((type) => type === "snapshot" || type === "reset");
+  assert.deepEqual(order, ["snapshot", "snapshot", "reset"]);
+  assert.equal(room.of("reset")[0].offset, 40);
+  assert.equal(room.live.offset, 40);
+  second.frame({ type: "comment", offset: 41, text: "after the reset" });
+  assert.deepEqual(
+    room.of("comment").map((c) => c.text),
+    ["after the reset"],
+    "events after a lower reset offset are not taken for duplicates",
+  );
+});
+
+test("room events at or below the held offset are dropped", () => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(10);
+  room.server.last.frame(
+    { type: "comment", offset: 9, text: "old" },
+    { type: "comment", offset: 10, text: "in the snapshot" },
+    { type: "comment", offset: 11, text: "new" },
+    { type: "comment", offset: 11, text: "new again" },
+  );
+  assert.deepEqual(
+    room.of("comment").map((c) => c.text),
+    ["new"],
+  );
+  assert.equal(room.of("event").filter((e) => e.type === "comment").length, 1);
+});
+
+test("events without an offset are always emitted", () => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(10);
+  room.server.last.frame({ type: "stats", online: 1 }, { type: "stats", online: 2 });
+  room.server.last.frame({ type: "comment", self: true, shed: true, text: "mine" });
+  assert.deepEqual(
+    room.of("stats").map((s) => s.online),
+    [1, 2],
+  );
+  assert.equal(room.of("comment").length, 1);
+  assert.equal(room.live.offset, 10);
+});
+
+test("skipped advances the offset past the comments left out", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(10);
+  room.server.last.frame({ type: "skipped", from: 11, to: 30, count: 20 });
+  assert.equal(room.live.offset, 30);
+  assert.equal(reconnectAfter(t, room).offset, "30");
+});
+
+test("resync closes the connection and resumes from the held offset", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  const first = room.server.last;
+  first.join(10);
+  first.frame({ type: "comment", offset: 11 });
+  first.frame({ type: "resync", offset: 15 });
+  assert.deepEqual(first.closedWith, { code: 1000, reason: "resync" });
+  first.drop(1000);
+  t.mock.timers.tick(100); // within backoffBaseMs: a first retry
+  assert.equal(room.server.sockets.length, 2);
+  assert.equal(room.server.last.offset, "11");
+});
+
+test("a binary frame is read as UTF-8 JSON", () => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(1);
+  const bytes = new TextEncoder().encode(JSON.stringify([{ type: "comment", offset: 2, text: "好看" }]));
+  room.server.last.onmessage({ data: bytes.buffer });
+  assert.deepEqual(
+    room.of("comment").map((c) => c.text),
+    ["好看"],
+  );
+});
