@@ -24,8 +24,12 @@ Json = dict[str, Any]
 
 
 def segment(value: str) -> str:
-    """One path segment, percent-encoded: an id can never reach another path than its own."""
-    if not isinstance(value, str) or value in ("", ".", ".."):
+    """One path segment, percent-encoded, so an id can never reach another path than its own.
+
+    A slash is refused rather than encoded: servers decode ``%2F`` back into ``/`` before
+    routing, so ``sale="s1/audit"`` would reach the audit of ``s1``. No liveroom id holds one.
+    """
+    if not isinstance(value, str) or value in ("", ".", "..") or "/" in value:
         raise ValueError(f"{value!r} is not an id")
     return quote(value, safe="")
 
