@@ -22,8 +22,17 @@ LOGS = Path(os.environ.get("LIVEROOM_TEST_LOGS", "/tmp/liveroom-test-logs"))
 class ServerProcess:
     """``python -m liveroom serve`` on a free port, with settings as ``LIVEROOM_*`` variables."""
 
-    def __init__(self, host: str = "127.0.0.1", **settings: object) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        command: list[str] | None = None,
+        cwd: Path | None = None,
+        **settings: object,
+    ) -> None:
         self.host = host  # loopback, or a test's own network namespace's veth address
+        # how to run it: this interpreter's ``-m liveroom serve``, or another install's command
+        self.command = command or [sys.executable, "-m", "liveroom", "serve"]
+        self.cwd = cwd
         self.port = free_port()
         self.settings = {"secret": SECRET, "api_key": API_KEY, "demo": False, **settings}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -50,7 +59,8 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "liveroom", "serve"],
+            self.command,
+            cwd=self.cwd,
             env=self.env(),
             stdout=log,
             stderr=log,
