@@ -62,6 +62,7 @@ class LiveroomClient:
 
     @property
     def base_url(self) -> str:
+        """Where the calls go, without a trailing slash."""
         return self._http.base_url
 
     async def ready(self) -> bool:
