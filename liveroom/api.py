@@ -22,7 +22,6 @@ from starlette.routing import Route
 from liveroom import auth, metrics
 from liveroom.auth import Identity
 from liveroom.errors import (
-    HTTP_STATUS,
     AuthError,
     CommandError,
     EngineUnavailable,
@@ -46,7 +45,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def error_response(exc: CommandError) -> Response:
-    return json_response({"error": exc.as_dict()}, HTTP_STATUS.get(exc.code, 400))
+    return json_response({"error": exc.as_dict()}, exc.code.status)
 
 
 def caller(request: Request, node: Node, room: str | None) -> Identity:

@@ -3,11 +3,12 @@
 Exception tree::
 
     LiveroomError            base of everything liveroom raises on purpose
-    ├── CommandError         a command was refused; carries an ErrorCode, goes back as a reply
+    ├── CommandError         a command was refused; carries a Code, goes back as a reply
     ├── AuthError            a token was refused; carries the CloseCode to close with
     └── EngineUnavailable    the shared state (Redis) cannot be reached right now
 
-The codes are documented in ``docs/protocol.md``; keep the two in step.
+The codes are documented in ``docs/protocol.md``; ``tests/protocol/test_docs.py`` keeps the
+two in step. Features declare their own ``Code`` enums beside their code.
 """
 
 from __future__ import annotations
@@ -15,70 +16,56 @@ from __future__ import annotations
 from enum import IntEnum, StrEnum
 
 
-class ErrorCode(StrEnum):
+class Code(StrEnum):
+    """Base of every error code enum: the core's ``ErrorCode`` and each feature's own.
+
+    A member is ``NAME = "wire_value", http_status`` or ``NAME = "wire_value", http_status,
+    True`` when the very same request may succeed later (``retry`` in the error body). Members
+    compare equal to their wire value, so a client may test ``code == "sold_out"``.
+    """
+
+    status: int
+    retry: bool
+
+    def __new__(cls, value: str, status: int = 400, retry: bool = False) -> Code:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status = status
+        member.retry = retry
+        return member
+
+
+class ErrorCode(Code):
     """Codes in error replies (WebSocket) and error bodies (HTTP)."""
 
-    BAD_JSON = "bad_json"
-    BAD_REQUEST = "bad_request"
-    UNKNOWN_TYPE = "unknown_type"
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    NOT_FOUND = "not_found"
-    RATE_LIMITED = "rate_limited"
-    MUTED = "muted"
-    TOO_LONG = "too_long"
-    EMPTY = "empty"
-    DUPLICATE = "duplicate"
-    READ_ONLY = "read_only"
-    UNAVAILABLE = "unavailable"
-    INTERNAL = "internal"
-    CONFLICT = "conflict"
+    BAD_JSON = "bad_json", 400
+    BAD_REQUEST = "bad_request", 400
+    UNKNOWN_TYPE = "unknown_type", 400
+    UNAUTHORIZED = "unauthorized", 401
+    FORBIDDEN = "forbidden", 403
+    NOT_FOUND = "not_found", 404
+    RATE_LIMITED = "rate_limited", 429, True
+    MUTED = "muted", 403
+    TOO_LONG = "too_long", 400
+    EMPTY = "empty", 400
+    DUPLICATE = "duplicate", 409
+    READ_ONLY = "read_only", 403
+    UNAVAILABLE = "unavailable", 503, True
+    INTERNAL = "internal", 500, True
+    CONFLICT = "conflict", 409
     # flash-sale answers
-    SOLD_OUT = "sold_out"
-    LIMIT_REACHED = "limit_reached"
-    NOT_STARTED = "not_started"
-    ENDED = "ended"
-    INVALID_QUANTITY = "invalid_quantity"
+    SOLD_OUT = "sold_out", 409
+    LIMIT_REACHED = "limit_reached", 409
+    NOT_STARTED = "not_started", 409
+    ENDED = "ended", 409
+    INVALID_QUANTITY = "invalid_quantity", 400
     # lucky bags
-    PRIZE_OVER_CAP = "prize_over_cap"
+    PRIZE_OVER_CAP = "prize_over_cap", 400
     # product cards and red packets
-    CARDS_FULL = "cards_full"
-    ALREADY_GRABBED = "already_grabbed"
-    ALL_GRABBED = "all_grabbed"
-    KEYWORD_REQUIRED = "keyword_required"
-
-
-#: Codes after which the very same request may succeed later.
-RETRYABLE = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL})
-
-#: HTTP status for each code when it is answered over the HTTP API.
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.BAD_JSON: 400,
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.UNKNOWN_TYPE: 400,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.MUTED: 403,
-    ErrorCode.TOO_LONG: 400,
-    ErrorCode.EMPTY: 400,
-    ErrorCode.DUPLICATE: 409,
-    ErrorCode.READ_ONLY: 403,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.INTERNAL: 500,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.SOLD_OUT: 409,
-    ErrorCode.LIMIT_REACHED: 409,
-    ErrorCode.NOT_STARTED: 409,
-    ErrorCode.ENDED: 409,
-    ErrorCode.INVALID_QUANTITY: 400,
-    ErrorCode.PRIZE_OVER_CAP: 400,
-    ErrorCode.CARDS_FULL: 409,
-    ErrorCode.ALREADY_GRABBED: 409,
-    ErrorCode.ALL_GRABBED: 409,
-    ErrorCode.KEYWORD_REQUIRED: 403,
-}
+    CARDS_FULL = "cards_full", 409
+    ALREADY_GRABBED = "already_grabbed", 409
+    ALL_GRABBED = "all_grabbed", 409
+    KEYWORD_REQUIRED = "keyword_required", 403
 
 
 class CloseCode(IntEnum):
@@ -107,7 +94,7 @@ class LiveroomError(Exception):
 class CommandError(LiveroomError):
     """A command was refused. Sent back as an error reply; the connection lives on."""
 
-    def __init__(self, code: ErrorCode, message: str = "", **details: object) -> None:
+    def __init__(self, code: Code, message: str = "", **details: object) -> None:
         super().__init__(message or code.value)
         self.code = code
         self.message = message or code.value
@@ -115,7 +102,7 @@ class CommandError(LiveroomError):
 
     @property
     def retry(self) -> bool:
-        return self.code in RETRYABLE
+        return self.code.retry
 
     def as_dict(self) -> dict[str, object]:
         body: dict[str, object] = {

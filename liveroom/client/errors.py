@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
-from liveroom.errors import HTTP_STATUS, RETRYABLE, ErrorCode
+from liveroom.errors import ErrorCode
 
 #: Codes the client gives its own exceptions; a server never sends them.
 NETWORK = "network"
@@ -164,11 +164,11 @@ def from_response(response: httpx.Response) -> LiveroomClientError:
     code = _code(raw_code)
     status = response.status_code
     if isinstance(code, ErrorCode):
-        status = HTTP_STATUS.get(code, status)
+        status = code.status
     kind = _BY_STATUS.get(status, ApiError)
     retry = error.get("retry")
     if not isinstance(retry, bool):
-        retry = code in RETRYABLE
+        retry = isinstance(code, ErrorCode) and code.retry
     details = {k: v for k, v in error.items() if k not in ("code", "message", "retry")}
     message = error.get("message")
     return kind(
