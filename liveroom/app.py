@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,23 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from liveroom import api, demo, features, metrics, openapi
+from liveroom import api, demo, http, metrics, openapi
+from liveroom.auth import Identity
 from liveroom.config import Settings
+from liveroom.context import NodeContext
 from liveroom.engine.base import Engine, engine_from_settings
-from liveroom.features import Feature
+from liveroom.features import Dispatch, Feature
+from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
+from liveroom.features.flashsale import FlashSaleFeature
+from liveroom.features.luckybag import LuckyBags
+from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
 from liveroom.hub import Hub
 from liveroom.limits import ConnectionCaps
 from liveroom.logs import RequestIds
-from liveroom.session import ExpiryWatch, Session, websocket_endpoint
+from liveroom.session import CORE_HANDLERS, ExpiryWatch, Session, websocket_endpoint
 
 log = logging.getLogger("liveroom")
 
@@ -36,24 +43,47 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 DEMO_DIR = WEB_DIR / "demo"
 
 
-class Node:
-    """Everything one liveroom process runs: engine, hub and features. Lives on ``app.state``."""
+#: the features every node runs, in order: their commands, routes, snapshot parts and hooks
+FEATURES: tuple[type[Feature], ...] = (Cards, FlashSaleFeature, LuckyBags, RedPackets)
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+
+class Node:
+    """Everything one liveroom process runs: engine, hub and features. Lives on ``app.state``.
+
+    It is the ``NodeContext`` its features are built with (``liveroom.context``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        features: tuple[type[Feature], ...] = FEATURES,
+    ) -> None:
         self.settings = settings
         self.engine: Engine = engine or engine_from_settings(settings)
         self.hub = Hub(self.engine, settings)
         self.rooms = Rooms(self.engine, settings)
         self.comments = Comments(self.engine, settings)
         self.stats = Stats(self.engine, settings)
+        self.log = log
         self.sessions: set[Session] = set()
         self.expiries = ExpiryWatch(lambda: len(self.sessions))
         self.caps = ConnectionCaps(settings)
-        self.features: list[Feature] = [module.setup(self) for module in features.discover()]
+        context: NodeContext = self  # mypy holds Node to the context protocol here
+        self.features: list[Feature] = [kind(context) for kind in features]
+        self.dispatch = Dispatch(CORE_HANDLERS, self.features)
         for feature in self.features:
             self.rooms.snapshot_parts.append(feature.snapshot)
+            self.hub.critical |= feature.critical_events
         self.ready = False
         self.draining = False
+
+    def now(self) -> float:
+        return time.time()
+
+    async def commented(self, room: str, who: Identity, text: str) -> None:
+        for feature in self.features:
+            await feature.commented(room, who, text)
 
     async def open(self) -> None:
         await self.engine.open()
@@ -82,7 +112,7 @@ async def healthz(request: Request) -> Response:
         description: alive
         content: {application/json: {schema: {type: object, properties: {ok: {const: true}}}}}
     """
-    return api.json_response({"ok": True})
+    return http.json_response({"ok": True})
 
 
 async def readyz(request: Request) -> Response:
@@ -103,7 +133,7 @@ async def readyz(request: Request) -> Response:
     node: Node = request.app.state.node
     up = node.ready and not node.draining and await node.engine.ping()
     metrics.ENGINE_UP.set(1 if up else 0)
-    return api.json_response(
+    return http.json_response(
         {"ready": up, "engine": node.settings.engine, "node": node.settings.node_id},
         200 if up else 503,
     )

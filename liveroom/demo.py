@@ -14,8 +14,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from liveroom import auth
-from liveroom.api import caller, error_response, json_response, read_json
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
+from liveroom.http import caller, error_response, json_response, read_json
 from liveroom.protocol import OBJECT_ID, ident_field
 
 if TYPE_CHECKING:

@@ -58,8 +58,9 @@ RING = 512  # recent events kept per room, to bring joining viewers level withou
 CHECK_EVERY = 8
 CATCHUP_CHUNK = 200  # events per catch-up frame
 UNSUBSCRIBE_GRACE_S = 5.0
-#: event types flushed at once instead of waiting for the tick
-CRITICAL = frozenset({b"sale", b"sold_out", b"bag_drawn", b"bag", b"packet", b"resync"})
+#: the core's event types flushed at once instead of waiting for the tick; features add theirs
+#: (``Feature.critical_events``) to ``Hub.critical``
+CRITICAL = frozenset({b"resync"})
 
 
 def type_of(payload: bytes) -> bytes:
@@ -163,7 +164,7 @@ class LocalRoom:
             with contextlib.suppress(Exception):
                 ending = bool(orjson.loads(payload).get("room", {}).get("ended"))
             self.hub.spawn(self._reload_info())
-        self.hub.mark(self, critical=ending or kind in CRITICAL)
+        self.hub.mark(self, critical=ending or kind in self.hub.critical)
         if ending:  # after the flush that carries the news, close everyone with 4010
             asyncio.get_running_loop().call_soon(self.end)
 
@@ -605,6 +606,8 @@ class Hub:
         self.node = settings.node_id
         self.rooms: dict[str, LocalRoom] = {}
         self.dirty: set[LocalRoom] = set()
+        #: event types flushed at once: the core's and, once the node adds them, its features'
+        self.critical: frozenset[bytes] = CRITICAL
         self.soft_limit = settings.outgoing_soft_kb * 1024
         #: the fan-out's send loop: C (``liveroom._sendall``) unless built without it or
         #: ``send_loop`` is "python"

@@ -21,7 +21,7 @@ documents it in its own file, next to its handler::
 ``tests/security/test_openapi.py`` fails on a route whose docstring has no block. Filled in for
 every operation unless it says otherwise: ``operationId``, ``tags`` (the module's name), the path
 parameters (strings, from the path template), a ``default`` error response, and for endpoints
-wrapped by ``api.endpoint`` the bearer security and ``x-liveroom-role``.
+wrapped by ``http.endpoint`` the bearer security and ``x-liveroom-role``.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ async def openapi_json(request: Request) -> Response:
         description: the OpenAPI document of this server's HTTP API
         content: {application/json: {schema: {type: object}}}
     """
-    from liveroom.api import json_response
+    from liveroom.http import json_response
 
     cached = getattr(request.app.state, "openapi", None)
     if cached is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -126,22 +127,13 @@ class RefreshToken(Command):
         return cls(rid, token)
 
 
-COMMANDS: dict[str, type[Command]] = {}
-
-
-def register(*classes: type[Command]) -> None:
-    """Make command classes decodable. Feature modules call this for their commands."""
-    for cls in classes:
-        COMMANDS[cls.type] = cls
-
-
-register(Ping, SendComment, SendLike, PostSystem, MuteUser, UnmuteUser, RefreshToken)
-
 ROLE_RANK = {"viewer": 0, "host": 1, "admin": 2}
 
 
-def decode(data: str | bytes) -> Command:
-    """Parse one client message. Raises ``CommandError`` with the reason; never anything else."""
+def decode(data: str | bytes, commands: Mapping[str, type[Command]]) -> Command:
+    """Parse one client message into one of ``commands`` (by its ``type``; a node's table is
+    ``features.Dispatch.commands``). Raises ``CommandError`` with the reason; never anything
+    else."""
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -152,7 +144,7 @@ def decode(data: str | bytes) -> Command:
     kind = body.get("type")
     if not isinstance(kind, str):
         raise CommandError(ErrorCode.BAD_REQUEST, "missing command type", id=rid)
-    cls = COMMANDS.get(kind)
+    cls = commands.get(kind)
     if cls is None:
         raise CommandError(ErrorCode.UNKNOWN_TYPE, f"unknown command type {kind[:40]!r}", id=rid)
     try:

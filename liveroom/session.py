@@ -10,8 +10,8 @@ import itertools
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from liveroom import PROTOCOL_VERSION, auth, logs, metrics
 from liveroom.auth import Identity
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
+from liveroom.features import Handler
 from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
 from liveroom.limits import client_ip
 from liveroom.protocol import (
@@ -45,16 +46,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liveroom.session")
 
-Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 _conn_ids = itertools.count(1)
 #: commands queued on one connection before the server stops reading from it
 INBOX_HOLD = 32
 
 
 class Session:
-    """Serves one connection until it closes. ``HANDLERS`` maps command classes to methods."""
-
-    HANDLERS: ClassVar[dict[type[Command], Handler]] = {}
+    """Serves one connection until it closes; commands go to the node's ``dispatch`` table."""
 
     __slots__ = (
         "node",
@@ -91,16 +89,6 @@ class Session:
         self.address: str | None = None  # counted against the per-address cap until finished
         self.finished = False
         self.watched_at: float | None = None  # the token expiry the node's watch holds
-
-    @classmethod
-    def handles(cls, command: type[Command]) -> Callable[[Handler], Handler]:
-        """Register a handler for a command class (features use this for their commands)."""
-
-        def register(fn: Handler) -> Handler:
-            cls.HANDLERS[command] = fn
-            return fn
-
-        return register
 
     # ------------------------------------------------------------------ read loop
 
@@ -216,11 +204,12 @@ class Session:
         """Decode, check the role, run the handler, reply. Errors become error replies."""
         rid: str | None = None
         try:
-            command = decode(data)
+            dispatch = self.node.dispatch
+            command = decode(data, dispatch.commands)
             rid = command.id
             metrics.COMMANDS.labels(command.type).inc()
             self._authorize(command)
-            handler = self.HANDLERS[type(command)]
+            handler = dispatch.handlers[type(command)]
             result = await handler(self, command)
             self.viewer.send(frame([reply(rid, **(result or {}))]))
         except CommandError as exc:
@@ -338,12 +327,10 @@ def _request_id_of(data: str | bytes) -> str | None:
 # ---------------------------------------------------------------------- handlers
 
 
-@Session.handles(Ping)
 async def handle_ping(session: Session, command: Ping) -> dict[str, Any]:
     return {"ts": time.time()}
 
 
-@Session.handles(RefreshToken)
 async def handle_refresh(session: Session, command: RefreshToken) -> dict[str, Any]:
     """Swap in a fresh token for the same user, valid for this room; the expiry timer follows it."""
     try:
@@ -357,7 +344,6 @@ async def handle_refresh(session: Session, command: RefreshToken) -> dict[str, A
     return {"expires": who.expires}
 
 
-@Session.handles(SendComment)
 async def handle_comment(session: Session, command: SendComment) -> dict[str, Any]:
     room = session.room
     outcome = await session.node.comments.post(room.id, session.who, command.text, room.info)
@@ -367,8 +353,7 @@ async def handle_comment(session: Session, command: SendComment) -> dict[str, An
             metrics.SHED.inc()
             await session.node.engine.incr(room.id, "shed")
     if not outcome.hidden:
-        for feature in session.node.features:
-            await feature.commented(room.id, session.who, command.text)
+        await session.node.commented(room.id, session.who, command.text)
     result: dict[str, Any] = {"offset": outcome.offset}
     if outcome.shed:
         result["shed"] = True
@@ -379,28 +364,36 @@ async def handle_comment(session: Session, command: SendComment) -> dict[str, An
     return result
 
 
-@Session.handles(SendLike)
 async def handle_like(session: Session, command: SendLike) -> dict[str, Any]:
     session.room.likes += command.count
     return {}
 
 
-@Session.handles(PostSystem)
 async def handle_system(session: Session, command: PostSystem) -> dict[str, Any]:
     offset = await session.node.comments.system(session.room.id, command.text, session.who)
     return {"offset": offset}
 
 
-@Session.handles(MuteUser)
 async def handle_mute(session: Session, command: MuteUser) -> dict[str, Any]:
     until = await session.node.comments.mute(session.room.id, command.user, command.seconds)
     return {"until": until}
 
 
-@Session.handles(UnmuteUser)
 async def handle_unmute(session: Session, command: UnmuteUser) -> dict[str, Any]:
     await session.node.comments.unmute(session.room.id, command.user)
     return {}
+
+
+#: the commands every node answers, whatever its features
+CORE_HANDLERS: dict[type[Command], Handler] = {
+    Ping: handle_ping,
+    RefreshToken: handle_refresh,
+    SendComment: handle_comment,
+    SendLike: handle_like,
+    PostSystem: handle_system,
+    MuteUser: handle_mute,
+    UnmuteUser: handle_unmute,
+}
 
 
 # ---------------------------------------------------------------------- the endpoint

@@ -1,37 +1,57 @@
-"""Domain features. Each talks to the Engine and the protocol only, never to Starlette or Redis.
+"""The feature contract. Each feature is a package under ``liveroom.features``; the composition
+root (``liveroom.app``) lists the ones a node runs, explicitly, and builds each with a
+``NodeContext``. Nothing registers itself by being imported.
 
-A feature module that defines ``setup(node) -> Feature`` is found and set up by the ``Node`` at
-start. Its WebSocket commands register themselves at import (``protocol.register`` and
-``Session.handles``), so adding a feature means adding a module here and nothing else.
+A feature declares what it brings (its WebSocket commands and their handlers, its HTTP routes,
+the event types that must reach viewers at once, its error codes) and fills in the hooks it
+needs. It talks to shared state through the core engine or its own store, and to other features
+only through the seams of ``liveroom.context``.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from starlette.routing import BaseRoute
 
+from liveroom.protocol import Command
+
 if TYPE_CHECKING:
     from liveroom.auth import Identity
+    from liveroom.context import NodeContext
     from liveroom.session import Session
+
+#: a WebSocket command's handler: the reply's fields, or None for a bare ``ok``
+Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 
 
 class Feature:
-    """Hooks a feature may fill in; every default does nothing."""
+    """What a feature declares, and hooks it may fill in; every default does nothing."""
 
-    name = "feature"
+    name: ClassVar[str] = "feature"
+    #: room event types (their ``type`` as bytes) flushed to viewers at once, not at the tick
+    critical_events: ClassVar[frozenset[bytes]] = frozenset()
+    #: the error code enums this feature answers with (documented in docs/protocol.md)
+    error_codes: ClassVar[tuple[type[Enum], ...]] = ()
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    def commands(self) -> Mapping[type[Command], Handler]:
+        """The WebSocket commands this feature answers, each with its handler."""
+        return {}
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP routes, mounted at the app's root (use ``/api/...`` paths)."""
+        return []
 
     async def open(self) -> None:
         """Start background work (sweepers, timers). Runs after the engine is open."""
 
     async def close(self) -> None:
         """Stop background work. Runs before the engine closes."""
-
-    def routes(self) -> list[BaseRoute]:
-        """HTTP routes, mounted at the app's root (use ``/api/...`` paths)."""
-        return []
 
     async def snapshot(self, room: str) -> dict[str, Any]:
         """Fields merged into every viewer's snapshot of ``room`` (shared by all viewers)."""
@@ -44,22 +64,30 @@ class Feature:
         """A comment by ``who`` was accepted (keyword joins hang off this)."""
 
 
+class Dispatch:
+    """A node's command table, built once from its features: the command classes ``decode``
+    knows by type name, and the handler of each. Two features claiming one type is an error at
+    start, not a silent override."""
+
+    def __init__(self, core: Mapping[type[Command], Handler], features: list[Feature]) -> None:
+        self.handlers: dict[type[Command], Handler] = dict(core)
+        for feature in features:
+            for command, handler in feature.commands().items():
+                if command in self.handlers or any(
+                    known.type == command.type for known in self.handlers
+                ):
+                    raise ValueError(f"two handlers for the {command.type!r} command")
+                self.handlers[command] = handler
+        self.commands: dict[str, type[Command]] = {c.type: c for c in self.handlers}
+
+
 F = TypeVar("F", bound=Feature)
 
 
 def find(node: Any, kind: type[F]) -> F:
-    """The node's feature of class ``kind`` (its commands and routes reach it this way)."""
+    """The node's feature of class ``kind``. Transitional: used by the feature modules that
+    have not yet become packages whose routes and handlers are bound to their instance."""
     for feature in node.features:
         if isinstance(feature, kind):
             return feature
     raise LookupError(f"the {kind.__name__} feature is not set up on this node")
-
-
-def discover() -> list[Any]:
-    """Every ``liveroom.features`` module that has a ``setup(node)`` function."""
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if callable(getattr(module, "setup", None)):
-            found.append(module)
-    return found

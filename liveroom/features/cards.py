@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,17 +28,16 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.engine.promo import Board, CardStore, Pin, cards_of
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.features import Feature, find
+from liveroom.features import Feature, Handler, find
+from liveroom.http import acting_for, endpoint, path_id, read_json
 from liveroom.protocol import (
     OBJECT_ID,
     Command,
     ident_field,
     int_field,
-    register,
     room_event_body,
 )
 from liveroom.session import Session
@@ -126,9 +126,6 @@ class ViewCard(Command):
     @classmethod
     def parse(cls, rid: str, body: dict[str, Any]) -> Command:
         return cls(rid, ident_field(body.get("sku"), "sku", OBJECT_ID))
-
-
-register(PinCard, UnpinCard, ClickCard, ViewCard)
 
 
 # --------------------------------------------------------------------------- the feature
@@ -248,6 +245,14 @@ class Cards(Feature):
         if new:
             await self.engine.incr(session.room.id, "card_shown", new)
 
+    def commands(self) -> Mapping[type[Command], Handler]:
+        return {
+            PinCard: handle_card_pin,
+            UnpinCard: handle_card_unpin,
+            ClickCard: handle_card_click,
+            ViewCard: handle_card_view,
+        }
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/api/rooms/{room}/cards", get_cards, methods=["GET"]),
@@ -259,10 +264,6 @@ class Cards(Feature):
         ]
 
 
-def setup(node: Node) -> Cards:
-    return Cards(node)
-
-
 def _feature(node: Node) -> Cards:
     return find(node, Cards)
 
@@ -270,23 +271,19 @@ def _feature(node: Node) -> Cards:
 # --------------------------------------------------------------------------- WebSocket
 
 
-@Session.handles(PinCard)
 async def handle_card_pin(session: Session, command: PinCard) -> dict[str, Any]:
     body = command.body or {}
     return await _feature(session.node).pin(session.room.id, body, session.who, _replace(body))
 
 
-@Session.handles(UnpinCard)
 async def handle_card_unpin(session: Session, command: UnpinCard) -> dict[str, Any]:
     return await _feature(session.node).unpin(session.room.id, command.sku, session.who)
 
 
-@Session.handles(ClickCard)
 async def handle_card_click(session: Session, command: ClickCard) -> dict[str, Any]:
     return await _feature(session.node).click(session.room.id, session.who.user, command.sku)
 
 
-@Session.handles(ViewCard)
 async def handle_card_view(session: Session, command: ViewCard) -> dict[str, Any]:
     return await _feature(session.node).view(session.room.id, session.who.user, command.sku)
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,8 +38,8 @@ from liveroom.engine.sales import (
     store_of,
 )
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, find
-from liveroom.protocol import OBJECT_ID, Command, ident_field, register, room_event_body
+from liveroom.features import Feature, Handler, find
+from liveroom.protocol import OBJECT_ID, Command, ident_field, room_event_body
 from liveroom.session import Session
 
 if TYPE_CHECKING:
@@ -120,9 +120,6 @@ class CancelOrder(Command):
             ident_field(body.get("sale"), "sale", OBJECT_ID),
             ident_field(body.get("order"), "order", OBJECT_ID),
         )
-
-
-register(Buy, CancelOrder)
 
 
 # --------------------------------------------------------------------------- the domain
@@ -374,6 +371,7 @@ class FlashSaleFeature(Feature):
     """Plugs flash sales into a node: snapshot part, routes, and the expiry sweeper."""
 
     name = "flashsale"
+    critical_events = frozenset({b"sale", b"sold_out"})
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -414,6 +412,9 @@ class FlashSaleFeature(Feature):
             except Exception:
                 log.exception("buy funnel count failed")
 
+    def commands(self) -> Mapping[type[Command], Handler]:
+        return {Buy: handle_buy, CancelOrder: handle_cancel_order}
+
     def routes(self) -> list[BaseRoute]:
         from liveroom.features.flashsale_api import routes
 
@@ -421,10 +422,6 @@ class FlashSaleFeature(Feature):
 
     async def snapshot(self, room: str) -> dict[str, Any]:
         return await self.sales.snapshot(room)
-
-
-def setup(node: Node) -> FlashSaleFeature:
-    return FlashSaleFeature(node)
 
 
 def flash_sale(node: Node) -> FlashSale:
@@ -435,7 +432,6 @@ def flash_sale(node: Node) -> FlashSale:
 # --------------------------------------------------------------------------- handlers
 
 
-@Session.handles(Buy)
 async def handle_buy(session: Session, command: Buy) -> dict[str, Any]:
     return await flash_sale(session.node).buy(
         session.room.id,
@@ -447,7 +443,6 @@ async def handle_buy(session: Session, command: Buy) -> dict[str, Any]:
     )
 
 
-@Session.handles(CancelOrder)
 async def handle_cancel_order(session: Session, command: CancelOrder) -> dict[str, Any]:
     return await flash_sale(session.node).cancel(
         session.room.id, command.sale, command.order, session.who.user

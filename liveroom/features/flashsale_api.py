@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.engine.sales import MAX_QUANTITY, Sale, SaleSpec
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.flashsale import flash_sale, quantity_field, request_id_field
+from liveroom.http import acting_for, endpoint, path_id, read_json
 from liveroom.protocol import OBJECT_ID, ident_field, int_field
 
 if TYPE_CHECKING:

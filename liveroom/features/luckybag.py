@@ -17,14 +17,14 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from liveroom import metrics
 from liveroom.auth import Identity
 from liveroom.engine.luckybag import Answer, Bag, BagState, Outcome, bag_store
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, find
+from liveroom.features import Feature, Handler, find
 from liveroom.features.luckybag_rules import (
     KEYWORD_MAX,
     day_of,
@@ -34,7 +34,7 @@ from liveroom.features.luckybag_rules import (
     seed_hash,
     validate_rules,
 )
-from liveroom.protocol import event, frame, room_event_body
+from liveroom.protocol import Command, event, frame, room_event_body
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -53,6 +53,7 @@ class LuckyBags(Feature):
     """The lucky-bag feature of one node. ``clock`` gives epoch seconds (tests may inject one)."""
 
     name = "luckybag"
+    critical_events = frozenset({b"bag_drawn", b"bag"})
 
     def __init__(self, node: Node, clock: Callable[[], float] = time.time) -> None:
         self.node = node
@@ -86,6 +87,17 @@ class LuckyBags(Feature):
         for task in (*self._loops, *self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+
+    def commands(self) -> Mapping[type[Command], Handler]:
+        from liveroom.features import luckybag_api as api
+
+        return {
+            api.CreateBag: api.handle_bag_create,
+            api.OpenBag: api.handle_bag_open,
+            api.DrawBag: api.handle_bag_draw,
+            api.RevokeBag: api.handle_bag_revoke,
+            api.JoinBag: api.handle_bag_join,
+        }
 
     def routes(self) -> list[BaseRoute]:
         from liveroom.features.luckybag_api import routes
@@ -459,10 +471,6 @@ class LuckyBags(Feature):
             await self.node.engine.notify(
                 room, who.user, event("bag_mine", bag=bag.id, joined=True, count=answer.count)
             )
-
-
-def setup(node: Node) -> LuckyBags:
-    return LuckyBags(node)
 
 
 def of(node: Node) -> LuckyBags:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import BACKEND, acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features import luckybag
 from liveroom.features.luckybag_rules import public_view
-from liveroom.protocol import OBJECT_ID, Command, ident_field, register
+from liveroom.http import BACKEND, acting_for, endpoint, path_id, read_json
+from liveroom.protocol import OBJECT_ID, Command, ident_field
 from liveroom.session import Session
 
 if TYPE_CHECKING:
@@ -78,36 +78,28 @@ class JoinBag(OpenBag):
     role: ClassVar[str] = "viewer"
 
 
-register(CreateBag, OpenBag, DrawBag, RevokeBag, JoinBag)
-
-
-@Session.handles(CreateBag)
 async def handle_bag_create(session: Session, command: CreateBag) -> dict[str, Any]:
     feature = luckybag.of(session.node)
     bag = await feature.create(session.room.id, command.rules, session.who)
     return {"bag": public_view(bag, feature.clock())}
 
 
-@Session.handles(OpenBag)
 async def handle_bag_open(session: Session, command: OpenBag) -> dict[str, Any]:
     feature = luckybag.of(session.node)
     bag = await feature.open_bag(session.room.id, command.bag)
     return {"bag": public_view(bag, feature.clock())}
 
 
-@Session.handles(DrawBag)
 async def handle_bag_draw(session: Session, command: DrawBag) -> dict[str, Any]:
     bag = await luckybag.of(session.node).draw(session.room.id, command.bag)
     return {"bag": public_view(bag)}
 
 
-@Session.handles(RevokeBag)
 async def handle_bag_revoke(session: Session, command: RevokeBag) -> dict[str, Any]:
     bag = await luckybag.of(session.node).revoke(session.room.id, command.bag)
     return {"bag": public_view(bag)}
 
 
-@Session.handles(JoinBag)
 async def handle_bag_join(session: Session, command: JoinBag) -> dict[str, Any]:
     answer = await luckybag.of(session.node).join(session.room.id, command.bag, session.who)
     return {"bag": command.bag, "joined": True, "new": answer.new, "count": answer.count}

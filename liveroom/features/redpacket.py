@@ -22,6 +22,7 @@ import random
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,18 +30,17 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
 from liveroom.engine.promo import Closed, Grab, PacketStore, Tally, packets_of
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, find
+from liveroom.features import Feature, Handler, find
+from liveroom.http import acting_for, endpoint, path_id, read_json
 from liveroom.protocol import (
     OBJECT_ID,
     Command,
     event,
     ident_field,
     int_field,
-    register,
     room_event_body,
 )
 from liveroom.session import Session
@@ -144,9 +144,6 @@ class ClosePacket(_OnePacket):
     role: ClassVar[str] = "host"
 
 
-register(CreatePacket, GrabPacket, ClosePacket)
-
-
 # --------------------------------------------------------------------------- the feature
 
 
@@ -186,6 +183,7 @@ class RedPackets(Feature):
     """Red packets of every room, through ``engine.packets``."""
 
     name = "redpacket"
+    critical_events = frozenset({b"packet"})
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -382,6 +380,13 @@ class RedPackets(Feature):
         self._keywords[room] = (now + KEYWORD_CACHE_S, found)
         return found
 
+    def commands(self) -> Mapping[type[Command], Handler]:
+        return {
+            CreatePacket: handle_packet_create,
+            GrabPacket: handle_packet_grab,
+            ClosePacket: handle_packet_close,
+        }
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/api/rooms/{room}/packets", post_packet, methods=["POST"]),
@@ -392,10 +397,6 @@ class RedPackets(Feature):
         ]
 
 
-def setup(node: Node) -> RedPackets:
-    return RedPackets(node)
-
-
 def _feature(node: Node) -> RedPackets:
     return find(node, RedPackets)
 
@@ -403,19 +404,16 @@ def _feature(node: Node) -> RedPackets:
 # --------------------------------------------------------------------------- WebSocket
 
 
-@Session.handles(CreatePacket)
 async def handle_packet_create(session: Session, command: CreatePacket) -> dict[str, Any]:
     assert command.spec is not None
     return await _feature(session.node).create(session.room.id, command.spec, session.who)
 
 
-@Session.handles(GrabPacket)
 async def handle_packet_grab(session: Session, command: GrabPacket) -> dict[str, Any]:
     who = session.who
     return await _feature(session.node).grab(session.room.id, command.packet, who.user, who.name)
 
 
-@Session.handles(ClosePacket)
 async def handle_packet_close(session: Session, command: ClosePacket) -> dict[str, Any]:
     return await _feature(session.node).close_packet(session.room.id, command.packet)
 

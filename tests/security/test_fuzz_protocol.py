@@ -1,7 +1,8 @@
-"""Hypothesis against the protocol decoder and every registered command's validation.
+"""Hypothesis against the protocol decoder and every command's validation.
 
-Features register their commands when imported, so the module imports every feature first:
-a feature's new command is fuzzed here without anyone adding it to a list.
+The command table is a node's own (``Node.dispatch``: the core's commands and those of every
+feature ``liveroom.app`` lists), so a feature's new command is fuzzed here without anyone
+adding it to a list.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liveroom import features, protocol
-from liveroom.errors import CommandError, ErrorCode
+from liveroom import protocol
+from liveroom.app import Node
+from liveroom.config import Settings
+from liveroom.errors import Code, CommandError
 
-features.discover()
-COMMAND_TYPES = sorted(protocol.COMMANDS)
+COMMANDS = Node(Settings(secret="x" * 32)).dispatch.commands
+COMMAND_TYPES = sorted(COMMANDS)
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 #: strings that have tripped validators elsewhere: empty, blank, huge, control and odd Unicode
@@ -48,13 +51,13 @@ JSON = st.recursive(
 def _expect_decoded_or_refused(data: str | bytes) -> protocol.Command | None:
     """``decode`` returns a registered command or raises ``CommandError``; nothing else."""
     try:
-        command = protocol.decode(data)
+        command = protocol.decode(data, COMMANDS)
     except CommandError as exc:
-        assert isinstance(exc.code, ErrorCode)
+        assert isinstance(exc.code, Code)
         assert isinstance(exc.message, str) and exc.message
         assert orjson.loads(protocol.error_reply(exc, None))["ok"] is False  # always sendable
         return None
-    assert protocol.COMMANDS[command.type] is type(command)
+    assert COMMANDS[command.type] is type(command)
     assert isinstance(command.id, str) and 0 < len(command.id) <= protocol.MAX_REQUEST_ID
     return command
 
@@ -104,7 +107,7 @@ def test_decoder_survives_any_json(value: Any) -> None:
 @pytest.mark.parametrize("kind", COMMAND_TYPES)
 def test_every_command_is_fuzzed(kind: str) -> None:
     """Each registered command type has fields the fuzzer can name (a dataclass Command)."""
-    cls = protocol.COMMANDS[kind]
+    cls = COMMANDS[kind]
     assert dataclasses.is_dataclass(cls) and issubclass(cls, protocol.Command)
     assert _fields(cls)[0][0] == "id"
 
@@ -128,7 +131,7 @@ def command_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     kind = draw(st.sampled_from(COMMAND_TYPES))
     body: dict[str, Any] = {"type": kind}
     body["id"] = draw(st.one_of(st.text(min_size=1, max_size=64), SCALARS))
-    for name, hint in _fields(protocol.COMMANDS[kind])[1:]:
+    for name, hint in _fields(COMMANDS[kind])[1:]:
         if draw(st.booleans()):
             body[name] = draw(st.one_of(JSON, _plausible(hint)))
     body.update(draw(st.dictionaries(st.text(max_size=8), SCALARS, max_size=2)))
@@ -144,7 +147,7 @@ def test_every_command_validates_its_fields(drawn: tuple[str, dict[str, Any]]) -
     command = _expect_decoded_or_refused(orjson.dumps(body))
     if command is None:
         return
-    assert type(command) is protocol.COMMANDS[kind]
+    assert type(command) is COMMANDS[kind]
     for name, hint in _fields(type(command)):
         value = getattr(command, name)
         assert _conforms(value, hint), f"{kind}.{name} = {value!r} is not {hint}"
@@ -155,7 +158,7 @@ def test_every_command_validates_its_fields(drawn: tuple[str, dict[str, Any]]) -
 def test_every_command_keeps_its_request_id(kind: str, rid: str) -> None:
     """A refusal of a well-identified command names the request id it answers."""
     try:
-        command = protocol.decode(orjson.dumps({"type": kind, "id": rid}))
+        command = protocol.decode(orjson.dumps({"type": kind, "id": rid}), COMMANDS)
     except CommandError as exc:
         assert exc.details.get("id") == rid
     else:

@@ -63,13 +63,13 @@ def test_document_lists_exactly_the_served_routes() -> None:
 
 
 def test_every_api_route_checks_its_caller() -> None:
-    """Every /api/ endpoint is wrapped by ``api.endpoint``: a role check on every call."""
+    """Every /api/ endpoint is wrapped by ``http.endpoint``: a role check on every call."""
     unguarded = [
         f"{method.upper()} {path}"
         for (path, method), endpoint in _served(_app().routes).items()
         if path.startswith("/api/") and getattr(endpoint, "liveroom_role", None) is None
     ]
-    assert not unguarded, f"API routes without api.endpoint's role check: {unguarded}"
+    assert not unguarded, f"API routes without http.endpoint's role check: {unguarded}"
 
 
 def test_document_declares_roles_and_security() -> None:

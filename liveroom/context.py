@@ -1,0 +1,62 @@
+"""What a feature may use of the node it runs on: ``NodeContext``, and the seams between features.
+
+Features receive a ``NodeContext`` when they are built and never import ``liveroom.app``: the
+composition root sits above them, as a Starlette endpoint never imports its ``Starlette`` app.
+The protocols here are the declared seams; a feature reaches another feature only through one
+of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from liveroom.auth import Identity
+    from liveroom.config import Settings
+    from liveroom.engine.base import Engine
+    from liveroom.hub import Hub
+
+
+class RoomDirectory(Protocol):
+    """Room settings, as the rooms feature keeps them (``liveroom.features.rooms``)."""
+
+    async def info(self, room: str) -> dict[str, Any]:
+        """The room's settings, defaults filled in. Raises ``EngineUnavailable``."""
+        ...
+
+    async def update(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge validated ``changes`` into the room's settings; the new settings."""
+        ...
+
+
+class NodeContext(Protocol):
+    """The narrow view of a node that features are built with.
+
+    ``engine`` is the core engine (bus, history, presence, counters); ``hub`` holds this node's
+    rooms and viewers; ``now()`` is the clock every feature reads wall time from, in seconds
+    since the epoch (tests inject their own).
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def rooms(self) -> RoomDirectory: ...
+
+    @property
+    def log(self) -> logging.Logger: ...
+
+    def now(self) -> float:
+        """Wall-clock time in seconds since the epoch."""
+        ...
+
+    async def commented(self, room: str, who: Identity, text: str) -> None:
+        """Tell every feature that ``who`` posted ``text`` (keyword joins hang off this)."""
+        ...
