@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from liveroom.engine.redis_core import RedisCore
 
 #: called with (room, stored event payload) for every event published to a subscribed room,
 #: in offset order
@@ -178,9 +181,32 @@ class RoomStore(Protocol):
     async def counters(self, room: str) -> dict[str, int]: ...
 
 
+class MemoryHost(Protocol):
+    """What the memory engine offers the feature stores it hosts (``Engine.store``): its clock,
+    and publishing inside the same synchronous step as the state change, so no other task runs
+    between the two."""
+
+    def clock(self) -> float: ...
+
+    def publish_now(self, room: str, body: bytes) -> bytes:
+        """``RoomBus.publish`` without an ``await``: the stored payload."""
+        ...
+
+    async def notify(self, room: str, user: str, body: bytes) -> None: ...
+
+
+S = TypeVar("S")
+
+
 @runtime_checkable
 class Engine(RoomBus, Presence, RoomStore, Protocol):
     """All capabilities together: what ``create_app`` opens in its lifespan."""
+
+    def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
+        """A feature's store for this engine: ``memory(host)`` on the memory engine,
+        ``redis(core)`` on Redis. Each factory imports its store module, so a node loads only
+        the one it runs."""
+        ...
 
     async def open(self) -> None: ...
 

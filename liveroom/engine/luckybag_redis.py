@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from liveroom.engine.luckybag import Answer, Bag, BagState, Claim, Outcome
-from liveroom.engine.scripts import script_source
 
 if TYPE_CHECKING:
-    from liveroom.engine.redis import RedisEngine
+    from liveroom.engine.redis_core import RedisCore
 
 WINS_TTL_S = 3 * 86400  # a day's win counts outlive the day, whatever the time zone
 
@@ -24,23 +23,16 @@ WINS_TTL_S = 3 * 86400  # a day's win counts outlive the day, whatever the time 
 class RedisBagStore:
     """Satisfies ``BagStore`` on Redis."""
 
-    def __init__(self, engine: RedisEngine) -> None:
-        self.engine = engine
-        self.client = engine.client
-        self.due_key = f"{engine.prefix}:bagdue"
-        self._scripts: dict[str, Any] = {}
-
-    def _script(self, name: str) -> Any:
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self.client.register_script(script_source(name))
-        return script
+    def __init__(self, core: RedisCore) -> None:
+        self.core = core
+        self.client = core.client
+        self.due_key = core.key("bagdue")
 
     async def _run(
         self, name: str, room: str, bag_id: str, now: float, args: list[Any], day: str = "-"
     ) -> Any:
-        k = self.engine.keys(room)
-        maxlen, oldest = self.engine._trim_args()
+        k = self.core.keys(room)
+        maxlen, oldest = self.core.history_bounds()
         keys = [
             k.seq,
             k.log,
@@ -50,9 +42,9 @@ class RedisBagStore:
             k.bagcur,
             k.sub("bagwins", day),
         ]
-        head = [k.channel, maxlen, oldest, self.engine.publish_command, repr(now), bag_id]
-        async with self.engine._guard():
-            return await self._script(name)(keys=keys, args=head + args)
+        head = [k.channel, maxlen, oldest, self.core.publish_command, repr(now), bag_id]
+        async with self.core.guard():
+            return await self.core.scripts.run(name, keys, head + args)
 
     async def create(self, bag: Bag, body: bytes) -> Answer:
         fields: list[Any] = [
@@ -83,14 +75,14 @@ class RedisBagStore:
         # Index first: a node dying between the two leaves an entry the sweep drops, never an
         # open bag that no node would draw.
         member = _member(room, bag_id)
-        async with self.engine._guard():
+        async with self.core.guard():
             await self.client.zadd(self.due_key, {member: deadline})
         reply = await self._run(
             "bag_open", room, bag_id, now, [repr(deadline), seed, seed_hash, body]
         )
         answer = _answer(reply)
         if answer.outcome is not Outcome.OK:
-            async with self.engine._guard():
+            async with self.core.guard():
                 await self.client.zrem(self.due_key, member)
         return answer
 
@@ -146,8 +138,8 @@ class RedisBagStore:
         return answer
 
     async def get(self, room: str, bag_id: str) -> Bag | None:
-        k = self.engine.keys(room)
-        async with self.engine._guard():
+        k = self.core.keys(room)
+        async with self.core.guard():
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hgetall(k.sub("bag", bag_id))
                 pipe.hlen(k.sub("bag", bag_id, "users"))
@@ -155,16 +147,16 @@ class RedisBagStore:
         return _bag(_pairs(raw), int(count)) if raw else None
 
     async def current(self, room: str) -> Bag | None:
-        async with self.engine._guard():
-            raw = await self.client.hgetall(self.engine.keys(room).bagcur)
+        async with self.core.guard():
+            raw = await self.client.hgetall(self.core.keys(room).bagcur)
         cur = _pairs(raw)
         if not cur or cur.get("state") == BagState.REVOKED.value:
             return None
         return await self.get(room, cur["id"])
 
     async def recent(self, room: str, limit: int) -> list[Bag]:
-        k = self.engine.keys(room)
-        async with self.engine._guard():
+        k = self.core.keys(room)
+        async with self.core.guard():
             ids = await self.client.zrevrange(k.bags, 0, limit - 1)
             async with self.client.pipeline(transaction=False) as pipe:
                 for raw_id in ids:
@@ -178,24 +170,24 @@ class RedisBagStore:
         ]
 
     async def participants(self, room: str, bag_id: str) -> dict[str, str]:
-        async with self.engine._guard():
-            raw = await self.client.hgetall(self.engine.keys(room).sub("bag", bag_id, "users"))
+        async with self.core.guard():
+            raw = await self.client.hgetall(self.core.keys(room).sub("bag", bag_id, "users"))
         return _pairs(raw)
 
     async def is_participant(self, room: str, bag_id: str, user: str) -> bool:
-        key = self.engine.keys(room).sub("bag", bag_id, "users")
-        async with self.engine._guard():
+        key = self.core.keys(room).sub("bag", bag_id, "users")
+        async with self.core.guard():
             return bool(await self.client.hexists(key, user))
 
     async def wins(self, room: str, day: str, users: list[str]) -> dict[str, int]:
         if not users:
             return {}
-        async with self.engine._guard():
-            values = await self.client.hmget(self.engine.keys(room).sub("bagwins", day), users)
+        async with self.core.guard():
+            values = await self.client.hmget(self.core.keys(room).sub("bagwins", day), users)
         return {u: int(v) for u, v in zip(users, values, strict=True) if v is not None}
 
     async def due(self, until: float) -> list[tuple[str, str, float]]:
-        async with self.engine._guard():
+        async with self.core.guard():
             raw: list[Any] = await self.client.zrangebyscore(
                 self.due_key, "-inf", until, withscores=True
             )
@@ -206,7 +198,7 @@ class RedisBagStore:
         return out
 
     async def undue(self, room: str, bag_id: str) -> None:
-        async with self.engine._guard():
+        async with self.core.guard():
             await self.client.zrem(self.due_key, _member(room, bag_id))
 
     async def seen(
@@ -219,9 +211,9 @@ class RedisBagStore:
         ttl_s: float,
         now: float,
     ) -> None:
-        k = self.engine.keys(room)
+        k = self.core.keys(room)
         held = k.sub("bagseen", node)
-        async with self.engine._guard():
+        async with self.core.guard():
             async with self.client.pipeline(transaction=True) as pipe:
                 if reset:
                     pipe.delete(held)
@@ -235,8 +227,8 @@ class RedisBagStore:
                 await pipe.execute()
 
     async def present(self, room: str, now: float) -> set[str]:
-        k = self.engine.keys(room)
-        async with self.engine._guard():
+        k = self.core.keys(room)
+        async with self.core.guard():
             nodes = await self.client.zrangebyscore(k.bagnodes, f"({now!r}", "+inf")
             if not nodes:
                 return set()

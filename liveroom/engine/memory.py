@@ -11,21 +11,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liveroom.engine.base import (
     CommentRules,
     EventHandler,
     History,
+    MemoryHost,
     Posted,
     PostResult,
     Pulse,
     RoomState,
+    S,
     cap_burst,
 )
 from liveroom.engine.luckybag_memory import MemoryBagStore
 from liveroom.engine.promo_memory import MemoryCards, MemoryPackets
 from liveroom.engine.sales_memory import MemorySaleStore
+
+if TYPE_CHECKING:
+    from liveroom.engine.redis_core import RedisCore
 from liveroom.protocol import with_offset
 
 
@@ -59,6 +64,9 @@ class MemoryEngine:
         self.cards = MemoryCards()
         self.packets = MemoryPackets()
         self.sales = MemorySaleStore(lambda: self.clock())
+
+    def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
+        return memory(self)
 
     # ------------------------------------------------------------------ lifecycle
 

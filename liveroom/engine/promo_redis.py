@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from liveroom.engine.promo import Active, Audit, Board, Closed, Grab, GrabResult, Pin, Tally
 
 if TYPE_CHECKING:
-    from liveroom.engine.redis import RedisEngine, RoomKeys
+    from liveroom.engine.redis_core import RedisCore, RoomKeys
 
 PACKET_TTL_S = 3 * 86400
 
@@ -40,46 +40,46 @@ def _board(reply: list[Any]) -> Board:
 class RedisCards:
     """Satisfies ``CardStore``."""
 
-    def __init__(self, engine: RedisEngine) -> None:
-        self.engine = engine
+    def __init__(self, core: RedisCore) -> None:
+        self.core = core
 
     def _keys(self, room: str) -> tuple[RoomKeys, list[str]]:
-        k = self.engine.keys(room)
+        k = self.core.keys(room)
         return k, [k.cards, k.sub("cards", "slots"), k.sub("cards", "ver")]
 
     async def pin(self, room: str, sku: str, card: bytes, limit: int, replace: str = "") -> Board:
         _, keys = self._keys(room)
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("card_pin", keys, [sku, card, limit, replace])
+        async with self.core.guard():
+            reply = await self.core.scripts.run("card_pin", keys, [sku, card, limit, replace])
         return _board(reply)
 
     async def unpin(self, room: str, sku: str = "") -> Board:
         _, keys = self._keys(room)
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("card_unpin", keys, [sku])
+        async with self.core.guard():
+            reply = await self.core.scripts.run("card_unpin", keys, [sku])
         return _board(reply)
 
     async def board(self, room: str) -> Board:
         _, keys = self._keys(room)
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("card_board", keys, [])
+        async with self.core.guard():
+            reply = await self.core.scripts.run("card_board", keys, [])
         return _board(reply)
 
     async def mark(self, room: str, user: str, marks: list[tuple[str, str]]) -> list[int]:
         if not marks:
             return []
-        k = self.engine.keys(room)
+        k = self.core.keys(room)
         keys = [k.cards, k.sub("cards", "funnel")] + [k.sub("card", s, kind) for s, kind in marks]
         args: list[str] = [user]
         for sku, kind in marks:
             args += [sku, kind]
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("card_mark", keys, args)
+        async with self.core.guard():
+            reply = await self.core.scripts.run("card_mark", keys, args)
         return [int(v) for v in reply]
 
     async def funnel(self, room: str) -> dict[str, dict[str, int]]:
-        async with self.engine._guard():
-            raw = await self.engine.client.hgetall(self.engine.keys(room).sub("cards", "funnel"))
+        async with self.core.guard():
+            raw = await self.core.client.hgetall(self.core.keys(room).sub("cards", "funnel"))
         out: dict[str, dict[str, int]] = {}
         for name, value in raw.items():
             sku, _, kind = _text(name).rpartition(":")
@@ -90,13 +90,13 @@ class RedisCards:
 class RedisPackets:
     """Satisfies ``PacketStore``."""
 
-    def __init__(self, engine: RedisEngine) -> None:
-        self.engine = engine
+    def __init__(self, core: RedisCore) -> None:
+        self.core = core
 
     def _packet_keys(self, room: str, packet: str) -> list[str]:
         """KEYS of ``packet_create`` and ``packet_close``: the room-wide four of
         ``packet_lib.lua``, then the packet's amounts list and tally hash."""
-        k = self.engine.keys(room)
+        k = self.core.keys(room)
         return [
             k.packets,
             k.sub("packets", "left"),
@@ -117,11 +117,11 @@ class RedisPackets:
     ) -> bool:
         keys = self._packet_keys(room, packet)
         args: list[Any] = [packet, meta, keyword, open_ms, PACKET_TTL_S, *amounts]
-        async with self.engine._guard():
-            return bool(await self.engine.scripts.run("packet_create", keys, args))
+        async with self.core.guard():
+            return bool(await self.core.scripts.run("packet_create", keys, args))
 
     async def grab(self, room: str, packet: str, user: str, name: str, now_ms: int) -> GrabResult:
-        k = self.engine.keys(room)
+        k = self.core.keys(room)
         keys = [
             k.packets,
             k.sub("packets", "left"),
@@ -132,8 +132,8 @@ class RedisPackets:
             k.sub("packet", packet, "grabbed"),
             k.sub("packet", packet, "tally"),
         ]
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("packet_grab", keys, [packet, user, name, now_ms])
+        async with self.core.guard():
+            reply = await self.core.scripts.run("packet_grab", keys, [packet, user, name, now_ms])
         status = Grab(_text(reply[0]))
         summary = _tally(reply[4:11]) if len(reply) > 4 else None
         return GrabResult(
@@ -142,8 +142,8 @@ class RedisPackets:
 
     async def close(self, room: str, packet: str, now_ms: int) -> Closed | None:
         keys = self._packet_keys(room, packet)
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("packet_close", keys, [packet, now_ms])
+        async with self.core.guard():
+            reply = await self.core.scripts.run("packet_close", keys, [packet, now_ms])
         if not reply:
             return None
         return Closed(
@@ -156,9 +156,9 @@ class RedisPackets:
         )
 
     async def said(self, room: str, user: str, text: str) -> list[str]:
-        k = self.engine.keys(room)
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run(
+        k = self.core.keys(room)
+        async with self.core.guard():
+            reply = await self.core.scripts.run(
                 "packet_said",
                 [k.sub("packets", "kw"), k.sub("packets", "said")],
                 [user, text, PACKET_TTL_S],
@@ -166,9 +166,9 @@ class RedisPackets:
         return [_text(i) for i in reply]
 
     async def active(self, room: str) -> list[Active]:
-        k = self.engine.keys(room)
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run(
+        k = self.core.keys(room)
+        async with self.core.guard():
+            reply = await self.core.scripts.run(
                 "packet_active",
                 [
                     k.packets,
@@ -181,15 +181,15 @@ class RedisPackets:
         return [Active(bytes(reply[i]), int(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     async def audit(self, room: str, packet: str) -> Audit | None:
-        k = self.engine.keys(room)
+        k = self.core.keys(room)
         keys = [
             k.packets,
             k.sub("packet", packet, "amounts"),
             k.sub("packet", packet, "grabbed"),
             k.sub("packet", packet, "tally"),
         ]
-        async with self.engine._guard():
-            reply = await self.engine.scripts.run("packet_audit", keys, [packet])
+        async with self.core.guard():
+            reply = await self.core.scripts.run("packet_audit", keys, [packet])
         if not reply:
             return None
         return Audit(
@@ -207,9 +207,9 @@ class RedisPackets:
         )
 
     async def grabbers(self, room: str, packet: str) -> dict[str, int]:
-        key = self.engine.keys(room).sub("packet", packet, "grabbed")
-        async with self.engine._guard():
-            raw = await self.engine.client.hgetall(key)
+        key = self.core.keys(room).sub("packet", packet, "grabbed")
+        async with self.core.guard():
+            raw = await self.core.client.hgetall(key)
         return {_text(u): int(v) for u, v in raw.items()}
 
 

@@ -22,65 +22,39 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import ClusterError, RedisClusterException, RedisError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from liveroom import metrics
 from liveroom.engine.base import (
     CommentRules,
     EventHandler,
     History,
+    MemoryHost,
     Posted,
     PostResult,
     Pulse,
     RoomState,
+    S,
     cap_burst,
 )
 from liveroom.engine.luckybag_redis import RedisBagStore
 from liveroom.engine.promo_redis import RedisCards, RedisPackets
+from liveroom.engine.redis_core import DOWN as _DOWN
+from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.engine.sales_redis import RedisSaleStore
-from liveroom.engine.scripts import Scripts
 from liveroom.errors import EngineUnavailable
 
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
-_DOWN = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    OSError,
-    asyncio.TimeoutError,
-    # a cluster mid-failover: CLUSTERDOWN, TRYAGAIN, a slot with no live master
-    ClusterError,
-    TryAgainError,
-    RedisClusterException,
-)
-
-
-class RoomKeys:
-    """Key names of one room. All share the room's hash tag."""
-
-    __slots__ = ("base", "channel")
-
-    def __init__(self, prefix: str, room: str) -> None:
-        self.base = f"{prefix}:{{room:{room}}}"
-        self.channel = self.base + ":ch"
-
-    def __getattr__(self, name: str) -> str:
-        # seq, log, comments, muted, counters, info, nodes, online, ...
-        return f"{self.base}:{name}"
-
-    def sub(self, *parts: str) -> str:
-        return ":".join((self.base, *parts))
 
 
 class RedisEngine:
@@ -108,7 +82,17 @@ class RedisEngine:
             client = aioredis.Redis(connection_pool=pool)
             client.auto_close_connection_pool = True
         self.client = client
-        self.scripts = Scripts(self.client)
+        self._gate = asyncio.Semaphore(POOL_SIZE) if self.cluster else None
+        #: what the feature stores share with the engine (``store``)
+        self.core = RedisCore(
+            client,
+            self.prefix,
+            cluster=self.cluster,
+            history_len=settings.history_len,
+            history_age_s=settings.history_age_s,
+            gate=self._gate,
+        )
+        self.scripts = self.core.scripts
         self._handlers: dict[str, EventHandler] = {}
         self._channels: dict[bytes, str] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
@@ -117,16 +101,18 @@ class RedisEngine:
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._closing = False
         self.connected = asyncio.Event()
-        self.publish_command = "SPUBLISH" if self.cluster else "PUBLISH"
+        self.publish_command = self.core.publish_command
         self._shards: ShardedSubscriber | None = None
-        self._gate = asyncio.Semaphore(POOL_SIZE) if self.cluster else None
-        self.bags = RedisBagStore(self)
-        self.cards = RedisCards(self)
-        self.packets = RedisPackets(self)
-        self.sales = RedisSaleStore(self)
+        self.bags = RedisBagStore(self.core)
+        self.cards = RedisCards(self.core)
+        self.packets = RedisPackets(self.core)
+        self.sales = RedisSaleStore(self.core)
 
     def keys(self, room: str) -> RoomKeys:
-        return RoomKeys(self.prefix, room)
+        return self.core.keys(room)
+
+    def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
+        return redis(self.core)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,7 +145,7 @@ class RedisEngine:
 
     async def ping(self) -> bool:
         try:
-            async with self._guard():
+            async with self.core.guard():
                 if self._shards is not None:
                     # every master must answer: a room on a dead shard cannot sell
                     await self.client.ping(target_nodes="primaries")
@@ -176,24 +162,6 @@ class RedisEngine:
 
     def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
         self._reconnect_listeners.append(callback)
-
-    @contextlib.asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        gate = self._gate
-        if gate is not None:
-            # The cluster client's pools fail at once when full; wait for a turn instead, as
-            # the standalone blocking pool does (no guard holds more than one connection).
-            try:
-                await asyncio.wait_for(gate.acquire(), 3.0)
-            except TimeoutError:
-                raise EngineUnavailable("redis busy: no free connection") from None
-        try:
-            yield
-        except _DOWN as exc:
-            raise EngineUnavailable(f"redis unreachable: {exc}") from exc
-        finally:
-            if gate is not None:
-                gate.release()
 
     # ------------------------------------------------------------------ pub/sub
 
@@ -260,13 +228,13 @@ class RedisEngine:
         self._handlers[room] = handler
         self._channels[channel] = room
         if self._shards is not None:
-            async with self._guard():
+            async with self.core.guard():
                 await self._shards.subscribe(channel)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[room] = future
         try:
-            async with self._guard():
+            async with self.core.guard():
                 if not self.connected.is_set():
                     # The listener is still making its pub/sub connection: a SUBSCRIBE sent
                     # now would open a second one that nobody reads, and never be confirmed.
@@ -289,15 +257,10 @@ class RedisEngine:
 
     # ------------------------------------------------------------------ RoomBus
 
-    def _trim_args(self) -> tuple[int, int]:
-        age = self.settings.history_age_s
-        oldest = int((time.time() - age) * 1000) if age > 0 else 0
-        return self.settings.history_len, oldest
-
     async def publish(self, room: str, body: bytes) -> bytes:
         k = self.keys(room)
-        maxlen, oldest = self._trim_args()
-        async with self._guard():
+        maxlen, oldest = self.core.history_bounds()
+        async with self.core.guard():
             status, payload = await self.scripts.run(
                 "publish",
                 [k.seq, k.log, k.comments],
@@ -307,7 +270,7 @@ class RedisEngine:
 
     async def notify(self, room: str, user: str, body: bytes) -> None:
         k = self.keys(room)
-        async with self._guard():
+        async with self.core.guard():
             await self.client.execute_command(
                 self.publish_command, k.channel, b"@" + user.encode() + b"\n" + body
             )
@@ -316,9 +279,9 @@ class RedisEngine:
         self, room: str, user: str, body: bytes, rules: CommentRules
     ) -> PostResult:
         k = self.keys(room)
-        maxlen, oldest = self._trim_args()
+        maxlen, oldest = self.core.history_bounds()
         now = time.time()
-        async with self._guard():
+        async with self.core.guard():
             status, payload = await self.scripts.run(
                 "publish",
                 [
@@ -351,12 +314,12 @@ class RedisEngine:
 
     async def history(self, room: str, after: int, limit: int) -> History:
         k = self.keys(room)
-        async with self._guard():
+        async with self.core.guard():
             reply = await self.scripts.run("history", [k.seq, k.log], [after, limit])
         return History(int(reply[0]), [bytes(e) for e in reply[2:]], bool(reply[1]))
 
     async def head(self, room: str) -> int:
-        async with self._guard():
+        async with self.core.guard():
             value = await self.client.get(self.keys(room).seq)
         return int(value or 0)
 
@@ -364,7 +327,7 @@ class RedisEngine:
 
     async def pulse(self, room: str, node: str, online: int, likes: int) -> Pulse:
         k = self.keys(room)
-        async with self._guard():
+        async with self.core.guard():
             total, peak, like_total = await self.scripts.run(
                 "pulse",
                 [k.nodes, k.online, k.counters],
@@ -380,24 +343,24 @@ class RedisEngine:
 
     async def leave(self, room: str, node: str) -> None:
         k = self.keys(room)
-        async with self._guard():
+        async with self.core.guard():
             await self.client.zrem(k.nodes, node)
             await self.client.hdel(k.online, node)
 
     # ------------------------------------------------------------------ RoomStore
 
     async def room_info(self, room: str) -> dict[str, Any] | None:
-        async with self._guard():
+        async with self.core.guard():
             raw = await self.client.get(self.keys(room).info)
         return orjson.loads(raw) if raw else None
 
     async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
-        async with self._guard():
+        async with self.core.guard():
             await self.client.set(self.keys(room).info, orjson.dumps(info))
 
     async def snapshot(self, room: str, comments: int) -> RoomState:
         k = self.keys(room)
-        async with self._guard():
+        async with self.core.guard():
             reply = await self.scripts.run(
                 "snapshot",
                 [k.seq, k.comments, k.counters, k.info, k.nodes, k.online],
@@ -414,40 +377,40 @@ class RedisEngine:
         )
 
     async def mute(self, room: str, user: str, until: float) -> None:
-        async with self._guard():
+        async with self.core.guard():
             await self.client.hset(self.keys(room).muted, user, int(until * 1000))
 
     async def unmute(self, room: str, user: str) -> None:
-        async with self._guard():
+        async with self.core.guard():
             await self.client.hdel(self.keys(room).muted, user)
 
     async def muted(self, room: str) -> dict[str, float]:
-        async with self._guard():
+        async with self.core.guard():
             raw = await self.client.hgetall(self.keys(room).muted)
         now = time.time()
         out = {_text(u): int(t) / 1000 for u, t in raw.items()}
         return {u: t for u, t in out.items() if t > now}
 
     async def incr(self, room: str, name: str, by: int = 1) -> int:
-        async with self._guard():
+        async with self.core.guard():
             return int(await self.client.hincrby(self.keys(room).counters, name, by))
 
     async def incr_unique(self, room: str, name: str, *members: str, count_as: str = "") -> int:
         if not members:
             return 0
         k = self.keys(room)
-        async with self._guard():
+        async with self.core.guard():
             added = await self.scripts.run(
                 "unique", [k.sub("u", name), k.counters], [count_as, *members]
             )
         return int(added)
 
     async def unique_count(self, room: str, name: str) -> int:
-        async with self._guard():
+        async with self.core.guard():
             return int(await self.client.scard(self.keys(room).sub("u", name)))
 
     async def counters(self, room: str) -> dict[str, int]:
-        async with self._guard():
+        async with self.core.guard():
             raw = await self.client.hgetall(self.keys(room).counters)
         return {_text(k): int(v) for k, v in raw.items()}
 

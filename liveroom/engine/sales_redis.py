@@ -44,7 +44,7 @@ from liveroom.engine.sales import (
 )
 
 if TYPE_CHECKING:
-    from liveroom.engine.redis import RoomKeys
+    from liveroom.engine.redis_core import RedisCore, RoomKeys
 
 
 class SaleKeys:
@@ -69,10 +69,11 @@ IN_FLIGHT = 32
 
 
 class RedisSaleStore:
-    """Satisfies ``SaleStore``. Reaches Redis through its engine (client, scripts, guard)."""
+    """Satisfies ``SaleStore``. Reaches Redis through the node's ``RedisCore`` (client, scripts,
+    guard)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
+    def __init__(self, core: RedisCore) -> None:
+        self.core = core
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._buys: Batcher[tuple[str, str], tuple[str, str, int], BuyAnswer] = Batcher(
             self._buy_batch
@@ -80,14 +81,14 @@ class RedisSaleStore:
 
     @property
     def active(self) -> str:
-        return f"{self.engine.prefix}:sales:active"
+        return f"{self.core.prefix}:sales:active"
 
     def keys(self, room: str, sale: str) -> SaleKeys:
-        return SaleKeys(self.engine.keys(room), sale)
+        return SaleKeys(self.core.keys(room), sale)
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        async with self._slots, self.engine._guard():
-            return await self.engine.scripts.run(name, keys, args)
+        async with self._slots, self.core.guard():
+            return await self.core.scripts.run(name, keys, args)
 
     async def create(self, room: str, spec: SaleSpec) -> SaleChange:
         k = self.keys(room, spec.id)
@@ -107,18 +108,18 @@ class RedisSaleStore:
         return SaleChange(Answer(_text(code)), _sale(room, spec.id, _pairs(flat)))
 
     async def get(self, room: str, sale: str) -> Sale | None:
-        async with self.engine._guard():
-            raw = await self.engine.client.hgetall(self.keys(room, sale).sale)
+        async with self.core.guard():
+            raw = await self.core.client.hgetall(self.keys(room, sale).sale)
         return _sale(room, sale, {_text(f): v for f, v in raw.items()}) if raw else None
 
     async def in_room(self, room: str) -> list[Sale]:
-        index = self.engine.keys(room).sub("sales")
-        async with self.engine._guard():
-            ids = sorted(_text(i) for i in await self.engine.client.smembers(index))
+        index = self.core.keys(room).sub("sales")
+        async with self.core.guard():
+            ids = sorted(_text(i) for i in await self.core.client.smembers(index))
             if not ids:
                 return []
             # one slot (the room's tag), so this pipeline is fine on a cluster too
-            pipe = self.engine.client.pipeline(transaction=False)
+            pipe = self.core.client.pipeline(transaction=False)
             for sale in ids:
                 pipe.hgetall(self.keys(room, sale).sale)
             rows = await pipe.execute()
@@ -138,8 +139,8 @@ class RedisSaleStore:
     async def open(self, room: str, sale: str) -> SaleChange:
         change = await self._status(room, sale, "open")
         if change.code is Answer.OK:
-            async with self.engine._guard():
-                await self.engine.client.sadd(self.active, f"{room}/{sale}")
+            async with self.core.guard():
+                await self.core.client.sadd(self.active, f"{room}/{sale}")
         return change
 
     async def close(self, room: str, sale: str) -> SaleChange:
@@ -192,13 +193,13 @@ class RedisSaleStore:
         return await self._settle(room, sale, order, "cancel", user)
 
     async def order(self, room: str, sale: str, order: str) -> Order | None:
-        async with self.engine._guard():
-            raw = await self.engine.client.hget(self.keys(room, sale).orders, order)
+        async with self.core.guard():
+            raw = await self.core.client.hget(self.keys(room, sale).orders, order)
         return _order(sale, raw) if raw is not None else None
 
     async def sweep(self, batch: int = 500) -> list[Swept]:
-        async with self.engine._guard():
-            members = await self.engine.client.smembers(self.active)
+        async with self.core.guard():
+            members = await self.core.client.smembers(self.active)
         out: list[Swept] = []
         for member in sorted(_text(m) for m in members):
             room, _, sale = member.partition("/")
@@ -209,8 +210,8 @@ class RedisSaleStore:
             if expired:
                 out.append(Swept(room, sale, int(expired), int(stock)))
             if done:
-                async with self.engine._guard():
-                    await self.engine.client.srem(self.active, member)
+                async with self.core.guard():
+                    await self.core.client.srem(self.active, member)
         return out
 
     async def ledger(self, room: str, sale: str) -> Ledger | None:
@@ -233,10 +234,10 @@ class RedisSaleStore:
 
     async def stock_gate(self, room: str, sale: str, interval: float) -> float:
         gate = self.keys(room, sale).gate
-        async with self.engine._guard():
-            if await self.engine.client.set(gate, b"1", nx=True, px=max(1, _ms(interval))):
+        async with self.core.guard():
+            if await self.core.client.set(gate, b"1", nx=True, px=max(1, _ms(interval))):
                 return 0.0
-            left = await self.engine.client.pttl(gate)
+            left = await self.core.client.pttl(gate)
         return max(left, 1) / 1000 if left != -2 else 0.001
 
 

@@ -1,0 +1,118 @@
+"""What every Redis store shares, core or feature: the client, key names, the guard that turns
+an outage into ``EngineUnavailable``, history bounds, and the script registry.
+
+``RedisEngine`` builds one ``RedisCore`` and hands it to the feature stores
+(``Engine.store``); a store never reaches into the engine itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis.exceptions import ClusterError, RedisClusterException, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from liveroom.engine.scripts import Scripts
+from liveroom.errors import EngineUnavailable
+
+#: what an unreachable Redis raises; ``RedisCore.guard`` turns each into ``EngineUnavailable``
+DOWN = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+    # a cluster mid-failover: CLUSTERDOWN, TRYAGAIN, a slot with no live master
+    ClusterError,
+    TryAgainError,
+    RedisClusterException,
+)
+
+
+class RoomKeys:
+    """Key names of one room. All share the room's hash tag ``{room:<id>}``, so every key of a
+    room, and every script over them, sits in one Redis Cluster slot."""
+
+    __slots__ = ("base", "channel")
+
+    def __init__(self, prefix: str, room: str) -> None:
+        self.base = f"{prefix}:{{room:{room}}}"
+        self.channel = self.base + ":ch"
+
+    def __getattr__(self, name: str) -> str:
+        # seq, log, comments, muted, counters, info, nodes, online, ...
+        return f"{self.base}:{name}"
+
+    def sub(self, *parts: str) -> str:
+        return ":".join((self.base, *parts))
+
+
+class RedisCore:
+    """The shared Redis plumbing of one node.
+
+    ``client`` is a redis-py asyncio client (standalone or cluster); ``gate``, on a cluster,
+    bounds the commands in flight, as the standalone blocking pool does.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        cluster: bool,
+        history_len: int,
+        history_age_s: float,
+        gate: asyncio.Semaphore | None = None,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.cluster = cluster
+        self.history_len = history_len
+        self.history_age_s = history_age_s
+        self.gate = gate
+        self.scripts = Scripts(client)
+        #: room events go out by sharded pub/sub on a cluster, so they stay on the room's shard
+        self.publish_command = "SPUBLISH" if cluster else "PUBLISH"
+
+    def keys(self, room: str) -> RoomKeys:
+        return RoomKeys(self.prefix, room)
+
+    def key(self, *parts: str) -> str:
+        """A node-wide key (not a room's): ``<prefix>:<parts...>``."""
+        return ":".join((self.prefix, *parts))
+
+    @contextlib.asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        """Run Redis calls inside: an outage raises ``EngineUnavailable`` (never a guess)."""
+        gate = self.gate
+        if gate is not None:
+            # The cluster client's pools fail at once when full; wait for a turn instead, as
+            # the standalone blocking pool does (no guard holds more than one connection).
+            try:
+                await asyncio.wait_for(gate.acquire(), 3.0)
+            except TimeoutError:
+                raise EngineUnavailable("redis busy: no free connection") from None
+        try:
+            yield
+        except DOWN as exc:
+            raise EngineUnavailable(f"redis unreachable: {exc}") from exc
+        finally:
+            if gate is not None:
+                gate.release()
+
+    def history_bounds(self) -> tuple[int, int]:
+        """``(maxlen, oldest_ms)`` for trimming a room's history stream: at most
+        ``history_len`` events, none older than ``history_age_s`` (0: no age bound)."""
+        age = self.history_age_s
+        oldest = int((time.time() - age) * 1000) if age > 0 else 0
+        return self.history_len, oldest
+
+    async def run(self, name: str, keys: list[Any], args: list[Any]) -> Any:
+        """Run script ``name`` (``lua/<name>.lua``) inside the guard."""
+        async with self.guard():
+            return await self.scripts.run(name, keys, args)
