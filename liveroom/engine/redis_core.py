@@ -112,7 +112,10 @@ class RedisCore:
         oldest = int((time.time() - age) * 1000) if age > 0 else 0
         return self.history_len, oldest
 
-    async def run(self, name: str, keys: list[Any], args: list[Any]) -> Any:
-        """Run script ``name`` (``lua/<name>.lua``) inside the guard."""
+    async def run(
+        self, name: str, keys: list[Any], args: list[Any], package: str = "liveroom.engine"
+    ) -> Any:
+        """Run script ``lua/<name>.lua`` of ``package`` (a feature passes ``__package__``)
+        inside the guard."""
         async with self.guard():
-            return await self.scripts.run(name, keys, args)
+            return await self.scripts.run(name, keys, args, package)

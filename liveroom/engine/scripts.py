@@ -5,29 +5,33 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-
-def _lua_dir() -> Any:
-    return resources.files("liveroom.engine").joinpath("lua")
-
-
-def load_source(name: str) -> str:
-    """The text of ``lua/<name>.lua`` shipped in the package."""
-    return _lua_dir().joinpath(f"{name}.lua").read_text("utf-8")
+#: the package whose ``lua/`` folder holds the core's scripts; a feature passes its own
+CORE = "liveroom.engine"
 
 
-def script_source(name: str) -> str:
+def _lua_dir(package: str = CORE) -> Any:
+    return resources.files(package).joinpath("lua")
+
+
+def load_source(name: str, package: str = CORE) -> str:
+    """The text of ``lua/<name>.lua`` shipped in ``package``."""
+    return _lua_dir(package).joinpath(f"{name}.lua").read_text("utf-8")
+
+
+def script_source(name: str, package: str = CORE) -> str:
     """What is registered for script ``name``: its family's shared head first, when there is
     one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``),
     then its own file. Lua scripts cannot include each other; this is how they share code."""
     lib = name.partition("_")[0] + "_lib"
-    shipped = _lua_dir().joinpath(f"{lib}.lua").is_file()
+    shipped = _lua_dir(package).joinpath(f"{lib}.lua").is_file()
     if lib == name or not shipped:
-        return load_source(name)
-    return load_source(lib) + "\n" + load_source(name)
+        return load_source(name, package)
+    return load_source(lib, package) + "\n" + load_source(name, package)
 
 
 class Scripts:
-    """Holds one registered script per ``.lua`` file; ``await scripts.run(name, keys, args)``.
+    """Holds one registered script per ``.lua`` file; ``await scripts.run(name, keys, args)``,
+    with ``package=__package__`` for a feature's own ``lua/`` folder.
 
     redis-py's ``AsyncScript`` computes the SHA once, uses EVALSHA, and loads the script again
     when Redis answers NOSCRIPT (after a restart or ``SCRIPT FLUSH``).
@@ -35,17 +39,17 @@ class Scripts:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[tuple[str, str], Any] = {}
 
-    def get(self, name: str) -> Any:
-        script = self._scripts.get(name)
+    def get(self, name: str, package: str = CORE) -> Any:
+        script = self._scripts.get((package, name))
         if script is None:
-            script = self._client.register_script(script_source(name))
-            self._scripts[name] = script
+            script = self._client.register_script(script_source(name, package))
+            self._scripts[(package, name)] = script
         return script
 
-    async def run(self, name: str, keys: list[Any], args: list[Any]) -> Any:
-        script = self.get(name)
+    async def run(self, name: str, keys: list[Any], args: list[Any], package: str = CORE) -> Any:
+        script = self.get(name, package)
         try:
             return await script(keys=keys, args=args)
         except AttributeError as exc:
