@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from liveroom.auth import Identity
 from liveroom.config import Settings
 from liveroom.context import NodeContext
 from liveroom.engine.base import Engine, engine_from_settings
+from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
@@ -72,6 +74,11 @@ class Node:
         context: NodeContext = self  # mypy holds Node to the context protocol here
         self.features: list[Feature] = [kind(context) for kind in features]
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
+        #: every error code this node answers with: the core's, then each feature's own
+        self.error_codes: tuple[Enum, ...] = (
+            *ErrorCode,
+            *(code for feature in self.features for kind in feature.error_codes for code in kind),
+        )
         for feature in self.features:
             self.rooms.snapshot_parts.append(feature.snapshot)
             self.hub.critical |= feature.critical_events

@@ -63,7 +63,7 @@ class Settings:
     api_key: str = ""
     allow_anonymous: bool = True
     allowed_origins: str = "*"
-    # lucky bags
+    # lucky bags (read by liveroom.features.luckybag.settings)
     luckybag_prize_cap_fen: int = 5_000_000
     luckybag_daily_wins: int = 1
     # flash sales

@@ -59,13 +59,8 @@ class ErrorCode(Code):
     NOT_STARTED = "not_started", 409
     ENDED = "ended", 409
     INVALID_QUANTITY = "invalid_quantity", 400
-    # lucky bags
-    PRIZE_OVER_CAP = "prize_over_cap", 400
-    # product cards and red packets
+    # product cards
     CARDS_FULL = "cards_full", 409
-    ALREADY_GRABBED = "already_grabbed", 409
-    ALL_GRABBED = "all_grabbed", 409
-    KEYWORD_REQUIRED = "keyword_required", 403
 
 
 class CloseCode(IntEnum):

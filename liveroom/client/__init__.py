@@ -42,10 +42,13 @@ from liveroom.client.errors import (  # noqa: E402
 )
 from liveroom.client.tokens import IssuedToken, Role, mint_token  # noqa: E402
 from liveroom.errors import ErrorCode  # noqa: E402
+from liveroom.features.luckybag.errors import BagCode  # noqa: E402
+from liveroom.features.redpacket.errors import PacketCode  # noqa: E402
 
 __all__ = [
     "ApiError",
     "BadRequest",
+    "BagCode",
     "Conflict",
     "ErrorCode",
     "Forbidden",
@@ -54,6 +57,7 @@ __all__ = [
     "LiveroomClientError",
     "NetworkError",
     "NotFound",
+    "PacketCode",
     "RateLimited",
     "Role",
     "ServerError",

@@ -1,14 +1,13 @@
-"""Product cards and red packets in this process's memory (see ``promo.py`` for the contract).
+"""Product cards in this process's memory (see ``promo.py`` for the contract).
 
 Atomic the same way as ``MemoryEngine``: no method awaits between reading and writing.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
-from liveroom.engine.promo import Active, Audit, Board, Closed, Grab, GrabResult, Pin, Tally
+from liveroom.engine.promo import Board, Pin
 
 # --------------------------------------------------------------------------- cards
 
@@ -87,133 +86,3 @@ class MemoryCards:
         for (sku, kind), users in self._board(room).marked.items():
             out.setdefault(sku, {"shown": 0, "clicked": 0})[kind] = len(users)
         return out
-
-
-# --------------------------------------------------------------------------- red packets
-
-
-@dataclass(slots=True)
-class _Packet:
-    meta: bytes
-    total: int
-    count: int
-    keyword: str
-    open_ms: int
-    created: int
-    left: deque[int]
-    grabbed: dict[str, int] = field(default_factory=dict)
-    said: set[str] = field(default_factory=set)
-    tally: Tally = field(default_factory=Tally)
-    closed_ms: int = 0
-    refund_fen: int = 0
-    refunded: int = 0
-
-
-class MemoryPackets:
-    """Satisfies ``PacketStore``."""
-
-    def __init__(self) -> None:
-        self._rooms: dict[str, dict[str, _Packet]] = {}
-        self._order = 0
-
-    def _room(self, room: str) -> dict[str, _Packet]:
-        return self._rooms.setdefault(room, {})
-
-    async def create(
-        self,
-        room: str,
-        packet: str,
-        meta: bytes,
-        amounts: list[int],
-        keyword: str,
-        open_ms: int,
-    ) -> bool:
-        packets = self._room(room)
-        if packet in packets:
-            return False
-        self._order += 1
-        packets[packet] = _Packet(
-            meta=meta,
-            total=sum(amounts),
-            count=len(amounts),
-            keyword=keyword,
-            open_ms=open_ms,
-            created=self._order,
-            left=deque(amounts),
-        )
-        return True
-
-    async def grab(self, room: str, packet: str, user: str, name: str, now_ms: int) -> GrabResult:
-        p = self._room(room).get(packet)
-        if p is None:
-            return GrabResult(Grab.NOT_FOUND)
-        left = len(p.left)
-        if user in p.grabbed:
-            return GrabResult(Grab.ALREADY, p.grabbed[user], left, p.meta)
-        if p.closed_ms:
-            return GrabResult(Grab.CLOSED, meta=p.meta)
-        if now_ms < p.open_ms:
-            return GrabResult(Grab.NOT_STARTED, left=left, meta=p.meta)
-        if not p.left:
-            return GrabResult(Grab.GONE, meta=p.meta)
-        if p.keyword and user not in p.said:
-            return GrabResult(Grab.KEYWORD, left=left, meta=p.meta)
-        amount = p.left.popleft()
-        p.grabbed[user] = amount
-        t = p.tally
-        best = amount > t.best_fen
-        p.tally = Tally(
-            grabbed=t.grabbed + 1,
-            grabbed_fen=t.grabbed_fen + amount,
-            best_user=user if best else t.best_user,
-            best_name=name if best else t.best_name,
-            best_fen=amount if best else t.best_fen,
-            first_ms=t.first_ms or now_ms,
-            last_ms=now_ms,
-        )
-        left -= 1
-        return GrabResult(Grab.OK, amount, left, p.meta, p.tally if left == 0 else None)
-
-    async def close(self, room: str, packet: str, now_ms: int) -> Closed | None:
-        p = self._room(room).get(packet)
-        if p is None:
-            return None
-        if p.closed_ms:
-            return Closed(p.meta, p.refund_fen, p.refunded, p.closed_ms, p.tally, again=True)
-        p.closed_ms, p.refund_fen, p.refunded = now_ms, sum(p.left), len(p.left)
-        p.left.clear()
-        return Closed(p.meta, p.refund_fen, p.refunded, now_ms, p.tally)
-
-    async def said(self, room: str, user: str, text: str) -> list[str]:
-        unlocked = []
-        for packet, p in self._room(room).items():
-            if p.keyword and p.keyword == text and p.left and user not in p.said:
-                p.said.add(user)
-                unlocked.append(packet)
-        return unlocked
-
-    async def active(self, room: str) -> list[Active]:
-        packets = sorted(self._room(room).values(), key=lambda p: p.created)
-        return [Active(p.meta, len(p.left)) for p in packets if p.left]
-
-    async def audit(self, room: str, packet: str) -> Audit | None:
-        p = self._room(room).get(packet)
-        if p is None:
-            return None
-        return Audit(
-            meta=p.meta,
-            total=p.total,
-            count=p.count,
-            grabbed=len(p.grabbed),
-            grabbed_fen=sum(p.grabbed.values()),
-            left=len(p.left),
-            left_fen=sum(p.left),
-            tally=p.tally,
-            refund_fen=p.refund_fen,
-            refunded=p.refunded,
-            closed_ms=p.closed_ms,
-        )
-
-    async def grabbers(self, room: str, packet: str) -> dict[str, int]:
-        p = self._room(room).get(packet)
-        return dict(p.grabbed) if p is not None else {}

@@ -44,8 +44,7 @@ from liveroom.engine.base import (
     S,
     cap_burst,
 )
-from liveroom.engine.luckybag_redis import RedisBagStore
-from liveroom.engine.promo_redis import RedisCards, RedisPackets
+from liveroom.engine.promo_redis import RedisCards
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
@@ -103,9 +102,7 @@ class RedisEngine:
         self.connected = asyncio.Event()
         self.publish_command = self.core.publish_command
         self._shards: ShardedSubscriber | None = None
-        self.bags = RedisBagStore(self.core)
         self.cards = RedisCards(self.core)
-        self.packets = RedisPackets(self.core)
         self.sales = RedisSaleStore(self.core)
 
     def keys(self, room: str) -> RoomKeys:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from liveroom.client import BadRequest, Conflict, ErrorCode, LiveroomClient
-from liveroom.features.luckybag_rules import pick_winners, seed_hash
+from liveroom.client import BadRequest, BagCode, Conflict, ErrorCode, LiveroomClient
+from liveroom.features.luckybag.rules import pick_winners, seed_hash
 
 
 async def open_bag(lr: LiveroomClient, room: str, **rules: Any) -> str:
@@ -70,5 +70,5 @@ async def test_prize_over_cap_raises_bad_request_with_the_cap(
     """A declared value above the cap raises BadRequest coded prize_over_cap, with cap_fen."""
     with pytest.raises(BadRequest) as caught:
         await lr.bags.create(room, prize="车", value_fen=10**9, duration_s=60)
-    assert caught.value.code is ErrorCode.PRIZE_OVER_CAP
+    assert caught.value.code is BagCode.PRIZE_OVER_CAP
     assert caught.value.details["cap_fen"] == 5_000_000

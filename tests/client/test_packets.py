@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveroom.client import Conflict, ErrorCode, Forbidden, LiveroomClient
+from liveroom.client import Conflict, Forbidden, LiveroomClient, PacketCode
 from tests.client.conftest import watch
 from tests.liveclient import LiveClient
 from tests.servers import ServerProcess
@@ -28,7 +28,7 @@ async def test_second_grab_raises_already_grabbed(lr: LiveroomClient, room: str)
     grabbed = await lr.packets.grab(room, packet, user="u1")
     with pytest.raises(Conflict) as caught:
         await lr.packets.grab(room, packet, user="u1")
-    assert caught.value.code is ErrorCode.ALREADY_GRABBED
+    assert caught.value.code is PacketCode.ALREADY_GRABBED
     assert caught.value.details["amount"] == grabbed["amount"]
 
 
@@ -48,7 +48,7 @@ async def test_keyword_packet_needs_the_comment(
     packet = (await lr.packets.create(room, total=100, count=1, keyword="主播最帅"))["id"]
     with pytest.raises(Forbidden) as caught:
         await lr.packets.grab(room, packet, user="v1")
-    assert caught.value.code is ErrorCode.KEYWORD_REQUIRED
+    assert caught.value.code is PacketCode.KEYWORD_REQUIRED
     assert caught.value.details["keyword"] == "主播最帅"
     viewer = await watch(server, room, lr.tokens.mint("v1", room=room), viewers)
     assert (await viewer.command("comment", text="主播最帅"))["ok"] is True

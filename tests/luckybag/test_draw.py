@@ -1,4 +1,5 @@
-"""The lucky-bag feature on each engine, in process, with an injected clock where time matters."""
+"""The lucky-bag feature on each engine, in process, with the node's clock set by the test where
+time matters."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import pytest
 from liveroom.app import Node
 from liveroom.auth import Identity
 from liveroom.engine.base import Engine
-from liveroom.engine.luckybag import BagState, Outcome
-from liveroom.errors import CommandError, ErrorCode
+from liveroom.errors import Code, CommandError, ErrorCode
 from liveroom.features.luckybag import LuckyBags
-from liveroom.features.luckybag_rules import day_of, pick_winners
+from liveroom.features.luckybag.errors import BagCode
+from liveroom.features.luckybag.rules import day_of, pick_winners
+from liveroom.features.luckybag.store import BagState, Outcome
 from tests.luckybag.watch import Room, subscribe
 from tests.timeouts import eventually
 
@@ -38,6 +40,18 @@ class Clock:
         return self.now
 
 
+class BareNode(Node):
+    """A node with no features of its own, for building one feature on ``engine``; its clock
+    is ``clock`` when given, else the real one."""
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        super().__init__(engine.settings, engine, features=())  # type: ignore[attr-defined]
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else super().now()
+
+
 @pytest.fixture
 async def clock() -> Clock:
     return Clock()
@@ -45,7 +59,7 @@ async def clock() -> Clock:
 
 @pytest.fixture
 async def bags(engine: Engine, clock: Clock) -> AsyncIterator[LuckyBags]:
-    feature = LuckyBags(Node(engine.settings, engine), clock=clock)  # type: ignore[attr-defined]
+    feature = LuckyBags(BareNode(engine, clock))
     yield feature
     await feature.close()
 
@@ -63,7 +77,7 @@ async def new_bag(bags: LuckyBags, **rules: Any) -> str:
     return bag.id
 
 
-async def expect(code: ErrorCode, call: Any) -> CommandError:
+async def expect(code: Code, call: Any) -> CommandError:
     with pytest.raises(CommandError) as info:
         await call
     assert info.value.code is code, info.value.message
@@ -180,7 +194,7 @@ async def test_revoke_after_the_draw_is_refused(bags: LuckyBags, clock: Clock) -
 
 async def test_prize_over_the_cap_is_refused(bags: LuckyBags) -> None:
     """A declared value above the cap (¥50,000 by default) is refused; the cap itself is fine."""
-    error = await expect(ErrorCode.PRIZE_OVER_CAP, new_bag(bags, value_fen=5_000_001))
+    error = await expect(BagCode.PRIZE_OVER_CAP, new_bag(bags, value_fen=5_000_001))
     assert error.details["cap_fen"] == 5_000_000
     assert await new_bag(bags, value_fen=5_000_000, open=False)
 
@@ -219,7 +233,7 @@ async def test_capped_users_are_left_out_at_the_draw(bags: LuckyBags, engine: En
     assert drawn.result is not None
     assert drawn.result["winners"] == [{"id": "bob", "name": "Bob"}]
     assert drawn.result["ineligible"] == {"alice": "daily_cap"}
-    wins = await bags.store.wins("r1", day_of(bags.clock()), ["alice", "bob"])
+    wins = await bags.store.wins("r1", day_of(bags.ctx.now()), ["alice", "bob"])
     assert wins == {"alice": 1, "bob": 1}
 
 
@@ -243,7 +257,7 @@ async def test_must_stay_leaves_out_the_absent(bags: LuckyBags, clock: Clock) ->
 
 async def test_timers_on_two_nodes_draw_once(engine: Engine, room: Room) -> None:
     """Two nodes' timers fire at the deadline; the bag is drawn exactly once."""
-    nodes = [LuckyBags(Node(engine.settings, engine)) for _ in range(2)]  # type: ignore[attr-defined]
+    nodes = [LuckyBags(BareNode(engine)) for _ in range(2)]
     try:
         bag = await nodes[0].create(
             "r1", {"prize": "cup", "value_fen": 100, "duration_s": 1, "open": True}, HOST
@@ -262,17 +276,17 @@ async def test_timers_on_two_nodes_draw_once(engine: Engine, room: Room) -> None
 
 async def test_a_dead_nodes_bag_is_drawn_by_another(engine: Engine, room: Room) -> None:
     """A bag opened by a node that died is found by another node's sweep at start, and drawn."""
-    dead = LuckyBags(Node(engine.settings, engine))  # type: ignore[attr-defined]
+    dead = LuckyBags(BareNode(engine))
     bag = await dead.create(
         "r1", {"prize": "cup", "value_fen": 100, "duration_s": 1, "open": True}, HOST
     )
     await dead.close()
-    survivor = LuckyBags(Node(engine.settings, engine))  # type: ignore[attr-defined]
+    survivor = LuckyBags(BareNode(engine))
     await survivor.open()
     try:
         await eventually(lambda: room.of_type("bag_drawn"), timeout=5)
         assert (await survivor.get("r1", bag.id)).state is BagState.DRAWN
-        assert await survivor.store.due(survivor.clock() + 100) == []
+        assert await survivor.store.due(survivor.ctx.now() + 100) == []
     finally:
         await survivor.close()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from liveroom.app import Node
 from liveroom.config import Settings
-from liveroom.errors import CloseCode, ErrorCode
+from liveroom.errors import CloseCode
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")
@@ -48,9 +48,16 @@ def test_every_command_is_documented() -> None:
 
 
 def test_every_error_code_is_documented() -> None:
-    """Each error code has a row in the protocol page."""
-    missing = [code.value for code in ErrorCode if not _documented(code.value)]
+    """Each error code a node answers with (core and features) has a row in the protocol page."""
+    codes = Node(Settings(secret="x" * 32)).error_codes
+    missing = [code.value for code in codes if not _documented(code.value)]
     assert not missing, f"error codes missing from docs/protocol.md: {missing}"
+
+
+def test_error_codes_are_unique() -> None:
+    """No two code enums (the core's, the features') claim one wire value."""
+    values = [code.value for code in Node(Settings(secret="x" * 32)).error_codes]
+    assert len(values) == len(set(values)), sorted(v for v in values if values.count(v) > 1)
 
 
 def test_every_close_code_is_documented() -> None:

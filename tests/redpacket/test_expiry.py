@@ -9,9 +9,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from liveroom.engine.promo import Grab, packets_of
-from liveroom.engine.promo_redis import PACKET_TTL_S
 from liveroom.engine.redis import RedisEngine
+from liveroom.features.redpacket.store import Grab, store_for, whole_ms
+from liveroom.features.redpacket.store_redis import PACKET_TTL_S
 from tests.conftest import make_settings
 
 
@@ -27,15 +27,15 @@ async def _create(engine: RedisEngine, packet: str, created: float, keyword: str
     meta = orjson.dumps(
         {"id": packet, "total": 30, "count": 3, "keyword": keyword or None, "created": created}
     )
-    now_ms = int(time.time() * 1000)
-    assert await packets_of(engine).create("r1", packet, meta, [10, 10, 10], keyword, now_ms)
+    now = whole_ms(time.time())
+    assert await store_for(engine).create("r1", packet, meta, [10, 10, 10], keyword, now)
 
 
 async def test_expired_packet_is_dropped_from_active_and_cannot_be_grabbed(
     redis_engine: RedisEngine, redis_url: str
 ) -> None:
     """Packet A's keys expire (3 days) while newer packet B keeps the room lists alive."""
-    store = packets_of(redis_engine)
+    store = store_for(redis_engine)
     now = time.time()
     await _create(redis_engine, "old", now - PACKET_TTL_S - 60, keyword="口令")
     await _create(redis_engine, "new", now)
@@ -45,9 +45,9 @@ async def test_expired_packet_is_dropped_from_active_and_cannot_be_grabbed(
     await client.delete(keys.sub("packet", "old", "amounts"), keys.sub("packet", "old", "tally"))
     active = [orjson.loads(a.meta)["id"] for a in await store.active("r1")]
     assert active == ["new"]
-    result = await store.grab("r1", "old", "u1", "U1", int(now * 1000))
+    result = await store.grab("r1", "old", "u1", "U1", whole_ms(now))
     assert result.status is Grab.NOT_FOUND
     assert not await client.hexists(keys.sub("packets", "kw"), "口令")
-    later = int(time.time() * 1000) + 1000
+    later = whole_ms(time.time()) + 1
     assert (await store.grab("r1", "new", "u1", "U1", later)).status is Grab.OK
     await client.aclose()

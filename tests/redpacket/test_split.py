@@ -7,7 +7,7 @@ import random
 import pytest
 
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.features.redpacket import PacketSpec, split
+from liveroom.features.redpacket.rules import PacketSpec, split
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,17 @@ import asyncio
 import orjson
 
 from liveroom.engine.base import Engine
-from liveroom.engine.promo import Grab, GrabResult, PacketStore, packets_of
+from liveroom.features.redpacket.store import Grab, GrabResult, store_for
 
-NOW = 1_700_000_000_000
+NOW_MS = 1_700_000_000_000
+
+
+def at(ms: int = 0) -> float:
+    """``ms`` milliseconds after the tests' start, in epoch seconds as the store takes them."""
+    return (NOW_MS + ms) / 1000
+
+
+NOW = at()
 
 
 def meta(packet: str, total: int, count: int) -> bytes:
@@ -21,28 +29,23 @@ async def make(
     packet: str = "p1",
     amounts: list[int] | None = None,
     keyword: str = "",
-    open_ms: int = NOW,
+    opens_at: float = NOW,
 ) -> list[int]:
     amounts = amounts or [30, 20, 50]
-    store = packets_of(engine)
+    store = store_for(engine)
     assert await store.create(
-        "r1", packet, meta(packet, sum(amounts), len(amounts)), amounts, keyword, open_ms
+        "r1", packet, meta(packet, sum(amounts), len(amounts)), amounts, keyword, opens_at
     )
     return amounts
-
-
-async def test_engine_has_a_packet_store(engine: Engine) -> None:
-    """Both engines carry a PacketStore."""
-    assert isinstance(packets_of(engine), PacketStore)
 
 
 async def test_grabs_pop_amounts_in_order(engine: Engine) -> None:
     """Each grab takes the next pre-split amount; the last grab gets the tally."""
     await make(engine)
-    store = packets_of(engine)
+    store = store_for(engine)
     a = await store.grab("r1", "p1", "u1", "U1", NOW)
-    b = await store.grab("r1", "p1", "u2", "U2", NOW + 5)
-    c = await store.grab("r1", "p1", "u3", "U3", NOW + 9)
+    b = await store.grab("r1", "p1", "u2", "U2", at(5))
+    c = await store.grab("r1", "p1", "u3", "U3", at(9))
     assert [(r.status, r.amount, r.left) for r in (a, b, c)] == [
         (Grab.OK, 30, 2),
         (Grab.OK, 20, 1),
@@ -52,14 +55,14 @@ async def test_grabs_pop_amounts_in_order(engine: Engine) -> None:
     assert c.summary is not None
     assert (c.summary.grabbed, c.summary.grabbed_fen) == (3, 100)
     assert (c.summary.best_user, c.summary.best_name, c.summary.best_fen) == ("u3", "U3", 50)
-    assert (c.summary.first_ms, c.summary.last_ms) == (NOW, NOW + 9)
+    assert (c.summary.first_at, c.summary.last_at) == (NOW, at(9))
     assert orjson.loads(c.meta)["id"] == "p1"
 
 
 async def test_one_grab_per_user(engine: Engine) -> None:
     """A second grab by the same user is ALREADY, with the amount they hold."""
     await make(engine)
-    store = packets_of(engine)
+    store = store_for(engine)
     await store.grab("r1", "p1", "u1", "U1", NOW)
     again = await store.grab("r1", "p1", "u1", "U1", NOW)
     assert (again.status, again.amount, again.left) == (Grab.ALREADY, 30, 2)
@@ -67,20 +70,20 @@ async def test_one_grab_per_user(engine: Engine) -> None:
 
 async def test_refusals(engine: Engine) -> None:
     """Unknown id, before the opening time, and after every packet is taken."""
-    store = packets_of(engine)
-    await make(engine, open_ms=NOW + 1000)
+    store = store_for(engine)
+    await make(engine, opens_at=at(1000))
     assert (await store.grab("r1", "nope", "u1", "U1", NOW)).status is Grab.NOT_FOUND
-    assert (await store.grab("r1", "p1", "u1", "U1", NOW + 999)).status is Grab.NOT_STARTED
+    assert (await store.grab("r1", "p1", "u1", "U1", at(999))).status is Grab.NOT_STARTED
     for user in ("u1", "u2", "u3"):
-        assert (await store.grab("r1", "p1", user, user, NOW + 1000)).status is Grab.OK
-    gone = await store.grab("r1", "p1", "u4", "U4", NOW + 1000)
+        assert (await store.grab("r1", "p1", user, user, at(1000))).status is Grab.OK
+    gone = await store.grab("r1", "p1", "u4", "U4", at(1000))
     assert gone.status is Grab.GONE
 
 
 async def test_duplicate_id_refused(engine: Engine) -> None:
     """Creating a packet with an id in use changes nothing."""
     await make(engine)
-    store = packets_of(engine)
+    store = store_for(engine)
     assert not await store.create("r1", "p1", meta("p1", 5, 5), [1] * 5, "", NOW)
     assert (await store.audit("r1", "p1")).total == 100  # type: ignore[union-attr]
 
@@ -88,7 +91,7 @@ async def test_duplicate_id_refused(engine: Engine) -> None:
 async def test_keyword_packet_needs_the_keyword_first(engine: Engine) -> None:
     """Grab is KEYWORD until the user said it; saying it again unlocks nothing new."""
     await make(engine, keyword="扣1抢红包")
-    store = packets_of(engine)
+    store = store_for(engine)
     assert (await store.grab("r1", "p1", "u1", "U1", NOW)).status is Grab.KEYWORD
     assert await store.said("r1", "u1", "something else") == []
     assert await store.said("r1", "u1", "扣1抢红包") == ["p1"]
@@ -99,7 +102,7 @@ async def test_keyword_packet_needs_the_keyword_first(engine: Engine) -> None:
 
 async def test_keyword_stops_unlocking_when_gone(engine: Engine) -> None:
     """Once a keyword packet is empty, its keyword unlocks nothing; others keep theirs."""
-    store = packets_of(engine)
+    store = store_for(engine)
     await make(engine, "p1", [1], keyword="go")
     await make(engine, "p2", [1, 1], keyword="go")
     assert sorted(await store.said("r1", "u1", "go")) == ["p1", "p2"]
@@ -109,7 +112,7 @@ async def test_keyword_stops_unlocking_when_gone(engine: Engine) -> None:
 
 async def test_active_lists_open_packets_oldest_first(engine: Engine) -> None:
     """Active holds packets with packets left, with their count left."""
-    store = packets_of(engine)
+    store = store_for(engine)
     await make(engine, "p1", [1])
     await make(engine, "p2", [2, 3])
     await store.grab("r1", "p2", "u1", "U1", NOW)
@@ -123,7 +126,7 @@ async def test_active_lists_open_packets_oldest_first(engine: Engine) -> None:
 async def test_audit_balances(engine: Engine) -> None:
     """Grabbed plus left equals the total at every step."""
     amounts = await make(engine, amounts=[5, 7, 11, 13])
-    store = packets_of(engine)
+    store = store_for(engine)
     assert await store.audit("r1", "zz") is None
     for i in range(5):
         await store.grab("r1", "p1", f"u{i}", "x", NOW)
@@ -139,7 +142,7 @@ async def test_concurrent_grabs_are_atomic(engine: Engine) -> None:
     """300 grabs by 150 users at once for 100 packets: 100 wins, one per user, sum exact."""
     amounts = list(range(1, 101))
     await make(engine, amounts=amounts)
-    store = packets_of(engine)
+    store = store_for(engine)
     results = await asyncio.gather(
         *(store.grab("r1", "p1", f"u{i % 150}", "x", NOW) for i in range(300))
     )
@@ -153,7 +156,7 @@ async def test_concurrent_grabs_are_atomic(engine: Engine) -> None:
 
 async def test_large_packet_count(engine: Engine) -> None:
     """Ten thousand packets are stored and counted exactly."""
-    store = packets_of(engine)
+    store = store_for(engine)
     await make(engine, amounts=[1] * 10_000)
     audit = await store.audit("r1", "p1")
     assert audit is not None and (audit.left, audit.left_fen) == (10_000, 10_000)
@@ -164,22 +167,22 @@ async def test_close_takes_back_what_is_left_once(engine: Engine) -> None:
     (a grabber still sees its amount), the audit balances with the refund, and closing again
     gives the same record."""
     await make(engine, amounts=[30, 20, 50], keyword="hi")
-    store = packets_of(engine)
+    store = store_for(engine)
     assert await store.said("r1", "u1", "hi") == ["p1"]
-    await store.grab("r1", "p1", "u1", "U1", NOW + 3)
-    closed = await store.close("r1", "p1", NOW + 10)
+    await store.grab("r1", "p1", "u1", "U1", at(3))
+    closed = await store.close("r1", "p1", at(10))
     assert closed is not None
-    assert (closed.refund_fen, closed.refunded, closed.closed_ms, closed.again) == (
+    assert (closed.refund_fen, closed.refunded, closed.closed_at, closed.again) == (
         70,
         2,
-        NOW + 10,
+        at(10),
         False,
     )
     assert (closed.tally.grabbed, closed.tally.grabbed_fen, closed.tally.best_user) == (1, 30, "u1")
     assert orjson.loads(closed.meta)["id"] == "p1"
 
-    assert (await store.grab("r1", "p1", "u2", "U2", NOW + 11)).status is Grab.CLOSED
-    mine = await store.grab("r1", "p1", "u1", "U1", NOW + 11)
+    assert (await store.grab("r1", "p1", "u2", "U2", at(11))).status is Grab.CLOSED
+    mine = await store.grab("r1", "p1", "u1", "U1", at(11))
     assert (mine.status, mine.amount) == (Grab.ALREADY, 30)
     assert await store.active("r1") == []
     assert await store.said("r1", "u2", "hi") == []  # its keyword no longer unlocks anything
@@ -188,14 +191,14 @@ async def test_close_takes_back_what_is_left_once(engine: Engine) -> None:
     assert audit is not None
     assert (audit.grabbed_fen, audit.left_fen, audit.refund_fen) == (30, 0, 70)
     assert audit.grabbed_fen + audit.left_fen + audit.refund_fen == audit.total == 100
-    assert (audit.refunded, audit.closed_ms) == (2, NOW + 10)
+    assert (audit.refunded, audit.closed_at) == (2, at(10))
 
-    again = await store.close("r1", "p1", NOW + 99)
+    again = await store.close("r1", "p1", at(99))
     assert again is not None
-    assert (again.refund_fen, again.refunded, again.closed_ms, again.again) == (
+    assert (again.refund_fen, again.refunded, again.closed_at, again.again) == (
         70,
         2,
-        NOW + 10,
+        at(10),
         True,
     )
     assert await store.close("r1", "nope", NOW) is None
@@ -204,15 +207,15 @@ async def test_close_takes_back_what_is_left_once(engine: Engine) -> None:
 async def test_close_before_the_opening_and_after_the_last_grab(engine: Engine) -> None:
     """A scheduled packet closes with everything refunded and answers CLOSED, not NOT_STARTED;
     a packet already emptied closes with nothing to refund."""
-    store = packets_of(engine)
-    await make(engine, "early", amounts=[4, 6], open_ms=NOW + 60_000)
+    store = store_for(engine)
+    await make(engine, "early", amounts=[4, 6], opens_at=at(60_000))
     early = await store.close("r1", "early", NOW)
     assert early is not None and (early.refund_fen, early.refunded) == (10, 2)
-    assert (await store.grab("r1", "early", "u1", "U1", NOW + 60_000)).status is Grab.CLOSED
+    assert (await store.grab("r1", "early", "u1", "U1", at(60_000))).status is Grab.CLOSED
 
     await make(engine, "done", amounts=[9])
     assert (await store.grab("r1", "done", "u1", "U1", NOW)).status is Grab.OK
-    done = await store.close("r1", "done", NOW + 1)
+    done = await store.close("r1", "done", at(1))
     assert done is not None and (done.refund_fen, done.refunded) == (0, 0)
     assert done.tally.grabbed_fen == 9
     audit = await store.audit("r1", "done")
@@ -224,7 +227,7 @@ async def test_close_racing_grabs_loses_no_fen(engine: Engine) -> None:
     each exactly once, and a grab after the close is refused."""
     amounts = list(range(1, 101))
     await make(engine, amounts=amounts)
-    store = packets_of(engine)
+    store = store_for(engine)
     grabs = [store.grab("r1", "p1", f"u{i}", "x", NOW) for i in range(150)]
     results = await asyncio.gather(*grabs[:75], store.close("r1", "p1", NOW), *grabs[75:])
     closed = results[75]

@@ -98,4 +98,5 @@ def test_server_serves_the_document(start_server: Any) -> None:
     server = start_server(demo=True)
     served = httpx.get(server.url + "/openapi.json", timeout=10)
     assert served.status_code == 200
-    assert served.json() == openapi.document(_app().routes)
+    app = _app()
+    assert served.json() == openapi.document(app.routes, codes=app.state.node.error_codes)

@@ -2,10 +2,10 @@
 
 Every node runs the same timers. A node arms a timer for each open bag whose deadline is near:
 for bags it opened itself at once, for every other bag when its sweep (at start, then every
-``sweep_interval_s``) reads the engine's deadline index. When timers fire on several nodes, the
-engine's ``claim`` lets exactly one of them draw; a node that dies mid-draw lets its lease run
-out and the next sweep anywhere draws again, to the same winners. The recipe is in
-``luckybag_rules``; ``docs/luckybag.md`` describes the whole feature.
+``sweep_interval_s``) reads the store's deadline index. When timers fire on several nodes, the
+store's ``claim`` lets exactly one of them draw; a node that dies mid-draw lets its lease run
+out and the next sweep anywhere draws again, to the same winners. The recipe is in ``rules``;
+``docs/luckybag.md`` describes the whole feature.
 """
 
 from __future__ import annotations
@@ -17,15 +17,18 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
 
 from liveroom import metrics
 from liveroom.auth import Identity
-from liveroom.engine.luckybag import Answer, Bag, BagState, Outcome, bag_store
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, Handler, find
-from liveroom.features.luckybag_rules import (
+from liveroom.features import Feature, Handler
+from liveroom.features.luckybag import commands, routes
+from liveroom.features.luckybag.errors import BagCode
+from liveroom.features.luckybag.rules import (
     KEYWORD_MAX,
     day_of,
     pick_winners,
@@ -34,33 +37,34 @@ from liveroom.features.luckybag_rules import (
     seed_hash,
     validate_rules,
 )
+from liveroom.features.luckybag.settings import (
+    KEYWORD_CACHE_S,
+    LEASE_S,
+    RULES_CACHE,
+    BagSettings,
+)
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome, store_for
 from liveroom.protocol import Command, event, frame, room_event_body
 
 if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
-
-    from liveroom.app import Node
+    from liveroom.context import NodeContext
     from liveroom.session import Session
 
 log = logging.getLogger("liveroom.luckybag")
 
-LEASE_S = 10.0  # how long a claimed draw is ours before another node may take it over
-KEYWORD_CACHE_S = 0.25  # how stale the room's current bag may be when matching keyword comments
-RULES_CACHE = 10_000  # bags whose (immutable) rules this node remembers
-
 
 class LuckyBags(Feature):
-    """The lucky-bag feature of one node. ``clock`` gives epoch seconds (tests may inject one)."""
+    """The lucky-bag feature of one node. Wall time comes from ``ctx.now()``."""
 
     name = "luckybag"
     critical_events = frozenset({b"bag_drawn", b"bag"})
+    error_codes = (BagCode,)
 
-    def __init__(self, node: Node, clock: Callable[[], float] = time.time) -> None:
-        self.node = node
-        self.settings = node.settings
-        self.store = bag_store(node.engine)
-        self.clock = clock
-        self.cap = self.settings.luckybag_daily_wins
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self.settings = BagSettings.of(ctx.settings)
+        self.store = store_for(ctx.engine)
+        self.cap = self.settings.daily_wins
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
@@ -89,26 +93,16 @@ class LuckyBags(Feature):
                 await task
 
     def commands(self) -> Mapping[type[Command], Handler]:
-        from liveroom.features import luckybag_api as api
-
-        return {
-            api.CreateBag: api.handle_bag_create,
-            api.OpenBag: api.handle_bag_open,
-            api.DrawBag: api.handle_bag_draw,
-            api.RevokeBag: api.handle_bag_revoke,
-            api.JoinBag: api.handle_bag_join,
-        }
+        return commands.handlers(self)
 
     def routes(self) -> list[BaseRoute]:
-        from liveroom.features.luckybag_api import routes
-
-        return routes()
+        return routes.routes(self)
 
     # ------------------------------------------------------------------ host actions
 
     async def create(self, room: str, body: dict[str, Any], who: Identity) -> Bag:
         """A new bag with fixed rules; ``body["open"]`` opens it at once."""
-        rules = validate_rules(body, self.settings.luckybag_prize_cap_fen)
+        rules = validate_rules(body, self.settings.prize_cap_fen)
         start = body.get("open", False)
         if not isinstance(start, bool):
             raise CommandError(ErrorCode.BAD_REQUEST, "open is true or false")
@@ -122,7 +116,7 @@ class LuckyBags(Feature):
             room=room,
             state=BagState.CREATED,
             rules={**rules, "by": who.user},
-            created_at=self.clock(),
+            created_at=self.ctx.now(),
         )
         answer = await self.store.create(bag, room_event_body("bag", bag=public_view(bag)))
         self._refused(answer, "create")
@@ -134,7 +128,7 @@ class LuckyBags(Feature):
     async def open_bag(self, room: str, bag_id: str) -> Bag:
         """Start the countdown and publish the seed's hash."""
         bag = await self.get(room, bag_id)
-        now = self.clock()
+        now = self.ctx.now()
         seed = secrets.token_hex(32)
         opened = dataclasses.replace(
             bag,
@@ -168,7 +162,7 @@ class LuckyBags(Feature):
     async def revoke(self, room: str, bag_id: str) -> Bag:
         """Withdraw a bag that has not been drawn (nor come due)."""
         bag = await self.get(room, bag_id)
-        now = self.clock()
+        now = self.ctx.now()
         revoked = dataclasses.replace(bag, state=BagState.REVOKED, revoked_at=now)
         body = room_event_body("bag", bag=public_view(revoked))
         self._refused(await self.store.revoke(room, bag_id, now, body), "revoke")
@@ -200,7 +194,7 @@ class LuckyBags(Feature):
                 if rules["join"] == "keyword"
                 else "this bag is joined with bag_join, not by comment",
             )
-        now = self.clock()
+        now = self.ctx.now()
         answer = await self.store.join(room, bag_id, who.user, who.name, now, day_of(now), self.cap)
         self._refused(answer, "join")
         return answer
@@ -250,8 +244,8 @@ class LuckyBags(Feature):
 
     async def run_draw(self, room: str, bag_id: str, *, force: bool, trigger: str) -> Outcome:
         """Claim the draw and, if this node got it, finish it. ``OK`` when this call drew."""
-        now = self.clock()
-        token = f"{self.settings.node_id}:{secrets.token_hex(6)}"
+        now = self.ctx.now()
+        token = f"{self.ctx.settings.node_id}:{secrets.token_hex(6)}"
         claim = await self.store.claim(room, bag_id, now, token, LEASE_S, force)
         metrics.BAG_DRAWS.labels(trigger, claim.outcome.value).inc()
         if claim.outcome is not Outcome.CLAIMED:
@@ -305,7 +299,7 @@ class LuckyBags(Feature):
         old = self._timers.pop(key, None)
         if old is not None:
             old.cancel()
-        delay = max(0.0, deadline - self.clock())
+        delay = max(0.0, deadline - self.ctx.now())
         loop = asyncio.get_running_loop()
         self._timers[key] = loop.call_later(delay, self._fire, room, bag_id)
 
@@ -328,8 +322,8 @@ class LuckyBags(Feature):
 
     async def sweep(self) -> None:
         """Arm timers for every bag due soon, on any node; fire those already due."""
-        horizon = max(2 * self.settings.sweep_interval_s, 2.0)
-        for room, bag_id, deadline in await self.store.due(self.clock() + horizon):
+        horizon = max(2 * self.ctx.settings.sweep_interval_s, 2.0)
+        for room, bag_id, deadline in await self.store.due(self.ctx.now() + horizon):
             if (room, bag_id) not in self._timers:
                 self.schedule(room, bag_id, deadline)
 
@@ -341,7 +335,7 @@ class LuckyBags(Feature):
                 pass
             except Exception:
                 log.exception("lucky-bag sweep failed")
-            await asyncio.sleep(self.settings.sweep_interval_s)
+            await asyncio.sleep(self.ctx.settings.sweep_interval_s)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -349,12 +343,18 @@ class LuckyBags(Feature):
         task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ per-node room work
+    #
+    # The hub API this part reads and writes, all through ``ctx.hub``: ``hub.rooms`` (room id ->
+    # LocalRoom, this node's rooms), and of a LocalRoom ``size``, ``viewers`` and ``joining``
+    # (each viewer's ``user``) and ``add_state(key, payload)``. It keeps its own loop at the
+    # pulse's cadence: ``Hub.on_pulse`` callbacks are synchronous, and are skipped for a room
+    # whose engine pulse failed or that the pulse dropped.
 
     async def _room_loop(self) -> None:
         """Each pulse: the participant count to this node's viewers, and presence reports."""
         while True:
-            await asyncio.sleep(self.settings.pulse_s)
-            for room_id in list(self.node.hub.rooms):
+            await asyncio.sleep(self.ctx.settings.pulse_s)
+            for room_id in list(self.ctx.hub.rooms):
                 try:
                     await self._tend(room_id)
                 except EngineUnavailable:
@@ -363,7 +363,7 @@ class LuckyBags(Feature):
                     log.exception("lucky-bag upkeep of room %s failed", room_id)
 
     async def _tend(self, room_id: str) -> None:
-        local = self.node.hub.rooms.get(room_id)
+        local = self.ctx.hub.rooms.get(room_id)
         if local is None or local.size == 0:
             self._counts.pop(room_id, None)
             if room_id in self._seen:
@@ -387,28 +387,28 @@ class LuckyBags(Feature):
 
     async def _report(self, room_id: str) -> None:
         """Tell the engine which users hold connections to ``room_id`` on this node."""
-        local = self.node.hub.rooms.get(room_id)
+        local = self.ctx.hub.rooms.get(room_id)
         users = {v.user for v in (*local.viewers, *local.joining)} if local is not None else set()
         before = self._seen.get(room_id)
         if before is None:
             await self.store.seen(
                 room_id,
-                self.settings.node_id,
+                self.ctx.settings.node_id,
                 users,
                 set(),
                 True,
-                self.settings.node_ttl_s,
-                self.clock(),
+                self.ctx.settings.node_ttl_s,
+                self.ctx.now(),
             )
         else:
             await self.store.seen(
                 room_id,
-                self.settings.node_id,
+                self.ctx.settings.node_id,
                 users - before,
                 before - users,
                 False,
-                self.settings.node_ttl_s,
-                self.clock(),
+                self.ctx.settings.node_ttl_s,
+                self.ctx.now(),
             )
         self._seen[room_id] = users
 
@@ -430,7 +430,7 @@ class LuckyBags(Feature):
 
     async def snapshot(self, room: str) -> dict[str, Any]:
         bag = await self.store.current(room)
-        return {"bag": public_view(bag, self.clock()) if bag is not None else None}
+        return {"bag": public_view(bag, self.ctx.now()) if bag is not None else None}
 
     async def joined(self, session: Session) -> None:
         """Tell a viewer whether it is in the current bag, and whether it won."""
@@ -465,14 +465,9 @@ class LuckyBags(Feature):
             answer = await self.join(room, bag.id, who, keyword=True)
         except CommandError as exc:
             note = event("bag_mine", bag=bag.id, joined=False, error=exc.as_dict())
-            await self.node.engine.notify(room, who.user, note)
+            await self.ctx.engine.notify(room, who.user, note)
             return
         if answer.new:
-            await self.node.engine.notify(
+            await self.ctx.engine.notify(
                 room, who.user, event("bag_mine", bag=bag.id, joined=True, count=answer.count)
             )
-
-
-def of(node: Node) -> LuckyBags:
-    """The node's lucky-bag feature."""
-    return find(node, LuckyBags)

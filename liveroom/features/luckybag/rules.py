@@ -20,8 +20,9 @@ import hashlib
 import time
 from typing import Any
 
-from liveroom.engine.luckybag import Bag, BagState
 from liveroom.errors import CommandError, ErrorCode
+from liveroom.features.luckybag.errors import BagCode
+from liveroom.features.luckybag.store import Bag, BagState
 
 RECIPE = (
     "pool = sorted(set(participants) - set(ineligible)); "
@@ -72,7 +73,7 @@ def validate_rules(body: dict[str, Any], prize_cap_fen: int) -> dict[str, Any]:
         )
     if value > prize_cap_fen:
         raise CommandError(
-            ErrorCode.PRIZE_OVER_CAP,
+            BagCode.PRIZE_OVER_CAP,
             f"declared prize value {value} fen is above the cap of {prize_cap_fen} fen",
             cap_fen=prize_cap_fen,
         )

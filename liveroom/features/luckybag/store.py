@@ -1,4 +1,5 @@
-"""Lucky-bag state in the engine: the ``BagStore`` interface both engines give as ``engine.bags``.
+"""Lucky-bag state shared by every node: the ``BagStore`` protocol, and ``store_for(engine)``,
+which builds the implementation for the engine in use (``store_memory.py``, ``store_redis.py``).
 
 A bag moves CREATED → OPEN → DRAWING → DRAWN, or to REVOKED from CREATED or OPEN. Every state
 change that viewers must see publishes its room event in the same atomic step as the change, so
@@ -22,7 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from liveroom.engine.base import Engine, MemoryHost
+    from liveroom.engine.redis_core import RedisCore
 
 
 class BagState(StrEnum):
@@ -93,7 +98,6 @@ class Claim:
     deadline: float | None = None
 
 
-@runtime_checkable
 class BagStore(Protocol):
     """Lucky-bag state shared by every node. Times are epoch seconds passed in by the caller."""
 
@@ -195,9 +199,23 @@ class BagStore(Protocol):
         ...
 
 
-def bag_store(engine: Any) -> BagStore:
-    """The engine's ``bags``; every liveroom engine has one."""
-    store = getattr(engine, "bags", None)
-    if store is None:
-        raise TypeError(f"{type(engine).__name__} has no lucky-bag store (engine.bags)")
-    return store
+def store_for(engine: Engine) -> BagStore:
+    """The lucky-bag store on ``engine``. On the memory engine every caller gets the same one
+    (the engine holds one store per factory), so nodes built on one engine share their bags."""
+    return engine.store(memory=_memory, redis=_redis)
+
+
+# The factories import their module only when called, so a node loads the one it runs. Their
+# return types are the static check that each implementation satisfies ``BagStore``.
+
+
+def _memory(host: MemoryHost) -> BagStore:
+    from liveroom.features.luckybag.store_memory import MemoryBagStore
+
+    return MemoryBagStore(host)
+
+
+def _redis(core: RedisCore) -> BagStore:
+    from liveroom.features.luckybag.store_redis import RedisBagStore
+
+    return RedisBagStore(core)

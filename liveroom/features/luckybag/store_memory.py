@@ -1,4 +1,7 @@
-"""The lucky-bag store of ``MemoryEngine``: plain dicts, atomic because nothing awaits midway."""
+"""The lucky-bag store on ``MemoryEngine``: plain dicts, atomic because nothing awaits midway.
+
+Events are published through the engine's ``MemoryHost`` in the same synchronous step as the
+state change they announce."""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from liveroom.engine.luckybag import Answer, Bag, BagState, Claim, Outcome
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Outcome
 
 if TYPE_CHECKING:
-    from liveroom.engine.memory import MemoryEngine
+    from liveroom.engine.base import MemoryHost
 
 
 @dataclass(slots=True)
@@ -31,8 +34,8 @@ class _Room:
 class MemoryBagStore:
     """Satisfies ``BagStore`` for one process."""
 
-    def __init__(self, engine: MemoryEngine) -> None:
-        self.engine = engine
+    def __init__(self, host: MemoryHost) -> None:
+        self.host = host
         self._rooms: dict[str, _Room] = {}
         self._due: dict[tuple[str, str], float] = {}
 
@@ -50,7 +53,7 @@ class MemoryBagStore:
         current = state.bags.get(state.current)
         if current is None or current.bag.state not in (BagState.OPEN, BagState.DRAWING):
             state.current = bag.id
-        self.engine.publish_now(bag.room, body)
+        self.host.publish_now(bag.room, body)
         return Answer(Outcome.OK)
 
     async def open(
@@ -82,7 +85,7 @@ class MemoryBagStore:
         )
         state.current = bag_id
         self._due[(room, bag_id)] = deadline
-        self.engine.publish_now(room, body)
+        self.host.publish_now(room, body)
         return Answer(Outcome.OK)
 
     async def join(
@@ -151,9 +154,9 @@ class MemoryBagStore:
             wins[user] = wins.get(user, 0) + 1
         self._set(entry, state=BagState.DRAWN, drawn_at=now, result=result)
         self._due.pop((room, bag_id), None)
-        self.engine.publish_now(room, body)
+        self.host.publish_now(room, body)
         for user in winners:
-            await self.engine.notify(room, user, notice)
+            await self.host.notify(room, user, notice)
         return Answer(Outcome.OK)
 
     async def revoke(self, room: str, bag_id: str, now: float, body: bytes) -> Answer:
@@ -168,7 +171,7 @@ class MemoryBagStore:
             return Answer(Outcome.DUE)
         self._set(entry, state=BagState.REVOKED, revoked_at=now)
         self._due.pop((room, bag_id), None)
-        self.engine.publish_now(room, body)
+        self.host.publish_now(room, body)
         return Answer(Outcome.OK)
 
     async def get(self, room: str, bag_id: str) -> Bag | None:

@@ -1,4 +1,5 @@
-"""The lucky-bag store of ``RedisEngine``: one Lua script per state change (``lua/bag_*.lua``).
+"""The lucky-bag store on Redis: one Lua script per state change (``lua/bag_*.lua`` of this
+package).
 
 Each script is registered with ``bag_lib.lua`` in front (``scripts.script_source``), so that
 every one of them appends the room event exactly as ``publish.lua`` does, inside its own atomic
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from liveroom.engine.luckybag import Answer, Bag, BagState, Claim, Outcome
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Outcome
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
@@ -43,8 +44,7 @@ class RedisBagStore:
             k.sub("bagwins", day),
         ]
         head = [k.channel, maxlen, oldest, self.core.publish_command, repr(now), bag_id]
-        async with self.core.guard():
-            return await self.core.scripts.run(name, keys, head + args)
+        return await self.core.run(name, keys, head + args, package=__package__)
 
     async def create(self, bag: Bag, body: bytes) -> Answer:
         fields: list[Any] = [

@@ -1,16 +1,13 @@
 """Red packets (红包, and 口令红包 keyword packets).
 
-The host gives a total in fen and a number of packets; the total is split up front by the
-double-average method (``split``), and the store pops one amount per grab in one atomic step:
-one grab per user, nothing before the opening time, keyword packets only after the user
-commented the keyword. Grabbers get their amount in the reply and as a private
-``packet_grabbed`` notice on all their connections; the room sees ``packet`` events: on
-creation, progress (at most every ``PROGRESS_S`` per node) and one final summary. The host may
-close a packet early (``packet_close``): the packets nobody grabbed go back as a refund, recorded
-with the packet, and the final summary says so.
-
-Viewers' rule for ``packet`` events: ``state: "finished"`` is final, and ``left`` only goes
-down (progress from several nodes may arrive out of order). See ``docs/redpacket.md``.
+The host gives a total in fen and a number of packets; the total is split up front
+(``rules.split``), and the store pops one amount per grab in one atomic step: one grab per
+user, nothing before the opening time, keyword packets only after the user commented the
+keyword. Grabbers get their amount in the reply and as a private ``packet_grabbed`` notice on
+all their connections; the room sees ``packet`` events: on creation, progress (at most every
+``PROGRESS_S`` per node) and one final summary. The host may close a packet early
+(``packet_close``): the packets nobody grabbed go back as a refund, recorded with the packet,
+and the final summary says so. See ``docs/redpacket.md``.
 """
 
 from __future__ import annotations
@@ -18,181 +15,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from liveroom.auth import Identity
-from liveroom.engine.promo import Closed, Grab, PacketStore, Tally, packets_of
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, Handler, find
-from liveroom.http import acting_for, endpoint, path_id, read_json
-from liveroom.protocol import (
-    OBJECT_ID,
-    Command,
-    event,
-    ident_field,
-    int_field,
-    room_event_body,
+from liveroom.features import Feature, Handler
+from liveroom.features.redpacket import commands, routes
+from liveroom.features.redpacket.errors import PacketCode
+from liveroom.features.redpacket.rules import (
+    MAX_KEYWORD,
+    PacketSpec,
+    public,
+    refund_of,
+    split,
+    summary_of,
 )
-from liveroom.session import Session
+from liveroom.features.redpacket.store import Grab, store_for, whole_ms
+from liveroom.protocol import Command, event, room_event_body
 
 if TYPE_CHECKING:
-    from liveroom.app import Node
+    from liveroom.context import NodeContext
 
 log = logging.getLogger("liveroom.redpacket")
 
-MAX_PACKETS = 10_000  # packets in one red packet
-MAX_TOTAL_FEN = 100_000_000  # ¥1,000,000
-MAX_KEYWORD = 20
 #: how long a node trusts its list of a room's open keywords before reading it again
 KEYWORD_CACHE_S = 1.0
-MAX_DELAY_S = 86_400
 PROGRESS_S = 0.5  # a node publishes a packet's progress at most this often
 FINISHED_MEMORY = 10_000  # finished ids remembered per node, to drop late progress
 
-_rng = random.SystemRandom()
-
-
-def split(total: int, count: int, rng: random.Random = _rng) -> list[int]:
-    """Split ``total`` fen into ``count`` packets by the double-average method.
-
-    Each packet but the last is drawn uniformly from 1 to just under twice the mean of what is
-    left, capped so every later packet can still get 1 fen; the last takes the rest. Every
-    packet is at least 1 fen and the sum is exactly ``total``. Needs ``total >= count >= 1``.
-    """
-    if count < 1 or total < count:
-        raise ValueError("need total >= count >= 1")
-    amounts = []
-    left = total
-    for remaining in range(count, 1, -1):
-        high = min(2 * left // remaining - 1, left - (remaining - 1))
-        amount = rng.randint(1, max(1, high))
-        amounts.append(amount)
-        left -= amount
-    amounts.append(left)
-    return amounts
-
-
-@dataclass(frozen=True, slots=True)
-class PacketSpec:
-    """A validated red packet request."""
-
-    total: int
-    count: int
-    keyword: str
-    title: str
-    delay_s: int
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> PacketSpec:
-        total = int_field(body.get("total"), "total", 1, MAX_TOTAL_FEN)
-        count = int_field(body.get("count"), "count", 1, MAX_PACKETS)
-        if total < count:
-            raise CommandError(ErrorCode.BAD_REQUEST, "total must give every packet 1 fen")
-        keyword = body.get("keyword") or ""
-        if not isinstance(keyword, str) or len(keyword.strip()) > MAX_KEYWORD:
-            raise CommandError(ErrorCode.BAD_REQUEST, f"keyword is up to {MAX_KEYWORD} characters")
-        title = body.get("title") or "红包"
-        if not isinstance(title, str) or len(title) > 30:
-            raise CommandError(ErrorCode.BAD_REQUEST, "title is up to 30 characters")
-        delay = int_field(body.get("delay_s", 0), "delay_s", 0, MAX_DELAY_S)
-        return cls(total, count, keyword.strip(), title, delay)
-
-
-# --------------------------------------------------------------------------- commands
-
-
-@dataclass(frozen=True, slots=True)
-class CreatePacket(Command):
-    type: ClassVar[str] = "packet_create"
-    role: ClassVar[str] = "host"
-    spec: PacketSpec | None = None
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(rid, PacketSpec.from_body(body))
-
-
-@dataclass(frozen=True, slots=True)
-class _OnePacket(Command):
-    """A command about one red packet, named by its id in ``packet``."""
-
-    packet: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(rid, ident_field(body.get("packet"), "packet", OBJECT_ID))
-
-
-@dataclass(frozen=True, slots=True)
-class GrabPacket(_OnePacket):
-    type: ClassVar[str] = "packet_grab"
-
-
-@dataclass(frozen=True, slots=True)
-class ClosePacket(_OnePacket):
-    type: ClassVar[str] = "packet_close"
-    role: ClassVar[str] = "host"
-
-
-# --------------------------------------------------------------------------- the feature
-
-
-def public(
-    meta: bytes, left: int, now: float, finished: bool = False, closed_ms: int = 0
-) -> dict[str, Any]:
-    """A packet as viewers see it: its fixed fields plus ``left`` and ``state`` (and
-    ``closed_at`` when the host closed it)."""
-    packet: dict[str, Any] = orjson.loads(meta)
-    packet["left"] = left
-    if finished or left == 0 or closed_ms:
-        packet["state"] = "finished"
-    else:
-        packet["state"] = "scheduled" if now < packet["open_at"] else "open"
-    if closed_ms:
-        packet["closed_at"] = closed_ms / 1000
-    return packet
-
-
-def refund_of(closed: Closed) -> dict[str, Any]:
-    return {"fen": closed.refund_fen, "packets": closed.refunded}
-
-
-def summary_of(tally: Tally) -> dict[str, Any]:
-    return {
-        "grabbed": tally.grabbed,
-        "grabbed_fen": tally.grabbed_fen,
-        "best": {
-            "user": {"id": tally.best_user, "name": tally.best_name},
-            "amount": tally.best_fen,
-        },
-        "took_s": round(max(tally.last_ms - tally.first_ms, 0) / 1000, 3),
-    }
-
 
 class RedPackets(Feature):
-    """Red packets of every room, through ``engine.packets``."""
+    """Red packets of every room, kept by the ``PacketStore`` on the node's engine. Wall time
+    comes from ``ctx.now()``."""
 
     name = "redpacket"
     critical_events = frozenset({b"packet"})
+    error_codes = (PacketCode,)
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.engine = node.engine
-        self.store: PacketStore = packets_of(node.engine)
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self.engine = ctx.engine
+        self.store = store_for(ctx.engine)
         self._progress: dict[tuple[str, str], tuple[bytes, int]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._keywords: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def commands(self) -> Mapping[type[Command], Handler]:
+        return commands.handlers(self)
+
+    def routes(self) -> list[BaseRoute]:
+        return routes.routes(self)
 
     async def open(self) -> None:
         self._task = asyncio.create_task(self._progress_loop(), name="liveroom-packet-progress")
@@ -205,10 +85,9 @@ class RedPackets(Feature):
 
     async def create(self, room: str, spec: PacketSpec, who: Identity) -> dict[str, Any]:
         """Split the total, store the packet and tell the room."""
-        now = time.time()
+        now = self.ctx.now()
         packet_id = "rp" + secrets.token_hex(6)
-        open_ms = int((now + spec.delay_s) * 1000)  # rounded down: no delay means open now
-        open_at = open_ms / 1000
+        open_at = whole_ms(now + spec.delay_s)  # cut down: no delay means open now
         meta = orjson.dumps(
             {
                 "id": packet_id,
@@ -222,7 +101,7 @@ class RedPackets(Feature):
             }
         )
         amounts = split(spec.total, spec.count)
-        if not await self.store.create(room, packet_id, meta, amounts, spec.keyword, open_ms):
+        if not await self.store.create(room, packet_id, meta, amounts, spec.keyword, open_at):
             raise CommandError(ErrorCode.CONFLICT, "packet id clash; try again")
         self._keywords.pop(room, None)  # this node sees its own keyword packet at once
         state = public(meta, spec.count, now)
@@ -231,8 +110,8 @@ class RedPackets(Feature):
 
     async def grab(self, room: str, packet: str, user: str, name: str) -> dict[str, Any]:
         """One grab for ``user``. Raises ``CommandError`` with the precise refusal."""
-        now = time.time()
-        result = await self.store.grab(room, packet, user, name, int(now * 1000))
+        now = self.ctx.now()
+        result = await self.store.grab(room, packet, user, name, whole_ms(now))
         status = result.status
         if status is Grab.NOT_FOUND:
             raise CommandError(ErrorCode.NOT_FOUND, f"no red packet {packet!r} in this room")
@@ -243,16 +122,18 @@ class RedPackets(Feature):
             )
         if status is Grab.ALREADY:
             raise CommandError(
-                ErrorCode.ALREADY_GRABBED, "you have grabbed this red packet", amount=result.amount
+                PacketCode.ALREADY_GRABBED,
+                "you have grabbed this red packet",
+                amount=result.amount,
             )
         if status is Grab.GONE:
-            raise CommandError(ErrorCode.ALL_GRABBED, "every packet has been grabbed")
+            raise CommandError(PacketCode.ALL_GRABBED, "every packet has been grabbed")
         if status is Grab.CLOSED:
             raise CommandError(ErrorCode.ENDED, "the host closed this red packet")
         if status is Grab.KEYWORD:
             keyword = orjson.loads(result.meta).get("keyword")
             raise CommandError(
-                ErrorCode.KEYWORD_REQUIRED,
+                PacketCode.KEYWORD_REQUIRED,
                 "comment the keyword first, then grab",
                 keyword=keyword,
             )
@@ -277,11 +158,11 @@ class RedPackets(Feature):
         """Close ``packet`` early: what nobody grabbed goes back, and the room gets the final
         summary with the refund. Closing a closed packet answers the same, without a new event.
         """
-        now = time.time()
-        closed = await self.store.close(room, packet, int(now * 1000))
+        now = self.ctx.now()
+        closed = await self.store.close(room, packet, whole_ms(now))
         if closed is None:
             raise CommandError(ErrorCode.NOT_FOUND, f"no red packet {packet!r} in this room")
-        state = public(closed.meta, 0, now, closed_ms=closed.closed_ms)
+        state = public(closed.meta, 0, now, closed_at=closed.closed_at)
         answer = {
             "packet": state,
             "summary": summary_of(closed.tally),
@@ -299,7 +180,7 @@ class RedPackets(Feature):
             raise CommandError(ErrorCode.NOT_FOUND, f"no red packet {packet!r} in this room")
         grabbers = await self.store.grabbers(room, packet)
         return {
-            "packet": public(audit.meta, audit.left, time.time(), closed_ms=audit.closed_ms),
+            "packet": public(audit.meta, audit.left, self.ctx.now(), closed_at=audit.closed_at),
             "audit": {
                 "total": audit.total,
                 "grabbed_fen": audit.grabbed_fen,
@@ -315,7 +196,7 @@ class RedPackets(Feature):
         }
 
     async def active(self, room: str) -> list[dict[str, Any]]:
-        now = time.time()
+        now = self.ctx.now()
         return [public(a.meta, a.left, now) for a in await self.store.active(room)]
 
     def _finish(self, room: str, packet: str) -> None:
@@ -329,7 +210,7 @@ class RedPackets(Feature):
         while True:
             await asyncio.sleep(PROGRESS_S)
             pending, self._progress = self._progress, {}
-            now = time.time()
+            now = self.ctx.now()
             for (room, packet), (meta, left) in pending.items():
                 if packet in self._finished:
                     continue
@@ -379,133 +260,3 @@ class RedPackets(Feature):
             self._keywords.clear()
         self._keywords[room] = (now + KEYWORD_CACHE_S, found)
         return found
-
-    def commands(self) -> Mapping[type[Command], Handler]:
-        return {
-            CreatePacket: handle_packet_create,
-            GrabPacket: handle_packet_grab,
-            ClosePacket: handle_packet_close,
-        }
-
-    def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/api/rooms/{room}/packets", post_packet, methods=["POST"]),
-            Route("/api/rooms/{room}/packets", get_packets, methods=["GET"]),
-            Route("/api/rooms/{room}/packets/{packet}", get_packet, methods=["GET"]),
-            Route("/api/rooms/{room}/packets/{packet}/grab", post_grab, methods=["POST"]),
-            Route("/api/rooms/{room}/packets/{packet}/close", post_close, methods=["POST"]),
-        ]
-
-
-def _feature(node: Node) -> RedPackets:
-    return find(node, RedPackets)
-
-
-# --------------------------------------------------------------------------- WebSocket
-
-
-async def handle_packet_create(session: Session, command: CreatePacket) -> dict[str, Any]:
-    assert command.spec is not None
-    return await _feature(session.node).create(session.room.id, command.spec, session.who)
-
-
-async def handle_packet_grab(session: Session, command: GrabPacket) -> dict[str, Any]:
-    who = session.who
-    return await _feature(session.node).grab(session.room.id, command.packet, who.user, who.name)
-
-
-async def handle_packet_close(session: Session, command: ClosePacket) -> dict[str, Any]:
-    return await _feature(session.node).close_packet(session.room.id, command.packet)
-
-
-# --------------------------------------------------------------------------- HTTP
-
-
-def _packet(request: Request) -> str:
-    return path_id(request, "packet", "packet id")
-
-
-@endpoint(role="host")
-async def post_packet(request: Request, node: Node, who: Identity) -> Any:
-    """Create a red packet: ``total`` fen split at random into ``count`` packets.
-    ---
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema:
-            type: object
-            required: [total, count]
-            properties:
-              total: {type: integer, minimum: 1, description: in fen}
-              count: {type: integer, minimum: 1}
-              keyword: {type: string, description: viewers must comment it to grab}
-              title: {type: string, maxLength: 30}
-              delay_s: {type: integer, minimum: 0, description: seconds before it can be grabbed}
-    responses:
-      "200":
-        description: the new packet
-        content: {application/json: {schema: {type: object}}}
-    """
-    spec = PacketSpec.from_body(await read_json(request))
-    return await _feature(node).create(request.path_params["room"], spec, who)
-
-
-@endpoint(role="viewer")
-async def get_packets(request: Request, node: Node, who: Identity) -> Any:
-    """The room's active red packets.
-    ---
-    responses:
-      "200":
-        description: active packets
-        content: {application/json: {schema: {type: object, required: [packets]}}}
-    """
-    return {"packets": await _feature(node).active(request.path_params["room"])}
-
-
-@endpoint(role="host")
-async def get_packet(request: Request, node: Node, who: Identity) -> Any:
-    """One red packet with its grabs (host).
-    ---
-    responses:
-      "200":
-        description: the packet and who grabbed what
-        content: {application/json: {schema: {type: object}}}
-    """
-    return await _feature(node).details(request.path_params["room"], _packet(request))
-
-
-@endpoint(role="viewer")
-async def post_grab(request: Request, node: Node, who: Identity) -> Any:
-    """Grab for the token's user; the backend names the user (and display name) in the body.
-    ---
-    requestBody:
-      required: false
-      content:
-        application/json:
-          schema:
-            type: object
-            properties:
-              # backend (API key) only: the user the call is for, and its display name
-              user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
-              name: {type: string, minLength: 1, maxLength: 64}
-    responses:
-      "200":
-        description: the grab's outcome and amount
-        content: {application/json: {schema: {type: object}}}
-    """
-    room = request.path_params["room"]
-    grabber = acting_for(who, await read_json(request), room)
-    return await _feature(node).grab(room, _packet(request), grabber.user, grabber.name)
-
-
-@endpoint(role="host")
-async def post_close(request: Request, node: Node, who: Identity) -> Any:
-    """Close a red packet early: the packets nobody grabbed go back (the refund), recorded once.
-    ---
-    responses:
-      "200":
-        description: the finished packet, what was grabbed, and the refund in fen
-        content: {application/json: {schema: {type: object, required: [packet, summary, refund]}}}
-    """
-    return await _feature(node).close_packet(request.path_params["room"], _packet(request))
