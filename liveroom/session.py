@@ -10,7 +10,7 @@ import itertools
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,7 +19,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from liveroom import PROTOCOL_VERSION, auth, logs, metrics
 from liveroom.auth import Identity
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Handler
 from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
 from liveroom.limits import client_ip
 from liveroom.protocol import (
@@ -46,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liveroom.session")
 
+#: a WebSocket command's handler: the reply's fields, or None for a bare ``ok``
+Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 _conn_ids = itertools.count(1)
 #: commands queued on one connection before the server stops reading from it
 INBOX_HOLD = 32

@@ -10,21 +10,19 @@ only through the seams of ``liveroom.context``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from starlette.routing import BaseRoute
 
 from liveroom.protocol import Command
+from liveroom.session import Handler
 
 if TYPE_CHECKING:
     from liveroom.auth import Identity
     from liveroom.context import NodeContext
     from liveroom.session import Session
-
-#: a WebSocket command's handler: the reply's fields, or None for a bare ``ok``
-Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 
 
 class Feature:
