@@ -5,6 +5,8 @@
 - ``chat.py``: the rules (length, dedupe, sensitive words) and the posting, through the core
   engine's ``post_comment``, which checks mutes, the user's rate and the room's cap atomically
   with the publish (``publish.lua`` on Redis). Mutes are kept by the engine too.
+- ``store.py``: ``CommentStore``, what of the engine the feature uses, and why it has no store
+  of its own.
 - ``routes.py``: ``POST /api/rooms/{room}/system`` and the ``/mutes`` routes.
 - ``errors.py``: ``CommentCode`` (``empty``, ``muted``, ``duplicate``).
 
@@ -72,7 +74,7 @@ class Comments(Feature):
             session.viewer.send(frame([outcome.echo]))
             if outcome.shed:
                 metrics.SHED.inc()
-                await self.ctx.engine.incr(room.id, "shed")
+                await self.chat.count_shed(room.id)
         if not outcome.hidden:
             await self.ctx.commented(room.id, session.who, command.text)
         result: dict[str, Any] = {"offset": outcome.offset}

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from liveroom.auth import Identity
-from liveroom.engine.base import CommentRules, Engine, Posted
+from liveroom.engine.base import CommentRules, Posted
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features.comments.errors import CommentCode
+from liveroom.features.comments.store import CommentStore
 from liveroom.protocol import event, offset_of, room_event_body
 
 DEDUPE_USERS = 50_000  # most recent senders remembered per node for flood dedupe
@@ -36,7 +37,9 @@ class Chat:
     dedupe window runs on the monotonic clock.
     """
 
-    def __init__(self, engine: Engine, settings: Any, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, engine: CommentStore, settings: Any, now: Callable[[], float] = time.time
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.now = now
@@ -143,6 +146,10 @@ class Chat:
 
     async def unmute(self, room: str, user: str) -> None:
         await self.engine.unmute(room, user)
+
+    async def count_shed(self, room: str) -> None:
+        """Count a shed comment in the room's ``shed`` counter (the host console shows it)."""
+        await self.engine.incr(room, "shed")
 
     async def muted(self, room: str) -> dict[str, float]:
         """The room's muted users, each with when their mute ends (epoch seconds)."""

@@ -4,6 +4,8 @@
   (``liveroom.context``): settings kept by the core engine (``room_info``), changes published
   as ``room`` events, and the join snapshot, one engine read shared by the joins of a tick,
   with every feature's ``snapshot`` part merged in.
+- ``store.py``: ``SettingsStore``, what of the engine the feature uses, and why it has no store
+  of its own.
 - ``rules.py``: the fields a backend may set (``validate_room``) and what viewers see of them
   (``public_info``).
 - ``routes.py``: ``GET``, ``PUT`` and ``PATCH /api/rooms/{room}``.

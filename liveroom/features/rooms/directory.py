@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from liveroom.engine.base import Engine
 from liveroom.features.rooms.rules import public_info, validate_room
+from liveroom.features.rooms.store import SettingsStore
 from liveroom.protocol import event, room_event_body
 
 #: a feature's part of every snapshot (``Feature.snapshot``): fields merged into the event
@@ -25,7 +25,9 @@ class Directory:
     ``now`` is the wall clock (seconds since the epoch) that stamps a settings change.
     """
 
-    def __init__(self, engine: Engine, settings: Any, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, engine: SettingsStore, settings: Any, now: Callable[[], float] = time.time
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.now = now

@@ -2,6 +2,7 @@
 
 - ``numbers.py``: ``Numbers``, the node's ``ViewerJoins`` (``liveroom.context``), and the read
   of a room's counters, online and peak (the core engine's ``snapshot``) and unique viewers.
+- ``store.py``: ``CounterStore``, what of the engine the feature uses.
 - ``routes.py``: ``GET /api/rooms/{room}/stats``.
 
 The counters are written where they happen, through the core engine: likes and the peak by the

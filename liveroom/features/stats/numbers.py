@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from liveroom.engine.base import Engine
+from liveroom.features.stats.store import CounterStore
 
 
 class Numbers:
@@ -14,7 +14,7 @@ class Numbers:
     join, counted once per user.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: CounterStore) -> None:
         self.engine = engine
 
     async def viewer_joined(self, room: str, user: str) -> None:
