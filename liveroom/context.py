@@ -46,7 +46,7 @@ class ViewerJoins(Protocol):
     """What the connection layer tells the stats feature (``liveroom.features.stats``)."""
 
     async def viewer_joined(self, room: str, user: str) -> None:
-        """``user`` got a snapshot of ``room`` (counted once per user, for unique viewers)."""
+        """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
         ...
 
 
