@@ -30,6 +30,26 @@ class RoomDirectory(Protocol):
         ...
 
 
+class RoomSnapshots(RoomDirectory, Protocol):
+    """What the connection layer asks of the rooms feature: a room's settings, and the
+    snapshot a joining viewer gets (every feature's ``snapshot`` part included)."""
+
+    async def snapshot(
+        self, room: str, *, reset: bool = False, version: int = 0
+    ) -> tuple[int, bytes]:
+        """The snapshot event and the offset it reflects. Joins within one tick may share one
+        build (same ``version``, the room's count of state events); ``reset`` builds afresh."""
+        ...
+
+
+class ViewerJoins(Protocol):
+    """What the connection layer tells the stats feature (``liveroom.features.stats``)."""
+
+    async def viewer_joined(self, room: str, user: str) -> None:
+        """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
+        ...
+
+
 class NodeContext(Protocol):
     """The narrow view of a node that features are built with.
 
@@ -48,7 +68,10 @@ class NodeContext(Protocol):
     def hub(self) -> Hub: ...
 
     @property
-    def rooms(self) -> RoomDirectory: ...
+    def rooms(self) -> RoomDirectory:
+        """Room settings. Set once every feature is built: read it in handlers and hooks, not
+        in a feature's ``__init__``."""
+        ...
 
     @property
     def log(self) -> logging.Logger: ...

@@ -45,10 +45,7 @@ class ErrorCode(Code):
     FORBIDDEN = "forbidden", 403
     NOT_FOUND = "not_found", 404
     RATE_LIMITED = "rate_limited", 429, True
-    MUTED = "muted", 403
     TOO_LONG = "too_long", 400
-    EMPTY = "empty", 400
-    DUPLICATE = "duplicate", 409
     READ_ONLY = "read_only", 403
     UNAVAILABLE = "unavailable", 503, True
     INTERNAL = "internal", 500, True

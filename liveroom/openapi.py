@@ -19,7 +19,8 @@ documents it in its own file, next to its handler::
 
 ``document(routes)`` walks the routes, so the document cannot list a route that is gone, and
 ``tests/security/test_openapi.py`` fails on a route whose docstring has no block. Filled in for
-every operation unless it says otherwise: ``operationId``, ``tags`` (the module's name), the path
+every operation unless it says otherwise: ``operationId``, ``tags`` (the feature's name for a
+route of a feature package, ``liveroom.features.<name>``, else the module's name), the path
 parameters (strings, from the path template), a ``default`` error response, and for endpoints
 wrapped by ``http.endpoint`` the bearer security and ``x-liveroom-role``.
 """
@@ -29,6 +30,8 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+from collections.abc import Iterable
+from enum import Enum
 from typing import Any
 
 import yaml
@@ -45,24 +48,28 @@ log = logging.getLogger("liveroom.openapi")
 MARKER = "---"
 PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "retry"],
-            "properties": {
-                "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
-                "message": {"type": "string"},
-                "retry": {
-                    "type": "boolean",
-                    "description": "whether the same call may succeed later",
+
+def error_schema(codes: Iterable[Enum]) -> dict[str, Any]:
+    """The schema of an error body, its ``code`` one of ``codes``."""
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "retry"],
+                "properties": {
+                    "code": {"type": "string", "enum": [c.value for c in codes]},
+                    "message": {"type": "string"},
+                    "retry": {
+                        "type": "boolean",
+                        "description": "whether the same call may succeed later",
+                    },
                 },
-            },
-        }
-    },
-}
+            }
+        },
+    }
+
 
 ERROR_RESPONSE: dict[str, Any] = {
     "description": "an error: see docs/protocol.md for the codes and their HTTP statuses",
@@ -104,6 +111,14 @@ def endpoints(routes: list[BaseRoute]) -> list[EndpointInfo]:
     return _Endpoints().get_endpoints(routes)
 
 
+def _tag(module: str) -> str:
+    """The default tag of an endpoint defined in ``module``."""
+    parts = module.split(".")
+    if parts[:2] == ["liveroom", "features"] and len(parts) > 3:
+        return parts[2]  # liveroom.features.rooms.routes: "rooms"
+    return parts[-1]
+
+
 def _operation(info: EndpointInfo) -> dict[str, Any]:
     block = operation_block(info.func)
     if block is None:
@@ -117,7 +132,7 @@ def _operation(info: EndpointInfo) -> dict[str, Any]:
         op.setdefault("summary", summary)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", info.path).strip("_") or "root"
     op.setdefault("operationId", f"{info.http_method}_{slug}")
-    op.setdefault("tags", [info.func.__module__.rsplit(".", 1)[-1]])
+    op.setdefault("tags", [_tag(info.func.__module__)])
     declared = {(p.get("name"), p.get("in")) for p in op.get("parameters", [])}
     params = list(op.get("parameters", []))
     for name in PATH_PARAM.findall(info.path):
@@ -142,8 +157,11 @@ def _operation(info: EndpointInfo) -> dict[str, Any]:
     return op
 
 
-def document(routes: list[BaseRoute], strict: bool = True) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for ``routes``.
+def document(
+    routes: list[BaseRoute], strict: bool = True, codes: Iterable[Enum] = ErrorCode
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``routes``, whose errors answer with ``codes`` (a node's are
+    ``Node.error_codes``: the core's and its features').
 
     Raises ``UndocumentedRoute`` on a gap; with ``strict=False`` logs it and leaves the route out
     (what the server does, so one undocumented route does not take the document down).
@@ -172,7 +190,7 @@ def document(routes: list[BaseRoute], strict: bool = True) -> dict[str, Any]:
         },
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": error_schema(codes)},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -196,5 +214,8 @@ async def openapi_json(request: Request) -> Response:
 
     cached = getattr(request.app.state, "openapi", None)
     if cached is None:
-        cached = request.app.state.openapi = document(request.app.routes, strict=False)
+        node = request.app.state.node
+        cached = request.app.state.openapi = document(
+            request.app.routes, strict=False, codes=node.error_codes
+        )
     return json_response(cached)

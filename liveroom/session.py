@@ -25,13 +25,8 @@ from liveroom.protocol import (
     ROLE_RANK,
     ROOM_ID,
     Command,
-    MuteUser,
     Ping,
-    PostSystem,
     RefreshToken,
-    SendComment,
-    SendLike,
-    UnmuteUser,
     decode,
     error_reply,
     event,
@@ -345,55 +340,10 @@ async def handle_refresh(session: Session, command: RefreshToken) -> dict[str, A
     return {"expires": who.expires}
 
 
-async def handle_comment(session: Session, command: SendComment) -> dict[str, Any]:
-    room = session.room
-    outcome = await session.node.comments.post(room.id, session.who, command.text, room.info)
-    if outcome.echo is not None:
-        session.viewer.send(frame([outcome.echo]))
-        if outcome.shed:
-            metrics.SHED.inc()
-            await session.node.engine.incr(room.id, "shed")
-    if not outcome.hidden:
-        await session.node.commented(room.id, session.who, command.text)
-    result: dict[str, Any] = {"offset": outcome.offset}
-    if outcome.shed:
-        result["shed"] = True
-    if outcome.hidden:
-        result["hidden"] = True
-    if outcome.masked:
-        result["masked"] = True
-    return result
-
-
-async def handle_like(session: Session, command: SendLike) -> dict[str, Any]:
-    session.room.likes += command.count
-    return {}
-
-
-async def handle_system(session: Session, command: PostSystem) -> dict[str, Any]:
-    offset = await session.node.comments.system(session.room.id, command.text, session.who)
-    return {"offset": offset}
-
-
-async def handle_mute(session: Session, command: MuteUser) -> dict[str, Any]:
-    until = await session.node.comments.mute(session.room.id, command.user, command.seconds)
-    return {"until": until}
-
-
-async def handle_unmute(session: Session, command: UnmuteUser) -> dict[str, Any]:
-    await session.node.comments.unmute(session.room.id, command.user)
-    return {}
-
-
 #: the commands every node answers, whatever its features
 CORE_HANDLERS: dict[type[Command], Handler] = {
     Ping: handle_ping,
     RefreshToken: handle_refresh,
-    SendComment: handle_comment,
-    SendLike: handle_like,
-    PostSystem: handle_system,
-    MuteUser: handle_mute,
-    UnmuteUser: handle_unmute,
 }
 
 

@@ -86,6 +86,17 @@ def test_document_declares_roles_and_security() -> None:
     assert doc["paths"]["/healthz"]["get"]["security"] == []
 
 
+def test_error_schema_lists_the_features_codes() -> None:
+    """The error codes in the document are the node's, features' included: a system message
+    posted over HTTP may answer ``empty``, a comments code."""
+    app = _app()
+    doc = openapi.document(app.routes, codes=app.state.node.error_codes)
+    error = doc["components"]["schemas"]["Error"]["properties"]["error"]
+    listed = error["properties"]["code"]["enum"]
+    assert listed == [code.value for code in app.state.node.error_codes]
+    assert {"empty", "muted", "duplicate", "not_found"} <= set(listed)
+
+
 def test_document_is_valid_openapi() -> None:
     """The document passes the OpenAPI 3.1 validator."""
     validator = pytest.importorskip("openapi_spec_validator")
@@ -98,4 +109,5 @@ def test_server_serves_the_document(start_server: Any) -> None:
     server = start_server(demo=True)
     served = httpx.get(server.url + "/openapi.json", timeout=10)
     assert served.status_code == 200
-    assert served.json() == openapi.document(_app().routes)
+    app = _app()
+    assert served.json() == openapi.document(app.routes, codes=app.state.node.error_codes)
