@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,11 @@ from liveroom.auth import Identity
 from liveroom.config import Settings
 from liveroom.context import NodeContext
 from liveroom.engine.base import Engine, engine_from_settings
+from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
-from liveroom.features.flashsale import FlashSaleFeature
+from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
@@ -69,9 +71,18 @@ class Node:
         self.sessions: set[Session] = set()
         self.expiries = ExpiryWatch(lambda: len(self.sessions))
         self.caps = ConnectionCaps(settings)
+        #: the node's flash sales, if it runs them: product cards read stock through this seam
+        #: (``context.SaleStock``), the demo pays orders through it
+        self.sales: FlashSale | None = None
         context: NodeContext = self  # mypy holds Node to the context protocol here
         self.features: list[Feature] = [kind(context) for kind in features]
+        self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
+        #: every code an error reply may carry: the core's and each feature's
+        self.error_codes: tuple[type[Enum], ...] = (
+            ErrorCode,
+            *(codes for feature in self.features for codes in feature.error_codes),
+        )
         for feature in self.features:
             self.rooms.snapshot_parts.append(feature.snapshot)
             self.hub.critical |= feature.critical_events
@@ -183,7 +194,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         *(route for feature in node.features for route in feature.routes()),
     ]
     if settings.demo:
-        routes += demo.routes()
+        routes += demo.routes(node.sales)
         demo_dir = Path(settings.demo_dir) if settings.demo_dir else DEMO_DIR
         if demo_dir.is_dir():
             routes.append(Mount("/demo", StaticFiles(directory=demo_dir, html=True), name="demo"))

@@ -30,6 +30,16 @@ class RoomDirectory(Protocol):
         ...
 
 
+class SaleStock(Protocol):
+    """Flash-sale stock, as the flashsale feature keeps it (``liveroom.features.flashsale``);
+    product cards copy it into a card linked to a sale."""
+
+    async def stock(self, room: str, sale: str) -> tuple[str, int] | None:
+        """``(sku, units left)`` of the sale, None when the room has no sale by that id.
+        Raises ``EngineUnavailable``."""
+        ...
+
+
 class NodeContext(Protocol):
     """The narrow view of a node that features are built with.
 
@@ -49,6 +59,12 @@ class NodeContext(Protocol):
 
     @property
     def rooms(self) -> RoomDirectory: ...
+
+    @property
+    def sales(self) -> SaleStock | None:
+        """The node's flash sales, None when it runs none. Set once every feature is built:
+        read it when handling a call, not in a feature's ``__init__``."""
+        ...
 
     @property
     def log(self) -> logging.Logger: ...

@@ -29,6 +29,8 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+from collections.abc import Iterable
+from enum import Enum
 from typing import Any
 
 import yaml
@@ -45,24 +47,28 @@ log = logging.getLogger("liveroom.openapi")
 MARKER = "---"
 PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "retry"],
-            "properties": {
-                "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
-                "message": {"type": "string"},
-                "retry": {
-                    "type": "boolean",
-                    "description": "whether the same call may succeed later",
+
+def error_schema(codes: Iterable[type[Enum]] = (ErrorCode,)) -> dict[str, Any]:
+    """The schema of every error body; ``codes``: the core's enum and each feature's."""
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "retry"],
+                "properties": {
+                    "code": {"type": "string", "enum": [c.value for e in codes for c in e]},
+                    "message": {"type": "string"},
+                    "retry": {
+                        "type": "boolean",
+                        "description": "whether the same call may succeed later",
+                    },
                 },
-            },
-        }
-    },
-}
+            }
+        },
+    }
+
 
 ERROR_RESPONSE: dict[str, Any] = {
     "description": "an error: see docs/protocol.md for the codes and their HTTP statuses",
@@ -117,7 +123,9 @@ def _operation(info: EndpointInfo) -> dict[str, Any]:
         op.setdefault("summary", summary)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", info.path).strip("_") or "root"
     op.setdefault("operationId", f"{info.http_method}_{slug}")
-    op.setdefault("tags", [info.func.__module__.rsplit(".", 1)[-1]])
+    module = info.func.__module__.split(".")
+    # a feature's endpoints (``liveroom.features.<name>.routes``) are tagged with its name
+    op.setdefault("tags", [module[-2] if module[-1] == "routes" else module[-1]])
     declared = {(p.get("name"), p.get("in")) for p in op.get("parameters", [])}
     params = list(op.get("parameters", []))
     for name in PATH_PARAM.findall(info.path):
@@ -142,8 +150,11 @@ def _operation(info: EndpointInfo) -> dict[str, Any]:
     return op
 
 
-def document(routes: list[BaseRoute], strict: bool = True) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for ``routes``.
+def document(
+    routes: list[BaseRoute], strict: bool = True, codes: Iterable[type[Enum]] = (ErrorCode,)
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``routes``, whose errors answer with ``codes`` (the core's
+    ``ErrorCode`` and each feature's ``error_codes``: ``Node.error_codes``).
 
     Raises ``UndocumentedRoute`` on a gap; with ``strict=False`` logs it and leaves the route out
     (what the server does, so one undocumented route does not take the document down).
@@ -172,7 +183,7 @@ def document(routes: list[BaseRoute], strict: bool = True) -> dict[str, Any]:
         },
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": error_schema(codes)},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -196,5 +207,6 @@ async def openapi_json(request: Request) -> Response:
 
     cached = getattr(request.app.state, "openapi", None)
     if cached is None:
-        cached = request.app.state.openapi = document(request.app.routes, strict=False)
+        codes = request.app.state.node.error_codes
+        cached = request.app.state.openapi = document(request.app.routes, False, codes)
     return json_response(cached)

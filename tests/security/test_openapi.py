@@ -98,4 +98,15 @@ def test_server_serves_the_document(start_server: Any) -> None:
     server = start_server(demo=True)
     served = httpx.get(server.url + "/openapi.json", timeout=10)
     assert served.status_code == 200
-    assert served.json() == openapi.document(_app().routes)
+    app = _app()
+    assert served.json() == openapi.document(app.routes, codes=app.state.node.error_codes)
+
+
+def test_error_schema_lists_every_code() -> None:
+    """The error body's ``code`` enum holds the core's codes and every feature's."""
+    app = _app()
+    codes = app.state.node.error_codes
+    doc = openapi.document(app.routes, codes=codes)
+    listed = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert listed["enum"] == [code.value for enum in codes for code in enum]
+    assert {"not_found", "sold_out", "invalid_quantity", "cards_full"} <= set(listed["enum"])
