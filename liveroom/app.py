@@ -28,7 +28,7 @@ from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
-from liveroom.features.flashsale import FlashSaleFeature
+from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
@@ -79,8 +79,12 @@ class Node:
         self.sessions: set[Session] = set()
         self.expiries = ExpiryWatch(lambda: len(self.sessions))
         self.caps = ConnectionCaps(settings)
+        #: the node's flash sales, if it runs them: product cards read stock through this seam
+        #: (``context.SaleStock``), the demo pays orders through it
+        self.sales: FlashSale | None = None
         context: NodeContext = self  # mypy holds Node to the context protocol here
         self.features: list[Feature] = [kind(context) for kind in features]
+        self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
         directory = _one(self.features, Rooms).directory
         self.rooms: RoomSnapshots = directory
@@ -207,7 +211,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         *(route for feature in node.features for route in feature.routes()),
     ]
     if settings.demo:
-        routes += demo.routes()
+        routes += demo.routes(node.sales)
         demo_dir = Path(settings.demo_dir) if settings.demo_dir else DEMO_DIR
         if demo_dir.is_dir():
             routes.append(Mount("/demo", StaticFiles(directory=demo_dir, html=True), name="demo"))

@@ -47,6 +47,15 @@ class ViewerJoins(Protocol):
 
     async def viewer_joined(self, room: str, user: str) -> None:
         """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
+
+
+class SaleStock(Protocol):
+    """Flash-sale stock, as the flashsale feature keeps it (``liveroom.features.flashsale``);
+    product cards copy it into a card linked to a sale."""
+
+    async def stock(self, room: str, sale: str) -> tuple[str, int] | None:
+        """``(sku, units left)`` of the sale, None when the room has no sale by that id.
+        Raises ``EngineUnavailable``."""
         ...
 
 
@@ -71,6 +80,12 @@ class NodeContext(Protocol):
     def rooms(self) -> RoomDirectory:
         """Room settings. Set once every feature is built: read it in handlers and hooks, not
         in a feature's ``__init__``."""
+        ...
+
+    @property
+    def sales(self) -> SaleStock | None:
+        """The node's flash sales, None when it runs none. Set once every feature is built:
+        read it when handling a call, not in a feature's ``__init__``."""
         ...
 
     @property

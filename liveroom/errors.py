@@ -50,16 +50,13 @@ class ErrorCode(Code):
     UNAVAILABLE = "unavailable", 503, True
     INTERNAL = "internal", 500, True
     CONFLICT = "conflict", 409
-    # flash-sale answers
-    SOLD_OUT = "sold_out", 409
+    # outside a window or over a limit: flash sales, lucky bags, red packets
     LIMIT_REACHED = "limit_reached", 409
     NOT_STARTED = "not_started", 409
     ENDED = "ended", 409
-    INVALID_QUANTITY = "invalid_quantity", 400
     # lucky bags
     PRIZE_OVER_CAP = "prize_over_cap", 400
-    # product cards and red packets
-    CARDS_FULL = "cards_full", 409
+    # red packets
     ALREADY_GRABBED = "already_grabbed", 409
     ALL_GRABBED = "all_grabbed", 409
     KEYWORD_REQUIRED = "keyword_required", 403

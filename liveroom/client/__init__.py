@@ -42,10 +42,15 @@ from liveroom.client.errors import (  # noqa: E402
 )
 from liveroom.client.tokens import IssuedToken, Role, mint_token  # noqa: E402
 from liveroom.errors import ErrorCode  # noqa: E402
+from liveroom.features.cards.errors import CardCode  # noqa: E402
+from liveroom.features.comments.errors import CommentCode  # noqa: E402
+from liveroom.features.flashsale.errors import SaleCode  # noqa: E402
 
 __all__ = [
     "ApiError",
     "BadRequest",
+    "CardCode",
+    "CommentCode",
     "Conflict",
     "ErrorCode",
     "Forbidden",
@@ -56,6 +61,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "Role",
+    "SaleCode",
     "ServerError",
     "Unauthorized",
     "Unavailable",

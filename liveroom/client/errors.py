@@ -16,9 +16,10 @@ Exception tree::
         ├── ServerError        500  internal
         └── Unavailable        503  unavailable: Redis unreachable, nothing was done
 
-``ApiError.code`` is the server's code (an ``ErrorCode`` when this version knows it, else the
-string), so ``except Conflict as exc: if exc.code == ErrorCode.SOLD_OUT`` tells a sold-out sale
-from a closed one. ``retry`` is the server's own word on whether the very same call may succeed
+``ApiError.code`` is the server's code (a member of one of ``CODES`` when this version knows
+it: the core's ``ErrorCode`` or a feature's, such as ``SaleCode``; else the string), so
+``except Conflict as exc: if exc.code == SaleCode.SOLD_OUT`` tells a sold-out sale from a closed
+one. ``retry`` is the server's own word on whether the very same call may succeed
 later. The codes are documented in ``docs/protocol.md`` and ``docs/http.md``.
 """
 
@@ -29,7 +30,13 @@ from typing import Any
 import httpx
 import orjson
 
-from liveroom.errors import ErrorCode
+from liveroom.errors import Code, ErrorCode
+from liveroom.features.cards.errors import CardCode
+from liveroom.features.comments.errors import CommentCode
+from liveroom.features.flashsale.errors import SaleCode
+
+#: The server's code enums this version knows: the core's and each feature's.
+CODES: tuple[type[Code], ...] = (ErrorCode, CommentCode, SaleCode, CardCode)
 
 #: Codes the client gives its own exceptions; a server never sends them.
 NETWORK = "network"
@@ -47,7 +54,7 @@ class LiveroomClientError(Exception):
 
     def __init__(
         self,
-        code: ErrorCode | str,
+        code: Code | str,
         message: str,
         *,
         retry: bool = False,
@@ -142,11 +149,13 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
-def _code(value: str) -> ErrorCode | str:
-    try:
-        return ErrorCode(value)
-    except ValueError:
-        return value  # a code from a newer server: kept as it came
+def _code(value: str) -> Code | str:
+    for codes in CODES:
+        try:
+            return codes(value)
+        except ValueError:
+            pass
+    return value  # a code from a newer server: kept as it came
 
 
 def from_response(response: httpx.Response) -> LiveroomClientError:
@@ -163,12 +172,12 @@ def from_response(response: httpx.Response) -> LiveroomClientError:
         return unexpected(response, "not a liveroom error body")
     code = _code(raw_code)
     status = response.status_code
-    if isinstance(code, ErrorCode):
+    if isinstance(code, Code):
         status = code.status
     kind = _BY_STATUS.get(status, ApiError)
     retry = error.get("retry")
     if not isinstance(retry, bool):
-        retry = isinstance(code, ErrorCode) and code.retry
+        retry = isinstance(code, Code) and code.retry
     details = {k: v for k, v in error.items() if k not in ("code", "message", "retry")}
     message = error.get("message")
     return kind(

@@ -26,8 +26,7 @@ from liveroom.engine.base import (
     cap_burst,
 )
 from liveroom.engine.luckybag_memory import MemoryBagStore
-from liveroom.engine.promo_memory import MemoryCards, MemoryPackets
-from liveroom.engine.sales_memory import MemorySaleStore
+from liveroom.engine.promo_memory import MemoryPackets
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
@@ -61,9 +60,7 @@ class MemoryEngine:
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
         self.bags = MemoryBagStore(self)
-        self.cards = MemoryCards()
         self.packets = MemoryPackets()
-        self.sales = MemorySaleStore(lambda: self.clock())
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         return memory(self)

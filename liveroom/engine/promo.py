@@ -1,78 +1,18 @@
-"""Store interfaces for product cards (讲解卡) and red packets (红包).
+"""Store interface for red packets (红包).
 
-Both engines carry one of each: ``engine.cards`` (``CardStore``) and ``engine.packets``
-(``PacketStore``). The memory versions live in ``promo_memory.py``, the Redis ones (one Lua
-script per atomic step) in ``promo_redis.py``; ``tests/cards`` and ``tests/redpacket`` run one
-conformance suite against both.
+Both engines carry one: ``engine.packets`` (``PacketStore``). The memory version lives in
+``promo_memory.py``, the Redis one (one Lua script per atomic step) in ``promo_redis.py``;
+``tests/redpacket`` runs one conformance suite against both.
 
-The stores keep cards and packet metadata as opaque JSON bytes made by the features, so the
-bytes a viewer receives are encoded once, on the node that pinned or created them.
+The store keeps packet metadata as opaque JSON bytes made by the feature, so the bytes a viewer
+receives are encoded once, on the node that created them. (Product cards: ``features/cards``.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
-
-# --------------------------------------------------------------------------- cards
-
-
-class Pin(StrEnum):
-    """What happened to a pin, unpin or mark."""
-
-    OK = "ok"
-    FULL = "full"  # no free slot: unpin or replace a card first
-    NOT_FOUND = "not_found"  # the card to replace, unpin or mark is not pinned
-    CONFLICT = "conflict"  # replacing with a sku that is pinned in another slot
-
-
-@dataclass(frozen=True, slots=True)
-class Board:
-    """The pinned cards of a room in slot order, and the version that produced them.
-
-    ``version`` rises with every change; a viewer keeps the board with the highest version it
-    has seen, so two changes published in the opposite order still end on the newest board.
-    """
-
-    status: Pin
-    version: int = 0
-    cards: list[bytes] = field(default_factory=list)
-
-
-@runtime_checkable
-class CardStore(Protocol):
-    """Pinned product cards per room, with once-per-user "shown" and "clicked" counts."""
-
-    async def pin(self, room: str, sku: str, card: bytes, limit: int, replace: str = "") -> Board:
-        """Pin ``card`` (JSON bytes of a card whose sku is ``sku``), in one atomic step.
-
-        A pinned sku is updated in its slot. With ``replace`` the card takes that card's slot
-        (``NOT_FOUND`` when it is not pinned, ``CONFLICT`` when ``sku`` sits in another slot).
-        Otherwise a new card takes a new slot at the end, or ``FULL`` at ``limit`` cards.
-        """
-        ...
-
-    async def unpin(self, room: str, sku: str = "") -> Board:
-        """Take ``sku`` down (``NOT_FOUND`` if it is not pinned); ``""`` takes every card down."""
-        ...
-
-    async def board(self, room: str) -> Board:
-        """The current board, read in one step."""
-        ...
-
-    async def mark(self, room: str, user: str, marks: list[tuple[str, str]]) -> list[int]:
-        """Count ``user`` once in each (sku, "shown" | "clicked") of ``marks``.
-
-        Per mark: 1 when counted now, 0 when already counted, -1 when that sku is not pinned
-        (then nothing is counted for it).
-        """
-        ...
-
-    async def funnel(self, room: str) -> dict[str, dict[str, int]]:
-        """``{sku: {"shown": n, "clicked": m}}`` for every card ever counted in the room."""
-        ...
-
 
 # --------------------------------------------------------------------------- red packets
 
@@ -207,14 +147,6 @@ class PacketStore(Protocol):
     async def grabbers(self, room: str, packet: str) -> dict[str, int]:
         """Who grabbed how much (fen)."""
         ...
-
-
-def cards_of(engine: Any) -> CardStore:
-    """The engine's card store (``engine.cards``)."""
-    store = getattr(engine, "cards", None)
-    if not isinstance(store, CardStore):
-        raise TypeError(f"{type(engine).__name__} has no card store")
-    return store
 
 
 def packets_of(engine: Any) -> PacketStore:

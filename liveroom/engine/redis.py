@@ -45,11 +45,10 @@ from liveroom.engine.base import (
     cap_burst,
 )
 from liveroom.engine.luckybag_redis import RedisBagStore
-from liveroom.engine.promo_redis import RedisCards, RedisPackets
+from liveroom.engine.promo_redis import RedisPackets
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
-from liveroom.engine.sales_redis import RedisSaleStore
 from liveroom.errors import EngineUnavailable
 
 log = logging.getLogger("liveroom.engine.redis")
@@ -104,9 +103,7 @@ class RedisEngine:
         self.publish_command = self.core.publish_command
         self._shards: ShardedSubscriber | None = None
         self.bags = RedisBagStore(self.core)
-        self.cards = RedisCards(self.core)
         self.packets = RedisPackets(self.core)
-        self.sales = RedisSaleStore(self.core)
 
     def keys(self, room: str) -> RoomKeys:
         return self.core.keys(room)

@@ -111,3 +111,13 @@ def test_server_serves_the_document(start_server: Any) -> None:
     assert served.status_code == 200
     app = _app()
     assert served.json() == openapi.document(app.routes, codes=app.state.node.error_codes)
+
+
+def test_error_schema_lists_every_code() -> None:
+    """The error body's ``code`` enum holds the core's codes and every feature's."""
+    app = _app()
+    codes = app.state.node.error_codes
+    doc = openapi.document(app.routes, codes=codes)
+    listed = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert listed["enum"] == [code.value for code in codes]
+    assert {"not_found", "sold_out", "invalid_quantity", "cards_full"} <= set(listed["enum"])
