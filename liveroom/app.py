@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,16 +19,16 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from liveroom import api, demo, http, metrics, openapi
+from liveroom import demo, http, metrics, openapi, tokens_api
 from liveroom.auth import Identity
 from liveroom.config import Settings
-from liveroom.context import NodeContext
+from liveroom.context import NodeContext, RoomSnapshots, ViewerJoins
 from liveroom.engine.base import Engine, engine_from_settings
 from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
-from liveroom.features.flashsale import FlashSaleFeature
+from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
@@ -46,13 +46,24 @@ DEMO_DIR = WEB_DIR / "demo"
 
 
 #: the features every node runs, in order: their commands, routes, snapshot parts and hooks
-FEATURES: tuple[type[Feature], ...] = (Cards, FlashSaleFeature, LuckyBags, RedPackets)
+FEATURES: tuple[type[Feature], ...] = (
+    Rooms,
+    Comments,
+    Stats,
+    Cards,
+    FlashSaleFeature,
+    LuckyBags,
+    RedPackets,
+)
+
+F = TypeVar("F", bound=Feature)
 
 
 class Node:
     """Everything one liveroom process runs: engine, hub and features. Lives on ``app.state``.
 
-    It is the ``NodeContext`` its features are built with (``liveroom.context``).
+    It is the ``NodeContext`` its features are built with (``liveroom.context``). Its
+    ``rooms`` and ``stats`` are what the connection layer uses of the rooms and stats features.
     """
 
     def __init__(
@@ -64,24 +75,26 @@ class Node:
         self.settings = settings
         self.engine: Engine = engine or engine_from_settings(settings)
         self.hub = Hub(self.engine, settings)
-        self.rooms = Rooms(self.engine, settings)
-        self.comments = Comments(self.engine, settings)
-        self.stats = Stats(self.engine, settings)
         self.log = log
         self.sessions: set[Session] = set()
         self.expiries = ExpiryWatch(lambda: len(self.sessions))
         self.caps = ConnectionCaps(settings)
+        #: the node's flash sales, if it runs them: product cards read stock through this seam
+        #: (``context.SaleStock``), the demo pays orders through it
+        self.sales: FlashSale | None = None
         context: NodeContext = self  # mypy holds Node to the context protocol here
         self.features: list[Feature] = [kind(context) for kind in features]
+        self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
-        #: every error code this node answers with: the core's, then each feature's own
-        self.error_codes: tuple[Enum, ...] = (
-            *ErrorCode,
-            *(code for feature in self.features for kind in feature.error_codes for code in kind),
-        )
+        directory = _one(self.features, Rooms).directory
+        self.rooms: RoomSnapshots = directory
+        self.stats: ViewerJoins = _one(self.features, Stats).numbers
+        #: every error code this node answers with: the core's, then each feature's
+        self.error_codes: list[Enum] = [*ErrorCode]
         for feature in self.features:
-            self.rooms.snapshot_parts.append(feature.snapshot)
+            directory.snapshot_parts.append(feature.snapshot)
             self.hub.critical |= feature.critical_events
+            self.error_codes += [code for kind in feature.error_codes for code in kind]
         self.ready = False
         self.draining = False
 
@@ -108,6 +121,14 @@ class Node:
             await feature.close()
         await self.hub.close()
         await self.engine.close()
+
+
+def _one(features: list[Feature], kind: type[F]) -> F:
+    """The one feature of class ``kind`` among a node's ``features``, which every node runs."""
+    found = [feature for feature in features if isinstance(feature, kind)]
+    if len(found) != 1:
+        raise ValueError(f"a node runs exactly one {kind.__name__} feature, not {len(found)}")
+    return found[0]
 
 
 async def healthz(request: Request) -> Response:
@@ -186,11 +207,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
-        *api.routes(),
+        *tokens_api.routes(),
         *(route for feature in node.features for route in feature.routes()),
     ]
     if settings.demo:
-        routes += demo.routes()
+        routes += demo.routes(node.sales)
         demo_dir = Path(settings.demo_dir) if settings.demo_dir else DEMO_DIR
         if demo_dir.is_dir():
             routes.append(Mount("/demo", StaticFiles(directory=demo_dir, html=True), name="demo"))

@@ -30,6 +30,35 @@ class RoomDirectory(Protocol):
         ...
 
 
+class RoomSnapshots(RoomDirectory, Protocol):
+    """What the connection layer asks of the rooms feature: a room's settings, and the
+    snapshot a joining viewer gets (every feature's ``snapshot`` part included)."""
+
+    async def snapshot(
+        self, room: str, *, reset: bool = False, version: int = 0
+    ) -> tuple[int, bytes]:
+        """The snapshot event and the offset it reflects. Joins within one tick may share one
+        build (same ``version``, the room's count of state events); ``reset`` builds afresh."""
+        ...
+
+
+class ViewerJoins(Protocol):
+    """What the connection layer tells the stats feature (``liveroom.features.stats``)."""
+
+    async def viewer_joined(self, room: str, user: str) -> None:
+        """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
+
+
+class SaleStock(Protocol):
+    """Flash-sale stock, as the flashsale feature keeps it (``liveroom.features.flashsale``);
+    product cards copy it into a card linked to a sale."""
+
+    async def stock(self, room: str, sale: str) -> tuple[str, int] | None:
+        """``(sku, units left)`` of the sale, None when the room has no sale by that id.
+        Raises ``EngineUnavailable``."""
+        ...
+
+
 class NodeContext(Protocol):
     """The narrow view of a node that features are built with.
 
@@ -48,7 +77,16 @@ class NodeContext(Protocol):
     def hub(self) -> Hub: ...
 
     @property
-    def rooms(self) -> RoomDirectory: ...
+    def rooms(self) -> RoomDirectory:
+        """Room settings. Set once every feature is built: read it in handlers and hooks, not
+        in a feature's ``__init__``."""
+        ...
+
+    @property
+    def sales(self) -> SaleStock | None:
+        """The node's flash sales, None when it runs none. Set once every feature is built:
+        read it when handling a call, not in a feature's ``__init__``."""
+        ...
 
     @property
     def log(self) -> logging.Logger: ...

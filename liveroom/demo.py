@@ -14,12 +14,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from liveroom import auth
+from liveroom.context import NodeContext
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.http import caller, error_response, json_response, read_json
 from liveroom.protocol import OBJECT_ID, ident_field
 
 if TYPE_CHECKING:
-    from liveroom.app import Node
+    from liveroom.features.flashsale import FlashSale
 
 NAMES = ("小鹿", "阿狸", "橙子", "Momo", "豆豆", "Kiki", "团子", "Leo", "七七", "Nana")
 
@@ -54,7 +55,7 @@ async def demo_token(request: Request) -> Response:
                 name: {type: string}
                 role: {type: string}
     """
-    node: Node = request.app.state.node
+    node: NodeContext = request.app.state.node
     settings = node.settings
     role = request.query_params.get("role", "viewer")
     if role not in ("viewer", "host"):
@@ -79,50 +80,48 @@ async def demo_token(request: Request) -> Response:
     return json_response(body)
 
 
-async def demo_pay(request: Request) -> Response:
-    """Play the shop's backend for the demo: confirm payment of the caller's own order.
+def routes(sales: FlashSale | None) -> list[Route]:
+    """The demo's routes; ``/demo/pay`` confirms orders of ``sales``, the node's flash sales
+    (None when it runs none)."""
 
-    A real shop confirms with its API key once its payment provider says so; the demo page has
-    no payment provider, so this confirms at once. Only for the demo room, only one's own order.
-    ---
-    requestBody:
-      required: true
-      content:
-        application/json:
-          schema:
-            type: object
-            required: [sale, order]
-            properties:
-              sale: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
-              order: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
-    responses:
-      "200":
-        description: the paid order
-        content: {application/json: {schema: {type: object}}}
-    security: [{bearer: []}]
-    """
-    node: Node = request.app.state.node
-    room = node.settings.demo_room
-    try:
-        who = caller(request, node, room)
-        body = await read_json(request)
-        sale = ident_field(body.get("sale"), "sale", OBJECT_ID)
-        order = ident_field(body.get("order"), "order", OBJECT_ID)
-        from liveroom.features.flashsale import flash_sale
+    async def demo_pay(request: Request) -> Response:
+        """Play the shop's backend for the demo: confirm payment of the caller's own order.
 
+        A real shop confirms with its API key once its payment provider says so; the demo page has
+        no payment provider, so this confirms at once. Only for the demo room, only one's own order.
+        ---
+        requestBody:
+          required: true
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [sale, order]
+                properties:
+                  sale: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
+                  order: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
+        responses:
+          "200":
+            description: the paid order
+            content: {application/json: {schema: {type: object}}}
+        security: [{bearer: []}]
+        """
+        node: NodeContext = request.app.state.node
+        room = node.settings.demo_room
         try:
-            sales = flash_sale(node)
-        except RuntimeError:
-            raise CommandError(ErrorCode.NOT_FOUND, "flash sales are not on") from None
-        await sales.order(room, sale, order, who.user)  # not_found unless it is the caller's
-        return json_response(await sales.confirm(room, sale, order))
-    except CommandError as exc:
-        return error_response(exc)
-    except EngineUnavailable:
-        return error_response(CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable"))
+            who = caller(request, node, room)
+            body = await read_json(request)
+            sale = ident_field(body.get("sale"), "sale", OBJECT_ID)
+            order = ident_field(body.get("order"), "order", OBJECT_ID)
+            if sales is None:
+                raise CommandError(ErrorCode.NOT_FOUND, "flash sales are not on")
+            await sales.order(room, sale, order, who.user)  # not_found unless it is the caller's
+            return json_response(await sales.confirm(room, sale, order))
+        except CommandError as exc:
+            return error_response(exc)
+        except EngineUnavailable:
+            return error_response(CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable"))
 
-
-def routes() -> list[Route]:
     return [
         Route("/", home),
         Route("/demo/token", demo_token),

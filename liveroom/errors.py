@@ -45,22 +45,15 @@ class ErrorCode(Code):
     FORBIDDEN = "forbidden", 403
     NOT_FOUND = "not_found", 404
     RATE_LIMITED = "rate_limited", 429, True
-    MUTED = "muted", 403
     TOO_LONG = "too_long", 400
-    EMPTY = "empty", 400
-    DUPLICATE = "duplicate", 409
     READ_ONLY = "read_only", 403
     UNAVAILABLE = "unavailable", 503, True
     INTERNAL = "internal", 500, True
     CONFLICT = "conflict", 409
-    # flash-sale answers
-    SOLD_OUT = "sold_out", 409
+    # outside a window or over a limit: flash sales, lucky bags, red packets
     LIMIT_REACHED = "limit_reached", 409
     NOT_STARTED = "not_started", 409
     ENDED = "ended", 409
-    INVALID_QUANTITY = "invalid_quantity", 400
-    # product cards
-    CARDS_FULL = "cards_full", 409
 
 
 class CloseCode(IntEnum):

@@ -19,10 +19,10 @@ documents it in its own file, next to its handler::
 
 ``document(routes)`` walks the routes, so the document cannot list a route that is gone, and
 ``tests/security/test_openapi.py`` fails on a route whose docstring has no block. Filled in for
-every operation unless it says otherwise: ``operationId``, ``tags`` (the feature's name, or the
-module's), the path parameters (strings, from the path template), a ``default`` error response
-whose codes are the node's, and for endpoints wrapped by ``http.endpoint`` the bearer security
-and ``x-liveroom-role``.
+every operation unless it says otherwise: ``operationId``, ``tags`` (the feature's name for a
+route of a feature package, ``liveroom.features.<name>``, else the module's name), the path
+parameters (strings, from the path template), a ``default`` error response, and for endpoints
+wrapped by ``http.endpoint`` the bearer security and ``x-liveroom-role``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 
 def error_schema(codes: Iterable[Enum]) -> dict[str, Any]:
-    """The JSON error body, its ``code`` one of ``codes``."""
+    """The schema of an error body, its ``code`` one of ``codes``."""
     return {
         "type": "object",
         "required": ["error"],
@@ -112,11 +112,10 @@ def endpoints(routes: list[BaseRoute]) -> list[EndpointInfo]:
 
 
 def _tag(module: str) -> str:
-    """A feature package's name for its endpoints (``liveroom.features.<name>.routes``), else
-    the module's own name."""
+    """The default tag of an endpoint defined in ``module``."""
     parts = module.split(".")
-    if parts[:2] == ["liveroom", "features"] and len(parts) > 2:
-        return parts[2]
+    if parts[:2] == ["liveroom", "features"] and len(parts) > 3:
+        return parts[2]  # liveroom.features.rooms.routes: "rooms"
     return parts[-1]
 
 
@@ -161,8 +160,8 @@ def _operation(info: EndpointInfo) -> dict[str, Any]:
 def document(
     routes: list[BaseRoute], strict: bool = True, codes: Iterable[Enum] = ErrorCode
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for ``routes``; ``codes`` are the error codes answers carry
-    (a node's ``error_codes``: the core's and its features').
+    """The OpenAPI 3.1 document for ``routes``, whose errors answer with ``codes`` (a node's are
+    ``Node.error_codes``: the core's and its features').
 
     Raises ``UndocumentedRoute`` on a gap; with ``strict=False`` logs it and leaves the route out
     (what the server does, so one undocumented route does not take the document down).
@@ -215,7 +214,8 @@ async def openapi_json(request: Request) -> Response:
 
     cached = getattr(request.app.state, "openapi", None)
     if cached is None:
-        codes = request.app.state.node.error_codes
-        cached = document(request.app.routes, strict=False, codes=codes)
-        request.app.state.openapi = cached
+        node = request.app.state.node
+        cached = request.app.state.openapi = document(
+            request.app.routes, strict=False, codes=node.error_codes
+        )
     return json_response(cached)

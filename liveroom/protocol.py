@@ -54,65 +54,6 @@ class Ping(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class SendComment(Command):
-    type: ClassVar[str] = "comment"
-    text: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(rid, _text(body, "text"))
-
-
-@dataclass(frozen=True, slots=True)
-class SendLike(Command):
-    type: ClassVar[str] = "like"
-    count: int = 1
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        count = body.get("count", 1)
-        return cls(rid, _int(count, "count", 1, 100))
-
-
-@dataclass(frozen=True, slots=True)
-class PostSystem(Command):
-    type: ClassVar[str] = "system"
-    role: ClassVar[str] = "host"
-    text: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(rid, _text(body, "text"))
-
-
-@dataclass(frozen=True, slots=True)
-class MuteUser(Command):
-    type: ClassVar[str] = "mute"
-    role: ClassVar[str] = "host"
-    user: str = ""
-    seconds: int = 600
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(
-            rid,
-            _ident(body.get("user"), "user", USER_ID),
-            _int(body.get("seconds", 600), "seconds", 1, 30 * 86400),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class UnmuteUser(Command):
-    type: ClassVar[str] = "unmute"
-    role: ClassVar[str] = "host"
-    user: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(rid, _ident(body.get("user"), "user", USER_ID))
-
-
-@dataclass(frozen=True, slots=True)
 class RefreshToken(Command):
     """A fresh token for the same user and room, sent before the current one expires."""
 

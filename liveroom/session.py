@@ -10,7 +10,7 @@ import itertools
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,20 +19,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from liveroom import PROTOCOL_VERSION, auth, logs, metrics
 from liveroom.auth import Identity
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Handler
 from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
 from liveroom.limits import client_ip
 from liveroom.protocol import (
     ROLE_RANK,
     ROOM_ID,
     Command,
-    MuteUser,
     Ping,
-    PostSystem,
     RefreshToken,
-    SendComment,
-    SendLike,
-    UnmuteUser,
     decode,
     error_reply,
     event,
@@ -46,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liveroom.session")
 
+#: a WebSocket command's handler: the reply's fields, or None for a bare ``ok``
+Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 _conn_ids = itertools.count(1)
 #: commands queued on one connection before the server stops reading from it
 INBOX_HOLD = 32
@@ -344,55 +340,10 @@ async def handle_refresh(session: Session, command: RefreshToken) -> dict[str, A
     return {"expires": who.expires}
 
 
-async def handle_comment(session: Session, command: SendComment) -> dict[str, Any]:
-    room = session.room
-    outcome = await session.node.comments.post(room.id, session.who, command.text, room.info)
-    if outcome.echo is not None:
-        session.viewer.send(frame([outcome.echo]))
-        if outcome.shed:
-            metrics.SHED.inc()
-            await session.node.engine.incr(room.id, "shed")
-    if not outcome.hidden:
-        await session.node.commented(room.id, session.who, command.text)
-    result: dict[str, Any] = {"offset": outcome.offset}
-    if outcome.shed:
-        result["shed"] = True
-    if outcome.hidden:
-        result["hidden"] = True
-    if outcome.masked:
-        result["masked"] = True
-    return result
-
-
-async def handle_like(session: Session, command: SendLike) -> dict[str, Any]:
-    session.room.likes += command.count
-    return {}
-
-
-async def handle_system(session: Session, command: PostSystem) -> dict[str, Any]:
-    offset = await session.node.comments.system(session.room.id, command.text, session.who)
-    return {"offset": offset}
-
-
-async def handle_mute(session: Session, command: MuteUser) -> dict[str, Any]:
-    until = await session.node.comments.mute(session.room.id, command.user, command.seconds)
-    return {"until": until}
-
-
-async def handle_unmute(session: Session, command: UnmuteUser) -> dict[str, Any]:
-    await session.node.comments.unmute(session.room.id, command.user)
-    return {}
-
-
 #: the commands every node answers, whatever its features
 CORE_HANDLERS: dict[type[Command], Handler] = {
     Ping: handle_ping,
     RefreshToken: handle_refresh,
-    SendComment: handle_comment,
-    SendLike: handle_like,
-    PostSystem: handle_system,
-    MuteUser: handle_mute,
-    UnmuteUser: handle_unmute,
 }
 
 

@@ -42,6 +42,9 @@ from liveroom.client.errors import (  # noqa: E402
 )
 from liveroom.client.tokens import IssuedToken, Role, mint_token  # noqa: E402
 from liveroom.errors import ErrorCode  # noqa: E402
+from liveroom.features.cards.errors import CardCode  # noqa: E402
+from liveroom.features.comments.errors import CommentCode  # noqa: E402
+from liveroom.features.flashsale.errors import SaleCode  # noqa: E402
 from liveroom.features.luckybag.errors import BagCode  # noqa: E402
 from liveroom.features.redpacket.errors import PacketCode  # noqa: E402
 
@@ -49,6 +52,8 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "BagCode",
+    "CardCode",
+    "CommentCode",
     "Conflict",
     "ErrorCode",
     "Forbidden",
@@ -60,6 +65,7 @@ __all__ = [
     "PacketCode",
     "RateLimited",
     "Role",
+    "SaleCode",
     "ServerError",
     "Unauthorized",
     "Unavailable",

@@ -16,10 +16,10 @@ Exception tree::
         ├── ServerError        500  internal
         └── Unavailable        503  unavailable: Redis unreachable, nothing was done
 
-``ApiError.code`` is the server's code (a member of one of the ``KNOWN`` enums when this version
-knows it: ``ErrorCode``, the core's, or a feature's own such as ``PacketCode``; else the
-string), so ``except Conflict as exc: if exc.code == ErrorCode.SOLD_OUT`` tells a sold-out sale
-from a closed one. ``retry`` is the server's own word on whether the very same call may succeed
+``ApiError.code`` is the server's code (a member of one of ``CODES`` when this version knows
+it: the core's ``ErrorCode`` or a feature's, such as ``SaleCode``; else the string), so
+``except Conflict as exc: if exc.code == SaleCode.SOLD_OUT`` tells a sold-out sale from a closed
+one. ``retry`` is the server's own word on whether the very same call may succeed
 later. The codes are documented in ``docs/protocol.md`` and ``docs/http.md``.
 """
 
@@ -31,15 +31,18 @@ import httpx
 import orjson
 
 from liveroom.errors import Code, ErrorCode
+from liveroom.features.cards.errors import CardCode
+from liveroom.features.comments.errors import CommentCode
+from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.redpacket.errors import PacketCode
+
+#: The server's code enums this version knows: the core's and each feature's.
+CODES: tuple[type[Code], ...] = (ErrorCode, CommentCode, SaleCode, CardCode, BagCode, PacketCode)
 
 #: Codes the client gives its own exceptions; a server never sends them.
 NETWORK = "network"
 BAD_RESPONSE = "bad_response"
-
-#: the code enums this version knows: the core's, then the features' own
-KNOWN: tuple[type[Code], ...] = (ErrorCode, BagCode, PacketCode)
 
 
 class LiveroomClientError(Exception):
@@ -149,11 +152,11 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def _code(value: str) -> Code | str:
-    for kind in KNOWN:
+    for codes in CODES:
         try:
-            return kind(value)
+            return codes(value)
         except ValueError:
-            continue
+            pass
     return value  # a code from a newer server: kept as it came
 
 

@@ -25,8 +25,6 @@ from liveroom.engine.base import (
     S,
     cap_burst,
 )
-from liveroom.engine.promo_memory import MemoryCards
-from liveroom.engine.sales_memory import MemorySaleStore
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
@@ -59,17 +57,9 @@ class MemoryEngine:
         self._handlers: dict[str, EventHandler] = {}
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
-        self.cards = MemoryCards()
-        self.sales = MemorySaleStore(lambda: self.clock())
-        self._stores: dict[Callable[[MemoryHost], Any], Any] = {}
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
-        # One store per factory, built on first use: everything built on this engine (a node's
-        # feature, several nodes in a test) shares that store's state, as nodes share a Redis.
-        if memory not in self._stores:
-            self._stores[memory] = memory(self)
-        made: S = self._stores[memory]
-        return made
+        return memory(self)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -44,11 +44,9 @@ from liveroom.engine.base import (
     S,
     cap_burst,
 )
-from liveroom.engine.promo_redis import RedisCards
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
-from liveroom.engine.sales_redis import RedisSaleStore
 from liveroom.errors import EngineUnavailable
 
 log = logging.getLogger("liveroom.engine.redis")
@@ -102,8 +100,6 @@ class RedisEngine:
         self.connected = asyncio.Event()
         self.publish_command = self.core.publish_command
         self._shards: ShardedSubscriber | None = None
-        self.cards = RedisCards(self.core)
-        self.sales = RedisSaleStore(self.core)
 
     def keys(self, room: str) -> RoomKeys:
         return self.core.keys(room)

@@ -10,21 +10,19 @@ only through the seams of ``liveroom.context``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.routing import BaseRoute
 
 from liveroom.protocol import Command
+from liveroom.session import Handler
 
 if TYPE_CHECKING:
     from liveroom.auth import Identity
     from liveroom.context import NodeContext
     from liveroom.session import Session
-
-#: a WebSocket command's handler: the reply's fields, or None for a bare ``ok``
-Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
 
 
 class Feature:
@@ -80,14 +78,3 @@ class Dispatch:
                 self.handlers[command] = handler
         self.commands: dict[str, type[Command]] = {c.type: c for c in self.handlers}
 
-
-F = TypeVar("F", bound=Feature)
-
-
-def find(node: Any, kind: type[F]) -> F:
-    """The node's feature of class ``kind``. Transitional: used by the feature modules that
-    have not yet become packages whose routes and handlers are bound to their instance."""
-    for feature in node.features:
-        if isinstance(feature, kind):
-            return feature
-    raise LookupError(f"the {kind.__name__} feature is not set up on this node")

@@ -7,7 +7,8 @@ import asyncio
 import orjson
 
 from liveroom.engine.base import Engine
-from liveroom.engine.promo import CardStore, Pin, cards_of
+from liveroom.features.cards import card_store
+from liveroom.features.cards.store import Pin
 
 
 def card(sku: str, **extra: object) -> bytes:
@@ -18,14 +19,9 @@ def skus(cards: list[bytes]) -> list[str]:
     return [orjson.loads(c)["sku"] for c in cards]
 
 
-async def test_engine_has_a_card_store(engine: Engine) -> None:
-    """Both engines carry a CardStore."""
-    assert isinstance(cards_of(engine), CardStore)
-
-
 async def test_pin_keeps_slot_order_and_limit(engine: Engine) -> None:
     """Cards stay in the order pinned; the fourth is refused at a limit of three."""
-    store = cards_of(engine)
+    store = card_store(engine)
     for sku in ("a", "b", "c"):
         board = await store.pin("r1", sku, card(sku), 3)
         assert board.status is Pin.OK
@@ -37,7 +33,7 @@ async def test_pin_keeps_slot_order_and_limit(engine: Engine) -> None:
 
 async def test_version_rises_with_every_change(engine: Engine) -> None:
     """Each pin or unpin gives a higher version; refusals do not change it."""
-    store = cards_of(engine)
+    store = card_store(engine)
     assert (await store.board("r1")).version == 0
     v1 = (await store.pin("r1", "a", card("a"), 3)).version
     v2 = (await store.pin("r1", "a", card("a", reminder="hot"), 3)).version
@@ -49,7 +45,7 @@ async def test_version_rises_with_every_change(engine: Engine) -> None:
 
 async def test_pinning_a_pinned_sku_updates_it_in_place(engine: Engine) -> None:
     """Re-pinning a sku changes its card without using a slot."""
-    store = cards_of(engine)
+    store = card_store(engine)
     await store.pin("r1", "a", card("a"), 2)
     await store.pin("r1", "b", card("b"), 2)
     board = await store.pin("r1", "a", card("a", reminder="only 3 left"), 2)
@@ -60,7 +56,7 @@ async def test_pinning_a_pinned_sku_updates_it_in_place(engine: Engine) -> None:
 
 async def test_replace_takes_the_slot_of_another_card(engine: Engine) -> None:
     """Replace puts the new card where the old one was."""
-    store = cards_of(engine)
+    store = card_store(engine)
     for sku in ("a", "b", "c"):
         await store.pin("r1", sku, card(sku), 3)
     board = await store.pin("r1", "x", card("x"), 3, replace="b")
@@ -70,7 +66,7 @@ async def test_replace_takes_the_slot_of_another_card(engine: Engine) -> None:
 
 async def test_replace_refusals(engine: Engine) -> None:
     """Replacing an unpinned card is not_found; with a sku pinned elsewhere, conflict."""
-    store = cards_of(engine)
+    store = card_store(engine)
     await store.pin("r1", "a", card("a"), 3)
     await store.pin("r1", "b", card("b"), 3)
     assert (await store.pin("r1", "x", card("x"), 3, replace="nope")).status is Pin.NOT_FOUND
@@ -80,7 +76,7 @@ async def test_replace_refusals(engine: Engine) -> None:
 
 async def test_unpin_one_and_all(engine: Engine) -> None:
     """Unpin takes one card down (not_found when absent); an empty sku clears the board."""
-    store = cards_of(engine)
+    store = card_store(engine)
     for sku in ("a", "b", "c"):
         await store.pin("r1", sku, card(sku), 3)
     board = await store.unpin("r1", "b")
@@ -93,7 +89,7 @@ async def test_unpin_one_and_all(engine: Engine) -> None:
 
 async def test_concurrent_pins_never_exceed_the_limit(engine: Engine) -> None:
     """Ten hosts pinning at once: exactly three cards end up pinned."""
-    store = cards_of(engine)
+    store = card_store(engine)
     boards = await asyncio.gather(*(store.pin("r1", f"s{i}", card(f"s{i}"), 3) for i in range(10)))
     assert sum(b.status is Pin.OK for b in boards) == 3
     assert len((await store.board("r1")).cards) == 3
@@ -101,7 +97,7 @@ async def test_concurrent_pins_never_exceed_the_limit(engine: Engine) -> None:
 
 async def test_marks_count_once_per_user_and_card(engine: Engine) -> None:
     """A user counts once per card and kind; unpinned skus are not counted."""
-    store = cards_of(engine)
+    store = card_store(engine)
     await store.pin("r1", "a", card("a"), 3)
     await store.pin("r1", "b", card("b"), 3)
     assert await store.mark("r1", "u1", [("a", "clicked"), ("a", "shown")]) == [1, 1]
@@ -115,7 +111,7 @@ async def test_marks_count_once_per_user_and_card(engine: Engine) -> None:
 
 async def test_funnel_outlives_the_pin(engine: Engine) -> None:
     """Counts stay after the card is unpinned; clicks on it are then refused."""
-    store = cards_of(engine)
+    store = card_store(engine)
     await store.pin("r1", "a", card("a"), 3)
     await store.mark("r1", "u1", [("a", "clicked")])
     await store.unpin("r1", "a")
@@ -125,6 +121,6 @@ async def test_funnel_outlives_the_pin(engine: Engine) -> None:
 
 async def test_rooms_are_separate(engine: Engine) -> None:
     """One room's cards never show in another."""
-    store = cards_of(engine)
+    store = card_store(engine)
     await store.pin("r1", "a", card("a"), 3)
     assert (await store.board("r2")).cards == []

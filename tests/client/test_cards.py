@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from liveroom.client import Conflict, ErrorCode, LiveroomClient, NotFound
+from liveroom.client import CardCode, Conflict, LiveroomClient, NotFound
 from tests.client.conftest import watch
 from tests.liveclient import LiveClient
 from tests.servers import ServerProcess
@@ -45,7 +45,7 @@ async def test_fourth_card_raises_cards_full(lr: LiveroomClient, room: str) -> N
         await pin(lr, room, sku)
     with pytest.raises(Conflict) as caught:
         await pin(lr, room, "A4")
-    assert caught.value.code is ErrorCode.CARDS_FULL and caught.value.details["limit"] == 3
+    assert caught.value.code is CardCode.CARDS_FULL and caught.value.details["limit"] == 3
 
 
 async def test_replace_takes_the_slot(lr: LiveroomClient, room: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liveroom.client import BadRequest, Conflict, ErrorCode, LiveroomClient
+from liveroom.client import BadRequest, Conflict, ErrorCode, LiveroomClient, SaleCode
 from tests.client.conftest import watch
 from tests.liveclient import LiveClient
 from tests.servers import ServerProcess
@@ -78,7 +78,7 @@ async def test_sold_out_raises_conflict_with_its_code(lr: LiveroomClient, room: 
     with pytest.raises(Conflict) as caught:
         await lr.sales.buy(room, sale, user="b2", request_id="r1")
     error = caught.value
-    assert (error.code, error.status, error.retry) == (ErrorCode.SOLD_OUT, 409, False)
+    assert (error.code, error.status, error.retry) == (SaleCode.SOLD_OUT, 409, False)
     assert error.details == {"sale": sale, "request_id": "r1"}
 
 
@@ -115,4 +115,4 @@ async def test_bad_quantity_raises_bad_request(lr: LiveroomClient, room: str) ->
     await lr.sales.open(room, sale)
     with pytest.raises(BadRequest) as caught:
         await lr.sales.buy(room, sale, user="b1", request_id="r1", quantity=0)
-    assert caught.value.code is ErrorCode.INVALID_QUANTITY
+    assert caught.value.code is SaleCode.INVALID_QUANTITY

@@ -8,7 +8,8 @@ import pytest
 
 from liveroom.engine.memory import MemoryEngine
 from liveroom.errors import EngineUnavailable
-from liveroom.features.flashsale import FlashSale
+from liveroom.features.flashsale import FlashSale, sale_store
+from liveroom.features.flashsale.settings import SaleSettings
 from tests.conftest import make_settings
 
 
@@ -31,7 +32,7 @@ async def test_rooms_not_counted_wait_for_the_next_round() -> None:
     settings = make_settings()
     engine = BlipsOnce(settings)
     await engine.open()
-    sales = FlashSale(engine, settings)
+    sales = FlashSale(engine, sale_store(engine), SaleSettings.of(settings), engine.clock)
     sales._tried = {"r1": {"a", "b"}, "r2": {"c"}, "r3": {"d"}}
     with pytest.raises(EngineUnavailable):
         await sales.count_tries()

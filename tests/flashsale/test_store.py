@@ -6,14 +6,14 @@ import asyncio
 import time
 
 from liveroom.engine.base import Engine
-from liveroom.engine.sales import (
+from liveroom.features.flashsale import sale_store
+from liveroom.features.flashsale.store import (
     Answer,
     OrderStatus,
     SaleSpec,
     SaleStatus,
     SaleStore,
     audit,
-    store_of,
 )
 from tests.timeouts import eventually
 
@@ -44,14 +44,9 @@ async def assert_audit(store: SaleStore, sale: str = "s1") -> dict[str, object]:
     return report
 
 
-async def test_engines_carry_a_sale_store(engine: Engine) -> None:
-    """Both engines expose a ``SaleStore`` as ``engine.sales``."""
-    assert isinstance(store_of(engine), SaleStore)
-
-
 async def test_create_then_read(engine: Engine) -> None:
     """A created sale reads back whole, starts CREATED, and a second create of its id conflicts."""
-    store = store_of(engine)
+    store = sale_store(engine)
     change = await store.create("r1", spec(stock=7))
     assert change.code is Answer.OK and change.sale is not None
     sale = await store.get("r1", "s1")
@@ -69,7 +64,7 @@ async def test_create_then_read(engine: Engine) -> None:
 
 async def test_buy_before_open_is_not_started(engine: Engine) -> None:
     """A created sale, or one scheduled later, answers not_started and keeps its stock."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await store.create("r1", spec())
     assert (await store.buy("r1", "s1", "u1", 1, "q1")).code is Answer.NOT_STARTED
     await open_sale(store, "s2", start=time.time() + 60)
@@ -79,7 +74,7 @@ async def test_buy_before_open_is_not_started(engine: Engine) -> None:
 
 async def test_buy_reserves_stock_and_creates_an_order(engine: Engine) -> None:
     """ok: stock down, an order with a payment deadline, the user's count up."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, payment_s=60)
     before = time.time()
     answer = await store.buy("r1", "s1", "u1", 2, "q1")
@@ -96,7 +91,7 @@ async def test_buy_reserves_stock_and_creates_an_order(engine: Engine) -> None:
 
 async def test_same_request_id_gets_the_same_answer(engine: Engine) -> None:
     """A retried request id replays its answer and never buys twice."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store)
     first = await store.buy("r1", "s1", "u1", 1, "q1")
     again = await asyncio.gather(*(store.buy("r1", "s1", "u1", 1, "q1") for _ in range(5)))
@@ -114,7 +109,7 @@ async def test_same_request_id_gets_the_same_answer(engine: Engine) -> None:
 
 async def test_refusals_are_replayed_too(engine: Engine) -> None:
     """A refused request id keeps its refusal even when stock comes back."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, stock=1)
     ok = await store.buy("r1", "s1", "u1", 1, "q1")
     assert (await store.buy("r1", "s1", "u2", 1, "q2")).code is Answer.SOLD_OUT
@@ -126,7 +121,7 @@ async def test_refusals_are_replayed_too(engine: Engine) -> None:
 
 async def test_limit_per_user(engine: Engine) -> None:
     """A user gets at most ``limit`` units over all their buys."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, limit=2)
     assert (await store.buy("r1", "s1", "u1", 1, "a")).code is Answer.OK
     assert (await store.buy("r1", "s1", "u1", 2, "b")).code is Answer.LIMIT_REACHED
@@ -139,7 +134,7 @@ async def test_limit_per_user(engine: Engine) -> None:
 
 async def test_sold_out_when_stock_is_short(engine: Engine) -> None:
     """stock < quantity is sold_out; the last unit still sells to a buyer of one."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, stock=3, limit=5)
     assert (await store.buy("r1", "s1", "u1", 2, "a")).code is Answer.OK
     assert (await store.buy("r1", "s1", "u2", 2, "b")).code is Answer.SOLD_OUT
@@ -150,7 +145,7 @@ async def test_sold_out_when_stock_is_short(engine: Engine) -> None:
 
 async def test_closed_or_past_end_is_ended(engine: Engine) -> None:
     """A closed sale, or one past its end, answers ended; opening it again is a conflict."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store)
     assert (await store.close("r1", "s1")).code is Answer.OK
     assert (await store.buy("r1", "s1", "u1", 1, "a")).code is Answer.ENDED
@@ -161,7 +156,7 @@ async def test_closed_or_past_end_is_ended(engine: Engine) -> None:
 
 async def test_open_sets_start_and_end_from_duration(engine: Engine) -> None:
     """Opening stamps start with now and end with start + duration; again changes nothing."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await store.create("r1", spec(duration=30))
     before = time.time()
     sale = (await store.open("r1", "s1")).sale
@@ -174,7 +169,7 @@ async def test_open_sets_start_and_end_from_duration(engine: Engine) -> None:
 
 async def test_unknown_sale_is_not_found(engine: Engine) -> None:
     """Every operation on a sale that does not exist says not_found."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store)
     assert (await store.buy("r2", "s1", "u1", 1, "a")).code is Answer.NOT_FOUND
     assert (await store.buy("r1", "nope", "u1", 1, "a")).code is Answer.NOT_FOUND
@@ -188,7 +183,7 @@ async def test_unknown_sale_is_not_found(engine: Engine) -> None:
 
 async def test_confirm_makes_an_order_final(engine: Engine) -> None:
     """A paid order stays paid: confirming again is ok, cancelling it is a conflict."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store)
     order = (await store.buy("r1", "s1", "u1", 2, "a")).order
     assert order is not None
@@ -203,7 +198,7 @@ async def test_confirm_makes_an_order_final(engine: Engine) -> None:
 
 async def test_cancel_returns_stock_and_quota_once(engine: Engine) -> None:
     """Cancelling gives stock and quota back once, however many cancels race."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, limit=2)
     order = (await store.buy("r1", "s1", "u1", 2, "a")).order
     assert order is not None
@@ -218,7 +213,7 @@ async def test_cancel_returns_stock_and_quota_once(engine: Engine) -> None:
 
 async def test_cancel_by_someone_else_is_not_found(engine: Engine) -> None:
     """A user may cancel only their own order; another user's attempt changes nothing."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store)
     order = (await store.buy("r1", "s1", "u1", 1, "a")).order
     assert order is not None
@@ -228,7 +223,7 @@ async def test_cancel_by_someone_else_is_not_found(engine: Engine) -> None:
 
 async def test_expired_orders_come_back_once_with_concurrent_sweeps(engine: Engine) -> None:
     """Past the deadline, racing sweeps release each order exactly once; units sell again."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, stock=4, limit=2, payment_s=0.3)
     orders = [(await store.buy("r1", "s1", f"u{i}", 2, "a")).order for i in range(2)]
     assert (await store.buy("r1", "s1", "u9", 1, "a")).code is Answer.SOLD_OUT
@@ -253,7 +248,7 @@ async def test_expired_orders_come_back_once_with_concurrent_sweeps(engine: Engi
 
 async def test_confirm_after_the_deadline_expires_the_order(engine: Engine) -> None:
     """The deadline decides: a late confirm is a conflict and the stock comes back."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, payment_s=0.05)
     bought = await store.buy("r1", "s1", "u1", 1, "a")
     assert bought.order is not None and bought.deadline is not None
@@ -269,7 +264,7 @@ async def test_confirm_after_the_deadline_expires_the_order(engine: Engine) -> N
 
 async def test_adjust_moves_stock_and_total(engine: Engine) -> None:
     """Adding or taking unreserved units keeps the ledger balanced; too many is a conflict."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, stock=5)
     await store.buy("r1", "s1", "u1", 2, "a")
     grown = (await store.adjust("r1", "s1", 10)).sale
@@ -282,7 +277,7 @@ async def test_adjust_moves_stock_and_total(engine: Engine) -> None:
 
 async def test_concurrent_buyers_never_oversell(engine: Engine) -> None:
     """Hundreds of racing buys take exactly the stock, no more, none above the limit."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, stock=50, limit=2)
     answers = await asyncio.gather(
         *(store.buy("r1", "s1", f"u{i % 90}", 1 + i % 2, f"q{i}") for i in range(300))
@@ -296,7 +291,7 @@ async def test_concurrent_buyers_never_oversell(engine: Engine) -> None:
 
 async def test_stock_gate_opens_once_per_interval(engine: Engine) -> None:
     """The gate lets one publisher through per interval and tells the others how long to wait."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store)
     assert await store.stock_gate("r1", "s1", 5.0) == 0
     wait = await store.stock_gate("r1", "s1", 5.0)
@@ -312,7 +307,7 @@ async def test_stock_gate_opens_once_per_interval(engine: Engine) -> None:
 
 async def test_racing_buys_are_served_in_arrival_order(engine: Engine) -> None:
     """Buys sent together are answered first come, first served, each with its own answer."""
-    store = store_of(engine)
+    store = sale_store(engine)
     await open_sale(store, stock=20, limit=1)
     answers = await asyncio.gather(
         *(store.buy("r1", "s1", f"u{i}", 1, "q") for i in range(60)),

@@ -258,6 +258,7 @@ async def test_must_stay_leaves_out_the_absent(bags: LuckyBags, clock: Clock) ->
 async def test_timers_on_two_nodes_draw_once(engine: Engine, room: Room) -> None:
     """Two nodes' timers fire at the deadline; the bag is drawn exactly once."""
     nodes = [LuckyBags(BareNode(engine)) for _ in range(2)]
+    nodes[1].store = nodes[0].store  # one engine's state: on memory, the store is that state
     try:
         bag = await nodes[0].create(
             "r1", {"prize": "cup", "value_fen": 100, "duration_s": 1, "open": True}, HOST
@@ -282,6 +283,7 @@ async def test_a_dead_nodes_bag_is_drawn_by_another(engine: Engine, room: Room) 
     )
     await dead.close()
     survivor = LuckyBags(BareNode(engine))
+    survivor.store = dead.store  # one engine's state: on memory, the store is that state
     await survivor.open()
     try:
         await eventually(lambda: room.of_type("bag_drawn"), timeout=5)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from liveroom.engine.base import Engine
-from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome, store_for
+from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome, bag_store
 from liveroom.protocol import room_event_body
 from tests.luckybag.watch import Room, subscribe
 from tests.timeouts import eventually
@@ -36,7 +36,7 @@ async def test_state_changes_publish_their_events_in_order(engine: Engine) -> No
     """Create and open publish their events through the room's offsets."""
     seen = Room()
     await subscribe(engine, "r1", seen)
-    await opened(store_for(engine))
+    await opened(bag_store(engine))
     await eventually(lambda: len(seen.events) == 2)
     assert [e["offset"] for e in seen.events] == [1, 2]
     assert await engine.head("r1") == 2
@@ -44,7 +44,7 @@ async def test_state_changes_publish_their_events_in_order(engine: Engine) -> No
 
 async def test_open_refuses_a_second_open_bag_in_the_room(engine: Engine) -> None:
     """One bag at a time: opening another while one is open answers busy."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     await store.create(Bag("b2", "r1", BagState.CREATED, RULES, T0 + 1), body("bag"))
     answer = await store.open("r1", "b2", T0 + 1, T0 + 11, "s", "h", body("bag"))
@@ -54,7 +54,7 @@ async def test_open_refuses_a_second_open_bag_in_the_room(engine: Engine) -> Non
 
 async def test_create_refuses_a_taken_id(engine: Engine) -> None:
     """Bag ids are unique within a room."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     again = Bag("b1", "r1", BagState.CREATED, RULES, T0)
     assert (await store.create(again, body("bag"))).outcome is Outcome.EXISTS
@@ -62,7 +62,7 @@ async def test_create_refuses_a_taken_id(engine: Engine) -> None:
 
 async def test_join_is_idempotent(engine: Engine) -> None:
     """A second join by the same user counts nothing."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     first = await join(store, "alice")
     second = await join(store, "alice")
@@ -74,7 +74,7 @@ async def test_join_is_idempotent(engine: Engine) -> None:
 
 async def test_join_refuses_after_the_deadline_and_before_opening(engine: Engine) -> None:
     """Joining ends at the deadline; a created bag cannot be joined yet."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     assert (await join(store, "late", at=T0 + 10)).outcome is Outcome.ENDED
     await store.create(Bag("b2", "r1", BagState.CREATED, RULES, T0), body("bag"))
@@ -86,7 +86,7 @@ async def test_join_refuses_after_the_deadline_and_before_opening(engine: Engine
 
 async def test_only_one_of_many_claimers_draws(engine: Engine) -> None:
     """Concurrent claims after the deadline: exactly one is claimed, the rest busy."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     await join(store, "alice")
     claims = await asyncio.gather(
@@ -101,7 +101,7 @@ async def test_only_one_of_many_claimers_draws(engine: Engine) -> None:
 
 async def test_claim_waits_for_the_deadline_unless_forced(engine: Engine) -> None:
     """Before the deadline a claim answers early with the deadline; force draws at once."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     early = await store.claim("r1", "b1", T0 + 5, "a", 5, False)
     assert (early.outcome, early.deadline) == (Outcome.EARLY, T0 + 10)
@@ -110,7 +110,7 @@ async def test_claim_waits_for_the_deadline_unless_forced(engine: Engine) -> Non
 
 async def test_lapsed_lease_can_be_claimed_again_and_old_holder_loses(engine: Engine) -> None:
     """A node that died mid-draw is replaced after its lease; its late finish is refused."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     await join(store, "alice")
     assert (await store.claim("r1", "b1", T0 + 10, "dead", 5, False)).outcome is Outcome.CLAIMED
@@ -129,7 +129,7 @@ async def test_lapsed_lease_can_be_claimed_again_and_old_holder_loses(engine: En
 
 async def test_finish_counts_wins_and_refuses_capped_winners(engine: Engine) -> None:
     """A winner already at the daily cap comes back as capped and nothing changes."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     await store.claim("r1", "b1", T0 + 10, "t", 5, False)
     win = {"winners": [{"id": "alice", "name": "Alice"}], "ineligible": {}}
@@ -148,7 +148,7 @@ async def test_finish_counts_wins_and_refuses_capped_winners(engine: Engine) -> 
 
 async def test_finish_tells_winners_privately(engine: Engine) -> None:
     """The private notice goes to each winner through the room's notify path."""
-    store = store_for(engine)
+    store = bag_store(engine)
     seen = Room()
     await subscribe(engine, "r1", seen)
     await opened(store)
@@ -165,7 +165,7 @@ async def test_finish_tells_winners_privately(engine: Engine) -> None:
 
 async def test_revoke_only_before_the_draw(engine: Engine) -> None:
     """Revoking works while open; not once the deadline passed, nor after the draw."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store)
     assert (await store.revoke("r1", "b1", T0 + 10, body("bag"))).outcome is Outcome.DUE
     assert (await store.revoke("r1", "b1", T0 + 1, body("bag"))).outcome is Outcome.OK
@@ -179,7 +179,7 @@ async def test_revoke_only_before_the_draw(engine: Engine) -> None:
 
 async def test_due_index_lists_open_bags_by_deadline(engine: Engine) -> None:
     """Open bags are in the deadline index until drawn or revoked."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await opened(store, "b1", "r1")
     await opened(store, "b2", "r2")
     assert sorted(await store.due(T0 + 10)) == [("r1", "b1", T0 + 10), ("r2", "b2", T0 + 10)]
@@ -192,7 +192,7 @@ async def test_due_index_lists_open_bags_by_deadline(engine: Engine) -> None:
 
 async def test_presence_sums_nodes_and_lapses(engine: Engine) -> None:
     """A user is present while some node's report of them has not lapsed."""
-    store = store_for(engine)
+    store = bag_store(engine)
     await store.seen("r1", "n1", {"alice", "bob"}, set(), True, 5, T0)
     await store.seen("r1", "n2", {"carol"}, set(), True, 5, T0 + 3)
     assert await store.present("r1", T0 + 4) == {"alice", "bob", "carol"}
@@ -204,7 +204,7 @@ async def test_presence_sums_nodes_and_lapses(engine: Engine) -> None:
 
 async def test_recent_lists_newest_first(engine: Engine) -> None:
     """The room's bags come newest first."""
-    store = store_for(engine)
+    store = bag_store(engine)
     for i in range(3):
         await store.create(Bag(f"b{i}", "r1", BagState.CREATED, RULES, T0 + i), body("bag"))
     assert [b.id for b in await store.recent("r1", 2)] == ["b2", "b1"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from liveroom.app import Node
 from liveroom.config import Settings
-from liveroom.errors import CloseCode
+from liveroom.errors import CloseCode, ErrorCode
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")
@@ -50,6 +50,7 @@ def test_every_command_is_documented() -> None:
 def test_every_error_code_is_documented() -> None:
     """Each error code a node answers with (core and features) has a row in the protocol page."""
     codes = Node(Settings(secret="x" * 32)).error_codes
+    assert set(ErrorCode) <= set(codes)
     missing = [code.value for code in codes if not _documented(code.value)]
     assert not missing, f"error codes missing from docs/protocol.md: {missing}"
 

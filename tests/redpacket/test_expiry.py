@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from liveroom.engine.redis import RedisEngine
-from liveroom.features.redpacket.store import Grab, store_for, whole_ms
+from liveroom.features.redpacket.store import Grab, PacketStore, packet_store, whole_ms
 from liveroom.features.redpacket.store_redis import PACKET_TTL_S
 from tests.conftest import make_settings
 
@@ -23,22 +23,22 @@ async def redis_engine(redis_url: str, prefix: str) -> AsyncIterator[RedisEngine
     await engine.close()
 
 
-async def _create(engine: RedisEngine, packet: str, created: float, keyword: str = "") -> None:
+async def _create(store: PacketStore, packet: str, created: float, keyword: str = "") -> None:
     meta = orjson.dumps(
         {"id": packet, "total": 30, "count": 3, "keyword": keyword or None, "created": created}
     )
     now = whole_ms(time.time())
-    assert await store_for(engine).create("r1", packet, meta, [10, 10, 10], keyword, now)
+    assert await store.create("r1", packet, meta, [10, 10, 10], keyword, now)
 
 
 async def test_expired_packet_is_dropped_from_active_and_cannot_be_grabbed(
     redis_engine: RedisEngine, redis_url: str
 ) -> None:
     """Packet A's keys expire (3 days) while newer packet B keeps the room lists alive."""
-    store = store_for(redis_engine)
+    store = packet_store(redis_engine)
     now = time.time()
-    await _create(redis_engine, "old", now - PACKET_TTL_S - 60, keyword="口令")
-    await _create(redis_engine, "new", now)
+    await _create(store, "old", now - PACKET_TTL_S - 60, keyword="口令")
+    await _create(store, "new", now)
     keys = redis_engine.keys("r1")
     client = aioredis.Redis.from_url(redis_url)
     # what Redis' own expiry does to the old packet's keys after its lifetime

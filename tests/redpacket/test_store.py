@@ -7,7 +7,7 @@ import asyncio
 import orjson
 
 from liveroom.engine.base import Engine
-from liveroom.features.redpacket.store import Grab, GrabResult, store_for
+from liveroom.features.redpacket.store import Grab, GrabResult, PacketStore, packet_store
 
 NOW_MS = 1_700_000_000_000
 
@@ -25,14 +25,13 @@ def meta(packet: str, total: int, count: int) -> bytes:
 
 
 async def make(
-    engine: Engine,
+    store: PacketStore,
     packet: str = "p1",
     amounts: list[int] | None = None,
     keyword: str = "",
     opens_at: float = NOW,
 ) -> list[int]:
     amounts = amounts or [30, 20, 50]
-    store = store_for(engine)
     assert await store.create(
         "r1", packet, meta(packet, sum(amounts), len(amounts)), amounts, keyword, opens_at
     )
@@ -41,8 +40,8 @@ async def make(
 
 async def test_grabs_pop_amounts_in_order(engine: Engine) -> None:
     """Each grab takes the next pre-split amount; the last grab gets the tally."""
-    await make(engine)
-    store = store_for(engine)
+    store = packet_store(engine)
+    await make(store)
     a = await store.grab("r1", "p1", "u1", "U1", NOW)
     b = await store.grab("r1", "p1", "u2", "U2", at(5))
     c = await store.grab("r1", "p1", "u3", "U3", at(9))
@@ -61,8 +60,8 @@ async def test_grabs_pop_amounts_in_order(engine: Engine) -> None:
 
 async def test_one_grab_per_user(engine: Engine) -> None:
     """A second grab by the same user is ALREADY, with the amount they hold."""
-    await make(engine)
-    store = store_for(engine)
+    store = packet_store(engine)
+    await make(store)
     await store.grab("r1", "p1", "u1", "U1", NOW)
     again = await store.grab("r1", "p1", "u1", "U1", NOW)
     assert (again.status, again.amount, again.left) == (Grab.ALREADY, 30, 2)
@@ -70,8 +69,8 @@ async def test_one_grab_per_user(engine: Engine) -> None:
 
 async def test_refusals(engine: Engine) -> None:
     """Unknown id, before the opening time, and after every packet is taken."""
-    store = store_for(engine)
-    await make(engine, opens_at=at(1000))
+    store = packet_store(engine)
+    await make(store, opens_at=at(1000))
     assert (await store.grab("r1", "nope", "u1", "U1", NOW)).status is Grab.NOT_FOUND
     assert (await store.grab("r1", "p1", "u1", "U1", at(999))).status is Grab.NOT_STARTED
     for user in ("u1", "u2", "u3"):
@@ -82,16 +81,16 @@ async def test_refusals(engine: Engine) -> None:
 
 async def test_duplicate_id_refused(engine: Engine) -> None:
     """Creating a packet with an id in use changes nothing."""
-    await make(engine)
-    store = store_for(engine)
+    store = packet_store(engine)
+    await make(store)
     assert not await store.create("r1", "p1", meta("p1", 5, 5), [1] * 5, "", NOW)
     assert (await store.audit("r1", "p1")).total == 100  # type: ignore[union-attr]
 
 
 async def test_keyword_packet_needs_the_keyword_first(engine: Engine) -> None:
     """Grab is KEYWORD until the user said it; saying it again unlocks nothing new."""
-    await make(engine, keyword="扣1抢红包")
-    store = store_for(engine)
+    store = packet_store(engine)
+    await make(store, keyword="扣1抢红包")
     assert (await store.grab("r1", "p1", "u1", "U1", NOW)).status is Grab.KEYWORD
     assert await store.said("r1", "u1", "something else") == []
     assert await store.said("r1", "u1", "扣1抢红包") == ["p1"]
@@ -102,9 +101,9 @@ async def test_keyword_packet_needs_the_keyword_first(engine: Engine) -> None:
 
 async def test_keyword_stops_unlocking_when_gone(engine: Engine) -> None:
     """Once a keyword packet is empty, its keyword unlocks nothing; others keep theirs."""
-    store = store_for(engine)
-    await make(engine, "p1", [1], keyword="go")
-    await make(engine, "p2", [1, 1], keyword="go")
+    store = packet_store(engine)
+    await make(store, "p1", [1], keyword="go")
+    await make(store, "p2", [1, 1], keyword="go")
     assert sorted(await store.said("r1", "u1", "go")) == ["p1", "p2"]
     assert (await store.grab("r1", "p1", "u1", "U1", NOW)).status is Grab.OK
     assert await store.said("r1", "u2", "go") == ["p2"]
@@ -112,9 +111,9 @@ async def test_keyword_stops_unlocking_when_gone(engine: Engine) -> None:
 
 async def test_active_lists_open_packets_oldest_first(engine: Engine) -> None:
     """Active holds packets with packets left, with their count left."""
-    store = store_for(engine)
-    await make(engine, "p1", [1])
-    await make(engine, "p2", [2, 3])
+    store = packet_store(engine)
+    await make(store, "p1", [1])
+    await make(store, "p2", [2, 3])
     await store.grab("r1", "p2", "u1", "U1", NOW)
     active = await store.active("r1")
     assert [(orjson.loads(a.meta)["id"], a.left) for a in active] == [("p1", 1), ("p2", 1)]
@@ -125,8 +124,8 @@ async def test_active_lists_open_packets_oldest_first(engine: Engine) -> None:
 
 async def test_audit_balances(engine: Engine) -> None:
     """Grabbed plus left equals the total at every step."""
-    amounts = await make(engine, amounts=[5, 7, 11, 13])
-    store = store_for(engine)
+    store = packet_store(engine)
+    amounts = await make(store, amounts=[5, 7, 11, 13])
     assert await store.audit("r1", "zz") is None
     for i in range(5):
         await store.grab("r1", "p1", f"u{i}", "x", NOW)
@@ -140,9 +139,9 @@ async def test_audit_balances(engine: Engine) -> None:
 
 async def test_concurrent_grabs_are_atomic(engine: Engine) -> None:
     """300 grabs by 150 users at once for 100 packets: 100 wins, one per user, sum exact."""
+    store = packet_store(engine)
     amounts = list(range(1, 101))
-    await make(engine, amounts=amounts)
-    store = store_for(engine)
+    await make(store, amounts=amounts)
     results = await asyncio.gather(
         *(store.grab("r1", "p1", f"u{i % 150}", "x", NOW) for i in range(300))
     )
@@ -156,8 +155,8 @@ async def test_concurrent_grabs_are_atomic(engine: Engine) -> None:
 
 async def test_large_packet_count(engine: Engine) -> None:
     """Ten thousand packets are stored and counted exactly."""
-    store = store_for(engine)
-    await make(engine, amounts=[1] * 10_000)
+    store = packet_store(engine)
+    await make(store, amounts=[1] * 10_000)
     audit = await store.audit("r1", "p1")
     assert audit is not None and (audit.left, audit.left_fen) == (10_000, 10_000)
 
@@ -166,8 +165,8 @@ async def test_close_takes_back_what_is_left_once(engine: Engine) -> None:
     """Close after one grab: the two packets left come back as the refund, grabs are refused
     (a grabber still sees its amount), the audit balances with the refund, and closing again
     gives the same record."""
-    await make(engine, amounts=[30, 20, 50], keyword="hi")
-    store = store_for(engine)
+    store = packet_store(engine)
+    await make(store, amounts=[30, 20, 50], keyword="hi")
     assert await store.said("r1", "u1", "hi") == ["p1"]
     await store.grab("r1", "p1", "u1", "U1", at(3))
     closed = await store.close("r1", "p1", at(10))
@@ -207,13 +206,13 @@ async def test_close_takes_back_what_is_left_once(engine: Engine) -> None:
 async def test_close_before_the_opening_and_after_the_last_grab(engine: Engine) -> None:
     """A scheduled packet closes with everything refunded and answers CLOSED, not NOT_STARTED;
     a packet already emptied closes with nothing to refund."""
-    store = store_for(engine)
-    await make(engine, "early", amounts=[4, 6], opens_at=at(60_000))
+    store = packet_store(engine)
+    await make(store, "early", amounts=[4, 6], opens_at=at(60_000))
     early = await store.close("r1", "early", NOW)
     assert early is not None and (early.refund_fen, early.refunded) == (10, 2)
     assert (await store.grab("r1", "early", "u1", "U1", at(60_000))).status is Grab.CLOSED
 
-    await make(engine, "done", amounts=[9])
+    await make(store, "done", amounts=[9])
     assert (await store.grab("r1", "done", "u1", "U1", NOW)).status is Grab.OK
     done = await store.close("r1", "done", at(1))
     assert done is not None and (done.refund_fen, done.refunded) == (0, 0)
@@ -225,9 +224,9 @@ async def test_close_before_the_opening_and_after_the_last_grab(engine: Engine) 
 async def test_close_racing_grabs_loses_no_fen(engine: Engine) -> None:
     """150 grabs at once with a close among them: every fen is either grabbed or refunded,
     each exactly once, and a grab after the close is refused."""
+    store = packet_store(engine)
     amounts = list(range(1, 101))
-    await make(engine, amounts=amounts)
-    store = store_for(engine)
+    await make(store, amounts=amounts)
     grabs = [store.grab("r1", "p1", f"u{i}", "x", NOW) for i in range(150)]
     results = await asyncio.gather(*grabs[:75], store.close("r1", "p1", NOW), *grabs[75:])
     closed = results[75]

@@ -86,6 +86,17 @@ def test_document_declares_roles_and_security() -> None:
     assert doc["paths"]["/healthz"]["get"]["security"] == []
 
 
+def test_error_schema_lists_the_features_codes() -> None:
+    """The error codes in the document are the node's, features' included: a system message
+    posted over HTTP may answer ``empty``, a comments code."""
+    app = _app()
+    doc = openapi.document(app.routes, codes=app.state.node.error_codes)
+    error = doc["components"]["schemas"]["Error"]["properties"]["error"]
+    listed = error["properties"]["code"]["enum"]
+    assert listed == [code.value for code in app.state.node.error_codes]
+    assert {"empty", "muted", "duplicate", "not_found"} <= set(listed)
+
+
 def test_document_is_valid_openapi() -> None:
     """The document passes the OpenAPI 3.1 validator."""
     validator = pytest.importorskip("openapi_spec_validator")
@@ -100,3 +111,13 @@ def test_server_serves_the_document(start_server: Any) -> None:
     assert served.status_code == 200
     app = _app()
     assert served.json() == openapi.document(app.routes, codes=app.state.node.error_codes)
+
+
+def test_error_schema_lists_every_code() -> None:
+    """The error body's ``code`` enum holds the core's codes and every feature's."""
+    app = _app()
+    codes = app.state.node.error_codes
+    doc = openapi.document(app.routes, codes=codes)
+    listed = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert listed["enum"] == [code.value for code in codes]
+    assert {"not_found", "sold_out", "invalid_quantity", "cards_full"} <= set(listed["enum"])

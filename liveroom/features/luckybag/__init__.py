@@ -9,6 +9,8 @@ are its WebSocket commands and HTTP endpoints, ``rules.py`` the rules, views and
 
 from __future__ import annotations
 
+from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.feature import LuckyBags
+from liveroom.features.luckybag.store import bag_store
 
-__all__ = ["LuckyBags"]
+__all__ = ["BagCode", "LuckyBags", "bag_store"]

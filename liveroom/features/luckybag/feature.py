@@ -43,7 +43,7 @@ from liveroom.features.luckybag.settings import (
     RULES_CACHE,
     BagSettings,
 )
-from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome, store_for
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome, bag_store
 from liveroom.protocol import Command, event, frame, room_event_body
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class LuckyBags(Feature):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.settings = BagSettings.of(ctx.settings)
-        self.store = store_for(ctx.engine)
+        self.store = bag_store(ctx.engine)
         self.cap = self.settings.daily_wins
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -1,4 +1,4 @@
-"""Lucky-bag state shared by every node: the ``BagStore`` protocol, and ``store_for(engine)``,
+"""Lucky-bag state shared by every node: the ``BagStore`` protocol, and ``bag_store(engine)``,
 which builds the implementation for the engine in use (``store_memory.py``, ``store_redis.py``).
 
 A bag moves CREATED → OPEN → DRAWING → DRAWN, or to REVOKED from CREATED or OPEN. Every state
@@ -199,9 +199,9 @@ class BagStore(Protocol):
         ...
 
 
-def store_for(engine: Engine) -> BagStore:
-    """The lucky-bag store on ``engine``. On the memory engine every caller gets the same one
-    (the engine holds one store per factory), so nodes built on one engine share their bags."""
+def bag_store(engine: Engine) -> BagStore:
+    """The lucky-bag store for ``engine``: in its memory, or in its Redis. Each call builds a
+    new store (the memory one empty), so a node builds one, in its ``LuckyBags`` feature."""
     return engine.store(memory=_memory, redis=_redis)
 
 

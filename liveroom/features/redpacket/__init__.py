@@ -9,6 +9,8 @@ implementations beside it (``lua/packet_*.lua``), and ``errors.py`` its codes. S
 
 from __future__ import annotations
 
+from liveroom.features.redpacket.errors import PacketCode
 from liveroom.features.redpacket.feature import RedPackets
+from liveroom.features.redpacket.store import packet_store
 
-__all__ = ["RedPackets"]
+__all__ = ["PacketCode", "RedPackets", "packet_store"]

@@ -37,7 +37,7 @@ from liveroom.features.redpacket.rules import (
     split,
     summary_of,
 )
-from liveroom.features.redpacket.store import Grab, store_for, whole_ms
+from liveroom.features.redpacket.store import Grab, packet_store, whole_ms
 from liveroom.protocol import Command, event, room_event_body
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class RedPackets(Feature):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.engine = ctx.engine
-        self.store = store_for(ctx.engine)
+        self.store = packet_store(ctx.engine)
         self._progress: dict[tuple[str, str], tuple[bytes, int]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None

@@ -1,7 +1,7 @@
-"""Red-packet state shared by every node: the ``PacketStore`` protocol, and ``store_for(engine)``,
-which builds the implementation for the engine in use (``store_memory.py``, ``store_redis.py``
-with one Lua script per atomic step); ``tests/redpacket`` runs one conformance suite against
-both.
+"""Red-packet state shared by every node: the ``PacketStore`` protocol, and
+``packet_store(engine)``, which builds the implementation for the engine in use
+(``store_memory.py``, and ``store_redis.py`` with one Lua script per atomic step);
+``tests/redpacket`` runs one conformance suite against both.
 
 The store keeps packet metadata as opaque JSON bytes made by the feature, so the bytes a viewer
 receives are encoded once, on the node that created the packet.
@@ -159,9 +159,9 @@ class PacketStore(Protocol):
         ...
 
 
-def store_for(engine: Engine) -> PacketStore:
-    """The red-packet store on ``engine``. On the memory engine every caller gets the same one
-    (the engine holds one store per factory), so nodes built on one engine share their packets."""
+def packet_store(engine: Engine) -> PacketStore:
+    """The red-packet store for ``engine``: in its memory, or in its Redis. Each call builds a
+    new store (the memory one empty), so a node builds one, in its ``RedPackets`` feature."""
     return engine.store(memory=_memory, redis=_redis)
 
 

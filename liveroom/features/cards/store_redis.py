@@ -1,7 +1,8 @@
-"""Product cards in Redis (see ``promo.py`` for the contract).
+"""RedisCards: product cards in Redis, for the Redis engine through its ``RedisCore`` (see
+``store.py`` for the contract).
 
-Every step that reads and writes is one Lua script (``lua/card_*.lua``);
-all keys share the room's hash tag, so each script runs in one Cluster slot. Key names::
+Every step that reads and writes is one Lua script (this package's ``lua/card_*.lua``); all
+keys share the room's hash tag, so each script runs in one Cluster slot. Key names::
 
     {prefix}:{room:<id>}:cards                    hash  sku -> card JSON
     {prefix}:{room:<id>}:cards:slots              zset  sku -> slot order
@@ -12,9 +13,10 @@ all keys share the room's hash tag, so each script runs in one Cluster slot. Key
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from liveroom.engine.promo import Board, Pin
+from liveroom.features.cards.store import Board, CardStore, Pin
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore, RoomKeys
@@ -36,20 +38,19 @@ class RedisCards:
 
     async def pin(self, room: str, sku: str, card: bytes, limit: int, replace: str = "") -> Board:
         _, keys = self._keys(room)
-        async with self.core.guard():
-            reply = await self.core.scripts.run("card_pin", keys, [sku, card, limit, replace])
+        reply = await self.core.run(
+            "card_pin", keys, [sku, card, limit, replace], package=__package__
+        )
         return _board(reply)
 
     async def unpin(self, room: str, sku: str = "") -> Board:
         _, keys = self._keys(room)
-        async with self.core.guard():
-            reply = await self.core.scripts.run("card_unpin", keys, [sku])
+        reply = await self.core.run("card_unpin", keys, [sku], package=__package__)
         return _board(reply)
 
     async def board(self, room: str) -> Board:
         _, keys = self._keys(room)
-        async with self.core.guard():
-            reply = await self.core.scripts.run("card_board", keys, [])
+        reply = await self.core.run("card_board", keys, [], package=__package__)
         return _board(reply)
 
     async def mark(self, room: str, user: str, marks: list[tuple[str, str]]) -> list[int]:
@@ -60,8 +61,7 @@ class RedisCards:
         args: list[str] = [user]
         for sku, kind in marks:
             args += [sku, kind]
-        async with self.core.guard():
-            reply = await self.core.scripts.run("card_mark", keys, args)
+        reply = await self.core.run("card_mark", keys, args, package=__package__)
         return [int(v) for v in reply]
 
     async def funnel(self, room: str) -> dict[str, dict[str, int]]:
@@ -76,3 +76,7 @@ class RedisCards:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+#: the static conformance check (mypy): a ``RedisCards`` is a ``CardStore``
+_satisfies: Callable[[RedisCore], CardStore] = RedisCards

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from liveroom.engine.batching import Batcher
+from liveroom.features.flashsale.batching import Batcher
 
 
 class Recorder:

@@ -1,7 +1,7 @@
-"""Flash sales (秒杀): the ``buy`` and ``cancel_order`` commands, stock events, the sweeper.
+"""Flash sales (秒杀) on one node: ``FlashSale`` turns the store's answers into replies and
+room events.
 
-The store (``engine.sales``) makes every decision in one atomic step; this module turns its
-answers into replies and room events:
+The store (``store.py``) makes every decision in one atomic step. The events:
 
 - ``sale``: a sale's public state. Sent at once on create/open/close/adjust; stock movements
   are coalesced so that, over all nodes together, a sale's stock goes out at most once per
@@ -9,8 +9,7 @@ answers into replies and room events:
 - ``sold_out``: the same body, sent at once by the node whose buy took the last unit.
 - ``purchases``: "X 等 N 人已下单", one per sale per node per second, not one per order.
 
-Product cards follow the stock by the ``sku`` in ``sale`` and ``sold_out`` events; HTTP routes
-are in ``flashsale_api.py``.
+Product cards follow the stock by the ``sku`` in ``sale`` and ``sold_out`` events.
 """
 
 from __future__ import annotations
@@ -18,15 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from starlette.routing import BaseRoute
-
-from liveroom.engine.sales import (
-    MAX_QUANTITY,
+from liveroom.errors import Code, CommandError, EngineUnavailable, ErrorCode
+from liveroom.features.flashsale.errors import SaleCode
+from liveroom.features.flashsale.store import (
     Answer,
     Order,
     OrderAnswer,
@@ -34,16 +31,14 @@ from liveroom.engine.sales import (
     SaleChange,
     SaleSpec,
     SaleStatus,
+    SaleStore,
     audit,
-    store_of,
 )
-from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, Handler, find
-from liveroom.protocol import OBJECT_ID, Command, ident_field, room_event_body
-from liveroom.session import Session
+from liveroom.protocol import room_event_body
 
 if TYPE_CHECKING:
-    from liveroom.app import Node
+    from liveroom.engine.base import Engine
+    from liveroom.features.flashsale.settings import SaleSettings
 
 log = logging.getLogger("liveroom.flashsale")
 
@@ -54,75 +49,14 @@ NOTICE_NAMES = 3  # names kept per notice
 SWEEP_BATCH = 500  # orders expired per sale per sweep call
 
 #: store answers that refuse a buy, as client-visible codes with a message
-REFUSALS: dict[Answer, tuple[ErrorCode, str]] = {
-    Answer.SOLD_OUT: (ErrorCode.SOLD_OUT, "sold out"),
+REFUSALS: dict[Answer, tuple[Code, str]] = {
+    Answer.SOLD_OUT: (SaleCode.SOLD_OUT, "sold out"),
     Answer.LIMIT_REACHED: (ErrorCode.LIMIT_REACHED, "over the per-user limit for this sale"),
     Answer.NOT_STARTED: (ErrorCode.NOT_STARTED, "the sale has not started"),
     Answer.ENDED: (ErrorCode.ENDED, "the sale has ended"),
     Answer.NOT_FOUND: (ErrorCode.NOT_FOUND, "no such sale in this room"),
     Answer.CONFLICT: (ErrorCode.CONFLICT, "not possible in the current state"),
 }
-
-
-# --------------------------------------------------------------------------- commands
-
-
-def quantity_field(value: Any) -> int:
-    """A buy's quantity: a whole number 1..MAX_QUANTITY, else ``invalid_quantity``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_QUANTITY:
-        raise CommandError(
-            ErrorCode.INVALID_QUANTITY, f"quantity must be a whole number from 1 to {MAX_QUANTITY}"
-        )
-    return value
-
-
-def request_id_field(value: Any) -> str:
-    """The client's idempotency key: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
-    if not isinstance(value, str) or not OBJECT_ID.match(value):
-        raise CommandError(
-            ErrorCode.BAD_REQUEST,
-            "request_id is required: 1 to 64 letters, digits or _ . : -",
-        )
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Buy(Command):
-    """Reserve ``quantity`` units. Resending the same ``request_id`` never buys twice."""
-
-    type: ClassVar[str] = "buy"
-    sale: str = ""
-    quantity: int = 1
-    request_id: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(
-            rid,
-            ident_field(body.get("sale"), "sale", OBJECT_ID),
-            quantity_field(body.get("quantity", 1)),
-            request_id_field(body.get("request_id")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CancelOrder(Command):
-    """Give back one of the sender's reserved orders."""
-
-    type: ClassVar[str] = "cancel_order"
-    sale: str = ""
-    order: str = ""
-
-    @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
-        return cls(
-            rid,
-            ident_field(body.get("sale"), "sale", OBJECT_ID),
-            ident_field(body.get("order"), "order", OBJECT_ID),
-        )
-
-
-# --------------------------------------------------------------------------- the domain
 
 
 def refuse(code: Answer, sale: str, **details: Any) -> CommandError:
@@ -133,11 +67,17 @@ def refuse(code: Answer, sale: str, **details: Any) -> CommandError:
 class FlashSale:
     """Flash sales on one node: lifecycle, buys, orders, and the events viewers see."""
 
-    def __init__(self, engine: Any, settings: Any) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: SaleStore,
+        settings: SaleSettings,
+        clock: Callable[[], float],
+    ) -> None:
         self.engine = engine
-        self.store = store_of(engine)
-        self.settings = settings
-        self.throttle = settings.sale_stock_throttle_ms / 1000
+        self.store = store
+        self.clock = clock  # wall-clock seconds since the epoch (the node's ``now``)
+        self.throttle = settings.stock_throttle_s
         self._ticks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._notices: dict[tuple[str, str], _Notice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,6 +117,12 @@ class FlashSale:
         if state is None:
             raise refuse(Answer.NOT_FOUND, sale)
         return state
+
+    async def stock(self, room: str, sale: str) -> tuple[str, int] | None:
+        """``(sku, units left)`` of a sale, None when the room has none by that id. What product
+        cards read through the ``liveroom.context.SaleStock`` seam."""
+        state = await self.store.get(room, sale)
+        return (state.sku, state.stock) if state is not None else None
 
     async def audit(self, room: str, sale: str) -> dict[str, Any]:
         ledger = await self.store.ledger(room, sale)
@@ -326,7 +272,7 @@ class FlashSale:
                     names=notice.names,
                     count=notice.count,
                     text=text,
-                    ts=time.time(),
+                    ts=self.clock(),
                 ),
             )
         except EngineUnavailable:
@@ -362,88 +308,3 @@ class FlashSale:
 class _Notice:
     count: int = 0
     names: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- the feature
-
-
-class FlashSaleFeature(Feature):
-    """Plugs flash sales into a node: snapshot part, routes, and the expiry sweeper."""
-
-    name = "flashsale"
-    critical_events = frozenset({b"sale", b"sold_out"})
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.sales = FlashSale(node.engine, node.settings)
-        self._sweeper: asyncio.Task[None] | None = None
-        self._counter: asyncio.Task[None] | None = None
-
-    async def open(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="liveroom-sale-sweeper")
-        self._counter = asyncio.create_task(self._count_loop(), name="liveroom-sale-funnel")
-
-    async def close(self) -> None:
-        for task in (self._sweeper, self._counter):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        await self.sales.shutdown()
-
-    async def _sweep_loop(self) -> None:
-        """Every node sweeps; the store's script decides which sweep releases an order."""
-        while True:
-            await asyncio.sleep(self.node.settings.sweep_interval_s)
-            try:
-                await self.sales.sweep()
-            except EngineUnavailable:
-                pass
-            except Exception:
-                log.exception("sale sweep failed")
-
-    async def _count_loop(self) -> None:
-        while True:
-            await asyncio.sleep(FUNNEL_FLUSH_S)
-            try:
-                await self.sales.count_tries()
-            except EngineUnavailable:
-                pass  # count_tries kept the rooms it could not count for the next round
-            except Exception:
-                log.exception("buy funnel count failed")
-
-    def commands(self) -> Mapping[type[Command], Handler]:
-        return {Buy: handle_buy, CancelOrder: handle_cancel_order}
-
-    def routes(self) -> list[BaseRoute]:
-        from liveroom.features.flashsale_api import routes
-
-        return routes()
-
-    async def snapshot(self, room: str) -> dict[str, Any]:
-        return await self.sales.snapshot(room)
-
-
-def flash_sale(node: Node) -> FlashSale:
-    """The node's ``FlashSale``."""
-    return find(node, FlashSaleFeature).sales
-
-
-# --------------------------------------------------------------------------- handlers
-
-
-async def handle_buy(session: Session, command: Buy) -> dict[str, Any]:
-    return await flash_sale(session.node).buy(
-        session.room.id,
-        command.sale,
-        session.who.user,
-        session.who.name,
-        command.quantity,
-        command.request_id,
-    )
-
-
-async def handle_cancel_order(session: Session, command: CancelOrder) -> dict[str, Any]:
-    return await flash_sale(session.node).cancel(
-        session.room.id, command.sale, command.order, session.who.user
-    )

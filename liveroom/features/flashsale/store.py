@@ -1,9 +1,10 @@
 """The flash-sale store: sales, atomic buys, orders with payment deadlines, and the ledger.
 
-Both engines carry one as ``engine.sales`` (``SaleStore``): ``MemorySaleStore`` in
-``sales_memory.py``, ``RedisSaleStore`` in ``sales_redis.py`` (one Lua script per atomic step,
-every key of a sale under its room's hash tag). ``tests/flashsale/test_store.py`` runs one
-conformance suite against both, so the two give the same answers to the same calls.
+``SaleStore`` is the contract; ``MemorySaleStore`` (``store_memory.py``) and ``RedisSaleStore``
+(``store_redis.py``: one Lua script per atomic step, every key of a sale under its room's hash
+tag) fulfil it, and the feature builds the one for its engine (``sale_store``).
+``tests/flashsale/test_store.py`` runs one conformance suite against both, so the two give the
+same answers to the same calls.
 
 The invariant every step keeps, and ``audit`` checks from the ledger::
 
@@ -11,16 +12,17 @@ The invariant every step keeps, and ``audit`` checks from the ledger::
     no user holds (reserved + paid) more than the sale's limit
     every order id appears once in the order log
 
-Times are seconds since the epoch as floats; ``0`` means "not set". The store decides time
-itself (the Redis one from Redis' clock, the memory one from the engine's clock), so several
-nodes sweeping or buying at once agree on what has expired.
+Times are seconds since the epoch as floats, kept to the millisecond; ``0`` means "not set".
+The store decides time itself (the Redis one from Redis' clock, the memory one from the memory
+engine's), so several nodes sweeping or buying at once agree on what has expired. Milliseconds
+appear only inside Redis and its scripts (``store_redis.py`` converts at the boundary).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 #: the most units one buy may ask for; more is ``invalid_quantity`` before the store is asked
 MAX_QUANTITY = 10_000
@@ -191,7 +193,6 @@ class Ledger:
     log: list[str]  # order ids in the order they were created
 
 
-@runtime_checkable
 class SaleStore(Protocol):
     """Flash sales of every room. Each method is one atomic step."""
 
@@ -251,14 +252,6 @@ class SaleStore(Protocol):
         """Ask to publish a stock update now. 0 when granted (and the gate shuts for
         ``interval`` seconds on every node), else the seconds until it opens."""
         ...
-
-
-def store_of(engine: Any) -> SaleStore:
-    """The engine's sale store (``engine.sales``)."""
-    store = getattr(engine, "sales", None)
-    if not isinstance(store, SaleStore):
-        raise TypeError(f"{type(engine).__name__} has no sale store")
-    return store
 
 
 def audit(ledger: Ledger) -> dict[str, Any]:

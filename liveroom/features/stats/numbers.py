@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from liveroom.engine.base import Engine
+from liveroom.features.stats.store import CounterStore
 
 
-class Stats:
-    """Reads a room's counters. Writers are the features themselves, through the engine."""
+class Numbers:
+    """Reads a room's counters. Writers are the features themselves, through the engine.
 
-    def __init__(self, engine: Engine, settings: Any) -> None:
+    It is the node's ``ViewerJoins`` (``liveroom.context``): the connection layer reports each
+    join, counted once per user.
+    """
+
+    def __init__(self, engine: CounterStore) -> None:
         self.engine = engine
-        self.settings = settings
 
     async def viewer_joined(self, room: str, user: str) -> None:
         await self.engine.incr_unique(room, "viewers", user)
 
     async def room(self, room: str) -> dict[str, Any]:
+        """Every number of ``room``: the counters and unique viewers, online and peak."""
         state = await self.engine.snapshot(room, 0)
         counters = state.counters
         return {

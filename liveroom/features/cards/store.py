@@ -1,9 +1,9 @@
-"""Store interface for product cards (讲解卡). (Red packets have their own store, in
-``liveroom.features.redpacket``.)
+"""The product-card store: the pinned cards of every room, and the funnel's once-per-user counts.
 
-Both engines carry one: ``engine.cards`` (``CardStore``). The memory version lives in
-``promo_memory.py``, the Redis one (one Lua script per atomic step) in ``promo_redis.py``;
-``tests/cards`` runs one conformance suite against both.
+``CardStore`` is the contract; ``MemoryCards`` (``store_memory.py``) and ``RedisCards``
+(``store_redis.py``, one Lua script per atomic step) fulfil it, and the feature builds the one
+for its engine (``card_store``). ``tests/cards/test_store.py`` runs one conformance suite
+against both.
 
 The store keeps cards as opaque JSON bytes made by the feature, so the bytes a viewer receives
 are encoded once, on the node that pinned them.
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
-
-# --------------------------------------------------------------------------- cards
+from typing import Protocol
 
 
 class Pin(StrEnum):
@@ -40,7 +38,6 @@ class Board:
     cards: list[bytes] = field(default_factory=list)
 
 
-@runtime_checkable
 class CardStore(Protocol):
     """Pinned product cards per room, with once-per-user "shown" and "clicked" counts."""
 
@@ -72,11 +69,3 @@ class CardStore(Protocol):
     async def funnel(self, room: str) -> dict[str, dict[str, int]]:
         """``{sku: {"shown": n, "clicked": m}}`` for every card ever counted in the room."""
         ...
-
-
-def cards_of(engine: Any) -> CardStore:
-    """The engine's card store (``engine.cards``)."""
-    store = getattr(engine, "cards", None)
-    if not isinstance(store, CardStore):
-        raise TypeError(f"{type(engine).__name__} has no card store")
-    return store

@@ -1,8 +1,8 @@
-"""RedisSaleStore: flash sales in Redis, for ``RedisEngine``.
+"""RedisSaleStore: flash sales in Redis, for the Redis engine (through its ``RedisCore``).
 
-Every atomic step is one Lua script (``lua/sale_*.lua``), called by SHA and reloaded after
-NOSCRIPT. A sale's keys all carry its room's hash tag, so every script runs on one Redis
-Cluster slot::
+Every atomic step is one Lua script (this package's ``lua/sale_*.lua``), called by SHA and
+reloaded after NOSCRIPT. A sale's keys all carry its room's hash tag, so every script runs on
+one Redis Cluster slot::
 
     <prefix>:{room:<room>}:sales                  set: the room's sale ids
     <prefix>:{room:<room>}:sale:<id>              hash: the sale (times in ms)
@@ -15,7 +15,8 @@ Cluster slot::
     <prefix>:sales:active                         set: "room/sale" the sweepers visit
 
 Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
-still agree on windows and deadlines.
+still agree on windows and deadlines. Redis keeps them in integer milliseconds; this module
+converts at the boundary (``_to_ms`` going in, ``/ 1000`` coming out), so callers see seconds.
 
 Buys that arrive together for one sale go to Redis as one ``sale_buy`` call (``Batcher``): a
 rush costs a round trip per batch, not per buy, and each buyer still gets its own answer.
@@ -24,12 +25,13 @@ rush costs a round trip per batch, not per buy, and each buyer still gets its ow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from liveroom.engine.batching import Batcher
-from liveroom.engine.sales import (
+from liveroom.features.flashsale.batching import Batcher
+from liveroom.features.flashsale.store import (
     Answer,
     BuyAnswer,
     Ledger,
@@ -40,6 +42,7 @@ from liveroom.engine.sales import (
     SaleChange,
     SaleSpec,
     SaleStatus,
+    SaleStore,
     Swept,
 )
 
@@ -87,8 +90,8 @@ class RedisSaleStore:
         return SaleKeys(self.core.keys(room), sale)
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        async with self._slots, self.core.guard():
-            return await self.core.scripts.run(name, keys, args)
+        async with self._slots:
+            return await self.core.run(name, keys, args, package=__package__)
 
     async def create(self, room: str, spec: SaleSpec) -> SaleChange:
         k = self.keys(room, spec.id)
@@ -99,10 +102,10 @@ class RedisSaleStore:
             "total", spec.stock,
             "stock", spec.stock,
             "limit", spec.limit,
-            "start", _ms(spec.start),
-            "end", _ms(spec.end),
-            "duration", _ms(spec.duration),
-            "payment", _ms(spec.payment_s),
+            "start", _to_ms(spec.start),
+            "end", _to_ms(spec.end),
+            "duration", _to_ms(spec.duration),
+            "payment", _to_ms(spec.payment_s),
         ]  # fmt: skip
         code, flat = await self._run("sale_create", [k.sale, k.index], [spec.id, *fields])
         return SaleChange(Answer(_text(code)), _sale(room, spec.id, _pairs(flat)))
@@ -235,7 +238,7 @@ class RedisSaleStore:
     async def stock_gate(self, room: str, sale: str, interval: float) -> float:
         gate = self.keys(room, sale).gate
         async with self.core.guard():
-            if await self.core.client.set(gate, b"1", nx=True, px=max(1, _ms(interval))):
+            if await self.core.client.set(gate, b"1", nx=True, px=max(1, _to_ms(interval))):
                 return 0.0
             left = await self.core.client.pttl(gate)
         return max(left, 1) / 1000 if left != -2 else 0.001
@@ -257,7 +260,8 @@ def _buy_answer(reply: list[Any], quantity: int) -> BuyAnswer:
     )
 
 
-def _ms(seconds: float) -> int:
+def _to_ms(seconds: float) -> int:
+    """Seconds as Redis keeps them: whole milliseconds."""
     return int(round(seconds * 1000))
 
 
@@ -303,3 +307,7 @@ def _order(sale: str, raw: bytes) -> Order:
         request_id=o["request"],
         created=o["created"] / 1000,
     )
+
+
+#: the static conformance check (mypy): a ``RedisSaleStore`` is a ``SaleStore``
+_satisfies: Callable[[RedisCore], SaleStore] = RedisSaleStore

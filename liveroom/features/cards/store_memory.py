@@ -1,15 +1,15 @@
-"""Product cards in this process's memory (see ``promo.py`` for the contract).
+"""MemoryCards: product cards in this process's memory, for the memory engine (see ``store.py``
+for the contract).
 
-Atomic the same way as ``MemoryEngine``: no method awaits between reading and writing.
+Atomic the same way as the memory engine: no method awaits between reading and writing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from liveroom.engine.promo import Board, Pin
-
-# --------------------------------------------------------------------------- cards
+from liveroom.features.cards.store import Board, CardStore, Pin
 
 
 @dataclass(slots=True)
@@ -86,3 +86,7 @@ class MemoryCards:
         for (sku, kind), users in self._board(room).marked.items():
             out.setdefault(sku, {"shown": 0, "clicked": 0})[kind] = len(users)
         return out
+
+
+#: the static conformance check (mypy): a ``MemoryCards`` is a ``CardStore``
+_satisfies: Callable[[], CardStore] = MemoryCards

@@ -1,7 +1,8 @@
-"""MemorySaleStore: flash sales in this process's memory, for ``MemoryEngine``.
+"""MemorySaleStore: flash sales in this process's memory, for the memory engine.
 
 Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
-``sales_redis.py``; the answers are the same. Time comes from the engine's clock.
+``store_redis.py``; the answers are the same. Time comes from the memory engine's clock
+(``MemoryHost.clock``), in seconds, kept to the millisecond as the Redis store keeps it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from liveroom.engine.sales import (
+from liveroom.features.flashsale.store import (
     Answer,
     BuyAnswer,
     Ledger,
@@ -20,6 +21,7 @@ from liveroom.engine.sales import (
     SaleChange,
     SaleSpec,
     SaleStatus,
+    SaleStore,
     Swept,
 )
 
@@ -69,7 +71,7 @@ class MemorySaleStore:
             reserved=0,
             paid=0,
             version=1,
-            created=_ms(self.clock()),
+            created=_round_ms(self.clock()),
         )
         self._sales[(room, spec.id)] = _Sale(sale)
         return SaleChange(Answer.OK, sale)
@@ -90,7 +92,7 @@ class MemorySaleStore:
         if current.status is SaleStatus.CLOSED:
             return SaleChange(Answer.CONFLICT, current)
         if current.status is SaleStatus.CREATED:
-            start = current.start or _ms(self.clock())
+            start = current.start or _round_ms(self.clock())
             end = current.end
             if not end and current.duration > 0:
                 end = start + current.duration
@@ -126,7 +128,7 @@ class MemorySaleStore:
         stored = rec.answers.get((user, request_id))
         if stored is not None:
             return replace(stored, stock=current.stock, fresh=False)
-        now = _ms(self.clock())
+        now = _round_ms(self.clock())
         code = Answer.OK
         if current.status is SaleStatus.CREATED or (current.start and now < current.start):
             code = Answer.NOT_STARTED
@@ -147,7 +149,7 @@ class MemorySaleStore:
             user=user,
             quantity=quantity,
             status=OrderStatus.RESERVED,
-            deadline=_ms(now + current.payment_s),
+            deadline=_round_ms(now + current.payment_s),
             request_id=request_id,
             created=now,
         )
@@ -193,7 +195,7 @@ class MemorySaleStore:
         if rec is None or order is None or (user and order.user != user):
             return OrderAnswer(Answer.NOT_FOUND)
         moved = False
-        if order.status is OrderStatus.RESERVED and _ms(self.clock()) >= order.deadline:
+        if order.status is OrderStatus.RESERVED and _round_ms(self.clock()) >= order.deadline:
             order = self._release(rec, order, OrderStatus.EXPIRED)
             moved = True
         code = Answer.OK
@@ -222,7 +224,7 @@ class MemorySaleStore:
         return rec.orders.get(order) if rec is not None else None
 
     async def sweep(self, batch: int = 500) -> list[Swept]:
-        now = _ms(self.clock())
+        now = _round_ms(self.clock())
         out: list[Swept] = []
         for key in list(self._active):
             rec = self._sales.get(key)
@@ -258,6 +260,10 @@ class MemorySaleStore:
         return rec.gate - now
 
 
-def _ms(seconds: float) -> float:
-    """Round to the millisecond, as the Redis store keeps times."""
+def _round_ms(seconds: float) -> float:
+    """``seconds`` rounded to the millisecond, as the Redis store keeps times (still seconds)."""
     return round(seconds * 1000) / 1000
+
+
+#: the static conformance check (mypy): a ``MemorySaleStore`` is a ``SaleStore``
+_satisfies: Callable[[Callable[[], float]], SaleStore] = MemorySaleStore

@@ -9,68 +9,38 @@ from typing import Any
 
 import orjson
 
-from liveroom.engine.base import Engine
-from liveroom.errors import CommandError, ErrorCode
+from liveroom.features.rooms.rules import public_info, validate_room
+from liveroom.features.rooms.store import SettingsStore
 from liveroom.protocol import event, room_event_body
 
-#: settings a backend may set on a room, with their types
-ROOM_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "title": str,
-    "host_name": str,
-    "cover": str,
-    "allow_anonymous": bool,
-    "sensitive_words": list,
-    "sensitive_mode": str,
-    "comment_cap": int,
-    "ended": bool,
-}
-
+#: a feature's part of every snapshot (``Feature.snapshot``): fields merged into the event
 SnapshotPart = Callable[[str], Awaitable[dict[str, Any]]]
 
 
-def validate_room(body: Any) -> dict[str, Any]:
-    """Check a room settings update from the API. Unknown fields are refused, not dropped."""
-    if not isinstance(body, dict):
-        raise CommandError(ErrorCode.BAD_REQUEST, "room settings are a JSON object")
-    out: dict[str, Any] = {}
-    for key, value in body.items():
-        kind = ROOM_FIELDS.get(key)
-        if kind is None:
-            raise CommandError(ErrorCode.BAD_REQUEST, f"unknown room field {key[:40]!r}")
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            raise CommandError(ErrorCode.BAD_REQUEST, f"{key} has the wrong type")
-        if isinstance(value, str) and len(value) > 500:
-            raise CommandError(ErrorCode.TOO_LONG, f"{key} is too long")
-        out[key] = value
-    words = out.get("sensitive_words")
-    if words is not None:
-        if len(words) > 1000 or not all(isinstance(w, str) and 0 < len(w) <= 50 for w in words):
-            raise CommandError(
-                ErrorCode.BAD_REQUEST, "sensitive_words: up to 1000 strings of 1 to 50 characters"
-            )
-    mode = out.get("sensitive_mode")
-    if mode is not None and mode not in ("mask", "self"):
-        raise CommandError(ErrorCode.BAD_REQUEST, "sensitive_mode is mask or self")
-    cap = out.get("comment_cap")
-    if cap is not None and not 0 <= cap <= 100_000:
-        raise CommandError(ErrorCode.BAD_REQUEST, "comment_cap is between 0 and 100000")
-    return out
+class Directory:
+    """Room settings (shared through the engine) and snapshot assembly. One per node.
 
+    It is the node's ``RoomDirectory`` (``liveroom.context``) and its ``RoomSnapshots``: the
+    features' parts of the snapshot are listed in ``snapshot_parts`` by the node that runs them.
+    ``now`` is the wall clock (seconds since the epoch) that stamps a settings change.
+    """
 
-class Rooms:
-    """Room settings (shared through the engine) and snapshot assembly."""
-
-    def __init__(self, engine: Engine, settings: Any) -> None:
+    def __init__(
+        self, engine: SettingsStore, settings: Any, now: Callable[[], float] = time.time
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.now = now
         self.snapshot_parts: list[SnapshotPart] = []
         self._shared: dict[str, tuple[float, asyncio.Future[tuple[int, bytes]], int]] = {}
 
     async def info(self, room: str) -> dict[str, Any]:
+        """The room's settings, defaults filled in. Raises ``EngineUnavailable``."""
         info = await self.engine.room_info(room)
         return info if info is not None else self.default(room)
 
     def default(self, room: str) -> dict[str, Any]:
+        """The settings of a room no backend has set up."""
         return {
             "id": room,
             "title": room,
@@ -86,7 +56,7 @@ class Rooms:
         info = await self.info(room)
         info.update(validate_room(changes))
         info["id"] = room
-        info["updated"] = time.time()
+        info["updated"] = self.now()
         await self.engine.put_room_info(room, info)
         await self.engine.publish(room, room_event_body("room", room=public_info(info)))
         return info
@@ -136,8 +106,3 @@ class Rooms:
         for part in self.snapshot_parts:
             body.update(await part(room))
         return state.offset, event("snapshot", **body)
-
-
-def public_info(info: dict[str, Any]) -> dict[str, Any]:
-    """Room settings viewers may see: the sensitive-word list stays on the server."""
-    return {k: v for k, v in info.items() if k not in ("sensitive_words",)}

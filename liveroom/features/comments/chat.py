@@ -1,17 +1,20 @@
-"""Comments: limits, sensitive words, dedupe, mutes, system messages."""
+"""Posting into a room: limits, sensitive words, dedupe, mutes, system messages."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from liveroom.auth import Identity
-from liveroom.engine.base import CommentRules, Engine, Posted
+from liveroom.engine.base import CommentRules, Posted
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.protocol import event, room_event_body
+from liveroom.features.comments.errors import CommentCode
+from liveroom.features.comments.store import CommentStore
+from liveroom.protocol import event, offset_of, room_event_body
 
 DEDUPE_USERS = 50_000  # most recent senders remembered per node for flood dedupe
 
@@ -27,12 +30,19 @@ class CommentOutcome:
     echo: bytes | None = None
 
 
-class Comments:
-    """Posting comments into rooms. One per node."""
+class Chat:
+    """Posting comments and system messages into rooms, and muting. One per node.
 
-    def __init__(self, engine: Engine, settings: Any) -> None:
+    ``now`` is the wall clock (seconds since the epoch) that stamps events and mutes; the
+    dedupe window runs on the monotonic clock.
+    """
+
+    def __init__(
+        self, engine: CommentStore, settings: Any, now: Callable[[], float] = time.time
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.now = now
         self._recent: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
 
@@ -42,7 +52,7 @@ class Comments:
         """Check and publish one comment. Raises ``CommandError`` when refused."""
         text = text.strip()
         if not text:
-            raise CommandError(ErrorCode.EMPTY, "comment is empty")
+            raise CommandError(CommentCode.EMPTY, "comment is empty")
         if len(text) > self.settings.comment_max_len:
             raise CommandError(
                 ErrorCode.TOO_LONG,
@@ -58,7 +68,7 @@ class Comments:
             else:
                 text = pattern.sub(lambda m: "*" * len(m.group(0)), text)
                 masked = True
-        fields: dict[str, Any] = {"ts": time.time(), "user": who.public(), "text": text}
+        fields: dict[str, Any] = {"ts": self.now(), "user": who.public(), "text": text}
         if masked:
             fields["masked"] = True
         if hidden:
@@ -82,7 +92,7 @@ class Comments:
                 del self._recent[(room, who.user)]
             raise
         if result.status is Posted.MUTED:
-            raise CommandError(ErrorCode.MUTED, "you are muted in this room")
+            raise CommandError(CommentCode.MUTED, "you are muted in this room")
         if result.status is Posted.RATE_LIMITED:
             raise CommandError(ErrorCode.RATE_LIMITED, "too many comments; slow down")
         if result.status is Posted.SHED:
@@ -95,7 +105,7 @@ class Comments:
         now = time.monotonic()
         last = self._recent.get(key)
         if last is not None and last[0] == text and now - last[1] < self.settings.dedupe_window_s:
-            raise CommandError(ErrorCode.DUPLICATE, "same comment again too soon")
+            raise CommandError(CommentCode.DUPLICATE, "same comment again too soon")
         self._recent[key] = (text, now)
         self._recent.move_to_end(key)
         while len(self._recent) > DEDUPE_USERS:
@@ -120,20 +130,27 @@ class Comments:
         """A system message from the host; never shed."""
         text = text.strip()
         if not text:
-            raise CommandError(ErrorCode.EMPTY, "message is empty")
+            raise CommandError(CommentCode.EMPTY, "message is empty")
         if len(text) > 500:
             raise CommandError(ErrorCode.TOO_LONG, "system messages are at most 500 characters")
         payload = await self.engine.publish(
-            room, room_event_body("system", ts=time.time(), text=text, by=who.public())
+            room, room_event_body("system", ts=self.now(), text=text, by=who.public())
         )
-        from liveroom.protocol import offset_of
-
         return offset_of(payload)
 
     async def mute(self, room: str, user: str, seconds: int) -> float:
-        until = time.time() + seconds
+        """Mute ``user`` in ``room`` for ``seconds``; when the mute ends (epoch seconds)."""
+        until = self.now() + seconds
         await self.engine.mute(room, user, until)
         return until
 
     async def unmute(self, room: str, user: str) -> None:
         await self.engine.unmute(room, user)
+
+    async def count_shed(self, room: str) -> None:
+        """Count a shed comment in the room's ``shed`` counter (the host console shows it)."""
+        await self.engine.incr(room, "shed")
+
+    async def muted(self, room: str) -> dict[str, float]:
+        """The room's muted users, each with when their mute ends (epoch seconds)."""
+        return await self.engine.muted(room)
