@@ -205,8 +205,7 @@ class Engine(RoomBus, Presence, RoomStore, Protocol):
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         """A feature's store for this engine: ``memory(host)`` on the memory engine,
         ``redis(core)`` on Redis. Each factory imports its store module, so a node loads only
-        the one it runs. The memory engine builds one store per factory and hands the same one
-        to every caller, since its state is the whole process's."""
+        the one it runs."""
         ...
 
     async def open(self) -> None: ...
