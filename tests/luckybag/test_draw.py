@@ -40,12 +40,11 @@ class Clock:
         return self.now
 
 
-class BareNode(Node):
-    """A node with no features of its own, for building one feature on ``engine``; its clock
-    is ``clock`` when given, else the real one."""
+class ClockedNode(Node):
+    """A node on ``engine`` whose clock is ``clock`` when given, else the real one."""
 
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
-        super().__init__(engine.settings, engine, features=())  # type: ignore[attr-defined]
+        super().__init__(engine.settings, engine)  # type: ignore[attr-defined]
         self.clock = clock
 
     def now(self) -> float:
@@ -59,7 +58,7 @@ async def clock() -> Clock:
 
 @pytest.fixture
 async def bags(engine: Engine, clock: Clock) -> AsyncIterator[LuckyBags]:
-    feature = LuckyBags(BareNode(engine, clock))
+    feature = LuckyBags(ClockedNode(engine, clock))
     yield feature
     await feature.close()
 
@@ -257,7 +256,7 @@ async def test_must_stay_leaves_out_the_absent(bags: LuckyBags, clock: Clock) ->
 
 async def test_timers_on_two_nodes_draw_once(engine: Engine, room: Room) -> None:
     """Two nodes' timers fire at the deadline; the bag is drawn exactly once."""
-    nodes = [LuckyBags(BareNode(engine)) for _ in range(2)]
+    nodes = [LuckyBags(ClockedNode(engine)) for _ in range(2)]
     nodes[1].store = nodes[0].store  # one engine's state: on memory, the store is that state
     try:
         bag = await nodes[0].create(
@@ -277,12 +276,12 @@ async def test_timers_on_two_nodes_draw_once(engine: Engine, room: Room) -> None
 
 async def test_a_dead_nodes_bag_is_drawn_by_another(engine: Engine, room: Room) -> None:
     """A bag opened by a node that died is found by another node's sweep at start, and drawn."""
-    dead = LuckyBags(BareNode(engine))
+    dead = LuckyBags(ClockedNode(engine))
     bag = await dead.create(
         "r1", {"prize": "cup", "value_fen": 100, "duration_s": 1, "open": True}, HOST
     )
     await dead.close()
-    survivor = LuckyBags(BareNode(engine))
+    survivor = LuckyBags(ClockedNode(engine))
     survivor.store = dead.store  # one engine's state: on memory, the store is that state
     await survivor.open()
     try:
