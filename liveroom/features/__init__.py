@@ -77,4 +77,3 @@ class Dispatch:
                     raise ValueError(f"two handlers for the {command.type!r} command")
                 self.handlers[command] = handler
         self.commands: dict[str, type[Command]] = {c.type: c for c in self.handlers}
-

@@ -26,8 +26,9 @@ from liveroom import metrics
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, Handler
-from liveroom.features.luckybag import commands, routes
+from liveroom.features.luckybag.commands import handlers
 from liveroom.features.luckybag.errors import BagCode
+from liveroom.features.luckybag.routes import routes
 from liveroom.features.luckybag.rules import (
     KEYWORD_MAX,
     day_of,
@@ -93,10 +94,10 @@ class LuckyBags(Feature):
                 await task
 
     def commands(self) -> Mapping[type[Command], Handler]:
-        return commands.handlers(self)
+        return handlers(self)
 
     def routes(self) -> list[BaseRoute]:
-        return routes.routes(self)
+        return routes(self)
 
     # ------------------------------------------------------------------ host actions
 

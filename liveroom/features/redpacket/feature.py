@@ -27,8 +27,9 @@ from starlette.routing import BaseRoute
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, Handler
-from liveroom.features.redpacket import commands, routes
+from liveroom.features.redpacket.commands import handlers
 from liveroom.features.redpacket.errors import PacketCode
+from liveroom.features.redpacket.routes import routes
 from liveroom.features.redpacket.rules import (
     MAX_KEYWORD,
     PacketSpec,
@@ -69,10 +70,10 @@ class RedPackets(Feature):
         self._keywords: dict[str, tuple[float, frozenset[str]]] = {}
 
     def commands(self) -> Mapping[type[Command], Handler]:
-        return commands.handlers(self)
+        return handlers(self)
 
     def routes(self) -> list[BaseRoute]:
-        return routes.routes(self)
+        return routes(self)
 
     async def open(self) -> None:
         self._task = asyncio.create_task(self._progress_loop(), name="liveroom-packet-progress")
