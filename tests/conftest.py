@@ -10,6 +10,7 @@ import redis
 
 from liveroom.config import Settings
 from liveroom.engine.base import Engine
+from tests.cluster.redis_cluster import LocalCluster
 from tests.redis_servers import RedisProcess, no_redis, reachable
 from tests.servers import API_KEY, SECRET, ServerProcess
 
@@ -57,18 +58,56 @@ def make_settings(**overrides: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: runs against a local Redis Cluster")
+
+
+#: ``engine_kind`` for a module whose tests must also hold on a Redis Cluster (the conformance
+#: suites): ``pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)``.
+#: There a script whose keys straddle slots fails with CROSSSLOT, and a room event sent with
+#: PUBLISH instead of SPUBLISH never reaches the sharded subscriber. ``-m cluster`` selects the
+#: cluster runs with the rest of the cluster suite (tests/cluster), ``-m "not cluster"`` skips them.
+EVERY_ENGINE = ["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)]
+
+
 @pytest.fixture(params=["memory", "redis"])
 def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Which engine ``engine`` opens: memory and redis, or ``EVERY_ENGINE`` where a module asks."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    """Three masters, one replica each, started when a test first asks; shared by the tests
+    that leave the topology alone."""
+    local = LocalCluster(masters=3, replicas=1).start()
+    try:
+        yield local
+    finally:
+        local.close()
 
 
 @pytest.fixture
 async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
-    """An opened engine of each kind; the Redis one on a private key prefix."""
+    """An opened engine of the kind asked; the Redis ones under a key prefix of their own."""
     if engine_kind == "memory":
         from liveroom.engine.memory import MemoryEngine
 
         eng: Engine = MemoryEngine(make_settings(history_len=50, node_ttl_s=1.0))
+    elif engine_kind == "cluster":
+        from liveroom.engine.redis import RedisEngine
+
+        local: LocalCluster = request.getfixturevalue("cluster")
+        eng = RedisEngine(
+            make_settings(
+                engine="redis",
+                redis_cluster=True,
+                redis_url=local.url,
+                redis_prefix="lrc-" + uuid.uuid4().hex[:10],
+                history_len=50,
+                node_ttl_s=1.0,
+            )
+        )
     else:
         url = request.getfixturevalue("redis_url")
         key_prefix = request.getfixturevalue("prefix")
@@ -139,4 +178,4 @@ def private_redis() -> Iterator[list[RedisProcess]]:
         proc.close()
 
 
-__all__ = ["API_KEY", "SECRET", "make_settings"]
+__all__ = ["API_KEY", "EVERY_ENGINE", "SECRET", "make_settings"]
