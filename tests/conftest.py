@@ -12,7 +12,7 @@ from liveroom.config import Settings
 from liveroom.engine.base import Engine
 from tests.cluster.redis_cluster import LocalCluster
 from tests.redis_servers import RedisProcess, no_redis, reachable
-from tests.servers import API_KEY, SECRET, ServerProcess
+from tests.servers import API_KEY, SECRET, ServerProcess, StartServer
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -132,16 +132,9 @@ async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncItera
 
 
 @pytest.fixture
-def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
-    """Start liveroom processes with ``start(**settings)``; all are stopped afterwards."""
+def servers() -> Iterator[list[ServerProcess]]:
+    """The liveroom processes a test started; all are stopped afterwards."""
     started: list[ServerProcess] = []
-
-    def start(**settings: object) -> ServerProcess:
-        server = ServerProcess(**settings).start()
-        started.append(server)
-        return server
-
-    request.node.start_server = start
     yield started
     for server in started:
         server.stop()
@@ -159,8 +152,15 @@ def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
 
 
 @pytest.fixture
-def start_server(servers: list[ServerProcess], request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    return request.node.start_server
+def start_server(servers: list[ServerProcess]) -> StartServer:
+    """``start(**settings)``: a liveroom process, started and ready; stopped after the test."""
+
+    def start(**settings: object) -> ServerProcess:
+        server = ServerProcess(**settings).start()
+        servers.append(server)
+        return server
+
+    return start
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -100,3 +101,7 @@ class ServerProcess:
                 self.proc.wait(scaled(10))
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+#: the ``start_server`` fixture: ``start_server(**settings)`` starts a ready server
+StartServer = Callable[..., ServerProcess]

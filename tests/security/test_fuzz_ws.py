@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.liveclient import connect_sync
-from tests.security.test_fuzz_protocol import JSON, command_bodies
+from tests.security.strategies import JSON, command_bodies
 from tests.servers import ServerProcess
 from tests.timeouts import scaled
 
