@@ -1,4 +1,5 @@
-"""Shared fixtures: real Redis, engines of both kinds, real server processes."""
+"""Shared fixtures: real Redis, engines of each kind (memory, Redis, Redis Cluster), real server
+processes."""
 
 from __future__ import annotations
 
@@ -94,36 +95,21 @@ async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncItera
         from liveroom.engine.memory import MemoryEngine
 
         eng: Engine = MemoryEngine(make_settings(history_len=50, node_ttl_s=1.0))
-    elif engine_kind == "cluster":
-        from liveroom.engine.redis import RedisEngine
-
-        local: LocalCluster = request.getfixturevalue("cluster")
-        eng = RedisEngine(
-            make_settings(
-                engine="redis",
-                redis_cluster=True,
-                redis_url=local.url,
-                redis_prefix="lrc-" + uuid.uuid4().hex[:10],
-                history_len=50,
-                node_ttl_s=1.0,
-            )
-        )
     else:
-        url = request.getfixturevalue("redis_url")
-        key_prefix = request.getfixturevalue("prefix")
-        if not reachable(url):
-            no_redis(url)
         from liveroom.engine.redis import RedisEngine
 
-        eng = RedisEngine(
-            make_settings(
-                engine="redis",
-                redis_url=url,
-                redis_prefix=key_prefix,
-                history_len=50,
-                node_ttl_s=1.0,
-            )
-        )
+        where: dict[str, object]
+        if engine_kind == "cluster":
+            local: LocalCluster = request.getfixturevalue("cluster")
+            # no clean-up: the cluster's keys go with it at the end of the session
+            prefix = "lrc-" + uuid.uuid4().hex[:10]
+            where = {"redis_cluster": True, "redis_url": local.url, "redis_prefix": prefix}
+        else:
+            url = request.getfixturevalue("redis_url")
+            if not reachable(url):
+                no_redis(url)
+            where = {"redis_url": url, "redis_prefix": request.getfixturevalue("prefix")}
+        eng = RedisEngine(make_settings(engine="redis", history_len=50, node_ttl_s=1.0, **where))
     await eng.open()
     try:
         yield eng
