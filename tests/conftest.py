@@ -1,4 +1,5 @@
-"""Shared fixtures: real Redis, engines of both kinds, real server processes."""
+"""Shared fixtures: real Redis, engines of each kind (memory, Redis, Redis Cluster), real server
+processes."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import redis
 
 from liveroom.config import Settings
 from liveroom.engine.base import Engine
+from tests.cluster.redis_cluster import LocalCluster
 from tests.redis_servers import RedisProcess, no_redis, reachable
-from tests.servers import API_KEY, SECRET, ServerProcess
+from tests.servers import API_KEY, SECRET, ServerProcess, StartServer
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -57,34 +59,57 @@ def make_settings(**overrides: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: runs against a local Redis Cluster")
+
+
+#: ``engine_kind`` for a module whose tests must also hold on a Redis Cluster (the conformance
+#: suites): ``pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)``.
+#: There a script whose keys straddle slots fails with CROSSSLOT, and a room event sent with
+#: PUBLISH instead of SPUBLISH never reaches the sharded subscriber. ``-m cluster`` selects the
+#: cluster runs with the rest of the cluster suite (tests/cluster), ``-m "not cluster"`` skips them.
+EVERY_ENGINE = ["memory", "redis", pytest.param("cluster", marks=pytest.mark.cluster)]
+
+
 @pytest.fixture(params=["memory", "redis"])
 def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Which engine ``engine`` opens: memory and redis, or ``EVERY_ENGINE`` where a module asks."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    """Three masters, one replica each, started when a test first asks; shared by the tests
+    that leave the topology alone."""
+    local = LocalCluster(masters=3, replicas=1).start()
+    try:
+        yield local
+    finally:
+        local.close()
 
 
 @pytest.fixture
 async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
-    """An opened engine of each kind; the Redis one on a private key prefix."""
+    """An opened engine of the kind asked; the Redis ones under a key prefix of their own."""
     if engine_kind == "memory":
         from liveroom.engine.memory import MemoryEngine
 
         eng: Engine = MemoryEngine(make_settings(history_len=50, node_ttl_s=1.0))
     else:
-        url = request.getfixturevalue("redis_url")
-        key_prefix = request.getfixturevalue("prefix")
-        if not reachable(url):
-            no_redis(url)
         from liveroom.engine.redis import RedisEngine
 
-        eng = RedisEngine(
-            make_settings(
-                engine="redis",
-                redis_url=url,
-                redis_prefix=key_prefix,
-                history_len=50,
-                node_ttl_s=1.0,
-            )
-        )
+        where: dict[str, object]
+        if engine_kind == "cluster":
+            local: LocalCluster = request.getfixturevalue("cluster")
+            # no clean-up: the cluster's keys go with it at the end of the session
+            prefix = "lrc-" + uuid.uuid4().hex[:10]
+            where = {"redis_cluster": True, "redis_url": local.url, "redis_prefix": prefix}
+        else:
+            url = request.getfixturevalue("redis_url")
+            if not reachable(url):
+                no_redis(url)
+            where = {"redis_url": url, "redis_prefix": request.getfixturevalue("prefix")}
+        eng = RedisEngine(make_settings(engine="redis", history_len=50, node_ttl_s=1.0, **where))
     await eng.open()
     try:
         yield eng
@@ -93,16 +118,9 @@ async def engine(engine_kind: str, request: pytest.FixtureRequest) -> AsyncItera
 
 
 @pytest.fixture
-def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
-    """Start liveroom processes with ``start(**settings)``; all are stopped afterwards."""
+def servers() -> Iterator[list[ServerProcess]]:
+    """The liveroom processes a test started; all are stopped afterwards."""
     started: list[ServerProcess] = []
-
-    def start(**settings: object) -> ServerProcess:
-        server = ServerProcess(**settings).start()
-        started.append(server)
-        return server
-
-    request.node.start_server = start
     yield started
     for server in started:
         server.stop()
@@ -120,8 +138,15 @@ def servers(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
 
 
 @pytest.fixture
-def start_server(servers: list[ServerProcess], request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    return request.node.start_server
+def start_server(servers: list[ServerProcess]) -> StartServer:
+    """``start(**settings)``: a liveroom process, started and ready; stopped after the test."""
+
+    def start(**settings: object) -> ServerProcess:
+        server = ServerProcess(**settings).start()
+        servers.append(server)
+        return server
+
+    return start
 
 
 @pytest.fixture
@@ -139,4 +164,4 @@ def private_redis() -> Iterator[list[RedisProcess]]:
         proc.close()
 
 
-__all__ = ["API_KEY", "SECRET", "make_settings"]
+__all__ = ["API_KEY", "EVERY_ENGINE", "SECRET", "make_settings"]

@@ -1,4 +1,5 @@
-"""A test client for the liveroom protocol over a real WebSocket (websockets' asyncio client)."""
+"""The tests' WebSocket client for the liveroom protocol: websockets' asyncio client (and its sync
+client, for tests that run outside an event loop). Tests that need raw bytes use ``tests.wsraw``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 import websockets
+import websockets.sync.client
 from websockets.asyncio.client import ClientConnection
 
 from liveroom import auth
@@ -25,11 +27,41 @@ def token(
     return auth.mint(SECRET, user, name=name, room=room, role=role, ttl_s=ttl)
 
 
+def join_url(
+    ws_url: str,
+    room: str = "r1",
+    user: str | None = "alice",
+    role: str = "viewer",
+    offset: int | None = None,
+    tok: str | None = None,
+) -> str:
+    """The URL that joins ``room``: with ``tok``, or a token minted for ``user`` (none when both
+    are None: an anonymous viewer)."""
+    query = f"?room={room}"
+    if tok is None and user is not None:
+        tok = token(user, room, role)
+    if tok:
+        query += f"&token={tok}"
+    if offset is not None:
+        query += f"&offset={offset}"
+    return ws_url + query
+
+
+def connect_sync(
+    ws_url: str, room: str = "r1", user: str | None = "alice", role: str = "viewer", **kwargs: Any
+) -> websockets.sync.client.ClientConnection:
+    """websockets' blocking client joined to ``room``, for tests outside an event loop."""
+    url = join_url(ws_url, room, user, role)
+    return websockets.sync.client.connect(url, open_timeout=scaled(10), **kwargs)
+
+
 class LiveClient:
     """Connects, reads every frame into ``events`` and answers ``command`` with its reply."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+        self.text_messages = 0
+        self.binary_messages = 0
         self.events: list[Event] = []
         self.replies: dict[str, Event] = {}
         self.changed = asyncio.Event()
@@ -48,20 +80,18 @@ class LiveClient:
         tok: str | None = None,
         **kwargs: Any,
     ) -> LiveClient:
-        query = f"?room={room}"
-        if tok is None and user is not None:
-            tok = token(user, room, role)
-        if tok:
-            query += f"&token={tok}"
-        if offset is not None:
-            query += f"&offset={offset}"
-        ws = await websockets.connect(ws_url + query, open_timeout=scaled(10), **kwargs)
+        url = join_url(ws_url, room, user, role, offset, tok)
+        ws = await websockets.connect(url, open_timeout=scaled(10), **kwargs)
         return cls(ws)
 
     async def _read(self) -> None:
         try:
             async for message in self.ws:
                 arrived = time.time()
+                if isinstance(message, str):
+                    self.text_messages += 1
+                else:
+                    self.binary_messages += 1
                 for item in orjson.loads(message):
                     item["_arrived"] = arrived
                     self.events.append(item)

@@ -9,25 +9,24 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from tests.processes import free_port, retry_on_taken_port, start_process
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: a probe answers now or counts as "not yet": no retries with backoff (redis-py's default)
+ONE_TRY = Retry(NoBackoff(), 0)
 
 
 def reachable(url: str) -> bool:
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, retry=ONE_TRY)
         ok = bool(client.ping())
         client.close()
         return ok
@@ -53,40 +52,62 @@ class RedisProcess:
         self.dir = Path(tempfile.mkdtemp(prefix="liveroom-redis-"))
         self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started = port is not None  # a port given, or once up: it stays the same
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--protected-mode",
+            "no",
+            *self.args,
+        ]
+
+    def move(self) -> None:
+        """New ports, for a start that found the one picked taken."""
+        self.port = free_port()
+
     def start(self, timeout: float = 10.0) -> RedisProcess:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                "--protected-mode",
-                "no",
-                *self.args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while not reachable(self.url):
-            try:  # wait on the process for a moment: it either exits or we ask again
-                self.proc.wait(0.02)
-                raise RuntimeError(f"redis-server on port {self.port} exited at start")
-            except subprocess.TimeoutExpired:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
+        """Start, and return once it answers; on new ports if the ones picked were taken
+        meanwhile (only before its first start: a restart keeps its port)."""
+
+        def launch() -> subprocess.Popen[bytes]:
+            return start_process(
+                self.command(),
+                self._serves,
+                what=f"redis-server on port {self.port}",
+                log=self.dir / "redis.log",
+                timeout=timeout,
+            )
+
+        self.proc = launch() if self.started else retry_on_taken_port(launch, self.move)
+        self.started = True
         return self
+
+    def _serves(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Whether the redis-server on our port is ``proc``, not one that took the port."""
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            retry=ONE_TRY,
+        )
+        try:
+            return bool(client.info("server")["process_id"] == proc.pid)
+        finally:
+            client.close()
 
     def stop(self) -> None:
         """Shut down cleanly (AOF is flushed)."""

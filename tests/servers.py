@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.redis_servers import free_port
+from tests.processes import free_port, retry_on_taken_port, start_process
 from tests.timeouts import scaled
 
 SECRET = "test-secret-0123456789abcdef0123456789"
@@ -36,8 +36,7 @@ class ServerProcess:
         self.port = free_port()
         self.settings = {"secret": SECRET, "api_key": API_KEY, "demo": False, **settings}
         self.proc: subprocess.Popen[bytes] | None = None
-        LOGS.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOGS / f"server-{self.port}.log"
+        self.started = False  # once it has been up, its port is known to clients: it stays
 
     @property
     def url(self) -> str:
@@ -56,29 +55,31 @@ class ServerProcess:
         env["LIVEROOM_HOST"] = self.host
         return env
 
+    @property
+    def log_path(self) -> Path:
+        return LOGS / f"server-{self.port}.log"
+
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=self.cwd,
-            env=self.env(),
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + scaled(timeout)
-        while True:
-            try:  # wait on the process for a moment: it either exits or we ask again
-                self.proc.wait(0.05)
-                raise RuntimeError(f"server exited early; see {self.log_path}")
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                if httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready in time; see {self.log_path}")
+        """Start, and return once ``/readyz`` answers 200; on a new port if the one picked was
+        taken meanwhile (only before its first start: a restart keeps its port)."""
+
+        def launch() -> subprocess.Popen[bytes]:
+            return start_process(
+                self.command,
+                lambda _: httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200,
+                what=f"server on port {self.port}",
+                log=self.log_path,
+                timeout=timeout,
+                env=self.env(),
+                cwd=self.cwd,
+            )
+
+        self.proc = launch() if self.started else retry_on_taken_port(launch, self._move)
+        self.started = True
+        return self
+
+    def _move(self) -> None:
+        self.port = free_port()
 
     def terminate(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -100,3 +101,7 @@ class ServerProcess:
                 self.proc.wait(scaled(10))
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+#: the ``start_server`` fixture: ``start_server(**settings)`` starts a ready server
+StartServer = Callable[..., ServerProcess]

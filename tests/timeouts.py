@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -38,18 +37,24 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+class StopWaiting(Exception):
+    """Raised by a ``wait_until`` check when waiting longer cannot help (a process exited)."""
+
+
 def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
     """Blocking poll with a deadline, for fixtures outside the event loop: ``check()`` until
-    it returns something truthy (its errors count as "not yet"), or ``RuntimeError``."""
+    it returns something truthy, or ``RuntimeError`` at the deadline. The check's errors count
+    as "not yet", except ``StopWaiting``, which ends the wait at once."""
     deadline = time.monotonic() + scaled(timeout)
-    pause = threading.Event()
     while True:
         try:
             result = check()
             if result:
                 return result
+        except StopWaiting:
+            raise
         except Exception:
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} within {scaled(timeout):.0f}s")
-        pause.wait(interval)
+        time.sleep(interval)  # the pause between two polls; nothing to wake us earlier

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from tests.browser.actions import say
 from tests.browser.conftest import Pages
-from tests.browser.test_viewer import say
 
 
 def test_console_online_count_moves_when_a_viewer_joins(pages: Pages) -> None:

@@ -6,19 +6,8 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser.actions import grab, start_sale
 from tests.browser.conftest import Pages, screenshot
-
-
-def start_sale(host, *, stock: int, limit: int = 1, now: bool = True) -> None:  # type: ignore[no-untyped-def]
-    host.get_by_test_id("sale-sku").select_option("sneaker-red")
-    host.get_by_test_id("sale-stock").fill(str(stock))
-    host.get_by_test_id("sale-limit").fill(str(limit))
-    host.get_by_test_id("sale-create-open" if now else "sale-create").click()
-
-
-def grab(viewer) -> None:  # type: ignore[no-untyped-def]
-    viewer.locator("[data-testid=card][data-sku=sneaker-red]").click()
-    viewer.get_by_test_id("buy").click()
 
 
 def test_buy_answers_and_stock(pages: Pages) -> None:

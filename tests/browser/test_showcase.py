@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from tests.browser.actions import grab, say, start_sale
 from tests.browser.conftest import Pages, screenshot
-from tests.browser.test_sale import grab, start_sale
-from tests.browser.test_viewer import say
 
 
 def test_busy_room_screenshots(pages: Pages) -> None:

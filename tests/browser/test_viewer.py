@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from tests.browser.actions import say
 from tests.browser.conftest import Pages
 from tests.servers import ServerProcess
-
-
-def say(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_test_id("comment-input").fill(text)
-    page.get_by_test_id("send").click()
 
 
 def test_comment_reaches_the_other_viewer(pages: Pages) -> None:

@@ -1,14 +1,19 @@
-"""CardStore conformance: the same answers from the memory and the Redis engine."""
+"""CardStore conformance: the same answers from the memory engine and the Redis engine, on one
+Redis and on a Redis Cluster."""
 
 from __future__ import annotations
 
 import asyncio
 
 import orjson
+import pytest
 
 from liveroom.engine.base import Engine
 from liveroom.features.cards import card_store
 from liveroom.features.cards.store import Pin
+from tests.conftest import EVERY_ENGINE
+
+pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 
 def card(sku: str, **extra: object) -> bytes:

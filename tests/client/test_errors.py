@@ -16,7 +16,7 @@ from liveroom.client import (
     Unauthorized,
     UnexpectedResponse,
 )
-from tests.redis_servers import free_port
+from tests.processes import free_port
 from tests.servers import ServerProcess
 
 

@@ -13,8 +13,35 @@ import subprocess
 
 import redis
 
-from tests.redis_servers import RedisProcess, free_port, no_redis
+from tests.processes import free_port
+from tests.redis_servers import RedisProcess, no_redis
 from tests.timeouts import wait_until
+
+
+class ClusterNode(RedisProcess):
+    """One ``redis-server --cluster-enabled yes``, with its own state file and a bus port of
+    its own (port + 10000 may not exist, or be taken)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--appendonly", "no"
+        )
+        self.bus_port = free_port()
+
+    def command(self) -> list[str]:
+        state = str(self.dir / "nodes.conf")
+        return [
+            *super().command(),
+            "--cluster-config-file",
+            state,
+            "--cluster-port",
+            str(self.bus_port),
+        ]
+
+    def move(self) -> None:
+        super().move()
+        self.bus_port = free_port()
+        (self.dir / "nodes.conf").unlink(missing_ok=True)  # it names the node's old ports
 
 
 class LocalCluster:
@@ -25,21 +52,7 @@ class LocalCluster:
             no_redis("redis-cli binary not found")
         self.masters = masters
         self.replicas = replicas
-        self.nodes = [
-            RedisProcess(
-                "--cluster-enabled",
-                "yes",
-                "--cluster-node-timeout",
-                "2000",
-                "--appendonly",
-                "no",
-            )
-            for _ in range(masters * (1 + replicas))
-        ]
-        for node in self.nodes:
-            # its own state file; a bus port of its own (port + 10000 may not exist)
-            node.args += ["--cluster-config-file", str(node.dir / "nodes.conf")]
-            node.args += ["--cluster-port", str(free_port())]
+        self.nodes: list[RedisProcess] = [ClusterNode() for _ in range(masters * (1 + replicas))]
 
     @property
     def url(self) -> str:

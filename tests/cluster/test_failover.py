@@ -15,6 +15,9 @@ from tests.flashsale.conftest import Api, sale_body
 from tests.liveclient import LiveClient
 from tests.timeouts import eventually
 
+pytestmark = pytest.mark.cluster
+
+
 ROOM = "fo1"
 STOCK = 12
 

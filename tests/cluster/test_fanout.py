@@ -7,10 +7,15 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from tests.cluster.redis_cluster import LocalCluster
 from tests.cluster.rooms import LIMITS, channel, comments, rooms_on_each_master
 from tests.flashsale.conftest import Api, sale_body
 from tests.liveclient import LiveClient
+
+pytestmark = pytest.mark.cluster
+
 
 PER_WRITER = 10
 

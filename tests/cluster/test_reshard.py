@@ -6,9 +6,14 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.cluster.redis_cluster import LocalCluster
 from tests.cluster.rooms import LIMITS, assert_gapless, channel, comments, post
 from tests.liveclient import LiveClient
+
+pytestmark = pytest.mark.cluster
+
 
 ROOM = "moving"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from liveroom.errors import CloseCode
 from tests.deploy.manifests import ROOT
 from tests.liveclient import LiveClient
-from tests.servers import API_KEY, ServerProcess
+from tests.servers import API_KEY, ServerProcess, StartServer
 from tests.timeouts import scaled
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "liveroom.json"
 BACKEND = {"Authorization": f"Bearer {API_KEY}"}
-StartServer = Callable[..., ServerProcess]
 
 #: labels Prometheus attaches at scrape time, so no /metrics output carries them
 TARGET_LABELS = frozenset({"instance", "job"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ import redis
 
 from tests.deploy.manifests import NGINX_CONF, nginx_upstream_servers
 from tests.liveclient import LiveClient
-from tests.redis_servers import free_port
+from tests.processes import free_port, retry_on_taken_port, start_process
 from tests.servers import API_KEY, ServerProcess
 from tests.timeouts import scaled
 
@@ -54,10 +53,10 @@ def render(conf: str, listen: int, nodes: list[int]) -> str:
 class Nginx:
     def __init__(self, prefix: Path, nodes: list[int]) -> None:
         self.port = free_port()
+        self.nodes = nodes
         (prefix / "logs").mkdir()
         (prefix / "tmp").mkdir()
         self.conf = prefix / "nginx.conf"
-        self.conf.write_text(render(NGINX_CONF.read_text(), self.port, nodes))
         self.prefix = prefix
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -66,38 +65,36 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Nginx:
+        """Start, and return once ``/readyz`` answers through it; on a new port if the one
+        picked was taken meanwhile."""
         assert NGINX is not None
-        log = open(self.prefix / "logs" / "stdout.log", "ab")
-        self.proc = subprocess.Popen(
-            [
-                NGINX,
-                "-p",
-                str(self.prefix),
-                "-c",
-                str(self.conf),
-                "-e",
-                "logs/error.log",
-                "-g",
-                f"daemon off; pid {self.prefix}/nginx.pid;",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + scaled(15)
-        while True:
-            try:
-                self.proc.wait(0.05)
-                errors = (self.prefix / "logs" / "error.log").read_text()
-                raise RuntimeError(f"nginx exited: {errors[-2000:]}")
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                if httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("nginx not answering in time")
+        foreground = f"daemon off; pid {self.prefix}/nginx.pid;"
+
+        def launch() -> subprocess.Popen[bytes]:
+            self.conf.write_text(render(NGINX_CONF.read_text(), self.port, self.nodes))
+            return start_process(
+                [
+                    NGINX,
+                    "-p",
+                    str(self.prefix),
+                    "-c",
+                    str(self.conf),
+                    "-e",
+                    "stderr",
+                    "-g",
+                    foreground,
+                ],
+                lambda _: httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200,
+                what=f"nginx on port {self.port}",
+                log=self.prefix / "logs" / "nginx.log",
+                timeout=15,
+            )
+
+        self.proc = retry_on_taken_port(launch, self._move)
+        return self
+
+    def _move(self) -> None:
+        self.port = free_port()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

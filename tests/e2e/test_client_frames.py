@@ -9,11 +9,10 @@ from typing import Any
 
 import orjson
 
-from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
 from tests.timeouts import scaled
+from tests.wsraw import CLOSE, CONT, PING, PONG, TEXT, RawSocketClient, client_frame
 
-TEXT, CONT, CLOSE, PING, PONG = 0x1, 0x0, 0x8, 0x9, 0xA
 OPEN = {
     "user_comment_limit": 100_000,
     "room_comment_cap": 100_000,
@@ -74,12 +73,12 @@ def test_commands_in_one_write_are_all_answered(start_server) -> None:  # type: 
     server = start_server(**OPEN)
     client = _joined(server, "batch")
     try:
-        wire = b"".join(RawSocketClient.frame(TEXT, _comment(f"b{i}", f"m{i}")) for i in range(5))
-        wire += RawSocketClient.frame(PING, b"are-you-there")
+        wire = b"".join(client_frame(TEXT, _comment(f"b{i}", f"m{i}")) for i in range(5))
+        wire += client_frame(PING, b"are-you-there")
         whole = _comment("b5", "fragmented")
-        wire += RawSocketClient.frame(TEXT, whole[:10], fin=False)
-        wire += RawSocketClient.frame(CONT, whole[10:])
-        wire += RawSocketClient.frame(TEXT, _comment("b6", "after the fragments"))
+        wire += client_frame(TEXT, whole[:10], fin=False)
+        wire += client_frame(CONT, whole[10:])
+        wire += client_frame(TEXT, _comment("b6", "after the fragments"))
         client.sock.sendall(wire)
         pong = None
         replies: dict[str, dict[str, Any]] = {}
@@ -108,13 +107,13 @@ def test_a_frame_cut_into_single_bytes_is_read_whole(start_server) -> None:  # t
     server = start_server(**OPEN)
     client = _joined(server, "trickle")
     try:
-        for byte in RawSocketClient.frame(TEXT, _comment("t1", "one byte at a time")):
+        for byte in client_frame(TEXT, _comment("t1", "one byte at a time")):
             client.sock.sendall(bytes([byte]))
-        client.sock.sendall(RawSocketClient.frame(TEXT, _comment("t2", "whole")))
+        client.sock.sendall(client_frame(TEXT, _comment("t2", "whole")))
         replies = _replies(client, ["t1", "t2"])
         assert replies["t1"]["ok"] and replies["t2"]["ok"]
         # a 300-byte command needs the 16-bit length: cut inside the length, then inside the mask
-        wire = RawSocketClient.frame(TEXT, _comment("t3", "x" * 300))
+        wire = client_frame(TEXT, _comment("t3", "x" * 300))
         for cut in (wire[:3], wire[3:6], wire[6:]):
             client.sock.sendall(cut)
         assert _replies(client, ["t3"])["t3"]["ok"]
@@ -127,9 +126,9 @@ def test_invalid_utf8_closes_with_1007(start_server) -> None:  # type: ignore[no
     connection closes with 1007, after the reply to the command before it; the command after
     it is not taken."""
     server = start_server(**OPEN)
-    bad = RawSocketClient.frame(TEXT, b'{"type":"comment","text":"\xff"}')
-    good = RawSocketClient.frame(TEXT, _comment("u1", "fine"))
-    after = RawSocketClient.frame(TEXT, _comment("u2", "too late"))
+    bad = client_frame(TEXT, b'{"type":"comment","text":"\xff"}')
+    good = client_frame(TEXT, _comment("u1", "fine"))
+    after = client_frame(TEXT, _comment("u2", "too late"))
     for user, wire, answered in (("badtext", bad, []), ("goodbad", good + bad + after, ["u1"])):
         client = _joined(server, user)
         try:
@@ -147,14 +146,14 @@ def test_an_unmasked_frame_closes_with_1002_after_the_replies(start_server) -> N
     unmasked frame is dropped, and the close stays 1002 (the parser's, found first)."""
     server = start_server(**OPEN)
     payload = _comment("n0", "no mask")
-    unmasked = bytes([0x81, len(payload)]) + payload
-    bad_text = RawSocketClient.frame(TEXT, b'{"type":"comment","text":"\xff"}')
+    unmasked = client_frame(TEXT, payload, mask=False)
+    bad_text = client_frame(TEXT, b'{"type":"comment","text":"\xff"}')
     for user, extra in (("nomask-late", b""), ("nomask-utf8", bad_text)):
         client = _joined(server, user)
         try:
             ids = ["m1", "m2"]
             wire = b"".join(
-                RawSocketClient.frame(TEXT, _comment(rid, f"masked {rid} {user}")) for rid in ids
+                client_frame(TEXT, _comment(rid, f"masked {rid} {user}")) for rid in ids
             )
             client.sock.sendall(wire + extra + unmasked)
             seen = _until_close(client)
@@ -170,7 +169,7 @@ def test_an_unmasked_frame_closes_with_1002(start_server) -> None:  # type: igno
     client = _joined(server, "nomask")
     try:
         payload = _comment("n1", "no mask")
-        client.sock.sendall(bytes([0x81, len(payload)]) + payload)
+        client.sock.sendall(client_frame(TEXT, payload, mask=False))
         assert _close_code(client) == 1002
     finally:
         client.close()
@@ -200,10 +199,10 @@ def _leave_after(client: RawSocketClient, ids: list[str], ping: bool) -> list[tu
     """Send comments ``ids`` (then a ping, if asked) and a Close in one write; return what
     came back, in order, up to the server's end of the connection: (opcode, the reply, or the
     payload of a control frame)."""
-    wire = b"".join(RawSocketClient.frame(TEXT, _comment(rid, f"last words {rid}")) for rid in ids)
+    wire = b"".join(client_frame(TEXT, _comment(rid, f"last words {rid}")) for rid in ids)
     if ping:
-        wire += RawSocketClient.frame(PING, b"are you there")
-    wire += RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big") + b"bye")
+        wire += client_frame(PING, b"are you there")
+    wire += client_frame(CLOSE, (1000).to_bytes(2, "big") + b"bye")
     client.sock.sendall(wire)
     return _until_close(client)
 
@@ -255,7 +254,7 @@ def _answer_pings(client: RawSocketClient, count: int, payload_of: Any) -> int:
         if frame is None or frame[0] == CLOSE:
             return answered
         if frame[0] == PING:
-            client.sock.sendall(RawSocketClient.frame(PONG, payload_of(frame[1])))
+            client.sock.sendall(client_frame(PONG, payload_of(frame[1])))
             answered += 1
     return answered
 
@@ -267,7 +266,7 @@ def test_pongs_keep_a_connection_open(start_server) -> None:  # type: ignore[no-
     client = _joined(server, "pong")
     try:
         assert _answer_pings(client, 3, lambda payload: payload) == 3
-        client.sock.sendall(RawSocketClient.frame(TEXT, _comment("p1", "still here")))
+        client.sock.sendall(client_frame(TEXT, _comment("p1", "still here")))
         assert _replies(client, ["p1"])["p1"]["ok"]
     finally:
         client.close()

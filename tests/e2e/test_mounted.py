@@ -11,40 +11,37 @@ import httpx
 import pytest
 
 from tests.liveclient import LiveClient
-from tests.redis_servers import free_port
+from tests.processes import free_port, retry_on_taken_port, start_process
 from tests.servers import API_KEY, LOGS, SECRET
-from tests.timeouts import scaled
 
 
 @pytest.fixture
 def mounted() -> Iterator[str]:
     """Run ``tests.e2e.mounted_app:app`` with plain uvicorn (no liveroom transport)."""
-    port = free_port()
     env = {**os.environ, "LIVEROOM_SECRET": SECRET, "LIVEROOM_API_KEY": API_KEY}
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = open(LOGS / f"mounted-{port}.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.e2e.mounted_app:app", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
+    port = free_port()
+
+    def launch() -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "uvicorn", "tests.e2e.mounted_app:app"]
+        return start_process(
+            [*command, "--port", str(port)],
+            lambda _: httpx.get(f"{base()}/live/readyz", timeout=0.5).status_code == 200,
+            what=f"mounted app on port {port}",
+            log=LOGS / f"mounted-{port}.log",
+            timeout=10,
+            env=env,
+        )
+
+    def base() -> str:
+        return f"http://127.0.0.1:{port}"
+
+    def move() -> None:
+        nonlocal port
+        port = free_port()
+
+    proc = retry_on_taken_port(launch, move)
     try:
-        for _ in range(int(scaled(200))):
-            try:
-                if httpx.get(base + "/live/readyz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            try:
-                proc.wait(0.05)
-                raise RuntimeError("mounted app exited early")
-            except subprocess.TimeoutExpired:
-                pass
-        else:
-            raise RuntimeError("mounted app not ready")
-        yield base
+        yield base()
     finally:
         proc.terminate()
         proc.wait(10)

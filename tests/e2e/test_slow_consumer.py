@@ -6,9 +6,9 @@ import asyncio
 
 import httpx
 
-from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import LiveClient, token
 from tests.timeouts import eventually, scaled
+from tests.wsraw import RawSocketClient
 
 COMMENTS = 1500
 TEXT = "慢" * 1900  # ~6 kB a comment: 9 MB outruns the kernel buffers

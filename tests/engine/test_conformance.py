@@ -1,4 +1,5 @@
-"""The Engine conformance suite: written once, run against MemoryEngine and a real Redis."""
+"""The Engine conformance suite: written once, run against MemoryEngine, a real Redis and a real
+Redis Cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import time
 
 import orjson
+import pytest
 
 from liveroom.engine.base import (
     CommentRules,
@@ -17,7 +19,10 @@ from liveroom.engine.base import (
     cap_burst,
 )
 from liveroom.protocol import offset_of, room_event_body
+from tests.conftest import EVERY_ENGINE
 from tests.timeouts import eventually
+
+pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 
 def body(n: int, kind: str = "system") -> bytes:

@@ -26,6 +26,7 @@ from liveroom.protocol import room_event_body, ws_text_frame
 from liveroom.transport import DirectOut
 from tests.conftest import make_settings
 from tests.timeouts import scaled
+from tests.wsraw import split_frame
 
 TEXT = "x" * 3000  # a few of these fill the small buffers of ``_pair``
 
@@ -127,33 +128,20 @@ def _read_frames(
     client.settimeout(timeout)
     got: list[dict[str, Any]] = []
     while len(got) < events:
-        if len(data) < 2 or not _whole(data):
+        if split_frame(data) is None:
             chunk = client.recv(65536)
             assert chunk, "the server closed the connection"
             data += chunk
-        while len(data) >= 2:
+        while data:
             assert data[0] == 0x81, f"not the start of a text frame: {data[:8]!r}"
-            size, head = data[1], 2
-            if size == 126:
-                size, head = int.from_bytes(data[2:4], "big"), 4
-            elif size == 127:
-                size, head = int.from_bytes(data[2:10], "big"), 10
-            if len(data) < head + size:
+            frame = split_frame(data)
+            if frame is None:
                 break
-            got.extend(orjson.loads(data[head : head + size]))
-            data = data[head + size :]
+            _, payload, end = frame
+            got.extend(orjson.loads(payload))
+            data = data[end:]
     assert not data, "bytes after the last frame"
     return got
-
-
-def _whole(data: bytes) -> bool:
-    """Whether ``data`` starts with a whole frame (its header says how long it is)."""
-    size, head = data[1], 2
-    if size == 126:
-        size, head = int.from_bytes(data[2:4], "big"), 4
-    elif size == 127:
-        size, head = int.from_bytes(data[2:10], "big"), 10
-    return len(data) >= head + size
 
 
 def _nothing_more(client: socket.socket) -> bytes:

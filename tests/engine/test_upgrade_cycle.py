@@ -16,16 +16,13 @@ from typing import Any
 import orjson
 import uvicorn
 import uvloop
-import websockets
 
 from liveroom.app import create_app
 from liveroom.transport import DirectWebSocketProtocol, UpgradingHttpProtocol
 from tests.conftest import make_settings
-from tests.e2e.rawws import RawSocketClient
-from tests.liveclient import token
+from tests.liveclient import LiveClient, token
 from tests.timeouts import scaled
-
-CLOSE = 0x8
+from tests.wsraw import CLOSE, TEXT, RawSocketClient, client_frame
 
 
 class Counted(UpgradingHttpProtocol):
@@ -96,9 +93,9 @@ def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
     async def body() -> None:
         async with _serving(Counted, "liveroom.transport:DirectWebSocketProtocol") as port:
             for n in range(20):
-                url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'u{n}', 'r1')}"
-                async with websockets.connect(url, open_timeout=scaled(5)) as ws:
-                    await ws.recv()  # welcome: the upgrade is done
+                client = await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"u{n}")
+                await client.event("welcome")  # the upgrade is done
+                await client.close()
             left = await _none_left(Counted.alive)
             assert left == 0, f"{left} HTTP protocols left in cycles"
 
@@ -119,7 +116,7 @@ def _until_closed(client: RawSocketClient) -> None:
     while (frame := client.read_frame(scaled(10))) is not None and frame[0] != CLOSE:
         pass
     assert frame is not None, "no Close from the server"
-    client.sock.sendall(RawSocketClient.frame(CLOSE, frame[1][:2]))
+    client.sock.sendall(client_frame(CLOSE, frame[1][:2]))
     client.close()
 
 
@@ -133,20 +130,19 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
     async def body() -> None:
         async with _serving("liveroom.transport:UpgradingHttpProtocol", CountedWs) as port:
             for n in range(10):
-                url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'h{n}', 'r1')}"
-                async with websockets.connect(url, open_timeout=scaled(5)) as ws:
-                    while "snapshot" not in str(await ws.recv()):
-                        pass
+                viewer = await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"h{n}")
+                await viewer.event("snapshot")
+                await viewer.close()
             for n in range(20):
                 client = await asyncio.to_thread(_joined, port, f"r{n}")
                 if n % 2 == 0:  # a Close, then the socket at once, as a browser tab going away
-                    client.sock.sendall(RawSocketClient.frame(CLOSE, (1001).to_bytes(2, "big")))
+                    client.sock.sendall(client_frame(CLOSE, (1001).to_bytes(2, "big")))
                 client.close()
             for n in range(5):
                 client = await asyncio.to_thread(_joined, port, f"c{n}")
                 command = orjson.dumps({"type": "comment", "id": "c", "text": f"bye {n}"})
-                wire = RawSocketClient.frame(0x1, command)
-                client.sock.sendall(wire + RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big")))
+                wire = client_frame(TEXT, command)
+                client.sock.sendall(wire + client_frame(CLOSE, (1000).to_bytes(2, "big")))
                 await asyncio.to_thread(_until_closed, client)
             # exp is whole seconds from a whole-second iat: a ttl of 3 leaves 2 to 3 s, enough
             # for all five to join before the first expires (1.5 left as little as 0 s)

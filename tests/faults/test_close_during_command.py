@@ -7,12 +7,10 @@ from typing import Any
 
 import orjson
 
-from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
 from tests.redis_servers import RedisProcess
 from tests.timeouts import scaled
-
-TEXT, CLOSE = 0x1, 0x8
+from tests.wsraw import CLOSE, TEXT, RawSocketClient, client_frame
 
 
 def test_close_echo_is_bounded_while_a_command_hangs(
@@ -30,10 +28,8 @@ def test_close_echo_is_bounded_while_a_command_hangs(
             if any(e.get("type") == "snapshot" for e in orjson.loads(frame[1])):
                 break
         durable_redis.freeze()
-        wire = RawSocketClient.frame(
-            TEXT, orjson.dumps({"type": "comment", "id": "h1", "text": "hi"})
-        )
-        wire += RawSocketClient.frame(CLOSE, (1000).to_bytes(2, "big"))
+        wire = client_frame(TEXT, orjson.dumps({"type": "comment", "id": "h1", "text": "hi"}))
+        wire += client_frame(CLOSE, (1000).to_bytes(2, "big"))
         began = time.monotonic()
         client.sock.sendall(wire)
         deadline = began + scaled(15)

@@ -21,27 +21,26 @@ import pytest
 
 from loadtest import netns
 from loadtest.netns import ViewerNamespace
-from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
 from tests.servers import API_KEY, ServerProcess
 from tests.timeouts import scaled
+from tests.wsraw import CLOSE, PING, PONG, TEXT, RawSocketClient, client_frame
 
 ROOT = Path(__file__).resolve().parents[2]
-PING, PONG, CLOSE = 0x9, 0xA, 0x8
 # the far viewer: answers pings and says so on stdout, until the connection ends
 FAR = """
 import sys
 from loadtest import netns
 netns.enter(sys.argv[1])
-from tests.e2e.rawws import RawSocketClient
+from tests.wsraw import CLOSE, PING, PONG, RawSocketClient, client_frame
 client = RawSocketClient(int(sys.argv[3]), sys.argv[4], 1 << 16, host=sys.argv[2])
 print("connected", flush=True)
 while True:
     frame = client.read_frame(60)
-    if frame is None or frame[0] == 0x8:
+    if frame is None or frame[0] == CLOSE:
         break
-    if frame[0] == 0x9:
-        client.sock.sendall(RawSocketClient.frame(0xA, frame[1]))
+    if frame[0] == PING:
+        client.sock.sendall(client_frame(PONG, frame[1]))
         print("pong", flush=True)
 """
 
@@ -94,13 +93,13 @@ def test_a_vanished_viewer_leaves_a_busy_room() -> None:
             next_check = start
             while time.monotonic() < deadline:
                 comment = f'{{"type":"comment","id":"c{sent}","text":"t{sent}"}}'.encode()
-                talker.sock.sendall(RawSocketClient.frame(0x1, comment))
+                talker.sock.sendall(client_frame(TEXT, comment))
                 sent += 1
                 stop = time.monotonic() + 0.1
                 while (frame := talker.read_frame(max(0.001, stop - time.monotonic()))) is not None:
                     assert frame[0] != CLOSE, frame
                     if frame[0] == PING:
-                        talker.sock.sendall(RawSocketClient.frame(PONG, frame[1]))
+                        talker.sock.sendall(client_frame(PONG, frame[1]))
                     if time.monotonic() >= stop:
                         break
                 if time.monotonic() >= next_check:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
 from liveroom.features.flashsale.batching import Batcher
+from tests.timeouts import eventually
 
 
 class Recorder:
@@ -50,7 +50,7 @@ async def test_calls_during_a_send_go_in_the_next_batch() -> None:
     rec.gate = asyncio.Event()
     batcher: Batcher[str, int, int] = Batcher(rec.send)
     first = asyncio.ensure_future(batcher.submit("k", 1))
-    await asyncio.wait_for(_until(lambda: len(rec.batches) == 1), 5)
+    await eventually(lambda: len(rec.batches) == 1)
     later = [asyncio.ensure_future(batcher.submit("k", i)) for i in (2, 3, 4)]
     await asyncio.sleep(0)
     assert len(rec.batches) == 1  # one batch in flight per key
@@ -99,18 +99,12 @@ async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
     rec.gate = asyncio.Event()
     batcher: Batcher[str, int, int] = Batcher(rec.send)
     calls = [asyncio.ensure_future(batcher.submit("k", i)) for i in range(3)]
-    await asyncio.wait_for(_until(lambda: len(rec.batches) == 1), 5)
+    await eventually(lambda: len(rec.batches) == 1)
     calls[1].cancel()
     rec.gate.set()
     assert await asyncio.wait_for(calls[0], 5) == 0
     assert await asyncio.wait_for(calls[2], 5) == 4
     assert calls[1].cancelled()
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    """Yield to the loop until ``condition`` holds (callers bound it with ``wait_for``)."""
-    while not condition():
-        await asyncio.sleep(0)
 
 
 async def test_a_sender_cancelled_before_it_ran_does_not_block_the_key() -> None:

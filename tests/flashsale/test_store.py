@@ -1,9 +1,12 @@
-"""The sale store conformance suite: written once, run against MemoryEngine and a real Redis."""
+"""The sale store conformance suite: written once, run against MemoryEngine, a real Redis and a
+real Redis Cluster."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+
+import pytest
 
 from liveroom.engine.base import Engine
 from liveroom.features.flashsale import sale_store
@@ -15,7 +18,10 @@ from liveroom.features.flashsale.store import (
     SaleStore,
     audit,
 )
+from tests.conftest import EVERY_ENGINE
 from tests.timeouts import eventually
+
+pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 
 def spec(sale: str = "s1", stock: int = 10, limit: int = 2, **more: object) -> SaleSpec:

@@ -3,23 +3,13 @@ schedule picks the same viewer."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from loadtest.viewer import SimViewer
 from loadtest.worker import Worker, churn
 from tests.liveclient import LiveClient
 from tests.servers import SECRET
-from tests.timeouts import scaled
-
-
-async def _until(check: Any, what: str) -> None:
-    """Poll ``check`` with a deadline (the harness's client has no event to wait on)."""
-    deadline = time.monotonic() + scaled(10)
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+from tests.timeouts import eventually, scaled
 
 
 async def test_a_viewer_picked_twice_in_one_step_reconnects_once(start_server: Any) -> None:
@@ -32,13 +22,13 @@ async def test_a_viewer_picked_twice_in_one_step_reconnects_once(start_server: A
     viewer = SimViewer(w.tally, "twice")
     w.viewers.append(viewer)
     assert await w.open(viewer, scaled(10))
-    await _until(lambda: viewer.live, "the snapshot")
+    await eventually(lambda: viewer.live, timeout=10)  # the snapshot
     first = viewer.ws
 
     assert churn(w, viewer) is True
     assert churn(w, viewer) is False  # the same step, the same viewer: nothing more
     assert w.tally.private["reconnect"] == 1
-    await _until(lambda: viewer.live and not viewer.reconnecting, "the resume")
+    await eventually(lambda: viewer.live and not viewer.reconnecting, timeout=10)  # resumed
     assert viewer.ws is not first and first is not None and first.closed
 
     talker = await LiveClient.connect(server.ws_url, "churn", "talker")
@@ -47,7 +37,7 @@ async def test_a_viewer_picked_twice_in_one_step_reconnects_once(start_server: A
             reply = await talker.command("comment", text=f"once {n}")
             assert reply["ok"] and not reply.get("shed"), reply
         head = reply["offset"]
-        await _until(lambda: viewer.last >= head, "the comments")
+        await eventually(lambda: viewer.last >= head, timeout=10)  # every comment
         assert w.tally.duplicated == 0 and w.tally.gaps == 0
         assert w.tally.delivered >= 5
     finally:

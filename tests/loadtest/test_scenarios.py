@@ -16,7 +16,7 @@ import pytest
 from loadtest import netns
 from loadtest.server import CGROUP_V1_CPU, CGROUP_V2
 from tests.loadtest.conftest import Harness
-from tests.redis_servers import free_port
+from tests.processes import free_port
 from tests.servers import API_KEY, SECRET, ServerProcess
 from tests.timeouts import scaled
 

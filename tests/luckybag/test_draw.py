@@ -3,7 +3,6 @@ time matters."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -318,4 +317,3 @@ async def test_snapshot_shows_the_current_bag(bags: LuckyBags) -> None:
     part = (await bags.snapshot("r1"))["bag"]
     assert part["id"] == bag_id and part["count"] == 1 and part["left_s"] == 60
     assert "seed" not in part and len(part["seed_hash"]) == 64
-    await asyncio.sleep(0)

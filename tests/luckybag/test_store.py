@@ -1,15 +1,21 @@
-"""BagStore conformance: the same tests against MemoryEngine and a real Redis."""
+"""BagStore conformance: the same tests against MemoryEngine, a real Redis and a real Redis
+Cluster."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
+
 from liveroom.engine.base import Engine
 from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome, bag_store
 from liveroom.protocol import room_event_body
+from tests.conftest import EVERY_ENGINE
 from tests.luckybag.watch import Room, subscribe
 from tests.timeouts import eventually
+
+pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 T0 = 1_700_000_000.0
 RULES = {"prize": "lipstick", "value_fen": 9900, "winners": 2, "duration_s": 10}

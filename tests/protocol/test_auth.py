@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-
-import orjson
-import pytest
-import websockets
 
 from liveroom import auth
 from tests.liveclient import LiveClient, token
 from tests.servers import SECRET, ServerProcess
-from tests.timeouts import scaled
 
 
 async def _refused(server: ServerProcess, room: str, tok: str) -> tuple[int | None, dict]:
@@ -89,11 +83,8 @@ async def test_welcome_names_role_and_protocol(server: ServerProcess, room: str)
 
 async def test_refusal_error_comes_as_a_text_frame(server: ServerProcess, room: str) -> None:
     """The refusal's ``error`` event is a text frame, which a browser's ``JSON.parse`` reads."""
-    url = f"{server.ws_url}?room={room}&token=not.a.token"
-    async with websockets.connect(url, open_timeout=scaled(10)) as ws:
-        message = await asyncio.wait_for(ws.recv(), scaled(5))
-        assert isinstance(message, str), "the refusal was sent as a binary frame"
-        assert orjson.loads(message)[0]["type"] == "error"
-        with pytest.raises(websockets.ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), scaled(5))
-        assert ws.close_code == 4001
+    client = await LiveClient.connect(server.ws_url, room, None, tok="not.a.token")
+    code, _ = await client.closed_with(timeout=5)
+    assert client.binary_messages == 0, "the refusal was sent as a binary frame"
+    assert client.text_messages == 1 and client.events[0]["type"] == "error"
+    assert code == 4001

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 from liveroom.app import Node
 from liveroom.config import Settings
 from liveroom.errors import CloseCode, ErrorCode
+from tests.protocol.protocol_doc import DOC, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-DOC = (ROOT / "docs" / "protocol.md").read_text("utf-8")
 #: event kinds published with a kind computed at run time (``publish_sale(state, "sold_out")``)
 INDIRECT_KINDS = {"sale", "sold_out"}
 

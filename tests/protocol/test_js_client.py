@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from liveroom.errors import CloseCode
-from tests.protocol.test_docs import DOC, ROOT
+from tests.protocol.protocol_doc import DOC, ROOT
 
 CLIENT = (ROOT / "clients" / "js" / "src" / "liveroom.js").read_text("utf-8")
 #: codes the client names that the server never sends: the browser reports them itself

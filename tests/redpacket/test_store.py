@@ -1,13 +1,18 @@
-"""PacketStore conformance: the same answers from the memory and the Redis engine."""
+"""PacketStore conformance: the same answers from the memory engine and the Redis engine, on one
+Redis and on a Redis Cluster."""
 
 from __future__ import annotations
 
 import asyncio
 
 import orjson
+import pytest
 
 from liveroom.engine.base import Engine
 from liveroom.features.redpacket.store import Grab, GrabResult, PacketStore, packet_store
+from tests.conftest import EVERY_ENGINE
+
+pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 NOW_MS = 1_700_000_000_000
 

@@ -14,10 +14,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.sync.client import connect
 
-from tests.liveclient import token
-from tests.security.test_fuzz_protocol import JSON, command_bodies
+from tests.liveclient import connect_sync
+from tests.security.strategies import JSON, command_bodies
 from tests.servers import ServerProcess
 from tests.timeouts import scaled
 
@@ -47,8 +46,7 @@ def test_every_message_gets_one_reply_and_the_connection_lives(
     open_server: ServerProcess, messages: list[str | bytes]
 ) -> None:
     """N fuzzed messages from a host get N replies, then a ping is still answered."""
-    url = f"{open_server.ws_url}?room=fuzz&token={token('fuzzer', room='fuzz', role='host')}"
-    with connect(url, open_timeout=scaled(10), max_size=None) as ws:
+    with connect_sync(open_server.ws_url, "fuzz", "fuzzer", "host", max_size=None) as ws:
         for message in messages:
             ws.send(message)
         ws.send('{"type":"ping","id":"last-ping"}')
