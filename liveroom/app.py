@@ -19,6 +19,9 @@ from starlette.staticfiles import StaticFiles
 
 from liveroom import api, demo, features, metrics, openapi
 from liveroom.config import Settings
+from liveroom.connection.expiry import ExpiryWatch
+from liveroom.connection.handshake import websocket_endpoint
+from liveroom.connection.session import Session
 from liveroom.engine.base import Engine, engine_from_settings
 from liveroom.features import Feature
 from liveroom.features.comments import Comments
@@ -27,7 +30,6 @@ from liveroom.features.stats import Stats
 from liveroom.hub import Hub
 from liveroom.limits import ConnectionCaps
 from liveroom.logs import RequestIds
-from liveroom.session import ExpiryWatch, Session, websocket_endpoint
 
 log = logging.getLogger("liveroom")
 

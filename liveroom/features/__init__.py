@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
     from liveroom.auth import Identity
-    from liveroom.session import Session
+    from liveroom.connection.session import Session
 
 
 class Feature:

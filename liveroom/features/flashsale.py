@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.routing import BaseRoute
 
+from liveroom.connection.session import Session
 from liveroom.engine.sales import (
     MAX_QUANTITY,
     Answer,
@@ -40,7 +41,6 @@ from liveroom.engine.sales import (
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, find
 from liveroom.protocol import OBJECT_ID, Command, ident_field, register, room_event_body
-from liveroom.session import Session
 
 if TYPE_CHECKING:
     from liveroom.app import Node

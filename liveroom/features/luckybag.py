@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from liveroom.app import Node
-    from liveroom.session import Session
+    from liveroom.connection.session import Session
 
 log = logging.getLogger("liveroom.luckybag")
 

@@ -15,11 +15,11 @@ from starlette.routing import BaseRoute, Route
 
 from liveroom.api import BACKEND, acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
+from liveroom.connection.session import Session
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features import luckybag
 from liveroom.features.luckybag_rules import public_view
 from liveroom.protocol import OBJECT_ID, Command, ident_field, register
-from liveroom.session import Session
 
 if TYPE_CHECKING:
     from liveroom.app import Node

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from liveroom.api import acting_for, endpoint, path_id, read_json
 from liveroom.auth import Identity
+from liveroom.connection.session import Session
 from liveroom.engine.promo import Closed, Grab, PacketStore, Tally, packets_of
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, find
@@ -43,7 +44,6 @@ from liveroom.protocol import (
     register,
     room_event_body,
 )
-from liveroom.session import Session
 
 if TYPE_CHECKING:
     from liveroom.app import Node

@@ -19,7 +19,7 @@ import uvloop
 import websockets
 
 from liveroom.app import create_app
-from liveroom.transport import DirectWebSocketProtocol, UpgradingHttpProtocol
+from liveroom.connection.uvicorn_adapter import DirectWebSocketProtocol, UpgradingHttpProtocol
 from tests.conftest import make_settings
 from tests.e2e.rawws import RawSocketClient
 from tests.liveclient import token
@@ -94,7 +94,9 @@ def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
     """20 viewers join and leave with the cyclic GC off: no HTTP protocol object survives."""
 
     async def body() -> None:
-        async with _serving(Counted, "liveroom.transport:DirectWebSocketProtocol") as port:
+        async with _serving(
+            Counted, "liveroom.connection.uvicorn_adapter:DirectWebSocketProtocol"
+        ) as port:
             for n in range(20):
                 url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'u{n}', 'r1')}"
                 async with websockets.connect(url, open_timeout=scaled(5)) as ws:
@@ -131,7 +133,9 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
     whole connection, until its token expired (an hour later here)."""
 
     async def body() -> None:
-        async with _serving("liveroom.transport:UpgradingHttpProtocol", CountedWs) as port:
+        async with _serving(
+            "liveroom.connection.uvicorn_adapter:UpgradingHttpProtocol", CountedWs
+        ) as port:
             for n in range(10):
                 url = f"ws://127.0.0.1:{port}/ws?room=r1&token={token(f'h{n}', 'r1')}"
                 async with websockets.connect(url, open_timeout=scaled(5)) as ws:

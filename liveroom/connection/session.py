@@ -1,29 +1,31 @@
-"""One WebSocket connection: authentication, join or resume, the read loop and its dispatch."""
+"""``Session``: one admitted connection's commands: inbox, rate limit, dispatch, replies.
+
+The handshake (``liveroom.connection.handshake``) makes the session once the viewer is in its
+room. On the direct path the session then lives on the connection's callbacks (``detach``):
+commands run one at a time, in order, on a task that exists only while there is something to
+do. On the portable path it reads from Starlette's ``WebSocket`` (``run``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-import heapq
 import itertools
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from liveroom import PROTOCOL_VERSION, auth, logs, metrics
+from liveroom import auth, logs, metrics
 from liveroom.auth import Identity
+from liveroom.connection.connection import Connection
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
-from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
-from liveroom.limits import client_ip
+from liveroom.hub import LocalRoom, Viewer
 from liveroom.protocol import (
     ROLE_RANK,
-    ROOM_ID,
     Command,
     MuteUser,
     Ping,
@@ -34,11 +36,9 @@ from liveroom.protocol import (
     UnmuteUser,
     decode,
     error_reply,
-    event,
     frame,
     reply,
 )
-from liveroom.transport import DIRECT_EXTENSION, AsgiLink, DirectLink, DirectWebSocketProtocol
 
 if TYPE_CHECKING:
     from liveroom.app import Node
@@ -67,7 +67,7 @@ class Session:
         "refilled",
         "inbox",
         "worker",
-        "proto",
+        "conn",
         "context",
         "address",
         "finished",
@@ -86,7 +86,7 @@ class Session:
         self.refilled = time.monotonic()
         self.inbox: list[str | bytes] = []  # a list: an empty deque costs 600 bytes
         self.worker: asyncio.Task[None] | None = None
-        self.proto: DirectWebSocketProtocol | None = None
+        self.conn: Connection | None = None  # once detached
         self.context: contextvars.Context | None = None
         self.address: str | None = None  # counted against the per-address cap until finished
         self.finished = False
@@ -134,52 +134,50 @@ class Session:
 
     # ------------------------------------------------------------------ detached (direct path)
 
-    def detach(self, proto: DirectWebSocketProtocol) -> None:
-        """Live on callbacks from the protocol from now on; the ASGI task may end.
+    def detach(self, conn: Connection) -> None:
+        """Live on callbacks from the connection from now on; the ASGI task may end.
 
         Commands still run one at a time, in order, on a task that exists only while there is
-        something to do. Cleanups run once, when the connection goes.
+        something to do. Cleanups run once, when the connection goes (``finish``).
         """
-        self.proto = proto
+        self.conn = conn
         self.context = contextvars.copy_context()
         self.ws = None
-        proto.detach(self.deliver)
+        conn.detach(self.deliver, self.finish)
 
-    def deliver(self, message: dict[str, Any]) -> None:
-        if message["type"] == "websocket.disconnect":
-            self.finish()
-            return
+    def deliver(self, data: str | bytes) -> None:
+        """One client message, from the detached connection."""
         if self.finished:
             return
-        self.inbox.append(_data_of(message))
-        proto = self.proto
-        assert proto is not None
+        self.inbox.append(data)
+        conn = self.conn
+        assert conn is not None
         if self.worker is None:
-            proto.idle = False
+            conn.busy()
             loop = asyncio.get_running_loop()
             self.worker = loop.create_task(self._work(), context=self.context)
         elif len(self.inbox) >= INBOX_HOLD:
-            proto.hold(True)
+            conn.pause()
 
     async def _work(self) -> None:
-        proto = self.proto
-        assert proto is not None
+        conn = self.conn
+        assert conn is not None
         try:
             while self.inbox and not self.finished:
                 if not await self.take(self.inbox.pop(0)):
                     self.inbox.clear()
                     break
                 if len(self.inbox) < INBOX_HOLD // 2:
-                    proto.hold(False)
+                    conn.resume()
         finally:
             self.worker = None
             if self.inbox and not self.finished:  # something unexpected ended the worker
                 log.error("command worker of %s stopped early; restarting it", self.conn_id)
-                proto.hold(False)
+                conn.resume()
                 loop = asyncio.get_running_loop()
                 self.worker = loop.create_task(self._work(), context=self.context)
             else:
-                proto.session_idle()
+                conn.settle()
 
     def finish(self) -> None:
         """The connection is gone: leave the room and give back its place, once."""
@@ -187,13 +185,10 @@ class Session:
             return
         self.finished = True
         self.inbox.clear()
-        if self.proto is not None:
-            self.proto.forget()
+        self.viewer.conn.forget()
         node = self.node
         node.sessions.discard(self)
         node.hub.leave(self.viewer)
-        if isinstance(self.viewer.link, AsgiLink):
-            self.viewer.link.stop()
         self.give_back()
 
     def give_back(self) -> None:
@@ -243,8 +238,7 @@ class Session:
 
     def close(self, code: int, reason: str) -> None:
         metrics.CLOSES.labels(str(code)).inc()
-        self.node.hub.leave(self.viewer)
-        self.viewer.close(code, reason)
+        self.node.hub.evict(self.viewer, code, reason)
 
     # ------------------------------------------------------------------ token expiry
 
@@ -259,65 +253,6 @@ class Session:
         """The expiry watch fired for ``at``: close, unless a refresh moved the expiry."""
         if not self.finished and self.who.expires == at:
             self.close(CloseCode.TOKEN_EXPIRED, "token expired")
-
-
-class ExpiryWatch:
-    """Token expiry for every session of a node: one heap and one timer, not one per connection.
-
-    The heap holds sessions weakly: a session that ended is freed at once, with its connection,
-    and not kept until its token would have expired (an hour or a day later). What it leaves in
-    the heap is an empty entry, dropped when its time comes or at a compaction, once such
-    entries outnumber the live sessions. ``Session.expired`` ignores finished sessions and
-    stale re-arms.
-    """
-
-    def __init__(self, live: Callable[[], int]) -> None:
-        self.heap: list[tuple[float, int, weakref.ref[Session]]] = []
-        self.order = itertools.count()
-        self.live = live
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
-
-    def watch(self, session: Session, at: float) -> None:
-        heapq.heappush(self.heap, (at, next(self.order), weakref.ref(session)))
-        if len(self.heap) > 1024 and len(self.heap) > 2 * self.live():
-            self.heap = [e for e in self.heap if _armed(e)]
-            heapq.heapify(self.heap)
-        self._arm()
-
-    def _arm(self) -> None:
-        if not self.heap:
-            return
-        at = self.heap[0][0]
-        if self.timer is not None:
-            if self.timer_at <= at:
-                return
-            self.timer.cancel()
-        loop = asyncio.get_running_loop()
-        self.timer_at = at
-        self.timer = loop.call_later(max(at - time.time(), 0), self._fire)
-
-    def _fire(self) -> None:
-        self.timer = None
-        now = time.time()
-        while self.heap and self.heap[0][0] <= now:
-            at, _, ref = heapq.heappop(self.heap)
-            session = ref()
-            if session is not None:
-                session.expired(at)
-        self._arm()
-
-    def close(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.heap.clear()
-
-
-def _armed(entry: tuple[float, int, weakref.ref[Session]]) -> bool:
-    """Whether an expiry entry still stands for a live session's current token."""
-    session = entry[2]()
-    return session is not None and not session.finished and session.watched_at == entry[0]
 
 
 def _data_of(message: Mapping[str, Any]) -> str | bytes:
@@ -401,168 +336,3 @@ async def handle_mute(session: Session, command: MuteUser) -> dict[str, Any]:
 async def handle_unmute(session: Session, command: UnmuteUser) -> dict[str, Any]:
     await session.node.comments.unmute(session.room.id, command.user)
     return {}
-
-
-# ---------------------------------------------------------------------- the endpoint
-
-
-async def websocket_endpoint(ws: WebSocket) -> None:
-    """``/ws?room=<id>&token=<jwt>[&offset=<n>]``: one viewer, host or admin in one room."""
-    node: Node = ws.app.state.node
-    query = ws.query_params
-    room_id = query.get("room", "")
-    origin = ws.headers.get("origin")
-    peer = ws.client.host if ws.client else None
-    forwarded = ",".join(ws.headers.getlist("x-forwarded-for"))
-    address = client_ip(peer, forwarded, node.caps.proxies)
-    await ws.accept()
-    if not node.caps.acquire(address):
-        await _refuse(ws, CloseCode.TOO_MANY_CONNECTIONS, "too many connections from your address")
-        return
-    metrics.CONNECTIONS.inc()
-    log.debug("connected", extra={"ip": address, "room": room_id[:64]})
-    session: Session | None = None
-    try:
-        session = await _serve(node, ws, room_id, query, origin)
-    finally:
-        if session is None:  # refused: give the place back now
-            node.caps.release(address)
-            metrics.CONNECTIONS.dec()
-        else:  # the session gives it back when it finishes
-            session.address = address
-            if session.finished:
-                session.give_back()
-
-
-#: the error code sent in the last frame before each refusing close code
-REFUSAL_ERRORS = {
-    CloseCode.AUTH_FAILED: ErrorCode.UNAUTHORIZED,
-    CloseCode.TOKEN_EXPIRED: ErrorCode.UNAUTHORIZED,
-    CloseCode.WRONG_ROOM: ErrorCode.FORBIDDEN,
-    CloseCode.ORIGIN_NOT_ALLOWED: ErrorCode.FORBIDDEN,
-    CloseCode.TOO_MANY_CONNECTIONS: ErrorCode.RATE_LIMITED,
-    CloseCode.SERVICE_RESTART: ErrorCode.UNAVAILABLE,
-    CloseCode.ROOM_ENDED: ErrorCode.ENDED,
-}
-
-
-async def _refuse(ws: WebSocket, code: int, message: str) -> None:
-    metrics.CLOSES.labels(str(code)).inc()
-    log.info("refused: %s", message, extra={"code": int(code)})
-    code_name = REFUSAL_ERRORS.get(code, ErrorCode.BAD_REQUEST)  # type: ignore[call-overload]
-    with contextlib.suppress(Exception):
-        # a text frame, as every server frame: a browser's JSON.parse drops a binary one (a Blob)
-        await ws.send_text(frame([event("error", code=code_name.value, message=message)]).decode())
-        await ws.close(code, message[:120])
-
-
-async def _serve(
-    node: Node,
-    ws: WebSocket,
-    room_id: str,
-    query: Any,
-    origin: str | None,
-) -> Session | None:
-    """Authenticate, join and serve. The session when one was made (it may live on)."""
-    settings = node.settings
-    if origin is not None and "*" not in settings.origins and origin not in settings.origins:
-        await _refuse(ws, CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
-        return None
-    if not ROOM_ID.match(room_id):
-        await _refuse(ws, CloseCode.BAD_REQUEST, "room id missing or malformed")
-        return None
-    offset_raw = query.get("offset")
-    resume: int | None = None
-    if offset_raw is not None:
-        if not offset_raw.isdigit() or len(offset_raw) > 18:
-            await _refuse(ws, CloseCode.BAD_REQUEST, "offset must be a whole number")
-            return None
-        resume = int(offset_raw)
-    token = query.get("token")
-    try:
-        if token:
-            who = auth.verify(settings.secret, token, room_id)
-        else:
-            info = await node.rooms.info(room_id)
-            if not info.get("allow_anonymous", settings.allow_anonymous):
-                raise AuthError(CloseCode.AUTH_FAILED, "this room needs a token")
-            who = auth.anonymous()
-    except AuthError as exc:
-        await _refuse(ws, exc.close_code, exc.message)
-        return None
-    except EngineUnavailable:
-        await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
-        return None
-
-    proto = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
-    link: DirectLink | AsgiLink = DirectLink(proto) if proto is not None else AsgiLink(ws._send)
-    viewer = Viewer(link, who.user)
-    try:
-        room = await node.hub.room(room_id)
-        if not room.info:
-            room.info = await node.rooms.info(room_id)
-        viewer.send(
-            frame(
-                [
-                    event(
-                        "welcome",
-                        protocol=PROTOCOL_VERSION,
-                        node=settings.node_id,
-                        role=who.role,
-                        user=who.public(),
-                        room=room_id,
-                    )
-                ]
-            )
-        )
-        if room.info.get("ended"):
-            if isinstance(link, AsgiLink):
-                link.stop()
-            await _refuse(ws, CloseCode.ROOM_ENDED, "this room has ended")
-            return None
-        have = await _start(node, room, viewer, resume)
-    except EngineUnavailable:
-        if isinstance(link, AsgiLink):
-            link.stop()
-        await _refuse(ws, CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
-        return None
-    room = node.hub.join(room, viewer, have)
-    with contextlib.suppress(EngineUnavailable):
-        await node.stats.viewer_joined(room_id, who.user)
-    session = Session(node, ws, who, room, viewer)
-    node.sessions.add(session)
-    for feature in node.features:
-        try:
-            await feature.joined(session)
-        except EngineUnavailable:
-            pass
-        except Exception:
-            log.exception("%s.joined failed", feature.name)
-    session.watch_expiry()
-    if proto is not None:  # the direct path: no task per idle connection
-        session.detach(proto)
-        return session
-    try:
-        await session.run()
-    except WebSocketDisconnect:
-        pass
-    finally:
-        session.finish()
-    return session
-
-
-async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
-    """Send the snapshot, or on resume the missed events; return the offset the viewer holds."""
-    if resume is not None:
-        history = await node.engine.history(room.id, resume, node.settings.history_len)
-        if history.complete:
-            events = history.events
-            for start in range(0, len(events), CATCHUP_CHUNK):
-                viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
-            viewer.send(frame([event("resumed", offset=history.head, missed=len(events))]))
-            return history.head
-    offset, snapshot = await node.rooms.snapshot(
-        room.id, reset=resume is not None, version=room.state_version
-    )
-    viewer.send(frame([snapshot]))
-    return offset
