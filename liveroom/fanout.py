@@ -12,7 +12,9 @@ frame, and sorts the viewers for the flushes after it:
   event loop): one ``write`` each. Their buffers grow unseen, so while any viewer is on this list
   the room checks again every ``CHECK_EVERY`` flushes.
 * ``posts``: connections that frame the payload themselves (the ASGI path, ``PayloadOut``).
-* ``lagging``: viewers over the bound; the room skips their comments (``liveroom.hub``).
+* ``lagging``: viewers over the bound. They get the room's frames without comments
+  (``slow``), and are closed (slow consumers) once over the hard bound or still over the bound
+  past the grace: slow consumers never slow a room.
 
 Between checks a flush costs, per frame, a few calls; per viewer, one ``send(2)`` from C and
 nothing else: no per-viewer encoding, task, await or Python object. A check comes back when the
@@ -27,6 +29,7 @@ soon free for another connection) blanks its own slot through the handle the lis
 
 from __future__ import annotations
 
+import contextlib
 import os
 from array import array
 from collections.abc import Callable
@@ -108,6 +111,8 @@ class SendList(Generic[V]):
         "viewers",
         "send_all",
         "soft",
+        "hard",
+        "grace",
         "fds",
         "outs",
         "writes",
@@ -117,10 +122,12 @@ class SendList(Generic[V]):
         "blanks",
     )
 
-    def __init__(self, send_all: SendAll, soft: int) -> None:
+    def __init__(self, send_all: SendAll, soft: int, hard: int, grace: float) -> None:
         self.viewers: set[V] = set()
         self.send_all = send_all
-        self.soft = soft
+        self.soft = soft  # outgoing bytes over which a viewer is slow: it skips comments
+        self.hard = hard  # over which a slow viewer is closed at once
+        self.grace = grace  # seconds a viewer may stay slow before it is closed
         self.fds = array("i")  # the descriptors of ``outs``, for ``send_all``; -1: blank
         self.outs: list[DirectOut | None] = []  # None where blank
         #: None when the lists no longer match ``viewers``: the next flush checks every buffer
@@ -239,6 +246,37 @@ class SendList(Generic[V]):
             self.stale()
         self.lagging = still
         return written, still
+
+    def slow(self, slow: list[V], payload: bytes, wire: bytes, now: float) -> list[V]:
+        """Viewers ``send`` found over their bound: each gets this frame without its comments
+        (``payload``, framed as ``wire``), unless over the hard bound or slow for longer than
+        the grace. Those are returned, to be closed (slow consumers)."""
+        over: list[V] = []
+        for viewer in slow:
+            if not viewer.slow_since:
+                viewer.slow_since = now
+            size = viewer.out.get_write_buffer_size()
+            if size > self.hard or now - viewer.slow_since > self.grace:
+                over.append(viewer)
+                continue
+            with contextlib.suppress(Exception):
+                write_frame(viewer.out, payload, wire)
+        return over
+
+    def laggards(self, now: float) -> list[V]:
+        """Once a pulse, since a quiet room has no flush to notice: viewers over the bound start
+        their grace (and the next flush checks every buffer). Returns those over it past the
+        grace, to be closed."""
+        over: list[V] = []
+        for viewer in self.viewers:
+            if viewer.out.get_write_buffer_size() <= self.soft:
+                viewer.slow_since = 0.0
+            elif not viewer.slow_since:
+                viewer.slow_since = now
+                self.stale()
+            elif now - viewer.slow_since > self.grace:
+                over.append(viewer)
+        return over
 
     def admit(self, viewers: list[V]) -> None:
         """Viewers join the fan-out. When the lists are current and each viewer's socket has

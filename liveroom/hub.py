@@ -28,7 +28,7 @@ import orjson
 from liveroom import fanout, metrics
 from liveroom.engine.base import Engine
 from liveroom.errors import CloseCode, EngineUnavailable
-from liveroom.fanout import CHECK_EVERY, SendList, write_frame
+from liveroom.fanout import CHECK_EVERY, SendList
 from liveroom.protocol import event, frame, offset_of, ws_text_frame
 
 __all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
@@ -100,7 +100,10 @@ class LocalRoom:
         self.hub = hub
         self.id = room
         #: who gets the room's frames, and how (``liveroom.fanout``)
-        self.send_list: SendList[Viewer] = SendList(hub.send_all, hub.soft_limit)
+        settings = hub.settings
+        self.send_list: SendList[Viewer] = SendList(
+            hub.send_all, hub.soft_limit, hub.hard_limit, settings.slow_grace_s
+        )
         self.viewers = self.send_list.viewers  # in the fan-out: ``admit`` adds, ``Hub.leave`` drops
         self.joining: list[Viewer] = []  # waiting to be brought level (``_level_joining``)
         self.state_version = 0  # counts state events (stats, counts): see Rooms.snapshot
@@ -254,24 +257,13 @@ class LocalRoom:
         self, slow: list[Viewer], first: int, batch: list[bytes], state: list[bytes]
     ) -> None:
         """Viewers over their buffer bound: state wins, comments are skipped, laggards closed."""
-        hub = self.hub
-        now = time.monotonic()
         kept = [p for p in batch if type_of(p) != b"comment"]
         skipped = len(batch) - len(kept)
         marker = [event("skipped", **{"from": first + 1, "to": self.flushed, "count": skipped})]
         payload = frame(kept + state + (marker if batch else []))
-        wire = ws_text_frame(payload)
-        for viewer in slow:
-            if not viewer.slow_since:
-                viewer.slow_since = now
-            size = viewer.out.get_write_buffer_size()
-            if size > hub.hard_limit or now - viewer.slow_since > hub.settings.slow_grace_s:
-                metrics.SLOW_CLOSES.inc()
-                hub.evict(viewer, CloseCode.SLOW_CONSUMER, "slow consumer")
-                continue
-            metrics.SKIPPED.inc(skipped)
-            with contextlib.suppress(Exception):
-                write_frame(viewer.out, payload, wire)
+        over = self.send_list.slow(slow, payload, ws_text_frame(payload), time.monotonic())
+        metrics.SKIPPED.inc(skipped * (len(slow) - len(over)))
+        self.hub.close_slow(over)
 
     async def _reload_info(self) -> None:
         with contextlib.suppress(EngineUnavailable):
@@ -285,20 +277,8 @@ class LocalRoom:
             self.hub.evict(viewer, CloseCode.ROOM_ENDED, "room ended")
 
     def close_laggards(self) -> None:
-        """Once a pulse: find viewers over their bound (a quiet room has no flush to notice),
-        and close those still over it past the grace."""
-        hub = self.hub
-        soft = hub.soft_limit
-        now = time.monotonic()
-        for viewer in list(self.viewers):
-            if viewer.out.get_write_buffer_size() <= soft:
-                viewer.slow_since = 0.0
-            elif not viewer.slow_since:
-                viewer.slow_since = now
-                self.send_list.stale()  # the next flush checks every buffer again
-            elif now - viewer.slow_since > hub.settings.slow_grace_s:
-                metrics.SLOW_CLOSES.inc()
-                hub.evict(viewer, CloseCode.SLOW_CONSUMER, "slow consumer")
+        """Once a pulse: close the viewers over their bound past the grace (``laggards``)."""
+        self.hub.close_slow(self.send_list.laggards(time.monotonic()))
 
     def _level_joining(self, first: int, state: list[bytes]) -> list[Viewer]:
         """Bring joining viewers level with this flush.
@@ -470,6 +450,12 @@ class Hub:
         """Take ``viewer`` out of its room, then close its connection with ``code``."""
         self.leave(viewer)
         viewer.close(code, reason)
+
+    def close_slow(self, viewers: list[Viewer]) -> None:
+        """Close slow consumers (4008): their clients reconnect and resume from their offset."""
+        for viewer in viewers:
+            metrics.SLOW_CLOSES.inc()
+            self.evict(viewer, CloseCode.SLOW_CONSUMER, "slow consumer")
 
     async def catch_up(self, viewer: Viewer, room: LocalRoom) -> None:
         """A joining viewer fell behind the ring: send it history, then let the flush finish."""
