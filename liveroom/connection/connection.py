@@ -114,7 +114,7 @@ class Connection:
     """One WebSocket under ``liveroom serve`` (see the module doc): the facade the app uses,
     and liveroom's rules for a Close that must wait and for a drain."""
 
-    __slots__ = ("wire", "out", "on_message", "on_end", "idle", "draining", "held", "__weakref__")
+    __slots__ = ("wire", "out", "on_message", "on_end", "idle", "draining", "held")
 
     def __init__(self, wire: Wire, out: Any) -> None:
         self.wire = wire

@@ -90,7 +90,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 async def admit(node: Node, ws: WebSocket) -> Admission | Refusal:
     """Origin, room, offset and token; then the room, the welcome, and the snapshot or the
-    missed events. A refusal has sent nothing yet but, past the token, the welcome."""
+    missed events. A refusal is not sent yet (``_refuse`` does); one past the token follows
+    the welcome."""
     settings = node.settings
     query = ws.query_params
     room_id = query.get("room", "")
