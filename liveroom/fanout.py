@@ -134,9 +134,8 @@ class SendList(Generic[V]):
         self.writes: list[Callable[[bytes], None]] | None = None
         self.posts: list[Callable[[bytes], None]] = []
         self.lagging: list[V] = []
-        self.unchecked = (
-            0  # fast flushes left before the next check (while ``writes`` is not empty)
-        )
+        #: fast flushes left before the next check (while ``writes`` is not empty)
+        self.unchecked = 0
         self.blanks = 0  # slots of ``fds`` set to -1 since the last check
 
     def send(self, payload: bytes, wire: bytes) -> tuple[int, list[V]]:
@@ -144,6 +143,7 @@ class SendList(Generic[V]):
 
         Returns the frames written and the viewers over their bound (slow), which got nothing.
         """
+        # --- once per frame: a few calls; per viewer, only what ``send_all`` and ``_each`` do
         writes = self.writes
         if (
             writes is not None
