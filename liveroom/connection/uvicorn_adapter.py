@@ -48,8 +48,11 @@ def _release(version: str) -> tuple[int, ...]:
 
 def tested(version: str, bounds: tuple[str, ...] = TESTED) -> bool:
     """Whether uvicorn ``version`` is within ``bounds`` (each ``>=X`` or ``<X``). A pre-release
-    counts as its release: 0.55.0rc1 is not below 0.55."""
-    release = _release(version)
+    counts as its release: 0.55.0rc1 is not below 0.55. A version that says no number is not."""
+    try:
+        release = _release(version)
+    except ValueError:
+        return False
     for bound in bounds:
         if bound.startswith(">="):
             if release < _release(bound[2:]):
@@ -63,8 +66,11 @@ def tested(version: str, bounds: tuple[str, ...] = TESTED) -> bool:
 
 
 def installed() -> str:
-    """The installed uvicorn's version, from its distribution's metadata."""
-    return importlib.metadata.version("uvicorn")
+    """The installed uvicorn's version, from its distribution's metadata ("unknown" without)."""
+    try:
+        return importlib.metadata.version("uvicorn")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 TESTED_HERE = tested(installed())

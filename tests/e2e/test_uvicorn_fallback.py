@@ -30,6 +30,7 @@ UNTESTED = "outside the versions liveroom's direct WebSocket transport was teste
         ("0.55.0rc1", False),
         ("0.55.0", False),
         ("1.0", False),
+        ("unknown", False),
     ],
 )
 def test_the_tested_range_is_0_52_1_up_to_0_55(version: str, tested: bool) -> None:
