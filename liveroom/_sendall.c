@@ -14,8 +14,10 @@
  * (0 when it would block), result < 0 is -errno of a send that failed.
  *
  * The caller owns descriptor lifetimes: a number in ``fds`` must still be the connection it was
- * taken from (liveroom's hub drops released sockets from the array before it calls this).
+ * taken from (in liveroom's fan-out, a released socket blanks its own slot in the array).
  * A negative number is skipped (reported as -EBADF), so a slot can be blanked in place.
+ *
+ * Its twin in Python, liveroom/sendall.py, takes the same arguments and gives the same answers.
  *
  * Flags: MSG_DONTWAIT (never block the event loop, whatever the descriptor's mode) and
  * MSG_NOSIGNAL (a peer that went away is EPIPE, not SIGPIPE). EINTR is retried.

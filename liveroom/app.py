@@ -22,6 +22,9 @@ from starlette.staticfiles import StaticFiles
 from liveroom import demo, http, metrics, openapi, tokens_api
 from liveroom.auth import Identity
 from liveroom.config import Settings
+from liveroom.connection.expiry import ExpiryWatch
+from liveroom.connection.handshake import websocket_endpoint
+from liveroom.connection.session import CORE_HANDLERS, Session
 from liveroom.context import NodeContext, RoomSnapshots, ViewerJoins
 from liveroom.engine.base import Engine, engine_from_settings
 from liveroom.errors import ErrorCode
@@ -36,7 +39,6 @@ from liveroom.features.stats import Stats
 from liveroom.hub import Hub
 from liveroom.limits import ConnectionCaps
 from liveroom.logs import RequestIds
-from liveroom.session import CORE_HANDLERS, ExpiryWatch, Session, websocket_endpoint
 
 log = logging.getLogger("liveroom")
 

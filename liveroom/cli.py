@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging.config
 import os
 import secrets
 import sys
@@ -70,6 +71,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
     import uvloop
 
+    from liveroom.connection.uvicorn_adapter import uvicorn_options
     from liveroom.logs import log_config
 
     overrides = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
@@ -87,6 +89,10 @@ def serve(args: argparse.Namespace) -> int:
         )
     os.environ.update(settings.to_env())
     uvloop.install()
+    logs = log_config(
+        settings.log_level, settings.log_json, secrets=(settings.secret, settings.api_key)
+    )
+    logging.config.dictConfig(logs)  # before uvicorn does: ``uvicorn_options`` may warn
     if settings.demo:
         print(f"liveroom: demo at http://{settings.host}:{settings.port}/demo/", file=sys.stderr)
     options: dict[str, Any] = dict(
@@ -94,17 +100,15 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="liveroom.transport:UpgradingHttpProtocol",
-        ws="liveroom.transport:DirectWebSocketProtocol",
+        # liveroom's own protocol classes on a uvicorn they were tested with, else uvicorn's
+        **uvicorn_options(),
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_interval_s,
         timeout_graceful_shutdown=int(settings.drain_s),
         log_level=settings.log_level,
-        log_config=log_config(
-            settings.log_level, settings.log_json, secrets=(settings.secret, settings.api_key)
-        ),
+        log_config=logs,
         access_log=False,
         # X-Forwarded-For is read by liveroom.limits, and only from LIVEROOM_TRUSTED_PROXIES
         proxy_headers=False,

@@ -74,6 +74,23 @@ class CloseCode(IntEnum):
     FLOOD = 4029
     TOO_MANY_CONNECTIONS = 4030
 
+    @property
+    def error_code(self) -> ErrorCode:
+        """The code of the ``error`` event sent just before this close code (a refusal)."""
+        return CLOSE_ERRORS.get(self, ErrorCode.BAD_REQUEST)
+
+
+#: The error code a client sees with each close code (see ``CloseCode.error_code``).
+CLOSE_ERRORS: dict[CloseCode, ErrorCode] = {
+    CloseCode.AUTH_FAILED: ErrorCode.UNAUTHORIZED,
+    CloseCode.TOKEN_EXPIRED: ErrorCode.UNAUTHORIZED,
+    CloseCode.WRONG_ROOM: ErrorCode.FORBIDDEN,
+    CloseCode.ORIGIN_NOT_ALLOWED: ErrorCode.FORBIDDEN,
+    CloseCode.TOO_MANY_CONNECTIONS: ErrorCode.RATE_LIMITED,
+    CloseCode.SERVICE_RESTART: ErrorCode.UNAVAILABLE,
+    CloseCode.ROOM_ENDED: ErrorCode.ENDED,
+}
+
 
 class LiveroomError(Exception):
     """Root of the exceptions liveroom raises on purpose."""
@@ -112,9 +129,7 @@ class AuthError(LiveroomError):
 
     @property
     def error_code(self) -> ErrorCode:
-        if self.close_code == CloseCode.WRONG_ROOM:
-            return ErrorCode.FORBIDDEN
-        return ErrorCode.UNAUTHORIZED
+        return self.close_code.error_code
 
 
 class EngineUnavailable(LiveroomError):

@@ -1,24 +1,15 @@
-"""The hub: this node's viewers per room, tick batching, and encode-once fan-out.
+"""The hub: this node's rooms, their events in offset order, and who gets them when.
 
-Room events reach the hub from the engine (``_receive``), in offset order. Per room they collect
-for one tick (``Settings.tick_ms``) and then go out as one frame: the JSON array is joined from the
-events' stored bytes, wrapped once as a WebSocket frame, and that same ``bytes`` object is written
-to every viewer's transport. A checked flush looks at each viewer's outgoing buffer and
-remembers who is under the bound; the flushes after it are one call per viewer and nothing else:
-the socket's own ``send`` for viewers whose ``DirectOut`` buffer was empty (see
-``liveroom.transport``), made for the whole list from one C loop (``liveroom._sendall``), and
-the transport's ``write`` for the others. A buffer behind ``write`` grows unseen, so while any
-viewer is on that list the flush checks again every ``CHECK_EVERY`` flushes. A ``send`` that the
-kernel cuts short is counted (``DirectOut.shorts``), which makes the next flush a checked one;
-so when every viewer is on the ``send`` list, only that, the pulse (which looks at every buffer
-once a second) finding one over the bound, or a viewer joining or leaving brings a check. With
-the C loop, joins and leaves do not: a viewer leaving is blanked in place (-1 in the descriptor
-array) and one joining with nothing queued is appended, until the blanks pile up. Viewers
-over the bound skip comment frames and are closed if they stay over (slow consumers).
+Room events reach the hub from the engine (``Hub._receive``), in offset order: a repeat is
+dropped, a gap is filled from history before anything after it goes out. Per room they collect
+for one tick (``Settings.tick_ms``; critical events at once) and then go out as one frame: the
+JSON array is joined from the events' stored bytes and framed once, and the room's ``SendList``
+(``liveroom.fanout``) hands those same bytes to every viewer. Viewers over their buffer bound
+skip comment frames and are closed if they stay over (slow consumers).
 
 A viewer enters a room "joining" from a known offset (its snapshot's, or the one it resumes
 from). At each flush the hub brings it level, from the batch or the ring of recent events, and
-only then moves it to the room's viewer list, so nobody sees an event twice or misses one.
+only then moves it to the room's fan-out, so nobody sees an event twice or misses one.
 """
 
 from __future__ import annotations
@@ -27,35 +18,24 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
-import socket
 import time
-from array import array
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from liveroom import metrics
+from liveroom import fanout, metrics
 from liveroom.engine.base import Engine
 from liveroom.errors import CloseCode, EngineUnavailable
+from liveroom.fanout import CHECK_EVERY, SendList
 from liveroom.protocol import event, frame, offset_of, ws_text_frame
-from liveroom.transport import DirectOut
 
-SendAll = Callable[["array[int]", bytes], "list[tuple[int, int]] | None"]
-c_send_all: SendAll | None
-try:  # the fan-out's send loop in C (liveroom/_sendall.c), built at install where it can be
-    from liveroom._sendall import send_all as c_send_all
-except ImportError:  # pragma: no cover - no C compiler at install: the loop in Python
-    c_send_all = None
+__all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
 
 log = logging.getLogger("liveroom.hub")
 
 RING = 512  # recent events kept per room, to bring joining viewers level without Redis
-#: flushes between two checks of every viewer's outgoing buffer; in between, a flush is one
-#: write call per viewer (``LocalRoom._write_fast``)
-CHECK_EVERY = 8
 CATCHUP_CHUNK = 200  # events per catch-up frame
 UNSUBSCRIBE_GRACE_S = 5.0
 #: the core's event types flushed at once instead of waiting for the tick; features add theirs
@@ -72,14 +52,31 @@ def type_of(payload: bytes) -> bytes:
     return payload[start : payload.index(b'"', start)]
 
 
+class Link(Protocol):
+    """What the hub needs of a viewer's connection (``liveroom.connection``)."""
+
+    @property
+    def out(self) -> Any:
+        """Where room frames go: an ``Out`` (whole frames) or a ``PayloadOut`` (payloads)."""
+
+    def send(self, payload: bytes) -> None:
+        """Frame and send ``payload`` to this connection alone."""
+
+    def close(self, code: int, reason: str = "") -> None:
+        """End the connection with a Close frame."""
+
+    def forget(self) -> None:
+        """The viewer's session is over: the connection lets go of it."""
+
+
 class Viewer:
     """One connection as the hub sees it."""
 
-    __slots__ = ("link", "out", "user", "room", "slow_since", "offset", "left", "catching")
+    __slots__ = ("conn", "out", "user", "room", "slow_since", "offset", "left", "catching")
 
-    def __init__(self, link: Any, user: str) -> None:
-        self.link = link
-        self.out = link.out
+    def __init__(self, conn: Link, user: str) -> None:
+        self.conn = conn
+        self.out = conn.out
         self.user = user
         self.room: LocalRoom | None = None
         self.slow_since = 0.0
@@ -90,10 +87,11 @@ class Viewer:
     def send(self, payload: bytes) -> None:
         """Send a private frame (reply, snapshot, notice) to this viewer alone."""
         if not self.left:
-            self.link.send(payload)
+            self.conn.send(payload)
 
     def close(self, code: int, reason: str = "") -> None:
-        self.link.close(code, reason)
+        """Close the connection. To take the viewer out of its room first: ``Hub.evict``."""
+        self.conn.close(code, reason)
 
 
 class LocalRoom:
@@ -102,21 +100,13 @@ class LocalRoom:
     def __init__(self, hub: Hub, room: str) -> None:
         self.hub = hub
         self.id = room
-        self.viewers: set[Viewer] = set()
-        self.joining: list[Viewer] = []
-        # the fast path, from the last check of every buffer: ``sends`` holds the socket of
-        # each viewer whose DirectOut had nothing queued, ``writes`` the bound
-        # ``write`` of the others under the bound, ``lagging`` the viewers over it. ``writes``
-        # is None when ``viewers`` changed since.
-        self.sends: list[socket.socket] = []
-        self.fds = array("i")  # the descriptors of ``sends``, for the C send loop
-        self.slots: dict[int, int] | None = None  # descriptor -> its index in ``fds``, on demand
-        self.blanks = 0  # slots of ``fds`` set to -1 since the last check
-        self.releases = 0  # DirectOut.releases when ``fds`` was last brought up to date
-        self.writes: list[Callable[[bytes], None]] | None = None
-        self.lagging: list[Viewer] = []
-        self.unchecked = 0  # flushes left before the next buffer check of every viewer
-        self.shorts = 0  # DirectOut.shorts at the last check
+        #: who gets the room's frames, and how (``liveroom.fanout``)
+        settings = hub.settings
+        self.send_list: SendList[Viewer] = SendList(
+            hub.send_all, hub.soft_limit, hub.hard_limit, settings.slow_grace_s
+        )
+        self.viewers = self.send_list.viewers  # in the fan-out: ``admit`` adds, ``Hub.leave`` drops
+        self.joining: list[Viewer] = []  # waiting to be brought level (``_level_joining``)
         self.state_version = 0  # counts state events (stats, counts): see Rooms.snapshot
         self.pending: list[bytes] = []
         self.state: dict[str, bytes] = {}
@@ -250,21 +240,9 @@ class LocalRoom:
             if late:
                 self.admit(late)
             return
-        # --- once per frame: join the stored event bytes and build the WebSocket frame
-        wire = ws_text_frame(frame(batch + state) if state else frame(batch))
-        writes = self.writes
-        if (
-            writes is not None
-            and self.shorts == DirectOut.shorts
-            and (self.unchecked > 0 or not (writes or self.lagging))
-            and self.blanks <= max(64, len(self.fds) >> 3)
-        ):
-            self.unchecked -= 1
-            sent = self._send_fast(wire) + self._write_fast(writes, wire)
-            recovered, slow = self._recheck(self.lagging, wire)
-            sent += recovered
-        else:
-            sent, slow = self._write_checked(wire)
+        # --- once per frame: join the stored event bytes and frame them, once for every viewer
+        payload = frame(batch + state) if state else frame(batch)
+        sent, slow = self.send_list.send(payload, ws_text_frame(payload))
         metrics.FRAMES_OUT.inc(sent)
         metrics.EVENTS_OUT.inc(sent * (len(batch) + len(state)))
         if slow:
@@ -273,254 +251,20 @@ class LocalRoom:
             self.admit(late)
 
     def admit(self, viewers: list[Viewer]) -> None:
-        """Move viewers into the shared fan-out. With the C loop, viewers whose sockets have
-        nothing queued go straight onto the ``send`` list; otherwise the next flush checks every
-        buffer and rebuilds the lists."""
-        self.viewers.update(viewers)
-        if not self._append(viewers):
-            self.writes = None
-
-    def _append(self, viewers: list[Viewer]) -> bool:
-        """Add ``viewers`` to ``sends`` and ``fds`` in place, if the lists are current and each
-        is a live ``DirectOut`` with nothing queued. Releases not yet blanked are blanked first:
-        a new connection may hold a number released a moment ago, and must not be blanked in
-        its stead."""
-        if self.writes is None or self.hub.send_all is None or self.shorts != DirectOut.shorts:
-            return False
-        for viewer in viewers:
-            out = viewer.out
-            if not isinstance(out, DirectOut) or not out.live or out.get_write_buffer_size():
-                return False
-        self._blank_released()
-        for viewer in viewers:
-            sock = viewer.out.sock
-            fd = sock.fileno()
-            if self.slots is not None:
-                self.slots[fd] = len(self.fds)
-            self.sends.append(sock)
-            self.fds.append(fd)
-        return True
-
-    def drop(self, viewer: Viewer) -> None:
-        """``viewer``, one of ``viewers``, left. With the C loop, and when it was on the
-        ``send`` list (or released, its slot blanked already), its slot is blanked in place;
-        otherwise the next flush checks every buffer and rebuilds the lists."""
-        out = viewer.out
-        if (
-            self.writes is None
-            or self.hub.send_all is None
-            or self.writes
-            or not isinstance(out, DirectOut)
-            or viewer in self.lagging
-        ):
-            self.writes = None
-            return
-        self._blank_released()  # a released socket's slot goes here
-        if out.live:
-            index = self._slots().pop(out.sock.fileno(), -1)
-            if index < 0 or self.sends[index] is not out.sock:
-                self.writes = None
-                return
-            self._blank(index)
-
-    def _slots(self) -> dict[int, int]:
-        """Descriptor -> its index in ``fds``, made on first need after a check."""
-        if self.slots is None:
-            self.slots = dict(zip(self.fds, range(len(self.fds)), strict=True))
-        return self.slots
-
-    def _blank(self, index: int) -> None:
-        """Skip ``fds[index]`` from now on. A blank costs the C loop a skipped entry per flush:
-        past 64 of them (and an eighth of the list) the next flush checks every buffer and
-        rebuilds the lists (``flush``)."""
-        self.fds[index] = -1
-        self.blanks += 1
-
-    def _write_checked(self, wire: bytes) -> tuple[int, list[Viewer]]:
-        """Every viewer: a buffer check, then one write of the shared bytes. Remembers who was
-        under the bound, and whose socket can take the next ``CHECK_EVERY - 1`` frames straight
-        from ``send``, so that those flushes can skip the checks."""
-        self.shorts = DirectOut.shorts
-        self.releases = DirectOut.releases
-        soft = self.hub.soft_limit
-        sends: list[socket.socket] = []
-        writes: list[Callable[[bytes], None]] = []
-        slow: list[Viewer] = []
-        for viewer in self.viewers:
-            out = viewer.out
-            try:
-                queued = out.get_write_buffer_size()
-                if queued > soft:
-                    slow.append(viewer)
-                    continue
-                if queued or not isinstance(out, DirectOut) or not out.live:
-                    out.write(wire)
-                    writes.append(out.write)
-                elif out.send_now(wire):
-                    sends.append(out.sock)
-                else:
-                    continue
-            except Exception:  # a transport closing under us: its session cleans up
-                continue
-            if viewer.slow_since:
-                viewer.slow_since = 0.0
-        self.sends, self.writes, self.lagging = sends, writes, slow
-        if self.hub.send_all is not None:
-            self.fds = array("i", [sock.fileno() for sock in sends])
-            self.slots = None
-            self.blanks = 0
-        self.unchecked = CHECK_EVERY - 1
-        return len(sends) + len(writes), slow
-
-    def _send_fast(self, wire: bytes) -> int:
-        """--- once per viewer: ``send`` on the socket, and a look at what it took. A socket that
-        took less than the frame gets the rest queued in uvloop (``DirectOut.behind``); that
-        moves ``DirectOut.shorts``, so the next flush checks every buffer again. The list holds
-        the socket objects themselves: one object touched per viewer, no bound method."""
-        if self.hub.send_all is not None:
-            return self._send_all(self.hub.send_all, wire)
-        sends = self.sends
-        size = len(wire)
-        failed = 0
-        owners: dict[socket.socket, DirectOut] = {}
-        pending = iter(sends)
-        while True:
-            sock: socket.socket | None = None
-            try:
-                for sock in pending:
-                    taken = sock.send(wire)
-                    if taken != size:
-                        self._owner(owners, sock).behind(wire, taken)
-                return len(sends) - failed
-            except BlockingIOError:  # the kernel took none of it
-                with contextlib.suppress(Exception):
-                    self._owner(owners, sock).behind(wire, 0)
-            except Exception as exc:  # a connection going away: end it, its session cleans up
-                failed += 1
-                with contextlib.suppress(Exception):
-                    self._owner(owners, sock).fail(exc)
-
-    def _send_all(self, send_all: SendAll, wire: bytes) -> int:
-        """--- once per viewer, in C: ``send`` to each descriptor of ``fds``, the GIL released
-        once for all of them (``liveroom/_sendall.c``). Only the sockets that did not take the
-        whole frame come back, with the bytes taken or the error, and are handled as in
-        ``_send_fast``. ``fds`` holds numbers, not sockets: a socket released since they were
-        taken (its connection is going, and uvloop may close the number and hand it to the
-        next connection) is blanked first, so that nothing reaches a stranger."""
-        self._blank_released()
-        misses = send_all(self.fds, wire)
-        if misses is None:
-            return len(self.sends)
-        failed = 0
-        owners: dict[socket.socket, DirectOut] = {}
-        fds = self.fds
-        for index, result in misses:
-            if fds[index] < 0:  # blanked: released, its connection already going
-                failed += 1
-                continue
-            with contextlib.suppress(Exception):  # KeyError: its viewer left meanwhile
-                out = self._owner(owners, self.sends[index])
-                if result >= 0:
-                    out.behind(wire, result)
-                    continue
-                out.fail(OSError(-result, os.strerror(-result)))
-            failed += 1
-        return len(self.sends) - failed
-
-    def _blank_released(self) -> None:
-        """Set to -1 (skipped by the C loop) each descriptor of ``fds`` released since they
-        were taken: looked up in ``slots``, made on the first release after a check, so that a
-        release anywhere in the process costs a room one lookup. Should more have been
-        released than ``DirectOut.released`` remembers, every slot of a released socket is
-        blanked instead. Nothing to do (the usual case) when no socket was released since."""
-        new = DirectOut.releases - self.releases
-        if not new:
-            return
-        self.releases = DirectOut.releases
-        fds = self.fds
-        if new > len(DirectOut.released):
-            self.slots = None
-            for index, sock in enumerate(self.sends):
-                if sock.fileno() < 0 and fds[index] >= 0:
-                    self._blank(index)
-        else:
-            slots = self._slots()
-            for fd in itertools.islice(reversed(DirectOut.released), new):
-                index = slots.pop(fd, -1)
-                if index >= 0:
-                    self._blank(index)
-
-    def _owner(
-        self, owners: dict[socket.socket, DirectOut], sock: socket.socket | None
-    ) -> DirectOut:
-        """The DirectOut of ``sock``: a rare question (a send that went wrong), so the map is
-        built on the first one of a flush. KeyError if its viewer left meanwhile."""
-        if not owners:
-            for viewer in self.viewers:
-                out = viewer.out
-                if isinstance(out, DirectOut):
-                    owners[out.sock] = out
-        return owners[sock]  # type: ignore[index]
-
-    @staticmethod
-    def _write_fast(writes: list[Callable[[bytes], None]], wire: bytes) -> int:
-        """--- once per viewer: one call, nothing else. A buffer grows by one frame a flush at
-        most, so checking every ``CHECK_EVERY`` flushes keeps it far below the hard bound."""
-        failed = 0
-        pending = iter(writes)
-        while True:
-            try:
-                for write in pending:
-                    write(wire)
-                return len(writes) - failed
-            except Exception:  # a transport closing under us: skip it, go on with the rest
-                failed += 1
-
-    def _recheck(self, lagging: list[Viewer], wire: bytes) -> tuple[int, list[Viewer]]:
-        """Viewers over their bound at the last check: the ones that drained get the frame (and
-        the fast list is rebuilt next flush); the rest are still slow. Returns frames written
-        and the viewers still slow."""
-        soft = self.hub.soft_limit
-        still: list[Viewer] = []
-        written = 0
-        for viewer in lagging:
-            if viewer.left:
-                continue
-            if viewer.out.get_write_buffer_size() > soft:
-                still.append(viewer)
-                continue
-            try:
-                viewer.out.write(wire)
-                written += 1
-            except Exception:  # a transport closing under us: its session cleans up
-                pass
-            viewer.slow_since = 0.0
-            self.writes = None
-        self.lagging = still
-        return written, still
+        """Move viewers into the shared fan-out (see ``SendList.admit``)."""
+        self.send_list.admit(viewers)
 
     def _handle_slow(
         self, slow: list[Viewer], first: int, batch: list[bytes], state: list[bytes]
     ) -> None:
         """Viewers over their buffer bound: state wins, comments are skipped, laggards closed."""
-        hub = self.hub
-        now = time.monotonic()
         kept = [p for p in batch if type_of(p) != b"comment"]
         skipped = len(batch) - len(kept)
         marker = [event("skipped", **{"from": first + 1, "to": self.flushed, "count": skipped})]
-        wire = ws_text_frame(frame(kept + state + (marker if batch else [])))
-        for viewer in slow:
-            if not viewer.slow_since:
-                viewer.slow_since = now
-            size = viewer.out.get_write_buffer_size()
-            if size > hub.hard_limit or now - viewer.slow_since > hub.settings.slow_grace_s:
-                metrics.SLOW_CLOSES.inc()
-                hub.leave(viewer)
-                viewer.close(CloseCode.SLOW_CONSUMER, "slow consumer")
-                continue
-            metrics.SKIPPED.inc(skipped)
-            with contextlib.suppress(Exception):
-                viewer.out.write(wire)
+        payload = frame(kept + state + (marker if batch else []))
+        over = self.send_list.slow(slow, payload, ws_text_frame(payload), time.monotonic())
+        metrics.SKIPPED.inc(skipped * (len(slow) - len(over)))
+        self.hub.close_slow(over)
 
     async def _reload_info(self) -> None:
         with contextlib.suppress(EngineUnavailable):
@@ -531,25 +275,11 @@ class LocalRoom:
     def end(self) -> None:
         """The host ended the room: every local viewer is closed with 4010 (do not retry)."""
         for viewer in [*self.viewers, *self.joining]:
-            self.hub.leave(viewer)
-            viewer.close(CloseCode.ROOM_ENDED, "room ended")
+            self.hub.evict(viewer, CloseCode.ROOM_ENDED, "room ended")
 
     def close_laggards(self) -> None:
-        """Once a pulse: find viewers over their bound (a quiet room has no flush to notice),
-        and close those still over it past the grace."""
-        hub = self.hub
-        soft = hub.soft_limit
-        now = time.monotonic()
-        for viewer in list(self.viewers):
-            if viewer.out.get_write_buffer_size() <= soft:
-                viewer.slow_since = 0.0
-            elif not viewer.slow_since:
-                viewer.slow_since = now
-                self.writes = None  # the next flush checks every buffer again
-            elif now - viewer.slow_since > hub.settings.slow_grace_s:
-                metrics.SLOW_CLOSES.inc()
-                hub.leave(viewer)
-                viewer.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+        """Once a pulse: close the viewers over their bound past the grace (``laggards``)."""
+        self.hub.close_slow(self.send_list.laggards(time.monotonic()))
 
     def _level_joining(self, first: int, state: list[bytes]) -> list[Viewer]:
         """Bring joining viewers level with this flush.
@@ -610,10 +340,8 @@ class Hub:
         self.critical: frozenset[bytes] = CRITICAL
         self.soft_limit = settings.outgoing_soft_kb * 1024
         #: the fan-out's send loop: C (``liveroom._sendall``) unless built without it or
-        #: ``send_loop`` is "python"
-        self.send_all: SendAll | None = c_send_all if settings.send_loop != "python" else None
-        if settings.send_loop == "c" and c_send_all is None:
-            raise RuntimeError("send_loop is c but liveroom._sendall was not built at install")
+        #: ``send_loop`` is "python" (``liveroom.sendall``)
+        self.send_all = fanout.send_loop(settings.send_loop)
         self.hard_limit = settings.outgoing_hard_kb * 1024
         self.tick = settings.tick_ms / 1000
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -623,7 +351,7 @@ class Hub:
         self.on_pulse: list[Callable[[LocalRoom], Any]] = []
 
     async def open(self) -> None:
-        log.info("fan-out send loop: %s", "C" if self.send_all is not None else "Python")
+        log.info("fan-out send loop: %s", fanout.loop_name(self.send_all))
         self._loops = [
             asyncio.create_task(self._tick_loop(), name="liveroom-tick"),
             asyncio.create_task(self._pulse_loop(), name="liveroom-pulse"),
@@ -713,14 +441,24 @@ class Hub:
         if room is None:
             return
         if viewer in room.viewers:  # not while still joining: then it is on no list
-            room.viewers.remove(viewer)
-            room.drop(viewer)
+            room.send_list.drop(viewer)
         if viewer in room.joining:
             room.joining.remove(viewer)
         viewer.room = None
         if room.size == 0:
             room.idle_since = time.monotonic()
         metrics.VIEWERS.set(self.viewer_count())
+
+    def evict(self, viewer: Viewer, code: int, reason: str = "") -> None:
+        """Take ``viewer`` out of its room, then close its connection with ``code``."""
+        self.leave(viewer)
+        viewer.close(code, reason)
+
+    def close_slow(self, viewers: list[Viewer]) -> None:
+        """Close slow consumers (4008): their clients reconnect and resume from their offset."""
+        for viewer in viewers:
+            metrics.SLOW_CLOSES.inc()
+            self.evict(viewer, CloseCode.SLOW_CONSUMER, "slow consumer")
 
     async def catch_up(self, viewer: Viewer, room: LocalRoom) -> None:
         """A joining viewer fell behind the ring: send it history, then let the flush finish."""
@@ -733,8 +471,7 @@ class Hub:
             return
         if not history.complete:
             viewer.send(frame([event("resync", offset=history.head)]))
-            self.leave(viewer)
-            viewer.close(CloseCode.SERVICE_RESTART, "resync")
+            self.evict(viewer, CloseCode.SERVICE_RESTART, "resync")
             return
         viewer.catching = False
         events = [p for p in history.events if offset_of(p) > viewer.offset]
@@ -816,5 +553,4 @@ class Hub:
         self.flush_all()
         for room in list(self.rooms.values()):
             for viewer in (*room.viewers, *room.joining):
-                self.leave(viewer)
-                viewer.close(code, reason)
+                self.evict(viewer, code, reason)

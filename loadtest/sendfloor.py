@@ -9,7 +9,8 @@ code runs, so this is the cost of the transport and the kernel alone, the floor 
 in Python on this machine. ``--server raw`` writes with uvloop's ``transport.write``;
 ``--server send`` calls ``send`` on a socket object sharing the transport's descriptor, as
 liveroom's ``DirectOut`` does, and ``--server sendall`` makes the same calls from liveroom's C
-send loop (``liveroom._sendall``), as the hub does; ``--server websockets`` goes through a
+send loop (``liveroom._sendall``), as the fan-out does (``--server sendall-py``: from its twin
+in Python, ``liveroom.sendall``); ``--server websockets`` goes through a
 bare ``websockets`` server and its ``broadcast()``, and ``--server node-ws`` runs
 ``node_floor.js``, a bare Node.js ``ws`` server (``node`` and the ``ws`` package on
 ``NODE_PATH``): the references the performance bar names. ``--netns`` puts the client in a
@@ -92,7 +93,7 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
         conns: list[Any] = []
         server: Any
         loop = asyncio.get_running_loop()
-        if kind in ("raw", "send", "sendall"):
+        if kind in ("raw", "send", "sendall", "sendall-py"):
             server = await loop.create_server(
                 lambda: _Raw(conns, kind != "raw"), opts["host"], port, backlog=4096
             )
@@ -160,14 +161,16 @@ def _raw_sender(conns: list[Any], wire: bytes, kind: str) -> Any:
     fds = array.array("i")
     if kind == "sendall":
         from liveroom._sendall import send_all as send_fds
+    elif kind == "sendall-py":
+        from liveroom.sendall import send_all as send_fds
 
-    def send_all() -> int:  # the same sends from liveroom's C loop, as the hub makes them
+    def send_all() -> int:  # the same sends from liveroom's send loop, as the fan-out makes them
         if len(fds) != len(conns):  # the connections are all in before the first frame
             fds[:] = array.array("i", [sock.fileno() for sock in conns])
         send_fds(fds, wire)
         return len(conns)
 
-    return {"raw": write, "send": send, "sendall": send_all}[kind]
+    return {"raw": write, "send": send, "sendall": send_all, "sendall-py": send_all}[kind]
 
 
 def read(host: str, port: int, viewers: int, seconds: float, out: Any, ns: str | None) -> None:
@@ -207,7 +210,9 @@ def read(host: str, port: int, viewers: int, seconds: float, out: Any, ns: str |
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.sendfloor", description=__doc__)
     parser.add_argument(
-        "--server", choices=["raw", "send", "sendall", "websockets", "node-ws"], default="raw"
+        "--server",
+        choices=["raw", "send", "sendall", "sendall-py", "websockets", "node-ws"],
+        default="raw",
     )
     parser.add_argument("--viewers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=20.0, help="frames per viewer per second")

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from starlette.routing import BaseRoute
 
+from liveroom.connection.session import Handler
 from liveroom.protocol import Command
-from liveroom.session import Handler
 
 if TYPE_CHECKING:
     from liveroom.auth import Identity
+    from liveroom.connection.session import Session
     from liveroom.context import NodeContext
-    from liveroom.session import Session
 
 
 class Feature:

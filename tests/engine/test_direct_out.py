@@ -1,7 +1,9 @@
-"""``DirectOut``: frames sent with ``send(2)`` straight from the hub stay whole and in order when
-a socket's kernel buffer fills, and a released socket never writes to its old descriptor.
+"""``DirectOut`` and the room's ``SendList``: frames sent with ``send(2)`` straight from the
+fan-out stay whole and in order when a socket's kernel buffer fills, and a released socket never
+gets a frame from the send loop through its old descriptor.
 
-Real loopback sockets under uvloop; the client end is a plain blocking socket.
+Real loopback sockets under uvloop; the client end is a plain blocking socket. The fan-out tests
+run with both send loops, the C one and its twin in Python: one data model, one send path.
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ import gc
 import os
 import socket
 import struct
-from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 import pytest
 import uvloop
+from prometheus_client import REGISTRY
 
+from liveroom.connection.direct_out import DirectOut
 from liveroom.engine.memory import MemoryEngine
-from liveroom.hub import CHECK_EVERY, Hub, LocalRoom, Viewer
+from liveroom.fanout import CHECK_EVERY, SendList
+from liveroom.hub import Hub, Viewer
 from liveroom.protocol import room_event_body, ws_text_frame
-from liveroom.transport import DirectOut
 from tests.conftest import make_settings
 from tests.timeouts import scaled
 from tests.wsraw import split_frame
@@ -57,8 +60,13 @@ def run(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
         runner.run(body())
 
 
-#: the hub's two send loops: C (``liveroom._sendall``) and the same loop in Python
+#: the fan-out's two send loops: C (``liveroom._sendall``) and its twin in Python
 LOOPS = pytest.mark.parametrize("send_loop", ["c", "python"])
+
+
+def _shorts() -> float:
+    """Sends the kernel did not take whole, so far in this process (a Prometheus counter)."""
+    return REGISTRY.get_sample_value("liveroom_short_sends_total") or 0.0
 
 
 async def _hub(send_loop: str) -> tuple[Hub, MemoryEngine]:
@@ -88,15 +96,15 @@ async def _pair() -> tuple[Any, socket.socket, Any]:
 
 @pytest.fixture
 def checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The room size at each checked flush (``LocalRoom._write_checked``) during the test."""
+    """The room size at each checked flush (``SendList.check``) during the test."""
     sizes: list[int] = []
-    real_check = LocalRoom._write_checked
+    real_check = SendList.check
 
-    def check(room: LocalRoom, wire: bytes) -> Any:
-        sizes.append(len(room.viewers))
-        return real_check(room, wire)
+    def check(send_list: SendList[Any], payload: bytes, wire: bytes) -> Any:
+        sizes.append(len(send_list.viewers))
+        return real_check(send_list, payload, wire)
 
-    monkeypatch.setattr(LocalRoom, "_write_checked", check)
+    monkeypatch.setattr(SendList, "check", check)
     return sizes
 
 
@@ -165,12 +173,12 @@ def test_a_full_socket_gets_every_frame_whole_and_in_order(send_loop: str) -> No
         try:
             room = await hub.room("r1")
             hub.join(room, Viewer(Link(out), "u1"), await engine.head("r1"))
-            shorts = DirectOut.shorts
+            shorts = _shorts()
             count = 200
             for n in range(count):
                 await engine.publish("r1", room_event_body("comment", text=f"{n} {TEXT}"))
                 hub.flush_all()
-            assert DirectOut.shorts > shorts, "the kernel never refused a byte: nothing tested"
+            assert _shorts() > shorts, "the kernel never refused a byte: nothing tested"
             assert out.get_write_buffer_size() > 0
             got = await asyncio.to_thread(_read_frames, client, count, scaled(10))
             assert [e["text"].split()[0] for e in got] == [str(n) for n in range(count)]
@@ -185,30 +193,31 @@ def test_a_full_socket_gets_every_frame_whole_and_in_order(send_loop: str) -> No
 
 @LOOPS
 def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest(
-    send_loop: str,
+    send_loop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three viewers on the fast path; the middle one's socket is full (EAGAIN) at a flush: its
     frame waits in uvloop and reaches it after the bytes already sent, the others get theirs."""
+    behind: list[DirectOut] = []
+    real_behind = DirectOut.behind
+
+    def record(out: DirectOut, data: bytes, sent: int) -> None:
+        behind.append(out)
+        real_behind(out, data, sent)
+
+    monkeypatch.setattr(DirectOut, "behind", record)
 
     async def body() -> None:
         hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(3)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
-        owners: list[DirectOut] = []
-        real_owner = LocalRoom._owner
-
-        def owner(room: LocalRoom, *args: Any) -> DirectOut:
-            owners.append(found := real_owner(room, *args))
-            return found
-
-        LocalRoom._owner = owner  # type: ignore[method-assign]
         try:
             room = await hub.room("r1")
             for n, out in enumerate(outs):
                 hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
             await engine.publish("r1", room_event_body("comment", text="first"))
             hub.flush_all()  # a checked flush: all three go on the fast list
-            assert len(room.sends) == 3 and room.unchecked == CHECK_EVERY - 1
+            assert len(room.send_list.outs) == 3
+            assert room.send_list.unchecked == CHECK_EVERY - 1
             filler = b"\x81\x02[]"  # a whole, empty frame: the reader skips it
             fills = 0
             while True:  # fill the middle socket behind uvloop's back
@@ -219,7 +228,7 @@ def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest(
                 fills += 1
             await engine.publish("r1", room_event_body("comment", text="second"))
             hub.flush_all()  # a fast flush
-            assert owners == [outs[1]]
+            assert behind == [outs[1]], "only the full socket's rest waits in uvloop"
             assert outs[1].get_write_buffer_size() > 0
             assert outs[0].get_write_buffer_size() == outs[2].get_write_buffer_size() == 0
             for n, (_, client, _) in enumerate(pairs):
@@ -227,7 +236,6 @@ def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest(
                 assert [e["text"] for e in got] == ["first", "second"], n
             assert fills > 0
         finally:
-            LocalRoom._owner = real_owner  # type: ignore[method-assign]
             await _end_all(outs, pairs, engine)
 
     run(body)
@@ -348,10 +356,11 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(
                     outs[0].sock.send(filler)
                 except BlockingIOError:
                     break
-            before = DirectOut.shorts
+            before = _shorts()
             await engine.publish("r1", room_event_body("comment", text="cut"))
             hub.flush_all()  # the send to the full socket is cut short (or refused)
-            assert DirectOut.shorts == before + 1 and outs[0].get_write_buffer_size() > 0
+            assert _shorts() == before + 1 and outs[0].get_write_buffer_size() > 0
+            assert room.send_list.writes is None, "the short send did not mark its list"
             assert checked == [3]
             await engine.publish("r1", room_event_body("comment", text="after"))
             hub.flush_all()
@@ -362,33 +371,34 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(
     run(body)
 
 
-@pytest.mark.parametrize("remembered", [1024, 1])
-def test_the_c_loop_skips_a_socket_released_since_its_list_was_made(remembered: int) -> None:
-    """The C loop holds descriptor numbers. Two of three viewers' sockets are released between
+@LOOPS
+def test_the_send_loop_skips_a_socket_released_since_its_list_was_made(send_loop: str) -> None:
+    """The send loop holds descriptor numbers. Two of three viewers' sockets are released between
     two fast flushes, their descriptors still open (as in ``connection_lost``, before uvloop
-    closes them): the next flush must not write to those numbers, whether the release log still
-    holds them (1024) or overflowed (1: the room looks at every socket instead)."""
+    closes them): each release blanks its own slot, and the next flush, still a fast one, does
+    not write to those numbers."""
 
     async def body() -> None:
-        hub, engine = await _hub("c")
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(3)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
-        log = DirectOut.released
-        DirectOut.released = deque(log, maxlen=remembered)
         try:
             room = await hub.room("r1")
             for n, out in enumerate(outs):
                 hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
             await engine.publish("r1", room_event_body("comment", text="before"))
             hub.flush_all()  # a checked flush: all three on the fast list
-            assert sorted(room.fds) == sorted(out.sock.fileno() for out in outs)
+            fanout = room.send_list
+            assert sorted(fanout.fds) == sorted(out.sock.fileno() for out in outs)
             gone = [outs[0].sock.fileno(), outs[2].sock.fileno()]
             outs[0].release()
             outs[2].release()
+            assert sorted(fanout.fds) == sorted([-1, -1, outs[1].sock.fileno()])
             await engine.publish("r1", room_event_body("comment", text="after"))
             hub.flush_all()
-            assert room.writes is not None and room.unchecked == CHECK_EVERY - 2, "not fast"
-            assert sorted(room.fds) == sorted([-1, -1, outs[1].sock.fileno()])
+            assert fanout.writes is not None, "not fast"
+            assert fanout.unchecked == CHECK_EVERY - 2, "not fast"
+            assert sorted(fanout.fds) == sorted([-1, -1, outs[1].sock.fileno()])
             got = await asyncio.to_thread(_read_frames, pairs[1][1], 2, scaled(10))
             assert [e["text"] for e in got] == ["before", "after"]
             for n in (0, 2):
@@ -399,22 +409,24 @@ def test_the_c_loop_skips_a_socket_released_since_its_list_was_made(remembered: 
             for fd in gone:
                 os.fstat(fd)  # still open: the numbers were live, and skipped
         finally:
-            DirectOut.released = log
             await _end_all(outs, pairs, engine)
 
     run(body)
 
 
+@LOOPS
 @pytest.mark.parametrize("rebuild", [False, True])
-def test_a_reused_descriptor_number_gets_its_new_connection_s_frames(rebuild: bool) -> None:
+def test_a_reused_descriptor_number_gets_its_new_connection_s_frames(
+    send_loop: str, rebuild: bool
+) -> None:
     """A viewer's connection ends and uvloop closes its descriptor; the next connection gets
-    the same number (Linux hands out the lowest free one) and joins the room. The release logged
-    for the old connection must not blank the new one: it gets every frame and stays open.
-    The new viewer is appended to the fast lists in place, or (``rebuild``) the lists are
+    the same number (Linux hands out the lowest free one) and joins the room. The old
+    connection's leave and release must not blank the new one: it gets every frame and stays
+    open. The new viewer is appended to the fast lists in place, or (``rebuild``) the lists are
     rebuilt by a checked flush."""
 
     async def body() -> None:
-        hub, engine = await _hub("c")
+        hub, engine = await _hub(send_loop)
         loop = asyncio.get_running_loop()
         pairs = [await _pair() for _ in range(2)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
@@ -449,12 +461,14 @@ def test_a_reused_descriptor_number_gets_its_new_connection_s_frames(rebuild: bo
             hub.join(room, Viewer(Link(new), "u2"), await engine.head("r1"))
             for text in ("two", "three"):
                 if rebuild:
-                    room.writes = None  # the next flush checks every buffer
+                    room.send_list.stale()  # the next flush checks every buffer
                 await engine.publish("r1", room_event_body("comment", text=text))
                 hub.flush_all()
+            outs[0].release()  # again: a no-op, the old connection holds no slot
             fast = 0 if rebuild else 2  # fast flushes since the last checked one
-            assert room.unchecked == CHECK_EVERY - 1 - fast
-            assert room.releases == DirectOut.releases
+            assert room.send_list.unchecked == CHECK_EVERY - 1 - fast
+            assert list(room.send_list.fds).count(old_fd) == 1
+            assert new.owner is room.send_list
             got = await asyncio.to_thread(_read_frames, client, 2, scaled(10))
             assert [e["text"] for e in got] == ["two", "three"]
             assert new.live and not transport.is_closing()
@@ -488,14 +502,14 @@ def test_a_reset_viewer_is_ended_by_the_fast_flush_and_the_others_get_the_frame(
             assert [e["text"] for e in _read_frames(gone, 1, scaled(10))] == ["one"]
             gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             gone.close()  # an RST
-            releases = DirectOut.releases
+            gone_fd = outs[1].sock.fileno()
             for n in range(3):  # a send into a reset connection fails at once, or the next
                 await engine.publish("r1", room_event_body("comment", text=f"c{n}"))
                 hub.flush_all()
                 if not outs[1].live:
                     break
             assert not outs[1].live and pairs[1][0].is_closing()
-            assert DirectOut.releases == releases + 1
+            assert gone_fd not in room.send_list.fds, "the released number is still sent to"
             for n in (0, 2):
                 got = await asyncio.to_thread(_read_frames, pairs[n][1], 2, scaled(10))
                 assert [e["text"] for e in got] == ["one", "c0"], n
@@ -507,13 +521,10 @@ def test_a_reset_viewer_is_ended_by_the_fast_flush_and_the_others_get_the_frame(
 
 
 @LOOPS
-def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(
-    send_loop: str, checked: list[int]
-) -> None:
-    """With the C loop a viewer leaving is blanked in place and one joining is appended: no
-    flush checks every buffer again. The one that left (its connection still open) gets nothing
-    more; the one that joined gets every frame from its join. The Python loop rebuilds its list
-    with a checked flush after each."""
+def test_joins_and_leaves_need_no_buffer_check(send_loop: str, checked: list[int]) -> None:
+    """A viewer leaving is blanked in place and one joining is appended: no flush checks every
+    buffer again, with either send loop. The one that left (its connection still open) gets
+    nothing more; the one that joined gets every frame from its join."""
 
     async def body() -> None:
         hub, engine = await _hub(send_loop)
@@ -530,11 +541,8 @@ def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(
             hub.join(room, viewers[3], await engine.head("r1"))
             await _say(hub, engine, "three")
             await _say(hub, engine, "four")
-            if send_loop == "c":
-                assert checked == [3], checked
-                assert room.blanks == 1 and sorted(room.fds)[0] == -1
-            else:
-                assert checked == [3, 2, 3], checked
+            assert checked == [3], checked
+            assert room.send_list.blanks == 1 and sorted(room.send_list.fds)[0] == -1
             expect = {
                 0: ["one"],
                 1: ["one", "two", "three", "four"],
@@ -554,12 +562,13 @@ def test_joins_and_leaves_need_no_buffer_check_with_the_c_loop(
     run(body)
 
 
-def test_many_blanks_bring_a_checked_flush(checked: list[int]) -> None:
-    """Blanked slots cost the C loop a skipped entry each flush: past 64 (and an eighth of the
+@LOOPS
+def test_many_blanks_bring_a_checked_flush(send_loop: str, checked: list[int]) -> None:
+    """Blanked slots cost the send loop a skipped entry each flush: past 64 (and an eighth of the
     list) the next flush checks every buffer and rebuilds the list without them."""
 
     async def body() -> None:
-        hub, engine = await _hub("c")
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(67)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
@@ -571,10 +580,11 @@ def test_many_blanks_bring_a_checked_flush(checked: list[int]) -> None:
             for viewer in viewers[:64]:
                 hub.leave(viewer)
             await _say(hub, engine, "two")
-            assert checked == [67] and room.blanks == 64  # not past the bound yet
+            assert checked == [67] and room.send_list.blanks == 64  # not past the bound yet
             hub.leave(viewers[64])
             await _say(hub, engine, "three")
-            assert checked == [67, 2] and room.blanks == 0 and len(room.fds) == 2
+            assert checked == [67, 2]
+            assert room.send_list.blanks == 0 and len(room.send_list.fds) == 2
             for n in (65, 66):
                 got = await asyncio.to_thread(_read_frames, pairs[n][1], 3, scaled(10))
                 assert [e["text"] for e in got] == ["one", "two", "three"]
@@ -584,13 +594,17 @@ def test_many_blanks_bring_a_checked_flush(checked: list[int]) -> None:
     run(body)
 
 
-def test_releases_past_the_blank_bound_during_a_fast_flush(checked: list[int]) -> None:
+@LOOPS
+def test_releases_past_the_blank_bound_bring_a_checked_flush(
+    send_loop: str, checked: list[int]
+) -> None:
     """Sixty-five viewers released but still in the room (as while a drain waits for their
-    Close): the fast flush blanks them all on its way and still completes, every remaining
-    viewer gets the frame, and the flush after it checks every buffer."""
+    Close): each release blanks its own slot at once, so the next flush is past the blank bound
+    and checks every buffer; every remaining viewer gets every frame, and a released one gets
+    its frames only through uvloop, never from the send loop."""
 
     async def body() -> None:
-        hub, engine = await _hub("c")
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(67)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         try:
@@ -601,29 +615,33 @@ def test_releases_past_the_blank_bound_during_a_fast_flush(checked: list[int]) -
             hub.flush_all()
             for out in outs[:65]:
                 out.release()
+            assert room.send_list.blanks == 65 and sorted(room.send_list.fds)[64] == -1
             for text in ("two", "three"):
                 await engine.publish("r1", room_event_body("comment", text=text))
                 hub.flush_all()
-            assert checked == [67, 67], checked
+            assert checked == [67, 67], checked  # "two" checked; "three" fast
+            assert len(room.send_list.fds) == 2 and -1 not in room.send_list.fds
             for n in (65, 66):
                 got = await asyncio.to_thread(_read_frames, pairs[n][1], 3, scaled(10))
                 assert [e["text"] for e in got] == ["one", "two", "three"]
-            # a released viewer: nothing straight from the C loop ("two"); the checked flush
-            # hands "three" to uvloop, which owns the still open descriptor
-            got = await asyncio.to_thread(_read_frames, pairs[0][1], 2, scaled(10))
-            assert [e["text"] for e in got] == ["one", "three"]
+            # a released viewer: the checked flush hands its frames to uvloop, which owns the
+            # still open descriptor, and the send loop never holds its number again
+            got = await asyncio.to_thread(_read_frames, pairs[0][1], 3, scaled(10))
+            assert [e["text"] for e in got] == ["one", "two", "three"]
+            assert all(out.sock.fileno() < 0 for out in outs[:65])
         finally:
             await _end_all(outs, pairs, engine)
 
     run(body)
 
 
-def test_a_viewer_appended_in_place_and_then_released_gets_nothing_more() -> None:
-    """A viewer added to the fast lists in place (after a leave made the room's descriptor
-    lookup) is released without leaving: its number must be blanked like any other."""
+@LOOPS
+def test_a_viewer_appended_in_place_and_then_released_gets_nothing_more(send_loop: str) -> None:
+    """A viewer added to the fast lists in place (after a leave blanked a slot) is released
+    without leaving: its own slot is blanked like any other."""
 
     async def body() -> None:
-        hub, engine = await _hub("c")
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(3)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
@@ -634,12 +652,14 @@ def test_a_viewer_appended_in_place_and_then_released_gets_nothing_more() -> Non
             await engine.publish("r1", room_event_body("comment", text="one"))
             hub.flush_all()
             hub.leave(viewers[0])
-            assert room.slots is not None
+            assert room.send_list.blanks == 1
             hub.join(room, viewers[2], await engine.head("r1"))
             await engine.publish("r1", room_event_body("comment", text="two"))
             hub.flush_all()  # viewers[2] goes onto the lists in place
-            assert room.unchecked == CHECK_EVERY - 2
+            assert room.send_list.unchecked == CHECK_EVERY - 2
+            fd = outs[2].sock.fileno()
             outs[2].release()
+            assert fd not in room.send_list.fds and room.send_list.blanks == 2
             await engine.publish("r1", room_event_body("comment", text="three"))
             hub.flush_all()
             got = await asyncio.to_thread(_read_frames, pairs[2][1], 1, scaled(10))
@@ -653,12 +673,13 @@ def test_a_viewer_appended_in_place_and_then_released_gets_nothing_more() -> Non
     run(body)
 
 
-def test_a_joiner_with_bytes_queued_is_not_sent_to_directly() -> None:
+@LOOPS
+def test_a_joiner_with_bytes_queued_is_not_sent_to_directly(send_loop: str) -> None:
     """A viewer joins while part of a private frame still waits in uvloop: it must not go onto
     the ``send`` list in place, or the room's next frame would cut into that frame."""
 
     async def body() -> None:
-        hub, engine = await _hub("c")
+        hub, engine = await _hub(send_loop)
         pairs = [await _pair() for _ in range(2)]
         outs = [DirectOut(transport) for transport, _, _ in pairs]
         viewers = [Viewer(Link(out), f"u{n}") for n, out in enumerate(outs)]
@@ -671,7 +692,7 @@ def test_a_joiner_with_bytes_queued_is_not_sent_to_directly() -> None:
             outs[1].write(big)  # more than the buffers take: the rest waits in uvloop
             assert outs[1].get_write_buffer_size() > 0
             await engine.publish("r1", room_event_body("comment", text="two"))
-            hub.flush_all()  # checked (a short send happened): the room's lists are current
+            hub.flush_all()  # the room's lists are current: a join could go in place
             hub.join(room, viewers[1], await engine.head("r1"))
             client = pairs[1][1]
             head = b""

@@ -1,8 +1,10 @@
-"""``liveroom._sendall.send_all``: the fan-out's send loop in C, on real socket pairs.
+"""``send_all``: the fan-out's send loop, in C (``liveroom._sendall``) and its twin in Python
+(``liveroom.sendall``), on real socket pairs. Every test runs against both: same signature, same
+answers.
 
-It must be built wherever the suite runs (``scripts/test`` installs a C compiler when there is
-none), so that the hub's tests exercise the loop the server uses; ``send_loop=python`` covers
-the fallback in ``test_direct_out.py``.
+The C loop must be built wherever the suite runs (``scripts/test`` installs a C compiler when
+there is none), so that the hub's tests exercise the loop the server uses; ``send_loop=python``
+runs the fan-out on the twin in ``test_direct_out.py``.
 """
 
 from __future__ import annotations
@@ -11,13 +13,22 @@ import errno
 import socket
 import struct
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from liveroom._sendall import send_all  # an ImportError here: the extension was not built
+from liveroom import _sendall, fanout, sendall  # an ImportError: the C loop was not built
 
 FRAME = b"\x81\x05hello"
+
+SendAll = Callable[..., Any]
+
+
+@pytest.fixture(params=["c", "python"])
+def send_all(request: pytest.FixtureRequest) -> SendAll:
+    """The C loop, then its Python twin."""
+    return {"c": _sendall.send_all, "python": sendall.send_all}[request.param]
 
 
 @pytest.fixture
@@ -54,8 +65,9 @@ def _read(client: socket.socket, size: int) -> bytes:
 
 
 def test_every_socket_gets_the_frame_and_nothing_comes_back(
-    pairs: list[tuple[socket.socket, socket.socket]],
+    send_all: SendAll, pairs: list[tuple[socket.socket, socket.socket]]
 ) -> None:
+    """Every descriptor takes the whole frame: None comes back."""
     assert send_all(_fds(pairs), FRAME) is None
     assert send_all(_fds(pairs), memoryview(FRAME)) is None  # any bytes-like object
     for _, client in pairs:
@@ -63,8 +75,9 @@ def test_every_socket_gets_the_frame_and_nothing_comes_back(
 
 
 def test_a_full_socket_reports_what_it_took_and_the_others_still_get_the_frame(
-    pairs: list[tuple[socket.socket, socket.socket]],
+    send_all: SendAll, pairs: list[tuple[socket.socket, socket.socket]]
 ) -> None:
+    """A full socket comes back with the bytes it took; the others get the whole frame."""
     full = pairs[0][0]
     full.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     pairs[0][1].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -86,8 +99,9 @@ def test_a_full_socket_reports_what_it_took_and_the_others_still_get_the_frame(
 
 
 def test_a_reset_peer_is_a_negative_errno_and_a_blank_slot_is_ebadf(
-    pairs: list[tuple[socket.socket, socket.socket]],
+    send_all: SendAll, pairs: list[tuple[socket.socket, socket.socket]]
 ) -> None:
+    """A reset peer comes back as -ECONNRESET or -EPIPE, a blank slot (-1) as -EBADF."""
     gone = pairs[1][1]
     gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     gone.close()  # an RST: the next send fails
@@ -104,7 +118,7 @@ def test_a_reset_peer_is_a_negative_errno_and_a_blank_slot_is_ebadf(
 
 
 def test_many_misses_come_back_in_order(
-    pairs: list[tuple[socket.socket, socket.socket]],
+    send_all: SendAll, pairs: list[tuple[socket.socket, socket.socket]]
 ) -> None:
     """More misses than descriptors that took the frame: every blank slot is reported, by its
     index, and the live descriptors between them still get the frame."""
@@ -118,7 +132,8 @@ def test_many_misses_come_back_in_order(
         assert _read(client, len(FRAME)) == FRAME
 
 
-def test_an_empty_list_sends_nothing() -> None:
+def test_an_empty_list_sends_nothing(send_all: SendAll) -> None:
+    """No descriptors: nothing to miss."""
     assert send_all(array("i"), FRAME) is None
 
 
@@ -130,10 +145,20 @@ def test_an_empty_list_sends_nothing() -> None:
         (array("I", [3]), FRAME),  # 4-byte items, but unsigned
         (array("f", [3]), FRAME),  # 4-byte items, but floats
         (array("i", [3]), "text"),  # str is not bytes-like
+        (array("i"), "text"),  # refused even with nothing to send
         (array("i", [3]),),
         (array("i", [3]), FRAME, FRAME),
     ],
 )
-def test_wrong_arguments_are_a_type_error(args: tuple[object, ...]) -> None:
+def test_wrong_arguments_are_a_type_error(send_all: SendAll, args: tuple[object, ...]) -> None:
+    """Anything but a buffer of C ints and a bytes-like object is refused before a send."""
     with pytest.raises(TypeError):
         send_all(*args)
+
+
+def test_the_fan_out_runs_c_where_built_and_the_twin_on_request() -> None:
+    """``send_loop`` auto and c pick the C loop (built here); python picks its twin."""
+    assert fanout.send_all is _sendall.send_all
+    assert fanout.send_loop("auto") is _sendall.send_all
+    assert fanout.send_loop("c") is _sendall.send_all
+    assert fanout.send_loop("python") is sendall.send_all

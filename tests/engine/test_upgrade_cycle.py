@@ -18,7 +18,7 @@ import uvicorn
 import uvloop
 
 from liveroom.app import create_app
-from liveroom.transport import DirectWebSocketProtocol, UpgradingHttpProtocol
+from liveroom.connection.uvicorn_adapter import DirectWebSocketProtocol, UpgradingHttpProtocol
 from tests.conftest import make_settings
 from tests.liveclient import LiveClient, token
 from tests.timeouts import scaled
@@ -91,7 +91,9 @@ def test_upgraded_http_protocols_are_freed_without_the_collector() -> None:
     """20 viewers join and leave with the cyclic GC off: no HTTP protocol object survives."""
 
     async def body() -> None:
-        async with _serving(Counted, "liveroom.transport:DirectWebSocketProtocol") as port:
+        async with _serving(
+            Counted, "liveroom.connection.uvicorn_adapter:DirectWebSocketProtocol"
+        ) as port:
             for n in range(20):
                 client = await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"u{n}")
                 await client.event("welcome")  # the upgrade is done
@@ -128,7 +130,9 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
     whole connection, until its token expired (an hour later here)."""
 
     async def body() -> None:
-        async with _serving("liveroom.transport:UpgradingHttpProtocol", CountedWs) as port:
+        async with _serving(
+            "liveroom.connection.uvicorn_adapter:UpgradingHttpProtocol", CountedWs
+        ) as port:
             for n in range(10):
                 viewer = await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"h{n}")
                 await viewer.event("snapshot")

@@ -28,7 +28,7 @@ def _sendfloor(*args: str) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize("server", ["raw", "send", "websockets"])
+@pytest.mark.parametrize("server", ["raw", "send", "sendall", "sendall-py", "websockets"])
 def test_sendfloor_writes_every_frame_to_every_connection(server: str) -> None:
     """50 connections at 10 frames/s for 1 s: 500 writes, and a CPU figure per write."""
     result = _sendfloor("--server", server)

@@ -6,7 +6,7 @@ import asyncio
 import time
 import weakref
 
-from liveroom.session import ExpiryWatch
+from liveroom.connection.expiry import ExpiryWatch
 
 
 class Watched:

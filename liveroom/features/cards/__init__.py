@@ -44,9 +44,9 @@ from liveroom.features.cards.store import CardStore
 from liveroom.protocol import Command
 
 if TYPE_CHECKING:
+    from liveroom.connection.session import Session
     from liveroom.engine.base import Engine, MemoryHost
     from liveroom.engine.redis_core import RedisCore
-    from liveroom.session import Session
 
 __all__ = ["CardCode", "Cards", "ProductCards", "card_store"]
 

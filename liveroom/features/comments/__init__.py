@@ -41,7 +41,7 @@ from liveroom.features.comments.errors import CommentCode
 from liveroom.protocol import Command, frame
 
 if TYPE_CHECKING:
-    from liveroom.session import Session
+    from liveroom.connection.session import Session
 
 
 class Comments(Feature):

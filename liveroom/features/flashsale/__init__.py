@@ -33,9 +33,9 @@ from liveroom.features.flashsale.store import SaleStore
 from liveroom.protocol import Command
 
 if TYPE_CHECKING:
+    from liveroom.connection.session import Session
     from liveroom.engine.base import Engine, MemoryHost
     from liveroom.engine.redis_core import RedisCore
-    from liveroom.session import Session
 
 log = logging.getLogger("liveroom.flashsale")
 

@@ -15,9 +15,9 @@ from liveroom.features.luckybag.rules import public_view
 from liveroom.protocol import OBJECT_ID, Command, ident_field
 
 if TYPE_CHECKING:
+    from liveroom.connection.session import Session
     from liveroom.features import Handler
     from liveroom.features.luckybag.feature import LuckyBags
-    from liveroom.session import Session
 
 #: what a create request may hold (HTTP refuses anything else; WebSocket leaves it out)
 RULE_FIELDS = (

@@ -48,8 +48,8 @@ from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome, bag
 from liveroom.protocol import Command, event, frame, room_event_body
 
 if TYPE_CHECKING:
+    from liveroom.connection.session import Session
     from liveroom.context import NodeContext
-    from liveroom.session import Session
 
 log = logging.getLogger("liveroom.luckybag")
 

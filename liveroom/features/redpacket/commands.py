@@ -14,9 +14,9 @@ from liveroom.features.redpacket.rules import PacketSpec
 from liveroom.protocol import OBJECT_ID, Command, ident_field
 
 if TYPE_CHECKING:
+    from liveroom.connection.session import Session
     from liveroom.features import Handler
     from liveroom.features.redpacket.feature import RedPackets
-    from liveroom.session import Session
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,207 @@
+"""``/ws``: admit a connection into its room, or refuse it, then hand it to its ``Session``.
+
+``admit`` checks, in order: origin, room id, resume offset, token (or the room's anonymous
+rule), then joins the room's local copy, sends the welcome, and the snapshot (or on resume the
+events missed). It answers an ``Admission``, or a ``Refusal``: an ``error`` event in a text frame,
+then a Close with the refusal's close code, whose error code the code itself carries
+(``CloseCode.error_code``).
+
+The direct path (``liveroom serve``) gives the connection as a ``Connection`` in the ASGI scope
+(``DIRECT_EXTENSION``); without it the app is on the portable path (``AsgiConnection``). Nothing
+here imports the server's internals: mounted in another app, liveroom never loads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from liveroom import PROTOCOL_VERSION, auth, metrics
+from liveroom.auth import Identity
+from liveroom.connection.asgi import AsgiConnection
+from liveroom.connection.connection import DIRECT_EXTENSION, Connection
+from liveroom.connection.session import Session
+from liveroom.errors import AuthError, CloseCode, EngineUnavailable
+from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
+from liveroom.limits import client_ip
+from liveroom.protocol import ROOM_ID, event, frame
+
+if TYPE_CHECKING:
+    from liveroom.app import Node
+
+log = logging.getLogger("liveroom.session")
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A connection let into its room: it has its welcome and snapshot (or missed events) and
+    holds every event up to offset ``have``."""
+
+    who: Identity
+    room: LocalRoom
+    viewer: Viewer
+    have: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a connection is turned away: the close code, and the message its client sees."""
+
+    code: CloseCode
+    message: str
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    """``/ws?room=<id>&token=<jwt>[&offset=<n>]``: one viewer, host or admin in one room."""
+    node: Node = ws.app.state.node
+    room_id = ws.query_params.get("room", "")
+    peer = ws.client.host if ws.client else None
+    forwarded = ",".join(ws.headers.getlist("x-forwarded-for"))
+    address = client_ip(peer, forwarded, node.caps.proxies)
+    await ws.accept()
+    if not node.caps.acquire(address):
+        await _refuse(
+            ws,
+            Refusal(CloseCode.TOO_MANY_CONNECTIONS, "too many connections from your address"),
+        )
+        return
+    metrics.CONNECTIONS.inc()
+    log.debug("connected", extra={"ip": address, "room": room_id[:64]})
+    session: Session | None = None
+    try:
+        admission = await admit(node, ws)
+        if isinstance(admission, Refusal):
+            await _refuse(ws, admission)
+        else:
+            session = await _serve(node, ws, admission)
+    finally:
+        if session is None:  # refused: give the place back now
+            node.caps.release(address)
+            metrics.CONNECTIONS.dec()
+        else:  # the session gives it back when it finishes
+            session.address = address
+            if session.finished:
+                session.give_back()
+
+
+async def admit(node: Node, ws: WebSocket) -> Admission | Refusal:
+    """Origin, room, offset and token; then the room, the welcome, and the snapshot or the
+    missed events. A refusal is not sent yet (``_refuse`` does); one past the token follows
+    the welcome."""
+    settings = node.settings
+    query = ws.query_params
+    room_id = query.get("room", "")
+    origin = ws.headers.get("origin")
+    if origin is not None and "*" not in settings.origins and origin not in settings.origins:
+        return Refusal(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
+    if not ROOM_ID.match(room_id):
+        return Refusal(CloseCode.BAD_REQUEST, "room id missing or malformed")
+    offset_raw = query.get("offset")
+    resume: int | None = None
+    if offset_raw is not None:
+        if not offset_raw.isdigit() or len(offset_raw) > 18:
+            return Refusal(CloseCode.BAD_REQUEST, "offset must be a whole number")
+        resume = int(offset_raw)
+    token = query.get("token")
+    try:
+        if token:
+            who = auth.verify(settings.secret, token, room_id)
+        else:
+            info = await node.rooms.info(room_id)
+            if not info.get("allow_anonymous", settings.allow_anonymous):
+                raise AuthError(CloseCode.AUTH_FAILED, "this room needs a token")
+            who = auth.anonymous()
+    except AuthError as exc:
+        return Refusal(exc.close_code, exc.message)
+    except EngineUnavailable:
+        return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+
+    direct: Connection | None = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    conn = direct if direct is not None else AsgiConnection(ws)
+    viewer = Viewer(conn, who.user)
+    try:
+        room = await node.hub.room(room_id)
+        if not room.info:
+            room.info = await node.rooms.info(room_id)
+        viewer.send(
+            frame(
+                [
+                    event(
+                        "welcome",
+                        protocol=PROTOCOL_VERSION,
+                        node=settings.node_id,
+                        role=who.role,
+                        user=who.public(),
+                        room=room_id,
+                    )
+                ]
+            )
+        )
+        if room.info.get("ended"):
+            conn.forget()
+            return Refusal(CloseCode.ROOM_ENDED, "this room has ended")
+        have = await _start(node, room, viewer, resume)
+    except EngineUnavailable:
+        conn.forget()
+        return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+    return Admission(who, room, viewer, have)
+
+
+async def _refuse(ws: WebSocket, refusal: Refusal) -> None:
+    code = refusal.code
+    metrics.CLOSES.labels(str(code)).inc()
+    log.info("refused: %s", refusal.message, extra={"code": int(code)})
+    body = event("error", code=code.error_code.value, message=refusal.message)
+    with contextlib.suppress(Exception):
+        # a text frame, as every server frame: a browser's JSON.parse drops a binary one (a Blob)
+        await ws.send_text(frame([body]).decode())
+        await ws.close(code, refusal.message[:120])
+
+
+async def _serve(node: Node, ws: WebSocket, admission: Admission) -> Session:
+    """Join the room and serve. Returns the session (it may live on, detached)."""
+    who, viewer = admission.who, admission.viewer
+    room = node.hub.join(admission.room, viewer, admission.have)
+    with contextlib.suppress(EngineUnavailable):
+        await node.stats.viewer_joined(room.id, who.user)
+    session = Session(node, ws, who, room, viewer)
+    node.sessions.add(session)
+    for feature in node.features:
+        try:
+            await feature.joined(session)
+        except EngineUnavailable:
+            pass
+        except Exception:
+            log.exception("%s.joined failed", feature.name)
+    session.watch_expiry()
+    if isinstance(viewer.conn, Connection):  # the direct path: no task per idle connection
+        session.detach(viewer.conn)
+        return session
+    try:
+        await session.run()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session.finish()
+    return session
+
+
+async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
+    """Send the snapshot, or on resume the missed events; return the offset the viewer holds."""
+    if resume is not None:
+        history = await node.engine.history(room.id, resume, node.settings.history_len)
+        if history.complete:
+            events = history.events
+            for start in range(0, len(events), CATCHUP_CHUNK):
+                viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
+            viewer.send(frame([event("resumed", offset=history.head, missed=len(events))]))
+            return history.head
+    offset, snapshot = await node.rooms.snapshot(
+        room.id, reset=resume is not None, version=room.state_version
+    )
+    viewer.send(frame([snapshot]))
+    return offset

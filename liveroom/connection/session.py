@@ -1,0 +1,282 @@
+"""``Session``: one admitted connection's commands: inbox, rate limit, dispatch, replies.
+
+The handshake (``liveroom.connection.handshake``) makes the session once the viewer is in its
+room. On the direct path the session then lives on the connection's callbacks (``detach``):
+commands run one at a time, in order, on a task that exists only while there is something to
+do. On the portable path it reads from Starlette's ``WebSocket`` (``run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.websockets import WebSocket
+
+from liveroom import auth, logs, metrics
+from liveroom.auth import Identity
+from liveroom.connection.connection import Connection
+from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
+from liveroom.hub import LocalRoom, Viewer
+from liveroom.protocol import (
+    ROLE_RANK,
+    Command,
+    Ping,
+    RefreshToken,
+    decode,
+    error_reply,
+    frame,
+    reply,
+)
+
+if TYPE_CHECKING:
+    from liveroom.app import Node
+
+log = logging.getLogger("liveroom.session")
+
+#: a WebSocket command's handler: the reply's fields, or None for a bare ``ok``
+Handler = Callable[["Session", Any], Awaitable[dict[str, Any] | None]]
+_conn_ids = itertools.count(1)
+#: commands queued on one connection before the server stops reading from it
+INBOX_HOLD = 32
+
+
+class Session:
+    """Serves one connection until it closes; commands go to the node's ``dispatch`` table."""
+
+    __slots__ = (
+        "node",
+        "ws",
+        "who",
+        "room",
+        "viewer",
+        "conn_id",
+        "tokens",
+        "refilled",
+        "inbox",
+        "worker",
+        "conn",
+        "context",
+        "address",
+        "finished",
+        "watched_at",
+        "__weakref__",
+    )
+
+    def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
+        self.node = node
+        self.ws: WebSocket | None = ws
+        self.who = who
+        self.room = room
+        self.viewer = viewer
+        self.conn_id = logs.CONN_ID.get() or f"{node.settings.node_id}-{next(_conn_ids)}"
+        self.tokens = float(node.settings.command_burst)
+        self.refilled = time.monotonic()
+        self.inbox: list[str | bytes] = []  # a list: an empty deque costs 600 bytes
+        self.worker: asyncio.Task[None] | None = None
+        self.conn: Connection | None = None  # once detached
+        self.context: contextvars.Context | None = None
+        self.address: str | None = None  # counted against the per-address cap until finished
+        self.finished = False
+        self.watched_at: float | None = None  # the token expiry the node's watch holds
+
+    # ------------------------------------------------------------------ read loop
+
+    async def run(self) -> None:
+        """The read loop of the ASGI path (liveroom mounted in another server)."""
+        assert self.ws is not None
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if not await self.take(_data_of(message)):
+                return
+
+    async def take(self, data: str | bytes) -> bool:
+        """One client frame: size, rate, then the command. False once the session must end."""
+        if len(data) > self.node.settings.max_frame_bytes:
+            # uvicorn's ws_max_size stops these first under `liveroom serve`; this is for
+            # servers that mount the app without that limit
+            self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return False
+        if not self._take_token():
+            if self.tokens < -self.node.settings.command_burst:
+                log.warning("closing a flooding connection", extra={"code": CloseCode.FLOOD})
+                self.close(CloseCode.FLOOD, "command flood")
+                return False
+            error = CommandError(ErrorCode.RATE_LIMITED, "too many commands; slow down")
+            self._error(error, _request_id_of(data))
+            return True
+        await self.handle(data)
+        return True
+
+    # ------------------------------------------------------------------ detached (direct path)
+
+    def detach(self, conn: Connection) -> None:
+        """Live on callbacks from the connection from now on; the ASGI task may end.
+
+        Commands still run one at a time, in order, on a task that exists only while there is
+        something to do. Cleanups run once, when the connection goes (``finish``).
+        """
+        self.conn = conn
+        self.context = contextvars.copy_context()
+        self.ws = None
+        conn.detach(self.deliver, self.finish)
+
+    def deliver(self, data: str | bytes) -> None:
+        """One client message, from the detached connection."""
+        if self.finished:
+            return
+        self.inbox.append(data)
+        conn = self.conn
+        assert conn is not None
+        if self.worker is None:
+            conn.busy()
+            loop = asyncio.get_running_loop()
+            self.worker = loop.create_task(self._work(), context=self.context)
+        elif len(self.inbox) >= INBOX_HOLD:
+            conn.pause()
+
+    async def _work(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        try:
+            while self.inbox and not self.finished:
+                if not await self.take(self.inbox.pop(0)):
+                    self.inbox.clear()
+                    break
+                if len(self.inbox) < INBOX_HOLD // 2:
+                    conn.resume()
+        finally:
+            self.worker = None
+            if self.inbox and not self.finished:  # something unexpected ended the worker
+                log.error("command worker of %s stopped early; restarting it", self.conn_id)
+                conn.resume()
+                loop = asyncio.get_running_loop()
+                self.worker = loop.create_task(self._work(), context=self.context)
+            else:
+                conn.settle()
+
+    def finish(self) -> None:
+        """The connection is gone: leave the room and give back its place, once."""
+        if self.finished:
+            return
+        self.finished = True
+        self.inbox.clear()
+        self.viewer.conn.forget()
+        node = self.node
+        node.sessions.discard(self)
+        node.hub.leave(self.viewer)
+        self.give_back()
+
+    def give_back(self) -> None:
+        """Return this connection's place under the per-address cap, once it holds one."""
+        if self.address is not None:
+            self.node.caps.release(self.address)
+            metrics.CONNECTIONS.dec()
+            self.address = None
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        rate = self.node.settings.command_rate
+        burst = self.node.settings.command_burst
+        self.tokens = min(burst, self.tokens + (now - self.refilled) * rate)
+        self.refilled = now
+        self.tokens -= 1
+        return self.tokens >= 0
+
+    async def handle(self, data: str | bytes) -> None:
+        """Decode, check the role, run the handler, reply. Errors become error replies."""
+        rid: str | None = None
+        try:
+            dispatch = self.node.dispatch
+            command = decode(data, dispatch.commands)
+            rid = command.id
+            metrics.COMMANDS.labels(command.type).inc()
+            self._authorize(command)
+            handler = dispatch.handlers[type(command)]
+            result = await handler(self, command)
+            self.viewer.send(frame([reply(rid, **(result or {}))]))
+        except CommandError as exc:
+            self._error(exc, rid)
+        except EngineUnavailable:
+            self._error(CommandError(ErrorCode.UNAVAILABLE, "shared state unreachable; retry"), rid)
+        except Exception:
+            log.exception("command failed on %s", self.conn_id)
+            self._error(CommandError(ErrorCode.INTERNAL, "internal error"), rid)
+
+    def _authorize(self, command: Command) -> None:
+        if self.who.anonymous and not command.anonymous:
+            raise CommandError(ErrorCode.READ_ONLY, "anonymous viewers can only watch; sign in")
+        if ROLE_RANK.get(self.who.role, 0) < ROLE_RANK[command.role]:
+            raise CommandError(ErrorCode.FORBIDDEN, f"{command.type} needs the {command.role} role")
+
+    def _error(self, exc: CommandError, rid: str | None) -> None:
+        metrics.COMMAND_ERRORS.labels(exc.code.value).inc()
+        self.viewer.send(frame([error_reply(exc, rid)]))
+
+    def close(self, code: int, reason: str) -> None:
+        metrics.CLOSES.labels(str(code)).inc()
+        self.node.hub.evict(self.viewer, code, reason)
+
+    # ------------------------------------------------------------------ token expiry
+
+    def watch_expiry(self) -> None:
+        """Close with 4011 when the token expires; call again after a refresh to re-arm."""
+        at = self.who.expires
+        if at is not None and at != self.watched_at:
+            self.watched_at = at
+            self.node.expiries.watch(self, at)
+
+    def expired(self, at: float) -> None:
+        """The expiry watch fired for ``at``: close, unless a refresh moved the expiry."""
+        if not self.finished and self.who.expires == at:
+            self.close(CloseCode.TOKEN_EXPIRED, "token expired")
+
+
+def _data_of(message: Mapping[str, Any]) -> str | bytes:
+    data = message.get("text")
+    return data if data is not None else (message.get("bytes") or b"")
+
+
+def _request_id_of(data: str | bytes) -> str | None:
+    """The request id of a raw command, when it has a usable one, so a refusal can name it."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    rid = body.get("id") if isinstance(body, dict) else None
+    return rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
+
+
+# ---------------------------------------------------------------------- handlers
+
+
+async def handle_ping(session: Session, command: Ping) -> dict[str, Any]:
+    return {"ts": time.time()}
+
+
+async def handle_refresh(session: Session, command: RefreshToken) -> dict[str, Any]:
+    """Swap in a fresh token for the same user, valid for this room; the expiry timer follows it."""
+    try:
+        who = auth.verify(session.node.settings.secret, command.token, session.room.id)
+    except AuthError as exc:
+        raise CommandError(exc.error_code, exc.message) from None
+    if who.user != session.who.user:
+        raise CommandError(ErrorCode.FORBIDDEN, "a refreshed token must be for the same user")
+    session.who = who
+    session.watch_expiry()
+    return {"expires": who.expires}
+
+
+#: the commands every node answers, whatever its features
+CORE_HANDLERS: dict[type[Command], Handler] = {
+    Ping: handle_ping,
+    RefreshToken: handle_refresh,
+}

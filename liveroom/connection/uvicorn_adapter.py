@@ -1,0 +1,374 @@
+"""Everything liveroom knows about uvicorn's internals. No other module names them.
+
+``liveroom serve`` plugs two protocol classes into uvicorn (``uvicorn_options``, used by
+``liveroom.cli``):
+
+* ``UpgradingHttpProtocol``: uvicorn's httptools protocol, which lets go of its parser once the
+  connection became a WebSocket;
+* ``DirectWebSocketProtocol``: uvicorn's sans-I/O WebSocket protocol, which hands the app a
+  ``Connection`` (``liveroom.connection.connection``) through the ASGI scope extension
+  ``DIRECT_EXTENSION``, wraps a uvloop transport in a ``DirectOut`` for the fan-out, and
+  implements the ``Wire`` that the connection's rules (a held Close, a drain) drive.
+
+uvicorn does not offer these classes for extension: the subclass overrides about a dozen of
+its methods and reads and writes its state. So it runs only on the uvicorn versions it was
+tested with (``TESTED``). On any other, ``uvicorn_options`` logs one warning and leaves uvicorn
+its own protocols: the app then serves every connection on the portable ASGI path
+(``liveroom.connection.asgi``), which works the same and costs more CPU per viewer. An app never
+fails to start for a uvicorn release.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from websockets.protocol import State
+
+from liveroom.connection.connection import DIRECT_EXTENSION, Connection
+from liveroom.connection.direct_out import DirectOut
+from liveroom.errors import CloseCode
+
+log = logging.getLogger("liveroom.transport")
+
+#: the uvicorn releases this module was tested with: 0.52.1 completed the closing handshake with
+#: a close timer and added write flow control, both of which the protocol below takes over
+TESTED = (">=0.52.1", "<0.55")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The numeric release of a version: "0.54.0" -> (0, 54, 0); "0.55.0rc1" -> (0, 55, 0)."""
+    found = re.match(r"\d+(?:\.\d+)*", version)
+    if found is None:
+        raise ValueError(f"not a version: {version!r}")
+    return tuple(int(part) for part in found.group().split("."))
+
+
+def tested(version: str, bounds: tuple[str, ...] = TESTED) -> bool:
+    """Whether uvicorn ``version`` is within ``bounds`` (each ``>=X`` or ``<X``). A pre-release
+    counts as its release: 0.55.0rc1 is not below 0.55. A version that says no number is not."""
+    try:
+        release = _release(version)
+    except ValueError:
+        return False
+    for bound in bounds:
+        if bound.startswith(">="):
+            if release < _release(bound[2:]):
+                return False
+        elif bound.startswith("<"):
+            if release >= _release(bound[1:]):
+                return False
+        else:
+            raise ValueError(f"a bound is >=X or <X, not {bound!r}")
+    return True
+
+
+def installed() -> str:
+    """The installed uvicorn's version, from its distribution's metadata ("unknown" without)."""
+    try:
+        return importlib.metadata.version("uvicorn")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+TESTED_HERE = tested(installed())
+
+if TYPE_CHECKING or TESTED_HERE:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.utils import ClientDisconnected
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+else:  # an untested uvicorn may have moved these: the classes below are never handed to it
+    HttpToolsProtocol = WebSocketsSansIOProtocol = object
+    ClientDisconnected = OSError
+
+
+def uvicorn_options() -> dict[str, str]:
+    """The ``http`` and ``ws`` options for ``uvicorn.Config``: this module's protocols on a
+    tested uvicorn; otherwise none (uvicorn's own, and the app's portable ASGI path), with one
+    warning."""
+    if not TESTED_HERE:
+        log.warning(
+            "uvicorn %s is outside the versions liveroom's direct WebSocket transport was tested "
+            "with (%s): serving on the portable ASGI path, which costs more CPU per viewer",
+            installed(),
+            ",".join(TESTED),
+        )
+        return {}
+    return {
+        "http": f"{__name__}:UpgradingHttpProtocol",
+        "ws": f"{__name__}:DirectWebSocketProtocol",
+    }
+
+
+class UpgradingHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, which lets go of its parser once the connection became a
+    WebSocket. The parser holds the protocol's callbacks and the protocol holds the parser: a
+    reference cycle per connection (about 5 kB with its buffers and events) that only a full
+    garbage collection frees, and under the node's GC thresholds those are rare, so a server
+    with many reconnecting viewers grew by tens of MB before one came."""
+
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        self.parser = None  # type: ignore[assignment]
+
+
+class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, handing the app a ``Connection`` for direct
+    writes, and reporting to it what liveroom's rules for the end of a connection need.
+
+    Where it departs from uvicorn's own protocol, each time for the replies of commands read
+    before the end: a Close (the client's, or ours after a bad frame) and a shutdown wait for
+    them (``Connection.hold_close``, ``Connection.drain``); frames read ahead of a bad one are
+    handled (``data_received``); a ping answered while a Close is queued would send the Close
+    early (``handle_ping``).
+    """
+
+    connection: Connection | None = None  # from the upgrade request on
+    broken = False  # a frame broke the protocol: nothing read after it goes to the app
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if DirectOut.fits(transport):
+            self.transport = DirectOut(transport)  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        connection = self.connection
+        if connection is not None:
+            connection.lost()
+        try:
+            super().connection_lost(exc)  # the disconnect, to the app or the detached session
+        finally:
+            if isinstance(self.transport, DirectOut):
+                self.transport.release()
+            # the connection holds this protocol: let go of it, so reference counting frees both
+            self.connection = None
+            if isinstance(self.queue, _Inbox):
+                self.queue = _NOWHERE
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and getattr(self, "request", None) is event:
+            self.connection = Connection(self, self.transport)
+            scope["extensions"][DIRECT_EXTENSION] = self.connection
+
+    def shutdown(self) -> None:
+        connection = self.connection
+        if connection is None or not connection.drain():
+            super().shutdown()
+
+    async def receive(self) -> Any:
+        connection = self.connection
+        if connection is None:  # the app runs from the upgrade request on: not reached
+            return await super().receive()
+        connection.app_receiving()
+        try:
+            return await super().receive()
+        finally:
+            connection.busy()
+
+    async def run_asgi(self) -> None:
+        connection = self.connection  # let go of at connection_lost, maybe while the app runs
+        await self._run_app()
+        if connection is not None and connection.app_returned():
+            return
+        if self.close_timer is None:
+            self.transport.close()
+
+    async def _run_app(self) -> None:
+        # uvicorn's run_asgi, without its ending (``run_asgi`` above)
+        try:
+            await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+
+    # ------------------------------------------------------------------ frames in
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        # uvicorn drops the frames read ahead of a bad one; they are commands like any
+        self.handle_events()
+        if self.conn.parser_exc is not None:
+            self.handle_parser_exception()
+
+    def send_receive_event_to_app(self) -> None:
+        """One whole message from the client: to the detached session, or before the session
+        detaches, to the ASGI queue (as uvicorn does). Text that is not UTF-8 closes with 1007."""
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent or self.broken:  # past our Close, or after a frame that broke it
+            return
+        message: str | bytes = data
+        if self.curr_msg_data_type == "text":
+            try:
+                message = data.decode()
+            except UnicodeDecodeError:
+                self.broken = True
+                if self.conn.state is State.OPEN:  # else a Close is queued already, and held
+                    self.conn.send_close(1007, "invalid UTF-8")
+                    self.handle_parser_exception()
+                return
+        connection = self.connection
+        if connection is not None and connection.received(message):
+            return
+        if isinstance(message, str):
+            self.queue.put_nowait({"type": "websocket.receive", "text": message})
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": message})
+        self.stop_reading()  # uvicorn reads on when the app takes it
+
+    def handle_close(self, event: Any) -> None:
+        """The client's Close. uvicorn echoes it at once and ends the connection, which drops
+        the replies of commands read just before it (in the same packet, say); the connection
+        holds the echo, already queued in the parser, for their replies."""
+        connection = self.connection
+        if connection is None or not connection.hold_close():
+            super().handle_close(event)
+
+    def handle_parser_exception(self) -> None:
+        """A frame broke the protocol (1002, 1007): the parser queued our Close. Commands read
+        before it are answered first, as with the client's Close; none after it is taken."""
+        self.broken = True
+        connection = self.connection
+        if connection is not None and connection.holding:  # held already: after the replies
+            return
+        if connection is None or not connection.hold_close():
+            super().handle_parser_exception()
+
+    def handle_ping(self) -> None:
+        # The parser answers a ping at once, but a Close read in the same batch (or ours, after
+        # a bad frame) may be queued too: writing the queue here would send it ahead of the
+        # replies that a held Close lets go first. The pong goes out with the Close instead.
+        if self.conn.close_rcvd is None and self.conn.close_sent is None:
+            super().handle_ping()
+
+    # ------------------------------------------------------------------ the Wire
+
+    def is_open(self) -> bool:
+        return self.handshake_complete and not self.close_sent and not self.transport.is_closing()
+
+    def upgraded(self) -> bool:
+        return self.handshake_complete
+
+    def sent_close(self) -> bool:
+        return self.close_sent
+
+    def has_unread(self) -> bool:
+        return not self.queue.empty()
+
+    def stop_reading(self) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def start_reading(self) -> None:
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def stop_pings(self) -> None:
+        self.stop_keepalive()
+
+    def send_close(self, code: int, reason: str) -> None:
+        try:
+            self.conn.send_close(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        except Exception:  # the protocol may already be closing
+            log.debug("close frame not sent", exc_info=True)
+        self.close_sent = True
+
+    def expect_close(self, abort_after: float) -> None:
+        self.start_reading()
+        self.close_timer = self.loop.call_later(abort_after, self.transport.abort)
+
+    def queued_close(self) -> tuple[int, str]:
+        close = self.conn.close_sent or self.conn.close_rcvd  # ours, or the echo of theirs
+        if close is None:
+            return CloseCode.NORMAL, ""
+        return close.code, close.reason
+
+    def flush_close(self, abort_after: float) -> None:
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
+        self.close_timer = self.loop.call_later(abort_after, self.transport.abort)
+
+    def disconnect(self, code: int, reason: str) -> None:
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    def take_over(self, connection: Connection) -> None:
+        queued = []
+        while not self.queue.empty():
+            queued.append(self.queue.get_nowait())
+        # once the connection is lost (while the session joined), nothing more comes in
+        lost = self.connection is not connection
+        self.queue = _NOWHERE if lost else _Inbox(connection)  # type: ignore[assignment]
+        # What only the handshake and the ASGI task needed: kept, it is most of an idle
+        # connection's memory (request and response with their headers, the full scope).
+        scope = self.scope
+        self.scope = {"type": "websocket", "client": scope.get("client"), "path": scope["path"]}  # type: ignore[typeddict-item]
+        self.request = self.response = None  # type: ignore[assignment]
+        self.writable = _ALWAYS_WRITABLE
+        for message in queued:
+            _route(connection, dict(message))
+
+
+class _AlwaysWritable:
+    """Stands in for uvicorn's per-connection ``writable`` event once detached: the hub never
+    waits for a transport to drain (it checks the buffer size instead)."""
+
+    __slots__ = ()
+
+    def set(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def is_set(self) -> bool:
+        return True
+
+    async def wait(self) -> bool:
+        return True
+
+
+_ALWAYS_WRITABLE: Any = _AlwaysWritable()
+
+
+class _Inbox:
+    """Takes the place of uvicorn's receive queue once detached: every message, uvicorn's own
+    disconnects included, goes to the connection."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Connection | None) -> None:
+        self.connection = connection
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        if self.connection is not None:
+            _route(self.connection, message)
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+
+_NOWHERE = _Inbox(None)  # a connection's inbox once the connection is lost
+
+
+def _route(connection: Connection, message: dict[str, Any]) -> None:
+    """An ASGI receive event, to the detached connection."""
+    if message["type"] == "websocket.disconnect":
+        connection.ended()
+        return
+    data = message.get("text")
+    connection.received(data if data is not None else (message.get("bytes") or b""))
