@@ -24,9 +24,10 @@ from liveroom.auth import Identity
 from liveroom.config import Settings
 from liveroom.connection.expiry import ExpiryWatch
 from liveroom.connection.handshake import websocket_endpoint
-from liveroom.connection.session import CORE_HANDLERS, Session
+from liveroom.connection.session import CORE_HANDLERS, ConnectionHost, Session
 from liveroom.context import NodeContext, RoomSnapshots, ViewerJoins
-from liveroom.engine.base import Engine, engine_from_settings
+from liveroom.engine import engine_from_settings
+from liveroom.engine.base import Engine
 from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
 from liveroom.features.cards import Cards
@@ -194,6 +195,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         log.warning("no LIVEROOM_SECRET: tokens are signed with a random secret for this process")
         settings = settings.replace(secret=secrets.token_urlsafe(32))
     node = Node(settings, engine)
+    _host: ConnectionHost = node  # mypy holds the node to what the connection layer needs
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

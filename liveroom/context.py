@@ -9,44 +9,17 @@ of them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from liveroom.connection.seams import RoomDirectory, RoomSnapshots, ViewerJoins
+
+__all__ = ["NodeContext", "RoomDirectory", "RoomSnapshots", "SaleStock", "ViewerJoins"]
 
 if TYPE_CHECKING:
     from liveroom.auth import Identity
     from liveroom.config import Settings
     from liveroom.engine.base import Engine
     from liveroom.hub import Hub
-
-
-class RoomDirectory(Protocol):
-    """Room settings, as the rooms feature keeps them (``liveroom.features.rooms``)."""
-
-    async def info(self, room: str) -> dict[str, Any]:
-        """The room's settings, defaults filled in. Raises ``EngineUnavailable``."""
-        ...
-
-    async def update(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Merge validated ``changes`` into the room's settings; the new settings."""
-        ...
-
-
-class RoomSnapshots(RoomDirectory, Protocol):
-    """What the connection layer asks of the rooms feature: a room's settings, and the
-    snapshot a joining viewer gets (every feature's ``snapshot`` part included)."""
-
-    async def snapshot(
-        self, room: str, *, reset: bool = False, version: int = 0
-    ) -> tuple[int, bytes]:
-        """The snapshot event and the offset it reflects. Joins within one tick may share one
-        build (same ``version``, the room's count of state events); ``reset`` builds afresh."""
-        ...
-
-
-class ViewerJoins(Protocol):
-    """What the connection layer tells the stats feature (``liveroom.features.stats``)."""
-
-    async def viewer_joined(self, room: str, user: str) -> None:
-        """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
 
 
 class SaleStock(Protocol):

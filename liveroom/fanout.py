@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from liveroom import sendall
-from liveroom.connection.direct_out import DirectOut
+from liveroom.direct_out import DirectOut
 
 try:  # the send loop in C, built at install where a compiler was at hand
     from liveroom._sendall import send_all

@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from liveroom.connection.direct_out import DirectOut
+from liveroom.direct_out import DirectOut
 from liveroom.errors import CloseCode
 from liveroom.protocol import ws_text_frame
 

@@ -31,7 +31,7 @@ from liveroom.limits import client_ip
 from liveroom.protocol import ROOM_ID, event, frame
 
 if TYPE_CHECKING:
-    from liveroom.app import Node
+    from liveroom.connection.session import ConnectionHost
 
 log = logging.getLogger("liveroom.session")
 
@@ -57,7 +57,7 @@ class Refusal:
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     """``/ws?room=<id>&token=<jwt>[&offset=<n>]``: one viewer, host or admin in one room."""
-    node: Node = ws.app.state.node
+    node: ConnectionHost = ws.app.state.node
     room_id = ws.query_params.get("room", "")
     peer = ws.client.host if ws.client else None
     forwarded = ",".join(ws.headers.getlist("x-forwarded-for"))
@@ -88,7 +88,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 session.give_back()
 
 
-async def admit(node: Node, ws: WebSocket) -> Admission | Refusal:
+async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
     """Origin, room, offset and token; then the room, the welcome, and the snapshot or the
     missed events. A refusal is not sent yet (``_refuse`` does); one past the token follows
     the welcome."""
@@ -162,7 +162,7 @@ async def _refuse(ws: WebSocket, refusal: Refusal) -> None:
         await ws.close(code, refusal.message[:120])
 
 
-async def _serve(node: Node, ws: WebSocket, admission: Admission) -> Session:
+async def _serve(node: ConnectionHost, ws: WebSocket, admission: Admission) -> Session:
     """Join the room and serve. Returns the session (it may live on, detached)."""
     who, viewer = admission.who, admission.viewer
     room = node.hub.join(admission.room, viewer, admission.have)
@@ -190,7 +190,7 @@ async def _serve(node: Node, ws: WebSocket, admission: Admission) -> Session:
     return session
 
 
-async def _start(node: Node, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
+async def _start(node: ConnectionHost, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
     """Send the snapshot, or on resume the missed events; return the offset the viewer holds."""
     if resume is not None:
         history = await node.engine.history(room.id, resume, node.settings.history_len)

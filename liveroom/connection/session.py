@@ -13,8 +13,8 @@ import contextvars
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from starlette.websockets import WebSocket
@@ -36,7 +36,12 @@ from liveroom.protocol import (
 )
 
 if TYPE_CHECKING:
-    from liveroom.app import Node
+    from liveroom.config import Settings
+    from liveroom.connection.expiry import ExpiryWatch
+    from liveroom.connection.seams import RoomSnapshots, ViewerJoins
+    from liveroom.engine.base import Engine
+    from liveroom.hub import Hub
+    from liveroom.limits import ConnectionCaps
 
 log = logging.getLogger("liveroom.session")
 
@@ -69,7 +74,9 @@ class Session:
         "__weakref__",
     )
 
-    def __init__(self, node: Node, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer):
+    def __init__(
+        self, node: ConnectionHost, ws: WebSocket, who: Identity, room: LocalRoom, viewer: Viewer
+    ):
         self.node = node
         self.ws: WebSocket | None = ws
         self.who = who
@@ -280,3 +287,59 @@ CORE_HANDLERS: dict[type[Command], Handler] = {
     Ping: handle_ping,
     RefreshToken: handle_refresh,
 }
+
+
+# ---------------------------------------------------------------------- the node, as seen from here
+
+
+class CommandTable(Protocol):
+    """A node's commands (``features.Dispatch``): classes by type name, and their handlers."""
+
+    @property
+    def commands(self) -> Mapping[str, type[Command]]: ...
+
+    @property
+    def handlers(self) -> Mapping[type[Command], Handler]: ...
+
+
+class JoinHook(Protocol):
+    """A feature as the handshake sees it: a name, and private events for a new viewer."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def joined(self, session: Session) -> None: ...
+
+
+class ConnectionHost(Protocol):
+    """The node, as the handshake and the session use it."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def rooms(self) -> RoomSnapshots: ...
+
+    @property
+    def stats(self) -> ViewerJoins: ...
+
+    @property
+    def dispatch(self) -> CommandTable: ...
+
+    @property
+    def features(self) -> Iterable[JoinHook]: ...
+
+    @property
+    def sessions(self) -> set[Session]: ...
+
+    @property
+    def expiries(self) -> ExpiryWatch: ...
+
+    @property
+    def caps(self) -> ConnectionCaps: ...

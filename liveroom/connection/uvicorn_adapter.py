@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.protocol import State
 
 from liveroom.connection.connection import DIRECT_EXTENSION, Connection
-from liveroom.connection.direct_out import DirectOut
+from liveroom.direct_out import DirectOut
 from liveroom.errors import CloseCode
 
 log = logging.getLogger("liveroom.transport")

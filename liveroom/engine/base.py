@@ -219,16 +219,3 @@ class Engine(RoomBus, Presence, RoomStore, Protocol):
     def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
         """Called after the engine lost its store and got it back (subscriptions restored)."""
         ...
-
-
-def engine_from_settings(settings: Any) -> Engine:
-    """Pick the engine from the settings, importing only the one in use."""
-    if settings.engine == "memory":
-        from liveroom.engine.memory import MemoryEngine
-
-        return MemoryEngine(settings)
-    if settings.engine == "redis":
-        from liveroom.engine.redis import RedisEngine
-
-        return RedisEngine(settings)
-    raise ValueError(f"unknown engine {settings.engine!r}")

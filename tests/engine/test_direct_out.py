@@ -22,7 +22,7 @@ import pytest
 import uvloop
 from prometheus_client import REGISTRY
 
-from liveroom.connection.direct_out import DirectOut
+from liveroom.direct_out import DirectOut
 from liveroom.engine.memory import MemoryEngine
 from liveroom.fanout import CHECK_EVERY, SendList
 from liveroom.hub import Hub, Viewer

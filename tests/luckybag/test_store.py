@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from liveroom.engine.base import Engine
-from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome, bag_store
+from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome
+from liveroom.features.luckybag.stores import bag_store
 from liveroom.protocol import room_event_body
 from tests.conftest import EVERY_ENGINE
 from tests.luckybag.watch import Room, subscribe

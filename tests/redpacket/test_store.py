@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from liveroom.engine.base import Engine
-from liveroom.features.redpacket.store import Grab, GrabResult, PacketStore, packet_store
+from liveroom.features.redpacket.store import Grab, GrabResult, PacketStore
+from liveroom.features.redpacket.stores import packet_store
 from tests.conftest import EVERY_ENGINE
 
 pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)

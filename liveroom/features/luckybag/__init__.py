@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.feature import LuckyBags
-from liveroom.features.luckybag.store import bag_store
+from liveroom.features.luckybag.stores import bag_store
 
 __all__ = ["BagCode", "LuckyBags", "bag_store"]

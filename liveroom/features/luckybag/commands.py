@@ -17,7 +17,7 @@ from liveroom.protocol import OBJECT_ID, Command, ident_field
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
     from liveroom.features import Handler
-    from liveroom.features.luckybag.feature import LuckyBags
+    from liveroom.features.luckybag.actions import Bags
 
 #: what a create request may hold (HTTP refuses anything else; WebSocket leaves it out)
 RULE_FIELDS = (
@@ -70,7 +70,7 @@ class JoinBag(OpenBag):
     role: ClassVar[str] = "viewer"
 
 
-def handlers(bags: LuckyBags) -> Mapping[type[Command], Handler]:
+def handlers(bags: Bags) -> Mapping[type[Command], Handler]:
     """The command table of one node's lucky-bag feature: each handler is bound to ``bags``."""
 
     async def handle_bag_create(session: Session, command: CreateBag) -> dict[str, Any]:

@@ -44,7 +44,8 @@ from liveroom.features.luckybag.settings import (
     RULES_CACHE,
     BagSettings,
 )
-from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome, bag_store
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome
+from liveroom.features.luckybag.stores import bag_store
 from liveroom.protocol import Command, event, frame, room_event_body
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from liveroom.http import BACKEND, acting_for, endpoint, path_id, read_json
 
 if TYPE_CHECKING:
     from liveroom.context import NodeContext
-    from liveroom.features.luckybag.feature import LuckyBags
+    from liveroom.features.luckybag.actions import Bags
 
 LIST_LIMIT = 50
 
@@ -29,7 +29,7 @@ def _bag_id(request: Request) -> str:
     return path_id(request, "bag", "bag id")
 
 
-def routes(bags: LuckyBags) -> list[BaseRoute]:
+def routes(bags: Bags) -> list[BaseRoute]:
     """The lucky-bag endpoints of one node, each bound to ``bags``."""
 
     @endpoint(role="host")

@@ -1,5 +1,5 @@
-"""Lucky-bag state shared by every node: the ``BagStore`` protocol, and ``bag_store(engine)``,
-which builds the implementation for the engine in use (``store_memory.py``, ``store_redis.py``).
+"""Lucky-bag state shared by every node: the ``BagStore`` protocol. ``stores.bag_store(engine)``
+builds the implementation for the engine in use (``store_memory.py``, ``store_redis.py``).
 
 A bag moves CREATED → OPEN → DRAWING → DRAWN, or to REVOKED from CREATED or OPEN. Every state
 change that viewers must see publishes its room event in the same atomic step as the change, so
@@ -26,8 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from liveroom.engine.base import Engine, MemoryHost
-    from liveroom.engine.redis_core import RedisCore
+    pass
 
 
 class BagState(StrEnum):
@@ -197,25 +196,3 @@ class BagStore(Protocol):
     async def present(self, room: str, now: float) -> set[str]:
         """Users with a connection in ``room`` on some node whose report has not lapsed."""
         ...
-
-
-def bag_store(engine: Engine) -> BagStore:
-    """The lucky-bag store for ``engine``: in its memory, or in its Redis. Each call builds a
-    new store (the memory one empty), so a node builds one, in its ``LuckyBags`` feature."""
-    return engine.store(memory=_memory, redis=_redis)
-
-
-# The factories import their module only when called, so a node loads the one it runs. Their
-# return types are the static check that each implementation satisfies ``BagStore``.
-
-
-def _memory(host: MemoryHost) -> BagStore:
-    from liveroom.features.luckybag.store_memory import MemoryBagStore
-
-    return MemoryBagStore(host)
-
-
-def _redis(core: RedisCore) -> BagStore:
-    from liveroom.features.luckybag.store_redis import RedisBagStore
-
-    return RedisBagStore(core)

@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from liveroom.features.redpacket.errors import PacketCode
 from liveroom.features.redpacket.feature import RedPackets
-from liveroom.features.redpacket.store import packet_store
+from liveroom.features.redpacket.stores import packet_store
 
 __all__ = ["PacketCode", "RedPackets", "packet_store"]

@@ -16,7 +16,7 @@ from liveroom.protocol import OBJECT_ID, Command, ident_field
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
     from liveroom.features import Handler
-    from liveroom.features.redpacket.feature import RedPackets
+    from liveroom.features.redpacket.actions import Packets
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class ClosePacket(_OnePacket):
     role: ClassVar[str] = "host"
 
 
-def handlers(packets: RedPackets) -> Mapping[type[Command], Handler]:
+def handlers(packets: Packets) -> Mapping[type[Command], Handler]:
     """The command table of one node's red-packet feature: each handler is bound to
     ``packets``."""
 

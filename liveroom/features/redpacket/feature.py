@@ -38,7 +38,8 @@ from liveroom.features.redpacket.rules import (
     split,
     summary_of,
 )
-from liveroom.features.redpacket.store import Grab, packet_store, whole_ms
+from liveroom.features.redpacket.store import Grab, whole_ms
+from liveroom.features.redpacket.stores import packet_store
 from liveroom.protocol import Command, event, room_event_body
 
 if TYPE_CHECKING:

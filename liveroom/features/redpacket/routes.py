@@ -18,14 +18,14 @@ from liveroom.http import acting_for, endpoint, path_id, read_json
 
 if TYPE_CHECKING:
     from liveroom.context import NodeContext
-    from liveroom.features.redpacket.feature import RedPackets
+    from liveroom.features.redpacket.actions import Packets
 
 
 def _packet(request: Request) -> str:
     return path_id(request, "packet", "packet id")
 
 
-def routes(packets: RedPackets) -> list[BaseRoute]:
+def routes(packets: Packets) -> list[BaseRoute]:
     """The red-packet endpoints of one node, each bound to ``packets``."""
 
     @endpoint(role="host")

@@ -1,5 +1,5 @@
-"""Red-packet state shared by every node: the ``PacketStore`` protocol, and
-``packet_store(engine)``, which builds the implementation for the engine in use
+"""Red-packet state shared by every node: the ``PacketStore`` protocol;
+``stores.packet_store(engine)`` builds the implementation for the engine in use
 (``store_memory.py``, and ``store_redis.py`` with one Lua script per atomic step);
 ``tests/redpacket`` runs one conformance suite against both.
 
@@ -17,8 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from liveroom.engine.base import Engine, MemoryHost
-    from liveroom.engine.redis_core import RedisCore
+    pass
 
 
 def whole_ms(t: float) -> float:
@@ -157,25 +156,3 @@ class PacketStore(Protocol):
     async def grabbers(self, room: str, packet: str) -> dict[str, int]:
         """Who grabbed how much (fen)."""
         ...
-
-
-def packet_store(engine: Engine) -> PacketStore:
-    """The red-packet store for ``engine``: in its memory, or in its Redis. Each call builds a
-    new store (the memory one empty), so a node builds one, in its ``RedPackets`` feature."""
-    return engine.store(memory=_memory, redis=_redis)
-
-
-# The factories import their module only when called, so a node loads the one it runs. Their
-# return types are the static check that each implementation satisfies ``PacketStore``.
-
-
-def _memory(host: MemoryHost) -> PacketStore:
-    from liveroom.features.redpacket.store_memory import MemoryPackets
-
-    return MemoryPackets()
-
-
-def _redis(core: RedisCore) -> PacketStore:
-    from liveroom.features.redpacket.store_redis import RedisPackets
-
-    return RedisPackets(core)

@@ -1,0 +1,38 @@
+"""The seams the connection layer shares with the rooms and stats features: ``RoomDirectory``,
+``RoomSnapshots`` and ``ViewerJoins``. ``liveroom.context`` offers them to features, and the
+node's ``rooms`` and ``stats`` satisfy them (``connection.session.ConnectionHost``)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class RoomDirectory(Protocol):
+    """Room settings, as the rooms feature keeps them (``liveroom.features.rooms``)."""
+
+    async def info(self, room: str) -> dict[str, Any]:
+        """The room's settings, defaults filled in. Raises ``EngineUnavailable``."""
+        ...
+
+    async def update(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge validated ``changes`` into the room's settings; the new settings."""
+        ...
+
+
+class RoomSnapshots(RoomDirectory, Protocol):
+    """What the connection layer asks of the rooms feature: a room's settings, and the
+    snapshot a joining viewer gets (every feature's ``snapshot`` part included)."""
+
+    async def snapshot(
+        self, room: str, *, reset: bool = False, version: int = 0
+    ) -> tuple[int, bytes]:
+        """The snapshot event and the offset it reflects. Joins within one tick may share one
+        build (same ``version``, the room's count of state events); ``reset`` builds afresh."""
+        ...
+
+
+class ViewerJoins(Protocol):
+    """What the connection layer tells the stats feature (``liveroom.features.stats``)."""
+
+    async def viewer_joined(self, room: str, user: str) -> None:
+        """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
