@@ -192,13 +192,3 @@ def ws_text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return b"\x81\x7e" + struct.pack("!H", n) + payload
     return b"\x81\x7f" + struct.pack("!Q", n) + payload
-
-
-def ws_payload(wire: bytes) -> bytes:
-    """Undo ``ws_text_frame``: the payload of a frame built by it."""
-    n = wire[1]
-    if n < 126:
-        return wire[2:]
-    if n == 126:
-        return wire[4:]
-    return wire[10:]
