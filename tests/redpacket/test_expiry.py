@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 
 from liveroom.engine.redis import RedisEngine
 from liveroom.features.redpacket.store import Grab, PacketStore, whole_ms
-from liveroom.features.redpacket.stores import packet_store
 from liveroom.features.redpacket.store_redis import PACKET_TTL_S
+from liveroom.features.redpacket.stores import packet_store
 from tests.conftest import make_settings
 
 
