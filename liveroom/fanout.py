@@ -18,8 +18,8 @@ frame, and sorts the viewers for the flushes after it:
 
 Between checks a flush costs, per frame, a few calls; per viewer, one ``send(2)`` from C and
 nothing else: no per-viewer encoding, task, await or Python object. A check comes back when the
-lists may be wrong (``stale``): a send the kernel cut short (``DirectOut.behind`` tells the one
-list holding that socket), a lagging viewer that drained, a viewer over the bound found by the
+lists may be wrong (``stale``): a send the kernel cut short (``DirectOut.behind`` tells its
+room's list, no other), a lagging viewer that drained, a viewer over the bound found by the
 pulse, a join or leave that cannot be done in place, or blanks piling up. Joins and leaves are
 usually done in place: a viewer with nothing queued is appended, one leaving is blanked (-1 in
 ``fds``; ``send_all`` skips it). A ``DirectOut`` released by its connection (closing, its number
