@@ -21,14 +21,14 @@ class Out(Protocol):
 
 
 class Owner(Protocol):
-    """The send list that holds a ``DirectOut``'s descriptor (``liveroom.fanout.SendList``)."""
+    """The fan-out a ``DirectOut``'s viewer is in: its room's ``liveroom.fanout.SendList``."""
 
     def blank(self, out: DirectOut) -> bool:
-        """Skip ``out``'s slot from now on; False when ``out`` holds none there."""
+        """Skip ``out``'s slot in the send loop from now on; False when it holds none."""
         ...
 
     def stale(self) -> None:
-        """The list no longer matches what its sockets hold: check every buffer next time."""
+        """The lists no longer match what the sockets hold: check every buffer next time."""
         ...
 
 
@@ -54,9 +54,9 @@ class DirectOut:
     it. It is safe only while uvloop's buffer is empty, else a frame would overtake bytes queued
     before it. So every write of the connection, the server's own included, comes through here
     (the protocol's ``transport`` is replaced by this object), and uvloop's buffer only fills
-    when the kernel refused bytes: each time (``behind``), the send list that holds this socket
-    (``owner``) is told, and its next flush checks every viewer's buffer before it calls
-    ``send`` directly again.
+    when the kernel refused bytes: each time (``behind``), the send list of the room this
+    connection's viewer is in (``owner``) is told, and its next flush checks every viewer's
+    buffer before it calls ``send`` directly again.
 
     ``sock`` is a socket object on uvloop's descriptor; its ``send`` returns the bytes taken.
     ``release`` detaches it from the descriptor: on ``close``/``abort`` (so no frame follows a Close
@@ -64,13 +64,13 @@ class DirectOut:
     protocol's ``connection_lost``, which uvloop calls before it closes the descriptor. From then
     on ``sock.send`` fails with ``EBADF`` rather than reach a number another connection may get,
     and ``write`` goes through uvloop. The room's send loop holds bare descriptor numbers, so a
-    release also blanks this socket's own slot in its send list, through the handle the list
-    gave it (``owner``, ``slot``), before uvloop can close the number and hand it on. A send that
-    fails any other way (reset, broken pipe) aborts the transport, as uvloop does when its own
-    write fails.
+    release also blanks this socket's own slot, through the handle the send list gave it when
+    its viewer joined (``owner``), before uvloop can close the number and hand it on. A send
+    that fails any other way (reset, broken pipe) aborts the transport, as uvloop does when its
+    own write fails.
     """
 
-    __slots__ = ("transport", "sock", "get_write_buffer_size", "live", "owner", "slot")
+    __slots__ = ("transport", "sock", "get_write_buffer_size", "live", "owner")
 
     def __init__(self, transport: Any) -> None:
         pseudo = transport.get_extra_info("socket")
@@ -79,9 +79,8 @@ class DirectOut:
         self.transport = transport
         self.live = True
         self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
-        #: the send list holding this socket's descriptor at index ``slot``, set by that list
+        #: the send list of the room this connection's viewer is in, set by that list
         self.owner: Owner | None = None
-        self.slot = -1
 
     @staticmethod
     def fits(transport: Any) -> bool:
@@ -138,10 +137,8 @@ class DirectOut:
         the descriptor's number blanks it now, before uvloop may close it and reuse the number."""
         self.live = False
         self.sock.detach()
-        owner = self.owner
-        if owner is not None:
-            self.owner = None
-            owner.blank(self)
+        if self.owner is not None:
+            self.owner.blank(self)
 
     def writelines(self, chunks: Any) -> None:
         self.write(b"".join(chunks))

@@ -18,13 +18,13 @@ frame, and sorts the viewers for the flushes after it:
 
 Between checks a flush costs, per frame, a few calls; per viewer, one ``send(2)`` from C and
 nothing else: no per-viewer encoding, task, await or Python object. A check comes back when the
-lists may be wrong (``stale``): a send the kernel cut short (``DirectOut.behind`` tells the one
-list holding that socket), a lagging viewer that drained, a viewer over the bound found by the
+lists may be wrong (``stale``): a send the kernel cut short (``DirectOut.behind`` tells its
+room's list, no other), a lagging viewer that drained, a viewer over the bound found by the
 pulse, a join or leave that cannot be done in place, or blanks piling up. Joins and leaves are
 usually done in place: a viewer with nothing queued is appended, one leaving is blanked (-1 in
 ``fds``; ``send_all`` skips it). A ``DirectOut`` released by its connection (closing, its number
-soon free for another connection) blanks its own slot through the handle the list gave it
-(``owner``, ``slot``), so the loop never writes to a number it no longer owns.
+soon free for another connection) blanks its own slot through the handle the list gave it when
+its viewer joined (``owner``), so the loop never writes to a number it no longer owns.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import contextlib
 import os
 from array import array
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from liveroom import sendall
 from liveroom.direct_out import DirectOut
@@ -115,6 +115,7 @@ class SendList(Generic[V]):
         "grace",
         "fds",
         "outs",
+        "slots",
         "writes",
         "posts",
         "lagging",
@@ -130,6 +131,9 @@ class SendList(Generic[V]):
         self.grace = grace  # seconds a viewer may stay slow before it is closed
         self.fds = array("i")  # the descriptors of ``outs``, for ``send_all``; -1: blank
         self.outs: list[DirectOut | None] = []  # None where blank
+        #: ``outs`` -> index, made on the first blank after a check (joins and leaves are rare
+        #: next to flushes: a check must not pay for them)
+        self.slots: dict[DirectOut | None, int] | None = None
         #: None when the lists no longer match ``viewers``: the next flush checks every buffer
         self.writes: list[Callable[[bytes], None]] | None = None
         self.posts: list[Callable[[bytes], None]] = []
@@ -162,14 +166,14 @@ class SendList(Generic[V]):
         who was under the bound, and whose socket can take the next frames straight from
         ``send``, so that the flushes after this one can skip the checks."""
         soft = self.soft
-        fds = array("i")
         outs: list[DirectOut | None] = []
-        self.fds, self.outs = fds, outs
         writes: list[Callable[[bytes], None]] = []
         posts: list[Callable[[bytes], None]] = []
         slow: list[V] = []
         # current from here on: a send cut short below makes the lists stale again at once
+        self.fds, self.outs, self.slots = array("i"), [], None
         self.writes, self.posts, self.blanks = writes, posts, 0
+        add_out = outs.append
         for viewer in self.viewers:
             out = viewer.out
             try:
@@ -178,11 +182,9 @@ class SendList(Generic[V]):
                     slow.append(viewer)
                     continue
                 if isinstance(out, DirectOut) and out.live and not queued:
-                    out.owner, out.slot = self, len(outs)
                     if not out.send_now(wire):
                         continue
-                    outs.append(out)
-                    fds.append(out.sock.fileno())
+                    add_out(out)
                 elif isinstance(out, PayloadOut):
                     out.post(payload)
                     posts.append(out.post)
@@ -193,6 +195,9 @@ class SendList(Generic[V]):
                 continue
             if viewer.slow_since:
                 viewer.slow_since = 0.0
+        if self.writes is writes:  # not made stale by a send cut short above
+            self.fds = array("i", [out.sock.fileno() for out in cast("list[DirectOut]", outs)])
+            self.outs, self.slots = outs, None
         self.lagging = slow
         self.unchecked = CHECK_EVERY - 1
         return len(outs) + len(writes) + len(posts), slow
@@ -283,16 +288,22 @@ class SendList(Generic[V]):
         nothing queued, they are appended in place; otherwise the next flush checks every
         buffer and rebuilds the lists."""
         self.viewers.update(viewers)
-        if self.writes is None:
+        in_place = self.writes is not None
+        for viewer in viewers:
+            out = viewer.out
+            if isinstance(out, DirectOut):
+                out.owner = self  # the handle: its release blanks its slot, a short send checks
+                if out.live and not out.get_write_buffer_size():
+                    continue
+            in_place = False
+        if not in_place:
+            self.stale()
             return
+        slots = self.slots
         for viewer in viewers:
             out = viewer.out
-            if not isinstance(out, DirectOut) or not out.live or out.get_write_buffer_size():
-                self.stale()
-                return
-        for viewer in viewers:
-            out = viewer.out
-            out.owner, out.slot = self, len(self.outs)
+            if slots is not None:
+                slots[out] = len(self.outs)
             self.outs.append(out)
             self.fds.append(out.sock.fileno())
 
@@ -301,28 +312,31 @@ class SendList(Generic[V]):
         ``send`` sockets (a released socket blanked its slot already); otherwise the next
         flush checks every buffer and rebuilds the lists."""
         self.viewers.remove(viewer)
+        out = viewer.out
+        if isinstance(out, DirectOut):
+            out.owner = None
         if self.writes is None:
             return
-        out = viewer.out
         if self.writes or self.posts or not isinstance(out, DirectOut) or viewer in self.lagging:
             self.stale()
         elif not self.blank(out) and out.live:  # live, yet in no slot: the lists are wrong
             self.stale()
 
     def blank(self, out: DirectOut) -> bool:
-        """Skip ``out``'s slot from now on (its handle says which); False when ``out`` holds
-        no slot in these lists. A blank costs ``send_all`` a skipped entry per flush: past
-        ``BLANKS_MIN`` of them (and an eighth of the list) the next flush rebuilds the lists."""
-        index = out.slot
-        outs = self.outs
-        if out.owner is self:
-            out.owner = None
-        if 0 <= index < len(outs) and outs[index] is out:
-            outs[index] = None
-            self.fds[index] = -1
-            self.blanks += 1
-            return True
-        return False
+        """Skip ``out``'s slot from now on; False when ``out`` holds no slot in these lists.
+        A blank costs ``send_all`` a skipped entry per flush: past ``BLANKS_MIN`` of them (and
+        an eighth of the list) the next flush rebuilds the lists."""
+        slots = self.slots
+        if slots is None:
+            slots = self.slots = dict(zip(self.outs, range(len(self.outs)), strict=True))
+            slots.pop(None, None)  # the blanks
+        index = slots.pop(out, -1)
+        if index < 0:
+            return False
+        self.outs[index] = None
+        self.fds[index] = -1
+        self.blanks += 1
+        return True
 
     def stale(self) -> None:
         """The lists no longer match what the viewers' sockets hold: the next flush checks
@@ -333,6 +347,7 @@ class SendList(Generic[V]):
         self.posts = []
         self.fds = array("i")
         self.outs = []
+        self.slots = None
 
 
 def _each(writes: list[Callable[[bytes], None]], data: bytes) -> int:
