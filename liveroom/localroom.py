@@ -1,0 +1,354 @@
+"""One room as this node holds it: its events in offset order, its viewers, its flushes.
+
+A ``LocalRoom`` takes the room's events from the engine (``receive``) in offset order: a repeat
+is dropped, a gap is filled from history before anything after it goes out. Per tick its
+``flush`` joins the batch's stored bytes into one frame and hands that frame to every viewer
+through the room's ``SendList`` (``liveroom.fanout``). Joining viewers are brought level from
+the batch or the ring of recent events before they enter the shared fan-out.
+
+What a room needs of the node (spawning tasks, the tick's dirty set, evictions, catch-up from
+history) is the ``RoomHost`` protocol; ``liveroom.hub.Hub`` is the one implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+import orjson
+
+from liveroom import metrics
+from liveroom.engine.base import Engine
+from liveroom.errors import CloseCode, EngineUnavailable
+from liveroom.fanout import SendAll, SendList
+from liveroom.protocol import event, frame, offset_of, ws_text_frame
+
+__all__ = ["CATCHUP_CHUNK", "CRITICAL", "RING", "Link", "LocalRoom", "RoomHost", "Viewer"]
+
+log = logging.getLogger("liveroom.hub")
+
+RING = 512  # recent events kept per room, to bring joining viewers level without Redis
+CATCHUP_CHUNK = 200  # events per catch-up frame
+#: the core's event types flushed at once instead of waiting for the tick; features add theirs
+#: (``Feature.critical_events``) to ``Hub.critical``
+CRITICAL = frozenset({b"resync"})
+
+
+def type_of(payload: bytes) -> bytes:
+    """The ``type`` of a stored room event: it follows the offset (see protocol.room_event_body)."""
+    start = payload.find(b'"type":"')
+    if start < 0:
+        return b""
+    start += 8
+    return payload[start : payload.index(b'"', start)]
+
+
+class Link(Protocol):
+    """What the hub needs of a viewer's connection (``liveroom.connection``)."""
+
+    @property
+    def out(self) -> Any:
+        """Where room frames go: an ``Out`` (whole frames) or a ``PayloadOut`` (payloads)."""
+
+    def send(self, payload: bytes) -> None:
+        """Frame and send ``payload`` to this connection alone."""
+
+    def close(self, code: int, reason: str = "") -> None:
+        """End the connection with a Close frame."""
+
+    def forget(self) -> None:
+        """The viewer's session is over: the connection lets go of it."""
+
+
+class Viewer:
+    """One connection as the hub sees it."""
+
+    __slots__ = ("conn", "out", "user", "room", "slow_since", "offset", "left", "catching")
+
+    def __init__(self, conn: Link, user: str) -> None:
+        self.conn = conn
+        self.out = conn.out
+        self.user = user
+        self.room: LocalRoom | None = None
+        self.slow_since = 0.0
+        self.offset = 0  # while joining: the newest offset this viewer already has
+        self.left = False
+        self.catching = False
+
+    def send(self, payload: bytes) -> None:
+        """Send a private frame (reply, snapshot, notice) to this viewer alone."""
+        if not self.left:
+            self.conn.send(payload)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the connection. To take the viewer out of its room first: ``Hub.evict``."""
+        self.conn.close(code, reason)
+
+
+class RoomHost(Protocol):
+    """What a local room needs of its node (``liveroom.hub.Hub``)."""
+
+    engine: Engine
+    settings: Any
+    send_all: SendAll
+    soft_limit: int
+    hard_limit: int
+    critical: frozenset[bytes]
+    dirty: set[LocalRoom]
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the node cancels on close."""
+
+    def mark(self, room: LocalRoom, critical: bool = False) -> None:
+        """``room`` has something to flush: at the next tick, or at once when critical."""
+
+    def evict(self, viewer: Viewer, code: int, reason: str = "") -> None:
+        """Take ``viewer`` out of its room and close its connection."""
+
+    def close_slow(self, viewers: list[Viewer]) -> None:
+        """Close viewers that stayed over their buffer bound."""
+
+    async def catch_up(self, viewer: Viewer, room: LocalRoom) -> None:
+        """Bring a joining viewer level from the engine's history (too far behind the ring)."""
+
+    def viewer_count(self) -> int:
+        """Viewers in every local room of this node."""
+
+
+class LocalRoom:
+    """This node's share of one room."""
+
+    def __init__(self, hub: RoomHost, room: str) -> None:
+        self.hub = hub
+        self.id = room
+        #: who gets the room's frames, and how (``liveroom.fanout``)
+        settings = hub.settings
+        self.send_list: SendList[Viewer] = SendList(
+            hub.send_all, hub.soft_limit, hub.hard_limit, settings.slow_grace_s
+        )
+        self.viewers = self.send_list.viewers  # in the fan-out: ``admit`` adds, ``Hub.leave`` drops
+        self.joining: list[Viewer] = []  # waiting to be brought level (``_level_joining``)
+        self.state_version = 0  # counts state events (stats, counts): see Rooms.snapshot
+        self.pending: list[bytes] = []
+        self.state: dict[str, bytes] = {}
+        self.ring: deque[bytes] = deque(maxlen=RING)
+        self.last_offset: int | None = None  # newest offset received; None until subscribed
+        self.flushed = 0  # newest offset sent out
+        self.early: list[bytes] = []  # events received before last_offset is known
+        self.filling = False
+        self.likes = 0
+        self.stats: tuple[int, int, int] = (-1, -1, -1)
+        self.ready = asyncio.Event()
+        self.idle_since = 0.0
+        self.info: dict[str, Any] = {}
+
+    @property
+    def size(self) -> int:
+        return len(self.viewers) + len(self.joining)
+
+    # ------------------------------------------------------------------ intake
+
+    def receive(self, payload: bytes) -> None:
+        """An event from the engine. Drops repeats; a gap is filled from history first."""
+        if payload[:1] == b"@":
+            self._private(payload)
+            return
+        if self.last_offset is None or self.filling:
+            self.early.append(payload)
+            return
+        offset = offset_of(payload)
+        if offset <= self.last_offset:
+            return
+        if offset > self.last_offset + 1:
+            self.early.append(payload)
+            self._fill_gap()
+            return
+        self._accept(offset, payload)
+
+    def _accept(self, offset: int, payload: bytes) -> None:
+        self.last_offset = offset
+        self.pending.append(payload)
+        kind = type_of(payload)
+        ending = False
+        if kind == b"room":
+            # the event carries the public settings only; comment rules need the full ones
+            with contextlib.suppress(Exception):
+                ending = bool(orjson.loads(payload).get("room", {}).get("ended"))
+            self.hub.spawn(self._reload_info())
+        self.hub.mark(self, critical=ending or kind in self.hub.critical)
+        if ending:  # after the flush that carries the news, close everyone with 4010
+            asyncio.get_running_loop().call_soon(self.end)
+
+    def _private(self, payload: bytes) -> None:
+        user, _, body = payload[1:].partition(b"\n")
+        name = user.decode()
+        for viewer in (*self.viewers, *self.joining):
+            if viewer.user == name:
+                viewer.send(frame([body]))
+
+    def start(self, head: int) -> None:
+        """Subscribed; ``head`` was read after the subscription took hold."""
+        self.last_offset = max(head, self.last_offset or 0)
+        self.flushed = self.last_offset
+        self._drain_early()
+        self.ready.set()
+
+    def _drain_early(self) -> None:
+        early, self.early = self.early, []
+        for payload in early:
+            self.receive(payload)
+
+    def _fill_gap(self) -> None:
+        if self.filling:
+            return
+        self.filling = True
+        self.hub.spawn(self._fill())
+
+    async def _fill(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                after = self.last_offset or 0
+                history = await self.hub.engine.history(
+                    self.id, after, self.hub.settings.history_len
+                )
+                break
+            except EngineUnavailable:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self.filling = False
+        if history.complete:
+            for payload in history.events:
+                offset = offset_of(payload)
+                if self.last_offset is None or offset > self.last_offset:
+                    self._accept(offset, payload)
+        else:
+            # Too far behind to fill: tell every viewer to resume, which gives them a reset
+            # snapshot if their own offset is gone too.
+            metrics.RESYNCS.inc()
+            log.warning(
+                "room %s: gap after %s cannot be filled; viewers told to resync",
+                self.id,
+                self.last_offset,
+            )
+            self.last_offset = history.head
+            self.pending.clear()
+            self.ring.clear()
+            self.state["resync"] = event("resync", offset=history.head)
+            self.flushed = history.head
+            self.hub.mark(self, critical=True)
+        self._drain_early()
+
+    def resync_from_engine(self) -> None:
+        """After the engine reconnected: fetch whatever was published while we were away."""
+        if self.last_offset is not None:
+            self._fill_gap()
+
+    # ------------------------------------------------------------------ fan-out
+
+    def flush(self) -> None:
+        """Send this tick's events to every viewer. The hot path of the server."""
+        batch = self.pending
+        first = self.flushed
+        if batch:
+            self.pending = []
+            self.ring.extend(batch)
+            self.flushed = offset_of(batch[-1])
+        state = list(self.state.values())
+        self.state.clear()
+        late = self._level_joining(first, state) if self.joining else None
+        if not batch and not state:
+            if late:
+                self.admit(late)
+            return
+        # --- once per frame: join the stored event bytes and frame them, once for every viewer
+        payload = frame(batch + state) if state else frame(batch)
+        sent, slow = self.send_list.send(payload, ws_text_frame(payload))
+        metrics.FRAMES_OUT.inc(sent)
+        metrics.EVENTS_OUT.inc(sent * (len(batch) + len(state)))
+        if slow:
+            self._handle_slow(slow, first, batch, state)
+        if late:
+            self.admit(late)
+
+    def admit(self, viewers: list[Viewer]) -> None:
+        """Move viewers into the shared fan-out (see ``SendList.admit``)."""
+        self.send_list.admit(viewers)
+
+    def _handle_slow(
+        self, slow: list[Viewer], first: int, batch: list[bytes], state: list[bytes]
+    ) -> None:
+        """Viewers over their buffer bound: state wins, comments are skipped, laggards closed."""
+        kept = [p for p in batch if type_of(p) != b"comment"]
+        skipped = len(batch) - len(kept)
+        marker = [event("skipped", **{"from": first + 1, "to": self.flushed, "count": skipped})]
+        payload = frame(kept + state + (marker if batch else []))
+        over = self.send_list.slow(slow, payload, ws_text_frame(payload), time.monotonic())
+        metrics.SKIPPED.inc(skipped * (len(slow) - len(over)))
+        self.hub.close_slow(over)
+
+    async def _reload_info(self) -> None:
+        with contextlib.suppress(EngineUnavailable):
+            info = await self.hub.engine.room_info(self.id)
+            if info is not None:
+                self.info = info
+
+    def end(self) -> None:
+        """The host ended the room: every local viewer is closed with 4010 (do not retry)."""
+        for viewer in [*self.viewers, *self.joining]:
+            self.hub.evict(viewer, CloseCode.ROOM_ENDED, "room ended")
+
+    def close_laggards(self) -> None:
+        """Once a pulse: close the viewers over their bound past the grace (``laggards``)."""
+        self.hub.close_slow(self.send_list.laggards(time.monotonic()))
+
+    def _level_joining(self, first: int, state: list[bytes]) -> list[Viewer]:
+        """Bring joining viewers level with this flush.
+
+        A viewer holding exactly ``first`` takes the shared frame. One behind or inside the batch
+        gets the events it lacks from the ring in a frame of its own, and joins the shared list
+        after this flush (returned). One ahead of what reached this node waits.
+        """
+        last = self.flushed
+        waiting: list[Viewer] = []
+        late: list[Viewer] = []
+        for viewer in self.joining:
+            have = viewer.offset
+            if have > last:
+                waiting.append(viewer)  # its snapshot is ahead of what reached us: wait
+                continue
+            if have == first:
+                self.admit([viewer])  # the shared frame is exactly what it needs
+                continue
+            # the ring holds the contiguous offsets ring_first..last
+            ring_first = last - len(self.ring) + 1
+            if have + 1 < ring_first:
+                waiting.append(viewer)
+                if not viewer.catching:
+                    viewer.catching = True
+                    self.hub.spawn(self.hub.catch_up(viewer, self))
+                continue
+            missing = list(itertools.islice(self.ring, have + 1 - ring_first, None))
+            chunks = [missing[i : i + CATCHUP_CHUNK] for i in range(0, len(missing), CATCHUP_CHUNK)]
+            chunks = chunks or [[]]
+            chunks[-1] = chunks[-1] + state
+            for chunk in chunks:
+                if chunk:
+                    viewer.send(frame(chunk))
+            late.append(viewer)
+        self.joining = waiting
+        if waiting:
+            self.hub.dirty.add(self)  # look again next tick
+        metrics.VIEWERS.set(self.hub.viewer_count())
+        return late
+
+    def add_state(self, key: str, payload: bytes) -> None:
+        self.state[key] = payload
+        self.state_version += 1  # a snapshot built before this is stale for new joiners
+        self.hub.mark(self)
