@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveroom import fanout, metrics
@@ -28,6 +29,19 @@ __all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
 log = logging.getLogger("liveroom.hub")
 
 UNSUBSCRIBE_GRACE_S = 5.0  # an empty room stays subscribed this long, for viewers on their way back
+
+
+def next_tick(due: float, now: float, tick: float) -> tuple[float, int]:
+    """The tick after the one due at ``due``, seen at ``now``, and how many slots were missed.
+
+    The next tick is the first slot of the grid ``due + k * tick`` (k >= 1) not before ``now``;
+    the slots before ``now`` were missed (overruns).
+    """
+    following = due + tick
+    if now <= following:
+        return following, 0
+    missed = math.ceil((now - following) / tick)
+    return following + missed * tick, missed
 
 
 class Hub:
@@ -47,6 +61,9 @@ class Hub:
         self.send_all = fanout.send_loop(settings.send_loop)
         self.hard_limit = settings.outgoing_hard_kb * 1024
         self.tick = settings.tick_ms / 1000
+        #: the tick's clock and sleep: the event loop's, unless a test brings its own
+        self.clock: Callable[[], float] | None = None
+        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._flush_soon: asyncio.Handle | None = None
@@ -204,10 +221,25 @@ class Hub:
                 log.exception("flush of room %s failed", room.id)
 
     async def _tick_loop(self) -> None:
+        """Flush the rooms with something to send on a fixed cadence.
+
+        Tick k is due at ``start + k * tick``, however long the flushes take: a room delivers
+        1000 / ``tick_ms`` frames a second whenever its flush fits in the tick. When the flushes
+        run past the next due time (an overrun), the slots passed over are counted, what waits
+        is flushed once right away, and the ticks after that keep their places on the grid.
+        """
+        clock = self.clock or asyncio.get_running_loop().time
+        due = clock() + self.tick
         while True:
-            await asyncio.sleep(self.tick)
+            await self.sleep(due - clock())
             if self.dirty:
                 self.flush_all()
+            due, missed = next_tick(due, clock(), self.tick)
+            if missed:
+                metrics.TICK_OVERRUNS.inc(missed)
+                await self.sleep(0)  # let the readers in, then the late flush
+                if self.dirty:
+                    self.flush_all()
 
     async def _pulse_loop(self) -> None:
         while True:

@@ -9,6 +9,10 @@ VIEWERS = Gauge("liveroom_viewers", "Viewers in local rooms on this process")
 ROOMS = Gauge("liveroom_rooms", "Local rooms on this process")
 FRAMES_OUT = Counter("liveroom_frames_out", "Room frames written to viewers")
 EVENTS_OUT = Counter("liveroom_events_out", "Events delivered to viewers, summed over frames")
+TICK_OVERRUNS = Counter(
+    "liveroom_tick_overruns",
+    "Ticks skipped because the flushes before them ran past their due time",
+)
 SHED = Counter("liveroom_comments_shed", "Comments not broadcast because the room was over its cap")
 SKIPPED = Counter(
     "liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound"

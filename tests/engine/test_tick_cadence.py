@@ -1,0 +1,84 @@
+"""The hub's tick keeps a fixed cadence: flushes start on the grid, overruns are counted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from liveroom import metrics
+from liveroom.engine.memory import MemoryEngine
+from liveroom.hub import Hub, next_tick
+from tests.conftest import make_settings
+
+
+def test_next_tick_on_time() -> None:
+    assert next_tick(1.0, 1.02, 0.05) == (pytest.approx(1.05), 0)
+    assert next_tick(1.0, 1.05, 0.05) == (pytest.approx(1.05), 0)  # due right now: not missed
+
+
+def test_next_tick_skips_missed_slots_and_stays_on_the_grid() -> None:
+    due, missed = next_tick(1.0, 1.07, 0.05)  # the slot at 1.05 passed during the flush
+    assert (due, missed) == (pytest.approx(1.10), 1)
+    due, missed = next_tick(1.0, 1.2301, 0.05)  # 1.05 .. 1.20 passed
+    assert (due, missed) == (pytest.approx(1.25), 4)
+
+
+class FakeTime:
+    """A clock that moves only when the tick sleeps or a flush 'works'."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        self.sleeps += 1
+        await asyncio.sleep(0)
+
+
+async def run_ticks(cost: Callable[[int], float], flushes: int) -> tuple[list[float], float]:
+    """Start times of the first ``flushes`` flushes (the n-th costing ``cost(n)`` seconds) with
+    a room always dirty, and the overruns counted meanwhile."""
+    hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
+    fake = FakeTime()
+    hub.clock, hub.sleep = fake.clock, fake.sleep
+    starts: list[float] = []
+    done = asyncio.Event()
+
+    def flush_all() -> None:
+        starts.append(fake.now)
+        fake.now += cost(len(starts))
+        if len(starts) == flushes:
+            done.set()
+
+    hub.flush_all = flush_all  # type: ignore[method-assign]
+    hub.dirty.add(object())  # type: ignore[arg-type]
+    before = metrics.TICK_OVERRUNS._value.get()
+    task = asyncio.create_task(hub._tick_loop())
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        task.cancel()
+    return starts[:flushes], metrics.TICK_OVERRUNS._value.get() - before
+
+
+async def test_flushes_start_on_the_grid_however_long_they_take() -> None:
+    """A 30 ms flush in a 50 ms tick: 20 flushes a second, not 1000 / (50 + 30)."""
+    starts, overruns = await run_ticks(lambda n: 0.030, 40)
+    assert starts == [pytest.approx(100.05 + 0.05 * k) for k in range(40)]
+    assert overruns == 0
+
+
+async def test_an_overrun_is_counted_and_does_not_shift_later_ticks() -> None:
+    """One 120 ms flush: its missed slots are counted, the rest stay on the 50 ms grid."""
+    starts, overruns = await run_ticks(lambda n: 0.120 if n == 3 else 0.010, 8)
+    # slots at .05 .10 .15 (slow: ends .27; .20 and .25 missed), a late flush at .27, then the
+    # grid again at .30 .35 .40 .45
+    expected = [100.05, 100.10, 100.15, 100.27, 100.30, 100.35, 100.40, 100.45]
+    assert starts == [pytest.approx(x) for x in expected]
+    assert overruns == 2
