@@ -244,32 +244,50 @@ class Hub:
     async def _pulse_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.pulse_s)
-            for room in list(self.rooms.values()):
-                await self._pulse(room)
+            await self.pulse()
 
-    async def _pulse(self, room: LocalRoom) -> None:
-        room.close_laggards()
-        likes, room.likes = room.likes, 0
-        try:
+    async def pulse(self) -> None:
+        """One heartbeat of every local room, in one round to the engine.
+
+        Laggards are closed, idle rooms past their grace are dropped, and the others report
+        their viewers and likes in one ``pulse_many``; the totals that changed go to viewers as
+        ``stats``. If the engine is down, the likes wait for the next pulse.
+        """
+        started = time.monotonic()
+        rooms: list[LocalRoom] = []
+        for room in list(self.rooms.values()):
+            room.close_laggards()
             if (
                 room.size == 0
                 and room.idle_since
-                and (time.monotonic() - room.idle_since > UNSUBSCRIBE_GRACE_S)
+                and started - room.idle_since > UNSUBSCRIBE_GRACE_S
             ):
-                await self._drop(room)
-                return
-            pulse = await self.engine.pulse(room.id, self.node, room.size, likes)
+                with contextlib.suppress(EngineUnavailable):
+                    await self._drop(room)
+                continue
+            rooms.append(room)
+        reports = []
+        for room in rooms:
+            reports.append((room.id, room.size, room.likes))
+            room.likes = 0
+        try:
+            pulses = await self.engine.pulse_many(self.node, reports) if reports else []
         except EngineUnavailable:
-            room.likes += likes  # keep them for the next pulse
+            for room, (_, _, likes) in zip(rooms, reports, strict=True):
+                room.likes += likes  # keep them for the next pulse
             return
-        stats = (pulse.online, pulse.peak, pulse.likes)
-        if stats != room.stats:
-            room.stats = stats
-            room.add_state(
-                "stats", event("stats", online=pulse.online, peak=pulse.peak, likes=pulse.likes)
-            )
-        for callback in self.on_pulse:
-            callback(room)
+        finally:
+            metrics.PULSE_SECONDS.set(time.monotonic() - started)
+        for room, pulse in zip(rooms, pulses, strict=True):
+            stats = (pulse.online, pulse.peak, pulse.likes)
+            if stats != room.stats:
+                room.stats = stats
+                room.add_state(
+                    "stats",
+                    event("stats", online=pulse.online, peak=pulse.peak, likes=pulse.likes),
+                )
+            for callback in self.on_pulse:
+                callback(room)
 
     async def _drop(self, room: LocalRoom) -> None:
         if room.size:

@@ -13,6 +13,10 @@ TICK_OVERRUNS = Counter(
     "liveroom_tick_overruns",
     "Ticks skipped because the flushes before them ran past their due time",
 )
+PULSE_SECONDS = Gauge(
+    "liveroom_pulse_seconds",
+    "How long the last pulse of every local room took, engine round trips included",
+)
 SHED = Counter("liveroom_comments_shed", "Comments not broadcast because the room was over its cap")
 SKIPPED = Counter(
     "liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound"

@@ -11,7 +11,7 @@ holds a contiguous run of the newest ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -92,6 +92,10 @@ class Pulse:
     likes: int
 
 
+#: one room's part of a node's pulse: ``(room, viewers on this node, likes since the last pulse)``
+PulseReport = tuple[str, int, int]
+
+
 @dataclass(slots=True)
 class EngineHealth:
     ok: bool = True
@@ -145,6 +149,11 @@ class Presence(Protocol):
 
         A node that stops pulsing drops out after the node TTL.
         """
+        ...
+
+    async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
+        """``pulse`` for many rooms in one round: a ``(room, online, likes)`` report each, the
+        rooms' totals in the same order. The hub's pulse of all its rooms."""
         ...
 
     async def leave(self, room: str, node: str) -> None:

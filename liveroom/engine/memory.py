@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from liveroom.engine.base import (
     Posted,
     PostResult,
     Pulse,
+    PulseReport,
     RoomState,
     S,
     cap_burst,
@@ -181,6 +182,9 @@ class MemoryEngine:
         if total > counters.get("peak_online", 0):
             counters["peak_online"] = total
         return Pulse(total, counters.get("peak_online", 0), counters.get("likes", 0))
+
+    async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
+        return [await self.pulse(room, node, online, likes) for room, online, likes in reports]
 
     async def leave(self, room: str, node: str) -> None:
         self._room(room).nodes.pop(node, None)

@@ -38,7 +38,7 @@ async def test_join_after_the_idle_drop_still_receives() -> None:
     hub = Hub(engine, make_settings())
     room = await hub.room("r1")  # handed to a joining session
     room.idle_since = time.monotonic() - 60  # its last viewer left long ago
-    await hub._pulse(room)  # the pulse drops it while the session awaits its snapshot
+    await hub.pulse()  # the pulse drops it while the session awaits its snapshot
     assert "r1" not in hub.rooms
     wire = Wire()
     viewer = Viewer(wire, "u1")
@@ -99,3 +99,24 @@ async def test_fast_flushes_still_catch_a_slow_viewer_and_skip_a_closed_one() ->
     assert not any(last in d for d in wires[2].data), "the slow viewer still got comments"
     assert any(b'"skipped"' in d for d in wires[2].data)
     await engine.close()
+
+
+async def test_one_pulse_reports_every_room_and_sends_changed_stats() -> None:
+    """``Hub.pulse`` reports every local room in one round; each room gets its own totals."""
+    engine = MemoryEngine(make_settings())
+    await engine.open()
+    hub = Hub(engine, make_settings())
+    rooms = [await hub.room(f"r{i}") for i in range(3)]
+    for i, room in enumerate(rooms):
+        room.joining.extend(Viewer(Wire(), f"u{v}") for v in range(i + 1))
+        room.likes = 10 * i
+    await engine.pulse("r2", "node-other", 4, 5)  # another node's viewers and likes count too
+    await hub.pulse()
+    for i, room in enumerate(rooms):
+        other = (4, 5) if room.id == "r2" else (0, 0)
+        assert room.stats == (i + 1 + other[0], i + 1 + other[0], 10 * i + other[1])
+        assert room.likes == 0
+        assert b'"type":"stats"' in room.state["stats"]
+    rooms[0].state.clear()
+    await hub.pulse()  # nothing changed in r0: no new stats event
+    assert "stats" not in rooms[0].state

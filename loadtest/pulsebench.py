@@ -1,0 +1,119 @@
+"""What a node's pulse of many rooms costs: ``python -m loadtest.pulsebench --rooms 2000``.
+
+Builds one node's hub on the chosen engine (Redis at ``--redis-url`` by default, under a key
+prefix of its own that is deleted afterwards), gives it ``--rooms`` local rooms with a few
+stand-in viewers each, and times ``Hub.pulse`` (every room's heartbeat in one round to the engine)
+``--cycles`` times. ``--sequential`` times the same rooms pulsed one ``await`` after another, as
+the hub did before ``pulse_many``, for an A/B in one run. Prints the wall time per cycle and, on
+Redis, the commands Redis ran per cycle (``INFO commandstats``). Bounded by ``--cycles``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import time
+from typing import Any
+
+from liveroom.config import Settings
+from liveroom.engine import engine_from_settings
+from liveroom.hub import Hub, LocalRoom, Viewer
+
+
+class Idle:
+    """A stand-in connection: the pulse only counts viewers."""
+
+    out = None
+
+    def send(self, payload: bytes) -> None:
+        pass
+
+    def close(self, code: int, reason: str = "") -> None:
+        pass
+
+    def forget(self) -> None:
+        pass
+
+
+async def redis_calls(engine: Any) -> int:
+    client = getattr(engine, "client", None)
+    if client is None:
+        return 0
+    stats = await client.info("commandstats")
+    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    prefix = "pb" + secrets.token_hex(4)
+    settings = Settings(
+        secret="x" * 32,
+        api_key="y" * 32,
+        engine=args.engine,
+        redis_url=args.redis_url,
+        redis_prefix=prefix,
+        demo=False,
+    )
+    engine = engine_from_settings(settings)
+    await engine.open()
+    hub = Hub(engine, settings)
+    try:
+        for i in range(args.rooms):
+            room = LocalRoom(hub, f"room{i}")
+            for v in range(args.viewers):
+                room.joining.append(Viewer(Idle(), f"u{v}"))  # counted in room.size
+            room.likes = i % 3
+            hub.rooms[room.id] = room
+
+        async def sequential() -> None:
+            for room in list(hub.rooms.values()):
+                await engine.pulse(room.id, hub.node, room.size, room.likes)
+
+        cycle = sequential if args.sequential else hub.pulse
+        await cycle()  # warm up: scripts loaded, connections open
+        times: list[float] = []
+        calls_before = await redis_calls(engine)
+        for _ in range(args.cycles):
+            started = time.perf_counter()
+            await cycle()
+            times.append(time.perf_counter() - started)
+        calls = await redis_calls(engine) - calls_before - 1  # the INFO call itself
+        return {
+            "engine": args.engine,
+            "rooms": args.rooms,
+            "mode": "sequential" if args.sequential else "pulse_many",
+            "cycles": args.cycles,
+            "cycle_ms_median": round(statistics.median(times) * 1000, 1),
+            "cycle_ms_max": round(max(times) * 1000, 1),
+            "redis_commands_per_cycle": round(calls / args.cycles) if calls > 0 else None,
+        }
+    finally:
+        client = getattr(engine, "client", None)
+        if client is not None:
+            keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
+            for start in range(0, len(keys), 500):
+                await client.delete(*keys[start : start + 500])
+        await engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.pulsebench", description=__doc__)
+    parser.add_argument("--rooms", type=int, default=2000)
+    parser.add_argument("--viewers", type=int, default=5, help="stand-in viewers per room")
+    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--engine", choices=["redis", "memory"], default="redis")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--sequential", action="store_true", help="one await per room")
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(result, out)
+
+
+if __name__ == "__main__":
+    main()
