@@ -33,6 +33,9 @@ class Feature:
     critical_events: ClassVar[frozenset[bytes]] = frozenset()
     #: the error code enums this feature answers with (documented in docs/protocol.md)
     error_codes: ClassVar[tuple[type[Enum], ...]] = ()
+    #: room event types (their ``type`` as bytes) this feature sees as the node relays them
+    #: (``relayed``)
+    watched_events: ClassVar[frozenset[bytes]] = frozenset()
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -58,8 +61,16 @@ class Feature:
     async def joined(self, session: Session) -> None:
         """A viewer has its snapshot: send it what is private to it (``session.viewer.send``)."""
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
-        """A comment by ``who`` was accepted (keyword joins hang off this)."""
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        """A comment by ``who`` was accepted (keyword joins hang off this). ``after`` is the
+        room offset it follows in the room's order (None: not known)."""
+
+    def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
+        """This node took a room event of a ``watched_events`` type into ``room``, in offset
+        order, before its viewers get it. Runs in the node's event intake: bookkeeping only,
+        no awaiting."""
 
 
 class Dispatch:

@@ -228,7 +228,9 @@ class RedPackets(Feature):
     async def snapshot(self, room: str) -> dict[str, Any]:
         return {"packets": await self.active(room)}
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
         """A comment equal to an open keyword packet's keyword unlocks it for its sender."""
         text = text.strip()
         if not text or len(text) > MAX_KEYWORD:
