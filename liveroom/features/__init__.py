@@ -10,6 +10,7 @@ only through the seams of ``liveroom.context``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from liveroom.auth import Identity
     from liveroom.connection.session import Session
     from liveroom.context import NodeContext
+
+#: event-loop turns ``Feature.caught_up`` waits for the node to relay the events before an offset
+CATCH_UP_TURNS = 4
 
 
 class Feature:
@@ -71,6 +75,20 @@ class Feature:
         """This node took a room event of a ``watched_events`` type into ``room``, in offset
         order, before its viewers get it. Runs in the node's event intake: bookkeeping only,
         no awaiting."""
+
+    async def caught_up(self, room: str, offset: int) -> bool:
+        """Whether this node has taken every event of ``room`` up to ``offset`` in (so each
+        ``relayed`` call for them has run). The events before a comment usually arrive a loop
+        turn or two after the comment's own answer (they come on the subscription's
+        connection): this waits up to ``CATCH_UP_TURNS`` turns for them, then answers False
+        and the caller reads the shared state instead."""
+        for turn in range(CATCH_UP_TURNS + 1):
+            local = self.ctx.hub.rooms.get(room)
+            if local is not None and local.last_offset is not None and local.last_offset >= offset:
+                return True
+            if turn < CATCH_UP_TURNS:
+                await asyncio.sleep(0)  # a loop turn, for the subscription's reader
+        return False
 
 
 class Dispatch:

@@ -47,7 +47,6 @@ from liveroom.features.luckybag.rules import (
 from liveroom.features.luckybag.settings import (
     KEYWORD_CACHE_S,
     LEASE_S,
-    LEVEL_TURNS,
     RULES_CACHE,
     BagSettings,
 )
@@ -437,16 +436,10 @@ class LuckyBags(Feature):
         if cached is not None and time.monotonic() - cached[0] <= max_age:
             if after is None:
                 return cached[1]
-            # The events before the comment usually reach this node's intake a loop turn or
-            # two after the comment's own answer (they come on the subscription's connection):
-            # yield a few turns for them before reading the store.
-            for _ in range(LEVEL_TURNS):
-                if self._relayed_up_to(room, after):
-                    cached = self._current.get(room)  # a relayed bag event drops it
-                    if cached is not None:
-                        return cached[1]
-                    break
-                await asyncio.sleep(0)
+            if await self.caught_up(room, after):
+                cached = self._current.get(room)  # a bag event relayed meanwhile dropped it
+                if cached is not None:
+                    return cached[1]
         if after is not None:
             # a read already in flight may have started before the event we must see
             return await self._fetch(room)
@@ -470,10 +463,6 @@ class LuckyBags(Feature):
         node's ``generation`` of the room was read."""
         if self._generations.get(room, 0) == generation:
             self._current[room] = (time.monotonic(), bag)
-
-    def _relayed_up_to(self, room: str, offset: int) -> bool:
-        local = self.ctx.hub.rooms.get(room)
-        return local is not None and local.last_offset is not None and local.last_offset >= offset
 
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """A bag of ``room`` changed (created, opened, revoked or drawn): what this node holds

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 LEASE_S = 10.0  # how long a claimed draw is ours before another node may take it over
 KEYWORD_CACHE_S = 0.25  # how stale the room's current bag may be when matching keyword comments
 # (unless a bag event was relayed since, or the comment came after events not relayed yet)
-LEVEL_TURNS = 4  # event-loop turns a keyword comment waits for the node to relay what came before
 RULES_CACHE = 10_000  # bags whose (immutable) rules this node remembers
 
 
