@@ -22,12 +22,17 @@ if #KEYS > 3 then
     if tonumber(until_ms) > now then return {'muted', false} end
     redis.call('HDEL', KEYS[4], ARGV[7])
   end
+  -- said: remembered at once (one command on the usual path), forgotten if the limit refuses
   local window = tonumber(ARGV[14])
-  if window > 0 and redis.call('EXISTS', KEYS[8]) == 1 then return {'duplicate', false} end
+  if window > 0 and not redis.call('SET', KEYS[8], 1, 'PX', window, 'NX') then
+    return {'duplicate', false}
+  end
   local used = redis.call('INCR', KEYS[5])
   if used == 1 then redis.call('EXPIRE', KEYS[5], tonumber(ARGV[10])) end
-  if used > tonumber(ARGV[9]) then return {'rate_limited', false} end
-  if window > 0 then redis.call('SET', KEYS[8], 1, 'PX', window) end
+  if used > tonumber(ARGV[9]) then
+    if window > 0 then redis.call('DEL', KEYS[8]) end
+    return {'rate_limited', false}
+  end
   if ARGV[15] == '1' then return {'hidden', false} end
   local cap = tonumber(ARGV[11])
   if cap > 0 and ARGV[12] ~= '1' then
