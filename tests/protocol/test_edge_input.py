@@ -12,7 +12,10 @@ import orjson
 import pytest
 import websockets
 
+from liveroom import auth
+from liveroom.protocol import ROLE_RANK
 from tests.liveclient import LiveClient, join_url, token
+from tests.protocol.protocol_doc import DOC
 from tests.servers import API_KEY, ServerProcess
 from tests.timeouts import eventually, scaled
 from tests.wsraw import RawSocketClient
@@ -53,6 +56,17 @@ async def test_room_id_with_trailing_newline_closes_4000(server: ServerProcess) 
     url = server.ws_url + "?room=" + quote("abc\n") + "&token=" + token("alice", "*")
     error = await _refused_with(url, 4000)
     assert error["code"] == "bad_request"
+
+
+async def test_token_sub_with_trailing_newline_is_refused_over_http(
+    server: ServerProcess, room: str
+) -> None:
+    """Over HTTP, a bearer token whose ``sub`` ends in a newline is ``unauthorized``."""
+    bearer = {"Authorization": f"Bearer {token('alice' + chr(10), room, role='host')}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=bearer, timeout=10) as http:
+        answer = await http.get(f"/api/rooms/{room}/stats")
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"]["code"] == "unauthorized"
 
 
 async def test_token_sub_with_trailing_newline_closes_4001(
@@ -111,6 +125,10 @@ NEWLINE_ROUTES = [
     ("POST", "/api/rooms/{room}/sales", {"id": "s1", "sku": "k\n", "title": "t", "price": 1,
                                          "stock": 1}),
     ("POST", "/api/rooms/{room}/mutes", {"user": "u1\n", "seconds": 60}),
+    ("POST", "/api/rooms/{room}/sales/s1/buy", {"user": "u1", "request_id": "tap\n"}),
+    ("POST", "/api/rooms/{room}/sales/s1/buy", {"user": "u1\n", "request_id": "tap1"}),
+    ("POST", "/api/rooms/{room}/bags/b1/join", {"user": "u1\n"}),
+    ("POST", "/api/rooms/{room}/packets/p1/grab", {"user": "u1\n"}),
     ("POST", "/api/tokens", {"user": "u1\n", "room": "r1"}),
     ("POST", "/api/tokens", {"user": "u1", "room": "r1\n"}),
 ]  # fmt: skip
@@ -255,3 +273,12 @@ async def test_http_body_that_is_not_an_object_gets_bad_json(
             answer = await http.post(f"/api/rooms/{room}/system", content=body)
             assert answer.status_code == 400, answer.text
             assert answer.json()["error"]["code"] == "bad_json", answer.text
+
+
+def test_every_role_a_welcome_can_carry_is_documented() -> None:
+    """The welcome's ``role`` is one of the token roles or ``anonymous``; the docs name each."""
+    welcome = DOC.split("### `snapshot`", 1)[0].split("## Joining", 1)[1]
+    roles = [*ROLE_RANK, auth.anonymous().role]
+    assert roles[-1] == "anonymous"
+    for role in roles:
+        assert f"`{role}`" in welcome, f"the welcome's role {role!r} is not documented"
