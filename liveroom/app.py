@@ -97,6 +97,8 @@ class Node:
         for feature in self.features:
             directory.snapshot_parts.append(feature.snapshot)
             self.hub.critical |= feature.critical_events
+            for kind in feature.watched_events:
+                self.hub.watchers.setdefault(kind, []).append(feature.relayed)
             self.error_codes += [code for kind in feature.error_codes for code in kind]
         self.ready = False
         self.draining = False
@@ -104,9 +106,11 @@ class Node:
     def now(self) -> float:
         return time.time()
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
         for feature in self.features:
-            await feature.commented(room, who, text)
+            await feature.commented(room, who, text, after)
 
     async def open(self) -> None:
         await self.engine.open()

@@ -88,7 +88,7 @@ def verify(secret: str, token: str, room: str | None = None) -> Identity:
         raise AuthError(CloseCode.AUTH_FAILED, "token invalid or forged") from None
     user = claims.get("sub")
     role = claims.get("role", "viewer")
-    if not isinstance(user, str) or not USER_ID.match(user) or role not in ROLE_RANK:
+    if not isinstance(user, str) or not USER_ID.fullmatch(user) or role not in ROLE_RANK:
         raise AuthError(CloseCode.AUTH_FAILED, "token claims malformed")
     rooms = claims.get("rooms")
     if rooms is None:

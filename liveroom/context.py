@@ -68,6 +68,9 @@ class NodeContext(Protocol):
         """Wall-clock time in seconds since the epoch."""
         ...
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
-        """Tell every feature that ``who`` posted ``text`` (keyword joins hang off this)."""
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        """Tell every feature that ``who`` posted ``text`` (keyword joins hang off this).
+        ``after``: the room offset the comment follows (every event up to it came first)."""
         ...

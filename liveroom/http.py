@@ -62,7 +62,7 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
             node: NodeContext = request.app.state.node
             try:
                 room = request.path_params.get("room")
-                if room is not None and not ROOM_ID.match(room):
+                if room is not None and not ROOM_ID.fullmatch(room):
                     raise CommandError(ErrorCode.BAD_REQUEST, "room id malformed")
                 who = caller(request, node, room)
                 if backend_only and who is not BACKEND:
@@ -96,7 +96,7 @@ def endpoint(role: str = "host", backend_only: bool = False) -> Callable[[Endpoi
 def path_id(request: Request, name: str, what: str) -> str:
     """A path parameter naming a sale, bag, packet, card or order; ``bad_request`` if malformed."""
     value = str(request.path_params[name])
-    if not OBJECT_ID.match(value):
+    if not OBJECT_ID.fullmatch(value):
         raise CommandError(ErrorCode.BAD_REQUEST, f"{what} malformed")
     return value
 
@@ -124,5 +124,5 @@ async def read_json(request: Request) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         raise CommandError(ErrorCode.BAD_JSON, "body is not valid JSON") from None
     if not isinstance(data, dict):
-        raise CommandError(ErrorCode.BAD_REQUEST, "body must be a JSON object")
+        raise CommandError(ErrorCode.BAD_JSON, "body must be a JSON object")
     return data

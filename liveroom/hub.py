@@ -55,6 +55,8 @@ class Hub:
         self.dirty: set[LocalRoom] = set()
         #: event types flushed at once: the core's and, once the node adds them, its features'
         self.critical: frozenset[bytes] = CRITICAL
+        #: event type -> features' ``relayed`` hooks, called as a room takes such an event
+        self.watchers: dict[bytes, list[Callable[[str, bytes, bytes], None]]] = {}
         self.soft_limit = settings.outgoing_soft_kb * 1024
         #: the fan-out's send loop: C (``liveroom._sendall``) unless built without it or
         #: ``send_loop`` is "python" (``liveroom.sendall``)

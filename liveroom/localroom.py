@@ -18,7 +18,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
@@ -101,6 +101,8 @@ class RoomHost(Protocol):
     hard_limit: int
     critical: frozenset[bytes]
     dirty: set[LocalRoom]
+    #: event type -> callbacks ``(room, type, payload)`` run as a room takes such an event
+    watchers: dict[bytes, list[Callable[[str, bytes, bytes], None]]]
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task the node cancels on close."""
@@ -175,6 +177,10 @@ class LocalRoom:
         self.last_offset = offset
         self.pending.append(payload)
         kind = type_of(payload)
+        watchers = self.hub.watchers.get(kind)
+        if watchers:  # a feature's bookkeeping (a lucky bag opened, say); rare event types only
+            for watch in watchers:
+                watch(self.id, kind, payload)
         ending = False
         if kind == b"room":
             # the event carries the public settings only; comment rules need the full ones

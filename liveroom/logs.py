@@ -25,7 +25,7 @@ import orjson
 REQUEST_ID: ContextVar[str | None] = ContextVar("liveroom_request_id", default=None)
 #: the id of the WebSocket connection being served
 CONN_ID: ContextVar[str | None] = ContextVar("liveroom_conn_id", default=None)
-_CALLER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_CALLER_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 
 _SECRETS = re.compile(
     r"(?:(token=)[^&\s\"']+)|(?:(Bearer )\S+)"
@@ -119,7 +119,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _CALLER_ID.match(given) else secrets.token_hex(8)
+        rid = given if _CALLER_ID.fullmatch(given) else secrets.token_hex(8)
         request = REQUEST_ID.set(rid)
         header = (b"x-request-id", rid.encode())
 

@@ -23,9 +23,19 @@ from liveroom.errors import CommandError, ErrorCode
 VERSION = 1
 MAX_REQUEST_ID = 64
 MAX_TOKEN = 4096
-ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-OBJECT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # no ":": it separates key parts
+# Ids are matched whole, with ``fullmatch``, and anchored with ``\Z`` too: ``$`` also matches
+# before a trailing newline, so ``re.match`` with ``$`` took ``abc\n`` for a room id. The classes
+# are ASCII by construction (``\d`` and ``str.isdigit`` take any script's digits).
+ROOM_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+USER_ID = re.compile(r"\A[A-Za-z0-9_.:@-]{1,64}\Z")
+OBJECT_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")  # no ":": it separates key parts
+OFFSET = re.compile(r"\A[0-9]{1,18}\Z")  # ``?offset=``: ASCII digits only (``int("٣") == 3``)
+#: integer request ids are echoed as they came; past this a JavaScript client could not tell
+#: two apart
+MAX_INT_REQUEST_ID = 2**53 - 1
+
+#: a client's request id, echoed in the reply exactly as sent
+RequestId = str | int
 
 
 # --------------------------------------------------------------------------- commands
@@ -40,10 +50,10 @@ class Command:
     role: ClassVar[str] = "viewer"
     #: whether an anonymous read-only viewer may send it
     anonymous: ClassVar[bool] = False
-    id: str
+    id: RequestId
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid)
 
 
@@ -61,7 +71,7 @@ class RefreshToken(Command):
     token: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         token = body.get("token")
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
             raise CommandError(ErrorCode.BAD_REQUEST, f"token must be 1 to {MAX_TOKEN} characters")
@@ -80,7 +90,7 @@ def decode(data: str | bytes, commands: Mapping[str, type[Command]]) -> Command:
     except orjson.JSONDecodeError:
         raise CommandError(ErrorCode.BAD_JSON, "message is not valid JSON") from None
     if not isinstance(body, dict):
-        raise CommandError(ErrorCode.BAD_REQUEST, "a command is a JSON object")
+        raise CommandError(ErrorCode.BAD_JSON, "a command is a JSON object")
     rid = request_id(body)
     kind = body.get("type")
     if not isinstance(kind, str):
@@ -95,15 +105,20 @@ def decode(data: str | bytes, commands: Mapping[str, type[Command]]) -> Command:
         raise
 
 
-def request_id(body: dict[str, Any]) -> str:
+def request_id(body: dict[str, Any]) -> RequestId:
+    """The command's request id: a string of 1 to 64 characters, or an integer a JavaScript
+    number holds exactly. Either is echoed back unchanged (an integer stays an integer)."""
     rid = body.get("id")
-    if isinstance(rid, int) and not isinstance(rid, bool):
-        rid = str(rid)
-    if not isinstance(rid, str) or not rid or len(rid) > MAX_REQUEST_ID:
-        raise CommandError(
-            ErrorCode.BAD_REQUEST, f"every command needs an id: 1 to {MAX_REQUEST_ID} characters"
-        )
-    return rid
+    if isinstance(rid, str):
+        if 0 < len(rid) <= MAX_REQUEST_ID:
+            return rid
+    elif isinstance(rid, int) and not isinstance(rid, bool):
+        if -MAX_INT_REQUEST_ID <= rid <= MAX_INT_REQUEST_ID:
+            return rid
+    raise CommandError(
+        ErrorCode.BAD_REQUEST,
+        f"every command needs an id: 1 to {MAX_REQUEST_ID} characters, or a safe integer",
+    )
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -125,7 +140,7 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
 
 
 def _ident(value: Any, name: str, pattern: re.Pattern[str]) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise CommandError(ErrorCode.BAD_REQUEST, f"{name} is missing or malformed")
     return value
 
@@ -170,11 +185,11 @@ def frame(events: list[bytes]) -> bytes:
     return b"[" + b",".join(events) + b"]"
 
 
-def reply(rid: str, **result: Any) -> bytes:
+def reply(rid: RequestId, **result: Any) -> bytes:
     return event("reply", id=rid, ok=True, **result)
 
 
-def error_reply(exc: CommandError, rid: str | None = None) -> bytes:
+def error_reply(exc: CommandError, rid: RequestId | None = None) -> bytes:
     body = exc.as_dict()
     rid = rid if rid is not None else body.pop("id", None)  # type: ignore[assignment]
     body.pop("id", None)

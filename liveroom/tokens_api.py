@@ -52,7 +52,7 @@ async def post_token(request: Request, node: NodeContext, who: Identity) -> Any:
     if role not in ("viewer", "host", "admin"):
         raise CommandError(ErrorCode.BAD_REQUEST, "role is viewer, host or admin")
     room = body.get("room", "*")
-    if not isinstance(room, str) or (room != "*" and not ROOM_ID.match(room)):
+    if not isinstance(room, str) or (room != "*" and not ROOM_ID.fullmatch(room)):
         raise CommandError(ErrorCode.BAD_REQUEST, "room malformed")
     ttl = int_field(body.get("ttl", 3600), "ttl", 1, 30 * 86400)
     name = body.get("name", user)

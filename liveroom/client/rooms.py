@@ -80,8 +80,9 @@ class Rooms:
         return {str(user): float(until) for user, until in dict(muted).items()}
 
     async def stats(self, room: str) -> Json:
-        """The room's numbers: ``online``, ``peak_online``, ``likes``, ``comments``, ``shed``,
-        ``unique_viewers`` and every counter (``counters``: ``card_clicks``, ``buy_tried``, ...).
+        """The room's numbers: ``online``, ``peak`` (also as ``peak_online``, its old name),
+        ``likes``, ``comments``, ``shed``, ``unique_viewers`` and every counter (``counters``:
+        ``card_clicks``, ``buy_tried``, ...).
         Online counts lag by up to a pulse on several nodes."""
         answer: Json = await self._http.call("GET", "/api/rooms/{room}/stats", room=room)
         return answer

@@ -32,12 +32,12 @@ class IssuedToken:
 
 
 def _check(user: str, rooms: list[str], role: str, name: str | None, ttl_s: int) -> None:
-    if not isinstance(user, str) or not USER_ID.match(user):
+    if not isinstance(user, str) or not USER_ID.fullmatch(user):
         raise ValueError("user is 1 to 64 of A-Z a-z 0-9 _ . : @ -")
     if not rooms:
         raise ValueError("name at least one room, or '*' for every room")
     for room in rooms:
-        if not isinstance(room, str) or (room != "*" and not ROOM_ID.match(room)):
+        if not isinstance(room, str) or (room != "*" and not ROOM_ID.fullmatch(room)):
             raise ValueError(f"room {room!r}: 1 to 64 of A-Z a-z 0-9 _ -, or '*'")
     if role not in ROLES:
         raise ValueError(f"role is one of {', '.join(ROLES)}")

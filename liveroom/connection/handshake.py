@@ -28,7 +28,7 @@ from liveroom.connection.session import Session
 from liveroom.errors import AuthError, CloseCode, EngineUnavailable
 from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
 from liveroom.limits import client_ip
-from liveroom.protocol import ROOM_ID, event, frame
+from liveroom.protocol import OFFSET, ROOM_ID, event, frame
 
 if TYPE_CHECKING:
     from liveroom.connection.session import ConnectionHost
@@ -98,12 +98,12 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
     origin = ws.headers.get("origin")
     if origin is not None and "*" not in settings.origins and origin not in settings.origins:
         return Refusal(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
-    if not ROOM_ID.match(room_id):
+    if not ROOM_ID.fullmatch(room_id):
         return Refusal(CloseCode.BAD_REQUEST, "room id missing or malformed")
     offset_raw = query.get("offset")
     resume: int | None = None
     if offset_raw is not None:
-        if not offset_raw.isdigit() or len(offset_raw) > 18:
+        if not OFFSET.fullmatch(offset_raw):  # ASCII digits: isdigit() takes "²" and "٣"
             return Refusal(CloseCode.BAD_REQUEST, "offset must be a whole number")
         resume = int(offset_raw)
     token = query.get("token")

@@ -29,10 +29,12 @@ from liveroom.protocol import (
     Command,
     Ping,
     RefreshToken,
+    RequestId,
     decode,
     error_reply,
     frame,
     reply,
+    request_id,
 )
 
 if TYPE_CHECKING:
@@ -200,7 +202,7 @@ class Session:
 
     async def handle(self, data: str | bytes) -> None:
         """Decode, check the role, run the handler, reply. Errors become error replies."""
-        rid: str | None = None
+        rid: RequestId | None = None
         try:
             dispatch = self.node.dispatch
             command = decode(data, dispatch.commands)
@@ -224,7 +226,7 @@ class Session:
         if ROLE_RANK.get(self.who.role, 0) < ROLE_RANK[command.role]:
             raise CommandError(ErrorCode.FORBIDDEN, f"{command.type} needs the {command.role} role")
 
-    def _error(self, exc: CommandError, rid: str | None) -> None:
+    def _error(self, exc: CommandError, rid: RequestId | None) -> None:
         metrics.COMMAND_ERRORS.labels(exc.code.value).inc()
         self.viewer.send(frame([error_reply(exc, rid)]))
 
@@ -252,14 +254,13 @@ def _data_of(message: Mapping[str, Any]) -> str | bytes:
     return data if data is not None else (message.get("bytes") or b"")
 
 
-def _request_id_of(data: str | bytes) -> str | None:
+def _request_id_of(data: str | bytes) -> RequestId | None:
     """The request id of a raw command, when it has a usable one, so a refusal can name it."""
     try:
         body = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        return request_id(body) if isinstance(body, dict) else None
+    except (orjson.JSONDecodeError, CommandError):
         return None
-    rid = body.get("id") if isinstance(body, dict) else None
-    return rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
 
 
 # ---------------------------------------------------------------------- handlers

@@ -8,7 +8,8 @@
 * ``DirectWebSocketProtocol``: uvicorn's sans-I/O WebSocket protocol, which hands the app a
   ``Connection`` (``liveroom.connection.connection``) through the ASGI scope extension
   ``DIRECT_EXTENSION``, wraps a uvloop transport in a ``DirectOut`` for the fan-out, and
-  implements the ``Wire`` that the connection's rules (a held Close, a drain) drive.
+  implements the ``Wire`` that the connection's rules (a held Close, a drain) drive, and
+  closes a client that answers no ping with 4002 (uvicorn's own close is 1011).
 
 uvicorn does not offer these classes for extension: the subclass overrides about a dozen of
 its methods and reads and writes its state. So it runs only on the uvicorn versions it was
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.protocol import State
 
+from liveroom import metrics
 from liveroom.connection.connection import DIRECT_EXTENSION, Connection
 from liveroom.direct_out import DirectOut
 from liveroom.errors import CloseCode
@@ -250,6 +252,19 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         # replies that a held Close lets go first. The pong goes out with the Close instead.
         if self.conn.close_rcvd is None and self.conn.close_sent is None:
             super().handle_ping()
+
+    def keepalive_timeout(self) -> None:
+        # uvicorn fails the connection with 1011, "internal error", which tells the client the
+        # server broke; the client's silence is what happened, and 4002 says so.
+        self.pong_timer = None
+        self.pending_ping_payload = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        metrics.CLOSES.labels(str(int(CloseCode.PING_TIMEOUT))).inc()
+        self.conn.fail(CloseCode.PING_TIMEOUT, "ping timeout")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
 
     # ------------------------------------------------------------------ the Wire
 

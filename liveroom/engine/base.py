@@ -29,18 +29,31 @@ class Posted(StrEnum):
 
     OK = "ok"
     MUTED = "muted"
+    DUPLICATE = "duplicate"
     RATE_LIMITED = "rate_limited"
     SHED = "shed"
+    HIDDEN = "hidden"  # checked, counted and remembered, but not published (``hidden`` rules)
 
 
 @dataclass(frozen=True, slots=True)
 class CommentRules:
-    """The limits ``post_comment`` enforces atomically with the publish."""
+    """The limits ``post_comment`` enforces atomically with the publish, in this order: the
+    mute, the duplicate check, the user's rate, the room's cap.
+
+    ``text_key`` (a digest of the text) and ``dedupe_window_s`` make the duplicate check: the
+    same user's same ``text_key`` within the window, on any node, is ``DUPLICATE``. Only a
+    comment that passes every check (posted, shed or hidden) is remembered; a refused one is
+    not. An empty ``text_key`` or a window of 0 skips the check."""
 
     user_limit: int
     user_window_s: int
     room_cap: int  # comments per second per room, spaced evenly (``cap_burst``); 0 = no cap
     priority: bool = False  # priority comments are never shed
+    text_key: str = ""
+    dedupe_window_s: float = 0.0
+    #: shown to its sender only (a sensitive word in a ``self`` room): mute, duplicate and rate
+    #: are checked and the comment counts against the rate, but it is not published (``HIDDEN``)
+    hidden: bool = False
 
 
 def cap_burst(room_cap: int) -> int:
@@ -57,6 +70,8 @@ def cap_burst(room_cap: int) -> int:
 class PostResult:
     status: Posted
     payload: bytes | None = None  # the stored event, when status is OK
+    #: when SHED, the room's newest offset at that moment: every event up to it came before
+    head: int = 0
 
     @property
     def offset(self) -> int:
@@ -117,7 +132,8 @@ class RoomBus(Protocol):
     async def post_comment(
         self, room: str, user: str, body: bytes, rules: CommentRules
     ) -> PostResult:
-        """Check mute, the user's rate and the room's cap, then publish; all in one step."""
+        """Check mute, duplicate, the user's rate and the room's cap (``CommentRules``), then
+        publish; all in one step."""
         ...
 
     async def notify(self, room: str, user: str, body: bytes) -> None:

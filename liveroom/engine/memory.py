@@ -43,6 +43,8 @@ class _Room:
     counters: dict[str, int] = field(default_factory=dict)
     muted: dict[str, float] = field(default_factory=dict)
     user_windows: dict[str, tuple[float, int]] = field(default_factory=dict)
+    #: (user, text key) of posted comments -> until when a repeat is a duplicate, oldest first
+    said: dict[tuple[str, str], float] = field(default_factory=dict)
     cap_due: float = 0.0
     nodes: dict[str, tuple[int, float]] = field(default_factory=dict)
     uniques: dict[str, set[str]] = field(default_factory=dict)
@@ -102,18 +104,38 @@ class MemoryEngine:
             if until > now:
                 return PostResult(Posted.MUTED)
             del state.muted[user]
+        said = state.said
+        while said:  # forget what left the window: entries are in the order they expire
+            oldest = next(iter(said))
+            if said[oldest] > now:
+                break
+            del said[oldest]
+        dedupe = (user, rules.text_key) if rules.text_key and rules.dedupe_window_s > 0 else None
+        if dedupe is not None and said.get(dedupe, 0.0) > now:
+            return PostResult(Posted.DUPLICATE)
         start, count = state.user_windows.get(user, (0.0, 0))
         if now - start >= rules.user_window_s:
             start, count = now, 0
         if count >= rules.user_limit:
             return PostResult(Posted.RATE_LIMITED)
         state.user_windows[user] = (start, count + 1)
-        if rules.room_cap and not rules.priority:
+        status = Posted.OK
+        if rules.hidden:
+            status = Posted.HIDDEN
+        elif rules.room_cap and not rules.priority:
             interval = 1.0 / rules.room_cap
             due = max(state.cap_due, now)  # when the cap is next free (GCRA's TAT)
             if due - now > (cap_burst(rules.room_cap) - 1) * interval + 1e-6:
-                return PostResult(Posted.SHED)
-            state.cap_due = due + interval
+                status = Posted.SHED
+            else:
+                state.cap_due = due + interval
+        if dedupe is not None:
+            said.pop(dedupe, None)  # to the end: the newest expires last
+            said[dedupe] = now + rules.dedupe_window_s
+        if status is Posted.SHED:
+            return PostResult(status, head=state.seq)
+        if status is Posted.HIDDEN:
+            return PostResult(status)
         return PostResult(Posted.OK, self._append(room, body, is_comment=True))
 
     def _append(self, room: str, body: bytes, *, is_comment: bool) -> bytes:

@@ -287,6 +287,7 @@ class RedisEngine:
                     k.sub("urate", user),
                     k.sub("cap"),
                     k.counters,
+                    k.sub("said", user, rules.text_key),
                 ],
                 [
                     k.channel,
@@ -302,9 +303,13 @@ class RedisEngine:
                     rules.room_cap,
                     1 if rules.priority else 0,
                     cap_burst(rules.room_cap),
+                    int(rules.dedupe_window_s * 1000) if rules.text_key else 0,
+                    1 if rules.hidden else 0,
                 ],
             )
         result = Posted(status.decode())
+        if result is Posted.SHED:
+            return PostResult(result, head=int(payload or 0))
         return PostResult(result, bytes(payload) if result is Posted.OK else None)
 
     async def history(self, room: str, after: int, limit: int) -> History:

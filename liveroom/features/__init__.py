@@ -10,6 +10,7 @@ only through the seams of ``liveroom.context``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from liveroom.connection.session import Session
     from liveroom.context import NodeContext
 
+#: event-loop turns ``Feature.caught_up`` waits for the node to relay the events before an offset
+CATCH_UP_TURNS = 4
+
 
 class Feature:
     """What a feature declares, and hooks it may fill in; every default does nothing."""
@@ -33,6 +37,9 @@ class Feature:
     critical_events: ClassVar[frozenset[bytes]] = frozenset()
     #: the error code enums this feature answers with (documented in docs/protocol.md)
     error_codes: ClassVar[tuple[type[Enum], ...]] = ()
+    #: room event types (their ``type`` as bytes) this feature sees as the node relays them
+    #: (``relayed``)
+    watched_events: ClassVar[frozenset[bytes]] = frozenset()
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -58,8 +65,30 @@ class Feature:
     async def joined(self, session: Session) -> None:
         """A viewer has its snapshot: send it what is private to it (``session.viewer.send``)."""
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
-        """A comment by ``who`` was accepted (keyword joins hang off this)."""
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        """A comment by ``who`` was accepted (keyword joins hang off this). ``after`` is the
+        room offset it follows in the room's order (None: not known)."""
+
+    def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
+        """This node took a room event of a ``watched_events`` type into ``room``, in offset
+        order, before its viewers get it. Runs in the node's event intake: bookkeeping only,
+        no awaiting."""
+
+    async def caught_up(self, room: str, offset: int) -> bool:
+        """Whether this node has taken every event of ``room`` up to ``offset`` in (so each
+        ``relayed`` call for them has run). The events before a comment usually arrive a loop
+        turn or two after the comment's own answer (they come on the subscription's
+        connection): this waits up to ``CATCH_UP_TURNS`` turns for them, then answers False
+        and the caller reads the shared state instead."""
+        for turn in range(CATCH_UP_TURNS + 1):
+            local = self.ctx.hub.rooms.get(room)
+            if local is not None and local.last_offset is not None and local.last_offset >= offset:
+                return True
+            if turn < CATCH_UP_TURNS:
+                await asyncio.sleep(0)  # a loop turn, for the subscription's reader
+        return False
 
 
 class Dispatch:

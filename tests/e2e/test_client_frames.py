@@ -274,7 +274,7 @@ def test_pongs_keep_a_connection_open(start_server) -> None:  # type: ignore[no-
 
 def test_a_wrong_pong_does_not_count(start_server) -> None:  # type: ignore[no-untyped-def]
     """A pong that does not carry the ping's payload is ignored: the ping it answered times
-    out (1011) before another ping comes. Had it counted, the next ping would come first."""
+    out (4002) before another ping comes. Had it counted, the next ping would come first."""
     server = start_server(ping_interval_s=1, **OPEN)
     client = _joined(server, "wrongpong")
     try:
@@ -286,6 +286,6 @@ def test_a_wrong_pong_does_not_count(start_server) -> None:  # type: ignore[no-u
             if frame is None or frame[0] in (PING, CLOSE):
                 control = frame
         assert control is not None and control[0] == CLOSE, control
-        assert int.from_bytes(control[1][:2], "big") == 1011
+        assert int.from_bytes(control[1][:2], "big") == 4002
     finally:
         client.close()

@@ -4,7 +4,9 @@ real Redis Cluster."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -330,3 +332,56 @@ async def test_racing_buys_are_served_in_arrival_order(engine: Engine) -> None:
     assert sum(a.fresh for a in answers) == 20
     report = await assert_audit(store)
     assert (report["stock"], report["reserved"]) == (0, 20)
+
+
+def _settle_table() -> dict[str, tuple[str, str]]:
+    """The settling table of ``docs/flashsale.md``: order status → (confirm's, cancel's code)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "flashsale.md").read_text()
+    rows: dict[str, tuple[str, str]] = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"`(reserved|paid|cancelled|expired)`", cells[0]):
+            codes = [re.match(r"`(\w+)`", c) for c in cells[1:]]
+            assert all(codes), line
+            rows[cells[0].strip("`")] = (codes[0][1], codes[1][1])  # type: ignore[index]
+    return rows
+
+
+async def test_settling_answers_as_the_docs_table_says(engine: Engine) -> None:
+    """Confirm and cancel of an order in each state answer what ``docs/flashsale.md``'s table
+    says: a repeat of the same settlement is ``ok`` and changes nothing; the other one on a
+    settled order is ``conflict``."""
+    table = _settle_table()
+    assert set(table) == {"reserved", "paid", "cancelled", "expired"}, table
+    store = sale_store(engine)
+    await open_sale(store, stock=20, limit=20)
+    await open_sale(store, "s2", stock=20, limit=20, payment_s=0.05)
+
+    async def order_in(status: str, user: str) -> tuple[str, str]:
+        sale = "s2" if status == "expired" else "s1"
+        bought = await store.buy("r1", sale, user, 1, "q-" + user)
+        assert bought.order is not None and bought.deadline is not None
+        if status == "paid":
+            assert (await store.confirm("r1", sale, bought.order)).code is Answer.OK
+        elif status == "cancelled":
+            assert (await store.cancel("r1", sale, bought.order)).code is Answer.OK
+        elif status == "expired":
+            deadline = bought.deadline
+            await eventually(lambda: time.time() > deadline + 0.02)
+            assert await store.sweep()
+        return sale, bought.order
+
+    for status, (confirm_code, cancel_code) in table.items():
+        for action, code in (("confirm", confirm_code), ("cancel", cancel_code)):
+            sale, order = await order_in(status, f"{status}-{action}")
+            before = await store.order("r1", sale, order)
+            assert before is not None and before.status.value == status
+            settle = store.confirm if action == "confirm" else store.cancel
+            answer = await settle("r1", sale, order)
+            assert answer.code.value == code, (status, action, answer)
+            if code == "conflict" or status != "reserved":
+                # refused, or a repeat: the order is as it was
+                assert answer.order is not None and answer.order.status.value == status
+                assert not answer.moved
+    await assert_audit(store)
+    await assert_audit(store, "s2")

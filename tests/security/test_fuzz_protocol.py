@@ -33,7 +33,11 @@ def _expect_decoded_or_refused(data: str | bytes) -> protocol.Command | None:
         assert orjson.loads(protocol.error_reply(exc, None))["ok"] is False  # always sendable
         return None
     assert COMMANDS[command.type] is type(command)
-    assert isinstance(command.id, str) and 0 < len(command.id) <= protocol.MAX_REQUEST_ID
+    rid = command.id
+    if isinstance(rid, str):
+        assert 0 < len(rid) <= protocol.MAX_REQUEST_ID
+    else:  # an integer id, kept as the integer it was
+        assert type(rid) is int and abs(rid) <= protocol.MAX_INT_REQUEST_ID
     return command
 
 

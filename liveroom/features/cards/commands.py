@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.protocol import OBJECT_ID, Command, ident_field, int_field
+from liveroom.protocol import OBJECT_ID, Command, RequestId, ident_field, int_field
 
 MAX_PRICE_FEN = 100_000_000
-IMAGE_URL = re.compile(r"^(https?://|/)\S{1,500}$")
+IMAGE_MAX = 500  # characters of an image URL, its scheme included
+IMAGE_URL = re.compile(r"\A(?:https?://|/)\S+\Z")
 
 
 def validate_card(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -23,8 +24,10 @@ def validate_card(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise CommandError(ErrorCode.BAD_REQUEST, "title is 1 to 60 characters")
     price = int_field(body.get("price"), "price", 0, MAX_PRICE_FEN)
     image = body.get("image")
-    if not isinstance(image, str) or not IMAGE_URL.match(image):
-        raise CommandError(ErrorCode.BAD_REQUEST, "image is an http(s) URL or a /path")
+    if not isinstance(image, str) or len(image) > IMAGE_MAX or not IMAGE_URL.fullmatch(image):
+        raise CommandError(
+            ErrorCode.BAD_REQUEST, f"image is an http(s) URL or a /path of {IMAGE_MAX} characters"
+        )
     card: dict[str, Any] = {"sku": sku, "title": title.strip(), "price": price, "image": image}
     reminder = body.get("reminder")
     if reminder is not None:
@@ -52,7 +55,7 @@ class PinCard(Command):
     body: dict[str, Any] | None = None
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         validate_card(body)
         replace_field(body)
         return cls(rid, body)
@@ -65,7 +68,7 @@ class UnpinCard(Command):
     sku: str = ""  # "" with ``all``: every card
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         if body.get("all") is True:
             return cls(rid, "")
         return cls(rid, ident_field(body.get("sku"), "sku", OBJECT_ID))
@@ -77,7 +80,7 @@ class ClickCard(Command):
     sku: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, ident_field(body.get("sku"), "sku", OBJECT_ID))
 
 
@@ -87,5 +90,5 @@ class ViewCard(Command):
     sku: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, ident_field(body.get("sku"), "sku", OBJECT_ID))

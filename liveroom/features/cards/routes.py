@@ -68,7 +68,7 @@ class CardRoutes:
                   sku: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
                   title: {type: string, minLength: 1, maxLength: 60}
                   price: {type: integer, minimum: 0, maximum: 100000000, description: in fen}
-                  image: {type: string, description: "an http(s) URL or a /path"}
+                  image: {type: string, maxLength: 500, description: "an http(s) URL or a /path"}
                   reminder: {type: string, maxLength: 20}
                   stock: {type: integer, minimum: 0, maximum: 100000000}
                   sale: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$", description: its sale}

@@ -76,7 +76,7 @@ class Comments(Feature):
                 metrics.SHED.inc()
                 await self.chat.count_shed(room.id)
         if not outcome.hidden:
-            await self.ctx.commented(room.id, session.who, command.text)
+            await self.ctx.commented(room.id, session.who, command.text, outcome.after)
         result: dict[str, Any] = {"offset": outcome.offset}
         if outcome.shed:
             result["shed"] = True

@@ -2,39 +2,67 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
-from collections import OrderedDict
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from liveroom.auth import Identity
 from liveroom.engine.base import CommentRules, Posted
-from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
+from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.comments.errors import CommentCode
 from liveroom.features.comments.store import CommentStore
 from liveroom.protocol import event, offset_of, room_event_body
 
-DEDUPE_USERS = 50_000  # most recent senders remembered per node for flood dedupe
+#: Unicode categories that draw nothing: format characters (zero-width space and joiners,
+#: direction marks, the soft hyphen, U+FEFF, tags), controls, separators and spaces. Not
+#: unassigned code points: an emoji newer than Python's Unicode tables is one of those.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp", "Cs"})
+#: characters of other categories that draw nothing: variation selectors, the combining
+#: grapheme joiner, Hangul fillers, the braille blank
+INVISIBLE_CHARS = frozenset(
+    [chr(c) for c in range(0xFE00, 0xFE10)]
+    + [chr(c) for c in range(0xE0100, 0xE01F0)]
+    + ["\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"]
+)
+
+
+def blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: empty, or only invisible characters. Stops at the first
+    visible character, which is almost always the first one."""
+    for char in text:
+        if char not in INVISIBLE_CHARS and unicodedata.category(char) not in INVISIBLE_CATEGORIES:
+            return False
+    return True
+
+
+def text_key(text: str) -> str:
+    """A short digest of a comment's text: the engine remembers it, not the text, for dedupe."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class CommentOutcome:
-    """``offset`` when broadcast; ``echo`` is a private copy for the sender when not."""
+    """``offset`` when broadcast; ``echo`` is a private copy for the sender when not.
+
+    ``after``: the room's offset this comment follows (every event up to it came before it in
+    the room's order); features matching keywords use it (``NodeContext.commented``)."""
 
     offset: int
     shed: bool = False
     hidden: bool = False
     masked: bool = False
     echo: bytes | None = None
+    after: int = 0
 
 
 class Chat:
     """Posting comments and system messages into rooms, and muting. One per node.
 
-    ``now`` is the wall clock (seconds since the epoch) that stamps events and mutes; the
-    dedupe window runs on the monotonic clock.
+    ``now`` is the wall clock (seconds since the epoch) that stamps events and mutes.
     """
 
     def __init__(
@@ -43,23 +71,28 @@ class Chat:
         self.engine = engine
         self.settings = settings
         self.now = now
-        self._recent: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
 
     async def post(
         self, room: str, who: Identity, text: str, info: dict[str, Any]
     ) -> CommentOutcome:
-        """Check and publish one comment. Raises ``CommandError`` when refused."""
+        """Check and publish one comment. Raises ``CommandError`` when refused.
+
+        Length and visibility are checked here; the mute, the duplicate check (the same text
+        from the same user within ``dedupe_window_s``, on any node), the user's rate and the
+        room's cap are checked by the engine in one step with the publish, in that order, for
+        a hidden comment (a sensitive word in a ``self`` room) too. Only a comment answered
+        ``ok`` (posted, shed or hidden) is remembered as said.
+        """
         text = text.strip()
-        if not text:
+        if blank(text):
             raise CommandError(CommentCode.EMPTY, "comment is empty")
         if len(text) > self.settings.comment_max_len:
             raise CommandError(
                 ErrorCode.TOO_LONG,
                 f"comments are at most {self.settings.comment_max_len} characters",
             )
-        self._dedupe(room, who.user, text)
-        said = text
+        key = text_key(text)
         masked = hidden = False
         pattern = self._pattern(info.get("sensitive_words") or ())
         if pattern is not None and pattern.search(text):
@@ -71,45 +104,33 @@ class Chat:
         fields: dict[str, Any] = {"ts": self.now(), "user": who.public(), "text": text}
         if masked:
             fields["masked"] = True
-        if hidden:
-            echo = event("comment", **fields, self=True, hidden=True)
-            return CommentOutcome(0, hidden=True, echo=echo)
-        priority = who.may("host")
         cap = info.get("comment_cap", self.settings.room_comment_cap)
         rules = CommentRules(
             user_limit=self.settings.user_comment_limit,
             user_window_s=self.settings.user_comment_window_s,
             room_cap=int(cap),
-            priority=priority,
+            priority=who.may("host"),
+            text_key=key,
+            dedupe_window_s=self.settings.dedupe_window_s,
+            hidden=hidden,
         )
-        try:
-            result = await self.engine.post_comment(
-                room, who.user, room_event_body("comment", **fields), rules
-            )
-        except EngineUnavailable:
-            # not posted: the user's retry of the same text must not be refused as a duplicate
-            if self._recent.get((room, who.user), ("",))[0] == said:
-                del self._recent[(room, who.user)]
-            raise
-        if result.status is Posted.MUTED:
+        result = await self.engine.post_comment(
+            room, who.user, room_event_body("comment", **fields), rules
+        )
+        status = result.status
+        if status is Posted.MUTED:
             raise CommandError(CommentCode.MUTED, "you are muted in this room")
-        if result.status is Posted.RATE_LIMITED:
-            raise CommandError(ErrorCode.RATE_LIMITED, "too many comments; slow down")
-        if result.status is Posted.SHED:
-            echo = event("comment", **fields, self=True, shed=True)
-            return CommentOutcome(0, shed=True, echo=echo)
-        return CommentOutcome(result.offset, masked=masked)
-
-    def _dedupe(self, room: str, user: str, text: str) -> None:
-        key = (room, user)
-        now = time.monotonic()
-        last = self._recent.get(key)
-        if last is not None and last[0] == text and now - last[1] < self.settings.dedupe_window_s:
+        if status is Posted.DUPLICATE:
             raise CommandError(CommentCode.DUPLICATE, "same comment again too soon")
-        self._recent[key] = (text, now)
-        self._recent.move_to_end(key)
-        while len(self._recent) > DEDUPE_USERS:
-            self._recent.popitem(last=False)
+        if status is Posted.RATE_LIMITED:
+            raise CommandError(ErrorCode.RATE_LIMITED, "too many comments; slow down")
+        if status is Posted.HIDDEN:
+            echo = event("comment", **fields, self=True, hidden=True)
+            return CommentOutcome(0, hidden=True, echo=echo)
+        if status is Posted.SHED:
+            echo = event("comment", **fields, self=True, shed=True)
+            return CommentOutcome(0, shed=True, echo=echo, after=result.head)
+        return CommentOutcome(result.offset, masked=masked, after=result.offset - 1)
 
     def _pattern(self, words: Any) -> re.Pattern[str] | None:
         key = tuple(words)
@@ -129,7 +150,7 @@ class Chat:
     async def system(self, room: str, text: str, who: Identity) -> int:
         """A system message from the host; never shed."""
         text = text.strip()
-        if not text:
+        if blank(text):
             raise CommandError(CommentCode.EMPTY, "message is empty")
         if len(text) > 500:
             raise CommandError(ErrorCode.TOO_LONG, "system messages are at most 500 characters")

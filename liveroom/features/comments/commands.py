@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from liveroom.protocol import USER_ID, Command, ident_field, int_field, text_field
+from liveroom.protocol import (
+    USER_ID,
+    Command,
+    RequestId,
+    ident_field,
+    int_field,
+    text_field,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +21,7 @@ class SendComment(Command):
     text: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, text_field(body, "text"))
 
 
@@ -24,7 +31,7 @@ class SendLike(Command):
     count: int = 1
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         count = body.get("count", 1)
         return cls(rid, int_field(count, "count", 1, 100))
 
@@ -36,7 +43,7 @@ class PostSystem(Command):
     text: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, text_field(body, "text"))
 
 
@@ -48,7 +55,7 @@ class MuteUser(Command):
     seconds: int = 600
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(
             rid,
             ident_field(body.get("user"), "user", USER_ID),
@@ -63,5 +70,5 @@ class UnmuteUser(Command):
     user: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, ident_field(body.get("user"), "user", USER_ID))

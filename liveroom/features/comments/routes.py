@@ -86,7 +86,7 @@ def routes(chat: Chat) -> list[BaseRoute]:
         """
         room = request.path_params["room"]
         user = request.path_params["user"]
-        if not USER_ID.match(user):
+        if not USER_ID.fullmatch(user):
             raise CommandError(ErrorCode.BAD_REQUEST, "user id malformed")
         await chat.unmute(room, user)
         return {"user": user}

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.flashsale.store import MAX_QUANTITY
-from liveroom.protocol import OBJECT_ID, Command, ident_field
+from liveroom.protocol import OBJECT_ID, Command, RequestId, ident_field
 
 
 def quantity_field(value: Any) -> int:
@@ -22,11 +22,11 @@ def quantity_field(value: Any) -> int:
 
 
 def request_id_field(value: Any) -> str:
-    """The client's idempotency key: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
-    if not isinstance(value, str) or not OBJECT_ID.match(value):
+    """The client's idempotency key: 1-64 of ``A-Z a-z 0-9 _ . -`` (an object id: no ``:``)."""
+    if not isinstance(value, str) or not OBJECT_ID.fullmatch(value):
         raise CommandError(
             ErrorCode.BAD_REQUEST,
-            "request_id is required: 1 to 64 letters, digits or _ . : -",
+            "request_id is required: 1 to 64 letters, digits or _ . -",
         )
     return value
 
@@ -41,7 +41,7 @@ class Buy(Command):
     request_id: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(
             rid,
             ident_field(body.get("sale"), "sale", OBJECT_ID),
@@ -59,7 +59,7 @@ class CancelOrder(Command):
     order: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(
             rid,
             ident_field(body.get("sale"), "sale", OBJECT_ID),

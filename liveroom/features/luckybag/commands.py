@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from liveroom.features.luckybag.rules import public_view
-from liveroom.protocol import OBJECT_ID, Command, ident_field
+from liveroom.protocol import OBJECT_ID, Command, RequestId, ident_field
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -39,7 +39,7 @@ class CreateBag(Command):
     rules: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, {k: body[k] for k in RULE_FIELDS if k in body})
 
 
@@ -50,7 +50,7 @@ class OpenBag(Command):
     bag: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, ident_field(body.get("bag"), "bag", OBJECT_ID))
 
 

@@ -1,5 +1,11 @@
 """Lucky bags (福袋): rules fixed up front, a countdown, one verifiable draw, private notices.
 
+Each node caches its rooms' current bag (for keyword comments and joining viewers). The
+cache of a room is dropped whenever the node relays one of the room's ``bag`` or ``bag_drawn``
+events (``relayed``), and a keyword comment is checked against it only when the node has
+relayed every event before the comment; otherwise the store is read. So a bag opened on any
+node counts every keyword comment posted after the open, on every node.
+
 Every node runs the same timers. A node arms a timer for each open bag whose deadline is near:
 for bags it opened itself at once, for every other bag when its sweep (at start, then every
 ``sweep_interval_s``) reads the store's deadline index. When timers fire on several nodes, the
@@ -60,6 +66,7 @@ class LuckyBags(Feature):
 
     name = "luckybag"
     critical_events = frozenset({b"bag_drawn", b"bag"})
+    watched_events = frozenset({b"bag_drawn", b"bag"})
     error_codes = (BagCode,)
 
     def __init__(self, ctx: NodeContext) -> None:
@@ -71,6 +78,9 @@ class LuckyBags(Feature):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._current: dict[str, tuple[float, Bag | None]] = {}
+        #: per room, how many bag events this node relayed: a read of the store that a relayed
+        #: event overtook may be older than the event, and is not cached
+        self._generations: dict[str, int] = {}
         self._fetching: dict[str, asyncio.Task[Bag | None]] = {}
         self._rules: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._counts: dict[str, tuple[str, int]] = {}
@@ -141,11 +151,12 @@ class LuckyBags(Feature):
         )
         assert opened.deadline is not None and opened.seed_hash is not None
         body = room_event_body("bag", bag=public_view(opened, now))
+        generation = self._generations.get(room, 0)
         answer = await self.store.open(
             room, bag_id, now, opened.deadline, seed, opened.seed_hash, body
         )
         self._refused(answer, "open")
-        self._current[room] = (time.monotonic(), opened)
+        self._cache(room, opened, generation)
         self.schedule(room, bag_id, opened.deadline)
         return opened
 
@@ -256,6 +267,7 @@ class LuckyBags(Feature):
             elif claim.outcome in (Outcome.MISSING, Outcome.STATE):
                 await self.store.undue(room, bag_id)
             return claim.outcome
+        generation = self._generations.get(room, 0)
         bag, users = claim.bag, claim.participants
         assert bag is not None and bag.seed is not None
         ineligible: dict[str, str] = {}
@@ -291,7 +303,7 @@ class LuckyBags(Feature):
             ineligible.update({user: "daily_cap" for user in answer.users})
         if answer.outcome is Outcome.OK:
             self._unschedule(room, bag_id)
-            self._current[room] = (time.monotonic(), drawn)
+            self._cache(room, drawn, generation)
             log.info("bag %s/%s drawn: %d of %d", room, bag_id, len(winners), len(users))
         return answer.outcome
 
@@ -372,8 +384,7 @@ class LuckyBags(Feature):
                 await self._report(room_id)  # our last viewer left: withdraw them at once
                 del self._seen[room_id]
             return
-        bag = await self.store.current(room_id)
-        self._current[room_id] = (time.monotonic(), bag)
+        bag = await self._fetch(room_id)
         if bag is None or bag.state is not BagState.OPEN:
             self._seen.pop(room_id, None)
             return
@@ -414,19 +425,50 @@ class LuckyBags(Feature):
             )
         self._seen[room_id] = users
 
-    async def current(self, room: str, max_age: float) -> Bag | None:
-        """The room's current bag, from this node's cache when fresh enough."""
+    async def current(self, room: str, max_age: float, after: int | None = None) -> Bag | None:
+        """The room's current bag, from this node's cache when fresh enough.
+
+        With ``after`` (a room offset), the answer holds every bag event up to that offset:
+        the cache is used only once this node has relayed all of them (each relayed bag event
+        drops the cache), else the store is read.
+        """
         cached = self._current.get(room)
         if cached is not None and time.monotonic() - cached[0] <= max_age:
-            return cached[1]
+            if after is None:
+                return cached[1]
+            if await self.caught_up(room, after):
+                cached = self._current.get(room)  # a bag event relayed meanwhile dropped it
+                if cached is not None:
+                    return cached[1]
+        if after is not None:
+            # a read already in flight may have started before the event we must see
+            return await self._fetch(room)
         task = self._fetching.get(room)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self.store.current(room))
+            task = asyncio.get_running_loop().create_task(self._fetch(room))
             self._fetching[room] = task
             task.add_done_callback(lambda _: self._fetching.pop(room, None))
-        bag = await asyncio.shield(task)
-        self._current[room] = (time.monotonic(), bag)
+        return await asyncio.shield(task)
+
+    async def _fetch(self, room: str) -> Bag | None:
+        """Read the room's current bag from the store, and cache it unless a bag event was
+        relayed meanwhile (the read may be older than that event)."""
+        generation = self._generations.get(room, 0)
+        bag = await self.store.current(room)
+        self._cache(room, bag, generation)
         return bag
+
+    def _cache(self, room: str, bag: Bag | None, generation: int) -> None:
+        """Cache ``bag`` as the room's current one, if no bag event was relayed since this
+        node's ``generation`` of the room was read."""
+        if self._generations.get(room, 0) == generation:
+            self._current[room] = (time.monotonic(), bag)
+
+    def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
+        """A bag of ``room`` changed (created, opened, revoked or drawn): what this node holds
+        of the room's current bag is stale from here on."""
+        self._generations[room] = self._generations.get(room, 0) + 1
+        self._current.pop(room, None)
 
     # ------------------------------------------------------------------ hooks
 
@@ -450,12 +492,15 @@ class LuckyBags(Feature):
             mine["won"] = any(w["id"] == user for w in bag.result["winners"])
         session.viewer.send(frame([event("bag_mine", **mine)]))
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
-        """A comment equal to the open bag's keyword joins its author."""
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        """A comment equal to the open bag's keyword joins its author. ``after``: the room
+        offset the comment follows; a bag opened before it, on any node, counts."""
         text = text.strip()
         if not text or len(text) > KEYWORD_MAX or who.anonymous:
             return
-        bag = await self.current(room, KEYWORD_CACHE_S)
+        bag = await self.current(room, KEYWORD_CACHE_S, after)
         if (
             bag is None
             or bag.state is not BagState.OPEN

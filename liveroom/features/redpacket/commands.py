@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from liveroom.features.redpacket.rules import PacketSpec
-from liveroom.protocol import OBJECT_ID, Command, ident_field
+from liveroom.protocol import OBJECT_ID, Command, RequestId, ident_field
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -26,7 +26,7 @@ class CreatePacket(Command):
     spec: PacketSpec | None = None
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, PacketSpec.from_body(body))
 
 
@@ -37,7 +37,7 @@ class _OnePacket(Command):
     packet: str = ""
 
     @classmethod
-    def parse(cls, rid: str, body: dict[str, Any]) -> Command:
+    def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
         return cls(rid, ident_field(body.get("packet"), "packet", OBJECT_ID))
 
 

@@ -59,6 +59,7 @@ class RedPackets(Feature):
 
     name = "redpacket"
     critical_events = frozenset({b"packet"})
+    watched_events = frozenset({b"packet"})
     error_codes = (PacketCode,)
 
     def __init__(self, ctx: NodeContext) -> None:
@@ -69,6 +70,8 @@ class RedPackets(Feature):
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._keywords: dict[str, tuple[float, frozenset[str]]] = {}
+        #: per room, packet events this node relayed: a read a relayed event overtook is not kept
+        self._generations: dict[str, int] = {}
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)
@@ -228,13 +231,15 @@ class RedPackets(Feature):
     async def snapshot(self, room: str) -> dict[str, Any]:
         return {"packets": await self.active(room)}
 
-    async def commented(self, room: str, who: Identity, text: str) -> None:
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
         """A comment equal to an open keyword packet's keyword unlocks it for its sender."""
         text = text.strip()
         if not text or len(text) > MAX_KEYWORD:
             return
         try:
-            if text not in await self._open_keywords(room):
+            if text not in await self._open_keywords(room, after):
                 return  # most comments: no Redis round trip
             for packet in await self.store.said(room, who.user, text):
                 await self.engine.notify(room, who.user, event("packet_unlocked", packet=packet))
@@ -242,23 +247,38 @@ class RedPackets(Feature):
             # the comment itself went out; the sender may say the keyword again
             log.warning("keyword comment in %s not checked: engine unavailable", room)
 
-    async def _open_keywords(self, room: str) -> frozenset[str]:
-        """The keywords of the room's open keyword packets, read at most once a second.
+    def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
+        """A packet of ``room`` was created, grabbed from or finished: the keywords this node
+        holds for the room may be stale from here on."""
+        self._generations[room] = self._generations.get(room, 0) + 1
+        self._keywords.pop(room, None)
 
-        A keyword packet created on another node counts here within ``KEYWORD_CACHE_S``; one
-        created on this node counts at once.
+    async def _open_keywords(self, room: str, after: int | None = None) -> frozenset[str]:
+        """The keywords of the room's open keyword packets, read at most once a second, and
+        again after each ``packet`` event this node relays.
+
+        With ``after`` (the room offset a comment follows), a packet announced before it, on
+        any node, counts: the cache is used once this node has relayed every event up to
+        ``after``, else the store is read.
         """
-        now = time.monotonic()
         cached = self._keywords.get(room)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None and cached[0] > time.monotonic():
+            if after is None:
+                return cached[1]
+            if await self.caught_up(room, after):
+                cached = self._keywords.get(room)  # a packet event relayed meanwhile dropped it
+                if cached is not None:
+                    return cached[1]
+        now = time.monotonic()
+        generation = self._generations.get(room, 0)
         words = set()
         for active in await self.store.active(room):
             keyword = orjson.loads(active.meta).get("keyword")
             if keyword:
                 words.add(keyword)
         found = frozenset(words)
-        if len(self._keywords) > 4096:
-            self._keywords.clear()
-        self._keywords[room] = (now + KEYWORD_CACHE_S, found)
+        if self._generations.get(room, 0) == generation:
+            if len(self._keywords) > 4096:
+                self._keywords.clear()
+            self._keywords[room] = (now + KEYWORD_CACHE_S, found)
         return found

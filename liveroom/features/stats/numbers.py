@@ -21,14 +21,19 @@ class Numbers:
         await self.engine.incr_unique(room, "viewers", user)
 
     async def room(self, room: str) -> dict[str, Any]:
-        """Every number of ``room``: the counters and unique viewers, online and peak."""
+        """Every number of ``room``: the counters and unique viewers, online and peak.
+
+        The peak is ``peak``, as in snapshots and ``stats`` events; ``peak_online``, its name
+        before, stays as an alias of the same number for readers written against it."""
         state = await self.engine.snapshot(room, 0)
         counters = state.counters
+        peak = counters.get("peak_online", 0)
         return {
             "room": room,
             "offset": state.offset,
             "online": state.online,
-            "peak_online": counters.get("peak_online", 0),
+            "peak": peak,
+            "peak_online": peak,
             "likes": counters.get("likes", 0),
             "comments": counters.get("comments", 0),
             "shed": counters.get("shed", 0),

@@ -27,11 +27,20 @@ def routes(numbers: Numbers) -> list[BaseRoute]:
               application/json:
                 schema:
                   type: object
-                  required: [room, offset, online]
+                  required: [room, offset, online, peak]
                   properties:
                     room: {type: string}
                     offset: {type: integer}
                     online: {type: integer}
+                    peak: {type: integer, description: the most viewers online at once}
+                    peak_online:
+                      type: integer
+                      deprecated: true
+                      description: the old name of peak, kept as an alias
+                    likes: {type: integer}
+                    comments: {type: integer}
+                    shed: {type: integer}
+                    unique_viewers: {type: integer}
                     counters: {type: object}
         """
         return await numbers.room(request.path_params["room"])

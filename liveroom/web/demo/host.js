@@ -123,7 +123,7 @@ async function poll() {
     latest.unique = s.unique_viewers;
     latest.counters = s.counters || {};
     push(series.comments, s.comments);
-    onlineNumbers(s.online, s.peak_online, s.likes);
+    onlineNumbers(s.online, s.peak, s.likes);
     setText("kpi-comments", s.comments);
     setText("kpi-cpm", perMinute(series.comments));
     setText("kpi-shed", s.shed);
