@@ -26,6 +26,8 @@ MAX_TOKEN = 4096
 ROOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 OBJECT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # no ":": it separates key parts
+#: a stream epoch as a client hands it back (``?epoch=``); use with ``fullmatch``
+EPOCH = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 # --------------------------------------------------------------------------- commands
