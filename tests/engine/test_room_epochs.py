@@ -1,0 +1,117 @@
+"""A local room follows one stream epoch, and moves to another only with a ``resync`` first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from liveroom.engine.base import Stream
+from liveroom.engine.memory import MemoryEngine, _Room
+from liveroom.hub import Hub, LocalRoom, Viewer
+from liveroom.protocol import room_event_body
+from tests.conftest import make_settings
+from tests.engine.test_hub_rooms import Wire
+from tests.streamcheck import Ledger
+from tests.timeouts import eventually
+
+
+def events(wire: Wire) -> list[dict[str, Any]]:
+    """Every event the wire got, shared frames (WebSocket framed) and private ones alike."""
+    out: list[dict[str, Any]] = []
+    for data in wire.data:
+        if data[:1] == b"\x81":  # a whole text frame: skip its header
+            size = data[1] & 0x7F
+            data = data[2 + {126: 2, 127: 8}.get(size, 0) :]
+        out.extend(orjson.loads(data))
+    return out
+
+
+async def joined_room(engine: MemoryEngine, hub: Hub, wire: Wire) -> LocalRoom:
+    room = await hub.room("r1")
+    hub.join(room, Viewer(wire, "u1"), await engine.head("r1"))
+    await eventually(lambda: engine._handlers.get("r1") is not None)
+    return room
+
+
+async def comment(engine: MemoryEngine, hub: Hub, text: str) -> None:
+    await engine.publish("r1", room_event_body("comment", text=text))
+    hub.flush_all()
+
+
+def snapshot_at(stream: Stream) -> dict[str, Any]:
+    """The join as the handshake would have sent it (the tests join without one)."""
+    return {"type": "snapshot", "offset": stream.head, "epoch": stream.epoch, "comments": []}
+
+
+async def test_an_announced_epoch_resyncs_viewers_before_its_events() -> None:
+    """An epoch notice: viewers get ``resync`` with the new epoch, then its events, never an
+    offset at or below one they got in the same epoch."""
+    engine = MemoryEngine(make_settings())
+    hub = Hub(engine, make_settings())
+    wire = Wire()
+    room = await joined_room(engine, hub, wire)
+    start = await engine.head("r1")
+    for n in range(3):
+        await comment(engine, hub, f"old-{n}")
+    moved = await engine.rotate("r1", start.epoch)
+    assert room.epoch == moved.epoch
+    hub.flush_all()
+    await comment(engine, hub, "new")
+    got = events(wire)
+    resync = next(e for e in got if e["type"] == "resync")
+    assert resync == {"type": "resync", "offset": 3, "epoch": moved.epoch}
+    assert [e["offset"] for e in got if e["type"] == "comment"] == [1, 2, 3, 4]
+    Ledger().connection([snapshot_at(start), *got])
+
+
+async def test_an_offset_given_out_again_rotates_the_epoch() -> None:
+    """The stream lost its events under the room's feet without a word (a failover to a replica
+    that missed them): the first repeat that differs from the room's copy rotates the epoch, and
+    the reused offsets are never delivered."""
+    engine = MemoryEngine(make_settings())
+    hub = Hub(engine, make_settings())
+    wire = Wire()
+    room = await joined_room(engine, hub, wire)
+    start = await engine.head("r1")
+    for n in range(3):
+        await comment(engine, hub, f"kept-{n}")
+    lost = engine._rooms["r1"]
+    again = _Room(lost.history_len, lost.snapshot_len, epoch=start.epoch)
+    for item in list(lost.history)[:1]:  # the replica had only the first event
+        again.history.append(item)
+    again.seq = 1
+    engine._rooms["r1"] = again
+    await comment(engine, hub, "reused-2")  # offset 2 again, under the same epoch
+    await eventually(lambda: room.epoch != start.epoch)
+    hub.flush_all()
+    await comment(engine, hub, "after")
+    got = events(wire)
+    texts = [e["text"] for e in got if e["type"] == "comment"]
+    assert texts == ["kept-0", "kept-1", "kept-2", "after"]
+    resync = next(e for e in got if e["type"] == "resync")
+    assert resync["epoch"] == room.epoch != start.epoch and resync["offset"] == 2
+    assert (await engine.head("r1")).epoch == room.epoch
+    Ledger().connection([snapshot_at(start), *got])
+
+
+async def test_a_joiner_from_an_older_epoch_gets_a_resync_of_its_own() -> None:
+    """A viewer whose snapshot was of the epoch the room has just left is told before anything
+    of the new epoch reaches it."""
+    engine = MemoryEngine(make_settings())
+    hub = Hub(engine, make_settings())
+    room = await joined_room(engine, hub, Wire())
+    old = await engine.head("r1")
+    await comment(engine, hub, "one")
+    moved = await engine.rotate("r1", old.epoch)
+    hub.flush_all()
+    late = Wire()
+    hub.join(room, Viewer(late, "u2"), Stream(old.epoch, 1))  # its snapshot was read before
+    hub.flush_all()
+    await eventually(lambda: any(e["type"] == "resync" for e in events(late)))
+    hub.flush_all()
+    await comment(engine, hub, "two")
+    got = events(late)
+    assert got[0] == {"type": "resync", "offset": 1, "epoch": moved.epoch}
+    assert [e["text"] for e in got if e["type"] == "comment"] == ["two"]
+    Ledger().connection([snapshot_at(Stream(old.epoch, 1)), *got])
