@@ -178,14 +178,14 @@ class LocalRoom:
 
     def receive(self, payload: bytes) -> None:
         """An event from the engine. Drops repeats; a gap is filled from history first."""
-        first = payload[:1]
-        if first == b"@":
+        private = payload[:1] == b"@"
+        if private and payload[:2] != EPOCH_NOTICE:
             self._private(payload)
             return
         if self.last_offset is None or self.filling:
-            self.early.append(payload)
+            self.early.append(payload)  # an epoch notice too: it is ordered with the events
             return
-        if first == EPOCH_NOTICE:
+        if private:
             stream = read_epoch_notice(payload)
             if stream.epoch != self.epoch:
                 self._new_epoch(stream)

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 #: in offset order; also with private notices (``@user\n`` + event) and epoch notices
 EventHandler = Callable[[str, bytes], None]
 
-#: the first byte of an epoch notice on a room's channel: ``!<epoch> <head>``, "from here on the
-#: stream is ``epoch``, and its events continue after offset ``head``"
-EPOCH_NOTICE = b"!"
+#: how an epoch notice on a room's channel starts: ``@!<epoch> <head>``, "from here on the stream
+#: is ``epoch``, and its events continue after offset ``head``". It looks like a private notice
+#: (``@user\n``) for a user id that cannot exist, so a node older than epochs drops it.
+EPOCH_NOTICE = b"@!"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +46,12 @@ class Stream:
 
 def epoch_notice(stream: Stream) -> bytes:
     """The channel message that announces ``stream.epoch`` (see ``EPOCH_NOTICE``)."""
-    return b"!%s %d" % (stream.epoch.encode(), stream.head)
+    return b"@!%s %d" % (stream.epoch.encode(), stream.head)
 
 
 def read_epoch_notice(payload: bytes) -> Stream:
     """The stream an epoch notice announces."""
-    epoch, _, head = payload[1:].partition(b" ")
+    epoch, _, head = payload[2:].partition(b" ")
     return Stream(epoch.decode(), int(head))
 
 

@@ -43,7 +43,7 @@ async def epoch(engine: Engine, room: str = "r1") -> str:
 def events_only(sink: Callable[[bytes], object]) -> EventHandler:
     """A handler that passes room events to ``sink`` and leaves out epoch notices (a Redis
     stream announces the epoch it creates at its first publish or read)."""
-    return lambda room, payload: None if payload[:1] == EPOCH_NOTICE else sink(payload)
+    return lambda room, payload: None if payload[:2] == EPOCH_NOTICE else sink(payload)
 
 
 async def test_engine_satisfies_protocols(engine: Engine) -> None:
@@ -165,7 +165,7 @@ async def test_rotate_is_a_compare_and_set_announced_in_stream_order(engine: Eng
     assert again == moved, "a stale rotation leaves the new epoch alone"
     await engine.publish("r1", body(2))
     await eventually(lambda: len(seen) == 3)
-    assert seen[1][:1] == EPOCH_NOTICE
+    assert seen[1][:2] == EPOCH_NOTICE
     assert read_epoch_notice(seen[1]) == moved
     assert offset_of(seen[0]) == 1 and offset_of(seen[2]) == 2
     assert (await engine.history("r1", 1, 100, moved.epoch)).complete

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from liveroom.engine.base import Engine, EventHandler
+from liveroom.engine.base import EPOCH_NOTICE, Engine, EventHandler
 
 
 async def subscribe(engine: Engine, room: str, handler: EventHandler) -> None:
@@ -26,7 +26,7 @@ class Room:
     def __call__(self, room: str, payload: bytes) -> None:
         import orjson
 
-        if payload.startswith(b"!"):
+        if payload.startswith(EPOCH_NOTICE):
             self.epochs.append(payload)
             return
         self.raw.append(payload)

@@ -4,8 +4,9 @@
 -- offsets. Whatever first finds the epoch missing (Redis lost the room's keys: a restart
 -- without persistence, a flush) creates it in the same atomic step, so offsets that start
 -- again can never be taken for the lost ones. A new epoch is announced on the room's channel,
--- "!<epoch> <head>" (events of the epoch continue after offset head), before anything else of
--- it is published, so subscribed nodes hear of it in stream order.
+-- "@!<epoch> <head>" (events of the epoch continue after offset head), before anything else of
+-- it is published, so subscribed nodes hear of it in stream order. (A node older than epochs
+-- reads it as a private notice for a user id that cannot exist, and drops it.)
 
 local STREAM_DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
 
@@ -28,7 +29,7 @@ local function stream_renew(seq_key, epoch_key, channel, publish, old)
   local epoch = stream_new_epoch(old)
   redis.call('SET', epoch_key, epoch)
   local head = tonumber(redis.call('GET', seq_key) or '0')
-  redis.call(publish, channel, '!' .. epoch .. ' ' .. head)
+  redis.call(publish, channel, '@!' .. epoch .. ' ' .. head)
   return epoch
 end
 
