@@ -115,3 +115,31 @@ async def test_a_joiner_from_an_older_epoch_gets_a_resync_of_its_own() -> None:
     assert got[0] == {"type": "resync", "offset": 1, "epoch": moved.epoch}
     assert [e["text"] for e in got if e["type"] == "comment"] == ["two"]
     Ledger().connection([snapshot_at(Stream(old.epoch, 1)), *got])
+
+
+async def test_a_joiner_from_an_epoch_the_room_has_not_heard_of_makes_it_catch_up() -> None:
+    """The stream started afresh without a word to the room (its notice missed, say), and a
+    viewer joins from a snapshot of the new epoch: the room finds the new epoch, resyncs its
+    viewers, and the joiner gets the new epoch's events, never the old ones'."""
+    engine = MemoryEngine(make_settings())
+    hub = Hub(engine, make_settings())
+    wire = Wire()
+    room = await joined_room(engine, hub, wire)
+    old = await engine.head("r1")
+    for n in range(3):
+        await comment(engine, hub, f"old-{n}")
+    lost = engine._rooms["r1"]
+    engine._rooms["r1"] = _Room(lost.history_len, lost.snapshot_len)  # a new epoch, no notice
+    fresh = await engine.head("r1")
+    joiner = Wire()
+    hub.join(room, Viewer(joiner, "u2"), fresh)
+    hub.flush_all()
+    await eventually(lambda: room.epoch == fresh.epoch)
+    hub.flush_all()
+    await comment(engine, hub, "new")
+    got = events(joiner)
+    assert [(e["offset"], e["text"]) for e in got if e["type"] == "comment"] == [(1, "new")]
+    Ledger().connection([snapshot_at(fresh), *got])
+    seen = events(wire)
+    assert {"type": "resync", "offset": 0, "epoch": fresh.epoch} in seen
+    Ledger().connection([snapshot_at(old), *seen])
