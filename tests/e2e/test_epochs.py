@@ -124,16 +124,15 @@ async def test_redis_restarted_without_persistence_resyncs_viewers_on_both_nodes
         after = [await post(w, f"after-{i}", timeout=30) for i in range(3) for w in writers]
         assert after[0]["offset"] < last, "the new stream starts again below the old offsets"
 
-        newest = max(a["offset"] for a in after)
-
-        def resynced(client: LiveClient) -> bool:
-            """Told of the new epoch, and holding its newest comment."""
-            resyncs = [e for e in client.of_type("resync") if e.get("epoch") != old_epoch]
-            comments = client.of_type("comment")
-            return bool(resyncs) and comments[-1]["offset"] == newest
-
         for viewer in viewers:
-            await viewer.wait(lambda v=viewer: resynced(v), timeout=30)
+            await viewer.wait(
+                lambda v=viewer: any(e["epoch"] != old_epoch for e in v.of_type("resync")), 30
+            )
+        # and live delivery goes on in the new epoch, on the same connections
+        final = [await post(w, f"final-{n}") for n, w in enumerate(writers)]
+        newest = max(a["offset"] for a in final)
+        for viewer in viewers:
+            await viewer.wait(lambda v=viewer: v.of_type("comment")[-1]["offset"] == newest, 15)
             assert viewer.closed is None
         for viewer in viewers:
             ledger.connection(viewer.events)
@@ -153,5 +152,17 @@ async def test_redis_restarted_without_persistence_resyncs_viewers_on_both_nodes
             assert snapshot["reset"] is True and snapshot["epoch"] != old_epoch
             ledger.connection(back.events, asked=held)
         assert ledger.resets == len(viewers)
+
+        # in the new epoch a resume is exact again, on either node
+        await post(writers[0], "last")
+        position = later[0].position()
+        await later[0].close()
+        again = await LiveClient.connect(
+            nodes[1].ws_url, ROOM, "v0-0", offset=position[0], epoch=position[1]
+        )
+        later.append(again)
+        resumed = await again.event("resumed", timeout=10)
+        assert resumed["epoch"] == position[1] and resumed["missed"] >= 1
+        ledger.connection(again.events, asked=position)
     finally:
         await asyncio.gather(*(c.close() for c in everyone + later))
