@@ -143,3 +143,32 @@ async def test_a_joiner_from_an_epoch_the_room_has_not_heard_of_makes_it_catch_u
     seen = events(wire)
     assert {"type": "resync", "offset": 0, "epoch": fresh.epoch} in seen
     Ledger().connection([snapshot_at(old), *seen])
+
+
+async def test_a_head_below_what_the_room_delivered_rotates_the_epoch() -> None:
+    """Back from a lost connection, the room finds the stream's head below the offsets it
+    delivered under the same epoch: it rotates the epoch before anything is given out again."""
+    engine = MemoryEngine(make_settings())
+    hub = Hub(engine, make_settings())
+    wire = Wire()
+    room = await joined_room(engine, hub, wire)
+    start = await engine.head("r1")
+    for n in range(3):
+        await comment(engine, hub, f"kept-{n}")
+    lost = engine._rooms["r1"]
+    again = _Room(lost.history_len, lost.snapshot_len, epoch=start.epoch)
+    again.history.append(lost.history[0])
+    again.seq = 1
+    engine._rooms["r1"] = again
+    room.resync_from_engine()  # what the hub does when the engine's connection comes back
+    await eventually(lambda: room.epoch != start.epoch)
+    assert (await engine.head("r1")) == Stream(room.epoch, 1)
+    hub.flush_all()
+    await comment(engine, hub, "after")
+    got = events(wire)
+    assert {"type": "resync", "offset": 1, "epoch": room.epoch} in got
+    assert [e["text"] for e in got if e["type"] == "comment"] == [
+        *(f"kept-{n}" for n in range(3)),
+        "after",
+    ]
+    Ledger().connection([snapshot_at(start), *got])
