@@ -322,8 +322,9 @@ class LocalRoom:
     def _new_epoch(self, stream: Stream) -> None:
         """Leave what this room delivered: from here on it follows ``stream`` (a new epoch, or
         the same one after a gap history cannot fill) from its head. Every viewer is told with a
-        ``resync`` first; a viewer still joining from another epoch is told when it is brought
-        level (``_check_epoch``)."""
+        ``resync`` first, flushed at once: an event of the new stream taken right after (from
+        ``early``) must not share its frame, where it would come before the ``resync``. A viewer
+        still joining from another epoch is told when it is brought level (``_check_epoch``)."""
         metrics.RESYNCS.inc()
         self.epoch = stream.epoch
         self.last_offset = stream.head
@@ -331,7 +332,7 @@ class LocalRoom:
         self.ring.clear()
         self.state["resync"] = event("resync", offset=stream.head, epoch=stream.epoch)
         self.flushed = stream.head
-        self.hub.mark(self, critical=True)
+        self.flush()
 
     def resync_from_engine(self) -> None:
         """After the engine reconnected: fetch whatever was published while we were away."""

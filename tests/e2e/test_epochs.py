@@ -71,9 +71,9 @@ async def test_memory_server_restarted_under_a_viewer_resets_its_resume(
         assert [c["text"] for c in snapshot["comments"]] == [f"after-{i}" for i in range(5)]
 
         # and the new epoch resumes exactly
-        await post(writer, "later")
-        position = back.position()
         await back.close()
+        position = back.position()
+        await post(writer, "later")
         again = await LiveClient.connect(
             server.ws_url, ROOM, "v", offset=position[0], epoch=position[1]
         )
@@ -154,9 +154,9 @@ async def test_redis_restarted_without_persistence_resyncs_viewers_on_both_nodes
         assert ledger.resets == len(viewers)
 
         # in the new epoch a resume is exact again, on either node
-        await post(writers[0], "last")
-        position = later[0].position()
         await later[0].close()
+        position = later[0].position()
+        await post(writers[0], "last")
         again = await LiveClient.connect(
             nodes[1].ws_url, ROOM, "v0-0", offset=position[0], epoch=position[1]
         )
