@@ -172,3 +172,40 @@ async def test_a_head_below_what_the_room_delivered_rotates_the_epoch() -> None:
         "after",
     ]
     Ledger().connection([snapshot_at(start), *got])
+
+
+class PublishDuringRead(MemoryEngine):
+    """A memory engine whose history reads let one event be published while they are in flight,
+    as a Redis round trip would."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.during_read: bytes | None = None
+
+    async def history(self, room: str, after: int, limit: int, epoch: str) -> Any:
+        answer = await super().history(room, after, limit, epoch)
+        if self.during_read is not None:
+            self.publish_now(room, self.during_read)
+            self.during_read = None
+        return answer
+
+
+async def test_the_resync_comes_before_the_first_event_of_the_new_stream() -> None:
+    """An event of the new stream that arrived while the room read the history goes out after
+    the ``resync``, never in front of it."""
+    engine = PublishDuringRead(make_settings())
+    hub = Hub(engine, make_settings())
+    wire = Wire()
+    room = await joined_room(engine, hub, wire)
+    start = await engine.head("r1")
+    for n in range(3):
+        await comment(engine, hub, f"old-{n}")
+    lost = engine._rooms["r1"]
+    engine._rooms["r1"] = _Room(lost.history_len, lost.snapshot_len)  # a new epoch, no notice
+    engine.during_read = room_event_body("comment", text="new")
+    room.resync_from_engine()
+    await eventually(lambda: room.epoch != start.epoch and room.pending)
+    hub.flush_all()
+    got = [e for e in events(wire) if e["type"] in ("resync", "comment")]
+    assert [(e["type"], e["offset"]) for e in got[-2:]] == [("resync", 0), ("comment", 1)]
+    Ledger().connection([snapshot_at(start), *events(wire)])
