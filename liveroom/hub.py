@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveroom import fanout, metrics
-from liveroom.engine.base import Engine
+from liveroom.engine.base import Engine, Stream
 from liveroom.errors import CloseCode, EngineUnavailable
 from liveroom.fanout import CHECK_EVERY
 from liveroom.localroom import CATCHUP_CHUNK, CRITICAL, LocalRoom, Viewer
@@ -117,12 +117,12 @@ class Hub:
             if not room.ready.is_set():
                 try:
                     await self.engine.subscribe(room_id, self._receive)
-                    head = await self.engine.head(room_id)
+                    stream = await self.engine.head(room_id)
                 except BaseException:
                     if room.size == 0:
                         self.rooms.pop(room_id, None)
                     raise
-                room.start(head)
+                room.start(stream)
         return room
 
     def _receive(self, room_id: str, payload: bytes) -> None:
@@ -130,8 +130,9 @@ class Hub:
         if room is not None:
             room.receive(payload)
 
-    def join(self, room: LocalRoom, viewer: Viewer, have: int) -> LocalRoom:
-        """Add a viewer that already holds every event up to offset ``have``.
+    def join(self, room: LocalRoom, viewer: Viewer, have: Stream) -> LocalRoom:
+        """Add a viewer that already holds every event of epoch ``have.epoch`` up to offset
+        ``have.head``.
 
         Returns the room the viewer joined: if the pulse dropped ``room`` (idle) while the
         viewer was getting its snapshot, the viewer goes to the room's current local room, or
@@ -144,7 +145,7 @@ class Hub:
         elif current is not room:
             room = current
         viewer.room = room
-        viewer.offset = have
+        viewer.offset, viewer.epoch = have.head, have.epoch
         room.joining.append(viewer)
         room.idle_since = 0.0
         self.mark(room)
@@ -185,14 +186,16 @@ class Hub:
     async def catch_up(self, viewer: Viewer, room: LocalRoom) -> None:
         """A joining viewer fell behind the ring: send it history, then let the flush finish."""
         try:
-            history = await self.engine.history(room.id, viewer.offset, self.settings.history_len)
+            history = await self.engine.history(
+                room.id, viewer.offset, self.settings.history_len, viewer.epoch
+            )
         except EngineUnavailable:
             viewer.catching = False
             return  # it stays joining; the next flush tries again
         if viewer.left:
             return
         if not history.complete:
-            viewer.send(frame([event("resync", offset=history.head)]))
+            viewer.send(frame([event("resync", offset=history.head, epoch=history.epoch)]))
             self.evict(viewer, CloseCode.SERVICE_RESTART, "resync")
             return
         viewer.catching = False

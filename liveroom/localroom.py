@@ -6,6 +6,16 @@ is dropped, a gap is filled from history before anything after it goes out. Per 
 through the room's ``SendList`` (``liveroom.fanout``). Joining viewers are brought level from
 the batch or the ring of recent events before they enter the shared fan-out.
 
+Offsets count within the stream's epoch (``liveroom.engine.base``). The room follows one epoch
+at a time, and moves to another only with a ``resync`` to every viewer, so that no connection
+is ever handed an offset of one epoch as if it followed one of another. It moves when the engine
+announces a new epoch (an epoch notice), when a fill finds the stream on another epoch, and when
+it finds that the stream under its epoch lost events it already delivered: the head is below
+them, or an event it sees again at an offset it holds is not the same event (a failover to a
+replica that had not caught up). Then it rotates the epoch itself (``Engine.rotate``). These
+checks are per room and per fill, never per viewer; a repeat is compared with the room's own
+copy only on the rare path where a repeat arrives.
+
 What a room needs of the node (spawning tasks, the tick's dirty set, evictions, catch-up from
 history) is the ``RoomHost`` protocol; ``liveroom.hub.Hub`` is the one implementation.
 """
@@ -24,7 +34,7 @@ from typing import Any, Protocol
 import orjson
 
 from liveroom import metrics
-from liveroom.engine.base import Engine
+from liveroom.engine.base import EPOCH_NOTICE, Engine, History, Stream, read_epoch_notice
 from liveroom.errors import CloseCode, EngineUnavailable
 from liveroom.fanout import SendAll, SendList
 from liveroom.protocol import event, frame, offset_of, ws_text_frame
@@ -69,7 +79,17 @@ class Link(Protocol):
 class Viewer:
     """One connection as the hub sees it."""
 
-    __slots__ = ("conn", "out", "user", "room", "slow_since", "offset", "left", "catching")
+    __slots__ = (
+        "conn",
+        "out",
+        "user",
+        "room",
+        "slow_since",
+        "offset",
+        "epoch",
+        "left",
+        "catching",
+    )
 
     def __init__(self, conn: Link, user: str) -> None:
         self.conn = conn
@@ -78,8 +98,9 @@ class Viewer:
         self.room: LocalRoom | None = None
         self.slow_since = 0.0
         self.offset = 0  # while joining: the newest offset this viewer already has
+        self.epoch = ""  # while joining: the epoch of that offset
         self.left = False
-        self.catching = False
+        self.catching = False  # a task is bringing it level (history, or its epoch checked)
 
     def send(self, payload: bytes) -> None:
         """Send a private frame (reply, snapshot, notice) to this viewer alone."""
@@ -140,6 +161,7 @@ class LocalRoom:
         self.pending: list[bytes] = []
         self.state: dict[str, bytes] = {}
         self.ring: deque[bytes] = deque(maxlen=RING)
+        self.epoch = ""  # the stream's epoch that last_offset, ring and pending belong to
         self.last_offset: int | None = None  # newest offset received; None until subscribed
         self.flushed = 0  # newest offset sent out
         self.early: list[bytes] = []  # events received before last_offset is known
@@ -158,14 +180,23 @@ class LocalRoom:
 
     def receive(self, payload: bytes) -> None:
         """An event from the engine. Drops repeats; a gap is filled from history first."""
-        if payload[:1] == b"@":
+        private = payload[:1] == b"@"
+        if private and payload[:2] != EPOCH_NOTICE:
             self._private(payload)
             return
         if self.last_offset is None or self.filling:
-            self.early.append(payload)
+            self.early.append(payload)  # an epoch notice too: it is ordered with the events
+            return
+        if private:
+            stream = read_epoch_notice(payload)
+            if stream.epoch != self.epoch:
+                self._new_epoch(stream)
             return
         offset = offset_of(payload)
         if offset <= self.last_offset:
+            held = self._held(offset)
+            if held is not None and held != payload:
+                self._fill_gap(diverged=True)  # the offset was given out again: see _fill
             return
         if offset > self.last_offset + 1:
             self.early.append(payload)
@@ -198,9 +229,10 @@ class LocalRoom:
             if viewer.user == name:
                 viewer.send(frame([body]))
 
-    def start(self, head: int) -> None:
-        """Subscribed; ``head`` was read after the subscription took hold."""
-        self.last_offset = max(head, self.last_offset or 0)
+    def start(self, stream: Stream) -> None:
+        """Subscribed; ``stream`` was read after the subscription took hold."""
+        self.epoch = stream.epoch
+        self.last_offset = stream.head
         self.flushed = self.last_offset
         self._drain_early()
         self.ready.set()
@@ -210,46 +242,103 @@ class LocalRoom:
         for payload in early:
             self.receive(payload)
 
-    def _fill_gap(self) -> None:
+    def _held(self, offset: int) -> bytes | None:
+        """This room's copy of the event at ``offset`` (not yet flushed, or in the ring)."""
+        if offset > self.flushed:
+            index = offset - self.flushed - 1
+            return self.pending[index] if index < len(self.pending) else None
+        index = len(self.ring) - 1 - (self.flushed - offset)
+        return self.ring[index] if index >= 0 else None
+
+    def _fill_gap(self, diverged: bool = False) -> None:
         if self.filling:
             return
         self.filling = True
-        self.hub.spawn(self._fill())
+        self.hub.spawn(self._fill(diverged))
 
-    async def _fill(self) -> None:
+    async def _fill(self, diverged: bool) -> None:
+        """Read what the room missed from history, checking that the stream is still the one
+        this room has been delivering; events received meanwhile wait in ``early``.
+
+        The stream has moved on without this room when its epoch is another (Redis lost it),
+        or when under the same epoch it no longer holds what this room delivered: the head is
+        below the room's last offset, or the event at that offset differs from the room's copy
+        (``diverged``: a repeat that was not the same event). In the last two cases the stream
+        lost events that viewers have (a failover to a replica that had not caught up), and
+        its offsets would be given out again: the room rotates the epoch so that every node
+        and every client holding the lost offsets starts afresh.
+        """
+        engine, limit = self.hub.engine, self.hub.settings.history_len
+        history: History | None = None
+        moved: Stream | None = None
         delay = 0.05
         while True:
             try:
                 after = self.last_offset or 0
-                history = await self.hub.engine.history(
-                    self.id, after, self.hub.settings.history_len
-                )
+                if not diverged:
+                    # from one before: the event at ``after`` must still be the one we hold
+                    held = self._held(after) if after else None
+                    since = after - 1 if held is not None else after
+                    history = await engine.history(self.id, since, limit, self.epoch)
+                    if history.epoch == self.epoch and (
+                        history.head < after
+                        or (held is not None and history.complete and history.events[0] != held)
+                    ):
+                        diverged = True
+                if diverged:
+                    moved = await engine.rotate(self.id, self.epoch)
                 break
             except EngineUnavailable:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         self.filling = False
-        if history.complete:
-            for payload in history.events:
-                offset = offset_of(payload)
-                if self.last_offset is None or offset > self.last_offset:
-                    self._accept(offset, payload)
-        else:
+        if moved is not None:
+            log.warning(
+                "room %s: epoch %s lost events up to offset %s; rotated to %s",
+                self.id,
+                self.epoch,
+                self.last_offset,
+                moved.epoch,
+            )
+            self._new_epoch(moved)
+        elif history is not None and history.epoch != self.epoch:
+            log.warning(
+                "room %s: stream restarted (epoch %s, now %s)", self.id, self.epoch, history.epoch
+            )
+            self._new_epoch(Stream(history.epoch, history.head))
+        elif history is not None and history.complete:
+            self._take(history)
+        elif history is not None:
             # Too far behind to fill: tell every viewer to resume, which gives them a reset
             # snapshot if their own offset is gone too.
-            metrics.RESYNCS.inc()
             log.warning(
                 "room %s: gap after %s cannot be filled; viewers told to resync",
                 self.id,
                 self.last_offset,
             )
-            self.last_offset = history.head
-            self.pending.clear()
-            self.ring.clear()
-            self.state["resync"] = event("resync", offset=history.head)
-            self.flushed = history.head
-            self.hub.mark(self, critical=True)
+            self._new_epoch(Stream(self.epoch, history.head))
         self._drain_early()
+
+    def _take(self, history: History) -> None:
+        for payload in history.events:
+            offset = offset_of(payload)
+            if self.last_offset is None or offset > self.last_offset:
+                self._accept(offset, payload)
+
+    def _new_epoch(self, stream: Stream) -> None:
+        """Leave what this room delivered: from here on it follows ``stream`` (a new epoch, or
+        the same one after a gap history cannot fill) from its head. Every viewer is told with a
+        ``resync`` first, flushed at once: an event of the new stream taken right after (from
+        ``early``) must not share its frame, where it would come before the ``resync``. A viewer
+        still joining from another epoch is told when it is brought level (``_check_epoch``)."""
+        metrics.RESYNCS.inc()
+        self.epoch = stream.epoch
+        self.last_offset = stream.head
+        self.pending.clear()
+        self.ring.clear()
+        self.state["resync"] = event("resync", offset=stream.head, epoch=stream.epoch)
+        self.flushed = stream.head
+        self.flush()
 
     def resync_from_engine(self) -> None:
         """After the engine reconnected: fetch whatever was published while we were away."""
@@ -325,6 +414,12 @@ class LocalRoom:
         waiting: list[Viewer] = []
         late: list[Viewer] = []
         for viewer in self.joining:
+            if viewer.epoch != self.epoch:
+                waiting.append(viewer)  # its offset means nothing here until that is settled
+                if not viewer.catching:
+                    viewer.catching = True
+                    self.hub.spawn(self._check_epoch(viewer))
+                continue
             have = viewer.offset
             if have > last:
                 waiting.append(viewer)  # its snapshot is ahead of what reached us: wait
@@ -353,6 +448,27 @@ class LocalRoom:
             self.hub.dirty.add(self)  # look again next tick
         metrics.VIEWERS.set(self.hub.viewer_count())
         return late
+
+    async def _check_epoch(self, viewer: Viewer) -> None:
+        """A joining viewer's snapshot or resume is of another epoch than this room's: either the
+        room has not heard of the stream's new epoch yet (it fills, and finds it), or the stream
+        moved on after the viewer's read (the viewer gets a ``resync`` of its own and joins at
+        the room's offset). Anything else (the stream moving on again) is looked at again at
+        the next flush."""
+        try:
+            stream = await self.hub.engine.head(self.id)
+        except EngineUnavailable:
+            stream = None
+        viewer.catching = False
+        if viewer.left or stream is None:
+            self.hub.mark(self)
+            return
+        if stream.epoch == self.epoch:
+            viewer.send(frame([event("resync", offset=self.flushed, epoch=self.epoch)]))
+            viewer.offset, viewer.epoch = self.flushed, self.epoch
+        elif stream.epoch == viewer.epoch:
+            self._fill_gap()
+        self.hub.mark(self)
 
     def add_state(self, key: str, payload: bytes) -> None:
         self.state[key] = payload

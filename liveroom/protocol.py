@@ -29,6 +29,8 @@ MAX_TOKEN = 4096
 ROOM_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 USER_ID = re.compile(r"\A[A-Za-z0-9_.:@-]{1,64}\Z")
 OBJECT_ID = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")  # no ":": it separates key parts
+#: a stream epoch as a client hands it back (``?epoch=``)
+EPOCH = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 OFFSET = re.compile(r"\A[0-9]{1,18}\Z")  # ``?offset=``: ASCII digits only (``int("٣") == 3``)
 #: integer request ids are echoed as they came; past this a JavaScript client could not tell
 #: two apart

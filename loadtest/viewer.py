@@ -2,9 +2,11 @@
 
 ``SimViewer.on_message`` runs once per frame a viewer receives; it is the generator's hot path.
 It parses the frame (one ``orjson.loads``), checks each room event's offset against the last one
-(a repeat is a duplicate, a jump is a gap), and files the publish→receive latency of events that
-carry the server's ``ts``. Latencies go into a plain dict keyed by 0.1 ms steps — a dict increment
-costs a tenth of an HdrHistogram ``record_value`` — and become an HdrHistogram when reported.
+of the same stream epoch (a repeat is a duplicate, a jump is a gap; a reset snapshot or a
+``resync`` moves the viewer to its epoch and offset), and files the publish→receive latency of
+events that carry the server's ``ts``. Latencies go into a plain dict keyed by 0.1 ms steps —
+a dict increment costs a tenth of an HdrHistogram ``record_value`` — and become an HdrHistogram
+when reported.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Tally:
     duplicated: int = 0
     gaps: int = 0  # offsets jumped over
     skipped: int = 0  # offsets the server declared skipped (slow consumer)
-    resets: int = 0  # resumes answered with a fresh snapshot: the gap is declared
+    resets: int = 0  # resumes answered with a fresh snapshot, and resyncs: the gap is declared
     frames: int = 0  # frames holding at least one room event
     bad_frames: int = 0
     snapshots: int = 0
@@ -79,6 +81,7 @@ class SimViewer:
         "user",
         "ws",
         "last",
+        "epoch",
         "start",
         "began",
         "live",
@@ -91,6 +94,7 @@ class SimViewer:
         self.user = user
         self.ws: WsClient | None = None
         self.last = -1  # newest room offset held; -1 before the snapshot
+        self.epoch = ""  # the stream epoch of ``last``; sent back with it on a resume
         self.start = -1  # offset of the first snapshot: expected events are those after it
         self.began = 0.0
         self.live = False
@@ -138,9 +142,13 @@ class SimViewer:
             elif kind == "skipped":
                 t.skipped += int(e.get("count", 0))
             elif kind == "resync":
+                # this connection goes on after ``offset`` of the resync's epoch
                 t.resets += 1
                 self.last = int(offset or 0)
+                self.epoch = str(e.get("epoch", ""))
             elif kind == "resumed":
+                if e.get("epoch") != self.epoch:
+                    t.bad_frames += 1  # a resume is served only from the epoch asked for
                 self.live = True
             else:
                 t.private[kind] = t.private.get(kind, 0) + 1
@@ -152,15 +160,22 @@ class SimViewer:
     def _snapshot(self, e: dict[str, Any], now: float) -> None:
         t = self.tally
         offset = int(e.get("offset", 0))
+        epoch = str(e.get("epoch", ""))
         if self.start < 0:
             self.start = offset
             t.snapshots += 1
             _bump(t.join_latency, int((now - self.began) * 10_000))
-        elif e.get("reset") and offset > self.last:
-            # resumed too late for history: the server says so and the gap is declared
+        elif e.get("reset"):
+            # resumed too late for history, or the stream started afresh (a new epoch): the
+            # server says so and the gap is declared
             t.resets += 1
-            t.skipped += offset - self.last
-        self.last = max(self.last, offset)
+            if epoch == self.epoch and offset > self.last:
+                t.skipped += offset - self.last
+        if epoch != self.epoch:
+            self.last = offset  # offsets of another epoch: count from this one on
+        else:
+            self.last = max(self.last, offset)
+        self.epoch = epoch
         self.live = True
 
     def _reply(self, e: dict[str, Any], now: float) -> None:

@@ -92,6 +92,8 @@ class Worker:
         query = f"/ws?room={self.room}&token={token}"
         if resume is not None:
             query += f"&offset={resume}"
+            if viewer.epoch:
+                query += f"&epoch={viewer.epoch}"
         return query
 
     async def open(self, viewer: SimViewer, timeout: float, resume: int | None = None) -> bool:
@@ -224,8 +226,8 @@ async def op_traffic(
 
 
 def churn(w: Worker, viewer: SimViewer) -> bool:
-    """Drop a live viewer's connection now and resume from its last offset (in a task); False
-    when the viewer is not live or already reconnecting.
+    """Drop a live viewer's connection now and resume from its last offset and that offset's
+    epoch (in a task); False when the viewer is not live or already reconnecting.
 
     The viewer is marked and its connection closed here, before the task starts: the same
     schedule step may pick one viewer twice, and two reconnect tasks would each open a

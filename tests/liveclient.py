@@ -34,9 +34,10 @@ def join_url(
     role: str = "viewer",
     offset: int | None = None,
     tok: str | None = None,
+    epoch: str | None = None,
 ) -> str:
     """The URL that joins ``room``: with ``tok``, or a token minted for ``user`` (none when both
-    are None: an anonymous viewer)."""
+    are None: an anonymous viewer); resuming from ``offset`` of ``epoch`` when given."""
     query = f"?room={room}"
     if tok is None and user is not None:
         tok = token(user, room, role)
@@ -44,6 +45,8 @@ def join_url(
         query += f"&token={tok}"
     if offset is not None:
         query += f"&offset={offset}"
+    if epoch is not None:
+        query += f"&epoch={epoch}"
     return ws_url + query
 
 
@@ -78,9 +81,10 @@ class LiveClient:
         role: str = "viewer",
         offset: int | None = None,
         tok: str | None = None,
+        epoch: str | None = None,
         **kwargs: Any,
     ) -> LiveClient:
-        url = join_url(ws_url, room, user, role, offset, tok)
+        url = join_url(ws_url, room, user, role, offset, tok, epoch)
         ws = await websockets.connect(url, open_timeout=scaled(10), **kwargs)
         return cls(ws)
 
@@ -137,6 +141,23 @@ class LiveClient:
             and e.get("type") != "snapshot"
             and e.get("type") not in ("reply", "resumed", "skipped", "resync")
         ]
+
+    def position(self) -> tuple[int, str]:
+        """What a client hands back to resume: the newest room offset it holds and that offset's
+        epoch (from its snapshot or ``resumed``). A ``resync`` leaves the client's state stale:
+        it resumes from what it held before, and gets a reset snapshot or an exact resume."""
+        offset, epoch = 0, ""
+        for e in self.events:
+            kind = e.get("type")
+            if kind == "resync":
+                break
+            if kind in ("snapshot", "resumed"):
+                offset, epoch = int(e["offset"]), str(e["epoch"])
+            elif kind == "skipped":
+                offset = max(offset, int(e["to"]))
+            elif "offset" in e and kind != "reply":
+                offset = max(offset, int(e["offset"]))
+        return offset, epoch
 
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)

@@ -1,10 +1,11 @@
 """``/ws``: admit a connection into its room, or refuse it, then hand it to its ``Session``.
 
-``admit`` checks, in order: origin, room id, resume offset, token (or the room's anonymous
-rule), then joins the room's local copy, sends the welcome, and the snapshot (or on resume the
-events missed). It answers an ``Admission``, or a ``Refusal``: an ``error`` event in a text frame,
-then a Close with the refusal's close code, whose error code the code itself carries
-(``CloseCode.error_code``).
+``admit`` checks, in order: origin, room id, resume offset and epoch, token (or the room's
+anonymous rule), then joins the room's local copy, sends the welcome, and the snapshot (or on
+resume the events missed). Only a resume that names the stream's epoch is served from history;
+any other gets a reset snapshot (``_start``). It answers an ``Admission``, or a ``Refusal``:
+an ``error`` event in a text frame, then a Close with the refusal's close code, whose error
+code the code itself carries (``CloseCode.error_code``).
 
 The direct path (``liveroom serve``) gives the connection as a ``Connection`` in the ASGI scope
 (``DIRECT_EXTENSION``); without it the app is on the portable path (``AsgiConnection``). Nothing
@@ -25,10 +26,11 @@ from liveroom.auth import Identity
 from liveroom.connection.asgi import AsgiConnection
 from liveroom.connection.connection import DIRECT_EXTENSION, Connection
 from liveroom.connection.session import Session
+from liveroom.engine.base import Stream
 from liveroom.errors import AuthError, CloseCode, EngineUnavailable
 from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
 from liveroom.limits import client_ip
-from liveroom.protocol import OFFSET, ROOM_ID, event, frame
+from liveroom.protocol import EPOCH, OFFSET, ROOM_ID, event, frame
 
 if TYPE_CHECKING:
     from liveroom.connection.session import ConnectionHost
@@ -39,12 +41,12 @@ log = logging.getLogger("liveroom.session")
 @dataclass(frozen=True, slots=True)
 class Admission:
     """A connection let into its room: it has its welcome and snapshot (or missed events) and
-    holds every event up to offset ``have``."""
+    holds every event of epoch ``have.epoch`` up to offset ``have.head``."""
 
     who: Identity
     room: LocalRoom
     viewer: Viewer
-    have: int
+    have: Stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,8 @@ class Refusal:
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
-    """``/ws?room=<id>&token=<jwt>[&offset=<n>]``: one viewer, host or admin in one room."""
+    """``/ws?room=<id>&token=<jwt>[&offset=<n>&epoch=<id>]``: one viewer, host or admin in one
+    room."""
     node: ConnectionHost = ws.app.state.node
     room_id = ws.query_params.get("room", "")
     peer = ws.client.host if ws.client else None
@@ -106,6 +109,9 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
         if not OFFSET.fullmatch(offset_raw):  # ASCII digits: isdigit() takes "²" and "٣"
             return Refusal(CloseCode.BAD_REQUEST, "offset must be a whole number")
         resume = int(offset_raw)
+    epoch = query.get("epoch")
+    if epoch is not None and not EPOCH.fullmatch(epoch):
+        return Refusal(CloseCode.BAD_REQUEST, "epoch must be 1 to 32 of A-Z a-z 0-9 _ -")
     token = query.get("token")
     try:
         if token:
@@ -144,7 +150,7 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
         if room.info.get("ended"):
             conn.forget()
             return Refusal(CloseCode.ROOM_ENDED, "this room has ended")
-        have = await _start(node, room, viewer, resume)
+        have = await _start(node, room, viewer, resume, epoch)
     except EngineUnavailable:
         conn.forget()
         return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
@@ -190,18 +196,28 @@ async def _serve(node: ConnectionHost, ws: WebSocket, admission: Admission) -> S
     return session
 
 
-async def _start(node: ConnectionHost, room: LocalRoom, viewer: Viewer, resume: int | None) -> int:
-    """Send the snapshot, or on resume the missed events; return the offset the viewer holds."""
-    if resume is not None:
-        history = await node.engine.history(room.id, resume, node.settings.history_len)
+async def _start(
+    node: ConnectionHost, room: LocalRoom, viewer: Viewer, resume: int | None, epoch: str | None
+) -> Stream:
+    """Send the snapshot, or on resume the missed events; return the offset the viewer holds,
+    with its epoch.
+
+    History serves a resume only when the client names the stream's epoch: its offset is then
+    known to be of this stream. Without one (a protocol v1 client) nothing proves that the
+    offset was not given out by a stream since lost (a restarted memory engine, a Redis that
+    lost the room), so the answer is a reset snapshot, as for an offset history cannot serve.
+    """
+    if resume is not None and epoch is not None:
+        history = await node.engine.history(room.id, resume, node.settings.history_len, epoch)
         if history.complete:
             events = history.events
             for start in range(0, len(events), CATCHUP_CHUNK):
                 viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
-            viewer.send(frame([event("resumed", offset=history.head, missed=len(events))]))
-            return history.head
-    offset, snapshot = await node.rooms.snapshot(
+            resumed = event("resumed", offset=history.head, missed=len(events), epoch=epoch)
+            viewer.send(frame([resumed]))
+            return Stream(epoch, history.head)
+    offset, now, snapshot = await node.rooms.snapshot(
         room.id, reset=resume is not None, version=room.state_version
     )
     viewer.send(frame([snapshot]))
-    return offset
+    return Stream(now, offset)

@@ -25,9 +25,10 @@ class RoomSnapshots(RoomDirectory, Protocol):
 
     async def snapshot(
         self, room: str, *, reset: bool = False, version: int = 0
-    ) -> tuple[int, bytes]:
-        """The snapshot event and the offset it reflects. Joins within one tick may share one
-        build (same ``version``, the room's count of state events); ``reset`` builds afresh."""
+    ) -> tuple[int, str, bytes]:
+        """The offset the snapshot reflects, that offset's epoch, and the snapshot event. Joins
+        within one tick may share one build (same ``version``, the room's count of state
+        events); ``reset`` builds afresh."""
         ...
 
 

@@ -7,6 +7,13 @@ conformance suite against both.
 Room events are stored and published as the bytes ``protocol.with_offset`` makes: a JSON object
 whose first member is its ``offset``. Offsets are per room, start at 1, and have no gaps; history
 holds a contiguous run of the newest ones.
+
+A room's offsets belong to its stream's **epoch**: a short id that changes whenever the stream's
+history starts afresh (a memory engine restarted, a Redis that lost the room's keys) or was found
+to have lost events some node already delivered (``RoomBus.rotate``, after a failover to a
+replica that had not caught up). An offset means something only with its epoch. A subscriber
+hears of a new epoch in stream order, through an epoch notice (``EPOCH_NOTICE``) on the room's
+channel, before any event of that epoch.
 """
 
 from __future__ import annotations
@@ -20,8 +27,32 @@ if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
 
 #: called with (room, stored event payload) for every event published to a subscribed room,
-#: in offset order
+#: in offset order; also with private notices (``@user\n`` + event) and epoch notices
 EventHandler = Callable[[str, bytes], None]
+
+#: how an epoch notice on a room's channel starts: ``@!<epoch> <head>``, "from here on the stream
+#: is ``epoch``, and its events continue after offset ``head``". It looks like a private notice
+#: (``@user\n``) for a user id that cannot exist, so a node older than epochs drops it.
+EPOCH_NOTICE = b"@!"
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Where a room's stream is: its epoch and its newest offset (0 before any event)."""
+
+    epoch: str
+    head: int
+
+
+def epoch_notice(stream: Stream) -> bytes:
+    """The channel message that announces ``stream.epoch`` (see ``EPOCH_NOTICE``)."""
+    return b"@!%s %d" % (stream.epoch.encode(), stream.head)
+
+
+def read_epoch_notice(payload: bytes) -> Stream:
+    """The stream an epoch notice announces."""
+    epoch, _, head = payload[2:].partition(b" ")
+    return Stream(epoch.decode(), int(head))
 
 
 class Posted(StrEnum):
@@ -82,11 +113,13 @@ class PostResult:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Events after a given offset. ``complete`` is False when history no longer reaches back."""
+    """Events after a given offset. ``complete`` is False when history no longer reaches back,
+    or when the stream's ``epoch`` is not the one asked for (then ``events`` is empty)."""
 
     head: int
     events: list[bytes]
     complete: bool
+    epoch: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +131,7 @@ class RoomState:
     counters: dict[str, int]
     info: dict[str, Any] | None
     online: int = 0
+    epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +181,21 @@ class RoomBus(Protocol):
 
     async def unsubscribe(self, room: str) -> None: ...
 
-    async def history(self, room: str, after: int, limit: int) -> History:
-        """Events with offsets above ``after``; incomplete if more than ``limit`` or trimmed."""
+    async def history(self, room: str, after: int, limit: int, epoch: str) -> History:
+        """Events with offsets above ``after`` of epoch ``epoch``; incomplete if more than
+        ``limit``, trimmed, or the stream's epoch is another."""
         ...
 
-    async def head(self, room: str) -> int:
-        """The room's newest offset (0 before any event)."""
+    async def head(self, room: str) -> Stream:
+        """The room's stream now: its epoch (created if the room has none yet) and newest
+        offset."""
+        ...
+
+    async def rotate(self, room: str, epoch: str) -> Stream:
+        """The stream under ``epoch`` lost events that a node had delivered: give it a new
+        epoch, announced on the room's channel, so that nobody takes its coming offsets for the
+        lost ones. A compare-and-set: a stream already on another epoch keeps it. Returns the
+        stream after."""
         ...
 
 

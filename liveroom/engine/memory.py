@@ -3,10 +3,14 @@
 For one process only: it is the embedded default of ``liveroom serve`` and of tests, and needs
 nothing installed. It does not share rooms between processes or survive a restart; use
 ``RedisEngine`` for that. Every operation is atomic because nothing here awaits in the middle.
+
+A room's stream gets a random epoch when the room is first touched, so the offsets of a
+restarted process are never taken for the ones its predecessor gave out.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -24,7 +28,9 @@ from liveroom.engine.base import (
     PulseReport,
     RoomState,
     S,
+    Stream,
     cap_burst,
+    epoch_notice,
 )
 
 if TYPE_CHECKING:
@@ -32,11 +38,17 @@ if TYPE_CHECKING:
 from liveroom.protocol import with_offset
 
 
+def new_epoch() -> str:
+    """A fresh random epoch: 12 characters of ``A-Z a-z 0-9 _ -``."""
+    return secrets.token_urlsafe(9)
+
+
 @dataclass(slots=True)
 class _Room:
     history_len: int
     snapshot_len: int
     seq: int = 0
+    epoch: str = field(default_factory=new_epoch)
     history: deque[tuple[float, bytes]] = field(default_factory=deque)
     comments: deque[bytes] = field(default_factory=deque)
     info: dict[str, Any] | None = None
@@ -171,19 +183,31 @@ class MemoryEngine:
     async def unsubscribe(self, room: str) -> None:
         self._handlers.pop(room, None)
 
-    async def history(self, room: str, after: int, limit: int) -> History:
+    async def history(self, room: str, after: int, limit: int, epoch: str) -> History:
         state = self._room(room)
         head = state.seq
+        if epoch != state.epoch:
+            return History(head, [], False, state.epoch)
         if after >= head:
-            return History(head, [], after == head)
+            return History(head, [], after == head, epoch)
         need = head - after
         if need > len(state.history) or need > limit:
-            return History(head, [], False)
+            return History(head, [], False, epoch)
         items = list(state.history)[-need:]
-        return History(head, [payload for _, payload in items], True)
+        return History(head, [payload for _, payload in items], True, epoch)
 
-    async def head(self, room: str) -> int:
-        return self._room(room).seq
+    async def head(self, room: str) -> Stream:
+        state = self._room(room)
+        return Stream(state.epoch, state.seq)
+
+    async def rotate(self, room: str, epoch: str) -> Stream:
+        state = self._room(room)
+        if state.epoch == epoch:
+            state.epoch = new_epoch()
+            handler = self._handlers.get(room)
+            if handler is not None:
+                handler(room, epoch_notice(Stream(state.epoch, state.seq)))
+        return Stream(state.epoch, state.seq)
 
     # ------------------------------------------------------------------ Presence
 
@@ -231,6 +255,7 @@ class MemoryEngine:
             counters=dict(state.counters),
             info=dict(state.info) if state.info is not None else None,
             online=online,
+            epoch=state.epoch,
         )
 
     async def mute(self, room: str, user: str, until: float) -> None:

@@ -2,7 +2,9 @@
 
 Every key of a room carries the hash tag ``{room:<id>}`` so that all of a room's keys, and every
 script over them, sit in one Redis Cluster slot. Room events are appended by ``publish.lua``:
-offset, history stream and PUBLISH in one atomic step, so pub/sub order is offset order.
+offset, history stream and PUBLISH in one atomic step, so pub/sub order is offset order. The
+room's epoch sits beside them (``<room>:epoch``); every script that appends to the stream or
+reads it goes through ``lua/stream_lib.lua``, which creates a missing epoch in the same step.
 
 When Redis cannot be reached, calls raise ``EngineUnavailable`` (never a guessed answer); the
 subscriber task reconnects with backoff, subscribes again to every room it held, and tells the
@@ -43,6 +45,7 @@ from liveroom.engine.base import (
     PulseReport,
     RoomState,
     S,
+    Stream,
     cap_burst,
 )
 from liveroom.engine.redis_core import DOWN as _DOWN
@@ -258,7 +261,7 @@ class RedisEngine:
         async with self.core.guard():
             status, payload = await self.scripts.run(
                 "publish",
-                [k.seq, k.log, k.comments],
+                [k.seq, k.log, k.comments, k.epoch],
                 [k.channel, body, maxlen, oldest, 0, self.publish_command],
             )
         return bytes(payload)
@@ -283,6 +286,7 @@ class RedisEngine:
                     k.seq,
                     k.log,
                     k.comments,
+                    k.epoch,
                     k.muted,
                     k.sub("urate", user),
                     k.sub("cap"),
@@ -312,16 +316,33 @@ class RedisEngine:
             return PostResult(result, head=int(payload or 0))
         return PostResult(result, bytes(payload) if result is Posted.OK else None)
 
-    async def history(self, room: str, after: int, limit: int) -> History:
+    async def history(self, room: str, after: int, limit: int, epoch: str) -> History:
         k = self.keys(room)
         async with self.core.guard():
-            reply = await self.scripts.run("history", [k.seq, k.log], [after, limit])
-        return History(int(reply[0]), [bytes(e) for e in reply[2:]], bool(reply[1]))
+            reply = await self.scripts.run(
+                "history",
+                [k.seq, k.log, k.epoch],
+                [after, limit, epoch, k.channel, self.publish_command],
+            )
+        return History(
+            int(reply[0]), [bytes(e) for e in reply[3:]], bool(reply[1]), _text(reply[2])
+        )
 
-    async def head(self, room: str) -> int:
+    async def head(self, room: str) -> Stream:
+        k = self.keys(room)
         async with self.core.guard():
-            value = await self.client.get(self.keys(room).seq)
-        return int(value or 0)
+            head, epoch = await self.scripts.run(
+                "head", [k.seq, k.epoch], [k.channel, self.publish_command]
+            )
+        return Stream(_text(epoch), int(head))
+
+    async def rotate(self, room: str, epoch: str) -> Stream:
+        k = self.keys(room)
+        async with self.core.guard():
+            head, now = await self.scripts.run(
+                "rotate", [k.seq, k.epoch], [epoch, k.channel, self.publish_command]
+            )
+        return Stream(_text(now), int(head))
 
     # ------------------------------------------------------------------ Presence
 
@@ -408,8 +429,8 @@ class RedisEngine:
         async with self.core.guard():
             reply = await self.scripts.run(
                 "snapshot",
-                [k.seq, k.comments, k.counters, k.info, k.nodes, k.online],
-                [comments, int(time.time() * 1000)],
+                [k.seq, k.comments, k.counters, k.info, k.nodes, k.online, k.epoch],
+                [comments, int(time.time() * 1000), k.channel, self.publish_command],
             )
         flat = reply[2]
         counters = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
@@ -418,7 +439,8 @@ class RedisEngine:
             info=orjson.loads(reply[1]) if reply[1] else None,
             counters=counters,
             online=int(reply[3]),
-            comments=[bytes(c) for c in reply[4:]],
+            epoch=_text(reply[4]),
+            comments=[bytes(c) for c in reply[5:]],
         )
 
     async def mute(self, room: str, user: str, until: float) -> None:

@@ -7,6 +7,9 @@ from typing import Any
 
 #: the package whose ``lua/`` folder holds the core's scripts; a feature passes its own
 CORE = "liveroom.engine"
+#: a script (or its family's head) holding this line gets the core's ``lua/stream_lib.lua`` in
+#: front: the one way to append to a room's stream or read its epoch
+USES_STREAM = "-- uses: stream_lib"
 
 
 def _lua_dir(package: str = CORE) -> Any:
@@ -21,12 +24,17 @@ def load_source(name: str, package: str = CORE) -> str:
 def script_source(name: str, package: str = CORE) -> str:
     """What is registered for script ``name``: its family's shared head first, when there is
     one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``),
-    then its own file. Lua scripts cannot include each other; this is how they share code."""
+    then its own file; and before both the core's ``stream_lib.lua`` when either says
+    ``USES_STREAM``. Lua scripts cannot include each other; this is how they share code."""
     lib = name.partition("_")[0] + "_lib"
     shipped = _lua_dir(package).joinpath(f"{lib}.lua").is_file()
     if lib == name or not shipped:
-        return load_source(name, package)
-    return load_source(lib, package) + "\n" + load_source(name, package)
+        source = load_source(name, package)
+    else:
+        source = load_source(lib, package) + "\n" + load_source(name, package)
+    if USES_STREAM in source:
+        source = load_source("stream_lib") + "\n" + source
+    return source
 
 
 class Scripts:

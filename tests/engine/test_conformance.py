@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import orjson
 import pytest
 
 from liveroom.engine.base import (
+    EPOCH_NOTICE,
     CommentRules,
     Engine,
+    EventHandler,
     Posted,
     Presence,
     RoomBus,
     RoomStore,
     cap_burst,
+    read_epoch_notice,
 )
 from liveroom.protocol import offset_of, room_event_body
 from tests.conftest import EVERY_ENGINE
@@ -30,6 +34,16 @@ def body(n: int, kind: str = "system") -> bytes:
 
 
 RULES = CommentRules(user_limit=100, user_window_s=10, room_cap=0)
+
+
+async def epoch(engine: Engine, room: str = "r1") -> str:
+    return (await engine.head(room)).epoch
+
+
+def events_only(sink: Callable[[bytes], object]) -> EventHandler:
+    """A handler that passes room events to ``sink`` and leaves out epoch notices (a Redis
+    stream announces the epoch it creates at its first publish or read)."""
+    return lambda room, payload: None if payload[:2] == EPOCH_NOTICE else sink(payload)
 
 
 async def test_engine_satisfies_protocols(engine: Engine) -> None:
@@ -46,8 +60,8 @@ async def test_publish_gives_contiguous_offsets(engine: Engine) -> None:
     assert [offset_of(p) for p in payloads] == [1, 2, 3, 4, 5]
     assert payloads[0].startswith(b'{"offset":1,"type":"system"')
     assert orjson.loads(payloads[2])["n"] == 2
-    assert await engine.head("r1") == 5
-    assert await engine.head("other") == 0
+    assert (await engine.head("r1")).head == 5
+    assert (await engine.head("other")).head == 0
 
 
 async def test_rooms_have_separate_offsets(engine: Engine) -> None:
@@ -60,7 +74,7 @@ async def test_rooms_have_separate_offsets(engine: Engine) -> None:
 async def test_subscriber_gets_events_in_offset_order(engine: Engine) -> None:
     """A subscribed handler sees every event once, in offset order."""
     seen: list[int] = []
-    await engine.subscribe("r1", lambda room, payload: seen.append(offset_of(payload)))
+    await engine.subscribe("r1", events_only(lambda payload: seen.append(offset_of(payload))))
     await asyncio.gather(*(engine.publish("r1", body(i)) for i in range(30)))
     await eventually(lambda: len(seen) == 30)
     assert seen == list(range(1, 31))
@@ -69,13 +83,13 @@ async def test_subscriber_gets_events_in_offset_order(engine: Engine) -> None:
 async def test_unsubscribe_stops_delivery(engine: Engine) -> None:
     """After unsubscribe the handler hears nothing more."""
     seen: list[bytes] = []
-    await engine.subscribe("r1", lambda room, payload: seen.append(payload))
+    await engine.subscribe("r1", events_only(seen.append))
     await engine.publish("r1", body(1))
     await eventually(lambda: len(seen) == 1)
     await engine.unsubscribe("r1")
     await engine.publish("r1", body(2))
     marker: list[bytes] = []
-    await engine.subscribe("r2", lambda room, payload: marker.append(payload))
+    await engine.subscribe("r2", events_only(marker.append))
     await engine.publish("r2", body(3))
     await eventually(lambda: marker)
     assert len(seen) == 1
@@ -85,25 +99,25 @@ async def test_history_returns_exactly_the_missed_events(engine: Engine) -> None
     """history(after) holds offsets after+1..head, complete."""
     for i in range(10):
         await engine.publish("r1", body(i))
-    history = await engine.history("r1", 6, 100)
+    history = await engine.history("r1", 6, 100, await epoch(engine))
     assert history.complete and history.head == 10
     assert [offset_of(p) for p in history.events] == [7, 8, 9, 10]
-    current = await engine.history("r1", 10, 100)
+    current = await engine.history("r1", 10, 100, await epoch(engine))
     assert current.complete and current.events == []
 
 
 async def test_history_from_the_future_is_incomplete(engine: Engine) -> None:
     """An offset beyond the head is not trusted: the caller must reset."""
     await engine.publish("r1", body(1))
-    assert not (await engine.history("r1", 5, 100)).complete
+    assert not (await engine.history("r1", 5, 100, await epoch(engine))).complete
 
 
 async def test_history_is_bounded_by_length(engine: Engine) -> None:
     """Old events are trimmed; asking for them says incomplete, recent ones still come back."""
     for i in range(260):
         await engine.publish("r1", body(i))
-    assert not (await engine.history("r1", 0, 10_000)).complete
-    recent = await engine.history("r1", 230, 10_000)
+    assert not (await engine.history("r1", 0, 10_000, await epoch(engine))).complete
+    recent = await engine.history("r1", 230, 10_000, await epoch(engine))
     assert recent.complete
     assert [offset_of(p) for p in recent.events] == list(range(231, 261))
 
@@ -112,8 +126,50 @@ async def test_history_limit_marks_incomplete(engine: Engine) -> None:
     """More missed events than the caller's limit is treated like a trimmed history."""
     for i in range(20):
         await engine.publish("r1", body(i))
-    assert not (await engine.history("r1", 0, 10)).complete
-    assert (await engine.history("r1", 10, 10)).complete
+    assert not (await engine.history("r1", 0, 10, await epoch(engine))).complete
+    assert (await engine.history("r1", 10, 10, await epoch(engine))).complete
+
+
+async def test_every_stream_has_one_epoch_for_all_its_offsets(engine: Engine) -> None:
+    """head, snapshot and history name the same epoch, and publishing does not change it."""
+    first = await engine.head("r1")
+    assert first.head == 0 and 1 <= len(first.epoch) <= 32
+    for i in range(3):
+        await engine.publish("r1", body(i))
+    now = await engine.head("r1")
+    assert now.epoch == first.epoch and now.head == 3
+    assert (await engine.snapshot("r1", 5)).epoch == first.epoch
+    history = await engine.history("r1", 1, 100, first.epoch)
+    assert history.complete and history.epoch == first.epoch
+
+
+async def test_history_of_another_epoch_is_incomplete(engine: Engine) -> None:
+    """Offsets of another epoch are never served: no events, and the stream's own epoch."""
+    for i in range(3):
+        await engine.publish("r1", body(i))
+    current = await epoch(engine)
+    history = await engine.history("r1", 1, 100, "elsewhere")
+    assert not history.complete and history.events == []
+    assert history.epoch == current and history.head == 3
+
+
+async def test_rotate_is_a_compare_and_set_announced_in_stream_order(engine: Engine) -> None:
+    """Rotating the current epoch renews it once, and subscribers hear of it between events."""
+    old = await epoch(engine)
+    seen: list[bytes] = []
+    await engine.subscribe("r1", lambda room, payload: seen.append(payload))
+    await engine.publish("r1", body(1))
+    moved = await engine.rotate("r1", old)
+    assert moved.epoch != old and moved.head == 1
+    again = await engine.rotate("r1", old)
+    assert again == moved, "a stale rotation leaves the new epoch alone"
+    await engine.publish("r1", body(2))
+    await eventually(lambda: len(seen) == 3)
+    assert seen[1][:2] == EPOCH_NOTICE
+    assert read_epoch_notice(seen[1]) == moved
+    assert offset_of(seen[0]) == 1 and offset_of(seen[2]) == 2
+    assert (await engine.history("r1", 1, 100, moved.epoch)).complete
+    assert not (await engine.history("r1", 1, 100, old)).complete
 
 
 async def test_post_comment_publishes_and_keeps_recent(engine: Engine) -> None:
@@ -147,7 +203,7 @@ async def test_muted_user_cannot_comment(engine: Engine) -> None:
     ).status is Posted.MUTED
     await engine.unmute("r1", "troll")
     assert (await engine.post_comment("r1", "troll", body(1, "comment"), RULES)).status is Posted.OK
-    assert await engine.head("r1") == 1
+    assert (await engine.head("r1")).head == 1
 
 
 async def test_user_rate_limit(engine: Engine) -> None:
@@ -157,7 +213,7 @@ async def test_user_rate_limit(engine: Engine) -> None:
         (await engine.post_comment("r1", "u", body(i, "comment"), rules)).status for i in range(5)
     ]
     assert statuses == [Posted.OK] * 3 + [Posted.RATE_LIMITED] * 2
-    assert await engine.head("r1") == 3
+    assert (await engine.head("r1")).head == 3
     other = await engine.post_comment("r1", "v", body(9, "comment"), rules)
     assert other.status is Posted.OK
 
@@ -302,7 +358,7 @@ async def test_duplicate_is_the_same_users_posted_text_only(engine: Engine) -> N
     assert (await engine.post_comment("r1", "u1", body(4, "comment"), said("k2"))).status is (
         Posted.OK
     )
-    assert await engine.head("r1") == 3
+    assert (await engine.head("r1")).head == 3
     # refused while muted: not remembered, so the same text passes after the unmute
     await engine.mute("r1", "u3", time.time() + 60)
     muted = await engine.post_comment("r1", "u3", body(5, "comment"), said("k3"))
@@ -326,7 +382,7 @@ async def test_hidden_comment_is_checked_and_counted_but_not_published(engine: E
     rules = said("h1", user_limit=2, hidden=True)
     hidden = await engine.post_comment("r1", "u1", body(1, "comment"), rules)
     assert hidden.status is Posted.HIDDEN and hidden.payload is None
-    assert await engine.head("r1") == 0
+    assert (await engine.head("r1")).head == 0
     assert (await engine.post_comment("r1", "u1", body(1, "comment"), rules)).status is (
         Posted.DUPLICATE
     )
@@ -350,5 +406,30 @@ async def test_shed_comment_tells_the_head_it_follows(engine: Engine) -> None:
         result = await engine.post_comment("r1", f"u{i}", body(i, "comment"), rules)
         statuses.append(result.status)
         if result.status is Posted.SHED:
-            assert result.head == await engine.head("r1") == 3
+            assert result.head == (await engine.head("r1")).head == 3
     assert statuses[0] is Posted.OK and Posted.SHED in statuses
+
+
+async def test_a_lost_stream_starts_again_under_a_new_epoch(
+    engine: Engine, engine_kind: str
+) -> None:
+    """Redis lost the room's keys: the next publish makes a new epoch, announced before it."""
+    if engine_kind == "memory":
+        pytest.skip("a memory stream is lost only with its process: tests/e2e/test_epochs.py")
+    from liveroom.engine.redis import RedisEngine
+
+    assert isinstance(engine, RedisEngine)
+    old = await epoch(engine)
+    seen: list[bytes] = []
+    await engine.subscribe("r1", lambda room, payload: seen.append(payload))
+    for i in range(3):
+        await engine.publish("r1", body(i))
+    k = engine.keys("r1")
+    await engine.client.delete(k.seq, k.log, k.epoch, k.comments)
+    payload = await engine.publish("r1", body(9))
+    assert offset_of(payload) == 1
+    await eventually(lambda: len(seen) == 5)
+    notice = read_epoch_notice(seen[3])
+    assert notice.epoch != old and notice.head == 0
+    assert seen[4] == payload
+    assert (await engine.head("r1")).epoch == notice.epoch

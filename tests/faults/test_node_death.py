@@ -15,14 +15,6 @@ ROOM = "death"
 TTL_S = 1.0
 
 
-def newest_offset(client: LiveClient) -> int:
-    """The offset a client would resume from: its newest room event, else its snapshot's."""
-    offsets = client.offsets()
-    if offsets:
-        return offsets[-1]
-    return int(next(e for e in client.events if e.get("type") == "snapshot")["offset"])
-
-
 def online(client: LiveClient) -> int | None:
     stats = client.of_type("stats")
     return stats[-1]["online"] if stats else None
@@ -85,8 +77,9 @@ async def test_killed_node_hands_over_viewers_count_reservations_and_draws(
 
         for i, old in enumerate(moved):
             await old.closed_with(timeout=10)
+            offset, epoch = old.position()
             client = await LiveClient.connect(
-                survivor.ws_url, ROOM, f"va{i}", offset=newest_offset(old)
+                survivor.ws_url, ROOM, f"va{i}", offset=offset, epoch=epoch
             )
             resumed.append(client)
         acked += await writing

@@ -40,6 +40,8 @@ async def test_a_viewer_picked_twice_in_one_step_reconnects_once(start_server: A
         await eventually(lambda: viewer.last >= head, timeout=10)  # every comment
         assert w.tally.duplicated == 0 and w.tally.gaps == 0
         assert w.tally.delivered >= 5
+        assert w.tally.resets == 0, "the resume named its epoch: served exactly, not reset"
+        assert w.tally.bad_frames == 0
     finally:
         await talker.close()
         if viewer.ws is not None:

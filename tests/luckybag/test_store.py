@@ -46,7 +46,7 @@ async def test_state_changes_publish_their_events_in_order(engine: Engine) -> No
     await opened(bag_store(engine))
     await eventually(lambda: len(seen.events) == 2)
     assert [e["offset"] for e in seen.events] == [1, 2]
-    assert await engine.head("r1") == 2
+    assert (await engine.head("r1")).head == 2
 
 
 async def test_open_refuses_a_second_open_bag_in_the_room(engine: Engine) -> None:

@@ -27,7 +27,7 @@ async def test_joins_in_one_tick_share_one_build() -> None:
     rooms = Directory(engine, engine.settings)
     results = await asyncio.gather(*(rooms.snapshot("r") for _ in range(50)))
     assert engine.reads == 1
-    assert len({body for _, body in results}) == 1
+    assert len({body for _, _, body in results}) == 1
 
 
 async def test_reset_snapshot_is_built_fresh() -> None:
@@ -35,7 +35,7 @@ async def test_reset_snapshot_is_built_fresh() -> None:
     engine = CountingEngine(Settings(tick_ms=10_000))
     rooms = Directory(engine, engine.settings)
     await rooms.snapshot("r")
-    _, body = await rooms.snapshot("r", reset=True)
+    _, _, body = await rooms.snapshot("r", reset=True)
     assert engine.reads == 2
     assert orjson.loads(body)["reset"] is True
 
@@ -44,9 +44,9 @@ async def test_shared_snapshot_expires_after_a_tick() -> None:
     """With a zero tick every join builds its own snapshot, seeing the newest offset."""
     engine = CountingEngine(Settings(tick_ms=0))
     rooms = Directory(engine, engine.settings)
-    first, _ = await rooms.snapshot("r")
+    first, _, _ = await rooms.snapshot("r")
     await engine.publish("r", b'{"type":"system","text":"x"}')
-    second, _ = await rooms.snapshot("r")
+    second, _, _ = await rooms.snapshot("r")
     assert second == first + 1
 
 
@@ -57,7 +57,7 @@ async def test_a_state_event_ends_the_sharing() -> None:
     rooms = Directory(engine, engine.settings)
     await rooms.snapshot("r", version=3)
     await engine.incr("r", "likes", 7)  # a count the snapshot carries, with no new offset
-    _, same = await rooms.snapshot("r", version=3)
+    _, _, same = await rooms.snapshot("r", version=3)
     assert engine.reads == 1 and orjson.loads(same)["likes"] == 0  # shared within the tick
-    _, fresh = await rooms.snapshot("r", version=4)  # the room sent a state event since
+    _, _, fresh = await rooms.snapshot("r", version=4)  # the room sent a state event since
     assert engine.reads == 2 and orjson.loads(fresh)["likes"] == 7

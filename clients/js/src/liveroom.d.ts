@@ -85,6 +85,8 @@ export interface LiveRoomOptions {
   token?: TokenSource;
   /** Resume from this offset on the first connection (one saved earlier). Default null: a fresh join. */
   offset?: number | null;
+  /** The stream epoch of `offset` (saved with it). Without it a resume gets a reset snapshot. */
+  epoch?: string | null;
   /** How long `send` waits for a reply. Default 8000. */
   requestTimeoutMs?: number;
   /** The first reconnect ceiling; it doubles per failed attempt. Default 300. */
@@ -140,6 +142,8 @@ export interface SnapshotEvent extends ServerEvent {
   type: "snapshot";
   /** The room's offset this snapshot is as of; live events continue at `offset + 1`. */
   offset: number;
+  /** The stream epoch of `offset`: offsets mean something only with it. */
+  epoch: string;
   /** True when a resume could not be served: drop local state and redraw from this snapshot. */
   reset?: boolean;
   room: RoomInfo;
@@ -192,6 +196,8 @@ export interface ResumedEvent extends ServerEvent {
   type: "resumed";
   offset: number;
   missed: number;
+  /** The stream epoch the resume was served from: the one the client asked with. */
+  epoch: string;
 }
 
 export interface SkippedEvent extends ServerEvent {
@@ -203,7 +209,10 @@ export interface SkippedEvent extends ServerEvent {
 
 export interface ResyncEvent extends ServerEvent {
   type: "resync";
+  /** Where the connection's events would continue: after `offset` of `epoch`. */
   offset: number;
+  /** The stream's epoch from here on; a new one when the room's history started afresh. */
+  epoch: string;
 }
 
 /** Why the server refused this connection; the close (with its code) follows. */
@@ -298,6 +307,8 @@ export declare class LiveRoom extends EventTarget {
   readonly options: Required<LiveRoomOptions>;
   /** The newest room offset held; null until the first snapshot. */
   offset: number | null;
+  /** The stream epoch of `offset`; null until the first snapshot. */
+  epoch: string | null;
   /** The current connection's welcome event; null while not connected. */
   welcome: WelcomeEvent | null;
   status: Status;

@@ -10,9 +10,10 @@
 //   await live.send("comment", { text: "hi" });      // resolves with the reply, rejects with LiveRoomError
 //
 // What it does for you:
-// - keeps the newest room offset it has seen and passes it back on reconnect, so the server sends
-//   exactly what was missed ("resumed") or, when that history is gone, a fresh snapshot with
-//   reset=true ("reset" event);
+// - keeps the newest room offset it has seen, and the stream epoch that offset belongs to, and
+//   passes both back on reconnect, so the server sends exactly what was missed ("resumed") or,
+//   when that history is gone or started afresh (a new epoch), a fresh snapshot with reset=true
+//   ("reset" event);
 // - reconnects with exponential backoff and full jitter; asks for a fresh token after the server
 //   refused the old one; stops for good on close codes that a retry cannot fix;
 // - matches replies to request ids, with a timeout, and lets a caller choose the id (flash-sale
@@ -74,6 +75,7 @@ const DEFAULTS = {
   room: "",
   token: null, // string, or (async) function ({ refresh }) => string; null for anonymous
   offset: null, // resume from this offset on the first connection (an offset saved earlier)
+  epoch: null, // ... of this epoch (saved with it); an offset without its epoch gets a reset
   requestTimeoutMs: 8000,
   backoffBaseMs: 300,
   backoffMaxMs: 10000,
@@ -110,6 +112,8 @@ export class LiveRoom extends EventTarget {
     }
     /** newest room offset held; null until the first snapshot */
     this.offset = this.options.offset ?? null;
+    /** the stream epoch of that offset (from the snapshot or "resumed"); null until then */
+    this.epoch = this.options.epoch ?? null;
     /** the welcome event of the current connection: {role, user, node, protocol} */
     this.welcome = null;
     this.status = "idle";
@@ -123,6 +127,7 @@ export class LiveRoom extends EventTarget {
     this._opening = 0; // bumped by close(): a token fetch that outlives it is dropped
     this._refreshToken = false;
     this._refusal = null; // the error event the server sent before closing this connection
+    this._resyncing = false; // a resync came: nothing more is taken from this connection
     this._idPrefix = Math.random().toString(36).slice(2, 8);
   }
 
@@ -215,7 +220,10 @@ export class LiveRoom extends EventTarget {
     if (this._stopped || opening !== this._opening) return;
     const params = new URLSearchParams({ room: this.options.room });
     if (token) params.set("token", token);
-    if (this.offset !== null) params.set("offset", String(this.offset));
+    if (this.offset !== null) {
+      params.set("offset", String(this.offset));
+      if (this.epoch !== null) params.set("epoch", this.epoch);
+    }
     const Impl = this.options.WebSocket || globalThis.WebSocket;
     let ws;
     try {
@@ -226,6 +234,7 @@ export class LiveRoom extends EventTarget {
     }
     this._ws = ws;
     this._refusal = null;
+    this._resyncing = false;
     ws.binaryType = "arraybuffer"; // read a binary frame as bytes now, not as a Blob later
     ws.onmessage = (msg) => this._onMessage(msg.data);
     ws.onclose = (e) => this._onClose(ws, e.code, e.reason);
@@ -290,6 +299,7 @@ export class LiveRoom extends EventTarget {
     }
     if (!Array.isArray(events)) events = [events];
     for (const ev of events) {
+      if (this._resyncing) return; // the rest of a resync's frame belongs to a stale connection
       if (ev && typeof ev === "object") this._handle(ev);
     }
   }
@@ -307,7 +317,9 @@ export class LiveRoom extends EventTarget {
         this._refusal = ev;
         break;
       case "snapshot":
+        // A reset snapshot may be of a new epoch, with offsets below ours: take both as they are.
         this.offset = ev.offset;
+        this.epoch = ev.epoch ?? null;
         this._opened();
         this._emit("snapshot", ev);
         if (ev.reset) this._emit("reset", ev);
@@ -315,16 +327,22 @@ export class LiveRoom extends EventTarget {
         return;
       case "resumed":
         this.offset = Math.max(this.offset ?? 0, ev.offset);
+        if (ev.epoch) this.epoch = ev.epoch;
         this._opened();
         break;
       case "skipped":
         // We were slow and the server left comments out; state events still came.
         this.offset = Math.max(this.offset ?? 0, ev.to);
         break;
-      case "resync":
-        // The server lost track of the room's history: reconnect and resume from our offset.
+      case "resync": {
+        // The server lost track of the room's history, or its epoch changed: what we hold is
+        // stale. Reconnect with the offset and epoch we held, which gets an exact resume or a
+        // reset snapshot (that one brings the new epoch). Nothing after the resync on this
+        // connection is taken: it would move our offset past events we never got.
+        this._resyncing = true;
         this._ws?.close(CloseCode.NORMAL, "resync");
         break;
+      }
       default:
         if (typeof ev.offset === "number") {
           if (this.offset !== null && ev.offset <= this.offset) return; // already held

@@ -1,7 +1,9 @@
 -- Append one room event: next offset, history, pub/sub; optionally gated as a comment.
+-- uses: stream_lib
 -- KEYS[1] seq counter      KEYS[2] history stream   KEYS[3] recent-comments list
--- KEYS[4] mutes hash       KEYS[5] user rate key    KEYS[6] room cap key
--- KEYS[7] counters hash    KEYS[8] this user's text key (dedupe)    (4..8: comments only)
+-- KEYS[4] epoch            KEYS[5] mutes hash       KEYS[6] user rate key
+-- KEYS[7] room cap key     KEYS[8] counters hash    KEYS[9] this user's text key (dedupe)
+-- (5..9: comments only)
 -- ARGV[1] channel          ARGV[2] event body (JSON object without offset)
 -- ARGV[3] history maxlen   ARGV[4] oldest id to keep, ms (0: no age limit)
 -- ARGV[5] recent comments to keep (0: not a comment)     ARGV[6] PUBLISH or SPUBLISH
@@ -9,28 +11,28 @@
 -- ARGV[11] room cap per second (0: none)            ARGV[12] 1 when the comment has priority
 -- ARGV[13] comments the cap passes back to back
 -- ARGV[14] dedupe window, ms (0: no duplicate check)  ARGV[15] 1 when hidden (never published)
--- The room cap spaces comments evenly (GCRA): KEYS[6] holds when the cap is next free, in ms
+-- The room cap spaces comments evenly (GCRA): KEYS[7] holds when the cap is next free, in ms
 -- of Redis' clock, so that every node shares one schedule.
 -- Checks run in this order: mute, duplicate, the user's rate, the room's cap. Only a comment
--- that passes them all (posted, shed or hidden) is remembered under KEYS[8] for dedupe.
+-- that passes them all (posted, shed or hidden) is remembered under KEYS[9] for dedupe.
 -- Returns {status, payload}: status is ok, muted, duplicate, rate_limited, shed (payload: the
 -- room's newest offset) or hidden.
-if #KEYS > 3 then
+if #KEYS > 4 then
   local now = tonumber(ARGV[8])
-  local until_ms = redis.call('HGET', KEYS[4], ARGV[7])
+  local until_ms = redis.call('HGET', KEYS[5], ARGV[7])
   if until_ms then
     if tonumber(until_ms) > now then return {'muted', false} end
-    redis.call('HDEL', KEYS[4], ARGV[7])
+    redis.call('HDEL', KEYS[5], ARGV[7])
   end
   -- said: remembered at once (one command on the usual path), forgotten if the limit refuses
   local window = tonumber(ARGV[14])
-  if window > 0 and not redis.call('SET', KEYS[8], 1, 'PX', window, 'NX') then
+  if window > 0 and not redis.call('SET', KEYS[9], 1, 'PX', window, 'NX') then
     return {'duplicate', false}
   end
-  local used = redis.call('INCR', KEYS[5])
-  if used == 1 then redis.call('EXPIRE', KEYS[5], tonumber(ARGV[10])) end
+  local used = redis.call('INCR', KEYS[6])
+  if used == 1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[10])) end
   if used > tonumber(ARGV[9]) then
-    if window > 0 then redis.call('DEL', KEYS[8]) end
+    if window > 0 then redis.call('DEL', KEYS[9]) end
     return {'rate_limited', false}
   end
   if ARGV[15] == '1' then return {'hidden', false} end
@@ -39,24 +41,19 @@ if #KEYS > 3 then
     local t = redis.call('TIME')
     local clock = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
     local interval = 1000 / cap
-    local due = math.max(tonumber(redis.call('GET', KEYS[6])) or 0, clock)
+    local due = math.max(tonumber(redis.call('GET', KEYS[7])) or 0, clock)
     if due - clock > (tonumber(ARGV[13]) - 1) * interval + 0.001 then
       return {'shed', redis.call('GET', KEYS[1]) or '0'}
     end
     due = due + interval
-    redis.call('SET', KEYS[6], string.format('%.3f', due), 'PX', math.ceil(due - clock) + 1000)
+    redis.call('SET', KEYS[7], string.format('%.3f', due), 'PX', math.ceil(due - clock) + 1000)
   end
 end
-local seq = redis.call('INCR', KEYS[1])
-local payload = '{"offset":' .. seq .. ',' .. string.sub(ARGV[2], 2)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'o', seq, 'e', payload)
-local oldest = tonumber(ARGV[4])
-if oldest > 0 then redis.call('XTRIM', KEYS[2], 'MINID', oldest) end
+local payload = stream_append(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6])
+if #KEYS > 7 then redis.call('HINCRBY', KEYS[8], 'comments', 1) end
 local keep = tonumber(ARGV[5])
-if #KEYS > 6 then redis.call('HINCRBY', KEYS[7], 'comments', 1) end
 if keep > 0 then
   redis.call('RPUSH', KEYS[3], payload)
   redis.call('LTRIM', KEYS[3], -keep, -1)
 end
-redis.call(ARGV[6], ARGV[1], payload)
 return {'ok', payload}

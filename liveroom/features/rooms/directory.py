@@ -32,7 +32,7 @@ class Directory:
         self.settings = settings
         self.now = now
         self.snapshot_parts: list[SnapshotPart] = []
-        self._shared: dict[str, tuple[float, asyncio.Future[tuple[int, bytes]], int]] = {}
+        self._shared: dict[str, tuple[float, asyncio.Future[tuple[int, str, bytes]], int]] = {}
 
     async def info(self, room: str) -> dict[str, Any]:
         """The room's settings, defaults filled in. Raises ``EngineUnavailable``."""
@@ -63,8 +63,9 @@ class Directory:
 
     async def snapshot(
         self, room: str, *, reset: bool = False, version: int = 0
-    ) -> tuple[int, bytes]:
-        """The snapshot event and its offset: everything a viewer needs to draw the room now.
+    ) -> tuple[int, str, bytes]:
+        """The snapshot's offset and epoch, and the snapshot event: everything a viewer needs
+        to draw the room now.
 
         Viewers joining within one tick share one snapshot: the first builds it, the others
         await the same build. A join storm then costs one engine read per room per tick, not
@@ -91,12 +92,13 @@ class Directory:
                 self._shared = {k: v for k, v in self._shared.items() if v[0] >= now}
         return await asyncio.shield(shared[1])
 
-    async def _build(self, room: str, *, reset: bool) -> tuple[int, bytes]:
+    async def _build(self, room: str, *, reset: bool) -> tuple[int, str, bytes]:
         state = await self.engine.snapshot(room, self.settings.snapshot_comments)
         info = state.info if state.info is not None else self.default(room)
         body: dict[str, Any] = {
             "room": public_info(info),
             "offset": state.offset,
+            "epoch": state.epoch,
             "reset": reset,
             "online": state.online,
             "peak": state.counters.get("peak_online", 0),
@@ -105,4 +107,4 @@ class Directory:
         }
         for part in self.snapshot_parts:
             body.update(await part(room))
-        return state.offset, event("snapshot", **body)
+        return state.offset, state.epoch, event("snapshot", **body)

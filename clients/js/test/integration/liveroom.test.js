@@ -154,7 +154,10 @@ test("a resume after a gap replays exactly the missed events, then resumed", asy
   door.open();
   const done = await resumed;
 
-  assert.equal(new URL(net.sockets.at(-1).url).searchParams.get("offset"), String(held));
+  const asked = new URL(net.sockets.at(-1).url).searchParams;
+  assert.equal(asked.get("offset"), String(held));
+  assert.equal(asked.get("epoch"), ann.epoch, "the epoch goes back with the offset");
+  assert.equal(done.epoch, ann.epoch);
   assert.equal(done.missed, 3);
   assert.equal(done.offset, posted.at(-1));
   assert.deepEqual(replayed, [

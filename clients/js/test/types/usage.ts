@@ -49,13 +49,15 @@ unsubscribe();
 
 page.on("snapshot", (snap) => {
   const offset: number = snap.offset;
+  const epoch: string = snap.epoch;
   const reset: boolean | undefined = snap.reset;
   const online: number = snap.online;
   const first: string | undefined = snap.comments[0]?.text;
-  void [offset, reset, online, first];
+  void [offset, epoch, reset, online, first];
 });
 page.on("reset", (snap) => void snap.room.id);
-page.on("resumed", ({ offset, missed }) => void [offset + missed]);
+page.on("resumed", ({ offset, missed, epoch }) => void [offset + missed, epoch.length]);
+page.on("resync", ({ offset, epoch }) => void [offset, epoch.length]);
 page.on("stats", ({ online, likes }) => void [online + likes]);
 page.on("sale", ({ sale }) => void [sale.stock - sale.total]);
 page.on("status", (s: StatusDetail) => {
@@ -82,8 +84,9 @@ async function buy(live: LiveRoom): Promise<string | null> {
 node.connect().close();
 const fatal: number = CloseCode.ORIGIN_NOT_ALLOWED;
 const held: number | null = node.offset;
+const heldEpoch: string | null = node.epoch;
 const open: boolean = node.isOpen;
-void [buy, fatal, held, open, node.welcome?.user.id, node.status === "reconnecting"];
+void [buy, fatal, held, heldEpoch, open, node.welcome?.user.id, node.status === "reconnecting"];
 
 // @ts-expect-error: a room is required
 new LiveRoom({ url: "ws://x/ws" });

@@ -32,10 +32,11 @@ export function fakeServer() {
       this.onmessage?.({ data: JSON.stringify(events) });
     }
 
-    /** The server sends the connection's first frames: welcome, then a snapshot at `offset`. */
+    /** The server sends the connection's first frames: welcome, then a snapshot at `offset`
+     * (of epoch "e1" unless `fields` says otherwise). */
     join(offset, fields = {}) {
       this.frame({ type: "welcome", protocol: 1, role: "viewer", user: { id: "u1", name: "U" } });
-      this.frame({ type: "snapshot", offset, comments: [], ...fields });
+      this.frame({ type: "snapshot", offset, epoch: "e1", comments: [], ...fields });
     }
 
     /** The connection ends with a close code (as the browser reports it). */
@@ -45,6 +46,10 @@ export function fakeServer() {
 
     get offset() {
       return this.url.searchParams.get("offset");
+    }
+
+    get epoch() {
+      return this.url.searchParams.get("epoch");
     }
 
     get token() {

@@ -128,12 +128,71 @@ test("resync closes the connection and resumes from the held offset", (t) => {
   const first = room.server.last;
   first.join(10);
   first.frame({ type: "comment", offset: 11 });
-  first.frame({ type: "resync", offset: 15 });
+  first.frame({ type: "resync", offset: 15, epoch: "e1" });
   assert.deepEqual(first.closedWith, { code: 1000, reason: "resync" });
   first.drop(1000);
   t.mock.timers.tick(100); // within backoffBaseMs: a first retry
   assert.equal(room.server.sockets.length, 2);
   assert.equal(room.server.last.offset, "11");
+  assert.equal(room.server.last.epoch, "e1");
+});
+
+test("a reconnect passes back the epoch of the held offset", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(10, { epoch: "abc123" });
+  room.server.last.frame({ type: "comment", offset: 11, text: "a" });
+  assert.equal(room.live.epoch, "abc123");
+  const second = reconnectAfter(t, room);
+  assert.equal(second.offset, "11");
+  assert.equal(second.epoch, "abc123");
+  second.frame({ type: "welcome", protocol: 1 });
+  second.frame({ type: "resumed", offset: 11, missed: 0, epoch: "abc123" });
+  assert.equal(room.live.epoch, "abc123");
+});
+
+test("the offset and epoch options resume from a saved position", () => {
+  const { live, server } = fakeRoom({ offset: 77, epoch: "saved" });
+  live.connect();
+  assert.equal(server.last.offset, "77");
+  assert.equal(server.last.epoch, "saved");
+});
+
+test("a reset snapshot of a new epoch is adopted, offsets below the old ones included", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  room.server.last.join(500, { epoch: "old" });
+  const second = reconnectAfter(t, room);
+  assert.equal(second.epoch, "old");
+  // The room's history started afresh (a Redis that lost it): a new epoch, lower offsets.
+  second.join(3, { reset: true, epoch: "new" });
+  assert.equal(room.live.offset, 3);
+  assert.equal(room.live.epoch, "new");
+  second.frame({ type: "comment", offset: 4, text: "in the new epoch" });
+  assert.deepEqual(
+    room.of("comment").map((c) => c.text),
+    ["in the new epoch"],
+  );
+  const third = reconnectAfter(t, room);
+  assert.equal(third.offset, "4");
+  assert.equal(third.epoch, "new");
+});
+
+test("nothing after a resync is taken: the reconnect asks with the position held before it", (t) => {
+  const room = fakeRoom();
+  room.live.connect();
+  const first = room.server.last;
+  first.join(50, { epoch: "old" });
+  // The node moved to a new epoch; its events continue after offset 60 on this connection.
+  first.frame({ type: "resync", offset: 60, epoch: "new" }, { type: "comment", offset: 61, text: "x" });
+  first.frame({ type: "comment", offset: 62, text: "y" });
+  assert.equal(room.of("comment").length, 0, "events after the resync are stale for this client");
+  assert.equal(room.live.offset, 50);
+  assert.equal(room.live.epoch, "old");
+  first.drop(1000);
+  t.mock.timers.tick(100);
+  assert.equal(room.server.last.offset, "50");
+  assert.equal(room.server.last.epoch, "old");
 });
 
 test("a binary frame is read as UTF-8 JSON", () => {
