@@ -25,10 +25,11 @@ from liveroom.engine.base import (
     S,
     cap_burst,
 )
+from liveroom.engine.outbox import MemoryOutbox
+from liveroom.protocol import with_offset
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
-from liveroom.protocol import with_offset
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class MemoryEngine:
         self._handlers: dict[str, EventHandler] = {}
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
+        self.outbox = MemoryOutbox(clock, settings.feed_outbox_len, settings.feed_outbox_age_s)
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         return memory(self)
@@ -137,6 +139,9 @@ class MemoryEngine:
             handler(room, payload)
         return payload
 
+    def emit_now(self, room: str, etype: str, data: dict[str, Any]) -> str:
+        return self.outbox.append(room, etype, data)
+
     async def notify(self, room: str, user: str, body: bytes) -> None:
         handler = self._handlers.get(room)
         if handler is not None:
@@ -209,6 +214,7 @@ class MemoryEngine:
 
     async def mute(self, room: str, user: str, until: float) -> None:
         self._room(room).muted[user] = until
+        self.emit_now(room, "user.muted", {"user": user, "until": until})
 
     async def unmute(self, room: str, user: str) -> None:
         self._room(room).muted.pop(user, None)

@@ -150,6 +150,7 @@ class RedisEngine:
 
     def _restored(self) -> None:
         metrics.ENGINE_RECOVERIES.inc()
+        self.core.forget_enlisted()
         for callback in self._reconnect_listeners:
             callback()
 
@@ -370,8 +371,11 @@ class RedisEngine:
         )
 
     async def mute(self, room: str, user: str, until: float) -> None:
-        async with self.core.guard():
-            await self.client.hset(self.keys(room).muted, user, int(until * 1000))
+        outbox = await self.core.outbox(room)
+        event = orjson.dumps({"user": user, "until": until})
+        await self.core.run(
+            "mute", [self.keys(room).muted, outbox], [user, int(until * 1000), event]
+        )
 
     async def unmute(self, room: str, user: str) -> None:
         async with self.core.guard():

@@ -18,15 +18,21 @@ def load_source(name: str, package: str = CORE) -> str:
     return _lua_dir(package).joinpath(f"{name}.lua").read_text("utf-8")
 
 
+#: the core's head every script gets first: ``outbox(key, type, data)`` (docs/events.md)
+OUTBOX_LIB = "outbox_lib"
+
+
 def script_source(name: str, package: str = CORE) -> str:
-    """What is registered for script ``name``: its family's shared head first, when there is
-    one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``),
-    then its own file. Lua scripts cannot include each other; this is how they share code."""
+    """What is registered for script ``name``: the outbox head (``outbox_lib.lua``, shared by
+    every script), then its family's shared head, when there is one (``bag_lib.lua`` before
+    every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``), then its own file. Lua
+    scripts cannot include each other; this is how they share code."""
+    head = load_source(OUTBOX_LIB) + "\n"
     lib = name.partition("_")[0] + "_lib"
     shipped = _lua_dir(package).joinpath(f"{lib}.lua").is_file()
     if lib == name or not shipped:
-        return load_source(name, package)
-    return load_source(lib, package) + "\n" + load_source(name, package)
+        return head + load_source(name, package)
+    return head + load_source(lib, package) + "\n" + load_source(name, package)
 
 
 class Scripts:

@@ -42,6 +42,7 @@ class RedisBagStore:
             k.bags,
             k.bagcur,
             k.sub("bagwins", day),
+            await self.core.outbox(room),
         ]
         head = [k.channel, maxlen, oldest, self.core.publish_command, repr(now), bag_id]
         return await self.core.run(name, keys, head + args, package=__package__)
