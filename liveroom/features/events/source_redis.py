@@ -68,14 +68,12 @@ class RedisFeedSource:
         await self._run("feed_lease", [key], [owner, 0, "release"])
 
     async def open_lane(self, room: str, endpoint: str, start: float) -> None:
+        async with self.core.guard():
+            await self._create(self._stream(room), group_name(endpoint), f"{int(start * 1000)}-0")
+
+    async def _create(self, stream: str, group: str, start: str) -> None:
         try:
-            async with self.core.guard():
-                await self.client.xgroup_create(
-                    self._stream(room),
-                    group_name(endpoint),
-                    f"{int(start * 1000)}-0",
-                    mkstream=True,
-                )
+            await self.client.xgroup_create(stream, group, start, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -91,7 +89,6 @@ class RedisFeedSource:
                     int(idle_s * 1000),
                     start_id=start,
                     count=500,
-                    justid=True,
                 )
                 start = _text(reply[0])
                 claimed += len(reply[1])
@@ -102,7 +99,15 @@ class RedisFeedSource:
         stream, group = self._stream(room), group_name(endpoint)
         async with self.core.guard():
             # what this owner read before (or claimed) and has not acknowledged comes first
-            reply = await self.client.xreadgroup(group, owner, {stream: "0"}, count=count)
+            try:
+                reply = await self.client.xreadgroup(group, owner, {stream: "0"}, count=count)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # the stream went away with its groups (deleted, or a Redis that lost its
+                # data): deliver whatever it holds from now on, from its start
+                await self._create(stream, group, "0")
+                return Read([])
             entries, gone = _entries(reply)
             if gone:
                 # trimmed while pending: lost, and reported by the caller
