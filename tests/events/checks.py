@@ -32,6 +32,15 @@ def in_room_order(ids: list[str]) -> bool:
     return keys == sorted(keys)
 
 
+def first_inversion(ids: list[str]) -> tuple[int, str, str] | None:
+    """Where ``ids`` first goes back in the room's order (for a failure's message)."""
+    keys = [parse_id(i.partition(":")[2]) for i in ids]
+    for n in range(1, len(keys)):
+        if keys[n] < keys[n - 1]:
+            return n, ids[n - 1], ids[n]
+    return None
+
+
 def same_event_per_id(arrivals: list[dict[str, Any]]) -> bool:
     """Every duplicate carries the same event as the first copy (same id, same content)."""
     first: dict[str, dict[str, Any]] = {}

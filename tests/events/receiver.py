@@ -47,6 +47,8 @@ class Receiver:
         self.hung = 0
         self.bad_signatures = 0
         self.msg_ids: list[str] = []
+        #: while False, every request is answered 503 before anything is taken
+        self.open = True
         self.server: uvicorn.Server | None = None
         self.task: asyncio.Task[None] | None = None
         self.port = 0
@@ -67,6 +69,9 @@ class Receiver:
             self.bad_signatures += 1
             return Response(status_code=401)
         self.msg_ids.append(request.headers["webhook-id"])
+        if not self.open:
+            self.failed += 1
+            return Response(status_code=503)
         events = payload["events"] if payload.get("type") == "batch" else [payload]
         if len(events) > 1:
             self.batches += 1

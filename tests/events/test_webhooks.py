@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from liveroom.features.events.endpoints import new_secret
 from tests.events.checks import (
     first_arrivals,
+    first_inversion,
     in_room_order,
     orders_heard,
     outbox,
@@ -107,7 +108,7 @@ async def test_two_nodes_deliver_a_busy_hour_to_a_flaky_receiver(
         assert len(receiver.arrivals) > len(ids), "no duplicates: retries never re-sent"
         assert same_event_per_id(receiver.arrivals)
         for room, order in first_arrivals(receiver.arrivals).items():
-            assert in_room_order(order), room
+            assert in_room_order(order), (room, first_inversion(order))
         # the receiver's orders are the sale's ledger, status for status
         assert orders_heard(receiver.arrivals, "sale1", "s1") == await ledger(
             client, prefix, "sale1"

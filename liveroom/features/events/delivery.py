@@ -230,12 +230,24 @@ class Deliverer:
                     renewed = time.monotonic()
                 if not opened:
                     await self.source.open_lane(room, endpoint_id, endpoint.created)
+                    # The lease was free: its last holder stopped renewing it for its whole
+                    # TTL (dead, or cut off, and then it stops on its next renewal). What it
+                    # read and did not acknowledge is taken over before anything new is read,
+                    # however recently it read it, so the room's order holds.
+                    self._took(
+                        room,
+                        endpoint_id,
+                        await self.source.claim(room, endpoint_id, self.owner, 0.0),
+                    )
                     opened = True
+                    claimed_at = time.monotonic()
                 if time.monotonic() - claimed_at >= renew_every:
-                    # a node that died holding this lane left events read and unacknowledged
-                    taken = await self.source.claim(room, endpoint_id, self.owner, s.feed_claim_s)
-                    if taken:
-                        log.info("feed: took over %d events of %s/%s", taken, room, endpoint_id)
+                    # a safety net: anything another owner left idle past the lease's TTL
+                    self._took(
+                        room,
+                        endpoint_id,
+                        await self.source.claim(room, endpoint_id, self.owner, s.feed_claim_s),
+                    )
                     claimed_at = time.monotonic()
                 read = await self.source.read(room, endpoint_id, self.owner, s.feed_batch)
                 if read.skipped:
@@ -252,6 +264,10 @@ class Deliverer:
             except EngineUnavailable as exc:
                 log.warning("feed: lane %s/%s waits for shared state: %s", room, endpoint_id, exc)
                 await asyncio.sleep(min(1.0, s.feed_claim_s / 3))
+
+    def _took(self, room: str, endpoint_id: str, taken: int) -> None:
+        if taken:
+            log.info("feed: took over %d events of %s/%s", taken, room, endpoint_id)
 
     async def _deliver(
         self, room: str, endpoint: Endpoint, entries: list[Entry], renewed: float

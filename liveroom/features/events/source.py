@@ -6,9 +6,10 @@ it; the ``Deliverer`` is written once against it.
 
 Deliveries to one endpoint from one room form a *lane*. On Redis a lane is a consumer group
 ``wh:<endpoint id>`` on the room's outbox stream, and one node at a time holds it (a lease
-with a TTL, renewed while it works): so events reach the endpoint in the room's order. A node
-that takes a lane over claims (``XAUTOCLAIM``) what the previous holder had read and not
-acknowledged, once that has been idle for the lease's TTL, and delivers it first.
+with a TTL, ``feed_claim_s``, renewed while it works): so events reach the endpoint in the
+room's order. A node takes a lane over only once its lease went unrenewed for the whole TTL
+(the holder died or lost Redis); it then claims (``XAUTOCLAIM``) everything the previous
+holder had read and not acknowledged, and delivers that first.
 """
 
 from __future__ import annotations
