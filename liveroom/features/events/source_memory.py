@@ -56,7 +56,8 @@ class MemoryFeedSource:
     async def open_lane(self, room: str, endpoint: str, start: float) -> None:
         if (room, endpoint) in self._lanes:
             return
-        cursor = f"{int(start * 1000) - 1}-{_LAST_SEQ}"
+        start_ms = int(start * 1000)
+        cursor = f"{start_ms - 1}-{_LAST_SEQ}" if start_ms > 0 else "0-0"
         after = len(self.outbox.after(room, cursor, self.outbox.max_len + 1))
         self._lanes[(room, endpoint)] = _Lane(cursor, self.outbox.added(room) - after)
 
