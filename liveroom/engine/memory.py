@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from liveroom.engine.base import (
     CommentRules,
     EventHandler,
@@ -25,7 +27,7 @@ from liveroom.engine.base import (
     S,
     cap_burst,
 )
-from liveroom.engine.outbox import MemoryOutbox
+from liveroom.engine.outbox import MemoryOutbox, room_change
 from liveroom.protocol import with_offset
 
 if TYPE_CHECKING:
@@ -197,7 +199,13 @@ class MemoryEngine:
         return dict(info) if info is not None else None
 
     async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
-        self._room(room).info = dict(info)
+        state = self._room(room)
+        was_ended = state.info is None or state.info.get("ended") is True
+        state.info = dict(info)
+        ended = info.get("ended") is True
+        if ended != was_ended:
+            kind = "room.ended" if ended else "room.started"
+            self.emit_now(room, kind, orjson.loads(room_change(info)))
 
     async def snapshot(self, room: str, comments: int) -> RoomState:
         state = self._room(room)

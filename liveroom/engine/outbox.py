@@ -34,6 +34,11 @@ def event_id(room: str, entry: str) -> str:
     return f"{room}:{entry}"
 
 
+def room_change(info: dict[str, Any]) -> bytes:
+    """The payload of ``room.started`` and ``room.ended``, from the room's new settings."""
+    return orjson.dumps({"title": info.get("title")})
+
+
 def parse_id(entry: str) -> tuple[int, int]:
     """A stream id ``"<ms>-<seq>"`` as a sortable pair."""
     ms, _, seq = entry.partition("-")

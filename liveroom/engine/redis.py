@@ -44,6 +44,7 @@ from liveroom.engine.base import (
     S,
     cap_burst,
 )
+from liveroom.engine.outbox import room_change
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
@@ -349,8 +350,12 @@ class RedisEngine:
         return orjson.loads(raw) if raw else None
 
     async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
-        async with self.core.guard():
-            await self.client.set(self.keys(room).info, orjson.dumps(info))
+        outbox = await self.core.outbox(room)
+        await self.core.run(
+            "room_put",
+            [self.keys(room).info, outbox],
+            [orjson.dumps(info), 1 if info.get("ended") is True else 0, room_change(info)],
+        )
 
     async def snapshot(self, room: str, comments: int) -> RoomState:
         k = self.keys(room)

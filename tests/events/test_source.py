@@ -119,3 +119,15 @@ async def test_memory_outbox_bound_is_reported() -> None:
     read = await source.read("r", "e1", "n1", 10)
     assert read.skipped == 7
     assert [e.event()["data"]["user"] for e in read.entries] == ["7", "8", "9"]
+
+
+async def test_a_room_starting_and_ending_leaves_its_events(engine: Engine) -> None:
+    """First settings: room.started; ended: room.ended; again ended: nothing; reopened:
+    room.started."""
+    source = feed_source(engine)
+    await source.open_lane("r7", "e1", 0.0)
+    for ended in (False, False, True, True, False):
+        await engine.put_room_info("r7", {"title": "Tea time", "ended": ended})
+    entries = (await source.read("r7", "e1", "n1", 10)).entries
+    assert [e.type for e in entries] == ["room.started", "room.ended", "room.started"]
+    assert entries[0].event()["data"] == {"title": "Tea time"}

@@ -79,4 +79,4 @@ class Feed(Feature):
         await self.deliverer.close()
 
     def routes(self) -> list[BaseRoute]:
-        return FeedRoutes(self).routes()
+        return FeedRoutes(self.deliverer, self.source).routes()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -20,12 +20,10 @@ from liveroom.auth import Identity
 from liveroom.context import NodeContext
 from liveroom.engine.outbox import Entry
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.features.events.delivery import Outcome
+from liveroom.features.events.delivery import Deliverer, Outcome
 from liveroom.features.events.endpoints import check_host, endpoint_from, refuse
+from liveroom.features.events.source import FeedSource
 from liveroom.http import endpoint, json_response, read_json
-
-if TYPE_CHECKING:
-    from liveroom.features.events import Feed
 
 DEAD_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 ENDPOINT_ID = re.compile(r"^[a-z0-9-]{1,40}$")
@@ -33,12 +31,11 @@ MAX_REPLAY = 100
 
 
 class FeedRoutes:
-    """The feed's routes, bound to one node's ``Feed``."""
+    """The feed's routes, bound to one node's deliverer and source."""
 
-    def __init__(self, feed: Feed) -> None:
-        self.feed = feed
-        self.deliverer = feed.deliverer
-        self.source = feed.source
+    def __init__(self, deliverer: Deliverer, source: FeedSource) -> None:
+        self.deliverer = deliverer
+        self.source = source
 
     def routes(self) -> list[BaseRoute]:
         backend = endpoint(role="admin", backend_only=True)
