@@ -195,3 +195,30 @@ async def test_a_hanging_receiver_does_not_slow_the_room(node: Any, receiver: Re
 
     health = await eventually(timed_out, timeout=10)
     assert health["failures"] >= 1 and health["lanes"] == 1
+
+
+async def test_a_lane_behind_the_outbox_bound_is_reported(
+    start_server: Any, receiver: Receiver
+) -> None:
+    """Outbox bound 5; the receiver refuses while 21 events are appended; once it takes them
+    again, what was trimmed unread is counted (health, metric, log), and the rest delivered."""
+    server = start_server(**{**SETTINGS, "feed_outbox_len": 5, "feed_attempts": 1000})
+    async with httpx.AsyncClient(base_url=server.url, headers=BACKEND, timeout=10) as http:
+        receiver.open = False
+        made = await add(http, receiver.url, receiver.secret, rooms=["bound"])  # type: ignore[attr-defined]
+        assert made.status_code == 201
+        await http.post("/api/rooms/bound/sales", json=sale_body(stock=100, limit=1, open=True))
+        for i in range(20):
+            assert (await buy(http, "bound", f"u{i}")).status_code == 200
+        receiver.open = True
+
+        async def reported() -> dict[str, Any] | None:
+            body = (await http.get("/api/rooms/bound/feed")).json()
+            return body if body["skipped"] and body["skipped"] + len(receiver.ids()) == 21 else None
+
+        health = await eventually(reported, timeout=15)
+        metrics = (await http.get("/metrics")).text
+        assert f"liveroom_feed_skipped_total {float(health['skipped'])}" in metrics
+    last = [e["data"]["user"] for e in receiver.arrivals if e["type"] == "order.reserved"][-5:]
+    assert last == [f"u{i}" for i in range(15, 20)]
+    assert "fell behind the outbox bound" in server.log_path.read_text()

@@ -2,9 +2,11 @@
 
 Lanes and leases are described in ``source.py``. This module does the sending:
 
-- a supervisor (``_supervise``) looks every ``feed_poll_s`` (at least every half second) for
-  rooms and endpoints, and starts a worker for each lane it can lease;
-- a worker reads its lane (what it read and did not acknowledge first, then new events), sends
+- a supervisor (``_supervise``) looks every half second for rooms and endpoints, and starts a
+  worker for each lane it can lease;
+- a worker reads its lane every ``feed_poll_s`` (a quiet one less often, down to once a
+  second; the memory engine wakes it at once) (what it read and did not acknowledge first,
+  then new events), sends
   them as one signed POST (one event, or a batch when several waited: the receiver lagged),
   retries with exponential backoff and jitter, acknowledges on a 2xx, and after
   ``feed_attempts`` failures, or at once on a 4xx other than 408 and 429, moves them to the
@@ -39,6 +41,11 @@ from liveroom.features.events.endpoints import Endpoint, secret_key
 from liveroom.features.events.source import FeedSource
 
 log = logging.getLogger("liveroom.feed")
+
+#: seconds between two looks for rooms, endpoints and free lanes
+SURVEY_S = 0.5
+#: the longest a quiet lane waits between two reads
+QUIET_POLL_S = 1.0
 
 
 class Outcome(Enum):
@@ -172,7 +179,8 @@ class Deliverer:
         self.endpoints = found
 
     async def _supervise(self) -> None:
-        interval = min(max(self.settings.feed_poll_s, 0.05), 0.5)
+        # new rooms and endpoints, and lanes whose holder died, are picked up within a second
+        interval = SURVEY_S
         while True:
             try:
                 await self._survey()
@@ -218,6 +226,7 @@ class Deliverer:
         renewed = time.monotonic()
         claimed_at = 0.0
         opened = False
+        idle = 0
         while True:
             endpoint = self.endpoints.get(endpoint_id)
             if endpoint is None:
@@ -253,8 +262,11 @@ class Deliverer:
                 if read.skipped:
                     self._skipped(room, f"wh:{endpoint_id}", read.skipped)
                 if not read.entries:
-                    await self._nap(s.feed_poll_s)
+                    # a quiet room is looked at less and less often, up to once a second
+                    idle = min(idle + 1, 5)
+                    await self._nap(min(s.feed_poll_s * 2 ** (idle - 1), QUIET_POLL_S))
                     continue
+                idle = 0
                 wanted = [e for e in read.entries if endpoint.wants(e.type)]
                 if wanted:
                     renewed = await self._deliver(room, endpoint, wanted, renewed)
