@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from liveroom.engine.base import Engine
-from liveroom.engine.outbox import MemoryOutbox
 from liveroom.features.events import feed_source
 from liveroom.features.events.source_memory import MemoryFeedSource
+from tests.conftest import EVERY_ENGINE
+
+#: on the Cluster too: every outbox key and script sits in its room's slot
+pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 
 async def mute(engine: Engine, room: str, *users: str) -> None:
@@ -96,7 +101,7 @@ async def test_redis_trim_reports_what_a_group_lost(engine: Engine) -> None:
     and says so; the three kept are still delivered."""
     source = feed_source(engine)
     if isinstance(source, MemoryFeedSource):
-        return  # the memory outbox trims on append: test_memory_outbox_bound_is_reported
+        return  # the memory outbox trims on append: test_memory_outbox.py
     await source.open_lane("r6", "e1", 0.0)
     await mute(engine, "r6", *"abcdefghij")
     read = await source.read("r6", "e1", "n1", 2)
@@ -106,19 +111,6 @@ async def test_redis_trim_reports_what_a_group_lost(engine: Engine) -> None:
     rest = (await source.read("r6", "e1", "n1", 10)).entries
     assert [e.event()["data"]["user"] for e in rest] == ["h", "i", "j"]
     assert (await source.trim(3, 0)).behind == {}
-
-
-async def test_memory_outbox_bound_is_reported() -> None:
-    """A memory lane that falls behind the outbox's count bound loses the oldest and says how
-    many."""
-    outbox = MemoryOutbox(max_len=3)
-    source = MemoryFeedSource(outbox)
-    await source.open_lane("r", "e1", 0.0)
-    for n in range(10):
-        outbox.append("r", "user.muted", {"user": str(n), "until": 0})
-    read = await source.read("r", "e1", "n1", 10)
-    assert read.skipped == 7
-    assert [e.event()["data"]["user"] for e in read.entries] == ["7", "8", "9"]
 
 
 async def test_a_room_starting_and_ending_leaves_its_events(engine: Engine) -> None:
