@@ -223,6 +223,18 @@ def endpoint_from(
     )
 
 
+def env_secrets(raw: str) -> list[str]:
+    """The secrets in ``feed_endpoints``, for the log filter to remove wherever they appear
+    (whatever else is wrong with the setting)."""
+    try:
+        items = orjson.loads(raw) if raw.strip() else []
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(items, list):
+        return []
+    return [i["secret"] for i in items if isinstance(i, dict) and isinstance(i.get("secret"), str)]
+
+
 def from_env(raw: str, loopback: bool) -> list[Endpoint]:
     """The endpoints of ``feed_endpoints`` (a JSON list), ids ``env-1``, ``env-2``, ... A bad
     entry stops the node at start, with the reason (never the secret)."""
