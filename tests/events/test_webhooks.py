@@ -104,6 +104,7 @@ async def test_two_nodes_deliver_a_busy_hour_to_a_flaky_receiver(
         # the receiver: signed, at least once, duplicates the same event, room order
         assert receiver.bad_signatures == 0
         assert receiver.failed > 0 and receiver.hung > 0, "the receiver never misbehaved"
+        assert receiver.batches > 0, "a lagging receiver got no batch"
         assert set(ids) == receiver.ids()
         assert len(receiver.arrivals) > len(ids), "no duplicates: retries never re-sent"
         assert same_event_per_id(receiver.arrivals)

@@ -62,7 +62,7 @@ local function buy(user, request, qty)
   redis.call('ZADD', KEYS[5], deadline, id)
   redis.call('HINCRBY', KEYS[2], user, qty)
   outbox(KEYS[7], 'order.reserved', {order = id, sale = ARGV[1], sku = s[7], user = user,
-    quantity = qty, price = tonumber(s[8]), deadline = deadline / 1000, request_id = request})
+    quantity = qty, price = tonumber(s[8]), deadline = deadline / 1000, request_id = request}, now)
   local answer = cjson.encode({status = 'ok', order = id, deadline = deadline, quantity = qty})
   redis.call('HSET', KEYS[6], key, answer)
   return 'ok', answer, 1
@@ -73,6 +73,6 @@ for i = 2, #ARGV, 3 do
   out[#out + 1] = code; out[#out + 1] = answer; out[#out + 1] = stock; out[#out + 1] = fresh
 end
 if stock_before > 0 and stock <= 0 then
-  outbox(KEYS[7], 'sale.sold_out', {sale = ARGV[1], sku = s[7]})
+  outbox(KEYS[7], 'sale.sold_out', {sale = ARGV[1], sku = s[7]}, now)
 end
 return out

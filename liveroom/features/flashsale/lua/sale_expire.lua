@@ -26,7 +26,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0
       o.status = 'expired'
       redis.call('HSET', KEYS[3], id, cjson.encode(o))
       outbox(KEYS[5], 'order.expired', {order = id, sale = ARGV[2], user = o.user,
-        quantity = o.quantity})
+        quantity = o.quantity}, now)
       expired = expired + 1
     end
   end

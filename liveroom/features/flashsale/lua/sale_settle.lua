@@ -26,7 +26,7 @@ local function release(status)
   o.status = status
   moved = 1
   outbox(KEYS[5], 'order.' .. status, {order = o.id, sale = ARGV[4], user = o.user,
-    quantity = o.quantity})
+    quantity = o.quantity}, now)
 end
 if o.status == 'reserved' and now >= o.deadline then release('expired') end
 local code = 'ok'
@@ -38,7 +38,7 @@ if ARGV[2] == 'confirm' then
     redis.call('ZREM', KEYS[4], o.id)
     o.status = 'paid'
     outbox(KEYS[5], 'order.paid', {order = o.id, sale = ARGV[4], user = o.user,
-      quantity = o.quantity})
+      quantity = o.quantity}, now)
   elseif o.status ~= 'paid' then
     code = 'conflict'
   end
