@@ -22,7 +22,7 @@ from tests.events.receiver import Receiver
 from tests.events.shop import Hour, bag_and_packets, endpoints_env, flash_sale
 from tests.events.test_atomic import AOF
 from tests.events.test_webhooks import FAST_FEED, delivered_everything, ledger
-from tests.flashsale.conftest import BACKEND
+from tests.flashsale.conftest import BACKEND, sale_body
 from tests.redis_servers import RedisProcess
 from tests.servers import ServerProcess
 from tests.timeouts import eventually
@@ -84,5 +84,42 @@ async def test_node_killed_mid_delivery_and_redis_restarted_loses_nothing(
         assert receiver.bad_signatures == 0 and same_event_per_id(receiver.arrivals)
         for room, order in first_arrivals(receiver.arrivals).items():
             assert in_room_order(order), (room, first_inversion(order))
+    finally:
+        await receiver.stop()
+
+
+async def test_a_node_stopping_hands_its_lanes_over_at_once(
+    start_server: Any, redis_url: str, prefix: str
+) -> None:
+    """A lane's holder shut down cleanly gives the lease back: the other node delivers the
+    next events well before the 30 s lease would have run out."""
+    secret = new_secret()
+    receiver = await Receiver(secret).start()
+    try:
+        settings = {
+            "engine": "redis",
+            "redis_url": redis_url,
+            "redis_prefix": prefix,
+            "feed_endpoints": endpoints_env(receiver.url, secret),
+            **FAST_FEED,
+            "feed_claim_s": 30.0,
+        }
+        nodes = [start_server(**settings), start_server(**settings)]
+        async with httpx.AsyncClient(timeout=10, headers=BACKEND) as http:
+            made = await http.post(
+                f"{nodes[0].url}/api/rooms/{ROOMS[0]}/sales", json=sale_body(open=True)
+            )
+            assert made.status_code == 200
+            await eventually(lambda: receiver.ids(), timeout=10)
+            held = [await lanes(node) for node in nodes]
+            assert sorted(held) == [0, 1], held
+            holder, other = (nodes[0], nodes[1]) if held[0] else (nodes[1], nodes[0])
+            holder.stop()  # SIGTERM: a clean shutdown
+            closed = await http.post(f"{other.url}/api/rooms/{ROOMS[0]}/sales/s1/close")
+            assert closed.status_code == 200
+            await eventually(
+                lambda: any(e["type"] == "sale.closed" for e in receiver.arrivals), timeout=8
+            )
+        assert await lanes(other) == 1
     finally:
         await receiver.stop()

@@ -159,12 +159,18 @@ class Deliverer:
         ]
 
     async def close(self) -> None:
+        """Stop delivering, and give the lanes back so that another node takes them at once
+        rather than after the lease (what was read and not acknowledged goes with them)."""
         tasks = [*self._tasks, *self._lanes.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                for room, endpoint in self._lanes:
+                    await self.source.release(room, endpoint, self.owner)
         self._lanes.clear()
         if self._client is not None:
             await self._client.aclose()
