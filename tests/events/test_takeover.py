@@ -62,8 +62,12 @@ async def test_node_killed_mid_delivery_and_redis_restarted_loses_nothing(
         receiver.open = False  # from here every request fails: the holders keep events pending
         await sale
         await bag_and_packets(nodes, ROOMS[1], hour)
-        held = [await lanes(node) for node in nodes]
-        assert sum(held) == 2, held
+
+        async def both_lanes_held() -> list[int] | None:
+            held = [await lanes(node) for node in nodes]
+            return held if sum(held) == 2 else None
+
+        held = await eventually(both_lanes_held, timeout=10)
         victim = 0 if held[0] else 1
         survivor = nodes[1 - victim]
         nodes[victim].kill()  # SIGKILL: its lanes' events stay read and unacknowledged
