@@ -222,3 +222,17 @@ async def test_a_lane_behind_the_outbox_bound_is_reported(
     last = [e["data"]["user"] for e in receiver.arrivals if e["type"] == "order.reserved"][-5:]
     assert last == [f"u{i}" for i in range(15, 20)]
     assert "fell behind the outbox bound" in server.log_path.read_text()
+
+
+async def test_loopback_is_refused_when_the_setting_says_so(start_server: Any) -> None:
+    """With feed_allow_loopback off, 127.0.0.1 and a name resolving to it are refused."""
+    server = start_server(**{**SETTINGS, "feed_allow_loopback": False})
+    async with httpx.AsyncClient(base_url=server.url, headers=BACKEND, timeout=10) as http:
+        for url, why in (
+            ("http://127.0.0.1:9/hook", "loopback"),
+            ("http://[::1]:9/hook", "loopback"),
+            ("http://localhost:9/hook", "resolves to"),
+        ):
+            reply = await add(http, url, new_secret())
+            assert reply.status_code == 400, (url, reply.text)
+            assert why in reply.json()["error"]["message"], reply.text

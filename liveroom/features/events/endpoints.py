@@ -160,15 +160,17 @@ def check_url(url: Any, loopback: bool) -> tuple[str, str]:
 
 async def check_host(host: str, loopback: bool) -> None:
     """Resolve ``host`` and refuse it if any address it names is refused. A name that does not
-    resolve now is accepted (deliveries retry); a name is re-checked on each add."""
+    resolve now (or not within two seconds) is accepted: deliveries to it retry."""
     try:
         ipaddress.ip_address(host)
         return
     except ValueError:
         pass
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM), 2.0
+        )
+    except (OSError, TimeoutError):
         return
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
