@@ -120,10 +120,10 @@ def refused_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, loopback:
         return "a cloud metadata address"
     if ip.is_link_local:
         return "link-local (metadata services live there)"
+    if ip.is_loopback:  # before "reserved": ::1 is in IPv6's reserved ::/8
+        return "" if loopback else "loopback, and feed_allow_loopback is off"
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return "not a unicast address"
-    if ip.is_loopback and not loopback:
-        return "loopback, and feed_allow_loopback is off"
     return ""
 
 
