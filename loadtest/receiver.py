@@ -29,6 +29,7 @@ class FeedReceiver:
         self.key = secrets.token_bytes(32)
         self.secret = "whsec_" + base64.b64encode(self.key).decode()
         self.ids: set[str] = set()
+        self.arrived: list[float] = []  # when each new event first arrived
         self.types: dict[str, int] = {}
         self.events = 0  # with duplicates
         self.requests = 0
@@ -99,14 +100,16 @@ class FeedReceiver:
         for event in events:
             if event["id"] not in self.ids:
                 self.ids.add(event["id"])
+                self.arrived.append(now)
                 self.types[event["type"]] = self.types.get(event["type"], 0) + 1
         return OK
 
     def summary(self, since: float) -> dict[str, Any]:
-        """What arrived; ``since``: when the events started (the buy window's start). The rate
-        is over the arrivals, first to last (for a held run: the backlog draining, from the
-        first request taken after the release)."""
-        span = self.last - self.first
+        """What arrived; ``since``: when the buys started. The rate is over the events that
+        arrived after ``since``, from the first of them to the last (for a held run: the
+        backlog draining, from the first request taken after the release)."""
+        late = [t for t in self.arrived if t >= since]
+        span = late[-1] - late[0] if late else 0.0
         return {
             "events": len(self.ids),
             "duplicates": self.events - len(self.ids),
@@ -114,7 +117,7 @@ class FeedReceiver:
             "bad_signatures": self.bad,
             "types": dict(sorted(self.types.items())),
             "arrival_s": round(span, 3),
-            "events_per_s": round(len(self.ids) / span, 1) if span > 0 else None,
+            "events_per_s": round(len(late) / span, 1) if span > 0 else None,
             "last_after_start_s": round(self.last - since, 3) if self.last else None,
             "backlog": bool(self.opened_at),
         }
