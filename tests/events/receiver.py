@@ -2,10 +2,10 @@
 in the test's own event loop, that verifies every request with the ``standardwebhooks``
 package and misbehaves on purpose, from a seeded RNG.
 
-Each request draws its fate: it hangs past the sender's timeout (having taken the events, so
-the sender retries what was already taken), fails with a 500 after taking the events, fails
-with a 500 before taking them, or succeeds. ``arrivals`` holds every event taken, duplicates
-included, in arrival order.
+Every ``hang_every``-th request hangs past the sender's timeout (having taken the events, so
+the sender retries what was already taken); the others draw their fate from the RNG: a 500
+after taking the events, a 500 before taking them, or success. ``arrivals`` holds every event
+taken, duplicates included, in arrival order.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class Receiver:
         *,
         fail: float = 0.0,
         hang: float = 0.0,
+        hang_every: int = 0,
         hang_s: float = 1.0,
         seed: int = 20,
         status: int = 500,
@@ -37,6 +38,7 @@ class Receiver:
         self.verifier = Webhook(secret)
         self.fail = fail
         self.hang = hang
+        self.hang_every = hang_every
         self.hang_s = hang_s
         self.status = status
         self.rng = random.Random(seed)
@@ -76,7 +78,7 @@ class Receiver:
         if len(events) > 1:
             self.batches += 1
         fate = self.rng.random()
-        if fate < self.hang:
+        if fate < self.hang or (self.hang_every and self.requests % self.hang_every == 0):
             self.hung += 1
             self.arrivals.extend(events)
             await asyncio.sleep(self.hang_s)  # a receiver that hangs: the sender times out

@@ -46,7 +46,7 @@ async def test_node_killed_mid_delivery_and_redis_restarted_loses_nothing(
     store = RedisProcess(*AOF).start()
     private_redis.append(store)
     secret = new_secret()
-    receiver = await Receiver(secret, fail=0.3, hang=0.03, hang_s=0.8, seed=2).start()
+    receiver = await Receiver(secret, fail=0.3, hang_every=8, hang_s=0.8, seed=2).start()
     try:
         settings = {
             "engine": "redis",

@@ -42,7 +42,7 @@ FAST_FEED: dict[str, object] = {
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     secret = new_secret()
-    recv = await Receiver(secret, fail=0.3, hang=0.04, hang_s=0.8, seed=20).start()
+    recv = await Receiver(secret, fail=0.3, hang_every=6, hang_s=0.8, seed=20).start()
     recv.secret = secret  # type: ignore[attr-defined]
     yield recv
     await recv.stop()
@@ -103,7 +103,11 @@ async def test_two_nodes_deliver_a_busy_hour_to_a_flaky_receiver(
         assert gifts == {"bag.drawn": 1, "packet.grabbed": 12, "packet.closed": 1}
         # the receiver: signed, at least once, duplicates the same event, room order
         assert receiver.bad_signatures == 0
-        assert receiver.failed > 0 and receiver.hung > 0, "the receiver never misbehaved"
+        assert receiver.hung > 0, ("the receiver never hung", receiver.requests)
+        assert 0.15 < receiver.failed / receiver.requests < 0.45, (
+            receiver.failed,
+            receiver.requests,
+        )
         assert receiver.batches > 0, "a lagging receiver got no batch"
         assert set(ids) == receiver.ids()
         assert len(receiver.arrivals) > len(ids), "no duplicates: retries never re-sent"
