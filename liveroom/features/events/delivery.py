@@ -279,6 +279,11 @@ class Deliverer:
                     if renewed < 0:
                         return
                 await self.source.ack(room, endpoint_id, [e.id for e in read.entries])
+                if wanted and len(read.entries) < s.feed_batch:
+                    # A busy room's events gather for a moment into the next request rather
+                    # than cost one each: in a buy storm that is a request per lane every
+                    # feed_poll_s, not one per order. A full batch means a backlog: go on.
+                    await asyncio.sleep(s.feed_poll_s)
             except EngineUnavailable as exc:
                 log.warning("feed: lane %s/%s waits for shared state: %s", room, endpoint_id, exc)
                 await asyncio.sleep(min(1.0, s.feed_claim_s / 3))
