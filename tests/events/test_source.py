@@ -11,6 +11,7 @@ from liveroom.engine.base import Engine
 from liveroom.features.events import feed_source
 from liveroom.features.events.source_memory import MemoryFeedSource
 from tests.conftest import EVERY_ENGINE
+from tests.timeouts import eventually
 
 #: on the Cluster too: every outbox key and script sits in its room's slot
 pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
@@ -123,3 +124,22 @@ async def test_a_room_starting_and_ending_leaves_its_events(engine: Engine) -> N
     entries = (await source.read("r7", "e1", "n1", 10)).entries
     assert [e.type for e in entries] == ["room.started", "room.ended", "room.started"]
     assert entries[0].event()["data"] == {"title": "Tea time"}
+
+
+async def test_redis_trim_by_age_reports_what_a_group_lost(engine: Engine) -> None:
+    """Events past the age bound are trimmed: a group that had not read them is told at the
+    trim, one that had read them without acknowledging at its next read."""
+    source = feed_source(engine)
+    if isinstance(source, MemoryFeedSource):
+        return  # the memory outbox trims on append: test_memory_outbox.py
+    await source.open_lane("r8", "unread", 0.0)
+    await source.open_lane("r8", "pending", 0.0)
+    await mute(engine, "r8", "a", "b")
+    read = await source.read("r8", "pending", "n1", 10)
+    newest = max(e.ts_ms for e in read.entries)
+    await eventually(lambda: time.time() * 1000 > newest + 30, timeout=2, interval=0.005)
+    trimmed = await source.trim(1000, 0.02)
+    assert trimmed.removed == 2 and trimmed.behind == {("r8", "wh:unread"): 2}
+    again = await source.read("r8", "pending", "n1", 10)
+    assert again.entries == [] and again.skipped == 2
+    assert (await source.read("r8", "unread", "n1", 10)).entries == []
