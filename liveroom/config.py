@@ -138,6 +138,10 @@ class Settings:
             raise ValueError("feed_attempts, feed_batch and feed_concurrency must be at least 1")
         if self.feed_outbox_len < 1:
             raise ValueError("feed_outbox_len must be at least 1")
+        if self.feed_claim_s < 2 * self.feed_timeout_s:
+            # a lane's holder renews its lease between requests: one request must never
+            # outlast the lease, or another node would take the lane while it still sends
+            raise ValueError("feed_claim_s must be at least twice feed_timeout_s")
         _ = self.gc_levels
         _ = self.proxies  # a malformed trusted_proxies entry fails at start, not at first request
 
