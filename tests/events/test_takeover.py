@@ -127,3 +127,39 @@ async def test_a_node_stopping_hands_its_lanes_over_at_once(
         assert await lanes(other) == 1
     finally:
         await receiver.stop()
+
+
+async def test_a_dropped_room_stops_its_lanes(
+    start_server: Any, redis_url: str, prefix: str
+) -> None:
+    """Deleting a room's outbox and its registry member ends its lanes; nothing recreates it."""
+    secret = new_secret()
+    receiver = await Receiver(secret).start()
+    try:
+        node = start_server(
+            engine="redis",
+            redis_url=redis_url,
+            redis_prefix=prefix,
+            feed_endpoints=endpoints_env(receiver.url, secret),
+            **FAST_FEED,
+        )
+        async with httpx.AsyncClient(timeout=10, headers=BACKEND) as http:
+            made = await http.post(f"{node.url}/api/rooms/gone/sales", json=sale_body(open=True))
+            assert made.status_code == 200
+            await eventually(lambda: receiver.ids(), timeout=10)
+            client = aioredis.Redis.from_url(redis_url)
+            try:
+                stream = f"{prefix}:{{room:gone}}:outbox"
+                await client.delete(stream)
+                await client.srem(f"{prefix}:feed:rooms", "gone")
+
+                async def no_lanes() -> bool:
+                    reply = await http.get(f"{node.url}/api/rooms/gone/feed")
+                    return reply.json()["lanes"] == 0
+
+                await eventually(no_lanes, timeout=10)
+                assert await client.exists(stream) == 0
+            finally:
+                await client.aclose()
+    finally:
+        await receiver.stop()

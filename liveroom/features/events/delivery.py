@@ -206,7 +206,14 @@ class Deliverer:
                 del self._lanes[key]
         if not self.endpoints:
             return
-        for room in await self.source.rooms():
+        rooms = await self.source.rooms()
+        known = set(rooms)
+        for key, task in list(self._lanes.items()):
+            if key[0] not in known:  # the room was dropped from the outbox registry
+                task.cancel()
+                del self._lanes[key]
+                await self.source.release(key[0], key[1], self.owner)
+        for room in rooms:
             for endpoint in self.endpoints.values():
                 key = (room, endpoint.id)
                 if not endpoint.hears(room) or key in self._lanes:

@@ -71,11 +71,13 @@ class RedisFeedSource:
         async with self.core.guard():
             await self._create(self._stream(room), group_name(endpoint), f"{int(start * 1000)}-0")
 
-    async def _create(self, stream: str, group: str, start: str) -> None:
+    async def _create(self, stream: str, group: str, start: str, mkstream: bool = True) -> None:
         try:
-            await self.client.xgroup_create(stream, group, start, mkstream=True)
+            await self.client.xgroup_create(stream, group, start, mkstream=mkstream)
         except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            # BUSYGROUP: it exists already; without mkstream, a missing stream waits for its
+            # next event (the script's XADD creates it)
+            if "BUSYGROUP" not in str(exc) and "requires the key to exist" not in str(exc):
                 raise
 
     async def claim(self, room: str, endpoint: str, owner: str, idle_s: float) -> int:
@@ -105,8 +107,8 @@ class RedisFeedSource:
                 if "NOGROUP" not in str(exc):
                     raise
                 # the stream went away with its groups (deleted, or a Redis that lost its
-                # data): deliver whatever it holds from now on, from its start
-                await self._create(stream, group, "0")
+                # data): deliver whatever it holds from its start, once it exists again
+                await self._create(stream, group, "0", mkstream=False)
                 return Read([])
             entries, gone = _entries(reply)
             if gone:
