@@ -12,7 +12,7 @@ from liveroom.features.flashsale.store import OrderStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "events.md").read_text("utf-8")
-LUA = re.compile(r"outbox\(KEYS\[\d+\],\s*'([a-z_]+\.[a-z_]+)'")
+LUA = re.compile(r"outbox\(KEYS\[[^\]]+\],\s*'([a-z_]+\.[a-z_]+)'")
 PY = re.compile(r"emit(?:_now)?\(\s*[\w.]+,\s*\"([a-z_]+\.[a-z_]+)\"")
 
 

@@ -42,6 +42,7 @@ class RedisBagStore:
             k.bags,
             k.bagcur,
             k.sub("bagwins", day),
+            # the outbox stays the last key (bag_lib.lua: KEYS[#KEYS])
             await self.core.outbox(room),
         ]
         head = [k.channel, maxlen, oldest, self.core.publish_command, repr(now), bag_id]

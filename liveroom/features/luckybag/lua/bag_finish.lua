@@ -24,7 +24,7 @@ redis.call('HDEL', KEYS[3], 'claim', 'lease')
 follow_current('drawn')
 append_event(ARGV[10])
 -- bag.drawn: the bag's id, then the result's own members (winners, ineligible)
-outbox(KEYS[8], 'bag.drawn', '{"bag":' .. cjson.encode(ARGV[6]) .. ',' .. string.sub(ARGV[9], 2))
+outbox(KEYS[#KEYS], 'bag.drawn', '{"bag":' .. cjson.encode(ARGV[6]) .. ',' .. string.sub(ARGV[9], 2))
 for i = 13, #ARGV do
   redis.call(ARGV[4], ARGV[1], '@' .. ARGV[i] .. '\n' .. ARGV[11])
 end
