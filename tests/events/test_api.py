@@ -236,3 +236,22 @@ async def test_loopback_is_refused_when_the_setting_says_so(start_server: Any) -
             reply = await add(http, url, new_secret())
             assert reply.status_code == 400, (url, reply.text)
             assert why in reply.json()["error"]["message"], reply.text
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(404, 1), (408, 3), (429, 3), (503, 3)])
+async def test_which_statuses_are_retried(
+    node: Any, receiver: Receiver, status: int, attempts: int
+) -> None:
+    """A 4xx is final at once, but 408 and 429; a 5xx is retried until the attempts run out."""
+    _, http = node
+    receiver.fail, receiver.status = 1.0, status
+    room = f"st{status}"
+    await add(http, receiver.url, receiver.secret, rooms=[room])  # type: ignore[attr-defined]
+    await http.post(f"/api/rooms/{room}/sales", json=sale_body(stock=5, open=True))
+
+    async def buried() -> list[dict[str, Any]]:
+        return [d for d in (await http.get("/api/feed/dead")).json()["dead"]]
+
+    (letter,) = await eventually(buried, timeout=10)
+    assert letter["attempts"] == attempts and letter["error"] == f"status {status}"
+    assert receiver.requests == attempts
