@@ -32,6 +32,7 @@ from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
+from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.redpacket import RedPackets
@@ -57,6 +58,7 @@ FEATURES: tuple[type[Feature], ...] = (
     FlashSaleFeature,
     LuckyBags,
     RedPackets,
+    Feed,
 )
 
 F = TypeVar("F", bound=Feature)

@@ -14,6 +14,8 @@ from typing import Any
 from liveroom.config import ENV_PREFIX, Settings
 
 SERVE_HELP = {
+    "feed_endpoints": "webhook endpoints of the business-event feed, a JSON list (docs/events.md); "
+    "they hold secrets: prefer the environment variable, a flag shows in ps",
     "host": "address to listen on",
     "port": "port to listen on",
     "engine": "memory (one process) or redis (many processes and nodes)",
@@ -72,6 +74,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvloop
 
     from liveroom.connection.uvicorn_adapter import uvicorn_options
+    from liveroom.features.events.endpoints import env_secrets
     from liveroom.logs import log_config
 
     overrides = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
@@ -90,7 +93,9 @@ def serve(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     uvloop.install()
     logs = log_config(
-        settings.log_level, settings.log_json, secrets=(settings.secret, settings.api_key)
+        settings.log_level,
+        settings.log_json,
+        secrets=(settings.secret, settings.api_key, *env_secrets(settings.feed_endpoints)),
     )
     logging.config.dictConfig(logs)  # before uvicorn does: ``uvicorn_options`` may warn
     if settings.demo:

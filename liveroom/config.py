@@ -70,6 +70,20 @@ class Settings:
     sale_payment_s: int = 900
     sale_stock_throttle_ms: int = 200
     sweep_interval_s: float = 1.0
+    # the business-event feed (liveroom.features.events, docs/events.md)
+    feed_endpoints: str = ""  # JSON list: [{"url", "secret", "rooms": [...], "types": [...]}]
+    feed_outbox_len: int = 100_000  # events kept per room's outbox
+    feed_outbox_age_s: int = 86_400  # and none older (0: no age bound)
+    feed_attempts: int = 8  # failed deliveries of one event before it goes to dead letter
+    feed_timeout_s: float = 5.0  # one webhook request, connect to last byte
+    feed_concurrency: int = 16  # webhook requests in flight per process
+    feed_batch: int = 100  # most events in one request (only when the receiver lags)
+    feed_backoff_s: float = 0.5  # first retry after about this long, doubling each time
+    feed_backoff_max_s: float = 60.0
+    feed_claim_s: float = 10.0  # a silent node's deliveries are taken over after this
+    feed_poll_s: float = 0.1  # how often a deliverer looks for new events
+    feed_trim_s: float = 5.0  # how often outboxes are trimmed and laggards reported
+    feed_allow_loopback: bool = True  # webhook URLs may name 127.0.0.0/8 and ::1
     # demo
     demo: bool = True
     demo_room: str = "demo"
@@ -120,6 +134,14 @@ class Settings:
             raise ValueError("outgoing_hard_kb must be at least outgoing_soft_kb")
         if self.max_conns_per_ip < 0:
             raise ValueError("max_conns_per_ip must be 0 (no cap) or more")
+        if self.feed_attempts < 1 or self.feed_batch < 1 or self.feed_concurrency < 1:
+            raise ValueError("feed_attempts, feed_batch and feed_concurrency must be at least 1")
+        if self.feed_outbox_len < 1:
+            raise ValueError("feed_outbox_len must be at least 1")
+        if self.feed_claim_s < 2 * self.feed_timeout_s:
+            # a lane's holder renews its lease between requests: one request must never
+            # outlast the lease, or another node would take the lane while it still sends
+            raise ValueError("feed_claim_s must be at least twice feed_timeout_s")
         _ = self.gc_levels
         _ = self.proxies  # a malformed trusted_proxies entry fails at start, not at first request
 

@@ -4,6 +4,12 @@ Features receive a ``NodeContext`` when they are built and never import ``livero
 composition root sits above them, as a Starlette endpoint never imports its ``Starlette`` app.
 The protocols here are the declared seams; a feature reaches another feature only through one
 of them.
+
+Business events for the shop's backend (``docs/events.md``) are the one exception to "through
+``NodeContext``": they must be appended in the very step that changes the state, so a feature
+appends them from its store, through the engine's outbox (``MemoryHost.emit_now``;
+``RedisCore.outbox`` and ``outbox()`` in the Lua scripts), and the events feature reads them
+from there. No feature imports the events feature, and it imports none.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 CONNECTIONS = Gauge("liveroom_connections", "Open WebSocket connections on this process")
 VIEWERS = Gauge("liveroom_viewers", "Viewers in local rooms on this process")
@@ -41,6 +41,27 @@ ENGINE_RECOVERIES = Counter(
 )
 RESYNCS = Counter(
     "liveroom_room_resyncs", "Rooms whose gap was too old to fill from history; viewers resynced"
+)
+
+# the business-event feed (liveroom.features.events, docs/events.md)
+FEED_DELIVERED = Counter(
+    "liveroom_feed_delivered", "Business events a webhook receiver acknowledged (2xx)"
+)
+FEED_ATTEMPTS = Counter("liveroom_feed_attempts", "Webhook requests sent")
+FEED_FAILURES = Counter(
+    "liveroom_feed_failures", "Webhook requests that failed, by reason", ["reason"]
+)
+FEED_DEAD = Counter("liveroom_feed_dead_lettered", "Business events moved to the dead letter")
+FEED_DEAD_NOW = Gauge("liveroom_feed_dead_letters", "Events waiting in the dead letter now")
+FEED_LAG = Histogram(
+    "liveroom_feed_lag_seconds",
+    "From a business event's append to its acknowledged delivery",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+FEED_SKIPPED = Counter(
+    "liveroom_feed_skipped",
+    "Business events trimmed from an outbox (age or count bound) before a consumer group read "
+    "or acknowledged them",
 )
 
 

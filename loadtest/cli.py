@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="run the spawned server under cProfile, stats written to FILE",
     )
+    server.add_argument(
+        "--feed",
+        action="store_true",
+        help="turn the business-event feed on (--spawn): every event is sent by webhook to a "
+        "local receiver the harness runs, which checks signatures and counts (docs/events.md)",
+    )
+    server.add_argument(
+        "--feed-backlog",
+        action="store_true",
+        help="with --feed: the receiver refuses (503) until every buy is answered, then takes "
+        "the backlog; its events/s is then the feed's delivery throughput",
+    )
     load = p.add_argument_group("load")
     load.add_argument("--viewers", type=int, help="viewers in the room")
     load.add_argument("--rate", type=float, help="comments per second (fanout, soak)")

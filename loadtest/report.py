@@ -66,6 +66,14 @@ def show(summary: dict[str, Any], console: Console) -> None:
         table.add_row(
             "answers", ", ".join(f"{k} {v:,}" for k, v in sorted(summary["answers"].items()))
         )
+    feed = summary.get("feed")
+    if feed:
+        table.add_row(
+            "feed (webhooks)",
+            f"{feed['events']:,} events, {feed['events_per_s'] or 0:,.0f}/s, "
+            f"last {feed['last_after_start_s']} s after the first buy, "
+            f"{feed['duplicates']:,} duplicates",
+        )
     if summary.get("closes"):
         table.add_row("server closes", ", ".join(f"{k}: {v}" for k, v in summary["closes"].items()))
     console.print(table)

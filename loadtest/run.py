@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from loadtest import results
 from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool
+from loadtest.receiver import FeedReceiver
 from loadtest.server import SetupError, SpawnedServer, Target, Usage, target_from_url, wait_ready
 
 T = TypeVar("T")
@@ -232,6 +233,11 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
     for item in opts.server_setting or []:
         key, _, value = item.partition("=")
         settings[key.strip().lower().replace("-", "_")] = value
+    receiver = None
+    if opts.feed:
+        receiver = await FeedReceiver().start()
+        receiver.open = not opts.feed_backlog
+        settings["feed_endpoints"] = receiver.endpoints()
     namespace = ViewerNamespace().open() if opts.netns else None
     try:
         server = SpawnedServer(
@@ -248,9 +254,12 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
         try:
             target = await server.start()
             target.namespace = namespace
+            target.feed = receiver
             yield target
         finally:
             await asyncio.to_thread(server.stop)
     finally:
         if namespace:
             namespace.close()
+        if receiver is not None:
+            await receiver.close()

@@ -64,6 +64,8 @@ class Target:
     #: the viewers' ``ViewerNamespace`` (``--netns``): client processes enter it, and once the
     #: run is over it tells what the pair carried
     namespace: Any = None
+    #: the local webhook receiver of a ``--feed`` run (``loadtest.receiver.FeedReceiver``)
+    feed: Any = None
 
     @property
     def base(self) -> str:

@@ -44,6 +44,7 @@ from liveroom.client.tokens import IssuedToken, Role, mint_token  # noqa: E402
 from liveroom.errors import ErrorCode  # noqa: E402
 from liveroom.features.cards.errors import CardCode  # noqa: E402
 from liveroom.features.comments.errors import CommentCode  # noqa: E402
+from liveroom.features.events.errors import FeedCode  # noqa: E402
 from liveroom.features.flashsale.errors import SaleCode  # noqa: E402
 from liveroom.features.luckybag.errors import BagCode  # noqa: E402
 from liveroom.features.redpacket.errors import PacketCode  # noqa: E402
@@ -63,6 +64,7 @@ __all__ = [
     "NetworkError",
     "NotFound",
     "PacketCode",
+    "FeedCode",
     "RateLimited",
     "Role",
     "SaleCode",

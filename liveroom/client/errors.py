@@ -33,12 +33,21 @@ import orjson
 from liveroom.errors import Code, ErrorCode
 from liveroom.features.cards.errors import CardCode
 from liveroom.features.comments.errors import CommentCode
+from liveroom.features.events.errors import FeedCode
 from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.redpacket.errors import PacketCode
 
 #: The server's code enums this version knows: the core's and each feature's.
-CODES: tuple[type[Code], ...] = (ErrorCode, CommentCode, SaleCode, CardCode, BagCode, PacketCode)
+CODES: tuple[type[Code], ...] = (
+    ErrorCode,
+    CommentCode,
+    SaleCode,
+    CardCode,
+    BagCode,
+    PacketCode,
+    FeedCode,
+)
 
 #: Codes the client gives its own exceptions; a server never sends them.
 NETWORK = "network"

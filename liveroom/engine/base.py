@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    from liveroom.engine.outbox import MemoryOutbox
     from liveroom.engine.redis_core import RedisCore
 
 #: called with (room, stored event payload) for every event published to a subscribed room,
@@ -261,6 +262,14 @@ class MemoryHost(Protocol):
         ...
 
     async def notify(self, room: str, user: str, body: bytes) -> None: ...
+
+    def emit_now(self, room: str, etype: str, data: dict[str, Any]) -> str:
+        """Append a business event to ``room``'s outbox (``engine/outbox.py``) without an
+        ``await``, so a store calls it inside the step that changes the state; the entry id."""
+        ...
+
+    @property
+    def outbox(self) -> MemoryOutbox: ...
 
 
 S = TypeVar("S")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from liveroom.engine.base import (
     CommentRules,
     EventHandler,
@@ -32,10 +34,11 @@ from liveroom.engine.base import (
     cap_burst,
     epoch_notice,
 )
+from liveroom.engine.outbox import MemoryOutbox, room_change
+from liveroom.protocol import with_offset
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
-from liveroom.protocol import with_offset
 
 
 def new_epoch() -> str:
@@ -72,6 +75,7 @@ class MemoryEngine:
         self._handlers: dict[str, EventHandler] = {}
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
+        self.outbox = MemoryOutbox(clock, settings.feed_outbox_len, settings.feed_outbox_age_s)
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         return memory(self)
@@ -172,6 +176,9 @@ class MemoryEngine:
             handler(room, payload)
         return payload
 
+    def emit_now(self, room: str, etype: str, data: dict[str, Any]) -> str:
+        return self.outbox.append(room, etype, data)
+
     async def notify(self, room: str, user: str, body: bytes) -> None:
         handler = self._handlers.get(room)
         if handler is not None:
@@ -242,7 +249,13 @@ class MemoryEngine:
         return dict(info) if info is not None else None
 
     async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
-        self._room(room).info = dict(info)
+        state = self._room(room)
+        was_ended = state.info is None or state.info.get("ended") is True
+        state.info = dict(info)
+        ended = info.get("ended") is True
+        if ended != was_ended:
+            kind = "room.ended" if ended else "room.started"
+            self.emit_now(room, kind, orjson.loads(room_change(info)))
 
     async def snapshot(self, room: str, comments: int) -> RoomState:
         state = self._room(room)
@@ -260,6 +273,7 @@ class MemoryEngine:
 
     async def mute(self, room: str, user: str, until: float) -> None:
         self._room(room).muted[user] = until
+        self.emit_now(room, "user.muted", {"user": user, "until": until})
 
     async def unmute(self, room: str, user: str) -> None:
         self._room(room).muted.pop(user, None)

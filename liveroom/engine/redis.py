@@ -48,6 +48,7 @@ from liveroom.engine.base import (
     Stream,
     cap_burst,
 )
+from liveroom.engine.outbox import room_change
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
@@ -155,6 +156,7 @@ class RedisEngine:
 
     def _restored(self) -> None:
         metrics.ENGINE_RECOVERIES.inc()
+        self.core.forget_enlisted()
         for callback in self._reconnect_listeners:
             callback()
 
@@ -421,8 +423,12 @@ class RedisEngine:
         return orjson.loads(raw) if raw else None
 
     async def put_room_info(self, room: str, info: dict[str, Any]) -> None:
-        async with self.core.guard():
-            await self.client.set(self.keys(room).info, orjson.dumps(info))
+        outbox = await self.core.outbox(room)
+        await self.core.run(
+            "room_put",
+            [self.keys(room).info, outbox],
+            [orjson.dumps(info), 1 if info.get("ended") is True else 0, room_change(info)],
+        )
 
     async def snapshot(self, room: str, comments: int) -> RoomState:
         k = self.keys(room)
@@ -444,8 +450,11 @@ class RedisEngine:
         )
 
     async def mute(self, room: str, user: str, until: float) -> None:
-        async with self.core.guard():
-            await self.client.hset(self.keys(room).muted, user, int(until * 1000))
+        outbox = await self.core.outbox(room)
+        event = orjson.dumps({"user": user, "until": until})
+        await self.core.run(
+            "mute", [self.keys(room).muted, outbox], [user, int(until * 1000), event]
+        )
 
     async def unmute(self, room: str, user: str) -> None:
         async with self.core.guard():

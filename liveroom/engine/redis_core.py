@@ -78,6 +78,8 @@ class RedisCore:
         self.scripts = Scripts(client)
         #: room events go out by sharded pub/sub on a cluster, so they stay on the room's shard
         self.publish_command = "SPUBLISH" if cluster else "PUBLISH"
+        #: rooms this process has put in the outbox registry (``outbox``)
+        self._enlisted: set[str] = set()
 
     def keys(self, room: str) -> RoomKeys:
         return RoomKeys(self.prefix, room)
@@ -85,6 +87,27 @@ class RedisCore:
     def key(self, *parts: str) -> str:
         """A node-wide key (not a room's): ``<prefix>:<parts...>``."""
         return ":".join((self.prefix, *parts))
+
+    @property
+    def outbox_rooms(self) -> str:
+        """The set of rooms that have an outbox: where the feed finds them (node-wide key)."""
+        return self.key("feed", "rooms")
+
+    async def outbox(self, room: str) -> str:
+        """The key of ``room``'s outbox stream (``engine/outbox.py``), for a script that
+        appends to it. The first call for a room in this process adds the room to
+        ``outbox_rooms`` first (a script cannot: that key is in another Cluster slot), so no
+        event is ever appended to an outbox the feed does not know. Raises
+        ``EngineUnavailable``."""
+        if room not in self._enlisted:
+            async with self.guard():
+                await self.client.sadd(self.outbox_rooms, room)
+            self._enlisted.add(room)
+        return self.keys(room).outbox
+
+    def forget_enlisted(self) -> None:
+        """Enlist rooms again from now on (after Redis came back: it may have lost the set)."""
+        self._enlisted.clear()
 
     @contextlib.asynccontextmanager
     async def guard(self) -> AsyncIterator[None]:

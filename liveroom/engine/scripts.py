@@ -21,11 +21,16 @@ def load_source(name: str, package: str = CORE) -> str:
     return _lua_dir(package).joinpath(f"{name}.lua").read_text("utf-8")
 
 
+#: the core's head every script gets first: ``outbox(key, type, data)`` (docs/events.md)
+OUTBOX_LIB = "outbox_lib"
+
+
 def script_source(name: str, package: str = CORE) -> str:
-    """What is registered for script ``name``: its family's shared head first, when there is
-    one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``),
-    then its own file; and before both the core's ``stream_lib.lua`` when either says
-    ``USES_STREAM``. Lua scripts cannot include each other; this is how they share code."""
+    """What is registered for script ``name``, in this order: the outbox head
+    (``outbox_lib.lua``, shared by every script); the core's ``stream_lib.lua`` when the script
+    or its family's head says ``USES_STREAM``; its family's shared head, when there is one
+    (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``); then
+    its own file. Lua scripts cannot include each other; this is how they share code."""
     lib = name.partition("_")[0] + "_lib"
     shipped = _lua_dir(package).joinpath(f"{lib}.lua").is_file()
     if lib == name or not shipped:
@@ -34,7 +39,7 @@ def script_source(name: str, package: str = CORE) -> str:
         source = load_source(lib, package) + "\n" + load_source(name, package)
     if USES_STREAM in source:
         source = load_source("stream_lib") + "\n" + source
-    return source
+    return load_source(OUTBOX_LIB) + "\n" + source
 
 
 class Scripts:

@@ -13,6 +13,7 @@ holds; the harness checks it against what the buyers were told:
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Any
@@ -20,6 +21,24 @@ from typing import Any
 from loadtest import results
 from loadtest.run import Run
 from loadtest.server import HttpError, SetupError
+
+
+async def feed_report(r: Run, audit: dict[str, Any], since: float) -> dict[str, Any] | None:
+    """With ``--feed``: wait (at most a minute) until the local receiver holds an
+    ``order.reserved`` for every order in the audit, then say what arrived and how fast."""
+    receiver = r.target.feed
+    if receiver is None:
+        return None
+    orders = int(audit.get("orders", 0))
+    deadline = time.monotonic() + 120
+    while receiver.types.get("order.reserved", 0) < orders and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # the receiver runs in this loop: poll its count
+    out = receiver.summary(since)
+    got = out["types"].get("order.reserved", 0)
+    out["failures"] = [] if got == orders else [f"feed: {got} order.reserved of {orders} orders"]
+    if out["bad_signatures"]:
+        out["failures"].append(f"feed: {out['bad_signatures']} bad signatures")
+    return out
 
 
 async def run(r: Run) -> dict[str, Any]:
@@ -50,6 +69,7 @@ async def run(r: Run) -> dict[str, Any]:
     r.idle = r.usage()
     attempts = limit + 1
     start = r.usage()
+    started = time.time()
     per_proc_rate = opts.buy_rate / r.pool.size
     answers = await r.phase(
         f"{buyers:,} buyers x {attempts}",
@@ -61,6 +81,9 @@ async def run(r: Run) -> dict[str, Any]:
     )
     end = r.usage()
     audit = await r.target.http("GET", f"/api/rooms/{r.room}/sales/{sale}/audit")
+    if r.target.feed is not None and not r.target.feed.open:
+        r.target.feed.release()
+    feed = await feed_report(r, audit, started)
     head = await r.sentinel(0.5)
     await r.drain(head)
     merged = await r.report(head)
@@ -109,7 +132,10 @@ async def run(r: Run) -> dict[str, Any]:
             "audit": audit,
             "join_s": round(joined["all_s"], 3),
             "snapshots_expected": buyers,
-            "failures_extra": mismatch + ([] if audit.get("ok", True) else ["audit not ok"]),
+            "feed": feed,
+            "failures_extra": mismatch
+            + ([] if audit.get("ok", True) else ["audit not ok"])
+            + (feed or {}).get("failures", []),
             "measured_at": time.time(),
         },
     )

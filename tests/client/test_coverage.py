@@ -75,6 +75,12 @@ CALLS: dict[str, Call] = {
     "packets.grab": lambda lr, r: lr.packets.grab(r, "p1", user="u1"),
     "packets.close": lambda lr, r: lr.packets.close(r, "p1"),
     "tokens.issue": lambda lr, r: lr.tokens.issue("u1", room=r),
+    "feed.add_endpoint": lambda lr, r: lr.feed.add_endpoint("http://127.0.0.1:9/", "whsec_x"),
+    "feed.endpoints": lambda lr, r: lr.feed.endpoints(),
+    "feed.remove_endpoint": lambda lr, r: lr.feed.remove_endpoint("ep-1"),
+    "feed.dead_letters": lambda lr, r: lr.feed.dead_letters(),
+    "feed.replay": lambda lr, r: lr.feed.replay(["1-0"]),
+    "feed.health": lambda lr, r: lr.feed.health(r),
 }
 
 
@@ -90,7 +96,7 @@ def coroutine_methods(lr: LiveroomClient) -> set[str]:
     ``aclose``, which sends nothing."""
     members = inspect.getmembers(lr, inspect.iscoroutinefunction)
     names = {n for n, _ in members if not n.startswith("_") and n != "aclose"}
-    for space in ("rooms", "sales", "orders", "cards", "bags", "packets", "tokens"):
+    for space in ("rooms", "sales", "orders", "cards", "bags", "packets", "tokens", "feed"):
         members = inspect.getmembers(getattr(lr, space), inspect.iscoroutinefunction)
         names |= {f"{space}.{n}" for n, _ in members if not n.startswith("_")}
     return names

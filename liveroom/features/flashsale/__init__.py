@@ -49,7 +49,7 @@ def sale_store(engine: Engine) -> SaleStore:
     def memory(host: MemoryHost) -> SaleStore:
         from liveroom.features.flashsale.store_memory import MemorySaleStore
 
-        return MemorySaleStore(lambda: host.clock())
+        return MemorySaleStore(lambda: host.clock(), host.emit_now)
 
     def redis(core: RedisCore) -> SaleStore:
         from liveroom.features.flashsale.store_redis import RedisSaleStore

@@ -1,14 +1,17 @@
 """MemorySaleStore: flash sales in this process's memory, for the memory engine.
 
 Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
-``store_redis.py``; the answers are the same. Time comes from the memory engine's clock
-(``MemoryHost.clock``), in seconds, kept to the millisecond as the Redis store keeps it.
+``store_redis.py``; the answers are the same, and so are the business events each change
+appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). Time
+comes from the memory engine's clock (``MemoryHost.clock``), in seconds, kept to the
+millisecond as the Redis store keeps it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from liveroom.features.flashsale.store import (
     Answer,
@@ -41,8 +44,11 @@ class _Sale:
 class MemorySaleStore:
     """Satisfies ``SaleStore``."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, clock: Callable[[], float], emit: Callable[[str, str, dict[str, Any]], str]
+    ) -> None:
         self.clock = clock
+        self.emit = emit
         self._sales: dict[tuple[str, str], _Sale] = {}
         self._active: set[tuple[str, str]] = set()
 
@@ -96,7 +102,18 @@ class MemorySaleStore:
             end = current.end
             if not end and current.duration > 0:
                 end = start + current.duration
-            self._bump(rec, status=SaleStatus.OPEN, start=start, end=end)
+            opened = self._bump(rec, status=SaleStatus.OPEN, start=start, end=end)
+            self.emit(
+                room,
+                "sale.opened",
+                {
+                    "sale": sale,
+                    "sku": opened.sku,
+                    "stock": opened.stock,
+                    "start": start,
+                    "end": end or None,
+                },
+            )
         self._active.add((room, sale))
         return SaleChange(Answer.OK, rec.sale)
 
@@ -105,7 +122,18 @@ class MemorySaleStore:
         if rec is None:
             return SaleChange(Answer.NOT_FOUND)
         if rec.sale.status is not SaleStatus.CLOSED:
-            self._bump(rec, status=SaleStatus.CLOSED)
+            closed = self._bump(rec, status=SaleStatus.CLOSED)
+            self.emit(
+                room,
+                "sale.closed",
+                {
+                    "sale": sale,
+                    "sku": closed.sku,
+                    "stock": closed.stock,
+                    "reserved": closed.reserved,
+                    "paid": closed.paid,
+                },
+            )
         return SaleChange(Answer.OK, rec.sale)
 
     async def adjust(self, room: str, sale: str, delta: int) -> SaleChange:
@@ -158,6 +186,22 @@ class MemorySaleStore:
         rec.due[order.id] = order.deadline
         rec.held[user] = rec.held.get(user, 0) + quantity
         self._bump(rec, stock=current.stock - quantity, reserved=current.reserved + quantity)
+        self.emit(
+            room,
+            "order.reserved",
+            {
+                "order": order.id,
+                "sale": sale,
+                "sku": current.sku,
+                "user": user,
+                "quantity": quantity,
+                "price": current.price,
+                "deadline": order.deadline,
+                "request_id": request_id,
+            },
+        )
+        if rec.sale.stock <= 0:
+            self.emit(room, "sale.sold_out", {"sale": sale, "sku": current.sku})
         answer = BuyAnswer(
             Answer.OK, quantity, order.id, order.deadline, rec.sale.stock, fresh=True
         )
@@ -165,6 +209,7 @@ class MemorySaleStore:
         return answer
 
     def _release(self, rec: _Sale, order: Order, status: OrderStatus) -> Order:
+        self._order_event(rec, order, status)
         held = rec.held.get(order.user, 0) - order.quantity
         if held > 0:
             rec.held[order.user] = held
@@ -204,6 +249,7 @@ class MemorySaleStore:
                 rec.due.pop(order.id, None)
                 order = replace(order, status=OrderStatus.PAID)
                 rec.orders[order.id] = order
+                self._order_event(rec, order, OrderStatus.PAID)
                 current = rec.sale
                 self._bump(
                     rec,
@@ -218,6 +264,10 @@ class MemorySaleStore:
         elif order.status is OrderStatus.PAID:
             code = Answer.CONFLICT
         return OrderAnswer(code, order, rec.sale.stock, moved)
+
+    def _order_event(self, rec: _Sale, order: Order, status: OrderStatus) -> None:
+        data = {"order": order.id, "sale": order.sale, "user": order.user}
+        self.emit(rec.sale.room, f"order.{status.value}", {**data, "quantity": order.quantity})
 
     async def order(self, room: str, sale: str, order: str) -> Order | None:
         rec = self._sales.get((room, sale))
@@ -266,4 +316,6 @@ def _round_ms(seconds: float) -> float:
 
 
 #: the static conformance check (mypy): a ``MemorySaleStore`` is a ``SaleStore``
-_satisfies: Callable[[Callable[[], float]], SaleStore] = MemorySaleStore
+_satisfies: Callable[
+    [Callable[[], float], Callable[[str, str, dict[str, Any]], str]], SaleStore
+] = MemorySaleStore

@@ -12,6 +12,7 @@ one Redis Cluster slot::
     <prefix>:{room:<room>}:sale:<id>:due          zset: reserved order id -> deadline ms
     <prefix>:{room:<room>}:sale:<id>:answers      hash: user "\\n" request id -> answer JSON
     <prefix>:{room:<room>}:sale:<id>:gate         string with PX: stock events throttle
+    <prefix>:{room:<room>}:outbox                 stream: the room's business events
     <prefix>:sales:active                         set: "room/sale" the sweepers visit
 
 Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
@@ -134,7 +135,10 @@ class RedisSaleStore:
         return sorted(found, key=lambda s: (s.created, s.id))
 
     async def _status(self, room: str, sale: str, action: str) -> SaleChange:
-        code, flat = await self._run("sale_status", [self.keys(room, sale).sale], [action])
+        outbox = await self.core.outbox(room)
+        code, flat = await self._run(
+            "sale_status", [self.keys(room, sale).sale, outbox], [action, sale]
+        )
         answer = Answer(_text(code))
         state = _sale(room, sale, _pairs(flat)) if flat else None
         return SaleChange(answer, state)
@@ -164,11 +168,12 @@ class RedisSaleStore:
         """One ``sale_buy`` call for every buy of one sale that arrived together."""
         room, sale = key
         k = self.keys(room, sale)
+        outbox = await self.core.outbox(room)
         args: list[Any] = [sale]
         for user, request_id, quantity in buys:
             args += (user, request_id, quantity)
         flat = await self._run(
-            "sale_buy", [k.sale, k.held, k.orders, k.log, k.due, k.answers], args
+            "sale_buy", [k.sale, k.held, k.orders, k.log, k.due, k.answers, outbox], args
         )
         return [
             _buy_answer(flat[4 * i : 4 * i + 4], quantity)
@@ -179,8 +184,9 @@ class RedisSaleStore:
         self, room: str, sale: str, order: str, action: str, user: str
     ) -> OrderAnswer:
         k = self.keys(room, sale)
+        outbox = await self.core.outbox(room)
         code, raw, stock, moved = await self._run(
-            "sale_settle", [k.sale, k.held, k.orders, k.due], [order, action, user]
+            "sale_settle", [k.sale, k.held, k.orders, k.due, outbox], [order, action, user, sale]
         )
         return OrderAnswer(
             Answer(_text(code)),
@@ -207,8 +213,9 @@ class RedisSaleStore:
         for member in sorted(_text(m) for m in members):
             room, _, sale = member.partition("/")
             k = self.keys(room, sale)
+            outbox = await self.core.outbox(room)
             expired, stock, done = await self._run(
-                "sale_expire", [k.sale, k.held, k.orders, k.due], [batch]
+                "sale_expire", [k.sale, k.held, k.orders, k.due, outbox], [batch, sale]
             )
             if expired:
                 out.append(Swept(room, sale, int(expired), int(stock)))

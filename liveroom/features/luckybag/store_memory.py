@@ -155,6 +155,7 @@ class MemoryBagStore:
         self._set(entry, state=BagState.DRAWN, drawn_at=now, result=result)
         self._due.pop((room, bag_id), None)
         self.host.publish_now(room, body)
+        self.host.emit_now(room, "bag.drawn", {"bag": bag_id, **result})
         for user in winners:
             await self.host.notify(room, user, notice)
         return Answer(Outcome.OK)

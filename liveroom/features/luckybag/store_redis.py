@@ -43,6 +43,8 @@ class RedisBagStore:
             k.bagcur,
             k.sub("bagwins", day),
             k.epoch,
+            # the outbox stays the last key (bag_lib.lua: KEYS[#KEYS])
+            await self.core.outbox(room),
         ]
         head = [k.channel, maxlen, oldest, self.core.publish_command, repr(now), bag_id]
         return await self.core.run(name, keys, head + args, package=__package__)

@@ -1,12 +1,16 @@
 """Red packets in this process's memory (see ``store.py`` for the contract).
 
-Atomic the same way as ``MemoryEngine``: no method awaits between reading and writing.
+Atomic the same way as ``MemoryEngine``: no method awaits between reading and writing, and
+the business event of a change (``emit``: the memory engine's ``MemoryHost.emit_now``) is
+appended in the same step.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from liveroom.features.redpacket.store import Active, Audit, Closed, Grab, GrabResult, Tally
 
@@ -31,7 +35,8 @@ class _Packet:
 class MemoryPackets:
     """Satisfies ``PacketStore``."""
 
-    def __init__(self) -> None:
+    def __init__(self, emit: Callable[[str, str, dict[str, Any]], str]) -> None:
+        self.emit = emit
         self._rooms: dict[str, dict[str, _Packet]] = {}
         self._order = 0
 
@@ -91,6 +96,11 @@ class MemoryPackets:
             last_at=now,
         )
         left -= 1
+        self.emit(
+            room,
+            "packet.grabbed",
+            {"packet": packet, "user": user, "amount_fen": amount, "left": left},
+        )
         return GrabResult(Grab.OK, amount, left, p.meta, p.tally if left == 0 else None)
 
     async def close(self, room: str, packet: str, now: float) -> Closed | None:
@@ -101,6 +111,17 @@ class MemoryPackets:
             return Closed(p.meta, p.refund_fen, p.refunded, p.closed_at, p.tally, again=True)
         p.closed_at, p.refund_fen, p.refunded = now, sum(p.left), len(p.left)
         p.left.clear()
+        self.emit(
+            room,
+            "packet.closed",
+            {
+                "packet": packet,
+                "refund_fen": p.refund_fen,
+                "refunded": p.refunded,
+                "grabbed": p.tally.grabbed,
+                "grabbed_fen": p.tally.grabbed_fen,
+            },
+        )
         return Closed(p.meta, p.refund_fen, p.refunded, now, p.tally)
 
     async def said(self, room: str, user: str, text: str) -> list[str]:

@@ -76,6 +76,7 @@ class RedisPackets:
             k.sub("packet", packet, "amounts"),
             k.sub("packet", packet, "grabbed"),
             k.sub("packet", packet, "tally"),
+            await self.core.outbox(room),
         ]
         reply = await self._run("packet_grab", keys, [packet, user, name, _ms(now)])
         status = Grab(_text(reply[0]))
@@ -85,7 +86,7 @@ class RedisPackets:
         )
 
     async def close(self, room: str, packet: str, now: float) -> Closed | None:
-        keys = self._packet_keys(room, packet)
+        keys = [*self._packet_keys(room, packet), await self.core.outbox(room)]
         reply = await self._run("packet_close", keys, [packet, _ms(now)])
         if not reply:
             return None

@@ -1,5 +1,6 @@
 // Host console panels for the room features: product cards, flash sales, lucky bags, red
 // packets. Each one appears only when the server has the feature (it shows up in the snapshot).
+// The backend feed's panel shows the business-event feed's health (GET /api/rooms/{room}/feed).
 
 import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
@@ -13,6 +14,7 @@ export function mountHostPanels(ctx) {
   mountSalesPanel(ctx);
   mountBagPanel(ctx);
   mountPacketPanel(ctx);
+  mountFeedPanel(ctx);
   return ctx;
 }
 
@@ -452,4 +454,49 @@ function mountPacketPanel(ctx) {
       ),
     );
   }
+}
+
+// ------------------------------------------------------------------ backend feed
+
+/** The business-event feed's health as the answering process sees it (docs/events.md). */
+function mountFeedPanel(ctx) {
+  const numbers = el("div", { class: "item-meta", "data-testid": "feed-numbers" });
+  const list = el("ul", { class: "items", "data-testid": "feed-endpoints" });
+  const tag = el("span", { class: "tag", id: "feed-state", text: "…" });
+  const panel = el("section", { class: "panel", "data-panel": "feed", hidden: true }, [
+    el("h2", {}, ["📮 Backend feed", tag]),
+    numbers,
+    list,
+  ]);
+  ctx.root.append(panel);
+
+  async function refresh() {
+    let h;
+    try {
+      h = await ctx.api("GET", "/feed");
+    } catch {
+      return; // no feed on this server, or not now: next poll
+    }
+    panel.hidden = false;
+    const failing = h.endpoints.some((e) => e.failing_streak > 0);
+    tag.textContent = !h.endpoints.length ? "no endpoint" : failing ? "retrying" : "healthy";
+    tag.dataset.state = !h.endpoints.length ? "idle" : failing ? "bad" : "ok";
+    numbers.textContent =
+      `delivered ${h.delivered} · failed requests ${h.failures} · dead letters ${h.dead_letters}` +
+      ` · lost to the bound ${h.skipped} · lag ${h.lag_s.toFixed(2)} s`;
+    list.replaceChildren(
+      ...h.endpoints.map((e) =>
+        el("li", { class: "item", "data-endpoint": e.id }, [
+          el("div", { class: "item-title", text: `${e.id} → ${e.host}` }),
+          el("div", {
+            class: "item-meta",
+            text:
+              `delivered ${e.delivered ?? 0} · failures ${e.failures ?? 0}` +
+              (e.last_error ? ` · last error: ${e.last_error}` : ""),
+          }),
+        ]),
+      ),
+    );
+  }
+  ctx.pollHooks.push(refresh);
 }

@@ -5,12 +5,15 @@
 -- KEYS[3] orders (hash: id -> order JSON)    KEYS[4] order log (list of ids: the ledger)
 -- KEYS[5] payment deadlines (zset: reserved order id -> ms)
 -- KEYS[6] answers (hash: user "\n" request id -> answer JSON)
+-- KEYS[7] the room's outbox stream: order.reserved per reservation, sale.sold_out when the
+-- batch takes the last unit
 -- ARGV[1] sale id, then three per buy: user, request id, quantity
 -- Returns four per buy: {code, answer JSON or false, stock left, 1 if it reserved else 0}.
 -- code is ok, sold_out, limit_reached, not_started, ended, not_found, or replay (the stored
 -- answer again).
 local out = {}
-local s = redis.call('HMGET', KEYS[1], 'status', 'start', 'end', 'limit', 'stock', 'payment')
+local s = redis.call('HMGET', KEYS[1], 'status', 'start', 'end', 'limit', 'stock', 'payment',
+  'sku', 'price')
 if not s[1] then
   for i = 2, #ARGV, 3 do
     out[#out + 1] = 'not_found'; out[#out + 1] = false; out[#out + 1] = 0; out[#out + 1] = 0
@@ -18,6 +21,7 @@ if not s[1] then
   return out
 end
 local stock = tonumber(s[5])
+local stock_before = stock
 local limit, payment = tonumber(s[4]), tonumber(s[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -57,6 +61,8 @@ local function buy(user, request, qty)
   redis.call('RPUSH', KEYS[4], id)
   redis.call('ZADD', KEYS[5], deadline, id)
   redis.call('HINCRBY', KEYS[2], user, qty)
+  outbox(KEYS[7], 'order.reserved', {order = id, sale = ARGV[1], sku = s[7], user = user,
+    quantity = qty, price = tonumber(s[8]), deadline = deadline / 1000, request_id = request}, now)
   local answer = cjson.encode({status = 'ok', order = id, deadline = deadline, quantity = qty})
   redis.call('HSET', KEYS[6], key, answer)
   return 'ok', answer, 1
@@ -65,5 +71,8 @@ end
 for i = 2, #ARGV, 3 do
   local code, answer, fresh = buy(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]))
   out[#out + 1] = code; out[#out + 1] = answer; out[#out + 1] = stock; out[#out + 1] = fresh
+end
+if stock_before > 0 and stock <= 0 then
+  outbox(KEYS[7], 'sale.sold_out', {sale = ARGV[1], sku = s[7]}, now)
 end
 return out

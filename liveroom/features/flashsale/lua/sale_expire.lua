@@ -2,8 +2,9 @@
 -- Safe when many nodes sweep at once: an order leaves the deadline set in the same step that
 -- releases it, so exactly one run releases it.
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
--- KEYS[4] payment deadlines
--- ARGV[1] most orders to expire in this call
+-- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
+-- ARGV[1] most orders to expire in this call               ARGV[2] sale id
+-- Each expired order leaves an order.expired event.
 -- Returns {orders expired, stock left, 1 when the sale takes no more buys and holds no
 -- reserved orders (sweepers may forget it), else 0}.
 local s = redis.call('HMGET', KEYS[1], 'status', 'end')
@@ -24,6 +25,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0
       end
       o.status = 'expired'
       redis.call('HSET', KEYS[3], id, cjson.encode(o))
+      outbox(KEYS[5], 'order.expired', {order = id, sale = ARGV[2], user = o.user,
+        quantity = o.quantity}, now)
       expired = expired + 1
     end
   end

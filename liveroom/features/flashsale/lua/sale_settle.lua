@@ -1,8 +1,10 @@
 -- Confirm (paid) or cancel one order. A reserved order past its payment deadline expires
 -- first: the deadline decides, not the caller. Stock and quota go back exactly once.
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
--- KEYS[4] payment deadlines
+-- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
 -- ARGV[1] order id         ARGV[2] confirm or cancel        ARGV[3] owner required ('' = any)
+-- ARGV[4] sale id
+-- Each change leaves its event: order.paid, order.cancelled or order.expired.
 -- Returns {code, order JSON or false, stock left, 1 if stock came back in this call else 0};
 -- code is ok, not_found, or conflict (confirming an order no longer reserved, cancelling a
 -- paid one).
@@ -23,6 +25,8 @@ local function release(status)
   redis.call('ZREM', KEYS[4], o.id)
   o.status = status
   moved = 1
+  outbox(KEYS[5], 'order.' .. status, {order = o.id, sale = ARGV[4], user = o.user,
+    quantity = o.quantity}, now)
 end
 if o.status == 'reserved' and now >= o.deadline then release('expired') end
 local code = 'ok'
@@ -33,6 +37,8 @@ if ARGV[2] == 'confirm' then
     redis.call('HINCRBY', KEYS[1], 'version', 1)
     redis.call('ZREM', KEYS[4], o.id)
     o.status = 'paid'
+    outbox(KEYS[5], 'order.paid', {order = o.id, sale = ARGV[4], user = o.user,
+      quantity = o.quantity}, now)
   elseif o.status ~= 'paid' then
     code = 'conflict'
   end

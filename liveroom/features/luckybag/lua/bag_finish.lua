@@ -1,5 +1,5 @@
 -- DRAWING -> DRAWN for the lease holder: count the wins, store the result, announce it to the
--- room and tell each winner privately, all in this one step.
+-- room, tell each winner privately and leave the bag.drawn business event, all in this one step.
 -- KEYS and ARGV[1..6]: see bag_lib.lua.
 -- ARGV[7] claim token   ARGV[8] bags a user may win per room per day   ARGV[9] result JSON
 -- ARGV[10] announcement event body   ARGV[11] private notice body   ARGV[12] TTL of KEYS[7], s
@@ -23,6 +23,8 @@ redis.call('HSET', KEYS[3], 'state', 'drawn', 'drawn_at', ARGV[5], 'result', ARG
 redis.call('HDEL', KEYS[3], 'claim', 'lease')
 follow_current('drawn')
 append_event(ARGV[10])
+-- bag.drawn: the bag's id, then the result's own members (winners, ineligible)
+outbox(KEYS[#KEYS], 'bag.drawn', '{"bag":' .. cjson.encode(ARGV[6]) .. ',' .. string.sub(ARGV[9], 2))
 for i = 13, #ARGV do
   redis.call(ARGV[4], ARGV[1], '@' .. ARGV[i] .. '\n' .. ARGV[11])
 end

@@ -5,6 +5,7 @@
 -- KEYS[4] bag participants hash (user -> name)              KEYS[5] room's bag index zset
 -- KEYS[6] room's current-bag hash {id, state}               KEYS[7] room's wins-per-user hash of the day
 -- KEYS[8] room's stream epoch
+-- KEYS[#KEYS], the last: the room's outbox stream (business events, outbox_lib.lua)
 -- ARGV[1] room channel       ARGV[2] history maxlen        ARGV[3] oldest id to keep, ms (0: none)
 -- ARGV[4] PUBLISH or SPUBLISH                              ARGV[5] now, epoch s   ARGV[6] bag id
 

@@ -1,6 +1,6 @@
 -- Close one red packet early: take back the packets nobody grabbed and record the refund.
 -- KEYS[1] packets hash   KEYS[2] packets-left hash   KEYS[3] active zset   KEYS[4] keywords hash
--- KEYS[5] amounts list   KEYS[6] tally hash
+-- KEYS[5] amounts list   KEYS[6] tally hash     KEYS[7] the room's outbox stream
 -- ARGV[1] id   ARGV[2] now, ms
 -- Returns {} for an unknown (or expired) id, else {public JSON, refund_fen, refunded,
 -- closed_ms, again, tally grabbed, grabbed_fen, best_user, best_name, best_fen, first_ms,
@@ -26,6 +26,9 @@ if not rule[3] then
   redis.call('HSET', KEYS[2], id, 0)
   redis.call('ZREM', KEYS[3], id)
   drop_keyword(id, rule[2])
+  local g = redis.call('HMGET', KEYS[6], 'grabbed', 'grabbed_fen')
+  outbox(KEYS[7], 'packet.closed', {packet = id, refund_fen = fen, refunded = n,
+    grabbed = tonumber(g[1] or '0'), grabbed_fen = tonumber(g[2] or '0')})
 end
 local t = redis.call('HMGET', KEYS[6], 'refund_fen', 'refunded', 'closed_ms', 'grabbed',
   'grabbed_fen', 'best_user', 'best_name', 'best_fen', 'first_ms', 'last_ms')

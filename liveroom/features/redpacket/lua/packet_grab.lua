@@ -2,6 +2,7 @@
 -- KEYS[1] packets hash   KEYS[2] packets-left hash   KEYS[3] active zset   KEYS[4] keywords hash
 -- KEYS[5] keyword-said hash ("<id>:<user>" -> 1)    KEYS[6] amounts list
 -- KEYS[7] grabbed hash (user -> fen)                 KEYS[8] tally hash
+-- KEYS[9] the room's outbox stream: a grab leaves packet.grabbed
 -- ARGV[1] id   ARGV[2] user   ARGV[3] display name   ARGV[4] now, ms
 -- Returns {status, amount, left, public JSON or false[, tally...]}: status ok, not_found,
 -- already, closed, not_started, gone or keyword. The grab that takes the last packet gets the
@@ -38,6 +39,7 @@ if amount > tonumber(redis.call('HGET', KEYS[8], 'best_fen') or '0') then
   redis.call('HSET', KEYS[8], 'best_fen', amount, 'best_user', user, 'best_name', ARGV[3])
 end
 redis.call('HSET', KEYS[2], id, left)
+outbox(KEYS[9], 'packet.grabbed', {packet = id, user = user, amount_fen = amount, left = left})
 if left > 0 then return {'ok', amount, left, meta} end
 redis.call('ZREM', KEYS[3], id)
 drop_keyword(id, rule[2])
