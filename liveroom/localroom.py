@@ -100,6 +100,8 @@ class RoomHost(Protocol):
     soft_limit: int
     hard_limit: int
     critical: frozenset[bytes]
+    #: private event types after which their connections are closed, with the close code
+    closing: dict[bytes, int]
     dirty: set[LocalRoom]
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -188,9 +190,12 @@ class LocalRoom:
     def _private(self, payload: bytes) -> None:
         user, _, body = payload[1:].partition(b"\n")
         name = user.decode()
+        closing = self.hub.closing.get(type_of(body)) if self.hub.closing else None
         for viewer in (*self.viewers, *self.joining):
             if viewer.user == name:
                 viewer.send(frame([body]))
+                if closing is not None:  # a kick, say: the event says why, then the close
+                    self.hub.evict(viewer, closing, type_of(body).decode())
 
     def start(self, head: int) -> None:
         """Subscribed; ``head`` was read after the subscription took hold."""

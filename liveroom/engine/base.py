@@ -131,6 +131,13 @@ class RoomBus(Protocol):
         """Events with offsets above ``after``; incomplete if more than ``limit`` or trimmed."""
         ...
 
+    async def history_page(self, room: str, after: int, count: int) -> History:
+        """The oldest ``count`` (or fewer) events with offsets above ``after``: one piece of a
+        replay read in bounded pieces. ``complete`` is False when history no longer holds the
+        event right after ``after`` (or ``after`` is ahead of the room); ``head`` is the room's
+        newest offset now."""
+        ...
+
     async def head(self, room: str) -> int:
         """The room's newest offset (0 before any event)."""
         ...

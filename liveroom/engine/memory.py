@@ -7,6 +7,7 @@ nothing installed. It does not share rooms between processes or survive a restar
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -157,6 +158,19 @@ class MemoryEngine:
         if need > len(state.history) or need > limit:
             return History(head, [], False)
         items = list(state.history)[-need:]
+        return History(head, [payload for _, payload in items], True)
+
+    async def history_page(self, room: str, after: int, count: int) -> History:
+        state = self._room(room)
+        head = state.seq
+        if after >= head:
+            return History(head, [], after == head)
+        held = len(state.history)
+        need = head - after
+        if need > held:
+            return History(head, [], False)
+        start = held - need
+        items = itertools.islice(state.history, start, start + count)
         return History(head, [payload for _, payload in items], True)
 
     async def head(self, room: str) -> int:

@@ -311,6 +311,12 @@ class RedisEngine:
             reply = await self.scripts.run("history", [k.seq, k.log], [after, limit])
         return History(int(reply[0]), [bytes(e) for e in reply[2:]], bool(reply[1]))
 
+    async def history_page(self, room: str, after: int, count: int) -> History:
+        k = self.keys(room)
+        async with self.core.guard():
+            reply = await self.scripts.run("history_page", [k.seq, k.log], [after, count])
+        return History(int(reply[0]), [bytes(e) for e in reply[2:]], bool(reply[1]))
+
     async def head(self, room: str) -> int:
         async with self.core.guard():
             value = await self.client.get(self.keys(room).seq)
