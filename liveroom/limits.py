@@ -121,7 +121,7 @@ class AdmissionRate:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
+        if self.tokens > 0.999999:  # one whole token, give or take float rounding
             self.tokens -= 1.0
             return None
         step = 1.0 / self.rate
