@@ -2,13 +2,14 @@
 
 Before anything else a new connection must fit the node's admission rate (``admission_refusal``:
 past it, 1013 with a ``retry_after``), then the per-address cap. ``admit`` then checks, in order:
-origin, room id, resume offset, token (or the room's anonymous rule), a kick
-(``kick_refusal``), then joins the room's local copy, sends the welcome, and the snapshot (or
-on resume the events missed, replayed in pieces by ``Hub.replays``). A resume runs every check
-of a fresh join. It answers an ``Admission``, or a ``Refusal``: an ``error`` event in a text
-frame, then a Close with the refusal's close code, whose error code the code itself carries
-(``CloseCode.error_code``); a refusal that ends (1013, a kick) also says when to come back
-(``retry_after``, seconds, in the ``error`` event and the close reason).
+origin, room id, resume offset, token (or the room's anonymous rule), a kick (``kick_refusal``),
+then joins the room's local copy, sends the welcome, and the snapshot (or on resume the events
+missed, replayed in pieces by ``Hub.replays``), and asks about a kick once more just before the
+viewer goes on the room's lists. A resume runs every check of a fresh join. It answers an
+``Admission``, or a ``Refusal``: an ``error`` event in a text frame, then a Close with the
+refusal's close code, whose error code the code itself carries (``CloseCode.error_code``); a
+refusal that ends (1013, a kick) also says when to come back (``retry_after``, seconds, in the
+``error`` event and the close reason).
 
 The direct path (``liveroom serve``) gives the connection as a ``Connection`` in the ASGI scope
 (``DIRECT_EXTENSION``); without it the app is on the portable path (``AsgiConnection``). Nothing
@@ -158,9 +159,15 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
             conn.forget()
             return Refusal(CloseCode.ROOM_ENDED, "this room has ended")
         have = await _start(node, room, viewer, resume)
+        # Asked again last: a kick sent while this viewer got its snapshot found it on no list
+        # of the room. Nothing awaits from here until ``_serve`` puts it on one.
+        kicked = await kick_refusal(node, room_id, who)
     except EngineUnavailable:
         conn.forget()
         return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+    if kicked is not None:
+        conn.forget()
+        return kicked
     return Admission(who, room, viewer, have)
 
 
