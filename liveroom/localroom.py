@@ -195,6 +195,7 @@ class LocalRoom:
             if viewer.user == name:
                 viewer.send(frame([body]))
                 if closing is not None:  # a kick, say: the event says why, then the close
+                    metrics.CLOSES.labels(str(closing)).inc()
                     self.hub.evict(viewer, closing, type_of(body).decode())
 
     def start(self, head: int) -> None:
