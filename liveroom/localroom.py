@@ -325,6 +325,11 @@ class LocalRoom:
         waiting: list[Viewer] = []
         late: list[Viewer] = []
         for viewer in self.joining:
+            if viewer.catching:
+                # a replay from history is sending it pieces (``Hub.catch_up``): bringing it
+                # level from the ring meanwhile would send those events twice
+                waiting.append(viewer)
+                continue
             have = viewer.offset
             if have > last:
                 waiting.append(viewer)  # its snapshot is ahead of what reached us: wait

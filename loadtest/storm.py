@@ -57,6 +57,7 @@ class StormViewer:
         "joins",
         "problems",
         "refusals",
+        "history",
     )
 
     def __init__(self, crowd: Crowd, user: str, token: str) -> None:
@@ -71,6 +72,7 @@ class StormViewer:
         self.joins: list[str] = []  # "fresh", "resumed" or "reset", one per join
         self.problems: list[str] = []
         self.refusals = 0
+        self.history: list[str] = []  # each connection's story, for a problem's report
 
     async def connect(self) -> None:
         """One attempt; a failed one schedules the next."""
@@ -80,11 +82,13 @@ class StormViewer:
         if self.offset is not None:
             target += f"&offset={self.offset}"
         self.retry_after = 0.0
+        self.history.append(f"connect offset={self.offset}")
         try:
             self.conn = await wsclient.connect(
                 self.crowd.port, target, self.on_message, self.on_close, CONNECT_TIMEOUT_S
             )
-        except (TimeoutError, OSError, wsclient.HandshakeError):
+        except (TimeoutError, OSError, wsclient.HandshakeError) as exc:
+            self.history.append(f"failed {type(exc).__name__}")
             self._again()
 
     def on_message(self, payload: bytes) -> None:
@@ -100,6 +104,7 @@ class StormViewer:
                 self.offset = offset
                 self._live()
             elif kind == "resumed":
+                self.history.append(f"resumed {offset} missed={e.get('missed')}")
                 if offset != self.offset:
                     self.problems.append(f"resumed at {offset} while holding {self.offset}")
                 self.joins.append("resumed")
@@ -122,6 +127,7 @@ class StormViewer:
             self.crowd.became_live(self)
 
     def on_close(self, code: int | None) -> None:
+        self.history.append(f"closed {code} holding {self.offset}")
         self.conn = None
         if code == 1013:
             self.refusals += 1
@@ -204,6 +210,11 @@ class Crowd:
     def problems(self) -> list[str]:
         return [f"{v.user}: {p}" for v in self.viewers for p in v.problems]
 
+    def stories(self, most: int = 5) -> list[str]:
+        """The connection histories of the first ``most`` viewers with a problem."""
+        troubled = [v for v in self.viewers if v.problems][:most]
+        return [f"{v.user}: {' | '.join(v.history)} || {v.problems[:3]}" for v in troubled]
+
     async def close(self) -> None:
         self.stopping = True
         for viewer in self.viewers:
@@ -237,6 +248,7 @@ class StormResult:
     peak_rss_mb: float  # the new node's peak RSS
     head: int  # the room's last offset; every viewer holds it
     problems: list[str]
+    stories: list[str]  # the connection histories of a few viewers with a problem
 
 
 class Storm:
@@ -298,6 +310,7 @@ class Storm:
             peak_rss_mb=round(peak_rss_mb(pid), 1),
             head=head,
             problems=crowd.problems(),
+            stories=crowd.stories(),
         )
 
     async def _publish_while(self, done: Callable[[], bool]) -> int:
@@ -376,13 +389,13 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         node.stop()
         other.stop()
-    body = {k: v for k, v in result.__dict__.items() if k != "problems"}
+    body = {k: v for k, v in result.__dict__.items() if k not in ("problems", "stories")}
     body["problems"] = len(result.problems)
     body["cpus"] = os.cpu_count()
     body["loadavg"] = os.getloadavg()
     sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
-    for problem in result.problems[:20]:
-        sys.stderr.write(problem + "\n")
+    for story in result.stories:
+        sys.stderr.write(story + "\n")
     return 1 if result.problems else 0
 
 

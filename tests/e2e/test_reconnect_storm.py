@@ -51,8 +51,8 @@ async def _storm(start_server, redis_server_settings, sig: signal.Signals) -> St
 
 
 def _check(result: StormResult) -> None:
-    print(result)  # the figures, for BENCHMARKS.md (pytest -s)
-    assert result.problems == [], result.problems[:10]
+    print({k: v for k, v in vars(result).items() if k != "stories"})  # the figures (pytest -s)
+    assert result.problems == [], result.stories
     assert result.joins.get("fresh", 0) == 0, "every viewer came back with its offset"
     assert result.joins.get("resumed", 0) + result.joins.get("reset", 0) >= VIEWERS
     # 5,000 joining at once is over the default admission burst: part of them were refused with

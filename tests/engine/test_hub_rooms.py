@@ -99,3 +99,40 @@ async def test_fast_flushes_still_catch_a_slow_viewer_and_skip_a_closed_one() ->
     assert not any(last in d for d in wires[2].data), "the slow viewer still got comments"
     assert any(b'"skipped"' in d for d in wires[2].data)
     await engine.close()
+
+
+def _offsets(wire: Wire) -> list[int]:
+    """The room-event offsets a wire got, in order: private frames and fan-out frames alike."""
+    import orjson
+
+    found = []
+    for data in wire.data:
+        events = orjson.loads(data[data.index(b"[") :])
+        found += [e["offset"] for e in events if "offset" in e and e.get("type") == "system"]
+    return found
+
+
+async def test_a_viewer_caught_up_in_pieces_gets_each_event_once() -> None:
+    """A joiner behind the ring is replayed history in pieces while the room goes on flushing:
+    the flushes between the pieces leave it alone, so it gets every event once, in order."""
+    import asyncio
+
+    settings = make_settings(history_len=5000)
+    engine = MemoryEngine(settings)
+    await engine.open()
+    hub = Hub(engine, settings)
+    room = await hub.room("r1")
+    for n in range(1000):  # the ring keeps the newest 512 of these
+        await engine.publish("r1", room_event_body("system", text=f"m{n}"))
+    hub.flush_all()
+    wire = Wire()
+    hub.join(room, Viewer(wire, "u1"), 10)
+    for n in range(60):  # live traffic while the catch-up runs
+        await engine.publish("r1", room_event_body("system", text=f"live{n}"))
+        hub.flush_all()
+        await asyncio.sleep(0)
+    await eventually(lambda: room.joining == [] and room.viewers)
+    await engine.publish("r1", room_event_body("system", text="last"))
+    hub.flush_all()
+    assert _offsets(wire) == list(range(11, 1062))
+    await engine.close()
