@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -247,6 +248,8 @@ class StormResult:
     joins: dict[str, int]  # after the kill: resumed / reset / fresh
     peak_rss_mb: float  # the new node's peak RSS
     head: int  # the room's last offset; every viewer holds it
+    published_storm: int  # events published between the new node's start and all live
+    publish_failures: int  # publishing attempts that failed meanwhile
     problems: list[str]
     stories: list[str]  # the connection histories of a few viewers with a problem
 
@@ -285,13 +288,14 @@ class Storm:
         head = await self.publish(10)  # missed by everyone while the node is down
         pid = await self.restart()
         down_s = time.monotonic() - killed
-        publishing = asyncio.ensure_future(self._publish_while(crowd.all_live))
+        stop = asyncio.Event()
+        publishing = asyncio.ensure_future(self._publish_until(stop))
         try:
             await crowd.until(crowd.all_live, self.timeout, "live again")
             live_again_s = time.monotonic() - killed
         finally:
-            publishing.cancel()
-            head = max(head, await _result(publishing))
+            stop.set()
+            published, failed = await publishing
         head = max(head, await self.publish(5))
         await crowd.until(lambda: crowd.all_hold(head), self.timeout, "last events")
         joins: dict[str, int] = {}
@@ -309,24 +313,25 @@ class Storm:
             joins=joins,
             peak_rss_mb=round(peak_rss_mb(pid), 1),
             head=head,
+            published_storm=published,
+            publish_failures=failed,
             problems=crowd.problems(),
             stories=crowd.stories(),
         )
 
-    async def _publish_while(self, done: Callable[[], bool]) -> int:
-        """Publish one event every 50 ms until ``done()``: live traffic during the storm."""
-        head = 0
-        while not done():
-            head = await self.publish(1)
-            await asyncio.sleep(0.05)
-        return head
-
-
-async def _result(task: asyncio.Future[int]) -> int:
-    try:
-        return await task
-    except (asyncio.CancelledError, Exception):
-        return 0
+    async def _publish_until(self, stop: asyncio.Event) -> tuple[int, int]:
+        """One event every 50 ms until ``stop``: live traffic during the storm. How many were
+        published, and how many attempts failed (the publishing node busy, say)."""
+        published = failed = 0
+        while not stop.is_set():
+            try:
+                await self.publish(1)
+                published += 1
+            except httpx.HTTPError:
+                failed += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+        return published, failed
 
 
 async def publisher(url: str, api_key: str, room: str) -> Callable[[int], Awaitable[int]]:

@@ -54,6 +54,7 @@ def _check(result: StormResult) -> None:
     print({k: v for k, v in vars(result).items() if k != "stories"})  # the figures (pytest -s)
     assert result.problems == [], result.stories
     assert result.joins.get("fresh", 0) == 0, "every viewer came back with its offset"
+    assert result.published_storm > 0, "events were published while the viewers came back"
     assert result.joins.get("resumed", 0) + result.joins.get("reset", 0) >= VIEWERS
     # 5,000 joining at once is over the default admission burst: part of them were refused with
     # 1013 and came back after their retry_after (the storm after the kill is spread by the
