@@ -59,6 +59,7 @@ class StormViewer:
         "problems",
         "refusals",
         "history",
+        "tries",
     )
 
     def __init__(self, crowd: Crowd, user: str, token: str) -> None:
@@ -74,6 +75,7 @@ class StormViewer:
         self.problems: list[str] = []
         self.refusals = 0
         self.history: list[str] = []  # each connection's story, for a problem's report
+        self.tries = 0  # connection attempts; the callbacks of an abandoned one are ignored
 
     async def connect(self) -> None:
         """One attempt; a failed one schedules the next."""
@@ -83,13 +85,43 @@ class StormViewer:
         if self.offset is not None:
             target += f"&offset={self.offset}"
         self.retry_after = 0.0
-        self.history.append(f"connect offset={self.offset}")
+        self.history.append(f"connect offset={self.offset} at {time.monotonic():.1f}")
+        self.tries += 1
+        attempt = self.tries
+
+        def on_message(payload: bytes) -> None:
+            if self.tries == attempt:
+                self.on_message(payload)
+
+        def on_close(code: int | None) -> None:
+            if self.tries == attempt:
+                self.on_close(code)
+
+        # Under a heavy storm an attempt was once seen to outlive its own timeouts (a socket
+        # the dying node had let in): give up on it here, whatever it does later.
+        loop = asyncio.get_running_loop()
+        watchdog = loop.call_later(CONNECT_TIMEOUT_S + 2, self._hung, attempt)
         try:
-            self.conn = await wsclient.connect(
-                self.crowd.port, target, self.on_message, self.on_close, CONNECT_TIMEOUT_S
+            conn = await wsclient.connect(
+                self.crowd.port, target, on_message, on_close, CONNECT_TIMEOUT_S
             )
-        except (TimeoutError, OSError, wsclient.HandshakeError) as exc:
-            self.history.append(f"failed {type(exc).__name__}")
+        except Exception as exc:  # refused, reset, timed out: all mean try again later
+            watchdog.cancel()
+            if self.tries == attempt:
+                self.history.append(f"failed {type(exc).__name__}")
+                self._again()
+            return
+        watchdog.cancel()
+        if self.tries != attempt:  # given up on already: a second connection must not live
+            conn.abort()
+            return
+        self.conn = conn
+        self.history.append("open")
+
+    def _hung(self, attempt: int) -> None:
+        if self.tries == attempt and self.conn is None and not self.crowd.stopping:
+            self.history.append("hung")
+            self.tries += 1
             self._again()
 
     def on_message(self, payload: bytes) -> None:
@@ -194,13 +226,29 @@ class Crowd:
         while not check():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"{what}: not within {timeout:.0f}s ({self.live_count} live)")
+                raise TimeoutError(f"{what}: not within {timeout:.0f}s; {self.state()}")
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), min(left, 0.2))
             except TimeoutError:
                 pass
         return time.monotonic() - began
+
+    def state(self) -> str:
+        """How many viewers are live, connected but not yet live, or waiting to retry; and the
+        last thing that happened to a few of the others."""
+        waiting = [v for v in self.viewers if not v.live and v.conn is None]
+        joining = [v for v in self.viewers if not v.live and v.conn is not None]
+        last = [f"{v.user}: {v.history[-6:]}" for v in (joining[:3] + waiting[:3])]
+        pending = [t for t in self.tasks if not t.done()]
+        stack = ""
+        if pending:
+            frames = pending[0].get_stack()
+            stack = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
+        return (
+            f"{self.live_count} live, {len(joining)} joining, {len(waiting)} waiting; {last}; "
+            f"{len(pending)} attempts pending, one at {stack}"
+        )
 
     def all_live(self) -> bool:
         return self.live_count == self.size
