@@ -291,6 +291,7 @@ class StormResult:
     joined_s: float  # the first join of every viewer
     down_s: float  # from the kill until the new node answered ready
     live_again_s: float  # from the kill until every viewer was live again
+    back_s: float  # from the new node's readiness until every viewer was live again
     refusals: int  # 1013 answers over the whole run
     refusals_storm: int  # 1013 answers after the kill
     joins: dict[str, int]  # after the kill: resumed / reset / fresh
@@ -356,6 +357,7 @@ class Storm:
             joined_s=round(joined_s, 2),
             down_s=round(down_s, 2),
             live_again_s=round(live_again_s, 2),
+            back_s=round(live_again_s - down_s, 2),
             refusals=crowd.refusals,
             refusals_storm=crowd.refusals - refusals_before,
             joins=joins,
