@@ -289,15 +289,16 @@ class StormResult:
     viewers: int
     signal: str
     joined_s: float  # the first join of every viewer
-    down_s: float  # from the kill until the new node answered ready
-    live_again_s: float  # from the kill until every viewer was live again
-    back_s: float  # from the new node's readiness until every viewer was live again
+    gone_s: float  # from the signal until the old node's process had exited
+    live_again_s: float  # from the signal until every viewer was live again
+    back_s: float  # from the old node's exit until every viewer was live again (the new
+    # node's start included)
     refusals: int  # 1013 answers over the whole run
     refusals_storm: int  # 1013 answers after the kill
     joins: dict[str, int]  # after the kill: resumed / reset / fresh
     peak_rss_mb: float  # the new node's peak RSS
     head: int  # the room's last offset; every viewer holds it
-    published_storm: int  # events published between the new node's start and all live
+    published_storm: int  # events published between the kill and every viewer live again
     publish_failures: int  # publishing attempts that failed meanwhile
     problems: list[str]
     stories: list[str]  # the connection histories of a few viewers with a problem
@@ -332,20 +333,21 @@ class Storm:
         await crowd.until(lambda: crowd.all_hold(head), self.timeout, "first events")
         before = {id(v): len(v.joins) for v in crowd.viewers}
         refusals_before = crowd.refusals
-        killed = time.monotonic()
-        await self.kill()
-        head = await self.publish(10)  # missed by everyone while the node is down
-        pid = await self.restart()
-        down_s = time.monotonic() - killed
+        # live traffic through the other node from the kill on: while the node is down, while it
+        # starts and while the viewers come back
         stop = asyncio.Event()
         publishing = asyncio.ensure_future(self._publish_until(stop))
+        killed = time.monotonic()
         try:
+            await self.kill()
+            gone_s = time.monotonic() - killed
+            pid = await self.restart()
             await crowd.until(crowd.all_live, self.timeout, "live again")
             live_again_s = time.monotonic() - killed
         finally:
             stop.set()
             published, failed = await publishing
-        head = max(head, await self.publish(5))
+        head = await self.publish(5)
         await crowd.until(lambda: crowd.all_hold(head), self.timeout, "last events")
         joins: dict[str, int] = {}
         for viewer in crowd.viewers:
@@ -355,9 +357,9 @@ class Storm:
             viewers=crowd.size,
             signal=self.signal_name,
             joined_s=round(joined_s, 2),
-            down_s=round(down_s, 2),
+            gone_s=round(gone_s, 2),
             live_again_s=round(live_again_s, 2),
-            back_s=round(live_again_s - down_s, 2),
+            back_s=round(live_again_s - gone_s, 2),
             refusals=crowd.refusals,
             refusals_storm=crowd.refusals - refusals_before,
             joins=joins,

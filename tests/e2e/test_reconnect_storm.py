@@ -23,8 +23,8 @@ VIEWERS = int(os.environ.get("LIVEROOM_STORM_VIEWERS", "5000"))
 #: the new node's peak resident memory with 5,000 viewers back: measured at about 100 MB (see
 #: BENCHMARKS.md); the bound leaves room for noise, not for 20 KB more per viewer
 RSS_BOUND_MB = 200
-#: every viewer live again within this long after the new node is ready (about 7 s on the quiet
-#: 2-core machine; the node's own start, slow when the machine is loaded, is not counted)
+#: every viewer live again within this long after the old node's exit, the new node's start
+#: included (about 10 s on the 2-core machine; the old node's own shutdown is not counted)
 BACK_S = 40.0
 
 
