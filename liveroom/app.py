@@ -25,7 +25,7 @@ from liveroom.config import Settings
 from liveroom.connection.expiry import ExpiryWatch
 from liveroom.connection.handshake import websocket_endpoint
 from liveroom.connection.session import CORE_HANDLERS, ConnectionHost, Session
-from liveroom.context import NodeContext, RoomSnapshots, ViewerJoins
+from liveroom.context import NodeContext, RoomKicks, RoomSnapshots, ViewerJoins
 from liveroom.engine import engine_from_settings
 from liveroom.engine.base import Engine
 from liveroom.errors import ErrorCode
@@ -34,12 +34,13 @@ from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
 from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
+from liveroom.features.kicks import KicksFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
 from liveroom.hub import Hub
-from liveroom.limits import ConnectionCaps
+from liveroom.limits import AdmissionRate, ConnectionCaps
 from liveroom.logs import RequestIds
 
 log = logging.getLogger("liveroom")
@@ -54,6 +55,7 @@ FEATURES: tuple[type[Feature], ...] = (
     Rooms,
     Comments,
     Stats,
+    KicksFeature,
     Cards,
     FlashSaleFeature,
     LuckyBags,
@@ -84,6 +86,8 @@ class Node:
         self.sessions: set[Session] = set()
         self.expiries = ExpiryWatch(lambda: len(self.sessions))
         self.caps = ConnectionCaps(settings)
+        #: new connections per second (``Settings.admit_rate``): past it, 1013 and retry_after
+        self.admission = AdmissionRate(settings.admit_rate, settings.admit_burst)
         #: the node's flash sales, if it runs them: product cards read stock through this seam
         #: (``context.SaleStock``), the demo pays orders through it
         self.sales: FlashSale | None = None
@@ -94,6 +98,7 @@ class Node:
         directory = _one(self.features, Rooms).directory
         self.rooms: RoomSnapshots = directory
         self.stats: ViewerJoins = _one(self.features, Stats).numbers
+        self.kicks: RoomKicks = _one(self.features, KicksFeature).kicks
         #: every error code this node answers with: the core's, then each feature's
         self.error_codes: list[Enum] = [*ErrorCode]
         for feature in self.features:
@@ -101,6 +106,7 @@ class Node:
             self.hub.critical |= feature.critical_events
             for kind in feature.watched_events:
                 self.hub.watchers.setdefault(kind, []).append(feature.relayed)
+            self.hub.closing.update(feature.closing_events)
             self.error_codes += [code for kind in feature.error_codes for code in kind]
         self.ready = False
         self.draining = False

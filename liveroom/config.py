@@ -54,6 +54,12 @@ class Settings:
     ping_interval_s: float = 20.0
     drain_s: float = 5.0
     max_conns_per_ip: int = 200  # per process; 0 for no cap
+    # new WebSocket connections admitted per second per process (a token bucket holding
+    # ``admit_burst``); past it, close 1013 with a jittered ``retry_after``. 0: no limit
+    admit_rate: float = 1000.0
+    admit_burst: int = 1000
+    # resumes reading the room's history at once, per process; the others wait their turn
+    resume_reads: int = 64
     # garbage collector of ``liveroom serve`` workers (not of an app that embeds create_app):
     # "gen0,gen1,gen2" thresholds, or "" for Python's own (700,10,10); see docs/operations.md
     gc_thresholds: str = "50000,20,10"
@@ -142,6 +148,10 @@ class Settings:
             # a lane's holder renews its lease between requests: one request must never
             # outlast the lease, or another node would take the lane while it still sends
             raise ValueError("feed_claim_s must be at least twice feed_timeout_s")
+        if self.admit_rate < 0 or (self.admit_rate > 0 and self.admit_burst < 1):
+            raise ValueError("admit_rate must be 0 (no limit) or more, with admit_burst >= 1")
+        if self.resume_reads < 1:
+            raise ValueError("resume_reads must be at least 1")
         _ = self.gc_levels
         _ = self.proxies  # a malformed trusted_proxies entry fails at start, not at first request
 

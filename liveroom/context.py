@@ -17,9 +17,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from liveroom.connection.seams import RoomDirectory, RoomSnapshots, ViewerJoins
+from liveroom.connection.seams import RoomDirectory, RoomKicks, RoomSnapshots, ViewerJoins
 
-__all__ = ["NodeContext", "RoomDirectory", "RoomSnapshots", "SaleStock", "ViewerJoins"]
+__all__ = [
+    "NodeContext",
+    "RoomDirectory",
+    "RoomKicks",
+    "RoomSnapshots",
+    "SaleStock",
+    "ViewerJoins",
+]
 
 if TYPE_CHECKING:
     from liveroom.auth import Identity

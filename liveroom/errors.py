@@ -64,6 +64,7 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
     BAD_REQUEST = 4000
     AUTH_FAILED = 4001
     PING_TIMEOUT = 4002
@@ -74,6 +75,7 @@ class CloseCode(IntEnum):
     ROOM_ENDED = 4010
     FLOOD = 4029
     TOO_MANY_CONNECTIONS = 4030
+    KICKED = 4031
 
     @property
     def error_code(self) -> ErrorCode:
@@ -90,6 +92,8 @@ CLOSE_ERRORS: dict[CloseCode, ErrorCode] = {
     CloseCode.TOO_MANY_CONNECTIONS: ErrorCode.RATE_LIMITED,
     CloseCode.SERVICE_RESTART: ErrorCode.UNAVAILABLE,
     CloseCode.ROOM_ENDED: ErrorCode.ENDED,
+    CloseCode.TRY_AGAIN_LATER: ErrorCode.RATE_LIMITED,
+    CloseCode.KICKED: ErrorCode.FORBIDDEN,
 }
 
 

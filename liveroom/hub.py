@@ -22,7 +22,8 @@ from liveroom.engine.base import Engine, Stream
 from liveroom.errors import CloseCode, EngineUnavailable
 from liveroom.fanout import CHECK_EVERY
 from liveroom.localroom import CATCHUP_CHUNK, CRITICAL, LocalRoom, Viewer
-from liveroom.protocol import event, frame, offset_of
+from liveroom.protocol import event, frame
+from liveroom.replay import Replays
 
 __all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
 
@@ -71,6 +72,11 @@ class Hub:
         self._flush_soon: asyncio.Handle | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self.on_pulse: list[Callable[[LocalRoom], Any]] = []
+        #: private event types that end their connections after delivery, with the close code:
+        #: the features' ``closing_events`` (a kick, say)
+        self.closing: dict[bytes, int] = {}
+        #: replays of history to resuming and lagging viewers: in pieces, a bounded number at once
+        self.replays = Replays(engine, settings.resume_reads)
 
     async def open(self) -> None:
         log.info("fan-out send loop: %s", fanout.loop_name(self.send_all))
@@ -184,26 +190,20 @@ class Hub:
             self.evict(viewer, CloseCode.SLOW_CONSUMER, "slow consumer")
 
     async def catch_up(self, viewer: Viewer, room: LocalRoom) -> None:
-        """A joining viewer fell behind the ring: send it history, then let the flush finish."""
+        """A joining viewer fell behind the ring: replay it history in pieces
+        (``liveroom.replay``), then let the flush finish."""
         try:
-            history = await self.engine.history(
-                room.id, viewer.offset, self.settings.history_len, viewer.epoch
-            )
+            replay = await self.replays.replay(room.id, viewer)
         except EngineUnavailable:
             viewer.catching = False
-            return  # it stays joining; the next flush tries again
+            return  # it stays joining, holding what was sent; the next flush goes on from there
         if viewer.left:
             return
-        if not history.complete:
-            viewer.send(frame([event("resync", offset=history.head, epoch=history.epoch)]))
+        if not replay.complete:
+            viewer.send(frame([event("resync", offset=replay.head, epoch=replay.epoch)]))
             self.evict(viewer, CloseCode.SERVICE_RESTART, "resync")
             return
         viewer.catching = False
-        events = [p for p in history.events if offset_of(p) > viewer.offset]
-        for start in range(0, len(events), CATCHUP_CHUNK):
-            viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
-        if events:
-            viewer.offset = offset_of(events[-1])
         self.mark(room)
 
     # ------------------------------------------------------------------ timing

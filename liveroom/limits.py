@@ -1,13 +1,19 @@
-"""Per-address limits: who a client really is behind proxies, and how many sockets it holds.
+"""Connection limits: who a client really is behind proxies, how many sockets it holds, and
+how fast the process takes new ones.
 
 ``client_ip`` believes ``X-Forwarded-For`` only when the TCP peer is a trusted proxy
 (``Settings.trusted_proxies``), so a client cannot claim an address of its choosing to slip past
 the connection cap. ``ConnectionCaps`` counts open WebSockets per address in this process.
+``AdmissionRate`` admits new connections at a steady rate, so a reconnect storm (every viewer of
+a restarted node at once) queues at the clients instead of in this process.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import random
+import time
+from collections.abc import Callable
 
 from liveroom.config import IPNetwork, Settings
 
@@ -72,3 +78,54 @@ class ConnectionCaps:
             self.counts[address] = held
         else:
             self.counts.pop(address, None)
+
+
+#: the longest ``retry_after`` a refused connection is told, in seconds
+MAX_RETRY_AFTER_S = 60.0
+
+
+class AdmissionRate:
+    """New WebSocket connections per second for this process: a token bucket of
+    ``Settings.admit_rate`` per second holding at most ``Settings.admit_burst`` (rate 0: no
+    limit).
+
+    Call ``admit`` once per new connection, before any other work on it. A refused connection is
+    told when to come back (``retry_after``, seconds). Each refusal is given its own turn,
+    ``1 / rate`` after the turn given to the refusal before it, so a storm's refused clients come
+    back spread over the time the process needs for them rather than all after the same delay;
+    each turn is then jittered by up to a quarter either way, so that nodes refusing at the same
+    moment do not send their clients back in step either.
+    """
+
+    __slots__ = ("rate", "burst", "tokens", "stamp", "promised", "clock", "random")
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.clock = clock
+        self.random = rand
+        self.tokens = float(burst)
+        self.stamp = clock()
+        self.promised = 0.0  # the latest turn handed to a refused connection (clock time)
+
+    def admit(self) -> float | None:
+        """Take one connection: None when admitted, else seconds until it should try again."""
+        if self.rate <= 0:
+            return None
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens > 0.999999:  # one whole token, give or take float rounding
+            self.tokens -= 1.0
+            return None
+        step = 1.0 / self.rate
+        first = now + (1.0 - self.tokens) * step  # when the bucket next holds a whole token
+        self.promised = min(max(self.promised + step, first), now + MAX_RETRY_AFTER_S)
+        wait = self.promised - now
+        return round(min(MAX_RETRY_AFTER_S, wait * (0.75 + 0.5 * self.random())), 3)

@@ -121,6 +121,8 @@ class RoomHost(Protocol):
     soft_limit: int
     hard_limit: int
     critical: frozenset[bytes]
+    #: private event types after which their connections are closed, with the close code
+    closing: dict[bytes, int]
     dirty: set[LocalRoom]
     #: event type -> callbacks ``(room, type, payload)`` run as a room takes such an event
     watchers: dict[bytes, list[Callable[[str, bytes, bytes], None]]]
@@ -225,9 +227,13 @@ class LocalRoom:
     def _private(self, payload: bytes) -> None:
         user, _, body = payload[1:].partition(b"\n")
         name = user.decode()
+        closing = self.hub.closing.get(type_of(body)) if self.hub.closing else None
         for viewer in (*self.viewers, *self.joining):
             if viewer.user == name:
                 viewer.send(frame([body]))
+                if closing is not None:  # a kick, say: the event says why, then the close
+                    metrics.CLOSES.labels(str(closing)).inc()
+                    self.hub.evict(viewer, closing, type_of(body).decode())
 
     def start(self, stream: Stream) -> None:
         """Subscribed; ``stream`` was read after the subscription took hold."""
@@ -414,11 +420,16 @@ class LocalRoom:
         waiting: list[Viewer] = []
         late: list[Viewer] = []
         for viewer in self.joining:
+            if viewer.catching:
+                # a replay from history is sending it pieces (``Hub.catch_up``), or its epoch is
+                # being checked (``_check_epoch``): bringing it level meanwhile would send
+                # events twice, or events of another epoch
+                waiting.append(viewer)
+                continue
             if viewer.epoch != self.epoch:
                 waiting.append(viewer)  # its offset means nothing here until that is settled
-                if not viewer.catching:
-                    viewer.catching = True
-                    self.hub.spawn(self._check_epoch(viewer))
+                viewer.catching = True
+                self.hub.spawn(self._check_epoch(viewer))
                 continue
             have = viewer.offset
             if have > last:

@@ -28,6 +28,13 @@ SHORT_SENDS = Counter(
 )
 COMMANDS = Counter("liveroom_commands", "Client commands handled", ["type"])
 COMMAND_ERRORS = Counter("liveroom_command_errors", "Client commands refused", ["code"])
+REFUSED_ADMISSIONS = Counter(
+    "liveroom_admissions_refused",
+    "New connections refused with 1013 (over LIVEROOM_ADMIT_RATE), told to retry later",
+)
+RESUMES_WAITING = Gauge(
+    "liveroom_resumes_waiting", "Resumes and catch-ups waiting for a turn to replay history"
+)
 CLOSES = Counter("liveroom_closes", "Connections closed by the server", ["code"])
 BAG_DRAWS = Counter(
     "liveroom_bag_draw_attempts",

@@ -229,6 +229,9 @@ class SpawnedServer:
             "demo": False,
             "log_level": "warning",
             "max_conns_per_ip": 0,
+            # the scenarios measure what the server can take: no admission rate (a 1013 would
+            # count as a failed join); ``loadtest.storm`` sets one
+            "admit_rate": 0,
             **(settings or {}),
         }
         self.log = Path(tempfile.gettempdir()) / f"loadtest-server-{self.port}.log"

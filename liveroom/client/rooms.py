@@ -1,4 +1,6 @@
-"""``lr.rooms``: a room's settings, system messages, mutes and numbers. See ``docs/http.md``."""
+"""``lr.rooms``: a room's settings, system messages, mutes, kicks and numbers.
+
+See ``docs/http.md``."""
 
 from __future__ import annotations
 
@@ -78,6 +80,24 @@ class Rooms:
         """The muted users: user id → when the mute ends (Unix seconds)."""
         muted = await self._http.call("GET", "/api/rooms/{room}/mutes", key="muted", room=room)
         return {str(user): float(until) for user, until in dict(muted).items()}
+
+    async def kick(self, room: str, user: str, seconds: int = 600) -> float:
+        """Kick ``user`` out of the room: every connection of theirs closes with 4031 on every
+        node, and they cannot join again until the returned time (Unix seconds)."""
+        body = {"user": user, "seconds": seconds}
+        until = await self._http.call(
+            "POST", "/api/rooms/{room}/kicks", body, key="until", room=room
+        )
+        return float(until)
+
+    async def unkick(self, room: str, user: str) -> None:
+        """End ``user``'s kick: they may join the room again at once."""
+        await self._http.call("DELETE", "/api/rooms/{room}/kicks/{user}", room=room, user=user)
+
+    async def kicks(self, room: str) -> dict[str, float]:
+        """The kicked users: user id → when the kick ends (Unix seconds)."""
+        kicked = await self._http.call("GET", "/api/rooms/{room}/kicks", key="kicked", room=room)
+        return {str(user): float(until) for user, until in dict(kicked).items()}
 
     async def stats(self, room: str) -> Json:
         """The room's numbers: ``online``, ``peak`` (also as ``peak_online``, its old name),

@@ -1,11 +1,16 @@
 """``/ws``: admit a connection into its room, or refuse it, then hand it to its ``Session``.
 
-``admit`` checks, in order: origin, room id, resume offset and epoch, token (or the room's
-anonymous rule), then joins the room's local copy, sends the welcome, and the snapshot (or on
-resume the events missed). Only a resume that names the stream's epoch is served from history;
-any other gets a reset snapshot (``_start``). It answers an ``Admission``, or a ``Refusal``:
-an ``error`` event in a text frame, then a Close with the refusal's close code, whose error
-code the code itself carries (``CloseCode.error_code``).
+Before anything else a new connection must fit the node's admission rate (``admission_refusal``:
+past it, 1013 with a ``retry_after``), then the per-address cap. ``admit`` then checks, in order:
+origin, room id, resume offset and epoch, token (or the room's anonymous rule), a kick
+(``kick_refusal``), then joins the room's local copy, sends the welcome, and the snapshot (or on
+resume the events missed, replayed in pieces by ``Hub.replays``), and asks about a kick once more
+just before the viewer goes on the room's lists. A resume runs every check of a fresh join. Only
+a resume that names the stream's epoch is served from history; any other gets a reset snapshot
+(``_start``). It answers an ``Admission``, or a ``Refusal``: an ``error`` event in a text frame,
+then a Close with the refusal's close code, whose error code the code itself carries
+(``CloseCode.error_code``); a refusal that ends (1013, a kick) also says when to come back
+(``retry_after``, seconds, in the ``error`` event and the close reason).
 
 The direct path (``liveroom serve``) gives the connection as a ``Connection`` in the ASGI scope
 (``DIRECT_EXTENSION``); without it the app is on the portable path (``AsgiConnection``). Nothing
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,7 +34,7 @@ from liveroom.connection.connection import DIRECT_EXTENSION, Connection
 from liveroom.connection.session import Session
 from liveroom.engine.base import Stream
 from liveroom.errors import AuthError, CloseCode, EngineUnavailable
-from liveroom.hub import CATCHUP_CHUNK, LocalRoom, Viewer
+from liveroom.hub import LocalRoom, Viewer
 from liveroom.limits import client_ip
 from liveroom.protocol import EPOCH, OFFSET, ROOM_ID, event, frame
 
@@ -55,6 +61,7 @@ class Refusal:
 
     code: CloseCode
     message: str
+    retry_after: float | None = None  # seconds: when trying again may succeed
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -66,6 +73,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     forwarded = ",".join(ws.headers.getlist("x-forwarded-for"))
     address = client_ip(peer, forwarded, node.caps.proxies)
     await ws.accept()
+    refused = admission_refusal(node)
+    if refused is not None:
+        await _refuse(ws, refused)
+        return
     if not node.caps.acquire(address):
         await _refuse(
             ws,
@@ -121,10 +132,13 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
             if not info.get("allow_anonymous", settings.allow_anonymous):
                 raise AuthError(CloseCode.AUTH_FAILED, "this room needs a token")
             who = auth.anonymous()
+        kicked = await kick_refusal(node, room_id, who)
     except AuthError as exc:
         return Refusal(exc.close_code, exc.message)
     except EngineUnavailable:
         return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+    if kicked is not None:
+        return kicked
 
     direct: Connection | None = ws.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     conn = direct if direct is not None else AsgiConnection(ws)
@@ -151,21 +165,56 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
             conn.forget()
             return Refusal(CloseCode.ROOM_ENDED, "this room has ended")
         have = await _start(node, room, viewer, resume, epoch)
+        # Asked again last: a kick sent while this viewer got its snapshot found it on no list
+        # of the room. Nothing awaits from here until ``_serve`` puts it on one.
+        kicked = await kick_refusal(node, room_id, who)
     except EngineUnavailable:
         conn.forget()
         return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
+    if kicked is not None:
+        conn.forget()
+        return kicked
     return Admission(who, room, viewer, have)
+
+
+def admission_refusal(node: ConnectionHost) -> Refusal | None:
+    """The node's admission rate (``Settings.admit_rate``), checked before any other work on a
+    new connection: a refusal costs no token check, no Redis call and no snapshot."""
+    wait = node.admission.admit()
+    if wait is None:
+        return None
+    metrics.REFUSED_ADMISSIONS.inc()
+    return Refusal(CloseCode.TRY_AGAIN_LATER, "server busy; try again later", retry_after=wait)
+
+
+async def kick_refusal(node: ConnectionHost, room_id: str, who: Identity) -> Refusal | None:
+    """A user kicked from the room is refused until the kick ends, resuming or not (4031, with
+    the seconds left as ``retry_after``). Anonymous viewers have no lasting id to kick."""
+    if who.anonymous:
+        return None
+    until = await node.kicks.kicked_until(room_id, who.user)
+    if until is None:
+        return None
+    left = max(0.001, round(until - time.time(), 3))
+    return Refusal(CloseCode.KICKED, "you were removed from this room for a while", left)
 
 
 async def _refuse(ws: WebSocket, refusal: Refusal) -> None:
     code = refusal.code
     metrics.CLOSES.labels(str(code)).inc()
-    log.info("refused: %s", refusal.message, extra={"code": int(code)})
-    body = event("error", code=code.error_code.value, message=refusal.message)
+    if code == CloseCode.TRY_AGAIN_LATER:  # a storm refuses thousands: not one line each
+        log.debug("refused: %s", refusal.message, extra={"code": int(code)})
+    else:
+        log.info("refused: %s", refusal.message, extra={"code": int(code)})
+    fields: dict[str, object] = {"code": code.error_code.value, "message": refusal.message}
+    reason = refusal.message
+    if refusal.retry_after is not None:
+        fields["retry_after"] = refusal.retry_after
+        reason = f"{reason}; retry_after={refusal.retry_after}"
     with contextlib.suppress(Exception):
         # a text frame, as every server frame: a browser's JSON.parse drops a binary one (a Blob)
-        await ws.send_text(frame([body]).decode())
-        await ws.close(code, refusal.message[:120])
+        await ws.send_text(frame([event("error", **fields)]).decode())
+        await ws.close(code, reason[:120])
 
 
 async def _serve(node: ConnectionHost, ws: WebSocket, admission: Admission) -> Session:
@@ -206,16 +255,16 @@ async def _start(
     known to be of this stream. Without one (a protocol v1 client) nothing proves that the
     offset was not given out by a stream since lost (a restarted memory engine, a Redis that
     lost the room), so the answer is a reset snapshot, as for an offset history cannot serve.
+    The missed events are replayed in pieces (``Hub.replays``); a replay that history can no
+    longer finish (trimmed meanwhile, or the epoch moved on) ends in a reset snapshot too.
     """
     if resume is not None and epoch is not None:
-        history = await node.engine.history(room.id, resume, node.settings.history_len, epoch)
-        if history.complete:
-            events = history.events
-            for start in range(0, len(events), CATCHUP_CHUNK):
-                viewer.send(frame(events[start : start + CATCHUP_CHUNK]))
-            resumed = event("resumed", offset=history.head, missed=len(events), epoch=epoch)
+        viewer.offset, viewer.epoch = resume, epoch
+        replay = await node.hub.replays.replay(room.id, viewer)
+        if replay.complete:
+            resumed = event("resumed", offset=viewer.offset, missed=replay.sent, epoch=epoch)
             viewer.send(frame([resumed]))
-            return Stream(epoch, history.head)
+            return Stream(epoch, viewer.offset)
     offset, now, snapshot = await node.rooms.snapshot(
         room.id, reset=resume is not None, version=room.state_version
     )

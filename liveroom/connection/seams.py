@@ -1,6 +1,7 @@
-"""The seams the connection layer shares with the rooms and stats features: ``RoomDirectory``,
-``RoomSnapshots`` and ``ViewerJoins``. ``liveroom.context`` offers them to features, and the
-node's ``rooms`` and ``stats`` satisfy them (``connection.session.ConnectionHost``)."""
+"""The seams the connection layer shares with the rooms, stats and kicks features:
+``RoomDirectory``, ``RoomSnapshots``, ``ViewerJoins`` and ``RoomKicks``. ``liveroom.context``
+offers them to features, and the node's ``rooms``, ``stats`` and ``kicks`` satisfy them
+(``connection.session.ConnectionHost``)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ class ViewerJoins(Protocol):
 
     async def viewer_joined(self, room: str, user: str) -> None:
         """``user`` joined ``room``, fresh or resuming (counted once per user: unique viewers)."""
+
+
+class RoomKicks(Protocol):
+    """What the handshake asks the kicks feature (``liveroom.features.kicks``) on every join and
+    every resume."""
+
+    async def kicked_until(self, room: str, user: str) -> float | None:
+        """When ``user``'s kick from ``room`` ends (epoch seconds); None when they may join.
+        Raises ``EngineUnavailable``."""
+        ...

@@ -40,10 +40,10 @@ from liveroom.protocol import (
 if TYPE_CHECKING:
     from liveroom.config import Settings
     from liveroom.connection.expiry import ExpiryWatch
-    from liveroom.connection.seams import RoomSnapshots, ViewerJoins
+    from liveroom.connection.seams import RoomKicks, RoomSnapshots, ViewerJoins
     from liveroom.engine.base import Engine
     from liveroom.hub import Hub
-    from liveroom.limits import ConnectionCaps
+    from liveroom.limits import AdmissionRate, ConnectionCaps
 
 log = logging.getLogger("liveroom.session")
 
@@ -344,3 +344,9 @@ class ConnectionHost(Protocol):
 
     @property
     def caps(self) -> ConnectionCaps: ...
+
+    @property
+    def admission(self) -> AdmissionRate: ...
+
+    @property
+    def kicks(self) -> RoomKicks: ...

@@ -187,6 +187,13 @@ class RoomBus(Protocol):
         ``limit``, trimmed, or the stream's epoch is another."""
         ...
 
+    async def history_page(self, room: str, after: int, count: int, epoch: str) -> History:
+        """The oldest ``count`` (or fewer) events of epoch ``epoch`` with offsets above
+        ``after``: one piece of a replay read in bounded pieces. ``complete`` is False when
+        history no longer holds the event right after ``after`` (or ``after`` is ahead of the
+        room), or the stream is on another epoch; ``head`` is the room's newest offset now."""
+        ...
+
     async def head(self, room: str) -> Stream:
         """The room's stream now: its epoch (created if the room has none yet) and newest
         offset."""

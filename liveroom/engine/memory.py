@@ -10,6 +10,7 @@ restarted process are never taken for the ones its predecessor gave out.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections import deque
@@ -201,6 +202,21 @@ class MemoryEngine:
         if need > len(state.history) or need > limit:
             return History(head, [], False, epoch)
         items = list(state.history)[-need:]
+        return History(head, [payload for _, payload in items], True, epoch)
+
+    async def history_page(self, room: str, after: int, count: int, epoch: str) -> History:
+        state = self._room(room)
+        head = state.seq
+        if epoch != state.epoch:
+            return History(head, [], False, state.epoch)
+        if after >= head:
+            return History(head, [], after == head, epoch)
+        held = len(state.history)
+        need = head - after
+        if need > held:
+            return History(head, [], False, epoch)
+        start = held - need
+        items = itertools.islice(state.history, start, start + count)
         return History(head, [payload for _, payload in items], True, epoch)
 
     async def head(self, room: str) -> Stream:

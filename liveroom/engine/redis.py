@@ -330,6 +330,18 @@ class RedisEngine:
             int(reply[0]), [bytes(e) for e in reply[3:]], bool(reply[1]), _text(reply[2])
         )
 
+    async def history_page(self, room: str, after: int, count: int, epoch: str) -> History:
+        k = self.keys(room)
+        async with self.core.guard():
+            reply = await self.scripts.run(
+                "history_page",
+                [k.seq, k.log, k.epoch],
+                [after, count, epoch, k.channel, self.publish_command],
+            )
+        return History(
+            int(reply[0]), [bytes(e) for e in reply[3:]], bool(reply[1]), _text(reply[2])
+        )
+
     async def head(self, room: str) -> Stream:
         k = self.keys(room)
         async with self.core.guard():

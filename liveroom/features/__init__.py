@@ -35,6 +35,9 @@ class Feature:
     name: ClassVar[str] = "feature"
     #: room event types (their ``type`` as bytes) flushed to viewers at once, not at the tick
     critical_events: ClassVar[frozenset[bytes]] = frozenset()
+    #: private event types (sent to a user through ``RoomBus.notify``) after which the hub
+    #: closes each connection the event reached, with the close code given (a kick: 4031)
+    closing_events: ClassVar[Mapping[bytes, int]] = {}
     #: the error code enums this feature answers with (documented in docs/protocol.md)
     error_codes: ClassVar[tuple[type[Enum], ...]] = ()
     #: room event types (their ``type`` as bytes) this feature sees as the node relays them

@@ -41,6 +41,9 @@ CALLS: dict[str, Call] = {
     "rooms.mute": lambda lr, r: lr.rooms.mute(r, "u1"),
     "rooms.mutes": lambda lr, r: lr.rooms.mutes(r),
     "rooms.unmute": lambda lr, r: lr.rooms.unmute(r, "u1"),
+    "rooms.kick": lambda lr, r: lr.rooms.kick(r, "u1"),
+    "rooms.kicks": lambda lr, r: lr.rooms.kicks(r),
+    "rooms.unkick": lambda lr, r: lr.rooms.unkick(r, "u1"),
     "rooms.stats": lambda lr, r: lr.rooms.stats(r),
     "sales.create": lambda lr, r: lr.sales.create(
         r, sale="s1", sku="A1", title="Tea", price=1, stock=5

@@ -172,6 +172,38 @@ async def test_rotate_is_a_compare_and_set_announced_in_stream_order(engine: Eng
     assert not (await engine.history("r1", 1, 100, old)).complete
 
 
+async def test_history_pages_walk_the_missed_events_in_order(engine: Engine) -> None:
+    """history_page gives the oldest ``count`` missed events, piece after piece, from either
+    end of the stream (a resume far back, a resume near the head)."""
+    for i in range(45):
+        await engine.publish("r1", body(i))
+    after, walked = 3, []
+    while True:
+        page = await engine.history_page("r1", after, 10)
+        assert page.complete and page.head == 45
+        if not page.events:
+            break
+        offsets = [offset_of(p) for p in page.events]
+        assert offsets == list(range(after + 1, after + 1 + len(offsets)))
+        assert len(offsets) <= 10
+        walked += offsets
+        after = offsets[-1]
+    assert walked == list(range(4, 46))
+    near = await engine.history_page("r1", 40, 3)
+    assert [offset_of(p) for p in near.events] == [41, 42, 43]
+
+
+async def test_history_page_past_the_head_or_the_trim_is_incomplete(engine: Engine) -> None:
+    """A page from the future, or from before what history still holds, is incomplete."""
+    for i in range(260):
+        await engine.publish("r1", body(i))
+    assert not (await engine.history_page("r1", 261, 10)).complete
+    assert not (await engine.history_page("r1", 0, 10)).complete
+    recent = await engine.history_page("r1", 230, 10)
+    assert recent.complete and recent.head == 260
+    assert [offset_of(p) for p in recent.events] == list(range(231, 241))
+
+
 async def test_post_comment_publishes_and_keeps_recent(engine: Engine) -> None:
     """A comment gets an offset, counts, and shows in the snapshot's recent comments."""
     result = await engine.post_comment("r1", "u1", body(1, "comment"), RULES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from liveroom.engine.base import Stream
 from liveroom.engine.memory import MemoryEngine
 from liveroom.hub import CHECK_EVERY, Hub, Viewer
 from liveroom.protocol import room_event_body
@@ -120,3 +121,41 @@ async def test_one_pulse_reports_every_room_and_sends_changed_stats() -> None:
     rooms[0].state.clear()
     await hub.pulse()  # nothing changed in r0: no new stats event
     assert "stats" not in rooms[0].state
+
+
+def _offsets(wire: Wire) -> list[int]:
+    """The room-event offsets a wire got, in order: private frames and fan-out frames alike."""
+    import orjson
+
+    found = []
+    for data in wire.data:
+        events = orjson.loads(data[data.index(b"[") :])
+        found += [e["offset"] for e in events if "offset" in e and e.get("type") == "system"]
+    return found
+
+
+async def test_a_viewer_caught_up_in_pieces_gets_each_event_once() -> None:
+    """A joiner behind the ring is replayed history in pieces while the room goes on flushing:
+    the flushes between the pieces leave it alone, so it gets every event once, in order."""
+    import asyncio
+
+    settings = make_settings(history_len=5000)
+    engine = MemoryEngine(settings)
+    await engine.open()
+    hub = Hub(engine, settings)
+    room = await hub.room("r1")
+    for n in range(1000):  # the ring keeps the newest 512 of these
+        await engine.publish("r1", room_event_body("system", text=f"m{n}"))
+    hub.flush_all()
+    wire = Wire()
+    epoch = (await engine.head("r1")).epoch
+    hub.join(room, Viewer(wire, "u1"), Stream(epoch, 10))
+    for n in range(60):  # live traffic while the catch-up runs
+        await engine.publish("r1", room_event_body("system", text=f"live{n}"))
+        hub.flush_all()
+        await asyncio.sleep(0)
+    await eventually(lambda: room.joining == [] and room.viewers)
+    await engine.publish("r1", room_event_body("system", text="last"))
+    hub.flush_all()
+    assert _offsets(wire) == list(range(11, 1062))
+    await engine.close()

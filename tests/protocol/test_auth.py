@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from liveroom import auth
 from tests.liveclient import LiveClient, token
 from tests.servers import SECRET, ServerProcess
@@ -44,6 +46,34 @@ async def test_token_for_another_room_closes_4003(server: ServerProcess, room: s
     code, error = await _refused(server, room, token("alice", room + "-other"))
     assert code == 4003
     assert error["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("expired", 4011), ("forged", 4001), ("garbage", 4001), ("other-room", 4003)],
+)
+async def test_a_resume_verifies_its_token_as_a_fresh_join_does(
+    server: ServerProcess, room: str, kind: str, expected: int
+) -> None:
+    """An offset skips the snapshot, never a check: a resume with a bad token is refused with
+    the same close code as a fresh join."""
+    viewer = await LiveClient.connect(server.ws_url, room, "alice")
+    await viewer.event("snapshot")
+    held, epoch = viewer.position()
+    await viewer.close()
+    tokens = {
+        "expired": auth.mint(SECRET, "alice", room=room, ttl_s=60, now=time.time() - 3600),
+        "forged": auth.mint("not-the-server-secret-0123456789abcdef", "alice", room=room),
+        "garbage": "not.a.token",
+        "other-room": token("alice", room + "-other"),
+    }
+    client = await LiveClient.connect(
+        server.ws_url, room, None, offset=held, tok=tokens[kind], epoch=epoch
+    )
+    code, _ = await client.closed_with()
+    assert code == expected
+    assert not client.of_type("resumed") and not client.of_type("snapshot")
+    assert client.of_type("error"), "the refusal names its reason"
 
 
 async def test_token_expiring_on_live_connection_closes_4011(

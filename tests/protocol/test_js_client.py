@@ -63,3 +63,13 @@ def test_client_refreshes_its_token_on_exactly_the_codes_that_need_one() -> None
 def test_close_code_table_covers_the_server() -> None:
     """The table the policy is read from has a row for every server close code."""
     assert set(_documented_actions()) == {int(code) for code in CloseCode}
+
+
+def test_refusals_that_end_say_when_and_the_client_waits() -> None:
+    """1013 (server busy) and 4031 (kicked) tell the client when to come back: their rows name
+    ``retry_after``, the client reads it, and neither stops the client for good."""
+    actions = _documented_actions()
+    for code in (CloseCode.TRY_AGAIN_LATER, CloseCode.KICKED):
+        assert "retry_after" in actions[int(code)], actions[int(code)]
+        assert int(code) not in _js_set("FATAL")
+    assert "export function retryAfterMs" in CLIENT

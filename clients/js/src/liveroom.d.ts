@@ -14,6 +14,7 @@ export declare const CloseCode: Readonly<{
   MESSAGE_TOO_BIG: 1009;
   INTERNAL_ERROR: 1011;
   SERVICE_RESTART: 1012;
+  TRY_AGAIN_LATER: 1013;
   BAD_REQUEST: 4000;
   AUTH_FAILED: 4001;
   PING_TIMEOUT: 4002;
@@ -24,6 +25,7 @@ export declare const CloseCode: Readonly<{
   TOKEN_EXPIRED: 4011;
   FLOOD: 4029;
   TOO_MANY_CONNECTIONS: 4030;
+  KICKED: 4031;
 }>;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
@@ -33,6 +35,13 @@ export declare const FATAL: ReadonlySet<number>;
 
 /** Close codes after which the token function is called with `refresh: true`: 4001, 4011. */
 export declare const NEEDS_TOKEN: ReadonlySet<number>;
+
+/**
+ * How long a refusal asked the client to stay away, in ms (0: no ask): `retry_after` seconds
+ * from the refusal's `error` event, else from the close reason. The client never reconnects
+ * sooner (1013 "try again later", 4031 kicked).
+ */
+export declare function retryAfterMs(error: { retry_after?: number } | null | undefined, reason?: string): number;
 
 /** A refused command, or one whose answer never came. */
 export declare class LiveRoomError extends Error {
@@ -93,6 +102,12 @@ export interface LiveRoomOptions {
   backoffBaseMs?: number;
   /** The largest reconnect ceiling. Default 10000. */
   backoffMaxMs?: number;
+  /**
+   * A kick (close 4031) whose `retry_after` is at most this long is waited out, then the client
+   * reconnects; a longer one stops the client (status "closed", the refusal in `error`).
+   * Default 600000.
+   */
+  kickWaitMaxMs?: number;
   /** An application `ping` this often; no reply within one interval reconnects. 0: none. Default 25000. */
   pingIntervalMs?: number;
   /** A WebSocket implementation. Default `globalThis.WebSocket`. */
@@ -220,6 +235,16 @@ export interface RefusalEvent extends ServerEvent {
   type: "error";
   code: string;
   message: string;
+  /** Seconds before a new connection may succeed: with 1013 (server busy) and 4031 (kicked). */
+  retry_after?: number;
+}
+
+/** This user was kicked from the room; the connection closes with 4031 right after. */
+export interface KickedEvent extends ServerEvent {
+  type: "kicked";
+  /** When the kick ends, seconds since the epoch. */
+  until: number;
+  retry_after: number;
 }
 
 /** An error reply's body, emitted as "error" when it answers no request of this client. */
@@ -286,6 +311,7 @@ export interface LiveRoomEventMap {
   stats: StatsEvent;
   skipped: SkippedEvent;
   resync: ResyncEvent;
+  kicked: KickedEvent;
   sale: SaleEvent;
   sold_out: SaleEvent;
   error: RefusalEvent | ErrorBody;

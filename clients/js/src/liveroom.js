@@ -14,8 +14,10 @@
 //   passes both back on reconnect, so the server sends exactly what was missed ("resumed") or,
 //   when that history is gone or started afresh (a new epoch), a fresh snapshot with reset=true
 //   ("reset" event);
-// - reconnects with exponential backoff and full jitter; asks for a fresh token after the server
-//   refused the old one; stops for good on close codes that a retry cannot fix;
+// - reconnects with exponential backoff and full jitter, and never sooner than a refusal's
+//   `retry_after` (a busy server's 1013, a kick's 4031); asks for a fresh token after the server
+//   refused the old one; stops for good on close codes that a retry cannot fix, and on a kick
+//   longer than `kickWaitMaxMs`;
 // - matches replies to request ids, with a timeout, and lets a caller choose the id (flash-sale
 //   buys use it as the idempotency key: retry with the same id, get the same answer);
 // - drops room events it already holds (offset not newer than its own), so a page never draws an
@@ -37,6 +39,7 @@ export const CloseCode = Object.freeze({
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
   SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
   BAD_REQUEST: 4000,
   AUTH_FAILED: 4001,
   PING_TIMEOUT: 4002,
@@ -47,6 +50,7 @@ export const CloseCode = Object.freeze({
   TOKEN_EXPIRED: 4011,
   FLOOD: 4029,
   TOO_MANY_CONNECTIONS: 4030,
+  KICKED: 4031,
 });
 
 /** Close codes after which reconnecting cannot help: the client stops (status "closed"). */
@@ -56,6 +60,19 @@ export const FATAL = Object.freeze(
 
 /** Close codes after which the client asks for a new token (``refresh: true``) before retrying. */
 export const NEEDS_TOKEN = Object.freeze(new Set([CloseCode.AUTH_FAILED, CloseCode.TOKEN_EXPIRED]));
+
+/**
+ * How long the server asked this client to stay away, in ms, or 0: the ``retry_after`` seconds
+ * of the refusal's ``error`` event, else of the close reason (``...; retry_after=2.5``).
+ */
+export function retryAfterMs(error, reason = "") {
+  let seconds = Number(error?.retry_after);
+  if (!Number.isFinite(seconds)) {
+    const found = /retry_after=([0-9.]+)/.exec(reason || "");
+    seconds = found ? Number(found[1]) : 0;
+  }
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
+}
 
 /** A refused command, or one whose answer never came. */
 export class LiveRoomError extends Error {
@@ -79,6 +96,7 @@ const DEFAULTS = {
   requestTimeoutMs: 8000,
   backoffBaseMs: 300,
   backoffMaxMs: 10000,
+  kickWaitMaxMs: 600000, // a kick (4031) up to this long is waited out; a longer one stops the client
   pingIntervalMs: 25000, // application ping that notices a half-open connection
   WebSocket: null, // inject an implementation (Node, tests); default globalThis.WebSocket
   random: Math.random, // the backoff's random source, () => [0, 1)
@@ -267,24 +285,26 @@ export class LiveRoom extends EventTarget {
     }
     if (this._stopped) return;
     const error = this._refusal;
-    if (FATAL.has(code)) {
+    const waitMs = retryAfterMs(error, reason);
+    if (FATAL.has(code) || (code === CloseCode.KICKED && waitMs > this.options.kickWaitMaxMs)) {
       this._stopped = true;
       this._failPending("closed", error?.message || reason || `closed with code ${code}`);
       this._setStatus("closed", { code, reason, error });
       return;
     }
     this._refreshToken = NEEDS_TOKEN.has(code);
-    this._scheduleRetry({ code, reason, error });
+    this._scheduleRetry({ code, reason, error, waitMs });
   }
 
-  _scheduleRetry({ code, reason, error = null }) {
+  _scheduleRetry({ code, reason, error = null, waitMs = 0 }) {
     if (this._stopped) return;
     const { backoffBaseMs, backoffMaxMs, random } = this.options;
     const ceiling = Math.min(backoffMaxMs, backoffBaseMs * 2 ** this.attempt);
     // Full jitter: a room's viewers spread their reconnects over the whole window instead of
     // hitting a restarted server in the same millisecond. A first retry (after a server restart,
-    // 1012, or a resync) therefore comes within backoffBaseMs.
-    const delay = random() * ceiling;
+    // 1012, or a resync) therefore comes within backoffBaseMs. A refusal's retry_after (1013,
+    // already jittered by the server; a kick's end) is a floor: never come back sooner.
+    const delay = Math.max(random() * ceiling, waitMs);
     this.attempt += 1;
     this._setStatus("reconnecting", { attempt: this.attempt, delay, code, reason, error });
     this._retryTimer = setTimeout(() => this._open(), delay);
@@ -314,6 +334,10 @@ export class LiveRoom extends EventTarget {
         break;
       case "error":
         // The server refuses this connection; the close (and its code) follows.
+        this._refusal = ev;
+        break;
+      case "kicked":
+        // The host kicked this user: the close (4031) follows; its retry_after is the kick's.
         this._refusal = ev;
         break;
       case "snapshot":

@@ -288,3 +288,21 @@ test("the refusal's error event comes in a text frame", async () => {
   const [code] = await once(raw, "close");
   assert.equal(code, 4001);
 });
+
+test("a kick: the kicked event, close 4031, a wait until the kick ends, then a resume", async () => {
+  const room = newRoom();
+  const host = client(room, server.token("ann", room, "host"));
+  const bob = client(room, server.token("bob", room), { backoffBaseMs: 50 });
+  await joined(host);
+  await joined(bob);
+  const kicked = next(bob, "kicked");
+  const waiting = next(bob, "status", (s) => s.status === "reconnecting" && s.code === 4031);
+  const reply = await host.send("kick", { user: "bob", seconds: 2 });
+  assert.equal(reply.ok, true);
+  assert.equal((await kicked).until, reply.until);
+  const status = await waiting;
+  assert.ok(status.delay >= 2000, `waits for the kick to end, not ${status.delay} ms`);
+  const back = await next(bob, "resumed", () => true, 10000);
+  assert.ok(Date.now() / 1000 >= reply.until - 0.05, "back only once the kick ended");
+  assert.equal(back.offset, bob.offset);
+});
