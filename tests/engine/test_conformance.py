@@ -177,9 +177,10 @@ async def test_history_pages_walk_the_missed_events_in_order(engine: Engine) -> 
     end of the stream (a resume far back, a resume near the head)."""
     for i in range(45):
         await engine.publish("r1", body(i))
+    now = await epoch(engine)
     after, walked = 3, []
     while True:
-        page = await engine.history_page("r1", after, 10)
+        page = await engine.history_page("r1", after, 10, now)
         assert page.complete and page.head == 45
         if not page.events:
             break
@@ -189,7 +190,7 @@ async def test_history_pages_walk_the_missed_events_in_order(engine: Engine) -> 
         walked += offsets
         after = offsets[-1]
     assert walked == list(range(4, 46))
-    near = await engine.history_page("r1", 40, 3)
+    near = await engine.history_page("r1", 40, 3, now)
     assert [offset_of(p) for p in near.events] == [41, 42, 43]
 
 
@@ -197,11 +198,14 @@ async def test_history_page_past_the_head_or_the_trim_is_incomplete(engine: Engi
     """A page from the future, or from before what history still holds, is incomplete."""
     for i in range(260):
         await engine.publish("r1", body(i))
-    assert not (await engine.history_page("r1", 261, 10)).complete
-    assert not (await engine.history_page("r1", 0, 10)).complete
-    recent = await engine.history_page("r1", 230, 10)
+    now = await epoch(engine)
+    assert not (await engine.history_page("r1", 261, 10, now)).complete
+    assert not (await engine.history_page("r1", 0, 10, now)).complete
+    recent = await engine.history_page("r1", 230, 10, now)
     assert recent.complete and recent.head == 260
     assert [offset_of(p) for p in recent.events] == list(range(231, 241))
+    other = await engine.history_page("r1", 230, 10, now + "x")  # another epoch's offset
+    assert not other.complete and other.events == [] and other.epoch == now
 
 
 async def test_post_comment_publishes_and_keeps_recent(engine: Engine) -> None:

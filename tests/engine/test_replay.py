@@ -40,13 +40,13 @@ class CountingEngine(MemoryEngine):
         self.most = 0
         self.pages = 0
 
-    async def history_page(self, room: str, after: int, count: int) -> History:
+    async def history_page(self, room: str, after: int, count: int, epoch: str) -> History:
         self.reading += 1
         self.most = max(self.most, self.reading)
         self.pages += 1
         try:
             await asyncio.sleep(0)
-            return await super().history_page(room, after, count)
+            return await super().history_page(room, after, count, epoch)
         finally:
             self.reading -= 1
 
@@ -64,7 +64,7 @@ async def test_a_long_replay_goes_out_in_pieces_in_order() -> None:
     engine = await _engine(1030)
     recorder = Recorder()
     viewer = Viewer(recorder, "u1")
-    viewer.offset = 30
+    viewer.offset, viewer.epoch = 30, (await engine.head("r")).epoch
     replay = await Replays(engine, reads=4).replay("r", viewer)
     assert replay.complete and replay.sent == 1000 and viewer.offset == 1030
     assert [len(f) for f in recorder.frames] == [CATCHUP_CHUNK] * 5
@@ -81,7 +81,7 @@ async def test_at_most_reads_replays_read_history_at_once() -> None:
     viewers = []
     for n in range(20):
         viewer = Viewer(Recorder(), f"u{n}")
-        viewer.offset = n
+        viewer.offset, viewer.epoch = n, (await engine.head("r")).epoch
         viewers.append(viewer)
     results = await asyncio.gather(*(replays.replay("r", v) for v in viewers))
     assert all(r.complete for r in results)
@@ -97,6 +97,13 @@ async def test_a_replay_history_cannot_serve_is_incomplete_and_sends_nothing() -
     for start in (3, 200):
         recorder = Recorder()
         viewer = Viewer(recorder, "u1")
-        viewer.offset = start
+        viewer.offset, viewer.epoch = start, (await engine.head("r")).epoch
         replay = await Replays(engine, reads=1).replay("r", viewer)
         assert not replay.complete and replay.sent == 0 and recorder.frames == []
+    # an offset of another epoch: incomplete too, whatever its number
+    recorder = Recorder()
+    viewer = Viewer(recorder, "u1")
+    viewer.offset, viewer.epoch = 60, "another"
+    replay = await Replays(engine, reads=1).replay("r", viewer)
+    assert not replay.complete and replay.sent == 0 and recorder.frames == []
+    assert replay.epoch == (await engine.head("r")).epoch
