@@ -70,6 +70,10 @@ class Settings:
     sale_payment_s: int = 900
     sale_stock_throttle_ms: int = 200
     sweep_interval_s: float = 1.0
+    # host analytics (``liveroom.features.analytics``, docs/analytics.md): off counts nothing
+    analytics: bool = True
+    analytics_keep_days: float = 30.0  # how long a room's report is kept after its last write
+    analytics_k: int = 10  # a profile value held by fewer viewers is folded into "other"
     # demo
     demo: bool = True
     demo_room: str = "demo"
@@ -118,6 +122,10 @@ class Settings:
             raise ValueError("tick_ms must be at least 1")
         if self.outgoing_hard_kb < self.outgoing_soft_kb:
             raise ValueError("outgoing_hard_kb must be at least outgoing_soft_kb")
+        if self.analytics_keep_days <= 0:
+            raise ValueError("analytics_keep_days must be more than 0")
+        if self.analytics_k < 1:
+            raise ValueError("analytics_k must be at least 1")
         if self.max_conns_per_ip < 0:
             raise ValueError("max_conns_per_ip must be 0 (no cap) or more")
         _ = self.gc_levels
