@@ -117,5 +117,5 @@ async def ok(client: LiveClient, kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def body(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, reply.text
+    assert reply.status_code == status, reply.text[:500]
     return orjson.loads(reply.content) if reply.content else None

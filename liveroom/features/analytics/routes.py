@@ -4,7 +4,7 @@ only; ``AnalyticsRoutes`` binds them to one node's ``Analytics``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,11 +14,16 @@ from liveroom.auth import Identity
 from liveroom.context import NodeContext
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.analytics.export import report_csv
-from liveroom.features.analytics.tally import hour_of
 from liveroom.http import endpoint, read_json
 
-if TYPE_CHECKING:
-    from liveroom.features.analytics import Analytics
+
+class Reports(Protocol):
+    """What the routes need of the feature (``Analytics``)."""
+
+    async def report(self, room: str) -> dict[str, Any]: ...
+
+    async def add_spend(self, room: str, cents: int, at: float | None) -> int: ...
+
 
 #: the most ad spend one call may add, in cents (10 billion)
 MAX_SPEND_CENTS = 1_000_000_000_000
@@ -39,7 +44,7 @@ def spend_field(body: dict[str, Any]) -> int:
 class AnalyticsRoutes:
     """The analytics endpoints of one node."""
 
-    def __init__(self, analytics: Analytics) -> None:
+    def __init__(self, analytics: Reports) -> None:
         self.analytics = analytics
 
     def routes(self) -> list[BaseRoute]:
@@ -119,6 +124,3 @@ class AnalyticsRoutes:
         room = request.path_params["room"]
         hour = await self.analytics.add_spend(room, cents, at)
         return {"hour": hour, "added": cents}
-
-
-__all__ = ["AnalyticsRoutes", "hour_of", "spend_field"]
