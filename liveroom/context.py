@@ -57,9 +57,9 @@ class AnalyticsSink(Protocol):
     def liked(self, room: str, user: str, count: int) -> None:
         """``user`` sent ``count`` likes."""
 
-    def cards_shown(self, room: str, skus: list[str]) -> None:
-        """The board changed: ``skus`` are the cards pinned now (a card's pin lasts from the
-        board it first appears on to the first board without it)."""
+    def cards_shown(self, room: str, version: int, skus: list[str]) -> None:
+        """The board changed to ``version``: ``skus`` are the cards pinned now (a card's pin
+        lasts from the board it first appears on to the first later board without it)."""
 
     def card_clicked(self, room: str, user: str, sku: str) -> None:
         """``user`` clicked the pinned card ``sku``."""
@@ -85,7 +85,7 @@ class _NoAnalytics:
     def liked(self, room: str, user: str, count: int) -> None:
         pass
 
-    def cards_shown(self, room: str, skus: list[str]) -> None:
+    def cards_shown(self, room: str, version: int, skus: list[str]) -> None:
         pass
 
     def card_clicked(self, room: str, user: str, sku: str) -> None:

@@ -73,7 +73,7 @@ def exposed(pin: tuple[int, int]) -> int:
     return sum(1 for v in VISITS.values() if any(s < pin[1] and e > pin[0] for s, e in union(v)))
 
 
-@pytest.fixture(params=["memory", "redis-two-nodes"])
+@pytest.fixture(params=["memory", "redis", "redis-two-nodes"])
 async def nodes(
     request: pytest.FixtureRequest, redis_url: str, prefix: str
 ) -> AsyncIterator[tuple[Clock, LiveNode, LiveNode]]:
@@ -83,6 +83,10 @@ async def nodes(
             yield clock, a, a
         return
     shared = {"engine": "redis", "redis_url": redis_url, "redis_prefix": prefix, "pulse_s": 0.1}
+    if request.param == "redis":
+        async with live_node(clock, **shared) as a:
+            yield clock, a, a
+        return
     async with live_node(clock, **shared) as a, live_node(clock, **shared) as b:
         yield clock, a, b
 

@@ -155,8 +155,11 @@ class Analytics(Feature):
         if batch.host and users:
             back = list(await self.store.returning(batch.host, batch.room, users, self.keep_s))
         profiles = {
-            user: report.profile_of(
-                batch.newcomers[user].source, dict(batch.newcomers[user].traits), flag
+            user: (
+                batch.newcomers[user].at,
+                report.profile_of(
+                    batch.newcomers[user].source, dict(batch.newcomers[user].traits), flag
+                ),
             )
             for user, flag in zip(users, back, strict=True)
         }

@@ -78,6 +78,24 @@ def profile_of(source: str, traits: dict[str, str], returning: bool | None) -> b
     )
 
 
+def pins_of(
+    boards: dict[int, tuple[float, list[str]]], now: float
+) -> list[tuple[str, float, float]]:
+    """Each card's pins ``(sku, start, end)`` from the boards in version order: a pin starts
+    with the first board holding the card and ends with the next board without it (or now)."""
+    pins = []
+    pinned: dict[str, float] = {}
+    for version in sorted(boards):
+        at, skus = boards[version]
+        for sku in [s for s in pinned if s not in skus]:
+            start = pinned.pop(sku)
+            pins.append((sku, start, max(start, at)))
+        for sku in skus:
+            pinned.setdefault(sku, at)
+    pins += [(sku, start, max(start, now)) for sku, start in pinned.items()]
+    return pins
+
+
 def fold(counts: Counter[str], k: int) -> dict[str, int]:
     """A facet's counts with every value held by fewer than ``k`` viewers folded into "other".
 
@@ -103,7 +121,7 @@ def build(
 ) -> dict[str, Any]:
     """The report of ``room`` at ``now``."""
     segs = segments(data, now, stale_s)
-    profiles = {u: orjson.loads(p) for u, p in data.users.items()}
+    profiles = {u: orjson.loads(p) for u, (_, p) in data.users.items()}
     uv = len(segs)
     counts = data.counts
     report: dict[str, Any] = {
@@ -235,7 +253,7 @@ def _products(
     data: RoomData, segs: dict[str, list[Segment]], now: float
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     counts = data.counts
-    pins = list(data.pins) + [(sku, start, max(start, now)) for sku, start in data.pinned.items()]
+    pins = pins_of(data.boards, now)
     skus = {sku for sku, _, _ in pins}
     heat: dict[str, dict[int, int]] = {}
     for name, n in counts.items():

@@ -4,13 +4,15 @@
 script per write, every key of a room under its hash tag) fulfil it. A room's data, written by
 every node (``Batch``) and read back whole (``RoomData``):
 
-- ``users``: user -> their profile (JSON: source, audience claims, returning), first write wins;
+- ``users``: user -> the time of their first join and their profile then (JSON: source,
+  audience claims, returning); of the nodes' reports, the earliest join wins;
 - ``intervals``: user -> the closed connected intervals nodes reported (possibly overlapping:
   two tabs, two nodes); ``open``: the intervals still open, per node, and ``nodes``: each
   node's last write, so an interval of a node that stopped writing ends there;
 - ``counts``: counters (totals, per minute ``m:<minute>:<name>``, per hour, per card), and
   ``n:<name>`` for distinct users marked under ``name``;
-- ``pinned`` (sku -> start of its pin now) and ``pins`` (ended pins).
+- ``boards``: every card board version reported, with its time and skus; the pins follow from
+  them in version order (``report.pins``), whatever order nodes wrote them in.
 
 Every write refreshes the room's keep time (``Settings.analytics_keep_days``).
 """
@@ -30,13 +32,12 @@ class RoomData:
     first: float = 0.0
     last: float = 0.0
     host: str = ""
-    users: dict[str, bytes] = field(default_factory=dict)
+    users: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # first join, profile
     intervals: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     open: list[tuple[str, str, float]] = field(default_factory=list)  # node, user, start
     nodes: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
-    pinned: dict[str, float] = field(default_factory=dict)
-    pins: list[tuple[str, float, float]] = field(default_factory=list)  # sku, start, end
+    boards: dict[int, tuple[float, list[str]]] = field(default_factory=dict)  # version -> at, skus
 
 
 class AnalyticsStore(Protocol):
@@ -46,10 +47,10 @@ class AnalyticsStore(Protocol):
         ...
 
     async def write(
-        self, batch: Batch, node: str, profiles: dict[str, bytes], keep_s: float
+        self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> None:
         """Add one node's batch to its room in one atomic step (``profiles``: the batch's
-        newcomers, encoded). Raises ``EngineUnavailable``."""
+        newcomers, their first join here and encoded profile). Raises ``EngineUnavailable``."""
         ...
 
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:

@@ -40,13 +40,15 @@ class MemoryAnalytics:
         return [seen.setdefault(user, room) != room for user in users]
 
     async def write(
-        self, batch: Batch, node: str, profiles: dict[str, bytes], keep_s: float
+        self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> None:
         data = self._room(batch.room, batch.now, keep_s)
         if batch.host:
             data.host = batch.host
-        for user, profile in profiles.items():
-            data.users.setdefault(user, profile)
+        for user, (at, profile) in profiles.items():
+            known = data.users.get(user)
+            if known is None or at < known[0]:
+                data.users[user] = (at, profile)
         for user, start, end in batch.closed:
             data.intervals.setdefault(user, []).append((start, end))
         opened = self.open[batch.room]
@@ -78,14 +80,7 @@ class MemoryAnalytics:
             if (f"paid:{pay.sku}", pay.user) not in marked:
                 marked.add((f"paid:{pay.sku}", pay.user))
                 counts[f"n:paid:{pay.sku}"] = counts.get(f"n:paid:{pay.sku}", 0) + 1
-        for at, skus in batch.boards:
-            shown = set(skus)
-            for sku, start in list(data.pinned.items()):
-                if sku not in shown:
-                    data.pins.append((sku, start, at))
-                    del data.pinned[sku]
-            for sku in skus:
-                data.pinned.setdefault(sku, at)
+        data.boards.update(batch.boards)
 
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         counts = self._room(room, now, keep_s).counts

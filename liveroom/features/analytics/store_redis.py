@@ -5,14 +5,13 @@ A node's write is one script (``lua/analytics_write.lua``) over the room's keys,
 its hash tag; the returning-viewer check is one script over the host's own key. Key names::
 
     {prefix}:{room:<id>}:an:meta      hash  first, last, host
-    {prefix}:{room:<id>}:an:users     hash  user -> profile JSON
+    {prefix}:{room:<id>}:an:users     hash  user -> "<first join>|<profile JSON>"
     {prefix}:{room:<id>}:an:iv        hash  user -> "start,end;..." closed intervals
     {prefix}:{room:<id>}:an:open      hash  "<node>|<user>" -> start of an open interval
     {prefix}:{room:<id>}:an:nodes     hash  node -> its last write
     {prefix}:{room:<id>}:an:counts    hash  counter -> n
     {prefix}:{room:<id>}:an:marks     hash  "<name>|<user>" -> 1 (distinct users counted)
-    {prefix}:{room:<id>}:an:pinned    hash  sku -> start of its pin
-    {prefix}:{room:<id>}:an:pins      hash  "<sku>|<start>" -> end of an ended pin
+    {prefix}:{room:<id>}:an:boards    hash  board version -> "<time>|<sku>,<sku>,..."
     {prefix}:an:host:<host>           hash  user -> the room of the host they were first in
 
 Every key expires ``keep_s`` after the room's last write.
@@ -31,7 +30,7 @@ from liveroom.features.analytics.tally import Batch
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
 
-PARTS = ("meta", "users", "iv", "open", "nodes", "counts", "marks", "pinned", "pins")
+PARTS = ("meta", "users", "iv", "open", "nodes", "counts", "marks", "boards")
 
 
 def _t(t: float) -> str:
@@ -40,6 +39,16 @@ def _t(t: float) -> str:
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _board(value: bytes) -> tuple[float, list[str]]:
+    at, _, skus = _s(value).partition("|")
+    return float(at), [sku for sku in skus.split(",") if sku]
+
+
+def _profile(value: bytes) -> tuple[float, bytes]:
+    at, _, profile = bytes(value).partition(b"|")
+    return float(at), profile
 
 
 class RedisAnalytics:
@@ -60,19 +69,23 @@ class RedisAnalytics:
         return [bool(int(v)) for v in reply]
 
     async def write(
-        self, batch: Batch, node: str, profiles: dict[str, bytes], keep_s: float
+        self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> None:
         body: dict[str, Any] = {
             "now": _t(batch.now),
             "node": node,
             "host": batch.host,
-            "users": [x for user, p in profiles.items() for x in (user, p.decode())],
+            "users": [x for user, (at, p) in profiles.items() for x in (user, _t(at), p.decode())],
             "closed": [x for u, s, e in batch.closed for x in (u, _t(s), _t(e))],
             "closes": sorted(batch.closes),
             "opens": [x for u, s in batch.opens.items() for x in (u, _t(s))],
             "counts": [x for name, n in batch.counts.items() for x in (name, str(n))],
             "marks": [x for name, user in sorted(batch.marks) for x in (name, user)],
-            "boards": [[_t(at), *skus] for at, skus in batch.boards],
+            "boards": [
+                x
+                for version, (at, skus) in batch.boards.items()
+                for x in (str(version), _t(at) + "|" + ",".join(skus))
+            ],
             "paid": [
                 x
                 for order, pay in batch.paid.items()
@@ -105,25 +118,22 @@ class RedisAnalytics:
                 pipe.hgetall(key)
             replies = await pipe.execute()
         raw = [{_s(k): v for k, v in reply.items()} for reply in replies]
-        meta, users, iv, opened, nodes, counts, _, pinned, pins = raw
+        meta, users, iv, opened, nodes, counts, _, boards = raw
         if not meta:
             return None
         data = RoomData(
             first=float(meta.get("first", 0)),
             last=float(meta.get("last", 0)),
             host=_s(meta.get("host", b"")),
-            users={u: bytes(p) for u, p in users.items()},
+            users={u: _profile(p) for u, p in users.items()},
             intervals={u: parse_intervals(_s(v)) for u, v in iv.items()},
             nodes={n: float(v) for n, v in nodes.items()},
             counts={name: int(v) for name, v in counts.items()},
-            pinned={sku: float(v) for sku, v in pinned.items()},
+            boards={int(v): _board(board) for v, board in boards.items()},
         )
         for key, start in opened.items():
             node, _, user = key.partition("|")
             data.open.append((node, user, float(start)))
-        for key, end in pins.items():
-            sku, _, start = key.partition("|")
-            data.pins.append((sku, float(start), float(end)))
         return data
 
 

@@ -37,8 +37,10 @@ def hour_of(t: float) -> int:
 
 @dataclass(slots=True)
 class Newcomer:
-    """A user this node has not yet reported in a room: their first join's source and claims."""
+    """A user this node has not yet reported in a room: their first join here, its time,
+    source and claims (the store keeps the earliest over all nodes)."""
 
+    at: float
     source: str
     traits: tuple[tuple[str, str], ...]
 
@@ -67,7 +69,7 @@ class Batch:
     closes: set[str] = field(default_factory=set)  # users whose local interval ended
     counts: Counter[str] = field(default_factory=Counter)
     marks: set[tuple[str, str]] = field(default_factory=set)  # (distinct count, user)
-    boards: list[tuple[float, list[str]]] = field(default_factory=list)
+    boards: dict[int, tuple[float, list[str]]] = field(default_factory=dict)  # version -> at, skus
     paid: dict[str, Payment] = field(default_factory=dict)  # order -> its payment
 
     def empty(self) -> bool:
@@ -130,13 +132,13 @@ class Tally:
             r.pending.host = host
         n = r.conns.get(user, 0)
         r.conns[user] = n + 1
+        now = self._now()
         if n == 0:
-            now = self._now()
             r.opened[user] = now
             r.pending.opens[user] = now
         if user not in r.seen:
             r.seen.add(user)
-            r.pending.newcomers[user] = Newcomer(source, traits)
+            r.pending.newcomers[user] = Newcomer(now, source, traits)
 
     def left(self, room: str, user: str) -> None:
         """A connection of ``user`` left ``room``; the last one closes their interval here."""
@@ -183,9 +185,9 @@ class Tally:
 
     # ------------------------------------------------------------------ products
 
-    def cards_shown(self, room: str, skus: list[str]) -> None:
+    def cards_shown(self, room: str, version: int, skus: list[str]) -> None:
         if self.enabled:
-            self._room(room).pending.boards.append((self._now(), list(skus)))
+            self._room(room).pending.boards[version] = (self._now(), list(skus))
 
     def card_clicked(self, room: str, user: str, sku: str) -> None:
         if not self.enabled:
@@ -243,6 +245,7 @@ class Tally:
                 p.opens.setdefault(user, start)
         p.counts.update(batch.counts)
         p.marks |= batch.marks
-        p.boards[:0] = batch.boards
+        for version, board in batch.boards.items():
+            p.boards.setdefault(version, board)
         for order, payment in batch.paid.items():
             p.paid.setdefault(order, payment)

@@ -123,7 +123,8 @@ class ProductCards:
         cards = [orjson.Fragment(c) for c in board.cards]
         analytics = self.ctx.analytics
         if analytics.enabled:
-            analytics.cards_shown(room, [orjson.loads(c)["sku"] for c in board.cards])
+            skus = [orjson.loads(c)["sku"] for c in board.cards]
+            analytics.cards_shown(room, board.version, skus)
         await self.engine.publish(
             room,
             room_event_body(

@@ -1,12 +1,14 @@
 -- Add one node's analytics batch to its room, and keep every key of it ARGV[2] seconds more.
--- KEYS[1] meta hash (first, last, host)     KEYS[2] users hash (user -> profile JSON)
+-- KEYS[1] meta hash (first, last, host)
+-- KEYS[2] users hash (user -> "<first join>|<profile JSON>": the earliest join reported wins)
 -- KEYS[3] intervals hash (user -> "start,end;..." closed intervals)
 -- KEYS[4] open hash ("<node>|<user>" -> start)   KEYS[5] nodes hash (node -> last write)
 -- KEYS[6] counts hash                       KEYS[7] marks hash ("<name>|<user>" -> 1)
--- KEYS[8] pinned hash (sku -> pin start)    KEYS[9] pins hash ("<sku>|<start>" -> end)
--- ARGV[1] the batch as JSON, every value a string: now, node, host, users [u, profile, ...],
+-- KEYS[8] boards hash (card board version -> "<time>|<sku>,<sku>,...")
+-- ARGV[1] the batch as JSON, every value a string: now, node, host,
+--         users [u, first join here, profile, ...],
 --         closed [u, start, end, ...], closes [u, ...], opens [u, start, ...],
---         counts [name, n, ...], marks [name, u, ...], boards [[at, sku, sku, ...], ...],
+--         counts [name, n, ...], marks [name, u, ...], boards [version, board, ...],
 --         paid [order, u, sku, units, cents, hour, ...] (each order counted once, ever)
 -- ARGV[2] keep seconds
 local b = cjson.decode(ARGV[1])
@@ -16,8 +18,11 @@ redis.call('HSET', KEYS[1], 'last', now)
 if b.host ~= '' then
   redis.call('HSET', KEYS[1], 'host', b.host)
 end
-for i = 1, #b.users, 2 do
-  redis.call('HSETNX', KEYS[2], b.users[i], b.users[i + 1])
+for i = 1, #b.users, 3 do
+  local old = redis.call('HGET', KEYS[2], b.users[i])
+  if not old or tonumber(string.match(old, '^[^|]+')) > tonumber(b.users[i + 1]) then
+    redis.call('HSET', KEYS[2], b.users[i], b.users[i + 1] .. '|' .. b.users[i + 2])
+  end
 end
 for i = 1, #b.closed, 3 do
   local user = b.closed[i]
@@ -51,21 +56,8 @@ for i = 1, #b.paid, 6 do
     end
   end
 end
-for _, board in ipairs(b.boards) do
-  local at, shown = board[1], {}
-  for j = 2, #board do
-    shown[board[j]] = true
-  end
-  local pinned = redis.call('HGETALL', KEYS[8])
-  for j = 1, #pinned, 2 do
-    if not shown[pinned[j]] then
-      redis.call('HSET', KEYS[9], pinned[j] .. '|' .. pinned[j + 1], at)
-      redis.call('HDEL', KEYS[8], pinned[j])
-    end
-  end
-  for j = 2, #board do
-    redis.call('HSETNX', KEYS[8], board[j], at)
-  end
+for i = 1, #b.boards, 2 do
+  redis.call('HSET', KEYS[8], b.boards[i], b.boards[i + 1])
 end
 for i = 1, #KEYS do
   redis.call('EXPIRE', KEYS[i], ARGV[2])

@@ -11,13 +11,7 @@ import orjson
 import websockets.sync.client
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (  # noqa: F401  (fixtures)
-    Pages,
-    browser,
-    demo_server,
-    pages,
-    screenshot,
-)
+from tests.browser.conftest import Pages, screenshot
 from tests.liveclient import token
 from tests.servers import API_KEY, ServerProcess
 from tests.timeouts import scaled
@@ -61,8 +55,7 @@ def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
 
 
 def test_console_and_report_page_show_the_servers_numbers(
-    pages: Pages,  # noqa: F811  (the browser tests' fixture)
-    demo_server: ServerProcess,  # noqa: F811
+    pages: Pages, demo_server: ServerProcess
 ) -> None:
     """A scripted live: three viewers, a comment, likes, a share, a click, a paid order and ad
     spend entered in the console; the console, then the report page, show the server's figures."""
