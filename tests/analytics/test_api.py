@@ -10,9 +10,11 @@ import redis.asyncio
 import websockets
 
 from liveroom import auth
+from liveroom.client import LiveroomClient
+from liveroom.client.errors import BadRequest
 from tests.analytics.live import Clock, LiveNode, body, join, leave, live_node, ok
 from tests.liveclient import LiveClient
-from tests.servers import SECRET
+from tests.servers import API_KEY, SECRET
 from tests.timeouts import scaled
 
 T0 = 1_800_000_000 // 3600 * 3600
@@ -169,3 +171,16 @@ async def node_join_uncounted(node: LiveNode, room: str) -> LiveClient:
     client = LiveClient(await websockets.connect(url, open_timeout=scaled(10)))
     await client.event("snapshot")
     return client
+
+
+async def test_python_client_reads_the_report(node: LiveNode) -> None:
+    """``lr.rooms``: ad spend, the report and its CSV, and ``BadRequest`` for a bad amount."""
+    await _counted_room(node, "c1")
+    async with LiveroomClient(node.url, api_key=API_KEY) as lr:
+        assert await lr.rooms.add_ad_spend("c1", 2500) == T0
+        with pytest.raises(BadRequest):
+            await lr.rooms.add_ad_spend("c1", -5)
+        report = await lr.rooms.report("c1")
+        assert report["money"]["ad_spend"] == 2500
+        assert report["interaction"]["shares"] == 1
+        assert "money,ad_spend,,,2500" in await lr.rooms.report_csv("c1")
