@@ -8,6 +8,9 @@ from collections.abc import Callable
 from liveroom.features.analytics.store import AnalyticsStore, RoomData
 from liveroom.features.analytics.tally import Batch
 
+#: how often a write looks for rooms past their keep time (a read checks its own room)
+SWEEP_S = 60.0
+
 
 class MemoryAnalytics:
     """Satisfies ``AnalyticsStore``. Each method finishes without an ``await`` in between, so
@@ -19,9 +22,12 @@ class MemoryAnalytics:
         self.hosts: dict[str, dict[str, str]] = {}  # host -> user -> room first seen in
         self.open: dict[str, dict[tuple[str, str], float]] = {}  # room -> (node, user) -> start
         self.marks: dict[str, set[tuple[str, str]]] = {}  # room -> (name, user) counted
+        self._swept = 0.0  # when expired rooms were last looked for
 
     def _room(self, room: str, now: float, keep_s: float) -> RoomData:
         self._expire(now)
+        if self.expires.get(room, now + 1) <= now:
+            self._drop(room)  # past its keep time: a new report starts
         data = self.rooms.get(room)
         if data is None:
             data = self.rooms[room] = RoomData(first=now)
@@ -32,8 +38,14 @@ class MemoryAnalytics:
         return data
 
     def _expire(self, now: float) -> None:
+        if self._swept <= now < self._swept + SWEEP_S:
+            return
+        self._swept = now
         for room in [r for r, at in self.expires.items() if at <= now]:
-            del self.rooms[room], self.expires[room], self.open[room], self.marks[room]
+            self._drop(room)
+
+    def _drop(self, room: str) -> None:
+        del self.rooms[room], self.expires[room], self.open[room], self.marks[room]
 
     async def returning(self, host: str, room: str, users: list[str], keep_s: float) -> list[bool]:
         seen = self.hosts.setdefault(host, {})
@@ -88,7 +100,8 @@ class MemoryAnalytics:
             counts[name] = counts.get(name, 0) + cents
 
     async def read(self, room: str, now: float) -> RoomData | None:
-        self._expire(now)
+        if self.expires.get(room, now + 1) <= now:
+            return None  # past its keep time; the next sweep deletes it
         return self.rooms.get(room)
 
 
