@@ -107,7 +107,8 @@ export function renderReport(root, report) {
     ]),
     el("div", { class: "charts" }, [
       panel("Viewers per minute", "an-minutes", bars(el("div"), report.minutes.slice(-30).map((r) => ({ label: hhmm(r.minute), value: r.viewers })), "#6b7cff")),
-      panel("Retention (still watching after)", "an-retention", bars(el("div"), Object.entries(w.retention).map(([min, share]) => ({ label: `${min}m`, value: Math.round((share || 0) * 100) })), "#35d07f")),
+      panel("Interaction per minute (comments + likes + shares)", "an-interaction-minutes", bars(el("div"), report.minutes.slice(-30).map((r) => ({ label: hhmm(r.minute), value: r.comments + r.likes + r.shares })), "#ff7a3d")),
+      panel("Retention (% still watching after)", "an-retention", bars(el("div"), Object.entries(w.retention).map(([min, share]) => ({ label: `${min}m`, value: Math.round((share || 0) * 100) })), "#35d07f")),
       panel(`Traffic sources · private ${pct(s.private_share)}`, "an-sources", bars(el("div"), Object.entries(s.by_source).map(([src, n]) => ({ label: src, value: n })), "#ffb547")),
       panel("Conversion funnel", "an-funnel", (() => {
         const host = el("div");
@@ -123,11 +124,14 @@ export function renderReport(root, report) {
         return host;
       })()),
       panel("Click heat map (card × minute)", "an-heat", heatmap(report)),
-      panel("GMV and ROI by hour", "an-hours", table(
-        ["hour", "GMV ¥", "ad spend ¥", "ROI"],
-        m.hours.map((h) => [hhmm(h.hour), yuan(h.gmv), yuan(h.ad_spend), h.roi === null ? "–" : h.roi.toFixed(2)]),
-        "an-hours-table",
-      )),
+      panel("GMV and ROI by hour", "an-hours", el("div", {}, [
+        bars(el("div"), m.hours.map((h) => ({ label: hhmm(h.hour), value: h.gmv / 100 })), "#ff2d55"),
+        table(
+          ["hour", "GMV ¥", "ad spend ¥", "ROI"],
+          m.hours.map((h) => [hhmm(h.hour), yuan(h.gmv), yuan(h.ad_spend), h.roi === null ? "–" : h.roi.toFixed(2)]),
+          "an-hours-table",
+        ),
+      ])),
     ]),
     panel("Products", "an-products", table(
       ["card", "exposed", "clicks", "clickers", "tried", "reserved", "paid", "units", "GMV ¥", "AOV ¥"],

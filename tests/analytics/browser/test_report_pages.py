@@ -11,7 +11,7 @@ import orjson
 import websockets.sync.client
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Pages, screenshot
+from tests.browser.conftest import SCREENSHOTS, Pages, screenshot
 from tests.liveclient import token
 from tests.servers import API_KEY, ServerProcess
 from tests.timeouts import scaled
@@ -91,7 +91,7 @@ def test_console_and_report_page_show_the_servers_numbers(
     expect(host.get_by_test_id("an-online")).to_have_text(f"3 / {report['audience']['peak']}")
     expect(host.locator("[data-testid=an-heatmap] rect[data-clicks='1']")).to_have_count(1)
     host.get_by_test_id("analytics").scroll_into_view_if_needed()
-    screenshot(host, "analytics-console")
+    assert screenshot(host, "analytics-console").stat().st_size > 10_000
 
     for viewer in viewers:
         viewer.close()
@@ -109,4 +109,7 @@ def test_console_and_report_page_show_the_servers_numbers(
     after = api(demo_server, "GET", "/report")
     assert after["ended"] is True
     assert after["watch"]["average_s"] > 0
-    screenshot(page, "analytics-report")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    whole = SCREENSHOTS / "analytics-report.png"
+    page.screenshot(path=str(whole), full_page=True, timeout=scaled(30_000))
+    assert whole.stat().st_size > 10_000
