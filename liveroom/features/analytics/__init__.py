@@ -126,7 +126,8 @@ class Analytics(Feature):
             self.tally.commented(room, who.user)
 
     async def handle_share(self, session: Session, command: ShareLive) -> dict[str, Any]:
-        self.tally.shared(session.room.id, session.who.user)
+        if self._counted(session.who):
+            self.tally.shared(session.room.id, session.who.user)
         return {}
 
     # ------------------------------------------------------------------ the write
