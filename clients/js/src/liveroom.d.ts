@@ -84,6 +84,8 @@ export interface LiveRoomOptions {
   token?: TokenSource;
   /** Resume from this offset on the first connection (one saved earlier). Default null: a fresh join. */
   offset?: number | null;
+  /** Where the viewer came from, sent as `src` for the host's analytics: `feed`, `follow`, `search`, `share`, `group`, `official`, `ad` or `other` (anything else counts as `other`). Default null: not sent. */
+  source?: string | null;
   /** How long `send` waits for a reply. Default 8000. */
   requestTimeoutMs?: number;
   /** The first reconnect ceiling; it doubles per failed attempt. Default 300. */

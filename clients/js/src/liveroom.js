@@ -73,6 +73,7 @@ const DEFAULTS = {
   room: "",
   token: null, // string, or (async) function ({ refresh }) => string; null for anonymous
   offset: null, // resume from this offset on the first connection (an offset saved earlier)
+  source: null, // where the viewer came from (``src``: feed, follow, search, share, group, official, ad, other)
   requestTimeoutMs: 8000,
   backoffBaseMs: 300,
   backoffMaxMs: 10000,
@@ -215,6 +216,7 @@ export class LiveRoom extends EventTarget {
     const params = new URLSearchParams({ room: this.options.room });
     if (token) params.set("token", token);
     if (this.offset !== null) params.set("offset", String(this.offset));
+    if (this.options.source) params.set("src", String(this.options.source));
     const Impl = this.options.WebSocket || globalThis.WebSocket;
     let ws;
     try {

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import SCREENSHOTS, Pages, screenshot
 from tests.liveclient import token
 from tests.servers import API_KEY, ServerProcess
-from tests.timeouts import scaled
+from tests.timeouts import scaled, wait_until
 
 ROOM = "demo"
 SKU = "tea-longjing"
@@ -113,3 +113,26 @@ def test_console_and_report_page_show_the_servers_numbers(
     whole = SCREENSHOTS / "analytics-report.png"
     page.screenshot(path=str(whole), full_page=True, timeout=scaled(30_000))
     assert whole.stat().st_size > 10_000
+
+
+def test_viewer_page_sends_its_source_and_shares(pages: Pages, demo_server: ServerProcess) -> None:
+    """A viewer who came by a group link and taps share counts as source "group" and a share."""
+    viewer = pages.open(f"/demo/?src=group&room={ROOM}")
+    expect(viewer.get_by_test_id("status")).to_be_hidden()
+    viewer.get_by_test_id("share").click()
+
+    def counted() -> bool:
+        report = httpx.get(
+            f"{demo_server.url}/api/rooms/{ROOM}/report",
+            headers={"authorization": f"Bearer {API_KEY}"},
+            timeout=scaled(5),
+        )
+        if report.status_code != 200:
+            return False
+        body = report.json()
+        return bool(body["interaction"]["shares"] == 1 and body["sources"]["by_source"]["group"])
+
+    wait_until(counted, 10, "the share and the source were not counted")
+    report = api(demo_server, "GET", "/report")
+    assert report["sources"]["by_source"]["group"] == 1
+    assert report["audience"]["unique_viewers"] == 1
