@@ -42,6 +42,10 @@ __all__ = ["Analytics", "analytics_store"]
 
 log = logging.getLogger("liveroom.analytics")
 
+#: a report built less than this long ago (by the clock) is served again: however many consoles
+#: poll a room, a node builds its report at most about once a second
+REPORT_REUSE_S = 1.0
+
 
 def analytics_store(engine: Engine) -> AnalyticsStore:
     """The analytics store for ``engine``: in its memory, or in its Redis."""
@@ -76,6 +80,8 @@ class Analytics(Feature):
         self._writer: asyncio.Task[None] | None = None
         #: one flush at a time, so a room's batches reach the store in the order drained
         self._flushing = asyncio.Lock()
+        #: room -> (when built, report); emptied by every write of this node
+        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return {ShareLive: self.handle_share}
@@ -144,6 +150,7 @@ class Analytics(Feature):
         """Write every room's pending tally, one store call per room; a batch that cannot be
         written now goes back into the tally for the next pulse."""
         async with self._flushing:
+            self._reports.clear()
             for batch in self.tally.drain():
                 try:
                     await self._write(batch)
@@ -169,13 +176,22 @@ class Analytics(Feature):
     # ------------------------------------------------------------------ reading
 
     async def report(self, room: str) -> dict[str, Any]:
-        """The room's report now; ``not_found`` when nothing was ever counted for it."""
+        """The room's report now; ``not_found`` when nothing was ever counted for it.
+
+        Building it is linear in the room's viewers and minutes, so it runs in a worker thread
+        (the event loop, and with it the fan-out, keeps its turns), and a report built within
+        ``REPORT_REUSE_S`` that no write of this node has outdated is served again.
+        """
         now = self.ctx.now()
+        cached = self._reports.get(room)
+        if cached is not None and 0 <= now - cached[0] < REPORT_REUSE_S:
+            return cached[1]
         data = await self.store.read(room, now)
         if data is None:
             raise CommandError(ErrorCode.NOT_FOUND, f"no analytics for room {room!r}")
         info = await self.ctx.rooms.info(room)
-        return report.build(
+        built = await asyncio.to_thread(
+            report.build,
             room,
             data,
             now=round(now, 3),
@@ -183,10 +199,15 @@ class Analytics(Feature):
             stale_s=self.stale_s,
             ended=bool(info.get("ended")),
         )
+        if len(self._reports) >= 256:
+            self._reports.clear()
+        self._reports[room] = (now, built)
+        return built
 
     async def add_spend(self, room: str, cents: int, at: float | None) -> int:
         """Add ``cents`` of ad spend to the hour of ``at`` (default now); that hour's start."""
         now = self.ctx.now()
         hour = hour_of(now if at is None else at)
         await self.store.add_spend(room, hour, cents, round(now, 3), self.keep_s)
+        self._reports.pop(room, None)
         return hour

@@ -102,7 +102,21 @@ class MemoryAnalytics:
     async def read(self, room: str, now: float) -> RoomData | None:
         if self.expires.get(room, now + 1) <= now:
             return None  # past its keep time; the next sweep deletes it
-        return self.rooms.get(room)
+        data = self.rooms.get(room)
+        if data is None:
+            return None
+        # a copy: the report is built in a worker thread while writes go on
+        return RoomData(
+            first=data.first,
+            last=data.last,
+            host=data.host,
+            users=dict(data.users),
+            intervals={user: list(iv) for user, iv in data.intervals.items()},
+            open=list(data.open),
+            nodes=dict(data.nodes),
+            counts=dict(data.counts),
+            boards=dict(data.boards),
+        )
 
 
 #: the static conformance check (mypy): a ``MemoryAnalytics`` is an ``AnalyticsStore``
