@@ -178,41 +178,32 @@ def _audience(
         "entries": len(flat),
         "exits": sum(1 for _, _, o in flat if not o),
     }
-    per_minute: dict[int, Counter[str]] = {}
-
-    def cell(minute: int) -> Counter[str]:
-        return per_minute.setdefault(minute, Counter())
-
+    figures = ("viewers", "entries", "exits", "comments", "likes", "shares")
+    per: dict[str, Counter[int]] = {figure: Counter() for figure in figures}
+    viewers, entries, exits = per["viewers"], per["entries"], per["exits"]
     for user_segs in segs.values():
         last = None
         for s, e, o in user_segs:
             first_minute = int(s // 60) * 60
             last_minute = max(first_minute, int(-(-e // 60)) * 60 - 60)
-            cell(first_minute)["entries"] += 1
+            entries[first_minute] += 1
             if not o:
-                cell(int(e // 60) * 60)["exits"] += 1
-            for minute in range(first_minute, last_minute + 1, 60):
-                if minute != last:
-                    cell(minute)["viewers"] += 1
-                    last = minute
+                exits[int(e // 60) * 60] += 1
+            for minute in range(
+                first_minute if first_minute != last else first_minute + 60, last_minute + 1, 60
+            ):
+                viewers[minute] += 1
+            last = last_minute
     for name, n in counts.items():
         if name.startswith("m:"):
             _, at, what = name.split(":", 2)
             if what in ("comments", "likes", "shares"):
-                cell(int(at))[what] += n
-    minutes = []
-    if per_minute:
-        for minute in range(min(per_minute), max(per_minute) + 60, 60):
-            c = per_minute.get(minute, Counter())
-            minutes.append(
-                {
-                    "minute": minute,
-                    **{
-                        key: c[key]
-                        for key in ("viewers", "entries", "exits", "comments", "likes", "shares")
-                    },
-                }
-            )
+                per[what][int(at)] += n
+    seen = set().union(*per.values())
+    minutes = [
+        {"minute": minute, **{figure: per[figure][minute] for figure in figures}}
+        for minute in (range(min(seen), max(seen) + 60, 60) if seen else ())
+    ]
     return audience, minutes
 
 
