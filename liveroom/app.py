@@ -7,7 +7,7 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,11 +25,19 @@ from liveroom.config import Settings
 from liveroom.connection.expiry import ExpiryWatch
 from liveroom.connection.handshake import websocket_endpoint
 from liveroom.connection.session import CORE_HANDLERS, ConnectionHost, Session
-from liveroom.context import NodeContext, RoomKicks, RoomSnapshots, ViewerJoins
+from liveroom.context import (
+    NO_ANALYTICS,
+    AnalyticsSink,
+    NodeContext,
+    RoomKicks,
+    RoomSnapshots,
+    ViewerJoins,
+)
 from liveroom.engine import engine_from_settings
 from liveroom.engine.base import Engine
 from liveroom.errors import ErrorCode
 from liveroom.features import Dispatch, Feature
+from liveroom.features.analytics import Analytics
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
 from liveroom.features.events import Feed
@@ -61,6 +69,7 @@ FEATURES: tuple[type[Feature], ...] = (
     LuckyBags,
     RedPackets,
     Feed,
+    Analytics,
 )
 
 F = TypeVar("F", bound=Feature)
@@ -78,8 +87,10 @@ class Node:
         settings: Settings,
         engine: Engine | None = None,
         features: tuple[type[Feature], ...] = FEATURES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self.engine: Engine = engine or engine_from_settings(settings)
         self.hub = Hub(self.engine, settings)
         self.log = log
@@ -91,9 +102,15 @@ class Node:
         #: the node's flash sales, if it runs them: product cards read stock through this seam
         #: (``context.SaleStock``), the demo pays orders through it
         self.sales: FlashSale | None = None
+        #: the host's analytics, if the node runs it: features report likes, cards, buys and
+        #: payments through this seam (``context.AnalyticsSink``)
+        self.analytics: AnalyticsSink = NO_ANALYTICS
         context: NodeContext = self  # mypy holds Node to the context protocol here
         self.features: list[Feature] = [kind(context) for kind in features]
         self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
+        self.analytics = next(
+            (f.tally for f in self.features if isinstance(f, Analytics)), NO_ANALYTICS
+        )
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
         directory = _one(self.features, Rooms).directory
         self.rooms: RoomSnapshots = directory
@@ -112,7 +129,7 @@ class Node:
         self.draining = False
 
     def now(self) -> float:
-        return time.time()
+        return self._clock()
 
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
@@ -197,16 +214,23 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
     """Build the liveroom ASGI app. Mount it anywhere; it opens its engine in its lifespan.
 
-    ``engine`` may be injected (a ``RedisEngine`` built on the shop's own client, say).
+    ``engine`` may be injected (a ``RedisEngine`` built on the shop's own client, say);
+    ``clock`` is the features' wall clock (``NodeContext.now``), injected by tests that must
+    not wait out minutes.
     """
     settings = settings or Settings.from_env()
     if not settings.secret:
         log.warning("no LIVEROOM_SECRET: tokens are signed with a random secret for this process")
         settings = settings.replace(secret=secrets.token_urlsafe(32))
-    node = Node(settings, engine)
+    node = Node(settings, engine, clock=clock)
     _host: ConnectionHost = node  # mypy holds the node to what the connection layer needs
 
     @contextlib.asynccontextmanager

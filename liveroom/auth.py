@@ -1,9 +1,11 @@
 """Tokens: signed by the shop's backend (JWT, HS256), checked here.
 
 Claims: ``sub`` user id, ``name`` display name, ``room`` (one id, or ``"*"`` for every room) or
-``rooms`` (a list), ``role`` (viewer, host, admin) and ``exp``. Viewer tokens and the backend's API
-key are different things: the API key never opens a WebSocket, a viewer token never calls a
-backend-only endpoint.
+``rooms`` (a list), ``role`` (viewer, host, admin) and ``exp``. Optional audience claims for the
+host's analytics (``TRAITS``): ``region``, ``age`` (an age band), ``gender`` (short strings) and
+``follower`` (true when the viewer follows the host); anything else there is ignored. Viewer
+tokens and the backend's API key are different things: the API key never opens a WebSocket, a
+viewer token never calls a backend-only endpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from liveroom.errors import AuthError, CloseCode
 from liveroom.protocol import ROLE_RANK, USER_ID
 
 ALGORITHM = "HS256"
+#: optional token claims kept on the ``Identity`` for the host's analytics, only as aggregates
+TRAITS = ("region", "age", "gender", "follower")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,15 @@ class Identity:
     role: str
     rooms: tuple[str, ...]
     expires: float | None = None
+    #: the optional audience claims present (``TRAITS``), as ``(claim, value)`` pairs
+    traits: tuple[tuple[str, str], ...] = ()
+
+    def trait(self, name: str) -> str:
+        """The value of audience claim ``name``, or "" when the token has none."""
+        for key, value in self.traits:
+            if key == name:
+                return value
+        return ""
 
     @property
     def anonymous(self) -> bool:
@@ -55,6 +68,7 @@ def mint(
     role: str = "viewer",
     ttl_s: float = 3600,
     now: float | None = None,
+    traits: dict[str, str | bool] | None = None,
 ) -> str:
     """Sign a token. The shop's backend does the same with its own JWT library."""
     if role not in ROLE_RANK:
@@ -67,6 +81,10 @@ def mint(
         "iat": issued,
         "exp": issued + int(ttl_s),
     }
+    for key, value in (traits or {}).items():
+        if key not in TRAITS:
+            raise ValueError(f"traits are {TRAITS}, not {key!r}")
+        claims[key] = value
     if isinstance(room, list):
         claims["rooms"] = room
     else:
@@ -102,10 +120,25 @@ def verify(secret: str, token: str, room: str | None = None) -> Identity:
         role=role,
         rooms=tuple(rooms),
         expires=float(claims["exp"]),
+        traits=_traits(claims),
     )
     if room is not None and not identity.in_room(room):
         raise AuthError(CloseCode.WRONG_ROOM, "token is not valid for this room")
     return identity
+
+
+def _traits(claims: dict[str, object]) -> tuple[tuple[str, str], ...]:
+    """The audience claims worth keeping: short strings (``follower``: a boolean); a malformed
+    one is dropped, not refused, since it only feeds aggregates."""
+    out: list[tuple[str, str]] = []
+    for key in TRAITS:
+        value = claims.get(key)
+        if key == "follower":
+            if value is True:
+                out.append((key, "1"))
+        elif isinstance(value, str) and 0 < len(value) <= 32:
+            out.append((key, value))
+    return tuple(out)
 
 
 def anonymous() -> Identity:

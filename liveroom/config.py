@@ -90,6 +90,10 @@ class Settings:
     feed_poll_s: float = 0.1  # how often a deliverer looks for new events
     feed_trim_s: float = 5.0  # how often outboxes are trimmed and laggards reported
     feed_allow_loopback: bool = True  # webhook URLs may name 127.0.0.0/8 and ::1
+    # host analytics (``liveroom.features.analytics``, docs/analytics.md): off counts nothing
+    analytics: bool = True
+    analytics_keep_days: float = 30.0  # how long a room's report is kept after its last write
+    analytics_k: int = 10  # a profile value held by fewer viewers is folded into "other"
     # demo
     demo: bool = True
     demo_room: str = "demo"
@@ -138,6 +142,10 @@ class Settings:
             raise ValueError("tick_ms must be at least 1")
         if self.outgoing_hard_kb < self.outgoing_soft_kb:
             raise ValueError("outgoing_hard_kb must be at least outgoing_soft_kb")
+        if self.analytics_keep_days <= 0:
+            raise ValueError("analytics_keep_days must be more than 0")
+        if self.analytics_k < 1:
+            raise ValueError("analytics_k must be at least 1")
         if self.max_conns_per_ip < 0:
             raise ValueError("max_conns_per_ip must be 0 (no cap) or more")
         if self.feed_attempts < 1 or self.feed_batch < 1 or self.feed_concurrency < 1:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Protocol
 from liveroom.connection.seams import RoomDirectory, RoomKicks, RoomSnapshots, ViewerJoins
 
 __all__ = [
+    "NO_ANALYTICS",
+    "AnalyticsSink",
     "NodeContext",
     "RoomDirectory",
     "RoomKicks",
@@ -43,6 +45,72 @@ class SaleStock(Protocol):
         """``(sku, units left)`` of the sale, None when the room has no sale by that id.
         Raises ``EngineUnavailable``."""
         ...
+
+
+class AnalyticsSink(Protocol):
+    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens.
+
+    Every method is synchronous and only adds to this node's in-memory tally, which the
+    analytics feature writes to shared state once per pulse: call it from a command or route
+    handler, never per viewer per frame. Joins, leaves and comments reach analytics through the
+    feature hooks (``joined``, ``left``, ``commented``); ``enabled`` is False when the node
+    counts nothing (``Settings.analytics``), so a caller may skip work done only for analytics.
+    Amounts are integer cents (fen).
+    """
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def liked(self, room: str, user: str, count: int) -> None:
+        """``user`` sent ``count`` likes."""
+
+    def cards_shown(self, room: str, version: int, skus: list[str]) -> None:
+        """The board changed to ``version``: ``skus`` are the cards pinned now (a card's pin
+        lasts from the board it first appears on to the first later board without it)."""
+
+    def card_clicked(self, room: str, user: str, sku: str) -> None:
+        """``user`` clicked the pinned card ``sku``."""
+
+    def buy_tried(self, room: str, user: str, sku: str) -> None:
+        """``user`` sent a buy for ``sku``, whatever the answer."""
+
+    def order_reserved(self, room: str, user: str, sku: str, units: int) -> None:
+        """A buy by ``user`` reserved ``units`` of ``sku`` (a new order)."""
+
+    def order_paid(
+        self, room: str, user: str, sku: str, order: str, units: int, cents: int
+    ) -> None:
+        """Order ``order`` of ``user`` for ``units`` of ``sku`` is paid: ``cents`` in all.
+        Counted once per order id, however often it is reported (a confirm repeated)."""
+
+
+class _NoAnalytics:
+    """The sink of a node that runs no analytics: it drops everything."""
+
+    enabled = False
+
+    def liked(self, room: str, user: str, count: int) -> None:
+        pass
+
+    def cards_shown(self, room: str, version: int, skus: list[str]) -> None:
+        pass
+
+    def card_clicked(self, room: str, user: str, sku: str) -> None:
+        pass
+
+    def buy_tried(self, room: str, user: str, sku: str) -> None:
+        pass
+
+    def order_reserved(self, room: str, user: str, sku: str, units: int) -> None:
+        pass
+
+    def order_paid(
+        self, room: str, user: str, sku: str, order: str, units: int, cents: int
+    ) -> None:
+        pass
+
+
+NO_ANALYTICS: AnalyticsSink = _NoAnalytics()
 
 
 class NodeContext(Protocol):
@@ -72,6 +140,13 @@ class NodeContext(Protocol):
     def sales(self) -> SaleStock | None:
         """The node's flash sales, None when it runs none. Set once every feature is built:
         read it when handling a call, not in a feature's ``__init__``."""
+        ...
+
+    @property
+    def analytics(self) -> AnalyticsSink:
+        """Where features report likes, cards, buys and payments for the host's analytics
+        (``NO_ANALYTICS`` when the node runs none). Set once every feature is built: read it
+        when handling a call, not in a feature's ``__init__``."""
         ...
 
     @property

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from liveroom.client.errors import from_response
 from liveroom.client.http import Http, Json, fields
+
+REPORT = "/api/rooms/{room}/report"
 
 
 class Rooms:
@@ -28,6 +31,7 @@ class Rooms:
         *,
         title: str | None = None,
         host_name: str | None = None,
+        host: str | None = None,
         cover: str | None = None,
         allow_anonymous: bool | None = None,
         sensitive_words: Sequence[str] | None = None,
@@ -37,12 +41,14 @@ class Rooms:
     ) -> Json:
         """Change the settings given (the others stay); every viewer gets a ``room`` event.
 
-        ``ended=True`` ends the live: every viewer is closed with 4010. Returns the settings
-        after the change.
+        ``ended=True`` ends the live: every viewer is closed with 4010. ``host`` is the host's
+        (shop's) account id: analytics counts returning viewers over a host's rooms. Returns
+        the settings after the change.
         """
         body = fields(
             title=title,
             host_name=host_name,
+            host=host,
             cover=cover,
             allow_anonymous=allow_anonymous,
             sensitive_words=None if sensitive_words is None else list(sensitive_words),
@@ -106,3 +112,25 @@ class Rooms:
         Online counts lag by up to a pulse on several nodes."""
         answer: Json = await self._http.call("GET", "/api/rooms/{room}/stats", room=room)
         return answer
+
+    async def report(self, room: str) -> Json:
+        """The room's analytics report (``docs/analytics.md``): audience, watch time, sources,
+        interaction, products, money, profile. ``NotFound`` when nothing was counted for it."""
+        answer: Json = await self._http.call("GET", REPORT, room=room)
+        return answer
+
+    async def report_csv(self, room: str) -> str:
+        """The same report as CSV text, one figure per row (``group,figure,sku,time,value``)."""
+        response = await self._http.send("GET", REPORT + ".csv", room=room)
+        if not response.is_success:
+            raise from_response(response)
+        return response.text
+
+    async def add_ad_spend(self, room: str, cents: int, at: float | None = None) -> int:
+        """Add ``cents`` of ad spend to the hour of ``at`` (Unix s; default now), for ROI by
+        hour; returns that hour's start. ``BadRequest`` for a negative or fractional amount."""
+        body = fields(cents=cents, at=at)
+        hour = await self._http.call(
+            "POST", "/api/rooms/{room}/ad-spend", body, key="hour", room=room
+        )
+        return int(hour)

@@ -182,6 +182,11 @@ class Session:
         node = self.node
         node.sessions.discard(self)
         node.hub.leave(self.viewer)
+        for feature in node.features:
+            try:
+                feature.left(self)
+            except Exception:
+                log.exception("%s.left failed", feature.name)
         self.give_back()
 
     def give_back(self) -> None:
@@ -304,12 +309,15 @@ class CommandTable(Protocol):
 
 
 class JoinHook(Protocol):
-    """A feature as the handshake sees it: a name, and private events for a new viewer."""
+    """A feature as the connection layer sees it: a name, private events for a new viewer,
+    and word that a viewer's connection is gone."""
 
     @property
     def name(self) -> str: ...
 
     async def joined(self, session: Session) -> None: ...
+
+    def left(self, session: Session) -> None: ...
 
 
 class ConnectionHost(Protocol):

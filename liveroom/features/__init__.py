@@ -68,6 +68,10 @@ class Feature:
     async def joined(self, session: Session) -> None:
         """A viewer has its snapshot: send it what is private to it (``session.viewer.send``)."""
 
+    def left(self, session: Session) -> None:
+        """A viewer's connection is gone (closed, dropped or evicted), once per ``joined``.
+        Synchronous: runs as the connection finishes."""
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:

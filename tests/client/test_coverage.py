@@ -45,6 +45,9 @@ CALLS: dict[str, Call] = {
     "rooms.kicks": lambda lr, r: lr.rooms.kicks(r),
     "rooms.unkick": lambda lr, r: lr.rooms.unkick(r, "u1"),
     "rooms.stats": lambda lr, r: lr.rooms.stats(r),
+    "rooms.report": lambda lr, r: lr.rooms.report(r),
+    "rooms.report_csv": lambda lr, r: lr.rooms.report_csv(r),
+    "rooms.add_ad_spend": lambda lr, r: lr.rooms.add_ad_spend(r, 100),
     "sales.create": lambda lr, r: lr.sales.create(
         r, sale="s1", sku="A1", title="Tea", price=1, stock=5
     ),

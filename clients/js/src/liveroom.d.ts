@@ -96,6 +96,8 @@ export interface LiveRoomOptions {
   offset?: number | null;
   /** The stream epoch of `offset` (saved with it). Without it a resume gets a reset snapshot. */
   epoch?: string | null;
+  /** Where the viewer came from, sent as `src` for the host's analytics: `feed`, `follow`, `search`, `share`, `group`, `official`, `ad` or `other` (anything else counts as `other`). Default null: not sent. */
+  source?: string | null;
   /** How long `send` waits for a reply. Default 8000. */
   requestTimeoutMs?: number;
   /** The first reconnect ceiling; it doubles per failed attempt. Default 300. */

@@ -93,6 +93,7 @@ const DEFAULTS = {
   token: null, // string, or (async) function ({ refresh }) => string; null for anonymous
   offset: null, // resume from this offset on the first connection (an offset saved earlier)
   epoch: null, // ... of this epoch (saved with it); an offset without its epoch gets a reset
+  source: null, // where the viewer came from (``src``: feed, follow, search, share, group, official, ad, other)
   requestTimeoutMs: 8000,
   backoffBaseMs: 300,
   backoffMaxMs: 10000,
@@ -242,6 +243,7 @@ export class LiveRoom extends EventTarget {
       params.set("offset", String(this.offset));
       if (this.epoch !== null) params.set("epoch", this.epoch);
     }
+    if (this.options.source) params.set("src", String(this.options.source));
     const Impl = this.options.WebSocket || globalThis.WebSocket;
     let ws;
     try {

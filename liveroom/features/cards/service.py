@@ -66,6 +66,7 @@ class ProductCards:
         clicked, shown = await self.store.mark(room, user, [(sku, "clicked"), (sku, "shown")])
         if clicked < 0:
             raise CommandError(ErrorCode.NOT_FOUND, f"card {sku!r} is not pinned")
+        self.ctx.analytics.card_clicked(room, user, sku)
         if clicked:
             await self.engine.incr(room, "card_clicks")
         if shown > 0:
@@ -120,6 +121,10 @@ class ProductCards:
 
     async def _publish(self, room: str, board: Board, change: str, sku: str) -> dict[str, Any]:
         cards = [orjson.Fragment(c) for c in board.cards]
+        analytics = self.ctx.analytics
+        if analytics.enabled:
+            skus = [orjson.loads(c)["sku"] for c in board.cards]
+            analytics.cards_shown(room, board.version, skus)
         await self.engine.publish(
             room,
             room_event_body(

@@ -88,6 +88,7 @@ class Comments(Feature):
 
     async def handle_like(self, session: Session, command: SendLike) -> dict[str, Any]:
         session.room.likes += command.count
+        self.ctx.analytics.liked(session.room.id, session.who.user, command.count)
         return {}
 
     async def handle_system(self, session: Session, command: PostSystem) -> dict[str, Any]:

@@ -70,7 +70,9 @@ class FlashSaleFeature(Feature):
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
         self.settings = SaleSettings.of(ctx.settings)
-        self.sales = FlashSale(ctx.engine, sale_store(ctx.engine), self.settings, ctx.now)
+        self.sales = FlashSale(
+            ctx.engine, sale_store(ctx.engine), self.settings, ctx.now, lambda: ctx.analytics
+        )
         self._sweeper: asyncio.Task[None] | None = None
         self._counter: asyncio.Task[None] | None = None
 

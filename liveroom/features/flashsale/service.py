@@ -37,6 +37,7 @@ from liveroom.features.flashsale.store import (
 from liveroom.protocol import room_event_body
 
 if TYPE_CHECKING:
+    from liveroom.context import AnalyticsSink
     from liveroom.engine.base import Engine
     from liveroom.features.flashsale.settings import SaleSettings
 
@@ -73,8 +74,11 @@ class FlashSale:
         store: SaleStore,
         settings: SaleSettings,
         clock: Callable[[], float],
+        analytics: Callable[[], AnalyticsSink] | None = None,
     ) -> None:
         self.engine = engine
+        #: the node's analytics seam (``liveroom.context.AnalyticsSink``), read at each call
+        self.analytics = analytics
         self.store = store
         self.clock = clock  # wall-clock seconds since the epoch (the node's ``now``)
         self.throttle = settings.stock_throttle_s
@@ -83,6 +87,8 @@ class FlashSale:
         self._tasks: set[asyncio.Task[None]] = set()
         #: users who tried to buy, per room, not yet counted in the room's funnel
         self._tried: dict[str, set[str]] = {}
+        #: (room, sale) -> (sku, unit price): fixed at a sale's creation, read once per node
+        self._products: dict[tuple[str, str], tuple[str, int]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,6 +144,13 @@ class FlashSale:
         """One buy; the reply body on ok, else ``CommandError`` with the answer's code."""
         self._tried.setdefault(room, set()).add(user)
         answer = await self.store.buy(room, sale, user, quantity, request_id)
+        sink = self.analytics() if self.analytics is not None else None
+        if sink is not None and sink.enabled:
+            product = await self._product(room, sale)
+            if product is not None:
+                sink.buy_tried(room, user, product[0])
+                if answer.fresh and answer.code is Answer.OK:
+                    sink.order_reserved(room, user, product[0], answer.quantity)
         if answer.fresh:
             self.stock_moved(room, sale)
             self._purchase(room, sale, name)
@@ -159,7 +172,35 @@ class FlashSale:
         return self._settled(room, sale, await self.store.cancel(room, sale, order, user))
 
     async def confirm(self, room: str, sale: str, order: str) -> dict[str, Any]:
-        return self._settled(room, sale, await self.store.confirm(room, sale, order))
+        answer = await self.store.confirm(room, sale, order)
+        settled = self._settled(room, sale, answer)
+        sink = self.analytics() if self.analytics is not None else None
+        if sink is not None and sink.enabled and answer.order is not None:
+            product = await self._product(room, sale)
+            if product is not None:
+                units = answer.order.quantity
+                sink.order_paid(
+                    room,
+                    answer.order.user,
+                    product[0],
+                    f"{sale}/{answer.order.id}",
+                    units,
+                    units * product[1],
+                )
+        return settled
+
+    async def _product(self, room: str, sale: str) -> tuple[str, int] | None:
+        """The sale's sku and unit price (for analytics), None when there is no such sale."""
+        key = (room, sale)
+        found = self._products.get(key)
+        if found is None:
+            state = await self.store.get(room, sale)
+            if state is None:
+                return None
+            found = self._products[key] = (state.sku, state.price)
+            if len(self._products) > 10_000:
+                self._products = {key: found}
+        return found
 
     def _settled(self, room: str, sale: str, answer: OrderAnswer) -> dict[str, Any]:
         if answer.moved:

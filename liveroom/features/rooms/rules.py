@@ -10,6 +10,7 @@ from liveroom.errors import CommandError, ErrorCode
 ROOM_FIELDS: dict[str, type | tuple[type, ...]] = {
     "title": str,
     "host_name": str,
+    "host": str,  # the host's (shop's) account id: analytics' returning viewers are per host
     "cover": str,
     "allow_anonymous": bool,
     "sensitive_words": list,

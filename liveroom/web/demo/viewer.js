@@ -34,6 +34,8 @@ let tokenValue = null;
 
 const live = new LiveRoom({
   room: ROOM,
+  // where this viewer came from (?src=share on a shared link), for the host's analytics
+  source: new URLSearchParams(location.search).get("src"),
   token: async ({ refresh }) => {
     const t = await demoToken("viewer", { refresh });
     tokenName = t.name;
@@ -136,6 +138,21 @@ $("say").addEventListener("submit", async (e) => {
   } catch (err) {
     toast(COMMENT_ERRORS[err.code] || err.message, "bad");
     if (err.code !== "muted" && err.code !== "duplicate") input.value ||= text;
+  }
+});
+
+// ------------------------------------------------------------------ sharing
+
+$("share").addEventListener("click", async () => {
+  const link = new URL(location.href);
+  link.searchParams.set("src", "share");
+  live.send("share").catch(() => {});
+  try {
+    if (navigator.share) await navigator.share({ title: document.title, url: link.href });
+    else await navigator.clipboard.writeText(link.href);
+    toast("Link ready to share", "ok");
+  } catch {
+    // the viewer closed the share sheet, or the clipboard is not available: the share counted
   }
 });
 

@@ -31,6 +31,7 @@ const node = new LiveRoom({
   room: "demo",
   token: "eyJ...",
   offset: 41,
+  source: "share",
   requestTimeoutMs: 5000,
   backoffBaseMs: 300,
   backoffMaxMs: 10000,

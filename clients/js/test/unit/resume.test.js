@@ -24,6 +24,17 @@ test("the first connection asks for no offset", () => {
   assert.equal(server.last.token, "t0");
 });
 
+test("the source option is sent as src on every connection; none by default", (t) => {
+  const room = fakeRoom({ source: "share" });
+  room.live.connect();
+  assert.equal(room.server.last.url.searchParams.get("src"), "share");
+  room.server.last.join(1);
+  assert.equal(reconnectAfter(t, room).url.searchParams.get("src"), "share");
+  const plain = fakeRoom();
+  plain.live.connect();
+  assert.equal(plain.server.last.url.searchParams.has("src"), false);
+});
+
 test("the offset option resumes from a saved offset on the first connection", () => {
   const { live, server } = fakeRoom({ offset: 77 });
   live.connect();

@@ -1,0 +1,215 @@
+"""The host's analytics: live diagnosis while on air, and the report after (docs/analytics.md).
+
+No feature imports this one. It hears the others through the ``liveroom.context.AnalyticsSink``
+seam (likes, cards, buys, payments), and joins, leaves and comments through the feature hooks:
+
+- ``tally.py``: ``Tally``, the node's in-memory counts (the sink), drained once per pulse;
+- ``store.py``: ``AnalyticsStore`` and ``RoomData``; ``store_memory.py``, ``store_redis.py``
+  with ``lua/analytics_*.lua``: one atomic write per room per node per pulse;
+- ``report.py``: the report computed from a room's data (no I/O); ``export.py``: as CSV;
+- ``commands.py``: ``share``; ``routes.py``: the report, its CSV and the ad spend.
+
+Settings: ``analytics`` (off: nothing is counted), ``analytics_keep_days``, ``analytics_k``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+
+from liveroom.auth import Identity
+from liveroom.context import NodeContext
+from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
+from liveroom.features import Feature, Handler
+from liveroom.features.analytics import report
+from liveroom.features.analytics.commands import ShareLive
+from liveroom.features.analytics.routes import AnalyticsRoutes
+from liveroom.features.analytics.store import AnalyticsStore
+from liveroom.features.analytics.tally import Batch, Tally, hour_of, source_of
+from liveroom.protocol import Command
+
+if TYPE_CHECKING:
+    from liveroom.connection.session import Session
+    from liveroom.engine.base import Engine, MemoryHost
+    from liveroom.engine.redis_core import RedisCore
+
+__all__ = ["Analytics", "analytics_store"]
+
+log = logging.getLogger("liveroom.analytics")
+
+#: a report built less than this long ago (by the clock) is served again: however many consoles
+#: poll a room, a node builds its report at most about once a second
+REPORT_REUSE_S = 1.0
+
+
+def analytics_store(engine: Engine) -> AnalyticsStore:
+    """The analytics store for ``engine``: in its memory, or in its Redis."""
+
+    def memory(host: MemoryHost) -> AnalyticsStore:
+        from liveroom.features.analytics.store_memory import MemoryAnalytics
+
+        return MemoryAnalytics()
+
+    def redis(core: RedisCore) -> AnalyticsStore:
+        from liveroom.features.analytics.store_redis import RedisAnalytics
+
+        return RedisAnalytics(core)
+
+    return engine.store(memory=memory, redis=redis)
+
+
+class Analytics(Feature):
+    """Counts what happens in each room on this node (``tally``, the node's
+    ``AnalyticsSink``), writes it once per pulse, and serves the report."""
+
+    name = "analytics"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        settings = ctx.settings
+        self.tally = Tally(ctx.now, enabled=settings.analytics)
+        self.store = analytics_store(ctx.engine)
+        self.keep_s = settings.analytics_keep_days * 86400
+        #: an open interval of a node that has not written for this long ends at its last write
+        self.stale_s = max(3 * settings.pulse_s, settings.node_ttl_s)
+        self._writer: asyncio.Task[None] | None = None
+        #: one flush at a time, so a room's batches reach the store in the order drained
+        self._flushing = asyncio.Lock()
+        #: room -> (when built, report); emptied by every write of this node
+        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def commands(self) -> Mapping[type[Command], Handler]:
+        return {ShareLive: self.handle_share}
+
+    def routes(self) -> list[BaseRoute]:
+        return AnalyticsRoutes(self).routes()
+
+    async def open(self) -> None:
+        if self.tally.enabled:
+            self._writer = asyncio.create_task(self._write_loop(), name="liveroom-analytics")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._writer
+        self.tally.close_all()
+        with contextlib.suppress(EngineUnavailable):
+            await self.flush()
+
+    # ------------------------------------------------------------------ hooks
+
+    @staticmethod
+    def _counted(who: Identity) -> bool:
+        """Viewers are counted (anonymous ones too); hosts and admins are not."""
+        return not who.may("host")
+
+    async def joined(self, session: Session) -> None:
+        if not self._counted(session.who):
+            return
+        ws = session.ws  # the handshake's request: still there while features hear the join
+        source = source_of(ws.query_params.get("src") if ws is not None else None)
+        host = session.room.info.get("host") if session.room.info else None
+        self.tally.joined(
+            session.room.id,
+            session.who.user,
+            source,
+            session.who.traits,
+            host if isinstance(host, str) else "",
+        )
+
+    def left(self, session: Session) -> None:
+        if self._counted(session.who):
+            self.tally.left(session.room.id, session.who.user)
+
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        if self._counted(who):
+            self.tally.commented(room, who.user)
+
+    async def handle_share(self, session: Session, command: ShareLive) -> dict[str, Any]:
+        if self._counted(session.who):
+            self.tally.shared(session.room.id, session.who.user)
+        return {}
+
+    # ------------------------------------------------------------------ the write
+
+    async def _write_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ctx.settings.pulse_s)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("analytics write failed")
+
+    async def flush(self) -> None:
+        """Write every room's pending tally, one store call per room; a batch that cannot be
+        written now goes back into the tally for the next pulse."""
+        async with self._flushing:
+            self._reports.clear()
+            for batch in self.tally.drain():
+                try:
+                    await self._write(batch)
+                except EngineUnavailable:
+                    self.tally.restore(batch)
+
+    async def _write(self, batch: Batch) -> None:
+        users = list(batch.newcomers)
+        back: list[bool | None] = [None] * len(users)
+        if batch.host and users:
+            back = list(await self.store.returning(batch.host, batch.room, users, self.keep_s))
+        profiles = {
+            user: (
+                batch.newcomers[user].at,
+                report.profile_of(
+                    batch.newcomers[user].source, dict(batch.newcomers[user].traits), flag
+                ),
+            )
+            for user, flag in zip(users, back, strict=True)
+        }
+        await self.store.write(batch, self.ctx.settings.node_id, profiles, self.keep_s)
+
+    # ------------------------------------------------------------------ reading
+
+    async def report(self, room: str) -> dict[str, Any]:
+        """The room's report now; ``not_found`` when nothing was ever counted for it.
+
+        Building it is linear in the room's viewers and minutes, so it runs in a worker thread
+        (the event loop, and with it the fan-out, keeps its turns), and a report built within
+        ``REPORT_REUSE_S`` that no write of this node has outdated is served again.
+        """
+        now = self.ctx.now()
+        cached = self._reports.get(room)
+        if cached is not None and 0 <= now - cached[0] < REPORT_REUSE_S:
+            return cached[1]
+        data = await self.store.read(room, now)
+        if data is None:
+            raise CommandError(ErrorCode.NOT_FOUND, f"no analytics for room {room!r}")
+        info = await self.ctx.rooms.info(room)
+        built = await asyncio.to_thread(
+            report.build,
+            room,
+            data,
+            now=round(now, 3),
+            k=self.ctx.settings.analytics_k,
+            stale_s=self.stale_s,
+            ended=bool(info.get("ended")),
+        )
+        if len(self._reports) >= 256:
+            self._reports.clear()
+        self._reports[room] = (now, built)
+        return built
+
+    async def add_spend(self, room: str, cents: int, at: float | None) -> int:
+        """Add ``cents`` of ad spend to the hour of ``at`` (default now); that hour's start."""
+        now = self.ctx.now()
+        hour = hour_of(now if at is None else at)
+        await self.store.add_spend(room, hour, cents, round(now, 3), self.keep_s)
+        self._reports.pop(room, None)
+        return hour

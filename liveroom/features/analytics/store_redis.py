@@ -1,0 +1,141 @@
+"""RedisAnalytics: the host's analytics in Redis, for the Redis engine through its
+``RedisCore`` (see ``store.py`` for the contract).
+
+A node's write is one script (``lua/analytics_write.lua``) over the room's keys, which share
+its hash tag; the returning-viewer check is one script over the host's own key. Key names::
+
+    {prefix}:{room:<id>}:an:meta      hash  first, last, host
+    {prefix}:{room:<id>}:an:users     hash  user -> "<first join>|<profile JSON>"
+    {prefix}:{room:<id>}:an:iv        hash  user -> "start,end;..." closed intervals
+    {prefix}:{room:<id>}:an:open      hash  "<node>|<user>" -> start of an open interval
+    {prefix}:{room:<id>}:an:nodes     hash  node -> its last write
+    {prefix}:{room:<id>}:an:counts    hash  counter -> n
+    {prefix}:{room:<id>}:an:marks     hash  "<name>|<user>" -> 1 (distinct users counted)
+    {prefix}:{room:<id>}:an:boards    hash  board version -> "<time>|<sku>,<sku>,..."
+    {prefix}:an:host:<host>           hash  user -> the room of the host they were first in
+
+Every key expires ``keep_s`` after the room's last write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from liveroom.features.analytics.store import AnalyticsStore, RoomData, parse_intervals
+from liveroom.features.analytics.tally import Batch
+
+if TYPE_CHECKING:
+    from liveroom.engine.redis_core import RedisCore
+
+PARTS = ("meta", "users", "iv", "open", "nodes", "counts", "marks", "boards")
+
+
+def _t(t: float) -> str:
+    return f"{t:.3f}"
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _board(value: bytes) -> tuple[float, list[str]]:
+    at, _, skus = _s(value).partition("|")
+    return float(at), [sku for sku in skus.split(",") if sku]
+
+
+def _profile(value: bytes) -> tuple[float, bytes]:
+    at, _, profile = bytes(value).partition(b"|")
+    return float(at), profile
+
+
+class RedisAnalytics:
+    """Satisfies ``AnalyticsStore``."""
+
+    def __init__(self, core: RedisCore) -> None:
+        self.core = core
+
+    def _keys(self, room: str) -> list[str]:
+        k = self.core.keys(room)
+        return [k.sub("an", part) for part in PARTS]
+
+    async def returning(self, host: str, room: str, users: list[str], keep_s: float) -> list[bool]:
+        key = self.core.key("an", "host", host)
+        reply = await self.core.run(
+            "analytics_returning", [key], [room, int(keep_s), *users], package=__package__
+        )
+        return [bool(int(v)) for v in reply]
+
+    async def write(
+        self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
+    ) -> None:
+        body: dict[str, Any] = {
+            "now": _t(batch.now),
+            "node": node,
+            "host": batch.host,
+            "users": [x for user, (at, p) in profiles.items() for x in (user, _t(at), p.decode())],
+            "closed": [x for u, s, e in batch.closed for x in (u, _t(s), _t(e))],
+            "closes": sorted(batch.closes),
+            "opens": [x for u, s in batch.opens.items() for x in (u, _t(s))],
+            "counts": [x for name, n in batch.counts.items() for x in (name, str(n))],
+            "marks": [x for name, user in sorted(batch.marks) for x in (name, user)],
+            "boards": [
+                x
+                for version, (at, skus) in batch.boards.items()
+                for x in (str(version), _t(at) + "|" + ",".join(skus))
+            ],
+            "paid": [
+                x
+                for order, pay in batch.paid.items()
+                for x in (order, pay.user, pay.sku, str(pay.units), str(pay.cents), str(pay.hour))
+            ],
+        }
+        await self.core.run(
+            "analytics_write",
+            self._keys(batch.room),
+            [orjson.dumps(body), int(keep_s)],
+            package=__package__,
+        )
+
+    async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
+        meta, counts = self._keys(room)[0], self._keys(room)[5]
+        async with self.core.guard():
+            pipe = self.core.client.pipeline(transaction=False)
+            pipe.hsetnx(meta, "first", _t(now))
+            pipe.hset(meta, "last", _t(now))
+            pipe.hincrby(counts, f"h:{hour}:spend", cents)
+            pipe.hincrby(counts, "spend", cents)
+            pipe.expire(meta, int(keep_s))
+            pipe.expire(counts, int(keep_s))
+            await pipe.execute()
+
+    async def read(self, room: str, now: float) -> RoomData | None:
+        async with self.core.guard():
+            pipe = self.core.client.pipeline(transaction=False)
+            for key in self._keys(room):
+                pipe.hgetall(key)
+            replies = await pipe.execute()
+        raw = [{_s(k): v for k, v in reply.items()} for reply in replies]
+        meta, users, iv, opened, nodes, counts, _, boards = raw
+        if not meta:
+            return None
+        data = RoomData(
+            first=float(meta.get("first", 0)),
+            last=float(meta.get("last", 0)),
+            host=_s(meta.get("host", b"")),
+            users={u: _profile(p) for u, p in users.items()},
+            intervals={u: parse_intervals(_s(v)) for u, v in iv.items()},
+            nodes={n: float(v) for n, v in nodes.items()},
+            counts={name: int(v) for name, v in counts.items()},
+            boards={int(v): _board(board) for v, board in boards.items()},
+        )
+        for key, start in opened.items():
+            node, _, user = key.partition("|")
+            data.open.append((node, user, float(start)))
+        return data
+
+
+#: the static conformance check (mypy): a ``RedisAnalytics`` is an ``AnalyticsStore``
+_satisfies: Callable[[RedisCore], AnalyticsStore] = RedisAnalytics

@@ -1,0 +1,34 @@
+"""The report's building blocks on their own: interval unions and card pins."""
+
+from __future__ import annotations
+
+from liveroom.features.analytics.report import build, pins_of, profile_of, union
+from liveroom.features.analytics.store import RoomData
+
+
+def test_union_merges_tabs_and_keeps_reconnection_gaps() -> None:
+    """Overlapping and touching intervals merge; a gap stays a gap; an open end stays open."""
+    assert union([(30, 130, False), (40, 400, False)]) == [(30, 400, False)]
+    assert union([(20, 200, False), (260, 800, False)]) == [(20, 200, False), (260, 800, False)]
+    assert union([(0, 10, False), (10, 20, False)]) == [(0, 20, False)]
+    assert union([(5, 50, True), (0, 30, False)]) == [(0, 50, True)]
+
+
+def test_pins_follow_board_versions_not_arrival() -> None:
+    """Boards written out of order (two nodes) give the pins of their version order."""
+    boards = {3: (300.0, ["cup"]), 1: (0.0, ["tea"]), 2: (120.0, ["cup", "tea"])}
+    assert sorted(pins_of(boards, now=900.0)) == [("cup", 120.0, 900.0), ("tea", 0.0, 300.0)]
+    repinned = {1: (0.0, ["tea"]), 2: (60.0, []), 3: (90.0, ["tea"])}
+    assert sorted(pins_of(repinned, now=100.0)) == [("tea", 0.0, 60.0), ("tea", 90.0, 100.0)]
+
+
+def test_a_viewer_counts_once_per_minute_across_a_reconnection() -> None:
+    """Two segments of one user in one minute: one viewer in it, two entries, one exit there."""
+    data = RoomData(users={"u": (10.0, profile_of("feed", {}, None))})
+    data.intervals = {"u": [(10.0, 30.0), (40.0, 130.0)]}
+    report = build("r", data, now=200.0, k=10, stale_s=6, ended=True)
+    by_minute = {row["minute"]: row for row in report["minutes"]}
+    assert [by_minute[m]["viewers"] for m in (0, 60, 120)] == [1, 1, 1]
+    assert (by_minute[0]["entries"], by_minute[0]["exits"]) == (2, 1)
+    assert by_minute[120]["exits"] == 1
+    assert report["watch"]["total_s"] == 110.0
