@@ -89,6 +89,9 @@ class Node:
         self.features: list[Feature] = [kind(context) for kind in features]
         self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
+        #: the features that listen to posted comments: asked once per comment, so the others
+        #: (whose ``commented`` is the contract's empty default) are not awaited for nothing
+        self.listeners = [f for f in self.features if type(f).commented is not Feature.commented]
         directory = _one(self.features, Rooms).directory
         self.rooms: RoomSnapshots = directory
         self.stats: ViewerJoins = _one(self.features, Stats).numbers
@@ -105,7 +108,7 @@ class Node:
         return time.time()
 
     async def commented(self, room: str, who: Identity, text: str) -> None:
-        for feature in self.features:
+        for feature in self.listeners:
             await feature.commented(room, who, text)
 
     async def open(self) -> None:
@@ -181,6 +184,7 @@ async def metrics_endpoint(request: Request) -> Response:
     """
     node: Node = request.app.state.node
     metrics.ROOMS.set(len(node.hub.rooms))
+    metrics.VIEWERS.set(node.hub.viewer_count())  # here, not per join or leave: it sums rooms
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 

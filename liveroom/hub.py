@@ -53,6 +53,8 @@ class Hub:
         self.node = settings.node_id
         self.rooms: dict[str, LocalRoom] = {}
         self.dirty: set[LocalRoom] = set()
+        #: frames and events the flushes sent since ``flush_all`` last counted them
+        self.frames_out = self.events_out = 0
         #: event types flushed at once: the core's and, once the node adds them, its features'
         self.critical: frozenset[bytes] = CRITICAL
         self.soft_limit = settings.outgoing_soft_kb * 1024
@@ -167,7 +169,6 @@ class Hub:
         viewer.room = None
         if room.size == 0:
             room.idle_since = time.monotonic()
-        metrics.VIEWERS.set(self.viewer_count())
 
     def evict(self, viewer: Viewer, code: int, reason: str = "") -> None:
         """Take ``viewer`` out of its room, then close its connection with ``code``."""
@@ -219,6 +220,11 @@ class Hub:
                 room.flush()
             except Exception:
                 log.exception("flush of room %s failed", room.id)
+        # once per tick, not per room: the counters take a lock each time
+        if self.frames_out:
+            metrics.FRAMES_OUT.inc(self.frames_out)
+            metrics.EVENTS_OUT.inc(self.events_out)
+            self.frames_out = self.events_out = 0
 
     async def _tick_loop(self) -> None:
         """Flush the rooms with something to send on a fixed cadence.

@@ -101,6 +101,8 @@ class RoomHost(Protocol):
     hard_limit: int
     critical: frozenset[bytes]
     dirty: set[LocalRoom]
+    frames_out: int  # frames and events sent since the metrics were last counted
+    events_out: int
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task the node cancels on close."""
@@ -270,8 +272,9 @@ class LocalRoom:
         # --- once per frame: join the stored event bytes and frame them, once for every viewer
         payload = frame(batch + state) if state else frame(batch)
         sent, slow = self.send_list.send(payload, ws_text_frame(payload))
-        metrics.FRAMES_OUT.inc(sent)
-        metrics.EVENTS_OUT.inc(sent * (len(batch) + len(state)))
+        hub = self.hub  # counted into the node's metrics once per tick (``Hub.flush_all``)
+        hub.frames_out += sent
+        hub.events_out += sent * (len(batch) + len(state))
         if slow:
             self._handle_slow(slow, first, batch, state)
         if late:
@@ -345,7 +348,6 @@ class LocalRoom:
         self.joining = waiting
         if waiting:
             self.hub.dirty.add(self)  # look again next tick
-        metrics.VIEWERS.set(self.hub.viewer_count())
         return late
 
     def add_state(self, key: str, payload: bytes) -> None:

@@ -45,6 +45,7 @@ class Chat:
         self.now = now
         self._recent: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+        self._ruled: dict[tuple[int, bool], CommentRules] = {}
 
     async def post(
         self, room: str, who: Identity, text: str, info: dict[str, Any]
@@ -74,14 +75,7 @@ class Chat:
         if hidden:
             echo = event("comment", **fields, self=True, hidden=True)
             return CommentOutcome(0, hidden=True, echo=echo)
-        priority = who.may("host")
-        cap = info.get("comment_cap", self.settings.room_comment_cap)
-        rules = CommentRules(
-            user_limit=self.settings.user_comment_limit,
-            user_window_s=self.settings.user_comment_window_s,
-            room_cap=int(cap),
-            priority=priority,
-        )
+        rules = self._rules(int(info.get("comment_cap", self.settings.room_comment_cap)), who)
         try:
             result = await self.engine.post_comment(
                 room, who.user, room_event_body("comment", **fields), rules
@@ -99,6 +93,22 @@ class Chat:
             echo = event("comment", **fields, self=True, shed=True)
             return CommentOutcome(0, shed=True, echo=echo)
         return CommentOutcome(result.offset, masked=masked)
+
+    def _rules(self, cap: int, who: Identity) -> CommentRules:
+        """The limits of one comment: a room's cap, and whether its author is a host. Made
+        once per (cap, priority), not per comment."""
+        key = (cap, who.may("host"))
+        rules = self._ruled.get(key)
+        if rules is None:
+            if len(self._ruled) > 1000:
+                self._ruled.clear()
+            rules = self._ruled[key] = CommentRules(
+                user_limit=self.settings.user_comment_limit,
+                user_window_s=self.settings.user_comment_window_s,
+                room_cap=cap,
+                priority=key[1],
+            )
+        return rules
 
     def _dedupe(self, room: str, user: str, text: str) -> None:
         key = (room, user)
