@@ -28,6 +28,8 @@ __all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
 
 log = logging.getLogger("liveroom.hub")
 
+#: rooms reading their history at once to fill a gap (all of them after a Redis restart)
+HISTORY_READS = 32
 UNSUBSCRIBE_GRACE_S = 5.0  # an empty room stays subscribed this long, for viewers on their way back
 
 
@@ -55,6 +57,7 @@ class Hub:
         self.dirty: set[LocalRoom] = set()
         #: frames and events the flushes sent since ``flush_all`` last counted them
         self.frames_out = self.events_out = 0
+        self.history_gate = asyncio.Semaphore(HISTORY_READS)
         #: event types flushed at once: the core's and, once the node adds them, its features'
         self.critical: frozenset[bytes] = CRITICAL
         self.soft_limit = settings.outgoing_soft_kb * 1024

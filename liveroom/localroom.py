@@ -102,6 +102,9 @@ class RoomHost(Protocol):
     critical: frozenset[bytes]
     dirty: set[LocalRoom]
     frames_out: int  # frames and events sent since the metrics were last counted
+    #: held by each room's history read when filling a gap: after a Redis restart every room
+    #: of the node fills at once, and the reads must not take every connection of the pool
+    history_gate: asyncio.Semaphore
     events_out: int
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -216,10 +219,11 @@ class LocalRoom:
         delay = 0.05
         while True:
             try:
-                after = self.last_offset or 0
-                history = await self.hub.engine.history(
-                    self.id, after, self.hub.settings.history_len
-                )
+                async with self.hub.history_gate:  # bounded: a whole node may resync at once
+                    after = self.last_offset or 0
+                    history = await self.hub.engine.history(
+                        self.id, after, self.hub.settings.history_len
+                    )
                 break
             except EngineUnavailable:
                 await asyncio.sleep(delay)
