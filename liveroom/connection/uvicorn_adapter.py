@@ -25,7 +25,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 
 try:
     from websockets.speedups import apply_mask
@@ -257,6 +257,22 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.framing = _PARSER_ONLY
         self._parse(data)
 
+    def _fresh_parser(self) -> None:
+        """Give websockets a frame parser that never held the upgrade request. Its server
+        parser is one generator from the request on, and the request (headers and all, about
+        2 kB) stays a local of it for the connection's life. Swapped only where the old one
+        waits at a frame boundary with nothing read: the upgrade request alone so far, or
+        ``_split`` cutting the frames."""
+        conn = self.conn
+        if (
+            self.framing in (_REQUEST_READ, _SPLIT)
+            and conn.state is State.OPEN
+            and not conn.reader.buffer
+            and conn.parser_exc is None
+        ):
+            conn.parser = Protocol.parse(conn)
+            next(conn.parser)
+
     def _parse(self, data: bytes) -> None:
         """Bytes through websockets' parser, and the events it made."""
         self.conn.receive_data(data)
@@ -450,6 +466,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.scope = {"type": "websocket", "client": scope.get("client"), "path": scope["path"]}  # type: ignore[typeddict-item]
         self.request = self.response = None  # type: ignore[assignment]
         self.writable = _ALWAYS_WRITABLE
+        self._fresh_parser()
         for message in queued:
             _route(connection, dict(message))
 
