@@ -1,4 +1,4 @@
-"""What accepting a comment costs the server: ``python -m loadtest.ingest``.
+"""What accepting a comment costs the server: ``python -m loadtest ingest``.
 
 Spawns one server (``--engine memory`` or ``redis``), connects ``--publishers`` signed-in
 viewers spread round-robin over ``--rooms`` rooms, and has them post ``--rate`` comments a second
@@ -28,6 +28,7 @@ import asyncio
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         window = at1 - at0
         user, system = user1 - user0, sys1 - sys0
         cpu = user + system
+        # every accepted comment goes to each publisher of its room at the next tick
+        by_room: dict[str, list[Publisher]] = {}
+        for p in pubs:
+            by_room.setdefault(p.room, []).append(p)
+        expected = sum(
+            sum(p.accepted for p in members) * len(members) for members in by_room.values()
+        )
+        deadline = time.monotonic() + 5
+        while sum(p.events for p in pubs) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         codes: dict[str, int] = {}
         for p in pubs:
             for code, n in p.codes.items():
@@ -212,6 +223,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "sent": sum(p.sent for p in pubs),
             "accepted": accepted,
             "refused": codes,
+            "events_expected": expected,
             "events_seen": sum(p.events for p in pubs),
             "server_cpu_s": round(cpu, 3),
             "server_idle_cpu_per_s": round(idle_rate, 4),
@@ -237,8 +249,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.to_thread(server.stop)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.ingest", description=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest ingest", description=__doc__)
     parser.add_argument("--publishers", type=int, default=200)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--rate", type=float, default=2000.0, help="comments per second, in all")
@@ -251,14 +263,15 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE")
     parser.add_argument("--callgrind", metavar="DIR", help="count the server's instructions")
     parser.add_argument("--json", help="also write the result to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     raise_fd_limit()
     result = asyncio.run(run(args))
     print(json.dumps(result))
     if args.json:
         with open(args.json, "w") as out:
             json.dump(result, out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
