@@ -112,6 +112,9 @@ class Node:
             (f.tally for f in self.features if isinstance(f, Analytics)), NO_ANALYTICS
         )
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
+        #: the features that listen to posted comments: asked once per comment, so the others
+        #: (whose ``commented`` is the contract's empty default) are not awaited for nothing
+        self.listeners = [f for f in self.features if type(f).commented is not Feature.commented]
         directory = _one(self.features, Rooms).directory
         self.rooms: RoomSnapshots = directory
         self.stats: ViewerJoins = _one(self.features, Stats).numbers
@@ -134,7 +137,7 @@ class Node:
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
-        for feature in self.features:
+        for feature in self.listeners:
             await feature.commented(room, who, text, after)
 
     async def open(self) -> None:
@@ -210,6 +213,7 @@ async def metrics_endpoint(request: Request) -> Response:
     """
     node: Node = request.app.state.node
     metrics.ROOMS.set(len(node.hub.rooms))
+    metrics.VIEWERS.set(node.hub.viewer_count())  # here, not per join or leave: it sums rooms
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 

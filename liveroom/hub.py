@@ -29,6 +29,8 @@ __all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
 
 log = logging.getLogger("liveroom.hub")
 
+#: rooms reading their history at once to fill a gap (all of them after a Redis restart)
+HISTORY_READS = 32
 UNSUBSCRIBE_GRACE_S = 5.0  # an empty room stays subscribed this long, for viewers on their way back
 
 
@@ -54,6 +56,9 @@ class Hub:
         self.node = settings.node_id
         self.rooms: dict[str, LocalRoom] = {}
         self.dirty: set[LocalRoom] = set()
+        #: frames and events the flushes sent since ``flush_all`` last counted them
+        self.frames_out = self.events_out = 0
+        self.history_gate = asyncio.Semaphore(HISTORY_READS)
         #: event types flushed at once: the core's and, once the node adds them, its features'
         self.critical: frozenset[bytes] = CRITICAL
         #: event type -> features' ``relayed`` hooks, called as a room takes such an event
@@ -176,7 +181,6 @@ class Hub:
         viewer.room = None
         if room.size == 0:
             room.idle_since = time.monotonic()
-        metrics.VIEWERS.set(self.viewer_count())
 
     def evict(self, viewer: Viewer, code: int, reason: str = "") -> None:
         """Take ``viewer`` out of its room, then close its connection with ``code``."""
@@ -224,6 +228,11 @@ class Hub:
                 room.flush()
             except Exception:
                 log.exception("flush of room %s failed", room.id)
+        # once per tick, not per room: the counters take a lock each time
+        if self.frames_out:
+            metrics.FRAMES_OUT.inc(self.frames_out)
+            metrics.EVENTS_OUT.inc(self.events_out)
+            self.frames_out = self.events_out = 0
 
     async def _tick_loop(self) -> None:
         """Flush the rooms with something to send on a fixed cadence.

@@ -126,6 +126,11 @@ class RoomHost(Protocol):
     dirty: set[LocalRoom]
     #: event type -> callbacks ``(room, type, payload)`` run as a room takes such an event
     watchers: dict[bytes, list[Callable[[str, bytes, bytes], None]]]
+    frames_out: int  # frames and events sent since the metrics were last counted
+    #: held by each room's history read when filling a gap: after a Redis restart every room
+    #: of the node fills at once, and the reads must not take every connection of the pool
+    history_gate: asyncio.Semaphore
+    events_out: int
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task the node cancels on close."""
@@ -280,19 +285,24 @@ class LocalRoom:
         delay = 0.05
         while True:
             try:
-                after = self.last_offset or 0
-                if not diverged:
-                    # from one before: the event at ``after`` must still be the one we hold
-                    held = self._held(after) if after else None
-                    since = after - 1 if held is not None else after
-                    history = await engine.history(self.id, since, limit, self.epoch)
-                    if history.epoch == self.epoch and (
-                        history.head < after
-                        or (held is not None and history.complete and history.events[0] != held)
-                    ):
-                        diverged = True
-                if diverged:
-                    moved = await engine.rotate(self.id, self.epoch)
+                async with self.hub.history_gate:  # bounded: a whole node may resync at once
+                    after = self.last_offset or 0
+                    if not diverged:
+                        # from one before: the event at ``after`` must still be the one we hold
+                        held = self._held(after) if after else None
+                        since = after - 1 if held is not None else after
+                        history = await engine.history(self.id, since, limit, self.epoch)
+                        if history.epoch == self.epoch and (
+                            history.head < after
+                            or (
+                                held is not None
+                                and history.complete
+                                and history.events[0] != held
+                            )
+                        ):
+                            diverged = True
+                    if diverged:
+                        moved = await engine.rotate(self.id, self.epoch)
                 break
             except EngineUnavailable:
                 await asyncio.sleep(delay)
@@ -371,8 +381,9 @@ class LocalRoom:
         # --- once per frame: join the stored event bytes and frame them, once for every viewer
         payload = frame(batch + state) if state else frame(batch)
         sent, slow = self.send_list.send(payload, ws_text_frame(payload))
-        metrics.FRAMES_OUT.inc(sent)
-        metrics.EVENTS_OUT.inc(sent * (len(batch) + len(state)))
+        hub = self.hub  # counted into the node's metrics once per tick (``Hub.flush_all``)
+        hub.frames_out += sent
+        hub.events_out += sent * (len(batch) + len(state))
         if slow:
             self._handle_slow(slow, first, batch, state)
         if late:
@@ -457,7 +468,6 @@ class LocalRoom:
         self.joining = waiting
         if waiting:
             self.hub.dirty.add(self)  # look again next tick
-        metrics.VIEWERS.set(self.hub.viewer_count())
         return late
 
     async def _check_epoch(self, viewer: Viewer) -> None:

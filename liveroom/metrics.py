@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 CONNECTIONS = Gauge("liveroom_connections", "Open WebSocket connections on this process")
@@ -70,6 +72,17 @@ FEED_SKIPPED = Counter(
     "Business events trimmed from an outbox (age or count bound) before a consumer group read "
     "or acknowledged them",
 )
+
+
+def command_counter(kind: str) -> Any:
+    """``COMMANDS`` for one command type, looked up once per type rather than per command."""
+    child = _COMMAND_CHILDREN.get(kind)
+    if child is None:
+        child = _COMMAND_CHILDREN[kind] = COMMANDS.labels(kind)
+    return child
+
+
+_COMMAND_CHILDREN: dict[str, Any] = {}
 
 
 def render() -> tuple[bytes, str]:

@@ -191,6 +191,13 @@ def reply(rid: RequestId, **result: Any) -> bytes:
     return event("reply", id=rid, ok=True, **result)
 
 
+def reply_frame(rid: RequestId, result: dict[str, Any] | None) -> bytes:
+    """``frame([reply(rid, **result)])`` in one encoding: a command's answer, as sent."""
+    if result:
+        return orjson.dumps([{"type": "reply", "id": rid, "ok": True, **result}])
+    return orjson.dumps([{"type": "reply", "id": rid, "ok": True}])
+
+
 def error_reply(exc: CommandError, rid: RequestId | None = None) -> bytes:
     body = exc.as_dict()
     rid = rid if rid is not None else body.pop("id", None)  # type: ignore[assignment]

@@ -211,6 +211,15 @@ def raise_fd_limit() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["platform"]:  # many rooms: a driver of its own (``loadtest.platform``)
+        from loadtest import platform
+
+        return platform.main(args[1:])
+    if args[:1] == ["ingest"]:  # server CPU per accepted comment (``loadtest.ingest``)
+        from loadtest import ingest
+
+        return ingest.main(args[1:])
     console = Console(width=None if sys.stdout.isatty() else 110)
     try:
         opts = options(argv)

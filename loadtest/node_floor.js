@@ -1,7 +1,8 @@
 // The Node.js reference for `python -m loadtest.sendfloor --server node-ws`: a bare `ws` server
 // that writes the same text frame to every connection RATE times a second, and reports its own
-// CPU time. Arguments: HOST PORT VIEWERS RATE DURATION BYTES. Needs the `ws` package on
-// NODE_PATH (`npm install --prefix DIR ws`, then NODE_PATH=DIR/node_modules).
+// CPU time, and its RSS with every viewer in and idle (kB per connection). Arguments: HOST PORT
+// VIEWERS RATE DURATION BYTES. Needs the `ws` package on NODE_PATH (`npm install --prefix DIR
+// ws`, then NODE_PATH=DIR/node_modules).
 "use strict";
 
 const { WebSocketServer } = require("ws");
@@ -32,8 +33,11 @@ function waitForViewers(deadline) {
 
 async function main() {
   await new Promise((resolve) => wss.once("listening", resolve));
+  const rssBase = process.memoryUsage().rss;
   await waitForViewers(Date.now() + 60000);
   await new Promise((resolve) => setTimeout(resolve, 1000)); // the handshakes' last bytes
+  const rssIdle = process.memoryUsage().rss; // every viewer in, idle: what each one holds
+  const idleConnections = wss.clients.size;
   const before = cpu();
   const begin = Date.now();
   let writes = 0;
@@ -52,6 +56,9 @@ async function main() {
       seconds: (Date.now() - begin) / 1000,
       user_s: after[0] - before[0],
       system_s: after[1] - before[1],
+      rss_base_mb: rssBase / 2 ** 20,
+      rss_idle_mb: rssIdle / 2 ** 20,
+      kb_per_connection: idleConnections ? (rssIdle - rssBase) / 1024 / idleConnections : null,
     }),
   );
   process.exit(0);

@@ -201,6 +201,7 @@ class SpawnedServer:
         profile: str | None = None,
         cpu_quota: float | None = None,
         host: str = "127.0.0.1",
+        wrap: list[str] | None = None,
     ) -> None:
         if processes > 1 and engine != "redis":
             raise SetupError("--processes above 1 needs --engine redis")
@@ -236,6 +237,8 @@ class SpawnedServer:
         }
         self.log = Path(tempfile.gettempdir()) / f"loadtest-server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: a command the server runs under (valgrind, say): its pid is the server's
+        self.wrap = wrap or []
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -258,7 +261,9 @@ class SpawnedServer:
                 "serve",
             ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log)
+            self.proc = subprocess.Popen(
+                self.wrap + command, env=self.env(), stdout=log, stderr=log
+            )
         proc = self.proc
         target = Target(self.port, self.secret, self.api_key, [proc.pid], self.values["host"])
         deadline = time.monotonic() + timeout

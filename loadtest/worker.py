@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from liveroom import auth
-from loadtest import netns, wsclient
+from loadtest import netns, rooms, wsclient
 from loadtest.viewer import SimViewer, Tally
 
 PROGRESS_S = 0.5
@@ -392,6 +392,11 @@ OPS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
     "command": op_command,
     "seen": op_seen,
     "buy": op_buy,
+    "rooms_connect": rooms.op_rooms_connect,
+    "rooms_traffic": rooms.op_rooms_traffic,
+    "rooms_drain": rooms.op_rooms_drain,
+    "rooms_report": rooms.op_rooms_report,
+    "rooms_close": rooms.op_rooms_close,
 }
 
 

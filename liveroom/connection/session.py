@@ -33,7 +33,7 @@ from liveroom.protocol import (
     decode,
     error_reply,
     frame,
-    reply,
+    reply_frame,
     request_id,
 )
 
@@ -212,11 +212,11 @@ class Session:
             dispatch = self.node.dispatch
             command = decode(data, dispatch.commands)
             rid = command.id
-            metrics.COMMANDS.labels(command.type).inc()
+            metrics.command_counter(command.type).inc()
             self._authorize(command)
             handler = dispatch.handlers[type(command)]
             result = await handler(self, command)
-            self.viewer.send(frame([reply(rid, **(result or {}))]))
+            self.viewer.send(reply_frame(rid, result))
         except CommandError as exc:
             self._error(exc, rid)
         except EngineUnavailable:

@@ -26,7 +26,12 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C speedups
+    from websockets.utils import apply_mask
 
 from liveroom import metrics
 from liveroom.connection.connection import DIRECT_EXTENSION, Connection
@@ -104,6 +109,43 @@ def uvicorn_options() -> dict[str, str]:
     }
 
 
+#: ``DirectWebSocketProtocol.framing``: who cuts incoming bytes into frames
+_PARSER_ONLY_UNTIL_REQUEST, _REQUEST_READ, _SPLIT, _PARSER_ONLY = 0, 1, 2, 3
+_NO_MASK = b"\x00\x00\x00\x00"
+_INCOMPLETE, _TOO_BIG = -1, -2
+
+
+def _payload_len(buf: bytes, pos: int) -> int:
+    """The payload length in the header of the frame at ``pos`` (whole in ``buf``)."""
+    length = buf[pos + 1] & 0x7F
+    if length == 126:
+        return int.from_bytes(buf[pos + 2 : pos + 4], "big")
+    if length == 127:
+        return int.from_bytes(buf[pos + 2 : pos + 10], "big")
+    return length
+
+
+def _frame_end(buf: bytes, pos: int, size: int, limit: int | None) -> int:
+    """Where the frame at ``pos`` of ``buf[:size]`` ends; ``_INCOMPLETE`` when it is not all
+    there yet, ``_TOO_BIG`` when its payload is over ``limit``."""
+    if size - pos < 2:
+        return _INCOMPLETE
+    length = buf[pos + 1] & 0x7F
+    head = pos + 2
+    if length == 126:
+        head += 2
+    elif length == 127:
+        head += 8
+    if head > size:
+        return _INCOMPLETE
+    if length >= 126:
+        length = _payload_len(buf, pos)
+    if limit is not None and length > limit:
+        return _TOO_BIG
+    end = head + (4 if buf[pos + 1] & 0x80 else 0) + length
+    return end if end <= size else _INCOMPLETE
+
+
 class UpgradingHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, which lets go of its parser once the connection became a
     WebSocket. The parser holds the protocol's callbacks and the protocol holds the parser: a
@@ -129,6 +171,11 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     connection: Connection | None = None  # from the upgrade request on
     broken = False  # a frame broke the protocol: nothing read after it goes to the app
+    #: who cuts the incoming bytes into frames (``data_received``): websockets' parser alone
+    #: until the first frame after the handshake; from then on ``_split`` (kept per instance
+    #: only once it changes)
+    framing = _PARSER_ONLY_UNTIL_REQUEST
+    partial = b""  # the start of a frame ``_split`` has not had whole yet
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -155,6 +202,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None and getattr(self, "request", None) is event:
             self.connection = Connection(self, self.transport)
             scope["extensions"][DIRECT_EXTENSION] = self.connection
+            if self.framing == _PARSER_ONLY_UNTIL_REQUEST:
+                self.framing = _REQUEST_READ
 
     def shutdown(self) -> None:
         connection = self.connection
@@ -196,11 +245,103 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     # ------------------------------------------------------------------ frames in
 
     def data_received(self, data: bytes) -> None:
+        framing = self.framing
+        if framing == _SPLIT:
+            self._split(data)
+            return
+        if framing == _REQUEST_READ:
+            # the client may send no frame before our 101 (RFC 6455 §4.1): when the parser is
+            # open and holds nothing, it waits at a frame boundary, and ``_split`` can take over
+            if self.conn.state is State.OPEN and not self.conn.reader.buffer:
+                self.framing = _SPLIT
+                self._split(data)
+                return
+            self.framing = _PARSER_ONLY
+        self._parse(data)
+
+    def _fresh_parser(self) -> None:
+        """Give websockets a frame parser that never held the upgrade request. Its server
+        parser is one generator from the request on, and the request (headers and all, about
+        2 kB) stays a local of it for the connection's life. Swapped only where the old one
+        waits at a frame boundary with nothing read: the upgrade request alone so far, or
+        ``_split`` cutting the frames."""
+        conn = self.conn
+        if (
+            self.framing in (_REQUEST_READ, _SPLIT)
+            and conn.state is State.OPEN
+            and not conn.reader.buffer
+            and conn.parser_exc is None
+        ):
+            conn.parser = Protocol.parse(conn)
+            next(conn.parser)
+
+    def _parse(self, data: bytes) -> None:
+        """Bytes through websockets' parser, and the events it made."""
         self.conn.receive_data(data)
         # uvicorn drops the frames read ahead of a bad one; they are commands like any
         self.handle_events()
         if self.conn.parser_exc is not None:
             self.handle_parser_exception()
+
+    def _split(self, data: bytes) -> None:
+        """Cut ``data`` into whole frames. Once per client frame: the common command (one
+        final, masked text frame of a detached session, while the connection is open) goes
+        straight to the session. At the first other frame, it and every whole frame after it
+        in ``data`` go to websockets' parser as one read, as they would without ``_split``
+        (a Close or a protocol error found there is known before a ping among them is
+        answered); the parser is only ever given whole frames, so it always waits at a frame
+        boundary. A frame that ends the open state (a Close, a broken frame) hands everything
+        after it to the parser for good, as does a frame longer than the message limit (the
+        parser refuses it)."""
+        buf = self.partial + data if self.partial else data
+        size = len(buf)
+        pos = 0
+        conn = self.conn
+        limit = conn.max_message_size
+        while True:
+            end = _frame_end(buf, pos, size, limit)
+            if end == _INCOMPLETE:
+                break
+            if end == _TOO_BIG:
+                self._hand_over(buf[pos:])
+                return
+            connection = self.connection
+            if (
+                buf[pos] == 0x81  # final text frame, no extension bits
+                and buf[pos + 1] & 0x80  # masked
+                and connection is not None
+                and connection.detached
+                and conn.current_size is None
+                and conn.state is State.OPEN
+                and not self.close_sent
+                and not self.broken
+            ):
+                mask_at = end - _payload_len(buf, pos) - 4
+                mask = buf[mask_at : mask_at + 4]
+                payload = buf[mask_at + 4 : end]
+                try:
+                    text = (apply_mask(payload, mask) if mask != _NO_MASK else payload).decode()
+                except UnicodeDecodeError:
+                    # the parser takes it with what follows, as one read: a protocol error
+                    # further on is then found first, as it is without ``_split``
+                    self._hand_over(buf[pos:])
+                    return
+                connection.received(text)
+                pos = end
+                continue
+            stop = end
+            while (after := _frame_end(buf, stop, size, limit)) >= 0:
+                stop = after
+            self._parse(buf[pos:stop])
+            pos = stop
+            if conn.state is not State.OPEN or self.broken or conn.parser_exc is not None:
+                if conn.parser_exc is None:  # after a failure the parser discards the rest
+                    self._hand_over(buf[pos:])
+                else:
+                    self.framing = _PARSER_ONLY
+                    self.partial = b""
+                return
+        self.partial = buf[pos:] if pos < size else b""
 
     def send_receive_event_to_app(self) -> None:
         """One whole message from the client: to the detached session, or before the session
@@ -227,6 +368,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         else:
             self.queue.put_nowait({"type": "websocket.receive", "bytes": message})
         self.stop_reading()  # uvicorn reads on when the app takes it
+
+    def _hand_over(self, rest: bytes) -> None:
+        """websockets' parser cuts the frames from here on."""
+        self.framing = _PARSER_ONLY
+        self.partial = b""
+        if rest:
+            self._parse(rest)
 
     def handle_close(self, event: Any) -> None:
         """The client's Close. uvicorn echoes it at once and ends the connection, which drops
@@ -333,6 +481,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.scope = {"type": "websocket", "client": scope.get("client"), "path": scope["path"]}  # type: ignore[typeddict-item]
         self.request = self.response = None  # type: ignore[assignment]
         self.writable = _ALWAYS_WRITABLE
+        self._fresh_parser()
         for message in queued:
             _route(connection, dict(message))
 

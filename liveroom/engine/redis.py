@@ -106,6 +106,8 @@ class RedisEngine:
         self.connected = asyncio.Event()
         self.publish_command = self.core.publish_command
         self._shards: ShardedSubscriber | None = None
+        #: after a reconnect: the subscription count whose confirmation means every room is back
+        self._restore_at = 0
 
     def keys(self, room: str) -> RoomKeys:
         return self.core.keys(room)
@@ -172,6 +174,9 @@ class RedisEngine:
         while not self._closing:
             try:
                 if self._channels:
+                    # every room in one SUBSCRIBE; back only once Redis confirmed them all
+                    # (``_dispatch``), so that the rooms' history reads come after it
+                    self._restore_at = len(self._channels) if not first else 0
                     await self._pubsub.subscribe(*self._channels)
                 else:
                     await self._pubsub.ping()
@@ -180,8 +185,12 @@ class RedisEngine:
                     log.warning(
                         "redis pub/sub reconnected; %d rooms resubscribed", len(self._channels)
                     )
-                    self._restored()
+                    if not self._restore_at:
+                        self._restored()
                 first = False
+                connection = self._pubsub.connection
+                if connection is not None:  # its reconnects, which redis-py makes by itself
+                    connection.register_connect_callback(self._pubsub_back)
                 delay = 0.05
                 while not self._closing:
                     message = await self._pubsub.get_message(timeout=1.0)
@@ -208,6 +217,17 @@ class RedisEngine:
                         future.set_exception(EngineUnavailable("redis pub/sub lost"))
                 self._pending.clear()
 
+    async def _pubsub_back(self, connection: Any) -> None:
+        """redis-py made the pub/sub connection again on its own (a read failed and its retry
+        reconnected) and has just re-subscribed every room in one command. Events published
+        meanwhile were missed: the rooms fill from history once Redis confirmed the last
+        subscription (``_dispatch``)."""
+        log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
+        if self._channels:
+            self._restore_at = len(self._channels)
+        else:
+            self._restored()
+
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         channel = message["channel"]
@@ -218,6 +238,9 @@ class RedisEngine:
                 if handler is not None:
                     handler(room, message["data"])
         elif kind in ("subscribe", "ssubscribe"):
+            if self._restore_at and message["data"] >= self._restore_at:
+                self._restore_at = 0  # every room resubscribed after a reconnect
+                self._restored()
             room = self._channels.get(channel)
             future = self._pending.pop(room, None) if room is not None else None
             if future is not None and not future.done():

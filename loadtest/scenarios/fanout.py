@@ -42,6 +42,11 @@ async def run(r: Run) -> dict[str, Any]:
             "join_s": round(joined["all_s"], 3),
             "snapshots_expected": opts.viewers,
             "behind_at_end": drained["behind"],
+            # ticks the server's flushes ran past (one process answers ``/metrics``)
+            "tick_overruns": await r.target.metric("liveroom_tick_overruns"),
+            "frames_per_viewer_s": (
+                round(merged["frames"] / opts.viewers / opts.duration, 2) if opts.viewers else None
+            ),
             "server_system_us_per_frame": (
                 round((end.system_s - start.system_s) / merged["frames"] * 1e6, 3)
                 if end and start and merged["frames"]

@@ -157,3 +157,33 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
             assert left == 0, f"{left} of 40 ended connections still held"
 
     _without_the_collector(body)
+
+
+def test_a_joined_viewer_keeps_no_upgrade_request() -> None:
+    """Once a viewer is in its room, nothing of its protocol holds the HTTP upgrade request:
+    websockets' server parser kept it (about 2 kB with its headers) as a local of its
+    generator for as long as the connection lived, and the parser is swapped at the join."""
+    from websockets.http11 import Request
+
+    async def body() -> None:
+        async with _serving(
+            "liveroom.connection.uvicorn_adapter:UpgradingHttpProtocol", CountedWs
+        ) as port:
+            viewers = [
+                await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"q{n}")
+                for n in range(3)
+            ]
+            for viewer in viewers:
+                await viewer.event("snapshot")
+            protocols = list(CountedWs.alive)
+            assert len(protocols) == 3
+            for protocol in protocols:
+                frame = protocol.conn.parser.gi_frame
+                held = [v for v in frame.f_locals.values() if isinstance(v, Request)]
+                assert not held, "the parser still holds the upgrade request"
+                reply = await viewers[0].command("ping")
+                assert reply["ok"], reply  # the new parser's connection still answers
+            for viewer in viewers:
+                await viewer.close()
+
+    _without_the_collector(body)

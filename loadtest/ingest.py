@@ -1,0 +1,277 @@
+"""What accepting a comment costs the server: ``python -m loadtest ingest``.
+
+Spawns one server (``--engine memory`` or ``redis``), connects ``--publishers`` signed-in
+viewers spread round-robin over ``--rooms`` rooms, and has them post ``--rate`` comments a second
+in all (each publisher its share, each comment a fresh text, so nothing is a duplicate) for
+``--duration`` seconds. ``--likes`` adds that many likes a second on the same connections.
+
+It reports the server's CPU time (user + system of its process, from ``/proc``: the figure that
+does not depend on how loaded the machine is) over the traffic window, divided by the comments
+the server accepted (replies with ``ok``), and the same for an idle window of equal length
+before the traffic, so the node's fixed cost (ticks, pulses) can be told apart. The server's
+defaults limit each user to 1 comment a second and each room to 40: the bench raises both (so
+every comment is accepted) unless ``--server-setting`` says otherwise. Every accepted comment is
+also a room event, delivered to the room's publishers at the next tick: that fan-out is part
+of the figure, as it is of a real room's ingest.
+
+``--profile FILE`` runs the server under cProfile (the figure is then not the one to quote).
+``--callgrind DIR`` runs it under valgrind's callgrind, instrumented over the traffic window only,
+and reports the instructions the server ran per accepted comment: a count that does not depend
+on the machine's load (the process runs about 50 times slower; keep ``--rate`` low). The dump
+in DIR opens with ``callgrind_annotate``; Python's own functions show as the interpreter's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from liveroom import auth
+from loadtest import wsclient
+from loadtest.cli import raise_fd_limit
+from loadtest.server import SpawnedServer, Target
+
+
+class Publisher:
+    """One signed-in connection that posts comments and counts the replies it gets."""
+
+    __slots__ = ("user", "room", "ws", "sent", "accepted", "refused", "events", "codes", "n")
+
+    def __init__(self, user: str, room: str) -> None:
+        self.user = user
+        self.room = room
+        self.ws: wsclient.WsClient | None = None
+        self.sent = self.accepted = self.refused = self.events = self.n = 0
+        self.codes: dict[str, int] = {}
+
+    def on_message(self, payload: bytes) -> None:
+        try:
+            items = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        for item in items if isinstance(items, list) else [items]:
+            kind = item.get("type")
+            if kind == "reply":
+                if item.get("ok"):
+                    self.accepted += 1
+                else:
+                    self.refused += 1
+                    code = str(item.get("error", {}).get("code"))
+                    self.codes[code] = self.codes.get(code, 0) + 1
+            elif kind == "comment":
+                self.events += 1
+
+    def on_close(self, code: int | None) -> None:
+        self.ws = None
+
+    def send(self, kind: str, **fields: Any) -> None:
+        if self.ws is None:
+            return
+        self.n += 1
+        body = orjson.dumps({"type": kind, "id": str(self.n), **fields})
+        if self.ws.send_text(body):
+            self.sent += 1
+
+
+def cpu_seconds(target: Target) -> tuple[float, float]:
+    """User and system CPU seconds of the server's processes."""
+    user = system = 0.0
+    for proc in target.processes():
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        user += times.user
+        system += times.system
+    return user, system
+
+
+def callgrind(pid: int, *options: str) -> None:
+    subprocess.run(["callgrind_control", *options, str(pid)], check=True, capture_output=True)
+
+
+def dumped_instructions(folder: Path, pid: int, part: int) -> int:
+    """Instructions in dump ``part`` of ``pid``."""
+    text = (folder / f"callgrind.out.{pid}.{part}").read_bytes()
+    found = re.search(rb"^(?:summary|totals): (\d+)", text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+async def pace(pubs: list[Publisher], rate: float, likes: float, duration: float) -> None:
+    """Send ``rate`` comments and ``likes`` likes a second over ``pubs``, round-robin, in
+    10 ms steps, for ``duration`` seconds."""
+    step = 0.01
+    start = time.monotonic()
+    owed_c = owed_l = 0.0
+    i = j = 0
+    serial = 0
+    while (now := time.monotonic()) - start < duration:
+        owed_c += rate * step
+        owed_l += likes * step
+        while owed_c >= 1:
+            owed_c -= 1
+            serial += 1
+            pubs[i % len(pubs)].send("comment", text=f"comment {serial} from the bench")
+            i += 1
+        while owed_l >= 1:
+            owed_l -= 1
+            pubs[j % len(pubs)].send("like", count=1)
+            j += 1
+        await asyncio.sleep(max(0.0, start + (now - start) + step - time.monotonic()))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "user_comment_limit": 100_000,
+        "room_comment_cap": 0,
+        "command_rate": 10_000,
+        "command_burst": 10_000,
+    }
+    for item in args.server_setting or []:
+        key, _, value = item.partition("=")
+        settings[key.strip().lower().replace("-", "_")] = value
+    wrap: list[str] = []
+    if args.callgrind:
+        Path(args.callgrind).mkdir(parents=True, exist_ok=True)
+        wrap = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={args.callgrind}/callgrind.out.%p",
+        ]
+    server = SpawnedServer(
+        engine=args.engine,
+        redis_url=args.redis_url,
+        tick_ms=args.tick_ms,
+        settings=settings,
+        profile=args.profile,
+        wrap=wrap,
+    )
+    target = await server.start(timeout=600 if wrap else 30)
+    pid = target.pids[0]
+    try:
+        pubs = [Publisher(f"p{i}", f"ingest{i % args.rooms}") for i in range(args.publishers)]
+        for pub in pubs:
+            token = auth.mint(target.secret, pub.user, room=pub.room, ttl_s=3600)
+            pub.ws = await wsclient.connect(
+                target.port,
+                f"/ws?room={pub.room}&token={token}",
+                pub.on_message,
+                pub.on_close,
+                10.0,
+                target.host,
+            )
+        await asyncio.sleep(1.0)  # snapshots in, joins settled
+        if args.callgrind:
+            callgrind(pid, "-i", "on")
+        idle_at, idle_cpu = time.monotonic(), sum(cpu_seconds(target))
+        await asyncio.sleep(min(args.duration, 3.0))
+        idle_s = time.monotonic() - idle_at
+        idle_rate = (sum(cpu_seconds(target)) - idle_cpu) / idle_s
+        if args.callgrind:
+            callgrind(pid, "-d")  # dump 1: the idle window (and the counters start again)
+        accepted0 = sum(p.accepted for p in pubs)
+        at0, (user0, sys0) = time.monotonic(), cpu_seconds(target)
+        await pace(pubs, args.rate, args.likes, args.duration)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # every reply in
+            if sum(p.accepted + p.refused for p in pubs) >= sum(p.sent for p in pubs):
+                break
+            await asyncio.sleep(0.02)
+        at1, (user1, sys1) = time.monotonic(), cpu_seconds(target)
+        instructions = idle_ir = 0.0
+        if args.callgrind:
+            callgrind(pid, "-d")  # dump 2: the traffic window
+            callgrind(pid, "-i", "off")
+            idle_ir = dumped_instructions(Path(args.callgrind), pid, 1) / idle_s
+            instructions = dumped_instructions(Path(args.callgrind), pid, 2)
+        accepted = sum(p.accepted for p in pubs) - accepted0
+        window = at1 - at0
+        user, system = user1 - user0, sys1 - sys0
+        cpu = user + system
+        # every accepted comment goes to each publisher of its room at the next tick
+        by_room: dict[str, list[Publisher]] = {}
+        for p in pubs:
+            by_room.setdefault(p.room, []).append(p)
+        expected = sum(
+            sum(p.accepted for p in members) * len(members) for members in by_room.values()
+        )
+        deadline = time.monotonic() + 5
+        while sum(p.events for p in pubs) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        codes: dict[str, int] = {}
+        for p in pubs:
+            for code, n in p.codes.items():
+                codes[code] = codes.get(code, 0) + n
+        return {
+            "engine": args.engine,
+            "publishers": args.publishers,
+            "rooms": args.rooms,
+            "rate": args.rate,
+            "likes": args.likes,
+            "duration_s": round(window, 2),
+            "sent": sum(p.sent for p in pubs),
+            "accepted": accepted,
+            "refused": codes,
+            "events_expected": expected,
+            "events_seen": sum(p.events for p in pubs),
+            "server_cpu_s": round(cpu, 3),
+            "server_idle_cpu_per_s": round(idle_rate, 4),
+            "cpu_us_per_comment": round(cpu / accepted * 1e6, 1) if accepted else None,
+            "user_us_per_comment": round(user / accepted * 1e6, 1) if accepted else None,
+            "system_us_per_comment": round(system / accepted * 1e6, 1) if accepted else None,
+            "instructions_per_comment": (
+                round(instructions / accepted) if instructions and accepted else None
+            ),
+            "instructions_per_comment_less_idle": (
+                round((instructions - idle_ir * window) / accepted)
+                if instructions and accepted
+                else None
+            ),
+            "cpu_us_per_comment_less_idle": (
+                round((cpu - idle_rate * window) / accepted * 1e6, 1) if accepted else None
+            ),
+        }
+    finally:
+        for pub in pubs:
+            if pub.ws is not None:
+                pub.ws.abort()
+        await asyncio.to_thread(server.stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest ingest", description=__doc__)
+    parser.add_argument("--publishers", type=int, default=200)
+    parser.add_argument("--rooms", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=2000.0, help="comments per second, in all")
+    parser.add_argument("--likes", type=float, default=0.0, help="likes per second, in all")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--engine", choices=["memory", "redis"], default="memory")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--tick-ms", type=int, default=50)
+    parser.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE")
+    parser.add_argument("--callgrind", metavar="DIR", help="count the server's instructions")
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(result, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""``python -m loadtest platform``: a platform's evening, many rooms of three classes at once.
+
+The mix is set per class as ROOMSxVIEWERS (``--small 2000x5 --medium 20x200 --hot 1x5000``, the
+default) with a comment rate per room of each class (``--small-rate`` and so on). The server is
+spawned with ``--processes`` workers (on Redis when more than one) and the viewers are spread
+over ``--client-procs`` client processes: a small room's viewers in one process, a medium or hot
+room's over all of them. Comments are posted by the rooms' own viewers, each a different user.
+
+It reports, per class: delivered, lost (offsets a viewer never got, gaps and the end alike) and
+duplicated, and the publish → receive latency (p50, p99, max); per server process: CPU µs per
+delivered frame, RSS and kB per connection; the pulse cycle (``liveroom_pulse_seconds`` in the
+nodes' ``/metrics``; the workers share one port, so each sample comes from whichever answers);
+and on Redis, the commands Redis ran per second (``INFO commandstats``). Exit status 1 when any
+class lost or duplicated an event, 2 when the run could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtest import results
+from loadtest.cli import raise_fd_limit
+from loadtest.pool import Pool, WorkerFailed
+from loadtest.server import HttpError, SetupError, SpawnedServer, Target, metric_sum
+
+CLASSES = ("small", "medium", "hot")
+
+
+def mix(text: str) -> tuple[int, int]:
+    """``ROOMSxVIEWERS`` -> (rooms, viewers per room); ``0x0`` leaves the class out."""
+    rooms, _, viewers = text.lower().partition("x")
+    try:
+        return int(rooms), int(viewers)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ROOMSxVIEWERS") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m loadtest platform", description=__doc__)
+    p.add_argument("--small", type=mix, default=(2000, 5), metavar="ROOMSxVIEWERS")
+    p.add_argument("--medium", type=mix, default=(20, 200), metavar="ROOMSxVIEWERS")
+    p.add_argument("--hot", type=mix, default=(1, 5000), metavar="ROOMSxVIEWERS")
+    p.add_argument("--small-rate", type=float, default=0.2, help="comments/s per small room")
+    p.add_argument("--medium-rate", type=float, default=2.0, help="comments/s per medium room")
+    p.add_argument("--hot-rate", type=float, default=20.0, help="comments/s per hot room")
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--processes", type=int, default=2, help="server processes")
+    p.add_argument("--engine", choices=["memory", "redis"], default="redis")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--tick-ms", type=int, default=50)
+    p.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
+    p.add_argument("--client-procs", type=int, default=2)
+    p.add_argument("--join-concurrency", type=int, default=500)
+    p.add_argument("--connect-timeout", type=float, default=120.0)
+    p.add_argument("--drain-timeout", type=float, default=15.0)
+    p.add_argument("--json", metavar="FILE", help="write the summary as JSON")
+    return p
+
+
+def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], dict[str, str]]:
+    """Each client process's shares ``[room, class, first_user, count]``, and each room's class.
+    A room of fewer viewers than processes stays in one process; a bigger one is split."""
+    shares: list[list[list[Any]]] = [[] for _ in range(procs)]
+    classes: dict[str, str] = {}
+    n = 0
+    for kind in CLASSES:
+        rooms, viewers = getattr(opts, kind)
+        for r in range(rooms):
+            room = f"pf-{kind}-{r}"
+            classes[room] = kind
+            if viewers < 2 * procs:
+                shares[n % procs].append([room, kind, 0, viewers])
+                n += 1
+                continue
+            base, extra = divmod(viewers, procs)
+            first = 0
+            for i in range(procs):
+                count = base + (1 if i < extra else 0)
+                shares[i].append([room, kind, first, count])
+                first += count
+    return shares, classes
+
+
+def redis_calls(url: str) -> int | None:
+    try:
+        import redis
+    except ImportError:
+        return None
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+        return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
+def usage(target: Target) -> dict[int, tuple[float, int]]:
+    """CPU seconds and RSS of each server process, by pid."""
+    out: dict[int, tuple[float, int]] = {}
+    for proc in target.processes():
+        try:
+            times = proc.cpu_times()
+            out[proc.pid] = (times.user + times.system, proc.memory_info().rss)
+        except psutil.Error:
+            continue
+    return out
+
+
+async def pulse_samples(target: Target, count: int = 8) -> list[float]:
+    """``liveroom_pulse_seconds`` from ``count`` scrapes (each answered by some worker)."""
+    seen = []
+    for _ in range(count):
+        try:
+            text = await target.http("GET", "/metrics", timeout=5.0)
+        except (HttpError, OSError):
+            continue
+        value = metric_sum(str(text), "liveroom_pulse_seconds")
+        if value is not None:
+            seen.append(round(value * 1000, 1))
+    return seen
+
+
+async def execute(opts: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for item in opts.server_setting or []:
+        key, _, value = item.partition("=")
+        settings[key.strip().lower().replace("-", "_")] = value
+    server = SpawnedServer(
+        processes=opts.processes,
+        engine=opts.engine,
+        redis_url=opts.redis_url,
+        tick_ms=opts.tick_ms,
+        settings=settings,
+    )
+    target = await server.start(timeout=60)
+    try:
+        config = {"host": target.host, "port": target.port, "secret": target.secret}
+        async with Pool(opts.client_procs, config) as pool:
+            return await _run(opts, target, pool)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str, Any]:
+    shares, classes = plan(opts, pool.size)
+    rates = {kind: getattr(opts, f"{kind}_rate") for kind in CLASSES}
+    connections = sum(count for share in shares for _, _, _, count in share)
+    base = usage(target)
+    joined = await pool.all(
+        "rooms_connect",
+        opts.connect_timeout + 30,
+        per=[{"shares": share} for share in shares],
+        concurrency=max(1, opts.join_concurrency // pool.size),
+        timeout=opts.connect_timeout,
+    )
+    idle = usage(target)
+    await asyncio.sleep(2.0)  # a pulse or two with everyone in
+    idle_pulse = await pulse_samples(target)
+    # each room's comments are posted by one client process: the one holding its first viewers
+    publish: list[list[list[Any]]] = [[] for _ in range(pool.size)]
+    for i, share in enumerate(shares):
+        for room, kind, first, _ in share:
+            if first == 0:
+                publish[i].append([room, rates[kind]])
+    calls0 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    before, at0 = usage(target), time.monotonic()
+    answers = await pool.all(
+        "rooms_traffic",
+        opts.duration + 60,
+        per=[{"publish": p} for p in publish],
+        duration=opts.duration,
+        t0=time.time(),
+    )
+    busy_pulse = await pulse_samples(target)
+    after, at1 = usage(target), time.monotonic()
+    calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    heads: dict[str, int] = {}
+    for answer in answers:
+        for room, head in answer["heads"].items():
+            heads[room] = max(heads.get(room, 0), head)
+    drained = await pool.all(
+        "rooms_drain", opts.drain_timeout + 10, heads=heads, timeout=opts.drain_timeout
+    )
+    reports = await pool.all("rooms_report", 60, heads=heads)
+    await pool.all("rooms_close", 30)
+
+    per_class: dict[str, Any] = {}
+    frames = 0
+    for kind in CLASSES:
+        parts = [r[kind] for r in reports if kind in r]
+        if not parts:
+            continue
+        merged = results.merge(parts)
+        lost = merged["gaps"] + sum(p.get("lost", 0) for p in parts)
+        latency = results.percentiles(results.histogram(merged["latency"]))
+        frames += merged["frames"]
+        per_class[kind] = {
+            "rooms": getattr(opts, kind)[0],
+            "viewers_per_room": getattr(opts, kind)[1],
+            "rate_per_room": rates[kind],
+            "comments": sum(heads.get(room, 0) for room, k in classes.items() if k == kind),
+            "snapshots": merged["snapshots"],
+            "expected": merged["expected"],
+            "delivered": merged["delivered"],
+            "lost": lost,
+            "duplicated": merged["duplicated"],
+            "skipped": merged["skipped"],
+            "frames": merged["frames"],
+            "latency_ms": {k: latency[k] for k in ("p50", "p99", "max")},
+            "connect_errors": merged["connect_errors"],
+            "closes": merged["closes"],
+            "refused": {k: v for k, v in merged["answers"].items() if not k.endswith(":ok")},
+        }
+    window = at1 - at0
+    nodes = []
+    for pid, (cpu1, rss) in after.items():
+        cpu0 = before.get(pid, (cpu1, 0))[0]
+        nodes.append(
+            {
+                "pid": pid,
+                "cpu_s": round(cpu1 - cpu0, 2),
+                "cpu_share": round((cpu1 - cpu0) / window, 3),
+                "rss_mb": round(rss / 2**20, 1),
+                "rss_idle_mb": round(idle.get(pid, (0, 0))[1] / 2**20, 1),
+                "rss_base_mb": round(base.get(pid, (0, 0))[1] / 2**20, 1),
+            }
+        )
+    cpu = sum(n["cpu_s"] for n in nodes)
+    rss_added = sum(idle.get(pid, (0, 0))[1] - base.get(pid, (0, 0))[1] for pid in idle)
+    summary: dict[str, Any] = {
+        "scenario": "platform",
+        "engine": opts.engine,
+        "processes": opts.processes,
+        "client_procs": pool.size,
+        "tick_ms": opts.tick_ms,
+        "duration_s": round(window, 2),
+        "connections": connections,
+        "snapshots": sum(j["snapshots"] for j in joined),
+        "join_s": round(max(j["all_s"] for j in joined), 2),
+        "classes": per_class,
+        "behind_at_end": sum(d["behind"] for d in drained),
+        "server_cpu_s": round(cpu, 2),
+        "cpu_us_per_frame": round(cpu / frames * 1e6, 2) if frames else None,
+        "kb_per_connection": round(rss_added / connections / 1024, 2) if connections else None,
+        "nodes": nodes,
+        "pulse_ms_idle": idle_pulse,
+        "pulse_ms_busy": busy_pulse,
+        "redis_commands_per_s": (
+            round((calls1 - calls0) / window) if calls0 is not None and calls1 is not None else None
+        ),
+    }
+    failures = [
+        f"{kind}: {c['lost']} lost, {c['duplicated']} duplicated"
+        for kind, c in per_class.items()
+        if c["lost"] or c["duplicated"]
+    ]
+    if summary["snapshots"] < connections:
+        failures.append(f"{connections - summary['snapshots']} viewers got no snapshot")
+    summary["failures"] = failures
+    summary["ok"] = not failures
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
+    if opts.processes > 1 and opts.engine != "redis":
+        print("loadtest platform: --processes above 1 needs --engine redis", file=sys.stderr)
+        return 2
+    raise_fd_limit()
+    try:
+        summary = asyncio.run(execute(opts))
+    except (SetupError, HttpError, WorkerFailed, OSError) as exc:
+        print(f"loadtest platform: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if opts.json:
+        Path(opts.json).write_text(text)
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""``python -m loadtest ingest``: many publishers over many rooms, CPU per accepted comment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from tests.timeouts import scaled
+
+
+def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path) -> None:
+    """20 publishers over 10 rooms: every comment sent is accepted, each reaches both
+    publishers of its room, and the server's CPU per comment is reported."""
+    out = tmp_path / "ingest.json"
+    command = [
+        sys.executable, "-m", "loadtest", "ingest", "--publishers", "20", "--rooms", "10",
+        "--rate", "100", "--duration", "2", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(120))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    s = orjson.loads(out.read_bytes())
+    assert s["sent"] > 100 and s["accepted"] == s["sent"] and not s["refused"], s
+    assert s["events_seen"] == s["events_expected"] == 2 * s["accepted"], s
+    assert s["cpu_us_per_comment"] > 0, s

@@ -1,0 +1,49 @@
+"""The ``platform`` scenario: many rooms of three classes on two server processes and Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from loadtest.platform import build_parser, plan
+from tests.timeouts import scaled
+
+
+def test_the_plan_keeps_small_rooms_whole_and_splits_big_ones() -> None:
+    """A small room's viewers sit in one client process; a big room's are shared out, each
+    viewer once, with user numbers that do not repeat within the room."""
+    opts = build_parser().parse_args(["--small", "5x3", "--medium", "1x10", "--hot", "0x0"])
+    shares, classes = plan(opts, 2)
+    assert set(classes.values()) == {"small", "medium"} and len(classes) == 6
+    small = [s for share in shares for s in share if s[1] == "small"]
+    assert sorted(s[0] for s in small) == [f"pf-small-{i}" for i in range(5)]
+    assert all(s[2] == 0 and s[3] == 3 for s in small)
+    medium = [(s[2], s[3]) for share in shares for s in share if s[1] == "medium"]
+    assert sorted(medium) == [(0, 5), (5, 5)]
+
+
+def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """120 rooms of three classes, comments in each, on 2 processes sharing Redis: every
+    viewer gets every comment of its room once; the node figures are reported."""
+    out = tmp_path / "platform.json"
+    command = [
+        sys.executable, "-m", "loadtest", "platform",
+        "--small", "100x3", "--medium", "4x40", "--hot", "1x300",
+        "--small-rate", "0.5", "--medium-rate", "3", "--hot-rate", "10",
+        "--duration", "3", "--processes", "2", "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(180))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    s = orjson.loads(out.read_bytes())
+    assert s["connections"] == 100 * 3 + 4 * 40 + 300 == s["snapshots"]
+    for kind in ("small", "medium", "hot"):
+        c = s["classes"][kind]
+        assert c["comments"] > 0, (kind, c)
+        assert c["lost"] == 0 and c["duplicated"] == 0, (kind, c)
+        assert c["delivered"] == c["expected"] > 0, (kind, c)
+        assert c["latency_ms"]["max"] > 0
+    assert s["cpu_us_per_frame"] > 0 and s["kb_per_connection"] > 0
+    assert s["pulse_ms_busy"] and s["redis_commands_per_s"] > 0
