@@ -23,9 +23,10 @@ VIEWERS = int(os.environ.get("LIVEROOM_STORM_VIEWERS", "5000"))
 #: the new node's peak resident memory with 5,000 viewers back: measured at about 100 MB (see
 #: BENCHMARKS.md); the bound leaves room for noise, not for 20 KB more per viewer
 RSS_BOUND_MB = 200
-#: every viewer live again within this long after the old node's exit, the new node's start
-#: included (about 10 s on the 2-core machine; the old node's own shutdown is not counted)
-BACK_S = 40.0
+#: how long the storm may take to bring every viewer back before the test calls it stuck: a
+#: deadline against a hang, not a speed check (the time is a benchmark: BENCHMARKS.md, measured
+#: with ``python -m loadtest.storm``; 10-15 s on a quiet 2-core machine)
+STUCK_S = 90.0
 
 
 async def _storm(start_server, redis_server_settings, sig: signal.Signals) -> StormResult:  # type: ignore[no-untyped-def]
@@ -46,7 +47,7 @@ async def _storm(start_server, redis_server_settings, sig: signal.Signals) -> St
     publish = await publisher(other.url, API_KEY, "storm")
     crowd = Crowd(node.port, "storm", SECRET, VIEWERS)
     try:
-        return await Storm(crowd, kill, restart, publish, sig.name, scaled(90)).run()
+        return await Storm(crowd, kill, restart, publish, sig.name, scaled(STUCK_S)).run()
     finally:
         await crowd.close()
 
@@ -61,7 +62,6 @@ def _check(result: StormResult) -> None:
     # 1013 and came back after their retry_after (the storm after the kill is spread by the
     # viewers' jitter, and goes over the rate only on a faster machine)
     assert result.refusals > 0, "1013 was used"
-    assert result.back_s < scaled(BACK_S), result
     assert result.peak_rss_mb < RSS_BOUND_MB, result
 
 
