@@ -294,11 +294,7 @@ class LocalRoom:
                         history = await engine.history(self.id, since, limit, self.epoch)
                         if history.epoch == self.epoch and (
                             history.head < after
-                            or (
-                                held is not None
-                                and history.complete
-                                and history.events[0] != held
-                            )
+                            or (held is not None and history.complete and history.events[0] != held)
                         ):
                             diverged = True
                     if diverged:
