@@ -17,6 +17,10 @@ tested with (``TESTED``). On any other, ``uvicorn_options`` logs one warning and
 its own protocols: the app then serves every connection on the portable ASGI path
 (``liveroom.connection.asgi``), which works the same and costs more CPU per viewer. An app never
 fails to start for a uvicorn release.
+
+Why one module of about 540 lines: by design it is the only one that names uvicorn's (and
+websockets' sans-I/O) internals, so that an upgrade of either is checked in one place against
+``TESTED``; splitting it would spread those names again.
 """
 
 from __future__ import annotations

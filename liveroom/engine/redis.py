@@ -15,6 +15,12 @@ comma-separated) commands go through ``redis.asyncio.cluster.RedisCluster``, whi
 and ASK and refreshes its slot map after a failover. Room events use sharded pub/sub
 (``SPUBLISH``/``SSUBSCRIBE``), so a room's traffic stays on the shard that owns its slot; the
 subscriptions are kept by ``redis_shards.ShardedSubscriber``.
+
+Why one module of about 590 lines: it is the single Redis implementation of the core's
+protocols (bus, history, presence, rooms, comments) together with the client's set-up and the
+room subscriber, which all share one key layout with the scripts. What every store shares is in
+``redis_core.py`` and the cluster's sharded pub/sub in ``redis_shards.py``; the subscriber
+(connect, reconnect, resubscribe) is the next part to move out.
 """
 
 from __future__ import annotations

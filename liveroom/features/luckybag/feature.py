@@ -12,6 +12,10 @@ for bags it opened itself at once, for every other bag when its sweep (at start,
 store's ``claim`` lets exactly one of them draw; a node that dies mid-draw lets its lease run
 out and the next sweep anywhere draws again, to the same winners. The recipe is in ``rules``;
 ``docs/luckybag.md`` describes the whole feature.
+
+Why one module of about 520 lines: a bag's whole life on a node (commands, keyword entries,
+the timers and sweeps that fire the draw on every node, the draw's notices) shares the node's
+bag cache; the timers and sweeps are the next part to move to a module of their own.
 """
 
 from __future__ import annotations
