@@ -24,7 +24,8 @@ from liveroom.hub import Hub, LocalRoom, Viewer
 
 
 class Idle:
-    """A stand-in connection: the pulse only counts viewers."""
+    """A stand-in connection for rooms held without sockets (the pulse and the resubscribe
+    benchmarks only count viewers)."""
 
     out = None
 

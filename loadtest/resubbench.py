@@ -27,21 +27,7 @@ from liveroom.config import Settings
 from liveroom.engine import engine_from_settings
 from liveroom.hub import Hub, Viewer
 from liveroom.protocol import room_event_body
-
-
-class Idle:
-    """A stand-in connection: the rooms need a viewer to stay subscribed."""
-
-    out = None
-
-    def send(self, payload: bytes) -> None:
-        pass
-
-    def close(self, code: int, reason: str = "") -> None:
-        pass
-
-    def forget(self) -> None:
-        pass
+from loadtest.pulsebench import Idle
 
 
 async def resync_after_restart(

@@ -56,8 +56,10 @@ async def test_a_new_lane_starts_after_what_came_before_it(engine: Engine) -> No
     """An endpoint added later does not get the events appended before it existed."""
     source = feed_source(engine)
     await mute(engine, "r3", "old")
-    await source.open_lane("r3", "e1", time.time() + 0.002)
-    time.sleep(0.005)  # the clock must pass the lane's start (milliseconds), no waiting on I/O
+    start = time.time() + 0.002
+    await source.open_lane("r3", "e1", start)
+    # the next event must be stamped after the lane's start (milliseconds): poll the clock
+    await eventually(lambda: time.time() > start + 0.001, interval=0.001)
     await mute(engine, "r3", "new")
     entries = (await source.read("r3", "e1", "n1", 10)).entries
     assert [e.event()["data"]["user"] for e in entries] == ["new"]
