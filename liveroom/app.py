@@ -28,6 +28,7 @@ from liveroom.connection.session import CORE_HANDLERS, ConnectionHost, Session
 from liveroom.context import (
     NO_ANALYTICS,
     AnalyticsSink,
+    FollowGraph,
     NodeContext,
     RoomKicks,
     RoomSnapshots,
@@ -105,6 +106,9 @@ class Node:
         #: the host's analytics, if the node runs it: features report likes, cards, buys and
         #: payments through this seam (``context.AnalyticsSink``)
         self.analytics: AnalyticsSink = NO_ANALYTICS
+        #: who follows each room's host, if the node runs the private-traffic feature
+        #: (``context.FollowGraph``); coupons for followers ask it
+        self.follows: FollowGraph | None = None
         context: NodeContext = self  # mypy holds Node to the context protocol here
         self.features: list[Feature] = [kind(context) for kind in features]
         self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
@@ -115,6 +119,9 @@ class Node:
         #: the features that listen to posted comments: asked once per comment, so the others
         #: (whose ``commented`` is the contract's empty default) are not awaited for nothing
         self.listeners = [f for f in self.features if type(f).commented is not Feature.commented]
+        self.payment_listeners = [
+            f for f in self.features if type(f).order_paid is not Feature.order_paid
+        ]
         directory = _one(self.features, Rooms).directory
         self.rooms: RoomSnapshots = directory
         self.stats: ViewerJoins = _one(self.features, Stats).numbers
@@ -139,6 +146,14 @@ class Node:
     ) -> None:
         for feature in self.listeners:
             await feature.commented(room, who, text, after)
+
+    async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
+        for feature in self.payment_listeners:
+            try:
+                await feature.order_paid(room, user, order)
+            except Exception:
+                # the payment stands whatever a listener does; its failure is its own
+                self.log.exception("%s: order_paid failed", feature.name)
 
     async def open(self) -> None:
         await self.engine.open()

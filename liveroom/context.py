@@ -15,13 +15,14 @@ from there. No feature imports the events feature, and it imports none.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from liveroom.connection.seams import RoomDirectory, RoomKicks, RoomSnapshots, ViewerJoins
 
 __all__ = [
     "NO_ANALYTICS",
     "AnalyticsSink",
+    "FollowGraph",
     "NodeContext",
     "RoomDirectory",
     "RoomKicks",
@@ -44,6 +45,16 @@ class SaleStock(Protocol):
     async def stock(self, room: str, sale: str) -> tuple[str, int] | None:
         """``(sku, units left)`` of the sale, None when the room has no sale by that id.
         Raises ``EngineUnavailable``."""
+        ...
+
+
+class FollowGraph(Protocol):
+    """Who follows whom, as the private-traffic feature keeps it (``liveroom.features.private``):
+    coupons open to followers only ask it before a claim."""
+
+    async def follows(self, room: str, user: str) -> bool:
+        """Whether ``user`` follows the host of ``room`` (the room's ``host`` setting; a room
+        without one is its own host). Raises ``EngineUnavailable``."""
         ...
 
 
@@ -150,6 +161,12 @@ class NodeContext(Protocol):
         ...
 
     @property
+    def follows(self) -> FollowGraph | None:
+        """Who follows each room's host, None when the node runs no private-traffic feature.
+        Set once every feature is built: read it when handling a call."""
+        ...
+
+    @property
     def log(self) -> logging.Logger: ...
 
     def now(self) -> float:
@@ -161,4 +178,11 @@ class NodeContext(Protocol):
     ) -> None:
         """Tell every feature that ``who`` posted ``text`` (keyword joins hang off this).
         ``after``: the room offset the comment follows (every event up to it came first)."""
+        ...
+
+    async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
+        """Tell every feature that ``user``'s order in ``room`` is paid. ``order`` is the
+        order's public form plus ``kind`` (``"sale"``, ``"group"``, ...). A repeated confirm
+        calls it again for the same order: a listener that must act once keys on
+        ``(kind, order["id"])``."""
         ...

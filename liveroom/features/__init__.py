@@ -78,6 +78,10 @@ class Feature:
         """A comment by ``who`` was accepted (keyword joins hang off this). ``after`` is the
         room offset it follows in the room's order (None: not known)."""
 
+    async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
+        """An order of ``user`` was confirmed paid (``NodeContext.order_paid``); may come
+        again for the same order."""
+
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """This node took a room event of a ``watched_events`` type into ``room``, in offset
         order, before its viewers get it. Runs in the node's event intake: bookkeeping only,

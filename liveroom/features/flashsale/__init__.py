@@ -71,7 +71,12 @@ class FlashSaleFeature(Feature):
         super().__init__(ctx)
         self.settings = SaleSettings.of(ctx.settings)
         self.sales = FlashSale(
-            ctx.engine, sale_store(ctx.engine), self.settings, ctx.now, lambda: ctx.analytics
+            ctx.engine,
+            sale_store(ctx.engine),
+            self.settings,
+            ctx.now,
+            lambda: ctx.analytics,
+            ctx.order_paid,
         )
         self._sweeper: asyncio.Task[None] | None = None
         self._counter: asyncio.Task[None] | None = None

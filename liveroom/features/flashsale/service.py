@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +75,12 @@ class FlashSale:
         settings: SaleSettings,
         clock: Callable[[], float],
         analytics: Callable[[], AnalyticsSink] | None = None,
+        paid: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
+        #: the node's ``order_paid`` seam (``liveroom.context.NodeContext``): told of each
+        #: confirmed order, with ``kind`` "sale"
+        self.paid = paid
         #: the node's analytics seam (``liveroom.context.AnalyticsSink``), read at each call
         self.analytics = analytics
         self.store = store
@@ -187,6 +191,8 @@ class FlashSale:
                     units,
                     units * product[1],
                 )
+        if self.paid is not None and answer.order is not None:
+            await self.paid(room, answer.order.user, {"kind": "sale", **answer.order.public()})
         return settled
 
     async def _product(self, room: str, sale: str) -> tuple[str, int] | None:
