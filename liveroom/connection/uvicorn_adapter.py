@@ -47,6 +47,9 @@ log = logging.getLogger("liveroom.transport")
 #: the uvicorn releases this module was tested with: 0.52.1 completed the closing handshake with
 #: a close timer and added write flow control, both of which the protocol below takes over
 TESTED = (">=0.52.1", "<0.55")
+#: the websockets releases its sans-I/O parts were tested with: 16.0 gave ``Protocol`` the
+#: ``max_message_size`` that the frame splitter reads
+WEBSOCKETS_TESTED = (">=16.0", "<18")
 
 
 def _release(version: str) -> tuple[int, ...]:
@@ -76,15 +79,15 @@ def tested(version: str, bounds: tuple[str, ...] = TESTED) -> bool:
     return True
 
 
-def installed() -> str:
-    """The installed uvicorn's version, from its distribution's metadata ("unknown" without)."""
+def installed(distribution: str = "uvicorn") -> str:
+    """An installed distribution's version, from its metadata ("unknown" without)."""
     try:
-        return importlib.metadata.version("uvicorn")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
 
-TESTED_HERE = tested(installed())
+TESTED_HERE = tested(installed()) and tested(installed("websockets"), WEBSOCKETS_TESTED)
 
 if TYPE_CHECKING or TESTED_HERE:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -101,10 +104,13 @@ def uvicorn_options() -> dict[str, str]:
     warning."""
     if not TESTED_HERE:
         log.warning(
-            "uvicorn %s is outside the versions liveroom's direct WebSocket transport was tested "
-            "with (%s): serving on the portable ASGI path, which costs more CPU per viewer",
+            "uvicorn %s with websockets %s is outside the versions liveroom's direct WebSocket "
+            "transport was tested with (uvicorn %s, websockets %s): serving on the portable ASGI "
+            "path, which costs more CPU per viewer",
             installed(),
+            installed("websockets"),
             ",".join(TESTED),
+            ",".join(WEBSOCKETS_TESTED),
         )
         return {}
     return {
@@ -249,19 +255,39 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     # ------------------------------------------------------------------ frames in
 
     def data_received(self, data: bytes) -> None:
-        framing = self.framing
-        if framing == _SPLIT:
-            self._split(data)
-            return
-        if framing == _REQUEST_READ:
-            # the client may send no frame before our 101 (RFC 6455 §4.1): when the parser is
-            # open and holds nothing, it waits at a frame boundary, and ``_split`` can take over
-            if self.conn.state is State.OPEN and not self.conn.reader.buffer:
-                self.framing = _SPLIT
+        try:
+            framing = self.framing
+            if framing == _SPLIT:
                 self._split(data)
                 return
-            self.framing = _PARSER_ONLY
-        self._parse(data)
+            if framing == _REQUEST_READ:
+                # the client may send no frame before our 101 (RFC 6455 §4.1): when the parser
+                # is open and holds nothing, it waits at a frame boundary, and ``_split`` can
+                # take over
+                if self.conn.state is State.OPEN and not self.conn.reader.buffer:
+                    self.framing = _SPLIT
+                    self._split(data)
+                    return
+                self.framing = _PARSER_ONLY
+            self._parse(data)
+        except Exception:
+            self._broken()
+
+    def _broken(self) -> None:
+        """Reading failed inside liveroom or a dependency (an attribute a new release
+        dropped, say): the client hears 1011 at once instead of a connection that no longer
+        reads, and the log says why."""
+        log.exception("reading a WebSocket connection failed; closing it with 1011")
+        if self.close_sent or self.transport.is_closing():
+            return
+        metrics.CLOSES.labels(str(int(CloseCode.INTERNAL_ERROR))).inc()
+        try:
+            self.conn.fail(CloseCode.INTERNAL_ERROR, "internal error")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+        except Exception:  # the protocol object itself is what broke
+            log.debug("close frame not sent", exc_info=True)
+        self.close_sent = True
+        self.transport.close()
 
     def _fresh_parser(self) -> None:
         """Give websockets a frame parser that never held the upgrade request. Its server

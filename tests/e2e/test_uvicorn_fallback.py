@@ -47,21 +47,37 @@ def test_the_installed_uvicorn_is_one_the_direct_transport_was_tested_with() -> 
     }
 
 
-def _untested_uvicorn(root: Path) -> Path:
-    """A directory whose distribution metadata says uvicorn 0.99.0: first on ``PYTHONPATH``,
-    it is the version ``importlib.metadata`` reports, while the real uvicorn still runs."""
-    dist = root / "uvicorn-0.99.0.dist-info"
+@pytest.mark.parametrize(
+    ("version", "tested"),
+    [("15.0.1", False), ("16.0", True), ("17.4", True), ("18.0", False), ("unknown", False)],
+)
+def test_the_tested_websockets_range_is_16_up_to_18(version: str, tested: bool) -> None:
+    """``WEBSOCKETS_TESTED`` is >=16.0,<18: 16.0 gave ``Protocol`` its ``max_message_size``."""
+    assert uvicorn_adapter.tested(version, uvicorn_adapter.WEBSOCKETS_TESTED) is tested
+
+
+def _untested(root: Path, distribution: str, version: str) -> Path:
+    """A directory whose distribution metadata says ``distribution`` is ``version``: first on
+    ``PYTHONPATH``, it is the version ``importlib.metadata`` reports, while the real package
+    still runs."""
+    dist = root / f"{distribution}-{version}.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: uvicorn\nVersion: 0.99.0\n")
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n"
+    )
     return root
 
 
-async def test_an_untested_uvicorn_serves_on_the_asgi_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("distribution", "version"), [("uvicorn", "0.99.0"), ("websockets", "99.0")]
+)
+async def test_an_untested_dependency_serves_on_the_asgi_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distribution: str, version: str
 ) -> None:
-    """uvicorn says it is 0.99.0: ``liveroom serve`` logs one warning, leaves uvicorn its own
-    protocols (so the app is on the ASGI path), and a viewer still joins and gets a comment."""
-    paths = [str(_untested_uvicorn(tmp_path)), os.environ.get("PYTHONPATH", "")]
+    """uvicorn (or websockets) says it is a release never tested: ``liveroom serve`` logs one
+    warning, leaves uvicorn its own protocols (so the app is on the ASGI path), and a viewer
+    still joins and gets a comment."""
+    paths = [str(_untested(tmp_path, distribution, version)), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
     server = ServerProcess()
     before = server.log_path.stat().st_size if server.log_path.exists() else 0
@@ -83,7 +99,48 @@ async def test_an_untested_uvicorn_serves_on_the_asgi_path(
         lines = [json.loads(line) for line in log if line.startswith(b"{")]
     warnings = [line for line in lines if UNTESTED in line["msg"]]
     assert len(warnings) == 1, warnings
-    assert warnings[0]["level"] == "warning" and "uvicorn 0.99.0" in warnings[0]["msg"]
+    assert warnings[0]["level"] == "warning" and f"{distribution} {version}" in warnings[0]["msg"]
+
+
+#: a ``sitecustomize`` that makes websockets' protocol objects lack an attribute the direct
+#: transport reads once a connection is open: what a release that renamed it would do
+_DROPPED_ATTRIBUTE = """
+import websockets.protocol
+
+_init = websockets.protocol.Protocol.__init__
+
+
+def _without_limit(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    del self.max_message_size
+
+
+websockets.protocol.Protocol.__init__ = _without_limit
+"""
+
+
+async def test_a_dependency_that_breaks_reading_closes_with_1011(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When reading a frame fails inside a dependency, the client is closed with 1011 (and the
+    log says why) instead of being left on a connection that no longer reads."""
+    (tmp_path / "sitecustomize.py").write_text(_DROPPED_ATTRIBUTE)
+    paths = [str(tmp_path), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    server = ServerProcess()
+    before = server.log_path.stat().st_size if server.log_path.exists() else 0
+    server.start()
+    try:
+        viewer = await LiveClient.connect(server.ws_url, "broken", "carol")
+        await viewer.event("snapshot")
+        await viewer.send_raw('{"type":"comment","id":"c1","text":"hello"}')
+        code, _ = await viewer.closed_with()
+        assert code == 1011
+    finally:
+        server.stop()
+    with server.log_path.open("rb") as log:
+        log.seek(before)
+        assert b"closing it with 1011" in log.read()
 
 
 def test_a_tested_uvicorn_gives_no_warning() -> None:

@@ -63,7 +63,7 @@ def routes(kicks: Kicks) -> list[BaseRoute]:
         """
         room = request.path_params["room"]
         user = request.path_params["user"]
-        if not USER_ID.match(user):
+        if not USER_ID.fullmatch(user):
             raise CommandError(ErrorCode.BAD_REQUEST, "user id malformed")
         await kicks.unkick(room, user)
         return {"user": user}

@@ -3,6 +3,7 @@ it, show the server's numbers; screenshots of both go to artifacts/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from typing import Any
 
@@ -27,7 +28,10 @@ class Viewer:
 
     def __init__(self, server: ServerProcess, user: str, src: str) -> None:
         url = f"{server.ws_url}?room={ROOM}&token={token(user, ROOM)}&src={src}"
-        self.ws = websockets.sync.client.connect(url, open_timeout=scaled(10))
+        self._open = contextlib.ExitStack()
+        self.ws = self._open.enter_context(
+            websockets.sync.client.connect(url, open_timeout=scaled(10))
+        )
 
     def command(self, kind: str, **fields: Any) -> dict[str, Any]:
         rid = f"b{next(_ids)}"
@@ -39,7 +43,7 @@ class Viewer:
                     return dict(item)
 
     def close(self) -> None:
-        self.ws.close()
+        self._open.close()
 
 
 def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
