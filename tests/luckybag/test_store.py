@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from liveroom.engine.base import Engine
-from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome
+from liveroom.features.luckybag.store import Bag, BagState, BagStore, Draw, Outcome
 from liveroom.features.luckybag.stores import bag_store
 from liveroom.protocol import room_event_body
 from tests.conftest import EVERY_ENGINE
@@ -124,7 +124,7 @@ async def test_lapsed_lease_can_be_claimed_again_and_old_holder_loses(engine: En
     assert (await store.claim("r1", "b1", T0 + 12, "b", 5, False)).outcome is Outcome.BUSY
     assert (await store.claim("r1", "b1", T0 + 16, "b", 5, False)).outcome is Outcome.CLAIMED
     result = {"winners": [{"id": "alice", "name": "Alice"}], "ineligible": {}}
-    args = (T0 + 16, result, DAY, 1, body("bag_drawn"), b'{"type":"bag_won"}')
+    args = (T0 + 16, Draw(result, DAY, 1, body("bag_drawn"), b'{"type":"bag_won"}'))
     assert (await store.finish("r1", "b1", "dead", *args)).outcome is Outcome.LOST
     assert (await store.finish("r1", "b1", "b", *args)).outcome is Outcome.OK
     assert (await store.finish("r1", "b1", "b", *args)).outcome is Outcome.LOST
@@ -140,7 +140,7 @@ async def test_finish_counts_wins_and_refuses_capped_winners(engine: Engine) -> 
     await opened(store)
     await store.claim("r1", "b1", T0 + 10, "t", 5, False)
     win = {"winners": [{"id": "alice", "name": "Alice"}], "ineligible": {}}
-    done = await store.finish("r1", "b1", "t", T0, win, DAY, 1, b"{}", b"{}")
+    done = await store.finish("r1", "b1", "t", T0, Draw(win, DAY, 1, b"{}", b"{}"))
     assert done.outcome is Outcome.OK
     assert await store.wins("r1", DAY, ["alice", "bob"]) == {"alice": 1}
     await store.create(Bag("b2", "r1", BagState.CREATED, RULES, T0), body("bag"))
@@ -148,7 +148,7 @@ async def test_finish_counts_wins_and_refuses_capped_winners(engine: Engine) -> 
     assert (await store.join("r1", "b2", "alice", "A", T0, DAY, 1)).outcome is Outcome.LIMIT
     assert (await store.join("r1", "b2", "alice", "A", T0, DAY, 2)).new is True
     await store.claim("r1", "b2", T0 + 10, "t", 5, False)
-    capped = await store.finish("r1", "b2", "t", T0, win, DAY, 1, b"{}", b"{}")
+    capped = await store.finish("r1", "b2", "t", T0, Draw(win, DAY, 1, b"{}", b"{}"))
     assert (capped.outcome, capped.users) == (Outcome.CAPPED, ["alice"])
     assert (await store.get("r1", "b2")).state is BagState.DRAWING  # type: ignore[union-attr]
 
@@ -162,7 +162,8 @@ async def test_finish_tells_winners_privately(engine: Engine) -> None:
     await store.claim("r1", "b1", T0 + 10, "t", 5, False)
     result = {"winners": [{"id": "u1", "name": "U"}, {"id": "u2", "name": "V"}], "ineligible": {}}
     notice = b'{"type":"bag_won","bag":"b1"}'
-    await store.finish("r1", "b1", "t", T0 + 10, result, DAY, 1, body("bag_drawn"), notice)
+    draw = Draw(result, DAY, 1, body("bag_drawn"), notice)
+    await store.finish("r1", "b1", "t", T0 + 10, draw)
     await eventually(lambda: len(seen.raw) == 5)
     assert sorted(p for p in seen.raw if p.startswith(b"@")) == [
         b"@u1\n" + notice,

@@ -54,7 +54,7 @@ from liveroom.features.luckybag.settings import (
     RULES_CACHE,
     BagSettings,
 )
-from liveroom.features.luckybag.store import Answer, Bag, BagState, Outcome
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Draw, Outcome
 from liveroom.features.luckybag.stores import bag_store
 from liveroom.protocol import Command, event, frame, room_event_body
 
@@ -299,9 +299,8 @@ class LuckyBags(Feature):
                 bag, state=BagState.DRAWN, drawn_at=now, result=result, count=len(users)
             )
             body = room_event_body("bag_drawn", bag=public_view(drawn))
-            answer = await self.store.finish(
-                room, bag_id, token, now, result, day, self.cap, body, notice
-            )
+            draw = Draw(result, day, self.cap, body, notice)
+            answer = await self.store.finish(room, bag_id, token, now, draw)
             if answer.outcome is not Outcome.CAPPED:
                 break
             ineligible.update({user: "daily_cap" for user in answer.users})

@@ -87,6 +87,23 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Draw:
+    """A draw's outcome, as ``BagStore.finish`` stores and sends it: the winners and the
+    ineligible (``result``), the day whose wins count against ``daily_cap``, the room event
+    (``body``) and each winner's private notice."""
+
+    result: dict[str, Any]
+    day: str
+    daily_cap: int
+    body: bytes
+    notice: bytes
+
+    @property
+    def winners(self) -> list[str]:
+        return [w["id"] for w in self.result["winners"]]
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """``claim``'s answer: with CLAIMED, the bag, its seed and its frozen participants."""
 
@@ -131,20 +148,10 @@ class BagStore(Protocol):
         """Take the draw of a due (or, with ``force``, any) OPEN bag. One caller wins."""
         ...
 
-    async def finish(
-        self,
-        room: str,
-        bag_id: str,
-        token: str,
-        now: float,
-        result: dict[str, Any],
-        day: str,
-        daily_cap: int,
-        body: bytes,
-        notice: bytes,
-    ) -> Answer:
-        """DRAWING → DRAWN for the lease holder: store ``result``, count wins, publish ``body``,
-        send ``notice`` privately to each winner. CAPPED (nothing done) lists capped winners."""
+    async def finish(self, room: str, bag_id: str, token: str, now: float, draw: Draw) -> Answer:
+        """DRAWING → DRAWN for the lease holder: store ``draw.result``, count wins, publish
+        ``draw.body``, send ``draw.notice`` privately to each winner. CAPPED (nothing done)
+        lists the winners already at ``draw.daily_cap``."""
         ...
 
     async def revoke(self, room: str, bag_id: str, now: float, body: bytes) -> Answer:

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Outcome
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Draw, Outcome
 
 if TYPE_CHECKING:
     from liveroom.engine.base import MemoryHost
@@ -129,35 +129,24 @@ class MemoryBagStore:
         entry.lease = now + lease_s
         return Claim(Outcome.CLAIMED, entry.bag, dict(entry.users))
 
-    async def finish(
-        self,
-        room: str,
-        bag_id: str,
-        token: str,
-        now: float,
-        result: dict[str, Any],
-        day: str,
-        daily_cap: int,
-        body: bytes,
-        notice: bytes,
-    ) -> Answer:
+    async def finish(self, room: str, bag_id: str, token: str, now: float, draw: Draw) -> Answer:
         state = self._room(room)
         entry = state.bags.get(bag_id)
         if entry is None or entry.bag.state is not BagState.DRAWING or entry.token != token:
             return Answer(Outcome.LOST)
-        winners = [w["id"] for w in result["winners"]]
-        wins = state.wins.setdefault(day, {})
-        capped = [user for user in winners if wins.get(user, 0) >= daily_cap]
+        winners = draw.winners
+        wins = state.wins.setdefault(draw.day, {})
+        capped = [user for user in winners if wins.get(user, 0) >= draw.daily_cap]
         if capped:
             return Answer(Outcome.CAPPED, users=capped)
         for user in winners:
             wins[user] = wins.get(user, 0) + 1
-        self._set(entry, state=BagState.DRAWN, drawn_at=now, result=result)
+        self._set(entry, state=BagState.DRAWN, drawn_at=now, result=draw.result)
         self._due.pop((room, bag_id), None)
-        self.host.publish_now(room, body)
-        self.host.emit_now(room, "bag.drawn", {"bag": bag_id, **result})
+        self.host.publish_now(room, draw.body)
+        self.host.emit_now(room, "bag.drawn", {"bag": bag_id, **draw.result})
         for user in winners:
-            await self.host.notify(room, user, notice)
+            await self.host.notify(room, user, draw.notice)
         return Answer(Outcome.OK)
 
     async def revoke(self, room: str, bag_id: str, now: float, body: bytes) -> Answer:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Outcome
+from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Draw, Outcome
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
@@ -112,21 +112,10 @@ class RedisBagStore:
             return Claim(outcome, deadline=float(reply[1]))
         return Claim(outcome)
 
-    async def finish(
-        self,
-        room: str,
-        bag_id: str,
-        token: str,
-        now: float,
-        result: dict[str, Any],
-        day: str,
-        daily_cap: int,
-        body: bytes,
-        notice: bytes,
-    ) -> Answer:
-        winners = [w["id"] for w in result["winners"]]
-        args = [token, daily_cap, orjson.dumps(result), body, notice, WINS_TTL_S, *winners]
-        reply = await self._run("bag_finish", room, bag_id, now, args, day)
+    async def finish(self, room: str, bag_id: str, token: str, now: float, draw: Draw) -> Answer:
+        result = orjson.dumps(draw.result)
+        args = [token, draw.daily_cap, result, draw.body, draw.notice, WINS_TTL_S, *draw.winners]
+        reply = await self._run("bag_finish", room, bag_id, now, args, draw.day)
         outcome = Outcome(_text(reply[0]))
         if outcome is Outcome.CAPPED:
             return Answer(outcome, users=[_text(u) for u in reply[1]])
