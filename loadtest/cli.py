@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         "that the server, not the load generator, is what runs out (scale-out runs)",
     )
     server.add_argument(
+        "--quota-from",
+        choices=("start", "traffic"),
+        default="start",
+        help="when --server-cpu-quota begins: at the server's start, or once the viewers have "
+        "joined (fanout), so that a low cap measures the traffic and not a join at that cap",
+    )
+    server.add_argument(
         "--netns",
         action="store_true",
         help="put the client processes in a network namespace of their own, joined by a veth "

@@ -249,6 +249,7 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
             settings=settings,
             profile=opts.profile,
             cpu_quota=opts.server_cpu_quota,
+            quota_from_traffic=getattr(opts, "quota_from", "start") == "traffic",
             host=namespace.host if namespace else "127.0.0.1",
         )
         try:

@@ -66,6 +66,9 @@ class Target:
     namespace: Any = None
     #: the local webhook receiver of a ``--feed`` run (``loadtest.receiver.FeedReceiver``)
     feed: Any = None
+    #: caps the server processes' CPU now, for a run whose quota starts with the traffic
+    #: (``--quota-from traffic``); None when there is nothing left to cap
+    cap_now: Callable[[], None] | None = None
 
     @property
     def base(self) -> str:
@@ -202,6 +205,7 @@ class SpawnedServer:
         cpu_quota: float | None = None,
         host: str = "127.0.0.1",
         wrap: list[str] | None = None,
+        quota_from_traffic: bool = False,
     ) -> None:
         if processes > 1 and engine != "redis":
             raise SetupError("--processes above 1 needs --engine redis")
@@ -216,6 +220,8 @@ class SpawnedServer:
         self.profile = profile
         self.processes = processes
         self.cpu_quota = cpu_quota
+        #: the cap waits for ``Target.cap_now`` (after the viewers joined) instead of the start
+        self.quota_from_traffic = quota_from_traffic
         self.cgroups: list[Path] = []
         self.values: dict[str, Any] = {
             "host": host,
@@ -277,7 +283,12 @@ class SpawnedServer:
             self.stop()
             raise SetupError(f"{exc}; see {self.log}") from None
         if self.cpu_quota:
-            self.cgroups = cap_cpu(await self._workers(deadline), self.cpu_quota)
+            cores = self.cpu_quota
+            if self.quota_from_traffic:
+                self.cgroups = cap_cpu(await self._workers(deadline), None)
+                target.cap_now = lambda: set_quota(self.cgroups, cores)
+            else:
+                self.cgroups = cap_cpu(await self._workers(deadline), cores)
         return target
 
     async def _workers(self, deadline: float) -> list[int]:
@@ -346,23 +357,42 @@ CGROUP_V2 = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
 
 
-def cap_cpu(pids: list[int], cores: float) -> list[Path]:
-    """Put each pid in a new cgroup of its own, capped at ``cores`` CPUs (v1 ``cpu`` controller,
-    or v2 ``cpu.max``). Returns the groups, to remove once the processes have exited."""
-    quota = max(1000, int(cores * PERIOD_US))
+def _cgroup_root() -> tuple[Path, bool]:
+    """Where the cpu controller's groups go, and whether it is cgroup v1."""
     v1 = (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists()
-    root = CGROUP_V1_CPU if v1 else CGROUP_V2
+    return (CGROUP_V1_CPU if v1 else CGROUP_V2), v1
+
+
+def _write_quota(group: Path, v1: bool, cores: float | None) -> None:
+    """Cap ``group`` at ``cores`` CPUs; None lifts the cap."""
+    if v1:
+        (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        quota = "-1" if cores is None else str(max(1000, int(cores * PERIOD_US)))
+        (group / "cpu.cfs_quota_us").write_text(quota)
+    else:
+        quota = "max" if cores is None else str(max(1000, int(cores * PERIOD_US)))
+        (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+
+
+def set_quota(groups: list[Path], cores: float | None) -> None:
+    """Change the cap of groups made by ``cap_cpu``."""
+    _, v1 = _cgroup_root()
+    for group in groups:
+        _write_quota(group, v1, cores)
+
+
+def cap_cpu(pids: list[int], cores: float | None) -> list[Path]:
+    """Put each pid in a new cgroup of its own, capped at ``cores`` CPUs (v1 ``cpu`` controller,
+    or v2 ``cpu.max``; None: no cap yet, see ``set_quota``). Returns the groups, to remove once
+    the processes have exited."""
+    root, v1 = _cgroup_root()
     groups: list[Path] = []
     try:
         for pid in pids:
             group = root / f"loadtest-{os.getpid()}-{pid}"
             group.mkdir()
             groups.append(group)
-            if v1:
-                (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                (group / "cpu.cfs_quota_us").write_text(str(quota))
-            else:
-                (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+            _write_quota(group, v1, cores)
             (group / "cgroup.procs").write_text(str(pid))
     except OSError as exc:
         for group in groups:
