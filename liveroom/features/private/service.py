@@ -157,6 +157,8 @@ class PrivateTraffic:
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         """Offer the service card to the buyer of a paid order, once per ``(kind, id)``."""
+        if order.get("status", "paid") != "paid":
+            return
         scope, _ = await self.host_of(room)
         card = await self.card(room, scope, "service")
         if card is None:
