@@ -77,10 +77,13 @@ async def marker(node: ServerProcess, room: str, text: str, *clients: LiveClient
         await client.event("system", text=text)
 
 
-async def test_the_private_cards_reach_only_their_user(nodes: list[ServerProcess]) -> None:
+async def test_the_private_cards_reach_only_their_user(
+    nodes: list[ServerProcess], feed: tuple[Receiver, str], redis_url: str, prefix: str
+) -> None:
     """Alice follows on node 0 with a second tab on node 1: both tabs get the invite card, Bob
-    (node 1) gets the follower count and no card. Her paid order brings the service card once,
-    however often it is confirmed; Bob gets none. An anonymous follow is refused."""
+    (node 1) gets the follower count and no card, the backend one ``user.followed`` from the
+    host's outbox. Her paid order brings the service card once, however often it is confirmed;
+    Bob gets none. An anonymous follow is refused."""
     a, b = nodes
     room = "pt1"
     await call(a, "PATCH", f"/api/rooms/{room}", {"host": "shop1", "title": "Tea"})
@@ -126,6 +129,15 @@ async def test_the_private_cards_reach_only_their_user(nodes: list[ServerProcess
             assert not got & {"invite_card", "service_card"}, got
         assert len(alice.of_type("service_card")) == 1 and len(alice2.of_type("service_card")) == 1
         assert len(alice.of_type("invite_card")) == 2  # one per follow answered ok
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await delivered_everything(client, prefix, ["host.shop1"], feed[0])
+        finally:
+            await client.aclose()
+        follows = {e["id"]: e for e in feed[0].arrivals if e["type"] == "user.followed"}
+        assert [(e["room"], e["data"]) for e in follows.values()] == [
+            ("host.shop1", {"user": "alice", "host": "shop1", "in_room": room, "followers": 1})
+        ]
     finally:
         for client in clients:
             await client.close()
