@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
 
 log = logging.getLogger("liveroom.private")
+
+#: how long a node trusts what a snapshot saw of a room's host and booking round, for joins
+VIEW_CACHE_S = 1.0
+VIEW_CACHE_ROOMS = 4096
 
 __all__ = ["PrivateCode", "PrivateTraffic", "PrivateTrafficFeature", "private_store"]
 
@@ -85,6 +90,8 @@ class PrivateTrafficFeature(Feature):
             self.settings,
         )
         self._sweeper: asyncio.Task[None] | None = None
+        #: room -> (trusted until, monotonic; the host's scope; whether a round exists)
+        self._seen: dict[str, tuple[float, str | None, bool]] = {}
 
     async def open(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="liveroom-booking-sweeper")
@@ -116,19 +123,31 @@ class PrivateTrafficFeature(Feature):
 
     async def snapshot(self, room: str) -> dict[str, Any]:
         """The host's follower count and the room's booking round (null: none scheduled)."""
-        host = (await self.ctx.rooms.info(room)).get("host")
-        scope = host_scope(room, host)
+        scope = host_scope(room, (await self.ctx.rooms.info(room)).get("host"))
         followers = await self.traffic.store.followers(scope) if scope is not None else 0
-        return {"followers": followers, "booking": await self.traffic.booking(room)}
+        booking = await self.traffic.booking(room)
+        self._seen[room] = (time.monotonic() + VIEW_CACHE_S, scope, booking is not None)
+        if len(self._seen) > VIEW_CACHE_ROOMS:
+            self._seen = {room: self._seen[room]}
+        return {"followers": followers, "booking": booking}
 
     async def joined(self, session: Session) -> None:
-        """Tell a signed-in viewer whether it follows the host and has booked the room."""
+        """Tell a signed-in viewer whether it follows the host and has booked the room.
+
+        The joining viewer's snapshot has just been built (or shared), and with it this node's
+        view of the room's host and round: a join costs one read, two while a round exists.
+        """
         if session.who.anonymous:
             return
         room, user = session.room.id, session.who.user
-        scope = host_scope(room, (await self.ctx.rooms.info(room)).get("host"))
+        seen = self._seen.get(room)
+        if seen is None or seen[0] < time.monotonic():
+            scope = host_scope(room, (await self.ctx.rooms.info(room)).get("host"))
+            rounds = True
+        else:
+            _, scope, rounds = seen
         following = scope is not None and await self.traffic.store.follows(scope, user)
-        booked = await self.traffic.store.booked(room, user)
+        booked = rounds and await self.traffic.store.booked(room, user)
         session.viewer.send(frame([event("private_mine", following=following, booked=booked)]))
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
