@@ -80,9 +80,10 @@ class PrivateTraffic:
         return scope, host or ""
 
     async def follows(self, room: str, user: str) -> bool:
-        """Whether ``user`` follows the host of ``room`` (the ``FollowGraph`` seam)."""
-        scope, _ = await self.host_of(room)
-        return await self.store.follows(scope, user)
+        """Whether ``user`` follows the host of ``room`` (the ``FollowGraph`` seam); a host
+        that cannot be followed (``bad_host``) has no followers."""
+        scope = host_scope(room, (await self.rooms().info(room)).get("host"))
+        return scope is not None and await self.store.follows(scope, user)
 
     async def follow(self, room: str, who: Identity) -> dict[str, Any]:
         """Follow the room's host (idempotent). Every follow answered ok sends the invite card,
