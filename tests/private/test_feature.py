@@ -24,6 +24,7 @@ async def test_bad_input_gets_its_code() -> None:
     async with live_node(Clock(time.time())) as n:
         body(await n.api("PATCH", "/api/rooms/c1", {"host": "wx:42"}))
         assert code(await n.api("POST", "/api/rooms/c1/follow", {"user": "u1"}), 409) == "bad_host"
+        assert n.node.follows is not None and not await n.node.follows.follows("c1", "u1")
         no_link = {"message": "hi"}
         assert code(await n.api("PUT", "/api/rooms/c2/private-cards/invite", no_link), 400) == (
             "bad_card"
