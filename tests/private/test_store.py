@@ -176,3 +176,18 @@ async def test_a_new_round_starts_empty_and_a_finished_one_leaves_the_index(
     assert again.schedule.bookings == 0 and "b5" in await store.rounds()
     assert not await store.booked("b5", "u1")
     assert (await store.book("b5", "u1")).new
+
+
+async def test_a_new_round_waits_for_the_last_one_to_be_announced(engine: Engine) -> None:
+    """While a started round still has bookings to announce, scheduling answers ``busy``;
+    once they are all announced, a new round opens."""
+    store = private_store(engine)
+    await store.schedule("b6", "first", 0)
+    for user in ("u1", "u2", "u3"):
+        await store.book("b6", user)
+    await go_live(engine, "b6")
+    assert (await store.announce("b6", batch=1)).left == 2
+    await engine.put_room_info("b6", {"title": "first", "ended": True})
+    assert (await store.schedule("b6", "second", 0)).code is Booking.BUSY
+    assert (await store.announce("b6")).left == 0
+    assert (await store.schedule("b6", "second", 0)).code is Booking.OK
