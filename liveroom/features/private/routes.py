@@ -21,6 +21,7 @@ from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.private.commands import CARD_KINDS, validate_card
 from liveroom.features.private.service import PrivateTraffic
 from liveroom.http import BACKEND, acting_for, endpoint, read_json
+from liveroom.protocol import USER_ID
 
 TITLE_MAX = 200
 #: a scheduled start may lie up to a year ahead, in seconds since the epoch
@@ -124,16 +125,7 @@ class PrivateRoutes:
                     followers: {type: integer}
                     following: {type: boolean}
         """
-        room = request.path_params["room"]
-        scope, host = await self.traffic.host_of(room)
-        out: dict[str, Any] = {
-            "host": host or None,
-            "followers": await self.traffic.store.followers(scope),
-        }
-        user = request.query_params.get("user") if who is BACKEND else who.user
-        if user:
-            out["following"] = await self.traffic.store.follows(scope, user)
-        return out
+        return await self.traffic.followers(request.path_params["room"], _about(request, who))
 
     async def get_cards(self, request: Request, node: NodeContext, who: Identity) -> Any:
         """The room's cards as the host set them: for each kind the room's own, the host's for
@@ -237,12 +229,7 @@ class PrivateRoutes:
             description: the round
             content: {application/json: {schema: {type: object, required: [booking]}}}
         """
-        room = request.path_params["room"]
-        out: dict[str, Any] = {"booking": await self.traffic.booking(room)}
-        user = request.query_params.get("user") if who is BACKEND else who.user
-        if user:
-            out["booked"] = await self.traffic.store.booked(room, user)
-        return out
+        return await self.traffic.booking_for(request.path_params["room"], _about(request, who))
 
     async def book(self, request: Request, node: NodeContext, who: Identity) -> Any:
         """Book the room's scheduled live (idempotent): a viewer as itself, the backend for
@@ -267,6 +254,16 @@ class PrivateRoutes:
           "409": {description: "room_live or room_ended"}
         """
         return await self.traffic.book(request.path_params["room"], await self._for(request, who))
+
+
+def _about(request: Request, who: Identity) -> str | None:
+    """The user a read is about: the caller, or the backend's ``?user=``."""
+    if who is not BACKEND:
+        return who.user
+    user = request.query_params.get("user")
+    if user is not None and not USER_ID.fullmatch(user):
+        raise CommandError(ErrorCode.BAD_REQUEST, "user id malformed")
+    return user
 
 
 def _card_target(request: Request) -> tuple[str, bool]:

@@ -107,6 +107,14 @@ class PrivateTraffic:
             self.followers_moved(room, scope)
         return {"following": False, "removed": answer.changed, "followers": answer.followers}
 
+    async def followers(self, room: str, user: str | None) -> dict[str, Any]:
+        """The host's follower count, and whether ``user`` (when given) follows."""
+        scope, host = await self.host_of(room)
+        out: dict[str, Any] = {"host": host or None, "followers": await self.store.followers(scope)}
+        if user:
+            out["following"] = await self.store.follows(scope, user)
+        return out
+
     def followers_moved(self, room: str, scope: str) -> None:
         """The host's follower count changed: the room's ``followers`` event goes out now if
         none went out in the last ``followers_throttle_s`` on this node, else at its end."""
@@ -186,8 +194,16 @@ class PrivateTraffic:
         return {"booked": True, "new": answer.new, "bookings": bookings}
 
     async def booking(self, room: str) -> dict[str, Any] | None:
+        """The room's booking round as viewers see it; None when none was scheduled."""
         current = await self.store.round(room)
         return current.public() if current is not None else None
+
+    async def booking_for(self, room: str, user: str | None) -> dict[str, Any]:
+        """The room's round, and whether ``user`` (when given) booked it."""
+        out: dict[str, Any] = {"booking": await self.booking(room)}
+        if user:
+            out["booked"] = await self.store.booked(room, user)
+        return out
 
     def room_changed(self, room: str) -> None:
         """The room's settings changed (it may have gone live): announce its bookings now
