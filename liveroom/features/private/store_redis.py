@@ -6,7 +6,7 @@ Keys. A host's, under the host scope's hash tag (``host.<id>``, or the room's ow
 that is its own host), so following is one step on the host's Cluster slot, whichever room it
 comes from::
 
-    <prefix>:{room:<scope>}:followers             set: the host's followers
+    <prefix>:{room:<scope>}:private:followers     set: the host's followers
     <prefix>:{room:<scope>}:private:card:<name>   string: a card the host set for all its rooms
     <prefix>:{room:<scope>}:outbox                stream: its user.followed / user.unfollowed
 
@@ -62,6 +62,10 @@ class RedisPrivateStore:
         self.core = core
         self.index = core.key("private", "rounds")
 
+    def _followers(self, scope: str) -> str:
+        """The follower set of a host's scope (its own hash tag: one Cluster slot per host)."""
+        return self.core.keys(scope).sub("private", "followers")
+
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return await self.core.run(name, keys, args, package=__package__)
 
@@ -73,7 +77,7 @@ class RedisPrivateStore:
         outbox = await self.core.outbox(scope)
         changed, followers = await self._run(
             "private_follow",
-            [self.core.keys(scope).followers, outbox],
+            [self._followers(scope), outbox],
             [user, action, host, room],
         )
         return Followed(bool(changed), int(followers))
@@ -86,11 +90,11 @@ class RedisPrivateStore:
 
     async def follows(self, scope: str, user: str) -> bool:
         async with self.core.guard():
-            return bool(await self.core.client.sismember(self.core.keys(scope).followers, user))
+            return bool(await self.core.client.sismember(self._followers(scope), user))
 
     async def followers(self, scope: str) -> int:
         async with self.core.guard():
-            return int(await self.core.client.scard(self.core.keys(scope).followers))
+            return int(await self.core.client.scard(self._followers(scope)))
 
     async def put_card(self, owner: str, name: str, card: dict[str, Any] | None) -> None:
         key = self.core.keys(owner).sub("private", "card", name)
