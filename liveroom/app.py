@@ -45,6 +45,7 @@ from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.kicks import KicksFeature
 from liveroom.features.luckybag import LuckyBags
+from liveroom.features.private import PrivateTrafficFeature
 from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
@@ -71,6 +72,7 @@ FEATURES: tuple[type[Feature], ...] = (
     RedPackets,
     Feed,
     Analytics,
+    PrivateTrafficFeature,
 )
 
 F = TypeVar("F", bound=Feature)
@@ -114,6 +116,9 @@ class Node:
         self.sales = next((f.sales for f in self.features if isinstance(f, FlashSaleFeature)), None)
         self.analytics = next(
             (f.tally for f in self.features if isinstance(f, Analytics)), NO_ANALYTICS
+        )
+        self.follows = next(
+            (f.traffic for f in self.features if isinstance(f, PrivateTrafficFeature)), None
         )
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
         #: the features that listen to posted comments: asked once per comment, so the others

@@ -59,7 +59,8 @@ class FollowGraph(Protocol):
 
 
 class AnalyticsSink(Protocol):
-    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens.
+    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens:
+    likes, cards, buys and payments, follows.
 
     Every method is synchronous and only adds to this node's in-memory tally, which the
     analytics feature writes to shared state once per pulse: call it from a command or route
@@ -94,6 +95,9 @@ class AnalyticsSink(Protocol):
         """Order ``order`` of ``user`` for ``units`` of ``sku`` is paid: ``cents`` in all.
         Counted once per order id, however often it is reported (a confirm repeated)."""
 
+    def followed(self, room: str, user: str) -> None:
+        """``user`` became a follower of the room's host from this room (a new follow only)."""
+
 
 class _NoAnalytics:
     """The sink of a node that runs no analytics: it drops everything."""
@@ -118,6 +122,9 @@ class _NoAnalytics:
     def order_paid(
         self, room: str, user: str, sku: str, order: str, units: int, cents: int
     ) -> None:
+        pass
+
+    def followed(self, room: str, user: str) -> None:
         pass
 
 

@@ -15,7 +15,7 @@ a complete example; in short::
 
 Modules: ``client`` (``LiveroomClient``), ``errors`` (the exception tree), ``tokens``
 (``mint_token``), and one per area of the API: ``rooms``, ``sales``, ``cards``, ``bags``,
-``packets``; ``http`` is the one send path they share.
+``packets``, ``feed``, ``private``; ``http`` is the one send path they share.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from liveroom.features.comments.errors import CommentCode  # noqa: E402
 from liveroom.features.events.errors import FeedCode  # noqa: E402
 from liveroom.features.flashsale.errors import SaleCode  # noqa: E402
 from liveroom.features.luckybag.errors import BagCode  # noqa: E402
+from liveroom.features.private.errors import PrivateCode  # noqa: E402
 from liveroom.features.redpacket.errors import PacketCode  # noqa: E402
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "LiveroomClientError",
     "NetworkError",
     "NotFound",
+    "PrivateCode",
     "PacketCode",
     "FeedCode",
     "RateLimited",

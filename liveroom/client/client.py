@@ -12,6 +12,7 @@ from liveroom.client.errors import unexpected
 from liveroom.client.feed import Feed
 from liveroom.client.http import Http
 from liveroom.client.packets import RedPackets
+from liveroom.client.private import Private
 from liveroom.client.rooms import Rooms
 from liveroom.client.sales import Orders, Sales
 from liveroom.client.tokens import Tokens
@@ -35,7 +36,7 @@ class LiveroomClient:
     makes its own with ``timeout`` seconds per call, and closes it on exit.
 
     Namespaces: ``rooms``, ``sales``, ``orders``, ``cards``, ``bags``, ``packets``, ``tokens``,
-    ``feed``.
+    ``feed``, ``private``.
     Each method is one HTTP call; none retries by itself. Errors raise
     ``LiveroomClientError`` subclasses (``liveroom.client.errors``).
     """
@@ -62,6 +63,7 @@ class LiveroomClient:
         self.packets = RedPackets(self._http)
         self.tokens = Tokens(self._http, secret)
         self.feed = Feed(self._http)
+        self.private = Private(self._http)
 
     @property
     def base_url(self) -> str:

@@ -36,6 +36,7 @@ from liveroom.features.comments.errors import CommentCode
 from liveroom.features.events.errors import FeedCode
 from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.luckybag.errors import BagCode
+from liveroom.features.private.errors import PrivateCode
 from liveroom.features.redpacket.errors import PacketCode
 
 #: The server's code enums this version knows: the core's and each feature's.
@@ -47,6 +48,7 @@ CODES: tuple[type[Code], ...] = (
     BagCode,
     PacketCode,
     FeedCode,
+    PrivateCode,
 )
 
 #: Codes the client gives its own exceptions; a server never sends them.

@@ -201,6 +201,7 @@ async def test_scripted_room_report_matches_independent_figures(
         "comments": 1,
         "likes": 3,
         "shares": 1,
+        "follows": 0,
         "interacting_viewers": 3,
         "rate": 0.6,
     }

@@ -87,6 +87,17 @@ CALLS: dict[str, Call] = {
     "feed.dead_letters": lambda lr, r: lr.feed.dead_letters(),
     "feed.replay": lambda lr, r: lr.feed.replay(["1-0"]),
     "feed.health": lambda lr, r: lr.feed.health(r),
+    "private.follow": lambda lr, r: lr.private.follow(r, user="u1"),
+    "private.unfollow": lambda lr, r: lr.private.unfollow(r, user="u1"),
+    "private.followers": lambda lr, r: lr.private.followers(r, user="u1"),
+    "private.cards": lambda lr, r: lr.private.cards(r),
+    "private.set_card": lambda lr, r: lr.private.set_card(
+        r, "invite", message="hi", link="https://example.com/g"
+    ),
+    "private.remove_card": lambda lr, r: lr.private.remove_card(r, "invite", for_host=True),
+    "private.schedule": lambda lr, r: lr.private.schedule(r, title="Next live"),
+    "private.booking": lambda lr, r: lr.private.booking(r, user="u1"),
+    "private.book": lambda lr, r: lr.private.book(r, user="u1"),
 }
 
 
@@ -102,7 +113,8 @@ def coroutine_methods(lr: LiveroomClient) -> set[str]:
     ``aclose``, which sends nothing."""
     members = inspect.getmembers(lr, inspect.iscoroutinefunction)
     names = {n for n, _ in members if not n.startswith("_") and n != "aclose"}
-    for space in ("rooms", "sales", "orders", "cards", "bags", "packets", "tokens", "feed"):
+    spaces = ("rooms", "sales", "orders", "cards", "bags", "packets", "tokens", "feed", "private")
+    for space in spaces:
         members = inspect.getmembers(getattr(lr, space), inspect.iscoroutinefunction)
         names |= {f"{space}.{n}" for n, _ in members if not n.startswith("_")}
     return names

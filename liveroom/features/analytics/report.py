@@ -145,6 +145,7 @@ def build(
         "comments": counts.get("comments", 0),
         "likes": counts.get("likes", 0),
         "shares": counts.get("shares", 0),
+        "follows": counts.get("follows", 0),
         "interacting_viewers": interacting,
         "rate": ratio(interacting, uv),
     }

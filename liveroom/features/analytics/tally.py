@@ -183,6 +183,11 @@ class Tally:
         if self.enabled:
             self._count(room, "shares", user)
 
+    def followed(self, room: str, user: str) -> None:
+        # counted, not marked: following is not one of the interactions (comment, like, share)
+        if self.enabled:
+            self._room(room).pending.counts["follows"] += 1
+
     # ------------------------------------------------------------------ products
 
     def cards_shown(self, room: str, version: int, skus: list[str]) -> None:

@@ -4,6 +4,7 @@
 
 import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
+import { mountPrivatePanel } from "./host-private.js";
 
 export function mountHostPanels(ctx) {
   const root = document.getElementById("feature-panels");
@@ -15,6 +16,7 @@ export function mountHostPanels(ctx) {
   mountBagPanel(ctx);
   mountPacketPanel(ctx);
   mountFeedPanel(ctx);
+  mountPrivatePanel(ctx);
   return ctx;
 }
 
