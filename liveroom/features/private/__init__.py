@@ -132,7 +132,8 @@ class PrivateTrafficFeature(Feature):
         return {"followers": followers, "booking": booking}
 
     async def joined(self, session: Session) -> None:
-        """Tell a signed-in viewer whether it follows the host and has booked the room.
+        """Tell a signed-in viewer that it follows the host or has booked the room (nothing
+        when neither: a client starts from "not following, not booked").
 
         The joining viewer's snapshot has just been built (or shared), and with it this node's
         view of the room's host and round: a join costs one read, two while a round exists.
@@ -148,7 +149,8 @@ class PrivateTrafficFeature(Feature):
             _, scope, rounds = seen
         following = scope is not None and await self.traffic.store.follows(scope, user)
         booked = rounds and await self.traffic.store.booked(room, user)
-        session.viewer.send(frame([event("private_mine", following=following, booked=booked)]))
+        if following or booked:  # most joins are neither: no frame, no send
+            session.viewer.send(frame([event("private_mine", following=following, booked=booked)]))
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         await self.traffic.order_paid(room, user, order)
