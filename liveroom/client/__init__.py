@@ -15,7 +15,7 @@ a complete example; in short::
 
 Modules: ``client`` (``LiveroomClient``), ``errors`` (the exception tree), ``tokens``
 (``mint_token``), and one per area of the API: ``rooms``, ``sales``, ``cards``, ``bags``,
-``packets``; ``http`` is the one send path they share.
+``packets``, ``coupons``; ``http`` is the one send path they share.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from liveroom.errors import Code, ErrorCode
+from liveroom.errors import Code, CouponCode, ErrorCode
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RoomKeys
@@ -38,16 +38,6 @@ class CouponAnswer(StrEnum):
     USED = "coupon_used"
     EXPIRED = "coupon_expired"
     NOT_APPLICABLE = "not_applicable"
-
-
-class CouponCode(Code):
-    """Refusals of an order because of its coupon, whichever feature takes the order. The
-    coupons feature lists them among its codes (``docs/coupons.md``)."""
-
-    COUPON_USED = "coupon_used", 409
-    COUPON_EXPIRED = "coupon_expired", 409
-    NOT_APPLICABLE = "not_applicable", 409
-    NOT_YOURS = "not_yours", 403
 
 
 #: each refusal of a coupon's use, as the client-visible code and a message

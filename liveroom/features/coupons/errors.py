@@ -1,10 +1,10 @@
 """The coupons' own error codes (``docs/coupons.md``, ``docs/protocol.md``).
 
 Refusals of a claim are ``ClaimCode``; refusals of an order because of its coupon
-(``coupon_used``, ``coupon_expired``, ``not_applicable``, ``not_yours``) are the engine's
-``CouponCode`` (``liveroom/engine/coupons.py``), since the features that take orders answer
-with them too; this feature lists both. Codes shared with other features (``not_found``,
-``not_started``, ``bad_request``) are the core's ``ErrorCode``.
+(``coupon_used``, ``coupon_expired``, ``not_applicable``, ``not_yours``) are
+``liveroom.errors.CouponCode``, since the features that take orders answer with them too
+(through the engine's coupon seam); this feature lists both. Codes shared with other features
+(``not_found``, ``not_started``, ``bad_request``) are the core's ``ErrorCode``.
 """
 
 from __future__ import annotations

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute
 
 from liveroom.auth import Identity
-from liveroom.engine.coupons import CouponCode
-from liveroom.errors import Code, CommandError, EngineUnavailable, ErrorCode
+from liveroom.errors import Code, CommandError, CouponCode, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, Handler
 from liveroom.features.coupons.commands import handlers
 from liveroom.features.coupons.errors import ClaimCode

@@ -1,9 +1,9 @@
 """Coupon HTTP routes, under ``/api/rooms/{room}/coupons``; see docs/coupons.md.
 
 Issue and list batches; ``/{batch}`` for the host's view with the audit; ``/{batch}/claim``
-and ``/{batch}/close``; ``/mine`` for the caller's coupons (the backend names the user with
-``?user=``). Each endpoint calls the node's ``Coupons`` it closes over, and documents itself
-for OpenAPI after its docstring's ``---``.
+and ``/{batch}/close``; and ``/api/rooms/{room}/coupon-wallets/{user}``, a user's coupons.
+Each endpoint calls the node's ``Coupons`` it closes over, and documents itself for OpenAPI
+after its docstring's ``---``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from liveroom.auth import Identity
+from liveroom.errors import CommandError, ErrorCode
 from liveroom.http import acting_for, endpoint, path_id, read_json
+from liveroom.protocol import USER_ID, ident_field
 
 if TYPE_CHECKING:
     from liveroom.context import NodeContext
@@ -73,19 +75,18 @@ def routes(coupons: CouponActions) -> list[BaseRoute]:
         return {"batches": await coupons.batches(request.path_params["room"])}
 
     @endpoint(role="viewer")
-    async def get_mine(request: Request, node: NodeContext, who: Identity) -> Any:
-        """The caller's coupons in the room; the backend names the user with ``?user=``.
+    async def get_wallet(request: Request, node: NodeContext, who: Identity) -> Any:
+        """A user's coupons in the room: a viewer reads its own, a host or the backend anyone's.
         ---
-        parameters:
-          - {name: user, in: query, required: false, schema: {type: string}}
         responses:
           "200":
             description: the user's coupons, in the order claimed
             content: {application/json: {schema: {type: object, required: [coupons]}}}
         """
-        room = request.path_params["room"]
-        holder = acting_for(who, dict(request.query_params), room)
-        return await coupons.wallet(room, holder.user)
+        user = ident_field(request.path_params["user"], "user", USER_ID)
+        if who.role == "viewer" and who.user != user:
+            raise CommandError(ErrorCode.FORBIDDEN, "a viewer reads only its own coupons")
+        return await coupons.wallet(request.path_params["room"], user)
 
     @endpoint(role="host")
     async def get_batch(request: Request, node: NodeContext, who: Identity) -> Any:
@@ -136,8 +137,8 @@ def routes(coupons: CouponActions) -> list[BaseRoute]:
     return [
         Route(base, post_batch, methods=["POST"]),
         Route(base, get_batches, methods=["GET"]),
-        Route(base + "/mine", get_mine, methods=["GET"]),
         Route(base + "/{batch}", get_batch, methods=["GET"]),
         Route(base + "/{batch}/claim", post_claim, methods=["POST"]),
         Route(base + "/{batch}/close", post_close, methods=["POST"]),
+        Route("/api/rooms/{room}/coupon-wallets/{user}", get_wallet, methods=["GET"]),
     ]
