@@ -114,8 +114,9 @@ class Sales:
         (fen to pay). A refusal raises ``Conflict`` (``sold_out``, ``limit_reached``,
         ``not_started``, ``ended``, ``coupon_used``, ``coupon_expired``, ``not_applicable``),
         ``Forbidden`` (``not_yours``) or ``BadRequest`` (``invalid_quantity``). ``request_id``
-        makes the buy idempotent: the same user and id get the first answer again, so after a ``NetworkError`` or ``Unavailable`` retry with
-        the same id, and make a new id for each new purchase.
+        makes the buy idempotent: the same user and id get the first answer again, so after a
+        ``NetworkError`` or ``Unavailable`` retry with the same id, and make a new id for each
+        new purchase.
         """
         body = fields(user=user, name=name, quantity=quantity, request_id=request_id, coupon=coupon)
         answer: Json = await self._http.call("POST", SALE + "/buy", body, room=room, sale=sale)
