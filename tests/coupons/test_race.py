@@ -43,7 +43,7 @@ def two_nodes(
             "redis_url": local.url,
             "redis_prefix": "lrc-" + uuid.uuid4().hex[:10],
         }
-        client: Any = RedisCluster.from_url(local.url)
+        client: Any = RedisCluster.from_url(local.url.split(",")[0])
     else:
         where = request.getfixturevalue("redis_server_settings")
         client = aioredis.Redis.from_url(str(where["redis_url"]))

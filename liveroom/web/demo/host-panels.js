@@ -4,6 +4,7 @@
 
 import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
+import { mountCouponPanel } from "./host-coupons.js";
 
 export function mountHostPanels(ctx) {
   const root = document.getElementById("feature-panels");
@@ -14,6 +15,7 @@ export function mountHostPanels(ctx) {
   mountSalesPanel(ctx);
   mountBagPanel(ctx);
   mountPacketPanel(ctx);
+  mountCouponPanel(ctx);
   mountFeedPanel(ctx);
   return ctx;
 }

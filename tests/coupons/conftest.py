@@ -1,0 +1,9 @@
+"""The browser fixtures (``tests/browser/conftest.py``), for the coupon card's browser test."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+
+from tests.browser.conftest import browser, demo_server, pages  # noqa: E402, F401
