@@ -39,6 +39,7 @@ def two_nodes(
     if request.param == "cluster":
         local: LocalCluster = request.getfixturevalue("cluster")
         where: dict[str, Any] = {
+            "engine": "redis",
             "redis_cluster": True,
             "redis_url": local.url,
             "redis_prefix": "lrc-" + uuid.uuid4().hex[:10],
