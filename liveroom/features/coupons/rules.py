@@ -42,7 +42,7 @@ def _choice(body: dict[str, Any], name: str, kind: type[Any], default: str) -> A
 def batch_from_body(room: str, body: dict[str, Any], now: float) -> Batch:
     """A new batch from the host's request, or ``bad_request`` naming the field at fault.
 
-    The claim window runs from ``start`` (Unix seconds; 0 or absent: now) to ``end`` (Unix
+    The claim window runs from ``start`` (Unix seconds; 0 or absent: at once) to ``end`` (Unix
     seconds) or for ``claim_s`` seconds (neither: until all are claimed or the host closes
     it). Each coupon is valid from its claim for ``valid_s`` seconds and until ``valid_until``
     (Unix seconds), whichever comes first (neither: no end).
@@ -72,12 +72,15 @@ def batch_from_body(room: str, body: dict[str, Any], now: float) -> Batch:
         raise CommandError(
             ErrorCode.BAD_REQUEST, "a keyword goes with eligibility keyword, and only with it"
         )
-    start = _seconds(body, "start", MAX_TIME) or round_ms(now)
+    # no start: claims open at once, by whichever clock decides the claim (Redis' own on
+    # Redis), so a node's clock running ahead cannot make a fresh batch "not started"
+    start = _seconds(body, "start", MAX_TIME)
     end = _seconds(body, "end", MAX_TIME)
     claim_s = _seconds(body, "claim_s", YEAR_S)
     if claim_s:
-        end = min(end, start + claim_s) if end else start + claim_s
-    if end and end <= start:
+        closes = (start or round_ms(now)) + claim_s
+        end = min(end, closes) if end else closes
+    if end and end <= (start or now):
         raise CommandError(ErrorCode.BAD_REQUEST, "end must come after start")
     return Batch(
         id="cp" + secrets.token_hex(5),

@@ -62,7 +62,7 @@ class Batch:
     min: int  # the order must be worth at least this many fen (0: any)
     sku: str  # "" for any product
     count: int
-    start: float  # claim window
+    start: float  # claim window (0: from the issue)
     end: float  # 0: until all are claimed or the host closes it
     valid_s: float
     valid_until: float
@@ -81,7 +81,7 @@ class Batch:
             return "closed"
         if self.left <= 0:
             return "gone"
-        return "scheduled" if now < self.start else "open"
+        return "scheduled" if self.start and now < self.start else "open"
 
     def coupon_until(self, claimed: float) -> float:
         """When a coupon claimed at ``claimed`` stops being valid (0: never)."""
@@ -118,7 +118,7 @@ class Batch:
             "sku": self.sku or None,
             "count": self.count,
             "left": self.left,
-            "start": self.start,
+            "start": self.start or self.created,
             "end": self.end or None,
             "valid_s": self.valid_s or None,
             "valid_until": self.valid_until or None,

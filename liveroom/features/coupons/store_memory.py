@@ -83,7 +83,7 @@ class MemoryCouponStore:
         answer = Claim.OK
         if current.end and now >= current.end:
             answer = Claim.CLOSED
-        elif now < current.start:
+        elif current.start and now < current.start:
             answer = Claim.NOT_STARTED
         elif current.left <= 0:
             answer = Claim.GONE

@@ -24,7 +24,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local answer = 'ok'
 if b['end'] > 0 and now >= b['end'] then
   answer = 'claim_closed'
-elseif now < b.start then
+elseif b.start > 0 and now < b.start then
   answer = 'not_started'
 elseif claimed >= b.count then
   answer = 'coupon_gone'
