@@ -227,8 +227,8 @@ class CouponStore(Protocol):
 
 
 def audit(batch: Batch, coupons: list[Coupon]) -> dict[str, Any]:
-    """Check a batch from its coupons: never more than ``count``, one per user, the count the
-    store keeps equal to the coupons it holds; what is used and its discounts."""
+    """Check a batch from its coupons: never more than ``count``, one per user, and the count
+    the store keeps equal to the coupons it holds; ``used``: how many are used by an order."""
     users = [c.user for c in coupons]
     used = [c for c in coupons if c.status is CouponStatus.USED]
     one_each = len(users) == len(set(users))

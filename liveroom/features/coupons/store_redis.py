@@ -107,6 +107,8 @@ class RedisCouponStore:
         return [_text(i) for i in ids]
 
     async def keywords(self, room: str) -> frozenset[str]:
+        # this node's clock, not Redis': the set only spares comments a round trip, and
+        # ``coupon_said`` decides by Redis' clock
         now = time.time()
         return frozenset(
             b.keyword

@@ -1,4 +1,5 @@
-"""The browser fixtures (``tests/browser/conftest.py``), for the coupon card's browser test."""
+"""The browser fixtures (``tests/browser/conftest.py``) for the coupon card's browser test; in a
+package of its own, so that a machine without Playwright skips only this test."""
 
 from __future__ import annotations
 
