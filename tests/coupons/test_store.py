@@ -19,6 +19,7 @@ from liveroom.features.coupons.store import Claim, CouponStore, audit
 from liveroom.features.events import feed_source
 from liveroom.features.flashsale import sale_store
 from liveroom.features.flashsale.store import Answer, OrderStatus, SaleSpec, SaleStore
+from liveroom.features.flashsale.store import audit as audit_sale
 from tests.conftest import EVERY_ENGINE
 from tests.timeouts import eventually
 
@@ -272,3 +273,21 @@ async def test_an_expired_order_gives_the_coupon_back_once(engine: Engine) -> No
     assert {r["reason"] for r in returned} == {"expired"}
     for user in ("u1", "u2", "u3"):
         assert (await coupons.wallet(ROOM, user))[0].status is CouponStatus.CLAIMED
+
+
+async def test_buys_with_and_without_coupons_go_together(engine: Engine) -> None:
+    """Twelve buys at once, every other one with a coupon (one ``sale_buy`` batch on Redis):
+    each gets its own discount, and the sale's ledger balances."""
+    coupons = coupon_store(engine)
+    batch = await issue(coupons, value=250)
+    sales = await open_sale(engine, stock=20)
+    held = {f"u{i}": await claimed(coupons, batch, f"u{i}") for i in range(0, 12, 2)}
+    answers = await asyncio.gather(
+        *(sales.buy(ROOM, "s1", f"u{i}", 1, "q1", held.get(f"u{i}", "")) for i in range(12))
+    )
+    assert [a.code for a in answers] == [Answer.OK] * 12
+    assert [a.discount for a in answers] == [250, 0] * 6
+    assert [a.coupon for a in answers] == [held.get(f"u{i}", "") for i in range(12)]
+    ledger = await sales.ledger(ROOM, "s1")
+    assert ledger is not None and audit_sale(ledger)["ok"]
+    assert sum(o.discount for o in ledger.orders) == 6 * 250
