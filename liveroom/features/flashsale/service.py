@@ -171,9 +171,8 @@ class FlashSale:
             if answer.stock == 0:
                 self._spawn(self._sold_out(room, sale))
         if answer.code is not Answer.OK:
-            if coupon:
-                raise refuse(answer.code, sale, request_id=request_id, coupon=coupon)
-            raise refuse(answer.code, sale, request_id=request_id)
+            named = {"coupon": coupon} if coupon else {}
+            raise refuse(answer.code, sale, request_id=request_id, **named)
         return {
             "status": "ok",
             "sale": sale,
@@ -185,7 +184,7 @@ class FlashSale:
             "price": answer.price,
             "discount": answer.discount,
             "coupon": answer.coupon or None,
-            "total": answer.price * answer.quantity - answer.discount,
+            "total": answer.total,
         }
 
     async def cancel(self, room: str, sale: str, order: str, user: str = "") -> dict[str, Any]:

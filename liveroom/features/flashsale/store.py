@@ -177,6 +177,11 @@ class BuyAnswer:
     discount: int = 0
     coupon: str = ""
 
+    @property
+    def total(self) -> int:
+        """What the buyer pays for the order, in fen (as ``Order.total``)."""
+        return self.price * self.quantity - self.discount
+
 
 @dataclass(frozen=True, slots=True)
 class OrderAnswer:
