@@ -41,6 +41,7 @@ from liveroom.features import Dispatch, Feature
 from liveroom.features.analytics import Analytics
 from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
+from liveroom.features.coupons import Coupons
 from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.kicks import KicksFeature
@@ -68,6 +69,7 @@ FEATURES: tuple[type[Feature], ...] = (
     KicksFeature,
     Cards,
     FlashSaleFeature,
+    Coupons,
     LuckyBags,
     RedPackets,
     Feed,

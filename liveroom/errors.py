@@ -8,7 +8,8 @@ Exception tree::
     └── EngineUnavailable    the shared state (Redis) cannot be reached right now
 
 The codes are documented in ``docs/protocol.md``; ``tests/protocol/test_docs.py`` keeps the
-two in step. Features declare their own ``Code`` enums beside their code.
+two in step. Features declare their own ``Code`` enums beside their code; ``CouponCode`` is
+here because every feature that takes an order answers with it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ class ErrorCode(Code):
     LIMIT_REACHED = "limit_reached", 409
     NOT_STARTED = "not_started", 409
     ENDED = "ended", 409
+
+
+class CouponCode(Code):
+    """Refusals of an order because of its coupon, whichever feature takes the order (the
+    engine's coupon seam, ``liveroom/engine/coupons.py``, answers them). The coupons feature
+    lists them among its codes (``docs/coupons.md``)."""
+
+    COUPON_USED = "coupon_used", 409
+    COUPON_EXPIRED = "coupon_expired", 409
+    NOT_APPLICABLE = "not_applicable", 409
+    NOT_YOURS = "not_yours", 403
 
 
 class CloseCode(IntEnum):

@@ -15,7 +15,7 @@ a complete example; in short::
 
 Modules: ``client`` (``LiveroomClient``), ``errors`` (the exception tree), ``tokens``
 (``mint_token``), and one per area of the API: ``rooms``, ``sales``, ``cards``, ``bags``,
-``packets``, ``feed``, ``private``; ``http`` is the one send path they share.
+``packets``, ``coupons``, ``feed``, ``private``; ``http`` is the one send path they share.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import httpx
 
 from liveroom.client.bags import LuckyBags
 from liveroom.client.cards import Cards
+from liveroom.client.coupons import Coupons
 from liveroom.client.errors import unexpected
 from liveroom.client.feed import Feed
 from liveroom.client.http import Http
@@ -35,8 +36,8 @@ class LiveroomClient:
     ``httpx.ASGITransport``); the client sends through it and leaves it open. Without one, it
     makes its own with ``timeout`` seconds per call, and closes it on exit.
 
-    Namespaces: ``rooms``, ``sales``, ``orders``, ``cards``, ``bags``, ``packets``, ``tokens``,
-    ``feed``, ``private``.
+    Namespaces: ``rooms``, ``sales``, ``orders``, ``cards``, ``bags``, ``packets``,
+    ``coupons``, ``tokens``, ``feed``, ``private``.
     Each method is one HTTP call; none retries by itself. Errors raise
     ``LiveroomClientError`` subclasses (``liveroom.client.errors``).
     """
@@ -61,6 +62,7 @@ class LiveroomClient:
         self.cards = Cards(self._http)
         self.bags = LuckyBags(self._http)
         self.packets = RedPackets(self._http)
+        self.coupons = Coupons(self._http)
         self.tokens = Tokens(self._http, secret)
         self.feed = Feed(self._http)
         self.private = Private(self._http)

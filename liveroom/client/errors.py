@@ -8,10 +8,13 @@ Exception tree::
     └── ApiError               the server refused the call with its JSON error body
         ├── BadRequest         400  bad_json, bad_request, too_long, empty, invalid_quantity, ...
         ├── Unauthorized       401  unauthorized: API key or token missing, wrong or expired
-        ├── Forbidden          403  forbidden, read_only, muted, keyword_required
+        ├── Forbidden          403  forbidden, read_only, muted, keyword_required,
+        │                           not_eligible, not_yours
         ├── NotFound           404  not_found: no such room object (sale, order, bag, ...)
         ├── Conflict           409  conflict, duplicate, sold_out, limit_reached, not_started,
-        │                           ended, cards_full, already_grabbed, all_grabbed
+        │                           ended, cards_full, already_grabbed, all_grabbed,
+        │                           coupon_gone, already_claimed, claim_closed, coupon_used,
+        │                           coupon_expired, not_applicable
         ├── RateLimited        429  rate_limited
         ├── ServerError        500  internal
         └── Unavailable        503  unavailable: Redis unreachable, nothing was done
@@ -30,9 +33,10 @@ from typing import Any
 import httpx
 import orjson
 
-from liveroom.errors import Code, ErrorCode
+from liveroom.errors import Code, CouponCode, ErrorCode
 from liveroom.features.cards.errors import CardCode
 from liveroom.features.comments.errors import CommentCode
+from liveroom.features.coupons.errors import ClaimCode
 from liveroom.features.events.errors import FeedCode
 from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.luckybag.errors import BagCode
@@ -47,6 +51,8 @@ CODES: tuple[type[Code], ...] = (
     CardCode,
     BagCode,
     PacketCode,
+    ClaimCode,
+    CouponCode,
     FeedCode,
     PrivateCode,
 )

@@ -104,17 +104,21 @@ class Sales:
         request_id: str,
         quantity: int = 1,
         name: str | None = None,
+        coupon: str | None = None,
     ) -> Json:
-        """Buy for ``user`` (the backend's key; ``name`` is shown in the purchase ticker).
+        """Buy for ``user`` (the backend's key; ``name`` is shown in the purchase ticker),
+        with one of ``user``'s claimed coupons off the price when ``coupon`` is given.
 
         Returns the reservation: ``order``, ``deadline`` (Unix seconds to pay by),
-        ``quantity``, ``stock``. A refusal raises ``Conflict`` (``sold_out``,
-        ``limit_reached``, ``not_started``, ``ended``) or ``BadRequest``
-        (``invalid_quantity``). ``request_id`` makes the buy idempotent: the same user and id
-        get the first answer again, so after a ``NetworkError`` or ``Unavailable`` retry with
-        the same id, and make a new id for each new purchase.
+        ``quantity``, ``stock``, ``price`` (fen per unit), ``discount``, ``coupon``, ``total``
+        (fen to pay). A refusal raises ``Conflict`` (``sold_out``, ``limit_reached``,
+        ``not_started``, ``ended``, ``coupon_used``, ``coupon_expired``, ``not_applicable``),
+        ``Forbidden`` (``not_yours``) or ``BadRequest`` (``invalid_quantity``). ``request_id``
+        makes the buy idempotent: the same user and id get the first answer again, so after a
+        ``NetworkError`` or ``Unavailable`` retry with the same id, and make a new id for each
+        new purchase.
         """
-        body = fields(user=user, name=name, quantity=quantity, request_id=request_id)
+        body = fields(user=user, name=name, quantity=quantity, request_id=request_id, coupon=coupon)
         answer: Json = await self._http.call("POST", SALE + "/buy", body, room=room, sale=sale)
         return answer
 

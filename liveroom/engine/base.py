@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    from liveroom.engine.coupons import MemoryCoupons
     from liveroom.engine.outbox import MemoryOutbox
     from liveroom.engine.redis_core import RedisCore
 
@@ -277,6 +278,12 @@ class MemoryHost(Protocol):
 
     @property
     def outbox(self) -> MemoryOutbox: ...
+
+    @property
+    def coupons(self) -> MemoryCoupons:
+        """Claimed coupons (``engine/coupons.py``): a store that takes orders uses and returns
+        them here in its own synchronous step, as the Redis scripts do with ``coupon_lib``."""
+        ...
 
 
 S = TypeVar("S")

@@ -35,6 +35,7 @@ from liveroom.engine.base import (
     cap_burst,
     epoch_notice,
 )
+from liveroom.engine.coupons import MemoryCoupons
 from liveroom.engine.outbox import MemoryOutbox, room_change
 from liveroom.protocol import with_offset
 
@@ -77,6 +78,7 @@ class MemoryEngine:
         # features keep their own tables here, keyed by feature name
         self.tables: dict[str, dict[str, Any]] = {}
         self.outbox = MemoryOutbox(clock, settings.feed_outbox_len, settings.feed_outbox_age_s)
+        self.coupons = MemoryCoupons(self.emit_now)
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         return memory(self)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Any
 
 #: the package whose ``lua/`` folder holds the core's scripts; a feature passes its own
 CORE = "liveroom.engine"
-#: a script (or its family's head) holding this line gets the core's ``lua/stream_lib.lua`` in
-#: front: the one way to append to a room's stream or read its epoch
-USES_STREAM = "-- uses: stream_lib"
+#: a line ``-- uses: <lib>`` in a script (or its family's head) puts the core's
+#: ``lua/<lib>.lua`` in front of it: ``stream_lib`` (the one way to append to a room's stream or
+#: read its epoch), ``coupon_lib`` (the one way to use a coupon or give it back)
+USES = re.compile(r"^-- uses: ([a-z_]+_lib)$", re.MULTILINE)
 
 
 def _lua_dir(package: str = CORE) -> Any:
@@ -27,19 +29,19 @@ OUTBOX_LIB = "outbox_lib"
 
 def script_source(name: str, package: str = CORE) -> str:
     """What is registered for script ``name``, in this order: the outbox head
-    (``outbox_lib.lua``, shared by every script); the core's ``stream_lib.lua`` when the script
-    or its family's head says ``USES_STREAM``; its family's shared head, when there is one
-    (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua`` before ``packet_*``); then
-    its own file. Lua scripts cannot include each other; this is how they share code."""
+    (``outbox_lib.lua``, shared by every script); each core library the script or its family's
+    head names in a ``-- uses: <lib>`` line (``USES``), in the order named; its family's shared
+    head, when there is one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua``
+    before ``packet_*``); then its own file. Lua scripts cannot include each other; this is how
+    they share code."""
     lib = name.partition("_")[0] + "_lib"
     shipped = _lua_dir(package).joinpath(f"{lib}.lua").is_file()
     if lib == name or not shipped:
         source = load_source(name, package)
     else:
         source = load_source(lib, package) + "\n" + load_source(name, package)
-    if USES_STREAM in source:
-        source = load_source("stream_lib") + "\n" + source
-    return load_source(OUTBOX_LIB) + "\n" + source
+    libs = [load_source(used) for used in dict.fromkeys(USES.findall(source))]
+    return load_source(OUTBOX_LIB) + "\n" + "\n".join([*libs, source])
 
 
 class Scripts:

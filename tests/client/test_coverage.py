@@ -80,6 +80,12 @@ CALLS: dict[str, Call] = {
     "packets.get": lambda lr, r: lr.packets.get(r, "p1"),
     "packets.grab": lambda lr, r: lr.packets.grab(r, "p1", user="u1"),
     "packets.close": lambda lr, r: lr.packets.close(r, "p1"),
+    "coupons.issue": lambda lr, r: lr.coupons.issue(r, value=100, count=1),
+    "coupons.list": lambda lr, r: lr.coupons.list(r),
+    "coupons.get": lambda lr, r: lr.coupons.get(r, "c1"),
+    "coupons.claim": lambda lr, r: lr.coupons.claim(r, "c1", user="u1"),
+    "coupons.close": lambda lr, r: lr.coupons.close(r, "c1"),
+    "coupons.wallet": lambda lr, r: lr.coupons.wallet(r, "u1"),
     "tokens.issue": lambda lr, r: lr.tokens.issue("u1", room=r),
     "feed.add_endpoint": lambda lr, r: lr.feed.add_endpoint("http://127.0.0.1:9/", "whsec_x"),
     "feed.endpoints": lambda lr, r: lr.feed.endpoints(),
@@ -113,8 +119,18 @@ def coroutine_methods(lr: LiveroomClient) -> set[str]:
     ``aclose``, which sends nothing."""
     members = inspect.getmembers(lr, inspect.iscoroutinefunction)
     names = {n for n, _ in members if not n.startswith("_") and n != "aclose"}
-    spaces = ("rooms", "sales", "orders", "cards", "bags", "packets", "tokens", "feed", "private")
-    for space in spaces:
+    for space in (
+        "rooms",
+        "sales",
+        "orders",
+        "cards",
+        "bags",
+        "packets",
+        "coupons",
+        "tokens",
+        "feed",
+        "private",
+    ):
         members = inspect.getmembers(getattr(lr, space), inspect.iscoroutinefunction)
         names |= {f"{space}.{n}" for n, _ in members if not n.startswith("_")}
     return names

@@ -1,5 +1,5 @@
 -- Shared head of every script that appends to or reads a room's stream: prepended to each
--- script that declares it uses this library (USES_STREAM in liveroom/engine/scripts.py).
+-- script that declares it uses this library (``USES`` in liveroom/engine/scripts.py).
 -- A room's stream is its offset counter, its history and its epoch: the name of this run of
 -- offsets. Whatever first finds the epoch missing (Redis lost the room's keys: a restart
 -- without persistence, a flush) creates it in the same atomic step, so offsets that start

@@ -49,7 +49,7 @@ def sale_store(engine: Engine) -> SaleStore:
     def memory(host: MemoryHost) -> SaleStore:
         from liveroom.features.flashsale.store_memory import MemorySaleStore
 
-        return MemorySaleStore(lambda: host.clock(), host.emit_now)
+        return MemorySaleStore(lambda: host.clock(), host.emit_now, host.coupons)
 
     def redis(core: RedisCore) -> SaleStore:
         from liveroom.features.flashsale.store_redis import RedisSaleStore
@@ -133,6 +133,7 @@ class FlashSaleFeature(Feature):
             session.who.name,
             command.quantity,
             command.request_id,
+            command.coupon,
         )
 
     async def handle_cancel_order(self, session: Session, command: CancelOrder) -> dict[str, Any]:

@@ -31,14 +31,23 @@ def request_id_field(value: Any) -> str:
     return value
 
 
+def coupon_field(value: Any) -> str:
+    """A buy's optional coupon: absent, null or "" for none, else a coupon id."""
+    if value is None or value == "":
+        return ""
+    return ident_field(value, "coupon", OBJECT_ID)
+
+
 @dataclass(frozen=True, slots=True)
 class Buy(Command):
-    """Reserve ``quantity`` units. Resending the same ``request_id`` never buys twice."""
+    """Reserve ``quantity`` units, with ``coupon`` (one of the buyer's claimed coupons) off
+    the price when given. Resending the same ``request_id`` never buys twice."""
 
     type: ClassVar[str] = "buy"
     sale: str = ""
     quantity: int = 1
     request_id: str = ""
+    coupon: str = ""
 
     @classmethod
     def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
@@ -47,6 +56,7 @@ class Buy(Command):
             ident_field(body.get("sale"), "sale", OBJECT_ID),
             quantity_field(body.get("quantity", 1)),
             request_id_field(body.get("request_id")),
+            coupon_field(body.get("coupon")),
         )
 
 

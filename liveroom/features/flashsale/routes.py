@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from liveroom.auth import Identity
 from liveroom.context import NodeContext
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.features.flashsale.commands import quantity_field, request_id_field
+from liveroom.features.flashsale.commands import coupon_field, quantity_field, request_id_field
 from liveroom.features.flashsale.service import FlashSale
 from liveroom.features.flashsale.settings import SaleSettings
 from liveroom.features.flashsale.store import MAX_QUANTITY, Sale, SaleSpec
@@ -235,6 +235,7 @@ class SaleRoutes:
                 properties:
                   quantity: {type: integer, minimum: 1}
                   request_id: {type: string, description: "idempotency key: a retry buys once"}
+                  coupon: {type: string, description: "one of the buyer's claimed coupons"}
                   # backend (API key) only: the user the call is for, and its display name
                   user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
                   name: {type: string, minLength: 1, maxLength: 64}
@@ -248,7 +249,10 @@ class SaleRoutes:
         buyer = acting_for(who, body, room)
         quantity = quantity_field(body.get("quantity", 1))
         request_id = request_id_field(body.get("request_id"))
-        return await self.sales.buy(room, sale, buyer.user, buyer.name, quantity, request_id)
+        coupon = coupon_field(body.get("coupon"))
+        return await self.sales.buy(
+            room, sale, buyer.user, buyer.name, quantity, request_id, coupon
+        )
 
     async def get_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
         """One order (a viewer sees only its own).

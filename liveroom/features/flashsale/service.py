@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from liveroom.engine.coupons import COUPON_REFUSALS, CouponAnswer
 from liveroom.errors import Code, CommandError, EngineUnavailable, ErrorCode
 from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.flashsale.store import (
@@ -49,7 +50,8 @@ FUNNEL_FLUSH_S = 1.0
 NOTICE_NAMES = 3  # names kept per notice
 SWEEP_BATCH = 500  # orders expired per sale per sweep call
 
-#: store answers that refuse a buy, as client-visible codes with a message
+#: store answers that refuse a buy, as client-visible codes with a message (a coupon's
+#: refusals are the engine's ``COUPON_REFUSALS``)
 REFUSALS: dict[Answer, tuple[Code, str]] = {
     Answer.SOLD_OUT: (SaleCode.SOLD_OUT, "sold out"),
     Answer.LIMIT_REACHED: (ErrorCode.LIMIT_REACHED, "over the per-user limit for this sale"),
@@ -60,8 +62,8 @@ REFUSALS: dict[Answer, tuple[Code, str]] = {
 }
 
 
-def refuse(code: Answer, sale: str, **details: Any) -> CommandError:
-    error, message = REFUSALS[code]
+def refuse(code: Answer | CouponAnswer, sale: str, **details: Any) -> CommandError:
+    error, message = COUPON_REFUSALS[code] if isinstance(code, CouponAnswer) else REFUSALS[code]
     return CommandError(error, message, sale=sale, **details)
 
 
@@ -143,11 +145,19 @@ class FlashSale:
     # ------------------------------------------------------------------ buying
 
     async def buy(
-        self, room: str, sale: str, user: str, name: str, quantity: int, request_id: str
+        self,
+        room: str,
+        sale: str,
+        user: str,
+        name: str,
+        quantity: int,
+        request_id: str,
+        coupon: str = "",
     ) -> dict[str, Any]:
-        """One buy; the reply body on ok, else ``CommandError`` with the answer's code."""
+        """One buy, with ``coupon`` (one of ``user``'s claimed coupons) when not empty; the
+        reply body on ok, else ``CommandError`` with the answer's code."""
         self._tried.setdefault(room, set()).add(user)
-        answer = await self.store.buy(room, sale, user, quantity, request_id)
+        answer = await self.store.buy(room, sale, user, quantity, request_id, coupon)
         sink = self.analytics() if self.analytics is not None else None
         if sink is not None and sink.enabled:
             product = await self._product(room, sale)
@@ -161,7 +171,8 @@ class FlashSale:
             if answer.stock == 0:
                 self._spawn(self._sold_out(room, sale))
         if answer.code is not Answer.OK:
-            raise refuse(answer.code, sale, request_id=request_id)
+            named = {"coupon": coupon} if coupon else {}
+            raise refuse(answer.code, sale, request_id=request_id, **named)
         return {
             "status": "ok",
             "sale": sale,
@@ -170,6 +181,10 @@ class FlashSale:
             "quantity": answer.quantity,
             "request_id": request_id,
             "stock": answer.stock,
+            "price": answer.price,
+            "discount": answer.discount,
+            "coupon": answer.coupon or None,
+            "total": answer.total,
         }
 
     async def cancel(self, room: str, sale: str, order: str, user: str = "") -> dict[str, Any]:
@@ -182,14 +197,12 @@ class FlashSale:
         if sink is not None and sink.enabled and answer.order is not None:
             product = await self._product(room, sale)
             if product is not None:
-                units = answer.order.quantity
+                paid = answer.order
+                # what the buyer paid, coupon taken off; an order reserved before orders kept
+                # their price (price 0) paid the sale's price
+                cents = paid.total if paid.price else paid.quantity * product[1]
                 sink.order_paid(
-                    room,
-                    answer.order.user,
-                    product[0],
-                    f"{sale}/{answer.order.id}",
-                    units,
-                    units * product[1],
+                    room, paid.user, product[0], f"{sale}/{paid.id}", paid.quantity, cents
                 )
         if self.paid is not None and answer.order is not None:
             await self.paid(room, answer.order.user, {"kind": "sale", **answer.order.public()})

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from liveroom.engine.coupons import CouponAnswer
+
 #: the most units one buy may ask for; more is ``invalid_quantity`` before the store is asked
 MAX_QUANTITY = 10_000
 
@@ -119,6 +121,9 @@ class Sale:
 
 @dataclass(frozen=True, slots=True)
 class Order:
+    """A reservation. ``price`` is the sale's unit price when it was made; ``discount`` (fen)
+    what its ``coupon`` took off (0 and "" without one); the buyer pays ``total``."""
+
     id: str
     sale: str
     user: str
@@ -127,6 +132,14 @@ class Order:
     deadline: float
     request_id: str
     created: float
+    price: int = 0
+    discount: int = 0
+    coupon: str = ""
+
+    @property
+    def total(self) -> int:
+        """What the buyer pays, in fen: never below zero (a discount never exceeds the order)."""
+        return self.price * self.quantity - self.discount
 
     def public(self) -> dict[str, Any]:
         return {
@@ -138,6 +151,10 @@ class Order:
             "deadline": self.deadline,
             "request_id": self.request_id,
             "created": self.created,
+            "price": self.price,
+            "discount": self.discount,
+            "coupon": self.coupon or None,
+            "total": self.total,
         }
 
 
@@ -146,15 +163,24 @@ class BuyAnswer:
     """The answer to one buy. The same (user, request id) always gets the same answer.
 
     ``stock`` is the stock left now; ``fresh`` is True only for the call that reserved (a
-    replayed answer, or a refusal, moved nothing).
+    replayed answer, or a refusal, moved nothing). ``code`` is a ``CouponAnswer`` when the
+    buy's coupon refused it. ``price``, ``discount`` and ``coupon`` are the order's (on ok).
     """
 
-    code: Answer
+    code: Answer | CouponAnswer
     quantity: int
     order: str | None = None
     deadline: float | None = None
     stock: int = 0
     fresh: bool = False
+    price: int = 0
+    discount: int = 0
+    coupon: str = ""
+
+    @property
+    def total(self) -> int:
+        """What the buyer pays for the order, in fen (as ``Order.total``)."""
+        return self.price * self.quantity - self.discount
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,10 +247,12 @@ class SaleStore(Protocol):
         ...
 
     async def buy(
-        self, room: str, sale: str, user: str, quantity: int, request_id: str
+        self, room: str, sale: str, user: str, quantity: int, request_id: str, coupon: str = ""
     ) -> BuyAnswer:
-        """Check window, limit and stock, then reserve, all at once; or replay the answer
-        already given to (``user``, ``request_id``). ``quantity`` is 1..MAX_QUANTITY."""
+        """Check window, limit and stock (and ``coupon``, when given: the user's, unused, valid,
+        applicable), then reserve and use the coupon, all at once; or replay the answer already
+        given to (``user``, ``request_id``). ``quantity`` is 1..MAX_QUANTITY. A cancel or an
+        expiry gives the coupon back in its own step (``liveroom.engine.coupons``)."""
         ...
 
     async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer:

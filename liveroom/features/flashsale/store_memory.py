@@ -2,9 +2,11 @@
 
 Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
 ``store_redis.py``; the answers are the same, and so are the business events each change
-appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). Time
-comes from the memory engine's clock (``MemoryHost.clock``), in seconds, kept to the
-millisecond as the Redis store keeps it.
+appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). A buy's
+coupon is used, and a released order's coupon given back, through the memory engine's
+``MemoryCoupons`` (``MemoryHost.coupons``) inside the same step. Time comes from the memory
+engine's clock (``MemoryHost.clock``), in seconds, kept to the millisecond as the Redis store
+keeps it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from liveroom.engine.coupons import CouponAnswer, MemoryCoupons
 from liveroom.features.flashsale.store import (
     Answer,
     BuyAnswer,
@@ -45,10 +48,14 @@ class MemorySaleStore:
     """Satisfies ``SaleStore``."""
 
     def __init__(
-        self, clock: Callable[[], float], emit: Callable[[str, str, dict[str, Any]], str]
+        self,
+        clock: Callable[[], float],
+        emit: Callable[[str, str, dict[str, Any]], str],
+        coupons: MemoryCoupons,
     ) -> None:
         self.clock = clock
         self.emit = emit
+        self.coupons = coupons
         self._sales: dict[tuple[str, str], _Sale] = {}
         self._active: set[tuple[str, str]] = set()
 
@@ -147,7 +154,7 @@ class MemorySaleStore:
         return SaleChange(Answer.OK, rec.sale)
 
     async def buy(
-        self, room: str, sale: str, user: str, quantity: int, request_id: str
+        self, room: str, sale: str, user: str, quantity: int, request_id: str, coupon: str = ""
     ) -> BuyAnswer:
         rec = self._sales.get((room, sale))
         if rec is None:
@@ -157,7 +164,7 @@ class MemorySaleStore:
         if stored is not None:
             return replace(stored, stock=current.stock, fresh=False)
         now = _round_ms(self.clock())
-        code = Answer.OK
+        code: Answer | CouponAnswer = Answer.OK
         if current.status is SaleStatus.CREATED or (current.start and now < current.start):
             code = Answer.NOT_STARTED
         elif current.status is SaleStatus.CLOSED or (current.end and now >= current.end):
@@ -166,13 +173,21 @@ class MemorySaleStore:
             code = Answer.LIMIT_REACHED
         elif current.stock < quantity:
             code = Answer.SOLD_OUT
+        order_id = f"{sale}-{rec.seq + 1}"
+        discount = 0
+        if code is Answer.OK and coupon:
+            used, discount = self.coupons.use(
+                room, coupon, user, current.sku, current.price * quantity, order_id, now
+            )
+            if used is not CouponAnswer.OK:
+                code = used
         if code is not Answer.OK:
             answer = BuyAnswer(code, quantity, stock=current.stock)
             rec.answers[(user, request_id)] = answer
             return answer
         rec.seq += 1
         order = Order(
-            id=f"{sale}-{rec.seq}",
+            id=order_id,
             sale=sale,
             user=user,
             quantity=quantity,
@@ -180,6 +195,9 @@ class MemorySaleStore:
             deadline=_round_ms(now + current.payment_s),
             request_id=request_id,
             created=now,
+            price=current.price,
+            discount=discount,
+            coupon=coupon,
         )
         rec.orders[order.id] = order
         rec.log.append(order.id)
@@ -196,6 +214,8 @@ class MemorySaleStore:
                 "user": user,
                 "quantity": quantity,
                 "price": current.price,
+                "discount": discount,
+                "coupon": coupon or None,
                 "deadline": order.deadline,
                 "request_id": request_id,
             },
@@ -203,13 +223,23 @@ class MemorySaleStore:
         if rec.sale.stock <= 0:
             self.emit(room, "sale.sold_out", {"sale": sale, "sku": current.sku})
         answer = BuyAnswer(
-            Answer.OK, quantity, order.id, order.deadline, rec.sale.stock, fresh=True
+            Answer.OK,
+            quantity,
+            order.id,
+            order.deadline,
+            rec.sale.stock,
+            fresh=True,
+            price=current.price,
+            discount=discount,
+            coupon=coupon,
         )
         rec.answers[(user, request_id)] = replace(answer, fresh=False)
         return answer
 
     def _release(self, rec: _Sale, order: Order, status: OrderStatus) -> Order:
         self._order_event(rec, order, status)
+        if order.coupon:
+            self.coupons.give_back(rec.sale.room, order.coupon, order.id, status.value)
         held = rec.held.get(order.user, 0) - order.quantity
         if held > 0:
             rec.held[order.user] = held
@@ -317,5 +347,5 @@ def _round_ms(seconds: float) -> float:
 
 #: the static conformance check (mypy): a ``MemorySaleStore`` is a ``SaleStore``
 _satisfies: Callable[
-    [Callable[[], float], Callable[[str, str, dict[str, Any]], str]], SaleStore
+    [Callable[[], float], Callable[[str, str, dict[str, Any]], str], MemoryCoupons], SaleStore
 ] = MemorySaleStore

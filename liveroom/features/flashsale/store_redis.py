@@ -13,11 +13,16 @@ one Redis Cluster slot::
     <prefix>:{room:<room>}:sale:<id>:answers      hash: user "\\n" request id -> answer JSON
     <prefix>:{room:<room>}:sale:<id>:gate         string with PX: stock events throttle
     <prefix>:{room:<room>}:outbox                 stream: the room's business events
+    <prefix>:{room:<room>}:coupons                hash: claimed coupons (``engine/coupons.py``)
     <prefix>:sales:active                         set: "room/sale" the sweepers visit
 
 Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
 still agree on windows and deadlines. Redis keeps them in integer milliseconds; this module
 converts at the boundary (``_to_ms`` going in, ``/ 1000`` coming out), so callers see seconds.
+
+A buy naming a coupon uses it in ``sale_buy`` itself, and a cancel or an expiry gives it back
+in ``sale_settle`` or ``sale_expire``: the core's ``coupon_lib.lua`` is put in front of the
+three (``-- uses: coupon_lib``).
 
 Buys that arrive together for one sale go to Redis as one ``sale_buy`` call (``Batcher``): a
 rush costs a round trip per batch, not per buy, and each buyer still gets its own answer.
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.coupons import CouponAnswer, coupon_key
 from liveroom.features.flashsale.batching import Batcher
 from liveroom.features.flashsale.store import (
     Answer,
@@ -54,7 +60,7 @@ if TYPE_CHECKING:
 class SaleKeys:
     """Key names of one sale; all share the room's hash tag."""
 
-    __slots__ = ("index", "sale", "held", "orders", "log", "due", "answers", "gate")
+    __slots__ = ("index", "sale", "held", "orders", "log", "due", "answers", "gate", "coupons")
 
     def __init__(self, room_keys: RoomKeys, sale: str) -> None:
         self.index = room_keys.sub("sales")
@@ -65,6 +71,7 @@ class SaleKeys:
         self.due = self.sale + ":due"
         self.answers = self.sale + ":answers"
         self.gate = self.sale + ":gate"
+        self.coupons = coupon_key(room_keys)
 
 
 #: sale scripts one process runs at once; the rest queue here instead of opening a connection
@@ -79,7 +86,7 @@ class RedisSaleStore:
     def __init__(self, core: RedisCore) -> None:
         self.core = core
         self._slots = asyncio.Semaphore(IN_FLIGHT)
-        self._buys: Batcher[tuple[str, str], tuple[str, str, int], BuyAnswer] = Batcher(
+        self._buys: Batcher[tuple[str, str], tuple[str, str, int, str], BuyAnswer] = Batcher(
             self._buy_batch
         )
 
@@ -158,27 +165,26 @@ class RedisSaleStore:
         return SaleChange(Answer(_text(code)), _sale(room, sale, _pairs(flat)) if flat else None)
 
     async def buy(
-        self, room: str, sale: str, user: str, quantity: int, request_id: str
+        self, room: str, sale: str, user: str, quantity: int, request_id: str, coupon: str = ""
     ) -> BuyAnswer:
-        return await self._buys.submit((room, sale), (user, request_id, quantity))
+        return await self._buys.submit((room, sale), (user, request_id, quantity, coupon))
 
     async def _buy_batch(
-        self, key: tuple[str, str], buys: list[tuple[str, str, int]]
+        self, key: tuple[str, str], buys: list[tuple[str, str, int, str]]
     ) -> list[BuyAnswer]:
         """One ``sale_buy`` call for every buy of one sale that arrived together."""
         room, sale = key
         k = self.keys(room, sale)
         outbox = await self.core.outbox(room)
         args: list[Any] = [sale]
-        for user, request_id, quantity in buys:
-            args += (user, request_id, quantity)
+        for buy in buys:
+            args += buy
         flat = await self._run(
-            "sale_buy", [k.sale, k.held, k.orders, k.log, k.due, k.answers, outbox], args
+            "sale_buy",
+            [k.sale, k.held, k.orders, k.log, k.due, k.answers, outbox, k.coupons],
+            args,
         )
-        return [
-            _buy_answer(flat[4 * i : 4 * i + 4], quantity)
-            for i, (_, _, quantity) in enumerate(buys)
-        ]
+        return [_buy_answer(flat[4 * i : 4 * i + 4], buy[2]) for i, buy in enumerate(buys)]
 
     async def _settle(
         self, room: str, sale: str, order: str, action: str, user: str
@@ -186,7 +192,9 @@ class RedisSaleStore:
         k = self.keys(room, sale)
         outbox = await self.core.outbox(room)
         code, raw, stock, moved = await self._run(
-            "sale_settle", [k.sale, k.held, k.orders, k.due, outbox], [order, action, user, sale]
+            "sale_settle",
+            [k.sale, k.held, k.orders, k.due, outbox, k.coupons],
+            [order, action, user, sale],
         )
         return OrderAnswer(
             Answer(_text(code)),
@@ -215,7 +223,7 @@ class RedisSaleStore:
             k = self.keys(room, sale)
             outbox = await self.core.outbox(room)
             expired, stock, done = await self._run(
-                "sale_expire", [k.sale, k.held, k.orders, k.due, outbox], [batch, sale]
+                "sale_expire", [k.sale, k.held, k.orders, k.due, outbox, k.coupons], [batch, sale]
             )
             if expired:
                 out.append(Swept(room, sale, int(expired), int(stock)))
@@ -258,13 +266,25 @@ def _buy_answer(reply: list[Any], quantity: int) -> BuyAnswer:
     answer = orjson.loads(raw)
     deadline = answer.get("deadline")
     return BuyAnswer(
-        Answer(answer["status"]),
+        _code(answer["status"]),
         int(answer["quantity"]),
         answer.get("order"),
         deadline / 1000 if deadline is not None else None,
         int(stock),
         bool(fresh),
+        answer.get("price", 0),
+        answer.get("discount", 0),
+        answer.get("coupon", ""),
     )
+
+
+#: what ``sale_buy`` answers of its own; any other status is the buy's coupon's refusal
+_SALE_ANSWERS = frozenset(answer.value for answer in Answer)
+
+
+def _code(status: str) -> Answer | CouponAnswer:
+    """A buy's stored status: the sale's answer, or its coupon's refusal."""
+    return Answer(status) if status in _SALE_ANSWERS else CouponAnswer(status)
 
 
 def _to_ms(seconds: float) -> int:
@@ -313,6 +333,10 @@ def _order(sale: str, raw: bytes) -> Order:
         deadline=o["deadline"] / 1000,
         request_id=o["request"],
         created=o["created"] / 1000,
+        # orders reserved before coupons existed carry none of the three
+        price=o.get("price", 0),
+        discount=o.get("discount", 0),
+        coupon=o.get("coupon", ""),
     )
 
 

@@ -5,6 +5,7 @@
 import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
 import { mountPrivatePanel } from "./host-private.js";
+import { mountCouponPanel } from "./host-coupons.js";
 
 export function mountHostPanels(ctx) {
   const root = document.getElementById("feature-panels");
@@ -15,6 +16,7 @@ export function mountHostPanels(ctx) {
   mountSalesPanel(ctx);
   mountBagPanel(ctx);
   mountPacketPanel(ctx);
+  mountCouponPanel(ctx);
   mountFeedPanel(ctx);
   mountPrivatePanel(ctx);
   return ctx;

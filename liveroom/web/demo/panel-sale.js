@@ -70,7 +70,9 @@ export function mountSales(ctx) {
     result = { kind: "wait", title: "Grabbing…", text: "" };
     render();
     try {
-      const answer = await live.send("buy", { sale: sale.id, quantity: 1, request_id: attempt.requestId });
+      // the viewer's best coupon for this sale, if any (panel-coupon.js), off the price
+      attempt.coupon ??= ctx.couponFor?.(sale);
+      const answer = await live.send("buy", { sale: sale.id, quantity: 1, request_id: attempt.requestId, coupon: attempt.coupon });
       result = { kind: "ok", answer };
       orders.set(answer.order, { answer, status: "reserved" });
       attempt = null;
@@ -81,6 +83,7 @@ export function mountSales(ctx) {
       result = { kind: "bad", code, title, text };
       if (!["timeout", "disconnected", "unavailable"].includes(code)) attempt = null;
     }
+    ctx.couponsChanged?.();
     render();
   }
 
@@ -110,6 +113,7 @@ export function mountSales(ctx) {
       await live.send("cancel_order", { sale: order.sale, order: order.order });
       orders.get(order.order).status = "cancelled";
       toast("Order cancelled; the unit went back to the stock.");
+      ctx.couponsChanged?.();
     } catch (err) {
       toast(err.message, "bad");
     }
@@ -198,6 +202,7 @@ export function mountSales(ctx) {
       const payBy = new Date(a.deadline * 1000).toLocaleTimeString();
       return el("div", { class: "answer ok", "data-testid": "buy-answer" }, [
         el("div", {}, [el("strong", { text: "Got it! " }), `Order ${a.order} · ${a.quantity} × ${sale.title}`]),
+        a.discount ? el("div", { "data-testid": "buy-total", text: `You pay ¥${yuan(a.total)} — ¥${yuan(a.discount)} off with your coupon` }) : null,
         el("div", { text: `Pay by ${payBy}, or the unit goes back to the stock.` }),
       ]);
     }

@@ -6,6 +6,7 @@ import { mountSales } from "./panel-sale.js";
 import { mountBag } from "./panel-bag.js";
 import { mountPackets } from "./panel-packet.js";
 import { mountPrivate } from "./panel-private.js";
+import { mountCoupons } from "./panel-coupon.js";
 
 export function mountPanels(ctx) {
   const state = { cards: [], cardsVersion: -1, sales: new Map() };
@@ -15,6 +16,7 @@ export function mountPanels(ctx) {
   mountBag(full);
   mountPackets(full);
   mountPrivate(full);
+  mountCoupons(full);
   return full;
 }
 

@@ -1,10 +1,14 @@
--- Expire reserved orders whose payment deadline has passed, giving back stock and quota.
+-- Expire reserved orders whose payment deadline has passed, giving back stock, quota and
+-- coupon.
 -- Safe when many nodes sweep at once: an order leaves the deadline set in the same step that
 -- releases it, so exactly one run releases it.
+-- uses: coupon_lib
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
 -- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
+-- KEYS[6] the room's claimed coupons (coupon_lib)
 -- ARGV[1] most orders to expire in this call               ARGV[2] sale id
--- Each expired order leaves an order.expired event.
+-- Each expired order leaves an order.expired event; its coupon, if it used one, comes back
+-- (coupon.returned).
 -- Returns {orders expired, stock left, 1 when the sale takes no more buys and holds no
 -- reserved orders (sweepers may forget it), else 0}.
 local s = redis.call('HMGET', KEYS[1], 'status', 'end')
@@ -27,6 +31,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0
       redis.call('HSET', KEYS[3], id, cjson.encode(o))
       outbox(KEYS[5], 'order.expired', {order = id, sale = ARGV[2], user = o.user,
         quantity = o.quantity}, now)
+      if o.coupon and o.coupon ~= '' then
+        coupon_return(KEYS[6], KEYS[5], o.coupon, id, 'expired', now)
+      end
       expired = expired + 1
     end
   end
