@@ -86,6 +86,7 @@ async def test_followers_only_needs_a_follow_graph(node: Node) -> None:
     """Without the private-traffic feature a followers batch is refused at issue; with it, only
     followers claim."""
     feature = coupons_of(node)
+    node.follows = None  # as on a node that runs no private-traffic feature
     with pytest.raises(CommandError) as refused:
         await feature.issue(ROOM, {"value": 100, "count": 5, "eligibility": "followers"})
     assert refused.value.code == "bad_request"
