@@ -283,9 +283,7 @@ class MemoryDealStore:
         rec.groups[gid] = group
         rec.open.discard(gid)
         deal = rec.deal
-        self._bump(
-            rec, stock=deal.stock + units, held=deal.held - units, failed=deal.failed + 1
-        )
+        self._bump(rec, stock=deal.stock + units, held=deal.held - units, failed=deal.failed + 1)
         self.emit(
             deal.room,
             "group.failed",
@@ -420,7 +418,9 @@ class MemoryDealStore:
         rec = self._deals.get((room, deal))
         if rec is None:
             return None
-        return Ledger(rec.deal, list(rec.groups.values()), list(rec.orders.values()), dict(rec.held))
+        return Ledger(
+            rec.deal, list(rec.groups.values()), list(rec.orders.values()), dict(rec.held)
+        )
 
     async def gate(self, room: str, deal: str, what: str, interval: float) -> float:
         rec = self._deals.get((room, deal))
