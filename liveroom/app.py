@@ -43,6 +43,7 @@ from liveroom.features.cards import Cards
 from liveroom.features.comments import Comments
 from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
+from liveroom.features.groupbuy import GroupBuyFeature
 from liveroom.features.kicks import KicksFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.redpacket import RedPackets
@@ -67,6 +68,7 @@ FEATURES: tuple[type[Feature], ...] = (
     KicksFeature,
     Cards,
     FlashSaleFeature,
+    GroupBuyFeature,
     LuckyBags,
     RedPackets,
     Feed,

@@ -59,7 +59,8 @@ class FollowGraph(Protocol):
 
 
 class AnalyticsSink(Protocol):
-    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens.
+    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens
+    (group buys: ``group_step``).
 
     Every method is synchronous and only adds to this node's in-memory tally, which the
     analytics feature writes to shared state once per pulse: call it from a command or route
@@ -94,6 +95,11 @@ class AnalyticsSink(Protocol):
         """Order ``order`` of ``user`` for ``units`` of ``sku`` is paid: ``cents`` in all.
         Counted once per order id, however often it is reported (a confirm repeated)."""
 
+    def group_step(self, room: str, user: str, step: str) -> None:
+        """A step of the group-buy funnel: ``started`` and ``joined`` (``user`` took a place),
+        ``formed`` and ``failed`` (a group's outcome, ``user`` empty; reported once per group,
+        by the node whose step decided it)."""
+
 
 class _NoAnalytics:
     """The sink of a node that runs no analytics: it drops everything."""
@@ -118,6 +124,9 @@ class _NoAnalytics:
     def order_paid(
         self, room: str, user: str, sku: str, order: str, units: int, cents: int
     ) -> None:
+        pass
+
+    def group_step(self, room: str, user: str, step: str) -> None:
         pass
 
 
