@@ -9,9 +9,10 @@ Exception tree::
         ├── BadRequest         400  bad_json, bad_request, too_long, empty, invalid_quantity, ...
         ├── Unauthorized       401  unauthorized: API key or token missing, wrong or expired
         ├── Forbidden          403  forbidden, read_only, muted, keyword_required
-        ├── NotFound           404  not_found: no such room object (sale, order, bag, ...)
+        ├── NotFound           404  not_found: no such room object (sale, order, bag, ...), no_group
         ├── Conflict           409  conflict, duplicate, sold_out, limit_reached, not_started,
-        │                           ended, cards_full, already_grabbed, all_grabbed
+        │                           ended, cards_full, already_grabbed, all_grabbed,
+        │                           deal_sold_out, group_full, group_not_open, ...
         ├── RateLimited        429  rate_limited
         ├── ServerError        500  internal
         └── Unavailable        503  unavailable: Redis unreachable, nothing was done
@@ -35,6 +36,7 @@ from liveroom.features.cards.errors import CardCode
 from liveroom.features.comments.errors import CommentCode
 from liveroom.features.events.errors import FeedCode
 from liveroom.features.flashsale.errors import SaleCode
+from liveroom.features.groupbuy.errors import GroupCode
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.redpacket.errors import PacketCode
 
@@ -43,6 +45,7 @@ CODES: tuple[type[Code], ...] = (
     ErrorCode,
     CommentCode,
     SaleCode,
+    GroupCode,
     CardCode,
     BagCode,
     PacketCode,
