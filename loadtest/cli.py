@@ -29,6 +29,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "fanout": {"viewers": 1000, "rate": 100.0, "duration": 10.0},
     "join": {"viewers": 2000},
     "flashsale": {"viewers": 1000, "buyers": 1000, "stock": 100},
+    "groupbuy": {"viewers": 1, "buyers": 3000, "stock": 300},
     "luckybag": {"viewers": 1000},
     "soak": {"viewers": 1000, "rate": 20.0, "duration": 300.0},
 }
@@ -94,14 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--viewers", type=int, help="viewers in the room")
     load.add_argument("--rate", type=float, help="comments per second (fanout, soak)")
     load.add_argument("--duration", type=float, help="seconds of traffic")
-    load.add_argument("--buyers", type=int, help="buyers (flashsale)")
-    load.add_argument("--stock", type=int, help="units on sale (flashsale)")
+    load.add_argument("--buyers", type=int, help="buyers (flashsale, groupbuy)")
+    load.add_argument("--stock", type=int, help="units on sale (flashsale, groupbuy)")
     load.add_argument("--limit", type=int, default=1, help="units per buyer (flashsale)")
     load.add_argument(
         "--buy-rate",
         type=float,
         default=0.0,
         help="buy attempts per second (flashsale; 0: all at once)",
+    )
+    load.add_argument("--group-size", type=int, default=3, help="members per group (groupbuy)")
+    load.add_argument(
+        "--fill-s", type=float, default=1.0, help="seconds a group has to fill (groupbuy)"
     )
     load.add_argument("--winners", type=int, default=10, help="lucky-bag winners")
     load.add_argument(

@@ -4,6 +4,7 @@
 
 import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
+import { mountGroupPanel } from "./panel-groupbuy-host.js";
 
 export function mountHostPanels(ctx) {
   const root = document.getElementById("feature-panels");
@@ -12,6 +13,7 @@ export function mountHostPanels(ctx) {
   ctx.root = root;
   mountCardsPanel(ctx);
   mountSalesPanel(ctx);
+  mountGroupPanel(ctx);
   mountBagPanel(ctx);
   mountPacketPanel(ctx);
   mountFeedPanel(ctx);

@@ -5,6 +5,7 @@ import { mountCards } from "./panel-cards.js";
 import { mountSales } from "./panel-sale.js";
 import { mountBag } from "./panel-bag.js";
 import { mountPackets } from "./panel-packet.js";
+import { mountGroups } from "./panel-groupbuy.js";
 
 export function mountPanels(ctx) {
   const state = { cards: [], cardsVersion: -1, sales: new Map() };
@@ -13,6 +14,7 @@ export function mountPanels(ctx) {
   mountSales(full);
   mountBag(full);
   mountPackets(full);
+  mountGroups(full);
   return full;
 }
 
