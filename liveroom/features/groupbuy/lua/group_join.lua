@@ -59,15 +59,20 @@ if mode == 'join' then
   if group.status == 'failed' or now >= group.deadline then return refuse('group_not_open') end
   if has(group) then return refuse('already_in_group') end
 elseif mode == 'match' then
+  -- a score is deadline - members * 1e13 (see the ZADD below): groups whose time is up (not
+  -- swept yet) are skipped from their score alone; only live ones are read, for membership
   local from = 0
   while not group do
-    local ids = redis.call('ZRANGE', KEYS[4], from, from + 31)
-    if #ids == 0 then break end
-    for _, id in ipairs(ids) do
-      local g = cjson.decode(redis.call('HGET', KEYS[3], id))
-      if g.deadline > now and not has(g) then
-        group = g
-        break
+    local page = redis.call('ZRANGE', KEYS[4], from, from + 31, 'WITHSCORES')
+    if #page == 0 then break end
+    for i = 1, #page, 2 do
+      local score = tonumber(page[i + 1])
+      if score + math.floor((1e13 - score) / 1e13) * 1e13 > now then
+        local g = cjson.decode(redis.call('HGET', KEYS[3], page[i]))
+        if not has(g) then
+          group = g
+          break
+        end
       end
     end
     from = from + 32
