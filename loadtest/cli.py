@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--buy-rate",
         type=float,
         default=0.0,
-        help="buy attempts per second (flashsale; 0: all at once)",
+        help="buy attempts (flashsale) or group places (groupbuy) per second; 0: all at once",
     )
     load.add_argument("--group-size", type=int, default=3, help="members per group (groupbuy)")
     load.add_argument(

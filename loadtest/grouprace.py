@@ -34,6 +34,9 @@ class RaceSpec:
     fill_s: float = 1.0
     #: places asked for at once, over all nodes
     concurrency: int = 64
+    #: places offered per second (0: as fast as they are answered); a paced race lasts several
+    #: fill times, so groups expire while buyers still arrive however fast the server is
+    rate: float = 0.0
     seed: int = 22
 
 
@@ -112,11 +115,14 @@ async def race(bases: list[tuple[str, int]], api_key: str, room: str, spec: Race
 
 async def _run(pools: list[KeepAlive], base: str, spec: RaceSpec, result: RaceResult) -> None:
     rng = random.Random(spec.seed)
+    begin = time.monotonic()
     started: list[str] = []  # group ids, newest last: what share links point at
     gate = asyncio.Semaphore(spec.concurrency)
 
     async def one(i: int) -> None:
         user = f"b{i}"
+        if spec.rate > 0:  # the buyer's arrival time
+            await asyncio.sleep(max(0.0, begin + i / spec.rate - time.monotonic()))
         async with gate:  # decided here, when earlier answers have come: groups to join
             roll = rng.random()
             if roll < 0.2 or (roll < 0.6 and not started):
@@ -136,7 +142,6 @@ async def _run(pools: list[KeepAlive], base: str, spec: RaceSpec, result: RaceRe
             started.append(group)
         result.places.append(Place(user, how, status, code, group, took))
 
-    begin = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(spec.buyers)))
     result.window_s = round(time.monotonic() - begin, 3)
 

@@ -1,7 +1,8 @@
 """``groupbuy``: the group-buy race of issue 22 (``loadtest.grouprace``) on the server.
 
 B distinct buyers (``--buyers``, 3,000) go for S units (``--stock``, 300) in groups of K
-(``--group-size``, 3) with a short fill time (``--fill-s``), some starting, some joining a group
+(``--group-size``, 3) with a short fill time (``--fill-s``), offered all at once or at
+``--buy-rate`` places per second, some starting, some joining a group
 by id, some matched; then the deal's audit says whether every group formed or failed, none is
 over K and every formed group holds K reserved orders. Run it on two nodes with
 ``--engine redis --processes 2``. With ``--feed`` the webhook receiver must also get one
@@ -48,7 +49,11 @@ async def run(r: Run) -> dict[str, Any]:
     if not await r.target.exists(f"/api/rooms/{r.room}/deals"):
         raise SetupError("feature not available: the server has no group-buy API")
     spec = grouprace.RaceSpec(
-        buyers=opts.buyers, stock=opts.stock, size=opts.group_size, fill_s=opts.fill_s
+        buyers=opts.buyers,
+        stock=opts.stock,
+        size=opts.group_size,
+        fill_s=opts.fill_s,
+        rate=opts.buy_rate,
     )
     start = r.usage()
     began = time.time()
