@@ -1,12 +1,13 @@
 """The deal store conformance suite: written once, run against MemoryEngine, a real Redis and a
-real Redis Cluster. The audit is checked after every step."""
+real Redis Cluster. Every store under test is ``audited``: after each call that may change
+state, every deal of the room passes its audit."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -29,6 +30,32 @@ from tests.timeouts import eventually
 pytestmark = pytest.mark.parametrize("engine_kind", EVERY_ENGINE, indirect=True)
 
 ROOM = "r1"
+#: the store's reads: every other method may change state, and is followed by the audit
+READS = frozenset({"get", "in_room", "group", "groups", "open_groups", "order", "ledger"})
+
+
+class Audited:
+    """A store whose every changing call is followed by the audit of each deal of ``ROOM``."""
+
+    def __init__(self, store: DealStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.store, name)
+        if name in READS:
+            return method
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            result = await method(*args, **kwargs)
+            for deal in await self.store.in_room(ROOM):
+                await checked(self.store, deal.id)
+            return result
+
+        return call
+
+
+def audited(engine: Engine) -> DealStore:
+    return cast(DealStore, Audited(deal_store(engine)))
 
 
 def spec(deal: str = "d1", size: int = 3, stock: int = 30, limit: int = 1, **more: Any) -> DealSpec:
@@ -67,7 +94,7 @@ async def events(engine: Engine, room: str = ROOM) -> list[dict[str, Any]]:
 
 async def test_create_then_read(engine: Engine) -> None:
     """A created deal reads back whole, starts CREATED; a second create of its id conflicts."""
-    store = deal_store(engine)
+    store = audited(engine)
     change = await store.create(ROOM, spec(stock=7, fill_s=30))
     assert change.code is Answer.OK and change.deal is not None
     deal = await store.get(ROOM, "d1")
@@ -83,7 +110,7 @@ async def test_create_then_read(engine: Engine) -> None:
 
 async def test_window_refusals(engine: Engine) -> None:
     """Before opening: not_started; a later start: not_started; after closing: ended."""
-    store = deal_store(engine)
+    store = audited(engine)
     await store.create(ROOM, spec())
     answer = await store.join(ROOM, "d1", Mode.START, "u1", "U1", 1, "q1")
     assert answer.code is Answer.NOT_STARTED and not answer.fresh
@@ -103,7 +130,7 @@ async def test_window_refusals(engine: Engine) -> None:
 async def test_a_group_fills_and_every_place_becomes_an_order(engine: Engine) -> None:
     """Start, two joins: the third place forms the group; three reserved orders at the group
     price; stock taken at each join; one group.formed and three order.reserved events."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, payment_s=60)
     first = await store.join(ROOM, "d1", Mode.START, "u1", "Ann", 1, "q1")
     assert first.code is Answer.OK and first.fresh and not first.formed and first.group
@@ -141,7 +168,7 @@ async def test_a_group_fills_and_every_place_becomes_an_order(engine: Engine) ->
 
 async def test_join_refusals(engine: Engine) -> None:
     """Unknown group, already in it, a formed group, the limit, and stock each get their code."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=2, stock=3, limit=1)
     gid = (await store.join(ROOM, "d1", Mode.START, "u1", "A", 1, "q1")).group.id  # type: ignore[union-attr]
     assert (await store.join(ROOM, "d1", Mode.JOIN, "u2", "B", 1, "q1", "d1-g99")).code is (
@@ -168,7 +195,7 @@ async def test_join_refusals(engine: Engine) -> None:
 
 async def test_match_takes_the_fullest_open_group_the_user_is_not_in(engine: Engine) -> None:
     """Fullest first, earliest deadline among equals, never a group the user is already in."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=4, limit=3)
     g1 = (await store.join(ROOM, "d1", Mode.START, "a", "A", 1, "q")).group.id  # type: ignore[union-attr]
     g2 = (await store.join(ROOM, "d1", Mode.START, "b", "B", 1, "q")).group.id  # type: ignore[union-attr]
@@ -185,7 +212,7 @@ async def test_match_takes_the_fullest_open_group_the_user_is_not_in(engine: Eng
 
 async def test_same_request_id_takes_one_place(engine: Engine) -> None:
     """Replays, even concurrent ones, answer the same group and never take a second place."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, limit=5)
     first = await store.join(ROOM, "d1", Mode.START, "u1", "A", 1, "q1")
     again = await asyncio.gather(
@@ -204,7 +231,7 @@ async def test_same_request_id_takes_one_place(engine: Engine) -> None:
 
 async def test_concurrent_joins_never_overfill_a_group(engine: Engine) -> None:
     """Twenty viewers join one group of three at once: exactly two get in, and it forms once."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=3, stock=100)
     gid = (await store.join(ROOM, "d1", Mode.START, "u0", "A", 1, "q")).group.id  # type: ignore[union-attr]
     answers = await asyncio.gather(
@@ -220,7 +247,7 @@ async def test_concurrent_joins_never_overfill_a_group(engine: Engine) -> None:
 async def test_an_unfilled_group_fails_once_and_its_stock_comes_back(engine: Engine) -> None:
     """Past its fill time a group is not joinable; two sweeps at once fail it once, every
     place is released, stock and quota come back, and one group.failed is appended."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=3, stock=10, fill_s=0.3)
     gid = (await store.join(ROOM, "d1", Mode.START, "u1", "A", 1, "q")).group.id  # type: ignore[union-attr]
     await store.join(ROOM, "d1", Mode.JOIN, "u2", "B", 1, "q", gid)
@@ -259,7 +286,7 @@ async def test_an_unfilled_group_fails_once_and_its_stock_comes_back(engine: Eng
 
 async def test_closing_fails_every_open_group(engine: Engine) -> None:
     """Close: open groups fail (reason closed), formed orders stay payable."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=2, stock=10, limit=2)
     g1 = (await store.join(ROOM, "d1", Mode.START, "a", "A", 1, "q")).group.id  # type: ignore[union-attr]
     g2 = (await store.join(ROOM, "d1", Mode.START, "b", "B", 1, "q")).group.id  # type: ignore[union-attr]
@@ -278,7 +305,7 @@ async def test_closing_fails_every_open_group(engine: Engine) -> None:
 
 async def test_group_orders_settle_like_flash_sale_orders(engine: Engine) -> None:
     """Confirm, cancel (owner only), repeats, and the other settlement's conflict."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=2, stock=10, payment_s=60)
     gid = (await store.join(ROOM, "d1", Mode.START, "a", "A", 1, "q")).group.id  # type: ignore[union-attr]
     group = (await store.join(ROOM, "d1", Mode.JOIN, "b", "B", 1, "q", gid)).group
@@ -302,7 +329,7 @@ async def test_group_orders_settle_like_flash_sale_orders(engine: Engine) -> Non
 
 async def test_unpaid_group_orders_expire_once(engine: Engine) -> None:
     """Past the payment deadline two sweeps expire each order once; a late confirm conflicts."""
-    store = deal_store(engine)
+    store = audited(engine)
     await open_deal(store, size=2, stock=4, limit=2, payment_s=0.3)
     gid = (await store.join(ROOM, "d1", Mode.START, "a", "A", 2, "q")).group.id  # type: ignore[union-attr]
     group = (await store.join(ROOM, "d1", Mode.JOIN, "b", "B", 2, "q", gid)).group
