@@ -47,6 +47,13 @@ async def test_two_viewers_form_a_group_and_both_see_it(
         assert order.json()["order"]["price"] == 990 and order.json()["order"]["discount"] == 0
         audit = await api.audit(room, "d1")
         assert audit["ok"] and audit["reserved"] == 2 and audit["groups"]["formed"] == 1
+        theirs = formed["group"]["orders"]["ann"]
+        assert not (await bob.command("cancel_group_order", deal="d1", order=theirs))["ok"]
+        cancelled = await bob.command("cancel_group_order", deal="d1", order=joined["order"])
+        assert cancelled["ok"] and cancelled["order"]["status"] == "cancelled"
+        assert cancelled["stock"] == 9
+        audit = await api.audit(room, "d1")
+        assert audit["ok"] and (audit["reserved"], audit["cancelled"]) == (1, 1)
     finally:
         await asyncio.gather(ann.close(), bob.close())
 
