@@ -13,6 +13,7 @@ The store (``store.py``) makes every decision in one atomic step. The room event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -178,10 +179,13 @@ class GroupBuy:
         sink = self.analytics()
         if sink.enabled:
             sink.group_step(room, user, "started" if mode is Mode.START else "joined")
-            state = await self.store.get(room, deal) if answer.formed else None
-            if state is not None:
+        if answer.formed and sink.enabled:
+            # the place is taken whatever happens here: a failed read costs analytics only
+            with contextlib.suppress(EngineUnavailable):
+                state = await self.store.get(room, deal)
+                sku = state.sku if state is not None else deal
                 for member in group.members:
-                    sink.order_reserved(room, member.user, state.sku, member.quantity)
+                    sink.order_reserved(room, member.user, sku, member.quantity)
         if answer.formed:
             await self._outcome(room, group)
         else:
