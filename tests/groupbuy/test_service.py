@@ -109,3 +109,26 @@ async def test_outcomes_and_progress_reach_the_room(engine: Engine) -> None:
         )  # fmt: skip
     finally:
         await groups.shutdown()
+
+
+async def test_closing_announces_each_failed_group(engine: Engine) -> None:
+    """Close: every open group fails with reason "closed" and the room hears each one; the
+    deal event says closed."""
+
+    async def order_paid(room: str, user: str, order: dict[str, Any]) -> None:
+        pass
+
+    groups = GroupBuy(engine, deal_store(engine), SETTINGS, lambda: Tally(time.time), order_paid)
+    try:
+        await groups.create("r3", spec(size=3), open_now=True)
+        a = await groups.take("r3", "d1", Mode.START, "a", "Ann", 1, "q")
+        b = await groups.take("r3", "d1", Mode.START, "b", "Bob", 1, "q")
+        closed = await groups.close("r3", "d1")
+        assert closed.status.value == "closed" and closed.stock == 10
+        events = await room_events(engine, "r3")
+        failed = [e["group"] for e in events if e["type"] == "group_failed"]
+        assert sorted(g["id"] for g in failed) == sorted([a["group"]["id"], b["group"]["id"]])
+        assert {g["reason"] for g in failed} == {"closed"}
+        assert [e["deal"]["status"] for e in events if e["type"] == "deal"] == ["open", "closed"]
+    finally:
+        await groups.shutdown()
