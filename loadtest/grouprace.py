@@ -75,6 +75,10 @@ class RaceResult:
     def codes(self) -> dict[str, int]:
         return dict(Counter(p.code for p in self.places))
 
+    def placed(self) -> dict[str, int]:
+        """Places that got in, by how they were asked for (start, join, match)."""
+        return dict(Counter(p.how for p in self.places if p.code == "ok"))
+
 
 async def race(bases: list[tuple[str, int]], api_key: str, room: str, spec: RaceSpec) -> RaceResult:
     """Run the race against the nodes at ``bases`` (host, port); see the module's docstring."""
@@ -174,8 +178,6 @@ def failures(result: RaceResult, events: list[dict[str, Any]] | None = None) -> 
     if set(result.codes()) - {"ok", "deal_sold_out", "group_full", "group_not_open",
                               "no_open_group"}:  # fmt: skip
         out.append(f"unexpected answers: {result.codes()}")
-    if not {p.how for p in result.places if p.code == "ok"} >= {"start", "join", "match"}:
-        out.append("the race lacked starts, joins or matches that got in")
     if events is not None:
         out += _feed_failures(result, events)
     return out

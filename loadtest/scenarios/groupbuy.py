@@ -79,6 +79,7 @@ async def run(r: Run) -> dict[str, Any]:
         "settle_s": result.settle_s,
         "latency_ms": percentiles(latency),
         "answers": result.codes(),
+        "placed": result.placed(),
         "groups_formed": groups.get("formed", 0),
         "groups_failed": groups.get("failed", 0),
         "reserved": result.audit.get("reserved", 0),

@@ -38,6 +38,7 @@ def check(result: RaceResult, events: list[dict[str, Any]]) -> None:
     assert not problems, (problems, result.codes())
     groups = result.audit["groups"]
     assert groups["formed"] > 0 and groups["failed"] > 0, groups  # fill and expiry both seen
+    assert set(result.placed()) == {"start", "join", "match"}, result.placed()
     assert result.audit["reserved"] == groups["formed"] * 3
 
 
