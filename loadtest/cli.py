@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--spawn", action="store_true", help="start a server for this run")
     server.add_argument("--engine", choices=["memory", "redis"], default="memory")
     server.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    server.add_argument("--processes", type=int, default=1, help="server processes (--spawn)")
+    server.add_argument(
+        "--processes",
+        "--nodes",
+        type=int,
+        default=1,
+        help="server processes (--spawn); each is a node of its own on the shared Redis",
+    )
     server.add_argument("--tick-ms", type=int, default=50, help="fan-out tick (--spawn)")
     server.add_argument("--port", type=int, default=0, help="port for --spawn (default: free)")
     server.add_argument("--secret", help="token secret of the --url server (or LIVEROOM_SECRET)")

@@ -2,10 +2,10 @@
 
 B distinct buyers (``--buyers``, 3,000) go for S units (``--stock``, 300) in groups of K
 (``--group-size``, 3) with a short fill time (``--fill-s``), offered all at once or at
-``--buy-rate`` places per second, some starting, some joining a group
-by id, some matched; then the deal's audit says whether every group formed or failed, none is
-over K and every formed group holds K reserved orders. Run it on two nodes with
-``--engine redis --processes 2``. With ``--feed`` the webhook receiver must also get one
+``--buy-rate`` places per second, some starting, some joining a group by id, some matched;
+then the deal's audit says whether every group formed or failed, none is over K and every
+formed group holds K reserved orders. Run it on two nodes with ``--engine redis --nodes 2``
+(``--nodes`` is ``--processes``). With ``--feed`` the webhook receiver must also get one
 ``group.formed`` or ``group.failed`` per group.
 
 ``places_per_s`` is the answered places per second over the race, ``latency_ms`` each place's
