@@ -59,8 +59,7 @@ class FollowGraph(Protocol):
 
 
 class AnalyticsSink(Protocol):
-    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens
-    (group buys: ``group_step``).
+    """What features tell the host's analytics (``liveroom.features.analytics``) as it happens.
 
     Every method is synchronous and only adds to this node's in-memory tally, which the
     analytics feature writes to shared state once per pulse: call it from a command or route
