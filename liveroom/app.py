@@ -44,6 +44,7 @@ from liveroom.features.comments import Comments
 from liveroom.features.coupons import Coupons
 from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
+from liveroom.features.groupbuy import GroupBuyFeature
 from liveroom.features.kicks import KicksFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.private import PrivateTrafficFeature
@@ -69,6 +70,7 @@ FEATURES: tuple[type[Feature], ...] = (
     KicksFeature,
     Cards,
     FlashSaleFeature,
+    GroupBuyFeature,
     Coupons,
     LuckyBags,
     RedPackets,

@@ -98,6 +98,11 @@ class AnalyticsSink(Protocol):
     def followed(self, room: str, user: str) -> None:
         """``user`` became a follower of the room's host from this room (a new follow only)."""
 
+    def group_step(self, room: str, user: str, step: str) -> None:
+        """A step of the group-buy funnel: ``started`` and ``joined`` (``user`` took a place),
+        ``formed`` and ``failed`` (a group's outcome, ``user`` empty; reported once per group,
+        by the node whose step decided it)."""
+
 
 class _NoAnalytics:
     """The sink of a node that runs no analytics: it drops everything."""
@@ -125,6 +130,9 @@ class _NoAnalytics:
         pass
 
     def followed(self, room: str, user: str) -> None:
+        pass
+
+    def group_step(self, room: str, user: str, step: str) -> None:
         pass
 
 

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "fanout": {"viewers": 1000, "rate": 100.0, "duration": 10.0},
     "join": {"viewers": 2000},
     "flashsale": {"viewers": 1000, "buyers": 1000, "stock": 100},
+    "groupbuy": {"viewers": 1, "buyers": 3000, "stock": 300},
     "luckybag": {"viewers": 1000},
     "soak": {"viewers": 1000, "rate": 20.0, "duration": 300.0},
 }
@@ -42,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--spawn", action="store_true", help="start a server for this run")
     server.add_argument("--engine", choices=["memory", "redis"], default="memory")
     server.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    server.add_argument("--processes", type=int, default=1, help="server processes (--spawn)")
+    server.add_argument(
+        "--processes",
+        "--nodes",
+        type=int,
+        default=1,
+        help="server processes (--spawn); each is a node of its own on the shared Redis",
+    )
     server.add_argument("--tick-ms", type=int, default=50, help="fan-out tick (--spawn)")
     server.add_argument("--port", type=int, default=0, help="port for --spawn (default: free)")
     server.add_argument("--secret", help="token secret of the --url server (or LIVEROOM_SECRET)")
@@ -101,14 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--viewers", type=int, help="viewers in the room")
     load.add_argument("--rate", type=float, help="comments per second (fanout, soak)")
     load.add_argument("--duration", type=float, help="seconds of traffic")
-    load.add_argument("--buyers", type=int, help="buyers (flashsale)")
-    load.add_argument("--stock", type=int, help="units on sale (flashsale)")
+    load.add_argument("--buyers", type=int, help="buyers (flashsale, groupbuy)")
+    load.add_argument("--stock", type=int, help="units on sale (flashsale, groupbuy)")
     load.add_argument("--limit", type=int, default=1, help="units per buyer (flashsale)")
     load.add_argument(
         "--buy-rate",
         type=float,
         default=0.0,
-        help="buy attempts per second (flashsale; 0: all at once)",
+        help="buy attempts (flashsale) or group places (groupbuy) per second; 0: all at once",
+    )
+    load.add_argument("--group-size", type=int, default=3, help="members per group (groupbuy)")
+    load.add_argument(
+        "--fill-s", type=float, default=1.0, help="seconds a group has to fill (groupbuy)"
     )
     load.add_argument("--winners", type=int, default=10, help="lucky-bag winners")
     load.add_argument(

@@ -9,6 +9,7 @@ import httpx
 from liveroom.client.bags import LuckyBags
 from liveroom.client.cards import Cards
 from liveroom.client.coupons import Coupons
+from liveroom.client.deals import Deals, GroupOrders
 from liveroom.client.errors import unexpected
 from liveroom.client.feed import Feed
 from liveroom.client.http import Http
@@ -36,8 +37,8 @@ class LiveroomClient:
     ``httpx.ASGITransport``); the client sends through it and leaves it open. Without one, it
     makes its own with ``timeout`` seconds per call, and closes it on exit.
 
-    Namespaces: ``rooms``, ``sales``, ``orders``, ``cards``, ``bags``, ``packets``,
-    ``coupons``, ``tokens``, ``feed``, ``private``.
+    Namespaces: ``rooms``, ``sales``, ``orders``, ``deals``, ``group_orders``, ``cards``,
+    ``bags``, ``packets``, ``coupons``, ``tokens``, ``feed``, ``private``.
     Each method is one HTTP call; none retries by itself. Errors raise
     ``LiveroomClientError`` subclasses (``liveroom.client.errors``).
     """
@@ -59,6 +60,8 @@ class LiveroomClient:
         self.rooms = Rooms(self._http)
         self.sales = Sales(self._http)
         self.orders = Orders(self._http)
+        self.deals = Deals(self._http)
+        self.group_orders = GroupOrders(self._http)
         self.cards = Cards(self._http)
         self.bags = LuckyBags(self._http)
         self.packets = RedPackets(self._http)

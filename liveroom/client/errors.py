@@ -10,11 +10,12 @@ Exception tree::
         ├── Unauthorized       401  unauthorized: API key or token missing, wrong or expired
         ├── Forbidden          403  forbidden, read_only, muted, keyword_required,
         │                           not_eligible, not_yours
-        ├── NotFound           404  not_found: no such room object (sale, order, bag, ...)
+        ├── NotFound           404  not_found: no such room object (sale, order, bag, ...), no_group
         ├── Conflict           409  conflict, duplicate, sold_out, limit_reached, not_started,
         │                           ended, cards_full, already_grabbed, all_grabbed,
         │                           coupon_gone, already_claimed, claim_closed, coupon_used,
-        │                           coupon_expired, not_applicable
+        │                           coupon_expired, not_applicable, deal_sold_out, group_full,
+        │                           group_not_open, ...
         ├── RateLimited        429  rate_limited
         ├── ServerError        500  internal
         └── Unavailable        503  unavailable: Redis unreachable, nothing was done
@@ -39,6 +40,7 @@ from liveroom.features.comments.errors import CommentCode
 from liveroom.features.coupons.errors import ClaimCode
 from liveroom.features.events.errors import FeedCode
 from liveroom.features.flashsale.errors import SaleCode
+from liveroom.features.groupbuy.errors import GroupCode
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.private.errors import PrivateCode
 from liveroom.features.redpacket.errors import PacketCode
@@ -48,6 +50,7 @@ CODES: tuple[type[Code], ...] = (
     ErrorCode,
     CommentCode,
     SaleCode,
+    GroupCode,
     CardCode,
     BagCode,
     PacketCode,

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loadtest.run import Run
-from loadtest.scenarios import fanout, flashsale, join, luckybag, soak
+from loadtest.scenarios import fanout, flashsale, groupbuy, join, luckybag, soak
 
 Scenario = Callable[[Run], Awaitable[dict[str, Any]]]
 
@@ -14,6 +14,7 @@ SCENARIOS: dict[str, Scenario] = {
     "fanout": fanout.run,
     "join": join.run,
     "flashsale": flashsale.run,
+    "groupbuy": groupbuy.run,
     "luckybag": luckybag.run,
     "soak": soak.run,
 }

@@ -61,6 +61,22 @@ CALLS: dict[str, Call] = {
     "orders.get": lambda lr, r: lr.orders.get(r, "s1", "o1"),
     "orders.confirm": lambda lr, r: lr.orders.confirm(r, "s1", "o1"),
     "orders.cancel": lambda lr, r: lr.orders.cancel(r, "s1", "o1"),
+    "deals.create": lambda lr, r: lr.deals.create(
+        r, deal="d1", sku="A1", title="Tea", size=2, price=1, stock=5
+    ),
+    "deals.list": lambda lr, r: lr.deals.list(r),
+    "deals.get": lambda lr, r: lr.deals.get(r, "d1"),
+    "deals.open": lambda lr, r: lr.deals.open(r, "d1"),
+    "deals.start": lambda lr, r: lr.deals.start(r, "d1", user="u1", request_id="x"),
+    "deals.match": lambda lr, r: lr.deals.match(r, "d1", user="u2", request_id="x"),
+    "deals.groups": lambda lr, r: lr.deals.groups(r, "d1"),
+    "deals.group": lambda lr, r: lr.deals.group(r, "d1", "d1-g1"),
+    "deals.join": lambda lr, r: lr.deals.join(r, "d1", "d1-g1", user="u3", request_id="x"),
+    "deals.audit": lambda lr, r: lr.deals.audit(r, "d1"),
+    "deals.close": lambda lr, r: lr.deals.close(r, "d1"),
+    "group_orders.get": lambda lr, r: lr.group_orders.get(r, "d1", "d1-o1"),
+    "group_orders.confirm": lambda lr, r: lr.group_orders.confirm(r, "d1", "d1-o1"),
+    "group_orders.cancel": lambda lr, r: lr.group_orders.cancel(r, "d1", "d1-o2"),
     "cards.pin": lambda lr, r: lr.cards.pin(r, sku="A1", title="t", price=1, image="/a.png"),
     "cards.board": lambda lr, r: lr.cards.board(r),
     "cards.click": lambda lr, r: lr.cards.click(r, "A1", user="u1"),
@@ -119,18 +135,8 @@ def coroutine_methods(lr: LiveroomClient) -> set[str]:
     ``aclose``, which sends nothing."""
     members = inspect.getmembers(lr, inspect.iscoroutinefunction)
     names = {n for n, _ in members if not n.startswith("_") and n != "aclose"}
-    for space in (
-        "rooms",
-        "sales",
-        "orders",
-        "cards",
-        "bags",
-        "packets",
-        "coupons",
-        "tokens",
-        "feed",
-        "private",
-    ):
+    spaces = ("rooms", "sales", "orders", "deals", "group_orders", "cards", "bags", "packets")
+    for space in (*spaces, "coupons", "tokens", "feed", "private"):
         members = inspect.getmembers(getattr(lr, space), inspect.iscoroutinefunction)
         names |= {f"{space}.{n}" for n, _ in members if not n.startswith("_")}
     return names

@@ -91,6 +91,16 @@ def test_flashsale_never_oversells(harness: Harness) -> None:
     assert s["lost"] == 0 and s["duplicated"] == 0
 
 
+def test_groupbuy_race_forms_or_fails_every_group(harness: Harness) -> None:
+    """600 buyers, 60 units, groups of 3: every group formed or failed, the audit balanced."""
+    code, s, text = harness("groupbuy", "--buyers", "600", "--stock", "60", "--fill-s", "0.5")
+    assert code == 0, text
+    assert s["audit"]["ok"] is True and s["audit"]["groups"]["open"] == 0
+    assert s["reserved"] == 3 * s["groups_formed"] and s["groups_formed"] > 0
+    assert sum(s["answers"].values()) == 600 and s["latency_ms"]["count"] == 600
+    assert s["places_per_s"] > 0 and s["failures"] == []
+
+
 def test_luckybag_draws_exactly_once_and_verifies(harness: Harness) -> None:
     """300 viewers join a 2-second bag: one draw seen by all, winners recomputed from the seed."""
     code, s, text = harness("luckybag", "--viewers", "300", "--duration", "2", "--winners", "5")

@@ -19,7 +19,7 @@ def report_csv(report: dict[str, Any]) -> str:
     def put(group: str, figure: str, value: Any, sku: str = "", time: Any = "") -> None:
         rows.writerow((group, figure, sku, time, "" if value is None else value))
 
-    for group in ("audience", "watch", "returning", "followers", "interaction", "money"):
+    for group in ("audience", "watch", "returning", "followers", "interaction", "money", "groups"):
         for figure, value in report[group].items():
             if figure == "retention":
                 for minutes, share in value.items():

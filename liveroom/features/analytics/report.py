@@ -25,6 +25,8 @@ PRIVATE_SOURCES = ("follow", "share", "group")
 FACETS = ("region", "age", "gender")
 #: the report's profile fields, in the order ``profile_of`` encodes them
 PROFILE = ("source", "region", "age", "gender", "follower", "returning")
+#: the group-buy funnel's steps (``AnalyticsSink.group_step``)
+GROUP_STEPS = ("started", "joined", "formed", "failed")
 
 Segment = tuple[float, float, bool]  # start, end, still open
 
@@ -151,6 +153,7 @@ def build(
     }
     report["products"], report["funnel"], report["heatmap"] = _products(data, segs, now)
     report["money"] = _money(counts, uv)
+    report["groups"] = _groups(counts)
     report["profile"] = {
         "k": k,
         **{
@@ -306,6 +309,12 @@ def _products(
         ],
     }
     return products, funnel, heatmap
+
+
+def _groups(counts: dict[str, int]) -> dict[str, Any]:
+    """The group-buy funnel: groups started, places joined, groups formed and failed."""
+    steps = {step: counts.get(f"groups:{step}", 0) for step in GROUP_STEPS}
+    return {**steps, "form_rate": ratio(steps["formed"], steps["formed"] + steps["failed"])}
 
 
 def _money(counts: dict[str, int], uv: int) -> dict[str, Any]:

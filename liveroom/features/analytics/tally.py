@@ -220,6 +220,11 @@ class Tally:
             payment = Payment(user, sku, units, cents, hour_of(self._now()))
             self._room(room).pending.paid.setdefault(order, payment)
 
+    def group_step(self, room: str, user: str, step: str) -> None:
+        """Group buys: ``groups:<step>`` (started, joined, formed, failed) counts up."""
+        if self.enabled:
+            self._room(room).pending.counts[f"groups:{step}"] += 1
+
     # ------------------------------------------------------------------ the write
 
     def drain(self) -> list[Batch]:

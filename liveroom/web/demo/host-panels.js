@@ -6,6 +6,7 @@ import { clock, el, toast, yuan } from "./demo.js";
 import { CATALOG } from "./catalog.js";
 import { mountPrivatePanel } from "./host-private.js";
 import { mountCouponPanel } from "./host-coupons.js";
+import { mountGroupPanel } from "./panel-groupbuy-host.js";
 
 export function mountHostPanels(ctx) {
   const root = document.getElementById("feature-panels");
@@ -14,6 +15,7 @@ export function mountHostPanels(ctx) {
   ctx.root = root;
   mountCardsPanel(ctx);
   mountSalesPanel(ctx);
+  mountGroupPanel(ctx);
   mountBagPanel(ctx);
   mountPacketPanel(ctx);
   mountCouponPanel(ctx);

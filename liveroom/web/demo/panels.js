@@ -7,6 +7,7 @@ import { mountBag } from "./panel-bag.js";
 import { mountPackets } from "./panel-packet.js";
 import { mountPrivate } from "./panel-private.js";
 import { mountCoupons } from "./panel-coupon.js";
+import { mountGroups } from "./panel-groupbuy.js";
 
 export function mountPanels(ctx) {
   const state = { cards: [], cardsVersion: -1, sales: new Map() };
@@ -17,6 +18,7 @@ export function mountPanels(ctx) {
   mountPackets(full);
   mountPrivate(full);
   mountCoupons(full);
+  mountGroups(full);
   return full;
 }
 

@@ -123,6 +123,7 @@ export function renderReport(root, report) {
         ]));
         return host;
       })()),
+      panel(`Group buys · formed ${pct(report.groups.form_rate)}`, "an-groups", bars(el("div"), ["started", "joined", "formed", "failed"].map((step) => ({ label: step, value: report.groups[step] })), "#c86bff")),
       panel("Click heat map (card × minute)", "an-heat", heatmap(report)),
       panel("GMV and ROI by hour", "an-hours", el("div", {}, [
         bars(el("div"), m.hours.map((h) => ({ label: hhmm(h.hour), value: h.gmv / 100 })), "#ff2d55"),

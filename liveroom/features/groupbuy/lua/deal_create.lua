@@ -1,0 +1,13 @@
+-- Create a group deal unless its id is taken in the room.
+-- KEYS[1] deal hash        KEYS[2] the room's deal index (set of deal ids)
+-- ARGV[1] deal id          ARGV[2..] field, value pairs of the new deal
+-- Returns {code, deal fields}: ok when created, conflict (with the existing deal) when taken.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {'conflict', redis.call('HGETALL', KEYS[1])}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'created', now, 'status', 'created', 'held', 0, 'reserved', 0,
+  'paid', 0, 'groups', 0, 'formed', 0, 'failed', 0, 'orders', 0, 'version', 1, unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return {'ok', redis.call('HGETALL', KEYS[1])}
