@@ -181,18 +181,26 @@ class MemoryCoupons:
     def in_room(self, room: str) -> list[Coupon]:
         return list(self._coupons.get(room, {}).values())
 
+    def check(
+        self, room: str, coupon: str, user: str, sku: str, gross: int, now: float
+    ) -> tuple[CouponAnswer, int]:
+        """``coupon_check``: whether ``user`` may use it now on an order of ``sku`` worth
+        ``gross`` fen, and what it would take off: ``(answer, discount)``. Changes nothing."""
+        found = self.get(room, coupon)
+        if found is None:
+            return CouponAnswer.UNKNOWN, 0
+        answer = found.check(user, sku, gross, now)
+        return answer, found.discount(gross) if answer is CouponAnswer.OK else 0
+
     def use(
         self, room: str, coupon: str, user: str, sku: str, gross: int, order: str, now: float
     ) -> tuple[CouponAnswer, int]:
         """``coupon_use``: ``(answer, discount)``; on ok the coupon is used by ``order`` and
         ``coupon.used`` is in the outbox."""
+        answer, off = self.check(room, coupon, user, sku, gross, now)
         found = self.get(room, coupon)
-        if found is None:
-            return CouponAnswer.UNKNOWN, 0
-        answer = found.check(user, sku, gross, now)
-        if answer is not CouponAnswer.OK:
+        if answer is not CouponAnswer.OK or found is None:
             return answer, 0
-        off = found.discount(gross)
         self.put(room, replace(found, status=CouponStatus.USED, order=order))
         self._emit(
             room,

@@ -23,22 +23,30 @@ local function coupon_discount(c, gross)
   return off
 end
 
+-- Whether ``user`` may use coupon ``id`` now (``now``, ms) on an order worth ``gross`` fen of
+-- ``sku``, changing nothing. Returns {answer, discount, the coupon or nil}: 'ok' with what it
+-- would take off, else coupon_unknown, not_yours, coupon_used, coupon_expired or
+-- not_applicable (not valid yet, another sku, under the minimum spend).
+local function coupon_check(key, id, user, sku, gross, now)
+  local raw = redis.call('HGET', key, id)
+  if not raw then return 'coupon_unknown', 0, nil end
+  local c = cjson.decode(raw)
+  if c.user ~= user then return 'not_yours', 0, c end
+  if c.status == 'used' then return 'coupon_used', 0, c end
+  if c['until'] > 0 and now >= c['until'] then return 'coupon_expired', 0, c end
+  if now < c.from or (c.sku ~= '' and c.sku ~= sku) or gross < c.min then
+    return 'not_applicable', 0, c
+  end
+  return 'ok', coupon_discount(c, gross), c
+end
+
 -- Use coupon ``id`` of ``user`` on order ``order`` (worth ``gross`` fen, of ``sku``) at ``now``
 -- (ms). Returns {answer, discount}: 'ok' (the coupon is now used by the order and a
--- coupon.used event is in the outbox ``outbox_key``), else a refusal that changed nothing:
--- coupon_unknown, not_yours, coupon_used, coupon_expired or not_applicable (not valid yet,
--- another sku, under the minimum spend).
+-- coupon.used event is in the outbox ``outbox_key``), else ``coupon_check``'s refusal, which
+-- changed nothing.
 local function coupon_use(key, outbox_key, id, user, sku, gross, order, now)
-  local raw = redis.call('HGET', key, id)
-  if not raw then return 'coupon_unknown', 0 end
-  local c = cjson.decode(raw)
-  if c.user ~= user then return 'not_yours', 0 end
-  if c.status == 'used' then return 'coupon_used', 0 end
-  if c['until'] > 0 and now >= c['until'] then return 'coupon_expired', 0 end
-  if now < c.from or (c.sku ~= '' and c.sku ~= sku) or gross < c.min then
-    return 'not_applicable', 0
-  end
-  local off = coupon_discount(c, gross)
+  local answer, off, c = coupon_check(key, id, user, sku, gross, now)
+  if answer ~= 'ok' then return answer, 0 end
   c.status = 'used'
   c.order = order
   redis.call('HSET', key, id, cjson.encode(c))

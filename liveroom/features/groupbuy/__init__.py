@@ -56,7 +56,7 @@ def deal_store(engine: Engine) -> DealStore:
     def memory(host: MemoryHost) -> DealStore:
         from liveroom.features.groupbuy.store_memory import MemoryDealStore
 
-        return MemoryDealStore(lambda: host.clock(), host.emit_now)
+        return MemoryDealStore(lambda: host.clock(), host.emit_now, host.coupons)
 
     def redis(core: RedisCore) -> DealStore:
         from liveroom.features.groupbuy.store_redis import RedisDealStore
@@ -134,6 +134,7 @@ class GroupBuyFeature(Feature):
             command.quantity,
             command.request_id,
             command.group,
+            command.coupon,
         )
 
     async def handle_cancel_group_order(

@@ -22,6 +22,13 @@ def quantity_field(value: Any) -> int:
     return value
 
 
+def coupon_field(value: Any) -> str:
+    """A place's optional coupon: absent, null or "" for none, else a coupon id."""
+    if value is None or value == "":
+        return ""
+    return ident_field(value, "coupon", OBJECT_ID)
+
+
 def request_id_field(value: Any) -> str:
     """The client's idempotency key: 1-64 of ``A-Z a-z 0-9 _ . -``."""
     if not isinstance(value, str) or not OBJECT_ID.fullmatch(value):
@@ -33,13 +40,15 @@ def request_id_field(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TakePlace(Command):
-    """A place in a group of ``deal``; resending the same ``request_id`` never takes two."""
+    """A place in a group of ``deal``, with ``coupon`` (one of the sender's claimed coupons)
+    off its order when given; resending the same ``request_id`` never takes two."""
 
     mode: ClassVar[Mode] = Mode.START
     deal: str = ""
     quantity: int = 1
     request_id: str = ""
     group: str = ""
+    coupon: str = ""
 
     @classmethod
     def parse(cls, rid: RequestId, body: dict[str, Any]) -> Command:
@@ -50,6 +59,7 @@ class TakePlace(Command):
             quantity_field(body.get("quantity", 1)),
             request_id_field(body.get("request_id")),
             group,
+            coupon_field(body.get("coupon")),
         )
 
 

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from liveroom.auth import Identity
 from liveroom.context import NodeContext
 from liveroom.errors import CommandError, ErrorCode
-from liveroom.features.groupbuy.commands import quantity_field, request_id_field
+from liveroom.features.groupbuy.commands import coupon_field, quantity_field, request_id_field
 from liveroom.features.groupbuy.service import GroupBuy
 from liveroom.features.groupbuy.settings import GroupSettings
 from liveroom.features.groupbuy.store import (
@@ -267,6 +267,7 @@ class DealRoutes:
             quantity_field(body.get("quantity", 1)),
             request_id_field(body.get("request_id")),
             group,
+            coupon_field(body.get("coupon")),
         )
 
     async def start_group(self, request: Request, node: NodeContext, who: Identity) -> Any:
@@ -282,6 +283,7 @@ class DealRoutes:
                 properties:
                   quantity: {type: integer, minimum: 1, maximum: 100}
                   request_id: {type: string, description: "idempotency key: a retry joins once"}
+                  coupon: {type: string, description: "one of the caller's claimed coupons"}
                   # backend (API key) only: the user the call is for, and its display name
                   user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
                   name: {type: string, minLength: 1, maxLength: 64}
@@ -305,6 +307,7 @@ class DealRoutes:
                 properties:
                   quantity: {type: integer, minimum: 1, maximum: 100}
                   request_id: {type: string, description: "idempotency key: a retry joins once"}
+                  coupon: {type: string, description: "one of the caller's claimed coupons"}
                   # backend (API key) only: the user the call is for, and its display name
                   user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
                   name: {type: string, minLength: 1, maxLength: 64}
@@ -341,6 +344,7 @@ class DealRoutes:
                 properties:
                   quantity: {type: integer, minimum: 1, maximum: 100}
                   request_id: {type: string, description: "idempotency key: a retry joins once"}
+                  coupon: {type: string, description: "one of the caller's claimed coupons"}
                   # backend (API key) only: the user the call is for, and its display name
                   user: {type: string, pattern: "^[A-Za-z0-9_.:@-]{1,64}$"}
                   name: {type: string, minLength: 1, maxLength: 64}

@@ -7,7 +7,9 @@ The store (``store.py``) makes every decision in one atomic step. The room event
   that, over all nodes, a deal's progress goes out at most once per ``sale_stock_throttle_ms``
   (the first movement at once, the last one always follows): never one event per join;
 - ``group_formed`` and ``group_failed``: sent at once by the node whose step decided it, with
-  the group (and its orders, once formed).
+  the group (and its orders, once formed);
+- ``group_order`` (private): a member whose place named a coupon hears, when the group forms,
+  what their order costs: the coupon used, or why not (``coupon_refused``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from liveroom.engine.coupons import COUPON_REFUSALS, CouponAnswer
 from liveroom.errors import Code, CommandError, EngineUnavailable, ErrorCode
 from liveroom.features.groupbuy.errors import GroupCode
 from liveroom.features.groupbuy.store import (
@@ -35,7 +38,7 @@ from liveroom.features.groupbuy.store import (
     OrderAnswer,
     audit,
 )
-from liveroom.protocol import room_event_body
+from liveroom.protocol import event, room_event_body
 
 if TYPE_CHECKING:
     from liveroom.context import AnalyticsSink
@@ -48,7 +51,8 @@ SWEEP_BATCH = 500  # groups failed, and orders expired, per deal per sweep call
 #: open groups of each deal in the snapshot (the fullest: the ones a match would pick)
 SNAPSHOT_GROUPS = 20
 
-#: store answers that refuse, as client-visible codes with a message
+#: store answers that refuse, as client-visible codes with a message (a coupon's refusals are
+#: the engine's ``COUPON_REFUSALS``)
 REFUSALS: dict[Answer, tuple[Code, str]] = {
     Answer.SOLD_OUT: (GroupCode.DEAL_SOLD_OUT, "no units left for this deal"),
     Answer.LIMIT_REACHED: (ErrorCode.LIMIT_REACHED, "over the per-user limit for this deal"),
@@ -64,8 +68,8 @@ REFUSALS: dict[Answer, tuple[Code, str]] = {
 }
 
 
-def refuse(code: Answer, deal: str, **details: Any) -> CommandError:
-    error, message = REFUSALS[code]
+def refuse(code: Answer | CouponAnswer, deal: str, **details: Any) -> CommandError:
+    error, message = COUPON_REFUSALS[code] if isinstance(code, CouponAnswer) else REFUSALS[code]
     return CommandError(error, message, deal=deal, **details)
 
 
@@ -148,13 +152,19 @@ class GroupBuy:
         quantity: int,
         request_id: str,
         group: str = "",
+        coupon: str = "",
     ) -> dict[str, Any]:
-        """Start, join or match; the reply body on ok, else ``CommandError`` with the code."""
-        answer = await self.store.join(room, deal, mode, user, name, quantity, request_id, group)
+        """Start, join or match, with ``coupon`` (one of ``user``'s claimed coupons) when not
+        empty; the reply body on ok, else ``CommandError`` with the code."""
+        answer = await self.store.join(
+            room, deal, mode, user, name, quantity, request_id, group, coupon
+        )
         if answer.fresh and answer.group is not None:
             await self._placed(room, deal, mode, user, answer)
         if answer.code is not Answer.OK or answer.group is None:
             details: dict[str, Any] = {"request_id": request_id}
+            if coupon:
+                details["coupon"] = coupon
             if answer.group is not None:
                 details["group"] = answer.group.public()
             raise refuse(answer.code, deal, **details)
@@ -168,6 +178,8 @@ class GroupBuy:
             "stock": answer.stock,
             "formed": answer.group.status is GroupStatus.FORMED,
             "order": mine or None,
+            "coupon": answer.coupon or None,
+            "discount": answer.discount,
         }
 
     async def _placed(
@@ -188,6 +200,7 @@ class GroupBuy:
                     sink.order_reserved(room, member.user, sku, member.quantity)
         if answer.formed:
             await self._outcome(room, group)
+            await self._coupon_orders(room, deal, group)
         else:
             self._moved.setdefault((room, deal), set()).add(group.id)
         self.moved(room, deal)
@@ -203,6 +216,19 @@ class GroupBuy:
             await self.engine.publish(room, room_event_body(kind, group=group.public()))
         except EngineUnavailable:
             log.info("%s %s/%s not announced: engine unavailable", kind, room, group.id)
+
+    async def _coupon_orders(self, room: str, deal: str, group: Group) -> None:
+        """Each member of a group just formed whose place named a coupon hears, privately, the
+        order it got: with the coupon's discount, or without it and why (``coupon_refused``).
+        The orders are made whatever happens here: a failed notice costs the notice only."""
+        for member in group.members:
+            if not member.coupon:
+                continue
+            with contextlib.suppress(EngineUnavailable):
+                order = await self.store.order(room, deal, member.order)
+                if order is not None:
+                    body = event("group_order", deal=deal, order=order.public())
+                    await self.engine.notify(room, member.user, body)
 
     async def group(self, room: str, deal: str, group: str) -> Group:
         found = await self.store.group(room, deal, group)

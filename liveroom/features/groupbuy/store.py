@@ -14,6 +14,11 @@ cancelled or expires. The invariant every step keeps, and ``audit`` checks from 
     no group has more than ``size`` members, nor one user twice
     a formed group has exactly ``size`` members, each with one order; a failed one has none
 
+A place may name one of the member's claimed coupons (``liveroom.engine.coupons``): the join
+checks it and changes nothing; the step that forms the group uses it on the member's order, if
+it can still be used then; a cancel or an expiry gives it back in its own step. A failed group
+used no coupon, so it has none to give back.
+
 A group is OPEN, then FORMED or FAILED, and never changes after that. Times are seconds since
 the epoch as floats, kept to the millisecond, and decided by the store (Redis' clock on Redis)
 so that nodes sweeping at once agree on what has expired.
@@ -24,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+
+from liveroom.engine.coupons import COUPON_REFUSALS, CouponAnswer
 
 #: the most units one place may hold; more is ``bad_quantity`` before the store is asked
 MAX_QUANTITY = 100
@@ -149,7 +156,8 @@ class Deal:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One place in a group. ``order`` is set when the group forms."""
+    """One place in a group. ``order`` is set when the group forms; ``coupon``: the coupon the
+    member named, which the order uses if it still can then."""
 
     user: str
     name: str
@@ -157,6 +165,7 @@ class Member:
     request_id: str
     at: float
     order: str = ""
+    coupon: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,13 +212,23 @@ class Order:
     user: str
     quantity: int
     price: int  # unit price charged, in fen
-    discount: int  # fen taken off the whole order (coupons; 0 for now)
+    discount: int  # fen its coupon took off the whole order
     status: OrderStatus
     deadline: float
     request_id: str
     created: float
+    coupon: str = ""  # the coupon the order uses ("" for none)
+    #: why the coupon named at join was not used at the fill ("" when it was, or none named)
+    coupon_refused: CouponAnswer | None = None
+
+    @property
+    def total(self) -> int:
+        """What the buyer pays, in fen."""
+        return self.quantity * self.price - self.discount
 
     def public(self) -> dict[str, Any]:
+        refused = self.coupon_refused
+
         return {
             "id": self.id,
             "deal": self.deal,
@@ -218,6 +237,9 @@ class Order:
             "quantity": self.quantity,
             "price": self.price,
             "discount": self.discount,
+            "coupon": self.coupon or None,
+            "coupon_refused": COUPON_REFUSALS[refused][0].value if refused else None,
+            "total": self.total,
             "status": self.status.value,
             "deadline": self.deadline,
             "request_id": self.request_id,
@@ -229,14 +251,18 @@ class Order:
 class JoinAnswer:
     """The answer to one start, join or match. The same (user, request id) always gets the
     same code and group. ``fresh`` is True only for the call that took the place; ``formed``
-    only for the call whose place filled the group (its orders are in ``group``)."""
+    only for the call whose place filled the group (its orders are in ``group``). ``code`` is a
+    ``CouponAnswer`` when the place's coupon refused it; ``discount`` is what the coupon takes
+    off the place's order, as checked when the place was taken."""
 
-    code: Answer
+    code: Answer | CouponAnswer
     quantity: int
     group: Group | None = None
     stock: int = 0
     fresh: bool = False
     formed: bool = False
+    coupon: str = ""
+    discount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,11 +338,14 @@ class DealStore(Protocol):
         quantity: int,
         request_id: str,
         group: str = "",
+        coupon: str = "",
     ) -> JoinAnswer:
         """Take a place, all checks and the move of stock in one step: start a new group, join
         ``group``, or join the fullest open group the user is not in (earliest deadline among
-        equals). The place that fills a group forms it: every member's place becomes a reserved
-        order. Or replay the answer already given to (``user``, ``request_id``)."""
+        equals). ``coupon`` (when not empty) must be the user's and usable on the place's order
+        now, else its refusal; it changes nothing yet. The place that fills a group forms it:
+        every member's place becomes a reserved order, using its coupon if it still can. Or
+        replay the answer already given to (``user``, ``request_id``)."""
         ...
 
     async def group(self, room: str, deal: str, group: str) -> Group | None: ...
@@ -335,7 +364,7 @@ class DealStore(Protocol):
         ...
 
     async def cancel(self, room: str, deal: str, order: str, user: str = "") -> OrderAnswer:
-        """As ``SaleStore.cancel``: a reserved order's units and quota go back once."""
+        """As ``SaleStore.cancel``: a reserved order's units, quota and coupon go back once."""
         ...
 
     async def order(self, room: str, deal: str, order: str) -> Order | None: ...
@@ -387,6 +416,11 @@ def audit(ledger: Ledger) -> dict[str, Any]:
         if order.status in (OrderStatus.RESERVED, OrderStatus.PAID):
             units[order.user] = units.get(order.user, 0) + order.quantity
     reserved, paid = by_status[OrderStatus.RESERVED], by_status[OrderStatus.PAID]
+    # a coupon never takes an order below zero, and only an order using one has a discount
+    priced = all(
+        0 <= o.discount <= o.quantity * o.price and (o.coupon or not o.discount)
+        for o in ledger.orders
+    )
     ids = [o.id for o in ledger.orders]
     unique = len(set(ids)) == len(ids) and len(set(g.id for g in ledger.groups)) == len(
         ledger.groups
@@ -421,5 +455,6 @@ def audit(ledger: Ledger) -> dict[str, Any]:
         "unique": unique,
         "balanced": balanced,
         "counters_match": counters,
-        "ok": balanced and unique and counters and not over and not bad_groups,
+        "priced": priced,
+        "ok": balanced and unique and counters and priced and not over and not bad_groups,
     }

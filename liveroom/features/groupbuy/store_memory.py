@@ -2,8 +2,11 @@
 
 Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
 ``store_redis.py``; the answers are the same, and so are the business events each change
-appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). Time
-comes from the memory engine's clock, in seconds kept to the millisecond as Redis keeps it.
+appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). A
+place's coupon is checked, a formed group's coupons used and a released order's coupon given
+back through the memory engine's ``MemoryCoupons`` (``MemoryHost.coupons``) inside the same
+step, as ``coupon_lib.lua`` does on Redis. Time comes from the memory engine's clock, in
+seconds kept to the millisecond as Redis keeps it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from liveroom.engine.coupons import CouponAnswer, MemoryCoupons
 from liveroom.features.groupbuy.store import (
     Answer,
     Deal,
@@ -41,7 +45,10 @@ class _Deal:
     open: set[str] = field(default_factory=set)
     orders: dict[str, Order] = field(default_factory=dict)  # in creation order
     due: dict[str, float] = field(default_factory=dict)  # reserved order -> payment deadline
-    answers: dict[tuple[str, str], tuple[Answer, str, int]] = field(default_factory=dict)
+    #: (user, request id) -> (code, group id, quantity, coupon, discount)
+    answers: dict[tuple[str, str], tuple[Answer | CouponAnswer, str, int, str, int]] = field(
+        default_factory=dict
+    )
     gates: dict[str, float] = field(default_factory=dict)
 
 
@@ -49,10 +56,14 @@ class MemoryDealStore:
     """Satisfies ``DealStore``."""
 
     def __init__(
-        self, clock: Callable[[], float], emit: Callable[[str, str, dict[str, Any]], str]
+        self,
+        clock: Callable[[], float],
+        emit: Callable[[str, str, dict[str, Any]], str],
+        coupons: MemoryCoupons,
     ) -> None:
         self.clock = clock
         self.emit = emit
+        self.coupons = coupons
         self._deals: dict[tuple[str, str], _Deal] = {}
         self._active: set[tuple[str, str]] = set()
 
@@ -142,20 +153,32 @@ class MemoryDealStore:
         quantity: int,
         request_id: str,
         group: str = "",
+        coupon: str = "",
     ) -> JoinAnswer:
         rec = self._deals.get((room, deal))
         if rec is None:
-            return JoinAnswer(Answer.NOT_FOUND, quantity)
+            return JoinAnswer(Answer.NOT_FOUND, quantity, coupon=coupon)
         stored = rec.answers.get((user, request_id))
         if stored is not None:
-            code, gid, qty = stored
-            return JoinAnswer(code, qty, rec.groups.get(gid), rec.deal.stock)
+            said, gid, qty, named, off = stored
+            return JoinAnswer(
+                said, qty, rec.groups.get(gid), rec.deal.stock, coupon=named, discount=off
+            )
         now = self._now()
+        code: Answer | CouponAnswer
         code, target = self._check(rec, mode, user, quantity, group, now)
+        discount = 0
+        if code is Answer.OK and coupon:
+            current = rec.deal
+            checked, discount = self.coupons.check(
+                room, coupon, user, current.sku, current.price * quantity, now
+            )
+            if checked is not CouponAnswer.OK:
+                code = checked
         if code is not Answer.OK:
-            rec.answers[(user, request_id)] = (code, group, quantity)
-            return JoinAnswer(code, quantity, rec.groups.get(group), rec.deal.stock)
-        member = Member(user, name, quantity, request_id, now)
+            rec.answers[(user, request_id)] = (code, group, quantity, coupon, 0)
+            return JoinAnswer(code, quantity, rec.groups.get(group), rec.deal.stock, coupon=coupon)
+        member = Member(user, name, quantity, request_id, now, coupon=coupon)
         current = rec.deal
         if target is None:
             target = Group(
@@ -178,8 +201,10 @@ class MemoryDealStore:
         formed = len(target.members) == target.size
         if formed:
             target = self._form(rec, target, now)
-        rec.answers[(user, request_id)] = (Answer.OK, target.id, quantity)
-        return JoinAnswer(Answer.OK, quantity, target, rec.deal.stock, True, formed)
+        rec.answers[(user, request_id)] = (Answer.OK, target.id, quantity, coupon, discount)
+        return JoinAnswer(
+            Answer.OK, quantity, target, rec.deal.stock, True, formed, coupon, discount
+        )
 
     def _check(
         self, rec: _Deal, mode: Mode, user: str, quantity: int, group: str, now: float
@@ -234,18 +259,31 @@ class MemoryDealStore:
         members = []
         for m in group.members:
             rec.orders_seq += 1
+            order_id = f"{deal.id}-o{rec.orders_seq}"
+            # the coupon named at join, if it can still be used: else the full group price
+            used, refused, discount = "", None, 0
+            if m.coupon:
+                answer, discount = self.coupons.use(
+                    deal.room, m.coupon, m.user, deal.sku, deal.price * m.quantity, order_id, now
+                )
+                if answer is CouponAnswer.OK:
+                    used = m.coupon
+                else:
+                    refused = answer
             order = Order(
-                id=f"{deal.id}-o{rec.orders_seq}",
+                id=order_id,
                 deal=deal.id,
                 group=group.id,
                 user=m.user,
                 quantity=m.quantity,
                 price=deal.price,
-                discount=0,
+                discount=discount,
                 status=OrderStatus.RESERVED,
                 deadline=_round_ms(now + deal.payment_s),
                 request_id=m.request_id,
                 created=now,
+                coupon=used,
+                coupon_refused=refused,
             )
             rec.orders[order.id] = order
             rec.due[order.id] = order.deadline
@@ -374,6 +412,8 @@ class MemoryDealStore:
             reserved=current.reserved - order.quantity,
         )
         self._order_event(rec, order)
+        if order.coupon:
+            self.coupons.give_back(rec.deal.room, order.coupon, order.id, status.value)
         return order
 
     def _order_event(self, rec: _Deal, order: Order) -> None:
@@ -450,6 +490,8 @@ def _reserved_event(deal: Deal, order: Order) -> dict[str, Any]:
         "quantity": order.quantity,
         "price": order.price,
         "discount": order.discount,
+        "coupon": order.coupon or None,
+        "coupon_refused": order.coupon_refused.value if order.coupon_refused else None,
         "deadline": order.deadline,
         "request_id": order.request_id,
     }
@@ -462,5 +504,5 @@ def _round_ms(seconds: float) -> float:
 
 #: the static conformance check (mypy): a ``MemoryDealStore`` is a ``DealStore``
 _satisfies: Callable[
-    [Callable[[], float], Callable[[str, str, dict[str, Any]], str]], DealStore
+    [Callable[[], float], Callable[[str, str, dict[str, Any]], str], MemoryCoupons], DealStore
 ] = MemoryDealStore

@@ -15,10 +15,15 @@ Cluster slot::
     <prefix>:{room:<room>}:deal:<id>:answers      hash: user "\\n" request id -> answer JSON
     <prefix>:{room:<room>}:deal:<id>:gate:<what>  string with PX: event throttles
     <prefix>:{room:<room>}:outbox                 stream: the room's business events
+    <prefix>:{room:<room>}:coupons                hash: claimed coupons (``engine/coupons.py``)
     <prefix>:groupbuy:active                      set: "room/deal" the sweepers visit
 
 Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
 still agree on windows and deadlines; this module converts milliseconds at the boundary.
+
+A place naming a coupon has it checked in ``group_join``, the fill (in the same script) uses
+it, and a cancel or an expiry gives it back in ``group_settle`` or ``group_sweep``: the core's
+``coupon_lib.lua`` is put in front of the three (``-- uses: coupon_lib``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.coupons import CouponAnswer, coupon_key
 from liveroom.features.groupbuy.store import (
     Answer,
     Deal,
@@ -58,7 +64,9 @@ IN_FLIGHT = 32
 class DealKeys:
     """Key names of one deal; all share the room's hash tag."""
 
-    __slots__ = ("index", "deal", "held", "groups", "open", "fill", "orders", "due", "answers")
+    __slots__ = (
+        "index", "deal", "held", "groups", "open", "fill", "orders", "due", "answers", "coupons"
+    )  # fmt: skip
 
     def __init__(self, room_keys: RoomKeys, deal: str) -> None:
         self.index = room_keys.sub("deals")
@@ -70,6 +78,7 @@ class DealKeys:
         self.orders = self.deal + ":orders"
         self.due = self.deal + ":due"
         self.answers = self.deal + ":answers"
+        self.coupons = coupon_key(room_keys)
 
 
 class RedisDealStore:
@@ -170,21 +179,25 @@ class RedisDealStore:
         quantity: int,
         request_id: str,
         group: str = "",
+        coupon: str = "",
     ) -> JoinAnswer:
         k = self.keys(room, deal)
         outbox = await self.core.outbox(room)
-        code, raw, stock, fresh, formed, qty = await self._run(
+        keys = [k.deal, k.held, k.groups, k.open, k.fill, k.orders, k.due, k.answers, outbox]
+        code, raw, stock, fresh, formed, qty, named, off = await self._run(
             "group_join",
-            [k.deal, k.held, k.groups, k.open, k.fill, k.orders, k.due, k.answers, outbox],
-            [deal, mode.value, user, name, quantity, request_id, group],
+            [*keys, k.coupons],
+            [deal, mode.value, user, name, quantity, request_id, group, coupon],
         )
         return JoinAnswer(
-            Answer(_text(code)),
+            _code(_text(code)),
             int(qty),
             _group(deal, raw) if raw else None,
             int(stock),
             bool(fresh),
             bool(formed),
+            _text(named),
+            int(off),
         )
 
     async def _read(self, room: str, deal: str, args: list[Any]) -> list[Group]:
@@ -210,7 +223,9 @@ class RedisDealStore:
         k = self.keys(room, deal)
         outbox = await self.core.outbox(room)
         code, raw, stock, moved = await self._run(
-            "group_settle", [k.deal, k.held, k.orders, k.due, outbox], [order, action, user, deal]
+            "group_settle",
+            [k.deal, k.held, k.orders, k.due, outbox, k.coupons],
+            [order, action, user, deal],
         )
         return OrderAnswer(
             Answer(_text(code)),
@@ -236,7 +251,7 @@ class RedisDealStore:
         outbox = await self.core.outbox(room)
         failed, expired, stock, done = await self._run(
             "group_sweep",
-            [k.deal, k.held, k.groups, k.open, k.fill, k.orders, k.due, outbox],
+            [k.deal, k.held, k.groups, k.open, k.fill, k.orders, k.due, outbox, k.coupons],
             [batch, deal],
         )
         groups = tuple(_group(deal, raw) for raw in failed)
@@ -278,6 +293,14 @@ class RedisDealStore:
                 return 0.0
             left = await self.core.client.pttl(gate)
         return max(left, 1) / 1000 if left != -2 else 0.001
+
+
+#: what ``group_join`` answers of its own; any other code is the place's coupon's refusal
+_DEAL_ANSWERS = frozenset(a.value for a in Answer)
+
+
+def _code(code: str) -> Answer | CouponAnswer:
+    return Answer(code) if code in _DEAL_ANSWERS else CouponAnswer(code)
 
 
 def _seq(ident: str) -> int:
@@ -340,6 +363,7 @@ def _group(deal: str, raw: bytes) -> Group:
                 m["request"],
                 m["at"] / 1000,
                 m["order"],
+                m.get("coupon", ""),  # places taken before coupons carry none
             )
             for m in g["members"]
         ),
@@ -364,6 +388,8 @@ def _order(deal: str, raw: bytes) -> Order:
         deadline=o["deadline"] / 1000,
         request_id=o["request"],
         created=o["created"] / 1000,
+        coupon=o.get("coupon", ""),  # orders reserved before coupons carry neither
+        coupon_refused=CouponAnswer(o["coupon_refused"]) if o.get("coupon_refused") else None,
     )
 
 

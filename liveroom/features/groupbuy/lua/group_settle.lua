@@ -1,11 +1,14 @@
 -- Confirm (paid) or cancel one order of a formed group, as sale_settle.lua does for a flash
 -- sale. A reserved order past its payment deadline expires first: the deadline decides, not
--- the caller. Stock and quota go back exactly once.
+-- the caller. Stock, quota and the order's coupon go back exactly once.
+-- uses: coupon_lib
 -- KEYS[1] deal hash        KEYS[2] units held per user      KEYS[3] orders
 -- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
+-- KEYS[6] the room's claimed coupons (coupon_lib)
 -- ARGV[1] order id         ARGV[2] confirm or cancel        ARGV[3] owner required ('' = any)
 -- ARGV[4] deal id
--- Each change leaves its event: order.paid, order.cancelled or order.expired.
+-- Each change leaves its event: order.paid, order.cancelled or order.expired (and
+-- coupon.returned when a released order had used a coupon).
 -- Returns {code, order JSON or false, stock left, 1 if stock came back in this call else 0};
 -- code is ok, not_found, or conflict (confirming an order no longer reserved, cancelling a
 -- paid one).
@@ -31,6 +34,9 @@ local function release(status)
   o.status = status
   moved = 1
   event(status)
+  if o.coupon and o.coupon ~= '' then
+    coupon_return(KEYS[6], KEYS[5], o.coupon, o.id, status, now)
+  end
 end
 if o.status == 'reserved' and now >= o.deadline then release('expired') end
 local code = 'ok'

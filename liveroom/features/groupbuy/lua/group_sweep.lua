@@ -1,12 +1,16 @@
 -- Fail open groups whose time is up (every open group, once the deal is closed) and expire
 -- formed groups' orders past their payment deadline, giving back stock and quota. Safe when
 -- many nodes sweep at once: a group or an order leaves its deadline set in the same step that
--- releases it, so exactly one run releases it.
+-- releases it, so exactly one run releases it. An expired order's coupon comes back with it.
+-- uses: coupon_lib
 -- KEYS[1] deal hash        KEYS[2] units held per user      KEYS[3] groups
 -- KEYS[4] open groups      KEYS[5] fill deadlines           KEYS[6] orders
 -- KEYS[7] payment deadlines                                KEYS[8] the room's outbox stream
+-- KEYS[9] the room's claimed coupons (coupon_lib)
 -- ARGV[1] most groups, and most orders, to release in this call    ARGV[2] deal id
--- Each failed group leaves a group.failed event, each expired order an order.expired one.
+-- Each failed group leaves a group.failed event, each expired order an order.expired one (and
+-- coupon.returned when it had used a coupon). A failed group's places used no coupon: a
+-- coupon named at join is used only when the group forms.
 -- Returns {failed group JSONs, orders expired, stock left, 1 when the deal takes no more
 -- places and holds no open group or reserved order (sweepers may forget it), else 0}.
 local d = redis.call('HMGET', KEYS[1], 'status', 'end', 'sku')
@@ -60,6 +64,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0
     redis.call('HSET', KEYS[6], id, cjson.encode(o))
     outbox(KEYS[8], 'order.expired', {order = id, deal = ARGV[2], group = o.group,
       user = o.user, quantity = o.quantity}, now)
+    if o.coupon and o.coupon ~= '' then
+      coupon_return(KEYS[9], KEYS[8], o.coupon, id, 'expired', now)
+    end
     expired = expired + 1
   end
 end
