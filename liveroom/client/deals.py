@@ -111,21 +111,24 @@ class Deals:
 
     async def start(
         self, room: str, deal: str, *, user: str, request_id: str, name: str | None = None,
-        quantity: int = 1,
+        quantity: int = 1, coupon: str | None = None,
     ) -> Json:  # fmt: skip
-        """Start a group for ``user``. Returns the place: ``group``, ``formed``, ``order``...
-        A refusal raises ``Conflict``, ``NotFound`` or ``BadRequest`` with its code.
+        """Start a group for ``user``, with one of ``user``'s claimed coupons when ``coupon`` is
+        given (checked now, used by the order when the group forms). Returns the place:
+        ``group``, ``formed``, ``order``, ``coupon``, ``discount``... A refusal raises
+        ``Conflict``, ``NotFound``, ``Forbidden`` or ``BadRequest`` with its code (a coupon's:
+        ``coupon_used``, ``coupon_expired``, ``not_applicable``, ``not_yours``, ``not_found``).
         ``request_id`` makes it idempotent, as ``sales.buy``."""
-        body = fields(user=user, name=name, quantity=quantity, request_id=request_id)
+        body = fields(user=user, name=name, quantity=quantity, request_id=request_id, coupon=coupon)
         answer: Json = await self._http.call("POST", DEAL + "/groups", body, room=room, deal=deal)
         return answer
 
     async def join(
         self, room: str, deal: str, group: str, *, user: str, request_id: str,
-        name: str | None = None, quantity: int = 1,
+        name: str | None = None, quantity: int = 1, coupon: str | None = None,
     ) -> Json:  # fmt: skip
         """Join ``group`` for ``user`` (a share link's target); as ``start``."""
-        body = fields(user=user, name=name, quantity=quantity, request_id=request_id)
+        body = fields(user=user, name=name, quantity=quantity, request_id=request_id, coupon=coupon)
         answer: Json = await self._http.call(
             "POST", GROUP + "/join", body, room=room, deal=deal, group=group
         )
@@ -133,10 +136,10 @@ class Deals:
 
     async def match(
         self, room: str, deal: str, *, user: str, request_id: str, name: str | None = None,
-        quantity: int = 1,
+        quantity: int = 1, coupon: str | None = None,
     ) -> Json:  # fmt: skip
         """Put ``user`` in the fullest open group it is not in; as ``start``."""
-        body = fields(user=user, name=name, quantity=quantity, request_id=request_id)
+        body = fields(user=user, name=name, quantity=quantity, request_id=request_id, coupon=coupon)
         answer: Json = await self._http.call("POST", DEAL + "/match", body, room=room, deal=deal)
         return answer
 
@@ -148,7 +151,8 @@ class GroupOrders:
         self._http = http
 
     async def get(self, room: str, deal: str, order: str) -> Json:
-        """One order: ``group``, ``user``, ``quantity``, ``price``, ``discount``, ``status``."""
+        """One order: ``group``, ``user``, ``quantity``, ``price``, ``discount``, ``coupon``,
+        ``coupon_refused``, ``total``, ``status``."""
         answer: Json = await self._http.call(
             "GET", ORDER, key="order", room=room, deal=deal, order=order
         )

@@ -151,3 +151,45 @@ async def test_payment_reaches_analytics_and_the_funnel(
     assert report["money"]["gmv"] == 990
     audit = await api.audit(room, "d1")
     assert audit["ok"] and audit["paid"] == 1 and audit["held"] == 1
+
+
+async def claim(api: GroupApi, room: str, user: str, **terms: Any) -> str:
+    """A new coupon batch in ``room`` (``terms``), and ``user``'s claimed coupon of it."""
+    issued = await api.post(f"/api/rooms/{room}/coupons", count=10, **terms)
+    assert issued.status_code == 200, issued.text
+    batch = issued.json()["batch"]["id"]
+    claimed = await api.post(f"/api/rooms/{room}/coupons/{batch}/claim", bearer(user, room))
+    assert claimed.status_code == 200, claimed.text
+    return str(claimed.json()["coupon"]["id"])
+
+
+async def test_a_coupon_named_with_a_place_reduces_the_members_order(
+    server: ServerProcess, api: GroupApi, room: str
+) -> None:
+    """Ann starts with her 300-fen coupon over WebSocket: the reply shows the discount; when
+    Bob's join forms the group, Ann hears her order privately (690 fen), and paying it counts
+    the total after the discount; Bob's coupon named by Ann is refused (not_yours)."""
+    await api.create(room, **deal_body(size=2, stock=10, payment_s=60), open=True)
+    mine = await claim(api, room, "ann", value=300)
+    theirs = await claim(api, room, "bob", value=300)
+    ann = await viewer(server, room, "ann")
+    try:
+        refused = await ann.command("start_group", deal="d1", request_id="r0", coupon=theirs)
+        assert refused["ok"] is False and refused["error"]["code"] == "not_yours", refused
+        started = await ann.command("start_group", deal="d1", request_id="r1", coupon=mine)
+        assert started["ok"] and (started["coupon"], started["discount"]) == (mine, 300)
+        gid = started["group"]["id"]
+        joined = await api.place(room, "d1", "bob", "r1", gid)
+        assert joined.status_code == 200 and joined.json()["discount"] == 0, joined.text
+        told = await ann.event("group_order")
+        order = told["order"]
+        assert (order["coupon"], order["discount"], order["total"]) == (mine, 300, 690)
+        assert order["coupon_refused"] is None and order["user"] == "ann"
+        paid = await api.post(f"/api/rooms/{room}/deals/d1/orders/{order['id']}/confirm")
+        assert paid.status_code == 200 and paid.json()["order"]["total"] == 690, paid.text
+        wallet = await api.get(f"/api/rooms/{room}/coupon-wallets/ann")
+        (coupon,) = [c for c in wallet.json()["coupons"] if c["id"] == mine]
+        assert (coupon["status"], coupon["order"]) == ("used", order["id"])
+        assert (await api.audit(room, "d1"))["priced"] is True
+    finally:
+        await ann.close()

@@ -10,6 +10,8 @@ import orjson
 
 from liveroom.engine.base import Engine
 from liveroom.features.analytics.tally import Tally
+from liveroom.features.coupons import coupon_store
+from liveroom.features.coupons.rules import batch_from_body
 from liveroom.features.groupbuy import GroupBuy, deal_store
 from liveroom.features.groupbuy.settings import GroupSettings
 from liveroom.features.groupbuy.store import DealSpec, Mode
@@ -130,5 +132,34 @@ async def test_closing_announces_each_failed_group(engine: Engine) -> None:
         assert sorted(g["id"] for g in failed) == sorted([a["group"]["id"], b["group"]["id"]])
         assert {g["reason"] for g in failed} == {"closed"}
         assert [e["deal"]["status"] for e in events if e["type"] == "deal"] == ["open", "closed"]
+    finally:
+        await groups.shutdown()
+
+
+async def test_analytics_count_a_group_order_paid_after_its_coupon(engine: Engine) -> None:
+    """A member's 250-fen coupon, used at the fill: the paid cents analytics count are the
+    order's total (990 - 250), and ``order_paid`` sees the discount and the coupon."""
+    paid: list[dict[str, Any]] = []
+
+    async def order_paid(room: str, user: str, order: dict[str, Any]) -> None:
+        paid.append(order)
+
+    batch = batch_from_body("r1", {"value": 250, "count": 5}, time.time())
+    coupons = coupon_store(engine)
+    assert await coupons.issue("r1", batch)
+    held = (await coupons.claim("r1", batch.id, "b")).coupon
+    assert held is not None
+    tally = Tally(time.time)
+    groups = GroupBuy(engine, deal_store(engine), SETTINGS, lambda: tally, order_paid)
+    try:
+        await groups.create("r1", spec(), open_now=True)
+        first = await groups.take("r1", "d1", Mode.START, "a", "Ann", 1, "q")
+        gid = first["group"]["id"]
+        second = await groups.take("r1", "d1", Mode.JOIN, "b", "Bob", 1, "q", gid, held.id)
+        assert (second["discount"], second["coupon"]) == (250, held.id)
+        await groups.confirm("r1", "d1", second["order"])
+        assert (paid[0]["discount"], paid[0]["coupon"], paid[0]["total"]) == (250, held.id, 740)
+        (drained,) = tally.drain()
+        assert drained.paid[f"d1/{second['order']}"].cents == 740
     finally:
         await groups.shutdown()
