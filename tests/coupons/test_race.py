@@ -7,17 +7,11 @@ returned at most once per order, and the discounts add up to the paid orders'.""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pytest
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 
-from tests.cluster.redis_cluster import LocalCluster
 from tests.flashsale.conftest import BACKEND, KeepAlive, bearer, sale_body
 from tests.servers import ServerProcess
 from tests.timeouts import eventually
@@ -28,28 +22,6 @@ COUPONS = 100
 PRICE = 1990
 #: 10% off, at most 500 fen: 199, 398 or 500 off for 1, 2 or 3 units
 TERMS = {"kind": "percent", "value": 10, "cap": 500, "count": COUPONS, "valid_s": 3600}
-
-
-@pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
-def two_nodes(
-    request: pytest.FixtureRequest, start_server: Callable[..., ServerProcess]
-) -> tuple[list[ServerProcess], Any]:
-    """Two nodes on one Redis (or one Cluster), and a client of that Redis for the checks."""
-    limits = {"sweep_interval_s": 0.1, "max_conns_per_ip": 0, "command_burst": 1000}
-    if request.param == "cluster":
-        local: LocalCluster = request.getfixturevalue("cluster")
-        where: dict[str, Any] = {
-            "engine": "redis",
-            "redis_cluster": True,
-            "redis_url": local.url,
-            "redis_prefix": "lrc-" + uuid.uuid4().hex[:10],
-        }
-        client: Any = RedisCluster.from_url(local.url.split(",")[0])
-    else:
-        where = request.getfixturevalue("redis_server_settings")
-        client = aioredis.Redis.from_url(str(where["redis_url"]))
-    nodes = [start_server(**where, **limits) for _ in range(2)]
-    return nodes, (client, str(where["redis_prefix"]))
 
 
 async def test_a_thousand_claimants_a_hundred_coupons_used_and_returned_once(
