@@ -1,5 +1,6 @@
 // Coupons (优惠券): the coupon card while a batch is open, claiming, the viewer's own coupons,
-// and the coupon the flash-sale buy takes (``ctx.couponFor``). See docs/coupons.md.
+// the coupon the flash-sale buy takes (``ctx.couponFor``), and the coupons the group card
+// offers (``ctx.couponsFor``, ``ctx.onCoupons``). See docs/coupons.md.
 //
 // The badge and the sheet are built here, so the page's HTML needs nothing of its own.
 
@@ -88,20 +89,27 @@ export function mountCoupons(ctx) {
     render();
   }
 
-  /** The best coupon of this viewer for one unit of ``sale``: unused, valid, for its sku. */
-  ctx.couponFor = (sale) => {
+  /** This viewer's coupons usable on one unit of ``item`` (a sale or a deal: ``sku``,
+   * ``price``): unused, valid, for its sku; each with the fen it takes off (``off``, as the
+   * server computes it), best first. */
+  ctx.couponsFor = (item) => {
     const now = Date.now() / 1000;
     const usable = [...wallet.values()].filter(
-      (c) => c.status === "claimed" && (!c.valid_until || c.valid_until > now) && (!c.sku || c.sku === sale.sku) && sale.price >= (c.min || 0),
+      (c) => c.status === "claimed" && (!c.valid_until || c.valid_until > now) && (!c.sku || c.sku === item.sku) && item.price >= (c.min || 0),
     );
-    const off = (c) => Math.min(sale.price, c.kind === "percent" ? Math.min(Math.floor((sale.price * c.value) / 100), c.cap || Infinity) : c.value);
-    usable.sort((a, b) => off(b) - off(a));
-    return usable[0]?.id;
+    const off = (c) => Math.min(item.price, c.kind === "percent" ? Math.min(Math.floor((item.price * c.value) / 100), c.cap || Infinity) : c.value);
+    return usable.map((c) => ({ ...c, off: off(c) })).sort((a, b) => b.off - a.off);
   };
+  /** The best coupon of this viewer for one unit of ``sale``. */
+  ctx.couponFor = (sale) => ctx.couponsFor(sale)[0]?.id;
   /** A buy answered (with or without a coupon), or an order was cancelled: read the wallet again. */
   ctx.couponsChanged = refresh;
+  /** ``fn`` runs whenever this viewer's coupons may have changed (the group card re-renders). */
+  const listeners = [];
+  ctx.onCoupons = (fn) => listeners.push(fn);
 
   function render() {
+    for (const fn of listeners) fn();
     const holding = new Set([...wallet.values()].map((c) => c.batch));
     const open = [...batches.values()].filter((b) => b.status === "open" || b.status === "scheduled");
     badge.hidden = !open.some((b) => !holding.has(b.id)) && ![...wallet.values()].some((c) => c.status === "claimed");

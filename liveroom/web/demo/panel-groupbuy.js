@@ -4,7 +4,12 @@
 // HTTP with the viewer's token so that it shows even when the group is not among the fullest.
 //
 // Events: ``deal`` (lifecycle), ``groups`` (stock and the groups that moved, batched),
-// ``group_formed`` and ``group_failed``. Everything a user typed reaches the page as text.
+// ``group_formed`` and ``group_failed``, and the private ``group_order`` (a member who named a
+// coupon: their order's price). Everything a user typed reaches the page as text.
+//
+// Coupons: the deal offers the viewer's claimed coupons that apply (the coupon panel's wallet,
+// ``ctx.couponsFor``), best first, with the price to pay; the one picked goes with the place.
+// It is checked when the place is taken and used by the order when the group forms.
 
 import { clock, el, serverClock, toast, yuan } from "./demo.js";
 
@@ -19,6 +24,10 @@ const ERRORS = {
   ended: "The deal has ended.",
   no_group: "That group does not exist.",
   read_only: "Sign in to join a group.",
+  coupon_used: "That coupon is already used by another order.",
+  coupon_expired: "That coupon has expired.",
+  not_applicable: "That coupon does not apply to this deal.",
+  not_yours: "That coupon is not yours.",
 };
 
 export function mountGroups(ctx) {
@@ -29,6 +38,10 @@ export function mountGroups(ctx) {
   const mine = new Set(); // group ids this viewer is in
   let focus = params.get("group"); // a shared group to show first
   let requests = 0;
+  const picked = new Map(); // deal id -> the coupon id picked ("" for none), once touched
+  const placed = new Map(); // group id -> {coupon, discount} of this viewer's place
+  const orders = new Map(); // order id -> this viewer's order (from group_order)
+  ctx.onCoupons?.(() => render());
 
   const badge = el("button", { class: "badge group-badge", type: "button", hidden: true, "data-testid": "group-badge" }, [
     el("span", { class: "badge-icon", text: "👥" }),
@@ -86,6 +99,23 @@ export function mountGroups(ctx) {
     });
   }
 
+  live.on("group_order", (ev) => {
+    orders.set(ev.order.id, ev.order);
+    const o = ev.order;
+    if (o.coupon) ctx.note(`🎟 Your coupon took ¥${yuan(o.discount)} off: you pay ¥${yuan(o.total)}.`);
+    else ctx.note(`🎟 Your coupon could not be used (${o.coupon_refused}): you pay ¥${yuan(o.total)}.`);
+    ctx.couponsChanged?.();
+    render();
+  });
+
+  /** The coupon going with a place in ``deal``: the one picked, else the best that applies. */
+  function couponOf(deal) {
+    const usable = ctx.couponsFor?.(deal) ?? [];
+    const choice = picked.get(deal.id);
+    if (choice === undefined) return usable[0];
+    return usable.find((c) => c.id === choice);
+  }
+
   async function loadShared(deal, group) {
     try {
       const res = await fetch(`/api/rooms/${encodeURIComponent(ctx.room)}/deals/${encodeURIComponent(deal)}/groups/${encodeURIComponent(group)}`, {
@@ -104,10 +134,12 @@ export function mountGroups(ctx) {
 
   async function take(type, fields) {
     requests += 1;
+    const coupon = couponOf(deals.get(fields.deal) ?? {})?.id;
     try {
-      const answer = await live.send(type, { ...fields, request_id: `g-${Date.now().toString(36)}-${requests}` });
+      const answer = await live.send(type, { ...fields, coupon, request_id: `g-${Date.now().toString(36)}-${requests}` });
       putGroup(answer.group);
       mine.add(answer.group.id);
+      if (answer.coupon) placed.set(answer.group.id, { coupon: answer.coupon, discount: answer.discount });
       focus = answer.group.id;
       if (answer.formed) toast("Group complete — your order is reserved!", "ok");
       else toast(`You're in! ${answer.group.needs} more to go.`, "ok");
@@ -130,6 +162,7 @@ export function mountGroups(ctx) {
           el("span", { class: "group-price", text: `¥${yuan(deal.price)}` }),
           ` · ${deal.size} people per group · ${deal.stock} left`,
         ]),
+        couponPicker(deal) ?? "",
         el("div", { class: "row-buttons" }, [
           el("button", { class: "primary", type: "button", "data-testid": "group-start", text: "Start a group", onclick: () => take("start_group", { deal: deal.id }) }),
           el("button", { class: "primary muted", type: "button", "data-testid": "group-match", text: "Join any group", onclick: () => take("match_group", { deal: deal.id }) }),
@@ -147,6 +180,36 @@ export function mountGroups(ctx) {
     body.replaceChildren(...parts);
   }
 
+  /** The viewer's usable coupons for ``deal`` (none: nothing shown), and what they would pay. */
+  function couponPicker(deal) {
+    const usable = ctx.couponsFor?.(deal) ?? [];
+    if (!usable.length) return null;
+    const chosen = couponOf(deal);
+    const options = [el("option", { value: "", text: "No coupon" })];
+    for (const c of usable) {
+      options.push(el("option", { value: c.id, text: `🎟 −¥${yuan(c.off)}${c.sku ? ` · ${c.sku} only` : ""}` }));
+    }
+    const select = el("select", { class: "group-coupon", "data-testid": "group-coupon", "aria-label": "Coupon" }, options);
+    select.value = chosen?.id ?? "";
+    select.addEventListener("change", () => {
+      picked.set(deal.id, select.value);
+      render();
+    });
+    const pay = deal.price - (chosen?.off ?? 0);
+    return el("div", { class: "group-coupon-line" }, [
+      select,
+      el("span", { class: "group-pay", "data-testid": "group-pay", text: chosen ? `You pay ¥${yuan(pay)} (¥${yuan(chosen.off)} off)` : `You pay ¥${yuan(pay)}` }),
+    ]);
+  }
+
+  /** What this viewer's order in a formed group costs, as far as the page knows. */
+  function orderText(g, deal) {
+    const id = g.orders?.[me.id] ?? "";
+    const known = orders.get(id);
+    if (known) return `Order ${id} reserved: you pay ¥${yuan(known.total)}${known.discount ? ` (¥${yuan(known.discount)} off with your coupon)` : ""}`;
+    return `Order ${id} reserved at ¥${yuan(deal.price)}`;
+  }
+
   function card(g, deal, own) {
     const member = mine.has(g.id);
     const status = g.status === "formed" ? "Formed ✓" : g.status === "failed" ? "Failed" : `${g.needs} more needed`;
@@ -162,7 +225,10 @@ export function mountGroups(ctx) {
         el("span", { class: "group-needs", "data-testid": "group-slots-left", text: `${g.needs} slot${g.needs === 1 ? "" : "s"} left` }),
         g.status === "open" ? el("span", { class: "group-countdown", "data-testid": "group-countdown", "data-deadline": g.deadline, text: clock(g.deadline - serverClock.now()) }) : null,
       ]),
-      g.status === "formed" && member ? el("div", { class: "group-order", "data-testid": "group-order", text: `Order ${g.orders?.[me.id] ?? ""} reserved at ¥${yuan(deal.price)}` }) : null,
+      g.status === "formed" && member ? el("div", { class: "group-order", "data-testid": "group-order", text: orderText(g, deal) }) : null,
+      g.status === "open" && placed.has(g.id)
+        ? el("div", { class: "group-order", "data-testid": "group-coupon-held", text: `🎟 Your coupon takes ¥${yuan(placed.get(g.id).discount)} off when the group forms` })
+        : null,
       g.status === "open" && !member
         ? el("button", { class: "primary group-join", type: "button", "data-testid": `group-join-${g.id}`, text: "Join this group", onclick: () => take("join_group", { deal: deal.id, group: g.id }) })
         : null,

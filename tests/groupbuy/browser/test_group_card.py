@@ -66,3 +66,44 @@ def test_a_share_link_opens_the_group_and_joins_it(pages: Pages) -> None:
     expect(shared.get_by_test_id("group-status")).to_have_text("Formed ✓")
     expect(card.get_by_test_id("group-status")).to_have_text("Formed ✓")
     screenshot(friend, "viewer-group-share-link")
+
+
+def test_a_claimed_coupon_goes_with_a_place_and_lowers_the_order(pages: Pages) -> None:
+    """Alice claims a ¥3 coupon, picks it on the group card (which shows the price to pay),
+    starts a group; when Bob fills it, her order shows ¥3 off, Bob's the group price."""
+    host = pages.host()
+    alice = pages.viewer()
+    bob = pages.viewer()
+    host.get_by_test_id("deal-size").fill("2")
+    price = round(float(host.locator("#deal-price").input_value()) * 100)
+    host.get_by_test_id("deal-create").click()
+    host.get_by_test_id("coupon-value").fill("3")
+    host.get_by_test_id("coupon-count").fill("5")
+    host.get_by_test_id("coupon-issue").click()
+    alice.get_by_test_id("coupon-badge").click()
+    alice.get_by_test_id("coupon-claim").click()
+    expect(alice.get_by_test_id("my-coupons")).to_contain_text("ready to use")
+    alice.locator("#coupon-sheet .sheet-close").click()
+
+    alice.get_by_test_id("group-badge").click()
+    picker = alice.get_by_test_id("group-coupon")
+    expect(picker).to_contain_text("−¥3.00")
+    pay = alice.get_by_test_id("group-pay")
+    expect(pay).to_have_text(f"You pay ¥{(price - 300) / 100:.2f} (¥3.00 off)")
+    picker.select_option(label="No coupon")
+    expect(pay).to_have_text(f"You pay ¥{price / 100:.2f}")
+    picker.select_option(index=1)
+    expect(pay).to_contain_text("¥3.00 off")
+    alice.get_by_test_id("group-start").click()
+    expect(alice.get_by_test_id("group-coupon-held")).to_contain_text("¥3.00 off")
+    screenshot(alice, "viewer-group-coupon-picked")
+
+    bob.get_by_test_id("group-badge").click()
+    bob.get_by_test_id("group-open").get_by_role("button", name="Join this group").click()
+    order = alice.get_by_test_id("group-card").get_by_test_id("group-order")
+    paid = f"you pay ¥{(price - 300) / 100:.2f} (¥3.00 off with your coupon)"
+    expect(order).to_contain_text(paid)
+    theirs = bob.get_by_test_id("group-card").get_by_test_id("group-order")
+    expect(theirs).to_contain_text(f"reserved at ¥{price / 100:.2f}")
+    screenshot(alice, "viewer-group-coupon-applied")
+    expect(host.get_by_test_id("deal-audit")).to_contain_text("balanced", timeout=10_000)
