@@ -168,7 +168,8 @@ async def test_a_coupon_named_with_a_place_reduces_the_members_order(
 ) -> None:
     """Ann starts with her 300-fen coupon over WebSocket: the reply shows the discount; when
     Bob's join forms the group, Ann hears her order privately (690 fen), and paying it counts
-    the total after the discount; Bob's coupon named by Ann is refused (not_yours)."""
+    the total after the discount; a coupon named by someone else is refused (not_yours), over
+    WebSocket and HTTP."""
     await api.create(room, **deal_body(size=2, stock=10, payment_s=60), open=True)
     mine = await claim(api, room, "ann", value=300)
     theirs = await claim(api, room, "bob", value=300)
@@ -179,6 +180,8 @@ async def test_a_coupon_named_with_a_place_reduces_the_members_order(
         started = await ann.command("start_group", deal="d1", request_id="r1", coupon=mine)
         assert started["ok"] and (started["coupon"], started["discount"]) == (mine, 300)
         gid = started["group"]["id"]
+        stolen = await api.place(room, "d1", "bob", "r0", gid, coupon=mine)
+        assert stolen.status_code == 403 and stolen.json()["error"]["code"] == "not_yours"
         joined = await api.place(room, "d1", "bob", "r1", gid)
         assert joined.status_code == 200 and joined.json()["discount"] == 0, joined.text
         told = await ann.event("group_order")
