@@ -149,7 +149,9 @@ class Hub:
         came, or the room was dropped or its subscription lost meanwhile, or there is no mark.
         A joining viewer is on none of the room's lists until ``join``, so such a notice
         would have missed it; when this says no, any kick stored since reaches it after
-        ``join``, and the handshake need not ask the store again."""
+        ``join``, and the handshake need not ask the store again. A notice lost with the
+        engine's subscription before the node sees the loss (the reconnect's resync moves the
+        mark) misses a joining viewer as it misses the viewers already in the room."""
         if mark is None:
             return True
         room, seen = mark
