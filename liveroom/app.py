@@ -128,6 +128,10 @@ class Node:
         #: the features that listen to posted comments: asked once per comment, so the others
         #: (whose ``commented`` is the contract's empty default) are not awaited for nothing
         self.listeners = [f for f in self.features if type(f).commented is not Feature.commented]
+        #: the features that hear joins and leaves: asked once per join and per leave, so the
+        #: others (the contract's empty defaults) cost a join no coroutine and a leave no call
+        self.joiners = [f for f in self.features if type(f).joined is not Feature.joined]
+        self.leavers = [f for f in self.features if type(f).left is not Feature.left]
         self.payment_listeners = [
             f for f in self.features if type(f).order_paid is not Feature.order_paid
         ]

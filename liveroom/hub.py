@@ -136,6 +136,27 @@ class Hub:
                 room.start(stream)
         return room
 
+    def closing_mark(self, room_id: str) -> tuple[LocalRoom, int] | None:
+        """Where the room stands on closing notices (a kick, say) now, for ``closing_since``;
+        None when this node does not hold the room subscribed."""
+        room = self.rooms.get(room_id)
+        if room is None or not room.ready.is_set():
+            return None
+        return room, room.closings
+
+    def closing_since(self, mark: tuple[LocalRoom, int] | None) -> bool:
+        """Whether a closing notice may have come for the room since ``mark`` was taken: one
+        came, or the room was dropped or its subscription lost meanwhile, or there is no mark.
+        A joining viewer is on none of the room's lists until ``join``, so such a notice
+        would have missed it; when this says no, any kick stored since reaches it after
+        ``join``, and the handshake need not ask the store again. A notice lost with the
+        engine's subscription before the node sees the loss (the reconnect's resync moves the
+        mark) misses a joining viewer as it misses the viewers already in the room."""
+        if mark is None:
+            return True
+        room, seen = mark
+        return self.rooms.get(room.id) is not room or room.closings != seen
+
     def _receive(self, room_id: str, payload: bytes) -> None:
         room = self.rooms.get(room_id)
         if room is not None:
@@ -307,6 +328,7 @@ class Hub:
         if room.size:
             return
         self.rooms.pop(room.id, None)
+        room.closings += 1  # unsubscribed from here on: ``closing_since``
         self.dirty.discard(room)
         await self.engine.unsubscribe(room.id)
         await self.engine.leave(room.id, self.node)

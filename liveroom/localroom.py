@@ -178,6 +178,9 @@ class LocalRoom:
         self.ready = asyncio.Event()
         self.idle_since = 0.0
         self.info: dict[str, Any] = {}
+        #: moves with every closing notice (a kick, say) the room takes, and whenever it may
+        #: have missed one (dropped, or the engine reconnected): ``Hub.closing_since``
+        self.closings = 0
 
     @property
     def size(self) -> int:
@@ -233,6 +236,8 @@ class LocalRoom:
         user, _, body = payload[1:].partition(b"\n")
         name = user.decode()
         closing = self.hub.closing.get(type_of(body)) if self.hub.closing else None
+        if closing is not None:
+            self.closings += 1
         for viewer in (*self.viewers, *self.joining):
             if viewer.user == name:
                 viewer.send(frame([body]))
@@ -353,7 +358,9 @@ class LocalRoom:
         self.flush()
 
     def resync_from_engine(self) -> None:
-        """After the engine reconnected: fetch whatever was published while we were away."""
+        """After the engine reconnected: fetch whatever was published while we were away
+        (private notices are not kept: one may have been missed)."""
+        self.closings += 1
         if self.last_offset is not None:
             self._fill_gap()
 

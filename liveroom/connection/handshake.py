@@ -4,8 +4,9 @@ Before anything else a new connection must fit the node's admission rate (``admi
 past it, 1013 with a ``retry_after``), then the per-address cap. ``admit`` then checks, in order:
 origin, room id, resume offset and epoch, token (or the room's anonymous rule), a kick
 (``kick_refusal``), then joins the room's local copy, sends the welcome, and the snapshot (or on
-resume the events missed, replayed in pieces by ``Hub.replays``), and asks about a kick once more
-just before the viewer goes on the room's lists. A resume runs every check of a fresh join. Only
+resume the events missed, replayed in pieces by ``Hub.replays``), and, if a kick may have come
+for the room meanwhile (``Hub.closing_since``), asks about a kick once more just before the
+viewer goes on the room's lists. A resume runs every check of a fresh join. Only
 a resume that names the stream's epoch is served from history; any other gets a reset snapshot
 (``_start``). It answers an ``Admission``, or a ``Refusal``: an ``error`` event in a text frame,
 then a Close with the refusal's close code, whose error code the code itself carries
@@ -124,6 +125,7 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
     if epoch is not None and not EPOCH.fullmatch(epoch):
         return Refusal(CloseCode.BAD_REQUEST, "epoch must be 1 to 32 of A-Z a-z 0-9 _ -")
     token = query.get("token")
+    closings = node.hub.closing_mark(room_id)  # before the kick is first asked about
     try:
         if token:
             who = auth.verify(settings.secret, token, room_id)
@@ -165,9 +167,11 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
             conn.forget()
             return Refusal(CloseCode.ROOM_ENDED, "this room has ended")
         have = await _start(node, room, viewer, resume, epoch)
-        # Asked again last: a kick sent while this viewer got its snapshot found it on no list
-        # of the room. Nothing awaits from here until ``_serve`` puts it on one.
-        kicked = await kick_refusal(node, room_id, who)
+        # A kick sent while this viewer got its snapshot found it on no list of the room: asked
+        # again when one may have come (``Hub.closing_since``). Nothing awaits from here until
+        # ``_serve`` puts it on a list, where any later kick finds it.
+        if node.hub.closing_since(closings):
+            kicked = await kick_refusal(node, room_id, who)
     except EngineUnavailable:
         conn.forget()
         return Refusal(CloseCode.SERVICE_RESTART, "shared state unreachable; reconnect")
@@ -225,7 +229,7 @@ async def _serve(node: ConnectionHost, ws: WebSocket, admission: Admission) -> S
         await node.stats.viewer_joined(room.id, who.user)
     session = Session(node, ws, who, room, viewer)
     node.sessions.add(session)
-    for feature in node.features:
+    for feature in node.joiners:
         try:
             await feature.joined(session)
         except EngineUnavailable:

@@ -182,7 +182,7 @@ class Session:
         node = self.node
         node.sessions.discard(self)
         node.hub.leave(self.viewer)
-        for feature in node.features:
+        for feature in node.leavers:
             try:
                 feature.left(self)
             except Exception:
@@ -342,7 +342,14 @@ class ConnectionHost(Protocol):
     def dispatch(self) -> CommandTable: ...
 
     @property
-    def features(self) -> Iterable[JoinHook]: ...
+    def joiners(self) -> Iterable[JoinHook]:
+        """The features whose ``joined`` does something: awaited on every join."""
+        ...
+
+    @property
+    def leavers(self) -> Iterable[JoinHook]:
+        """The features whose ``left`` does something: called on every leave."""
+        ...
 
     @property
     def sessions(self) -> set[Session]: ...

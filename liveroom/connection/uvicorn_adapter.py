@@ -122,6 +122,9 @@ def uvicorn_options() -> dict[str, str]:
 #: ``DirectWebSocketProtocol.framing``: who cuts incoming bytes into frames
 _PARSER_ONLY_UNTIL_REQUEST, _REQUEST_READ, _SPLIT, _PARSER_ONLY = 0, 1, 2, 3
 _NO_MASK = b"\x00\x00\x00\x00"
+#: read once: a member read off an Enum class goes through its metaclass's ``__getattr__`` hook,
+#: and ``_split`` compares the state once or twice per client frame
+_OPEN = State.OPEN
 _INCOMPLETE, _TOO_BIG = -1, -2
 
 
@@ -264,7 +267,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                 # the client may send no frame before our 101 (RFC 6455 §4.1): when the parser
                 # is open and holds nothing, it waits at a frame boundary, and ``_split`` can
                 # take over
-                if self.conn.state is State.OPEN and not self.conn.reader.buffer:
+                if self.conn.state is _OPEN and not self.conn.reader.buffer:
                     self.framing = _SPLIT
                     self._split(data)
                     return
@@ -298,7 +301,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         if (
             self.framing in (_REQUEST_READ, _SPLIT)
-            and conn.state is State.OPEN
+            and conn.state is _OPEN
             and not conn.reader.buffer
             and conn.parser_exc is None
         ):
@@ -342,7 +345,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                 and connection is not None
                 and connection.detached
                 and conn.current_size is None
-                and conn.state is State.OPEN
+                and conn.state is _OPEN
                 and not self.close_sent
                 and not self.broken
             ):
@@ -364,7 +367,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                 stop = after
             self._parse(buf[pos:stop])
             pos = stop
-            if conn.state is not State.OPEN or self.broken or conn.parser_exc is not None:
+            if conn.state is not _OPEN or self.broken or conn.parser_exc is not None:
                 if conn.parser_exc is None:  # after a failure the parser discards the rest
                     self._hand_over(buf[pos:])
                 else:
@@ -386,7 +389,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                 message = data.decode()
             except UnicodeDecodeError:
                 self.broken = True
-                if self.conn.state is State.OPEN:  # else a Close is queued already, and held
+                if self.conn.state is _OPEN:  # else a Close is queued already, and held
                     self.conn.send_close(1007, "invalid UTF-8")
                     self.handle_parser_exception()
                 return

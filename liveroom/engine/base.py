@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from liveroom.protocol import offset_of
+
 if TYPE_CHECKING:
     from liveroom.engine.coupons import MemoryCoupons
     from liveroom.engine.outbox import MemoryOutbox
@@ -68,7 +70,15 @@ class Posted(StrEnum):
     HIDDEN = "hidden"  # checked, counted and remembered, but not published (``hidden`` rules)
 
 
-@dataclass(frozen=True, slots=True)
+#: ``Posted.OK``, read once: reading a member off an Enum class goes through its metaclass's
+#: ``__getattr__`` hook (about a microsecond), and the comment path would do it per comment
+POSTED = Posted.OK
+
+
+# Not frozen, as PostResult below and the comments feature's CommentOutcome: one of each is made
+# per comment, and a frozen dataclass sets each field through ``object.__setattr__``, which
+# doubles what making one costs. Nothing changes them once made.
+@dataclass(slots=True)
 class CommentRules:
     """The limits ``post_comment`` enforces atomically with the publish, in this order: the
     mute, the duplicate check, the user's rate, the room's cap.
@@ -99,7 +109,7 @@ def cap_burst(room_cap: int) -> int:
     return max(1, -(-room_cap // 10))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see ``CommentRules``
 class PostResult:
     status: Posted
     payload: bytes | None = None  # the stored event, when status is OK
@@ -108,8 +118,6 @@ class PostResult:
 
     @property
     def offset(self) -> int:
-        from liveroom.protocol import offset_of
-
         return offset_of(self.payload) if self.payload else 0
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from liveroom.engine.base import (
+    POSTED,
     CommentRules,
     EventHandler,
     History,
@@ -138,7 +139,7 @@ class MemoryEngine:
         if count >= rules.user_limit:
             return PostResult(Posted.RATE_LIMITED)
         state.user_windows[user] = (start, count + 1)
-        status = Posted.OK
+        status = POSTED
         if rules.hidden:
             status = Posted.HIDDEN
         elif rules.room_cap and not rules.priority:
@@ -151,11 +152,11 @@ class MemoryEngine:
         if dedupe is not None:
             said.pop(dedupe, None)  # to the end: the newest expires last
             said[dedupe] = now + rules.dedupe_window_s
+        if status is POSTED:
+            return PostResult(status, self._append(room, body, is_comment=True))
         if status is Posted.SHED:
             return PostResult(status, head=state.seq)
-        if status is Posted.HIDDEN:
-            return PostResult(status)
-        return PostResult(Posted.OK, self._append(room, body, is_comment=True))
+        return PostResult(status)  # hidden
 
     def _append(self, room: str, body: bytes, *, is_comment: bool) -> bytes:
         state = self._room(room)

@@ -7,7 +7,7 @@ import time
 from liveroom.engine.base import Stream
 from liveroom.engine.memory import MemoryEngine
 from liveroom.hub import CHECK_EVERY, Hub, Viewer
-from liveroom.protocol import room_event_body
+from liveroom.protocol import event, room_event_body
 from tests.conftest import make_settings
 from tests.timeouts import eventually
 
@@ -158,4 +158,28 @@ async def test_a_viewer_caught_up_in_pieces_gets_each_event_once() -> None:
     await engine.publish("r1", room_event_body("system", text="last"))
     hub.flush_all()
     assert _offsets(wire) == list(range(11, 1062))
+    await engine.close()
+
+
+async def test_a_closing_notice_or_a_drop_moves_the_rooms_closing_mark() -> None:
+    """The handshake asks about a kick a second time only when ``closing_since`` says one may
+    have come: after a closing notice for the room, after the room was dropped, or when the
+    room was not subscribed when the mark was taken; not after an ordinary private notice."""
+    engine = MemoryEngine(make_settings())
+    await engine.open()
+    hub = Hub(engine, make_settings())
+    hub.closing[b"kicked"] = 4031
+    assert hub.closing_since(hub.closing_mark("r1"))  # not held yet: no mark
+    await hub.room("r1")
+    mark = hub.closing_mark("r1")
+    await engine.notify("r1", "u9", event("bag_mine", bag="b1"))
+    assert not hub.closing_since(mark)
+    await engine.notify("r1", "u9", event("kicked", until=1.0, retry_after=1))
+    assert hub.closing_since(mark)
+    mark = hub.closing_mark("r1")
+    room = hub.rooms["r1"]
+    room.idle_since = time.monotonic() - 60
+    await hub.pulse()  # dropped: unsubscribed, a notice could pass it by
+    hub.join(room, Viewer(Wire(), "u1"), await engine.head("r1"))  # and taken back
+    assert hub.closing_since(mark)
     await engine.close()

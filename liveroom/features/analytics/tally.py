@@ -104,9 +104,30 @@ class Tally:
         self.clock = clock
         self.enabled = enabled
         self.rooms: dict[str, _Room] = {}
+        #: the minute of ``_per_minute``'s keys, and the clock readings surely inside it
+        self._minute = -1
+        self._inside = (0.0, 0.0)
+        self._minute_keys: dict[str, str] = {}
 
     def _now(self) -> float:
         return round(self.clock(), 3)
+
+    def _per_minute(self, name: str) -> str:
+        """``m:<minute of now>:<name>``, the key of ``name``'s count in this minute. Counted
+        on every comment and like: the minute is worked out (``_now`` rounds through a decimal
+        conversion) and the key formatted only when the clock leaves the minute, not per count.
+        A reading within a millisecond of the minute's edges takes the exact way."""
+        t = self.clock()
+        low, high = self._inside
+        if not low <= t < high:
+            minute = minute_of(round(t, 3))
+            if minute != self._minute:
+                self._minute, self._minute_keys = minute, {}
+            self._inside = (minute + 0.001, minute + 59.998)
+        key = self._minute_keys.get(name)
+        if key is None:
+            key = self._minute_keys[name] = f"m:{self._minute}:{name}"
+        return key
 
     def _room(self, room: str) -> _Room:
         found = self.rooms.get(room)
@@ -168,7 +189,7 @@ class Tally:
         r = self._room(room)
         counts = r.pending.counts
         counts[name] += n
-        counts[f"m:{minute_of(self._now())}:{name}"] += n
+        counts[self._per_minute(name)] += n
         r.pending.marks.add(("interacted", user))
 
     def commented(self, room: str, user: str) -> None:
@@ -199,7 +220,7 @@ class Tally:
             return
         pending = self._room(room).pending
         pending.counts[f"click:{sku}"] += 1
-        pending.counts[f"m:{minute_of(self._now())}:click:{sku}"] += 1
+        pending.counts[self._per_minute(f"click:{sku}")] += 1
         pending.marks.add((f"clickers:{sku}", user))
 
     def buy_tried(self, room: str, user: str, sku: str) -> None:

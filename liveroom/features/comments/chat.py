@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from liveroom.auth import Identity
-from liveroom.engine.base import CommentRules, Posted
+from liveroom.engine.base import POSTED, CommentRules, Posted
 from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.comments.errors import CommentCode
 from liveroom.features.comments.store import CommentStore
@@ -44,7 +44,7 @@ def text_key(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see ``CommentRules``
 class CommentOutcome:
     """``offset`` when broadcast; ``echo`` is a private copy for the sender when not.
 
@@ -118,6 +118,9 @@ class Chat:
             room, who.user, room_event_body("comment", **fields), rules
         )
         status = result.status
+        if status is POSTED:
+            offset = result.offset
+            return CommentOutcome(offset, masked=masked, after=offset - 1)
         if status is Posted.MUTED:
             raise CommandError(CommentCode.MUTED, "you are muted in this room")
         if status is Posted.DUPLICATE:
@@ -130,7 +133,7 @@ class Chat:
         if status is Posted.SHED:
             echo = event("comment", **fields, self=True, shed=True)
             return CommentOutcome(0, shed=True, echo=echo, after=result.head)
-        return CommentOutcome(result.offset, masked=masked, after=result.offset - 1)
+        raise AssertionError(f"post_comment answered {status!r}")
 
     def _pattern(self, words: Any) -> re.Pattern[str] | None:
         key = tuple(words)
