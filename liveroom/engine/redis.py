@@ -37,7 +37,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from liveroom import metrics
 from liveroom.engine.base import (
@@ -63,7 +63,6 @@ from liveroom.errors import EngineUnavailable
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
-PULSE_BATCH = 500  # rooms per pipeline of a node's pulse
 
 
 class RedisEngine:
@@ -406,49 +405,21 @@ class RedisEngine:
         return Pulse(int(total), int(peak), int(like_total))
 
     async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
-        """Every room's pulse script in batches of ``PULSE_BATCH``: one pipeline, one round
-        trip, per batch on a standalone Redis; on a cluster, the batch's calls at once."""
+        """Every room's pulse script in one round: pipelines of ``MAX_PIPELINE`` rooms on a
+        standalone Redis; on a cluster, the calls at once (``RedisCore.run_many``)."""
         now = int(time.time() * 1000)
         ttl = int(self.settings.node_ttl_s * 1000)
-        script = self.scripts.get("pulse")
+        calls = []
+        for room, online, likes in reports:
+            k = self.keys(room)
+            calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
         pulses: list[Pulse] = []
-        for start in range(0, len(reports), PULSE_BATCH):
-            calls = []
-            for room, online, likes in reports[start : start + PULSE_BATCH]:
-                k = self.keys(room)
-                calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
-            replies = await self._script_batch(script, calls)
-            for (keys, args), reply in zip(calls, replies, strict=True):
-                if isinstance(reply, NoScriptError):
-                    # a master that never saw the script (a failover): once more on its own,
-                    # which loads it
-                    reply = await self.core.run("pulse", keys, args)
-                elif isinstance(reply, BaseException):
-                    raise reply
-                total, peak, like_total = reply
-                pulses.append(Pulse(int(total), int(peak), int(like_total)))
+        for reply in await self.core.run_many("pulse", calls):
+            if isinstance(reply, BaseException):
+                raise reply
+            total, peak, like_total = reply
+            pulses.append(Pulse(int(total), int(peak), int(like_total)))
         return pulses
-
-    async def _script_batch(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> Any:
-        """``script`` once per ``(keys, args)``; the replies in order, a failed call's error in
-        its place. An unreachable Redis raises ``EngineUnavailable``."""
-        if not self.core.cluster:
-            # redis-py loads the pipeline's scripts (SCRIPT EXISTS / LOAD) before sending it
-            async with self.core.guard():
-                pipe = self.client.pipeline(transaction=False)
-                for keys, args in calls:
-                    await script(keys=keys, args=args, client=pipe)
-                return await pipe.execute(raise_on_error=False)
-
-        # redis-py's cluster pipeline refuses scripts: the calls go out together, each on its
-        # room's master and under a guard of its own (the gate bounds what is in flight)
-        async def one(keys: list[Any], args: list[Any]) -> Any:
-            async with self.core.guard():
-                return await script(keys=keys, args=args)
-
-        return await asyncio.gather(
-            *(one(keys, args) for keys, args in calls), return_exceptions=True
-        )
 
     async def leave(self, room: str, node: str) -> None:
         k = self.keys(room)
