@@ -11,9 +11,9 @@ the server accepted (replies with ``ok``), and the same for an idle window befor
 (``--idle`` seconds; by default as long as the traffic, at most 3 s), so the node's fixed cost
 (ticks, pulses) can be told apart. The traffic starts once every publisher has its snapshot.
 The server's defaults limit each user to 1 comment a second and each room to 40: the bench
-raises both (so every comment is accepted) unless ``--server-setting`` says otherwise. Every accepted comment is
-also a room event, delivered to the room's publishers at the next tick: that fan-out is part
-of the figure, as it is of a real room's ingest.
+raises both (so every comment is accepted) unless ``--server-setting`` says otherwise. Every
+accepted comment is also a room event, delivered to the room's publishers at the next tick:
+that fan-out is part of the figure, as it is of a real room's ingest.
 
 ``--profile FILE`` runs the server under cProfile (the figure is then not the one to quote).
 ``--callgrind DIR`` runs it under valgrind's callgrind, instrumented over the traffic window only,
