@@ -63,6 +63,9 @@ from liveroom.errors import EngineUnavailable
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
+#: rooms per script call of a node's pulse on a standalone Redis: about 0.1 ms of Redis time
+#: (7 commands a room), short enough not to hold up the other nodes' commands
+PULSE_ROOMS = 100
 
 
 class RedisEngine:
@@ -405,16 +408,34 @@ class RedisEngine:
         return Pulse(int(total), int(peak), int(like_total))
 
     async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
-        """Every room's pulse script in one round: pipelines of ``MAX_PIPELINE`` rooms on a
-        standalone Redis; on a cluster, the calls at once (``RedisCore.run_many``)."""
+        """Every room's pulse in one round. On a standalone Redis, ``PULSE_ROOMS`` rooms a
+        script call (``pulse_rooms.lua``), the calls in one pipeline; on a cluster, where a
+        script reaches one slot only, one ``pulse.lua`` a room, the calls at once."""
         now = int(time.time() * 1000)
         ttl = int(self.settings.node_ttl_s * 1000)
-        calls = []
-        for room, online, likes in reports:
-            k = self.keys(room)
-            calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
+        if self.core.cluster:
+            calls = []
+            for room, online, likes in reports:
+                k = self.keys(room)
+                calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
+            replies = await self.core.run_many("pulse", calls)
+        else:
+            calls = []
+            for start in range(0, len(reports), PULSE_ROOMS):
+                keys: list[Any] = []
+                args: list[Any] = [node, now, ttl]
+                for room, online, likes in reports[start : start + PULSE_ROOMS]:
+                    k = self.keys(room)
+                    keys += (k.nodes, k.online, k.counters)
+                    args += (online, likes)
+                calls.append((keys, args))
+            replies = []
+            for flat in await self.core.run_many("pulse_rooms", calls):
+                if isinstance(flat, BaseException):
+                    raise flat
+                replies += (flat[i : i + 3] for i in range(0, len(flat), 3))
         pulses: list[Pulse] = []
-        for reply in await self.core.run_many("pulse", calls):
+        for reply in replies:
             if isinstance(reply, BaseException):
                 raise reply
             total, peak, like_total = reply
