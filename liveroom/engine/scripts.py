@@ -147,11 +147,16 @@ class Scripts:
             await self._pipeline(queue[start : start + MAX_PIPELINE])
 
     async def _pipeline(self, calls: list[tuple[Any, list[Any], list[Any], Any]]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for script, keys, args, _ in calls:
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            replies = await pipe.execute(raise_on_error=False)
+            if len(calls) == 1:
+                # alone in its turn: a plain EVALSHA costs less than a pipeline of one
+                script, keys, args, _ = calls[0]
+                replies = [await script(keys=keys, args=args)]
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for script, keys, args, _ in calls:
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:
             for *_, future in calls:
                 if not future.done():
