@@ -143,8 +143,14 @@ class Scripts:
     async def _send(self) -> None:
         """Send the queue, ``MAX_PIPELINE`` calls a pipeline, one pipeline after another."""
         queue, self._queue = self._queue, []
-        for start in range(0, len(queue), MAX_PIPELINE):
-            await self._pipeline(queue[start : start + MAX_PIPELINE])
+        try:
+            for start in range(0, len(queue), MAX_PIPELINE):
+                await self._pipeline(queue[start : start + MAX_PIPELINE])
+        finally:
+            # only when cancelled (the loop is closing): no caller may wait for ever
+            for *_, future in queue:
+                if not future.done():
+                    future.cancel()
 
     async def _pipeline(self, calls: list[tuple[Any, list[Any], list[Any], Any]]) -> None:
         try:
