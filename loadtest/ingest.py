@@ -7,12 +7,13 @@ in all (each publisher its share, each comment a fresh text, so nothing is a dup
 
 It reports the server's CPU time (user + system of its process, from ``/proc``: the figure that
 does not depend on how loaded the machine is) over the traffic window, divided by the comments
-the server accepted (replies with ``ok``), and the same for an idle window of equal length
-before the traffic, so the node's fixed cost (ticks, pulses) can be told apart. The server's
-defaults limit each user to 1 comment a second and each room to 40: the bench raises both (so
-every comment is accepted) unless ``--server-setting`` says otherwise. Every accepted comment is
-also a room event, delivered to the room's publishers at the next tick: that fan-out is part
-of the figure, as it is of a real room's ingest.
+the server accepted (replies with ``ok``), and the same for an idle window before the traffic
+(``--idle`` seconds; by default as long as the traffic, at most 3 s), so the node's fixed cost
+(ticks, pulses) can be told apart. The traffic starts once every publisher has its snapshot.
+The server's defaults limit each user to 1 comment a second and each room to 40: the bench
+raises both (so every comment is accepted) unless ``--server-setting`` says otherwise. Every
+accepted comment is also a room event, delivered to the room's publishers at the next tick:
+that fan-out is part of the figure, as it is of a real room's ingest.
 
 ``--profile FILE`` runs the server under cProfile (the figure is then not the one to quote).
 ``--callgrind DIR`` runs it under valgrind's callgrind, instrumented over the traffic window only,
@@ -45,12 +46,24 @@ from loadtest.server import SpawnedServer, Target
 class Publisher:
     """One signed-in connection that posts comments and counts the replies it gets."""
 
-    __slots__ = ("user", "room", "ws", "sent", "accepted", "refused", "events", "codes", "n")
+    __slots__ = (
+        "user",
+        "room",
+        "ws",
+        "joined",
+        "sent",
+        "accepted",
+        "refused",
+        "events",
+        "codes",
+        "n",
+    )
 
     def __init__(self, user: str, room: str) -> None:
         self.user = user
         self.room = room
         self.ws: wsclient.WsClient | None = None
+        self.joined = False  # its snapshot is in
         self.sent = self.accepted = self.refused = self.events = self.n = 0
         self.codes: dict[str, int] = {}
 
@@ -70,6 +83,8 @@ class Publisher:
                     self.codes[code] = self.codes.get(code, 0) + 1
             elif kind == "comment":
                 self.events += 1
+            elif kind == "snapshot":
+                self.joined = True
 
     def on_close(self, code: int | None) -> None:
         self.ws = None
@@ -171,11 +186,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 10.0,
                 target.host,
             )
-        await asyncio.sleep(1.0)  # snapshots in, joins settled
+        # every snapshot in (under valgrind the joins take a while), then the joins settled
+        deadline = time.monotonic() + (600 if wrap else 30)
+        while not all(p.joined for p in pubs) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
         if args.callgrind:
             callgrind(pid, "-i", "on")
         idle_at, idle_cpu = time.monotonic(), sum(cpu_seconds(target))
-        await asyncio.sleep(min(args.duration, 3.0))
+        await asyncio.sleep(args.idle if args.idle is not None else min(args.duration, 3.0))
         idle_s = time.monotonic() - idle_at
         idle_rate = (sum(cpu_seconds(target)) - idle_cpu) / idle_s
         if args.callgrind:
@@ -256,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2000.0, help="comments per second, in all")
     parser.add_argument("--likes", type=float, default=0.0, help="likes per second, in all")
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--idle",
+        type=float,
+        help="seconds of the idle window measured before the traffic (default: the duration, "
+        "at most 3); longer gives a steadier idle rate to subtract under --callgrind",
+    )
     parser.add_argument("--engine", choices=["memory", "redis"], default="memory")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--tick-ms", type=int, default=50)

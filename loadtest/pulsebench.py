@@ -4,8 +4,11 @@ Builds one node's hub on the chosen engine (Redis at ``--redis-url`` by default,
 prefix of its own that is deleted afterwards), gives it ``--rooms`` local rooms with a few
 stand-in viewers each, and times ``Hub.pulse`` (every room's heartbeat in one round to the engine)
 ``--cycles`` times. ``--sequential`` times the same rooms pulsed one ``await`` after another, as
-the hub did before ``pulse_many``, for an A/B in one run. Prints the wall time per cycle and, on
-Redis, the commands Redis ran per cycle (``INFO commandstats``). Bounded by ``--cycles``.
+the hub did before ``pulse_many``, for an A/B in one run. Prints the wall time per cycle, the
+node's CPU time per cycle (this process: the figure that does not depend on how loaded the
+machine is) and, on Redis, the commands Redis ran per cycle (``INFO commandstats``) and the
+Redis server's CPU time per cycle (``INFO cpu``: meaningful on a Redis of the bench's own).
+Bounded by ``--cycles``.
 """
 
 from __future__ import annotations
@@ -39,12 +42,16 @@ class Idle:
         pass
 
 
-async def redis_calls(engine: Any) -> int:
+async def redis_calls(engine: Any) -> tuple[int, float]:
+    """Commands Redis has run (``INFO commandstats``; a script's own commands count too), and
+    the CPU seconds the Redis process has used (``INFO cpu``: all of it, whoever asked)."""
     client = getattr(engine, "client", None)
     if client is None:
-        return 0
+        return 0, 0.0
     stats = await client.info("commandstats")
-    return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+    cpu = await client.info("cpu")
+    calls = sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
+    return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,12 +82,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cycle = sequential if args.sequential else hub.pulse
         await cycle()  # warm up: scripts loaded, connections open
         times: list[float] = []
-        calls_before = await redis_calls(engine)
+        calls_before, redis_cpu_before = await redis_calls(engine)
+        cpu_before = time.process_time()
         for _ in range(args.cycles):
             started = time.perf_counter()
             await cycle()
             times.append(time.perf_counter() - started)
-        calls = await redis_calls(engine) - calls_before - 1  # the INFO call itself
+        cpu = time.process_time() - cpu_before
+        calls_after, redis_cpu_after = await redis_calls(engine)
+        calls = calls_after - calls_before - 2  # the INFO calls themselves
         return {
             "engine": args.engine,
             "rooms": args.rooms,
@@ -88,6 +98,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "cycles": args.cycles,
             "cycle_ms_median": round(statistics.median(times) * 1000, 1),
             "cycle_ms_max": round(max(times) * 1000, 1),
+            "node_cpu_ms_per_cycle": round(cpu / args.cycles * 1000, 2),
+            "redis_cpu_ms_per_cycle": round(
+                (redis_cpu_after - redis_cpu_before) / args.cycles * 1000, 2
+            ),
             "redis_commands_per_cycle": round(calls / args.cycles) if calls > 0 else None,
         }
     finally:

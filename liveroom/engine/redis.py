@@ -16,7 +16,7 @@ and ASK and refreshes its slot map after a failover. Room events use sharded pub
 (``SPUBLISH``/``SSUBSCRIBE``), so a room's traffic stays on the shard that owns its slot; the
 subscriptions are kept by ``redis_shards.ShardedSubscriber``.
 
-Why one module of about 590 lines: it is the single Redis implementation of the core's
+Why one module of about 610 lines: it is the single Redis implementation of the core's
 protocols (bus, history, presence, rooms, comments) together with the client's set-up and the
 room subscriber, which all share one key layout with the scripts. What every store shares is in
 ``redis_core.py`` and the cluster's sharded pub/sub in ``redis_shards.py``; the subscriber
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +38,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from liveroom import metrics
 from liveroom.engine.base import (
@@ -63,7 +65,9 @@ from liveroom.errors import EngineUnavailable
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
-PULSE_BATCH = 500  # rooms per pipeline of a node's pulse
+#: rooms per script call of a node's pulse on a standalone Redis: 1-2 ms of Redis time (5
+#: commands a quiet room), while the other nodes' commands wait; 2,000 rooms are 20 calls
+PULSE_ROOMS = 100
 
 
 class RedisEngine:
@@ -198,14 +202,7 @@ class RedisEngine:
                 if connection is not None:  # its reconnects, which redis-py makes by itself
                     connection.register_connect_callback(self._pubsub_back)
                 delay = 0.05
-                while not self._closing:
-                    message = await self._pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self._dispatch(message)
-                    elif not self._pubsub.connection or not self._pubsub.subscribed:
-                        # get_message returns at once while nothing is subscribed
-                        await self._pubsub.ping()
-                        await asyncio.sleep(0.2)
+                await self._read(self._pubsub)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -222,6 +219,35 @@ class RedisEngine:
                     if not future.done():
                         future.set_exception(EngineUnavailable("redis pub/sub lost"))
                 self._pending.clear()
+
+    async def _read(self, pubsub: Any) -> None:
+        """Read ``pubsub``'s connection until it fails or the engine closes.
+
+        Once per room event on this node, so a room event (``message``) goes from the reply
+        straight to its room's handler, without redis-py's ``get_message`` (a retry wrapper, a
+        timeout and a dict per message: about four fifths of the cost of a message). Any other
+        reply (subscribe confirmations, unsubscribes, pongs) goes through ``handle_message``,
+        which keeps redis-py's own record of the subscriptions. A read that fails raises, and
+        ``_listen`` connects again and resubscribes every room.
+        """
+        connection = pubsub.connection
+        if connection is None:
+            raise RedisConnectionError("no pub/sub connection")
+        channels, handlers = self._channels, self._handlers
+        while not self._closing:
+            reply = await connection.read_response(
+                timeout=math.inf, disconnect_on_error=False, push_request=True
+            )
+            if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                room = channels.get(reply[1])
+                if room is not None:
+                    handler = handlers.get(room)
+                    if handler is not None:
+                        handler(room, reply[2])
+                continue
+            message = await pubsub.handle_message(reply)
+            if message is not None:
+                self._dispatch(message)
 
     async def _pubsub_back(self, connection: Any) -> None:
         """redis-py made the pub/sub connection again on its own (a read failed and its retry
@@ -406,49 +432,39 @@ class RedisEngine:
         return Pulse(int(total), int(peak), int(like_total))
 
     async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
-        """Every room's pulse script in batches of ``PULSE_BATCH``: one pipeline, one round
-        trip, per batch on a standalone Redis; on a cluster, the batch's calls at once."""
+        """Every room's pulse in one round. On a standalone Redis, ``PULSE_ROOMS`` rooms a
+        script call (``pulse_rooms.lua``), the calls in one pipeline; on a cluster, where a
+        script reaches one slot only, one ``pulse.lua`` a room, the calls at once."""
         now = int(time.time() * 1000)
         ttl = int(self.settings.node_ttl_s * 1000)
-        script = self.scripts.get("pulse")
-        pulses: list[Pulse] = []
-        for start in range(0, len(reports), PULSE_BATCH):
+        if self.core.cluster:
             calls = []
-            for room, online, likes in reports[start : start + PULSE_BATCH]:
+            for room, online, likes in reports:
                 k = self.keys(room)
                 calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
-            replies = await self._script_batch(script, calls)
-            for (keys, args), reply in zip(calls, replies, strict=True):
-                if isinstance(reply, NoScriptError):
-                    # a master that never saw the script (a failover): once more on its own,
-                    # which loads it
-                    reply = await self.core.run("pulse", keys, args)
-                elif isinstance(reply, BaseException):
-                    raise reply
-                total, peak, like_total = reply
-                pulses.append(Pulse(int(total), int(peak), int(like_total)))
+            replies = await self.core.run_many("pulse", calls)
+        else:
+            calls = []
+            for start in range(0, len(reports), PULSE_ROOMS):
+                keys: list[Any] = []
+                args: list[Any] = [node, now, ttl]
+                for room, online, likes in reports[start : start + PULSE_ROOMS]:
+                    k = self.keys(room)
+                    keys += (k.nodes, k.online, k.counters)
+                    args += (online, likes)
+                calls.append((keys, args))
+            replies = []
+            for flat in await self.core.run_many("pulse_rooms", calls):
+                if isinstance(flat, BaseException):
+                    raise flat
+                replies += (flat[i : i + 3] for i in range(0, len(flat), 3))
+        pulses: list[Pulse] = []
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+            total, peak, like_total = reply
+            pulses.append(Pulse(int(total), int(peak), int(like_total)))
         return pulses
-
-    async def _script_batch(self, script: Any, calls: list[tuple[list[Any], list[Any]]]) -> Any:
-        """``script`` once per ``(keys, args)``; the replies in order, a failed call's error in
-        its place. An unreachable Redis raises ``EngineUnavailable``."""
-        if not self.core.cluster:
-            # redis-py loads the pipeline's scripts (SCRIPT EXISTS / LOAD) before sending it
-            async with self.core.guard():
-                pipe = self.client.pipeline(transaction=False)
-                for keys, args in calls:
-                    await script(keys=keys, args=args, client=pipe)
-                return await pipe.execute(raise_on_error=False)
-
-        # redis-py's cluster pipeline refuses scripts: the calls go out together, each on its
-        # room's master and under a guard of its own (the gate bounds what is in flight)
-        async def one(keys: list[Any], args: list[Any]) -> Any:
-            async with self.core.guard():
-                return await script(keys=keys, args=args)
-
-        return await asyncio.gather(
-            *(one(keys, args) for keys, args in calls), return_exceptions=True
-        )
 
     async def leave(self, room: str, node: str) -> None:
         k = self.keys(room)

@@ -75,7 +75,7 @@ class RedisCore:
         self.history_len = history_len
         self.history_age_s = history_age_s
         self.gate = gate
-        self.scripts = Scripts(client)
+        self.scripts = Scripts(client, pipelined=not cluster)
         #: room events go out by sharded pub/sub on a cluster, so they stay on the room's shard
         self.publish_command = "SPUBLISH" if cluster else "PUBLISH"
         #: rooms this process has put in the outbox registry (``outbox``)
@@ -142,3 +142,22 @@ class RedisCore:
         inside the guard."""
         async with self.guard():
             return await self.scripts.run(name, keys, args, package)
+
+    async def run_many(
+        self, name: str, calls: list[tuple[list[Any], list[Any]]], package: str = "liveroom.engine"
+    ) -> list[Any]:
+        """Script ``name`` once per ``(keys, args)``: the replies in order, a call Redis refused
+        in its place. On a standalone Redis the calls fill pipelines (``Scripts.run_many``); on
+        a cluster they go out together, each to its room's master under a guard of its own (the
+        gate bounds what is in flight). An unreachable Redis raises ``EngineUnavailable``."""
+        if not self.cluster:
+            async with self.guard():
+                return await self.scripts.run_many(name, calls, package)
+        replies = await asyncio.gather(
+            *(self.run(name, keys, args, package) for keys, args in calls),
+            return_exceptions=True,
+        )
+        for reply in replies:
+            if isinstance(reply, EngineUnavailable):
+                raise reply
+        return replies

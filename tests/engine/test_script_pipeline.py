@@ -1,0 +1,92 @@
+"""Script calls of one loop turn share one pipeline on a standalone Redis (``Scripts``): each
+caller still gets its own reply or its own error, in the order the calls were made."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from liveroom.engine.redis import RedisEngine
+from liveroom.errors import EngineUnavailable
+from tests.conftest import make_settings
+from tests.redis_servers import RedisProcess
+
+BODY = orjson.dumps({"type": "comment", "text": "hi"})
+
+
+@pytest.fixture
+async def private(private_redis: list[RedisProcess]) -> AsyncIterator[RedisProcess]:
+    """A redis-server of this test's own, so that its client count is the engine's."""
+    server = RedisProcess().start()
+    private_redis.append(server)
+    yield server
+
+
+@pytest.fixture
+async def engine(private: RedisProcess) -> AsyncIterator[RedisEngine]:
+    eng = RedisEngine(make_settings(engine="redis", redis_url=private.url, redis_prefix="sp"))
+    await eng.open()
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+def offset(payload: bytes) -> int:
+    return int(orjson.loads(payload)["offset"])
+
+
+async def test_calls_of_one_turn_share_one_connection(
+    engine: RedisEngine, private: RedisProcess
+) -> None:
+    """200 publishes made at once get offsets 1..200 in call order over one or two connections
+    (one call each would have taken 200 of the pool's)."""
+    payloads = await asyncio.gather(*(engine.publish("r1", BODY) for _ in range(200)))
+    assert [offset(p) for p in payloads] == list(range(1, 201))
+    probe = aioredis.Redis.from_url(private.url)
+    try:
+        clients = (await probe.info("clients"))["connected_clients"]
+    finally:
+        await probe.aclose()
+    # the probe, the engine's pub/sub connection, and the pipelines' pooled connection(s)
+    assert clients <= 4, clients
+
+
+async def test_a_refused_call_fails_alone(engine: RedisEngine) -> None:
+    """A call Redis refuses (its room's counter is not a number) gets its own error; the calls
+    beside it in the same pipeline succeed."""
+    await engine.client.hset(engine.keys("bad").seq, "x", "1")
+    results = await asyncio.gather(
+        engine.publish("r1", BODY),
+        engine.publish("bad", BODY),
+        engine.publish("r1", BODY),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], ResponseError), results[1]
+    assert [offset(results[0]), offset(results[2])] == [1, 2]  # type: ignore[arg-type]
+
+
+async def test_calls_after_a_script_flush_load_the_script_again(engine: RedisEngine) -> None:
+    """Redis lost its scripts (a restart, a failover): every call of the pipeline answered
+    NOSCRIPT is made again, in order, and succeeds."""
+    await engine.publish("r1", BODY)
+    await engine.client.script_flush()
+    payloads = await asyncio.gather(*(engine.publish("r1", BODY) for _ in range(20)))
+    assert [offset(p) for p in payloads] == list(range(2, 22))
+
+
+async def test_an_unreachable_redis_fails_every_call(
+    engine: RedisEngine, private: RedisProcess
+) -> None:
+    """With Redis gone, every caller of the pipeline gets ``EngineUnavailable``."""
+    await engine.publish("r1", BODY)
+    private.kill()
+    results = await asyncio.gather(
+        *(engine.publish("r1", BODY) for _ in range(10)), return_exceptions=True
+    )
+    assert all(isinstance(r, EngineUnavailable) for r in results), results
