@@ -49,6 +49,9 @@ class CountingOut:
     def close(self, code: int, reason: str = "") -> None:
         pass
 
+    def forget(self) -> None:
+        pass
+
 
 async def run(count: int, rooms: int, kind: str) -> int:
     """Hand ``count`` commands to ``rooms`` sessions; the frames the viewers were given."""
