@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--quota-from",
         choices=("start", "traffic"),
         default="start",
-        help="when --server-cpu-quota begins: at the server's start, or once the viewers have "
-        "joined (fanout), so that a low cap measures the traffic and not a join at that cap",
+        help="when --server-cpu-quota begins: at the server's start, or once the run's viewers "
+        "have joined, so that a low cap measures the traffic and not a join at that cap",
     )
     server.add_argument(
         "--netns",

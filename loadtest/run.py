@@ -120,6 +120,9 @@ class Run:
                 f"none of {count:,} viewers got a snapshot (connection errors: {seen}); "
                 "check the server's address, --secret and the room"
             )
+        if self.target.cap_now is not None:  # ``--quota-from traffic``: the viewers are in
+            self.target.cap_now()
+            self.target.cap_now = None
         return joined
 
     async def traffic(
@@ -249,7 +252,7 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
             settings=settings,
             profile=opts.profile,
             cpu_quota=opts.server_cpu_quota,
-            quota_from_traffic=getattr(opts, "quota_from", "start") == "traffic",
+            quota_from_traffic=opts.quota_from == "traffic",
             host=namespace.host if namespace else "127.0.0.1",
         )
         try:

@@ -67,7 +67,8 @@ class Target:
     #: the local webhook receiver of a ``--feed`` run (``loadtest.receiver.FeedReceiver``)
     feed: Any = None
     #: caps the server processes' CPU now, for a run whose quota starts with the traffic
-    #: (``--quota-from traffic``); None when there is nothing left to cap
+    #: (``--quota-from traffic``; ``Run.connect`` calls it once the viewers are in); None when
+    #: there is nothing left to cap
     cap_now: Callable[[], None] | None = None
 
     @property

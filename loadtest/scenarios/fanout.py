@@ -18,8 +18,6 @@ async def run(r: Run) -> dict[str, Any]:
         await r.target.http("PUT", f"/api/rooms/{r.room}", {"comment_cap": opts.comment_cap})
     r.base = r.usage()
     joined = await r.connect(opts.viewers)
-    if r.target.cap_now is not None:
-        r.target.cap_now()
     r.idle = r.usage()
     start = r.usage()
     head = await r.traffic(

@@ -15,7 +15,10 @@ from loadtest.server import PERIOD_US, SetupError, cap_cpu, release_cgroup, set_
 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    """A process that waits for its standard input to close: something to put in a group."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     yield proc
     proc.kill()
     proc.wait(10)
