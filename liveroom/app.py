@@ -126,8 +126,12 @@ class Node:
         )
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
         #: the features that listen to posted comments: asked once per comment, so the others
-        #: (whose ``commented`` is the contract's empty default) are not awaited for nothing
-        self.listeners = [f for f in self.features if type(f).commented is not Feature.commented]
+        #: (whose hooks are the contract's empty defaults) cost a comment nothing
+        self.listeners = [
+            f
+            for f in self.features
+            if type(f).commented is not Feature.commented or type(f).heard is not Feature.heard
+        ]
         #: the features that hear joins and leaves: asked once per join and per leave, so the
         #: others (the contract's empty defaults) cost a join no coroutine and a leave no call
         self.joiners = [f for f in self.features if type(f).joined is not Feature.joined]
@@ -158,7 +162,8 @@ class Node:
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
         for feature in self.listeners:
-            await feature.commented(room, who, text, after)
+            if feature.heard(room, who, text, after):
+                await feature.commented(room, who, text, after)
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         for feature in self.payment_listeners:

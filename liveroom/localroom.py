@@ -170,6 +170,9 @@ class LocalRoom:
         self.ring: deque[bytes] = deque(maxlen=RING)
         self.epoch = ""  # the stream's epoch that last_offset, ring and pending belong to
         self.last_offset: int | None = None  # newest offset received; None until subscribed
+        #: times the room moved to a stream position without relaying the events before it
+        #: (``_new_epoch``): what a feature learnt from relayed events may be stale since
+        self.jumps = 0
         self.flushed = 0  # newest offset sent out
         self.early: list[bytes] = []  # events received before last_offset is known
         self.filling = False
@@ -349,6 +352,7 @@ class LocalRoom:
         ``early``) must not share its frame, where it would come before the ``resync``. A viewer
         still joining from another epoch is told when it is brought level (``_check_epoch``)."""
         metrics.RESYNCS.inc()
+        self.jumps += 1
         self.epoch = stream.epoch
         self.last_offset = stream.head
         self.pending.clear()

@@ -72,11 +72,19 @@ class Feature:
         """A viewer's connection is gone (closed, dropped or evicted), once per ``joined``.
         Synchronous: runs as the connection finishes."""
 
+    def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
+        """A comment by ``who`` was accepted: the synchronous part of the comment hook, run
+        for every comment of the node's rooms. Returns whether ``commented``, the awaited part,
+        must run for it too. The default says yes; a feature that can tell from what it holds
+        that the comment means nothing to it (no keyword of it open in the room, for most
+        comments) says no, and spares the comment a coroutine."""
+        return True
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
-        """A comment by ``who`` was accepted (keyword joins hang off this). ``after`` is the
-        room offset it follows in the room's order (None: not known)."""
+        """A comment by ``who`` was accepted and ``heard`` asked for it (keyword joins hang off
+        this). ``after`` is the room offset it follows in the room's order (None: not known)."""
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         """An order of ``user`` was confirmed paid (``NodeContext.order_paid``); may come
@@ -94,12 +102,25 @@ class Feature:
         connection): this waits up to ``CATCH_UP_TURNS`` turns for them, then answers False
         and the caller reads the shared state instead."""
         for turn in range(CATCH_UP_TURNS + 1):
-            local = self.ctx.hub.rooms.get(room)
-            if local is not None and local.last_offset is not None and local.last_offset >= offset:
+            if self.caught_up_now(room, offset):
                 return True
             if turn < CATCH_UP_TURNS:
                 await asyncio.sleep(0)  # a loop turn, for the subscription's reader
         return False
+
+    def stream_mark(self, room: str) -> tuple[object, int] | None:
+        """Where this node's relay of ``room`` stands as a whole: its local room (None: none)
+        and how often that room jumped ahead without relaying what it skipped (a gap history
+        could not fill, a new epoch). What a feature keeps up to date from ``relayed`` events
+        is good only while the mark stays the same."""
+        local = self.ctx.hub.rooms.get(room)
+        return None if local is None else (local, local.jumps)
+
+    def caught_up_now(self, room: str, offset: int) -> bool:
+        """``caught_up`` without waiting: whether every event of ``room`` up to ``offset`` is in
+        already."""
+        local = self.ctx.hub.rooms.get(room)
+        return local is not None and local.last_offset is not None and local.last_offset >= offset
 
 
 class Dispatch:

@@ -54,8 +54,10 @@ async def test_an_announced_epoch_resyncs_viewers_before_its_events() -> None:
     start = await engine.head("r1")
     for n in range(3):
         await comment(engine, hub, f"old-{n}")
+    assert room.jumps == 0
     moved = await engine.rotate("r1", start.epoch)
     assert room.epoch == moved.epoch
+    assert room.jumps == 1, "features' caches kept from relayed events must see the jump"
     hub.flush_all()
     await comment(engine, hub, "new")
     got = events(wire)

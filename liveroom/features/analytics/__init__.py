@@ -127,11 +127,10 @@ class Analytics(Feature):
         if self._counted(session.who):
             self.tally.left(session.room.id, session.who.user)
 
-    async def commented(
-        self, room: str, who: Identity, text: str, after: int | None = None
-    ) -> None:
+    def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
         if self._counted(who):
             self.tally.commented(room, who.user)
+        return False  # counted: nothing to await
 
     async def handle_share(self, session: Session, command: ShareLive) -> dict[str, Any]:
         if self._counted(session.who):

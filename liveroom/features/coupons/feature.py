@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from liveroom.features.coupons.routes import routes
 from liveroom.features.coupons.rules import MAX_KEYWORD, batch_from_body
 from liveroom.features.coupons.store import Batch, Claim, Eligibility, audit
 from liveroom.features.coupons.stores import coupon_store
+from liveroom.features.keywords import RoomKeywords
 from liveroom.protocol import Command, event, room_event_body
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("liveroom.coupons")
 
 #: how long a node trusts its list of a room's open keyword batches before reading it again
-KEYWORD_CACHE_S = 1.0
 #: batches whose eligibility a node remembers (it never changes once issued)
 ELIGIBILITY_CACHE = 10_000
 
@@ -69,9 +68,7 @@ class Coupons(Feature):
         super().__init__(ctx)
         self.store = coupon_store(ctx.engine)
         self._eligibility: dict[tuple[str, str], Eligibility] = {}
-        self._keywords: dict[str, tuple[float, frozenset[str]]] = {}
-        #: per room, coupon events this node relayed: a read a relayed event overtook is not kept
-        self._generations: dict[str, int] = {}
+        self.keywords = RoomKeywords(self, self._read_keywords)
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)
@@ -92,7 +89,7 @@ class Coupons(Feature):
             )
         if not await self.store.issue(room, batch):
             raise CommandError(ErrorCode.CONFLICT, "batch id clash; try again")
-        self._keywords.pop(room, None)  # this node sees its own keyword batch at once
+        self.keywords.forget(room)  # this node sees its own keyword batch at once
         return {"batch": await self._announce(batch)}
 
     async def close_batch(self, room: str, batch: str) -> dict[str, Any]:
@@ -174,6 +171,14 @@ class Coupons(Feature):
         cards = [b.public(now) for b in await self.store.in_room(room)]
         return {"coupons": [c for c in cards if c["status"] in ("open", "scheduled")]}
 
+    def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
+        """Whether the comment may open a batch: not when this node's keywords for the room
+        are fresh, hold every coupon event up to ``after``, and do not include the text."""
+        text = text.strip()
+        if not text or len(text) > MAX_KEYWORD or who.anonymous:
+            return False
+        return self.keywords.may_match(room, text, after)
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
@@ -182,7 +187,7 @@ class Coupons(Feature):
         if not text or len(text) > MAX_KEYWORD or who.anonymous:
             return
         try:
-            if text not in await self._open_keywords(room, after):
+            if text not in await self.keywords.get(room, after):
                 return  # most comments: no Redis round trip
             unlocked = await self.store.said(room, who.user, text)
             if unlocked:
@@ -195,28 +200,11 @@ class Coupons(Feature):
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """A batch of ``room`` was issued, closed or ran out: the keywords this node holds for
         the room may be stale from here on."""
-        self._generations[room] = self._generations.get(room, 0) + 1
-        self._keywords.pop(room, None)
+        self.keywords.changed(room)
 
-    async def _open_keywords(self, room: str, after: int | None) -> frozenset[str]:
-        """The keywords of the room's open keyword batches, read at most once a second and
-        again after each ``coupon`` event this node relays. With ``after`` (the room offset a
-        comment follows), a batch issued before the comment on any node counts: the cache
-        serves only once this node has relayed every event up to ``after``."""
-        cached = self._keywords.get(room)
-        if cached is not None and cached[0] > time.monotonic():
-            if after is None or await self.caught_up(room, after):
-                cached = self._keywords.get(room)  # a coupon event relayed meanwhile drops it
-                if cached is not None:
-                    return cached[1]
-        generation = self._generations.get(room, 0)
-        expires = time.monotonic() + KEYWORD_CACHE_S
-        found = await self.store.keywords(room)
-        if self._generations.get(room, 0) == generation:
-            if len(self._keywords) > 4096:
-                self._keywords.clear()
-            self._keywords[room] = (expires, found)
-        return found
+    async def _read_keywords(self, room: str) -> frozenset[str]:
+        """The keywords of the room's open keyword batches, from the store."""
+        return await self.store.keywords(room)
 
 
 def _refuse(answer: Claim, batch: str, **details: Any) -> CommandError:

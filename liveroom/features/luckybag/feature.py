@@ -495,6 +495,25 @@ class LuckyBags(Feature):
             mine["won"] = any(w["id"] == user for w in bag.result["winners"])
         session.viewer.send(frame([event("bag_mine", **mine)]))
 
+    def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
+        """Whether the comment may join a bag: not when this node's cached bag of the room is
+        fresh, holds every bag event up to ``after``, and is no open keyword bag of this text."""
+        text = text.strip()
+        if not text or len(text) > KEYWORD_MAX or who.anonymous:
+            return False
+        cached = self._current.get(room)
+        if cached is None or time.monotonic() - cached[0] > KEYWORD_CACHE_S:
+            return True
+        if after is not None and not self.caught_up_now(room, after):
+            return True
+        bag = cached[1]
+        return (
+            bag is not None
+            and bag.state is BagState.OPEN
+            and bag.rules["join"] == "keyword"
+            and text == bag.rules["keyword"]
+        )
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:

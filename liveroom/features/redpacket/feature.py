@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from starlette.routing import BaseRoute
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, Handler
+from liveroom.features.keywords import RoomKeywords
 from liveroom.features.redpacket.commands import handlers
 from liveroom.features.redpacket.errors import PacketCode
 from liveroom.features.redpacket.routes import routes
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liveroom.redpacket")
 
-#: how long a node trusts its list of a room's open keywords before reading it again
-KEYWORD_CACHE_S = 1.0
 PROGRESS_S = 0.5  # a node publishes a packet's progress at most this often
 FINISHED_MEMORY = 10_000  # finished ids remembered per node, to drop late progress
 
@@ -69,9 +67,7 @@ class RedPackets(Feature):
         self._progress: dict[tuple[str, str], tuple[bytes, int]] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
-        self._keywords: dict[str, tuple[float, frozenset[str]]] = {}
-        #: per room, packet events this node relayed: a read a relayed event overtook is not kept
-        self._generations: dict[str, int] = {}
+        self.keywords = RoomKeywords(self, self._read_keywords)
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)
@@ -108,7 +104,7 @@ class RedPackets(Feature):
         amounts = split(spec.total, spec.count)
         if not await self.store.create(room, packet_id, meta, amounts, spec.keyword, open_at):
             raise CommandError(ErrorCode.CONFLICT, "packet id clash; try again")
-        self._keywords.pop(room, None)  # this node sees its own keyword packet at once
+        self.keywords.forget(room)  # this node sees its own keyword packet at once
         state = public(meta, spec.count, now)
         await self.engine.publish(room, room_event_body("packet", packet=state))
         return {"packet": state}
@@ -231,6 +227,14 @@ class RedPackets(Feature):
     async def snapshot(self, room: str) -> dict[str, Any]:
         return {"packets": await self.active(room)}
 
+    def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
+        """Whether the comment may unlock a packet: not when this node's keywords for the room
+        are fresh, hold every packet event up to ``after``, and do not include the text."""
+        text = text.strip()
+        if not text or len(text) > MAX_KEYWORD:
+            return False
+        return self.keywords.may_match(room, text, after)
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
@@ -239,7 +243,7 @@ class RedPackets(Feature):
         if not text or len(text) > MAX_KEYWORD:
             return
         try:
-            if text not in await self._open_keywords(room, after):
+            if text not in await self.keywords.get(room, after):
                 return  # most comments: no Redis round trip
             for packet in await self.store.said(room, who.user, text):
                 await self.engine.notify(room, who.user, event("packet_unlocked", packet=packet))
@@ -250,35 +254,13 @@ class RedPackets(Feature):
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """A packet of ``room`` was created, grabbed from or finished: the keywords this node
         holds for the room may be stale from here on."""
-        self._generations[room] = self._generations.get(room, 0) + 1
-        self._keywords.pop(room, None)
+        self.keywords.changed(room)
 
-    async def _open_keywords(self, room: str, after: int | None = None) -> frozenset[str]:
-        """The keywords of the room's open keyword packets, read at most once a second, and
-        again after each ``packet`` event this node relays.
-
-        With ``after`` (the room offset a comment follows), a packet announced before it, on
-        any node, counts: the cache is used once this node has relayed every event up to
-        ``after``, else the store is read.
-        """
-        cached = self._keywords.get(room)
-        if cached is not None and cached[0] > time.monotonic():
-            if after is None:
-                return cached[1]
-            if await self.caught_up(room, after):
-                cached = self._keywords.get(room)  # a packet event relayed meanwhile dropped it
-                if cached is not None:
-                    return cached[1]
-        now = time.monotonic()
-        generation = self._generations.get(room, 0)
+    async def _read_keywords(self, room: str) -> frozenset[str]:
+        """The keywords of the room's open keyword packets, from the store."""
         words = set()
         for active in await self.store.active(room):
             keyword = orjson.loads(active.meta).get("keyword")
             if keyword:
                 words.add(keyword)
-        found = frozenset(words)
-        if self._generations.get(room, 0) == generation:
-            if len(self._keywords) > 4096:
-                self._keywords.clear()
-            self._keywords[room] = (now + KEYWORD_CACHE_S, found)
-        return found
+        return frozenset(words)
