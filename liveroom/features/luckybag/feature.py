@@ -51,6 +51,7 @@ from liveroom.features.luckybag.rules import (
 from liveroom.features.luckybag.settings import (
     KEYWORD_CACHE_S,
     LEASE_S,
+    QUIET_CACHE_S,
     RULES_CACHE,
     BagSettings,
 )
@@ -81,7 +82,8 @@ class LuckyBags(Feature):
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
-        self._current: dict[str, tuple[float, Bag | None]] = {}
+        #: room -> (when read, on the monotonic clock; its current bag; the room's stream mark)
+        self._current: dict[str, tuple[float, Bag | None, object]] = {}
         #: per room, how many bag events this node relayed: a read of the store that a relayed
         #: event overtook may be older than the event, and is not cached
         self._generations: dict[str, int] = {}
@@ -155,12 +157,12 @@ class LuckyBags(Feature):
         )
         assert opened.deadline is not None and opened.seed_hash is not None
         body = room_event_body("bag", bag=public_view(opened, now))
-        generation = self._generations.get(room, 0)
+        version = self._version(room)
         answer = await self.store.open(
             room, bag_id, now, opened.deadline, seed, opened.seed_hash, body
         )
         self._refused(answer, "open")
-        self._cache(room, opened, generation)
+        self._cache(room, opened, version)
         self.schedule(room, bag_id, opened.deadline)
         return opened
 
@@ -271,7 +273,7 @@ class LuckyBags(Feature):
             elif claim.outcome in (Outcome.MISSING, Outcome.STATE):
                 await self.store.undue(room, bag_id)
             return claim.outcome
-        generation = self._generations.get(room, 0)
+        version = self._version(room)
         bag, users = claim.bag, claim.participants
         assert bag is not None and bag.seed is not None
         ineligible: dict[str, str] = {}
@@ -306,7 +308,7 @@ class LuckyBags(Feature):
             ineligible.update({user: "daily_cap" for user in answer.users})
         if answer.outcome is Outcome.OK:
             self._unschedule(room, bag_id)
-            self._cache(room, drawn, generation)
+            self._cache(room, drawn, version)
             log.info("bag %s/%s drawn: %d of %d", room, bag_id, len(winners), len(users))
         return answer.outcome
 
@@ -441,7 +443,7 @@ class LuckyBags(Feature):
                 return cached[1]
             if await self.caught_up(room, after):
                 cached = self._current.get(room)  # a bag event relayed meanwhile dropped it
-                if cached is not None:
+                if cached is not None and cached[2] == self.stream_mark(room):
                     return cached[1]
         if after is not None:
             # a read already in flight may have started before the event we must see
@@ -456,16 +458,21 @@ class LuckyBags(Feature):
     async def _fetch(self, room: str) -> Bag | None:
         """Read the room's current bag from the store, and cache it unless a bag event was
         relayed meanwhile (the read may be older than that event)."""
-        generation = self._generations.get(room, 0)
+        version = self._version(room)
         bag = await self.store.current(room)
-        self._cache(room, bag, generation)
+        self._cache(room, bag, version)
         return bag
 
-    def _cache(self, room: str, bag: Bag | None, generation: int) -> None:
+    def _version(self, room: str) -> tuple[int, object]:
+        """What this node has seen of ``room`` so far: the bag events it relayed, and the
+        room's stream mark (``Feature.stream_mark``). Taken before a read of the store."""
+        return self._generations.get(room, 0), self.stream_mark(room)
+
+    def _cache(self, room: str, bag: Bag | None, version: tuple[int, object]) -> None:
         """Cache ``bag`` as the room's current one, if no bag event was relayed since this
-        node's ``generation`` of the room was read."""
-        if self._generations.get(room, 0) == generation:
-            self._current[room] = (time.monotonic(), bag)
+        node's ``version`` of the room was taken."""
+        if self._generations.get(room, 0) == version[0]:
+            self._current[room] = (time.monotonic(), bag, version[1])
 
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """A bag of ``room`` changed (created, opened, revoked or drawn): what this node holds
@@ -496,13 +503,18 @@ class LuckyBags(Feature):
         session.viewer.send(frame([event("bag_mine", **mine)]))
 
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
-        """Whether the comment may join a bag: not when this node's cached bag of the room is
-        fresh, holds every bag event up to ``after``, and is no open keyword bag of this text."""
+        """Whether the comment may join a bag: not when this node's cached bag of the room
+        (kept until a bag event is relayed or the room's stream jumps, ``QUIET_CACHE_S`` at
+        most) holds every bag event up to ``after`` and is no open keyword bag of this text.
+        A comment that may join goes on to ``commented``, which reads the bag again unless
+        the cache is ``KEYWORD_CACHE_S`` fresh."""
         text = text.strip()
         if not text or len(text) > KEYWORD_MAX or who.anonymous:
             return False
         cached = self._current.get(room)
-        if cached is None or time.monotonic() - cached[0] > KEYWORD_CACHE_S:
+        if cached is None or time.monotonic() - cached[0] > QUIET_CACHE_S:
+            return True
+        if cached[2] != self.stream_mark(room):
             return True
         if after is not None and not self.caught_up_now(room, after):
             return True

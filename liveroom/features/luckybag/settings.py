@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 LEASE_S = 10.0  # how long a claimed draw is ours before another node may take it over
 KEYWORD_CACHE_S = 0.25  # how stale the room's current bag may be when matching keyword comments
 # (unless a bag event was relayed since, or the comment came after events not relayed yet)
+QUIET_CACHE_S = 30.0  # how long a cached bag may tell a comment it is no keyword (``heard``);
+# every bag change is a relayed bag event, which drops the cache first
 RULES_CACHE = 10_000  # bags whose (immutable) rules this node remembers
 
 
