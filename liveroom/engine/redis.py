@@ -57,6 +57,7 @@ from liveroom.engine.base import (
     cap_burst,
 )
 from liveroom.engine.outbox import room_change
+from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_shards import ShardedSubscriber
@@ -92,6 +93,7 @@ class RedisEngine:
                 retry=Retry(NoBackoff(), 1),
                 health_check_interval=0,
             )
+            pool.connection_class = fast_packing(pool.connection_class)
             client = aioredis.Redis(connection_pool=pool)
             client.auto_close_connection_pool = True
         self.client = client
