@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.batching import Batcher
 from liveroom.engine.coupons import CouponAnswer, coupon_key
 from liveroom.engine.orders import RedisOrders, order_fields
-from liveroom.features.flashsale.batching import Batcher
 from liveroom.features.flashsale.store import (
     Answer,
     BuyAnswer,
