@@ -26,6 +26,10 @@ uses it (``-- uses: coupon_lib``). A confirm, a cancel and an order's expiry are
 ``order_lib.lua`` (``-- uses: order_lib``), which gives a released order's coupon back:
 ``group_settle`` (called through the engine's ``RedisOrders``) and ``group_sweep`` say only
 what names a deal and a group in an order's events.
+
+Places asked together for one deal go to Redis as one ``group_join`` call (the engine's
+``Batcher``): a rush costs a round trip per batch, not per place; the script takes them one
+after another in arrival order, each as if alone, and each caller gets its own answer.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.batching import Batcher
 from liveroom.engine.coupons import CouponAnswer, coupon_key
 from liveroom.engine.orders import RedisOrders, order_fields
 from liveroom.features.groupbuy.store import (
@@ -92,6 +97,9 @@ class RedisDealStore:
         self._orders: RedisOrders[Answer, Order] = RedisOrders(
             self._run, "group_settle", Answer, _order
         )
+        #: places asked together for one deal go as one ``group_join`` call
+        self._joins: Batcher[tuple[str, str], tuple[str, str, str, int, str, str, str], JoinAnswer]
+        self._joins = Batcher(self._join_batch)
 
     @property
     def active(self) -> str:
@@ -186,24 +194,22 @@ class RedisDealStore:
         group: str = "",
         coupon: str = "",
     ) -> JoinAnswer:
+        place = (mode.value, user, name, quantity, request_id, group, coupon)
+        return await self._joins.submit((room, deal), place)
+
+    async def _join_batch(
+        self, key: tuple[str, str], places: list[tuple[str, str, str, int, str, str, str]]
+    ) -> list[JoinAnswer]:
+        """One ``group_join`` call for every place of one deal asked together."""
+        room, deal = key
         k = self.keys(room, deal)
         outbox = await self.core.outbox(room)
         keys = [k.deal, k.held, k.groups, k.open, k.fill, k.orders, k.due, k.answers, outbox]
-        code, raw, stock, fresh, formed, qty, named, off = await self._run(
-            "group_join",
-            [*keys, k.coupons],
-            [deal, mode.value, user, name, quantity, request_id, group, coupon],
-        )
-        return JoinAnswer(
-            _code(_text(code)),
-            int(qty),
-            _group(deal, raw) if raw else None,
-            int(stock),
-            bool(fresh),
-            bool(formed),
-            _text(named),
-            int(off),
-        )
+        args: list[Any] = [deal]
+        for place in places:
+            args += place
+        flat = await self._run("group_join", [*keys, k.coupons], args)
+        return [_join_answer(deal, flat[8 * i : 8 * i + 8]) for i in range(len(places))]
 
     async def _read(self, room: str, deal: str, args: list[Any]) -> list[Group]:
         k = self.keys(room, deal)
@@ -299,6 +305,20 @@ _DEAL_ANSWERS = frozenset(a.value for a in Answer)
 
 def _code(code: str) -> Answer | CouponAnswer:
     return Answer(code) if code in _DEAL_ANSWERS else CouponAnswer(code)
+
+
+def _join_answer(deal: str, reply: list[Any]) -> JoinAnswer:
+    code, raw, stock, fresh, formed, qty, named, off = reply
+    return JoinAnswer(
+        _code(_text(code)),
+        int(qty),
+        _group(deal, raw) if raw else None,
+        int(stock),
+        bool(fresh),
+        bool(formed),
+        _text(named),
+        int(off),
+    )
 
 
 def _seq(ident: str) -> int:
