@@ -3,7 +3,8 @@
 Auth: ``Authorization: Bearer <credential>``, where the credential is either the backend's API
 key (every room, every action) or a token for the room in the path. ``endpoint`` wraps a
 handler with the room-id check, the caller and role check, and JSON errors (``{"error": {code,
-message, retry}}`` with the code's HTTP status).
+message, retry}}`` with the code's HTTP status). ``order_routes`` declares the order endpoints
+(read, cancel, confirm) that every feature taking orders has, the same way for each.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from liveroom import auth, metrics
 from liveroom.auth import Identity
@@ -126,3 +128,87 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(ErrorCode.BAD_JSON, "body must be a JSON object")
     return data
+
+
+class OrderDesk(Protocol):
+    """What ``order_routes`` calls: a feature's service for the orders of its sales or deals
+    (``owner``: the sale's or the deal's id)."""
+
+    async def order(self, room: str, owner: str, order: str, user: str = "", /) -> Any:
+        """The order (its ``public()`` is the answer); raises ``not_found`` when there is none
+        or ``user`` (when given) does not own it."""
+        ...
+
+    async def cancel(self, room: str, owner: str, order: str, user: str = "", /) -> Any:
+        """Cancel the order (``user``, when given, must own it): the body of the answer."""
+        ...
+
+    async def confirm(self, room: str, owner: str, order: str, /) -> Any:
+        """Mark the order paid: the body of the answer."""
+        ...
+
+
+def order_owner(who: Identity) -> str:
+    """Orders a caller may see and cancel: a viewer only its own ("" = every order)."""
+    return "" if who.may("host") else who.user
+
+
+#: the OpenAPI blocks of the order endpoints, after each feature's own summary line
+_GET_ORDER = """
+---
+responses:
+  "200":
+    description: the order
+    content: {application/json: {schema: {type: object, required: [order]}}}
+"""
+_SETTLED = """
+---
+responses:
+  "200":
+    description: the %s order
+    content: {application/json: {schema: {type: object}}}
+"""
+
+
+def order_routes(
+    path: str, owner: str, desk: OrderDesk, module: str, *, get: str, cancel: str, confirm: str
+) -> list[BaseRoute]:
+    """The order endpoints of a feature: ``GET path`` (one order; a viewer sees only its own),
+    ``POST path/cancel`` (a viewer cancels its own, a host any) and ``POST path/confirm``
+    (payment; the backend's API key only). ``path`` ends in ``/{<owner>}/orders/{order}``;
+    ``desk`` answers them. ``get``, ``cancel`` and ``confirm`` are the endpoints' summaries in
+    the OpenAPI document, where they are tagged by ``module`` (the feature's routes module), as
+    if written there."""
+
+    def ids(request: Request) -> tuple[str, str, str]:
+        return (
+            request.path_params["room"],
+            path_id(request, owner, f"{owner} id"),
+            path_id(request, "order", "order id"),
+        )
+
+    async def get_order(request: Request, node: NodeContext, who: Identity) -> Any:
+        found = await desk.order(*ids(request), order_owner(who))
+        return {"order": found.public()}
+
+    async def cancel_order(request: Request, node: NodeContext, who: Identity) -> Any:
+        return await desk.cancel(*ids(request), order_owner(who))
+
+    async def confirm_order(request: Request, node: NodeContext, who: Identity) -> Any:
+        return await desk.confirm(*ids(request))
+
+    for fn, summary, block in (
+        (get_order, get, _GET_ORDER),
+        (cancel_order, cancel, _SETTLED % "cancelled"),
+        (confirm_order, confirm, _SETTLED % "paid"),
+    ):
+        fn.__doc__ = summary + block
+        fn.__module__ = module
+        fn.__qualname__ = fn.__name__
+    viewer = endpoint(role="viewer")
+    backend = endpoint(role="admin", backend_only=True)
+    return [
+        Route(path, viewer(get_order), methods=["GET"]),
+        Route(path + "/cancel", viewer(cancel_order), methods=["POST"]),
+        Route(path + "/confirm", backend(confirm_order), methods=["POST"]),
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 
 from liveroom.client.http import Http, Json, fields
+from liveroom.client.orders import OrderCalls
 
 DEAL = "/api/rooms/{room}/deals/{deal}"
 GROUP = DEAL + "/groups/{group}"
@@ -148,26 +149,17 @@ class GroupOrders:
     """Orders of formed groups: read, confirm payment, cancel (as ``lr.orders``)."""
 
     def __init__(self, http: Http) -> None:
-        self._http = http
+        self._calls = OrderCalls(http, ORDER, "deal")
 
     async def get(self, room: str, deal: str, order: str) -> Json:
         """One order: ``group``, ``user``, ``quantity``, ``price``, ``discount``, ``coupon``,
         ``coupon_refused``, ``total``, ``status``."""
-        answer: Json = await self._http.call(
-            "GET", ORDER, key="order", room=room, deal=deal, order=order
-        )
-        return answer
+        return await self._calls.get(room, deal, order)
 
     async def confirm(self, room: str, deal: str, order: str) -> Json:
         """Mark a reserved group order paid (API key only); as ``orders.confirm``."""
-        answer: Json = await self._http.call(
-            "POST", ORDER + "/confirm", room=room, deal=deal, order=order
-        )
-        return answer
+        return await self._calls.confirm(room, deal, order)
 
     async def cancel(self, room: str, deal: str, order: str) -> Json:
         """Cancel an unpaid group order: its units go back to the deal, once."""
-        answer: Json = await self._http.call(
-            "POST", ORDER + "/cancel", room=room, deal=deal, order=order
-        )
-        return answer
+        return await self._calls.cancel(room, deal, order)

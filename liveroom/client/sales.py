@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 
 from liveroom.client.http import Http, Json, fields
+from liveroom.client.orders import OrderCalls
 
 SALE = "/api/rooms/{room}/sales/{sale}"
 ORDER = SALE + "/orders/{order}"
@@ -135,15 +136,12 @@ class Orders:
     """Orders of a flash sale: read, confirm payment, cancel."""
 
     def __init__(self, http: Http) -> None:
-        self._http = http
+        self._calls = OrderCalls(http, ORDER, "sale")
 
     async def get(self, room: str, sale: str, order: str) -> Json:
         """One order: ``user``, ``quantity``, ``status`` (``reserved``, ``paid``,
         ``cancelled``, ``expired``), ``deadline``, ``request_id``."""
-        answer: Json = await self._http.call(
-            "GET", ORDER, key="order", room=room, sale=sale, order=order
-        )
-        return answer
+        return await self._calls.get(room, sale, order)
 
     async def confirm(self, room: str, sale: str, order: str) -> Json:
         """Mark a reserved order paid (API key only); call it when the shop has the money.
@@ -152,15 +150,9 @@ class Orders:
         (expired past its deadline, cancelled, or paid already: after a ``NetworkError``, a
         ``Conflict`` whose ``details["order"]["status"]`` is ``paid`` means the first call won).
         """
-        answer: Json = await self._http.call(
-            "POST", ORDER + "/confirm", room=room, sale=sale, order=order
-        )
-        return answer
+        return await self._calls.confirm(room, sale, order)
 
     async def cancel(self, room: str, sale: str, order: str) -> Json:
         """Cancel an unpaid order: its units go back on sale and to the buyer's quota, once.
         Returns ``{"order", "stock"}``; ``Conflict`` if it is not reserved any more."""
-        answer: Json = await self._http.call(
-            "POST", ORDER + "/cancel", room=room, sale=sale, order=order
-        )
-        return answer
+        return await self._calls.cancel(room, sale, order)

@@ -22,9 +22,10 @@ MAX_PIPELINE = 500
 
 #: the package whose ``lua/`` folder holds the core's scripts; a feature passes its own
 CORE = "liveroom.engine"
-#: a line ``-- uses: <lib>`` in a script (or its family's head) puts the core's
+#: a line ``-- uses: <lib>`` in a script (or its family's head, or a library) puts the core's
 #: ``lua/<lib>.lua`` in front of it: ``stream_lib`` (the one way to append to a room's stream or
-#: read its epoch), ``coupon_lib`` (the one way to use a coupon or give it back)
+#: read its epoch), ``coupon_lib`` (the one way to use a coupon or give it back), ``order_lib``
+#: (the one way to confirm, cancel or expire a reserved order; it uses ``coupon_lib``)
 USES = re.compile(r"^-- uses: ([a-z_]+_lib)$", re.MULTILINE)
 
 
@@ -46,16 +47,30 @@ def script_source(name: str, package: str = CORE) -> str:
     (``outbox_lib.lua``, shared by every script); each core library the script or its family's
     head names in a ``-- uses: <lib>`` line (``USES``), in the order named; its family's shared
     head, when there is one (``bag_lib.lua`` before every ``bag_*.lua``, ``packet_lib.lua``
-    before ``packet_*``); then its own file. Lua scripts cannot include each other; this is how
-    they share code."""
+    before ``packet_*``); then its own file. A library's own ``-- uses:`` lines put what it uses
+    in front of it (``order_lib`` brings ``coupon_lib``), each library once. Lua scripts cannot
+    include each other; this is how they share code."""
     lib = name.partition("_")[0] + "_lib"
     shipped = _lua_dir(package).joinpath(f"{lib}.lua").is_file()
     if lib == name or not shipped:
         source = load_source(name, package)
     else:
         source = load_source(lib, package) + "\n" + load_source(name, package)
-    libs = [load_source(used) for used in dict.fromkeys(USES.findall(source))]
-    return load_source(OUTBOX_LIB) + "\n" + "\n".join([*libs, source])
+    libs: dict[str, str] = {}
+    for used in USES.findall(source):
+        _add_lib(used, libs, set())
+    return load_source(OUTBOX_LIB) + "\n" + "\n".join([*libs.values(), source])
+
+
+def _add_lib(name: str, libs: dict[str, str], on_the_way: set[str]) -> None:
+    """Put core library ``name`` into ``libs`` after the libraries it uses, each once."""
+    if name in libs or name in on_the_way:  # there already, or a cycle
+        return
+    on_the_way.add(name)
+    source = load_source(name)
+    for used in USES.findall(source):
+        _add_lib(used, libs, on_the_way)
+    libs[name] = source
 
 
 class Scripts:

@@ -3,7 +3,7 @@
 The package, by layer:
 
 - ``store.py``: the ``SaleStore`` contract, its records and the audit; ``store_memory.py`` and
-  ``store_redis.py`` (with ``lua/sale_*.lua`` and ``batching.py``) fulfil it;
+  ``store_redis.py`` (with ``lua/sale_*.lua`` and the engine's ``Batcher``) fulfil it;
 - ``service.py``: ``FlashSale``, the store's answers turned into replies and room events;
 - ``commands.py`` (WebSocket) and ``routes.py`` (HTTP): what clients send;
 - ``errors.py`` (``SaleCode``) and ``settings.py`` (``SaleSettings``).

@@ -21,7 +21,7 @@ from liveroom.features.flashsale.commands import coupon_field, quantity_field, r
 from liveroom.features.flashsale.service import FlashSale
 from liveroom.features.flashsale.settings import SaleSettings
 from liveroom.features.flashsale.store import MAX_QUANTITY, Sale, SaleSpec
-from liveroom.http import acting_for, endpoint, path_id, read_json
+from liveroom.http import acting_for, endpoint, order_routes, path_id, read_json
 from liveroom.protocol import OBJECT_ID, ident_field, int_field
 
 SALE_FIELDS = frozenset(
@@ -88,15 +88,6 @@ def _ids(request: Request) -> tuple[str, str]:
     return request.path_params["room"], path_id(request, "sale", "sale id")
 
 
-def _order_id(request: Request) -> str:
-    return path_id(request, "order", "order id")
-
-
-def _owner(who: Identity) -> str:
-    """Orders a caller may see and cancel: a viewer only its own ("" = every order)."""
-    return "" if who.may("host") else who.user
-
-
 class SaleRoutes:
     """The flash-sale endpoints of one node, bound to its ``FlashSale``."""
 
@@ -106,9 +97,8 @@ class SaleRoutes:
 
     def routes(self) -> list[BaseRoute]:
         viewer, host = endpoint(role="viewer"), endpoint(role="host")
-        backend = endpoint(role="admin", backend_only=True)
         base = "/api/rooms/{room}/sales"
-        order = base + "/{sale}/orders/{order}"
+        orders = base + "/{sale}/orders/{order}"
         return [
             Route(base, host(self.create_sale), methods=["POST"]),
             Route(base, viewer(self.list_sales), methods=["GET"]),
@@ -118,9 +108,15 @@ class SaleRoutes:
             Route(base + "/{sale}/stock", host(self.adjust_stock), methods=["POST"]),
             Route(base + "/{sale}/buy", viewer(self.buy), methods=["POST"]),
             Route(base + "/{sale}/audit", host(self.get_audit), methods=["GET"]),
-            Route(order, viewer(self.get_order), methods=["GET"]),
-            Route(order + "/cancel", viewer(self.cancel_order), methods=["POST"]),
-            Route(order + "/confirm", backend(self.confirm_order), methods=["POST"]),
+            *order_routes(
+                orders,
+                "sale",
+                self.sales,
+                __name__,
+                get="One order (a viewer sees only its own).",
+                cancel="Cancel an unpaid order; its units go back on sale.",
+                confirm="Confirm an order's payment (backend API key only).",
+            ),
         ]
 
     async def create_sale(self, request: Request, node: NodeContext, who: Identity) -> Any:
@@ -253,40 +249,6 @@ class SaleRoutes:
         return await self.sales.buy(
             room, sale, buyer.user, buyer.name, quantity, request_id, coupon
         )
-
-    async def get_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
-        """One order (a viewer sees only its own).
-        ---
-        responses:
-          "200":
-            description: the order
-            content: {application/json: {schema: {type: object, required: [order]}}}
-        """
-        room, sale = _ids(request)
-        order = await self.sales.order(room, sale, _order_id(request), _owner(who))
-        return {"order": order.public()}
-
-    async def cancel_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
-        """Cancel an unpaid order; its units go back on sale.
-        ---
-        responses:
-          "200":
-            description: the cancelled order
-            content: {application/json: {schema: {type: object}}}
-        """
-        room, sale = _ids(request)
-        return await self.sales.cancel(room, sale, _order_id(request), _owner(who))
-
-    async def confirm_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
-        """Confirm an order's payment (backend API key only).
-        ---
-        responses:
-          "200":
-            description: the paid order
-            content: {application/json: {schema: {type: object}}}
-        """
-        room, sale = _ids(request)
-        return await self.sales.confirm(room, sale, _order_id(request))
 
     async def get_audit(self, request: Request, node: NodeContext, who: Identity) -> Any:
         """The sale's ledger: stock, reserved, paid and every order.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from liveroom.engine.coupons import COUPON_REFUSALS, CouponAnswer
+from liveroom.engine.orders import settled_reply
 from liveroom.errors import Code, CommandError, EngineUnavailable, ErrorCode
 from liveroom.features.flashsale.errors import SaleCode
 from liveroom.features.flashsale.store import (
@@ -221,19 +222,10 @@ class FlashSale:
                 self._products = {key: found}
         return found
 
-    def _settled(self, room: str, sale: str, answer: OrderAnswer) -> dict[str, Any]:
+    def _settled(self, room: str, sale: str, answer: OrderAnswer[Answer, Order]) -> dict[str, Any]:
         if answer.moved:
             self.stock_moved(room, sale)
-        if answer.code is Answer.NOT_FOUND or answer.order is None:
-            raise CommandError(ErrorCode.NOT_FOUND, "no such order", sale=sale)
-        if answer.code is not Answer.OK:
-            raise CommandError(
-                ErrorCode.CONFLICT,
-                f"the order is {answer.order.status.value}",
-                sale=sale,
-                order=answer.order.public(),
-            )
-        return {"order": answer.order.public(), "stock": answer.stock}
+        return settled_reply(answer, sale=sale)
 
     async def order(self, room: str, sale: str, order: str, user: str = "") -> Order:
         found = await self.store.order(room, sale, order)

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from liveroom.engine import orders
 from liveroom.engine.coupons import CouponAnswer
+
+# the engine's, named here too: a feature's callers read its orders' statuses and answers here
+from liveroom.engine.orders import OrderAnswer as OrderAnswer
+from liveroom.engine.orders import OrderStatus as OrderStatus
 
 #: the most units one buy may ask for; more is ``invalid_quantity`` before the store is asked
 MAX_QUANTITY = 10_000
@@ -36,15 +41,6 @@ class SaleStatus(StrEnum):
     CREATED = "created"
     OPEN = "open"
     CLOSED = "closed"
-
-
-class OrderStatus(StrEnum):
-    """RESERVED → PAID, or RESERVED → CANCELLED / EXPIRED (stock and quota go back)."""
-
-    RESERVED = "reserved"
-    PAID = "paid"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
 
 
 class Answer(StrEnum):
@@ -119,27 +115,12 @@ class Sale:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    """A reservation. ``price`` is the sale's unit price when it was made; ``discount`` (fen)
-    what its ``coupon`` took off (0 and "" without one); the buyer pays ``total``."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order(orders.Order):
+    """A reservation in a sale (``liveroom.engine.orders.Order``: ``price`` is the sale's unit
+    price when it was made)."""
 
-    id: str
     sale: str
-    user: str
-    quantity: int
-    status: OrderStatus
-    deadline: float
-    request_id: str
-    created: float
-    price: int = 0
-    discount: int = 0
-    coupon: str = ""
-
-    @property
-    def total(self) -> int:
-        """What the buyer pays, in fen: never below zero (a discount never exceeds the order)."""
-        return self.price * self.quantity - self.discount
 
     def public(self) -> dict[str, Any]:
         return {
@@ -181,16 +162,6 @@ class BuyAnswer:
     def total(self) -> int:
         """What the buyer pays for the order, in fen (as ``Order.total``)."""
         return self.price * self.quantity - self.discount
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAnswer:
-    """The answer to a confirm or cancel. ``moved`` is True when stock came back in this call."""
-
-    code: Answer
-    order: Order | None = None
-    stock: int = 0
-    moved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +226,14 @@ class SaleStore(Protocol):
         expiry gives the coupon back in its own step (``liveroom.engine.coupons``)."""
         ...
 
-    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer:
+    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer[Answer, Order]:
         """Mark a reserved order paid. Again on a paid order: ok. Past its deadline, the order
         expires instead and the answer is ``conflict``."""
         ...
 
-    async def cancel(self, room: str, sale: str, order: str, user: str = "") -> OrderAnswer:
+    async def cancel(
+        self, room: str, sale: str, order: str, user: str = ""
+    ) -> OrderAnswer[Answer, Order]:
         """Give a reserved order's stock and quota back, once. ``user`` (when given) must own
         the order, or the answer is ``not_found``. Cancelling a paid order is ``conflict``."""
         ...

@@ -3,10 +3,11 @@
 Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
 ``store_redis.py``; the answers are the same, and so are the business events each change
 appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). A buy's
-coupon is used, and a released order's coupon given back, through the memory engine's
-``MemoryCoupons`` (``MemoryHost.coupons``) inside the same step. Time comes from the memory
-engine's clock (``MemoryHost.clock``), in seconds, kept to the millisecond as the Redis store
-keeps it.
+coupon is used through the memory engine's ``MemoryCoupons`` (``MemoryHost.coupons``) inside the
+same step; a confirm, a cancel and an expiry are the engine's ``MemoryOrders``
+(``liveroom.engine.orders``), the twin of ``order_lib.lua``, which gives a released order's
+coupon back. Time comes from the memory engine's clock (``MemoryHost.clock``), in seconds, kept
+to the millisecond as the Redis store keeps it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from liveroom.engine.coupons import CouponAnswer, MemoryCoupons
+from liveroom.engine.orders import MemoryOrders, round_ms
 from liveroom.features.flashsale.store import (
     Answer,
     BuyAnswer,
@@ -43,6 +45,21 @@ class _Sale:
     answers: dict[tuple[str, str], BuyAnswer] = field(default_factory=dict)
     gate: float = 0.0
 
+    # the sale as ``MemoryOrders`` sees it (an ``OrderBook``)
+    @property
+    def stock(self) -> int:
+        return self.sale.stock
+
+    def count(self, *, stock: int = 0, reserved: int = 0, paid: int = 0) -> None:
+        s = self.sale
+        self.sale = replace(
+            s,
+            version=s.version + 1,
+            stock=s.stock + stock,
+            reserved=s.reserved + reserved,
+            paid=s.paid + paid,
+        )
+
 
 class MemorySaleStore:
     """Satisfies ``SaleStore``."""
@@ -56,6 +73,9 @@ class MemorySaleStore:
         self.clock = clock
         self.emit = emit
         self.coupons = coupons
+        self.orders: MemoryOrders[Answer, Order] = MemoryOrders(
+            clock, emit, coupons, Answer, _order_event
+        )
         self._sales: dict[tuple[str, str], _Sale] = {}
         self._active: set[tuple[str, str]] = set()
 
@@ -84,7 +104,7 @@ class MemorySaleStore:
             reserved=0,
             paid=0,
             version=1,
-            created=_round_ms(self.clock()),
+            created=round_ms(self.clock()),
         )
         self._sales[(room, spec.id)] = _Sale(sale)
         return SaleChange(Answer.OK, sale)
@@ -105,7 +125,7 @@ class MemorySaleStore:
         if current.status is SaleStatus.CLOSED:
             return SaleChange(Answer.CONFLICT, current)
         if current.status is SaleStatus.CREATED:
-            start = current.start or _round_ms(self.clock())
+            start = current.start or round_ms(self.clock())
             end = current.end
             if not end and current.duration > 0:
                 end = start + current.duration
@@ -163,7 +183,7 @@ class MemorySaleStore:
         stored = rec.answers.get((user, request_id))
         if stored is not None:
             return replace(stored, stock=current.stock, fresh=False)
-        now = _round_ms(self.clock())
+        now = round_ms(self.clock())
         code: Answer | CouponAnswer = Answer.OK
         if current.status is SaleStatus.CREATED or (current.start and now < current.start):
             code = Answer.NOT_STARTED
@@ -192,7 +212,7 @@ class MemorySaleStore:
             user=user,
             quantity=quantity,
             status=OrderStatus.RESERVED,
-            deadline=_round_ms(now + current.payment_s),
+            deadline=round_ms(now + current.payment_s),
             request_id=request_id,
             created=now,
             price=current.price,
@@ -236,87 +256,31 @@ class MemorySaleStore:
         rec.answers[(user, request_id)] = replace(answer, fresh=False)
         return answer
 
-    def _release(self, rec: _Sale, order: Order, status: OrderStatus) -> Order:
-        self._order_event(rec, order, status)
-        if order.coupon:
-            self.coupons.give_back(rec.sale.room, order.coupon, order.id, status.value)
-        held = rec.held.get(order.user, 0) - order.quantity
-        if held > 0:
-            rec.held[order.user] = held
-        else:
-            rec.held.pop(order.user, None)
-        rec.due.pop(order.id, None)
-        current = rec.sale
-        self._bump(
-            rec,
-            stock=current.stock + order.quantity,
-            reserved=current.reserved - order.quantity,
-        )
-        order = replace(order, status=status)
-        rec.orders[order.id] = order
-        return order
+    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer[Answer, Order]:
+        return self.orders.settle(room, self._sales.get((room, sale)), order, confirm=True, user="")
 
-    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer:
-        return self._settle(room, sale, order, confirm=True, user="")
-
-    async def cancel(self, room: str, sale: str, order: str, user: str = "") -> OrderAnswer:
-        return self._settle(room, sale, order, confirm=False, user=user)
-
-    def _settle(
-        self, room: str, sale: str, order_id: str, *, confirm: bool, user: str
-    ) -> OrderAnswer:
+    async def cancel(
+        self, room: str, sale: str, order: str, user: str = ""
+    ) -> OrderAnswer[Answer, Order]:
         rec = self._sales.get((room, sale))
-        order = rec.orders.get(order_id) if rec is not None else None
-        if rec is None or order is None or (user and order.user != user):
-            return OrderAnswer(Answer.NOT_FOUND)
-        moved = False
-        if order.status is OrderStatus.RESERVED and _round_ms(self.clock()) >= order.deadline:
-            order = self._release(rec, order, OrderStatus.EXPIRED)
-            moved = True
-        code = Answer.OK
-        if confirm:
-            if order.status is OrderStatus.RESERVED:
-                rec.due.pop(order.id, None)
-                order = replace(order, status=OrderStatus.PAID)
-                rec.orders[order.id] = order
-                self._order_event(rec, order, OrderStatus.PAID)
-                current = rec.sale
-                self._bump(
-                    rec,
-                    reserved=current.reserved - order.quantity,
-                    paid=current.paid + order.quantity,
-                )
-            elif order.status is not OrderStatus.PAID:
-                code = Answer.CONFLICT
-        elif order.status is OrderStatus.RESERVED:
-            order = self._release(rec, order, OrderStatus.CANCELLED)
-            moved = True
-        elif order.status is OrderStatus.PAID:
-            code = Answer.CONFLICT
-        return OrderAnswer(code, order, rec.sale.stock, moved)
-
-    def _order_event(self, rec: _Sale, order: Order, status: OrderStatus) -> None:
-        data = {"order": order.id, "sale": order.sale, "user": order.user}
-        self.emit(rec.sale.room, f"order.{status.value}", {**data, "quantity": order.quantity})
+        return self.orders.settle(room, rec, order, confirm=False, user=user)
 
     async def order(self, room: str, sale: str, order: str) -> Order | None:
         rec = self._sales.get((room, sale))
         return rec.orders.get(order) if rec is not None else None
 
     async def sweep(self, batch: int = 500) -> list[Swept]:
-        now = _round_ms(self.clock())
+        now = round_ms(self.clock())
         out: list[Swept] = []
         for key in list(self._active):
             rec = self._sales.get(key)
             if rec is None:
                 self._active.discard(key)
                 continue
-            due = sorted((d, o) for o, d in rec.due.items() if d <= now)[:batch]
-            for _, order_id in due:
-                self._release(rec, rec.orders[order_id], OrderStatus.EXPIRED)
+            expired = self.orders.expire(key[0], rec, now, batch)
             current = rec.sale
-            if due:
-                out.append(Swept(key[0], key[1], len(due), current.stock))
+            if expired:
+                out.append(Swept(key[0], key[1], expired, current.stock))
             ended = current.status is SaleStatus.CLOSED or (current.end and now >= current.end)
             if ended and not rec.due:
                 self._active.discard(key)
@@ -340,9 +304,9 @@ class MemorySaleStore:
         return rec.gate - now
 
 
-def _round_ms(seconds: float) -> float:
-    """``seconds`` rounded to the millisecond, as the Redis store keeps times (still seconds)."""
-    return round(seconds * 1000) / 1000
+def _order_event(order: Order) -> dict[str, Any]:
+    """The body of an order's ``order.paid``, ``order.cancelled`` or ``order.expired`` event."""
+    return {"order": order.id, "sale": order.sale, "user": order.user, "quantity": order.quantity}
 
 
 #: the static conformance check (mypy): a ``MemorySaleStore`` is a ``SaleStore``

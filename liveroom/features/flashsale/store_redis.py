@@ -20,9 +20,10 @@ Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with sk
 still agree on windows and deadlines. Redis keeps them in integer milliseconds; this module
 converts at the boundary (``_to_ms`` going in, ``/ 1000`` coming out), so callers see seconds.
 
-A buy naming a coupon uses it in ``sale_buy`` itself, and a cancel or an expiry gives it back
-in ``sale_settle`` or ``sale_expire``: the core's ``coupon_lib.lua`` is put in front of the
-three (``-- uses: coupon_lib``).
+A buy naming a coupon uses it in ``sale_buy`` itself (``-- uses: coupon_lib``). A confirm, a
+cancel and an expiry are the core's ``order_lib.lua`` (``-- uses: order_lib``), which gives a
+released order's coupon back: ``sale_settle`` (called through the engine's ``RedisOrders``) and
+``sale_expire`` say only what names a sale in an order's events.
 
 Buys that arrive together for one sale go to Redis as one ``sale_buy`` call (``Batcher``): a
 rush costs a round trip per batch, not per buy, and each buyer still gets its own answer.
@@ -36,15 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.batching import Batcher
 from liveroom.engine.coupons import CouponAnswer, coupon_key
-from liveroom.features.flashsale.batching import Batcher
+from liveroom.engine.orders import RedisOrders, order_fields
 from liveroom.features.flashsale.store import (
     Answer,
     BuyAnswer,
     Ledger,
     Order,
     OrderAnswer,
-    OrderStatus,
     Sale,
     SaleChange,
     SaleSpec,
@@ -88,6 +89,9 @@ class RedisSaleStore:
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._buys: Batcher[tuple[str, str], tuple[str, str, int, str], BuyAnswer] = Batcher(
             self._buy_batch
+        )
+        self._orders: RedisOrders[Answer, Order] = RedisOrders(
+            self._run, "sale_settle", Answer, _order
         )
 
     @property
@@ -187,27 +191,20 @@ class RedisSaleStore:
         return [_buy_answer(flat[4 * i : 4 * i + 4], buy[2]) for i, buy in enumerate(buys)]
 
     async def _settle(
-        self, room: str, sale: str, order: str, action: str, user: str
-    ) -> OrderAnswer:
+        self, room: str, sale: str, order: str, confirm: bool, user: str
+    ) -> OrderAnswer[Answer, Order]:
         k = self.keys(room, sale)
         outbox = await self.core.outbox(room)
-        code, raw, stock, moved = await self._run(
-            "sale_settle",
-            [k.sale, k.held, k.orders, k.due, outbox, k.coupons],
-            [order, action, user, sale],
-        )
-        return OrderAnswer(
-            Answer(_text(code)),
-            _order(sale, raw) if raw is not None else None,
-            int(stock),
-            bool(moved),
-        )
+        keys = [k.sale, k.held, k.orders, k.due, outbox, k.coupons]
+        return await self._orders.settle(keys, sale, order, confirm=confirm, user=user)
 
-    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer:
-        return await self._settle(room, sale, order, "confirm", "")
+    async def confirm(self, room: str, sale: str, order: str) -> OrderAnswer[Answer, Order]:
+        return await self._settle(room, sale, order, True, "")
 
-    async def cancel(self, room: str, sale: str, order: str, user: str = "") -> OrderAnswer:
-        return await self._settle(room, sale, order, "cancel", user)
+    async def cancel(
+        self, room: str, sale: str, order: str, user: str = ""
+    ) -> OrderAnswer[Answer, Order]:
+        return await self._settle(room, sale, order, False, user)
 
     async def order(self, room: str, sale: str, order: str) -> Order | None:
         async with self.core.guard():
@@ -323,21 +320,7 @@ def _sale(room: str, sale: str, f: dict[str, Any]) -> Sale:
 
 
 def _order(sale: str, raw: bytes) -> Order:
-    o = orjson.loads(raw)
-    return Order(
-        id=o["id"],
-        sale=sale,
-        user=o["user"],
-        quantity=int(o["quantity"]),
-        status=OrderStatus(o["status"]),
-        deadline=o["deadline"] / 1000,
-        request_id=o["request"],
-        created=o["created"] / 1000,
-        # orders reserved before coupons existed carry none of the three
-        price=o.get("price", 0),
-        discount=o.get("discount", 0),
-        coupon=o.get("coupon", ""),
-    )
+    return Order(**order_fields(orjson.loads(raw)), sale=sale)
 
 
 #: the static conformance check (mypy): a ``RedisSaleStore`` is a ``SaleStore``

@@ -29,7 +29,7 @@ from liveroom.features.groupbuy.store import (
     DealSpec,
     Mode,
 )
-from liveroom.http import acting_for, endpoint, path_id, read_json
+from liveroom.http import acting_for, endpoint, order_routes, path_id, read_json
 from liveroom.protocol import OBJECT_ID, ident_field, int_field
 
 DEAL_FIELDS = frozenset(
@@ -103,11 +103,6 @@ def _ids(request: Request) -> tuple[str, str]:
     return request.path_params["room"], path_id(request, "deal", "deal id")
 
 
-def _owner(who: Identity) -> str:
-    """Orders a caller may see and cancel: a viewer only its own ("" = every order)."""
-    return "" if who.may("host") else who.user
-
-
 class DealRoutes:
     """The group-buy endpoints of one node, bound to its ``GroupBuy``."""
 
@@ -117,10 +112,9 @@ class DealRoutes:
 
     def routes(self) -> list[BaseRoute]:
         viewer, host = endpoint(role="viewer"), endpoint(role="host")
-        backend = endpoint(role="admin", backend_only=True)
         base = "/api/rooms/{room}/deals"
         deal = base + "/{deal}"
-        order = deal + "/orders/{order}"
+        orders = deal + "/orders/{order}"
         return [
             Route(base, host(self.create_deal), methods=["POST"]),
             Route(base, viewer(self.list_deals), methods=["GET"]),
@@ -133,9 +127,15 @@ class DealRoutes:
             Route(deal + "/match", viewer(self.match_group), methods=["POST"]),
             Route(deal + "/groups/{group}", viewer(self.get_group), methods=["GET"]),
             Route(deal + "/groups/{group}/join", viewer(self.join_group), methods=["POST"]),
-            Route(order, viewer(self.get_order), methods=["GET"]),
-            Route(order + "/cancel", viewer(self.cancel_order), methods=["POST"]),
-            Route(order + "/confirm", backend(self.confirm_order), methods=["POST"]),
+            *order_routes(
+                orders,
+                "deal",
+                self.groups,
+                __name__,
+                get="One group order (a viewer sees only its own).",
+                cancel="Cancel an unpaid group order; its units go back to the deal.",
+                confirm="Confirm a group order's payment (backend API key only).",
+            ),
         ]
 
     async def create_deal(self, request: Request, node: NodeContext, who: Identity) -> Any:
@@ -354,41 +354,3 @@ class DealRoutes:
             content: {application/json: {schema: {type: object, required: [group]}}}
         """
         return await self._take(request, who, Mode.JOIN, path_id(request, "group", "group id"))
-
-    async def get_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
-        """One group order (a viewer sees only its own).
-        ---
-        responses:
-          "200":
-            description: the order
-            content: {application/json: {schema: {type: object, required: [order]}}}
-        """
-        room, deal = _ids(request)
-        found = await self.groups.order(
-            room, deal, path_id(request, "order", "order id"), _owner(who)
-        )
-        return {"order": found.public()}
-
-    async def cancel_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
-        """Cancel an unpaid group order; its units go back to the deal.
-        ---
-        responses:
-          "200":
-            description: the cancelled order
-            content: {application/json: {schema: {type: object}}}
-        """
-        room, deal = _ids(request)
-        return await self.groups.cancel(
-            room, deal, path_id(request, "order", "order id"), _owner(who)
-        )
-
-    async def confirm_order(self, request: Request, node: NodeContext, who: Identity) -> Any:
-        """Confirm a group order's payment (backend API key only).
-        ---
-        responses:
-          "200":
-            description: the paid order
-            content: {application/json: {schema: {type: object}}}
-        """
-        room, deal = _ids(request)
-        return await self.groups.confirm(room, deal, path_id(request, "order", "order id"))

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from liveroom.engine.coupons import COUPON_REFUSALS, CouponAnswer
+from liveroom.engine.orders import settled_reply
 from liveroom.errors import Code, CommandError, EngineUnavailable, ErrorCode
 from liveroom.features.groupbuy.errors import GroupCode
 from liveroom.features.groupbuy.store import (
@@ -260,19 +261,10 @@ class GroupBuy:
         await self.paid(room, paid.user, {"kind": "group", **paid.public()})
         return settled
 
-    def _settled(self, room: str, deal: str, answer: OrderAnswer) -> dict[str, Any]:
+    def _settled(self, room: str, deal: str, answer: OrderAnswer[Answer, Order]) -> dict[str, Any]:
         if answer.moved:
             self.moved(room, deal)
-        if answer.code is Answer.NOT_FOUND or answer.order is None:
-            raise CommandError(ErrorCode.NOT_FOUND, "no such order", deal=deal)
-        if answer.code is not Answer.OK:
-            raise CommandError(
-                ErrorCode.CONFLICT,
-                f"the order is {answer.order.status.value}",
-                deal=deal,
-                order=answer.order.public(),
-            )
-        return {"order": answer.order.public(), "stock": answer.stock}
+        return settled_reply(answer, deal=deal)
 
     async def order(self, room: str, deal: str, order: str, user: str = "") -> Order:
         found = await self.store.order(room, deal, order)

@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from liveroom.engine import orders
 from liveroom.engine.coupons import COUPON_REFUSALS, CouponAnswer
+
+# the engine's, named here too: a feature's callers read its orders' statuses and answers here
+from liveroom.engine.orders import OrderAnswer as OrderAnswer
+from liveroom.engine.orders import OrderStatus as OrderStatus
 
 #: the most units one place may hold; more is ``bad_quantity`` before the store is asked
 MAX_QUANTITY = 100
@@ -52,15 +57,6 @@ class GroupStatus(StrEnum):
     OPEN = "open"
     FORMED = "formed"
     FAILED = "failed"
-
-
-class OrderStatus(StrEnum):
-    """As the flash sale's: RESERVED → PAID, or RESERVED → CANCELLED / EXPIRED."""
-
-    RESERVED = "reserved"
-    PAID = "paid"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
 
 
 class Mode(StrEnum):
@@ -204,27 +200,15 @@ class Group:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    id: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order(orders.Order):
+    """A formed group's order (``liveroom.engine.orders.Order``: ``price`` is the group price
+    per unit, ``coupon`` the one the order uses, "" for none)."""
+
     deal: str
     group: str
-    user: str
-    quantity: int
-    price: int  # unit price charged, in fen
-    discount: int  # fen its coupon took off the whole order
-    status: OrderStatus
-    deadline: float
-    request_id: str
-    created: float
-    coupon: str = ""  # the coupon the order uses ("" for none)
     #: why the coupon named at join was not used at the fill ("" when it was, or none named)
     coupon_refused: CouponAnswer | None = None
-
-    @property
-    def total(self) -> int:
-        """What the buyer pays, in fen."""
-        return self.quantity * self.price - self.discount
 
     def public(self) -> dict[str, Any]:
         refused = self.coupon_refused
@@ -263,16 +247,6 @@ class JoinAnswer:
     formed: bool = False
     coupon: str = ""
     discount: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAnswer:
-    """The answer to a confirm or cancel. ``moved`` is True when stock came back in this call."""
-
-    code: Answer
-    order: Order | None = None
-    stock: int = 0
-    moved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,12 +332,14 @@ class DealStore(Protocol):
         """Up to ``limit`` open groups, in the order a match picks them (fullest first)."""
         ...
 
-    async def confirm(self, room: str, deal: str, order: str) -> OrderAnswer:
+    async def confirm(self, room: str, deal: str, order: str) -> OrderAnswer[Answer, Order]:
         """As ``SaleStore.confirm``: reserved → paid; again on paid: ok; past the deadline the
         order expires instead and the answer is ``conflict``."""
         ...
 
-    async def cancel(self, room: str, deal: str, order: str, user: str = "") -> OrderAnswer:
+    async def cancel(
+        self, room: str, deal: str, order: str, user: str = ""
+    ) -> OrderAnswer[Answer, Order]:
         """As ``SaleStore.cancel``: a reserved order's units, quota and coupon go back once."""
         ...
 

@@ -3,10 +3,12 @@
 Every method runs without awaiting in the middle, so each is atomic like its Lua twin in
 ``store_redis.py``; the answers are the same, and so are the business events each change
 appends to the room's outbox (``emit``: the memory engine's ``MemoryHost.emit_now``). A
-place's coupon is checked, a formed group's coupons used and a released order's coupon given
-back through the memory engine's ``MemoryCoupons`` (``MemoryHost.coupons``) inside the same
-step, as ``coupon_lib.lua`` does on Redis. Time comes from the memory engine's clock, in
-seconds kept to the millisecond as Redis keeps it.
+place's coupon is checked and a formed group's coupons used through the memory engine's
+``MemoryCoupons`` (``MemoryHost.coupons``) inside the same step, as ``coupon_lib.lua`` does on
+Redis; a confirm, a cancel and an order's expiry are the engine's ``MemoryOrders``
+(``liveroom.engine.orders``), the twin of ``order_lib.lua``, which gives a released order's
+coupon back. Time comes from the memory engine's clock, in seconds kept to the millisecond as
+Redis keeps it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from liveroom.engine.coupons import CouponAnswer, MemoryCoupons
+from liveroom.engine.orders import MemoryOrders, round_ms
 from liveroom.features.groupbuy.store import (
     Answer,
     Deal,
@@ -51,6 +54,21 @@ class _Deal:
     )
     gates: dict[str, float] = field(default_factory=dict)
 
+    # the deal as ``MemoryOrders`` sees it (an ``OrderBook``)
+    @property
+    def stock(self) -> int:
+        return self.deal.stock
+
+    def count(self, *, stock: int = 0, reserved: int = 0, paid: int = 0) -> None:
+        d = self.deal
+        self.deal = replace(
+            d,
+            version=d.version + 1,
+            stock=d.stock + stock,
+            reserved=d.reserved + reserved,
+            paid=d.paid + paid,
+        )
+
 
 class MemoryDealStore:
     """Satisfies ``DealStore``."""
@@ -64,11 +82,14 @@ class MemoryDealStore:
         self.clock = clock
         self.emit = emit
         self.coupons = coupons
+        self.orders: MemoryOrders[Answer, Order] = MemoryOrders(
+            clock, emit, coupons, Answer, _order_event
+        )
         self._deals: dict[tuple[str, str], _Deal] = {}
         self._active: set[tuple[str, str]] = set()
 
     def _now(self) -> float:
-        return _round_ms(self.clock())
+        return round_ms(self.clock())
 
     def _bump(self, rec: _Deal, **changes: Any) -> Deal:
         rec.deal = replace(rec.deal, version=rec.deal.version + 1, **changes)
@@ -279,7 +300,7 @@ class MemoryDealStore:
                 price=deal.price,
                 discount=discount,
                 status=OrderStatus.RESERVED,
-                deadline=_round_ms(now + deal.payment_s),
+                deadline=round_ms(now + deal.payment_s),
                 request_id=m.request_id,
                 created=now,
                 coupon=used,
@@ -361,73 +382,14 @@ class MemoryDealStore:
 
     # ------------------------------------------------------------------ orders
 
-    async def confirm(self, room: str, deal: str, order: str) -> OrderAnswer:
-        return self._settle(room, deal, order, confirm=True, user="")
+    async def confirm(self, room: str, deal: str, order: str) -> OrderAnswer[Answer, Order]:
+        return self.orders.settle(room, self._deals.get((room, deal)), order, confirm=True, user="")
 
-    async def cancel(self, room: str, deal: str, order: str, user: str = "") -> OrderAnswer:
-        return self._settle(room, deal, order, confirm=False, user=user)
-
-    def _settle(
-        self, room: str, deal: str, order_id: str, *, confirm: bool, user: str
-    ) -> OrderAnswer:
+    async def cancel(
+        self, room: str, deal: str, order: str, user: str = ""
+    ) -> OrderAnswer[Answer, Order]:
         rec = self._deals.get((room, deal))
-        order = rec.orders.get(order_id) if rec is not None else None
-        if rec is None or order is None or (user and order.user != user):
-            return OrderAnswer(Answer.NOT_FOUND)
-        moved = False
-        if order.status is OrderStatus.RESERVED and self._now() >= order.deadline:
-            order = self._release(rec, order, OrderStatus.EXPIRED)
-            moved = True
-        code = Answer.OK
-        if confirm:
-            if order.status is OrderStatus.RESERVED:
-                rec.due.pop(order.id, None)
-                order = replace(order, status=OrderStatus.PAID)
-                rec.orders[order.id] = order
-                self._order_event(rec, order)
-                current = rec.deal
-                self._bump(
-                    rec,
-                    reserved=current.reserved - order.quantity,
-                    paid=current.paid + order.quantity,
-                )
-            elif order.status is not OrderStatus.PAID:
-                code = Answer.CONFLICT
-        elif order.status is OrderStatus.RESERVED:
-            order = self._release(rec, order, OrderStatus.CANCELLED)
-            moved = True
-        elif order.status is OrderStatus.PAID:
-            code = Answer.CONFLICT
-        return OrderAnswer(code, order, rec.deal.stock, moved)
-
-    def _release(self, rec: _Deal, order: Order, status: OrderStatus) -> Order:
-        order = replace(order, status=status)
-        rec.orders[order.id] = order
-        rec.due.pop(order.id, None)
-        self._unhold(rec, order.user, order.quantity)
-        current = rec.deal
-        self._bump(
-            rec,
-            stock=current.stock + order.quantity,
-            reserved=current.reserved - order.quantity,
-        )
-        self._order_event(rec, order)
-        if order.coupon:
-            self.coupons.give_back(rec.deal.room, order.coupon, order.id, status.value)
-        return order
-
-    def _order_event(self, rec: _Deal, order: Order) -> None:
-        self.emit(
-            rec.deal.room,
-            f"order.{order.status.value}",
-            {
-                "order": order.id,
-                "deal": order.deal,
-                "group": order.group,
-                "user": order.user,
-                "quantity": order.quantity,
-            },
-        )
+        return self.orders.settle(room, rec, order, confirm=False, user=user)
 
     async def order(self, room: str, deal: str, order: str) -> Order | None:
         rec = self._deals.get((room, deal))
@@ -443,12 +405,10 @@ class MemoryDealStore:
                 continue
             late = [g for g in self._by_deadline(rec) if rec.groups[g].deadline <= now][:batch]
             failed = tuple(self._fail(rec, gid, now, "expired") for gid in late)
-            due = sorted((d, o) for o, d in rec.due.items() if d <= now)[:batch]
-            for _, order_id in due:
-                self._release(rec, rec.orders[order_id], OrderStatus.EXPIRED)
+            expired = self.orders.expire(key[0], rec, now, batch)
             deal = rec.deal
-            if failed or due:
-                out.append(Swept(key[0], key[1], failed, len(due), deal.stock))
+            if failed or expired:
+                out.append(Swept(key[0], key[1], failed, expired, deal.stock))
             ended = deal.status is DealStatus.CLOSED or (deal.end and now >= deal.end)
             if ended and not rec.due and not rec.open:
                 self._active.discard(key)
@@ -476,7 +436,7 @@ class MemoryDealStore:
 
 def _deadline(deal: Deal, now: float) -> float:
     """A new group's fill deadline: ``fill_s`` from now, and never past the deal's end."""
-    deadline = _round_ms(now + deal.fill_s)
+    deadline = round_ms(now + deal.fill_s)
     return min(deadline, deal.end) if deal.end else deadline
 
 
@@ -497,9 +457,15 @@ def _reserved_event(deal: Deal, order: Order) -> dict[str, Any]:
     }
 
 
-def _round_ms(seconds: float) -> float:
-    """``seconds`` rounded to the millisecond, as the Redis store keeps times (still seconds)."""
-    return round(seconds * 1000) / 1000
+def _order_event(order: Order) -> dict[str, Any]:
+    """The body of an order's ``order.paid``, ``order.cancelled`` or ``order.expired`` event."""
+    return {
+        "order": order.id,
+        "deal": order.deal,
+        "group": order.group,
+        "user": order.user,
+        "quantity": order.quantity,
+    }
 
 
 #: the static conformance check (mypy): a ``MemoryDealStore`` is a ``DealStore``

@@ -21,9 +21,15 @@ Cluster slot::
 Times come from Redis' own clock (``TIME`` inside the scripts), so nodes with skewed clocks
 still agree on windows and deadlines; this module converts milliseconds at the boundary.
 
-A place naming a coupon has it checked in ``group_join``, the fill (in the same script) uses
-it, and a cancel or an expiry gives it back in ``group_settle`` or ``group_sweep``: the core's
-``coupon_lib.lua`` is put in front of the three (``-- uses: coupon_lib``).
+A place naming a coupon has it checked in ``group_join``, and the fill (in the same script)
+uses it (``-- uses: coupon_lib``). A confirm, a cancel and an order's expiry are the core's
+``order_lib.lua`` (``-- uses: order_lib``), which gives a released order's coupon back:
+``group_settle`` (called through the engine's ``RedisOrders``) and ``group_sweep`` say only
+what names a deal and a group in an order's events.
+
+Places asked together for one deal go to Redis as one ``group_join`` call (the engine's
+``Batcher``): a rush costs a round trip per batch, not per place; the script takes them one
+after another in arrival order, each as if alone, and each caller gets its own answer.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from liveroom.engine.batching import Batcher
 from liveroom.engine.coupons import CouponAnswer, coupon_key
+from liveroom.engine.orders import RedisOrders, order_fields
 from liveroom.features.groupbuy.store import (
     Answer,
     Deal,
@@ -50,7 +58,6 @@ from liveroom.features.groupbuy.store import (
     Mode,
     Order,
     OrderAnswer,
-    OrderStatus,
     Swept,
 )
 
@@ -87,6 +94,12 @@ class RedisDealStore:
     def __init__(self, core: RedisCore) -> None:
         self.core = core
         self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._orders: RedisOrders[Answer, Order] = RedisOrders(
+            self._run, "group_settle", Answer, _order
+        )
+        #: places asked together for one deal go as one ``group_join`` call
+        self._joins: Batcher[tuple[str, str], tuple[str, str, str, int, str, str, str], JoinAnswer]
+        self._joins = Batcher(self._join_batch)
 
     @property
     def active(self) -> str:
@@ -181,24 +194,22 @@ class RedisDealStore:
         group: str = "",
         coupon: str = "",
     ) -> JoinAnswer:
+        place = (mode.value, user, name, quantity, request_id, group, coupon)
+        return await self._joins.submit((room, deal), place)
+
+    async def _join_batch(
+        self, key: tuple[str, str], places: list[tuple[str, str, str, int, str, str, str]]
+    ) -> list[JoinAnswer]:
+        """One ``group_join`` call for every place of one deal asked together."""
+        room, deal = key
         k = self.keys(room, deal)
         outbox = await self.core.outbox(room)
         keys = [k.deal, k.held, k.groups, k.open, k.fill, k.orders, k.due, k.answers, outbox]
-        code, raw, stock, fresh, formed, qty, named, off = await self._run(
-            "group_join",
-            [*keys, k.coupons],
-            [deal, mode.value, user, name, quantity, request_id, group, coupon],
-        )
-        return JoinAnswer(
-            _code(_text(code)),
-            int(qty),
-            _group(deal, raw) if raw else None,
-            int(stock),
-            bool(fresh),
-            bool(formed),
-            _text(named),
-            int(off),
-        )
+        args: list[Any] = [deal]
+        for place in places:
+            args += place
+        flat = await self._run("group_join", [*keys, k.coupons], args)
+        return [_join_answer(deal, flat[8 * i : 8 * i + 8]) for i in range(len(places))]
 
     async def _read(self, room: str, deal: str, args: list[Any]) -> list[Group]:
         k = self.keys(room, deal)
@@ -218,27 +229,20 @@ class RedisDealStore:
     # ------------------------------------------------------------------ orders
 
     async def _settle(
-        self, room: str, deal: str, order: str, action: str, user: str
-    ) -> OrderAnswer:
+        self, room: str, deal: str, order: str, confirm: bool, user: str
+    ) -> OrderAnswer[Answer, Order]:
         k = self.keys(room, deal)
         outbox = await self.core.outbox(room)
-        code, raw, stock, moved = await self._run(
-            "group_settle",
-            [k.deal, k.held, k.orders, k.due, outbox, k.coupons],
-            [order, action, user, deal],
-        )
-        return OrderAnswer(
-            Answer(_text(code)),
-            _order(deal, raw) if raw is not None else None,
-            int(stock),
-            bool(moved),
-        )
+        keys = [k.deal, k.held, k.orders, k.due, outbox, k.coupons]
+        return await self._orders.settle(keys, deal, order, confirm=confirm, user=user)
 
-    async def confirm(self, room: str, deal: str, order: str) -> OrderAnswer:
-        return await self._settle(room, deal, order, "confirm", "")
+    async def confirm(self, room: str, deal: str, order: str) -> OrderAnswer[Answer, Order]:
+        return await self._settle(room, deal, order, True, "")
 
-    async def cancel(self, room: str, deal: str, order: str, user: str = "") -> OrderAnswer:
-        return await self._settle(room, deal, order, "cancel", user)
+    async def cancel(
+        self, room: str, deal: str, order: str, user: str = ""
+    ) -> OrderAnswer[Answer, Order]:
+        return await self._settle(room, deal, order, False, user)
 
     async def order(self, room: str, deal: str, order: str) -> Order | None:
         async with self.core.guard():
@@ -301,6 +305,20 @@ _DEAL_ANSWERS = frozenset(a.value for a in Answer)
 
 def _code(code: str) -> Answer | CouponAnswer:
     return Answer(code) if code in _DEAL_ANSWERS else CouponAnswer(code)
+
+
+def _join_answer(deal: str, reply: list[Any]) -> JoinAnswer:
+    code, raw, stock, fresh, formed, qty, named, off = reply
+    return JoinAnswer(
+        _code(_text(code)),
+        int(qty),
+        _group(deal, raw) if raw else None,
+        int(stock),
+        bool(fresh),
+        bool(formed),
+        _text(named),
+        int(off),
+    )
 
 
 def _seq(ident: str) -> int:
@@ -376,20 +394,12 @@ def _group(deal: str, raw: bytes) -> Group:
 
 def _order(deal: str, raw: bytes) -> Order:
     o = orjson.loads(raw)
+    refused = o.get("coupon_refused")
     return Order(
-        id=o["id"],
+        **order_fields(o),
         deal=deal,
         group=o["group"],
-        user=o["user"],
-        quantity=int(o["quantity"]),
-        price=int(o["price"]),
-        discount=int(o["discount"]),
-        status=OrderStatus(o["status"]),
-        deadline=o["deadline"] / 1000,
-        request_id=o["request"],
-        created=o["created"] / 1000,
-        coupon=o.get("coupon", ""),  # orders reserved before coupons carry neither
-        coupon_refused=CouponAnswer(o["coupon_refused"]) if o.get("coupon_refused") else None,
+        coupon_refused=CouponAnswer(refused) if refused else None,
     )
 
 

@@ -1,8 +1,8 @@
 -- Expire reserved orders whose payment deadline has passed, giving back stock, quota and
--- coupon.
+-- coupon: the core's order_expire (order_lib.lua).
 -- Safe when many nodes sweep at once: an order leaves the deadline set in the same step that
 -- releases it, so exactly one run releases it.
--- uses: coupon_lib
+-- uses: order_lib
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
 -- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
 -- KEYS[6] the room's claimed coupons (coupon_lib)
@@ -15,29 +15,10 @@ local s = redis.call('HMGET', KEYS[1], 'status', 'end')
 if not s[1] then return {0, 0, 1} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, ARGV[1])) do
-  redis.call('ZREM', KEYS[4], id)
-  local raw = redis.call('HGET', KEYS[3], id)
-  if raw then
-    local o = cjson.decode(raw)
-    if o.status == 'reserved' then
-      redis.call('HINCRBY', KEYS[1], 'stock', o.quantity)
-      redis.call('HINCRBY', KEYS[1], 'reserved', -o.quantity)
-      if redis.call('HINCRBY', KEYS[2], o.user, -o.quantity) <= 0 then
-        redis.call('HDEL', KEYS[2], o.user)
-      end
-      o.status = 'expired'
-      redis.call('HSET', KEYS[3], id, cjson.encode(o))
-      outbox(KEYS[5], 'order.expired', {order = id, sale = ARGV[2], user = o.user,
-        quantity = o.quantity}, now)
-      if o.coupon and o.coupon ~= '' then
-        coupon_return(KEYS[6], KEYS[5], o.coupon, id, 'expired', now)
-      end
-      expired = expired + 1
-    end
-  end
+local function data(o)
+  return {order = o.id, sale = ARGV[2], user = o.user, quantity = o.quantity}
 end
+local expired = order_expire(KEYS, ARGV[1], data, now)
 if expired > 0 then redis.call('HINCRBY', KEYS[1], 'version', 1) end
 local end_ms = tonumber(s[2])
 local over = s[1] == 'closed' or (end_ms > 0 and now >= end_ms)

@@ -1,7 +1,7 @@
--- Confirm (paid) or cancel one order. A reserved order past its payment deadline expires
--- first: the deadline decides, not the caller. Stock, quota and the order's coupon go back
--- exactly once.
--- uses: coupon_lib
+-- Confirm (paid) or cancel one order: the core's order_settle (order_lib.lua). A reserved order
+-- past its payment deadline expires first: the deadline decides, not the caller. Stock, quota
+-- and the order's coupon go back exactly once.
+-- uses: order_lib
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
 -- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
 -- KEYS[6] the room's claimed coupons (coupon_lib)
@@ -12,48 +12,7 @@
 -- Returns {code, order JSON or false, stock left, 1 if stock came back in this call else 0};
 -- code is ok, not_found, or conflict (confirming an order no longer reserved, cancelling a
 -- paid one).
-local raw = redis.call('HGET', KEYS[3], ARGV[1])
-if not raw then return {'not_found', false, 0, 0} end
-local o = cjson.decode(raw)
-if ARGV[3] ~= '' and o.user ~= ARGV[3] then return {'not_found', false, 0, 0} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local moved = 0
-local function release(status)
-  redis.call('HINCRBY', KEYS[1], 'stock', o.quantity)
-  redis.call('HINCRBY', KEYS[1], 'reserved', -o.quantity)
-  redis.call('HINCRBY', KEYS[1], 'version', 1)
-  if redis.call('HINCRBY', KEYS[2], o.user, -o.quantity) <= 0 then
-    redis.call('HDEL', KEYS[2], o.user)
-  end
-  redis.call('ZREM', KEYS[4], o.id)
-  o.status = status
-  moved = 1
-  outbox(KEYS[5], 'order.' .. status, {order = o.id, sale = ARGV[4], user = o.user,
-    quantity = o.quantity}, now)
-  if o.coupon and o.coupon ~= '' then
-    coupon_return(KEYS[6], KEYS[5], o.coupon, o.id, status, now)
-  end
+local function data(o)
+  return {order = o.id, sale = ARGV[4], user = o.user, quantity = o.quantity}
 end
-if o.status == 'reserved' and now >= o.deadline then release('expired') end
-local code = 'ok'
-if ARGV[2] == 'confirm' then
-  if o.status == 'reserved' then
-    redis.call('HINCRBY', KEYS[1], 'reserved', -o.quantity)
-    redis.call('HINCRBY', KEYS[1], 'paid', o.quantity)
-    redis.call('HINCRBY', KEYS[1], 'version', 1)
-    redis.call('ZREM', KEYS[4], o.id)
-    o.status = 'paid'
-    outbox(KEYS[5], 'order.paid', {order = o.id, sale = ARGV[4], user = o.user,
-      quantity = o.quantity}, now)
-  elseif o.status ~= 'paid' then
-    code = 'conflict'
-  end
-elseif o.status == 'reserved' then
-  release('cancelled')
-elseif o.status == 'paid' then
-  code = 'conflict'
-end
-raw = cjson.encode(o)
-redis.call('HSET', KEYS[3], ARGV[1], raw)
-return {code, raw, tonumber(redis.call('HGET', KEYS[1], 'stock')), moved}
+return order_settle(KEYS, ARGV[1], ARGV[2], ARGV[3], data)

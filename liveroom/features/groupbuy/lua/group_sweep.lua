@@ -1,8 +1,9 @@
 -- Fail open groups whose time is up (every open group, once the deal is closed) and expire
 -- formed groups' orders past their payment deadline, giving back stock and quota. Safe when
 -- many nodes sweep at once: a group or an order leaves its deadline set in the same step that
--- releases it, so exactly one run releases it. An expired order's coupon comes back with it.
--- uses: coupon_lib
+-- releases it, so exactly one run releases it. An expired order's coupon comes back with it
+-- (the core's order_expire, order_lib.lua).
+-- uses: order_lib
 -- KEYS[1] deal hash        KEYS[2] units held per user      KEYS[3] groups
 -- KEYS[4] open groups      KEYS[5] fill deadlines           KEYS[6] orders
 -- KEYS[7] payment deadlines                                KEYS[8] the room's outbox stream
@@ -50,26 +51,11 @@ for _, gid in ipairs(late) do
     reason = reason, units = units}, now)
   failed[#failed + 1] = raw
 end
-local expired = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, ARGV[1])) do
-  redis.call('ZREM', KEYS[7], id)
-  local o = cjson.decode(redis.call('HGET', KEYS[6], id))
-  if o.status == 'reserved' then
-    redis.call('HINCRBY', KEYS[1], 'stock', o.quantity)
-    redis.call('HINCRBY', KEYS[1], 'reserved', -o.quantity)
-    if redis.call('HINCRBY', KEYS[2], o.user, -o.quantity) <= 0 then
-      redis.call('HDEL', KEYS[2], o.user)
-    end
-    o.status = 'expired'
-    redis.call('HSET', KEYS[6], id, cjson.encode(o))
-    outbox(KEYS[8], 'order.expired', {order = id, deal = ARGV[2], group = o.group,
-      user = o.user, quantity = o.quantity}, now)
-    if o.coupon and o.coupon ~= '' then
-      coupon_return(KEYS[9], KEYS[8], o.coupon, id, 'expired', now)
-    end
-    expired = expired + 1
-  end
+local function data(o)
+  return {order = o.id, deal = ARGV[2], group = o.group, user = o.user, quantity = o.quantity}
 end
+local expired = order_expire({KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, ARGV[1],
+  data, now)
 if #failed > 0 or expired > 0 then redis.call('HINCRBY', KEYS[1], 'version', 1) end
 local end_ms = tonumber(d[2])
 local over = closed or (end_ms > 0 and now >= end_ms)
