@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -240,16 +241,19 @@ class RedisEngine:
             reply = await connection.read_response(
                 timeout=math.inf, disconnect_on_error=False, push_request=True
             )
-            if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
-                room = channels.get(reply[1])
-                if room is not None:
-                    handler = handlers.get(room)
-                    if handler is not None:
-                        handler(room, reply[2])
-                continue
-            message = await pubsub.handle_message(reply)
-            if message is not None:
-                self._dispatch(message)
+            while reply is not NOT_ENOUGH_DATA:
+                # a list on RESP2, hiredis's PushNotification (a list) on RESP3
+                if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                    room = channels.get(reply[1])
+                    if room is not None:
+                        handler = handlers.get(room)
+                        if handler is not None:
+                            handler(room, reply[2])
+                else:
+                    message = await pubsub.handle_message(reply)
+                    if message is not None:
+                        self._dispatch(message)
+                reply = _buffered(connection)
 
     async def _pubsub_back(self, connection: Any) -> None:
         """redis-py made the pub/sub connection again on its own (a read failed and its retry
@@ -609,3 +613,19 @@ def _cluster_client(url: str) -> Any:
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         health_check_interval=0,
     )
+
+
+def _buffered(connection: Any) -> Any:
+    """The next reply the pub/sub ``connection`` has already read and hiredis has parsed, taken
+    without a coroutine; ``NOT_ENOUGH_DATA`` when there is none. A busy node's read brings many
+    room events at once: each after the first costs a ``gets`` instead of a ``read_response``
+    (which, on RESP3, also formats every push message into a debug log line that is dropped).
+    Only for hiredis's parser, whose ``gets`` is what ``read_response`` calls; a lost connection
+    comes back as an exception object, and is raised as ``read_response`` raises it."""
+    parser = connection._parser
+    if type(parser) is not _AsyncHiredisParser or parser._reader is None:
+        return NOT_ENOUGH_DATA
+    reply = parser._reader.gets()
+    if isinstance(reply, RedisConnectionError):
+        raise reply
+    return reply
