@@ -77,6 +77,9 @@ class Analytics(Feature):
         self.keep_s = settings.analytics_keep_days * 86400
         #: an open interval of a node that has not written for this long ends at its last write
         self.stale_s = max(3 * settings.pulse_s, settings.node_ttl_s)
+        #: a quiet room is written this often, well inside ``stale_s``, to keep its intervals
+        #: open (a room with something new is written at the next pulse)
+        self.heartbeat_s = self.stale_s / 3
         self._writer: asyncio.Task[None] | None = None
         #: one flush at a time, so a room's batches reach the store in the order drained
         self._flushing = asyncio.Lock()
@@ -147,16 +150,23 @@ class Analytics(Feature):
             except Exception:
                 log.exception("analytics write failed")
 
-    async def flush(self) -> None:
-        """Write every room's pending tally, one store call per room; a batch that cannot be
-        written now goes back into the tally for the next pulse."""
+    async def flush(self, heartbeat_s: float | None = None) -> None:
+        """Write every room's pending tally (quiet rooms every ``heartbeat_s``), one store call
+        per room, all rooms at once: on a standalone Redis the calls of one loop turn share
+        pipelines, so a node's thousands of rooms cost a few round trips, not one each. A batch
+        that cannot be written now goes back into the tally for the next pulse."""
         async with self._flushing:
             self._reports.clear()
-            for batch in self.tally.drain():
-                try:
-                    await self._write(batch)
-                except EngineUnavailable:
+            beat = self.heartbeat_s if heartbeat_s is None else heartbeat_s
+            batches = self.tally.drain(beat)
+            done = await asyncio.gather(
+                *(self._write(batch) for batch in batches), return_exceptions=True
+            )
+            for batch, result in zip(batches, done, strict=True):
+                if isinstance(result, EngineUnavailable):
                     self.tally.restore(batch)
+                elif isinstance(result, BaseException):
+                    log.error("analytics write of %s failed", batch.room, exc_info=result)
 
     async def _write(self, batch: Batch) -> None:
         users = list(batch.newcomers)

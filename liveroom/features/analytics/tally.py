@@ -88,13 +88,14 @@ class Batch:
 class _Room:
     """One room on this node: its local connections per user, and the pending batch."""
 
-    __slots__ = ("conns", "opened", "seen", "pending")
+    __slots__ = ("conns", "opened", "seen", "pending", "written")
 
     def __init__(self, room: str, now: float) -> None:
         self.conns: dict[str, int] = {}  # user -> connections on this node
         self.opened: dict[str, float] = {}  # user -> start of their open local interval
         self.seen: set[str] = set()  # users reported by this node (as newcomers)
         self.pending = Batch(room, now)
+        self.written = float("-inf")  # when a batch of the room was last drained to be written
 
 
 class Tally:
@@ -248,16 +249,20 @@ class Tally:
 
     # ------------------------------------------------------------------ the write
 
-    def drain(self) -> list[Batch]:
+    def drain(self, heartbeat_s: float = 0.0) -> list[Batch]:
         """The pending batch of every room with something to write; forgets rooms with no
-        local viewer left."""
+        local viewer left. A room with viewers here and nothing new is written anyway, as the
+        heartbeat of its open intervals, once ``heartbeat_s`` has passed since its last write:
+        a node with thousands of quiet rooms does not write each of them every pulse."""
         now = self._now()
         out = []
         for room, r in list(self.rooms.items()):
-            batch, r.pending = r.pending, Batch(room, now)
-            batch.now = now
-            if r.conns or not batch.empty():
-                out.append(batch)  # a room with viewers is written anyway: its heartbeat
+            batch = r.pending
+            if not batch.empty() or (r.conns and now - r.written >= heartbeat_s):
+                r.pending = Batch(room, now)
+                batch.now = now
+                r.written = now
+                out.append(batch)
             if not r.conns:
                 del self.rooms[room]
         return out
