@@ -389,7 +389,17 @@ class LuckyBags(Feature):
                 await self._report(room_id)  # our last viewer left: withdraw them at once
                 del self._seen[room_id]
             return
-        bag = await self._fetch(room_id)
+        cached = self._current.get(room_id)
+        if (
+            cached is not None
+            and (cached[1] is None or cached[1].state is not BagState.OPEN)
+            and time.monotonic() - cached[0] <= QUIET_CACHE_S
+            and cached[2] == self.stream_mark(room_id)
+        ):
+            # no open bag, and no bag event since: nothing to count (most rooms, most pulses)
+            bag = cached[1]
+        else:
+            bag = await self._fetch(room_id)  # an open bag's count moves without events
         if bag is None or bag.state is not BagState.OPEN:
             self._seen.pop(room_id, None)
             return
