@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -59,6 +60,7 @@ from liveroom.engine.base import (
 from liveroom.engine.outbox import room_change
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
+from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
 
@@ -89,7 +91,7 @@ class RedisEngine:
                 timeout=3.0,
                 socket_timeout=3.0,
                 socket_connect_timeout=1.0,
-                retry=Retry(NoBackoff(), 1),
+                retry=OnceRetry(NoBackoff(), 1),  # script calls: see redis_retry.py
                 health_check_interval=0,
             )
             client = aioredis.Redis(connection_pool=pool)
@@ -118,9 +120,16 @@ class RedisEngine:
         self._shards: ShardedSubscriber | None = None
         #: after a reconnect: the subscription count whose confirmation means every room is back
         self._restore_at = 0
+        #: ids of this engine's publish calls: a random prefix of its own, then a count
+        self._calls_from = secrets.token_hex(6) + "."
+        self._calls = itertools.count(1)
 
     def keys(self, room: str) -> RoomKeys:
         return self.core.keys(room)
+
+    def _call_id(self) -> str:
+        """An id no other call of any node has: what a retried ``publish.lua`` looks for."""
+        return f"{self._calls_from}{next(self._calls)}"
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         return redis(self.core)
@@ -319,7 +328,7 @@ class RedisEngine:
             status, payload = await self.scripts.run(
                 "publish",
                 [k.seq, k.log, k.comments, k.epoch],
-                [k.channel, body, maxlen, oldest, 0, self.publish_command],
+                [k.channel, body, maxlen, oldest, 0, self.publish_command, self._call_id()],
             )
         return bytes(payload)
 
@@ -357,6 +366,7 @@ class RedisEngine:
                     oldest,
                     self.settings.snapshot_comments,
                     self.publish_command,
+                    self._call_id(),
                     user,
                     int(now * 1000),
                     rules.user_limit,
@@ -604,6 +614,7 @@ def _cluster_client(url: str) -> Any:
         socket_timeout=3.0,
         socket_connect_timeout=1.0,
         # MOVED, ASK and a lost master are retried this often, refreshing the slot map
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        # (script calls: by the script layer, as each script allows; see redis_retry.py)
+        retry=OnceRetry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         health_check_interval=0,
     )
