@@ -16,7 +16,7 @@ and ASK and refreshes its slot map after a failover. Room events use sharded pub
 (``SPUBLISH``/``SSUBSCRIBE``), so a room's traffic stays on the shard that owns its slot; the
 subscriptions are kept by ``redis_shards.ShardedSubscriber``.
 
-Why one module of about 610 lines: it is the single Redis implementation of the core's
+Why one module of about 620 lines: it is the single Redis implementation of the core's
 protocols (bus, history, presence, rooms, comments) together with the client's set-up and the
 room subscriber, which all share one key layout with the scripts. What every store shares is in
 ``redis_core.py`` and the cluster's sharded pub/sub in ``redis_shards.py``; the subscriber

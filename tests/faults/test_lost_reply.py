@@ -18,8 +18,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from liveroom.engine.base import CommentRules, Posted
+from liveroom.engine.coupons import CouponKind
 from liveroom.engine.redis import RedisEngine
 from liveroom.errors import EngineUnavailable
+from liveroom.features.coupons.store import Batch, Claim, Eligibility
+from liveroom.features.coupons.store_redis import RedisCouponStore
 from tests.conftest import make_settings
 from tests.redis_servers import RedisProcess
 from tests.timeouts import scaled
@@ -289,16 +292,81 @@ async def test_pipelined_calls_after_a_lost_reply_each_append_once(
     assert [orjson.loads(b)["text"] for b in seen if not b.startswith(b"@")] == texts
 
 
-async def test_a_script_without_a_retry_header_is_not_sent_again(
+async def test_mute_after_a_lost_reply_leaves_one_business_event(
     engine: RedisEngine, proxy: CuttingProxy
 ) -> None:
-    """``mute.lua`` (no ``-- retry:`` header: it leaves a business event each run) whose reply
-    is lost answers unavailable; neither redis-py nor the engine sent it a second time."""
+    """``mute.lua`` (``-- retry: lookup``) whose reply is lost is sent again, finds the mute in
+    place and leaves no second ``user.muted`` event."""
     outbox = await engine.core.outbox("r1")
     await engine.mute("warm", "someone", 4_000_000_000.0)  # mute.lua loaded
     proxy.arm(b"mutee")
-    with pytest.raises(EngineUnavailable):
-        await engine.mute("r1", "mutee", 4_000_000_000.0)
+    await engine.mute("r1", "mutee", 4_000_000_000.0)
     assert proxy.cut.is_set()
     assert await engine.client.xlen(outbox) == 1
     assert "mutee" in await engine.muted("r1")
+
+
+async def test_pulse_after_a_lost_reply_adds_the_likes_once(
+    engine: RedisEngine, proxy: CuttingProxy
+) -> None:
+    """``pulse.lua`` whose reply is lost is sent again, finds its node's expiry as it wrote it,
+    and does not add the node's new likes a second time."""
+    await engine.pulse("warm", "n0", 1, 0)  # pulse.lua loaded
+    proxy.arm(b"trapnode")
+    pulse = await engine.pulse("r1", "trapnode", 3, 7)
+    assert proxy.cut.is_set()
+    assert (pulse.online, pulse.likes) == (3, 7)
+    assert (await engine.counters("r1"))["likes"] == 7
+
+
+async def test_a_script_without_a_retry_header_is_not_sent_again(
+    engine: RedisEngine, proxy: CuttingProxy
+) -> None:
+    """``sale_adjust.lua`` (no ``-- retry:`` header: it adds units) whose reply is lost answers
+    unavailable; neither redis-py nor the engine sent it a second time."""
+    flashsale = "liveroom.features.flashsale"
+    for key in ("warm-sale", "trap-sale"):
+        await engine.client.hset(key, mapping={"stock": 10, "total": 10, "version": 1})
+    await engine.core.run("sale_adjust", ["warm-sale"], [1], flashsale)  # loaded
+    proxy.arm(b"trap-sale")
+    with pytest.raises(EngineUnavailable):
+        await engine.core.run("sale_adjust", ["trap-sale"], [5], flashsale)
+    assert proxy.cut.is_set()
+    assert await engine.client.hget("trap-sale", "stock") == b"15"
+
+
+async def test_coupon_claim_after_a_lost_reply_answers_ok_once(
+    engine: RedisEngine, proxy: CuttingProxy
+) -> None:
+    """``coupon_claim.lua`` whose reply is lost is sent again and answers ``ok`` with the
+    coupon its first attempt made (not ``already_claimed``); one coupon, one event."""
+    store = RedisCouponStore(engine.core)
+    batch = Batch(
+        id="b1",
+        room="r1",
+        title="10 off",
+        kind=CouponKind.AMOUNT,
+        value=1000,
+        cap=0,
+        min=0,
+        sku="",
+        count=5,
+        start=0,
+        end=0,
+        valid_s=0,
+        valid_until=0,
+        eligibility=Eligibility.ALL,
+        keyword="",
+        created=0,
+    )
+    assert await store.issue("r1", batch)
+    await store.claim("r1", "b1", "someone")  # coupon_claim.lua loaded
+    proxy.arm(b"claimer")
+    result = await store.claim("r1", "b1", "claimer")
+    assert proxy.cut.is_set()
+    assert result.answer is Claim.OK
+    assert result.coupon is not None and result.batch is not None
+    assert result.batch.claimed == 2
+    events = await engine.client.xrange(engine.keys("r1").outbox)
+    claims = [e for _, e in events if e[b"type"] == b"coupon.claimed"]
+    assert [orjson.loads(e[b"data"])["user"] for e in claims] == ["someone", "claimer"]

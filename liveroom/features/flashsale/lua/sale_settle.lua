@@ -12,6 +12,10 @@
 -- Returns {code, order JSON or false, stock left, 1 if stock came back in this call else 0};
 -- code is ok, not_found, or conflict (confirming an order no longer reserved, cancelling a
 -- paid one).
+-- retry: lookup
+-- Confirming or cancelling again changes nothing and answers ok; a retry of a cancel that finds
+-- the order cancelled also says the stock came back (its first attempt gave it back, or an
+-- earlier cancel did: either way, viewers may be told the stock again).
 local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then return {'not_found', false, 0, 0} end
 local o = cjson.decode(raw)
@@ -53,6 +57,8 @@ elseif o.status == 'reserved' then
   release('cancelled')
 elseif o.status == 'paid' then
   code = 'conflict'
+elseif RETRY and o.status == 'cancelled' then
+  moved = 1
 end
 raw = cjson.encode(o)
 redis.call('HSET', KEYS[3], ARGV[1], raw)

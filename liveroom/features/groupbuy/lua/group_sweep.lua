@@ -3,6 +3,7 @@
 -- many nodes sweep at once: a group or an order leaves its deadline set in the same step that
 -- releases it, so exactly one run releases it. An expired order's coupon comes back with it.
 -- uses: coupon_lib
+-- retry: safe
 -- KEYS[1] deal hash        KEYS[2] units held per user      KEYS[3] groups
 -- KEYS[4] open groups      KEYS[5] fill deadlines           KEYS[6] orders
 -- KEYS[7] payment deadlines                                KEYS[8] the room's outbox stream
