@@ -249,27 +249,27 @@ class Scripts:
 
     async def _pipeline(self, calls: list[tuple[Script, list[Any], list[Any], Any]]) -> None:
         sent = time.monotonic()
-        # what goes on the wire for each call: its first form, or after a lost connection
-        # the form its script allows (Script.again)
-        wire = [(script.first, args) for script, _, args, _ in calls]
+        # what goes on the wire for each call after a lost connection: the form its script
+        # allows (Script.again); None: every call's first form (the first try)
+        wire: list[tuple[Any, list[Any]]] | None = None
         retried = False
         tries = 0
         while True:
             try:
-                replies = await self._execute(wire, calls)
+                replies = await self._execute(calls, wire)
                 break
             except LOST as exc:
                 tries += 1
                 again = []
-                for (script, keys, args, future), sending in zip(calls, wire, strict=True):
+                for script, keys, args, future in calls:
                     if script.again is None or tries > self._retries:
                         if not future.done():
                             future.set_exception(exc)
                     else:
-                        again.append(((script, keys, args, future), sending))
+                        again.append((script, keys, args, future))
                 if not again:
                     return
-                calls = [call for call, _ in again]
+                calls = again
                 retried = True
                 wire = [(s.again, s.again_args(a, sent)) for s, _, a, _ in calls]
                 delay = self._backoff(tries)
@@ -300,18 +300,23 @@ class Scripts:
 
     async def _execute(
         self,
-        wire: list[tuple[Any, list[Any]]],
         calls: list[tuple[Script, list[Any], list[Any], Any]],
+        wire: list[tuple[Any, list[Any]]] | None,
     ) -> list[Any]:
-        """One try of a pipeline's calls: each ``(registered form, ARGV)`` of ``wire`` with
-        the keys of the same call of ``calls``."""
+        """One try of a pipeline's calls: each call's first form, or with ``wire`` each
+        ``(registered form, ARGV)`` of it with the keys of the same call of ``calls``."""
         if len(calls) == 1:
             # alone in its turn: a plain EVALSHA costs less than a pipeline of one
-            form, args = wire[0]
-            return [await form(keys=calls[0][1], args=args)]
+            script, keys, args, _ = calls[0]
+            form, args = (script.first, args) if wire is None else wire[0]
+            return [await form(keys=keys, args=args)]
         pipe = self._client.pipeline(transaction=False)
-        for (form, args), (_, keys, _, _) in zip(wire, calls, strict=True):
-            pipe.execute_command("EVALSHA", form.sha, len(keys), *keys, *args)
+        if wire is None:  # the first try: once per script call, kept lean
+            for script, keys, args, _ in calls:
+                pipe.execute_command("EVALSHA", script.first.sha, len(keys), *keys, *args)
+        else:
+            for (form, args), (_, keys, _, _) in zip(wire, calls, strict=True):
+                pipe.execute_command("EVALSHA", form.sha, len(keys), *keys, *args)
         replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies
 

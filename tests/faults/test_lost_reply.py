@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from liveroom.engine.base import CommentRules, Posted
 from liveroom.engine.coupons import CouponKind
 from liveroom.engine.redis import RedisEngine
+from liveroom.engine.redis_retry import OnceRetry
+from liveroom.engine.scripts import Scripts
 from liveroom.errors import EngineUnavailable
 from liveroom.features.coupons.store import Batch, Claim, Eligibility
 from liveroom.features.coupons.store_redis import RedisCouponStore
@@ -370,3 +374,26 @@ async def test_coupon_claim_after_a_lost_reply_answers_ok_once(
     events = await engine.client.xrange(engine.keys("r1").outbox)
     claims = [e for _, e in events if e[b"type"] == b"coupon.claimed"]
     assert [orjson.loads(e[b"data"])["user"] for e in claims] == ["someone", "claimer"]
+
+
+async def test_a_call_on_its_own_after_a_lost_reply_appends_once(proxy: CuttingProxy) -> None:
+    """Unpipelined (the Cluster's way: each call on its own, ``Scripts._call``), a publish
+    whose reply is lost is sent again as a lookup and appended once; the injected client got
+    an ``OnceRetry`` with its own policy."""
+    client = aioredis.Redis.from_url(proxy.url, retry=Retry(NoBackoff(), 1))
+    scripts = Scripts(client, pipelined=False)
+    assert isinstance(client.get_retry(), OnceRetry)
+    keys = ["lr:{room:r9}:seq", "lr:{room:r9}:log", "lr:{room:r9}:comments", "lr:{room:r9}:epoch"]
+
+    def args(text: str) -> list[object]:
+        return ["lr:{room:r9}:ch", event(text), 100, 0, 0, "PUBLISH", f"alone.{text}"]
+
+    try:
+        await scripts.run("publish", keys, args("first"))  # loaded
+        proxy.arm(b"trapped")
+        status, payload = await scripts.run("publish", keys, args("trapped"))
+        assert proxy.cut.is_set()
+        assert (status, offset(payload)) == (b"ok", 2)
+        assert await client.xlen("lr:{room:r9}:log") == 2
+    finally:
+        await client.aclose()
