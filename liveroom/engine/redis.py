@@ -16,7 +16,7 @@ and ASK and refreshes its slot map after a failover. Room events use sharded pub
 (``SPUBLISH``/``SSUBSCRIBE``), so a room's traffic stays on the shard that owns its slot; the
 subscriptions are kept by ``redis_shards.ShardedSubscriber``.
 
-Why one module of about 610 lines: it is the single Redis implementation of the core's
+Why one module of about 620 lines: it is the single Redis implementation of the core's
 protocols (bus, history, presence, rooms, comments) together with the client's set-up and the
 room subscriber, which all share one key layout with the scripts. What every store shares is in
 ``redis_core.py`` and the cluster's sharded pub/sub in ``redis_shards.py``; the subscriber
@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -61,6 +63,7 @@ from liveroom.engine.outbox import room_change
 from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis_core import DOWN as _DOWN
 from liveroom.engine.redis_core import RedisCore, RoomKeys
+from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
 
@@ -91,7 +94,7 @@ class RedisEngine:
                 timeout=3.0,
                 socket_timeout=3.0,
                 socket_connect_timeout=1.0,
-                retry=Retry(NoBackoff(), 1),
+                retry=OnceRetry(NoBackoff(), 1),  # script calls: see redis_retry.py
                 health_check_interval=0,
             )
             pool.connection_class = fast_packing(pool.connection_class)
@@ -121,6 +124,12 @@ class RedisEngine:
         self._shards: ShardedSubscriber | None = None
         #: after a reconnect: the subscription count whose confirmation means every room is back
         self._restore_at = 0
+        #: the id of this engine's next publish call (what a retried ``publish.lua`` looks
+        #: for): a random prefix of its own, then a count. Bytes made in C, once per comment:
+        #: no Python frame, and redis-py sends bytes without encoding them.
+        self._call_id: Callable[[], bytes] = map(
+            (secrets.token_hex(6).encode() + b".%d").__mod__, itertools.count(1)
+        ).__next__
 
     def keys(self, room: str) -> RoomKeys:
         return self.core.keys(room)
@@ -325,7 +334,7 @@ class RedisEngine:
             status, payload = await self.scripts.run(
                 "publish",
                 [k.seq, k.log, k.comments, k.epoch],
-                [k.channel, body, maxlen, oldest, 0, self.publish_command],
+                [k.channel, body, maxlen, oldest, 0, self.publish_command, self._call_id()],
             )
         return bytes(payload)
 
@@ -363,6 +372,7 @@ class RedisEngine:
                     oldest,
                     self.settings.snapshot_comments,
                     self.publish_command,
+                    self._call_id(),
                     user,
                     int(now * 1000),
                     rules.user_limit,
@@ -610,7 +620,8 @@ def _cluster_client(url: str) -> Any:
         socket_timeout=3.0,
         socket_connect_timeout=1.0,
         # MOVED, ASK and a lost master are retried this often, refreshing the slot map
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        # (script calls: by the script layer, as each script allows; see redis_retry.py)
+        retry=OnceRetry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         health_check_interval=0,
     )
 

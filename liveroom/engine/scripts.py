@@ -5,6 +5,20 @@ call made while the loop runs its ready callbacks joins one queue, and the next 
 queue as one non-transactional pipeline of EVALSHAs. A comment costs redis-py's pool, packing,
 send and timeout work once per turn instead of once per call; the node's pulse of 2,000 rooms
 is four pipelines. Each caller still gets its own reply, or its own error.
+
+A call whose connection was lost (or timed out) may or may not have run. redis-py would send
+it again as it was (``redis_retry.py``); here it is sent again only as its script's header
+allows (docs/architecture.md, "Script calls after a lost connection"):
+
+- ``-- retry: safe``: running it twice has the effect and the answer of running it once (a
+  read, a set, a step guarded by a request id); sent again as it was;
+- ``-- retry: lookup``: the script finds its first attempt itself. It is sent again as its
+  *retry variant*, registered beside it: the same source after ``RETRY = true``, and one more
+  ARGV at the end, ``RETRY_MS``: how long ago, in ms of this process' clock plus a margin, the
+  first attempt was sent. The variant reads that ARGV off (``table.remove``) before the script
+  runs, so both see the same ARGV. The first attempt pays nothing for it: ``RETRY`` is false;
+- no header: not sent again; the caller gets the error (``EngineUnavailable`` through the
+  guard), as it does for any call that fails every try.
 """
 
 from __future__ import annotations
@@ -12,10 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
+import time
 from importlib import resources
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ClusterDownError, NoScriptError, ResponseError, SlotNotCoveredError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from liveroom.engine.redis_retry import adopt, once, send_once
 
 #: script calls in one pipeline at most; a longer queue goes as several, one after another
 MAX_PIPELINE = 500
@@ -36,6 +55,44 @@ def _lua_dir(package: str = CORE) -> Any:
 def load_source(name: str, package: str = CORE) -> str:
     """The text of ``lua/<name>.lua`` shipped in ``package``."""
     return _lua_dir(package).joinpath(f"{name}.lua").read_text("utf-8")
+
+
+#: a script's own word on being sent again after a lost connection (module docstring)
+RETRY_MODE = re.compile(r"^-- retry: (safe|lookup)$", re.MULTILINE)
+#: what the retry variant of a ``lookup`` script and its first attempt put before the source
+RETRY_HEAD = "local RETRY = true\nlocal RETRY_MS = tonumber(table.remove(ARGV))\n"
+FIRST_HEAD = "local RETRY = false\nlocal RETRY_MS = 0\n"
+#: added to a retry's ``RETRY_MS``: the retry's own way to Redis and its wait there, and the
+#: two clocks' drift, all of which may lie between the first attempt's run and the retry's
+RETRY_MARGIN_MS = 1000
+#: a lost connection, or no reply in time: the call may have run, or not
+LOST = (RedisConnectionError, RedisTimeoutError)
+#: the Cluster refused the call before running it (no master for the slot, mid-failover)
+REFUSED = (ClusterDownError, SlotNotCoveredError)
+
+
+class Script:
+    """One registered script: its first-attempt form and what a second try sends."""
+
+    __slots__ = ("again", "first", "lookup", "mode")
+
+    def __init__(self, client: Any, source: str) -> None:
+        found = RETRY_MODE.search(source)
+        self.mode = found.group(1) if found else ""
+        self.lookup = self.mode == "lookup"
+        self.first = client.register_script(FIRST_HEAD + source if self.lookup else source)
+        #: what a second try sends, or None when the script may not be sent again
+        self.again: Any = None
+        if self.lookup:
+            self.again = client.register_script(RETRY_HEAD + source)
+        elif self.mode == "safe":
+            self.again = self.first
+
+    def again_args(self, args: list[Any], sent: float) -> list[Any]:
+        """ARGV of a second try of a call first sent at ``sent`` (``time.monotonic()``)."""
+        if not self.lookup:
+            return args
+        return [*args, int((time.monotonic() - sent) * 1000) + RETRY_MARGIN_MS]
 
 
 #: the core's head every script gets first: ``outbox(key, type, data)`` (docs/events.md)
@@ -87,21 +144,28 @@ class Scripts:
     error, which the guard turns into ``EngineUnavailable``. A caller cancelled while its call
     is queued does not take the call back: its effect happens, the reply is dropped. On a
     cluster every call goes on its own (redis-py's cluster client routes it to its slot).
+
+    A call whose connection is lost is sent again by this class, never by redis-py, as its
+    script allows (the module's docstring); as often as the client's retry policy says, with
+    its backoff. ``client`` gets an ``OnceRetry`` with its own policy (``redis_retry.adopt``).
     """
 
     def __init__(self, client: Any, *, pipelined: bool = False) -> None:
         self._client = client
-        self._scripts: dict[tuple[str, str], Any] = {}
+        policy = adopt(client)
+        self._retries = policy.tries_again
+        self._backoff = policy.backoff_s
+        self._scripts: dict[tuple[str, str], Script] = {}
         self._pipelined = pipelined
         #: calls waiting for the next pipeline: (script, keys, args, the caller's future)
-        self._queue: list[tuple[Any, list[Any], list[Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Script, list[Any], list[Any], asyncio.Future[Any]]] = []
         #: pipelines on their way (held here: the loop keeps only weak references to tasks)
         self._sending: set[asyncio.Task[None]] = set()
 
-    def get(self, name: str, package: str = CORE) -> Any:
+    def get(self, name: str, package: str = CORE) -> Script:
         script = self._scripts.get((package, name))
         if script is None:
-            script = self._client.register_script(script_source(name, package))
+            script = Script(self._client, script_source(name, package))
             self._scripts[(package, name)] = script
         return script
 
@@ -109,7 +173,7 @@ class Scripts:
         """Script ``name``'s reply to ``keys`` and ``args``; raises what the call raised."""
         script = self.get(name, package)
         if not self._pipelined:
-            return await _alone(script, keys, args)
+            return await self._call(script, keys, args)
         return await self._enqueue(script, keys, args)
 
     async def run_many(
@@ -143,7 +207,35 @@ class Scripts:
             for future, error in zip(futures, errors, strict=True)
         ]
 
-    async def _enqueue(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
+    async def _call(
+        self, script: Script, keys: list[Any], args: list[Any], since: float | None = None
+    ) -> Any:
+        """One call on its own (a cluster's, or one answered NOSCRIPT in a pipeline), sent
+        again after a lost connection as ``script`` allows. ``since``: the call is a second
+        try already, of a first attempt sent then (``time.monotonic()``)."""
+        sent = time.monotonic() if since is None else since
+        form, sending = script.first, args
+        if since is not None:
+            form, sending = script.again, script.again_args(args, since)
+        tries = 0
+        while True:
+            try:
+                with once():
+                    return await _alone(form, keys, sending)
+            except REFUSED:
+                tries += 1  # not run: the same form again
+                if tries > self._retries:
+                    raise
+            except LOST:
+                tries += 1
+                if script.again is None or tries > self._retries:
+                    raise
+                form, sending = script.again, script.again_args(args, sent)
+            delay = self._backoff(tries)
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _enqueue(self, script: Script, keys: list[Any], args: list[Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((script, keys, args, future))
         if len(self._queue) == 1:
@@ -159,6 +251,7 @@ class Scripts:
 
     async def _send(self) -> None:
         """Send the queue, ``MAX_PIPELINE`` calls a pipeline, one pipeline after another."""
+        send_once()  # this task's commands: redis-py never sends them again (module docstring)
         queue, self._queue = self._queue, []
         try:
             for start in range(0, len(queue), MAX_PIPELINE):
@@ -169,31 +262,48 @@ class Scripts:
                 if not future.done():
                     future.cancel()
 
-    async def _pipeline(self, calls: list[tuple[Any, list[Any], list[Any], Any]]) -> None:
-        try:
-            if len(calls) == 1:
-                # alone in its turn: a plain EVALSHA costs less than a pipeline of one
-                script, keys, args, _ = calls[0]
-                replies = [await script(keys=keys, args=args)]
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for script, keys, args, _ in calls:
-                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                replies = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:
-            for *_, future in calls:
-                if not future.done():
-                    future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
+    async def _pipeline(self, calls: list[tuple[Script, list[Any], list[Any], Any]]) -> None:
+        sent = time.monotonic()
+        # what goes on the wire for each call after a lost connection: the form its script
+        # allows (Script.again); None: every call's first form (the first try)
+        wire: list[tuple[Any, list[Any]]] | None = None
+        retried = False
+        tries = 0
+        while True:
+            try:
+                replies = await self._execute(calls, wire)
+                break
+            except LOST as exc:
+                tries += 1
+                again = []
+                for script, keys, args, future in calls:
+                    if script.again is None or tries > self._retries:
+                        if not future.done():
+                            future.set_exception(exc)
+                    else:
+                        again.append((script, keys, args, future))
+                if not again:
+                    return
+                calls = again
+                retried = True
+                wire = [(s.again, s.again_args(a, sent)) for s, _, a, _ in calls]
+                delay = self._backoff(tries)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            except BaseException as exc:
+                for *_, future in calls:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                return
         for (script, keys, args, future), reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError):
                 # Redis lost its scripts: this call once more on its own loads the script;
                 # the pipeline's later calls of it were answered NOSCRIPT too, and go after
-                # it in their order
+                # it in their order (a second try stays one: its script finds the first)
                 try:
-                    reply = await script(keys=keys, args=args)
+                    reply = await self._call(script, keys, args, sent if retried else None)
                 except Exception as exc:  # noqa: BLE001 - the call's own error
                     reply = exc
             if future.done():  # its caller was cancelled
@@ -202,6 +312,28 @@ class Scripts:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+    async def _execute(
+        self,
+        calls: list[tuple[Script, list[Any], list[Any], Any]],
+        wire: list[tuple[Any, list[Any]]] | None,
+    ) -> list[Any]:
+        """One try of a pipeline's calls: each call's first form, or with ``wire`` each
+        ``(registered form, ARGV)`` of it with the keys of the same call of ``calls``."""
+        if len(calls) == 1:
+            # alone in its turn: a plain EVALSHA costs less than a pipeline of one
+            script, keys, args, _ = calls[0]
+            form, args = (script.first, args) if wire is None else wire[0]
+            return [await form(keys=keys, args=args)]
+        pipe = self._client.pipeline(transaction=False)
+        if wire is None:  # the first try: once per script call, kept lean
+            for script, keys, args, _ in calls:
+                pipe.execute_command("EVALSHA", script.first.sha, len(keys), *keys, *args)
+        else:
+            for (form, args), (_, keys, _, _) in zip(wire, calls, strict=True):
+                pipe.execute_command("EVALSHA", form.sha, len(keys), *keys, *args)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
 
 async def _alone(script: Any, keys: list[Any], args: list[Any]) -> Any:

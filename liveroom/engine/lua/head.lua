@@ -1,5 +1,6 @@
 -- Where a room's stream is now: its epoch (created if missing) and newest offset.
 -- uses: stream_lib
+-- retry: safe
 -- KEYS[1] seq counter      KEYS[2] epoch
 -- ARGV[1] channel          ARGV[2] PUBLISH or SPUBLISH
 -- Returns {head, epoch}.

@@ -1,5 +1,6 @@
 -- Events after an offset of one epoch, when history still holds all of them.
 -- uses: stream_lib
+-- retry: safe
 -- KEYS[1] seq counter      KEYS[2] history stream   KEYS[3] epoch
 -- ARGV[1] after (offset)   ARGV[2] most events to return
 -- ARGV[3] the epoch of that offset                  ARGV[4] channel   ARGV[5] PUBLISH or SPUBLISH

@@ -1,5 +1,6 @@
 -- A node's heartbeat for one room (pulse_lib.lua): its viewer count and new likes in, the
 -- room's totals out.
+-- retry: lookup
 -- KEYS[1] node expiry zset   KEYS[2] per-node online hash   KEYS[3] counters hash
 -- ARGV[1] node id            ARGV[2] viewers on this node   ARGV[3] new likes
 -- ARGV[4] now, ms            ARGV[5] node TTL, ms

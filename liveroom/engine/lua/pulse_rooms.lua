@@ -1,5 +1,6 @@
 -- A node's heartbeat for many rooms in one call (pulse_lib.lua), for a standalone Redis only:
 -- the rooms' keys sit in different Cluster slots.
+-- retry: lookup
 -- KEYS[3i-2], KEYS[3i-1], KEYS[3i]: room i's node expiry zset, per-node online hash, counters
 -- ARGV[1] node id   ARGV[2] now, ms   ARGV[3] node TTL, ms
 -- ARGV[2i+2], ARGV[2i+3]: room i's viewers on this node and new likes

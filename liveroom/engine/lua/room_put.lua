@@ -1,6 +1,7 @@
 -- Store a room's settings, and tell the shop's backend when the room starts or ends: the
 -- first settings of a room, or ``ended`` going from true to false, leave ``room.started``;
 -- ``ended`` going from false (or unset) to true leaves ``room.ended``.
+-- retry: safe
 -- KEYS[1] room settings (JSON string)    KEYS[2] the room's outbox stream
 -- ARGV[1] the new settings JSON          ARGV[2] 1 when the new settings say ended, else 0
 -- ARGV[3] the event's payload

@@ -1,6 +1,7 @@
 -- A node found that the stream under an epoch lost events it had delivered (a failover to a
 -- replica that had not caught up): give the stream a new epoch, unless it has moved on already.
 -- uses: stream_lib
+-- retry: safe
 -- KEYS[1] seq counter      KEYS[2] epoch
 -- ARGV[1] the epoch found wanting                   ARGV[2] channel   ARGV[3] PUBLISH or SPUBLISH
 -- Returns {head, epoch}: the stream after. Compare-and-set, so nodes that find the same loss at

@@ -1,5 +1,6 @@
 -- Read what a join snapshot needs, in one consistent step.
 -- uses: stream_lib
+-- retry: safe
 -- KEYS[1] seq counter   KEYS[2] recent comments   KEYS[3] counters hash   KEYS[4] room info
 -- KEYS[5] node expiry zset                        KEYS[6] per-node online hash
 -- KEYS[7] epoch

@@ -41,12 +41,37 @@ local function stream_epoch(seq_key, epoch_key, channel, publish)
 end
 
 -- Append one room event: epoch, next offset, history, pub/sub. Returns the stored payload.
-local function stream_append(seq_key, log_key, epoch_key, channel, body, maxlen, oldest, publish)
+-- ``call``, when given, is the caller's id of this call, kept in the entry (field r, after o
+-- and e) for ``stream_find``.
+local function stream_append(seq_key, log_key, epoch_key, channel, body, maxlen, oldest, publish,
+                             call)
   stream_epoch(seq_key, epoch_key, channel, publish)
   local seq = redis.call('INCR', seq_key)
   local payload = '{"offset":' .. seq .. ',' .. string.sub(body, 2)
-  redis.call('XADD', log_key, 'MAXLEN', '~', maxlen, '*', 'o', seq, 'e', payload)
+  if call then
+    redis.call('XADD', log_key, 'MAXLEN', '~', maxlen, '*', 'o', seq, 'e', payload, 'r', call)
+  else
+    redis.call('XADD', log_key, 'MAXLEN', '~', maxlen, '*', 'o', seq, 'e', payload)
+  end
   if tonumber(oldest) > 0 then redis.call('XTRIM', log_key, 'MINID', oldest) end
   redis.call(publish, channel, payload)
   return payload
+end
+
+-- For a retry only (RETRY, liveroom/engine/scripts.py): the payload that call ``call`` appended,
+-- or false. Its first attempt ran at most ``age_ms`` ago (Redis' clock names the entries), so
+-- only the entries of that span are read, newest first, in chunks: a first attempt that ran
+-- is usually in the first chunk; one that did not costs a read of the span.
+local function stream_find(log_key, call, age_ms)
+  local t = redis.call('TIME')
+  local since = math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - age_ms)
+  local last = '+'
+  while true do
+    local entries = redis.call('XREVRANGE', log_key, last, since, 'COUNT', 64)
+    for _, entry in ipairs(entries) do
+      if entry[2][6] == call then return entry[2][4] end
+    end
+    if #entries < 64 then return false end
+    last = '(' .. entries[#entries][1]
+  end
 end

@@ -1,6 +1,7 @@
 -- Add members to a room's set of unique members; optionally add how many were new to a room
 -- counter in the same atomic step, so a retry after a lost reply never counts anyone twice or
 -- drops them.
+-- retry: safe
 -- KEYS[1] the set           KEYS[2] counters hash
 -- ARGV[1] counter name, or '' for none; ARGV[2..] members
 -- Returns how many members were new.

@@ -1,4 +1,5 @@
 -- Note users as seen in a room of a host; tell which were seen in another of its rooms first.
+-- retry: safe
 -- KEYS[1] the host's hash (user -> the room they were first seen in)
 -- ARGV[1] room   ARGV[2] keep seconds   ARGV[3..] users
 -- Returns one number per user: 1 returning (first seen in another room), 0 new.

@@ -11,8 +11,12 @@
 --         counts [name, n, ...], marks [name, u, ...], boards [version, board, ...],
 --         paid [order, u, sku, units, cents, hour, ...] (each order counted once, ever)
 -- ARGV[2] keep seconds
+-- retry: lookup
+-- A retry finds its first attempt's mark, the node's last write at the batch's own ``now``
+-- (KEYS[5]), and adds nothing more.
 local b = cjson.decode(ARGV[1])
 local now = b.now
+if RETRY and redis.call('HGET', KEYS[5], b.node) == tostring(now) then return 1 end
 redis.call('HSETNX', KEYS[1], 'first', now)
 redis.call('HSET', KEYS[1], 'last', now)
 if b.host ~= '' then

@@ -1,4 +1,5 @@
 -- Read the pinned product cards in one consistent step.
+-- retry: safe
 -- KEYS[1] cards hash   KEYS[2] slots zset   KEYS[3] board version counter
 -- Returns {'ok', version, card...} with cards in slot order.
 local out = {'ok', tonumber(redis.call('GET', KEYS[3]) or '0')}

@@ -3,7 +3,14 @@
 -- KEYS[3] board version counter
 -- ARGV[1] sku   ARGV[2] card JSON   ARGV[3] most cards pinned at once   ARGV[4] sku to replace or ''
 -- Returns {status, version, card...}: status ok, full, not_found or conflict; cards in slot order.
+-- retry: lookup
+-- A retry of a replacement that finds the card pinned as given and the replaced one gone
+-- takes it as its first attempt's, and answers as an update of the card (a version more).
 local sku, replace = ARGV[1], ARGV[4]
+if RETRY and replace ~= '' and redis.call('HGET', KEYS[1], sku) == ARGV[2]
+    and not redis.call('ZSCORE', KEYS[2], replace) then
+  replace = ''
+end
 if replace ~= '' and replace ~= sku then
   local slot = redis.call('ZSCORE', KEYS[2], replace)
   if not slot then return {'not_found', 0} end

@@ -11,13 +11,18 @@
 -- Returns {answer, terms JSON or false, claimed, coupon JSON or false}: answer ok,
 -- not_found, already_claimed (with the coupon held), claim_closed, not_started, coupon_gone
 -- or not_eligible.
+-- retry: lookup
+-- A retry that finds the user holding a coupon of the batch answers ok with it: the first
+-- attempt claimed it (or an earlier claim did: the user holds one either way).
 local batch, user = ARGV[1], ARGV[2]
 local raw = redis.call('HGET', KEYS[1], batch)
 if not raw then return {'not_found', false, 0, false} end
 local claimed = tonumber(redis.call('HGET', KEYS[2], batch) or '0')
 local slot = batch .. '\n' .. user
 local held = redis.call('HGET', KEYS[3], slot)
-if held then return {'already_claimed', raw, claimed, redis.call('HGET', KEYS[6], held)} end
+if held then
+  return {RETRY and 'ok' or 'already_claimed', raw, claimed, redis.call('HGET', KEYS[6], held)}
+end
 local b = cjson.decode(raw)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

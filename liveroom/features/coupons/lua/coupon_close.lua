@@ -1,4 +1,5 @@
 -- End a batch's claim window now (coupons already claimed stay valid). Idempotent.
+-- retry: safe
 -- KEYS[1] the room's batches       KEYS[2] claimed per batch (hash: id -> count)
 -- ARGV[1] batch id
 -- Returns {terms JSON, claimed}, or {false, 0} when there is no such batch.

@@ -1,4 +1,5 @@
 -- One user's coupons in a room, read in one step.
+-- retry: safe
 -- KEYS[1] wallets (hash: user -> coupon ids, spaced)
 -- KEYS[2] the room's claimed coupons (coupon_lib's layout)
 -- ARGV[1] user

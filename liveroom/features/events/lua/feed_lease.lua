@@ -1,5 +1,6 @@
 -- Take, renew or give back one lane's lease (a room's deliveries to one endpoint): the holder
 -- is the only node delivering that lane, so the room's events reach the endpoint in order.
+-- retry: safe
 -- KEYS[1] lease key (string: the holder)
 -- ARGV[1] owner   ARGV[2] TTL, ms   ARGV[3] take or release
 -- Returns 1 when ``owner`` holds the lease now (take) or no longer (release), 0 when another

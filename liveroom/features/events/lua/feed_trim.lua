@@ -1,6 +1,7 @@
 -- Trim one room's outbox by age and count, and count, for each consumer group, the events
 -- trimmed before the group read them: the feed reports those (metric and log), so that a
 -- consumer falling behind the bound is never skipped in silence.
+-- retry: safe
 -- KEYS[1] the room's outbox stream
 -- ARGV[1] most events kept   ARGV[2] oldest time kept, ms (0: no age bound)
 -- Returns {events removed, group name, events it lost, group name, events it lost, ...}.

@@ -3,6 +3,7 @@
 -- when the buy names one) and then reserve. The whole batch is one atomic step, so stock is
 -- never oversold and a coupon is used by one order at most.
 -- uses: coupon_lib
+-- retry: safe
 -- KEYS[1] sale hash        KEYS[2] units held per user (hash: reserved + paid)
 -- KEYS[3] orders (hash: id -> order JSON)    KEYS[4] order log (list of ids: the ledger)
 -- KEYS[5] payment deadlines (zset: reserved order id -> ms)

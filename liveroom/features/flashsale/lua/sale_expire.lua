@@ -3,6 +3,7 @@
 -- Safe when many nodes sweep at once: an order leaves the deadline set in the same step that
 -- releases it, so exactly one run releases it.
 -- uses: order_lib
+-- retry: safe
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
 -- KEYS[4] payment deadlines                              KEYS[5] the room's outbox stream
 -- KEYS[6] the room's claimed coupons (coupon_lib)

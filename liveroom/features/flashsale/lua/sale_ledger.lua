@@ -1,4 +1,5 @@
 -- Read a sale's ledger in one consistent step, for the audit.
+-- retry: safe
 -- KEYS[1] sale hash        KEYS[2] units held per user      KEYS[3] orders
 -- KEYS[4] order log
 -- Returns {sale fields, held fields, order JSONs, order ids in creation order}.

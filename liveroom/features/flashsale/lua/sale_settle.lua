@@ -12,6 +12,10 @@
 -- Returns {code, order JSON or false, stock left, 1 if stock came back in this call else 0};
 -- code is ok, not_found, or conflict (confirming an order no longer reserved, cancelling a
 -- paid one).
+-- retry: lookup
+-- Confirming or cancelling again changes nothing and answers ok; a retry of a cancel that finds
+-- the order cancelled also says the stock came back (its first attempt gave it back, or an
+-- earlier cancel did: either way, viewers may be told the stock again).
 local function data(o)
   return {order = o.id, sale = ARGV[4], user = o.user, quantity = o.quantity}
 end

@@ -1,4 +1,5 @@
 -- Open or close a sale.
+-- retry: safe
 -- KEYS[1] sale hash        KEYS[2] the room's outbox stream
 -- ARGV[1] open or close    ARGV[2] sale id
 -- A change leaves its event: sale.opened or sale.closed (not a repeated call).

@@ -2,7 +2,17 @@
 -- KEYS[1] deal hash        KEYS[2] the room's deal index (set of deal ids)
 -- ARGV[1] deal id          ARGV[2..] field, value pairs of the new deal
 -- Returns {code, deal fields}: ok when created, conflict (with the existing deal) when taken.
+-- retry: lookup
+-- A retry that finds the deal holding every field it was given, as given, answers ok: it is
+-- the one its first attempt created.
 if redis.call('EXISTS', KEYS[1]) == 1 then
+  if RETRY then
+    local same = true
+    for i = 2, #ARGV, 2 do
+      if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then same = false; break end
+    end
+    if same then return {'ok', redis.call('HGETALL', KEYS[1])} end
+  end
   return {'conflict', redis.call('HGETALL', KEYS[1])}
 end
 local t = redis.call('TIME')

@@ -1,5 +1,6 @@
 -- Open or close a deal. Closing fails no group itself: the sweep that follows it (run at once
 -- by the closer, and by every sweeper) fails every open group of a closed deal.
+-- retry: safe
 -- KEYS[1] deal hash
 -- ARGV[1] open or close
 -- Opening a created deal sets start to now (unless scheduled) and end to start + duration

@@ -8,6 +8,7 @@
 -- coupon can still be used then (else the order is reserved without it and says why:
 -- coupon_refused). A (user, request id) seen before gets its stored answer again.
 -- uses: coupon_lib
+-- retry: safe
 -- KEYS[1] deal hash        KEYS[2] units held per user (open places + reserved + paid)
 -- KEYS[3] groups (hash: id -> group JSON)
 -- KEYS[4] open groups (zset, match order: most members first, then earliest deadline)

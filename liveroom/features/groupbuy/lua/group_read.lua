@@ -1,4 +1,5 @@
 -- Read groups of a deal: by id, or the open ones in the order a match picks them.
+-- retry: safe
 -- KEYS[1] groups (hash: id -> group JSON)     KEYS[2] open groups (zset, match order)
 -- ARGV[1] ids or open      ARGV[2..] group ids (ids), or the most to read (open)
 -- Returns the group JSONs found, in the order asked.

@@ -4,6 +4,7 @@
 -- releases it, so exactly one run releases it. An expired order's coupon comes back with it
 -- (the core's order_expire, order_lib.lua).
 -- uses: order_lib
+-- retry: safe
 -- KEYS[1] deal hash        KEYS[2] units held per user      KEYS[3] groups
 -- KEYS[4] open groups      KEYS[5] fill deadlines           KEYS[6] orders
 -- KEYS[7] payment deadlines                                KEYS[8] the room's outbox stream

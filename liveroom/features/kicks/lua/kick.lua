@@ -1,4 +1,5 @@
 -- Kick a user from a room until a time; the hash lives until its longest kick ends.
+-- retry: safe
 -- KEYS[1] the room's kicks hash
 -- ARGV[1] user id          ARGV[2] when the kick ends, ms since the epoch
 local t = redis.call('TIME')

@@ -4,8 +4,13 @@
 -- ARGV[7] claim token   ARGV[8] lease end, epoch s   ARGV[9] '1' to draw before the deadline
 -- Returns {'claimed', {bag field, value...}, {user, name...}}, {'missing'}, {'early', deadline},
 -- {'busy'} or {'state', state}.
+-- retry: lookup
+-- A retry that finds the bag drawing under its own claim token answers 'claimed' again.
 local state = redis.call('HGET', KEYS[3], 'state')
 if not state then return {'missing'} end
+if RETRY and state == 'drawing' and redis.call('HGET', KEYS[3], 'claim') == ARGV[7] then
+  return {'claimed', redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}
+end
 local now = tonumber(ARGV[5])
 if state == 'open' then
   local deadline = redis.call('HGET', KEYS[3], 'deadline')

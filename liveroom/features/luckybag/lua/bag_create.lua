@@ -2,7 +2,18 @@
 -- ARGV[7] event body   ARGV[8..] field, value pairs of the bag hash
 -- Returns {'ok'} or {'exists'}. The bag becomes the room's current one unless another is
 -- open or drawing, so viewers see its rules before it opens.
-if redis.call('EXISTS', KEYS[3]) == 1 then return {'exists'} end
+-- retry: lookup
+-- A retry that finds the bag holding every field it was given, as given, answers ok.
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if RETRY then
+    local same = true
+    for i = 8, #ARGV, 2 do
+      if redis.call('HGET', KEYS[3], ARGV[i]) ~= ARGV[i + 1] then same = false; break end
+    end
+    if same then return {'ok'} end
+  end
+  return {'exists'}
+end
 local fields = {}
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[3], unpack(fields))

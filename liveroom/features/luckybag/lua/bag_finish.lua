@@ -5,6 +5,12 @@
 -- ARGV[10] announcement event body   ARGV[11] private notice body   ARGV[12] TTL of KEYS[7], s
 -- ARGV[13..] winner ids
 -- Returns {'ok'}, {'lost'} (not our lease) or {'capped', {user...}} (nothing changed).
+-- retry: lookup
+-- A retry that finds the bag drawn with its own result answers ok: its first attempt drew it.
+if RETRY and redis.call('HGET', KEYS[3], 'state') == 'drawn'
+    and redis.call('HGET', KEYS[3], 'result') == ARGV[9] then
+  return {'ok'}
+end
 if redis.call('HGET', KEYS[3], 'state') ~= 'drawing'
     or redis.call('HGET', KEYS[3], 'claim') ~= ARGV[7] then
   return {'lost'}

@@ -1,4 +1,5 @@
 -- Add a participant to an OPEN bag before its deadline; a second join changes nothing.
+-- retry: safe
 -- KEYS and ARGV[1..6]: see bag_lib.lua (KEYS[1], KEYS[2] unused).
 -- ARGV[7] user id   ARGV[8] display name   ARGV[9] bags a user may win per room per day
 -- Returns {'ok', new (1|0), participants}, {'missing'}, {'state', state}, {'ended'} or {'limit'}.

@@ -2,6 +2,7 @@
 -- marked started, and up to ARGV[1] bookings leave the pending set, each with its own
 -- ``room.started`` event, in this one step. Any node may call it, any number of times (the
 -- room's start, a sweep): a booking leaves the pending set once, so its event exists once.
+-- retry: safe
 -- KEYS[1] the room's settings (the core's)   KEYS[2] round (hash)   KEYS[3] booked (hash)
 -- KEYS[4] pending (set)                      KEYS[5] the room's outbox stream
 -- ARGV[1] the most bookings to announce

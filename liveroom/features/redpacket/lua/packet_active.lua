@@ -1,4 +1,5 @@
 -- The room's red packets that still have packets left, oldest first.
+-- retry: safe
 -- KEYS[1] packets hash   KEYS[2] packets-left hash   KEYS[3] active zset   KEYS[4] keywords hash
 -- ARGV[1] now, ms   ARGV[2] a packet's key lifetime, s
 -- A packet older than its lifetime has lost its own keys: it is forgotten here as well.

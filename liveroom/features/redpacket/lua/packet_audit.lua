@@ -1,4 +1,5 @@
 -- The money check of one red packet, read in one consistent step.
+-- retry: safe
 -- KEYS[1] packets hash   KEYS[2] amounts list   KEYS[3] grabbed hash   KEYS[4] tally hash
 -- ARGV[1] id
 -- Returns {} for an unknown id, else {public JSON, total, count, grabbed, grabbed_fen, left,

@@ -1,4 +1,5 @@
 -- Close one red packet early: take back the packets nobody grabbed and record the refund.
+-- retry: safe
 -- KEYS[1] packets hash   KEYS[2] packets-left hash   KEYS[3] active zset   KEYS[4] keywords hash
 -- KEYS[5] amounts list   KEYS[6] tally hash     KEYS[7] the room's outbox stream
 -- ARGV[1] id   ARGV[2] now, ms

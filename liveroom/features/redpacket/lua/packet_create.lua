@@ -5,6 +5,9 @@
 -- ARGV[1] id   ARGV[2] public JSON   ARGV[3] keyword or ''   ARGV[4] opens at, ms
 -- ARGV[5] key lifetime, s   ARGV[6...] amounts in fen
 -- Returns 1, or 0 when the id is taken.
+-- retry: lookup
+-- A retry that finds the packet stored with this very public JSON answers 1: it is its own.
+if RETRY and redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 1 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 local total, count = 0, #ARGV - 5
 for i = 6, #ARGV, 1000 do

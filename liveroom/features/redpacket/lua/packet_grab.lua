@@ -7,6 +7,9 @@
 -- Returns {status, amount, left, public JSON or false[, tally...]}: status ok, not_found,
 -- already, closed, not_started, gone or keyword. The grab that takes the last packet gets the
 -- tally: grabbed, grabbed_fen, best_user, best_name, best_fen, first_ms, last_ms.
+-- retry: lookup
+-- A retry that finds the user's grab answers ok with its amount (and the tally when none is
+-- left): its first attempt grabbed, or an earlier grab did; the user holds that amount.
 local id, user = ARGV[1], ARGV[2]
 local meta = redis.call('HGET', KEYS[1], id)
 if not meta then return {'not_found', 0, 0, false} end
@@ -18,7 +21,12 @@ if not rule[1] then
 end
 local left = redis.call('LLEN', KEYS[6])
 local mine = redis.call('HGET', KEYS[7], user)
-if mine then return {'already', tonumber(mine), left, meta} end
+if mine and RETRY and left == 0 then
+  local t = redis.call('HMGET', KEYS[8], 'grabbed', 'grabbed_fen', 'best_user', 'best_name',
+    'best_fen', 'first_ms', 'last_ms')
+  return {'ok', tonumber(mine), 0, meta, t[1], t[2], t[3], t[4], t[5], t[6], t[7]}
+end
+if mine then return {RETRY and 'ok' or 'already', tonumber(mine), left, meta} end
 if rule[4] then return {'closed', 0, 0, meta} end
 if tonumber(ARGV[4]) < tonumber(rule[1]) then return {'not_started', 0, left, meta} end
 if left == 0 then return {'gone', 0, 0, meta} end
