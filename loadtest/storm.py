@@ -204,6 +204,10 @@ class Crowd:
     stopping: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: the longest the viewers' event loop was late to wake (``watch_lag``): past a second or
+    #: two the viewers, not the node, are what a storm waits for
+    lag_max_s: float = 0.0
+    watcher: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         for n in range(self.size):
@@ -225,8 +229,16 @@ class Crowd:
         self.changed.set()
 
     def start(self) -> None:
+        self.watcher = asyncio.ensure_future(self.watch_lag())
         for viewer in self.viewers:
             self.spawn(viewer.connect())
+
+    async def watch_lag(self, every: float = 0.1) -> None:
+        """Until ``close``: how late the loop wakes from a sleep of ``every`` seconds."""
+        while not self.stopping:
+            began = time.monotonic()
+            await asyncio.sleep(every)  # the probe itself: how late this wakes is the lag
+            self.lag_max_s = max(self.lag_max_s, time.monotonic() - began - every)
 
     async def until(self, check: Callable[[], bool], timeout: float, what: str) -> float:
         """Wait for ``check()``, woken by every join and loss; the seconds it took."""
@@ -256,7 +268,8 @@ class Crowd:
             stack = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
         return (
             f"{self.live_count} live, {len(joining)} joining, {len(waiting)} waiting; {last}; "
-            f"{len(pending)} attempts pending, one at {stack}"
+            f"{len(pending)} attempts pending, one at {stack}; "
+            f"the viewers' loop up to {self.lag_max_s:.1f}s late"
         )
 
     def all_live(self) -> bool:
@@ -280,6 +293,8 @@ class Crowd:
                 viewer.conn.abort()
         for task in list(self.tasks):
             task.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -309,6 +324,7 @@ class StormResult:
     head: int  # the room's last offset; every viewer holds it
     published_storm: int  # events published between the kill and every viewer live again
     publish_failures: int  # publishing attempts that failed meanwhile
+    viewers_lag_s: float  # the longest the viewers' own event loop was late (``watch_lag``)
     problems: list[str]
     stories: list[str]  # the connection histories of a few viewers with a problem
 
@@ -376,6 +392,7 @@ class Storm:
             head=head,
             published_storm=published,
             publish_failures=failed,
+            viewers_lag_s=round(crowd.lag_max_s, 2),
             problems=crowd.problems(),
             stories=crowd.stories(),
         )
