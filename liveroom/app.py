@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -106,6 +107,8 @@ class Node:
         self.caps = ConnectionCaps(settings)
         #: new connections per second (``Settings.admit_rate``): past it, 1013 and retry_after
         self.admission = AdmissionRate(settings.admit_rate, settings.admit_burst)
+        #: joins under way at once (``Settings.joins_at_once``); the others wait their turn
+        self.joins = asyncio.Semaphore(settings.joins_at_once)
         #: the node's flash sales, if it runs them: product cards read stock through this seam
         #: (``context.SaleStock``), the demo pays orders through it
         self.sales: FlashSale | None = None

@@ -104,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
         factory=True,
         host=settings.host,
         port=settings.port,
+        backlog=settings.backlog,
         loop="uvloop",
         # liveroom's own protocol classes on a uvicorn they were tested with, else uvicorn's
         **uvicorn_options(),

@@ -26,6 +26,11 @@ class Settings:
     redis_prefix: str = "lr"
     redis_cluster: bool = False  # redis_url then lists seed nodes: redis://h1:7000,redis://h2:7001
     workers: int = 1
+    # the listening socket's backlog: connections the kernel holds ready until the process
+    # accepts them. A reconnect storm brings a node's viewers back at once; a connection that
+    # finds the queue full is dropped, and TCP retries it only after 1, 3, 7, 15 s ... Linux
+    # caps it at net.core.somaxconn (4096 by default since 5.4)
+    backlog: int = 16384
     # fan-out
     tick_ms: int = 50
     outgoing_soft_kb: int = 512
@@ -60,6 +65,10 @@ class Settings:
     admit_burst: int = 1000
     # resumes reading the room's history at once, per process; the others wait their turn
     resume_reads: int = 64
+    # new connections joining at once, per process (token, kick, snapshot or replay: a join's
+    # Redis calls); the others wait their turn, instead of all waiting for Redis connections at
+    # once and failing with 1012 when the pool has none for them in time
+    joins_at_once: int = 64
     # garbage collector of ``liveroom serve`` workers (not of an app that embeds create_app):
     # "gen0,gen1,gen2" thresholds, or "" for Python's own (700,10,10); see docs/operations.md
     gc_thresholds: str = "50000,20,10"
@@ -146,6 +155,8 @@ class Settings:
             raise ValueError("analytics_keep_days must be more than 0")
         if self.analytics_k < 1:
             raise ValueError("analytics_k must be at least 1")
+        if self.backlog < 1:
+            raise ValueError("backlog must be at least 1")
         if self.max_conns_per_ip < 0:
             raise ValueError("max_conns_per_ip must be 0 (no cap) or more")
         if self.feed_attempts < 1 or self.feed_batch < 1 or self.feed_concurrency < 1:
@@ -160,6 +171,8 @@ class Settings:
             raise ValueError("admit_rate must be 0 (no limit) or more, with admit_burst >= 1")
         if self.resume_reads < 1:
             raise ValueError("resume_reads must be at least 1")
+        if self.joins_at_once < 1:
+            raise ValueError("joins_at_once must be at least 1")
         _ = self.gc_levels
         _ = self.proxies  # a malformed trusted_proxies entry fails at start, not at first request
 

@@ -1,7 +1,8 @@
 """``/ws``: admit a connection into its room, or refuse it, then hand it to its ``Session``.
 
 Before anything else a new connection must fit the node's admission rate (``admission_refusal``:
-past it, 1013 with a ``retry_after``), then the per-address cap. ``admit`` then checks, in order:
+past it, 1013 with a ``retry_after``), then the per-address cap; then it waits its turn to join
+(``Settings.joins_at_once`` at a time: ``JoinTurn``). ``admit`` then checks, in order:
 origin, room id, resume offset and epoch, token (or the room's anonymous rule), a kick
 (``kick_refusal``), then joins the room's local copy, sends the welcome, and the snapshot (or on
 resume the events missed, replayed in pieces by ``Hub.replays``), and, if a kick may have come
@@ -20,6 +21,7 @@ here imports the server's internals: mounted in another app, liveroom never load
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -87,13 +89,17 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     metrics.CONNECTIONS.inc()
     log.debug("connected", extra={"ip": address, "room": room_id[:64]})
     session: Session | None = None
+    turn = JoinTurn(node.joins)
     try:
+        await turn.take()
         admission = await admit(node, ws)
         if isinstance(admission, Refusal):
+            turn.give_back()
             await _refuse(ws, admission)
         else:
-            session = await _serve(node, ws, admission)
+            session = await _serve(node, ws, admission, turn)
     finally:
+        turn.give_back()
         if session is None:  # refused: give the place back now
             node.caps.release(address)
             metrics.CONNECTIONS.dec()
@@ -221,8 +227,31 @@ async def _refuse(ws: WebSocket, refusal: Refusal) -> None:
         await ws.close(code, reason[:120])
 
 
-async def _serve(node: ConnectionHost, ws: WebSocket, admission: Admission) -> Session:
-    """Join the room and serve. Returns the session (it may live on, detached)."""
+class JoinTurn:
+    """A connection's turn to join (``Settings.joins_at_once`` at a time): ``take`` waits for
+    it, ``give_back`` ends it, once (later calls do nothing)."""
+
+    __slots__ = ("joins", "held")
+
+    def __init__(self, joins: asyncio.Semaphore) -> None:
+        self.joins = joins
+        self.held = False
+
+    async def take(self) -> None:
+        await self.joins.acquire()
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.joins.release()
+
+
+async def _serve(
+    node: ConnectionHost, ws: WebSocket, admission: Admission, turn: JoinTurn
+) -> Session:
+    """Join the room and serve. Returns the session (it may live on, detached); the join's
+    ``turn`` ends before the session's commands are read."""
     who, viewer = admission.who, admission.viewer
     room = node.hub.join(admission.room, viewer, admission.have)
     with contextlib.suppress(EngineUnavailable):
@@ -236,6 +265,7 @@ async def _serve(node: ConnectionHost, ws: WebSocket, admission: Admission) -> S
             pass
         except Exception:
             log.exception("%s.joined failed", feature.name)
+    turn.give_back()
     session.watch_expiry()
     if isinstance(viewer.conn, Connection):  # the direct path: no task per idle connection
         session.detach(viewer.conn)
