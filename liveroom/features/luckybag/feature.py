@@ -389,15 +389,10 @@ class LuckyBags(Feature):
                 await self._report(room_id)  # our last viewer left: withdraw them at once
                 del self._seen[room_id]
             return
-        cached = self._current.get(room_id)
-        if (
-            cached is not None
-            and (cached[1] is None or cached[1].state is not BagState.OPEN)
-            and time.monotonic() - cached[0] <= QUIET_CACHE_S
-            and cached[2] == self.stream_mark(room_id)
-        ):
+        held = self._held(room_id)
+        if held is not None and (held[0] is None or held[0].state is not BagState.OPEN):
             # no open bag, and no bag event since: nothing to count (most rooms, most pulses)
-            bag = cached[1]
+            bag = held[0]
         else:
             bag = await self._fetch(room_id)  # an open bag's count moves without events
         if bag is None or bag.state is not BagState.OPEN:
@@ -473,6 +468,17 @@ class LuckyBags(Feature):
         self._cache(room, bag, version)
         return bag
 
+    def _held(self, room: str) -> tuple[Bag | None] | None:
+        """The room's cached bag, as a 1-tuple, while it may stand in for a read of the store:
+        no bag event relayed since it was read (that drops it), no jump of the room's stream,
+        and at most ``QUIET_CACHE_S`` old. None when the store must be read."""
+        cached = self._current.get(room)
+        if cached is None or time.monotonic() - cached[0] > QUIET_CACHE_S:
+            return None
+        if cached[2] != self.stream_mark(room):
+            return None
+        return (cached[1],)
+
     def _version(self, room: str) -> tuple[int, object]:
         """What this node has seen of ``room`` so far: the bag events it relayed, and the
         room's stream mark (``Feature.stream_mark``). Taken before a read of the store."""
@@ -521,14 +527,10 @@ class LuckyBags(Feature):
         text = text.strip()
         if not text or len(text) > KEYWORD_MAX or who.anonymous:
             return False
-        cached = self._current.get(room)
-        if cached is None or time.monotonic() - cached[0] > QUIET_CACHE_S:
+        held = self._held(room)
+        if held is None or (after is not None and not self.caught_up_now(room, after)):
             return True
-        if cached[2] != self.stream_mark(room):
-            return True
-        if after is not None and not self.caught_up_now(room, after):
-            return True
-        bag = cached[1]
+        bag = held[0]
         return (
             bag is not None
             and bag.state is BagState.OPEN
