@@ -24,6 +24,7 @@ from liveroom.fanout import CHECK_EVERY
 from liveroom.localroom import CATCHUP_CHUNK, CRITICAL, LocalRoom, Viewer
 from liveroom.protocol import event, frame
 from liveroom.replay import Replays
+from liveroom.tasks import stop
 
 __all__ = ["CHECK_EVERY", "CATCHUP_CHUNK", "Hub", "LocalRoom", "Viewer"]
 
@@ -92,11 +93,7 @@ class Hub:
         self.engine.add_reconnect_listener(self._engine_back)
 
     async def close(self) -> None:
-        for task in (*self._loops, *self._tasks):
-            task.cancel()
-        for task in (*self._loops, *self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await stop([*self._loops, *self._tasks])
         for room in list(self.rooms):
             with contextlib.suppress(Exception):
                 await self.engine.leave(room, self.node)

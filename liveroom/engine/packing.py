@@ -1,4 +1,4 @@
-"""Packing commands into Redis's protocol (RESP) with less work per argument than redis-py.
+"""Packing and sending commands to Redis with less work per call than redis-py.
 
 redis-py's ``pack_command`` sends every argument through ``Encoder.encode`` (a chain of
 ``isinstance`` checks) and joins the command's whole buffer again for each argument. A comment's
@@ -9,13 +9,24 @@ whose ``pack_command`` handles the common argument types (bytes, str, int) direc
 Anything else (floats, memoryviews, bytearrays, subclasses, values redis-py refuses) goes through
 redis-py's own encoder, so the bytes on the wire and the errors raised are the same as before:
 ``tests/engine/test_packing.py`` compares the two.
+
+The same class sends a command without redis-py's ``asyncio.wait_for`` around each write. On
+Python 3.11 that ``wait_for`` is a task and a turn of the loop per command, and it loses a
+cancellation that lands in the turn where the write completes (CPython gh-86296): a node's
+background loop cancelled at shutdown then carried on, and the process waited to be killed.
+Here the command is written at once, and only a write the transport could not take whole
+waits, under ``asyncio.timeout`` (which keeps a cancellation).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class FastPacking:
@@ -25,6 +36,11 @@ class FastPacking:
 
     _buffer_cutoff: int
     encoder: Any
+    _writer: asyncio.StreamWriter | None
+    socket_timeout: float | None
+    health_check_interval: float
+    is_connected: bool
+    disconnect: Callable[..., Awaitable[None]]
 
     def pack_command(self, *args: Any) -> list[bytes | memoryview]:
         first = args[0]
@@ -57,6 +73,35 @@ class FastPacking:
                 parts.append(b"$%d\r\n%b\r\n" % (size, arg))
         output.append(b"".join(parts))
         return output
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        """Write ``command``; wait, within ``socket_timeout``, only if it did not all go out.
+        A connection still to be made or due a health check goes through redis-py."""
+        writer = self._writer
+        if writer is None or not self.is_connected or (check_health and self.health_check_interval):
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+            return
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        try:
+            writer.writelines(command)
+            transport = writer.transport
+            if transport.get_write_buffer_size() or transport.is_closing():
+                async with asyncio.timeout(self.socket_timeout or None):
+                    await writer.drain()
+        except TimeoutError:  # before OSError: the builtin TimeoutError is one
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:  # cancelled mid-write: the command may be half sent
+            await self.disconnect(nowait=True)
+            raise
 
 
 _made: dict[type, type] = {}

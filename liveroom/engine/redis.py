@@ -65,6 +65,7 @@ from liveroom.engine.redis_core import RedisCore, RoomKeys
 from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
+from liveroom.tasks import stop
 
 log = logging.getLogger("liveroom.engine.redis")
 
@@ -152,10 +153,7 @@ class RedisEngine:
 
     async def close(self) -> None:
         self._closing = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+        await stop([self._listener])
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

@@ -116,10 +116,16 @@ class RedisCore:
         if gate is not None:
             # The cluster client's pools fail at once when full; wait for a turn instead, as
             # the standalone blocking pool does (no guard holds more than one connection).
-            try:
-                await asyncio.wait_for(gate.acquire(), 3.0)
-            except TimeoutError:
-                raise EngineUnavailable("redis busy: no free connection") from None
+            # Not ``wait_for``: on Python 3.11 that is a task per call, and it can lose a
+            # cancellation (CPython gh-86296).
+            if not gate.locked():
+                await gate.acquire()  # free: taken at once
+            else:
+                try:
+                    async with asyncio.timeout(3.0):
+                        await gate.acquire()
+                except TimeoutError:
+                    raise EngineUnavailable("redis busy: no free connection") from None
         try:
             yield
         except DOWN as exc:

@@ -33,6 +33,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
+from liveroom.tasks import stop
+
 log = logging.getLogger("liveroom.engine.redis")
 
 CONFIRM_S = 5.0  # how long an SSUBSCRIBE may take to be confirmed
@@ -57,10 +59,7 @@ class Shard:
 
     async def close(self) -> None:
         self.dead = True
-        if self.reader is not None and self.reader is not asyncio.current_task():
-            self.reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self.reader
+        await stop([self.reader])  # not the reader itself, when it is the one closing
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()
         with contextlib.suppress(Exception):

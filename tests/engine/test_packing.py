@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 
 from liveroom.engine.packing import FastPacking, fast_packing
@@ -114,6 +115,81 @@ def test_a_real_redis_reads_what_it_packs(redis_url: str) -> None:
             assert await client.eval("return ARGV[1] .. ARGV[2]", 0, "a", 12) == b"a12"
         finally:
             await client.delete(key, key + ":h", key + ":n", key + ":f")
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+def _client(redis_url: str, connection_class: type[Connection]) -> aioredis.Redis:
+    pool = aioredis.ConnectionPool.from_url(redis_url, socket_timeout=3.0)
+    pool.connection_class = connection_class
+    return aioredis.Redis(connection_pool=pool)
+
+
+def test_a_command_is_sent_without_a_task(redis_url: str) -> None:
+    """redis-py wraps each write in ``wait_for`` when it has a socket timeout: a task per
+    command (and on Python 3.11 a lost cancellation now and then); ours writes at once."""
+
+    async def tasks_per_command(connection_class: type[Connection]) -> float:
+        client = _client(redis_url, connection_class)
+        made = 0
+        loop = asyncio.get_running_loop()
+
+        def count(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            nonlocal made
+            made += 1
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        try:
+            await client.ping()  # connected before counting
+            loop.set_task_factory(count)
+            for _ in range(20):
+                await client.set("liveroom:test:send", "x")
+            return made / 20
+        finally:
+            loop.set_task_factory(None)
+            await client.delete("liveroom:test:send")
+            await client.aclose()
+
+    async def body() -> None:
+        assert await tasks_per_command(Connection) >= 1  # what the override takes away
+        assert await tasks_per_command(fast_packing(Connection)) == 0
+
+    asyncio.run(body())
+
+
+def test_a_write_bigger_than_the_socket_takes_waits_for_it(redis_url: str) -> None:
+    async def body() -> None:
+        client = _client(redis_url, fast_packing(Connection))
+        value = bytes(range(256)) * 32768  # 8 MiB: more than a socket buffer holds
+        try:
+            await client.set("liveroom:test:big", value)
+            assert await client.get("liveroom:test:big") == value
+        finally:
+            await client.delete("liveroom:test:big")
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+def test_a_killed_connection_is_a_connection_error_and_is_dropped(redis_url: str) -> None:
+    async def body() -> None:
+        client = _client(redis_url, fast_packing(Connection))
+        admin = aioredis.Redis.from_url(redis_url)
+        try:
+            conn = await client.connection_pool.get_connection()
+            await conn.send_command("CLIENT", "ID")
+            killed = await conn.read_response()
+            await admin.execute_command("CLIENT", "KILL", "ID", killed)
+            with pytest.raises(RedisConnectionError):
+                for _ in range(50):  # the first writes may still go into the socket
+                    await conn.send_command("PING")
+                    await conn.read_response()
+            assert not conn.is_connected
+            await client.connection_pool.release(conn)
+            assert await client.ping()  # the pool connects afresh
+        finally:
+            await admin.aclose()
             await client.aclose()
 
     asyncio.run(body())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import redis
 from tests.cluster.rooms import LIMITS
 from tests.liveclient import LiveClient
 from tests.redis_servers import RedisProcess
+from tests.servers import ServerProcess
 from tests.timeouts import eventually, scaled
 
 ROOM = "bye"
@@ -114,3 +117,39 @@ async def test_sigterm_during_a_join_answers_the_command_read_meanwhile(
         assert time.monotonic() - signalled < scaled(DRAIN_S)
     finally:
         await joiner.close()
+
+
+@pytest.mark.parametrize("where", ["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def test_sigterm_ends_every_background_loop_while_they_talk_to_redis(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    """Nodes whose sweepers, counters and pulses write to Redis all the time exit promptly on
+    SIGTERM. A loop that lost its cancel (Python 3.11's ``wait_for`` inside redis-py drops one
+    that lands as a write completes) kept a node alive until it was killed."""
+    if where == "cluster":
+        local = request.getfixturevalue("cluster")
+        settings: dict[str, Any] = {
+            "engine": "redis",
+            "redis_cluster": True,
+            "redis_url": local.url,
+        }
+    else:
+        settings = dict(request.getfixturevalue("redis_server_settings"))
+    settings["redis_prefix"] = f"{settings.get('redis_prefix', 'lrq')}-busy"
+    nodes = [
+        ServerProcess(sweep_interval_s=0.001, pulse_s=0.01, drain_s=1, **settings) for _ in range(4)
+    ]
+    try:
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            list(pool.map(ServerProcess.start, nodes))
+        for node in nodes:
+            node.terminate()
+        signalled = time.monotonic()
+        codes = await asyncio.gather(
+            *(asyncio.get_running_loop().run_in_executor(None, node.wait, 8) for node in nodes)
+        )
+        assert set(codes) <= {0, -signal.SIGTERM}, codes  # uvicorn ends by re-raising it
+        assert time.monotonic() - signalled < scaled(4)
+    finally:
+        for node in nodes:
+            node.kill()

@@ -32,6 +32,7 @@ from liveroom.features.analytics.routes import AnalyticsRoutes
 from liveroom.features.analytics.store import AnalyticsStore
 from liveroom.features.analytics.tally import Batch, Tally, hour_of, source_of
 from liveroom.protocol import Command
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -97,10 +98,7 @@ class Analytics(Feature):
             self._writer = asyncio.create_task(self._write_loop(), name="liveroom-analytics")
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(BaseException):
-                await self._writer
+        await stop([self._writer])
         self.tally.close_all()
         with contextlib.suppress(EngineUnavailable):
             await self.flush()

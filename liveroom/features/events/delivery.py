@@ -39,6 +39,7 @@ from liveroom.errors import EngineUnavailable
 from liveroom.features.events import signing
 from liveroom.features.events.endpoints import Endpoint, secret_key
 from liveroom.features.events.source import FeedSource
+from liveroom.tasks import stop
 
 log = logging.getLogger("liveroom.feed")
 
@@ -161,12 +162,7 @@ class Deliverer:
     async def close(self) -> None:
         """Stop delivering, and give the lanes back so that another node takes them at once
         rather than after the lease (what was read and not acknowledged goes with them)."""
-        tasks = [*self._tasks, *self._lanes.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop([*self._tasks, *self._lanes.values()])
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 for room, endpoint in self._lanes:

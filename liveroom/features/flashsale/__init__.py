@@ -14,7 +14,6 @@ The package, by layer:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from liveroom.features.flashsale.service import FUNNEL_FLUSH_S, FlashSale
 from liveroom.features.flashsale.settings import SaleSettings
 from liveroom.features.flashsale.store import SaleStore
 from liveroom.protocol import Command
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -86,11 +86,7 @@ class FlashSaleFeature(Feature):
         self._counter = asyncio.create_task(self._count_loop(), name="liveroom-sale-funnel")
 
     async def close(self) -> None:
-        for task in (self._sweeper, self._counter):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        await stop([self._sweeper, self._counter])
         await self.sales.shutdown()
 
     async def _sweep_loop(self) -> None:

@@ -37,6 +37,7 @@ from liveroom.features.flashsale.store import (
     audit,
 )
 from liveroom.protocol import room_event_body
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.context import AnalyticsSink
@@ -349,11 +350,7 @@ class FlashSale:
 
     async def shutdown(self) -> None:
         """Cancel this node's pending stock events and notices (at node close)."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await stop(list(self._tasks))
 
 
 @dataclass(slots=True)

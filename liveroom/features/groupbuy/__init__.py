@@ -15,7 +15,6 @@ expires unpaid orders.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from liveroom.features.groupbuy.service import GroupBuy
 from liveroom.features.groupbuy.settings import GroupSettings
 from liveroom.features.groupbuy.store import DealStore
 from liveroom.protocol import Command
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -90,10 +90,7 @@ class GroupBuyFeature(Feature):
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="liveroom-group-sweeper")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._sweeper
+        await stop([self._sweeper])
         await self.groups.shutdown()
 
     async def _sweep_loop(self) -> None:

@@ -40,6 +40,7 @@ from liveroom.features.groupbuy.store import (
     audit,
 )
 from liveroom.protocol import event, room_event_body
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.context import AnalyticsSink
@@ -345,7 +346,4 @@ class GroupBuy:
             log.error("group-buy task failed", exc_info=task.exception())
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop(list(self._tasks))

@@ -21,7 +21,6 @@ bag cache; the timers and sweeps are the next part to move to a module of their 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import secrets
@@ -58,6 +57,7 @@ from liveroom.features.luckybag.settings import (
 from liveroom.features.luckybag.store import Answer, Bag, BagState, Draw, Outcome
 from liveroom.features.luckybag.stores import bag_store
 from liveroom.protocol import Command, event, frame, room_event_body
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -104,11 +104,7 @@ class LuckyBags(Feature):
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for task in (*self._loops, *self._tasks):
-            task.cancel()
-        for task in (*self._loops, *self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await stop([*self._loops, *self._tasks])
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)

@@ -20,7 +20,6 @@ paid order (``order_paid``), the fast path of announcing bookings when a room's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from liveroom.features.private.service import PrivateTraffic
 from liveroom.features.private.settings import PrivateSettings
 from liveroom.features.private.store import PrivateStore, host_scope
 from liveroom.protocol import Command, event, frame
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.connection.session import Session
@@ -97,10 +97,7 @@ class PrivateTrafficFeature(Feature):
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="liveroom-booking-sweeper")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._sweeper
+        await stop([self._sweeper])
         await self.traffic.shutdown()
 
     async def _sweep_loop(self) -> None:

@@ -29,6 +29,7 @@ from liveroom.features.private.errors import PrivateCode
 from liveroom.features.private.settings import PrivateSettings
 from liveroom.features.private.store import Booked, Booking, PrivateStore, host_scope
 from liveroom.protocol import event, room_event_body
+from liveroom.tasks import stop
 
 log = logging.getLogger("liveroom.private")
 
@@ -246,11 +247,7 @@ class PrivateTraffic:
         return task
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await stop(list(self._tasks))
 
 
 def _signed_in(who: Identity) -> str:

@@ -41,6 +41,7 @@ from liveroom.features.redpacket.rules import (
 from liveroom.features.redpacket.store import Grab, whole_ms
 from liveroom.features.redpacket.stores import packet_store
 from liveroom.protocol import Command, event, room_event_body
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.context import NodeContext
@@ -79,10 +80,7 @@ class RedPackets(Feature):
         self._task = asyncio.create_task(self._progress_loop(), name="liveroom-packet-progress")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop([self._task])
 
     async def create(self, room: str, spec: PacketSpec, who: Identity) -> dict[str, Any]:
         """Split the total, store the packet and tell the room."""
