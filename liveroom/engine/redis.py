@@ -607,7 +607,7 @@ def _cluster_client(url: str) -> Any:
     if not seeds:
         raise ValueError("redis_url names no cluster seed node")
     first = seeds[0]
-    return RedisCluster(
+    client = RedisCluster(
         startup_nodes=[ClusterNode(s.hostname or "127.0.0.1", s.port or 6379) for s in seeds],
         username=first.username,
         password=first.password,
@@ -621,6 +621,14 @@ def _cluster_client(url: str) -> Any:
         retry=OnceRetry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         health_check_interval=0,
     )
+    # FastPacking's connections for every node, the known and those found later (redis-py's
+    # own settings reach the nodes the same way: the manager's kwargs and the startup nodes)
+    manager = client.nodes_manager
+    made = fast_packing(manager.connection_kwargs.get("connection_class", aioredis.Connection))
+    manager.connection_kwargs["connection_class"] = made
+    for node in manager.startup_nodes.values():
+        node.connection_class = made  # type: ignore[assignment]  # a Connection subclass
+    return client
 
 
 def _buffered(connection: Any) -> Any:

@@ -193,3 +193,28 @@ def test_a_killed_connection_is_a_connection_error_and_is_dropped(redis_url: str
             await client.aclose()
 
     asyncio.run(body())
+
+
+@pytest.mark.cluster
+def test_a_cluster_client_uses_it_on_every_node(cluster: Any) -> None:
+    from liveroom.engine.redis import _cluster_client
+
+    async def body() -> None:
+        client = _cluster_client(cluster.url)
+        keys = [f"liveroom:test:cluster:{n}" for n in range(30)]  # over every master's slots
+        try:
+            for key in keys:
+                await client.set(key, "x")
+            assert [await client.get(key) for key in keys] == [b"x"] * len(keys)
+            nodes = client.get_nodes()
+            assert len(nodes) >= 3
+            for node in nodes:
+                assert issubclass(node.connection_class, FastPacking), node
+            used = [conn for node in nodes for conn in node._connections]
+            assert used and all(isinstance(conn, FastPacking) for conn in used)
+        finally:
+            for key in keys:
+                await client.delete(key)
+            await client.aclose()
+
+    asyncio.run(body())
