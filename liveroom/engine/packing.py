@@ -31,8 +31,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 class FastPacking:
     """A mixin for a redis-py asyncio connection class: ``pack_command`` without the per-argument
-    encoder call and re-join. Large arguments and memoryviews still go out as chunks of their
-    own, as redis-py sends them, so a big value is not copied into the command's buffer."""
+    encoder call and re-join, and ``send_packed_command`` without a task per write. Large
+    arguments and memoryviews still go out as chunks of their own, as redis-py sends them, so a
+    big value is not copied into the command's buffer."""
 
     _buffer_cutoff: int
     encoder: Any
