@@ -4,7 +4,8 @@ processes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -145,6 +146,22 @@ def start_server(servers: list[ServerProcess]) -> StartServer:
         server = ServerProcess(**settings).start()
         servers.append(server)
         return server
+
+    return start
+
+
+@pytest.fixture
+def start_servers(servers: list[ServerProcess]) -> Callable[..., list[ServerProcess]]:
+    """``start(count, **settings)``: ``count`` processes with the same settings, started side by
+    side (a node's start is mostly its imports: two take little longer than one); stopped after
+    the test."""
+
+    def start(count: int, **settings: object) -> list[ServerProcess]:
+        made = [ServerProcess(**settings) for _ in range(count)]
+        servers.extend(made)  # stopped afterwards, also when one of them fails to start
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(ServerProcess.start, made))
+        return made
 
     return start
 

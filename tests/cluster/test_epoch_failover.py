@@ -102,7 +102,7 @@ async def publish_again(settings: dict[str, Any], count: int) -> list[int]:
 
 
 async def test_failover_to_a_lagging_replica_resets_whoever_held_the_lost_offsets(
-    own_cluster: LocalCluster, start_server: Any
+    own_cluster: LocalCluster, start_servers: Any
 ) -> None:
     """The replica missed the last events; once promoted it gives their offsets out again (and
     past them) under the same epoch. The nodes find it, rotate the epoch and resync their
@@ -116,7 +116,7 @@ async def test_failover_to_a_lagging_replica_resets_whoever_held_the_lost_offset
         "pulse_s": 0.2,
         **LIMITS,
     }
-    nodes = [start_server(**settings) for _ in range(2)]
+    nodes = start_servers(2, **settings)
     ledger = Ledger()
     viewers = [
         await LiveClient.connect(node.ws_url, ROOM, f"v{n}-{i}")

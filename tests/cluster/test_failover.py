@@ -47,7 +47,7 @@ async def buy_until_answered(api: Api, user: str, key: str) -> dict[str, Any]:
 
 
 async def test_master_failover_loses_no_acknowledged_event(
-    own_cluster: LocalCluster, start_server: Any
+    own_cluster: LocalCluster, start_servers: Any
 ) -> None:
     """Kill the room's master and promote its replica: every acked comment and order survives."""
     prefix = "lrc-" + uuid.uuid4().hex[:8]
@@ -59,7 +59,7 @@ async def test_master_failover_loses_no_acknowledged_event(
         "pulse_s": 0.2,
         **LIMITS,
     }
-    nodes = [start_server(**settings) for _ in range(2)]
+    nodes = start_servers(2, **settings)
     apis = [Api(node.url) for node in nodes]
     viewers = [
         await LiveClient.connect(node.ws_url, ROOM, f"v{i}-{node.port}")

@@ -32,13 +32,13 @@ def cluster_settings(cluster: LocalCluster, prefix: str) -> dict[str, object]:
 
 async def test_rooms_on_every_shard_fan_out_across_two_nodes(
     cluster: LocalCluster,
-    start_server: Any,
+    start_servers: Any,
 ) -> None:
     """Each room's comments, written on both nodes, reach every viewer once and in order."""
     prefix = "lrc-" + uuid.uuid4().hex[:8]
     rooms = rooms_on_each_master(cluster, prefix)
     assert len(set(cluster.owner(channel(prefix, r)).port for r in rooms.values())) == 3
-    nodes = [start_server(**cluster_settings(cluster, prefix)) for _ in range(2)]
+    nodes = start_servers(2, **cluster_settings(cluster, prefix))
     viewers: dict[str, list[LiveClient]] = {}
     writers: dict[str, list[LiveClient]] = {}
     for room in rooms.values():
@@ -87,12 +87,12 @@ async def test_rooms_on_every_shard_fan_out_across_two_nodes(
 
 async def test_flash_sales_on_every_shard_never_oversell(
     cluster: LocalCluster,
-    start_server: Any,
+    start_servers: Any,
 ) -> None:
     """Buyers on both nodes race for sales whose rooms sit on each master: exact stock, audit ok."""
     prefix = "lrc-" + uuid.uuid4().hex[:8]
     rooms = list(rooms_on_each_master(cluster, prefix).values())
-    nodes = [start_server(**cluster_settings(cluster, prefix)) for _ in range(2)]
+    nodes = start_servers(2, **cluster_settings(cluster, prefix))
     apis = [Api(node.url) for node in nodes]
     try:
         for room in rooms:

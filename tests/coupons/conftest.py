@@ -16,7 +16,7 @@ from tests.servers import ServerProcess
 
 @pytest.fixture(params=["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
 def two_nodes(
-    request: pytest.FixtureRequest, start_server: Callable[..., ServerProcess]
+    request: pytest.FixtureRequest, start_servers: Callable[..., list[ServerProcess]]
 ) -> tuple[list[ServerProcess], Any]:
     """Two nodes on one Redis (or one Cluster), and a client of that Redis for the checks."""
     limits = {"sweep_interval_s": 0.1, "max_conns_per_ip": 0, "command_burst": 1000}
@@ -32,5 +32,5 @@ def two_nodes(
     else:
         where = request.getfixturevalue("redis_server_settings")
         client = aioredis.Redis.from_url(str(where["redis_url"]))
-    nodes = [start_server(**where, **limits) for _ in range(2)]
+    nodes = start_servers(2, **where, **limits)
     return nodes, (client, str(where["redis_prefix"]))

@@ -86,7 +86,7 @@ async def test_memory_server_restarted_under_a_viewer_resets_its_resume(
 
 
 async def test_redis_restarted_without_persistence_resyncs_viewers_on_both_nodes(
-    start_server: Any, private_redis: list[RedisProcess]
+    start_servers: Any, private_redis: list[RedisProcess]
 ) -> None:
     """Redis loses everything under two nodes: connected viewers get ``resync`` with a new epoch
     and go on in it without going back; their resumes are reset or exact, never a gap."""
@@ -99,7 +99,7 @@ async def test_redis_restarted_without_persistence_resyncs_viewers_on_both_nodes
         "pulse_s": 0.2,
         **LIMITS,
     }
-    nodes = [start_server(**settings) for _ in range(2)]
+    nodes = start_servers(2, **settings)
     ledger = Ledger()
     viewers = [
         await LiveClient.connect(node.ws_url, ROOM, f"v{n}-{i}")

@@ -43,7 +43,7 @@ def check(result: RaceResult, events: list[dict[str, Any]]) -> None:
     assert result.audit["reserved"] == groups["formed"] * 3
 
 
-async def test_race_on_two_nodes_and_one_redis(start_server: Any, redis_url: str) -> None:
+async def test_race_on_two_nodes_and_one_redis(start_servers: Any, redis_url: str) -> None:
     """The race on two processes sharing one Redis."""
     if not reachable(redis_url):
         no_redis(redis_url)
@@ -55,7 +55,7 @@ async def test_race_on_two_nodes_and_one_redis(start_server: Any, redis_url: str
         "sweep_interval_s": 0.1,
         **LIMITS,
     }
-    nodes: list[ServerProcess] = [start_server(**settings) for _ in range(2)]
+    nodes: list[ServerProcess] = start_servers(2, **settings)
     result = await race([(n.host, n.port) for n in nodes], API_KEY, "race1", SPEC)
     client = aioredis.Redis.from_url(redis_url)
     try:
@@ -66,7 +66,7 @@ async def test_race_on_two_nodes_and_one_redis(start_server: Any, redis_url: str
 
 @pytest.mark.cluster
 async def test_race_on_two_nodes_and_a_redis_cluster(
-    start_server: Any, cluster: LocalCluster
+    start_servers: Any, cluster: LocalCluster
 ) -> None:
     """The race on two processes sharing a 3-master Redis Cluster."""
     prefix = "lrc-" + uuid.uuid4().hex[:8]
@@ -78,7 +78,7 @@ async def test_race_on_two_nodes_and_a_redis_cluster(
         "sweep_interval_s": 0.1,
         **LIMITS,
     }
-    nodes: list[ServerProcess] = [start_server(**settings) for _ in range(2)]
+    nodes: list[ServerProcess] = start_servers(2, **settings)
     result = await race([(n.host, n.port) for n in nodes], API_KEY, "race2", SPEC)
     seed = cluster.url.split(",")[0]
     client = aioredis.RedisCluster.from_url(seed)
