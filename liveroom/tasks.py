@@ -15,9 +15,10 @@ async def stop(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
 
     A task still running ``AGAIN_S`` after its cancel is cancelled again. On Python 3.11,
     ``asyncio.wait_for`` returns normally when a cancellation lands in the loop turn in which
-    what it waits on completes (CPython gh-86296), and redis-py waits for every write of a
-    cluster connection that way: a loop that loses its one cancel at shutdown would otherwise
-    run on until the process is killed."""
+    what it waits on completes (CPython gh-86296). Our own connections no longer write through
+    it (``engine/packing.py``), but redis-py still does on a connection's first write, and so
+    do a few waits of ours and of libraries: a loop that loses its one cancel at shutdown
+    would otherwise run on until the process is killed."""
     live = [task for task in tasks if task is not None and task is not asyncio.current_task()]
     while pending := [task for task in live if not task.done()]:
         for task in pending:

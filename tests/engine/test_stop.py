@@ -10,22 +10,23 @@ from liveroom.tasks import stop
 
 
 async def test_a_task_that_swallows_its_first_cancel_is_cancelled_again() -> None:
-    swallowed = asyncio.Event()
+    waiting, swallowed, never = asyncio.Event(), asyncio.Event(), asyncio.Event()
     rounds = 0
 
     async def stubborn() -> None:
         nonlocal rounds
         while True:
             rounds += 1
+            waiting.set()
             try:
-                await asyncio.sleep(3600)
+                await never.wait()
             except asyncio.CancelledError:
                 if swallowed.is_set():
                     raise
                 swallowed.set()  # the first cancel is lost, as in the wait_for race
 
     task = asyncio.create_task(stubborn())
-    await asyncio.sleep(0)
+    await waiting.wait()
     async with asyncio.timeout(5):
         await stop([task])
     assert task.cancelled() and swallowed.is_set() and rounds == 2
@@ -35,8 +36,11 @@ async def test_none_finished_and_failed_tasks_and_the_caller_itself_are_fine() -
     async def fail() -> None:
         raise RuntimeError("boom")
 
+    async def finish() -> None:
+        return None
+
     failed = asyncio.create_task(fail())
-    done = asyncio.create_task(asyncio.sleep(0))
+    done = asyncio.create_task(finish())
     await asyncio.wait([failed, done])
     me = asyncio.current_task()
     async with asyncio.timeout(5):
