@@ -39,6 +39,7 @@ except ImportError:  # websockets built without its C speedups
 
 from liveroom import metrics
 from liveroom.connection.connection import DIRECT_EXTENSION, Connection
+from liveroom.connection.keepalive import Sweep
 from liveroom.direct_out import DirectOut
 from liveroom.errors import CloseCode
 
@@ -179,7 +180,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     before the end: a Close (the client's, or ours after a bad frame) and a shutdown wait for
     them (``Connection.hold_close``, ``Connection.drain``); frames read ahead of a bad one are
     handled (``data_received``); a ping answered while a Close is queued would send the Close
-    early (``handle_ping``).
+    early (``handle_ping``). Keep-alive pings come from the node's sweep
+    (``liveroom.connection.keepalive``), not from two timers per connection, and only to a
+    connection the server has not heard from since the last one.
     """
 
     connection: Connection | None = None  # from the upgrade request on
@@ -189,6 +192,11 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     #: only once it changes)
     framing = _PARSER_ONLY_UNTIL_REQUEST
     partial = b""  # the start of a frame ``_split`` has not had whole yet
+    #: the keep-alive sweep's slice holding this connection, while it is pinged
+    keepalive: dict[Any, None] | None = None
+    #: a message or a ping came from the client since the sweep's last visit (a pong does not
+    #: count: it only answers the ping)
+    heard = False
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -359,7 +367,20 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                     # further on is then found first, as it is without ``_split``
                     self._hand_over(buf[pos:])
                     return
+                self.heard = True
                 connection.received(text)
+                pos = end
+                continue
+            if (
+                buf[pos] == 0x8A  # final pong frame
+                and buf[pos + 1] & 0x80  # masked
+                and buf[pos + 1] & 0x7F <= 125  # a control frame's limit (else the parser's error)
+                and conn.state is _OPEN
+                and not self.close_sent
+                and not self.broken
+            ):
+                mask = buf[pos + 2 : pos + 6]
+                self._ponged(apply_mask(buf[pos + 6 : end], mask))
                 pos = end
                 continue
             stop = end
@@ -381,6 +402,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         detaches, to the ASGI queue (as uvicorn does). Text that is not UTF-8 closes with 1007."""
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
+        self.heard = True
         if self.close_sent or self.broken:  # past our Close, or after a frame that broke it
             return
         message: str | bytes = data
@@ -431,14 +453,47 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         # The parser answers a ping at once, but a Close read in the same batch (or ours, after
         # a bad frame) may be queued too: writing the queue here would send it ahead of the
         # replies that a held Close lets go first. The pong goes out with the Close instead.
+        self.heard = True
         if self.conn.close_rcvd is None and self.conn.close_sent is None:
             super().handle_ping()
+
+    def handle_pong(self, event: Any) -> None:
+        self._ponged(bytes(event.data))
+
+    def _ponged(self, payload: bytes) -> None:
+        """A pong: it answers the pending ping only if it carries that ping's payload."""
+        if payload == self.pending_ping_payload:
+            self.pending_ping_payload = None
+
+    # ------------------------------------------------------------------ keep-alive
+
+    def start_keepalive(self) -> None:
+        if self.ping_interval is not None and self.ping_interval > 0 and self.keepalive is None:
+            self.keepalive = Sweep.of(self.loop, self.ping_interval).add(self)
+
+    def stop_keepalive(self) -> None:
+        where = self.keepalive
+        if where is not None:
+            self.keepalive = None
+            assert self.ping_interval is not None
+            Sweep.of(self.loop, self.ping_interval).remove(self, where)
+        self.pending_ping_payload = None
+
+    def keepalive_round(self, ping: bytes, payload: bytes) -> None:
+        """The sweep's visit, once per ping interval (``keepalive.Sweep``)."""
+        if self.heard:  # alive: no ping needed
+            self.heard = False
+            self.pending_ping_payload = None
+        elif self.pending_ping_payload is not None:  # pinged an interval ago, no answer
+            self.keepalive_timeout()
+        elif self.conn.state is _OPEN and not self.close_sent and not self.transport.is_closing():
+            self.pending_ping_payload = payload
+            self.transport.write(ping)
 
     def keepalive_timeout(self) -> None:
         # uvicorn fails the connection with 1011, "internal error", which tells the client the
         # server broke; the client's silence is what happened, and 4002 says so.
-        self.pong_timer = None
-        self.pending_ping_payload = None
+        self.stop_keepalive()
         if self.close_sent or self.transport.is_closing():
             return
         metrics.CLOSES.labels(str(int(CloseCode.PING_TIMEOUT))).inc()

@@ -1,8 +1,12 @@
 """``join``: N viewers connect as fast as the client processes can open them; each must get its
-snapshot. Reports the storm's length, joins per second and connect→snapshot latency."""
+snapshot. Reports the storm's length, joins per second and connect→snapshot latency. With
+``--duration``, the viewers then stay connected and silent that long, and the server's CPU per
+second of that hold is reported too (``idle_cpu_per_s``: keep-alive pings and pulses)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from loadtest import results
@@ -14,6 +18,14 @@ async def run(r: Run) -> dict[str, Any]:
     r.base = r.usage()
     joined = await r.connect(opts.viewers, nobody_fails=False)
     r.idle = r.usage()
+    hold = opts.duration or 0.0
+    idle_cpu_per_s = None
+    if hold > 0 and r.idle is not None:
+        began = time.monotonic()
+        await asyncio.sleep(hold)  # the measured window itself: the viewers sit idle in it
+        after = r.usage()
+        if after is not None:
+            idle_cpu_per_s = round((after.cpu_s - r.idle.cpu_s) / (time.monotonic() - began), 4)
     merged = await r.report(0)
     merged["latency"] = merged["join_latency"]  # the latency of this scenario is the join's
     base, idle = r.base, r.idle
@@ -32,6 +44,8 @@ async def run(r: Run) -> dict[str, Any]:
             if joined["all_s"]
             else 0.0,
             "snapshots_expected": opts.viewers,
+            "hold_s": hold,
+            "idle_cpu_per_s": idle_cpu_per_s,
         },
     )
     # for a join storm, what is expected and delivered is one snapshot per viewer

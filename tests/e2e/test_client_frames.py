@@ -289,3 +289,55 @@ def test_a_wrong_pong_does_not_count(start_server) -> None:  # type: ignore[no-u
         assert int.from_bytes(control[1][:2], "big") == 4002
     finally:
         client.close()
+
+
+def test_only_a_connection_heard_from_for_an_interval_is_pinged(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The node's keep-alive sweep pings a connection it has heard nothing from since the last
+    ping round: a client that comments every 0.1 s gets no ping, while a silent client in the
+    same room gets one each interval and stays by answering it. The silent client's pongs go
+    in one write with a comment, so the pong is cut from a read that also holds a command."""
+    server = start_server(ping_interval_s=1, **OPEN)
+    talker = _joined(server, "talker")
+    silent = _joined(server, "silent")
+    answered: set[str] = set()
+
+    def take(frame: tuple[int, bytes]) -> None:
+        assert frame[0] != CLOSE, frame
+        if frame[0] == TEXT:
+            for event in orjson.loads(frame[1]):
+                if event.get("type") == "reply":
+                    assert event["ok"], event
+                    answered.add(event["id"])
+
+    try:
+        talker_pings = pongs = sent = 0
+        deadline = time.monotonic() + scaled(15)
+        while pongs < 3:
+            assert time.monotonic() < deadline, f"{pongs} pings answered in time"
+            talker.sock.sendall(client_frame(TEXT, _comment(f"t{sent}", f"talking {sent}")))
+            sent += 1
+            stop = time.monotonic() + 0.1
+            while (left := stop - time.monotonic()) > 0:
+                frame = silent.read_frame(left)
+                if frame is None:
+                    break
+                take(frame)
+                if frame[0] == PING:
+                    answer = client_frame(PONG, frame[1])
+                    silent.sock.sendall(
+                        answer + client_frame(TEXT, _comment(f"s{pongs}", f"hi {pongs}"))
+                    )
+                    pongs += 1
+            while (frame := talker.read_frame(0.001)) is not None:
+                take(frame)
+                talker_pings += frame[0] == PING
+        assert talker_pings == 0
+        # every comment of both answered: no connection was closed
+        expected = {f"t{n}" for n in range(sent)} | {f"s{n}" for n in range(pongs)}
+        for client in (talker, silent):
+            while not expected <= answered and (frame := client.read_frame(scaled(2))):
+                take(frame)
+        assert expected <= answered, sorted(expected - answered)
+    finally:
+        talker.close()
+        silent.close()
