@@ -2,9 +2,11 @@
 
 On a standalone Redis the calls of one turn of the event loop go out together: every script
 call made while the loop runs its ready callbacks joins one queue, and the next turn sends the
-queue as one non-transactional pipeline of EVALSHAs. A comment costs redis-py's pool, packing,
-send and timeout work once per turn instead of once per call; the node's pulse of 2,000 rooms
-is four pipelines. Each caller still gets its own reply, or its own error.
+queue as one non-transactional pipeline of EVALSHAs (``pipeline``: written and read on a pooled
+connection without redis-py's ``Pipeline``; a call alone in its turn goes as redis-py's EVALSHA).
+A comment costs the pool, packing, send and timeout work once per turn instead of once per
+call; the node's pulse of 2,000 rooms is four pipelines. Each caller still gets its own reply,
+or its own error.
 
 A call whose connection was lost (or timed out) may or may not have run. redis-py would send
 it again as it was (``redis_retry.py``); here it is sent again only as its script's header
@@ -319,21 +321,53 @@ class Scripts:
         wire: list[tuple[Any, list[Any]]] | None,
     ) -> list[Any]:
         """One try of a pipeline's calls: each call's first form, or with ``wire`` each
-        ``(registered form, ARGV)`` of it with the keys of the same call of ``calls``."""
+        ``(registered form, ARGV)`` of it with the keys of the same call of ``calls``. A call
+        Redis refused is its ``ResponseError`` in the replies; a lost connection raises."""
         if len(calls) == 1:
-            # alone in its turn: a plain EVALSHA costs less than a pipeline of one
+            # alone in its turn: a plain EVALSHA through redis-py
             script, keys, args, _ = calls[0]
             form, args = (script.first, args) if wire is None else wire[0]
             return [await form(keys=keys, args=args)]
-        pipe = self._client.pipeline(transaction=False)
         if wire is None:  # the first try: once per script call, kept lean
-            for script, keys, args, _ in calls:
-                pipe.execute_command("EVALSHA", script.first.sha, len(keys), *keys, *args)
+            commands = [
+                ("EVALSHA", script.first.sha, len(keys), *keys, *args)
+                for script, keys, args, _ in calls
+            ]
         else:
-            for (form, args), (_, keys, _, _) in zip(wire, calls, strict=True):
-                pipe.execute_command("EVALSHA", form.sha, len(keys), *keys, *args)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
+            commands = [
+                ("EVALSHA", form.sha, len(keys), *keys, *args)
+                for (form, args), (_, keys, _, _) in zip(wire, calls, strict=True)
+            ]
+        return await pipeline(self._client.connection_pool, commands)
+
+
+async def pipeline(pool: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """``commands`` written at once on one pooled connection, and their replies read in order:
+    a command Redis refused is its ``ResponseError`` in its place. What redis-py's ``Pipeline``
+    does for a non-transactional pipeline, without its per-pipeline work that a script call
+    does not need (its retry, whose sending again the caller decides; its observability
+    records; its stack of options per command; a task for the shielded release of a
+    connection it may still hold). The connection goes back to the pool as it was only when
+    every reply was read: after any failure, or a cancellation, it is closed first, so no reply
+    is left on it for the next user. A lost connection raises redis-py's ``ConnectionError``
+    (or ``TimeoutError``), as its pipeline does."""
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        try:
+            await connection.disconnect()
+        finally:  # shielded, as redis-py does: a second cancel must not leave it half released
+            await asyncio.shield(pool.release(connection))
+        raise
+    await pool.release(connection)
+    return replies
 
 
 async def _alone(script: Any, keys: list[Any], args: list[Any]) -> Any:

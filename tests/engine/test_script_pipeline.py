@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 from liveroom.engine.redis import RedisEngine
+from liveroom.engine.scripts import pipeline
 from liveroom.errors import EngineUnavailable
 from tests.conftest import make_settings
 from tests.redis_servers import RedisProcess
@@ -90,3 +92,84 @@ async def test_an_unreachable_redis_fails_every_call(
         *(engine.publish("r1", BODY) for _ in range(10)), return_exceptions=True
     )
     assert all(isinstance(r, EngineUnavailable) for r in results), results
+
+
+# ---------------------------------------------------------------------- the pipeline itself
+
+
+@pytest.fixture
+async def pool(redis_url: str) -> AsyncIterator[aioredis.BlockingConnectionPool]:
+    """A pool of one connection: a connection not given back, or given back with a reply
+    unread, shows in the next call."""
+    pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=1, timeout=2)
+    try:
+        yield pool
+    finally:
+        await pool.disconnect()
+
+
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def blocked_in_blpop(admin: aioredis.Redis, name: str) -> int:
+    """The id of client ``name`` once Redis has it waiting in a BLPOP."""
+    async with asyncio.timeout(10):
+        while True:
+            for client in await admin.client_list():
+                if client["name"] == name and client["cmd"] == "blpop":
+                    return int(client["id"])
+            await asyncio.sleep(0.01)
+
+
+async def test_the_pipeline_answers_in_order_with_a_refusal_in_its_place(
+    pool: aioredis.BlockingConnectionPool, prefix: str
+) -> None:
+    key = f"{prefix}:n"
+    replies = await pipeline(
+        pool, [("INCR", key), ("HGET", key, "x"), ("INCRBY", key, 2), ("EVALSHA", "0" * 40, 0)]
+    )
+    assert replies[0] == 1 and replies[2] == 3
+    assert isinstance(replies[1], ResponseError) and "WRONGTYPE" in str(replies[1])
+    assert isinstance(replies[3], NoScriptError)
+    # the connection went back with nothing unread: the next call reads its own reply
+    assert await pipeline(pool, [("GET", key)]) == [b"3"]
+
+
+async def test_a_pipeline_cancelled_while_waiting_leaves_no_reply_behind(
+    pool: aioredis.BlockingConnectionPool, admin: aioredis.Redis, prefix: str
+) -> None:
+    """Cancelled while Redis holds its reply back (a blocking pop): the connection is closed
+    before it goes back, so the pop's late reply never reaches the next call, and the pool's
+    only connection is free again."""
+    key, name = f"{prefix}:list", f"{prefix}-cancelled"
+    waiting = asyncio.create_task(pipeline(pool, [("CLIENT", "SETNAME", name), ("BLPOP", key, 10)]))
+    await blocked_in_blpop(admin, name)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    async with asyncio.timeout(5):
+        while [c for c in await admin.client_list() if c["name"] == name]:
+            await asyncio.sleep(0.01)  # closed: Redis has let go of the pop
+    await admin.rpush(key, "late")  # had the pop stayed, it would have taken this
+    async with asyncio.timeout(5):
+        assert await pipeline(pool, [("LLEN", key), ("PING",)]) == [1, b"PONG"]
+
+
+async def test_a_killed_connection_raises_and_the_pool_connects_again(
+    pool: aioredis.BlockingConnectionPool, admin: aioredis.Redis, prefix: str
+) -> None:
+    name = f"{prefix}-killed"
+    waiting = asyncio.create_task(
+        pipeline(pool, [("CLIENT", "SETNAME", name), ("BLPOP", f"{prefix}:none", 10)])
+    )
+    await admin.client_kill_filter(_id=await blocked_in_blpop(admin, name))
+    with pytest.raises(RedisConnectionError):
+        await waiting
+    async with asyncio.timeout(5):
+        assert await pipeline(pool, [("PING",)]) == [b"PONG"]
