@@ -6,9 +6,10 @@ import time
 
 from liveroom.engine.base import Stream
 from liveroom.engine.memory import MemoryEngine
-from liveroom.hub import CHECK_EVERY, Hub, Viewer
+from liveroom.hub import CHECK_EVERY, Viewer
 from liveroom.protocol import event, room_event_body
 from tests.conftest import make_settings
+from tests.engine.conftest import Hubs
 from tests.timeouts import eventually
 
 
@@ -32,11 +33,11 @@ class Wire:
         pass
 
 
-async def test_join_after_the_idle_drop_still_receives() -> None:
+async def test_join_after_the_idle_drop_still_receives(hubs: Hubs) -> None:
     """The pulse drops an idle room while a viewer gets its snapshot; the join revives it."""
     engine = MemoryEngine(make_settings())
     await engine.open()
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     room = await hub.room("r1")  # handed to a joining session
     room.idle_since = time.monotonic() - 60  # its last viewer left long ago
     await hub.pulse()  # the pulse drops it while the session awaits its snapshot
@@ -69,14 +70,14 @@ class Backlog(Wire):
         super().write(data)
 
 
-async def test_fast_flushes_still_catch_a_slow_viewer_and_skip_a_closed_one() -> None:
+async def test_fast_flushes_still_catch_a_slow_viewer_and_skip_a_closed_one(hubs: Hubs) -> None:
     """Between buffer checks a flush is one write per viewer: a closed transport in the list
     costs only its own frame, and a viewer that falls behind is treated as slow (comments
     skipped, with a marker) within CHECK_EVERY flushes."""
     settings = make_settings(outgoing_soft_kb=1)
     engine = MemoryEngine(settings)
     await engine.open()
-    hub = Hub(engine, settings)
+    hub = hubs(engine, settings)
     room = await hub.room("r1")
     wires = [Backlog() for _ in range(4)]
     for i, wire in enumerate(wires):
@@ -102,11 +103,11 @@ async def test_fast_flushes_still_catch_a_slow_viewer_and_skip_a_closed_one() ->
     await engine.close()
 
 
-async def test_one_pulse_reports_every_room_and_sends_changed_stats() -> None:
+async def test_one_pulse_reports_every_room_and_sends_changed_stats(hubs: Hubs) -> None:
     """``Hub.pulse`` reports every local room in one round; each room gets its own totals."""
     engine = MemoryEngine(make_settings())
     await engine.open()
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     rooms = [await hub.room(f"r{i}") for i in range(3)]
     for i, room in enumerate(rooms):
         room.joining.extend(Viewer(Wire(), f"u{v}") for v in range(i + 1))
@@ -134,7 +135,7 @@ def _offsets(wire: Wire) -> list[int]:
     return found
 
 
-async def test_a_viewer_caught_up_in_pieces_gets_each_event_once() -> None:
+async def test_a_viewer_caught_up_in_pieces_gets_each_event_once(hubs: Hubs) -> None:
     """A joiner behind the ring is replayed history in pieces while the room goes on flushing:
     the flushes between the pieces leave it alone, so it gets every event once, in order."""
     import asyncio
@@ -142,7 +143,7 @@ async def test_a_viewer_caught_up_in_pieces_gets_each_event_once() -> None:
     settings = make_settings(history_len=5000)
     engine = MemoryEngine(settings)
     await engine.open()
-    hub = Hub(engine, settings)
+    hub = hubs(engine, settings)
     room = await hub.room("r1")
     for n in range(1000):  # the ring keeps the newest 512 of these
         await engine.publish("r1", room_event_body("system", text=f"m{n}"))
@@ -161,13 +162,13 @@ async def test_a_viewer_caught_up_in_pieces_gets_each_event_once() -> None:
     await engine.close()
 
 
-async def test_a_closing_notice_or_a_drop_moves_the_rooms_closing_mark() -> None:
+async def test_a_closing_notice_or_a_drop_moves_the_rooms_closing_mark(hubs: Hubs) -> None:
     """The handshake asks about a kick a second time only when ``closing_since`` says one may
     have come: after a closing notice for the room, after the room was dropped, or when the
     room was not subscribed when the mark was taken; not after an ordinary private notice."""
     engine = MemoryEngine(make_settings())
     await engine.open()
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     hub.closing[b"kicked"] = 4031
     assert hub.closing_since(hub.closing_mark("r1"))  # not held yet: no mark
     await hub.room("r1")

@@ -11,6 +11,7 @@ from liveroom.engine.memory import MemoryEngine, _Room
 from liveroom.hub import Hub, LocalRoom, Viewer
 from liveroom.protocol import room_event_body
 from tests.conftest import make_settings
+from tests.engine.conftest import Hubs
 from tests.engine.test_hub_rooms import Wire
 from tests.streamcheck import Ledger
 from tests.timeouts import eventually
@@ -44,11 +45,11 @@ def snapshot_at(stream: Stream) -> dict[str, Any]:
     return {"type": "snapshot", "offset": stream.head, "epoch": stream.epoch, "comments": []}
 
 
-async def test_an_announced_epoch_resyncs_viewers_before_its_events() -> None:
+async def test_an_announced_epoch_resyncs_viewers_before_its_events(hubs: Hubs) -> None:
     """An epoch notice: viewers get ``resync`` with the new epoch, then its events, never an
     offset at or below one they got in the same epoch."""
     engine = MemoryEngine(make_settings())
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     wire = Wire()
     room = await joined_room(engine, hub, wire)
     start = await engine.head("r1")
@@ -67,12 +68,12 @@ async def test_an_announced_epoch_resyncs_viewers_before_its_events() -> None:
     Ledger().connection([snapshot_at(start), *got])
 
 
-async def test_an_offset_given_out_again_rotates_the_epoch() -> None:
+async def test_an_offset_given_out_again_rotates_the_epoch(hubs: Hubs) -> None:
     """The stream lost its events under the room's feet without a word (a failover to a replica
     that missed them): the first repeat that differs from the room's copy rotates the epoch, and
     the reused offsets are never delivered."""
     engine = MemoryEngine(make_settings())
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     wire = Wire()
     room = await joined_room(engine, hub, wire)
     start = await engine.head("r1")
@@ -97,11 +98,11 @@ async def test_an_offset_given_out_again_rotates_the_epoch() -> None:
     Ledger().connection([snapshot_at(start), *got])
 
 
-async def test_a_joiner_from_an_older_epoch_gets_a_resync_of_its_own() -> None:
+async def test_a_joiner_from_an_older_epoch_gets_a_resync_of_its_own(hubs: Hubs) -> None:
     """A viewer whose snapshot was of the epoch the room has just left is told before anything
     of the new epoch reaches it."""
     engine = MemoryEngine(make_settings())
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     room = await joined_room(engine, hub, Wire())
     old = await engine.head("r1")
     await comment(engine, hub, "one")
@@ -119,12 +120,14 @@ async def test_a_joiner_from_an_older_epoch_gets_a_resync_of_its_own() -> None:
     Ledger().connection([snapshot_at(Stream(old.epoch, 1)), *got])
 
 
-async def test_a_joiner_from_an_epoch_the_room_has_not_heard_of_makes_it_catch_up() -> None:
+async def test_a_joiner_from_an_epoch_the_room_has_not_heard_of_makes_it_catch_up(
+    hubs: Hubs,
+) -> None:
     """The stream started afresh without a word to the room (its notice missed, say), and a
     viewer joins from a snapshot of the new epoch: the room finds the new epoch, resyncs its
     viewers, and the joiner gets the new epoch's events, never the old ones'."""
     engine = MemoryEngine(make_settings())
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     wire = Wire()
     room = await joined_room(engine, hub, wire)
     old = await engine.head("r1")
@@ -147,11 +150,11 @@ async def test_a_joiner_from_an_epoch_the_room_has_not_heard_of_makes_it_catch_u
     Ledger().connection([snapshot_at(old), *seen])
 
 
-async def test_a_head_below_what_the_room_delivered_rotates_the_epoch() -> None:
+async def test_a_head_below_what_the_room_delivered_rotates_the_epoch(hubs: Hubs) -> None:
     """Back from a lost connection, the room finds the stream's head below the offsets it
     delivered under the same epoch: it rotates the epoch before anything is given out again."""
     engine = MemoryEngine(make_settings())
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     wire = Wire()
     room = await joined_room(engine, hub, wire)
     start = await engine.head("r1")
@@ -192,11 +195,11 @@ class PublishDuringRead(MemoryEngine):
         return answer
 
 
-async def test_the_resync_comes_before_the_first_event_of_the_new_stream() -> None:
+async def test_the_resync_comes_before_the_first_event_of_the_new_stream(hubs: Hubs) -> None:
     """An event of the new stream that arrived while the room read the history goes out after
     the ``resync``, never in front of it."""
     engine = PublishDuringRead(make_settings())
-    hub = Hub(engine, make_settings())
+    hub = hubs(engine, make_settings())
     wire = Wire()
     room = await joined_room(engine, hub, wire)
     start = await engine.head("r1")

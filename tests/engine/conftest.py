@@ -1,0 +1,28 @@
+"""Fixtures of the in-process hub tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from liveroom.hub import Hub
+
+#: ``hubs(engine, settings)``: a hub that is closed when the test ends
+Hubs = Callable[[Any, Any], Hub]
+
+
+@pytest.fixture
+async def hubs() -> AsyncIterator[Hubs]:
+    """Hubs made by a test, closed after it: a task one of them started (a room filling a gap
+    from history, say) ends with the test instead of being left unstarted on a closed loop."""
+    made: list[Hub] = []
+
+    def make(engine: Any, settings: Any) -> Hub:
+        made.append(Hub(engine, settings))
+        return made[-1]
+
+    yield make
+    for hub in made:
+        await hub.close()
