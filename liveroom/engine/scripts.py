@@ -3,7 +3,7 @@
 On a standalone Redis the calls of one turn of the event loop go out together: every script
 call made while the loop runs its ready callbacks joins one queue, and the next turn sends the
 queue as one non-transactional pipeline of EVALSHAs (``pipeline``: written and read on a pooled
-connection without redis-py's ``Pipeline``; a call alone in its turn goes as redis-py's EVALSHA).
+connection without redis-py's ``Pipeline``; a call alone in its turn is a pipeline of one).
 A comment costs the pool, packing, send and timeout work once per turn instead of once per
 call; the node's pulse of 2,000 rooms is four pipelines. Each caller still gets its own reply,
 or its own error.
@@ -323,11 +323,6 @@ class Scripts:
         """One try of a pipeline's calls: each call's first form, or with ``wire`` each
         ``(registered form, ARGV)`` of it with the keys of the same call of ``calls``. A call
         Redis refused is its ``ResponseError`` in the replies; a lost connection raises."""
-        if len(calls) == 1:
-            # alone in its turn: a plain EVALSHA through redis-py
-            script, keys, args, _ = calls[0]
-            form, args = (script.first, args) if wire is None else wire[0]
-            return [await form(keys=keys, args=args)]
         if wire is None:  # the first try: once per script call, kept lean
             commands = [
                 ("EVALSHA", script.first.sha, len(keys), *keys, *args)
