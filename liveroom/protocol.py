@@ -160,6 +160,15 @@ def event(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"type": kind, **fields})
 
 
+def kept(data: bytes) -> bytes:
+    """A right-sized copy of ``orjson.dumps``' output, for bytes that are kept for long.
+
+    Since 3.12, orjson hands back a bytes object whose buffer is never shrunk to its length:
+    at least 4 kB, and the next power of two for a longer one. Kept per viewer or per event,
+    a value of 60 bytes would hold 4 kB. The copy holds its length."""
+    return bytes(memoryview(data))
+
+
 def room_event_body(kind: str, **fields: Any) -> bytes:
     """Encode a room event before the engine gives it its offset.
 

@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from liveroom.protocol import kept
+
 
 def event_id(room: str, entry: str) -> str:
     """The id of the event stored under stream id ``entry`` in ``room``'s outbox: unique over
@@ -115,7 +117,8 @@ class MemoryOutbox:
             log.last_ms, log.last_seq = now_ms, 0
         else:
             log.last_seq += 1
-        entry = Entry(f"{log.last_ms}-{log.last_seq}", etype, room, now_ms, orjson.dumps(data))
+        data_json = kept(orjson.dumps(data))  # right-sized: kept until trimmed
+        entry = Entry(f"{log.last_ms}-{log.last_seq}", etype, room, now_ms, data_json)
         log.entries.append(entry)
         log.added += 1
         while len(log.entries) > self.max_len:

@@ -16,6 +16,7 @@ import orjson
 
 from liveroom.features.analytics.store import RoomData
 from liveroom.features.analytics.tally import SOURCES
+from liveroom.protocol import kept
 
 #: retention is reported after these many minutes of watching
 RETENTION_MINUTES = (1, 3, 5, 10, 30)
@@ -66,17 +67,19 @@ def segments(data: RoomData, now: float, stale_s: float) -> dict[str, list[Segme
 
 
 def profile_of(source: str, traits: dict[str, str], returning: bool | None) -> bytes:
-    """A user's profile as kept (``PROFILE`` order)."""
+    """A user's profile as kept (``PROFILE`` order), one per viewer: right-sized (``kept``)."""
     flag = "" if returning is None else ("1" if returning else "0")
-    return orjson.dumps(
-        [
-            source,
-            traits.get("region", ""),
-            traits.get("age", ""),
-            traits.get("gender", ""),
-            traits.get("follower", ""),
-            flag,
-        ]
+    return kept(
+        orjson.dumps(
+            [
+                source,
+                traits.get("region", ""),
+                traits.get("age", ""),
+                traits.get("gender", ""),
+                traits.get("follower", ""),
+                flag,
+            ]
+        )
     )
 
 

@@ -17,7 +17,7 @@ from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.cards.commands import validate_card
 from liveroom.features.cards.errors import CardCode
 from liveroom.features.cards.store import Board, CardStore, Pin
-from liveroom.protocol import room_event_body
+from liveroom.protocol import kept, room_event_body
 
 MAX_CARDS = 3  # pinned at once, as on the big platforms' live rooms
 
@@ -40,7 +40,7 @@ class ProductCards:
             if stock is not None:
                 card["stock"] = stock
         card["pinned_at"] = self.ctx.now()
-        board = await self.store.pin(room, sku, orjson.dumps(card), MAX_CARDS, replace)
+        board = await self.store.pin(room, sku, kept(orjson.dumps(card)), MAX_CARDS, replace)
         if board.status is Pin.FULL:
             raise CommandError(
                 CardCode.CARDS_FULL,
