@@ -693,6 +693,7 @@ _SETTLED: dict[str, Any] = {
     "framing": _SPLIT,
     "partial": b"",
 }
+_NONE: tuple[Any, ...] = ()
 #: the classes ``_compact`` made, newest last: one per server, a few at most in a process
 _SERVER_CLASSES: list[type[DirectWebSocketProtocol]] = []
 
@@ -736,5 +737,11 @@ def _compact(protocol: DirectWebSocketProtocol) -> None:
         kept[name] = value
     protocol.__class__ = server
     protocol.__dict__ = {name: value for name, value in kept.items()}  # sized for what is left
+    conn = protocol.conn
     # websockets' UUID for the connection (100 bytes): nothing reads it
-    protocol.conn.id = None  # type: ignore[assignment]
+    conn.id = None  # type: ignore[assignment]
+    # the extensions, negotiated (none offered): read from here on, never written
+    if not conn.extensions:
+        conn.extensions = _NONE  # type: ignore[assignment]
+    if not conn.available_extensions:
+        conn.available_extensions = _NONE

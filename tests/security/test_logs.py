@@ -99,3 +99,29 @@ async def test_server_logs_hold_no_secrets_and_carry_ids(
     api_refusal = next(p for p in lines if p.get("logger") == "liveroom.api")
     assert ws_refusal["conn"] and ws_refusal["code"] == 4001
     assert api_refusal["request"] and api_refusal["code"] == "unauthorized"
+
+
+async def test_a_line_logged_by_a_command_names_its_connection(
+    module_servers: Callable[..., ServerProcess],
+) -> None:
+    """What a command logs (here the flood warning, from the session's command worker) carries
+    the id of the connection it came on, the one its handshake logged."""
+    server = module_servers(log_level="debug", log_json=True, command_burst=5, command_rate=1)
+    start = server.log_path.stat().st_size
+    flooder = await LiveClient.connect(server.ws_url, "logged", "flooder")
+    await flooder.event("snapshot")
+    for n in range(40):  # far past the burst, before any reply can come back
+        await flooder.send_raw(orjson.dumps({"type": "like", "id": f"l{n}"}).decode())
+    assert (await flooder.closed_with())[0] == 4029
+    await flooder.close()
+
+    def written() -> list[dict[str, object]]:
+        with open(server.log_path, "rb") as f:
+            f.seek(start)
+            parsed = [orjson.loads(line) for line in f.read().splitlines() if line.strip()]
+        return parsed if any("flooding" in str(p.get("msg")) for p in parsed) else []
+
+    lines = await eventually(written)
+    flood = next(p for p in lines if "flooding" in str(p.get("msg")))
+    joined = [p for p in lines if p.get("msg") == "connected" and p.get("room") == "logged"]
+    assert flood["conn"] and [p["conn"] for p in joined] == [flood["conn"]]
