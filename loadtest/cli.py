@@ -144,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="client processes",
     )
     load.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        help=(
+            "the client processes' CPU priority (os.nice): above 0 they yield the shared cores"
+            " to the server when both want them, as viewers on other machines would (default 0)"
+        ),
+    )
+    load.add_argument(
         "--join-concurrency",
         type=int,
         default=2000,
@@ -187,6 +196,7 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         config: dict[str, Any] = {
             "host": target.host,
             "netns": namespace.path if namespace else None,
+            "nice": opts.client_nice,
             "port": target.port,
             "secret": target.secret,
             "watch": WATCH.get(opts.scenario, []),
@@ -201,6 +211,7 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         tick_ms=opts.tick_ms if opts.spawn else None,
         netns=bool(opts.netns),
         client_procs=procs,
+        client_nice=max(pool.niceness) - os.nice(0),
     )
     if namespace is not None:  # removed by now: what crossed the pair, and how it was set up
         summary.update(netns_sent_bytes=namespace.sent_bytes, netns_napi=namespace.napi_policy)

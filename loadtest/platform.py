@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tick-ms", type=int, default=50)
     p.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
     p.add_argument("--client-procs", type=int, default=2)
+    p.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        help="the client processes' CPU priority (os.nice; see python -m loadtest --help)",
+    )
     p.add_argument("--join-concurrency", type=int, default=500)
     p.add_argument("--connect-timeout", type=float, default=120.0)
     p.add_argument("--drain-timeout", type=float, default=15.0)
@@ -144,7 +151,12 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
     )
     target = await server.start(timeout=60)
     try:
-        config = {"host": target.host, "port": target.port, "secret": target.secret}
+        config = {
+            "host": target.host,
+            "port": target.port,
+            "secret": target.secret,
+            "nice": opts.client_nice,
+        }
         async with Pool(opts.client_procs, config) as pool:
             return await _run(opts, target, pool)
     finally:
@@ -242,6 +254,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         "engine": opts.engine,
         "processes": opts.processes,
         "client_procs": pool.size,
+        "client_nice": max(pool.niceness) - os.nice(0),
         "tick_ms": opts.tick_ms,
         "duration_s": round(window, 2),
         "connections": connections,

@@ -30,6 +30,8 @@ class Pool:
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.progress: list[dict[str, Any]] = [{} for _ in range(self.size)]
         self.ready: list[asyncio.Future[Any]] = []
+        #: each client process's CPU priority, as it reported it when ready (``--client-nice``)
+        self.niceness: list[int] = [0] * self.size
         self.seq = itertools.count(1)
 
     async def __aenter__(self) -> Pool:
@@ -92,6 +94,7 @@ class Pool:
         if kind == "progress":
             self.progress[message[1]] = message[2]
         elif kind == "ready":
+            self.niceness[index] = message[2].get("nice", 0)
             if not self.ready[index].done():
                 self.ready[index].set_result(None)
         else:

@@ -404,6 +404,8 @@ def main(conn: Connection, index: int, config: dict[str, Any]) -> None:
     """Process entry point (``multiprocessing`` spawn target)."""
     import uvloop
 
+    if config.get("nice"):  # --client-nice: yield the shared cores to the server
+        os.nice(config["nice"])
     if config.get("netns"):  # --netns: before any socket is opened
         netns.enter(config["netns"])
     # thousands of viewers' objects: with Python's default thresholds a full collection would
@@ -423,7 +425,7 @@ def main(conn: Connection, index: int, config: dict[str, Any]) -> None:
         # off mid-message when the pipe fills. Sends and receives here are whole messages.
         os.set_blocking(conn.fileno(), True)
         ticker = loop.create_task(worker.progress())
-        conn.send(("ready", index, {}))
+        conn.send(("ready", index, {"nice": os.nice(0)}))
         await worker.done.wait()
         ticker.cancel()
         loop.remove_reader(conn.fileno())

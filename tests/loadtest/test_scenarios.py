@@ -229,3 +229,14 @@ def test_a_url_run_without_a_server_says_so(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"server on port {port} not ready in 1s" in done.stdout + done.stderr
+
+
+def test_client_nice_lowers_the_client_processes_priority(harness: Harness) -> None:
+    """``--client-nice 3``: each client process reports, once started, a priority 3 below the
+    harness's own; without it, the same as the harness."""
+    code, s, text = harness("join", "--viewers", "40", "--client-procs", "2", "--client-nice", "3")
+    assert code == 0, text
+    assert s["client_nice"] == 3 and s["lost"] == 0 and s["viewers"] == 40
+    code, s, text = harness("join", "--viewers", "40", "--client-procs", "2")
+    assert code == 0, text
+    assert s["client_nice"] == 0
