@@ -271,7 +271,11 @@ class SendList(Generic[V]):
     def laggards(self, now: float) -> list[V]:
         """Once a pulse, since a quiet room has no flush to notice: viewers over the bound start
         their grace (and the next flush checks every buffer). Returns those over it past the
-        grace, to be closed."""
+        grace, to be closed. While the lists are current and every viewer is on ``fds``, each
+        took its last frame whole (a send cut short makes them stale), so nothing is queued
+        anywhere: nobody is looked at."""
+        if self.writes is not None and not (self.writes or self.posts or self.lagging):
+            return []
         over: list[V] = []
         for viewer in self.viewers:
             if viewer.out.get_write_buffer_size() <= self.soft:

@@ -377,6 +377,47 @@ def test_a_room_all_on_send_checks_buffers_only_after_a_short_send(
 
 
 @LOOPS
+def test_the_pulse_looks_at_no_buffer_while_every_viewer_is_on_send(send_loop: str) -> None:
+    """The pulse's look for viewers over their bound (``close_laggards``) skips a room whose
+    viewers all took their last frame whole; after a short send it looks at every one again."""
+
+    async def body() -> None:
+        hub, engine = await _hub(send_loop)
+        pairs = [await _pair(), await _pair(roomy=True), await _pair(roomy=True)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        looked: list[int] = []
+        for n, out in enumerate(outs):
+            size = out.get_write_buffer_size
+
+            def counted(size: Any = size, n: int = n) -> int:
+                looked.append(n)
+                return int(size())
+
+            out.get_write_buffer_size = counted
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            for n in range(3):
+                await engine.publish("r1", room_event_body("comment", text=f"c{n}"))
+                hub.flush_all()
+            looked.clear()
+            room.close_laggards()
+            assert looked == [], "every viewer is on send: nothing to look at"
+            _fill(outs[0].sock)
+            await engine.publish("r1", room_event_body("comment", text=f"cut {BIG}"))
+            hub.flush_all()  # cut short: the lists are stale
+            assert outs[0].get_write_buffer_size() > 0
+            looked.clear()
+            room.close_laggards()
+            assert sorted(looked) == [0, 1, 2]
+        finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+@LOOPS
 def test_the_send_loop_skips_a_socket_released_since_its_list_was_made(send_loop: str) -> None:
     """The send loop holds descriptor numbers. Two of three viewers' sockets are released between
     two fast flushes, their descriptors still open (as in ``connection_lost``, before uvloop

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from liveroom.engine.redis import RedisEngine
 from liveroom.engine.scripts import pipeline
@@ -173,3 +174,27 @@ async def test_a_killed_connection_raises_and_the_pool_connects_again(
         await waiting
     async with asyncio.timeout(5):
         assert await pipeline(pool, [("PING",)]) == [b"PONG"]
+
+
+async def test_replies_past_the_socket_timeout_raise_and_close_the_connection(
+    redis_url: str, admin: aioredis.Redis, prefix: str
+) -> None:
+    """The replies share one deadline, the connection's socket timeout: a reply held back past
+    it raises redis-py's ``TimeoutError``, and the connection is closed before it goes back,
+    so the held reply never reaches the next call."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        redis_url, max_connections=1, timeout=2, socket_timeout=0.3
+    )
+    key, name = f"{prefix}:slow", f"{prefix}-slow"
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await pipeline(pool, [("CLIENT", "SETNAME", name), ("PING",), ("BLPOP", key, 5)])
+        async with asyncio.timeout(5):
+            while [c for c in await admin.client_list() if c["name"] == name]:
+                await asyncio.sleep(0.01)  # closed: Redis has let go of the pop
+        await admin.rpush(key, "late")
+        assert await pipeline(pool, [("LLEN", key), ("PING",)]) == [1, b"PONG"]
+        # replies that come in time, however many, are all read under the one deadline
+        assert await pipeline(pool, [("PING",)] * 500) == [b"PONG"] * 500
+    finally:
+        await pool.disconnect()
