@@ -56,10 +56,17 @@ class RedisAnalytics:
 
     def __init__(self, core: RedisCore) -> None:
         self.core = core
+        #: each room's keys, made once: a node writes each of its rooms every pulse or two
+        self._room_keys: dict[str, list[str]] = {}
 
     def _keys(self, room: str) -> list[str]:
-        k = self.core.keys(room)
-        return [k.sub("an", part) for part in PARTS]
+        keys = self._room_keys.get(room)
+        if keys is None:
+            if len(self._room_keys) >= 50_000:
+                self._room_keys.clear()
+            k = self.core.keys(room)
+            keys = self._room_keys[room] = [k.sub("an", part) for part in PARTS]
+        return keys
 
     async def returning(self, host: str, room: str, users: list[str], keep_s: float) -> list[bool]:
         key = self.core.key("an", "host", host)
@@ -71,27 +78,34 @@ class RedisAnalytics:
     async def write(
         self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> None:
-        body: dict[str, Any] = {
-            "now": _t(batch.now),
-            "node": node,
-            "host": batch.host,
-            "users": [x for user, (at, p) in profiles.items() for x in (user, _t(at), p.decode())],
-            "closed": [x for u, s, e in batch.closed for x in (u, _t(s), _t(e))],
-            "closes": sorted(batch.closes),
-            "opens": [x for u, s in batch.opens.items() for x in (u, _t(s))],
-            "counts": [x for name, n in batch.counts.items() for x in (name, str(n))],
-            "marks": [x for name, user in sorted(batch.marks) for x in (name, user)],
-            "boards": [
+        # a part left out is empty (most writes are a quiet room's heartbeat, or a count)
+        body: dict[str, Any] = {"now": _t(batch.now), "node": node, "host": batch.host}
+        if profiles:
+            body["users"] = [
+                x for user, (at, p) in profiles.items() for x in (user, _t(at), p.decode())
+            ]
+        if batch.closed:
+            body["closed"] = [x for u, s, e in batch.closed for x in (u, _t(s), _t(e))]
+        if batch.closes:
+            body["closes"] = sorted(batch.closes)
+        if batch.opens:
+            body["opens"] = [x for u, s in batch.opens.items() for x in (u, _t(s))]
+        if batch.counts:
+            body["counts"] = [x for name, n in batch.counts.items() for x in (name, str(n))]
+        if batch.marks:
+            body["marks"] = [x for name, user in sorted(batch.marks) for x in (name, user)]
+        if batch.boards:
+            body["boards"] = [
                 x
                 for version, (at, skus) in batch.boards.items()
                 for x in (str(version), _t(at) + "|" + ",".join(skus))
-            ],
-            "paid": [
+            ]
+        if batch.paid:
+            body["paid"] = [
                 x
                 for order, pay in batch.paid.items()
                 for x in (order, pay.user, pay.sku, str(pay.units), str(pay.cents), str(pay.hour))
-            ],
-        }
+            ]
         await self.core.run(
             "analytics_write",
             self._keys(batch.room),

@@ -9,12 +9,17 @@
 --         users [u, first join here, profile, ...],
 --         closed [u, start, end, ...], closes [u, ...], opens [u, start, ...],
 --         counts [name, n, ...], marks [name, u, ...], boards [version, board, ...],
---         paid [order, u, sku, units, cents, hour, ...] (each order counted once, ever)
+--         paid [order, u, sku, units, cents, hour, ...] (each order counted once, ever);
+--         a list left out is empty
 -- ARGV[2] keep seconds
 -- retry: lookup
 -- A retry finds its first attempt's mark, the node's last write at the batch's own ``now``
 -- (KEYS[5]), and adds nothing more.
 local b = cjson.decode(ARGV[1])
+local none = {}
+for _, part in ipairs({'users', 'closed', 'closes', 'opens', 'counts', 'marks', 'paid', 'boards'}) do
+  if b[part] == nil then b[part] = none end
+end
 local now = b.now
 if RETRY and redis.call('HGET', KEYS[5], b.node) == tostring(now) then return 1 end
 redis.call('HSETNX', KEYS[1], 'first', now)
