@@ -159,6 +159,17 @@ def test_ended_connections_are_freed_without_the_collector() -> None:
     _without_the_collector(body)
 
 
+async def _in_r1(port: int, prefix: str, count: int) -> list[LiveClient]:
+    """``count`` viewers in room r1, each past its snapshot (so detached from the ASGI task)."""
+    viewers = [
+        await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"{prefix}{n}")
+        for n in range(count)
+    ]
+    for viewer in viewers:
+        await viewer.event("snapshot")
+    return viewers
+
+
 def test_a_joined_viewer_keeps_no_upgrade_request() -> None:
     """Once a viewer is in its room, nothing of its protocol holds the HTTP upgrade request:
     websockets' server parser kept it (about 2 kB with its headers) as a local of its
@@ -169,12 +180,7 @@ def test_a_joined_viewer_keeps_no_upgrade_request() -> None:
         async with _serving(
             "liveroom.connection.uvicorn_adapter:UpgradingHttpProtocol", CountedWs
         ) as port:
-            viewers = [
-                await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"q{n}")
-                for n in range(3)
-            ]
-            for viewer in viewers:
-                await viewer.event("snapshot")
+            viewers = await _in_r1(port, "q", 3)
             protocols = list(CountedWs.alive)
             assert len(protocols) == 3
             for protocol in protocols:
@@ -203,12 +209,7 @@ def test_a_joined_viewer_s_protocol_keeps_only_its_own_state() -> None:
         async with _serving(
             "liveroom.connection.uvicorn_adapter:UpgradingHttpProtocol", CountedWs
         ) as port:
-            viewers = [
-                await LiveClient.connect(f"ws://127.0.0.1:{port}/ws", "r1", f"c{n}")
-                for n in range(2)
-            ]
-            for viewer in viewers:
-                await viewer.event("snapshot")
+            viewers = await _in_r1(port, "c", 2)
             first, second = list(CountedWs.alive)
             assert type(first) is type(second) and type(first) is not CountedWs
             assert isinstance(first, CountedWs)
