@@ -713,7 +713,7 @@ def _compact(protocol: DirectWebSocketProtocol) -> None:
         (
             c
             for c in reversed(_SERVER_CLASSES)
-            if issubclass(c, base)
+            if c.__bases__[0] is base
             and all(getattr(c, name) is state.get(name) for name in _SERVER_WIDE)
         ),
         None,
@@ -725,7 +725,7 @@ def _compact(protocol: DirectWebSocketProtocol) -> None:
         shared = {name: state[name] for name in server_wide}
         server = type(base.__name__, (base,), {**_SETTLED, **shared, "__module__": __name__})
         _SERVER_CLASSES.append(server)
-        del _SERVER_CLASSES[:-8]
+        del _SERVER_CLASSES[:-4]
     kept: dict[str, Any] = {}
     for name, value in state.items():
         if name in _SERVER_WIDE or name in _HANDSHAKE_ONLY:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import math
 import re
 import time
 from importlib import resources
@@ -351,15 +350,21 @@ async def pipeline(pool: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     try:
         await connection.send_packed_command(connection.pack_commands(commands))
         replies: list[Any] = []
-        # one deadline (the socket timeout) for all the replies, where ``read_response`` arms
-        # a timer for each one (``math.inf``: none); a timer per reply was 4.5% of a node's
-        # time in the platform mix
-        async with asyncio.timeout(connection.socket_timeout):
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:
-                    replies.append(exc)
+        # one deadline, the socket timeout, for all the replies (up to ``MAX_PIPELINE`` of
+        # them), where ``read_response`` arms a timer for each one: 4.5% of a node's time in
+        # the platform mix. Without a socket timeout of its own it arms none, and a socket
+        # error (ETIMEDOUT too) still raises and closes the connection.
+        timeout = connection.socket_timeout
+        async with asyncio.timeout(timeout):
+            connection.socket_timeout = None
+            try:
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:
+                        replies.append(exc)
+            finally:
+                connection.socket_timeout = timeout
     except BaseException as exc:
         try:
             await connection.disconnect()

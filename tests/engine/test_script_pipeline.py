@@ -4,6 +4,7 @@ caller still gets its own reply or its own error, in the order the calls were ma
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterator
 
 import orjson
@@ -198,3 +199,25 @@ async def test_replies_past_the_socket_timeout_raise_and_close_the_connection(
         assert await pipeline(pool, [("PING",)] * 500) == [b"PONG"] * 500
     finally:
         await pool.disconnect()
+
+
+async def test_a_socket_timeout_error_while_reading_raises_and_closes_the_connection(
+    pool: aioredis.BlockingConnectionPool, admin: aioredis.Redis, prefix: str
+) -> None:
+    """An ETIMEDOUT from the socket (TCP keep-alive gave up on the peer) while the replies are
+    read is a lost connection: it raises, and the connection is closed, never put back with
+    its replies read as ``None``."""
+    name = f"{prefix}-etimedout"
+    connection = await pool.get_connection()
+    await pool.release(connection)  # the pool's only connection: the pipeline's
+    waiting = asyncio.create_task(
+        pipeline(pool, [("CLIENT", "SETNAME", name), ("BLPOP", f"{prefix}:none", 10)])
+    )
+    await blocked_in_blpop(admin, name)
+    # what uvloop hands the stream reader for a socket's ETIMEDOUT (redis-py's private reader)
+    connection._reader.set_exception(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))
+    with pytest.raises((RedisTimeoutError, RedisConnectionError)):
+        await waiting
+    assert not connection.is_connected
+    async with asyncio.timeout(5):
+        assert await pipeline(pool, [("PING",)]) == [b"PONG"]
