@@ -211,7 +211,7 @@ async def execute(opts: argparse.Namespace, console: Console) -> dict[str, Any]:
         tick_ms=opts.tick_ms if opts.spawn else None,
         netns=bool(opts.netns),
         client_procs=procs,
-        client_nice=max(pool.niceness) - os.nice(0),
+        client_nice=pool.nice,
     )
     if namespace is not None:  # removed by now: what crossed the pair, and how it was set up
         summary.update(netns_sent_bytes=namespace.sent_bytes, netns_napi=namespace.napi_policy)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -254,7 +253,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         "engine": opts.engine,
         "processes": opts.processes,
         "client_procs": pool.size,
-        "client_nice": max(pool.niceness) - os.nice(0),
+        "client_nice": pool.nice,
         "tick_ms": opts.tick_ms,
         "duration_s": round(window, 2),
         "connections": connections,

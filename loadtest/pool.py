@@ -34,6 +34,12 @@ class Pool:
         self.niceness: list[int] = [0] * self.size
         self.seq = itertools.count(1)
 
+    @property
+    def nice(self) -> int:
+        """How much lower than this process the client processes run (``--client-nice``), as
+        the lowest of them reported it."""
+        return max(self.niceness) - os.nice(0)
+
     async def __aenter__(self) -> Pool:
         ctx = multiprocessing.get_context("spawn")
         loop = asyncio.get_running_loop()

@@ -736,7 +736,7 @@ def _compact(protocol: DirectWebSocketProtocol) -> None:
                 continue
         kept[name] = value
     protocol.__class__ = server
-    protocol.__dict__ = {name: value for name, value in kept.items()}  # sized for what is left
+    protocol.__dict__ = kept  # made one entry at a time: sized for what is left
     conn = protocol.conn
     # websockets' UUID for the connection (100 bytes): nothing reads it
     conn.id = None  # type: ignore[assignment]
