@@ -38,8 +38,9 @@ import orjson
 import psutil
 
 from liveroom import auth
-from loadtest import wsclient
+from loadtest import netns, wsclient
 from loadtest.cli import raise_fd_limit
+from loadtest.netns import ViewerNamespace
 from loadtest.server import SpawnedServer, Target
 
 
@@ -164,6 +165,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "--instr-atstart=no",
             f"--callgrind-out-file={args.callgrind}/callgrind.out.%p",
         ]
+    namespace = ViewerNamespace().open() if args.netns else None
+    try:
+        result = await _measure(args, settings, wrap, namespace)
+    finally:
+        if namespace is not None:
+            namespace.close()
+    if namespace is not None:
+        result["netns_sent_bytes"] = namespace.sent_bytes  # what the server sent over the pair
+    return result
+
+
+async def _measure(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    wrap: list[str],
+    namespace: ViewerNamespace | None,
+) -> dict[str, Any]:
     server = SpawnedServer(
         engine=args.engine,
         redis_url=args.redis_url,
@@ -171,10 +189,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         settings=settings,
         profile=args.profile,
         wrap=wrap,
+        host=namespace.host if namespace else "127.0.0.1",
     )
     target = await server.start(timeout=600 if wrap else 30)
     pid = target.pids[0]
+    pubs: list[Publisher] = []
     try:
+        if namespace is not None:
+            # the server runs (and stays) in this namespace; from here on this process, the
+            # publishers' side, opens its sockets in the viewers' one, across the veth pair
+            netns.enter(namespace.path)
         pubs = [Publisher(f"p{i}", f"ingest{i % args.rooms}") for i in range(args.publishers)]
         for pub in pubs:
             token = auth.mint(target.secret, pub.user, room=pub.room, ttl_s=3600)
@@ -236,6 +260,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "engine": args.engine,
             "publishers": args.publishers,
             "rooms": args.rooms,
+            "netns": namespace is not None,
             "rate": args.rate,
             "likes": args.likes,
             "duration_s": round(window, 2),
@@ -284,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=["memory", "redis"], default="memory")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--tick-ms", type=int, default=50)
+    parser.add_argument(
+        "--netns",
+        action="store_true",
+        help="the publishers in a network namespace of their own, as loadtest's --netns (root): "
+        "the server's sends then leave out the publishers' receive path",
+    )
     parser.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE")
     parser.add_argument("--callgrind", metavar="DIR", help="count the server's instructions")

@@ -7,17 +7,23 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
+from loadtest import netns
 from tests.timeouts import scaled
 
 
-def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path) -> None:
+@pytest.mark.parametrize("across", [False, True], ids=["loopback", "netns"])
+def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: bool) -> None:
     """20 publishers over 10 rooms: every comment sent is accepted, each reaches both
-    publishers of its room, and the server's CPU per comment is reported."""
+    publishers of its room, and the server's CPU per comment is reported. With ``--netns``
+    the publishers sit in a namespace of their own and the traffic crosses the veth pair."""
+    if across and netns.missing():
+        pytest.skip(netns.missing())
     out = tmp_path / "ingest.json"
     command = [
         sys.executable, "-m", "loadtest", "ingest", "--publishers", "20", "--rooms", "10",
-        "--rate", "100", "--duration", "2", "--json", str(out),
+        "--rate", "100", "--duration", "2", "--json", str(out), *(["--netns"] if across else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -25,3 +31,6 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path) -> None:
     assert s["sent"] > 100 and s["accepted"] == s["sent"] and not s["refused"], s
     assert s["events_seen"] == s["events_expected"] == 2 * s["accepted"], s
     assert s["cpu_us_per_comment"] > 0, s
+    assert s["netns"] is across, s
+    if across:  # the replies and room frames went over the pair: 3 frames a comment at least
+        assert s["netns_sent_bytes"] > 3 * 20 * s["accepted"], s

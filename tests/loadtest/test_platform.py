@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from loadtest.platform import build_parser, plan
+from loadtest.rooms import Pacer
 from tests.timeouts import scaled
 
 
@@ -23,6 +25,23 @@ def test_the_plan_keeps_small_rooms_whole_and_splits_big_ones() -> None:
     assert all(s[2] == 0 and s[3] == 3 for s in small)
     medium = [(s[2], s[3]) for share in shares for s in share if s[1] == "medium"]
     assert sorted(medium) == [(0, 5), (5, 5)]
+
+
+def test_rooms_post_at_their_rate_without_coming_due_together() -> None:
+    """2,000 rooms at 0.2 comments a second, stepped every 10 ms for 5 s: each posts once,
+    spread over the period instead of all in one step (which measured a burst's latency)."""
+    pacer = Pacer([0.2] * 2000, random.Random(0))
+    steps = [pacer.advance(0.01) for _ in range(500)]
+    posted = sorted(i for step in steps for i in step)
+    assert posted == list(range(2000))
+    # about 4 a step on average; never a pile-up
+    assert max(len(step) for step in steps) <= 20
+    assert sum(1 for step in steps if step) > 400
+    # a room owing more than one comment in a step posts each of them
+    fast = Pacer([250.0], random.Random(0))
+    first = len(fast.advance(0.01))
+    assert first in (2, 3)
+    assert first + sum(len(fast.advance(0.01)) for _ in range(99)) in (249, 250)
 
 
 def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path) -> None:
