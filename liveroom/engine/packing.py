@@ -8,7 +8,9 @@ BENCHMARKS.md, "The Redis engine's part of a comment"). ``fast_packing`` gives a
 whose ``pack_command`` handles the common argument types (bytes, str, int) directly and joins once.
 Anything else (floats, memoryviews, bytearrays, subclasses, values redis-py refuses) goes through
 redis-py's own encoder, so the bytes on the wire and the errors raised are the same as before:
-``tests/engine/test_packing.py`` compares the two.
+``tests/engine/test_packing.py`` compares the two. Where the C extension ``liveroom._respack`` was
+built, the common case (every argument an exact bytes, str or 64-bit int, the encoding UTF-8 and
+strict, as redis-py's default) is packed there in one call, into the same chunks.
 
 The same class sends a command without redis-py's ``asyncio.wait_for`` around each write. On
 Python 3.11 that ``wait_for`` is a task and a turn of the loop per command, and it loses a
@@ -27,6 +29,13 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Pack = Callable[[tuple[Any, ...], int], "list[bytes | memoryview] | None"]
+c_pack: Pack | None
+try:  # built at install where a compiler was at hand
+    from liveroom._respack import pack as c_pack
+except ImportError:  # pragma: no cover - not built: the loop in Python below does the same
+    c_pack = None
 
 
 class FastPacking:
@@ -49,11 +58,15 @@ class FastPacking:
             args = (*first.encode().split(), *args[1:])
         elif b" " in first:
             args = (*first.split(), *args[1:])
-        output: list[bytes | memoryview] = []
-        parts: list[bytes] = [b"*%d\r\n" % len(args)]
         cutoff = self._buffer_cutoff
         encoder = self.encoder
         encoding, errors = encoder.encoding, encoder.encoding_errors
+        if c_pack is not None and encoding == "utf-8" and errors == "strict":
+            packed = c_pack(args, cutoff)
+            if packed is not None:
+                return packed
+        output: list[bytes | memoryview] = []
+        parts: list[bytes] = [b"*%d\r\n" % len(args)]
         for arg in args:
             kind = type(arg)
             if kind is bytes:

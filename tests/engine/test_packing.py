@@ -1,5 +1,6 @@
 """``FastPacking.pack_command`` puts the same bytes on the wire as redis-py's own, and refuses
-what redis-py refuses; a client with it talks to a real Redis."""
+what redis-py refuses, packing in C (``liveroom._respack``) and in Python alike; a client with it
+talks to a real Redis."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocket
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 
+from liveroom import _respack  # an ImportError: the C packing was not built
+from liveroom.engine import packing
 from liveroom.engine.packing import FastPacking, fast_packing
 
 
@@ -40,6 +43,15 @@ CASES: list[tuple[Any, ...]] = [
     ("HSET", "h", *[b"x" * 500 for _ in range(30)], BIG, "tail"),
     ("PING",),
 ]
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def packer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with the C packing and again with the loop in Python."""
+    assert packing.c_pack is _respack.pack
+    if request.param == "python":
+        monkeypatch.setattr(packing, "c_pack", None)
+    return str(request.param)
 
 
 def _pair(**options: Any) -> tuple[Connection, Connection]:
@@ -218,3 +230,51 @@ def test_a_cluster_client_uses_it_on_every_node(cluster: Any) -> None:
             await client.aclose()
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("SET", "k", 2**63 - 1),
+        ("SET", "k", -(2**63)),
+        ("INCRBY", "k", -17, 0),
+        ("SET", "ключ", "значение ☕"),
+        ("SET", "", b""),
+        ("SET", "k", "x" * 7000, 12345678901),
+    ],
+    ids=["max", "min", "negative", "utf8", "empty", "big-text"],
+)
+def test_the_c_packing_matches_redis_py_at_the_edges(args: tuple[Any, ...]) -> None:
+    theirs, _ = _pair()
+    assert _wire(_respack.pack(args, 6000)) == _wire(theirs.pack_command(*args))
+    # with a cutoff of 3 every longer argument, a number too, is a chunk of its own
+    chunks = _respack.pack(args, 3)
+    assert _wire(chunks) == _wire(theirs.pack_command(*args))
+    assert len(chunks) == 1 + 2 * sum(1 for a in args if len(str(a).encode()) > 3)
+
+
+@pytest.mark.parametrize(
+    "odd", [True, 1.5, 2**64, -(2**63) - 1, memoryview(b"v"), bytearray(b"v"), Text("t"), None]
+)
+def test_the_c_packing_leaves_other_values_to_python(odd: Any) -> None:
+    """None, having done nothing, for anything but an exact bytes, str or 64-bit int."""
+    assert _respack.pack(("SET", "k", odd), 6000) is None
+    _, ours = _pair()
+    theirs, _ = _pair()
+    if odd is True or odd is None:
+        with pytest.raises(DataError):
+            ours.pack_command("SET", "k", odd)
+    else:  # packed by the loop in Python, as redis-py packs it
+        assert _wire(ours.pack_command("SET", "k", odd)) == _wire(
+            theirs.pack_command("SET", "k", odd)
+        )
+
+
+def test_a_lone_surrogate_is_refused_as_redis_py_refuses_it() -> None:
+    theirs, ours = _pair()
+    with pytest.raises(UnicodeEncodeError):
+        theirs.pack_command("SET", "k", "\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        ours.pack_command("SET", "k", "\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        _respack.pack(("SET", "k", "\ud800"), 6000)

@@ -90,13 +90,15 @@ async def _room_works(server: ServerProcess) -> None:
 async def test_the_wheel_serves_the_demo_and_a_room_from_a_clean_virtualenv(
     tmp_path: Path,
 ) -> None:
-    """Built from the sdist and installed away from the source, with the C send loop."""
+    """Built from the sdist and installed away from the source, with the C send loop and the
+    C packing of Redis commands."""
     env = _install(_build(tmp_path / "dist"), tmp_path / "venv")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = _probe(env, "import liveroom; print(liveroom.__file__)", elsewhere)
     assert where.startswith(str(tmp_path / "venv")), where
     assert _probe(env, "import liveroom._sendall; print('c loop')", elsewhere) == "c loop"
+    assert _probe(env, "import liveroom._respack; print('c pack')", elsewhere) == "c pack"
     server = _serve(env, elsewhere)
     try:
         await _room_works(server)
@@ -113,6 +115,7 @@ async def test_without_a_c_compiler_the_wheel_installs_and_runs_the_python_loop(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert "ModuleNotFoundError" in _probe(env, "import liveroom._sendall", elsewhere)
+    assert "ModuleNotFoundError" in _probe(env, "import liveroom._respack", elsewhere)
     server = _serve(env, elsewhere)
     try:
         await _room_works(server)
