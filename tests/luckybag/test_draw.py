@@ -19,7 +19,8 @@ from liveroom.errors import Code, CommandError, ErrorCode
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.rules import day_of, pick_winners
-from liveroom.features.luckybag.store import BagState, Outcome
+from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome
+from liveroom.localroom import LocalRoom
 from tests.luckybag.watch import Room, subscribe
 from tests.timeouts import eventually
 
@@ -323,3 +324,61 @@ async def test_snapshot_shows_the_current_bag(bags: LuckyBags) -> None:
     part = (await bags.snapshot("r1"))["bag"]
     assert part["id"] == bag_id and part["count"] == 1 and part["left_s"] == 60
     assert "seed" not in part and len(part["seed_hash"]) == 64
+
+
+class CountingStore:
+    """The feature's own store, counting its reads of rooms' current bags."""
+
+    def __init__(self, store: BagStore) -> None:
+        self.store = store
+        self.one = 0
+        self.many: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def current(self, room: str) -> Bag | None:
+        self.one += 1
+        return await self.store.current(room)
+
+    async def current_many(self, rooms: list[str]) -> list[Bag | None]:
+        self.many.append(list(rooms))
+        return await self.store.current_many(rooms)
+
+
+class Watcher:
+    def __init__(self, user: str) -> None:
+        self.user = user
+
+
+async def test_a_pulse_reads_every_rooms_bag_in_one_round(bags: LuckyBags) -> None:
+    """The per-pulse upkeep of 30 rooms with viewers reads their bags in one round, not a
+    round trip a room, and counts the open ones; the next pulse reads again only the rooms
+    with an open bag (their count moves without events), and never a room nobody watches."""
+    hub = bags.ctx.hub
+    rooms = [f"t{i}" for i in range(30)]
+    for room_id in [*rooms, "empty"]:
+        local = LocalRoom(hub, room_id)
+        if room_id != "empty":
+            local.joining.append(Watcher(f"w-{room_id}"))  # type: ignore[arg-type]
+        hub.rooms[room_id] = local
+    for i, room_id in enumerate(rooms[:10]):
+        body = {"prize": "cup", "value_fen": 1, "duration_s": 60, "open": True}
+        bag = await bags.create(room_id, body, HOST)
+        for n in range(i + 1):
+            who = Identity(f"u{n}", f"U{n}", "viewer", ("*",))
+            await bags.join(room_id, bag.id, who)
+    counting = CountingStore(bags.store)
+    bags.store = counting  # type: ignore[assignment]
+
+    await bags.tend_rooms()
+    assert counting.many == [rooms] and counting.one == 0
+    for i, room_id in enumerate(rooms):
+        shown = hub.rooms[room_id].state.get("bag_count")
+        if i < 10:
+            assert shown is not None and json.loads(shown)["count"] == i + 1
+        else:
+            assert shown is None
+
+    await bags.tend_rooms()
+    assert counting.many[1:] == [rooms[:10]] and counting.one == 0

@@ -216,3 +216,23 @@ async def test_recent_lists_newest_first(engine: Engine) -> None:
     for i in range(3):
         await store.create(Bag(f"b{i}", "r1", BagState.CREATED, RULES, T0 + i), body("bag"))
     assert [b.id for b in await store.recent("r1", 2)] == ["b2", "b1"]
+
+
+async def test_current_many_answers_as_current_does_for_each_room(engine: Engine) -> None:
+    """One round for many rooms: no bag, an open bag with its count, a revoked one, a drawn
+    one, in the order asked, the same as ``current`` room by room."""
+    store = bag_store(engine)
+    await opened(store, "b1", "r1")
+    await join(store, "alice")
+    await join(store, "bob")
+    await opened(store, "b2", "r2")
+    await store.revoke("r2", "b2", T0 + 1, body("bag"))
+    await opened(store, "b3", "r3")
+    await store.claim("r3", "b3", T0 + 20, "t", 5, True)
+    rooms = ["r0", "r1", "r2", "r3", "r1"]
+    many = await store.current_many(rooms)
+    one = [await store.current(room) for room in rooms]
+    assert many == one
+    assert [b.id if b else None for b in many] == [None, "b1", None, "b3", "b1"]
+    assert many[1] is not None and many[1].count == 2
+    assert await store.current_many([]) == []

@@ -52,6 +52,7 @@ from liveroom.features.luckybag.settings import (
     LEASE_S,
     QUIET_CACHE_S,
     RULES_CACHE,
+    STALE_BATCH,
     BagSettings,
 )
 from liveroom.features.luckybag.store import Answer, Bag, BagState, Draw, Outcome
@@ -369,15 +370,51 @@ class LuckyBags(Feature):
         """Each pulse: the participant count to this node's viewers, and presence reports."""
         while True:
             await asyncio.sleep(self.ctx.settings.pulse_s)
-            for room_id in list(self.ctx.hub.rooms):
-                try:
-                    await self._tend(room_id)
-                except EngineUnavailable:
-                    pass
-                except Exception:
-                    log.exception("lucky-bag upkeep of room %s failed", room_id)
+            await self.tend_rooms()
 
-    async def _tend(self, room_id: str) -> None:
+    async def tend_rooms(self) -> None:
+        """One pulse's upkeep of every room of this node: the bags read in one round
+        (``_fetch_stale``), then each room's count and presence (``_tend``)."""
+        rooms = list(self.ctx.hub.rooms)
+        try:
+            fetched = await self._fetch_stale(rooms)
+        except EngineUnavailable:
+            return  # the next pulse tries again
+        except Exception:
+            log.exception("lucky-bag reads of this node's rooms failed")
+            return
+        for room_id in rooms:
+            try:
+                await self._tend(room_id, fetched)
+            except EngineUnavailable:
+                pass
+            except Exception:
+                log.exception("lucky-bag upkeep of room %s failed", room_id)
+
+    async def _fetch_stale(self, rooms: list[str]) -> dict[str, Bag | None]:
+        """The current bag of every room with viewers here whose cached one cannot stand in
+        (``_held``: none, too old, or an open bag, whose count moves without events), read in
+        one round per ``STALE_BATCH`` rooms instead of one round trip a room, and cached."""
+        hub_rooms = self.ctx.hub.rooms
+        stale: list[str] = []
+        for room_id in rooms:
+            local = hub_rooms.get(room_id)
+            if local is None or local.size == 0:
+                continue
+            held = self._held(room_id)
+            if held is None or (held[0] is not None and held[0].state is BagState.OPEN):
+                stale.append(room_id)
+        fetched: dict[str, Bag | None] = {}
+        for start in range(0, len(stale), STALE_BATCH):
+            batch = stale[start : start + STALE_BATCH]
+            versions = [self._version(room_id) for room_id in batch]
+            bags = await self.store.current_many(batch)
+            for room_id, bag, version in zip(batch, bags, versions, strict=True):
+                self._cache(room_id, bag, version)
+                fetched[room_id] = bag
+        return fetched
+
+    async def _tend(self, room_id: str, fetched: dict[str, Bag | None]) -> None:
         local = self.ctx.hub.rooms.get(room_id)
         if local is None or local.size == 0:
             self._counts.pop(room_id, None)
@@ -385,12 +422,15 @@ class LuckyBags(Feature):
                 await self._report(room_id)  # our last viewer left: withdraw them at once
                 del self._seen[room_id]
             return
-        held = self._held(room_id)
-        if held is not None and (held[0] is None or held[0].state is not BagState.OPEN):
-            # no open bag, and no bag event since: nothing to count (most rooms, most pulses)
-            bag = held[0]
+        if room_id in fetched:
+            bag = fetched[room_id]  # read this pulse with the others (``_fetch_stale``)
         else:
-            bag = await self._fetch(room_id)  # an open bag's count moves without events
+            held = self._held(room_id)
+            if held is not None and (held[0] is None or held[0].state is not BagState.OPEN):
+                # no open bag, and no bag event since: nothing to count (most rooms, most pulses)
+                bag = held[0]
+            else:
+                bag = await self._fetch(room_id)  # a room that got its first viewer meanwhile
         if bag is None or bag.state is not BagState.OPEN:
             self._seen.pop(room_id, None)
             return

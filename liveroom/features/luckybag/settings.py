@@ -19,6 +19,7 @@ KEYWORD_CACHE_S = 0.25  # how stale the room's current bag may be when matching 
 QUIET_CACHE_S = 30.0  # how long a cached bag may tell a comment it is no keyword (``heard``);
 # every bag change is a relayed bag event, which drops the cache first
 RULES_CACHE = 10_000  # bags whose (immutable) rules this node remembers
+STALE_BATCH = 500  # rooms whose current bag the per-pulse upkeep reads in one round
 
 
 @dataclass(frozen=True, slots=True)

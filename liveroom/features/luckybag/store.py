@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Sequence
 
 
 class BagState(StrEnum):
@@ -162,6 +162,10 @@ class BagStore(Protocol):
 
     async def current(self, room: str) -> Bag | None:
         """The room's bag of the moment: the last one opened, unless it was revoked."""
+        ...
+
+    async def current_many(self, rooms: Sequence[str]) -> list[Bag | None]:
+        """``current`` of each of ``rooms``, in order, in one round to the store."""
         ...
 
     async def recent(self, room: str, limit: int) -> list[Bag]:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Draw, Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from liveroom.engine.base import MemoryHost
 
 
@@ -174,6 +176,9 @@ class MemoryBagStore:
         if entry is None or entry.bag.state is BagState.REVOKED:
             return None
         return entry.bag
+
+    async def current_many(self, rooms: Sequence[str]) -> list[Bag | None]:
+        return [await self.current(room) for room in rooms]
 
     async def recent(self, room: str, limit: int) -> list[Bag]:
         entries = list(self._room(room).bags.values())

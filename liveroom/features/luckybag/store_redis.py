@@ -16,6 +16,8 @@ import orjson
 from liveroom.features.luckybag.store import Answer, Bag, BagState, Claim, Draw, Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from liveroom.engine.redis_core import RedisCore
 
 WINS_TTL_S = 3 * 86400  # a day's win counts outlive the day, whatever the time zone
@@ -145,6 +147,36 @@ class RedisBagStore:
         if not cur or cur.get("state") == BagState.REVOKED.value:
             return None
         return await self.get(room, cur["id"])
+
+    async def current_many(self, rooms: Sequence[str]) -> list[Bag | None]:
+        """Two pipelined rounds for all of ``rooms``: their current-bag records, then, for
+        those with a bag, the bag and its participant count (``current``'s two reads)."""
+        found: list[Bag | None] = [None] * len(rooms)
+        if not rooms:
+            return found
+        keys = [self.core.keys(room) for room in rooms]
+        async with self.core.guard():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for k in keys:
+                    pipe.hgetall(k.bagcur)
+                records = await pipe.execute()
+            current = [
+                (i, cur["id"])
+                for i, cur in enumerate(_pairs(raw) for raw in records)
+                if cur and cur.get("state") != BagState.REVOKED.value
+            ]
+            if not current:
+                return found
+            async with self.client.pipeline(transaction=False) as pipe:
+                for i, bag_id in current:
+                    pipe.hgetall(keys[i].sub("bag", bag_id))
+                    pipe.hlen(keys[i].sub("bag", bag_id, "users"))
+                replies = await pipe.execute()
+        for n, (i, _) in enumerate(current):
+            raw, count = replies[2 * n], replies[2 * n + 1]
+            if raw:
+                found[i] = _bag(_pairs(raw), int(count))
+        return found
 
     async def recent(self, room: str, limit: int) -> list[Bag]:
         k = self.core.keys(room)
