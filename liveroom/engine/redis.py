@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -61,7 +61,7 @@ from liveroom.engine.base import (
 from liveroom.engine.outbox import room_change
 from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis_core import DOWN as _DOWN
-from liveroom.engine.redis_core import RedisCore, RoomKeys
+from liveroom.engine.redis_core import RedisCore, RoomKeys, buffered_reply
 from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
@@ -142,7 +142,9 @@ class RedisEngine:
     async def open(self) -> None:
         if self.cluster:
             options = _shard_options(getattr(self.client, "connection_kwargs", {}))
-            self._shards = ShardedSubscriber(self.client, self._dispatch, self._restored, options)
+            self._shards = ShardedSubscriber(
+                self.client, self._dispatch, self._restored, options, deliver=self._deliver
+            )
             self.connected.set()  # per shard from here on; see ping()
             self._listener = asyncio.create_task(
                 self._shards.supervise(), name="liveroom-redis-shards"
@@ -259,7 +261,7 @@ class RedisEngine:
                     message = await pubsub.handle_message(reply)
                     if message is not None:
                         self._dispatch(message)
-                reply = _buffered(connection)
+                reply = buffered_reply(connection)
 
     async def _pubsub_back(self, connection: Any) -> None:
         """redis-py made the pub/sub connection again on its own (a read failed and its retry
@@ -271,6 +273,14 @@ class RedisEngine:
             self._restore_at = len(self._channels)
         else:
             self._restored()
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        """A room event read off a shard's connection (``ShardedSubscriber``), to its room."""
+        room = self._channels.get(channel)
+        if room is not None:
+            handler = self._handlers.get(room)
+            if handler is not None:
+                handler(room, data)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -629,19 +639,3 @@ def _cluster_client(url: str) -> Any:
     for node in manager.startup_nodes.values():
         node.connection_class = made  # type: ignore[assignment]  # a Connection subclass
     return client
-
-
-def _buffered(connection: Any) -> Any:
-    """The next reply the pub/sub ``connection`` has already read and hiredis has parsed, taken
-    without a coroutine; ``NOT_ENOUGH_DATA`` when there is none. A busy node's read brings many
-    room events at once: each after the first costs a ``gets`` instead of a ``read_response``
-    (which, on RESP3, also formats every push message into a debug log line that is dropped).
-    Only for hiredis's parser, whose ``gets`` is what ``read_response`` calls; a lost connection
-    comes back as an exception object, and is raised as ``read_response`` raises it."""
-    parser = connection._parser
-    if type(parser) is not _AsyncHiredisParser or parser._reader is None:
-        return NOT_ENOUGH_DATA
-    reply = parser._reader.gets()
-    if isinstance(reply, RedisConnectionError):
-        raise reply
-    return reply

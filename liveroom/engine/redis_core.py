@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.exceptions import ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -167,3 +168,19 @@ class RedisCore:
             if isinstance(reply, EngineUnavailable):
                 raise reply
         return replies
+
+
+def buffered_reply(connection: Any) -> Any:
+    """The next reply the pub/sub ``connection`` has already read and hiredis has parsed, taken
+    without a coroutine; ``NOT_ENOUGH_DATA`` when there is none. A busy node's read brings many
+    room events at once: each after the first costs a ``gets`` instead of a ``read_response``
+    (which, on RESP3, also formats every push message into a debug log line that is dropped).
+    Only for hiredis's parser, whose ``gets`` is what ``read_response`` calls; a lost connection
+    comes back as an exception object, and is raised as ``read_response`` raises it."""
+    parser = connection._parser
+    if type(parser) is not _AsyncHiredisParser or parser._reader is None:
+        return NOT_ENOUGH_DATA
+    reply = parser._reader.gets()
+    if isinstance(reply, RedisConnectionError):
+        raise reply
+    return reply

@@ -24,15 +24,19 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import random
 from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
+from liveroom.engine.redis_core import buffered_reply
 from liveroom.tasks import stop
 
 log = logging.getLogger("liveroom.engine.redis")
@@ -42,6 +46,7 @@ CHECK_S = 1.0  # how often channel owners are compared with the slot map
 MAX_BACKOFF_S = 2.0
 
 Dispatch = Callable[[dict[str, Any]], None]
+Deliver = Callable[[bytes, bytes], None]
 
 
 class Shard:
@@ -69,8 +74,9 @@ class Shard:
 class ShardedSubscriber:
     """Subscriptions to room channels over a ``redis.asyncio.cluster.RedisCluster``.
 
-    ``dispatch`` gets every ``smessage`` (as redis-py's pub/sub message dict); ``restored`` is
-    called after lost subscriptions are back. Run ``supervise()`` as a task while open.
+    ``deliver`` gets every room event as its channel and data; without it ``dispatch`` gets
+    them as redis-py's pub/sub message dicts. ``restored`` is called after lost subscriptions
+    are back. Run ``supervise()`` as a task while open.
     """
 
     def __init__(
@@ -79,9 +85,11 @@ class ShardedSubscriber:
         dispatch: Dispatch,
         restored: Callable[[], None],
         options: dict[str, Any] | None = None,
+        deliver: Deliver | None = None,
     ) -> None:
         self.cluster = cluster
         self.dispatch = dispatch
+        self.deliver: Deliver = deliver or self._as_message
         self.restored = restored
         self.options = options or {}
         self.shards: dict[str, Shard] = {}
@@ -125,6 +133,9 @@ class ShardedSubscriber:
 
     # ------------------------------------------------------------------ internals
 
+    def _as_message(self, channel: bytes, data: bytes) -> None:
+        self.dispatch({"type": "smessage", "pattern": None, "channel": channel, "data": data})
+
     async def _subscribe(self, channel: bytes) -> None:
         await self.cluster.initialize()  # the slot map, unless it is already loaded
         node = self.cluster.get_node_from_key(channel)
@@ -167,24 +178,35 @@ class ShardedSubscriber:
         self.wake.set()
 
     async def _read(self, shard: Shard) -> None:
-        """Read one shard's messages until its connection fails or it holds no channel."""
+        """Read one shard's connection until it fails or the shard holds no channel.
+
+        A room event (``smessage``) goes from the reply straight to ``deliver``, without
+        redis-py's ``get_message`` (its retry wrapper, a timeout per call and a dict per
+        message), as ``RedisEngine._read`` does on a standalone Redis. Any other reply
+        (confirmations, unsubscribes) goes through ``handle_message``, which keeps redis-py's
+        record of the shard's subscriptions. The read waits without a timeout: the shard's
+        close cancels it, and a lost connection raises.
+        """
         try:
+            connection = shard.pubsub.connection
+            if connection is None:
+                raise RedisConnectionError("no pub/sub connection")
+            deliver = self.deliver
             while shard.channels and not shard.dead:
-                message = await shard.pubsub.get_message(timeout=1.0)
-                if message is None:
-                    continue
-                kind = message["type"]
-                if kind == "smessage":
-                    self.dispatch(message)
-                elif kind == "ssubscribe":
-                    future = self._confirm.get(message["channel"])
-                    if future is not None and not future.done():
-                        future.set_result(None)
-                elif kind == "sunsubscribe":
-                    channel = message["channel"]
-                    if channel in self.wanted and channel in shard.channels:
-                        # not asked for: the slot moved away or this master became a replica
-                        self._orphan(shard, {channel}, "slot moved")
+                reply = await connection.read_response(
+                    timeout=math.inf, disconnect_on_error=False, push_request=True
+                )
+                while reply is not NOT_ENOUGH_DATA:
+                    if reply is None:
+                        raise RedisConnectionError("shard connection read nothing")
+                    # a list on RESP2, hiredis's PushNotification (a list) on RESP3
+                    if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"smessage":
+                        deliver(reply[1], reply[2])
+                    else:
+                        message = await shard.pubsub.handle_message(reply)
+                        if message is not None:
+                            self._handle(shard, message)
+                    reply = buffered_reply(connection)
         except asyncio.CancelledError:
             raise
         except (RedisError, OSError) as exc:
@@ -196,6 +218,21 @@ class ShardedSubscriber:
         if self.shards.get(shard.name) is shard and (shard.dead or not shard.channels):
             del self.shards[shard.name]
             await shard.close()
+
+    def _handle(self, shard: Shard, message: dict[str, Any]) -> None:
+        """A reply of the shard's connection that is not a room event."""
+        kind = message["type"]
+        if kind == "smessage":  # not seen on this path (``deliver`` has them); kept whole
+            self.dispatch(message)
+        elif kind == "ssubscribe":
+            future = self._confirm.get(message["channel"])
+            if future is not None and not future.done():
+                future.set_result(None)
+        elif kind == "sunsubscribe":
+            channel = message["channel"]
+            if channel in self.wanted and channel in shard.channels:
+                # not asked for: the slot moved away or this master became a replica
+                self._orphan(shard, {channel}, "slot moved")
 
     def _misplaced(self) -> set[bytes]:
         """Channels held on a shard that the slot map no longer names as their owner."""
