@@ -35,11 +35,14 @@ DOWN = (
 )
 
 
+#: rooms whose ``RoomKeys`` a node keeps (``RedisCore.keys``); past that the cache starts over
+KEYS_CACHED = 4096
+
+
 class RoomKeys:
     """Key names of one room. All share the room's hash tag ``{room:<id>}``, so every key of a
-    room, and every script over them, sits in one Redis Cluster slot."""
-
-    __slots__ = ("base", "channel")
+    room, and every script over them, sits in one Redis Cluster slot. A name is made on its
+    first use and kept: a pulse asks for three names of every room, a comment for seven."""
 
     def __init__(self, prefix: str, room: str) -> None:
         self.base = f"{prefix}:{{room:{room}}}"
@@ -47,7 +50,11 @@ class RoomKeys:
 
     def __getattr__(self, name: str) -> str:
         # seq, log, comments, muted, counters, info, nodes, online, ...
-        return f"{self.base}:{name}"
+        if name.startswith("__"):  # copy, pickle and other protocols: not a key
+            raise AttributeError(name)
+        value = f"{self.base}:{name}"
+        self.__dict__[name] = value
+        return value
 
     def sub(self, *parts: str) -> str:
         return ":".join((self.base, *parts))
@@ -81,9 +88,16 @@ class RedisCore:
         self.publish_command = "SPUBLISH" if cluster else "PUBLISH"
         #: rooms this process has put in the outbox registry (``outbox``)
         self._enlisted: set[str] = set()
+        self._keys: dict[str, RoomKeys] = {}
 
     def keys(self, room: str) -> RoomKeys:
-        return RoomKeys(self.prefix, room)
+        """The room's key names, made once per room while ``KEYS_CACHED`` rooms are kept."""
+        keys = self._keys.get(room)
+        if keys is None:
+            if len(self._keys) >= KEYS_CACHED:
+                self._keys.clear()
+            keys = self._keys[room] = RoomKeys(self.prefix, room)
+        return keys
 
     def key(self, *parts: str) -> str:
         """A node-wide key (not a room's): ``<prefix>:<parts...>``."""
