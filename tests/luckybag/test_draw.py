@@ -382,3 +382,12 @@ async def test_a_pulse_reads_every_rooms_bag_in_one_round(bags: LuckyBags) -> No
 
     await bags.tend_rooms()
     assert counting.many[1:] == [rooms[:10]] and counting.one == 0
+
+    # a room that turned stale after the round's read waits for the next round
+    late = LocalRoom(hub, "late")
+    late.joining.append(Watcher("w-late"))  # type: ignore[arg-type]
+    hub.rooms["late"] = late
+    await bags._tend("late", {})
+    assert counting.one == 0 and "bag_count" not in late.state
+    await bags.tend_rooms()
+    assert "late" in counting.many[-1] and counting.one == 0

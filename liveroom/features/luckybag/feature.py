@@ -426,11 +426,11 @@ class LuckyBags(Feature):
             bag = fetched[room_id]  # read this pulse with the others (``_fetch_stale``)
         else:
             held = self._held(room_id)
-            if held is not None and (held[0] is None or held[0].state is not BagState.OPEN):
-                # no open bag, and no bag event since: nothing to count (most rooms, most pulses)
-                bag = held[0]
-            else:
-                bag = await self._fetch(room_id)  # a room that got its first viewer meanwhile
+            if held is None or (held[0] is not None and held[0].state is BagState.OPEN):
+                # stale since the round's read (its first viewer came, or its cache aged out,
+                # meanwhile): the next pulse's round reads it, not a round trip of its own now
+                return
+            bag = held[0]  # no open bag, and no bag event since (most rooms, most pulses)
         if bag is None or bag.state is not BagState.OPEN:
             self._seen.pop(room_id, None)
             return
