@@ -136,6 +136,14 @@ async def pulse_samples(target: Target, count: int = 8) -> list[float]:
     return seen
 
 
+def idle_share(before: Any, after: Any) -> float:
+    """The share of the machine's CPU time between two ``psutil.cpu_times()`` that was idle."""
+    spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
+    total = sum(spent.values()) - spent.get("guest", 0.0) - spent.get("guest_nice", 0.0)
+    idle = spent["idle"] + spent.get("iowait", 0.0)
+    return round(idle / total, 3) if total > 0 else 0.0
+
+
 async def execute(opts: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     for item in opts.server_setting or []:
@@ -184,6 +192,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
             if first == 0:
                 publish[i].append([room, rates[kind]])
     calls0 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    machine0 = psutil.cpu_times()
     before, at0 = usage(target), time.monotonic()
     answers = await pool.all(
         "rooms_traffic",
@@ -192,6 +201,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         duration=opts.duration,
         t0=time.time(),
     )
+    machine1 = psutil.cpu_times()
     busy_pulse = await pulse_samples(target)
     after, at1 = usage(target), time.monotonic()
     calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
@@ -254,6 +264,10 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         "processes": opts.processes,
         "client_procs": pool.size,
         "client_nice": pool.nice,
+        # each client process's CPU over the traffic, as a share of a core, and the machine's
+        # idle share over the same minutes: a p99 read with the machine full is the machine's
+        "client_cpu_share": [round(a.get("cpu_s", 0.0) / opts.duration, 3) for a in answers],
+        "machine_idle_share": idle_share(machine0, machine1),
         "tick_ms": opts.tick_ms,
         "duration_s": round(window, 2),
         "connections": connections,

@@ -146,6 +146,7 @@ async def op_rooms_traffic(
     plan = [(room, rate, viewers) for room, rate, viewers in plan if viewers and rate > 0]
     pacer = Pacer([rate for _, rate, _ in plan], random.Random(w.index))
     turn = [0] * len(plan)
+    cpu0 = time.process_time()
     start = time.monotonic()
     serial = 0
     last = start
@@ -163,10 +164,12 @@ async def op_rooms_traffic(
             if viewer.command(rid, "comment", body):
                 state.asked[rid] = room
         await asyncio.sleep(STEP_S)
+    # this client process's CPU over the traffic: how close the load generator came to a core
+    cpu_s = time.process_time() - cpu0
     settle = time.monotonic() + 10.0
     while any(t.pending for t in state.tallies.values()) and time.monotonic() < settle:
         await asyncio.sleep(0.05)
-    return {"heads": state.heads, "sent": serial}
+    return {"heads": state.heads, "sent": serial, "cpu_s": cpu_s}
 
 
 async def op_rooms_drain(w: Worker, heads: dict[str, int], timeout: float) -> dict[str, Any]:

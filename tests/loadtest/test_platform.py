@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from collections import namedtuple
 from pathlib import Path
 
 import orjson
 
-from loadtest.platform import build_parser, plan
+from loadtest.platform import build_parser, idle_share, plan
 from loadtest.rooms import Pacer
 from tests.timeouts import scaled
 
@@ -44,6 +45,16 @@ def test_rooms_post_at_their_rate_without_coming_due_together() -> None:
     assert first + sum(len(fast.advance(0.01)) for _ in range(99)) in (249, 250)
 
 
+def test_the_idle_share_is_read_from_the_machines_cpu_times() -> None:
+    """Idle and iowait over everything spent, guests left out (the kernel counts them in user)."""
+    fields = ("user", "nice", "system", "idle", "iowait", "guest")
+    Times = namedtuple("Times", fields)  # psutil.cpu_times() gives a namedtuple too
+    before = Times(10.0, 0.0, 5.0, 100.0, 1.0, 2.0)
+    after = Times(13.0, 0.0, 6.0, 103.0, 2.0, 3.0)  # 4 busy, 4 idle, 1 of the busy a guest's
+    assert idle_share(before, after) == 0.5
+    assert idle_share(before, before) == 0.0
+
+
 def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path) -> None:
     """120 rooms of three classes, comments in each, on 2 processes sharing Redis: every
     viewer gets every comment of its room once; the node figures are reported."""
@@ -66,3 +77,7 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path) -> None:
         assert c["latency_ms"]["max"] > 0
     assert s["cpu_us_per_frame"] > 0 and s["kb_per_connection"] > 0
     assert s["pulse_ms_busy"] and s["redis_commands_per_s"] > 0
+    # the load generator's own CPU and the machine's idle share over the traffic
+    assert len(s["client_cpu_share"]) == s["client_procs"], s
+    assert all(0 < share <= 2 for share in s["client_cpu_share"]), s
+    assert 0 <= s["machine_idle_share"] <= 1, s
