@@ -35,8 +35,9 @@ DOWN = (
 )
 
 
-#: rooms whose ``RoomKeys`` a node keeps (``RedisCore.keys``); past that the cache starts over
-KEYS_CACHED = 4096
+#: rooms whose ``RoomKeys`` a node keeps (``RedisCore.keys``; about 1.5 kB each with ten names);
+#: past that the cache starts over
+KEYS_CACHED = 10_000
 
 
 class RoomKeys:
