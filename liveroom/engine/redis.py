@@ -142,9 +142,7 @@ class RedisEngine:
     async def open(self) -> None:
         if self.cluster:
             options = _shard_options(getattr(self.client, "connection_kwargs", {}))
-            self._shards = ShardedSubscriber(
-                self.client, self._dispatch, self._restored, options, deliver=self._deliver
-            )
+            self._shards = ShardedSubscriber(self.client, self._deliver, self._restored, options)
             self.connected.set()  # per shard from here on; see ping()
             self._listener = asyncio.create_task(
                 self._shards.supervise(), name="liveroom-redis-shards"
@@ -275,7 +273,8 @@ class RedisEngine:
             self._restored()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
-        """A room event read off a shard's connection (``ShardedSubscriber``), to its room."""
+        """A room event, by its channel, to its room's handler (a cluster's events come here
+        from ``ShardedSubscriber``)."""
         room = self._channels.get(channel)
         if room is not None:
             handler = self._handlers.get(room)
@@ -285,13 +284,9 @@ class RedisEngine:
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         channel = message["channel"]
-        if kind in ("message", "smessage"):
-            room = self._channels.get(channel)
-            if room is not None:
-                handler = self._handlers.get(room)
-                if handler is not None:
-                    handler(room, message["data"])
-        elif kind in ("subscribe", "ssubscribe"):
+        if kind == "message":
+            self._deliver(channel, message["data"])
+        elif kind == "subscribe":
             if self._restore_at and message["data"] >= self._restore_at:
                 self._restore_at = 0  # every room resubscribed after a reconnect
                 self._restored()

@@ -92,7 +92,7 @@ class Guard:
     ) -> None:  # never swallows: what is not an outage goes on as it was
         if self.gate is not None:
             self.gate.release()
-        if exc is not None and isinstance(exc, DOWN):
+        if isinstance(exc, DOWN):
             raise EngineUnavailable(f"redis unreachable: {exc}") from exc
 
 

@@ -45,7 +45,6 @@ CONFIRM_S = 5.0  # how long an SSUBSCRIBE may take to be confirmed
 CHECK_S = 1.0  # how often channel owners are compared with the slot map
 MAX_BACKOFF_S = 2.0
 
-Dispatch = Callable[[dict[str, Any]], None]
 Deliver = Callable[[bytes, bytes], None]
 
 
@@ -74,22 +73,19 @@ class Shard:
 class ShardedSubscriber:
     """Subscriptions to room channels over a ``redis.asyncio.cluster.RedisCluster``.
 
-    ``deliver`` gets every room event as its channel and data; without it ``dispatch`` gets
-    them as redis-py's pub/sub message dicts. ``restored`` is called after lost subscriptions
-    are back. Run ``supervise()`` as a task while open.
+    ``deliver`` gets every room event (``smessage``) as its channel and data; ``restored`` is
+    called after lost subscriptions are back. Run ``supervise()`` as a task while open.
     """
 
     def __init__(
         self,
         cluster: Any,
-        dispatch: Dispatch,
+        deliver: Deliver,
         restored: Callable[[], None],
         options: dict[str, Any] | None = None,
-        deliver: Deliver | None = None,
     ) -> None:
         self.cluster = cluster
-        self.dispatch = dispatch
-        self.deliver: Deliver = deliver or self._as_message
+        self.deliver = deliver
         self.restored = restored
         self.options = options or {}
         self.shards: dict[str, Shard] = {}
@@ -132,9 +128,6 @@ class ShardedSubscriber:
         self.shards.clear()
 
     # ------------------------------------------------------------------ internals
-
-    def _as_message(self, channel: bytes, data: bytes) -> None:
-        self.dispatch({"type": "smessage", "pattern": None, "channel": channel, "data": data})
 
     async def _subscribe(self, channel: bytes) -> None:
         await self.cluster.initialize()  # the slot map, unless it is already loaded
@@ -222,9 +215,7 @@ class ShardedSubscriber:
     def _handle(self, shard: Shard, message: dict[str, Any]) -> None:
         """A reply of the shard's connection that is not a room event."""
         kind = message["type"]
-        if kind == "smessage":  # not seen on this path (``deliver`` has them); kept whole
-            self.dispatch(message)
-        elif kind == "ssubscribe":
+        if kind == "ssubscribe":
             future = self._confirm.get(message["channel"])
             if future is not None and not future.done():
                 future.set_result(None)

@@ -401,8 +401,7 @@ class LuckyBags(Feature):
             local = hub_rooms.get(room_id)
             if local is None or local.size == 0:
                 continue
-            held = self._held(room_id)
-            if held is None or (held[0] is not None and held[0].state is BagState.OPEN):
+            if self._standing(room_id) is None:
                 stale.append(room_id)
         fetched: dict[str, Bag | None] = {}
         for start in range(0, len(stale), STALE_BATCH):
@@ -425,12 +424,12 @@ class LuckyBags(Feature):
         if room_id in fetched:
             bag = fetched[room_id]  # read this pulse with the others (``_fetch_stale``)
         else:
-            held = self._held(room_id)
-            if held is None or (held[0] is not None and held[0].state is BagState.OPEN):
+            standing = self._standing(room_id)
+            if standing is None:
                 # stale since the round's read (its first viewer came, or its cache aged out,
                 # meanwhile): the next pulse's round reads it, not a round trip of its own now
                 return
-            bag = held[0]  # no open bag, and no bag event since (most rooms, most pulses)
+            bag = standing[0]  # no open bag, and no bag event since (most rooms, most pulses)
         if bag is None or bag.state is not BagState.OPEN:
             self._seen.pop(room_id, None)
             return
@@ -514,6 +513,14 @@ class LuckyBags(Feature):
         if cached[2] != self.stream_mark(room):
             return None
         return (cached[1],)
+
+    def _standing(self, room: str) -> tuple[Bag | None] | None:
+        """The room's cached bag, as a 1-tuple, when the pulse's upkeep need not read the
+        store: ``_held``, and no open bag (an open bag's count moves without events)."""
+        held = self._held(room)
+        if held is None or (held[0] is not None and held[0].state is BagState.OPEN):
+            return None
+        return held
 
     def _version(self, room: str) -> tuple[int, object]:
         """What this node has seen of ``room`` so far: the bag events it relayed, and the
