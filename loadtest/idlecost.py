@@ -1,0 +1,120 @@
+"""What a node's idle rooms cost it: ``python -m loadtest.idlecost --rooms 2000``.
+
+Opens one whole node (every feature, its loops running: the pulse, the lucky-bag upkeep, the
+analytics writer, the sweeps, the tick) on the chosen engine (Redis at ``--redis-url`` by
+default, under a key prefix of its own that is deleted afterwards), puts ``--viewers``
+stand-in viewers in each of ``--rooms`` rooms, lets ``--warmup`` pulses pass, then measures
+this process's CPU time over ``--seconds`` of wall time in which nothing happens: no comment,
+no join. What it measures is the per-room upkeep a platform's thousands of quiet rooms cost a
+node; the issue's goal is that it stays small and flat in the number of rooms. With
+``--profile FILE`` the measured seconds also run under ``cProfile``.
+
+It prints the node's CPU ms per second, the same per room (µs per room per second), and, on
+Redis, the commands Redis ran per second (``INFO commandstats``). Bounded by ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import secrets
+import sys
+import time
+from typing import Any
+
+import uvloop
+
+from liveroom.app import Node
+from liveroom.config import Settings
+from liveroom.hub import Viewer
+from loadtest.commentcost import CountingOut
+from loadtest.pulsebench import redis_calls
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    prefix = "ic" + secrets.token_hex(4)
+    settings = Settings(
+        secret="idlecost-" + "s" * 32,
+        api_key="idlecost-" + "k" * 32,
+        engine=args.engine,
+        redis_url=args.redis_url,
+        redis_prefix=prefix,
+        demo=False,
+        pulse_s=args.pulse_s,
+    )
+    node = Node(settings)
+    await node.open()
+    try:
+        for i in range(args.rooms):
+            room = await node.hub.room(f"room{i}")
+            head = await node.engine.head(room.id)
+            for v in range(args.viewers):
+                node.hub.join(room, Viewer(CountingOut(), f"u{i}-{v}"), head)
+        await asyncio.sleep(args.pulse_s * args.warmup)  # the pulses settle: counts sent once
+        engine = node.engine
+        calls_before = (await redis_calls(engine))[0] if args.engine == "redis" else 0
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
+        cpu_before, wall_before = time.process_time(), time.monotonic()
+        await asyncio.sleep(args.seconds)
+        cpu, wall = time.process_time() - cpu_before, time.monotonic() - wall_before
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(args.profile)
+        calls = (await redis_calls(engine))[0] - calls_before - 1 if args.engine == "redis" else 0
+        return {
+            "engine": args.engine,
+            "prefix": prefix,
+            "rooms": args.rooms,
+            "viewers_per_room": args.viewers,
+            "pulse_s": args.pulse_s,
+            "seconds": round(wall, 2),
+            "node_cpu_ms_per_s": round(cpu / wall * 1000, 2),
+            "us_per_room_per_s": round(cpu / wall / args.rooms * 1e6, 2),
+            "redis_commands_per_s": round(calls / wall) if args.engine == "redis" else None,
+        }
+    finally:
+        await node.close()
+        client = getattr(node.engine, "client", None)
+        if client is not None:
+            await _delete_prefix(args.redis_url, prefix)
+
+
+async def _delete_prefix(url: str, prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
+        for start in range(0, len(keys), 500):
+            await client.delete(*keys[start : start + 500])
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.idlecost", description=__doc__)
+    parser.add_argument("--rooms", type=int, default=2000)
+    parser.add_argument("--viewers", type=int, default=5, help="stand-in viewers per room")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=int, default=3, help="pulses before the measurement")
+    parser.add_argument("--pulse-s", type=float, default=1.0)
+    parser.add_argument("--engine", choices=["redis", "memory"], default="redis")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--profile", help="write a cProfile of the measured seconds here")
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args(argv)
+    uvloop.install()
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(result, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
