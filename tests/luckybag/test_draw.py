@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -387,7 +388,33 @@ async def test_a_pulse_reads_every_rooms_bag_in_one_round(bags: LuckyBags) -> No
     late = LocalRoom(hub, "late")
     late.joining.append(Watcher("w-late"))  # type: ignore[arg-type]
     hub.rooms["late"] = late
-    await bags._tend("late", {})
+    assert bags._tend("late", {}, time.monotonic()) is False
     assert counting.one == 0 and "bag_count" not in late.state
     await bags.tend_rooms()
     assert "late" in counting.many[-1] and counting.one == 0
+
+
+async def test_the_upkeep_reports_presence_and_withdraws_it_when_the_last_viewer_leaves(
+    bags: LuckyBags, clock: Clock
+) -> None:
+    """With a stay-to-win bag open, each pulse's upkeep reports who watches the room on this
+    node; once its last viewer is gone, the next pulse withdraws them at once (they are not
+    left present until the report lapses), and later pulses report nothing more."""
+    hub = bags.ctx.hub
+    local = LocalRoom(hub, "r1")
+    local.joining.append(Watcher("alice"))  # type: ignore[arg-type]
+    hub.rooms["r1"] = local
+    await new_bag(bags, must_stay=True)
+
+    await bags.tend_rooms()
+    assert await bags.store.present("r1", clock.now) == {"alice"}
+    assert bags._seen["r1"] == {"alice"}
+
+    local.joining.clear()  # the last viewer here left
+    await bags.tend_rooms()
+    assert await bags.store.present("r1", clock.now) == set()
+    assert "r1" not in bags._seen
+    reports = []
+    bags._report = lambda room: reports.append(room)  # type: ignore[assignment,method-assign,misc]
+    await bags.tend_rooms()
+    assert reports == []

@@ -383,9 +383,12 @@ class LuckyBags(Feature):
         except Exception:
             log.exception("lucky-bag reads of this node's rooms failed")
             return
+        now = time.monotonic()
         for room_id in rooms:
             try:
-                await self._tend(room_id, fetched)
+                # most rooms, most pulses: nothing to report, and no await (no coroutine a room)
+                if self._tend(room_id, fetched, now):
+                    await self._report(room_id)
             except EngineUnavailable:
                 pass
             except Exception:
@@ -397,11 +400,12 @@ class LuckyBags(Feature):
         one round per ``STALE_BATCH`` rooms instead of one round trip a room, and cached."""
         hub_rooms = self.ctx.hub.rooms
         stale: list[str] = []
+        now = time.monotonic()
         for room_id in rooms:
             local = hub_rooms.get(room_id)
             if local is None or local.size == 0:
                 continue
-            if self._standing(room_id) is None:
+            if self._standing(room_id, now) is None:
                 stale.append(room_id)
         fetched: dict[str, Bag | None] = {}
         for start in range(0, len(stale), STALE_BATCH):
@@ -413,35 +417,36 @@ class LuckyBags(Feature):
                 fetched[room_id] = bag
         return fetched
 
-    async def _tend(self, room_id: str, fetched: dict[str, Bag | None]) -> None:
+    def _tend(self, room_id: str, fetched: dict[str, Bag | None], now: float) -> bool:
+        """One room's upkeep this pulse: its open bag's count to the viewers here. True when
+        this node's presence in the room must be reported (``_report``): a ``must_stay`` bag
+        is open, or the last viewer here left a room whose presence was reported (the report
+        then withdraws them at once)."""
         local = self.ctx.hub.rooms.get(room_id)
         if local is None or local.size == 0:
             self._counts.pop(room_id, None)
-            if room_id in self._seen:
-                await self._report(room_id)  # our last viewer left: withdraw them at once
-                del self._seen[room_id]
-            return
+            return room_id in self._seen
         if room_id in fetched:
             bag = fetched[room_id]  # read this pulse with the others (``_fetch_stale``)
         else:
-            standing = self._standing(room_id)
+            standing = self._standing(room_id, now)
             if standing is None:
                 # stale since the round's read (its first viewer came, or its cache aged out,
                 # meanwhile): the next pulse's round reads it, not a round trip of its own now
-                return
+                return False
             bag = standing[0]  # no open bag, and no bag event since (most rooms, most pulses)
         if bag is None or bag.state is not BagState.OPEN:
             self._seen.pop(room_id, None)
-            return
+            return False
         shown = (bag.id, bag.count)
         if self._counts.get(room_id) != shown:
             self._counts[room_id] = shown
             # a per-node state event: throttled to one per pulse, never stored in history
             local.add_state("bag_count", event("bag_count", bag=bag.id, count=bag.count))
         if bag.rules["must_stay"]:
-            await self._report(room_id)
-        else:
-            self._seen.pop(room_id, None)
+            return True
+        self._seen.pop(room_id, None)
+        return False
 
     async def _report(self, room_id: str) -> None:
         """Tell the engine which users hold connections to ``room_id`` on this node."""
@@ -468,7 +473,10 @@ class LuckyBags(Feature):
                 self.ctx.settings.node_ttl_s,
                 self.ctx.now(),
             )
-        self._seen[room_id] = users
+        if users:
+            self._seen[room_id] = users
+        else:  # none of its viewers is here now: withdrawn, nothing left to report
+            self._seen.pop(room_id, None)
 
     async def current(self, room: str, max_age: float, after: int | None = None) -> Bag | None:
         """The room's current bag, from this node's cache when fresh enough.
@@ -503,21 +511,24 @@ class LuckyBags(Feature):
         self._cache(room, bag, version)
         return bag
 
-    def _held(self, room: str) -> tuple[Bag | None] | None:
+    def _held(self, room: str, now: float | None = None) -> tuple[Bag | None] | None:
         """The room's cached bag, as a 1-tuple, while it may stand in for a read of the store:
         no bag event relayed since it was read (that drops it), no jump of the room's stream,
         and at most ``QUIET_CACHE_S`` old. None when the store must be read."""
         cached = self._current.get(room)
-        if cached is None or time.monotonic() - cached[0] > QUIET_CACHE_S:
+        if cached is None:
+            return None
+        if (time.monotonic() if now is None else now) - cached[0] > QUIET_CACHE_S:
             return None
         if cached[2] != self.stream_mark(room):
             return None
         return (cached[1],)
 
-    def _standing(self, room: str) -> tuple[Bag | None] | None:
+    def _standing(self, room: str, now: float) -> tuple[Bag | None] | None:
         """The room's cached bag, as a 1-tuple, when the pulse's upkeep need not read the
-        store: ``_held``, and no open bag (an open bag's count moves without events)."""
-        held = self._held(room)
+        store: ``_held`` at ``now`` (the pulse's ``time.monotonic()``), and no open bag (an
+        open bag's count moves without events)."""
+        held = self._held(room, now)
         if held is None or (held[0] is not None and held[0].state is BagState.OPEN):
             return None
         return held
