@@ -288,7 +288,7 @@ class Hub:
         started = time.monotonic()
         rooms: list[LocalRoom] = []
         for room in list(self.rooms.values()):
-            room.close_laggards()
+            room.close_laggards(started)
             if (
                 room.size == 0
                 and room.idle_since

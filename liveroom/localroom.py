@@ -423,9 +423,12 @@ class LocalRoom:
         for viewer in [*self.viewers, *self.joining]:
             self.hub.evict(viewer, CloseCode.ROOM_ENDED, "room ended")
 
-    def close_laggards(self) -> None:
-        """Once a pulse: close the viewers over their bound past the grace (``laggards``)."""
-        self.hub.close_slow(self.send_list.laggards(time.monotonic()))
+    def close_laggards(self, now: float | None = None) -> None:
+        """Once a pulse: close the viewers over their bound past the grace (``laggards``);
+        ``now``: the pulse's ``time.monotonic()``, read once for all its rooms."""
+        over = self.send_list.laggards(time.monotonic() if now is None else now)
+        if over:
+            self.hub.close_slow(over)
 
     def _level_joining(self, first: int, state: list[bytes]) -> list[Viewer]:
         """Bring joining viewers level with this flush.
