@@ -42,6 +42,7 @@ from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from liveroom import metrics
 from liveroom.engine.base import (
@@ -70,6 +71,30 @@ from liveroom.tasks import stop
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
+
+
+class CheckedPool(aioredis.BlockingConnectionPool):
+    """redis-py's blocking pool, looking at each idle connection before it hands it out.
+
+    The pool's check (``ensure_connection``) reconnects a connection that has bytes waiting or
+    whose server closed it. redis-py 8.1 skips the check while maintenance notifications are
+    on, and they are on by default (``enabled="auto"``, a true value). After a Redis restart
+    every pooled connection then fails its next command once: a script call sent again after
+    a lost connection (``scripts.py``) meets the next stale connection, and answers
+    ``unavailable``. Here the check runs always, as it did in redis-py 8.0. It reads nothing
+    from the socket: it looks at what the connection has buffered, and at its end of stream.
+    """
+
+    async def ensure_connection(self, connection: Any) -> None:
+        await connection.connect()
+        try:
+            if await connection.can_read():
+                raise RedisConnectionError("Connection has data")
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            await connection.disconnect()
+            await connection.connect()
+            if await connection.can_read():
+                raise RedisConnectionError("Connection not ready") from None
 #: rooms per script call of a node's pulse on a standalone Redis: 1-2 ms of Redis time (5
 #: commands a quiet room), while the other nodes' commands wait; 2,000 rooms are 20 calls
 PULSE_ROOMS = 100
@@ -88,7 +113,7 @@ class RedisEngine:
         elif client is None:
             # A blocking pool: a burst of commands waits for a free connection (up to the
             # socket timeout) instead of failing at once with "Too many connections".
-            pool = aioredis.BlockingConnectionPool.from_url(
+            pool = CheckedPool.from_url(
                 settings.redis_url,
                 max_connections=POOL_SIZE,
                 timeout=3.0,

@@ -221,3 +221,28 @@ async def test_a_socket_timeout_error_while_reading_raises_and_closes_the_connec
     assert not connection.is_connected
     async with asyncio.timeout(5):
         assert await pipeline(pool, [("PING",)]) == [b"PONG"]
+
+
+async def test_after_a_redis_restart_no_pooled_connection_fails_a_call(
+    engine: RedisEngine, private: RedisProcess
+) -> None:
+    """Redis killed and started again: the engine's pool hands out none of the connections
+    the old server closed. Each of 8 calls made at once takes a pooled connection of its own,
+    and every one succeeds. (redis-py 8.1's pool skipped that check by default, and each of
+    them failed once: a script call sent again then met the next one, and answered
+    ``unavailable``.)"""
+    pool = engine.client.connection_pool
+    held = [await pool.get_connection() for _ in range(8)]  # 8 connections, open
+    for connection in held:
+        await pool.release(connection)
+    assert await asyncio.gather(*(pipeline(pool, [("PING",)]) for _ in range(8))) == [[b"PONG"]] * 8
+    # in threads: the loop meanwhile reads the old server's end of each connection, as it
+    # does in a real outage (called here, they would block it until the new one is up)
+    await asyncio.to_thread(private.kill)
+    await asyncio.to_thread(private.start)
+    replies = await asyncio.gather(
+        *(pipeline(pool, [("PING",)]) for _ in range(8)), return_exceptions=True
+    )
+    assert replies == [[b"PONG"]] * 8, replies
+    payloads = await asyncio.gather(*(engine.publish(f"r{n}", BODY) for n in range(8)))
+    assert [offset(p) for p in payloads] == [1] * 8
