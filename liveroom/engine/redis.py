@@ -71,6 +71,9 @@ from liveroom.tasks import stop
 log = logging.getLogger("liveroom.engine.redis")
 
 POOL_SIZE = 200  # Redis connections per node
+#: rooms per script call of a node's pulse on a standalone Redis: 1-2 ms of Redis time (5
+#: commands a quiet room), while the other nodes' commands wait; 2,000 rooms are 20 calls
+PULSE_ROOMS = 100
 
 
 class CheckedPool(aioredis.BlockingConnectionPool):
@@ -95,9 +98,6 @@ class CheckedPool(aioredis.BlockingConnectionPool):
             await connection.connect()
             if await connection.can_read():
                 raise RedisConnectionError("Connection not ready") from None
-#: rooms per script call of a node's pulse on a standalone Redis: 1-2 ms of Redis time (5
-#: commands a quiet room), while the other nodes' commands wait; 2,000 rooms are 20 calls
-PULSE_ROOMS = 100
 
 
 class RedisEngine:
