@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import json
 import secrets
 import sys
 import time
@@ -31,6 +30,7 @@ from liveroom.config import Settings
 from liveroom.hub import Viewer
 from loadtest.commentcost import CountingOut
 from loadtest.pulsebench import redis_calls
+from loadtest.results import emit
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,10 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uvloop.install()
     result = asyncio.run(run(args))
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out)
+    emit(result, args.json)
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from liveroom import auth
 from loadtest import netns, wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
+from loadtest.results import emit
 from loadtest.server import SpawnedServer, Target
 
 
@@ -322,10 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raise_fd_limit()
     result = asyncio.run(run(args))
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out)
+    emit(result, args.json)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from liveroom import auth
 from loadtest import wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.ingest import callgrind, cpu_seconds, dumped_instructions
+from loadtest.results import emit
 from loadtest.server import SpawnedServer
 
 ROOM = "joincost"
@@ -124,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raise_fd_limit()
     result = asyncio.run(run(args))
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out)
+    emit(result, args.json)
     return 0
 
 

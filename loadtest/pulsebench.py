@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import statistics
 import time
@@ -24,6 +23,7 @@ from typing import Any
 from liveroom.config import Settings
 from liveroom.engine import engine_from_settings
 from liveroom.hub import Hub, LocalRoom, Viewer
+from loadtest.results import emit
 
 
 class Idle:
@@ -124,10 +124,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

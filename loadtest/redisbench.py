@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import sys
 import time
@@ -31,6 +30,7 @@ import uvloop
 from liveroom.config import Settings
 from liveroom.engine.base import CommentRules
 from liveroom.engine.redis import RedisEngine
+from loadtest.results import emit
 
 BODY = orjson.dumps(
     {"type": "comment", "ts": 1.0, "user": {"id": "u1", "name": "bench"}, "text": "a comment"}
@@ -135,10 +135,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args()
     result = uvloop.run(run(args))
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

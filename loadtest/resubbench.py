@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from liveroom.engine import engine_from_settings
 from liveroom.hub import Hub, Viewer
 from liveroom.protocol import room_event_body
 from loadtest.pulsebench import Idle
+from loadtest.results import emit
 
 
 async def resync_after_restart(
@@ -149,10 +149,7 @@ def main() -> None:
         result = asyncio.run(resync_after_restart(redis.url, args.rooms, redis.restart))
     finally:
         redis.close()
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(result, out)
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

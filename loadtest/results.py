@@ -6,6 +6,7 @@ correctness failures that make the run exit non-zero. Speed is reported, never j
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -37,6 +38,15 @@ DICTS = (
     "answers",
     "private",
 )
+
+
+def emit(result: dict[str, Any], path: str | None) -> None:
+    """A bench's result as one JSON line on stdout, and in the file ``path`` when one is given
+    (``--json``)."""
+    print(json.dumps(result))
+    if path:
+        with open(path, "w") as out:
+            json.dump(result, out)
 
 
 def _add(into: dict[Any, int], counts: dict[Any, int]) -> None:
