@@ -28,6 +28,7 @@ import psutil
 
 from loadtest import results
 from loadtest.cli import raise_fd_limit
+from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool, WorkerFailed
 from loadtest.server import HttpError, SetupError, SpawnedServer, Target, metric_sum
 
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="the client processes' CPU priority (os.nice; see python -m loadtest --help)",
+    )
+    p.add_argument(
+        "--netns",
+        action="store_true",
+        help="the client processes in a network namespace of their own, as loadtest's --netns "
+        "(root): the server's sends then leave out the viewers' receive path",
     )
     p.add_argument("--join-concurrency", type=int, default=500)
     p.add_argument("--connect-timeout", type=float, default=120.0)
@@ -149,25 +156,36 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
     for item in opts.server_setting or []:
         key, _, value = item.partition("=")
         settings[key.strip().lower().replace("-", "_")] = value
-    server = SpawnedServer(
-        processes=opts.processes,
-        engine=opts.engine,
-        redis_url=opts.redis_url,
-        tick_ms=opts.tick_ms,
-        settings=settings,
-    )
-    target = await server.start(timeout=60)
+    namespace = ViewerNamespace().open() if opts.netns else None
     try:
-        config = {
-            "host": target.host,
-            "port": target.port,
-            "secret": target.secret,
-            "nice": opts.client_nice,
-        }
-        async with Pool(opts.client_procs, config) as pool:
-            return await _run(opts, target, pool)
+        server = SpawnedServer(
+            processes=opts.processes,
+            engine=opts.engine,
+            redis_url=opts.redis_url,
+            tick_ms=opts.tick_ms,
+            settings=settings,
+            host=namespace.host if namespace else "127.0.0.1",
+        )
+        target = await server.start(timeout=60)
+        try:
+            config = {
+                "host": target.host,
+                "port": target.port,
+                "secret": target.secret,
+                "nice": opts.client_nice,
+                "netns": namespace.path if namespace else None,
+            }
+            async with Pool(opts.client_procs, config) as pool:
+                summary = await _run(opts, target, pool)
+        finally:
+            await asyncio.to_thread(server.stop)
     finally:
-        await asyncio.to_thread(server.stop)
+        if namespace is not None:
+            namespace.close()
+    summary["netns"] = namespace is not None
+    if namespace is not None:  # removed by now: what crossed the pair
+        summary["netns_sent_bytes"] = namespace.sent_bytes
+    return summary
 
 
 async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str, Any]:
