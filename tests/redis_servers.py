@@ -96,7 +96,9 @@ class RedisProcess:
         return self
 
     def _serves(self, proc: subprocess.Popen[bytes]) -> bool:
-        """Whether the redis-server on our port is ``proc``, not one that took the port."""
+        """Whether the redis-server on our port is ``proc``, not one that took the port, and
+        has its data loaded: a restart with an append-only file answers ``INFO`` while it
+        loads, and every other command with ``LOADING``."""
         client = redis.Redis(
             host="127.0.0.1",
             port=self.port,
@@ -105,7 +107,9 @@ class RedisProcess:
             retry=ONE_TRY,
         )
         try:
-            return bool(client.info("server")["process_id"] == proc.pid)
+            if client.info("server")["process_id"] != proc.pid:
+                return False
+            return not int(client.info("persistence")["loading"])
         finally:
             client.close()
 
