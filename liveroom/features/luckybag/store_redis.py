@@ -143,10 +143,8 @@ class RedisBagStore:
     async def current(self, room: str) -> Bag | None:
         async with self.core.guard():
             raw = await self.client.hgetall(self.core.keys(room).bagcur)
-        cur = _pairs(raw)
-        if not cur or cur.get("state") == BagState.REVOKED.value:
-            return None
-        return await self.get(room, cur["id"])
+        bag_id = _current_id(raw)
+        return await self.get(room, bag_id) if bag_id is not None else None
 
     async def current_many(self, rooms: Sequence[str]) -> list[Bag | None]:
         """Two pipelined rounds for all of ``rooms``: their current-bag records, then, for
@@ -161,9 +159,9 @@ class RedisBagStore:
                     pipe.hgetall(k.bagcur)
                 records = await pipe.execute()
             current = [
-                (i, cur["id"])
-                for i, cur in enumerate(_pairs(raw) for raw in records)
-                if cur and cur.get("state") != BagState.REVOKED.value
+                (i, bag_id)
+                for i, bag_id in enumerate(_current_id(raw) for raw in records)
+                if bag_id is not None
             ]
             if not current:
                 return found
@@ -272,6 +270,14 @@ def _pairs(raw: Any) -> dict[str, str]:
     if isinstance(raw, dict):
         return {_text(k): _text(v) for k, v in raw.items()}
     return {_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+
+def _current_id(raw: Any) -> str | None:
+    """The bag a room's current-bag record names, unless there is none or it was revoked."""
+    cur = _pairs(raw)
+    if not cur or cur.get("state") == BagState.REVOKED.value:
+        return None
+    return cur["id"]
 
 
 def _answer(reply: list[Any]) -> Answer:
