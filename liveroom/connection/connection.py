@@ -114,7 +114,7 @@ class Connection:
     """One WebSocket under ``liveroom serve`` (see the module doc): the facade the app uses,
     and liveroom's rules for a Close that must wait and for a drain."""
 
-    __slots__ = ("wire", "out", "on_message", "on_end", "idle", "draining", "held")
+    __slots__ = ("wire", "out", "on_message", "on_end", "idle", "draining", "held", "handing_over")
 
     def __init__(self, wire: Wire, out: Any) -> None:
         self.wire = wire
@@ -131,6 +131,9 @@ class Connection:
         #: protocol error) while commands read before it were still to be answered: it waits for
         #: their replies (``settle``), or for ``HELD_CLOSE_GRACE_S``
         self.held: asyncio.TimerHandle | None = None
+        #: ``detach`` hands the session the messages read before it: a command answered in
+        #: place meanwhile must not let a held Close (or a drain's 1012) out ahead of the rest
+        self.handing_over = False
 
     # ------------------------------------------------------------------ the app's side
 
@@ -166,7 +169,13 @@ class Connection:
         """
         self.on_message, self.on_end = on_message, on_end
         self.idle = True
-        self.wire.take_over(self)
+        self.handing_over = True
+        try:
+            self.wire.take_over(self)
+        finally:
+            self.handing_over = False
+        if self.idle and self.held is not None:  # all answered in place: the Close goes now
+            self._send_held()
         if self.draining:  # the drain began while the session joined
             # commands read meanwhile get their replies first: the session then settles and
             # closes with 1012 (``settle``); with nothing to do, close now
@@ -206,6 +215,8 @@ class Connection:
         """The detached session finished its commands: the moment to send a Close held for
         their replies, or on a drain, to send 1012."""
         self.idle = True
+        if self.handing_over:  # ``detach`` goes on with what it hands over, then looks
+            return
         if self.held is not None:
             self._send_held()
         elif self.draining and not self.wire.sent_close():

@@ -2,8 +2,10 @@
 
 The handshake (``liveroom.connection.handshake``) makes the session once the viewer is in its
 room. On the direct path the session then lives on the connection's callbacks (``detach``):
-commands run one at a time, in order, on a task that exists only while there is something to
-do. On the portable path it reads from Starlette's ``WebSocket`` (``run``).
+commands run one at a time, in order, on a worker that exists only while there is something to
+do: on the memory engine it starts right where the frame is read and becomes a task only if a
+command has to wait (``tasks.start_in_place``). On the portable path it reads from Starlette's
+``WebSocket`` (``run``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from starlette.websockets import WebSocket
 
-from liveroom import auth, logs, metrics
+from liveroom import auth, logs, metrics, tasks
 from liveroom.auth import Identity
 from liveroom.connection.connection import Connection
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
@@ -128,8 +130,9 @@ class Session:
     def detach(self, conn: Connection) -> None:
         """Live on callbacks from the connection from now on; the ASGI task may end.
 
-        Commands still run one at a time, in order, on a task that exists only while there is
-        something to do. Cleanups run once, when the connection goes (``finish``).
+        Commands still run one at a time, in order, on a worker that exists only while there is
+        something to do (``_start_worker``). Cleanups run once, when the connection goes
+        (``finish``).
         """
         self.conn = conn
         self.ws = None
@@ -144,7 +147,7 @@ class Session:
         assert conn is not None
         if self.worker is None:
             conn.busy()
-            self.worker = self._start_worker()
+            self._start_worker(in_place=self.node.engine.starts_in_place)
         elif len(self.inbox) >= INBOX_HOLD:
             conn.pause()
 
@@ -163,16 +166,21 @@ class Session:
             if self.inbox and not self.finished:  # something unexpected ended the worker
                 log.error("command worker of %s stopped early; restarting it", self.conn_id)
                 conn.resume()
-                self.worker = self._start_worker()
+                self._start_worker()
             else:
                 conn.settle()
 
-    def _start_worker(self) -> asyncio.Task[None]:
-        """The command worker, in a context of its own that names the connection in the logs
-        (a context made per worker: kept per session, it held 200 bytes per idle viewer)."""
+    def _start_worker(self, in_place: bool = False) -> None:
+        """Start the command worker, in a context of its own that names the connection in the
+        logs (a context made per worker: kept per session, it held 200 bytes per idle viewer).
+        ``in_place``: run it now, up to its first wait (``tasks.start_in_place``); it is a
+        task only from that wait on, and none if it finished."""
         context = contextvars.Context()
         context.run(logs.CONN_ID.set, self.conn_id)
-        return asyncio.get_running_loop().create_task(self._work(), context=context)
+        if not in_place:
+            self.worker = asyncio.get_running_loop().create_task(self._work(), context=context)
+        elif (task := tasks.start_in_place(self._work(), context)) is not None:
+            self.worker = task  # (finished in place, it left ``worker`` as it should be)
 
     def finish(self) -> None:
         """The connection is gone: leave the room and give back its place, once."""

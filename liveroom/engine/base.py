@@ -301,6 +301,10 @@ S = TypeVar("S")
 class Engine(RoomBus, Presence, RoomStore, Protocol):
     """All capabilities together: what ``create_app`` opens in its lifespan."""
 
+    #: whether a command may start outside a task (``tasks.start_in_place``): true when no
+    #: call of this engine needs ``asyncio.current_task()`` before it first waits
+    starts_in_place: bool
+
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         """A feature's store for this engine: ``memory(host)`` on the memory engine,
         ``redis(core)`` on Redis. Each factory imports its store module, so a node loads only

@@ -71,6 +71,9 @@ class _Room:
 class MemoryEngine:
     """The single-process engine. Satisfies ``Engine``."""
 
+    #: nothing here waits, so a command runs to its reply with no task (``tasks.start_in_place``)
+    starts_in_place = True
+
     def __init__(self, settings: Any, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock

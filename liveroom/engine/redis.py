@@ -103,6 +103,9 @@ class CheckedPool(aioredis.BlockingConnectionPool):
 class RedisEngine:
     """The shared engine. Satisfies ``Engine``. ``client`` may be injected (redis-py asyncio)."""
 
+    #: redis-py's reads run under ``asyncio.timeout``, which needs the task they run in
+    starts_in_place = False
+
     def __init__(self, settings: Any, client: Any | None = None) -> None:
         self.settings = settings
         self.prefix = settings.redis_prefix
