@@ -109,13 +109,19 @@ class Session:
 
     async def take(self, data: str | bytes) -> bool:
         """One client frame: size, rate, then the command. False once the session must end."""
-        if len(data) > self.node.settings.max_frame_bytes:
+        settings = self.node.settings
+        if len(data) > settings.max_frame_bytes:
             # uvicorn's ws_max_size stops these first under `liveroom serve`; this is for
             # servers that mount the app without that limit
             self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
             return False
-        if not self._take_token():
-            if self.tokens < -self.node.settings.command_burst:
+        # the command rate: a token bucket of ``command_burst``, refilled at ``command_rate``
+        now = time.monotonic()
+        burst = settings.command_burst
+        tokens = min(burst, self.tokens + (now - self.refilled) * settings.command_rate) - 1
+        self.tokens, self.refilled = tokens, now
+        if tokens < 0:
+            if tokens < -burst:
                 log.warning("closing a flooding connection", extra={"code": CloseCode.FLOOD})
                 self.close(CloseCode.FLOOD, "command flood")
                 return False
@@ -206,15 +212,6 @@ class Session:
             metrics.CONNECTIONS.dec()
             self.address = None
 
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        rate = self.node.settings.command_rate
-        burst = self.node.settings.command_burst
-        self.tokens = min(burst, self.tokens + (now - self.refilled) * rate)
-        self.refilled = now
-        self.tokens -= 1
-        return self.tokens >= 0
-
     async def handle(self, data: str | bytes) -> None:
         """Decode, check the role, run the handler, reply. Errors become error replies."""
         rid: RequestId | None = None
@@ -222,7 +219,7 @@ class Session:
             dispatch = self.node.dispatch
             command = decode(data, dispatch.commands)
             rid = command.id
-            metrics.command_counter(command.type).inc()
+            metrics.COMMANDS_SEEN[command.type] += 1
             self._authorize(command)
             handler = dispatch.handlers[type(command)]
             result = await handler(self, command)

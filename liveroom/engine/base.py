@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from liveroom.protocol import offset_of
-
 if TYPE_CHECKING:
     from liveroom.engine.coupons import MemoryCoupons
     from liveroom.engine.outbox import MemoryOutbox
@@ -115,10 +113,7 @@ class PostResult:
     payload: bytes | None = None  # the stored event, when status is OK
     #: when SHED, the room's newest offset at that moment: every event up to it came before
     head: int = 0
-
-    @property
-    def offset(self) -> int:
-        return offset_of(self.payload) if self.payload else 0
+    offset: int = 0  # the stored event's, when status is OK
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,16 +156,20 @@ class MemoryEngine:
             said.pop(dedupe, None)  # to the end: the newest expires last
             said[dedupe] = now + rules.dedupe_window_s
         if status is POSTED:
-            return PostResult(status, self._append(room, body, is_comment=True))
+            payload = self._append(room, body, is_comment=True, now=now)
+            return PostResult(status, payload, offset=state.seq)
         if status is Posted.SHED:
             return PostResult(status, head=state.seq)
         return PostResult(status)  # hidden
 
-    def _append(self, room: str, body: bytes, *, is_comment: bool) -> bytes:
+    def _append(
+        self, room: str, body: bytes, *, is_comment: bool, now: float | None = None
+    ) -> bytes:
         state = self._room(room)
         state.seq += 1
         payload = with_offset(state.seq, body)
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         history = state.history
         history.append((now, payload))
         while len(history) > state.history_len:

@@ -66,6 +66,7 @@ from liveroom.engine.redis_core import RedisCore, RoomKeys, buffered_reply
 from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
+from liveroom.protocol import offset_of
 from liveroom.tasks import stop
 
 log = logging.getLogger("liveroom.engine.redis")
@@ -417,7 +418,10 @@ class RedisEngine:
         result = Posted(status.decode())
         if result is Posted.SHED:
             return PostResult(result, head=int(payload or 0))
-        return PostResult(result, bytes(payload) if result is Posted.OK else None)
+        if result is Posted.OK:
+            stored = bytes(payload)
+            return PostResult(result, stored, offset=offset_of(stored))
+        return PostResult(result)
 
     async def history(self, room: str, after: int, limit: int, epoch: str) -> History:
         k = self.keys(room)

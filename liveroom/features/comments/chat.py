@@ -94,7 +94,8 @@ class Chat:
             )
         key = text_key(text)
         masked = hidden = False
-        pattern = self._pattern(info.get("sensitive_words") or ())
+        words = info.get("sensitive_words")
+        pattern = self._pattern(words) if words else None
         if pattern is not None and pattern.search(text):
             if info.get("sensitive_mode") == "self":
                 hidden = True
