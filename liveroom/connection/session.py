@@ -143,6 +143,8 @@ class Session:
         self.conn = conn
         self.ws = None
         conn.detach(self.deliver, self.finish)
+        if len(self.inbox) >= INBOX_HOLD:  # handed a pile: the detach's own resume was early
+            conn.pause()
 
     def deliver(self, data: str | bytes) -> None:
         """One client message, from the detached connection."""
@@ -165,7 +167,9 @@ class Session:
                 if not await self.take(self.inbox.pop(0)):
                     self.inbox.clear()
                     break
-                if len(self.inbox) < INBOX_HOLD // 2:
+                if len(self.inbox) == INBOX_HOLD // 2 - 1:
+                    # on its way down from INBOX_HOLD, where ``deliver`` paused the reading,
+                    # the inbox passes this length, one command at a time
                     conn.resume()
         finally:
             self.worker = None

@@ -361,3 +361,24 @@ def test_only_a_connection_heard_from_for_an_interval_is_pinged(start_server) ->
     finally:
         talker.close()
         silent.close()
+
+
+def test_a_session_that_paused_its_reading_reads_again(start_server, redis_server_settings) -> None:  # type: ignore[no-untyped-def]
+    """A hundred commands in one write: on Redis each one waits on the engine, so they pile up
+    in the session's inbox, which stops reading from the socket past 32 of them. Once the
+    pile is worked down, the session reads again: a command sent after the last reply is
+    answered too. (Sent right after the snapshot, the pile may also come in before the
+    session takes the connection over: the reading stays stopped through the takeover.)"""
+    server = start_server(**{**OPEN, **redis_server_settings})
+    client = _joined(server, "piler")
+    try:
+        ids = [f"p{n}" for n in range(100)]
+        client.sock.sendall(
+            b"".join(client_frame(TEXT, _comment(rid, f"pile {rid}")) for rid in ids)
+        )
+        replies = _replies(client, ids)
+        assert all(reply["ok"] for reply in replies.values()), replies
+        client.sock.sendall(client_frame(TEXT, _comment("after", "after the pile")))
+        assert _replies(client, ["after"])["after"]["ok"]
+    finally:
+        client.close()
