@@ -103,3 +103,29 @@ async def test_returning_is_per_host(engine: Engine) -> None:
     assert await store.returning("h1", "late", ["u1", "u2"], KEEP) == [True, False]
     assert await store.returning("h1", "late", ["u1", "u2"], KEEP) == [True, False]
     assert await store.returning("h2", "late", ["u1"], KEEP) == [False]
+
+
+async def test_many_batches_written_at_once_land_as_one_by_one(engine: Engine) -> None:
+    """``write_many`` (the pulse's write of every room with no newcomer) keeps what ``write``
+    keeps, per room, and says per batch that it was written."""
+    store = analytics_store(engine)
+    rooms = [f"many{n}" for n in range(30)]
+    batches = []
+    for n, room in enumerate(rooms):
+        b = Batch(room, 20.0)
+        b.counts = Counter({"comments": n + 1})
+        b.marks = {("interacted", f"u{n}")}
+        b.opens = {f"u{n}": 19.0}
+        batches.append(b)
+    assert await store.write_many(batches, "A", KEEP) == [None] * len(rooms)
+    again = Batch(rooms[3], 21.0)
+    again.counts = Counter({"comments": 10})
+    again.closes = {"u3"}
+    assert await store.write_many([again], "A", KEEP) == [None]
+    for n, room in enumerate(rooms):
+        data = await store.read(room, 21.0)
+        assert data is not None, room
+        assert data.counts["comments"] == n + 1 + (10 if n == 3 else 0)
+        assert data.counts["n:interacted"] == 1
+        assert data.open == ([] if n == 3 else [("A", f"u{n}", 19.0)])
+    assert await store.write_many([], "A", KEEP) == []

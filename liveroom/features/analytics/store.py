@@ -53,6 +53,14 @@ class AnalyticsStore(Protocol):
         newcomers, their first join here and encoded profile). Raises ``EngineUnavailable``."""
         ...
 
+    async def write_many(
+        self, batches: list[Batch], node: str, keep_s: float
+    ) -> list[Exception | None]:
+        """``write`` each of ``batches`` (none with newcomers: no profiles), in one store call
+        for all of them where the store can. Each batch's outcome in its place: None when it
+        was written, else what refused it. Raises ``EngineUnavailable`` when none could be."""
+        ...
+
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         """Add ad spend to ``room``'s hour starting at ``hour``."""
         ...

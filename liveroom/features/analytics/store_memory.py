@@ -51,6 +51,13 @@ class MemoryAnalytics:
         seen = self.hosts.setdefault(host, {})
         return [seen.setdefault(user, room) != room for user in users]
 
+    async def write_many(
+        self, batches: list[Batch], node: str, keep_s: float
+    ) -> list[Exception | None]:
+        for batch in batches:
+            await self.write(batch, node, {}, keep_s)
+        return [None] * len(batches)
+
     async def write(
         self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> None:

@@ -78,6 +78,22 @@ class RedisAnalytics:
     async def write(
         self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> None:
+        keys, args = self._write_call(batch, node, profiles, keep_s)
+        await self.core.run("analytics_write", keys, args, package=__package__)
+
+    async def write_many(
+        self, batches: list[Batch], node: str, keep_s: float
+    ) -> list[Exception | None]:
+        if not batches:
+            return []
+        calls = [self._write_call(batch, node, {}, keep_s) for batch in batches]
+        replies = await self.core.run_many("analytics_write", calls, package=__package__)
+        return [reply if isinstance(reply, Exception) else None for reply in replies]
+
+    def _write_call(
+        self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
+    ) -> tuple[list[Any], list[Any]]:
+        """The keys and arguments of ``analytics_write`` for one batch."""
         # a part left out is empty (most writes are a quiet room's heartbeat, or a count)
         body: dict[str, Any] = {"now": _t(batch.now), "node": node, "host": batch.host}
         if profiles:
@@ -106,12 +122,7 @@ class RedisAnalytics:
                 for order, pay in batch.paid.items()
                 for x in (order, pay.user, pay.sku, str(pay.units), str(pay.cents), str(pay.hour))
             ]
-        await self.core.run(
-            "analytics_write",
-            self._keys(batch.room),
-            [orjson.dumps(body), int(keep_s)],
-            package=__package__,
-        )
+        return self._keys(batch.room), [orjson.dumps(body), int(keep_s)]
 
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         meta, counts = self._keys(room)[0], self._keys(room)[5]
