@@ -377,7 +377,7 @@ class LuckyBags(Feature):
         (``_fetch_stale``), then each room's count and presence (``_tend``)."""
         rooms = list(self.ctx.hub.rooms)
         try:
-            fetched = await self._fetch_stale(rooms)
+            known = await self._fetch_stale(rooms)
         except EngineUnavailable:
             return  # the next pulse tries again
         except Exception:
@@ -387,7 +387,7 @@ class LuckyBags(Feature):
         for room_id in rooms:
             try:
                 # most rooms, most pulses: nothing to report, and no await (no coroutine a room)
-                if self._tend(room_id, fetched, now):
+                if self._tend(room_id, known, now):
                     await self._report(room_id)
             except EngineUnavailable:
                 pass
@@ -395,29 +395,33 @@ class LuckyBags(Feature):
                 log.exception("lucky-bag upkeep of room %s failed", room_id)
 
     async def _fetch_stale(self, rooms: list[str]) -> dict[str, Bag | None]:
-        """The current bag of every room with viewers here whose cached one cannot stand in
-        (``_held``: none, too old, or an open bag, whose count moves without events), read in
-        one round per ``STALE_BATCH`` rooms instead of one round trip a room, and cached."""
+        """The current bag of every room with viewers here: the cached one where it can stand
+        in (``_standing``), else (none, too old, or an open bag, whose count moves without
+        events) read in one round per ``STALE_BATCH`` rooms instead of one round trip a room,
+        and cached. ``_tend`` then looks each room up here instead of in the cache again."""
         hub_rooms = self.ctx.hub.rooms
         stale: list[str] = []
+        known: dict[str, Bag | None] = {}
         now = time.monotonic()
         for room_id in rooms:
             local = hub_rooms.get(room_id)
             if local is None or local.size == 0:
                 continue
-            if self._standing(room_id, now) is None:
+            standing = self._standing(room_id, now)
+            if standing is None:
                 stale.append(room_id)
-        fetched: dict[str, Bag | None] = {}
+            else:
+                known[room_id] = standing[0]
         for start in range(0, len(stale), STALE_BATCH):
             batch = stale[start : start + STALE_BATCH]
             versions = [self._version(room_id) for room_id in batch]
             bags = await self.store.current_many(batch)
             for room_id, bag, version in zip(batch, bags, versions, strict=True):
                 self._cache(room_id, bag, version)
-                fetched[room_id] = bag
-        return fetched
+                known[room_id] = bag
+        return known
 
-    def _tend(self, room_id: str, fetched: dict[str, Bag | None], now: float) -> bool:
+    def _tend(self, room_id: str, known: dict[str, Bag | None], now: float) -> bool:
         """One room's upkeep this pulse: its open bag's count to the viewers here. True when
         this node's presence in the room must be reported (``_report``): a ``must_stay`` bag
         is open, or the last viewer here left a room whose presence was reported (the report
@@ -426,8 +430,10 @@ class LuckyBags(Feature):
         if local is None or local.size == 0:
             self._counts.pop(room_id, None)
             return room_id in self._seen
-        if room_id in fetched:
-            bag = fetched[room_id]  # read this pulse with the others (``_fetch_stale``)
+        if room_id in known and room_id in self._current:
+            # standing, or read this pulse with the others (``_fetch_stale``), and no bag event
+            # relayed since (that drops the cache)
+            bag = known[room_id]
         else:
             standing = self._standing(room_id, now)
             if standing is None:
