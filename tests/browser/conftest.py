@@ -74,8 +74,11 @@ class Pages:
         return page
 
     def viewer(self, scale: int = 1) -> playwright_sync.Page:
-        """A viewer page, connected (its online count is drawn from the snapshot)."""
+        """A viewer page, connected (its online count is drawn from the snapshot). The status
+        line starts hidden, before the page has even tried to connect, so the page's own
+        record of its connection (``data-live`` on the body) is what is waited for."""
         page = self.open("/demo/", scale=scale)
+        playwright_sync.expect(page.locator("body")).to_have_attribute("data-live", "open")
         playwright_sync.expect(page.get_by_test_id("status")).to_be_hidden()
         return page
 

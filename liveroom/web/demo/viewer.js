@@ -47,6 +47,7 @@ const live = new LiveRoom({
 // ------------------------------------------------------------------ connection status
 
 live.on("status", ({ status, attempt }) => {
+  document.body.dataset.live = status; // for tests and embedders: the connection's state now
   const box = $("status");
   box.classList.toggle("bad", status === "closed");
   if (status === "open") {
