@@ -133,30 +133,6 @@ async def test_cancelling_the_task_cancels_the_coroutine_at_its_wait() -> None:
     assert future.cancelled()  # as a task's cancel cancels what it waits on
 
 
-async def test_a_cancel_the_future_cannot_take_is_thrown_into_the_coroutine() -> None:
-    """The future is already done when the cancel comes: a task then throws the cancel into
-    its coroutine at the wait, and the coroutine may handle it."""
-    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    seen: list[str] = []
-
-    async def waits() -> None:
-        try:
-            await future
-        except asyncio.CancelledError:
-            seen.append("cancelled at the wait")
-            return
-        seen.append("not cancelled")
-
-    task = await from_callback(waits(), "x")
-    assert task is not None
-    await asyncio.sleep(0)
-    future.set_result(1)  # done, but the task has not run since
-    task.cancel()
-    async with asyncio.timeout(5):
-        await task
-    assert seen == ["cancelled at the wait"]
-
-
 async def test_a_timeout_inside_the_carried_on_part_fires_and_is_caught() -> None:
     """Past the first wait there is a current task, and ``asyncio.timeout`` works on it."""
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -179,8 +155,13 @@ async def test_a_timeout_inside_the_carried_on_part_fires_and_is_caught() -> Non
     assert task.cancelling() == 0
 
 
-async def test_a_cancel_before_the_task_first_runs_reaches_the_coroutine_at_its_wait() -> None:
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+@pytest.mark.parametrize("when", ["before the task's first step", "after the future is done"])
+async def test_a_cancel_the_future_cannot_take_reaches_the_coroutine_at_its_wait(
+    when: str,
+) -> None:
+    """The task has not waited on the future yet, or the future is done already: a task
+    then throws the cancel into its coroutine at the wait, and so does this one."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     seen: list[str] = []
 
     async def waits() -> None:
@@ -189,10 +170,14 @@ async def test_a_cancel_before_the_task_first_runs_reaches_the_coroutine_at_its_
         except asyncio.CancelledError:
             seen.append("cancelled at the wait")
             raise
+        seen.append("not cancelled")
 
     task = await from_callback(waits(), "x")
     assert task is not None
-    task.cancel()  # before the task's first step
+    if when == "after the future is done":
+        await asyncio.sleep(0)  # one turn of the loop: the task now waits on the future
+        future.set_result(1)  # done, but the task has not run since
+    task.cancel()
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(5):
             await task
