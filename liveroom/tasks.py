@@ -44,6 +44,10 @@ def start_in_place(
         waited = context.run(coro.send, None)
     except StopIteration:
         return None
+    if getattr(waited, "_asyncio_future_blocking", None):
+        # taken now, as a task's step takes it: another waiter of the same future may await
+        # it before the task's first step (which gives the flag back with the future)
+        waited._asyncio_future_blocking = False
     resumed = _Resumed(coro, waited)
     return asyncio.get_running_loop().create_task(resumed, context=context)
 
@@ -69,10 +73,22 @@ class _Resumed(Coroutine[Any, Any, None]):
         if waited is _TAKEN:
             return self.coro.send(value)
         self.waited = _TAKEN
+        if getattr(waited, "_asyncio_future_blocking", None) is False:
+            waited._asyncio_future_blocking = True  # as its ``await`` hands it to a task
         return waited
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self.waited = _TAKEN  # cancelled before its first step: the coroutine is at its wait
+        waited = self.waited
+        if waited is not _TAKEN:  # thrown at before its first step: the coroutine is at its wait
+            self.waited = _TAKEN
+            if (
+                isinstance(typ, asyncio.CancelledError)
+                and isinstance(waited, asyncio.Future)
+                and waited.cancel()
+            ):
+                # a task cancelled while it waits cancels what it waits on; the coroutine
+                # then reads that cancellation from the future, as under the task
+                return self.coro.send(None)
         if val is None and tb is None:
             return self.coro.throw(typ)
         return self.coro.throw(typ, val, tb)

@@ -189,7 +189,13 @@ class Session:
         context.run(logs.CONN_ID.set, self.conn_id)
         if not in_place:
             self.worker = asyncio.get_running_loop().create_task(self._work(), context=context)
-        elif (task := tasks.start_in_place(self._work(), context)) is not None:
+            return
+        try:
+            task = tasks.start_in_place(self._work(), context)
+        except Exception:  # as a worker task's error would be: logged, the connection goes on
+            log.exception("command worker of %s failed", self.conn_id)
+            return
+        if task is not None:
             self.worker = task  # (finished in place, it left ``worker`` as it should be)
 
     def finish(self) -> None:

@@ -156,8 +156,9 @@ class MemoryEngine:
             said.pop(dedupe, None)  # to the end: the newest expires last
             said[dedupe] = now + rules.dedupe_window_s
         if status is POSTED:
+            offset = state.seq + 1  # what ``_append`` gives it (its handler may publish more)
             payload = self._append(room, body, is_comment=True, now=now)
-            return PostResult(status, payload, offset=state.seq)
+            return PostResult(status, payload, offset=offset)
         if status is Posted.SHED:
             return PostResult(status, head=state.seq)
         return PostResult(status)  # hidden

@@ -200,6 +200,33 @@ class RedisCore:
                 raise reply
         return replies
 
+    async def run_each(
+        self, name: str, calls: list[tuple[list[Any], list[Any]]], package: str = "liveroom.engine"
+    ) -> list[Any]:
+        """``run_many``, with every call's outcome in its place and nothing raised for a
+        call: its reply, the ``ResponseError`` of a refusal, or ``EngineUnavailable`` where
+        Redis was out of reach for it (a pipeline lost as a whole, a cluster master down). For
+        writes whose failed calls are tried again later: the others were applied."""
+        if not self.cluster:
+            replies = await self.scripts.run_many(name, calls, package, each=True)
+            return [
+                EngineUnavailable(f"redis unreachable: {reply}")
+                if isinstance(reply, DOWN)
+                else reply
+                for reply in replies
+            ]
+        return await asyncio.gather(
+            *(self.run(name, keys, args, package) for keys, args in calls),
+            return_exceptions=True,
+        )
+
+
+def _unavailable(exc: BaseException) -> EngineUnavailable:
+    """An outage met by one call, as ``Guard`` would raise it."""
+    error = EngineUnavailable(f"redis unreachable: {exc}")
+    error.__cause__ = exc
+    return error
+
 
 def buffered_reply(connection: Any) -> Any:
     """The next reply the pub/sub ``connection`` has already read and hiredis has parsed, taken

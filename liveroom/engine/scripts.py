@@ -179,13 +179,18 @@ class Scripts:
         return await self._enqueue(script, keys, args)
 
     async def run_many(
-        self, name: str, calls: list[tuple[list[Any], list[Any]]], package: str = CORE
+        self,
+        name: str,
+        calls: list[tuple[list[Any], list[Any]]],
+        package: str = CORE,
+        each: bool = False,
     ) -> list[Any]:
         """Script ``name`` once per ``(keys, args)``, in order, in as few pipelines as the
         calls fill (``pipelined`` only: a cluster's calls go one by one, each under its own
         guard, ``RedisCore.run_many``). The replies in order, a call Redis refused
         (``ResponseError``) in its place; a pipeline that failed as a whole (an unreachable
-        Redis) raises."""
+        Redis) raises, unless ``each``: then its error too is in the place of each of its
+        calls, and the calls of the other pipelines keep their replies."""
         script = self.get(name, package)
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Any]] = []
@@ -202,7 +207,7 @@ class Scripts:
             raise
         errors = [future.exception() for future in futures]  # all read: none logged unread
         for error in errors:
-            if error is not None and not isinstance(error, ResponseError):
+            if error is not None and not each and not isinstance(error, ResponseError):
                 raise error
         return [
             error if error is not None else future.result()

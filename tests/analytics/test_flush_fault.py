@@ -5,9 +5,15 @@ with no newcomer go out together in ``write_many``)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
+
+import redis.asyncio
+import redis.exceptions
 
 from liveroom.app import Node
 from liveroom.features.analytics import Analytics
+from liveroom.features.analytics.store_redis import RedisAnalytics
+from liveroom.features.analytics.tally import Batch
 from tests.conftest import make_settings
 from tests.redis_servers import RedisProcess
 
@@ -40,5 +46,38 @@ async def test_counts_written_while_redis_is_down_land_with_the_next_pulse(
             assert data is not None, room
             assert data.counts["comments"] == n + 2, room
             assert data.counts["n:interacted"] == 2, room
+    finally:
+        await node.close()
+
+
+async def test_a_room_redis_refuses_does_not_take_the_others_down(
+    private_redis: list[RedisProcess],
+) -> None:
+    """``write_many`` gives each batch its own outcome: a room whose write Redis refuses (a key
+    of the wrong type, here) is that room's error, and the rooms beside it are written."""
+    server = RedisProcess().start()
+    private_redis.append(server)
+    settings = make_settings(engine="redis", redis_url=server.url, redis_prefix="eachfault")
+    node = Node(settings)
+    await node.open()
+    try:
+        store = next(f for f in node.features if isinstance(f, Analytics)).store
+        assert isinstance(store, RedisAnalytics)
+        client = redis.asyncio.Redis.from_url(server.url)
+        try:
+            await client.set(store._keys("bad")[0], "not a hash")
+        finally:
+            await client.aclose()
+        batches = []
+        for room in ("good1", "bad", "good2"):
+            batch = Batch(room, time.time())
+            batch.counts = Counter({"comments": 1})
+            batches.append(batch)
+        outcomes = await store.write_many(batches, settings.node_id, 3600.0)
+        assert outcomes[0] is None and outcomes[2] is None, outcomes
+        assert isinstance(outcomes[1], redis.exceptions.ResponseError), outcomes
+        for room in ("good1", "good2"):
+            data = await store.read(room, time.time())
+            assert data is not None and data.counts["comments"] == 1, room
     finally:
         await node.close()

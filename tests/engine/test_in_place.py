@@ -15,14 +15,30 @@ from liveroom.tasks import start_in_place
 NAME: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="outside")
 
 
-async def from_callback(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
+async def from_callback(
+    coro: Coroutine[Any, Any, None], name: str, *, cancel_at_once: bool = False
+) -> asyncio.Task[None] | None:
     """``start_in_place`` called as the server calls it: from a loop callback (a protocol's
-    ``data_received``), outside any task."""
-    done: asyncio.Future[asyncio.Task[None] | None] = asyncio.get_running_loop().create_future()
+    ``data_received``), outside any task. ``cancel_at_once``: the task it hands back is
+    cancelled in the same callback, before its first step."""
+    return (await many_from_callback([coro], name, cancel_at_once=cancel_at_once))[0]
+
+
+async def many_from_callback(
+    coros: list[Coroutine[Any, Any, None]], name: str, *, cancel_at_once: bool = False
+) -> list[asyncio.Task[None] | None]:
+    """Several started in place in one loop callback, one after the other."""
+    done: asyncio.Future[list[asyncio.Task[None] | None]] = (
+        asyncio.get_running_loop().create_future()
+    )
 
     def call() -> None:
         try:
-            done.set_result(start_in_place(coro, fresh(name)))
+            tasks = [start_in_place(coro, fresh(name)) for coro in coros]
+            for task in tasks:
+                if cancel_at_once and task is not None:
+                    task.cancel()
+            done.set_result(tasks)
         except BaseException as exc:
             done.set_exception(exc)
 
@@ -172,16 +188,37 @@ async def test_a_cancel_the_future_cannot_take_reaches_the_coroutine_at_its_wait
             raise
         seen.append("not cancelled")
 
-    task = await from_callback(waits(), "x")
+    before = when == "before the task's first step"
+    task = await from_callback(waits(), "x", cancel_at_once=before)
     assert task is not None
-    if when == "after the future is done":
-        await asyncio.sleep(0)  # one turn of the loop: the task now waits on the future
+    if not before:
+        # the task's first step came before this test's turn: it waits on the future
         future.set_result(1)  # done, but the task has not run since
-    task.cancel()
+        task.cancel()
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(5):
             await task
     assert seen == ["cancelled at the wait"]
+    # as a task waiting on it would, the cancel cancels the future while it is pending
+    assert future.cancelled() is before
+
+
+async def test_two_started_in_place_may_wait_on_the_same_future() -> None:
+    """A future awaited in place is held as a task's step holds it: another waiter of it,
+    started in place too or a task of its own, awaits it in the meantime."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    got: list[int] = []
+
+    async def waits() -> None:
+        got.append(await future)
+
+    first, second = await many_from_callback([waits(), waits()], "a")
+    third = asyncio.get_running_loop().create_task(waits())
+    assert first is not None and second is not None
+    future.set_result(3)
+    async with asyncio.timeout(5):
+        await asyncio.gather(first, second, third)
+    assert got == [3, 3, 3]
 
 
 async def test_the_carrying_task_shows_the_coroutine_where_it_waits() -> None:

@@ -58,7 +58,8 @@ class AnalyticsStore(Protocol):
     ) -> list[Exception | None]:
         """``write`` each of ``batches`` (none with newcomers: no profiles), in one store call
         for all of them where the store can. Each batch's outcome in its place: None when it
-        was written, else what refused it. Raises ``EngineUnavailable`` when none could be."""
+        was written, else what refused it (``EngineUnavailable``: it was not written, and may
+        be tried again); the others were written all the same."""
         ...
 
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:

@@ -87,7 +87,7 @@ class RedisAnalytics:
         if not batches:
             return []
         calls = [self._write_call(batch, node, {}, keep_s) for batch in batches]
-        replies = await self.core.run_many("analytics_write", calls, package=__package__)
+        replies = await self.core.run_each("analytics_write", calls, package=__package__)
         return [reply if isinstance(reply, Exception) else None for reply in replies]
 
     def _write_call(
