@@ -48,15 +48,17 @@ class _CommandCounts:
         self.seen: defaultdict[str, int] = defaultdict(int)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "liveroom_commands", "Client commands handled", labels=["type"]
-        )
+        family = self._family()
         for kind, count in list(self.seen.items()):
             family.add_metric([kind], count)
         yield family
 
     def describe(self) -> Iterator[CounterMetricFamily]:
-        yield CounterMetricFamily("liveroom_commands", "Client commands handled", labels=["type"])
+        yield self._family()
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily("liveroom_commands", "Client commands handled", labels=["type"])
 
 
 COMMANDS = _CommandCounts()

@@ -93,7 +93,7 @@ class Guard:
         if self.gate is not None:
             self.gate.release()
         if isinstance(exc, DOWN):
-            raise EngineUnavailable(f"redis unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
 
 
 class RedisCore:
@@ -209,12 +209,7 @@ class RedisCore:
         writes whose failed calls are tried again later: the others were applied."""
         if not self.cluster:
             replies = await self.scripts.run_many(name, calls, package, each=True)
-            return [
-                EngineUnavailable(f"redis unreachable: {reply}")
-                if isinstance(reply, DOWN)
-                else reply
-                for reply in replies
-            ]
+            return [_unavailable(reply) if isinstance(reply, DOWN) else reply for reply in replies]
         return await asyncio.gather(
             *(self.run(name, keys, args, package) for keys, args in calls),
             return_exceptions=True,
@@ -222,7 +217,8 @@ class RedisCore:
 
 
 def _unavailable(exc: BaseException) -> EngineUnavailable:
-    """An outage met by one call, as ``Guard`` would raise it."""
+    """What an outage (``DOWN``) met by a call becomes: raised by ``Guard``, or put in the
+    call's place by ``run_each``."""
     error = EngineUnavailable(f"redis unreachable: {exc}")
     error.__cause__ = exc
     return error

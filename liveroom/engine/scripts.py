@@ -191,6 +191,8 @@ class Scripts:
         (``ResponseError``) in its place; a pipeline that failed as a whole (an unreachable
         Redis) raises, unless ``each``: then its error too is in the place of each of its
         calls, and the calls of the other pipelines keep their replies."""
+        if not calls:
+            return []
         script = self.get(name, package)
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Any]] = []

@@ -162,7 +162,7 @@ class Analytics(Feature):
             plain = [batch for batch in batches if not batch.newcomers]
             joined = [batch for batch in batches if batch.newcomers]
             done = await asyncio.gather(
-                self._write_many(plain),
+                self.store.write_many(plain, self.ctx.settings.node_id, self.keep_s),
                 *(self._write(batch) for batch in joined),
                 return_exceptions=True,
             )
@@ -172,9 +172,6 @@ class Analytics(Feature):
                     self.tally.restore(batch)
                 elif isinstance(result, BaseException):
                     log.error("analytics write of %s failed", batch.room, exc_info=result)
-
-    async def _write_many(self, batches: list[Batch]) -> list[Exception | None]:
-        return await self.store.write_many(batches, self.ctx.settings.node_id, self.keep_s)
 
     async def _write(self, batch: Batch) -> None:
         users = list(batch.newcomers)

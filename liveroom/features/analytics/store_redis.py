@@ -84,8 +84,6 @@ class RedisAnalytics:
     async def write_many(
         self, batches: list[Batch], node: str, keep_s: float
     ) -> list[Exception | None]:
-        if not batches:
-            return []
         calls = [self._write_call(batch, node, {}, keep_s) for batch in batches]
         replies = await self.core.run_each("analytics_write", calls, package=__package__)
         return [reply if isinstance(reply, Exception) else None for reply in replies]
