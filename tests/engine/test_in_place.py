@@ -140,7 +140,7 @@ async def test_cancelling_the_task_cancels_the_coroutine_at_its_wait() -> None:
 
     task = await from_callback(waits(), "x")
     assert task is not None
-    await asyncio.sleep(0)  # the task is now waiting on the future
+    # the task took its first step before this test's turn: it waits on the future
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(5):
