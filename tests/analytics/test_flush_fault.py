@@ -4,6 +4,7 @@ with no newcomer go out together in ``write_many``)."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 
@@ -79,5 +80,40 @@ async def test_a_room_redis_refuses_does_not_take_the_others_down(
         for room in ("good1", "good2"):
             data = await store.read(room, time.time())
             assert data is not None and data.counts["comments"] == 1, room
+    finally:
+        await node.close()
+
+
+async def test_a_second_try_of_a_many_rooms_write_adds_nothing(redis_url: str) -> None:
+    """A call of ``analytics_write_rooms`` sent again after a lost connection (its retry form,
+    ``scripts.py``) finds each room's first write, the node's mark at the batch's own time,
+    and adds nothing; a room the first call did not hold is written by the second."""
+    settings = make_settings(
+        engine="redis", redis_url=redis_url, redis_prefix="again" + secrets.token_hex(4)
+    )
+    node = Node(settings)
+    await node.open()
+    try:
+        store = next(f for f in node.features if isinstance(f, Analytics)).store
+        assert isinstance(store, RedisAnalytics)
+        now = time.time()
+        batches = []
+        for room in ("r1", "r2", "r3"):
+            batch = Batch(room, now)
+            batch.counts = Counter({"comments": 2})
+            batch.marks = {("interacted", "u1")}
+            batches.append(batch)
+        script = store.core.scripts.get("analytics_write_rooms", "liveroom.features.analytics")
+        keys = [key for batch in batches for key in store._keys(batch.room)]
+        args = [3600, *(store._body(batch, settings.node_id, {}) for batch in batches)]
+        sent = time.monotonic()
+        first = await script.first(keys=keys[:16], args=args[:3])  # r1 and r2 only
+        assert first == [1, 1]
+        again = await script.again(keys=keys, args=script.again_args(args, sent))
+        assert again == [1, 1, 1]
+        for room in ("r1", "r2", "r3"):
+            data = await store.read(room, time.time())
+            assert data is not None, room
+            assert (data.counts["comments"], data.counts["n:interacted"]) == (2, 1), room
     finally:
         await node.close()

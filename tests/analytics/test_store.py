@@ -9,6 +9,7 @@ import pytest
 
 from liveroom.engine.base import Engine
 from liveroom.features.analytics import analytics_store
+from liveroom.features.analytics.store_redis import ROOMS_PER_WRITE
 from liveroom.features.analytics.tally import Batch, Payment
 from tests.conftest import EVERY_ENGINE
 
@@ -107,9 +108,10 @@ async def test_returning_is_per_host(engine: Engine) -> None:
 
 async def test_many_batches_written_at_once_land_as_one_by_one(engine: Engine) -> None:
     """``write_many`` (the pulse's write of every room with no newcomer) keeps what ``write``
-    keeps, per room, and says per batch that it was written."""
+    keeps, per room, and says per batch that it was written: over more rooms than one call of
+    the standalone Redis store takes (``ROOMS_PER_WRITE``), the last call a partial one."""
     store = analytics_store(engine)
-    rooms = [f"many{n}" for n in range(30)]
+    rooms = [f"many{n}" for n in range(2 * ROOMS_PER_WRITE + 7)]
     batches = []
     for n, room in enumerate(rooms):
         b = Batch(room, 20.0)

@@ -1,8 +1,12 @@
 """RedisAnalytics: the host's analytics in Redis, for the Redis engine through its
 ``RedisCore`` (see ``store.py`` for the contract).
 
-A node's write is one script (``lua/analytics_write.lua``) over the room's keys, which share
-its hash tag; the returning-viewer check is one script over the host's own key. Key names::
+A node's write of a room is one atomic step of a script over the room's keys, which share its
+hash tag (``lua/analytics_lib.lua``). On a standalone Redis the rooms with no newcomer go
+``ROOMS_PER_WRITE`` to a call (``analytics_write_rooms.lua``), each room still its own step
+with its own outcome; on a Cluster, and for a room with newcomers, a room is a call
+(``analytics_write.lua``). The returning-viewer check is one script over the host's own key.
+Key names::
 
     {prefix}:{room:<id>}:an:meta      hash  first, last, host
     {prefix}:{room:<id>}:an:users     hash  user -> "<first join>|<profile JSON>"
@@ -23,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from redis.exceptions import ResponseError
 
 from liveroom.features.analytics.store import AnalyticsStore, RoomData, parse_intervals
 from liveroom.features.analytics.tally import Batch
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
 
 PARTS = ("meta", "users", "iv", "open", "nodes", "counts", "marks", "boards")
+#: rooms per ``analytics_write_rooms`` call on a standalone Redis (8 keys each)
+ROOMS_PER_WRITE = 50
 
 
 def _t(t: float) -> str:
@@ -84,14 +91,37 @@ class RedisAnalytics:
     async def write_many(
         self, batches: list[Batch], node: str, keep_s: float
     ) -> list[Exception | None]:
-        calls = [self._write_call(batch, node, {}, keep_s) for batch in batches]
-        replies = await self.core.run_each("analytics_write", calls, package=__package__)
-        return [reply if isinstance(reply, Exception) else None for reply in replies]
+        if self.core.cluster:  # a script reaches one slot: a call a room
+            calls = [self._write_call(batch, node, {}, keep_s) for batch in batches]
+            replies = await self.core.run_each("analytics_write", calls, package=__package__)
+            return [reply if isinstance(reply, Exception) else None for reply in replies]
+        # ``ROOMS_PER_WRITE`` rooms a call (``analytics_write_rooms``): a node's thousands of
+        # quiet rooms are a few calls of a pipeline, not a script run each in Redis
+        calls = []
+        for start in range(0, len(batches), ROOMS_PER_WRITE):
+            keys: list[Any] = []
+            args: list[Any] = [int(keep_s)]
+            for batch in batches[start : start + ROOMS_PER_WRITE]:
+                keys += self._keys(batch.room)
+                args.append(self._body(batch, node, {}))
+            calls.append((keys, args))
+        replies = await self.core.run_each("analytics_write_rooms", calls, package=__package__)
+        out: list[Exception | None] = []
+        for (_, args), reply in zip(calls, replies, strict=True):
+            if isinstance(reply, Exception):  # the call as a whole: each of its rooms
+                out += [reply] * (len(args) - 1)
+            else:
+                out += [None if each == 1 else ResponseError(_s(each)) for each in reply]
+        return out
 
     def _write_call(
         self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]], keep_s: float
     ) -> tuple[list[Any], list[Any]]:
         """The keys and arguments of ``analytics_write`` for one batch."""
+        return self._keys(batch.room), [self._body(batch, node, profiles), int(keep_s)]
+
+    def _body(self, batch: Batch, node: str, profiles: dict[str, tuple[float, bytes]]) -> bytes:
+        """One batch as ``analytics_lib.lua`` reads it."""
         # a part left out is empty (most writes are a quiet room's heartbeat, or a count)
         body: dict[str, Any] = {"now": _t(batch.now), "node": node, "host": batch.host}
         if profiles:
@@ -120,7 +150,7 @@ class RedisAnalytics:
                 for order, pay in batch.paid.items()
                 for x in (order, pay.user, pay.sku, str(pay.units), str(pay.cents), str(pay.hour))
             ]
-        return self._keys(batch.room), [orjson.dumps(body), int(keep_s)]
+        return orjson.dumps(body)
 
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         meta, counts = self._keys(room)[0], self._keys(room)[5]
