@@ -55,6 +55,10 @@ class Pages:
         self.contexts: list[object] = []
         self.dialogs: list[str] = []
         self.errors: list[str] = []
+        #: what the pages' consoles said as errors, and the requests that failed: told when a
+        #: page never gets going (a module script that did not load runs nothing, and raises
+        #: no page error)
+        self.trouble: list[str] = []
 
     def open(
         self, path: str = "/demo/", *, phone: bool = True, scale: int = 1
@@ -70,6 +74,8 @@ class Pages:
         page.set_default_timeout(scaled(8_000))
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._console)
+        page.on("requestfailed", lambda r: self.trouble.append(f"{r.url}: {r.failure}"))
         page.goto(self.base + path)
         return page
 
@@ -78,7 +84,10 @@ class Pages:
         line starts hidden, before the page has even tried to connect, so the page's own
         record of its connection (``data-live`` on the body) is what is waited for."""
         page = self.open("/demo/", scale=scale)
-        playwright_sync.expect(page.locator("body")).to_have_attribute("data-live", "open")
+        try:
+            playwright_sync.expect(page.locator("body")).to_have_attribute("data-live", "open")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nthe pages' troubles so far: {self.trouble}") from exc
         playwright_sync.expect(page.get_by_test_id("status")).to_be_hidden()
         return page
 
@@ -87,6 +96,10 @@ class Pages:
         page = self.open("/demo/host.html", phone=False)
         playwright_sync.expect(page.get_by_test_id("status")).to_have_text("live")
         return page
+
+    def _console(self, message: playwright_sync.ConsoleMessage) -> None:
+        if message.type == "error":
+            self.trouble.append(f"console: {message.text}")
 
     def _dialog(self, dialog: playwright_sync.Dialog) -> None:
         self.dialogs.append(dialog.message)
