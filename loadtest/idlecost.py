@@ -3,7 +3,9 @@
 Opens one whole node (every feature, its loops running: the pulse, the lucky-bag upkeep, the
 analytics writer, the sweeps, the tick) on the chosen engine (Redis at ``--redis-url`` by
 default, under a key prefix of its own that is deleted afterwards), puts ``--viewers``
-stand-in viewers in each of ``--rooms`` rooms, lets ``--warmup`` pulses pass, then measures
+stand-in viewers in each of ``--rooms`` rooms (each counted by analytics as a session's join
+is; the process's collector tuned as a server process's is), lets ``--warmup`` pulses pass
+(the first analytics writes, with the newcomers, among them), then measures
 this process's CPU time over ``--seconds`` of wall time in which nothing happens: no comment,
 no join. What it measures is the per-room upkeep a platform's thousands of quiet rooms cost a
 node; the issue's goal is that it stays small and flat in the number of rooms. With
@@ -25,8 +27,10 @@ from typing import Any
 
 import uvloop
 
-from liveroom.app import Node
+from liveroom.app import Node, tune_gc
 from liveroom.config import Settings
+from liveroom.features.analytics import Analytics
+from liveroom.features.analytics.tally import source_of
 from liveroom.hub import Viewer
 from loadtest.commentcost import CountingOut
 from loadtest.pulsebench import redis_calls
@@ -46,12 +50,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     node = Node(settings)
     await node.open()
+    # as in a server process (``app_from_env``): the collector's thresholds, and what is alive
+    # now frozen
+    tune_gc(settings.gc_levels)
+    analytics = next(f for f in node.features if isinstance(f, Analytics))
     try:
         for i in range(args.rooms):
             room = await node.hub.room(f"room{i}")
             head = await node.engine.head(room.id)
             for v in range(args.viewers):
-                node.hub.join(room, Viewer(CountingOut(), f"u{i}-{v}"), head)
+                user = f"u{i}-{v}"
+                node.hub.join(room, Viewer(CountingOut(), user), head)
+                # counted as a session's join is (``Analytics.joined``): the room's analytics
+                # heartbeat is part of its upkeep
+                analytics.tally.joined(room.id, user, source_of(None), ())
         await asyncio.sleep(args.pulse_s * args.warmup)  # the pulses settle: counts sent once
         engine = node.engine
         calls_before = (await redis_calls(engine))[0] if args.engine == "redis" else 0

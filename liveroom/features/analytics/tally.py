@@ -88,7 +88,7 @@ class Batch:
 class _Room:
     """One room on this node: its local connections per user, and the pending batch."""
 
-    __slots__ = ("conns", "opened", "seen", "pending", "written")
+    __slots__ = ("conns", "opened", "seen", "pending", "written", "touched")
 
     def __init__(self, room: str, now: float) -> None:
         self.conns: dict[str, int] = {}  # user -> connections on this node
@@ -96,6 +96,9 @@ class _Room:
         self.seen: set[str] = set()  # users reported by this node (as newcomers)
         self.pending = Batch(room, now)
         self.written = float("-inf")  # when a batch of the room was last drained to be written
+        #: ``pending`` may hold something: set by every change to it (``Tally._room``,
+        #: ``Tally.left``), cleared by ``drain``; a quiet room's check is this one flag
+        self.touched = False
 
 
 class Tally:
@@ -131,9 +134,12 @@ class Tally:
         return key
 
     def _room(self, room: str) -> _Room:
+        """The room's tally, to change its pending batch: every change goes through here (or
+        through ``left``), which marks the room ``touched``."""
         found = self.rooms.get(room)
         if found is None:
             found = self.rooms[room] = _Room(room, self._now())
+        found.touched = True
         return found
 
     # ------------------------------------------------------------------ audience
@@ -172,6 +178,7 @@ class Tally:
             r.conns[user] = n - 1
             return
         del r.conns[user]
+        r.touched = True
         start = r.opened.pop(user)
         r.pending.closed.append((user, start, max(start, self._now())))
         r.pending.opens.pop(user, None)
@@ -256,15 +263,19 @@ class Tally:
         a node with thousands of quiet rooms does not write each of them every pulse."""
         now = self._now()
         out = []
-        for room, r in list(self.rooms.items()):
+        gone = []
+        for room, r in self.rooms.items():
             batch = r.pending
-            if not batch.empty() or (r.conns and now - r.written >= heartbeat_s):
+            if (r.touched and not batch.empty()) or (r.conns and now - r.written >= heartbeat_s):
                 r.pending = Batch(room, now)
                 batch.now = now
                 r.written = now
                 out.append(batch)
+            r.touched = False
             if not r.conns:
-                del self.rooms[room]
+                gone.append(room)
+        for room in gone:
+            del self.rooms[room]
         return out
 
     def restore(self, batch: Batch) -> None:

@@ -377,14 +377,14 @@ class LuckyBags(Feature):
         (``_fetch_stale``), then each room's count and presence (``_tend``)."""
         rooms = list(self.ctx.hub.rooms)
         try:
-            known = await self._fetch_stale(rooms)
+            known, todo = await self._fetch_stale(rooms)
         except EngineUnavailable:
             return  # the next pulse tries again
         except Exception:
             log.exception("lucky-bag reads of this node's rooms failed")
             return
         now = time.monotonic()
-        for room_id in rooms:
+        for room_id in todo:
             try:
                 # most rooms, most pulses: nothing to report, and no await (no coroutine a room)
                 if self._tend(room_id, known, now):
@@ -394,24 +394,35 @@ class LuckyBags(Feature):
             except Exception:
                 log.exception("lucky-bag upkeep of room %s failed", room_id)
 
-    async def _fetch_stale(self, rooms: list[str]) -> dict[str, Bag | None]:
+    async def _fetch_stale(self, rooms: list[str]) -> tuple[dict[str, Bag | None], list[str]]:
         """The current bag of every room with viewers here: the cached one where it can stand
         in (``_standing``), else (none, too old, or an open bag, whose count moves without
         events) read in one round per ``STALE_BATCH`` rooms instead of one round trip a room,
-        and cached. ``_tend`` then looks each room up here instead of in the cache again."""
+        and cached. ``_tend`` then looks each room up here instead of in the cache again.
+
+        Also the rooms ``_tend`` has anything to do for, in order: not a room whose standing
+        cache says it has no bag, and whose presence here was never reported (most rooms, most
+        pulses), nor a room with no viewers here that shows no count and was never reported."""
         hub_rooms = self.ctx.hub.rooms
+        seen = self._seen
         stale: list[str] = []
         known: dict[str, Bag | None] = {}
+        todo: list[str] = []
         now = time.monotonic()
         for room_id in rooms:
             local = hub_rooms.get(room_id)
             if local is None or local.size == 0:
+                if room_id in seen or room_id in self._counts:
+                    todo.append(room_id)
                 continue
             standing = self._standing(room_id, now)
             if standing is None:
                 stale.append(room_id)
+            elif standing[0] is None and room_id not in seen:
+                continue  # ``_tend`` would find no bag, and no report to withdraw
             else:
                 known[room_id] = standing[0]
+            todo.append(room_id)
         for start in range(0, len(stale), STALE_BATCH):
             batch = stale[start : start + STALE_BATCH]
             versions = [self._version(room_id) for room_id in batch]
@@ -419,7 +430,7 @@ class LuckyBags(Feature):
             for room_id, bag, version in zip(batch, bags, versions, strict=True):
                 self._cache(room_id, bag, version)
                 known[room_id] = bag
-        return known
+        return known, todo
 
     def _tend(self, room_id: str, known: dict[str, Bag | None], now: float) -> bool:
         """One room's upkeep this pulse: its open bag's count to the viewers here. True when
