@@ -42,3 +42,36 @@ def test_a_quiet_room_is_written_once_a_heartbeat_and_a_busy_one_every_pulse() -
     assert "quiet" not in tally.rooms
     now[0] += 5.0
     assert rooms() == ["busy"]
+
+
+def test_every_kind_of_change_is_news_for_the_next_drain() -> None:
+    """A room's pending batch is drained when anything was added since the last drain, by any
+    of the tally's entries (the drain passes over a room nothing touched, by a flag that every
+    change sets), and a batch given back after a failed write is drained again."""
+    now = [1000.0]
+    tally = Tally(lambda: now[0])
+    tally.joined("r1", "u1", "", ())
+    assert [b.room for b in tally.drain(60.0)] == ["r1"]
+    changes = [
+        lambda: tally.commented("r1", "u1"),
+        lambda: tally.liked("r1", "u1", 3),
+        lambda: tally.shared("r1", "u1"),
+        lambda: tally.followed("r1", "u1"),
+        lambda: tally.cards_shown("r1", 4, ["tea"]),
+        lambda: tally.card_clicked("r1", "u1", "tea"),
+        lambda: tally.buy_tried("r1", "u1", "tea"),
+        lambda: tally.order_reserved("r1", "u1", "tea", 1),
+        lambda: tally.order_paid("r1", "u1", "tea", "o1", 1, 100),
+        lambda: tally.group_step("r1", "u1", "formed"),
+        lambda: tally.joined("r1", "u2", "", ()),
+        lambda: tally.left("r1", "u2"),
+    ]
+    for change in changes:
+        now[0] += 1.0
+        assert tally.drain(60.0) == []  # quiet: its heartbeat is not due
+        change()
+        (batch,) = tally.drain(60.0)
+        assert not batch.empty()
+        tally.restore(batch)  # as after a write Redis refused
+        (again,) = tally.drain(60.0)
+        assert not again.empty()

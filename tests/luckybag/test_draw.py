@@ -394,6 +394,38 @@ async def test_a_pulse_reads_every_rooms_bag_in_one_round(bags: LuckyBags) -> No
     assert "late" in counting.many[-1] and counting.one == 0
 
 
+async def test_a_room_with_no_bag_is_passed_over_until_a_bag_event_comes(bags: LuckyBags) -> None:
+    """The per-pulse upkeep passes over a watched room whose cached answer is "no bag" and whose
+    presence was never reported here: no per-room step for it. A bag event relayed for one of
+    them drops its cache, and the next pulse reads it and shows its count."""
+    hub = bags.ctx.hub
+    rooms = [f"q{i}" for i in range(5)]
+    for room_id in rooms:
+        local = LocalRoom(hub, room_id)
+        local.joining.append(Watcher(f"w-{room_id}"))  # type: ignore[arg-type]
+        hub.rooms[room_id] = local
+    await bags.tend_rooms()  # the first pulse reads each room: no bag, cached
+    tended: list[str] = []
+    tend = bags._tend
+
+    def spy(room_id: str, known: dict[str, Bag | None], now: float) -> bool:
+        tended.append(room_id)
+        return tend(room_id, known, now)
+
+    bags._tend = spy  # type: ignore[method-assign]
+    await bags.tend_rooms()
+    assert tended == []
+
+    body = {"prize": "cup", "value_fen": 1, "duration_s": 60, "open": True}
+    bag = await bags.create("q2", body, HOST)
+    await bags.join("q2", bag.id, Identity("u1", "U1", "viewer", ("*",)))
+    bags.relayed("q2", b"bag", b"{}")  # what the room's stream brings every node
+    await bags.tend_rooms()
+    assert tended == ["q2"]
+    shown = hub.rooms["q2"].state.get("bag_count")
+    assert shown is not None and json.loads(shown)["count"] == 1
+
+
 async def test_the_upkeep_reports_presence_and_withdraws_it_when_the_last_viewer_leaves(
     bags: LuckyBags, clock: Clock
 ) -> None:
