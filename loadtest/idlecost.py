@@ -37,7 +37,9 @@ from loadtest.pulsebench import redis_calls
 from loadtest.results import emit
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(args: argparse.Namespace, own_process: bool = False) -> dict[str, Any]:
+    """The measurement. ``own_process``: this process is the bench's own (``main``), so its
+    collector is tuned as a server process's is; a test calling ``run`` leaves its own alone."""
     prefix = "ic" + secrets.token_hex(4)
     settings = Settings(
         secret="idlecost-" + "s" * 32,
@@ -50,9 +52,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     node = Node(settings)
     await node.open()
-    # as in a server process (``app_from_env``): the collector's thresholds, and what is alive
-    # now frozen
-    tune_gc(settings.gc_levels)
+    if own_process:  # as in a server process (``app_from_env``): thresholds, and a freeze
+        tune_gc(settings.gc_levels)
     analytics = next(f for f in node.features if isinstance(f, Analytics))
     try:
         for i in range(args.rooms):
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
     uvloop.install()
-    result = asyncio.run(run(args))
+    result = asyncio.run(run(args, own_process=True))
     emit(result, args.json)
     return 0
 
