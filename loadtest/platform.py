@@ -117,13 +117,13 @@ def redis_calls(url: str) -> int | None:
         client.close()
 
 
-def usage(target: Target) -> dict[int, tuple[float, int]]:
-    """CPU seconds and RSS of each server process, by pid."""
-    out: dict[int, tuple[float, int]] = {}
+def usage(target: Target) -> dict[int, tuple[float, int, float]]:
+    """CPU seconds, RSS and CPU seconds in the kernel of each server process, by pid."""
+    out: dict[int, tuple[float, int, float]] = {}
     for proc in target.processes():
         try:
             times = proc.cpu_times()
-            out[proc.pid] = (times.user + times.system, proc.memory_info().rss)
+            out[proc.pid] = (times.user + times.system, proc.memory_info().rss, times.system)
         except psutil.Error:
             continue
     return out
@@ -262,12 +262,13 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         }
     window = at1 - at0
     nodes = []
-    for pid, (cpu1, rss) in after.items():
-        cpu0 = before.get(pid, (cpu1, 0))[0]
+    for pid, (cpu1, rss, system1) in after.items():
+        cpu0, _, system0 = before.get(pid, (cpu1, 0, system1))
         nodes.append(
             {
                 "pid": pid,
                 "cpu_s": round(cpu1 - cpu0, 2),
+                "system_s": round(system1 - system0, 2),
                 "cpu_share": round((cpu1 - cpu0) / window, 3),
                 "rss_mb": round(rss / 2**20, 1),
                 "rss_idle_mb": round(idle.get(pid, (0, 0))[1] / 2**20, 1),
@@ -275,6 +276,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
             }
         )
     cpu = sum(n["cpu_s"] for n in nodes)
+    system = sum(n["system_s"] for n in nodes)
     rss_added = sum(idle.get(pid, (0, 0))[1] - base.get(pid, (0, 0))[1] for pid in idle)
     summary: dict[str, Any] = {
         "scenario": "platform",
@@ -295,6 +297,9 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         "behind_at_end": sum(d["behind"] for d in drained),
         "server_cpu_s": round(cpu, 2),
         "cpu_us_per_frame": round(cpu / frames * 1e6, 2) if frames else None,
+        # the part of it in the kernel: the fan-out's sends are most of it (compare the hot
+        # room alone's "of it in the kernel")
+        "system_us_per_frame": round(system / frames * 1e6, 2) if frames else None,
         "kb_per_connection": round(rss_added / connections / 1024, 2) if connections else None,
         "nodes": nodes,
         "pulse_ms_idle": idle_pulse,

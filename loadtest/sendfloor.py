@@ -14,7 +14,9 @@ in Python, ``liveroom.sendall``); ``--server websockets`` goes through a
 bare ``websockets`` server and its ``broadcast()``, and ``--server node-ws`` runs
 ``node_floor.js``, a bare Node.js ``ws`` server (``node`` and the ``ws`` package on
 ``NODE_PATH``): the references the performance bar names. ``--netns`` puts the client in a
-network namespace of its own (see ``netns.py``).
+network namespace of its own (see ``netns.py``). ``--idle N`` opens N more connections that
+stay open and are never written to, to see what the number of open sockets does to the cost of
+one write (the platform mix holds 19,000 where the hot room alone holds 5,000).
 
 Loopback or the namespace made here only; every loop is bounded by ``--duration``.
 """
@@ -90,14 +92,15 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
         viewers, rate, duration = opts["viewers"], opts["rate"], opts["duration"]
         payload = b'{"events":[' + b",".join([b'"' + b"x" * 60 + b'"'] * 8) + b"]}"
         payload = payload[: opts["bytes"] - 4].ljust(opts["bytes"] - 4, b" ")
-        conns: list[Any] = []
+        conns: list[Any] = []  # every connection, the idle ones included
+        live: list[Any] = []  # the first ``viewers``: the ones written to
         server: Any
         loop = asyncio.get_running_loop()
         if kind in ("raw", "send", "sendall", "sendall-py"):
             server = await loop.create_server(
                 lambda: _Raw(conns, kind != "raw"), opts["host"], port, backlog=4096
             )
-            send = _raw_sender(conns, ws_text_frame(payload), kind)
+            send = _raw_sender(live, ws_text_frame(payload), kind)
         else:
             from websockets.asyncio.server import broadcast
             from websockets.asyncio.server import serve as ws_serve
@@ -112,14 +115,15 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
             text = payload.decode()
 
             def send() -> int:
-                broadcast(conns, text)
-                return len(conns)
+                broadcast(live, text)
+                return len(live)
 
         out.send(("listening", 0))
         deadline = time.monotonic() + 60
-        while len(conns) < viewers and time.monotonic() < deadline:
+        while len(conns) < viewers + opts["idle"] and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)  # let the handshakes' last bytes settle
+        live[:] = conns[:viewers]
         writes = 0
         before, begin = _cpu(), time.monotonic()
         ticks = int(duration * rate)
@@ -135,6 +139,7 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
                 "done",
                 {
                     "connections": len(conns),
+                    "idle": len(conns) - len(live),
                     "writes": writes,
                     "seconds": round(end - begin, 2),
                     "user_s": round(after[0] - before[0], 3),
@@ -220,11 +225,20 @@ def main() -> None:
     parser.add_argument("--bytes", type=int, default=200, help="payload bytes per frame")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
+        "--idle",
+        type=int,
+        default=0,
+        help="more connections that are held open and never written to: what the number of "
+        "open sockets does to the cost of a write",
+    )
+    parser.add_argument(
         "--netns",
         action="store_true",
         help="the client in a network namespace of its own (as loadtest's --netns; needs root)",
     )
     args = parser.parse_args()
+    if args.idle and args.server == "node-ws":
+        parser.error("--idle is not supported with --server node-ws")
     with ViewerNamespace() if args.netns else contextlib.nullcontext() as namespace:
         result = measure(args, namespace)
     if namespace is not None:  # removed by now: what crossed the pair
@@ -244,10 +258,18 @@ def measure(args: argparse.Namespace, namespace: ViewerNamespace | None) -> dict
         "duration": args.duration,
         "bytes": args.bytes,
         "host": host,
+        "idle": args.idle,
     }
     client = ctx.Process(
         target=read,
-        args=(host, port, args.viewers, args.duration + 70, cli_end, namespace and namespace.path),
+        args=(
+            host,
+            port,
+            args.viewers + args.idle,
+            args.duration + 70,
+            cli_end,
+            namespace and namespace.path,
+        ),
         daemon=True,
     )
     if args.server == "node-ws":

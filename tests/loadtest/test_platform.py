@@ -84,6 +84,7 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
         assert c["delivered"] == c["expected"] > 0, (kind, c)
         assert c["latency_ms"]["max"] > 0
     assert s["cpu_us_per_frame"] > 0 and s["kb_per_connection"] > 0
+    assert 0 < s["system_us_per_frame"] <= s["cpu_us_per_frame"], s
     assert s["pulse_ms_busy"] and s["redis_commands_per_s"] > 0
     # the load generator's own CPU and the machine's idle share over the traffic
     assert len(s["client_cpu_share"]) == s["client_procs"], s

@@ -43,3 +43,10 @@ def test_sendfloor_in_a_namespace_counts_the_same() -> None:
     result = _sendfloor("--server", "send", "--netns")
     assert (result["connections"], result["writes"], result["netns"]) == (50, 500, True)
     assert result["netns_sent_bytes"] >= 500 * 200  # every frame crossed the pair
+
+
+@pytest.mark.parametrize("server", ["sendall", "websockets"])
+def test_idle_connections_are_held_and_never_written(server: str) -> None:
+    """--idle 30: 80 connections held, and still only the 50 viewers' 500 writes."""
+    result = _sendfloor("--server", server, "--idle", "30")
+    assert (result["connections"], result["idle"], result["writes"]) == (80, 30, 500)
