@@ -263,7 +263,12 @@ async def op_drain(w: Worker, head: int, timeout: float) -> dict[str, Any]:
 
     await w.until(level, deadline)
     behind = [v for v in w.viewers if v.live and v.last < head]
-    return {"behind": len(behind), "missing": sum(head - v.last for v in behind)}
+    # the newest offset a reply named, replies that came back during the drain included
+    return {
+        "behind": len(behind),
+        "missing": sum(head - v.last for v in behind),
+        "max_offset": t.max_offset,
+    }
 
 
 async def op_report(w: Worker, head: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ async def run(r: Run) -> dict[str, Any]:
     drained = await r.drain(head)
     end = r.usage()
     overruns = await r.target.metric("liveroom_tick_overruns")
+    head = drained["head"]
     merged = await r.report(head)
     return results.summarize(
         "fanout",

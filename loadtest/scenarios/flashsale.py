@@ -85,7 +85,7 @@ async def run(r: Run) -> dict[str, Any]:
         r.target.feed.release()
     feed = await feed_report(r, audit, started)
     head = await r.sentinel(0.5)
-    await r.drain(head)
+    head = (await r.drain(head))["head"]
     merged = await r.report(head)
     merged["latency"] = merged["reply_latency"]
 

@@ -87,7 +87,7 @@ async def run(r: Run) -> dict[str, Any]:
         duration + 5,
     )
     head = await r.sentinel(0.2)
-    await r.drain(head)
+    head = (await r.drain(head))["head"]
     proof = await r.target.http("GET", f"/api/rooms/{r.room}/bags/{bag}/proof")
     won = await _wins(r, len(proof.get("result") or []))
     opened = await r.pool.all("seen", 10, kind="bag", count=0, timeout=0.0)

@@ -28,6 +28,7 @@ async def run(r: Run) -> dict[str, Any]:
     )
     drained = await r.drain(head)
     end = r.usage()
+    head = drained["head"]
     merged = await r.report(head)
     growth = None
     if end is not None and r.idle is not None:
