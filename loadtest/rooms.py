@@ -173,7 +173,9 @@ async def op_rooms_traffic(
 
 
 async def op_rooms_drain(w: Worker, heads: dict[str, int], timeout: float) -> dict[str, Any]:
-    """Wait until every open viewer holds its room's head; say how many never got there."""
+    """Wait until every open viewer holds its room's head, and every reply still owed is in;
+    say how many viewers never got there, and the heads the replies named by now (a reply
+    read here may name a comment past the head ``heads`` holds for its room)."""
     state = _rooms(w)
     deadline = time.monotonic() + timeout
 
@@ -185,9 +187,16 @@ async def op_rooms_drain(w: Worker, heads: dict[str, int], timeout: float) -> di
             if v.live and v.last < heads.get(room, 0)
         ]
 
-    await w.until(lambda: not behind(), deadline, step=0.1)
+    def owed() -> bool:
+        return any(t.pending for t in state.tallies.values())
+
+    await w.until(lambda: not behind() and not owed(), deadline, step=0.1)
     late = behind()
-    return {"behind": len(late), "missing": sum(head - v.last for v, head in late)}
+    return {
+        "behind": len(late),
+        "missing": sum(head - v.last for v, head in late),
+        "heads": state.heads,
+    }
 
 
 async def op_rooms_report(w: Worker, heads: dict[str, int]) -> dict[str, Any]:
