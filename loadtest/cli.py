@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-timeout",
         type=float,
         default=15.0,
-        help="seconds to wait for the last events after traffic stops",
+        help="seconds to wait for the last events and replies after traffic stops; a drain "
+        "whose replies name a later comment is followed by another, at most 3 in all",
     )
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="FILE", help="write the summary as JSON")

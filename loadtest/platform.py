@@ -227,21 +227,22 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
     for answer in answers:
         for room, head in answer["heads"].items():
             heads[room] = max(heads.get(room, 0), head)
-    for _ in range(3):  # a later drain waits for no reply: the first got them all
+    for last in (False, False, True):  # at most 3 drains; the heads move only between
         drained = await pool.all(
             "rooms_drain", opts.drain_timeout + 10, heads=heads, timeout=opts.drain_timeout
         )
         # a reply that came back during the drain (a node still working through its queue
         # when the traffic phase stopped waiting): its comment is past its room's head, and
         # the viewers are drained to it as well, so that ``expected`` counts it
-        moved = False
-        for answer in drained:
-            for room, head in answer["heads"].items():
-                if head > heads.get(room, 0):
-                    heads[room] = head
-                    moved = True
-        if not moved:
+        later = {
+            room: head
+            for answer in drained
+            for room, head in answer["heads"].items()
+            if head > heads.get(room, 0)
+        }
+        if not later or last:
             break
+        heads.update(later)
     reports = await pool.all("rooms_report", 60, heads=heads)
     await pool.all("rooms_close", 30)
 

@@ -187,8 +187,8 @@ async def op_rooms_drain(w: Worker, heads: dict[str, int], timeout: float) -> di
             if v.live and v.last < heads.get(room, 0)
         ]
 
-    def owed() -> bool:
-        return any(t.pending for t in state.tallies.values())
+    def owed() -> bool:  # a reply that can still come: to a live viewer's connection
+        return any(v.live and v.inflight for viewers in state.viewers.values() for v in viewers)
 
     await w.until(lambda: not behind() and not owed(), deadline, step=0.1)
     late = behind()

@@ -60,8 +60,9 @@ def _cpu() -> tuple[float, float]:
 
 
 class _Raw(asyncio.Protocol):
-    def __init__(self, conns: list[Any], sockets: bool) -> None:
+    def __init__(self, conns: list[Any], live: list[Any], sockets: bool) -> None:
         self.conns = conns
+        self.live = live
         self.sockets = sockets
         self.transport: Any = None
 
@@ -77,12 +78,14 @@ class _Raw(asyncio.Protocol):
         pass
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport in self.conns:
-            self.conns.remove(self.transport)
+        for held in (self.conns, self.live):
+            if self.transport in held:
+                held.remove(self.transport)
 
 
 def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
-    """The server process: accept ``viewers`` connections, then write to all at ``rate``."""
+    """The server process: accept ``viewers`` connections (and ``idle`` more), then write to
+    the first ``viewers`` at ``rate``."""
     import uvloop
 
     _raise_fd_limit()
@@ -98,7 +101,7 @@ def serve(port: int, kind: str, opts: dict[str, Any], out: Any) -> None:
         loop = asyncio.get_running_loop()
         if kind in ("raw", "send", "sendall", "sendall-py"):
             server = await loop.create_server(
-                lambda: _Raw(conns, kind != "raw"), opts["host"], port, backlog=4096
+                lambda: _Raw(conns, live, kind != "raw"), opts["host"], port, backlog=4096
             )
             send = _raw_sender(live, ws_text_frame(payload), kind)
         else:
@@ -237,6 +240,8 @@ def main() -> None:
         help="the client in a network namespace of its own (as loadtest's --netns; needs root)",
     )
     args = parser.parse_args()
+    if args.idle < 0:
+        parser.error("--idle must be 0 or more")
     if args.idle and args.server == "node-ws":
         parser.error("--idle is not supported with --server node-ws")
     with ViewerNamespace() if args.netns else contextlib.nullcontext() as namespace:

@@ -254,7 +254,8 @@ async def _reopen(w: Worker, viewer: SimViewer) -> None:
 
 
 async def op_drain(w: Worker, head: int, timeout: float) -> dict[str, Any]:
-    """Wait until every open viewer holds offset ``head``; say how many never got there."""
+    """Wait until every open viewer holds offset ``head`` and every reply owed is in; say how
+    many viewers never got there, and the newest offset a reply named (``max_offset``)."""
     deadline = time.monotonic() + timeout
     t = w.tally
 

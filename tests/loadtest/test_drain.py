@@ -49,3 +49,12 @@ def test_no_late_reply_drains_once() -> None:
     workers = Workers([[150, 168]])
     assert _drain(workers, 168)["head"] == 168
     assert workers.heads == [168]
+
+
+def test_the_head_returned_is_one_the_viewers_were_drained_to() -> None:
+    """Replies keep naming later comments: 3 drains at most, and the head returned is the
+    third drain's, not the newer one its replies named after it."""
+    workers = Workers([[170], [175], [180]])
+    drained = _drain(workers, 168)
+    assert workers.heads == [168, 170, 175]
+    assert drained["head"] == 175
