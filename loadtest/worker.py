@@ -259,8 +259,8 @@ async def op_drain(w: Worker, head: int, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     t = w.tally
 
-    def level() -> bool:
-        return all(v.last >= head or not v.live for v in w.viewers) and not t.pending
+    def level() -> bool:  # and no reply a live viewer can still get is owed
+        return all((v.last >= head and not v.inflight) or not v.live for v in w.viewers)
 
     await w.until(level, deadline)
     behind = [v for v in w.viewers if v.live and v.last < head]
