@@ -311,9 +311,8 @@ class Hub:
         finally:
             metrics.PULSE_SECONDS.set(time.monotonic() - started)
         for room, pulse in zip(rooms, pulses, strict=True):
-            stats = (pulse.online, pulse.peak, pulse.likes)
-            if stats != room.stats:
-                room.stats = stats
+            if pulse != room.stats:  # (online, peak, likes): a Pulse is that tuple
+                room.stats = pulse
                 room.add_state(
                     "stats",
                     event("stats", online=pulse.online, peak=pulse.peak, likes=pulse.likes),

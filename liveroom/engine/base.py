@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from liveroom.engine.coupons import MemoryCoupons
@@ -139,8 +139,10 @@ class RoomState:
     epoch: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Pulse:
+class Pulse(NamedTuple):
+    """A room's totals after a pulse. A tuple, not a dataclass: a node makes one per room per
+    pulse, thousands a second, and the hub keeps it as the room's last ``stats`` as it is."""
+
     online: int
     peak: int
     likes: int

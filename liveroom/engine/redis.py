@@ -503,12 +503,14 @@ class RedisEngine:
                     keys += (k.nodes, k.online, k.counters)
                     args += (online, likes)
                 calls.append((keys, args))
-            replies = []
+            pulses: list[Pulse] = []
             for flat in await self.core.run_many("pulse_rooms", calls):
                 if isinstance(flat, BaseException):
                     raise flat
-                replies += (flat[i : i + 3] for i in range(0, len(flat), 3))
-        pulses: list[Pulse] = []
+                # integer replies: ints already (the cluster's path below converts each)
+                pulses += map(Pulse._make, zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
+            return pulses
+        pulses = []
         for reply in replies:
             if isinstance(reply, BaseException):
                 raise reply
