@@ -492,30 +492,28 @@ class RedisEngine:
             for room, online, likes in reports:
                 k = self.keys(room)
                 calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
-            replies = await self.core.run_many("pulse", calls)
-        else:
-            calls = []
-            for start in range(0, len(reports), PULSE_ROOMS):
-                keys: list[Any] = []
-                args: list[Any] = [node, now, ttl]
-                for room, online, likes in reports[start : start + PULSE_ROOMS]:
-                    k = self.keys(room)
-                    keys += (k.nodes, k.online, k.counters)
-                    args += (online, likes)
-                calls.append((keys, args))
             pulses: list[Pulse] = []
-            for flat in await self.core.run_many("pulse_rooms", calls):
-                if isinstance(flat, BaseException):
-                    raise flat
-                # integer replies: ints already (the cluster's path below converts each)
-                pulses += map(Pulse._make, zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
+            for reply in await self.core.run_many("pulse", calls):
+                if isinstance(reply, BaseException):
+                    raise reply
+                total, peak, like_total = reply
+                pulses.append(Pulse(int(total), int(peak), int(like_total)))
             return pulses
+        calls = []
+        for start in range(0, len(reports), PULSE_ROOMS):
+            keys: list[Any] = []
+            args: list[Any] = [node, now, ttl]
+            for room, online, likes in reports[start : start + PULSE_ROOMS]:
+                k = self.keys(room)
+                keys += (k.nodes, k.online, k.counters)
+                args += (online, likes)
+            calls.append((keys, args))
         pulses = []
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                raise reply
-            total, peak, like_total = reply
-            pulses.append(Pulse(int(total), int(peak), int(like_total)))
+        for flat in await self.core.run_many("pulse_rooms", calls):
+            if isinstance(flat, BaseException):
+                raise flat
+            # integer replies (Lua numbers): ints already, three a room
+            pulses += map(Pulse._make, zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
         return pulses
 
     async def leave(self, room: str, node: str) -> None:
