@@ -188,6 +188,7 @@ class RedisEngine:
                 await self._pubsub.aclose()
         if self._shards is not None:
             await self._shards.close()
+        await self.scripts.aclose()
         if self._own_client:
             with contextlib.suppress(Exception):
                 await self.client.aclose()

@@ -2,11 +2,11 @@
 
 On a standalone Redis the calls of one turn of the event loop go out together: every script
 call made while the loop runs its ready callbacks joins one queue, and the next turn sends the
-queue as one non-transactional pipeline of EVALSHAs (``pipeline``: written and read on a pooled
-connection without redis-py's ``Pipeline``; a call alone in its turn is a pipeline of one).
-A comment costs the pool, packing, send and timeout work once per turn instead of once per
-call; the node's pulse of 2,000 rooms is four pipelines. Each caller still gets its own reply,
-or its own error.
+queue as one non-transactional pipeline of EVALSHAs, on the node's own connection for them
+(``lane.py``; ``pipeline`` on a pooled connection where the lane cannot go: TLS, a credential
+provider), without redis-py's ``Pipeline``; a call alone in its turn is a pipeline of one.
+The calls of a turn share the packing and the write; the node's pulse of 2,000 rooms is four
+pipelines. Each caller still gets its own reply, or its own error.
 
 A call whose connection was lost (or timed out) may or may not have run. redis-py would send
 it again as it was (``redis_retry.py``); here it is sent again only as its script's header
@@ -36,6 +36,7 @@ from redis.exceptions import ClusterDownError, NoScriptError, ResponseError, Slo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from liveroom.engine.lane import Lane
 from liveroom.engine.redis_retry import adopt, once, send_once
 
 #: script calls in one pipeline at most; a longer queue goes as several, one after another
@@ -163,6 +164,13 @@ class Scripts:
         self._queue: list[tuple[Script, list[Any], list[Any], asyncio.Future[Any]]] = []
         #: pipelines on their way (held here: the loop keeps only weak references to tasks)
         self._sending: set[asyncio.Task[None]] = set()
+        #: the pipelines' own connection (``lane.py``); None: each takes a pooled one
+        self._lane = Lane.of(getattr(client, "connection_pool", None)) if pipelined else None
+
+    async def aclose(self) -> None:
+        """Close the pipelines' own connection (the engine's close)."""
+        if self._lane is not None:
+            await self._lane.aclose()
 
     def get(self, name: str, package: str = CORE) -> Script:
         script = self._scripts.get((package, name))
@@ -340,6 +348,8 @@ class Scripts:
                 ("EVALSHA", form.sha, len(keys), *keys, *args)
                 for (form, args), (_, keys, _, _) in zip(wire, calls, strict=True)
             ]
+        if self._lane is not None:
+            return await self._lane.pipeline(commands)
         return await pipeline(self._client.connection_pool, commands)
 
 

@@ -1,0 +1,285 @@
+"""One connection for a node's script pipelines, its replies handed to the callers in order.
+
+Each script pipeline (``scripts.py``) used to take a connection from redis-py's pool and give
+it back: the pool's lock and timeout, its health check, its observability hooks and the
+release's event dispatch, once a pipeline, and a coroutine step for each reply read. With a
+pipeline a comment, that was a quarter of the pipelines' CPU in the platform mix
+(BENCHMARKS.md, "Session 36"). A ``Lane`` is one long-lived connection of its own instead. A
+pipeline is written at once; its replies are the next ones Redis sends on the connection (Redis
+answers a connection's commands in the order they came), parsed by hiredis as the bytes arrive,
+in the protocol's ``data_received``: no task and no await a reply.
+
+The lane speaks what the pool's connections speak (RESP2 or RESP3, the same database, password
+and client name) and fails as redis-py fails, so to ``Scripts`` the two are alike:
+
+- a command Redis refused is its ``ResponseError`` (``NoScriptError``, ...) in its place;
+- a lost connection fails every pipeline waiting on it with redis-py's ``ConnectionError``:
+  each may have run, or not, and ``Scripts`` decides what is sent again. The next pipeline
+  connects again;
+- no reply within the socket timeout, counted from the oldest pipeline still waiting, closes
+  the connection and fails every pipeline on it with redis-py's ``TimeoutError``: a reply that
+  came after that would answer the wrong caller.
+
+A caller cancelled while it waits leaves its pipeline on the lane: its replies are read and
+dropped, never handed to the next caller. Connections the lane does not make itself (TLS, a
+credential provider, replies decoded to text) stay on the pool (``Lane.of``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import socket
+from collections import deque
+from typing import Any, cast
+
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+#: what hiredis's ``gets`` answers while a reply is incomplete (RESP3's false is ``False``)
+_MORE = object()
+#: a RESP3 push message (none is asked for; skipped should Redis send one); hiredis >= 3.2
+_PUSH: Any = getattr(hiredis, "PushNotification", ())
+
+
+class _Waiting:
+    """One pipeline on the lane: how many replies it is owed, those read so far, its caller's
+    future, and when (on the loop's clock) its replies are overdue."""
+
+    __slots__ = ("count", "deadline", "future", "replies")
+
+    def __init__(self, count: int, future: asyncio.Future[list[Any]], deadline: float) -> None:
+        self.count = count
+        self.replies: list[Any] = []
+        self.future = future
+        self.deadline = deadline
+
+
+class LaneProtocol(asyncio.Protocol):
+    """The lane's connection: writes pipelines, matches replies to them in order."""
+
+    def __init__(self, timeout: float | None, where: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._reader = hiredis.Reader(
+            protocolError=InvalidResponse,
+            replyError=BaseParser.parse_error,
+            notEnoughData=_MORE,
+        )
+        self._waiting: deque[_Waiting] = deque()
+        self._transport: asyncio.Transport | None = None
+        self._timeout = timeout or None
+        self._where = where
+        self._watch: asyncio.TimerHandle | None = None
+        #: why the connection is no longer usable (None while it is)
+        self.lost: Exception | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, chunks: list[bytes | memoryview], count: int) -> asyncio.Future[list[Any]]:
+        """Write one pipeline's packed commands; the future of its ``count`` replies."""
+        transport = self._transport
+        if self.lost is not None or transport is None or transport.is_closing():
+            raise RedisConnectionError(str(self.lost or f"Connection to {self._where} closed"))
+        transport.writelines(chunks)
+        future: asyncio.Future[list[Any]] = self._loop.create_future()
+        deadline = self._loop.time() + self._timeout if self._timeout else 0.0
+        self._waiting.append(_Waiting(count, future, deadline))
+        if self._timeout and self._watch is None:
+            self._watch = self._loop.call_at(deadline, self._check)
+        return future
+
+    def data_received(self, data: bytes) -> None:
+        if self.lost is not None:
+            return
+        reader = self._reader
+        reader.feed(data)
+        waiting = self._waiting
+        try:
+            reply = reader.gets()
+        except InvalidResponse as exc:
+            self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
+            return
+        while reply is not _MORE:
+            if isinstance(reply, _PUSH):
+                pass
+            elif not waiting:
+                self.fail(RedisConnectionError(f"A reply from {self._where} no call waited for"))
+                return
+            else:
+                head = waiting[0]
+                head.replies.append(reply)
+                if len(head.replies) == head.count:
+                    waiting.popleft()
+                    if not head.future.done():  # else its caller was cancelled: dropped
+                        head.future.set_result(head.replies)
+            try:
+                reply = reader.gets()
+            except InvalidResponse as exc:
+                self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self.fail(RedisConnectionError(f"Connection closed by {self._where}."))
+        else:
+            self.fail(RedisConnectionError(f"Error while reading from {self._where}: {exc}"))
+
+    def fail(self, error: Exception) -> None:
+        """Close the connection; every pipeline still waiting gets ``error``."""
+        if self.lost is None:
+            self.lost = error
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if self._transport is not None:
+            self._transport.close()
+        waiting = self._waiting
+        while waiting:
+            future = waiting.popleft().future
+            if not future.done():
+                future.set_exception(error)
+
+    def _check(self) -> None:
+        """The oldest pipeline's replies are due: overdue fails the lane, else look again
+        when the (new) oldest one's are."""
+        self._watch = None
+        if not self._waiting:
+            return
+        deadline = self._waiting[0].deadline
+        if self._loop.time() >= deadline:
+            self.fail(RedisTimeoutError(f"Timeout reading from {self._where}"))
+        else:
+            self._watch = self._loop.call_at(deadline, self._check)
+
+
+class Lane:
+    """The script pipelines' own connection to the pool's Redis (``pipeline``). Connects on
+    first use and again after a loss; ``aclose`` at the engine's close."""
+
+    def __init__(self, packer: Any) -> None:
+        #: a connection object of the pool's class, never connected: it packs the commands
+        #: (the same bytes as a pooled connection) and holds where and how to connect
+        self._packer = packer
+        self._where = (
+            packer.path
+            if isinstance(packer, UnixDomainSocketConnection)
+            else f"{packer.host}:{packer.port}"
+        )
+        self._protocol: LaneProtocol | None = None
+        self._connecting: asyncio.Task[LaneProtocol] | None = None
+        self._closed = False
+
+    @classmethod
+    def of(cls, pool: Any) -> Lane | None:
+        """A lane to the Redis of ``pool`` (redis-py's asyncio pool), or None where its
+        connections are not plain TCP or a Unix socket with a password at most."""
+        kind = getattr(pool, "connection_class", None)
+        if kind is None or issubclass(kind, SSLConnection):
+            return None
+        if not issubclass(kind, (Connection, UnixDomainSocketConnection)):
+            return None
+        packer = kind(**pool.connection_kwargs)
+        if packer.credential_provider is not None or packer.encoder.decode_responses:
+            return None
+        if str(packer.protocol) not in ("2", "3"):
+            return None
+        return cls(packer)
+
+    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """``commands`` written at once, their replies in order: as ``scripts.pipeline``."""
+        chunks = self._packer.pack_commands(commands)
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None:
+            protocol = await self._connect()
+        return await protocol.send(chunks, len(commands))
+
+    async def aclose(self) -> None:
+        """Close the connection; a pipeline still waiting fails as on a lost connection."""
+        self._closed = True
+        if self._protocol is not None:
+            self._protocol.fail(RedisConnectionError(f"Connection to {self._where} closed"))
+
+    async def _connect(self) -> LaneProtocol:
+        """The connection, made once for every caller that waits for it."""
+        if self._closed:
+            raise RedisConnectionError(f"Connection to {self._where} closed")
+        task = self._connecting
+        if task is None:
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._open(), context=contextvars.Context())
+            self._connecting = task
+            task.add_done_callback(self._connected)
+        return await asyncio.shield(task)
+
+    def _connected(self, task: asyncio.Task[LaneProtocol]) -> None:
+        self._connecting = None
+        if not task.cancelled():
+            task.exception()  # read, so that a failure nobody waited for is not logged
+
+    async def _open(self) -> LaneProtocol:
+        packer = self._packer
+        loop = asyncio.get_running_loop()
+        timeout = packer.socket_timeout
+
+        def made() -> LaneProtocol:
+            return LaneProtocol(timeout, self._where)
+
+        try:
+            async with asyncio.timeout(packer.socket_connect_timeout or None):
+                if isinstance(packer, UnixDomainSocketConnection):
+                    transport, protocol = await loop.create_unix_connection(made, packer.path)
+                else:
+                    transport, protocol = await loop.create_connection(
+                        made, packer.host, packer.port
+                    )
+        except TimeoutError:  # before OSError: the builtin TimeoutError is one
+            raise RedisTimeoutError(f"Timeout connecting to {self._where}") from None
+        except OSError as exc:
+            raise RedisConnectionError(f"Error connecting to {self._where}: {exc}") from exc
+        try:
+            sock = transport.get_extra_info("socket")
+            if packer.socket_keepalive and sock is not None and sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                for option, value in (packer.socket_keepalive_options or {}).items():
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            await self._handshake(protocol)
+        except BaseException:
+            transport.close()
+            raise
+        if self._closed:
+            transport.close()
+            raise RedisConnectionError(f"Connection to {self._where} closed")
+        self._protocol = protocol
+        return protocol
+
+    async def _handshake(self, protocol: LaneProtocol) -> None:
+        """What redis-py sends on a new connection of the pool: the protocol (with the
+        password), the client name, the database."""
+        packer = self._packer
+        commands: list[tuple[Any, ...]] = []
+        if str(packer.protocol) == "3":
+            hello: tuple[Any, ...] = ("HELLO", 3)
+            if packer.password:
+                hello += ("AUTH", packer.username or "default", packer.password)
+            commands.append(hello)
+        elif packer.password:
+            if packer.username:
+                commands.append(("AUTH", packer.username, packer.password))
+            else:
+                commands.append(("AUTH", packer.password))
+        if packer.client_name:
+            commands.append(("CLIENT", "SETNAME", packer.client_name))
+        if packer.db:
+            commands.append(("SELECT", packer.db))
+        if not commands:
+            return
+        for reply in await protocol.send(packer.pack_commands(commands), len(commands)):
+            if isinstance(reply, RedisConnectionError):  # AuthenticationError is one
+                raise reply
+            if isinstance(reply, Exception):
+                raise RedisConnectionError(f"{self._where} refused a new connection: {reply}")
