@@ -12,7 +12,9 @@ in the protocol's ``data_received``: no task and no await a reply.
 The lane speaks what the pool's connections speak (RESP2 or RESP3, the same database, password
 and client name) and fails as redis-py fails, so to ``Scripts`` the two are alike:
 
-- a command Redis refused is its ``ResponseError`` (``NoScriptError``, ...) in its place;
+- a command Redis refused is its ``ResponseError`` (``NoScriptError``, ...) in its place, except
+  the refusals redis-py raises as a lost connection (``LOADING``, ``NOAUTH``, too many
+  clients): those fail the lane as a lost connection does;
 - a lost connection fails every pipeline waiting on it with redis-py's ``ConnectionError``:
   each may have run, or not, and ``Scripts`` decides what is sent again. The next pipeline
   connects again;
@@ -21,8 +23,16 @@ and client name) and fails as redis-py fails, so to ``Scripts`` the two are alik
   came after that would answer the wrong caller.
 
 A caller cancelled while it waits leaves its pipeline on the lane: its replies are read and
-dropped, never handed to the next caller. Connections the lane does not make itself (TLS, a
-credential provider, replies decoded to text) stay on the pool (``Lane.of``).
+dropped, never handed to the next caller. While the connection's write buffer is over its
+high-water mark (Redis reads slower than the node writes), a pipeline waits for it to drain
+before it waits for its replies. Without a socket timeout there is no deadline, as with
+redis-py's own connections.
+
+The lane makes only what redis-py's plain TCP and Unix-socket connections make (``Lane.of``):
+TLS, Sentinel-managed and other connection classes, a credential provider, a connect callback
+and replies decoded to text stay on the pool. It does not send redis-py's ``CLIENT SETINFO``
+(a label in ``CLIENT LIST``), nor fall back from ``AUTH user pass`` to ``AUTH pass`` for a
+Redis older than 6.
 """
 
 from __future__ import annotations
@@ -35,10 +45,12 @@ from typing import Any, cast
 
 import hiredis
 from redis._parsers.base import BaseParser
-from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from liveroom.engine.packing import FastPacking
 
 #: what hiredis's ``gets`` answers while a reply is incomplete (RESP3's false is ``False``)
 _MORE = object()
@@ -74,6 +86,8 @@ class LaneProtocol(asyncio.Protocol):
         self._timeout = timeout or None
         self._where = where
         self._watch: asyncio.TimerHandle | None = None
+        #: set while the transport's write buffer is over its high-water mark
+        self._drained: asyncio.Future[None] | None = None
         #: why the connection is no longer usable (None while it is)
         self.lost: Exception | None = None
 
@@ -93,6 +107,21 @@ class LaneProtocol(asyncio.Protocol):
             self._watch = self._loop.call_at(deadline, self._check)
         return future
 
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    async def drained(self) -> None:
+        """Return once the write buffer is under its high-water mark (or the connection is
+        lost: the pipeline's own future then says so)."""
+        if self._drained is not None:
+            await asyncio.shield(self._drained)
+
     def data_received(self, data: bytes) -> None:
         if self.lost is not None:
             return
@@ -107,6 +136,9 @@ class LaneProtocol(asyncio.Protocol):
         while reply is not _MORE:
             if isinstance(reply, _PUSH):
                 pass
+            elif isinstance(reply, RedisConnectionError):  # redis-py raises these: lost
+                self.fail(reply)
+                return
             elif not waiting:
                 self.fail(RedisConnectionError(f"A reply from {self._where} no call waited for"))
                 return
@@ -138,6 +170,7 @@ class LaneProtocol(asyncio.Protocol):
             self._watch = None
         if self._transport is not None:
             self._transport.close()
+        self.resume_writing()
         waiting = self._waiting
         while waiting:
             future = waiting.popleft().future
@@ -177,14 +210,18 @@ class Lane:
     @classmethod
     def of(cls, pool: Any) -> Lane | None:
         """A lane to the Redis of ``pool`` (redis-py's asyncio pool), or None where its
-        connections are not plain TCP or a Unix socket with a password at most."""
+        connections are not redis-py's plain TCP or Unix-socket ones (or ``fast_packing``'s
+        of them), connecting as the class itself does."""
         kind = getattr(pool, "connection_class", None)
-        if kind is None or issubclass(kind, SSLConnection):
+        if kind is None:
             return None
-        if not issubclass(kind, (Connection, UnixDomainSocketConnection)):
-            return None
+        plain = kind.__bases__[1] if FastPacking in kind.__bases__ else kind
+        if plain not in (Connection, UnixDomainSocketConnection):
+            return None  # TLS, Sentinel, or a class of its own: it may connect its own way
         packer = kind(**pool.connection_kwargs)
         if packer.credential_provider is not None or packer.encoder.decode_responses:
+            return None
+        if getattr(packer, "redis_connect_func", None) is not None:
             return None
         if str(packer.protocol) not in ("2", "3"):
             return None
@@ -192,15 +229,26 @@ class Lane:
 
     async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """``commands`` written at once, their replies in order: as ``scripts.pipeline``."""
+        if not commands:
+            return []
         chunks = self._packer.pack_commands(commands)
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()
-        return await protocol.send(chunks, len(commands))
+        replies = protocol.send(chunks, len(commands))
+        try:
+            await protocol.drained()
+        except BaseException:
+            replies.cancel()  # its replies are dropped when they come, as for any cancel
+            raise
+        return await replies
 
     async def aclose(self) -> None:
-        """Close the connection; a pipeline still waiting fails as on a lost connection."""
+        """Close the connection; a pipeline still waiting fails as on a lost connection, and
+        so does one waiting for the connection to be made."""
         self._closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._protocol is not None:
             self._protocol.fail(RedisConnectionError(f"Connection to {self._where} closed"))
 
@@ -214,7 +262,12 @@ class Lane:
             task = loop.create_task(self._open(), context=contextvars.Context())
             self._connecting = task
             task.add_done_callback(self._connected)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled() and self._closed:  # ``aclose`` meanwhile, not our caller's cancel
+                raise RedisConnectionError(f"Connection to {self._where} closed") from None
+            raise
 
     def _connected(self, task: asyncio.Task[LaneProtocol]) -> None:
         self._connecting = None
@@ -243,10 +296,14 @@ class Lane:
             raise RedisConnectionError(f"Error connecting to {self._where}: {exc}") from exc
         try:
             sock = transport.get_extra_info("socket")
-            if packer.socket_keepalive and sock is not None and sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                for option, value in (packer.socket_keepalive_options or {}).items():
-                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            # the TCP class's options (a Unix socket's class has none)
+            if getattr(packer, "socket_keepalive", False) and sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                    for option, value in (packer.socket_keepalive_options or {}).items():
+                        sock.setsockopt(socket.IPPROTO_TCP, option, value)
+                except OSError as exc:
+                    raise RedisConnectionError(f"Error connecting to {self._where}: {exc}") from exc
             await self._handshake(protocol)
         except BaseException:
             transport.close()

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from unittest.mock import ANY
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from liveroom.engine.lane import Lane
+from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis import RedisEngine
 from tests.conftest import make_settings
 from tests.engine.test_script_pipeline import BODY, blocked_in_blpop, offset
+from tests.processes import free_port
 from tests.redis_servers import RedisProcess
 
 
@@ -63,7 +67,8 @@ async def test_replies_in_order_with_a_refusal_in_its_place(
                 ("EVALSHA", "0" * 40, 0),
                 ("GET", f"{prefix}:none"),
                 ("INCR", key),
-                ("EVAL", "return {1, 'a', false}", 0),
+                ("EVAL", "redis.setresp(3); return false", 0),
+                ("ECHO", "after"),
             ]
         )
     finally:
@@ -72,8 +77,9 @@ async def test_replies_in_order_with_a_refusal_in_its_place(
     assert isinstance(replies[1], ResponseError) and "WRONGTYPE" in str(replies[1])
     assert isinstance(replies[2], NoScriptError)
     assert replies[3:5] == [None, 4]
-    assert replies[5][:2] == [1, b"a"]  # a Lua false: nil on RESP2, false on RESP3
-    assert replies[5][2:] in ([None], [False], [])
+    # a reply of false (RESP3) is a reply, not "nothing yet": the next one follows it
+    assert replies[5:] == [False if protocol == 3 else 0, b"after"]
+    assert protocol == 2 or replies[5] is False
 
 
 async def test_pipelines_made_at_once_each_get_their_own_replies(lane: Lane) -> None:
@@ -131,6 +137,23 @@ async def test_a_killed_connection_fails_its_pipelines_and_the_next_connects_aga
     async with asyncio.timeout(5):
         assert await lane.pipeline([("PING",)]) == [b"PONG"]
         assert await clients_named(admin, name) == []  # a new connection, without that name
+
+
+async def test_a_later_pipeline_gets_its_own_full_timeout(
+    redis_url: str, admin: aioredis.Redis, prefix: str
+) -> None:
+    """The watchdog armed for a pipeline that was answered in time looks again at the next one
+    waiting: that one fails at its own deadline, not at the first one's."""
+    made = lane_of(redis_url, socket_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    try:
+        assert await made.pipeline([("ECHO", "quick")]) == [b"quick"]  # arms the watchdog
+        sent = loop.time()
+        with pytest.raises(RedisTimeoutError):
+            await made.pipeline([("BLPOP", f"{prefix}:none", 5)])
+        assert loop.time() - sent >= 0.3
+    finally:
+        await made.aclose()
 
 
 async def test_replies_past_the_socket_timeout_fail_and_close_the_connection(
@@ -194,6 +217,73 @@ async def test_a_new_connection_takes_the_password_database_and_name(
         await wrong.aclose()
 
 
+async def test_a_refusal_redis_py_raises_as_lost_fails_the_lane(
+    private_redis: list[RedisProcess],
+) -> None:
+    """ "max number of clients reached" is a lost connection to redis-py, not a refusal in its
+    place: the pipeline fails with ``ConnectionError`` (so ``Scripts`` may send it again), and
+    the next one connects anew."""
+    server = RedisProcess().start()
+    private_redis.append(server)
+    admin = aioredis.Redis.from_url(server.url)
+    made = lane_of(server.url)
+    try:
+        await admin.ping()
+        await admin.config_set("maxclients", 1)
+        with pytest.raises(RedisConnectionError, match="max number of clients"):
+            await made.pipeline([("PING",)])
+        await admin.config_set("maxclients", 100)
+        assert await made.pipeline([("ECHO", "in")]) == [b"in"]
+    finally:
+        await made.aclose()
+        await admin.aclose()
+
+
+async def test_callers_waiting_for_a_connection_that_fails_all_fail() -> None:
+    """Several pipelines wait for one connection that cannot be made: each gets
+    ``ConnectionError``."""
+    made = lane_of(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        results = await asyncio.gather(
+            *(made.pipeline([("PING",)]) for _ in range(5)), return_exceptions=True
+        )
+    finally:
+        await made.aclose()
+    assert all(isinstance(r, RedisConnectionError) for r in results), results
+
+
+async def test_closing_while_connecting_fails_the_waiting_callers(
+    private_redis: list[RedisProcess],
+) -> None:
+    """The lane closed while its connection is being made (the server is frozen: its handshake,
+    a ``SELECT``, gets no answer): the caller waiting for it fails at once with
+    ``ConnectionError``, not at the 30 s socket timeout."""
+    server = RedisProcess().start()
+    private_redis.append(server)
+    made = lane_of(f"redis://127.0.0.1:{server.port}/2", socket_timeout=30)
+    server.freeze()
+    try:
+        waiting = asyncio.create_task(made.pipeline([("PING",)]))
+        await asyncio.sleep(0)  # one loop turn: the caller starts the connect
+        await made.aclose()
+        async with asyncio.timeout(5):
+            with pytest.raises(RedisConnectionError):
+                await waiting
+    finally:
+        server.thaw()
+
+
+async def test_a_unix_socket_lane_connects(private_redis: list[RedisProcess]) -> None:
+    """A Redis reached by its Unix socket: the lane connects there and answers."""
+    server = RedisProcess("--unixsocket", "redis.sock", "--unixsocketperm", "700").start()
+    private_redis.append(server)
+    made = lane_of(f"unix://{server.dir / 'redis.sock'}?db=3")
+    try:
+        assert await made.pipeline([("CLIENT", "INFO"), ("ECHO", "u")]) == [ANY, b"u"]
+    finally:
+        await made.aclose()
+
+
 async def test_an_unreachable_redis_fails_and_a_restarted_one_is_reached_again(
     private_redis: list[RedisProcess],
 ) -> None:
@@ -213,13 +303,18 @@ async def test_an_unreachable_redis_fails_and_a_restarted_one_is_reached_again(
         await made.aclose()
 
 
-def test_tls_and_decoded_replies_stay_on_the_pool() -> None:
-    """The lane makes plain TCP and Unix-socket connections only, with bytes replies; other
-    pools keep their pooled pipelines."""
+def test_tls_sentinel_and_decoded_replies_stay_on_the_pool() -> None:
+    """The lane makes plain TCP and Unix-socket connections only (the engine's ``fast_packing``
+    ones too), with bytes replies; other pools keep their pooled pipelines."""
     assert Lane.of(aioredis.BlockingConnectionPool.from_url("rediss://127.0.0.1:1/0")) is None
     pool = aioredis.BlockingConnectionPool.from_url("redis://127.0.0.1:1/0", decode_responses=True)
     assert Lane.of(pool) is None
+    sentinel = Sentinel([("127.0.0.1", 1)]).master_for("primary").connection_pool
+    assert Lane.of(sentinel) is None
     assert Lane.of(aioredis.BlockingConnectionPool.from_url("unix:///tmp/none.sock")) is not None
+    fast = aioredis.BlockingConnectionPool.from_url("redis://127.0.0.1:1/0")
+    fast.connection_class = fast_packing(fast.connection_class)
+    assert Lane.of(fast) is not None
 
 
 async def test_the_engine_sends_its_scripts_on_its_lane_and_closes_it(
