@@ -20,6 +20,7 @@ from liveroom.errors import Code, CommandError, ErrorCode
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.rules import day_of, pick_winners
+from liveroom.features.luckybag.settings import AGED_READS, QUIET_CACHE_S
 from liveroom.features.luckybag.store import Bag, BagState, BagStore, Outcome
 from liveroom.localroom import LocalRoom
 from tests.luckybag.watch import Room, subscribe
@@ -424,6 +425,40 @@ async def test_a_room_with_no_bag_is_passed_over_until_a_bag_event_comes(bags: L
     assert tended == ["q2"]
     shown = hub.rooms["q2"].state.get("bag_count")
     assert shown is not None and json.loads(shown)["count"] == 1
+
+
+async def test_rooms_whose_cache_aged_out_together_are_read_again_over_several_pulses(
+    bags: LuckyBags,
+) -> None:
+    """250 rooms read in one pulse age out together. A later pulse reads again only
+    ``AGED_READS`` of them, the oldest first, and the next pulses the rest, so the reads stay
+    spread; a room whose cache a bag event dropped is read at the next pulse all the same."""
+    hub = bags.ctx.hub
+    rooms = [f"a{i}" for i in range(250)]
+    for room_id in rooms:
+        local = LocalRoom(hub, room_id)
+        local.joining.append(Watcher(f"w-{room_id}"))  # type: ignore[arg-type]
+        hub.rooms[room_id] = local
+    counting = CountingStore(bags.store)
+    bags.store = counting  # type: ignore[assignment]
+    await bags.tend_rooms()
+    assert counting.many == [rooms]
+
+    for i, room_id in enumerate(rooms):  # aged out, room a249 the longest ago
+        read_at, bag, mark = bags._current[room_id]
+        bags._current[room_id] = (read_at - QUIET_CACHE_S - 1 - i, bag, mark)
+    bags.relayed("a0", b"bag", b"{}")  # its cache dropped: due at once, whatever its age
+    oldest = rooms[::-1]
+    await bags.tend_rooms()
+    assert counting.many[1] == ["a0", *oldest[:AGED_READS]]
+    await bags.tend_rooms()
+    assert counting.many[2] == oldest[AGED_READS : 2 * AGED_READS]
+    await bags.tend_rooms()
+    # the rest, fewer than a pulse's reads, in the hub's order (a0 was read two pulses ago)
+    assert counting.many[3] == rooms[1 : len(rooms) - 2 * AGED_READS]
+    await bags.tend_rooms()
+    assert len(counting.many) == 4  # every room fresh again: nothing to read
+    assert counting.one == 0
 
 
 async def test_the_upkeep_reports_presence_and_withdraws_it_when_the_last_viewer_leaves(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -48,6 +49,7 @@ from liveroom.features.luckybag.rules import (
     validate_rules,
 )
 from liveroom.features.luckybag.settings import (
+    AGED_READS,
     KEYWORD_CACHE_S,
     LEASE_S,
     QUIET_CACHE_S,
@@ -400,12 +402,16 @@ class LuckyBags(Feature):
         events) read in one round per ``STALE_BATCH`` rooms instead of one round trip a room,
         and cached. ``_tend`` then looks each room up here instead of in the cache again.
 
+        A room whose cache is stale for its age alone (``_aged``) is read again only as
+        ``_due`` allows this pulse; the others wait for a later one.
+
         Also the rooms ``_tend`` has anything to do for, in order: not a room whose standing
         cache says it has no bag, and whose presence here was never reported (most rooms, most
         pulses), nor a room with no viewers here that shows no count and was never reported."""
         hub_rooms = self.ctx.hub.rooms
         seen = self._seen
         stale: list[str] = []
+        aged: list[str] = []
         known: dict[str, Bag | None] = {}
         todo: list[str] = []
         now = time.monotonic()
@@ -417,12 +423,13 @@ class LuckyBags(Feature):
                 continue
             standing = self._standing(room_id, now)
             if standing is None:
-                stale.append(room_id)
+                (aged if self._aged(room_id, now) else stale).append(room_id)
             elif standing[0] is None and room_id not in seen:
                 continue  # ``_tend`` would find no bag, and no report to withdraw
             else:
                 known[room_id] = standing[0]
             todo.append(room_id)
+        stale += self._due(aged, len(rooms))
         for start in range(0, len(stale), STALE_BATCH):
             batch = stale[start : start + STALE_BATCH]
             versions = [self._version(room_id) for room_id in batch]
@@ -431,6 +438,35 @@ class LuckyBags(Feature):
                 self._cache(room_id, bag, version)
                 known[room_id] = bag
         return known, todo
+
+    def _aged(self, room: str, now: float) -> bool:
+        """Whether the room's cached bag is stale for its age alone: older than
+        ``QUIET_CACHE_S``, but no bag event relayed since it was read (that drops it), no jump
+        of the room's stream, and no open bag (read every pulse: its count moves)."""
+        cached = self._current.get(room)
+        return (
+            cached is not None
+            and now - cached[0] > QUIET_CACHE_S
+            and cached[2] == self.stream_mark(room)
+            and (cached[1] is None or cached[1].state is not BagState.OPEN)
+        )
+
+    def _due(self, aged: list[str], rooms: int) -> list[str]:
+        """Of the rooms whose cache aged out, those this pulse reads again: the oldest, at
+        most ``AGED_READS`` or twice a pulse's share of ``rooms`` over ``QUIET_CACHE_S``,
+        whichever is more. Rooms read together (all of a node's, at its start or when Redis is
+        back) would otherwise age out together, and each ``QUIET_CACHE_S`` one pulse would read
+        them all while the node's ticks wait (26 ms for 2,000 rooms on Redis, BENCHMARKS.md
+        "Session 36"); so their reads spread over pulses, and stay spread. A room waiting here
+        meanwhile needs nothing of the pulse (no open bag), and a keyword comment in it still
+        reads the store (``heard``)."""
+        share = math.ceil(2 * rooms * self.ctx.settings.pulse_s / QUIET_CACHE_S)
+        cap = max(AGED_READS, share)
+        if len(aged) <= cap:
+            return aged
+        current = self._current
+        aged.sort(key=lambda room: current[room][0])
+        return aged[:cap]
 
     def _tend(self, room_id: str, known: dict[str, Bag | None], now: float) -> bool:
         """One room's upkeep this pulse: its open bag's count to the viewers here. True when

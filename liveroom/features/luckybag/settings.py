@@ -20,6 +20,8 @@ QUIET_CACHE_S = 30.0  # how long a cached bag may tell a comment it is no keywor
 # every bag change is a relayed bag event, which drops the cache first
 RULES_CACHE = 10_000  # bags whose (immutable) rules this node remembers
 STALE_BATCH = 500  # rooms whose current bag the per-pulse upkeep reads in one round
+AGED_READS = 100  # rooms whose cache only aged out (``QUIET_CACHE_S``) one pulse reads again at
+# least; the rest wait for later pulses (``LuckyBags._due``)
 
 
 @dataclass(frozen=True, slots=True)
