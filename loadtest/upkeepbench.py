@@ -1,0 +1,113 @@
+"""A node's per-pulse upkeep of its rooms, part by part: ``python -m loadtest.upkeepbench``.
+
+Builds one node (``Node``, every feature, the chosen engine: Redis at ``--redis-url`` by
+default, under a key prefix of its own that is deleted afterwards) with ``--rooms`` local rooms
+of ``--viewers`` stand-in viewers each, and none of the node's own loops running. Then it times,
+``--cycles`` times each, this process's CPU time (the figure that does not depend on how loaded
+the machine is) for one call of:
+
+- ``pulse``: ``Hub.pulse``, every room's heartbeat in one round to the engine (``pulsebench``
+  times the same on a bare hub, with the wall time and Redis' side);
+- ``bags``: the lucky bags' per-pulse upkeep (``LuckyBags.tend_rooms``) with every room's
+  cached bag fresh: the look at each room;
+- ``bags_aged``: the same with every room's cached bag set back past ``QUIET_CACHE_S`` before
+  each call (in the feature's cache: the bench does not wait 30 s): the re-reads a pulse makes
+  when all of a node's rooms aged out together;
+- ``bags_first``: the same with nothing cached, as at a node's start: every room read.
+
+Bounded by ``--cycles``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from liveroom.app import Node
+from liveroom.config import Settings
+from liveroom.features.luckybag import LuckyBags
+from liveroom.features.luckybag.settings import QUIET_CACHE_S
+from liveroom.hub import LocalRoom, Viewer
+from loadtest.pulsebench import Idle
+from loadtest.results import emit
+
+
+async def cpu_ms(call: Callable[[], Awaitable[Any]], before: Callable[[], None], n: int) -> float:
+    """This process's CPU time per ``call()``, ms, over ``n`` calls; ``before()`` runs ahead
+    of each call, outside the count."""
+    spent = 0.0
+    for _ in range(n):
+        before()
+        started = time.process_time()
+        await call()
+        spent += time.process_time() - started
+    return round(spent / n * 1000, 2)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    prefix = "ub" + secrets.token_hex(4)
+    settings = Settings(
+        secret="x" * 32,
+        api_key="y" * 32,
+        engine=args.engine,
+        redis_url=args.redis_url,
+        redis_prefix=prefix,
+        demo=False,
+    )
+    node = Node(settings)
+    await node.engine.open()  # the engine only: none of the node's loops runs meanwhile
+    bags = next(f for f in node.features if isinstance(f, LuckyBags))
+    try:
+        for i in range(args.rooms):
+            room = LocalRoom(node.hub, f"room{i}")
+            for v in range(args.viewers):
+                room.joining.append(Viewer(Idle(), f"u{v}"))  # counted in room.size
+            node.hub.rooms[room.id] = room
+        await node.hub.pulse()  # warm up: scripts loaded, connections open
+        await bags.tend_rooms()
+
+        def nothing() -> None:
+            pass
+
+        def age() -> None:
+            for room, (read_at, bag, mark) in list(bags._current.items()):
+                bags._current[room] = (read_at - QUIET_CACHE_S - 1, bag, mark)
+
+        return {
+            "engine": args.engine,
+            "prefix": prefix,
+            "rooms": args.rooms,
+            "cycles": args.cycles,
+            "pulse_cpu_ms": await cpu_ms(node.hub.pulse, nothing, args.cycles),
+            "bags_cpu_ms": await cpu_ms(bags.tend_rooms, nothing, args.cycles),
+            "bags_aged_cpu_ms": await cpu_ms(bags.tend_rooms, age, args.cycles),
+            "bags_first_cpu_ms": await cpu_ms(bags.tend_rooms, bags._current.clear, args.cycles),
+        }
+    finally:
+        client = getattr(node.engine, "client", None)
+        if client is not None:
+            keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
+            for start in range(0, len(keys), 500):
+                await client.delete(*keys[start : start + 500])
+        await node.engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.upkeepbench", description=__doc__)
+    parser.add_argument("--rooms", type=int, default=2000)
+    parser.add_argument("--viewers", type=int, default=1, help="stand-in viewers per room")
+    parser.add_argument("--cycles", type=int, default=30)
+    parser.add_argument("--engine", choices=["redis", "memory"], default="redis")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
