@@ -287,20 +287,19 @@ class Hub:
         """
         started = time.monotonic()
         rooms: list[LocalRoom] = []
+        sizes: list[int] = []
         for room in list(self.rooms.values()):
             room.close_laggards(started)
-            if (
-                room.size == 0
-                and room.idle_since
-                and started - room.idle_since > UNSUBSCRIBE_GRACE_S
-            ):
+            size = room.size
+            if size == 0 and room.idle_since and started - room.idle_since > UNSUBSCRIBE_GRACE_S:
                 with contextlib.suppress(EngineUnavailable):
                     await self._drop(room)
                 continue
             rooms.append(room)
+            sizes.append(size)
         reports = []
-        for room in rooms:
-            reports.append((room.id, room.size, room.likes))
+        for room, size in zip(rooms, sizes, strict=True):
+            reports.append((room.id, size, room.likes))
             room.likes = 0
         try:
             pulses = await self.engine.pulse_many(self.node, reports) if reports else []
@@ -311,12 +310,10 @@ class Hub:
         finally:
             metrics.PULSE_SECONDS.set(time.monotonic() - started)
         for room, pulse in zip(rooms, pulses, strict=True):
-            if pulse != room.stats:  # (online, peak, likes): a Pulse is that tuple
+            if pulse != room.stats:  # (online, peak, likes), as a tuple or a ``Pulse``
                 room.stats = pulse
-                room.add_state(
-                    "stats",
-                    event("stats", online=pulse.online, peak=pulse.peak, likes=pulse.likes),
-                )
+                online, peak, likes = pulse
+                room.add_state("stats", event("stats", online=online, peak=peak, likes=likes))
             for callback in self.on_pulse:
                 callback(room)
 

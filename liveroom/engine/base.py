@@ -224,9 +224,12 @@ class Presence(Protocol):
         """
         ...
 
-    async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
+    async def pulse_many(
+        self, node: str, reports: Sequence[PulseReport]
+    ) -> Sequence[tuple[int, int, int]]:
         """``pulse`` for many rooms in one round: a ``(room, online, likes)`` report each, the
-        rooms' totals in the same order. The hub's pulse of all its rooms."""
+        rooms' totals in the same order, each ``(online, peak, likes)`` (a ``Pulse``, or a
+        plain tuple of the three). The hub's pulse of all its rooms."""
         ...
 
     async def leave(self, room: str, node: str) -> None:

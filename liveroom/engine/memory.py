@@ -263,7 +263,9 @@ class MemoryEngine:
             counters["peak_online"] = total
         return Pulse(total, counters.get("peak_online", 0), counters.get("likes", 0))
 
-    async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
+    async def pulse_many(
+        self, node: str, reports: Sequence[PulseReport]
+    ) -> Sequence[tuple[int, int, int]]:
         return [await self.pulse(room, node, online, likes) for room, online, likes in reports]
 
     async def leave(self, room: str, node: str) -> None:

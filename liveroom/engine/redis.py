@@ -62,7 +62,7 @@ from liveroom.engine.base import (
 from liveroom.engine.outbox import room_change
 from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis_core import DOWN as _DOWN
-from liveroom.engine.redis_core import RedisCore, RoomKeys, buffered_reply
+from liveroom.engine.redis_core import KEYS_CACHED, RedisCore, RoomKeys, buffered_reply
 from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
@@ -142,6 +142,8 @@ class RedisEngine:
         )
         self.scripts = self.core.scripts
         self._handlers: dict[str, EventHandler] = {}
+        #: room -> its three keys of a pulse (``pulse_many``), while ``KEYS_CACHED`` are kept
+        self._pulse_keys: dict[str, tuple[str, str, str]] = {}
         self._channels: dict[bytes, str] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._pubsub: Any = None
@@ -482,7 +484,9 @@ class RedisEngine:
             )
         return Pulse(int(total), int(peak), int(like_total))
 
-    async def pulse_many(self, node: str, reports: Sequence[PulseReport]) -> list[Pulse]:
+    async def pulse_many(
+        self, node: str, reports: Sequence[PulseReport]
+    ) -> Sequence[tuple[int, int, int]]:
         """Every room's pulse in one round. On a standalone Redis, ``PULSE_ROOMS`` rooms a
         script call (``pulse_rooms.lua``), the calls in one pipeline; on a cluster, where a
         script reaches one slot only, one ``pulse.lua`` a room, the calls at once."""
@@ -493,28 +497,35 @@ class RedisEngine:
             for room, online, likes in reports:
                 k = self.keys(room)
                 calls.append(([k.nodes, k.online, k.counters], [node, online, likes, now, ttl]))
-            pulses: list[Pulse] = []
+            each: list[Pulse] = []
             for reply in await self.core.run_many("pulse", calls):
                 if isinstance(reply, BaseException):
                     raise reply
                 total, peak, like_total = reply
-                pulses.append(Pulse(int(total), int(peak), int(like_total)))
-            return pulses
+                each.append(Pulse(int(total), int(peak), int(like_total)))
+            return each
         calls = []
+        pulse_keys = self._pulse_keys
         for start in range(0, len(reports), PULSE_ROOMS):
             keys: list[Any] = []
             args: list[Any] = [node, now, ttl]
             for room, online, likes in reports[start : start + PULSE_ROOMS]:
-                k = self.keys(room)
-                keys += (k.nodes, k.online, k.counters)
+                three = pulse_keys.get(room)
+                if three is None:
+                    if len(pulse_keys) >= KEYS_CACHED:
+                        pulse_keys.clear()
+                    k = self.keys(room)
+                    three = pulse_keys[room] = (k.nodes, k.online, k.counters)
+                keys += three
                 args += (online, likes)
             calls.append((keys, args))
-        pulses = []
+        pulses: list[tuple[int, int, int]] = []
         for flat in await self.core.run_many("pulse_rooms", calls):
             if isinstance(flat, BaseException):
                 raise flat
-            # integer replies (Lua numbers): ints already, three a room
-            pulses += map(Pulse._make, zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
+            # integer replies (Lua numbers): ints already, three a room, as plain tuples (made
+            # in C; the hub makes a ``Pulse`` only of a room whose totals changed)
+            pulses += zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
         return pulses
 
     async def leave(self, room: str, node: str) -> None:
