@@ -140,8 +140,10 @@ class RoomState:
 
 
 class Pulse(NamedTuple):
-    """A room's totals after a pulse. A tuple, not a dataclass: a node makes one per room per
-    pulse, thousands a second, and the hub keeps it as the room's last ``stats`` as it is."""
+    """A room's totals after a pulse (``Engine.pulse``). A tuple, so that it compares equal to
+    the plain ``(online, peak, likes)`` tuples ``pulse_many`` may give instead (the Redis
+    engine's, made in C: a node pulses thousands of rooms a second), which the hub keeps as a
+    room's last ``stats``."""
 
     online: int
     peak: int
