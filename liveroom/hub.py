@@ -287,19 +287,20 @@ class Hub:
         """
         started = time.monotonic()
         rooms: list[LocalRoom] = []
-        sizes: list[int] = []
         for room in list(self.rooms.values()):
             room.close_laggards(started)
-            size = room.size
-            if size == 0 and room.idle_since and started - room.idle_since > UNSUBSCRIBE_GRACE_S:
+            if (
+                room.size == 0
+                and room.idle_since
+                and started - room.idle_since > UNSUBSCRIBE_GRACE_S
+            ):
                 with contextlib.suppress(EngineUnavailable):
                     await self._drop(room)
                 continue
             rooms.append(room)
-            sizes.append(size)
         reports = []
-        for room, size in zip(rooms, sizes, strict=True):
-            reports.append((room.id, size, room.likes))
+        for room in rooms:  # sizes read after every drop's round trip, as fresh as they come
+            reports.append((room.id, room.size, room.likes))
             room.likes = 0
         try:
             pulses = await self.engine.pulse_many(self.node, reports) if reports else []

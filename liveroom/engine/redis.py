@@ -45,6 +45,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from liveroom import metrics
+from liveroom.engine import redis_core
 from liveroom.engine.base import (
     CommentRules,
     EventHandler,
@@ -62,7 +63,7 @@ from liveroom.engine.base import (
 from liveroom.engine.outbox import room_change
 from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis_core import DOWN as _DOWN
-from liveroom.engine.redis_core import KEYS_CACHED, RedisCore, RoomKeys, buffered_reply
+from liveroom.engine.redis_core import RedisCore, RoomKeys, buffered_reply
 from liveroom.engine.redis_retry import OnceRetry
 from liveroom.engine.redis_shards import ShardedSubscriber
 from liveroom.errors import EngineUnavailable
@@ -512,7 +513,7 @@ class RedisEngine:
             for room, online, likes in reports[start : start + PULSE_ROOMS]:
                 three = pulse_keys.get(room)
                 if three is None:
-                    if len(pulse_keys) >= KEYS_CACHED:
+                    if len(pulse_keys) >= redis_core.KEYS_CACHED:
                         pulse_keys.clear()
                     k = self.keys(room)
                     three = pulse_keys[room] = (k.nodes, k.online, k.counters)
@@ -523,8 +524,8 @@ class RedisEngine:
         for flat in await self.core.run_many("pulse_rooms", calls):
             if isinstance(flat, BaseException):
                 raise flat
-            # integer replies (Lua numbers): ints already, three a room, as plain tuples (made
-            # in C; the hub makes a ``Pulse`` only of a room whose totals changed)
+            # integer replies (Lua numbers): ints already, three a room, as plain tuples made
+            # in C (no ``Pulse`` a room: the hub unpacks only a room whose totals changed)
             pulses += zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
         return pulses
 

@@ -432,32 +432,38 @@ async def test_rooms_whose_cache_aged_out_together_are_read_again_over_several_p
 ) -> None:
     """250 rooms read in one pulse age out together. A later pulse reads again only
     ``AGED_READS`` of them, the oldest first, and the next pulses the rest, so the reads stay
-    spread; a room whose cache a bag event dropped is read at the next pulse all the same."""
+    spread; a room whose cache a bag event dropped is read at the next pulse all the same, and
+    a room with an open bag every pulse, however old its cache, its count shown each time."""
     hub = bags.ctx.hub
     rooms = [f"a{i}" for i in range(250)]
-    for room_id in rooms:
+    for room_id in [*rooms, "open"]:
         local = LocalRoom(hub, room_id)
         local.joining.append(Watcher(f"w-{room_id}"))  # type: ignore[arg-type]
         hub.rooms[room_id] = local
+    body = {"prize": "cup", "value_fen": 1, "duration_s": 60, "open": True}
+    bag = await bags.create("open", body, HOST)
     counting = CountingStore(bags.store)
     bags.store = counting  # type: ignore[assignment]
     await bags.tend_rooms()
-    assert counting.many == [rooms]
+    assert counting.many == [[*rooms, "open"]]
 
-    for i, room_id in enumerate(rooms):  # aged out, room a249 the longest ago
-        read_at, bag, mark = bags._current[room_id]
-        bags._current[room_id] = (read_at - QUIET_CACHE_S - 1 - i, bag, mark)
+    for i, room_id in enumerate([*rooms, "open"]):  # aged out, "open" the longest ago
+        read_at, cached, mark = bags._current[room_id]
+        bags._current[room_id] = (read_at - QUIET_CACHE_S - 1 - i, cached, mark)
     bags.relayed("a0", b"bag", b"{}")  # its cache dropped: due at once, whatever its age
     oldest = rooms[::-1]
     await bags.tend_rooms()
-    assert counting.many[1] == ["a0", *oldest[:AGED_READS]]
+    assert counting.many[1] == ["a0", "open", *oldest[:AGED_READS]]
+    await bags.join("open", bag.id, Identity("u1", "U1", "viewer", ("*",)))
     await bags.tend_rooms()
-    assert counting.many[2] == oldest[AGED_READS : 2 * AGED_READS]
+    assert counting.many[2] == ["open", *oldest[AGED_READS : 2 * AGED_READS]]
+    shown = hub.rooms["open"].state.get("bag_count")
+    assert shown is not None and json.loads(shown)["count"] == 1
     await bags.tend_rooms()
     # the rest, fewer than a pulse's reads, in the hub's order (a0 was read two pulses ago)
-    assert counting.many[3] == rooms[1 : len(rooms) - 2 * AGED_READS]
+    assert counting.many[3] == ["open", *rooms[1 : len(rooms) - 2 * AGED_READS]]
     await bags.tend_rooms()
-    assert len(counting.many) == 4  # every room fresh again: nothing to read
+    assert counting.many[4:] == [["open"]]  # every other room fresh again: nothing to read
     assert counting.one == 0
 
 

@@ -458,8 +458,10 @@ class LuckyBags(Feature):
         back) would otherwise age out together, and each ``QUIET_CACHE_S`` one pulse would read
         them all while the node's ticks wait (26 ms for 2,000 rooms on Redis, BENCHMARKS.md
         "Session 36"); so their reads spread over pulses, and stay spread. A room waiting here
-        meanwhile needs nothing of the pulse (no open bag), and a keyword comment in it still
-        reads the store (``heard``)."""
+        has, by its cache, no open bag, so nothing for the pulse to show or report; the wait
+        only delays the 30 s safety net (a bag change the node missed without its stream
+        jumping) by up to 15 s more, the time the waiting rooms take to drain at twice the rate
+        rooms can age. A keyword comment in a waiting room reads the store (``heard``)."""
         share = math.ceil(2 * rooms * self.ctx.settings.pulse_s / QUIET_CACHE_S)
         cap = max(AGED_READS, share)
         if len(aged) <= cap:
@@ -485,7 +487,8 @@ class LuckyBags(Feature):
             standing = self._standing(room_id, now)
             if standing is None:
                 # stale since the round's read (its first viewer came, or its cache aged out,
-                # meanwhile): the next pulse's round reads it, not a round trip of its own now
+                # meanwhile), or aged and not yet due (``_due``): a later pulse's round reads
+                # it, not a round trip of its own now
                 return False
             bag = standing[0]  # no open bag, and no bag event since (most rooms, most pulses)
         if bag is None or bag.state is not BagState.OPEN:
