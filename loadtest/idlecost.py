@@ -33,7 +33,7 @@ from liveroom.features.analytics import Analytics
 from liveroom.features.analytics.tally import source_of
 from liveroom.hub import Viewer
 from loadtest.commentcost import CountingOut
-from loadtest.pulsebench import redis_calls
+from loadtest.pulsebench import drop_keys, redis_calls
 from loadtest.results import emit
 
 
@@ -101,9 +101,7 @@ async def _delete_prefix(url: str, prefix: str) -> None:
 
     client = aioredis.Redis.from_url(url)
     try:
-        keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
-        for start in range(0, len(keys), 500):
-            await client.delete(*keys[start : start + 500])
+        await drop_keys(client, prefix)
     finally:
         await client.aclose()
 

@@ -42,6 +42,26 @@ class Idle:
         pass
 
 
+def stand_in_rooms(hub: Hub, rooms: int, viewers: int) -> list[LocalRoom]:
+    """``rooms`` local rooms of ``hub`` (``room0``, ``room1``, ...) with ``viewers`` stand-in
+    viewers each, held as joining, so that each counts in its room's size."""
+    made = []
+    for i in range(rooms):
+        room = LocalRoom(hub, f"room{i}")
+        for v in range(viewers):
+            room.joining.append(Viewer(Idle(), f"u{v}"))
+        hub.rooms[room.id] = room
+        made.append(room)
+    return made
+
+
+async def drop_keys(client: Any, prefix: str) -> None:
+    """Delete every key under ``prefix`` (a bench's own), 500 a command."""
+    keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
+    for start in range(0, len(keys), 500):
+        await client.delete(*keys[start : start + 500])
+
+
 async def redis_calls(engine: Any) -> tuple[int, float]:
     """Commands Redis has run (``INFO commandstats``; a script's own commands count too), and
     the CPU seconds the Redis process has used (``INFO cpu``: all of it, whoever asked)."""
@@ -68,12 +88,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await engine.open()
     hub = Hub(engine, settings)
     try:
-        for i in range(args.rooms):
-            room = LocalRoom(hub, f"room{i}")
-            for v in range(args.viewers):
-                room.joining.append(Viewer(Idle(), f"u{v}"))  # counted in room.size
+        for i, room in enumerate(stand_in_rooms(hub, args.rooms, args.viewers)):
             room.likes = i % 3
-            hub.rooms[room.id] = room
 
         async def sequential() -> None:
             for room in list(hub.rooms.values()):
@@ -105,12 +121,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "redis_commands_per_cycle": round(calls / args.cycles) if calls > 0 else None,
         }
     finally:
-        client = getattr(engine, "client", None)
-        if client is not None:
-            keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
-            for start in range(0, len(keys), 500):
-                await client.delete(*keys[start : start + 500])
-        await engine.close()
+        try:
+            client = getattr(engine, "client", None)
+            if client is not None:
+                await drop_keys(client, prefix)
+        finally:
+            await engine.close()
 
 
 def main() -> None:

@@ -34,8 +34,7 @@ from liveroom.app import Node
 from liveroom.config import Settings
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.luckybag.settings import QUIET_CACHE_S
-from liveroom.hub import LocalRoom, Viewer
-from loadtest.pulsebench import Idle
+from loadtest.pulsebench import drop_keys, stand_in_rooms
 from loadtest.results import emit
 
 
@@ -80,11 +79,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await node.engine.open()  # the engine only: none of the node's loops runs meanwhile
     bags = next(f for f in node.features if isinstance(f, LuckyBags))
     try:
-        for i in range(args.rooms):
-            room = LocalRoom(node.hub, f"room{i}")
-            for v in range(args.viewers):
-                room.joining.append(Viewer(Idle(), f"u{v}"))  # counted in room.size
-            node.hub.rooms[room.id] = room
+        stand_in_rooms(node.hub, args.rooms, args.viewers)
         await node.hub.pulse()  # warm up: scripts loaded, connections open
         await bags.tend_rooms()
 
@@ -119,9 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             client = getattr(node.engine, "client", None)
             if client is not None:
-                keys = [key async for key in client.scan_iter(match=prefix + ":*", count=1000)]
-                for start in range(0, len(keys), 500):
-                    await client.delete(*keys[start : start + 500])
+                await drop_keys(client, prefix)
         finally:
             await node.engine.close()
 

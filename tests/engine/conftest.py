@@ -6,11 +6,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from liveroom.hub import Hub
 
 #: ``hubs(engine, settings)``: a hub that is closed when the test ends
 Hubs = Callable[[Any, Any], Hub]
+
+
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the test's Redis, for looking on (``CLIENT LIST``) and setting up."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

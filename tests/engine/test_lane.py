@@ -38,15 +38,6 @@ async def lane(redis_url: str) -> AsyncIterator[Lane]:
         await made.aclose()
 
 
-@pytest.fixture
-async def admin(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def clients_named(admin: aioredis.Redis, name: str) -> list[dict[str, str]]:
     return [c for c in await admin.client_list() if c["name"] == name]
 

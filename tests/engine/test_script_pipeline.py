@@ -110,15 +110,6 @@ async def pool(redis_url: str) -> AsyncIterator[aioredis.BlockingConnectionPool]
         await pool.disconnect()
 
 
-@pytest.fixture
-async def admin(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def blocked_in_blpop(admin: aioredis.Redis, name: str) -> int:
     """The id of client ``name`` once Redis has it waiting in a BLPOP."""
     async with asyncio.timeout(10):
