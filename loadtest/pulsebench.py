@@ -42,6 +42,19 @@ class Idle:
         pass
 
 
+def bench_settings(args: argparse.Namespace, tag: str) -> Settings:
+    """A bench node's settings: ``args.engine`` at ``args.redis_url``, under a key prefix of
+    its own (``tag`` and a random part), no demo."""
+    return Settings(
+        secret="x" * 32,
+        api_key="y" * 32,
+        engine=args.engine,
+        redis_url=args.redis_url,
+        redis_prefix=tag + secrets.token_hex(4),
+        demo=False,
+    )
+
+
 def stand_in_rooms(hub: Hub, rooms: int, viewers: int) -> list[LocalRoom]:
     """``rooms`` local rooms of ``hub`` (``room0``, ``room1``, ...) with ``viewers`` stand-in
     viewers each, held as joining, so that each counts in its room's size."""
@@ -75,15 +88,8 @@ async def redis_calls(engine: Any) -> tuple[int, float]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    prefix = "pb" + secrets.token_hex(4)
-    settings = Settings(
-        secret="x" * 32,
-        api_key="y" * 32,
-        engine=args.engine,
-        redis_url=args.redis_url,
-        redis_prefix=prefix,
-        demo=False,
-    )
+    settings = bench_settings(args, "pb")
+    prefix = settings.redis_prefix
     engine = engine_from_settings(settings)
     await engine.open()
     hub = Hub(engine, settings)

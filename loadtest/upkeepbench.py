@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from liveroom.app import Node
-from liveroom.config import Settings
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.luckybag.settings import QUIET_CACHE_S
-from loadtest.pulsebench import drop_keys, stand_in_rooms
+from loadtest.pulsebench import bench_settings, drop_keys, stand_in_rooms
 from loadtest.results import emit
 
 
@@ -66,15 +64,8 @@ async def cpu_ms(call: Callable[[], Awaitable[Any]], before: Callable[[], None],
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    prefix = "ub" + secrets.token_hex(4)
-    settings = Settings(
-        secret="x" * 32,
-        api_key="y" * 32,
-        engine=args.engine,
-        redis_url=args.redis_url,
-        redis_prefix=prefix,
-        demo=False,
-    )
+    settings = bench_settings(args, "ub")
+    prefix = settings.redis_prefix
     node = Node(settings)
     await node.engine.open()  # the engine only: none of the node's loops runs meanwhile
     bags = next(f for f in node.features if isinstance(f, LuckyBags))
