@@ -3,8 +3,9 @@
 On a standalone Redis the calls of one turn of the event loop go out together: every script
 call made while the loop runs its ready callbacks joins one queue, and the next turn sends the
 queue as one non-transactional pipeline of EVALSHAs, on the node's own connection for them
-(``lane.py``; ``pipeline`` on a pooled connection where the lane cannot go: TLS, a credential
-provider), without redis-py's ``Pipeline``; a call alone in its turn is a pipeline of one.
+(``lane.py``; ``pipeline`` on a pooled connection where the lane cannot go, ``Lane.of``: TLS,
+Sentinel, a credential provider), without redis-py's ``Pipeline``; a call alone in its turn is
+a pipeline of one.
 The calls of a turn share the packing and the write; the node's pulse of 2,000 rooms is four
 pipelines. Each caller still gets its own reply, or its own error.
 
