@@ -1,0 +1,130 @@
+"""The platform mix against the hot room alone, in pairs: ``python -m loadtest.pairs --pairs 4``.
+
+Issue 23's first bar reads the mix's CPU per delivered frame against the single hot room's,
+measured in the same hour. One pair is two runs, one after the other, each in a process of its
+own: ``python -m loadtest platform`` (the mix) and ``python -m loadtest fanout --spawn`` with the
+mix's hot room alone (its viewers, its comment rate, the same server processes, engine, Redis,
+duration and client priority). A pair's ratio moves from run to run with the hot room's frame
+count (how many of its comments share a tick's frame; BENCHMARKS.md, "Session 36"), so this
+runs ``--pairs`` of them in turn and reports each pair and the median.
+
+For each pair: both runs' server CPU per frame (and the kernel's part), the ratio, the mix's
+p99 latency per room class, what was lost or duplicated, and the hot room's frames in each run.
+Then the median ratio, how many pairs are within ``--bar``, and the worst p99. Exits 1 when a
+run fails its own correctness checks. ``--mix-arg`` passes a flag on to the mix only (once per
+word: ``--mix-arg=--small --mix-arg=200x5``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loadtest.results import emit
+
+CLASSES = ("small", "medium", "hot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m loadtest.pairs", description=__doc__)
+    p.add_argument("--pairs", type=int, default=4)
+    p.add_argument("--bar", type=float, default=1.3, help="the ratio a pair should stay within")
+    p.add_argument("--processes", type=int, default=2, help="server processes, both runs")
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--engine", choices=["memory", "redis"], default="redis")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--client-nice", type=int, default=4)
+    p.add_argument("--connect-timeout", type=float, default=300.0)
+    p.add_argument("--hot-viewers", type=int, default=5000, help="the hot room's viewers")
+    p.add_argument("--hot-rate", type=float, default=20.0, help="its comments a second")
+    p.add_argument("--mix-arg", action="append", default=[], metavar="WORD")
+    p.add_argument("--json", metavar="FILE", help="also write the result to this file")
+    return p
+
+
+def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[list[str]]:
+    """The mix's command and the hot room's, as a pair runs them."""
+    shared = [
+        "--processes", str(opts.processes), "--duration", str(opts.duration),
+        "--engine", opts.engine, "--redis-url", opts.redis_url,
+        "--client-nice", str(opts.client_nice), "--connect-timeout", str(opts.connect_timeout),
+    ]  # fmt: skip
+    mix = [
+        sys.executable, "-m", "loadtest", "platform", *shared,
+        "--hot", f"1x{opts.hot_viewers}", "--hot-rate", str(opts.hot_rate),
+        *opts.mix_arg, "--json", str(mix_out),
+    ]  # fmt: skip
+    hot = [
+        sys.executable, "-m", "loadtest", "fanout", "--spawn", *shared,
+        "--viewers", str(opts.hot_viewers), "--rate", str(opts.hot_rate),
+        "--json", str(hot_out),
+    ]  # fmt: skip
+    return [mix, hot]
+
+
+def pair_row(mix: dict[str, Any], hot: dict[str, Any]) -> dict[str, Any]:
+    """One pair's figures, from the two runs' JSON summaries."""
+    classes = {kind: mix["classes"][kind] for kind in CLASSES if kind in mix["classes"]}
+    return {
+        "mix_us_per_frame": mix["cpu_us_per_frame"],
+        "mix_system_us_per_frame": mix["system_us_per_frame"],
+        "hot_us_per_frame": hot["server_cpu_us_per_frame"],
+        "hot_system_us_per_frame": hot["server_system_us_per_frame"],
+        "ratio": round(mix["cpu_us_per_frame"] / hot["server_cpu_us_per_frame"], 3),
+        "p99_ms": {kind: c["latency_ms"]["p99"] for kind, c in classes.items()},
+        "lost": sum(c["lost"] for c in classes.values()) + hot["lost"],
+        "duplicated": sum(c["duplicated"] for c in classes.values()) + hot["duplicated"],
+        "hot_frames": {"mix": classes["hot"]["frames"], "alone": hot["frames"]},
+        "ok": bool(mix["ok"] and hot["ok"]),
+    }
+
+
+def summary(rows: list[dict[str, Any]], bar: float) -> dict[str, Any]:
+    ratios = [row["ratio"] for row in rows]
+    return {
+        "pairs": rows,
+        "median_ratio": round(statistics.median(ratios), 3),
+        "within_bar": sum(1 for r in ratios if r <= bar),
+        "bar": bar,
+        "worst_p99_ms": max(max(row["p99_ms"].values()) for row in rows),
+        "lost": sum(row["lost"] for row in rows),
+        "duplicated": sum(row["duplicated"] for row in rows),
+        "ok": all(row["ok"] for row in rows),
+    }
+
+
+def run(opts: argparse.Namespace) -> dict[str, Any]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="loadtest-pairs-") as folder:
+        for n in range(opts.pairs):
+            outs = Path(folder, f"mix{n}.json"), Path(folder, f"hot{n}.json")
+            for command, out in zip(commands(opts, *outs), outs, strict=True):
+                done = subprocess.run(command, capture_output=True, text=True)
+                if not out.exists():
+                    raise RuntimeError(f"{' '.join(command[2:5])} wrote no summary:\n"
+                                       + done.stdout[-2000:] + done.stderr[-2000:])  # fmt: skip
+            row = pair_row(*(json.loads(out.read_text()) for out in outs))
+            print(
+                f"pair {n + 1}: mix {row['mix_us_per_frame']} µs/frame, hot room alone "
+                f"{row['hot_us_per_frame']}, ratio {row['ratio']}, p99 {row['p99_ms']}",
+                file=sys.stderr,
+            )
+            rows.append(row)
+    return summary(rows, opts.bar)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
+    result = run(opts)
+    emit(result, opts.json)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""``python -m loadtest.pairs``: the platform mix against its hot room alone, pair by pair."""
+
+from __future__ import annotations
+
+from loadtest import pairs
+
+
+def test_the_summary_is_the_median_and_the_pairs_within_the_bar() -> None:
+    rows = [
+        {"ratio": r, "p99_ms": {"small": p, "hot": 10.0}, "lost": 0, "duplicated": 0, "ok": True}
+        for r, p in ((1.2, 90.0), (1.4, 120.0), (1.25, 100.0), (1.31, 80.0))
+    ]
+    s = pairs.summary(rows, 1.3)
+    assert s["median_ratio"] == 1.28 and s["within_bar"] == 2 and s["worst_p99_ms"] == 120.0
+    rows[1]["ok"] = False
+    assert pairs.summary(rows, 1.3)["ok"] is False
+
+
+def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
+    """One pair of a tiny mix (10 × 2, 1 × 5, a hot room of 30) and the hot room alone, both on
+    2 processes sharing Redis: both runs deliver everything once, and the pair's ratio is the
+    two runs' CPU per frame."""
+    opts = pairs.build_parser().parse_args(
+        [
+            "--pairs", "1", "--hot-viewers", "30", "--hot-rate", "5", "--duration", "2",
+            "--client-nice", "0", "--connect-timeout", "60", "--redis-url", redis_url,
+            "--mix-arg=--small", "--mix-arg=10x2", "--mix-arg=--medium", "--mix-arg=1x5",
+        ]
+    )  # fmt: skip
+    result = pairs.run(opts)
+    (row,) = result["pairs"]
+    assert row["ok"] and result["ok"], row
+    assert row["lost"] == 0 and row["duplicated"] == 0, row
+    assert row["ratio"] == round(row["mix_us_per_frame"] / row["hot_us_per_frame"], 3) > 0
+    assert set(row["p99_ms"]) == {"small", "medium", "hot"}
+    assert row["hot_frames"]["mix"] > 0 and row["hot_frames"]["alone"] > 0, row
+    assert result["median_ratio"] == row["ratio"]
