@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=300.0)
     p.add_argument("--hot-viewers", type=int, default=5000, help="the hot room's viewers")
     p.add_argument("--hot-rate", type=float, default=20.0, help="its comments a second")
+    p.add_argument(
+        "--netns",
+        action="store_true",
+        help="both runs with their client processes in a network namespace of their own (root)",
+    )
     p.add_argument("--mix-arg", action="append", default=[], metavar="WORD")
     p.add_argument("--json", metavar="FILE", help="also write the result to this file")
     return p
@@ -54,6 +59,7 @@ def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[lis
         "--processes", str(opts.processes), "--duration", str(opts.duration),
         "--engine", opts.engine, "--redis-url", opts.redis_url,
         "--client-nice", str(opts.client_nice), "--connect-timeout", str(opts.connect_timeout),
+        *(["--netns"] if opts.netns else []),
     ]  # fmt: skip
     mix = [
         sys.executable, "-m", "loadtest", "platform", *shared,

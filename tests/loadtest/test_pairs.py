@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from loadtest import pairs
 
 
@@ -35,3 +37,22 @@ def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
     assert set(row["p99_ms"]) == {"small", "medium", "hot"}
     assert row["hot_frames"]["mix"] > 0 and row["hot_frames"]["alone"] > 0, row
     assert result["median_ratio"] == row["ratio"]
+
+
+def test_both_runs_share_the_servers_and_the_mix_takes_its_own_flags(tmp_path: Path) -> None:
+    """Both commands name the same processes, engine, Redis, duration, priority and namespace;
+    the hot room alone is the mix's hot room (its viewers, its rate); ``--mix-arg`` reaches
+    the mix only."""
+    opts = pairs.build_parser().parse_args(
+        ["--processes", "3", "--hot-viewers", "700", "--hot-rate", "7", "--netns",
+         "--redis-url", "redis://127.0.0.1:1/2", "--mix-arg=--small", "--mix-arg=9x2"]
+    )  # fmt: skip
+    mix, hot = pairs.commands(opts, tmp_path / "m.json", tmp_path / "h.json")
+    for command in (mix, hot):
+        flags = dict(zip(command, command[1:], strict=False))
+        assert flags["--processes"] == "3" and flags["--redis-url"] == "redis://127.0.0.1:1/2"
+        assert "--netns" in command
+    assert mix[3] == "platform" and ["--hot", "1x700", "--hot-rate", "7.0"] == mix[-8:-4]
+    assert "--small" in mix and "--small" not in hot
+    assert hot[3:5] == ["fanout", "--spawn"]
+    assert ["--viewers", "700", "--rate", "7.0"] == hot[-6:-2]
