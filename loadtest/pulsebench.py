@@ -135,15 +135,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await engine.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.pulsebench", description=__doc__)
+def bench_parser(prog: str, doc: str | None, viewers: int, cycles: int) -> argparse.ArgumentParser:
+    """The flags a bench of many stand-in rooms shares (``pulsebench``, ``upkeepbench``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
     parser.add_argument("--rooms", type=int, default=2000)
-    parser.add_argument("--viewers", type=int, default=5, help="stand-in viewers per room")
-    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--viewers", type=int, default=viewers, help="stand-in viewers per room")
+    parser.add_argument("--cycles", type=int, default=cycles)
     parser.add_argument("--engine", choices=["redis", "memory"], default="redis")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--sequential", action="store_true", help="one await per room")
     parser.add_argument("--json", help="also write the result to this file")
+    return parser
+
+
+def main() -> None:
+    parser = bench_parser("python -m loadtest.pulsebench", __doc__, viewers=5, cycles=10)
+    parser.add_argument("--sequential", action="store_true", help="one await per room")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     emit(result, args.json)

@@ -32,7 +32,7 @@ from typing import Any
 from liveroom.app import Node
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.luckybag.settings import QUIET_CACHE_S
-from loadtest.pulsebench import bench_settings, drop_keys, stand_in_rooms
+from loadtest.pulsebench import bench_parser, bench_settings, drop_keys, stand_in_rooms
 from loadtest.results import emit
 
 
@@ -111,13 +111,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.upkeepbench", description=__doc__)
-    parser.add_argument("--rooms", type=int, default=2000)
-    parser.add_argument("--viewers", type=int, default=1, help="stand-in viewers per room")
-    parser.add_argument("--cycles", type=int, default=30)
-    parser.add_argument("--engine", choices=["redis", "memory"], default="redis")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--json", help="also write the result to this file")
+    parser = bench_parser("python -m loadtest.upkeepbench", __doc__, viewers=1, cycles=30)
     args = parser.parse_args()
     result = asyncio.run(run(args))
     emit(result, args.json)

@@ -58,6 +58,11 @@ _MORE = object()
 _PUSH: Any = getattr(hiredis, "PushNotification", ())
 
 
+def closed(where: str) -> RedisConnectionError:
+    """What a call on a lane's closed connection raises: a lost connection, to ``Scripts``."""
+    return RedisConnectionError(f"Connection to {where} closed")
+
+
 class _Waiting:
     """One pipeline on the lane: how many replies it is owed, those read so far, its caller's
     future, and when (on the loop's clock) its replies are overdue."""
@@ -97,8 +102,10 @@ class LaneProtocol(asyncio.Protocol):
     def send(self, chunks: list[bytes | memoryview], count: int) -> asyncio.Future[list[Any]]:
         """Write one pipeline's packed commands; the future of its ``count`` replies."""
         transport = self._transport
-        if self.lost is not None or transport is None or transport.is_closing():
-            raise RedisConnectionError(str(self.lost or f"Connection to {self._where} closed"))
+        if self.lost is not None:
+            raise RedisConnectionError(str(self.lost))
+        if transport is None or transport.is_closing():
+            raise closed(self._where)
         transport.writelines(chunks)
         future: asyncio.Future[list[Any]] = self._loop.create_future()
         deadline = self._loop.time() + self._timeout if self._timeout else 0.0
@@ -129,31 +136,24 @@ class LaneProtocol(asyncio.Protocol):
         reader.feed(data)
         waiting = self._waiting
         try:
-            reply = reader.gets()
-        except InvalidResponse as exc:
-            self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
-            return
-        while reply is not _MORE:
-            if isinstance(reply, _PUSH):
-                pass
-            elif isinstance(reply, RedisConnectionError):  # redis-py raises these: lost
-                self.fail(reply)
-                return
-            elif not waiting:
-                self.fail(RedisConnectionError(f"A reply from {self._where} no call waited for"))
-                return
-            else:
+            while (reply := reader.gets()) is not _MORE:
+                if isinstance(reply, _PUSH):
+                    continue
+                if isinstance(reply, RedisConnectionError):  # redis-py raises these: lost
+                    self.fail(reply)
+                    return
+                if not waiting:
+                    unasked = f"A reply from {self._where} no call waited for"
+                    self.fail(RedisConnectionError(unasked))
+                    return
                 head = waiting[0]
                 head.replies.append(reply)
                 if len(head.replies) == head.count:
                     waiting.popleft()
                     if not head.future.done():  # else its caller was cancelled: dropped
                         head.future.set_result(head.replies)
-            try:
-                reply = reader.gets()
-            except InvalidResponse as exc:
-                self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
-                return
+        except InvalidResponse as exc:
+            self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
@@ -250,12 +250,12 @@ class Lane:
         if self._connecting is not None:
             self._connecting.cancel()
         if self._protocol is not None:
-            self._protocol.fail(RedisConnectionError(f"Connection to {self._where} closed"))
+            self._protocol.fail(closed(self._where))
 
     async def _connect(self) -> LaneProtocol:
         """The connection, made once for every caller that waits for it."""
         if self._closed:
-            raise RedisConnectionError(f"Connection to {self._where} closed")
+            raise closed(self._where)
         task = self._connecting
         if task is None:
             loop = asyncio.get_running_loop()
@@ -266,7 +266,7 @@ class Lane:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             if task.cancelled() and self._closed:  # ``aclose`` meanwhile, not our caller's cancel
-                raise RedisConnectionError(f"Connection to {self._where} closed") from None
+                raise closed(self._where) from None
             raise
 
     def _connected(self, task: asyncio.Task[LaneProtocol]) -> None:
@@ -310,7 +310,7 @@ class Lane:
             raise
         if self._closed:
             transport.close()
-            raise RedisConnectionError(f"Connection to {self._where} closed")
+            raise closed(self._where)
         self._protocol = protocol
         return protocol
 
@@ -335,8 +335,8 @@ class Lane:
             commands.append(("SELECT", packer.db))
         if not commands:
             return
+        # a refusal redis-py raises as lost (a wrong password: ``AuthenticationError``) has
+        # failed the connection already (``data_received``), and raises here
         for reply in await protocol.send(packer.pack_commands(commands), len(commands)):
-            if isinstance(reply, RedisConnectionError):  # AuthenticationError is one
-                raise reply
             if isinstance(reply, Exception):
                 raise RedisConnectionError(f"{self._where} refused a new connection: {reply}")
