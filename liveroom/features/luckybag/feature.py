@@ -402,32 +402,47 @@ class LuckyBags(Feature):
         events) read in one round per ``STALE_BATCH`` rooms instead of one round trip a room,
         and cached. ``_tend`` then looks each room up here instead of in the cache again.
 
-        A room whose cache is stale for its age alone (``_aged``) is read again only as
-        ``_due`` allows this pulse; the others wait for a later one.
+        A room whose cache is stale for its age alone (older than ``QUIET_CACHE_S``, but no bag
+        event relayed since it was read, no jump of the room's stream, and no open bag) is read
+        again only as ``_due`` allows this pulse; the others wait for a later one.
 
         Also the rooms ``_tend`` has anything to do for, in order: not a room whose standing
         cache says it has no bag, and whose presence here was never reported (most rooms, most
         pulses), nor a room with no viewers here that shows no count and was never reported."""
         hub_rooms = self.ctx.hub.rooms
-        seen = self._seen
+        seen, counts, current = self._seen, self._counts, self._current
         stale: list[str] = []
         aged: list[str] = []
         known: dict[str, Bag | None] = {}
         todo: list[str] = []
         now = time.monotonic()
+        oldest = now - QUIET_CACHE_S
+        # ``_standing`` written out, as this runs for every room each pulse: the stream mark is
+        # the local room's (``stream_mark``), and a room has viewers here when its ``viewers``
+        # or ``joining`` is not empty (``LocalRoom.size``)
         for room_id in rooms:
             local = hub_rooms.get(room_id)
-            if local is None or local.size == 0:
-                if room_id in seen or room_id in self._counts:
+            if local is None or not (local.viewers or local.joining):
+                if room_id in seen or room_id in counts:
                     todo.append(room_id)
                 continue
-            standing = self._standing(room_id, now)
-            if standing is None:
-                (aged if self._aged(room_id, now) else stale).append(room_id)
-            elif standing[0] is None and room_id not in seen:
-                continue  # ``_tend`` would find no bag, and no report to withdraw
+            cached = current.get(room_id)
+            if cached is None:
+                stale.append(room_id)
             else:
-                known[room_id] = standing[0]
+                mark = cached[2]
+                if mark is None or mark[0] is not local or mark[1] != local.jumps:
+                    stale.append(room_id)  # the stream jumped since the read
+                else:
+                    bag = cached[1]
+                    if bag is not None and bag.state is BagState.OPEN:
+                        stale.append(room_id)  # its count moves without events
+                    elif cached[0] < oldest:
+                        aged.append(room_id)
+                    elif bag is None and room_id not in seen:
+                        continue  # ``_tend`` would find no bag, and no report to withdraw
+                    else:
+                        known[room_id] = bag
             todo.append(room_id)
         stale += self._due(aged, len(rooms))
         for start in range(0, len(stale), STALE_BATCH):
@@ -438,18 +453,6 @@ class LuckyBags(Feature):
                 self._cache(room_id, bag, version)
                 known[room_id] = bag
         return known, todo
-
-    def _aged(self, room: str, now: float) -> bool:
-        """Whether the room's cached bag is stale for its age alone: older than
-        ``QUIET_CACHE_S``, but no bag event relayed since it was read (that drops it), no jump
-        of the room's stream, and no open bag (read every pulse: its count moves)."""
-        cached = self._current.get(room)
-        return (
-            cached is not None
-            and now - cached[0] > QUIET_CACHE_S
-            and cached[2] == self.stream_mark(room)
-            and (cached[1] is None or cached[1].state is not BagState.OPEN)
-        )
 
     def _due(self, aged: list[str], rooms: int) -> list[str]:
         """Of the rooms whose cache aged out, those this pulse reads again: the oldest, at

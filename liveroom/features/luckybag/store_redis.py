@@ -147,17 +147,25 @@ class RedisBagStore:
         return await self.get(room, bag_id) if bag_id is not None else None
 
     async def current_many(self, rooms: Sequence[str]) -> list[Bag | None]:
-        """Two pipelined rounds for all of ``rooms``: their current-bag records, then, for
-        those with a bag, the bag and its participant count (``current``'s two reads)."""
+        """Two rounds for all of ``rooms``: their current-bag records, then, for those with
+        a bag, the bag and its participant count (``current``'s two reads). On a standalone
+        Redis the records come from one script call (``current_bags.lua``), on the node's
+        script connection: most rooms have no bag, and the per-pulse upkeep reads up to
+        ``STALE_BATCH`` of them at once; a cluster pipelines one read a room."""
         found: list[Bag | None] = [None] * len(rooms)
         if not rooms:
             return found
         keys = [self.core.keys(room) for room in rooms]
         async with self.core.guard():
-            async with self.client.pipeline(transaction=False) as pipe:
-                for k in keys:
-                    pipe.hgetall(k.bagcur)
-                records = await pipe.execute()
+            if self.core.cluster:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for k in keys:
+                        pipe.hgetall(k.bagcur)
+                    records = await pipe.execute()
+            else:
+                records = await self.core.scripts.run(
+                    "current_bags", [k.bagcur for k in keys], [], __package__
+                )
             current = [
                 (i, bag_id)
                 for i, bag_id in enumerate(_current_id(raw) for raw in records)
