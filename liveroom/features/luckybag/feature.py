@@ -86,7 +86,7 @@ class LuckyBags(Feature):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         #: room -> (when read, on the monotonic clock; its current bag; the room's stream mark)
-        self._current: dict[str, tuple[float, Bag | None, object]] = {}
+        self._current: dict[str, tuple[float, Bag | None, tuple[object, int] | None]] = {}
         #: per room, how many bag events this node relayed: a read of the store that a relayed
         #: event overtook may be older than the event, and is not cached
         self._generations: dict[str, int] = {}
@@ -592,12 +592,14 @@ class LuckyBags(Feature):
             return None
         return held
 
-    def _version(self, room: str) -> tuple[int, object]:
+    def _version(self, room: str) -> tuple[int, tuple[object, int] | None]:
         """What this node has seen of ``room`` so far: the bag events it relayed, and the
         room's stream mark (``Feature.stream_mark``). Taken before a read of the store."""
         return self._generations.get(room, 0), self.stream_mark(room)
 
-    def _cache(self, room: str, bag: Bag | None, version: tuple[int, object]) -> None:
+    def _cache(
+        self, room: str, bag: Bag | None, version: tuple[int, tuple[object, int] | None]
+    ) -> None:
         """Cache ``bag`` as the room's current one, if no bag event was relayed since this
         node's ``version`` of the room was taken."""
         if self._generations.get(room, 0) == version[0]:
