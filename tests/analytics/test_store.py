@@ -131,3 +131,23 @@ async def test_many_batches_written_at_once_land_as_one_by_one(engine: Engine) -
         assert data.counts["n:interacted"] == 1
         assert data.open == ([] if n == 3 else [("A", f"u{n}", 19.0)])
     assert await store.write_many([], "A", KEEP) == []
+
+
+async def test_beats_are_read_with_the_rooms_of_their_nodes(engine: Engine) -> None:
+    """A node's beat is one write for all its rooms: a room's read carries the last beat of
+    each node that wrote it (and of no other node), and beats older than the keep time go."""
+    store = analytics_store(engine)
+    await store.write(batch(10.0, opens={"u1": 9.0}), "A", {}, KEEP)
+    await store.write(batch(11.0, opens={"u2": 10.0}), "B", {}, KEEP)
+    await store.beat("A", 20.0, KEEP)
+    await store.beat("A", 25.5, KEEP)
+    await store.beat("C", 26.0, KEEP)  # a node of other rooms only
+    data = await store.read("r1", 30.0)
+    assert data is not None
+    assert data.beats == {"A": 25.5}
+    await store.write(batch(KEEP / 2), "B", {}, KEEP)  # the room kept on by B
+    await store.beat("B", 30.0 + KEEP, KEEP)  # A's last beat is past its keep time by now
+    data = await store.read("r1", 31.0 + KEEP)
+    assert data is not None
+    assert data.nodes == {"A": 10.0, "B": KEEP / 2}
+    assert data.beats == {"B": 30.0 + KEEP}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
@@ -78,9 +78,9 @@ class Analytics(Feature):
         self.keep_s = settings.analytics_keep_days * 86400
         #: an open interval of a node that has not written for this long ends at its last write
         self.stale_s = max(3 * settings.pulse_s, settings.node_ttl_s)
-        #: a quiet room is written this often, well inside ``stale_s``, to keep its intervals
-        #: open (a room with something new is written at the next pulse)
-        self.heartbeat_s = self.stale_s / 3
+        #: a quiet room is written this often (a room with something new is written at the
+        #: next pulse); the node's beat, every pulse, keeps its intervals open in between
+        self.heartbeat_s = report.QUIET_WRITE_S
         self._writer: asyncio.Task[None] | None = None
         #: one flush at a time, so a room's batches reach the store in the order drained
         self._flushing = asyncio.Lock()
@@ -154,18 +154,27 @@ class Analytics(Feature):
         go in one ``write_many``: on a standalone Redis their calls fill pipelines, with no
         task per room. A room with newcomers first reads whether they are returning, so it is
         written on its own, beside. A batch that cannot be written now goes back into the
-        tally for the next pulse."""
+        tally for the next pulse. Beside them goes the node's beat, one write that keeps the
+        open intervals of all its rooms live (``report.last_seen``)."""
         async with self._flushing:
             self._reports.clear()
             beat = self.heartbeat_s if heartbeat_s is None else heartbeat_s
             batches = self.tally.drain(beat)
             plain = [batch for batch in batches if not batch.newcomers]
             joined = [batch for batch in batches if batch.newcomers]
-            done = await asyncio.gather(
-                self.store.write_many(plain, self.ctx.settings.node_id, self.keep_s),
+            node = self.ctx.settings.node_id
+            writes: list[Awaitable[Any]] = [
+                self.store.write_many(plain, node, self.keep_s),
                 *(self._write(batch) for batch in joined),
-                return_exceptions=True,
-            )
+            ]
+            beating = bool(self.tally.rooms)  # a room with viewers here (``drain``)
+            if beating:  # one write for all of them: their quiet stretches (``last_seen``)
+                writes.append(self.store.beat(node, self.ctx.now(), self.keep_s))
+            done = await asyncio.gather(*writes, return_exceptions=True)
+            if beating:
+                answer = done.pop()
+                if isinstance(answer, Exception) and not isinstance(answer, EngineUnavailable):
+                    log.error("analytics beat failed", exc_info=answer)
             outcomes = done[0] if isinstance(done[0], list) else [done[0]] * len(plain)
             for batch, result in zip(plain + joined, [*outcomes, *done[1:]], strict=True):
                 if isinstance(result, EngineUnavailable):

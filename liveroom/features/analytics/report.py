@@ -26,6 +26,9 @@ PRIVATE_SOURCES = ("follow", "share", "group")
 FACETS = ("region", "age", "gender")
 #: the report's profile fields, in the order ``profile_of`` encodes them
 PROFILE = ("source", "region", "age", "gender", "follower", "returning")
+#: a node writes a room with its viewers but nothing new this often (the room's ``last`` and
+#: keep time move on); its beat, every pulse, keeps their intervals live in between
+QUIET_WRITE_S = 30.0
 #: the group-buy funnel's steps (``AnalyticsSink.group_step``)
 GROUP_STEPS = ("started", "joined", "formed", "failed")
 
@@ -52,14 +55,27 @@ def union(intervals: list[tuple[float, float, bool]]) -> list[Segment]:
     return out
 
 
+def last_seen(data: RoomData, node: str, start: float, stale_s: float) -> float:
+    """When ``node`` was last known to hold its open intervals in the room: its last write
+    of the room, or its last beat if that came at most ``QUIET_WRITE_S + stale_s`` after the
+    write (the node went on writing the room as a quiet one). A beat later than that does
+    not count: the node stopped writing the room without closing its intervals (it dropped a
+    batch, or it restarted under the same id), and they end at its last write."""
+    wrote = data.nodes.get(node, start)
+    beat = data.beats.get(node)
+    if beat is not None and wrote < beat <= wrote + QUIET_WRITE_S + stale_s:
+        return beat
+    return wrote
+
+
 def segments(data: RoomData, now: float, stale_s: float) -> dict[str, list[Segment]]:
-    """Each user's union of connected intervals. An open interval ends now, or at its node's
-    last write when that node stopped writing more than ``stale_s`` ago."""
+    """Each user's union of connected intervals. An open interval ends now, or when its node
+    was last seen (``last_seen``) if that is more than ``stale_s`` ago."""
     raw: dict[str, list[tuple[float, float, bool]]] = {user: [] for user in data.users}
     for user, intervals in data.intervals.items():
         raw.setdefault(user, []).extend((s, e, False) for s, e in intervals)
     for node, user, start in data.open:
-        seen = data.nodes.get(node, start)
+        seen = last_seen(data, node, start, stale_s)
         live = now - seen <= stale_s
         end = max(start, now if live else seen)
         raw.setdefault(user, []).append((start, end, live))

@@ -36,6 +36,8 @@ class RoomData:
     intervals: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     open: list[tuple[str, str, float]] = field(default_factory=list)  # node, user, start
     nodes: dict[str, float] = field(default_factory=dict)
+    #: of the nodes in ``nodes``, each one's last beat (``AnalyticsStore.beat``), where kept
+    beats: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     boards: dict[int, tuple[float, list[str]]] = field(default_factory=dict)  # version -> at, skus
 
@@ -62,12 +64,19 @@ class AnalyticsStore(Protocol):
         be tried again); the others were written all the same."""
         ...
 
+    async def beat(self, node: str, now: float, keep_s: float) -> None:
+        """Note that ``node`` is alive at ``now``, for every room at once: what keeps the
+        intervals it holds open in its quiet rooms live in a report. Beats older than
+        ``keep_s`` may be forgotten. Raises ``EngineUnavailable``."""
+        ...
+
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         """Add ad spend to ``room``'s hour starting at ``hour``."""
         ...
 
     async def read(self, room: str, now: float) -> RoomData | None:
-        """The room's data, None when nothing was ever written (or it is past its keep time)."""
+        """The room's data, None when nothing was ever written (or it is past its keep time);
+        its ``beats`` hold the last beat of each of its nodes that has one."""
         ...
 
 

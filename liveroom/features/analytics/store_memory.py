@@ -22,6 +22,7 @@ class MemoryAnalytics:
         self.hosts: dict[str, dict[str, str]] = {}  # host -> user -> room first seen in
         self.open: dict[str, dict[tuple[str, str], float]] = {}  # room -> (node, user) -> start
         self.marks: dict[str, set[tuple[str, str]]] = {}  # room -> (name, user) counted
+        self.beats: dict[str, float] = {}  # node -> its last beat
         self._swept = 0.0  # when expired rooms were last looked for
 
     def _room(self, room: str, now: float, keep_s: float) -> RoomData:
@@ -101,6 +102,11 @@ class MemoryAnalytics:
                 counts[f"n:paid:{pay.sku}"] = counts.get(f"n:paid:{pay.sku}", 0) + 1
         data.boards.update(batch.boards)
 
+    async def beat(self, node: str, now: float, keep_s: float) -> None:
+        self.beats[node] = now
+        for gone in [n for n, at in self.beats.items() if at < now - keep_s]:
+            del self.beats[gone]
+
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         counts = self._room(room, now, keep_s).counts
         for name in (f"h:{hour}:spend", "spend"):
@@ -121,6 +127,7 @@ class MemoryAnalytics:
             intervals={user: list(iv) for user, iv in data.intervals.items()},
             open=list(data.open),
             nodes=dict(data.nodes),
+            beats={n: self.beats[n] for n in data.nodes if n in self.beats},
             counts=dict(data.counts),
             boards=dict(data.boards),
         )

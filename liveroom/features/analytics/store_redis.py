@@ -63,6 +63,9 @@ class RedisAnalytics:
 
     def __init__(self, core: RedisCore) -> None:
         self.core = core
+        #: node -> its last beat (a sorted set, scored by the beat's time): node-wide, so in
+        #: no room's Cluster slot, and touched by single-key commands alone
+        self.beats_key = core.key("an", "beats")
         #: each room's keys, made once: a node writes each of its rooms every pulse or two
         self._room_keys: dict[str, list[str]] = {}
 
@@ -152,6 +155,13 @@ class RedisAnalytics:
             ]
         return orjson.dumps(body)
 
+    async def beat(self, node: str, now: float, keep_s: float) -> None:
+        async with self.core.guard():
+            pipe = self.core.client.pipeline(transaction=False)
+            pipe.zadd(self.beats_key, {node: now})
+            pipe.zremrangebyscore(self.beats_key, "-inf", f"({_t(now - keep_s)}")
+            await pipe.execute()
+
     async def add_spend(self, room: str, hour: int, cents: int, now: float, keep_s: float) -> None:
         meta, counts = self._keys(room)[0], self._keys(room)[5]
         async with self.core.guard():
@@ -174,6 +184,14 @@ class RedisAnalytics:
         meta, users, iv, opened, nodes, counts, _, boards = raw
         if not meta:
             return None
+        beats: dict[str, float] = {}
+        if nodes:
+            async with self.core.guard():
+                pipe = self.core.client.pipeline(transaction=False)
+                for node in nodes:
+                    pipe.zscore(self.beats_key, node)
+                scores = await pipe.execute()
+            beats = {n: float(at) for n, at in zip(nodes, scores, strict=True) if at is not None}
         data = RoomData(
             first=float(meta.get("first", 0)),
             last=float(meta.get("last", 0)),
@@ -181,6 +199,7 @@ class RedisAnalytics:
             users={u: _profile(p) for u, p in users.items()},
             intervals={u: parse_intervals(_s(v)) for u, v in iv.items()},
             nodes={n: float(v) for n, v in nodes.items()},
+            beats=beats,
             counts={name: int(v) for name, v in counts.items()},
             boards={int(v): _board(board) for v, board in boards.items()},
         )

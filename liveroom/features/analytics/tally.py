@@ -258,9 +258,10 @@ class Tally:
 
     def drain(self, heartbeat_s: float = 0.0) -> list[Batch]:
         """The pending batch of every room with something to write; forgets rooms with no
-        local viewer left. A room with viewers here and nothing new is written anyway, as the
-        heartbeat of its open intervals, once ``heartbeat_s`` has passed since its last write:
-        a node with thousands of quiet rooms does not write each of them every pulse."""
+        local viewer left. A room with viewers here and nothing new is written anyway, once
+        ``heartbeat_s`` has passed since its last write (its last write and keep time move on;
+        the node's beat keeps its open intervals live in between): a node with thousands of
+        quiet rooms does not write each of them every pulse."""
         now = self._now()
         out = []
         gone = []
