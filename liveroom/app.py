@@ -177,6 +177,7 @@ class Node:
                 self.log.exception("%s: order_paid failed", feature.name)
 
     async def open(self) -> None:
+        metrics.NODE.labels(node=self.settings.node_id).set(1)
         await self.engine.open()
         await self.hub.open()
         for feature in self.features:

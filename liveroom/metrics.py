@@ -33,6 +33,11 @@ SKIPPED = Counter(
     "liveroom_comments_skipped", "Comments skipped for viewers over their buffer bound"
 )
 SLOW_CLOSES = Counter("liveroom_slow_consumer_closes", "Connections closed as slow consumers")
+NODE = Gauge(
+    "liveroom_node",
+    "Always 1, labelled with this process' node id: which node answered the scrape",
+    ["node"],
+)
 SHORT_SENDS = Counter(
     "liveroom_short_sends",
     "Direct socket sends the kernel did not take whole; the rest waited in uvloop's buffer",

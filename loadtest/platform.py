@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -143,6 +144,54 @@ async def pulse_samples(target: Target, count: int = 8) -> list[float]:
     return seen
 
 
+#: per node, what ``node_counters`` reads from each node's ``/metrics`` (its own counters)
+NODE_COUNTERS = (
+    "liveroom_tick_overruns",
+    "liveroom_short_sends",
+    "liveroom_slow_consumer_closes",
+    "liveroom_frames_out",
+    "liveroom_events_out",
+)
+NODE_LABEL = re.compile(r'^liveroom_node\{node="([^"]*)"\} 1(?:\.0)?$', re.M)
+
+
+async def node_counters(target: Target, processes: int, tries: int = 40) -> dict[str, Any]:
+    """``NODE_COUNTERS`` of each node, by node id: ``/metrics`` is answered by one process at
+    a time, whichever the kernel picks, so it is read until every one of ``processes`` nodes
+    answered (at most ``tries`` scrapes). A node that answered no scrape is left out."""
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(tries):
+        if len(seen) >= processes:
+            break
+        try:
+            text = str(await target.http("GET", "/metrics", timeout=5.0))
+        except (HttpError, OSError):
+            continue
+        for node in NODE_LABEL.findall(text):
+            if node not in seen:
+                seen[node] = {name: metric_sum(text, name) or 0.0 for name in NODE_COUNTERS}
+    return seen
+
+
+def counters_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Per node seen both times, how much each counter rose in between; and the totals."""
+    nodes = {
+        node: {
+            name.removeprefix("liveroom_"): round(after[node][name] - before[node][name])
+            for name in NODE_COUNTERS
+        }
+        for node in after
+        if node in before
+    }
+    total = {
+        name.removeprefix("liveroom_"): sum(
+            n[name.removeprefix("liveroom_")] for n in nodes.values()
+        )
+        for name in NODE_COUNTERS
+    }
+    return {"nodes": nodes, "total": total}
+
+
 def idle_share(before: Any, after: Any) -> float:
     """The share of the machine's CPU time between two ``psutil.cpu_times()`` that was idle."""
     spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
@@ -210,6 +259,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
             if first == 0:
                 publish[i].append([room, rates[kind]])
     calls0 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    counted0 = await node_counters(target, opts.processes)
     machine0 = psutil.cpu_times()
     before, at0 = usage(target), time.monotonic()
     answers = await pool.all(
@@ -222,6 +272,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
     machine1 = psutil.cpu_times()
     busy_pulse = await pulse_samples(target)
     after, at1 = usage(target), time.monotonic()
+    counted1 = await node_counters(target, opts.processes)  # its scrapes after the CPU read
     calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
     heads: dict[str, int] = {}
     for answer in answers:
@@ -315,6 +366,9 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         "system_us_per_frame": round(system / frames * 1e6, 2) if frames else None,
         "kb_per_connection": round(rss_added / connections / 1024, 2) if connections else None,
         "nodes": nodes,
+        # per node over the traffic: ticks skipped, sends the kernel did not take whole (a
+        # viewer's socket buffer full), slow-consumer closes, frames and events written
+        "node_counters": counters_between(counted0, counted1),
         "pulse_ms_idle": idle_pulse,
         "pulse_ms_busy": busy_pulse,
         "redis_commands_per_s": (

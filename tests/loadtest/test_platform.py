@@ -90,6 +90,14 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
     assert len(s["client_cpu_share"]) == s["client_procs"], s
     assert all(0 < share <= 2 for share in s["client_cpu_share"]), s
     assert 0 <= s["machine_idle_share"] <= 1, s
+    # each node's own counters over the traffic, by its node id: both nodes wrote frames,
+    # together most of those the viewers counted (the last ones go out after the traffic,
+    # while the viewers drain; the nodes also count frames of online counts alone)
+    counted = s["node_counters"]
+    assert len(counted["nodes"]) == 2, counted
+    assert all(node["frames_out"] > 0 for node in counted["nodes"].values()), counted
+    frames = sum(c["frames"] for c in s["classes"].values())
+    assert counted["total"]["frames_out"] > 0.8 * frames, (counted, frames)
     assert s["netns"] is across
     if across:  # the frames went over the pair: far more than the 120 rooms' comments
         assert s["netns_sent_bytes"] > 100_000, s
