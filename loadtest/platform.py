@@ -130,6 +130,20 @@ def usage(target: Target) -> dict[int, tuple[float, int, float]]:
     return out
 
 
+def queued(target: Target) -> dict[int, float]:
+    """Seconds each server process' main thread has spent runnable but waiting for a core
+    (the second field of ``/proc/PID/schedstat``), by pid: on a machine the load generator
+    shares, how long the nodes waited for it."""
+    out: dict[int, float] = {}
+    for proc in target.processes():
+        try:
+            fields = Path(f"/proc/{proc.pid}/schedstat").read_text().split()
+        except OSError:
+            continue
+        out[proc.pid] = int(fields[1]) / 1e9
+    return out
+
+
 async def pulse_samples(target: Target, count: int = 8) -> list[float]:
     """``liveroom_pulse_seconds`` from ``count`` scrapes (each answered by some worker)."""
     seen = []
@@ -261,7 +275,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
     calls0 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
     counted0 = await node_counters(target, opts.processes)
     machine0 = psutil.cpu_times()
-    before, at0 = usage(target), time.monotonic()
+    before, at0, waited0 = usage(target), time.monotonic(), queued(target)
     answers = await pool.all(
         "rooms_traffic",
         opts.duration + 60,
@@ -271,7 +285,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
     )
     machine1 = psutil.cpu_times()
     busy_pulse = await pulse_samples(target)
-    after, at1 = usage(target), time.monotonic()
+    after, at1, waited1 = usage(target), time.monotonic(), queued(target)
     counted1 = await node_counters(target, opts.processes)  # its scrapes after the CPU read
     calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
     heads: dict[str, int] = {}
@@ -334,6 +348,8 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
                 "cpu_s": round(cpu1 - cpu0, 2),
                 "system_s": round(system1 - system0, 2),
                 "cpu_share": round((cpu1 - cpu0) / window, 3),
+                # the main thread's time runnable but not running, over the traffic
+                "queued_s": round(waited1.get(pid, 0.0) - waited0.get(pid, 0.0), 4),
                 "rss_mb": round(rss / 2**20, 1),
                 "rss_idle_mb": round(idle.get(pid, (0, 0))[1] / 2**20, 1),
                 "rss_base_mb": round(base.get(pid, (0, 0))[1] / 2**20, 1),
