@@ -272,8 +272,8 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         for room, kind, first, _ in share:
             if first == 0:
                 publish[i].append([room, rates[kind]])
+    counted0 = await node_counters(target, opts.processes)  # its scrapes before the windows
     calls0 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
-    counted0 = await node_counters(target, opts.processes)
     machine0 = psutil.cpu_times()
     before, at0, waited0 = usage(target), time.monotonic(), queued(target)
     answers = await pool.all(
@@ -286,8 +286,8 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
     machine1 = psutil.cpu_times()
     busy_pulse = await pulse_samples(target)
     after, at1, waited1 = usage(target), time.monotonic(), queued(target)
-    counted1 = await node_counters(target, opts.processes)  # its scrapes after the CPU read
     calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    counted1 = await node_counters(target, opts.processes)  # its scrapes after the windows
     heads: dict[str, int] = {}
     for answer in answers:
         for room, head in answer["heads"].items():

@@ -44,6 +44,23 @@ def test_a_quiet_room_is_written_once_a_heartbeat_and_a_busy_one_every_pulse() -
     assert rooms() == ["busy"]
 
 
+def test_a_quiet_room_whose_write_failed_is_written_again_at_the_next_drain() -> None:
+    """A quiet room's heartbeat write that the store refused goes out again at the next drain,
+    not a heartbeat later: a report reads the node's beat against that room's last write
+    (``report.last_seen``), so the write may not fall a whole heartbeat behind."""
+    now = [1000.0]
+    tally = Tally(lambda: now[0])
+    tally.joined("quiet", "u1", "", ())
+    assert [b.room for b in tally.drain(30.0)] == ["quiet"]  # the join
+    now[0] += 30.0
+    (beat,) = tally.drain(30.0)  # its heartbeat is due
+    tally.restore(beat)  # as after a write Redis refused
+    now[0] += 1.0
+    assert [b.room for b in tally.drain(30.0)] == ["quiet"]
+    now[0] += 1.0
+    assert tally.drain(30.0) == []  # written: quiet again for a heartbeat
+
+
 def test_every_kind_of_change_is_news_for_the_next_drain() -> None:
     """A room's pending batch is drained when anything was added since the last drain, by any
     of the tally's entries (the drain passes over a room nothing touched, by a flag that every

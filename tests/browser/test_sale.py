@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.browser.actions import grab, start_sale
 from tests.browser.conftest import Pages, screenshot
+from tests.timeouts import scaled
 
 
 def test_buy_answers_and_stock(pages: Pages) -> None:
@@ -82,7 +83,9 @@ def test_lucky_bag_countdown_ends_with_result(pages: Pages) -> None:
         expect(viewer.get_by_test_id("bag-status")).to_contain_text("You're in")
     for viewer in (alice, bob):
         # the countdown has up to 20 s to run, on top of the usual wait
-        expect(viewer.get_by_test_id("bag-result")).to_contain_text("You won!", timeout=35_000)
+        expect(viewer.get_by_test_id("bag-result")).to_contain_text(
+            "You won!", timeout=20_000 + scaled(15_000)
+        )
         expect(viewer.get_by_test_id("bag-winners")).to_contain_text("Winners (2)")
     expect(host.get_by_test_id("bag-host-result")).to_contain_text("Winners:")
     screenshot(alice, "viewer-luckybag")

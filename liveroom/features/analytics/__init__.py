@@ -76,7 +76,8 @@ class Analytics(Feature):
         self.tally = Tally(ctx.now, enabled=settings.analytics)
         self.store = analytics_store(ctx.engine)
         self.keep_s = settings.analytics_keep_days * 86400
-        #: an open interval of a node that has not written for this long ends at its last write
+        #: an open interval of a node not seen for this long ends when it was last seen
+        #: (``report.last_seen``)
         self.stale_s = max(3 * settings.pulse_s, settings.node_ttl_s)
         #: a quiet room is written this often (a room with something new is written at the
         #: next pulse); the node's beat, every pulse, keeps its intervals open in between

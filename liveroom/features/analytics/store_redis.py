@@ -17,8 +17,10 @@ Key names::
     {prefix}:{room:<id>}:an:marks     hash  "<name>|<user>" -> 1 (distinct users counted)
     {prefix}:{room:<id>}:an:boards    hash  board version -> "<time>|<sku>,<sku>,..."
     {prefix}:an:host:<host>           hash  user -> the room of the host they were first in
+    {prefix}:an:beats                 zset  node -> its last beat (``beat``)
 
-Every key expires ``keep_s`` after the room's last write.
+Every room key expires ``keep_s`` after the room's last write. The beats key does not expire:
+each beat drops the nodes whose last beat is older than ``keep_s``.
 """
 
 from __future__ import annotations

@@ -280,8 +280,11 @@ class Tally:
         return out
 
     def restore(self, batch: Batch) -> None:
-        """Put back a batch the store could not write; the next write carries it."""
+        """Put back a batch the store could not write; the next write carries it, at the next
+        drain: a quiet room's too (its write is due again at once, not a heartbeat later, so
+        that ``report.last_seen`` finds the node's beat close to a write of the room)."""
         r = self._room(batch.room)
+        r.written = float("-inf")
         p = r.pending
         p.host = p.host or batch.host
         for user, newcomer in batch.newcomers.items():
