@@ -44,7 +44,12 @@ class Api:
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(scaled(30), pool=None),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            # idle connections dropped well before the server's own keep-alive timeout
+            # (uvicorn's 5 s): a connection the server is closing just then would fail the
+            # next request sent on it ("Server disconnected without sending a response")
+            limits=httpx.Limits(
+                max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
+            ),
         )
 
     async def create(self, room: str, headers: dict[str, str] = BACKEND, **body: Any) -> Any:

@@ -36,7 +36,13 @@ class GroupApi:
     """HTTP calls to one server's deal endpoints."""
 
     def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(scaled(30)))
+        # idle connections dropped before the server's keep-alive timeout (uvicorn's 5 s), as
+        # in tests/flashsale/conftest.py
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(scaled(30)),
+            limits=httpx.Limits(keepalive_expiry=2.0),
+        )
 
     async def create(self, room: str, **body: Any) -> dict[str, Any]:
         response = await self.http.post(f"/api/rooms/{room}/deals", json=body, headers=BACKEND)
