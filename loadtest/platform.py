@@ -158,14 +158,9 @@ async def pulse_samples(target: Target, count: int = 8) -> list[float]:
     return seen
 
 
-#: per node, what ``node_counters`` reads from each node's ``/metrics`` (its own counters)
-NODE_COUNTERS = (
-    "liveroom_tick_overruns",
-    "liveroom_short_sends",
-    "liveroom_slow_consumer_closes",
-    "liveroom_frames_out",
-    "liveroom_events_out",
-)
+#: per node, what ``node_counters`` reads from each node's ``/metrics`` (its own counters,
+#: each ``liveroom_<name>``)
+NODE_COUNTERS = ("tick_overruns", "short_sends", "slow_consumer_closes", "frames_out", "events_out")
 NODE_LABEL = re.compile(r'^liveroom_node\{node="([^"]*)"\} 1(?:\.0)?$', re.M)
 
 
@@ -183,26 +178,18 @@ async def node_counters(target: Target, processes: int, tries: int = 40) -> dict
             continue
         for node in NODE_LABEL.findall(text):
             if node not in seen:
-                seen[node] = {name: metric_sum(text, name) or 0.0 for name in NODE_COUNTERS}
+                seen[node] = {n: metric_sum(text, "liveroom_" + n) or 0.0 for n in NODE_COUNTERS}
     return seen
 
 
 def counters_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Per node seen both times, how much each counter rose in between; and the totals."""
     nodes = {
-        node: {
-            name.removeprefix("liveroom_"): round(after[node][name] - before[node][name])
-            for name in NODE_COUNTERS
-        }
+        node: {name: round(after[node][name] - before[node][name]) for name in NODE_COUNTERS}
         for node in after
         if node in before
     }
-    total = {
-        name.removeprefix("liveroom_"): sum(
-            n[name.removeprefix("liveroom_")] for n in nodes.values()
-        )
-        for name in NODE_COUNTERS
-    }
+    total = {name: sum(n[name] for n in nodes.values()) for name in NODE_COUNTERS}
     return {"nodes": nodes, "total": total}
 
 
