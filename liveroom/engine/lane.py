@@ -41,7 +41,8 @@ import asyncio
 import contextvars
 import socket
 from collections import deque
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import hiredis
 from redis._parsers.base import BaseParser
@@ -190,19 +191,107 @@ class LaneProtocol(asyncio.Protocol):
             self._watch = self._loop.call_at(deadline, self._check)
 
 
+def plain_packer(pool: Any) -> Any:
+    """A connection object of ``pool``'s class, never connected, for a connection of the
+    node's own to the pool's Redis: it packs commands (the same bytes as a pooled connection)
+    and holds where and how to connect. None where the pool's connections are not redis-py's
+    plain TCP or Unix-socket ones (or ``fast_packing``'s of them), connecting as the class
+    itself does: TLS, Sentinel, a class of its own, a credential provider, a connect callback,
+    replies decoded to text, a protocol other than RESP2 or RESP3."""
+    kind = getattr(pool, "connection_class", None)
+    if kind is None:
+        return None
+    plain = kind.__bases__[1] if FastPacking in kind.__bases__ else kind
+    if plain not in (Connection, UnixDomainSocketConnection):
+        return None  # TLS, Sentinel, or a class of its own: it may connect its own way
+    packer = kind(**pool.connection_kwargs)
+    if packer.credential_provider is not None or packer.encoder.decode_responses:
+        return None
+    if getattr(packer, "redis_connect_func", None) is not None:
+        return None
+    if str(packer.protocol) not in ("2", "3"):
+        return None
+    return packer
+
+
+def where(packer: Any) -> str:
+    """How errors name the Redis ``packer`` connects to."""
+    if isinstance(packer, UnixDomainSocketConnection):
+        return str(packer.path)
+    return f"{packer.host}:{packer.port}"
+
+
+P = TypeVar("P", bound="LaneProtocol")
+
+
+async def connect(packer: Any, made: Callable[[], P]) -> P:
+    """A new connection to ``packer``'s Redis with the protocol ``made`` makes, set up as
+    redis-py sets up a new connection of the pool (``handshake``). Fails as redis-py's
+    connections fail: ``TimeoutError`` or ``ConnectionError``."""
+    loop = asyncio.get_running_loop()
+    name = where(packer)
+    try:
+        async with asyncio.timeout(packer.socket_connect_timeout or None):
+            if isinstance(packer, UnixDomainSocketConnection):
+                transport, protocol = await loop.create_unix_connection(made, packer.path)
+            else:
+                transport, protocol = await loop.create_connection(made, packer.host, packer.port)
+    except TimeoutError:  # before OSError: the builtin TimeoutError is one
+        raise RedisTimeoutError(f"Timeout connecting to {name}") from None
+    except OSError as exc:
+        raise RedisConnectionError(f"Error connecting to {name}: {exc}") from exc
+    try:
+        sock = transport.get_extra_info("socket")
+        # the TCP class's options (a Unix socket's class has none)
+        if getattr(packer, "socket_keepalive", False) and sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                for option, value in (packer.socket_keepalive_options or {}).items():
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            except OSError as exc:
+                raise RedisConnectionError(f"Error connecting to {name}: {exc}") from exc
+        await handshake(packer, protocol)
+    except BaseException:
+        transport.close()
+        raise
+    return protocol
+
+
+async def handshake(packer: Any, protocol: LaneProtocol) -> None:
+    """What redis-py sends on a new connection of the pool: the protocol (with the password),
+    the client name, the database."""
+    commands: list[tuple[Any, ...]] = []
+    if str(packer.protocol) == "3":
+        hello: tuple[Any, ...] = ("HELLO", 3)
+        if packer.password:
+            hello += ("AUTH", packer.username or "default", packer.password)
+        commands.append(hello)
+    elif packer.password:
+        if packer.username:
+            commands.append(("AUTH", packer.username, packer.password))
+        else:
+            commands.append(("AUTH", packer.password))
+    if packer.client_name:
+        commands.append(("CLIENT", "SETNAME", packer.client_name))
+    if packer.db:
+        commands.append(("SELECT", packer.db))
+    if not commands:
+        return
+    # a refusal redis-py raises as lost (a wrong password: ``AuthenticationError``) has failed
+    # the connection already (``data_received``), and raises here
+    for reply in await protocol.send(packer.pack_commands(commands), len(commands)):
+        if isinstance(reply, Exception):
+            raise RedisConnectionError(f"{where(packer)} refused a new connection: {reply}")
+
+
 class Lane:
     """The script pipelines' own connection to the pool's Redis (``pipeline``). Connects on
     first use and again after a loss; ``aclose`` at the engine's close."""
 
     def __init__(self, packer: Any) -> None:
-        #: a connection object of the pool's class, never connected: it packs the commands
-        #: (the same bytes as a pooled connection) and holds where and how to connect
+        #: what packs the commands and connects (``plain_packer``)
         self._packer = packer
-        self._where = (
-            packer.path
-            if isinstance(packer, UnixDomainSocketConnection)
-            else f"{packer.host}:{packer.port}"
-        )
+        self._where = where(packer)
         self._protocol: LaneProtocol | None = None
         self._connecting: asyncio.Task[LaneProtocol] | None = None
         self._closed = False
@@ -210,22 +299,9 @@ class Lane:
     @classmethod
     def of(cls, pool: Any) -> Lane | None:
         """A lane to the Redis of ``pool`` (redis-py's asyncio pool), or None where its
-        connections are not redis-py's plain TCP or Unix-socket ones (or ``fast_packing``'s
-        of them), connecting as the class itself does."""
-        kind = getattr(pool, "connection_class", None)
-        if kind is None:
-            return None
-        plain = kind.__bases__[1] if FastPacking in kind.__bases__ else kind
-        if plain not in (Connection, UnixDomainSocketConnection):
-            return None  # TLS, Sentinel, or a class of its own: it may connect its own way
-        packer = kind(**pool.connection_kwargs)
-        if packer.credential_provider is not None or packer.encoder.decode_responses:
-            return None
-        if getattr(packer, "redis_connect_func", None) is not None:
-            return None
-        if str(packer.protocol) not in ("2", "3"):
-            return None
-        return cls(packer)
+        connections are not redis-py's plain TCP or Unix-socket ones (``plain_packer``)."""
+        packer = plain_packer(pool)
+        return None if packer is None else cls(packer)
 
     async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """``commands`` written at once, their replies in order: as ``scripts.pipeline``."""
@@ -276,67 +352,10 @@ class Lane:
 
     async def _open(self) -> LaneProtocol:
         packer = self._packer
-        loop = asyncio.get_running_loop()
         timeout = packer.socket_timeout
-
-        def made() -> LaneProtocol:
-            return LaneProtocol(timeout, self._where)
-
-        try:
-            async with asyncio.timeout(packer.socket_connect_timeout or None):
-                if isinstance(packer, UnixDomainSocketConnection):
-                    transport, protocol = await loop.create_unix_connection(made, packer.path)
-                else:
-                    transport, protocol = await loop.create_connection(
-                        made, packer.host, packer.port
-                    )
-        except TimeoutError:  # before OSError: the builtin TimeoutError is one
-            raise RedisTimeoutError(f"Timeout connecting to {self._where}") from None
-        except OSError as exc:
-            raise RedisConnectionError(f"Error connecting to {self._where}: {exc}") from exc
-        try:
-            sock = transport.get_extra_info("socket")
-            # the TCP class's options (a Unix socket's class has none)
-            if getattr(packer, "socket_keepalive", False) and sock is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                    for option, value in (packer.socket_keepalive_options or {}).items():
-                        sock.setsockopt(socket.IPPROTO_TCP, option, value)
-                except OSError as exc:
-                    raise RedisConnectionError(f"Error connecting to {self._where}: {exc}") from exc
-            await self._handshake(protocol)
-        except BaseException:
-            transport.close()
-            raise
+        protocol = await connect(packer, lambda: LaneProtocol(timeout, self._where))
         if self._closed:
-            transport.close()
+            protocol.fail(closed(self._where))
             raise closed(self._where)
         self._protocol = protocol
         return protocol
-
-    async def _handshake(self, protocol: LaneProtocol) -> None:
-        """What redis-py sends on a new connection of the pool: the protocol (with the
-        password), the client name, the database."""
-        packer = self._packer
-        commands: list[tuple[Any, ...]] = []
-        if str(packer.protocol) == "3":
-            hello: tuple[Any, ...] = ("HELLO", 3)
-            if packer.password:
-                hello += ("AUTH", packer.username or "default", packer.password)
-            commands.append(hello)
-        elif packer.password:
-            if packer.username:
-                commands.append(("AUTH", packer.username, packer.password))
-            else:
-                commands.append(("AUTH", packer.password))
-        if packer.client_name:
-            commands.append(("CLIENT", "SETNAME", packer.client_name))
-        if packer.db:
-            commands.append(("SELECT", packer.db))
-        if not commands:
-            return
-        # a refusal redis-py raises as lost (a wrong password: ``AuthenticationError``) has
-        # failed the connection already (``data_received``), and raises here
-        for reply in await protocol.send(packer.pack_commands(commands), len(commands)):
-            if isinstance(reply, Exception):
-                raise RedisConnectionError(f"{self._where} refused a new connection: {reply}")

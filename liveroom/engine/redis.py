@@ -19,8 +19,9 @@ subscriptions are kept by ``redis_shards.ShardedSubscriber``.
 Why one module of about 620 lines: it is the single Redis implementation of the core's
 protocols (bus, history, presence, rooms, comments) together with the client's set-up and the
 room subscriber, which all share one key layout with the scripts. What every store shares is in
-``redis_core.py`` and the cluster's sharded pub/sub in ``redis_shards.py``; the subscriber
-(connect, reconnect, resubscribe) is the next part to move out.
+``redis_core.py``, the cluster's sharded pub/sub in ``redis_shards.py``, and the pub/sub
+connection's protocol in ``listener.py``; the subscriber (connect, reconnect, resubscribe) is
+the next part to move out.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ from liveroom.engine.base import (
     Stream,
     cap_burst,
 )
+from liveroom.engine.lane import closed, plain_packer
+from liveroom.engine.listener import Listener, ListenerProtocol
 from liveroom.engine.outbox import room_change
 from liveroom.engine.packing import fast_packing
 from liveroom.engine.redis_core import DOWN as _DOWN
@@ -148,6 +151,9 @@ class RedisEngine:
         self._channels: dict[bytes, str] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._pubsub: Any = None
+        #: the node's own pub/sub connection (``listener.py``); None: redis-py's pub/sub
+        self._own: Listener | None = None
+        self._wire: ListenerProtocol | None = None
         self._listener: asyncio.Task[None] | None = None
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._closing = False
@@ -180,12 +186,19 @@ class RedisEngine:
                 self._shards.supervise(), name="liveroom-redis-shards"
             )
             return
+        packer = plain_packer(getattr(self.client, "connection_pool", None))
+        if packer is not None:
+            self._own = Listener(packer, self._deliver, self._confirmed)
+            self._listener = asyncio.create_task(self._listen_own(), name="liveroom-redis-pubsub")
+            return
         self._pubsub = self.client.pubsub()
         self._listener = asyncio.create_task(self._listen(), name="liveroom-redis-pubsub")
 
     async def close(self) -> None:
         self._closing = True
         await stop([self._listener])
+        if self._wire is not None and self._own is not None:
+            self._wire.fail(closed(self._own.where))
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
@@ -219,8 +232,53 @@ class RedisEngine:
 
     # ------------------------------------------------------------------ pub/sub
 
+    async def _listen_own(self) -> None:
+        """Keep the node's own pub/sub connection (``listener.py``): make it, subscribe every
+        room in one ``SUBSCRIBE``, and once it is lost, make it again with backoff. Its reads
+        happen in the protocol, not here."""
+        own = self._own
+        assert own is not None
+        delay = 0.05
+        first = True
+        while not self._closing:
+            try:
+                wire = await own.open()
+            except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
+                log.warning("redis pub/sub lost (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+                continue
+            self._wire = wire
+            if self._channels:
+                # back only once Redis confirmed them all (``_confirmed``), so that the rooms'
+                # history reads come after it
+                self._restore_at = len(self._channels) if not first else 0
+                wire.write(own.pack("SUBSCRIBE", *self._channels))
+            self.connected.set()
+            if not first:
+                log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
+                if not self._restore_at:
+                    self._restored()
+            first = False
+            delay = 0.05
+            await wire.done
+            self.connected.clear()
+            self._wire = None
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(EngineUnavailable("redis pub/sub lost"))
+            self._pending.clear()
+            if self._closing:
+                return
+            log.warning("redis pub/sub lost (%s); retrying in %.2fs", wire.lost, delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
     async def _listen(self) -> None:
-        """Read pub/sub messages forever; on a lost connection, reconnect and resubscribe."""
+        """Read pub/sub messages forever through redis-py (where ``listener.py`` cannot go);
+        on a lost connection, reconnect and resubscribe."""
         delay = 0.05
         first = True
         while not self._closing:
@@ -315,18 +373,24 @@ class RedisEngine:
                 handler(room, data)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
+        """A pub/sub reply redis-py parsed into a message (``_read``)."""
         kind = message["type"]
-        channel = message["channel"]
         if kind == "message":
-            self._deliver(channel, message["data"])
+            self._deliver(message["channel"], message["data"])
         elif kind == "subscribe":
-            if self._restore_at and message["data"] >= self._restore_at:
-                self._restore_at = 0  # every room resubscribed after a reconnect
-                self._restored()
-            room = self._channels.get(channel)
-            future = self._pending.pop(room, None) if room is not None else None
-            if future is not None and not future.done():
-                future.set_result(None)
+            self._confirmed(b"subscribe", message["channel"], message["data"])
+
+    def _confirmed(self, kind: bytes, channel: bytes, count: int) -> None:
+        """Redis confirmed a (un)subscription: the connection now has ``count`` channels."""
+        if kind != b"subscribe":
+            return
+        if self._restore_at and count >= self._restore_at:
+            self._restore_at = 0  # every room resubscribed after a reconnect
+            self._restored()
+        room = self._channels.get(channel)
+        future = self._pending.pop(room, None) if room is not None else None
+        if future is not None and not future.done():
+            future.set_result(None)
 
     async def subscribe(self, room: str, handler: EventHandler) -> None:
         channel = self.keys(room).channel.encode()
@@ -344,7 +408,12 @@ class RedisEngine:
                     # The listener is still making its pub/sub connection: a SUBSCRIBE sent
                     # now would open a second one that nobody reads, and never be confirmed.
                     await asyncio.wait_for(self.connected.wait(), timeout=5.0)
-                await self._pubsub.subscribe(channel)
+                if self._own is None:
+                    await self._pubsub.subscribe(channel)
+                elif self._wire is None:
+                    raise RedisConnectionError("redis pub/sub connection lost")
+                else:
+                    self._wire.write(self._own.pack("SUBSCRIBE", channel))
                 await asyncio.wait_for(asyncio.shield(future), timeout=5.0)
         except BaseException:
             self._pending.pop(room, None)
@@ -358,7 +427,10 @@ class RedisEngine:
             await self._shards.unsubscribe(channel)
             return
         with contextlib.suppress(*_DOWN, RedisError):
-            await self._pubsub.unsubscribe(channel)
+            if self._own is None:
+                await self._pubsub.unsubscribe(channel)
+            elif self._wire is not None:
+                self._wire.write(self._own.pack("UNSUBSCRIBE", channel))
 
     # ------------------------------------------------------------------ RoomBus
 
