@@ -124,6 +124,10 @@ class LaneProtocol(asyncio.Protocol):
         if drained is not None and not drained.done():
             drained.set_result(None)
 
+    def paused(self) -> bool:
+        """The write buffer is over its high-water mark."""
+        return self._drained is not None
+
     async def drained(self) -> None:
         """Return once the write buffer is under its high-water mark (or the connection is
         lost: the pipeline's own future then says so)."""
@@ -303,11 +307,24 @@ class Lane:
         packer = plain_packer(pool)
         return None if packer is None else cls(packer)
 
+    def ready(self) -> LaneProtocol | None:
+        """The connection, where a pipeline can be written on it now: made, not lost, its
+        write buffer under the mark; else None (``pipeline`` connects, and waits)."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None or protocol.paused():
+            return None
+        return protocol
+
+    def pack(self, commands: list[tuple[Any, ...]]) -> list[bytes | memoryview]:
+        """``commands`` as bytes, for ``LaneProtocol.send``."""
+        chunks: list[bytes | memoryview] = self._packer.pack_commands(commands)
+        return chunks
+
     async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """``commands`` written at once, their replies in order: as ``scripts.pipeline``."""
         if not commands:
             return []
-        chunks = self._packer.pack_commands(commands)
+        chunks = self.pack(commands)
         protocol = self._protocol
         if protocol is None or protocol.lost is not None:
             protocol = await self._connect()

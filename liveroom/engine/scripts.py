@@ -7,7 +7,10 @@ queue as one non-transactional pipeline of EVALSHAs, on the node's own connectio
 Sentinel, a credential provider), without redis-py's ``Pipeline``; a call alone in its turn is
 a pipeline of one.
 The calls of a turn share the packing and the write; the node's pulse of 2,000 rooms is four
-pipelines. Each caller still gets its own reply, or its own error.
+pipelines. Each caller still gets its own reply, or its own error. On a lane already connected
+the pipeline is written by a callback and its replies handed to the callers where the lane's
+protocol reads them, with no task between (``Scripts._write``): a task takes over only to
+connect, to wait for a full write buffer, or to send again after a lost connection.
 
 A call whose connection was lost (or timed out) may or may not have run. redis-py would send
 it again as it was (``redis_retry.py``); here it is sent again only as its script's header
@@ -28,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import re
 import time
+from collections.abc import Coroutine
 from importlib import resources
 from typing import Any
 
@@ -261,11 +266,98 @@ class Scripts:
         return await future
 
     def _schedule(self) -> None:
-        # a task of its own, started on the next turn: every call queued in this turn joins
-        # it; a clean context, since the caller's (a connection's log ids) is not the batch's
-        task = asyncio.get_running_loop().create_task(self._send(), context=contextvars.Context())
+        # on the next turn, so that every call queued in this turn joins the pipeline; a clean
+        # context, since the caller's (a connection's log ids) is not the pipeline's
+        if self._lane is not None:
+            asyncio.get_running_loop().call_soon(self._write, context=contextvars.Context())
+        else:
+            self._start(self._send())
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        """``work`` in a task of its own, held until it ends."""
+        task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+
+    def _write(self) -> None:
+        """The turn's calls written on the lane at once, their replies handed out as they
+        arrive (``_answered``), with no task: the path of nearly every pipeline. A task
+        (``_send``) takes the queue instead where the lane has no connection ready to write
+        on (its first use, after a loss, its write buffer over the mark) or the queue is
+        longer than one pipeline; and after a lost connection the pipeline's calls go on in
+        one (``_pipeline``), sent again as their scripts allow."""
+        queue = self._queue
+        if not queue:
+            return
+        lane = self._lane
+        protocol = lane.ready() if lane is not None else None
+        if lane is None or protocol is None or len(queue) > MAX_PIPELINE:
+            self._start(self._send())
+            return
+        self._queue = []
+        sent = time.monotonic()
+        commands = [
+            ("EVALSHA", script.first.sha, len(keys), *keys, *args)
+            for script, keys, args, _ in queue
+        ]
+        try:
+            replies = protocol.send(lane.pack(commands), len(commands))
+        except LOST as exc:
+            self._start(self._pipeline(queue, exc, sent))
+            return
+        replies.add_done_callback(functools.partial(self._answered, queue, sent))
+
+    def _answered(
+        self,
+        calls: list[tuple[Script, list[Any], list[Any], Any]],
+        sent: float,
+        replies: asyncio.Future[list[Any]],
+    ) -> None:
+        """A pipeline ``_write`` sent came back, or failed."""
+        error = replies.exception() if not replies.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            self._start(self._pipeline(calls, error, sent))
+            return
+        unknown = self._hand_out(calls, replies.result())
+        if unknown:
+            self._start(self._load(unknown, None))
+
+    def _hand_out(
+        self, calls: list[tuple[Script, list[Any], list[Any], Any]], replies: list[Any]
+    ) -> list[tuple[Script, list[Any], list[Any], Any]]:
+        """Each call's reply, or its error, to its caller; the calls Redis answered NOSCRIPT
+        are returned, in their order, for ``_load``."""
+        unknown = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                unknown.append(call)
+                continue
+            future = call[3]
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+        return unknown
+
+    async def _load(
+        self, calls: list[tuple[Script, list[Any], list[Any], Any]], since: float | None
+    ) -> None:
+        """Calls answered NOSCRIPT (Redis lost its scripts), one by one in their order: the
+        first of a script loads it, its later calls find it (``since``: a second try's first
+        attempt, as for ``_call``)."""
+        for script, keys, args, future in calls:
+            try:
+                reply = await self._call(script, keys, args, since)
+            except Exception as exc:  # noqa: BLE001 - the call's own error
+                reply = exc
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
     async def _send(self) -> None:
         """Send the queue, ``MAX_PIPELINE`` calls a pipeline, one pipeline after another."""
@@ -280,8 +372,15 @@ class Scripts:
                 if not future.done():
                     future.cancel()
 
-    async def _pipeline(self, calls: list[tuple[Script, list[Any], list[Any], Any]]) -> None:
-        sent = time.monotonic()
+    async def _pipeline(
+        self,
+        calls: list[tuple[Script, list[Any], list[Any], Any]],
+        failed: BaseException | None = None,
+        sent: float | None = None,
+    ) -> None:
+        """One pipeline's calls, sent until each has its reply or its error. ``failed``: the
+        first try was made already (``_write``, at ``sent``) and failed so."""
+        sent = time.monotonic() if sent is None else sent
         # what goes on the wire for each call after a lost connection: the form its script
         # allows (Script.again); None: every call's first form (the first try)
         wire: list[tuple[Any, list[Any]]] | None = None
@@ -289,6 +388,9 @@ class Scripts:
         tries = 0
         while True:
             try:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
                 replies = await self._execute(calls, wire)
                 break
             except LOST as exc:
@@ -315,21 +417,12 @@ class Scripts:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 return
-        for (script, keys, args, future), reply in zip(calls, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                # Redis lost its scripts: this call once more on its own loads the script;
-                # the pipeline's later calls of it were answered NOSCRIPT too, and go after
-                # it in their order (a second try stays one: its script finds the first)
-                try:
-                    reply = await self._call(script, keys, args, sent if retried else None)
-                except Exception as exc:  # noqa: BLE001 - the call's own error
-                    reply = exc
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        # Redis lost its scripts: a call answered NOSCRIPT once more on its own loads its
+        # script; the pipeline's later calls of it go after it in their order (a second try
+        # stays one: its script finds the first)
+        unknown = self._hand_out(calls, replies)
+        if unknown:
+            await self._load(unknown, sent if retried else None)
 
     async def _execute(
         self,

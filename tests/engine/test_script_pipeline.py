@@ -61,6 +61,44 @@ async def test_calls_of_one_turn_share_one_connection(
     assert clients <= 4, clients
 
 
+async def test_calls_on_a_ready_lane_are_answered_without_a_task(
+    engine: RedisEngine, private: RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the lane is connected, a turn's calls are written where they are queued and
+    answered where the replies arrive, with no task; after the lane's connection is killed,
+    the next pipeline finds it lost, and a task connects again and sends it."""
+    scripts = engine.scripts
+    started: list[str] = []
+    real = type(scripts)._start
+
+    def counted(self: object, work: object) -> None:
+        started.append(getattr(work, "__name__", "?"))
+        real(self, work)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(scripts), "_start", counted)
+    await engine.publish("r1", BODY)  # the first: connects the lane, in a task
+    assert started == ["_send"]
+    for round_ in range(5):
+        payloads = await asyncio.gather(*(engine.publish("r1", BODY) for _ in range(10)))
+        assert [offset(p) for p in payloads] == list(range(2 + 10 * round_, 12 + 10 * round_))
+    assert started == ["_send"], "a call on the ready lane went through a task"
+    probe = aioredis.Redis.from_url(private.url)
+    try:
+        for client in await probe.client_list():
+            if client["cmd"] == "evalsha":
+                await probe.client_kill_filter(_id=client["id"])
+    finally:
+        await probe.aclose()
+    lane = scripts._lane
+    assert lane is not None
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while lane.ready() is not None:  # the kill reaches the lane
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    assert offset(await engine.publish("r1", BODY)) == 52
+    assert started == ["_send", "_send"]
+
+
 async def test_a_refused_call_fails_alone(engine: RedisEngine) -> None:
     """A call Redis refuses (its room's counter is not a number) gets its own error; the calls
     beside it in the same pipeline succeed."""
