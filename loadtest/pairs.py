@@ -2,11 +2,19 @@
 
 Issue 23's first bar reads the mix's CPU per delivered frame against the single hot room's,
 measured in the same hour. One pair is two runs, one after the other, each in a process of its
-own: ``python -m loadtest platform`` (the mix) and ``python -m loadtest fanout --spawn`` with the
-mix's hot room alone (its viewers, its comment rate, the same server processes, engine, Redis,
-duration and client priority). A pair's ratio moves from run to run with the hot room's frame
-count (how many of its comments share a tick's frame; BENCHMARKS.md, "Session 36"), so this
-runs ``--pairs`` of them in turn and reports each pair and the median.
+own: ``python -m loadtest platform`` (the mix) and the mix's hot room alone: the same scenario
+with the small and medium classes left out (``--small 0x0 --medium 0x0``), so that the hot room
+has the same viewers spread the same way, and its comments come from one poster at the same
+rate, paced by the same code; the same server processes, engine, Redis, duration and client
+priority. A pair's ratio moves from run to run with the hot room's frame count (how many of its
+comments share a tick's frame; BENCHMARKS.md, "Session 36"), so this runs ``--pairs`` of them
+in turn and reports each pair and the median.
+
+``--alone fanout`` runs the hot room alone as ``python -m loadtest fanout --spawn`` instead, as
+this tool did up to session 37. That scenario splits the comment rate over its client
+processes: two posters at half the rate each, whose comments share a tick's frame as often as
+their phases fall together, so the hot room alone went out in 52–100% as many frames as it had
+events, against one comment a frame for one poster (BENCHMARKS.md, "Session 38").
 
 For each pair: both runs' server CPU per frame (and the kernel's part), the ratio, the mix's
 p99 latency per room class, what was lost or duplicated, and the hot room's frames in each run.
@@ -48,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="both runs with their client processes in a network namespace of their own (root)",
     )
+    p.add_argument(
+        "--alone",
+        choices=["platform", "fanout"],
+        default="platform",
+        help="the scenario that runs the hot room alone (fanout: as up to session 37)",
+    )
     p.add_argument("--mix-arg", action="append", default=[], metavar="WORD")
     p.add_argument("--json", metavar="FILE", help="also write the result to this file")
     return p
@@ -66,28 +80,59 @@ def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[lis
         "--hot", f"1x{opts.hot_viewers}", "--hot-rate", str(opts.hot_rate),
         *opts.mix_arg, "--json", str(mix_out),
     ]  # fmt: skip
-    hot = [
-        sys.executable, "-m", "loadtest", "fanout", "--spawn", *shared,
-        "--viewers", str(opts.hot_viewers), "--rate", str(opts.hot_rate),
-        "--json", str(hot_out),
-    ]  # fmt: skip
+    if opts.alone == "fanout":
+        hot = [
+            sys.executable, "-m", "loadtest", "fanout", "--spawn", *shared,
+            "--viewers", str(opts.hot_viewers), "--rate", str(opts.hot_rate),
+            "--json", str(hot_out),
+        ]  # fmt: skip
+    else:
+        hot = [
+            sys.executable, "-m", "loadtest", "platform", *shared,
+            "--small", "0x0", "--medium", "0x0",
+            "--hot", f"1x{opts.hot_viewers}", "--hot-rate", str(opts.hot_rate),
+            "--json", str(hot_out),
+        ]  # fmt: skip
     return [mix, hot]
+
+
+def alone_row(hot: dict[str, Any]) -> dict[str, Any]:
+    """The hot room alone's figures, from either scenario's JSON summary."""
+    if hot.get("scenario") == "platform":
+        room = hot["classes"]["hot"]
+        return {
+            "us_per_frame": hot["cpu_us_per_frame"],
+            "system_us_per_frame": hot["system_us_per_frame"],
+            "frames": room["frames"],
+            "lost": room["lost"],
+            "duplicated": room["duplicated"],
+            "ok": hot["ok"],
+        }
+    return {
+        "us_per_frame": hot["server_cpu_us_per_frame"],
+        "system_us_per_frame": hot["server_system_us_per_frame"],
+        "frames": hot["frames"],
+        "lost": hot["lost"],
+        "duplicated": hot["duplicated"],
+        "ok": hot["ok"],
+    }
 
 
 def pair_row(mix: dict[str, Any], hot: dict[str, Any]) -> dict[str, Any]:
     """One pair's figures, from the two runs' JSON summaries."""
     classes = {kind: mix["classes"][kind] for kind in CLASSES if kind in mix["classes"]}
+    alone = alone_row(hot)
     return {
         "mix_us_per_frame": mix["cpu_us_per_frame"],
         "mix_system_us_per_frame": mix["system_us_per_frame"],
-        "hot_us_per_frame": hot["server_cpu_us_per_frame"],
-        "hot_system_us_per_frame": hot["server_system_us_per_frame"],
-        "ratio": round(mix["cpu_us_per_frame"] / hot["server_cpu_us_per_frame"], 3),
+        "hot_us_per_frame": alone["us_per_frame"],
+        "hot_system_us_per_frame": alone["system_us_per_frame"],
+        "ratio": round(mix["cpu_us_per_frame"] / alone["us_per_frame"], 3),
         "p99_ms": {kind: c["latency_ms"]["p99"] for kind, c in classes.items()},
-        "lost": sum(c["lost"] for c in classes.values()) + hot["lost"],
-        "duplicated": sum(c["duplicated"] for c in classes.values()) + hot["duplicated"],
-        "hot_frames": {"mix": classes["hot"]["frames"], "alone": hot["frames"]},
-        "ok": bool(mix["ok"] and hot["ok"]),
+        "lost": sum(c["lost"] for c in classes.values()) + alone["lost"],
+        "duplicated": sum(c["duplicated"] for c in classes.values()) + alone["duplicated"],
+        "hot_frames": {"mix": classes["hot"]["frames"], "alone": alone["frames"]},
+        "ok": bool(mix["ok"] and alone["ok"]),
     }
 
 

@@ -41,8 +41,8 @@ def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
 
 def test_both_runs_share_the_servers_and_the_mix_takes_its_own_flags(tmp_path: Path) -> None:
     """Both commands name the same processes, engine, Redis, duration, priority and namespace;
-    the hot room alone is the mix's hot room (its viewers, its rate); ``--mix-arg`` reaches
-    the mix only."""
+    the hot room alone is the mix's scenario with the other classes left out (its viewers, its
+    rate, its one poster); ``--mix-arg`` reaches the mix only."""
     opts = pairs.build_parser().parse_args(
         ["--processes", "3", "--hot-viewers", "700", "--hot-rate", "7", "--netns",
          "--redis-url", "redis://127.0.0.1:1/2", "--mix-arg=--small", "--mix-arg=9x2"]
@@ -52,7 +52,17 @@ def test_both_runs_share_the_servers_and_the_mix_takes_its_own_flags(tmp_path: P
         flags = dict(zip(command, command[1:], strict=False))
         assert flags["--processes"] == "3" and flags["--redis-url"] == "redis://127.0.0.1:1/2"
         assert "--netns" in command
-    assert mix[3] == "platform" and ["--hot", "1x700", "--hot-rate", "7.0"] == mix[-8:-4]
-    assert "--small" in mix and "--small" not in hot
+        assert command[3] == "platform"
+    assert ["--hot", "1x700", "--hot-rate", "7.0"] == mix[-8:-4]
+    assert "9x2" in mix and "9x2" not in hot
+    assert ["--small", "0x0", "--medium", "0x0", "--hot", "1x700", "--hot-rate", "7.0"] == hot[
+        -10:-2
+    ]
+
+
+def test_the_fanout_scenario_can_still_run_the_hot_room_alone(tmp_path: Path) -> None:
+    """``--alone fanout``: the hot room alone as up to session 37 (``fanout --spawn``)."""
+    opts = pairs.build_parser().parse_args(["--hot-viewers", "700", "--alone", "fanout"])
+    _, hot = pairs.commands(opts, tmp_path / "m.json", tmp_path / "h.json")
     assert hot[3:5] == ["fanout", "--spawn"]
-    assert ["--viewers", "700", "--rate", "7.0"] == hot[-6:-2]
+    assert ["--viewers", "700", "--rate", "20.0"] == hot[-6:-2]
