@@ -20,7 +20,9 @@ For each pair: both runs' server CPU per frame (and the kernel's part), the rati
 p99 latency per room class, what was lost or duplicated, and the hot room's frames in each run.
 Then the median ratio, how many pairs are within ``--bar``, and the worst p99. Exits 1 when a
 run fails its own correctness checks. ``--mix-arg`` passes a flag on to the mix only (once per
-word: ``--mix-arg=--small --mix-arg=200x5``).
+word: ``--mix-arg=--small --mix-arg=200x5``): meant for the other classes; a flag that changes
+the servers or the clients (``--tick-ms``, ``--server-setting``, ``--client-procs``) makes the
+two runs of a pair unequal.
 """
 
 from __future__ import annotations

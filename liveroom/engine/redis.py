@@ -251,11 +251,13 @@ class RedisEngine:
                 delay = min(delay * 2, 2.0)
                 continue
             self._wire = wire
+            self._restore_at = 0  # a count left by a connection lost before it was reached
             if self._channels:
                 # back only once Redis confirmed them all (``_confirmed``), so that the rooms'
                 # history reads come after it
                 self._restore_at = len(self._channels) if not first else 0
-                wire.write(own.pack("SUBSCRIBE", *self._channels))
+                with contextlib.suppress(RedisError):  # lost already: ``done`` says so
+                    wire.write(own.pack("SUBSCRIBE", *self._channels))
             self.connected.set()
             if not first:
                 log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
@@ -283,6 +285,7 @@ class RedisEngine:
         first = True
         while not self._closing:
             try:
+                self._restore_at = 0  # a count left by a connection lost before it was reached
                 if self._channels:
                     # every room in one SUBSCRIBE; back only once Redis confirmed them all
                     # (``_dispatch``), so that the rooms' history reads come after it
@@ -345,7 +348,10 @@ class RedisEngine:
                     if room is not None:
                         handler = handlers.get(room)
                         if handler is not None:
-                            handler(room, reply[2])
+                            try:
+                                handler(room, reply[2])
+                            except Exception:  # one room's failure stops no other's events
+                                log.exception("a room event's handler failed")
                 else:
                     message = await pubsub.handle_message(reply)
                     if message is not None:

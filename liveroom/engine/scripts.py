@@ -8,9 +8,10 @@ Sentinel, a credential provider), without redis-py's ``Pipeline``; a call alone 
 a pipeline of one.
 The calls of a turn share the packing and the write; the node's pulse of 2,000 rooms is four
 pipelines. Each caller still gets its own reply, or its own error. On a lane already connected
-the pipeline is written by a callback and its replies handed to the callers where the lane's
-protocol reads them, with no task between (``Scripts._write``): a task takes over only to
-connect, to wait for a full write buffer, or to send again after a lost connection.
+the pipeline is written by a callback, and once the lane's protocol has read all its replies a
+callback hands them to the callers, with no task between (``Scripts._write``): a task takes
+over only to connect, to wait for a full write buffer, or to send again after a lost
+connection.
 
 A call whose connection was lost (or timed out) may or may not have run. redis-py would send
 it again as it was (``redis_retry.py``); here it is sent again only as its script's header
@@ -296,14 +297,19 @@ class Scripts:
             return
         self._queue = []
         sent = time.monotonic()
-        commands = [
-            ("EVALSHA", script.first.sha, len(keys), *keys, *args)
-            for script, keys, args, _ in queue
-        ]
         try:
+            commands = [
+                ("EVALSHA", script.first.sha, len(keys), *keys, *args)
+                for script, keys, args, _ in queue
+            ]
             replies = protocol.send(lane.pack(commands), len(commands))
         except LOST as exc:
             self._start(self._pipeline(queue, exc, sent))
+            return
+        except Exception as exc:  # an argument no command can carry: every call fails with it,
+            for *_, future in queue:  # as a pipeline that raised fails them (``_pipeline``)
+                if not future.done():
+                    future.set_exception(exc)
             return
         replies.add_done_callback(functools.partial(self._answered, queue, sent))
 
@@ -347,17 +353,23 @@ class Scripts:
         """Calls answered NOSCRIPT (Redis lost its scripts), one by one in their order: the
         first of a script loads it, its later calls find it (``since``: a second try's first
         attempt, as for ``_call``)."""
-        for script, keys, args, future in calls:
-            try:
-                reply = await self._call(script, keys, args, since)
-            except Exception as exc:  # noqa: BLE001 - the call's own error
-                reply = exc
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        try:
+            for script, keys, args, future in calls:
+                try:
+                    reply = await self._call(script, keys, args, since)
+                except Exception as exc:  # noqa: BLE001 - the call's own error
+                    reply = exc
+                if future.done():  # its caller was cancelled
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+        finally:
+            # only when cancelled (the loop is closing): no caller may wait for ever
+            for *_, future in calls:
+                if not future.done():
+                    future.cancel()
 
     async def _send(self) -> None:
         """Send the queue, ``MAX_PIPELINE`` calls a pipeline, one pipeline after another."""

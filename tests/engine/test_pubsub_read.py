@@ -128,10 +128,11 @@ async def test_a_connection_class_of_its_own_is_read_through_redis_py(
         await engine.client.aclose()
 
 
+@pytest.mark.parametrize("own_class", [False, True], ids=["own-connection", "redis-py"])
 async def test_a_failing_handler_stops_no_other_rooms_events(
-    redis_url: str, publisher: aioredis.Redis
+    redis_url: str, publisher: aioredis.Redis, own_class: bool
 ) -> None:
-    engine = engine_on(redis_url, False, "")
+    engine = engine_on(redis_url, own_class, "fail-" + uuid.uuid4().hex[:6])
     await engine.open()
     got: list[bytes] = []
 
@@ -151,6 +152,8 @@ async def test_a_failing_handler_stops_no_other_rooms_events(
         assert engine.connected.is_set()
     finally:
         await engine.close()
+        if own_class:
+            await engine.client.aclose()
 
 
 @pytest.mark.parametrize("own_class", [False, True], ids=["own-connection", "redis-py"])

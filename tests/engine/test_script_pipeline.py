@@ -99,6 +99,24 @@ async def test_calls_on_a_ready_lane_are_answered_without_a_task(
     assert started == ["_send", "_send"]
 
 
+async def test_an_argument_no_command_can_carry_fails_its_turn_and_hangs_nobody(
+    engine: RedisEngine,
+) -> None:
+    """On a ready lane a call whose argument cannot be packed (``None``) fails, and so does
+    every call of its turn (the pipeline could not be written), as on the task's path; the
+    next turn's calls go through."""
+    await engine.publish("r1", BODY)  # the lane is connected
+    k = engine.keys("r1")
+    bad = engine.scripts.run(
+        "publish", [k.seq, k.log, k.comments, k.epoch], [k.channel, None, 100, 0, 0, "PUBLISH", "x"]
+    )
+    results = await asyncio.wait_for(
+        asyncio.gather(bad, engine.publish("r1", BODY), return_exceptions=True), 5.0
+    )
+    assert [type(r).__name__ for r in results] == ["DataError", "DataError"], results
+    assert offset(await engine.publish("r1", BODY)) == 2
+
+
 async def test_a_refused_call_fails_alone(engine: RedisEngine) -> None:
     """A call Redis refuses (its room's counter is not a number) gets its own error; the calls
     beside it in the same pipeline succeed."""
