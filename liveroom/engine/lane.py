@@ -139,26 +139,32 @@ class LaneProtocol(asyncio.Protocol):
             return
         reader = self._reader
         reader.feed(data)
-        waiting = self._waiting
         try:
             while (reply := reader.gets()) is not _MORE:
                 if isinstance(reply, _PUSH):
                     continue
-                if isinstance(reply, RedisConnectionError):  # redis-py raises these: lost
-                    self.fail(reply)
+                if not self.answer(reply):
                     return
-                if not waiting:
-                    unasked = f"A reply from {self._where} no call waited for"
-                    self.fail(RedisConnectionError(unasked))
-                    return
-                head = waiting[0]
-                head.replies.append(reply)
-                if len(head.replies) == head.count:
-                    waiting.popleft()
-                    if not head.future.done():  # else its caller was cancelled: dropped
-                        head.future.set_result(head.replies)
         except InvalidResponse as exc:
             self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
+
+    def answer(self, reply: Any) -> bool:
+        """``reply`` to the oldest pipeline waiting; False when it failed the connection
+        instead (a lost connection's error, or a reply no pipeline waited for)."""
+        if isinstance(reply, RedisConnectionError):  # redis-py raises these: lost
+            self.fail(reply)
+            return False
+        waiting = self._waiting
+        if not waiting:
+            self.fail(RedisConnectionError(f"A reply from {self._where} no call waited for"))
+            return False
+        head = waiting[0]
+        head.replies.append(reply)
+        if len(head.replies) == head.count:
+            waiting.popleft()
+            if not head.future.done():  # else its caller was cancelled: dropped
+                head.future.set_result(head.replies)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:

@@ -72,7 +72,6 @@ class ListenerProtocol(LaneProtocol):
             return
         reader = self._reader
         reader.feed(data)
-        waiting = self._waiting
         on_message = self._on_message
         try:
             while (reply := reader.gets()) is not _MORE:
@@ -90,19 +89,8 @@ class ListenerProtocol(LaneProtocol):
                         continue
                     if isinstance(reply, _PUSH):
                         continue  # a push this connection did not ask for
-                if isinstance(reply, RedisConnectionError):  # redis-py raises these: lost
-                    self.fail(reply)
+                if not self.answer(reply):
                     return
-                if not waiting:
-                    unasked = f"A reply from {self._where} no call waited for"
-                    self.fail(RedisConnectionError(unasked))
-                    return
-                head = waiting[0]
-                head.replies.append(reply)
-                if len(head.replies) == head.count:
-                    waiting.popleft()
-                    if not head.future.done():
-                        head.future.set_result(head.replies)
         except InvalidResponse as exc:
             self.fail(RedisConnectionError(f"Protocol error from {self._where}: {exc}"))
 

@@ -337,14 +337,8 @@ class Scripts:
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, NoScriptError):
                 unknown.append(call)
-                continue
-            future = call[3]
-            if future.done():  # its caller was cancelled
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
             else:
-                future.set_result(reply)
+                _settle(call[3], reply)
         return unknown
 
     async def _load(
@@ -359,12 +353,7 @@ class Scripts:
                     reply = await self._call(script, keys, args, since)
                 except Exception as exc:  # noqa: BLE001 - the call's own error
                     reply = exc
-                if future.done():  # its caller was cancelled
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+                _settle(future, reply)
         finally:
             # only when cancelled (the loop is closing): no caller may wait for ever
             for *_, future in calls:
@@ -457,6 +446,16 @@ class Scripts:
         if self._lane is not None:
             return await self._lane.pipeline(commands)
         return await pipeline(self._client.connection_pool, commands)
+
+
+def _settle(future: asyncio.Future[Any], reply: Any) -> None:
+    """A call's reply, or the error in its place, to its caller (unless it was cancelled)."""
+    if future.done():
+        return
+    if isinstance(reply, Exception):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
 
 
 async def pipeline(pool: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
