@@ -100,14 +100,19 @@ class LaneProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def send(self, chunks: list[bytes | memoryview], count: int) -> asyncio.Future[list[Any]]:
-        """Write one pipeline's packed commands; the future of its ``count`` replies."""
+    def write(self, chunks: list[bytes | memoryview]) -> None:
+        """Write packed commands; raises redis-py's ``ConnectionError`` on a lost or closing
+        connection."""
         transport = self._transport
         if self.lost is not None:
             raise RedisConnectionError(str(self.lost))
         if transport is None or transport.is_closing():
             raise closed(self._where)
         transport.writelines(chunks)
+
+    def send(self, chunks: list[bytes | memoryview], count: int) -> asyncio.Future[list[Any]]:
+        """Write one pipeline's packed commands; the future of its ``count`` replies."""
+        self.write(chunks)
         future: asyncio.Future[list[Any]] = self._loop.create_future()
         deadline = self._loop.time() + self._timeout if self._timeout else 0.0
         self._waiting.append(_Waiting(count, future, deadline))

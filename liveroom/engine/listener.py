@@ -16,9 +16,10 @@ hiredis in ``data_received``, and each reply is dealt with there:
   ``on_confirmed(kind, channel, count)``;
 - any other reply answers the oldest call waiting, as on a lane (the handshake, a ``PING``).
 
-``SUBSCRIBE`` and ``UNSUBSCRIBE`` are written without waiting for a reply (``write``): their
-confirmations are what the engine waits on. A lost connection fails the calls still waiting and
-resolves ``done``; the engine connects again and resubscribes every room.
+``SUBSCRIBE`` and ``UNSUBSCRIBE`` are written without waiting for a reply
+(``LaneProtocol.write``): their confirmations are what the engine waits on. A lost connection
+fails the calls still waiting and resolves ``done``; the engine connects again and resubscribes
+every room.
 
 The engine reads through redis-py's pub/sub where the lane cannot go (``lane.plain_packer``):
 TLS, Sentinel and the other connection classes.
@@ -33,7 +34,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse
 
-from liveroom.engine.lane import _MORE, _PUSH, LaneProtocol, closed, connect, where
+from liveroom.engine.lane import _MORE, _PUSH, LaneProtocol, connect, where
 
 log = logging.getLogger("liveroom.engine")
 
@@ -57,15 +58,6 @@ class ListenerProtocol(LaneProtocol):
         self._on_confirmed = on_confirmed
         #: resolved once the connection is lost (``fail``), with nothing
         self.done = self._loop.create_future()
-
-    def write(self, chunks: list[bytes | memoryview]) -> None:
-        """Write commands whose replies are pub/sub's (``SUBSCRIBE``, ``UNSUBSCRIBE``)."""
-        transport = self._transport
-        if self.lost is not None:
-            raise RedisConnectionError(str(self.lost))
-        if transport is None or transport.is_closing():
-            raise closed(self._where)
-        transport.writelines(chunks)
 
     def data_received(self, data: bytes) -> None:
         if self.lost is not None:
