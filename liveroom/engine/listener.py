@@ -111,6 +111,6 @@ class Listener:
         )
 
     def pack(self, *command: Any) -> list[bytes | memoryview]:
-        """``command`` as bytes for ``ListenerProtocol.write``."""
+        """``command`` as bytes for ``LaneProtocol.write``."""
         chunks: list[bytes | memoryview] = self._packer.pack_command(*command)
         return chunks

@@ -244,37 +244,35 @@ class RedisEngine:
             try:
                 wire = await own.open()
             except (RedisError, OSError) as exc:
-                if self._closing:
-                    return
-                log.warning("redis pub/sub lost (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 2.0)
-                continue
-            self._wire = wire
-            self._restore_at = 0  # a count left by a connection lost before it was reached
-            if self._channels:
-                # back only once Redis confirmed them all (``_confirmed``), so that the rooms'
-                # history reads come after it
-                self._restore_at = len(self._channels) if not first else 0
-                with contextlib.suppress(RedisError):  # lost already: ``done`` says so
-                    wire.write(own.pack("SUBSCRIBE", *self._channels))
-            self.connected.set()
-            if not first:
-                log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
-                if not self._restore_at:
-                    self._restored()
-            first = False
-            delay = 0.05
-            await wire.done
-            self.connected.clear()
-            self._wire = None
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(EngineUnavailable("redis pub/sub lost"))
-            self._pending.clear()
+                lost: BaseException | None = exc
+            else:
+                self._wire = wire
+                # after a reconnect, back only once Redis confirmed every room (``_confirmed``),
+                # so that the rooms' history reads come after it
+                self._restore_at = 0 if first else len(self._channels)
+                if self._channels:
+                    with contextlib.suppress(RedisError):  # lost already: ``done`` says so
+                        wire.write(own.pack("SUBSCRIBE", *self._channels))
+                self.connected.set()
+                if not first:
+                    log.warning(
+                        "redis pub/sub reconnected; %d rooms resubscribed", len(self._channels)
+                    )
+                    if not self._restore_at:
+                        self._restored()
+                first = False
+                delay = 0.05
+                await wire.done
+                self.connected.clear()
+                self._wire = None
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(EngineUnavailable("redis pub/sub lost"))
+                self._pending.clear()
+                lost = wire.lost
             if self._closing:
                 return
-            log.warning("redis pub/sub lost (%s); retrying in %.2fs", wire.lost, delay)
+            log.warning("redis pub/sub lost (%s); retrying in %.2fs", lost, delay)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
 
@@ -285,11 +283,10 @@ class RedisEngine:
         first = True
         while not self._closing:
             try:
-                self._restore_at = 0  # a count left by a connection lost before it was reached
+                # every room in one SUBSCRIBE; after a reconnect, back only once Redis confirmed
+                # them all (``_dispatch``), so that the rooms' history reads come after it
+                self._restore_at = 0 if first else len(self._channels)
                 if self._channels:
-                    # every room in one SUBSCRIBE; back only once Redis confirmed them all
-                    # (``_dispatch``), so that the rooms' history reads come after it
-                    self._restore_at = len(self._channels) if not first else 0
                     await self._pubsub.subscribe(*self._channels)
                 else:
                     await self._pubsub.ping()

@@ -298,18 +298,13 @@ class Scripts:
         self._queue = []
         sent = time.monotonic()
         try:
-            commands = [
-                ("EVALSHA", script.first.sha, len(keys), *keys, *args)
-                for script, keys, args, _ in queue
-            ]
-            replies = protocol.send(lane.pack(commands), len(commands))
+            replies = protocol.send(lane.pack(_first_tries(queue)), len(queue))
         except LOST as exc:
             self._start(self._pipeline(queue, exc, sent))
             return
         except Exception as exc:  # an argument no command can carry: every call fails with it,
             for *_, future in queue:  # as a pipeline that raised fails them (``_pipeline``)
-                if not future.done():
-                    future.set_exception(exc)
+                _settle(future, exc)
             return
         replies.add_done_callback(functools.partial(self._answered, queue, sent))
 
@@ -433,11 +428,8 @@ class Scripts:
         """One try of a pipeline's calls: each call's first form, or with ``wire`` each
         ``(registered form, ARGV)`` of it with the keys of the same call of ``calls``. A call
         Redis refused is its ``ResponseError`` in the replies; a lost connection raises."""
-        if wire is None:  # the first try: once per script call, kept lean
-            commands = [
-                ("EVALSHA", script.first.sha, len(keys), *keys, *args)
-                for script, keys, args, _ in calls
-            ]
+        if wire is None:
+            commands = _first_tries(calls)
         else:
             commands = [
                 ("EVALSHA", form.sha, len(keys), *keys, *args)
@@ -446,6 +438,13 @@ class Scripts:
         if self._lane is not None:
             return await self._lane.pipeline(commands)
         return await pipeline(self._client.connection_pool, commands)
+
+
+def _first_tries(calls: list[tuple[Script, list[Any], list[Any], Any]]) -> list[tuple[Any, ...]]:
+    """Each call's command in its script's first form: once per script call, kept lean."""
+    return [
+        ("EVALSHA", script.first.sha, len(keys), *keys, *args) for script, keys, args, _ in calls
+    ]
 
 
 def _settle(future: asyncio.Future[Any], reply: Any) -> None:
