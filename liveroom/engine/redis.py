@@ -232,6 +232,15 @@ class RedisEngine:
 
     # ------------------------------------------------------------------ pub/sub
 
+    def _up(self, first: bool) -> None:
+        """The pub/sub connection is made and every room's ``SUBSCRIBE`` sent: ``connected``.
+        After a reconnect with no room to confirm, the rooms are told at once."""
+        self.connected.set()
+        if not first:
+            log.warning("redis pub/sub reconnected; %d rooms resubscribed", len(self._channels))
+            if not self._restore_at:
+                self._restored()
+
     async def _listen_own(self) -> None:
         """Keep the node's own pub/sub connection (``listener.py``): make it, subscribe every
         room in one ``SUBSCRIBE``, and once it is lost, make it again with backoff. Its reads
@@ -253,13 +262,7 @@ class RedisEngine:
                 if self._channels:
                     with contextlib.suppress(RedisError):  # lost already: ``done`` says so
                         wire.write(own.pack("SUBSCRIBE", *self._channels))
-                self.connected.set()
-                if not first:
-                    log.warning(
-                        "redis pub/sub reconnected; %d rooms resubscribed", len(self._channels)
-                    )
-                    if not self._restore_at:
-                        self._restored()
+                self._up(first)
                 first = False
                 delay = 0.05
                 await wire.done
@@ -290,13 +293,7 @@ class RedisEngine:
                     await self._pubsub.subscribe(*self._channels)
                 else:
                     await self._pubsub.ping()
-                self.connected.set()
-                if not first:
-                    log.warning(
-                        "redis pub/sub reconnected; %d rooms resubscribed", len(self._channels)
-                    )
-                    if not self._restore_at:
-                        self._restored()
+                self._up(first)
                 first = False
                 connection = self._pubsub.connection
                 if connection is not None:  # its reconnects, which redis-py makes by itself
