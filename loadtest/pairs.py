@@ -8,7 +8,11 @@ has the same viewers spread the same way, and its comments come from one poster 
 rate, paced by the same code; the same server processes, engine, Redis, duration and client
 priority. A pair's ratio moves from run to run with the hot room's frame count (how many of its
 comments share a tick's frame; BENCHMARKS.md, "Session 36"), so this runs ``--pairs`` of them
-in turn and reports each pair and the median.
+in turn and reports each pair and the median. Both runs post the hot room's comments from a
+client process of their own (platform's ``--posters``): posted from a process that also holds
+thousands of viewers, they came late whenever the viewers' frames kept it busy, and the mix's
+hot room, whose poster shares its process with 9,500 viewers, went out in 1.3–1.8 million
+frames against the alone run's 2 million (BENCHMARKS.md, "Session 39").
 
 ``--alone fanout`` runs the hot room alone as ``python -m loadtest fanout --spawn`` instead, as
 this tool did up to session 37. That scenario splits the comment rate over its client
@@ -54,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hot-viewers", type=int, default=5000, help="the hot room's viewers")
     p.add_argument("--hot-rate", type=float, default=20.0, help="its comments a second")
     p.add_argument(
+        "--posters",
+        type=int,
+        default=50,
+        help="platform's --posters, both runs (0: the hot room posts from a client process "
+        "holding thousands of its viewers, as up to session 38)",
+    )
+    p.add_argument(
         "--netns",
         action="store_true",
         help="both runs with their client processes in a network namespace of their own (root)",
@@ -77,8 +88,9 @@ def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[lis
         "--client-nice", str(opts.client_nice), "--connect-timeout", str(opts.connect_timeout),
         *(["--netns"] if opts.netns else []),
     ]  # fmt: skip
+    posters = ["--posters", str(opts.posters)]
     mix = [
-        sys.executable, "-m", "loadtest", "platform", *shared,
+        sys.executable, "-m", "loadtest", "platform", *shared, *posters,
         "--hot", f"1x{opts.hot_viewers}", "--hot-rate", str(opts.hot_rate),
         *opts.mix_arg, "--json", str(mix_out),
     ]  # fmt: skip
@@ -90,7 +102,7 @@ def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[lis
         ]  # fmt: skip
     else:
         hot = [
-            sys.executable, "-m", "loadtest", "platform", *shared,
+            sys.executable, "-m", "loadtest", "platform", *shared, *posters,
             "--small", "0x0", "--medium", "0x0",
             "--hot", f"1x{opts.hot_viewers}", "--hot-rate", str(opts.hot_rate),
             "--json", str(hot_out),

@@ -3,8 +3,14 @@
 The mix is set per class as ROOMSxVIEWERS (``--small 2000x5 --medium 20x200 --hot 1x5000``, the
 default) with a comment rate per room of each class (``--small-rate`` and so on). The server is
 spawned with ``--processes`` workers (on Redis when more than one) and the viewers are spread
-over ``--client-procs`` client processes: a small room's viewers in one process, a medium or hot
-room's over all of them. Comments are posted by the rooms' own viewers, each a different user.
+over ``--client-procs`` client processes: a room of fewer than two viewers per process in one
+process, a bigger room's over all of them. Comments are posted by the rooms' own viewers,
+each a different user. A room of more than ``--posters`` viewers per client process posts from a
+process of its own, which holds the first ``--posters`` viewers of each such room and little
+else. A poster that shares a process with thousands of viewers posts late whenever their frames
+keep it busy, and the hot room's comments that bunch up share a tick's frame: fewer frames for
+the same events, and a per-frame figure that moves with the load generator's timing, not the
+server's.
 
 It reports, per class: delivered, lost (offsets a viewer never got, gaps and the end alike) and
 duplicated, and the publish → receive latency (p50, p99, max); per server process: CPU µs per
@@ -61,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
     p.add_argument("--client-procs", type=int, default=2)
     p.add_argument(
+        "--posters",
+        type=int,
+        default=50,
+        help="of each room with more viewers than this per client process, the first this many "
+        "are held, and post, in a client process of their own (0: every room posts from the "
+        "first client process holding its viewers)",
+    )
+    p.add_argument(
         "--client-nice",
         type=int,
         default=0,
@@ -81,8 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], dict[str, str]]:
     """Each client process's shares ``[room, class, first_user, count]``, and each room's class.
-    A room of fewer viewers than processes stays in one process; a bigger one is split."""
-    shares: list[list[list[Any]]] = [[] for _ in range(procs)]
+    A room of fewer than two viewers per process stays in one process; a bigger one is split.
+    With ``opts.posters`` above 0 there is one more process than ``procs``, the last, when some
+    room has more than ``posters`` viewers per process: it holds the first ``posters`` viewers of
+    each such room, and so posts in them."""
+    posters = max(0, getattr(opts, "posters", 0))
+
+    def posted_apart(viewers: int) -> bool:
+        return 0 < posters and posters * procs < viewers
+
+    extra = (
+        1 if any(getattr(opts, k)[0] and posted_apart(getattr(opts, k)[1]) for k in CLASSES) else 0
+    )
+    shares: list[list[list[Any]]] = [[] for _ in range(procs + extra)]
     classes: dict[str, str] = {}
     n = 0
     for kind in CLASSES:
@@ -94,10 +119,13 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
                 shares[n % procs].append([room, kind, 0, viewers])
                 n += 1
                 continue
-            base, extra = divmod(viewers, procs)
             first = 0
+            if posted_apart(viewers):
+                first = posters
+                shares[procs].append([room, kind, 0, first])
+            base, more = divmod(viewers - first, procs)
             for i in range(procs):
-                count = base + (1 if i < extra else 0)
+                count = base + (1 if i < more else 0)
                 shares[i].append([room, kind, first, count])
                 first += count
     return shares, classes
@@ -225,8 +253,9 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
                 "nice": opts.client_nice,
                 "netns": namespace.path if namespace else None,
             }
-            async with Pool(opts.client_procs, config) as pool:
-                summary = await _run(opts, target, pool)
+            layout = plan(opts, max(1, opts.client_procs))
+            async with Pool(len(layout[0]), config) as pool:
+                summary = await _run(opts, target, pool, *layout)
         finally:
             await asyncio.to_thread(server.stop)
     finally:
@@ -238,8 +267,13 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str, Any]:
-    shares, classes = plan(opts, pool.size)
+async def _run(
+    opts: argparse.Namespace,
+    target: Target,
+    pool: Pool,
+    shares: list[list[list[Any]]],
+    classes: dict[str, str],
+) -> dict[str, Any]:
     rates = {kind: getattr(opts, f"{kind}_rate") for kind in CLASSES}
     connections = sum(count for share in shares for _, _, _, count in share)
     base = usage(target)
@@ -254,6 +288,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
     await asyncio.sleep(2.0)  # a pulse or two with everyone in
     idle_pulse = await pulse_samples(target)
     # each room's comments are posted by one client process: the one holding its first viewers
+    # (a split room's: the posters' process, when there is one)
     publish: list[list[list[Any]]] = [[] for _ in range(pool.size)]
     for i, share in enumerate(shares):
         for room, kind, first, _ in share:
@@ -350,6 +385,7 @@ async def _run(opts: argparse.Namespace, target: Target, pool: Pool) -> dict[str
         "engine": opts.engine,
         "processes": opts.processes,
         "client_procs": pool.size,
+        "poster_proc": len(shares) > max(1, opts.client_procs),
         "client_nice": pool.nice,
         # each client process's CPU over the traffic, as a share of a core, and the machine's
         # idle share over the same minutes: a p99 read with the machine full is the machine's

@@ -45,12 +45,14 @@ def test_both_runs_share_the_servers_and_the_mix_takes_its_own_flags(tmp_path: P
     rate, its one poster); ``--mix-arg`` reaches the mix only."""
     opts = pairs.build_parser().parse_args(
         ["--processes", "3", "--hot-viewers", "700", "--hot-rate", "7", "--netns",
-         "--redis-url", "redis://127.0.0.1:1/2", "--mix-arg=--small", "--mix-arg=9x2"]
+         "--redis-url", "redis://127.0.0.1:1/2", "--mix-arg=--small", "--mix-arg=9x2",
+         "--posters", "30"]
     )  # fmt: skip
     mix, hot = pairs.commands(opts, tmp_path / "m.json", tmp_path / "h.json")
     for command in (mix, hot):
         flags = dict(zip(command, command[1:], strict=False))
         assert flags["--processes"] == "3" and flags["--redis-url"] == "redis://127.0.0.1:1/2"
+        assert flags["--posters"] == "30"
         assert "--netns" in command
         assert command[3] == "platform"
     assert ["--hot", "1x700", "--hot-rate", "7.0"] == mix[-8:-4]

@@ -20,14 +20,37 @@ from tests.timeouts import scaled
 def test_the_plan_keeps_small_rooms_whole_and_splits_big_ones() -> None:
     """A small room's viewers sit in one client process; a big room's are shared out, each
     viewer once, with user numbers that do not repeat within the room."""
-    opts = build_parser().parse_args(["--small", "5x3", "--medium", "1x10", "--hot", "0x0"])
+    opts = build_parser().parse_args(
+        ["--small", "5x3", "--medium", "1x10", "--hot", "0x0", "--posters", "0"]
+    )
     shares, classes = plan(opts, 2)
+    assert len(shares) == 2
     assert set(classes.values()) == {"small", "medium"} and len(classes) == 6
     small = [s for share in shares for s in share if s[1] == "small"]
     assert sorted(s[0] for s in small) == [f"pf-small-{i}" for i in range(5)]
     assert all(s[2] == 0 and s[3] == 3 for s in small)
     medium = [(s[2], s[3]) for share in shares for s in share if s[1] == "medium"]
     assert sorted(medium) == [(0, 5), (5, 5)]
+
+
+def test_a_big_room_posts_from_a_process_of_its_own() -> None:
+    """With ``--posters 50``, a room of more than 50 viewers per client process has its first
+    50 in one more process, the last, which posts in it; smaller rooms are laid out as without
+    it, and a mix with no such room has no extra process."""
+    opts = build_parser().parse_args(
+        ["--small", "4x5", "--medium", "2x100", "--hot", "1x1000", "--posters", "50"]
+    )
+    shares, _ = plan(opts, 2)
+    assert len(shares) == 3
+    assert sorted(shares[2]) == [["pf-hot-0", "hot", 0, 50]]
+    hot = sorted((s[2], s[3]) for share in shares[:2] for s in share if s[1] == "hot")
+    assert hot == [(50, 475), (525, 475)]
+    # 100 viewers over 2 processes is not more than 50 each: both halves as before
+    medium = sorted((s[2], s[3]) for share in shares[:2] for s in share if s[0] == "pf-medium-0")
+    assert medium == [(0, 50), (50, 50)]
+    assert sum(s[3] for share in shares for s in share) == 4 * 5 + 2 * 100 + 1000
+    quiet = build_parser().parse_args(["--small", "4x5", "--medium", "0x0", "--hot", "1x90"])
+    assert len(plan(quiet, 2)[0]) == 2
 
 
 def test_rooms_post_at_their_rate_without_coming_due_together() -> None:
