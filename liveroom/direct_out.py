@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from liveroom import metrics
 
 log = logging.getLogger("liveroom.transport")
+
+#: Linux's ``struct tcp_info``: eight one-byte fields, nine 32-bit ones, then four times in
+#: milliseconds, of which ``tcpi_last_ack_recv`` (the time since the last ACK came in) is the
+#: fourth; ``TCP_INFO`` is None where the platform has none
+TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+_LAST_ACK_RECV = 8 + 9 * 4 + 3 * 4
+_TCP_INFO_LEN = _LAST_ACK_RECV + 4
 
 
 class Out(Protocol):
@@ -139,6 +147,20 @@ class DirectOut:
         self.sock.detach()
         if self.owner is not None:
             self.owner.blank(self)
+
+    def acked_within(self, ms: int) -> bool:
+        """Whether the peer's TCP acknowledged something in the last ``ms`` milliseconds
+        (``TCP_INFO``'s ``tcpi_last_ack_recv``): its machine is there and reading the network.
+        False when the kernel cannot tell, or the socket is released."""
+        if not self.live or TCP_INFO is None:
+            return False
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _TCP_INFO_LEN)
+        except OSError:
+            return False
+        if len(info) < _TCP_INFO_LEN:
+            return False
+        return int.from_bytes(info[_LAST_ACK_RECV:_TCP_INFO_LEN], sys.byteorder) < ms
 
     def writelines(self, chunks: Any) -> None:
         self.write(b"".join(chunks))

@@ -9,7 +9,8 @@ visit is spread over the interval as the per-connection timers spread it.
 
 A visit (``Member.keepalive_round``) decides what the connection needs: a connection heard from
 since its last visit needs no ping; one pinged at its last visit that has not answered is closed;
-any other gets a ping. The ping frames of a visit carry the sweep's round number, built once.
+one whose peer's TCP acknowledged frames lately is spared, two visits in a row at most; any other
+gets a ping. The ping frames of a visit carry the sweep's round number, built once.
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ def test_a_vanished_viewer_leaves_a_busy_room() -> None:
             raise AssertionError(f"not within {seconds} s")
 
         talk_until(lambda: "connected\n" in said and _online(server, room) == 2, 15)
-        # alive: the far viewer answers two pings and stays (interval 1 s, timeout 1 s)
+        # alive: the far viewer answers two pings and stays (interval 1 s, timeout 1 s; in
+        # this busy room it is pinged every third interval, its TCP acknowledging the frames)
         talk_until(lambda: said.count("pong\n") >= 2, 15)
         assert _online(server, room) == 2
         # its machine vanishes: the address goes, its kernel drops what comes for it
@@ -118,6 +119,7 @@ def test_a_vanished_viewer_leaves_a_busy_room() -> None:
             check=True, capture_output=True, timeout=10,
         )  # fmt: skip
         took = talk_until(lambda: _online(server, room) == 1, 20)
-        # the next ping goes unanswered (1 s + 1 s); the online count moves at the pulse
+        # its acknowledgements stop: within an interval or two the server pings it, the ping
+        # goes unanswered (1 s), and the online count moves at the pulse
         assert took < scaled(8), took
         assert sent > 20
