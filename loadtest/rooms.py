@@ -12,6 +12,7 @@ own room's head.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import random
 import time
 from dataclasses import dataclass, field
@@ -30,28 +31,40 @@ STEP_S = 0.01
 
 
 class Pacer:
-    """When each of many rooms posts, at a rate of its own.
+    """When each of many rooms posts, at a rate of its own: room ``i`` every ``1 / rate``
+    seconds from a phase of its own, on a fixed schedule (``due``), kept in a heap.
 
-    Each room starts at a random phase of its period: rooms that all started owing nothing
-    would come due in the same step (2,000 small rooms at 0.2 a second posted 2,000 comments
-    at once every 5 s, and their latency measured the burst, not the server's pace).
+    Each room starts at a random phase of its period: rooms that all started together would
+    come due at once (2,000 small rooms at 0.2 a second posted 2,000 comments at once every
+    5 s, and their latency measured the burst, not the server's pace). The poster sleeps until
+    the next comment is due (``next_at``), so a fast room's comments leave at their times and
+    not on the steps of a polling loop: a hot room posting 20 a second on 10 ms steps had its
+    comments 40 or 60 ms apart as the steps fell, and two of them shared a 50 ms tick's frame
+    whenever its phase came near the tick's edge.
     """
 
-    def __init__(self, rates: list[float], rng: random.Random) -> None:
-        self.rates = rates
-        self.owed = [rng.random() for _ in rates]
+    def __init__(self, rates: list[float], rng: random.Random, start: float) -> None:
+        self.periods = [1.0 / rate if rate > 0 else 0.0 for rate in rates]
+        self.heap = [
+            (start + (1.0 - rng.random()) * period, i)
+            for i, period in enumerate(self.periods)
+            if period > 0
+        ]
+        heapq.heapify(self.heap)
 
-    def advance(self, elapsed: float) -> list[int]:
-        """The rooms (by index, a room once per comment it owes) due after ``elapsed`` more
-        seconds."""
-        due: list[int] = []
-        owed = self.owed
-        for i, rate in enumerate(self.rates):
-            owed[i] += rate * elapsed
-            while owed[i] >= 1:
-                owed[i] -= 1
-                due.append(i)
-        return due
+    def due(self, now: float) -> list[int]:
+        """The rooms (by index, a room once per comment) due by ``now``, in their order."""
+        out: list[int] = []
+        heap, periods = self.heap, self.periods
+        while heap and heap[0][0] <= now:
+            at, i = heap[0]
+            out.append(i)
+            heapq.heapreplace(heap, (at + periods[i], i))
+        return out
+
+    def next_at(self) -> float | None:
+        """When the next comment is due; None when no room posts."""
+        return self.heap[0][0] if self.heap else None
 
 
 @dataclass
@@ -144,15 +157,13 @@ async def op_rooms_traffic(
         tally.t0 = t0
     plan = [(room, rate, state.viewers.get(room, [])) for room, rate in publish]
     plan = [(room, rate, viewers) for room, rate, viewers in plan if viewers and rate > 0]
-    pacer = Pacer([rate for _, rate, _ in plan], random.Random(w.index))
     turn = [0] * len(plan)
     cpu0 = time.process_time()
     start = time.monotonic()
+    pacer = Pacer([rate for _, rate, _ in plan], random.Random(w.index), start)
     serial = 0
-    last = start
     while (now := time.monotonic()) - start < duration:
-        elapsed, last = now - last, now
-        for i in pacer.advance(elapsed):
+        for i in pacer.due(now):
             room, _, viewers = plan[i]
             viewer = viewers[turn[i] % len(viewers)]
             turn[i] += 1
@@ -163,7 +174,9 @@ async def op_rooms_traffic(
             )
             if viewer.command(rid, "comment", body):
                 state.asked[rid] = room
-        await asyncio.sleep(STEP_S)
+        # until the next comment is due, a step at most (the loop's end comes on time)
+        at = pacer.next_at()
+        await asyncio.sleep(STEP_S if at is None else min(max(at - time.monotonic(), 0.0), STEP_S))
     # this client process's CPU over the traffic: how close the load generator came to a core
     cpu_s = time.process_time() - cpu0
     settle = time.monotonic() + 10.0

@@ -54,20 +54,35 @@ def test_a_big_room_posts_from_a_process_of_its_own() -> None:
 
 
 def test_rooms_post_at_their_rate_without_coming_due_together() -> None:
-    """2,000 rooms at 0.2 comments a second, stepped every 10 ms for 5 s: each posts once,
+    """2,000 rooms at 0.2 comments a second, asked every 10 ms for 5 s: each posts once,
     spread over the period instead of all in one step (which measured a burst's latency)."""
-    pacer = Pacer([0.2] * 2000, random.Random(0))
-    steps = [pacer.advance(0.01) for _ in range(500)]
+    pacer = Pacer([0.2] * 2000, random.Random(0), start=100.0)
+    steps = [pacer.due(100.0 + 0.01 * (n + 1)) for n in range(500)]
     posted = sorted(i for step in steps for i in step)
     assert posted == list(range(2000))
     # about 4 a step on average; never a pile-up
     assert max(len(step) for step in steps) <= 20
     assert sum(1 for step in steps if step) > 400
-    # a room owing more than one comment in a step posts each of them
-    fast = Pacer([250.0], random.Random(0))
-    first = len(fast.advance(0.01))
+    # a room owing more than one comment by the time it is asked posts each of them
+    fast = Pacer([250.0], random.Random(0), start=0.0)
+    first = len(fast.due(0.01))
     assert first in (2, 3)
-    assert first + sum(len(fast.advance(0.01)) for _ in range(99)) in (249, 250)
+    assert first + sum(len(fast.due(0.01 * (n + 2))) for n in range(99)) in (249, 250)
+
+
+def test_a_room_comes_due_on_its_own_schedule() -> None:
+    """A room at 20 a second is due every 50 ms exactly from its phase, however late or often
+    the poster asks; ``next_at`` names the next due time; a room at rate 0 never posts."""
+    pacer = Pacer([20.0, 0.0], random.Random(3), start=10.0)
+    first = pacer.next_at()
+    assert first is not None and 10.0 < first <= 10.05
+    assert pacer.due(first - 1e-6) == []
+    assert pacer.due(first) == [0]
+    assert pacer.next_at() == pytest.approx(first + 0.05)
+    # asked late: each comment it owes, once, and the schedule keeps its grid
+    assert pacer.due(first + 0.16) == [0, 0, 0]
+    assert pacer.next_at() == pytest.approx(first + 0.2)
+    assert Pacer([0.0], random.Random(0), start=0.0).next_at() is None
 
 
 def test_the_idle_share_is_read_from_the_machines_cpu_times() -> None:
