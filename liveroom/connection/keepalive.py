@@ -9,7 +9,8 @@ visit is spread over the interval as the per-connection timers spread it.
 
 A visit (``Member.keepalive_round``) decides what the connection needs: a connection heard from
 since its last visit needs no ping; one pinged at its last visit that has not answered is closed;
-one whose peer's TCP acknowledged frames lately is spared, two visits in a row at most; any other
+one whose peer's TCP acknowledged frames lately may be spared, except on every third lap of the
+sweep (``spare``), so that each connection is pinged at least every third interval; any other
 gets a ping. The ping frames of a visit carry the sweep's round number, built once.
 """
 
@@ -23,12 +24,14 @@ log = logging.getLogger("liveroom.transport")
 
 #: the longest time between two slices: at most this long a ping comes late
 SLICE_S = 0.25
+#: every this many laps of the sweep, no connection's ping is spared
+FORCED_LAP = 3
 
 
 class Member(Protocol):
-    def keepalive_round(self, ping: bytes, payload: bytes) -> None:
+    def keepalive_round(self, ping: bytes, payload: bytes, spare: bool) -> None:
         """Visited once per interval: ``ping`` is a whole server ping frame carrying
-        ``payload``."""
+        ``payload``; ``spare``: the ping may be skipped if the peer is known to be there."""
 
 
 class Sweep:
@@ -53,6 +56,7 @@ class Sweep:
         self.place = 0  # the slice the next member joins
         self.turn = 0  # the slice swept next
         self.round = 0
+        self.laps = 0  # whole passes over the slices: each member's visits, counted
         self.members = 0
         self.timer: asyncio.TimerHandle | None = None
 
@@ -78,15 +82,18 @@ class Sweep:
 
     def _sweep(self) -> None:
         self.timer = self.loop.call_later(self.period, self._sweep)
+        if not self.turn:
+            self.laps += 1
         where = self.slices[self.turn]
         self.turn = (self.turn + 1) % len(self.slices)
         if not where:
             return
+        spare = self.laps % FORCED_LAP != 0
         self.round = (self.round + 1) & 0xFFFFFFFF
         payload = self.round.to_bytes(4, "big")
         ping = b"\x89\x04" + payload  # final ping frame, unmasked (server to client), 4 bytes
         for member in list(where):  # a visit may close its connection, which removes it
             try:
-                member.keepalive_round(ping, payload)
+                member.keepalive_round(ping, payload, spare)
             except Exception:  # one broken connection does not stop the others' pings
                 log.exception("keep-alive visit failed")

@@ -43,10 +43,6 @@ from liveroom.connection.keepalive import Sweep
 from liveroom.direct_out import DirectOut
 from liveroom.errors import CloseCode
 
-#: keep-alive visits in a row that may skip the ping of a connection whose peer's TCP
-#: acknowledged our frames lately: a ping at least every third interval
-SPARED_MAX = 2
-
 log = logging.getLogger("liveroom.transport")
 
 #: the uvicorn releases this module was tested with: 0.52.1 completed the closing handshake with
@@ -201,9 +197,6 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     #: a message or a ping came from the client since the sweep's last visit (a pong does not
     #: count: it only answers the ping)
     heard = False
-    #: visits in a row that sent no ping because the peer's TCP had acknowledged our frames
-    #: within the interval (``keepalive_round``)
-    spared = 0
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -490,35 +483,31 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             Sweep.of(self.loop, self.ping_interval).remove(self, where)
         self.pending_ping_payload = None
 
-    def keepalive_round(self, ping: bytes, payload: bytes) -> None:
+    def keepalive_round(self, ping: bytes, payload: bytes, spare: bool) -> None:
         """The sweep's visit, once per ping interval (``keepalive.Sweep``).
 
         A connection heard from since the last visit needs no ping; one pinged at the last
-        visit that has not answered is closed. Any other is pinged, unless its peer's TCP
-        acknowledged our frames within the last half interval (a viewer in a room with
-        traffic): its machine is there, so the ping is spared, at most ``SPARED_MAX`` visits
-        in a row, so that a client whose kernel acknowledges but whose application hangs is
-        still found. (Half: the pong to the last visit's ping, an interval ago, spares none.)
+        visit that has not answered is closed. Any other is pinged, unless the sweep lets this
+        visit ``spare`` it (two laps in three) and its peer's TCP acknowledged our frames within
+        the last half interval (a viewer in a room with traffic): its machine is there. The
+        third lap pings it anyway, so that a client whose kernel acknowledges but whose
+        application hangs is still found. (Half an interval: the ACK of the pong to the last
+        visit's ping, an interval ago, spares nothing.)
         """
         if self.heard:  # alive: no ping needed (attributes written only on a change: _compact)
             self.heard = False
             if self.pending_ping_payload is not None:
                 self.pending_ping_payload = None
-            if self.spared:
-                self.spared = 0
         elif self.pending_ping_payload is not None:  # pinged an interval ago, no answer
             self.keepalive_timeout()
         elif self.conn.state is _OPEN and not self.close_sent and not self.transport.is_closing():
             transport = self.transport
             if (
-                self.spared < SPARED_MAX
+                spare
                 and type(transport) is DirectOut
                 and transport.acked_within(self.half_interval_ms)
             ):
-                self.spared += 1
                 return
-            if self.spared:
-                self.spared = 0
             self.pending_ping_payload = payload
             transport.write(ping)
 
@@ -721,7 +710,6 @@ _SETTLED: dict[str, Any] = {
     "writable": _ALWAYS_WRITABLE,
     "keepalive": None,
     "heard": False,
-    "spared": 0,
     "framing": _SPLIT,
     "partial": b"",
 }

@@ -42,11 +42,13 @@ class Loop:
 class Member:
     def __init__(self) -> None:
         self.visits: list[bytes] = []
+        self.spares: list[bool] = []
         self.on_visit: Callable[[], None] = lambda: None
 
-    def keepalive_round(self, ping: bytes, payload: bytes) -> None:
+    def keepalive_round(self, ping: bytes, payload: bytes, spare: bool) -> None:
         assert ping == b"\x89\x04" + payload
         self.visits.append(payload)
+        self.spares.append(spare)
         self.on_visit()
 
 
@@ -71,6 +73,10 @@ def test_every_member_is_visited_once_per_interval_in_its_slice() -> None:
     assert [len(member.visits) for member in members] == [2] * 10
     # each round of a slice pings with a payload of its own
     assert all(member.visits[0] != member.visits[1] for member in members)
+    # a visit may spare the ping on two laps in three, the same laps for every member
+    for _ in range(4 * 4):
+        loop.fire()
+    assert all(member.spares == [True, True, False] * 2 for member in members)
 
 
 def test_a_member_closing_in_its_visit_and_a_failing_one_do_not_stop_the_others() -> None:
