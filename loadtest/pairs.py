@@ -11,7 +11,7 @@ comments share a tick's frame; BENCHMARKS.md, "Session 36"), so this runs ``--pa
 in turn and reports each pair and the median. Both runs post the hot room's comments from a
 client process of their own (platform's ``--posters``): posted from a process that also holds
 thousands of viewers, they came late whenever the viewers' frames kept it busy, and the mix's
-hot room, whose poster shares its process with 9,500 viewers, went out in 1.3–1.8 million
+hot room, whose poster shared its process with 10,500 viewers, went out in 1.3–1.8 million
 frames against the alone run's 2 million (BENCHMARKS.md, "Session 39").
 
 ``--alone fanout`` runs the hot room alone as ``python -m loadtest fanout --spawn`` instead, as

@@ -6,11 +6,13 @@ spawned with ``--processes`` workers (on Redis when more than one) and the viewe
 over ``--client-procs`` client processes: a room of fewer than two viewers per process in one
 process, a bigger room's over all of them. Comments are posted by the rooms' own viewers,
 each a different user. A room of more than ``--posters`` viewers per client process posts from a
-process of its own, which holds the first ``--posters`` viewers of each such room and little
-else. A poster that shares a process with thousands of viewers posts late whenever their frames
-keep it busy, and the hot room's comments that bunch up share a tick's frame: fewer frames for
-the same events, and a per-frame figure that moves with the load generator's timing, not the
-server's.
+process of its own, which holds the first ``--posters`` viewers of each such room and no others
+(in the default mix, the hot room's and the medium rooms': 1,050 viewers, posting 60 comments a
+second). A poster that shares a process with thousands of viewers posts late whenever their
+frames keep it busy, and the hot room's comments that bunch up share a tick's frame: fewer
+frames for the same events, and a per-frame figure that moves with the load generator's timing,
+not the server's. Each poster is a user the server lets post once a second by default, so
+``--posters`` must be at least a posted-apart room's rate.
 
 It reports, per class: delivered, lost (offsets a viewer never got, gaps and the end alike) and
 duplicated, and the publish → receive latency (p50, p99, max); per server process: CPU µs per
@@ -33,6 +35,7 @@ from typing import Any
 
 import psutil
 
+from liveroom.config import Settings
 from loadtest import results
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
@@ -102,7 +105,7 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
     posters = max(0, getattr(opts, "posters", 0))
 
     def posted_apart(viewers: int) -> bool:
-        return 0 < posters and posters * procs < viewers
+        return 0 < posters and posters * procs < viewers and 2 * procs <= viewers
 
     extra = (
         1 if any(getattr(opts, k)[0] and posted_apart(getattr(opts, k)[1]) for k in CLASSES) else 0
@@ -129,6 +132,36 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
                 shares[i].append([room, kind, first, count])
                 first += count
     return shares, classes
+
+
+def too_few_posters(opts: argparse.Namespace) -> str | None:
+    """Why ``--posters`` cannot carry a class's rate, or None: a room's comments go round its
+    posters, each a user the server lets post ``user_comment_limit`` comments a
+    ``user_comment_window_s`` (10 in 10 s unless ``--server-setting`` says otherwise), and a
+    comment over that limit is refused, not posted later."""
+    if opts.posters <= 0:
+        return None
+    settings = Settings()
+    limit, window = settings.user_comment_limit, settings.user_comment_window_s
+    for item in opts.server_setting or []:
+        key, _, value = item.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if key == "user_comment_limit":
+            limit = int(value)
+        elif key == "user_comment_window_s":
+            window = int(value)
+    per_user = limit / window
+    procs = max(1, opts.client_procs)
+    for kind in CLASSES:
+        rooms, viewers = getattr(opts, kind)
+        rate = getattr(opts, f"{kind}_rate")
+        apart = opts.posters * procs < viewers and 2 * procs <= viewers
+        if rooms and apart and rate > opts.posters * per_user:
+            return (
+                f"--posters {opts.posters} cannot post {rate:g} comments a second in a "
+                f"{kind} room: each user may post {per_user:g} a second"
+            )
+    return None
 
 
 def redis_calls(url: str) -> int | None:
@@ -430,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
     if opts.processes > 1 and opts.engine != "redis":
         print("loadtest platform: --processes above 1 needs --engine redis", file=sys.stderr)
+        return 2
+    few = too_few_posters(opts)
+    if few:
+        print(f"loadtest platform: {few}", file=sys.stderr)
         return 2
     raise_fd_limit()
     try:

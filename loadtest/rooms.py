@@ -40,7 +40,8 @@ class Pacer:
     the next comment is due (``next_at``), so a fast room's comments leave at their times and
     not on the steps of a polling loop: a hot room posting 20 a second on 10 ms steps had its
     comments 40 or 60 ms apart as the steps fell, and two of them shared a 50 ms tick's frame
-    whenever its phase came near the tick's edge.
+    whenever its phase came near the tick's edge. A poster that falls behind posts what it owes
+    at once, each comment once, and the schedule keeps its grid.
     """
 
     def __init__(self, rates: list[float], rng: random.Random, start: float) -> None:

@@ -10,8 +10,9 @@ visit is spread over the interval as the per-connection timers spread it.
 A visit (``Member.keepalive_round``) decides what the connection needs: a connection heard from
 since its last visit needs no ping; one pinged at its last visit that has not answered is closed;
 one whose peer's TCP acknowledged frames lately may be spared, except on every third lap of the
-sweep (``spare``), so that each connection is pinged at least every third interval; any other
-gets a ping. The ping frames of a visit carry the sweep's round number, built once.
+sweep (``spare``; each slice's third lap in its turn), so that a connection not heard from is
+pinged at least every third interval; any other gets a ping. The ping frames of a visit carry
+the sweep's round number, built once.
 """
 
 from __future__ import annotations
@@ -82,13 +83,16 @@ class Sweep:
 
     def _sweep(self) -> None:
         self.timer = self.loop.call_later(self.period, self._sweep)
-        if not self.turn:
+        turn = self.turn
+        if not turn:
             self.laps += 1
-        where = self.slices[self.turn]
-        self.turn = (self.turn + 1) % len(self.slices)
+        where = self.slices[turn]
+        self.turn = (turn + 1) % len(self.slices)
         if not where:
             return
-        spare = self.laps % FORCED_LAP != 0
+        # each slice's forced lap in its turn, so that the forced pings (and their pongs) are
+        # spread over the laps as the slices spread the visits
+        spare = (self.laps + turn) % FORCED_LAP != 0
         self.round = (self.round + 1) & 0xFFFFFFFF
         payload = self.round.to_bytes(4, "big")
         ping = b"\x89\x04" + payload  # final ping frame, unmasked (server to client), 4 bytes

@@ -491,8 +491,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         visit ``spare`` it (two laps in three) and its peer's TCP acknowledged our frames within
         the last half interval (a viewer in a room with traffic): its machine is there. The
         third lap pings it anyway, so that a client whose kernel acknowledges but whose
-        application hangs is still found. (Half an interval: the ACK of the pong to the last
-        visit's ping, an interval ago, spares nothing.)
+        application hangs is still found. (Half an interval: the segment of the pong to the
+        last visit's ping, an interval ago, spares nothing; a pong that came late may spare one
+        visit, which is harmless.)
         """
         if self.heard:  # alive: no ping needed (attributes written only on a change: _compact)
             self.heard = False

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from loadtest import netns
-from loadtest.platform import build_parser, idle_share, plan
+from loadtest.platform import build_parser, idle_share, plan, too_few_posters
 from loadtest.rooms import Pacer
 from tests.timeouts import scaled
 
@@ -51,6 +51,25 @@ def test_a_big_room_posts_from_a_process_of_its_own() -> None:
     assert sum(s[3] for share in shares for s in share) == 4 * 5 + 2 * 100 + 1000
     quiet = build_parser().parse_args(["--small", "4x5", "--medium", "0x0", "--hot", "1x90"])
     assert len(plan(quiet, 2)[0]) == 2
+
+
+def test_posters_must_be_able_to_carry_the_rooms_rate() -> None:
+    """Each poster is a user the server lets post once a second by default: 10 posters cannot
+    carry a hot room's 20 a second, unless the server's limit is raised; a room not posted apart
+    (too few viewers) and ``--posters 0`` are not held to it. A room of fewer than two viewers
+    per process is never posted apart."""
+
+    def refusal(*args: str) -> str | None:
+        return too_few_posters(build_parser().parse_args(list(args)))
+
+    assert refusal("--posters", "10") is not None and "20" in str(refusal("--posters", "10"))
+    assert refusal("--posters", "10", "--server-setting", "user_comment_limit=30") is None
+    assert refusal("--posters", "20") is None
+    assert refusal("--posters", "10", "--hot", "1x20", "--medium", "0x0") is None
+    assert refusal("--posters", "0") is None
+    opts = build_parser().parse_args(["--small", "0x0", "--medium", "0x0", "--hot", "1x3"])
+    opts.posters = 1
+    assert len(plan(opts, 2)[0]) == 2
 
 
 def test_rooms_post_at_their_rate_without_coming_due_together() -> None:

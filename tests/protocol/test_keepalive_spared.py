@@ -111,12 +111,15 @@ def test_a_viewer_of_a_busy_room_is_pinged_every_third_interval(start_server: St
         quiet.close()
     assert busy_code is None and quiet_code is None, (busy_code, quiet_code)
     assert talker.sent > 50
-    # still pinged, and never two pings less than (nearly) three intervals apart
+    # still pinged, every third interval (give or take the loops' lag: the sweep's and this
+    # thread's, which shares the GIL with two others)
     assert len(busy_pings) >= 2, busy_pings
-    assert min(_gaps(busy_pings)) >= 2.5 * INTERVAL, _gaps(busy_pings)
-    # the quiet viewer: a ping every interval, give or take the loop's lag
+    assert all(2.0 * INTERVAL <= gap <= scaled(3.9 * INTERVAL) for gap in _gaps(busy_pings)), _gaps(
+        busy_pings
+    )
+    # the quiet viewer: a ping every interval (a pong half an interval late could spare one)
     assert len(quiet_pings) >= 7, quiet_pings
-    assert max(_gaps(quiet_pings)) <= 1.5 * INTERVAL, _gaps(quiet_pings)
+    assert max(_gaps(quiet_pings)) <= 1.9 * INTERVAL, _gaps(quiet_pings)
 
 
 def test_a_busy_rooms_viewer_that_answers_no_ping_is_still_closed(
