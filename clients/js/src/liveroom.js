@@ -98,7 +98,7 @@ const DEFAULTS = {
   backoffBaseMs: 300,
   backoffMaxMs: 10000,
   kickWaitMaxMs: 600000, // a kick (4031) up to this long is waited out; a longer one stops the client
-  pingIntervalMs: 25000, // application ping that notices a half-open connection
+  pingIntervalMs: 25000, // application ping, after an interval with nothing received
   WebSocket: null, // inject an implementation (Node, tests); default globalThis.WebSocket
   random: Math.random, // the backoff's random source, () => [0, 1)
 };
@@ -142,6 +142,8 @@ export class LiveRoom extends EventTarget {
     this._ids = 0;
     this._retryTimer = null;
     this._pingTimer = null;
+    this._heard = false; // something other than our ping's reply came since the last interval
+    this._pingId = null; // the request id of the ping in flight
     this._stopped = true;
     this._opening = 0; // bumped by close(): a token fetch that outlives it is dropped
     this._refreshToken = false;
@@ -321,6 +323,8 @@ export class LiveRoom extends EventTarget {
     }
     if (!Array.isArray(events)) events = [events];
     for (const ev of events) {
+      // a frame shows the connection is alive, except the reply to our ping (it only answers it)
+      if (!(ev && ev.type === "reply" && ev.id === this._pingId)) this._heard = true;
       if (this._resyncing) return; // the rest of a resync's frame belongs to a stale connection
       if (ev && typeof ev === "object") this._handle(ev);
     }
@@ -428,9 +432,17 @@ export class LiveRoom extends EventTarget {
     this._stopPing();
     const every = this.options.pingIntervalMs;
     if (!every) return;
+    this._heard = false;
     this._pingTimer = setInterval(() => {
+      // frames came in this interval: the connection is not half-open, no ping needed (the
+      // server's own pings, which the browser answers, keep it in touch the other way)
+      if (this._heard) {
+        this._heard = false;
+        return;
+      }
       const ws = this._ws;
-      this.send("ping", {}, { timeoutMs: every }).catch((err) => {
+      this._pingId = this.newId();
+      this.send("ping", {}, { id: this._pingId, timeoutMs: every }).catch((err) => {
         // No answer in a whole interval: the connection is dead even if the socket says not.
         // Don't wait for a close handshake that cannot come: drop it and reconnect now.
         if (err.code !== "timeout" || !ws || ws !== this._ws) return;

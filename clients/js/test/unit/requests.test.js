@@ -133,6 +133,24 @@ test("a ping without an answer drops the connection and reconnects", async (t) =
   assert.equal(room.server.sockets.length, 2);
 });
 
+test("frames in an interval spare its ping; an interval with none pings", (t) => {
+  const room = openRoom({ pingIntervalMs: 1000 });
+  const first = room.server.last;
+  for (let i = 1; i <= 3; i += 1) {
+    t.mock.timers.tick(500);
+    first.frame({ type: "stats", online: i, peak: i, likes: 0 });
+    t.mock.timers.tick(500);
+  }
+  assert.equal(first.commands("ping").length, 0, "the room's frames show the connection is alive");
+  t.mock.timers.tick(1000); // a whole interval with nothing
+  assert.equal(first.commands("ping").length, 1);
+  // its reply is not a sign of life of its own: the next quiet interval pings again
+  first.frame({ type: "reply", id: first.commands("ping")[0].id, ok: true, ts: 1 });
+  t.mock.timers.tick(1000);
+  assert.equal(first.commands("ping").length, 2);
+  assert.equal(first.closedWith, null);
+});
+
 test("an answered ping keeps the connection", (t) => {
   const room = openRoom({ pingIntervalMs: 1000 });
   const first = room.server.last;
