@@ -103,13 +103,11 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
     room has more than ``posters`` viewers per process: it holds the first ``posters`` viewers of
     each such room, and so posts in them."""
     posters = max(0, getattr(opts, "posters", 0))
-
-    def posted_apart(viewers: int) -> bool:
-        return 0 < posters and posters * procs < viewers and 2 * procs <= viewers
-
-    extra = (
-        1 if any(getattr(opts, k)[0] and posted_apart(getattr(opts, k)[1]) for k in CLASSES) else 0
-    )
+    extra = 0
+    if any(
+        getattr(opts, k)[0] and posted_apart(posters, procs, getattr(opts, k)[1]) for k in CLASSES
+    ):
+        extra = 1
     shares: list[list[list[Any]]] = [[] for _ in range(procs + extra)]
     classes: dict[str, str] = {}
     n = 0
@@ -123,7 +121,7 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
                 n += 1
                 continue
             first = 0
-            if posted_apart(viewers):
+            if posted_apart(posters, procs, viewers):
                 first = posters
                 shares[procs].append([room, kind, 0, first])
             base, more = divmod(viewers - first, procs)
@@ -132,6 +130,12 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
                 shares[i].append([room, kind, first, count])
                 first += count
     return shares, classes
+
+
+def posted_apart(posters: int, procs: int, viewers: int) -> bool:
+    """Whether a room of ``viewers`` over ``procs`` client processes posts from the posters'
+    process: more than ``posters`` viewers a process, and split at all."""
+    return 0 < posters and posters * procs < viewers and 2 * procs <= viewers
 
 
 def too_few_posters(opts: argparse.Namespace) -> str | None:
@@ -155,7 +159,7 @@ def too_few_posters(opts: argparse.Namespace) -> str | None:
     for kind in CLASSES:
         rooms, viewers = getattr(opts, kind)
         rate = getattr(opts, f"{kind}_rate")
-        apart = opts.posters * procs < viewers and 2 * procs <= viewers
+        apart = posted_apart(opts.posters, procs, viewers)
         if rooms and apart and rate > opts.posters * per_user:
             return (
                 f"--posters {opts.posters} cannot post {rate:g} comments a second in a "
