@@ -102,7 +102,7 @@ def plan(opts: argparse.Namespace, procs: int) -> tuple[list[list[list[Any]]], d
     With ``opts.posters`` above 0 there is one more process than ``procs``, the last, when some
     room has more than ``posters`` viewers per process: it holds the first ``posters`` viewers of
     each such room, and so posts in them."""
-    posters = max(0, getattr(opts, "posters", 0))
+    posters = max(0, opts.posters)
     extra = 0
     if any(
         getattr(opts, k)[0] and posted_apart(posters, procs, getattr(opts, k)[1]) for k in CLASSES

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.liveclient import token
 from tests.servers import ServerProcess, StartServer
@@ -72,23 +72,6 @@ class Talker(threading.Thread):
         self.client.close()
 
 
-Watched = tuple[list[float], int | None]
-
-
-def _in_thread(work: Callable[[], Watched]) -> Callable[[], Watched]:
-    """Run ``work`` on a thread; returns the call that waits for its result."""
-    result: list[Watched] = []
-    thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
-    thread.start()
-
-    def join() -> Watched:
-        thread.join(scaled(60))
-        assert result, "the watch did not finish"
-        return result[0]
-
-    return join
-
-
 def _gaps(times: list[float]) -> list[float]:
     return [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)]
 
@@ -101,10 +84,11 @@ def test_a_viewer_of_a_busy_room_is_pinged_every_third_interval(start_server: St
     talker.start()
     busy, quiet = _viewer(server, "busy", "bea"), _viewer(server, "quiet", "quinn")
     try:
-        watching = [
-            _in_thread(functools.partial(_watch, c, 10 * INTERVAL, True)) for c in (busy, quiet)
-        ]
-        (busy_pings, busy_code), (quiet_pings, quiet_code) = (join() for join in watching)
+        with ThreadPoolExecutor(2) as pool:
+            watched = pool.map(
+                functools.partial(_watch, seconds=10 * INTERVAL, answer=True), (busy, quiet)
+            )
+            (busy_pings, busy_code), (quiet_pings, quiet_code) = watched
     finally:
         talker.stop()
         busy.close()
