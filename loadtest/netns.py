@@ -21,6 +21,12 @@ upper one.
 Traffic stays on this machine, between this namespace and the one created here. Needs root
 (``CAP_NET_ADMIN``) and iproute2's ``ip``. ``close`` deletes the namespace, which removes the
 pair.
+
+Creating, changing and removing the pair changes the machine's network, and some programs drop
+what they are doing when it changes: Chromium aborts its page loads with
+``net::ERR_NETWORK_CHANGED``. A namespace holds ``LOCK`` exclusively from ``open`` to ``close``;
+such a program's work that must not be disturbed holds it shared (``network_steady``), so the
+two never overlap (the browser tests and the ``--netns`` tests on the suite's two workers).
 """
 
 from __future__ import annotations
@@ -34,11 +40,15 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from loadtest.server import SetupError
 
 NETNS_DIR = Path("/var/run/netns")
+#: held exclusively while a ``ViewerNamespace`` exists, shared by ``network_steady``
+LOCK = Path(tempfile.gettempdir()) / "liveroom-netns.lock"
 CLONE_NEWNET = 0x40000000
 SIOCETHTOOL = 0x8946
 ETHTOOL_SGRO = 0x2C
@@ -61,6 +71,7 @@ class ViewerNamespace:
         self.host = f"{net}.{first + 1}"
         self.viewer = f"{net}.{first + 2}"
         self.created = False
+        self._lock: int | None = None  # ``LOCK``, held from ``open`` to ``close``
         self.sent_bytes = 0  # what the host end sent, read when the pair is removed
         self.napi_policy = os.environ.get("LOADTEST_NAPI_POLICY", "idle")
 
@@ -72,7 +83,12 @@ class ViewerNamespace:
         reason = missing()
         if reason:
             raise SetupError(reason)
-        self._ip("netns", "add", self.name)
+        self._lock = _hold(fcntl.LOCK_EX)
+        try:
+            self._ip("netns", "add", self.name)
+        except BaseException:
+            self.close()
+            raise
         self.created = True
         try:
             self._ip("link", "add", self.host_dev, "type", "veth", "peer", "name", self.viewer_dev)
@@ -147,6 +163,9 @@ class ViewerNamespace:
                 self._ip("netns", "del", self.name)
             with contextlib.suppress(SetupError, subprocess.TimeoutExpired):
                 self._ip("link", "del", self.host_dev)  # a pair never moved into the namespace
+        if self._lock is not None:
+            os.close(self._lock)  # the network is steady again
+            self._lock = None
 
     def __enter__(self) -> ViewerNamespace:
         return self.open()
@@ -158,6 +177,28 @@ class ViewerNamespace:
     def _ip(*args: str) -> None:
         """``ip ARGS``; ``_ip("netns", "exec", name, *command)`` runs a command inside."""
         _run("ip", *args)
+
+
+def _hold(kind: int) -> int:
+    """A descriptor on ``LOCK`` holding it (``fcntl.LOCK_EX`` or ``LOCK_SH``), once free."""
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, kind)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def network_steady() -> Iterator[None]:
+    """While inside, no ``ViewerNamespace`` on this machine is made, changed or removed: it
+    waits for one to be closed first, and one being opened waits for this to end."""
+    fd = _hold(fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def missing() -> str | None:

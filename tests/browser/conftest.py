@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest import netns
 from tests.servers import ServerProcess
 from tests.timeouts import scaled
 
@@ -38,6 +39,15 @@ def browser() -> Iterator[object]:
         playwright_sync.expect.set_options(timeout=scaled(8_000))
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def steady_network() -> Iterator[None]:
+    """Chromium aborts what it is loading when the machine's network changes
+    (``net::ERR_NETWORK_CHANGED``), as a ``--netns`` test on the other worker changes it when it
+    makes or removes its veth pair: no browser test runs while such a namespace exists."""
+    with netns.network_steady():
+        yield
 
 
 @pytest.fixture
