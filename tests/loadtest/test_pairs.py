@@ -9,13 +9,49 @@ from loadtest import pairs
 
 def test_the_summary_is_the_median_and_the_pairs_within_the_bar() -> None:
     rows = [
-        {"ratio": r, "p99_ms": {"small": p, "hot": 10.0}, "lost": 0, "duplicated": 0, "ok": True}
+        {
+            "ratio": r,
+            "mix_us_per_frame": r * 4.0,
+            "hot_us_per_frame": 4.0,
+            "p99_ms": {"small": p, "hot": 10.0},
+            "lost": 0,
+            "duplicated": 0,
+            "ok": True,
+        }
         for r, p in ((1.2, 90.0), (1.4, 120.0), (1.25, 100.0), (1.31, 80.0))
     ]
     s = pairs.summary(rows, 1.3)
     assert s["median_ratio"] == 1.28 and s["within_bar"] == 2 and s["worst_p99_ms"] == 120.0
     rows[1]["ok"] = False
     assert pairs.summary(rows, 1.3)["ok"] is False
+
+
+def test_the_hour_is_the_median_run_of_each_side_with_an_interval_from_the_pairs() -> None:
+    """The hour's ratio is the mix runs' median CPU per frame over the alone runs' median, not
+    a median of pair ratios; its interval comes from the pairs resampled, is the same for the
+    same pairs, holds the ratio, and is within the bar only when its top is; too few pairs give
+    no interval."""
+    steady = [{"mix_us_per_frame": 6.0, "hot_us_per_frame": 5.0}] * 5
+    assert pairs.hour_figure(steady, 1.3) == {
+        "mix_us_per_frame": 6.0,
+        "alone_us_per_frame": 5.0,
+        "ratio": 1.2,
+        "interval": [1.2, 1.2],
+        "within_bar": True,
+    }
+    assert pairs.hour_figure(steady, 1.1)["within_bar"] is False
+    runs = [(5.5, 4.5), (5.8, 4.8), (6.0, 4.4), (5.4, 5.1), (5.7, 4.6), (5.9, 4.3), (5.6, 4.7)]
+    rows = [{"mix_us_per_frame": m, "hot_us_per_frame": a} for m, a in runs]
+    hour = pairs.hour_figure(rows, 1.3)
+    assert hour["mix_us_per_frame"] == 5.7 and hour["alone_us_per_frame"] == 4.6
+    assert hour["ratio"] == round(5.7 / 4.6, 3)
+    low, high = hour["interval"]
+    assert low < hour["ratio"] < high, hour
+    assert hour["within_bar"] is (high <= 1.3)
+    assert pairs.hour_figure(rows, 1.3) == hour
+    assert pairs.hour_figure(rows, low - 0.01)["within_bar"] is False
+    few = pairs.hour_figure(rows[:4], 1.3)
+    assert few["interval"] is None and few["within_bar"] is None and few["ratio"] > 1
 
 
 def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
@@ -36,7 +72,8 @@ def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
     assert row["ratio"] == round(row["mix_us_per_frame"] / row["hot_us_per_frame"], 3) > 0
     assert set(row["p99_ms"]) == {"small", "medium", "hot"}
     assert row["hot_frames"]["mix"] > 0 and row["hot_frames"]["alone"] > 0, row
-    assert result["median_ratio"] == row["ratio"]
+    assert result["median_ratio"] == row["ratio"] == result["hour"]["ratio"]
+    assert result["hour"]["interval"] is None  # one pair: no interval
 
 
 def test_both_runs_share_the_servers_and_the_mix_takes_its_own_flags(tmp_path: Path) -> None:
