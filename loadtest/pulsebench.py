@@ -9,6 +9,13 @@ node's CPU time per cycle (this process: the figure that does not depend on how 
 machine is) and, on Redis, the commands Redis ran per cycle (``INFO commandstats``) and the
 Redis server's CPU time per cycle (``INFO cpu``: meaningful on a Redis of the bench's own).
 Bounded by ``--cycles``.
+
+``--cold MB`` copies MB megabytes before each timed cycle (outside its count), so that the
+rooms come from memory rather than the CPU's caches. Back to back, cycle after cycle, the bench
+finds a few thousand rooms in the caches; a server does not: between two pulses the fan-out,
+the connections and the other rooms push them out. 1,000 stand-in rooms pulsed back to back
+cost 0.89-0.90 ms a pulse of this process's CPU, with 64 MB copied before each 1.69-1.71 ms
+(BENCHMARKS.md, "Session 40").
 """
 
 from __future__ import annotations
@@ -87,6 +94,21 @@ async def redis_calls(engine: Any) -> tuple[int, float]:
     return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
+class CacheFlush:
+    """Called before a timed call: copies ``mb`` megabytes from one buffer into another, so
+    that the call finds little of what it reads in the CPU's caches (a copy moves twice the
+    size through them; writing one byte a cache line left the pulse at two thirds of the cost it
+    shows after a copy). With ``mb`` 0 it does nothing."""
+
+    def __init__(self, mb: int) -> None:
+        self.source = bytes(mb << 20)
+        self.buffer = bytearray(mb << 20)
+
+    def __call__(self) -> None:
+        if self.source:
+            self.buffer[:] = self.source
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = bench_settings(args, "pb")
     prefix = settings.redis_prefix
@@ -104,13 +126,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cycle = sequential if args.sequential else hub.pulse
         await cycle()  # warm up: scripts loaded, connections open
         times: list[float] = []
+        flush = CacheFlush(args.cold)
         calls_before, redis_cpu_before = await redis_calls(engine)
-        cpu_before = time.process_time()
+        cpu = 0.0
         for _ in range(args.cycles):
+            flush()
+            cpu_before = time.process_time()
             started = time.perf_counter()
             await cycle()
             times.append(time.perf_counter() - started)
-        cpu = time.process_time() - cpu_before
+            cpu += time.process_time() - cpu_before
         calls_after, redis_cpu_after = await redis_calls(engine)
         calls = calls_after - calls_before - 2  # the INFO calls themselves
         return {
@@ -143,6 +168,13 @@ def bench_parser(prog: str, doc: str | None, viewers: int, cycles: int) -> argpa
     parser.add_argument("--cycles", type=int, default=cycles)
     parser.add_argument("--engine", choices=["redis", "memory"], default="redis")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--cold",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="copy MB megabytes before each timed call, so that the rooms come from memory",
+    )
     parser.add_argument("--json", help="also write the result to this file")
     return parser
 

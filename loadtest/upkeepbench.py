@@ -18,7 +18,9 @@ the machine is) for one call of:
 Beside the last two, how many rooms' bags each call read (``bags_aged_reads``,
 ``bags_first_reads``). No room has a bag: the work of an open one (its count to the viewers,
 presence reports) is not in these figures. Bounded by ``--cycles``; ``bags`` assumes the caches
-stay fresh, so a run should take well under 30 s from its warm-up.
+stay fresh, so a run should take well under 30 s from its warm-up. ``--cold MB`` copies MB
+megabytes before each timed call, outside its count, as ``pulsebench --cold`` does: the parts as
+a server finds them, its rooms out of the CPU's caches since the last pulse.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 from liveroom.app import Node
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.luckybag.settings import QUIET_CACHE_S
-from loadtest.pulsebench import bench_parser, bench_settings, drop_keys, stand_in_rooms
+from loadtest.pulsebench import CacheFlush, bench_parser, bench_settings, drop_keys, stand_in_rooms
 from loadtest.results import emit
 
 
@@ -74,12 +76,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await node.hub.pulse()  # warm up: scripts loaded, connections open
         await bags.tend_rooms()
 
+        flush = CacheFlush(args.cold)
+
         def nothing() -> None:
-            pass
+            flush()
 
         def age() -> None:
             for room, (read_at, bag, mark) in list(bags._current.items()):
                 bags._current[room] = (read_at - QUIET_CACHE_S - 1, bag, mark)
+            flush()
+
+        def forget() -> None:
+            bags._current.clear()
+            flush()
 
         reads = Reads(bags.store)
         bags.store = reads  # type: ignore[assignment]
@@ -88,7 +97,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         reads.rooms = 0
         aged = await cpu_ms(bags.tend_rooms, age, args.cycles)
         aged_reads, reads.rooms = reads.rooms, 0
-        first = await cpu_ms(bags.tend_rooms, bags._current.clear, args.cycles)
+        first = await cpu_ms(bags.tend_rooms, forget, args.cycles)
         return {
             "engine": args.engine,
             "prefix": prefix,
