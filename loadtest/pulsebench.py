@@ -14,7 +14,7 @@ Bounded by ``--cycles``.
 rooms come from memory rather than the CPU's caches. Back to back, cycle after cycle, the bench
 finds a few thousand rooms in the caches; a server does not: between two pulses the fan-out,
 the connections and the other rooms push them out. 1,000 stand-in rooms pulsed back to back
-cost 0.89-0.90 ms a pulse of this process's CPU, with 64 MB copied before each 1.69-1.71 ms
+cost 0.69-0.90 ms a pulse of this process's CPU, with 64 MB copied before each 1.38-1.71 ms
 (BENCHMARKS.md, "Session 40").
 """
 
@@ -101,7 +101,9 @@ class CacheFlush:
     shows after a copy). With ``mb`` 0 it does nothing."""
 
     def __init__(self, mb: int) -> None:
-        self.source = bytes(mb << 20)
+        # not zeros: untouched zero pages all map one physical page, which the copy would read
+        # from the caches
+        self.source = bytes(range(256)) * (mb << 12)
         self.buffer = bytearray(mb << 20)
 
     def __call__(self) -> None:
