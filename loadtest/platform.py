@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 from liveroom.config import Settings
-from loadtest import results
+from loadtest import cpusamples, results
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool, WorkerFailed
@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the client processes in a network namespace of their own, as loadtest's --netns "
         "(root): the server's sends then leave out the viewers' receive path",
+    )
+    p.add_argument(
+        "--cpu-samples",
+        metavar="DIR",
+        help="sample the server processes' Python stacks by CPU time over the traffic "
+        "(loadtest.cpusamples): the stacks go to DIR, their sums by activity to the summary",
     )
     p.add_argument("--join-concurrency", type=int, default=500)
     p.add_argument("--connect-timeout", type=float, default=120.0)
@@ -280,9 +286,13 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
             tick_ms=opts.tick_ms,
             settings=settings,
             host=namespace.host if namespace else "127.0.0.1",
+            env=cpusamples.server_env(opts.cpu_samples) if opts.cpu_samples else None,
         )
+        if opts.cpu_samples:
+            Path(opts.cpu_samples).mkdir(parents=True, exist_ok=True)
         target = await server.start(timeout=60)
         try:
+            workers = await server.workers() if opts.cpu_samples else []
             config = {
                 "host": target.host,
                 "port": target.port,
@@ -292,7 +302,7 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
             }
             layout = plan(opts, max(1, opts.client_procs))
             async with Pool(len(layout[0]), config) as pool:
-                summary = await _run(opts, target, pool, *layout)
+                summary = await _run(opts, target, pool, *layout, workers=workers)
         finally:
             await asyncio.to_thread(server.stop)
     finally:
@@ -310,7 +320,11 @@ async def _run(
     pool: Pool,
     shares: list[list[list[Any]]],
     classes: dict[str, str],
+    *,
+    workers: list[int],
 ) -> dict[str, Any]:
+    """The run once the server is up: ``workers``, the server's worker pids, are sampled by
+    CPU time over the traffic when ``--cpu-samples`` asks for it."""
     rates = {kind: getattr(opts, f"{kind}_rate") for kind in CLASSES}
     connections = sum(count for share in shares for _, _, _, count in share)
     base = usage(target)
@@ -333,6 +347,7 @@ async def _run(
                 publish[i].append([room, rates[kind]])
     counted0 = await node_counters(target, opts.processes)  # its scrapes before the windows
     calls0 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    sampled = cpusamples.start(opts.cpu_samples, workers) if opts.cpu_samples else []
     machine0 = psutil.cpu_times()
     before, at0, waited0 = usage(target), time.monotonic(), queued(target)
     answers = await pool.all(
@@ -343,6 +358,7 @@ async def _run(
         t0=time.time(),
     )
     machine1 = psutil.cpu_times()
+    samples = await cpusamples.stop(opts.cpu_samples, sampled) if sampled else None
     busy_pulse = await pulse_samples(target)
     after, at1, waited1 = usage(target), time.monotonic(), queued(target)
     calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
@@ -450,6 +466,9 @@ async def _run(
         "redis_commands_per_s": (
             round((calls1 - calls0) / window) if calls0 is not None and calls1 is not None else None
         ),
+        # ``--cpu-samples``: by server process, its CPU seconds over the traffic as sampled and
+        # the costliest activities in ms a second (``loadtest.cpusamples``)
+        "cpu_samples": cpusamples.summary(samples, window) if samples is not None else None,
     }
     failures = [
         f"{kind}: {c['lost']} lost, {c['duplicated']} duplicated"

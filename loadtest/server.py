@@ -207,6 +207,7 @@ class SpawnedServer:
         host: str = "127.0.0.1",
         wrap: list[str] | None = None,
         quota_from_traffic: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         if processes > 1 and engine != "redis":
             raise SetupError("--processes above 1 needs --engine redis")
@@ -246,12 +247,15 @@ class SpawnedServer:
         self.proc: subprocess.Popen[bytes] | None = None
         #: a command the server runs under (valgrind, say): its pid is the server's
         self.wrap = wrap or []
+        #: more of the server's environment (``loadtest.cpusamples.server_env``, say)
+        self.extra_env = env or {}
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         for key, value in self.values.items():
             text = ("1" if value else "0") if isinstance(value, bool) else str(value)
             env["LIVEROOM_" + key.upper()] = text
+        env.update(self.extra_env)
         return env
 
     async def start(self, timeout: float = 30.0) -> Target:
@@ -291,6 +295,10 @@ class SpawnedServer:
             else:
                 self.cgroups = cap_cpu(await self._workers(deadline), cores)
         return target
+
+    async def workers(self, timeout: float = 10.0) -> list[int]:
+        """The pids that serve (``_workers``), waiting up to ``timeout`` for them."""
+        return await self._workers(time.monotonic() + timeout)
 
     async def _workers(self, deadline: float) -> list[int]:
         """The pids that serve: the process itself, or the supervisor's worker processes."""

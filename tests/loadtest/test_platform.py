@@ -119,7 +119,8 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
     """120 rooms of three classes, comments in each, on 2 processes sharing Redis: every
     viewer gets every comment of its room once; the node figures are reported. With
     ``--netns`` the client processes sit in a namespace of their own, and the traffic
-    crosses the veth pair."""
+    crosses the veth pair. With ``--cpu-samples`` each worker's Python stacks over the traffic
+    are sampled by CPU time, and summed by activity."""
     if across and netns.missing():
         pytest.skip(netns.missing())
     out = tmp_path / "platform.json"
@@ -128,6 +129,7 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
         "--small", "100x3", "--medium", "4x40", "--hot", "1x300",
         "--small-rate", "0.5", "--medium-rate", "3", "--hot-rate", "10",
         "--duration", "3", "--processes", "2", "--json", str(out),
+        "--cpu-samples", str(tmp_path / "cpu"),
         *(["--netns"] if across else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(180))
@@ -143,6 +145,18 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
     assert s["cpu_us_per_frame"] > 0 and s["kb_per_connection"] > 0
     assert 0 < s["system_us_per_frame"] <= s["cpu_us_per_frame"], s
     assert s["pulse_ms_busy"] and s["redis_commands_per_s"] > 0
+    # the two workers, not their supervisor (uvicorn's own handlers take its signals)
+    assert len(s["cpu_samples"]) == 2, s["cpu_samples"]
+    assert set(s["cpu_samples"]) < {str(n["pid"]) for n in s["nodes"]}, (
+        s["cpu_samples"],
+        s["nodes"],
+    )
+    for pid, sampled in s["cpu_samples"].items():
+        assert sampled["cpu_s"] > 0 and (tmp_path / "cpu" / f"cpu-{pid}.txt").exists()
+        # the activities hold all the samples (a run this short takes too few of them to say
+        # which activities: tests/loadtest/test_cpusamples.py checks the attribution)
+        listed = sum(sampled["ms_per_s"].values()) * s["duration_s"] / 1000
+        assert abs(listed - sampled["cpu_s"]) < 0.01 + 0.05 * sampled["cpu_s"], sampled
     # the load generator's own CPU and the machine's idle share over the traffic
     assert len(s["client_cpu_share"]) == s["client_procs"], s
     assert all(0 < share <= 2 for share in s["client_cpu_share"]), s

@@ -1,0 +1,77 @@
+"""A CPU-time sampler of Python stacks, in each server process the harness starts with
+``--cpu-samples DIR`` (``loadtest.cpusamples`` puts this folder first on the server's
+``PYTHONPATH``, so that Python imports this module as it starts, and names DIR in
+``LOADTEST_CPU_SAMPLES``).
+
+Such a process writes ``DIR/ready-PID`` once the sampler is installed. ``SIGUSR1`` then starts
+it: on each ``SIGPROF`` of an ``ITIMER_PROF`` timer (process CPU time) the main thread's Python
+stack is counted, weighed by the process's CPU seconds since the last sample. The kernel checks
+the timer at its own ticks (every 4 ms on this machine), and a call in C that releases the GIL
+takes one sample for all of it, so the weight, not the count, is what a stack cost. ``SIGUSR2``
+stops it and writes ``DIR/cpu-PID.txt``: one line a stack, its frames from the outermost joined
+by ``;``, then a space and its microseconds (the "collapsed" form flame-graph tools read); the
+CPU time after the last sample is on a line of its own, ``UNSAMPLED``.
+
+Wall-time samplers (``py-spy``) count a process that waits for a core as busy in whatever it
+was doing; on a machine the load generator shares, that overstates long synchronous passes
+(BENCHMARKS.md, "Session 40"). This counts only the CPU time the process got.
+
+It replaces any other ``sitecustomize`` module for these processes; it is for measuring only.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: seconds of process CPU time between two samples, as asked of the timer
+INTERVAL_S = 0.001
+#: the stack that holds the CPU time after the last sample
+UNSAMPLED = "(after the last sample)"
+
+
+def _install(directory: str) -> None:
+    import collections
+    import signal
+    import time
+    from types import FrameType
+
+    stacks: collections.Counter[str] = collections.Counter()
+    last = [0.0]
+
+    def sample(signum: int, frame: FrameType | None) -> None:
+        now = time.process_time()
+        weight, last[0] = now - last[0], now
+        names = []
+        while frame is not None:
+            code = frame.f_code
+            where = "/".join(code.co_filename.rsplit("/", 3)[-3:])  # enough to tell whose
+            names.append(f"{code.co_name} ({where}:{code.co_firstlineno})")
+            frame = frame.f_back
+        stacks[";".join(reversed(names))] += int(weight * 1_000_000)
+
+    def start(signum: int, frame: FrameType | None) -> None:
+        stacks.clear()
+        last[0] = time.process_time()
+        signal.signal(signal.SIGPROF, sample)
+        signal.setitimer(signal.ITIMER_PROF, INTERVAL_S, INTERVAL_S)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        # the CPU time since the last sample, which no sample took: a mostly idle process is
+        # sampled seldom (the timer counts at the kernel's ticks), and the totals should add up
+        tail = time.process_time() - last[0]
+        stacks[UNSAMPLED] += int(tail * 1_000_000)
+        path = os.path.join(directory, f"cpu-{os.getpid()}.txt")
+        with open(path + ".part", "w") as out:
+            for stack, micros in stacks.items():
+                out.write(f"{stack} {micros}\n")
+        os.replace(path + ".part", path)  # whole, or not there: the harness waits for it
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    with open(os.path.join(directory, f"ready-{os.getpid()}"), "w"):
+        pass
+
+
+if os.environ.get("LOADTEST_CPU_SAMPLES"):
+    _install(os.environ["LOADTEST_CPU_SAMPLES"])
