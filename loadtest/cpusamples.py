@@ -4,15 +4,18 @@ The server processes start with ``cpusamples_site`` first on their ``PYTHONPATH`
 (``server_env``), so that each installs a sampler driven by its own CPU time
 (``cpusamples_site/sitecustomize.py`` says how) and marks itself ready in DIR. Around the
 traffic the harness sends each worker ``SIGUSR1`` (``start``) and ``SIGUSR2`` (``stop``; not
-the supervisor of several workers, whose handlers uvicorn replaces with its own),
-then reads the stacks each wrote, weighed in microseconds of CPU time, and sums them by
-activity: the outermost frame that is the server's own, under the event loop (``by_activity``:
-the tick, the pulse, the keep-alive sweep, a connection's reads...). The stack files stay in DIR
-for a flame graph.
+the supervisor of several workers, whose handlers uvicorn replaces with its own). Once the run's
+own figures are read it takes the stacks each wrote (``collect``), weighed in microseconds of
+CPU time, and sums them by activity: the outermost frame that is the server's own, under the
+event loop (``by_activity``: the tick, the pulse, the keep-alive sweep, a connection's
+reads...). The stack files stay in DIR for a flame graph, until the next run into DIR
+(``clear``).
 
 Wall-time samplers such as ``py-spy`` count a node that waits for a core as busy; on a machine
-whose cores the load generator shares that puts too much on long synchronous passes (the pulse:
-8.4 against 5.5 ms a second per node in BENCHMARKS.md, "Session 40").
+whose cores the load generator shares that puts too much on long synchronous passes such as the
+pulse (BENCHMARKS.md, "Session 40"). The sampler's own work (a stack walk a sample, some 250 a
+second) is in the run's CPU figures: compare runs with it on against each other, not against
+runs without it.
 """
 
 from __future__ import annotations
@@ -39,28 +42,42 @@ def server_env(directory: str | Path) -> dict[str, str]:
     }
 
 
+def clear(directory: str | Path) -> None:
+    """Make ``directory`` and empty it of an earlier run's markers and stacks: a pid of that run
+    used again would look ready."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for old in (*Path(directory).glob("ready-*"), *Path(directory).glob("cpu-*.txt")):
+        old.unlink()
+
+
 def start(directory: str | Path, pids: list[int]) -> list[int]:
     """Start the samplers of ``pids``, the server's workers; returns those that have one (a
-    ``ready-PID`` in ``directory``). Stack files of an earlier window are removed first, so
-    that ``stop`` waits for this window's."""
-    for old in Path(directory).glob("cpu-*.txt"):
-        old.unlink()
+    ``ready-PID`` in ``directory``). Their stack files of an earlier window are removed first,
+    so that ``collect`` waits for this window's."""
     ready = [pid for pid in pids if Path(directory, f"ready-{pid}").exists()]
     for pid in ready:
+        Path(directory, f"cpu-{pid}.txt").unlink(missing_ok=True)
         os.kill(pid, signal.SIGUSR1)
     return ready
 
 
-async def stop(
-    directory: str | Path, pids: list[int], timeout: float = 10.0
-) -> dict[int, dict[str, int]]:
-    """Stop the samplers of ``pids`` and read what each wrote: stack -> microseconds, by pid.
-    A process that writes nothing within ``timeout`` (it died, say) is left out."""
+def stop(pids: list[int]) -> list[int]:
+    """Stop the samplers of ``pids`` (each writes its stacks); returns the pids still there."""
+    stopped = []
     for pid in pids:
         try:
             os.kill(pid, signal.SIGUSR2)
         except ProcessLookupError:
             continue
+        stopped.append(pid)
+    return stopped
+
+
+async def collect(
+    directory: str | Path, pids: list[int], timeout: float = 10.0
+) -> dict[int, dict[str, int]]:
+    """What the stopped samplers of ``pids`` wrote: stack -> microseconds, by pid. A process
+    that writes nothing within ``timeout`` (it died meanwhile, say) is left out."""
     stacks: dict[int, dict[str, int]] = {}
     deadline = time.monotonic() + timeout
     waiting = set(pids)

@@ -92,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cpu-samples",
         metavar="DIR",
-        help="sample the server processes' Python stacks by CPU time over the traffic "
-        "(loadtest.cpusamples): the stacks go to DIR, their sums by activity to the summary",
+        help="sample the server workers' Python stacks by CPU time over the traffic "
+        "(loadtest.cpusamples): the stacks go to DIR, their sums by activity to the summary; "
+        "the sampling's own cost is in the run's figures",
     )
     p.add_argument("--join-concurrency", type=int, default=500)
     p.add_argument("--connect-timeout", type=float, default=120.0)
@@ -289,7 +290,7 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
             env=cpusamples.server_env(opts.cpu_samples) if opts.cpu_samples else None,
         )
         if opts.cpu_samples:
-            Path(opts.cpu_samples).mkdir(parents=True, exist_ok=True)
+            cpusamples.clear(opts.cpu_samples)
         target = await server.start(timeout=60)
         try:
             workers = await server.workers() if opts.cpu_samples else []
@@ -358,10 +359,16 @@ async def _run(
         t0=time.time(),
     )
     machine1 = psutil.cpu_times()
-    samples = await cpusamples.stop(opts.cpu_samples, sampled) if sampled else None
+    stopped = cpusamples.stop(sampled)
     busy_pulse = await pulse_samples(target)
     after, at1, waited1 = usage(target), time.monotonic(), queued(target)
     calls1 = redis_calls(opts.redis_url) if opts.engine == "redis" else None
+    # the stacks are read once the window's own figures are: the wait for the files is not in
+    # them (each worker's writing may be)
+    samples = await cpusamples.collect(opts.cpu_samples, stopped) if opts.cpu_samples else None
+    if opts.cpu_samples and len(samples or {}) < len(workers):
+        missing = sorted(set(workers) - set(samples or {}))
+        print(f"--cpu-samples: no stacks from worker(s) {missing}", file=sys.stderr)
     counted1 = await node_counters(target, opts.processes)  # its scrapes after the windows
     heads: dict[str, int] = {}
     for answer in answers:

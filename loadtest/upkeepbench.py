@@ -78,9 +78,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         flush = CacheFlush(args.cold)
 
-        def nothing() -> None:
-            flush()
-
         def age() -> None:
             for room, (read_at, bag, mark) in list(bags._current.items()):
                 bags._current[room] = (read_at - QUIET_CACHE_S - 1, bag, mark)
@@ -92,8 +89,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         reads = Reads(bags.store)
         bags.store = reads  # type: ignore[assignment]
-        pulse = await cpu_ms(node.hub.pulse, nothing, args.cycles)
-        fresh = await cpu_ms(bags.tend_rooms, nothing, args.cycles)
+        pulse = await cpu_ms(node.hub.pulse, flush, args.cycles)
+        fresh = await cpu_ms(bags.tend_rooms, flush, args.cycles)
         reads.rooms = 0
         aged = await cpu_ms(bags.tend_rooms, age, args.cycles)
         aged_reads, reads.rooms = reads.rooms, 0

@@ -7,10 +7,14 @@ Such a process writes ``DIR/ready-PID`` once the sampler is installed. ``SIGUSR1
 it: on each ``SIGPROF`` of an ``ITIMER_PROF`` timer (process CPU time) the main thread's Python
 stack is counted, weighed by the process's CPU seconds since the last sample. The kernel checks
 the timer at its own ticks (every 4 ms on this machine), and a call in C that releases the GIL
-takes one sample for all of it, so the weight, not the count, is what a stack cost. ``SIGUSR2``
-stops it and writes ``DIR/cpu-PID.txt``: one line a stack, its frames from the outermost joined
-by ``;``, then a space and its microseconds (the "collapsed" form flame-graph tools read); the
-CPU time after the last sample is on a line of its own, ``UNSAMPLED``.
+takes one sample for all of it, so the weight, not the count, is what a stack cost. A Python
+handler runs between two bytecodes of the main thread, so CPU time spent in C between two
+Python callbacks (uvloop's own work, a call without the GIL, another thread) is charged to the
+stack that runs next, or to the event loop's frames when it waits: the split by activity
+carries that skew. ``SIGUSR2`` stops it and writes ``DIR/cpu-PID.txt``: one line a stack, its
+frames from the outermost joined by ``;``, then a space and its microseconds (the "collapsed"
+form flame-graph tools read); the CPU time after the last sample is on a line of its own,
+``UNSAMPLED``. A stop before a start, a second start or a second stop does nothing.
 
 Wall-time samplers (``py-spy``) count a process that waits for a core as busy in whatever it
 was doing; on a machine the load generator shares, that overstates long synchronous passes
@@ -37,8 +41,13 @@ def _install(directory: str) -> None:
 
     stacks: collections.Counter[str] = collections.Counter()
     last = [0.0]
+    # Python runs a handler inside another when a second signal comes during the first: each
+    # handler looks at this first, and a sample, a start or a stop out of turn does nothing
+    running = [False]
 
     def sample(signum: int, frame: FrameType | None) -> None:
+        if not running[0]:
+            return
         now = time.process_time()
         weight, last[0] = now - last[0], now
         names = []
@@ -50,22 +59,33 @@ def _install(directory: str) -> None:
         stacks[";".join(reversed(names))] += int(weight * 1_000_000)
 
     def start(signum: int, frame: FrameType | None) -> None:
+        if running[0]:
+            return
         stacks.clear()
         last[0] = time.process_time()
+        running[0] = True
         signal.signal(signal.SIGPROF, sample)
         signal.setitimer(signal.ITIMER_PROF, INTERVAL_S, INTERVAL_S)
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        if not running[0]:
+            return
+        running[0] = False
         signal.setitimer(signal.ITIMER_PROF, 0, 0)
         # the CPU time since the last sample, which no sample took: a mostly idle process is
         # sampled seldom (the timer counts at the kernel's ticks), and the totals should add up
-        tail = time.process_time() - last[0]
-        stacks[UNSAMPLED] += int(tail * 1_000_000)
+        now = time.process_time()
+        stacks[UNSAMPLED] += int((now - last[0]) * 1_000_000)
+        last[0] = now
+        taken = list(stacks.items())  # a start handled during the writing clears ``stacks``
         path = os.path.join(directory, f"cpu-{os.getpid()}.txt")
-        with open(path + ".part", "w") as out:
-            for stack, micros in stacks.items():
-                out.write(f"{stack} {micros}\n")
-        os.replace(path + ".part", path)  # whole, or not there: the harness waits for it
+        try:
+            with open(path + ".part", "w") as out:
+                for stack, micros in taken:
+                    out.write(f"{stack} {micros}\n")
+            os.replace(path + ".part", path)  # whole, or not there: the harness waits for it
+        except OSError:
+            pass  # DIR gone: nothing for the harness to read, and nothing raised in the server
 
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)

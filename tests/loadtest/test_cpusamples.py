@@ -60,20 +60,20 @@ async def test_a_process_started_with_the_sampler_tells_where_its_cpu_went(
     """A Python process started with ``server_env`` marks itself ready; between ``start`` and
     ``stop`` its stacks are written, weighed by CPU time: nearly all of it in the function that
     computes, and in all about what the process spent meanwhile. A pid without the sampler is
-    not signalled."""
+    not signalled, nor one that is gone."""
     env = {**os.environ, **cpusamples.server_env(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-c", BURNER], env=env)
     try:
         wait_until(lambda: Path(tmp_path, f"ready-{proc.pid}").exists(), 30, "sampler ready")
         other = os.getpid()  # no ready marker: left alone (a SIGUSR1 would end pytest)
         assert cpusamples.start(tmp_path, [proc.pid, other]) == [proc.pid]
-        before = psutil.Process(proc.pid).cpu_times()
-        await eventually(
-            lambda: sum(psutil.Process(proc.pid).cpu_times()[:2]) > sum(before[:2]) + 0.5,
-            timeout=30,
-        )
-        stacks = await cpusamples.stop(tmp_path, [proc.pid])
-        after = psutil.Process(proc.pid).cpu_times()
+        child = psutil.Process(proc.pid)
+        before = sum(child.cpu_times()[:2])  # after the start: the samples began before it
+        await eventually(lambda: sum(child.cpu_times()[:2]) > before + 0.5, timeout=30)
+        mid = sum(child.cpu_times()[:2])  # before the stop: the samples end after it
+        assert cpusamples.stop([proc.pid, 4_000_000]) == [proc.pid]  # no such pid: skipped
+        stacks = await cpusamples.collect(tmp_path, [proc.pid])
+        after = sum(child.cpu_times()[:2])
     finally:
         proc.kill()
         proc.wait()
@@ -82,6 +82,10 @@ async def test_a_process_started_with_the_sampler_tells_where_its_cpu_went(
     total = sum(spent.values())
     burning = sum(micros for stack, micros in spent.items() if stack.endswith(";burn (<string>:4)"))
     assert burning > 0.8 * total, spent
-    used = (sum(after[:2]) - sum(before[:2])) * 1e6
-    assert 0.8 * used < total < 1.2 * used + 50_000, (total, used)
+    assert 0.8 * (mid - before) * 1e6 < total < 1.2 * (after - before) * 1e6 + 50_000, (
+        total,
+        before,
+        mid,
+        after,
+    )
     assert cpusamples.read(tmp_path / f"cpu-{proc.pid}.txt") == spent

@@ -12,10 +12,10 @@ from loadtest.pulsebench import CacheFlush
 
 
 async def test_each_part_is_measured_and_the_keys_removed(redis_url: str) -> None:
-    """250 rooms on a real Redis, each timed call after a copy that pushes them out of the
-    caches (``--cold 1``): the parts are timed; a first pulse reads every room's bag, a pulse
-    after they all aged out reads the share a pulse may (``AGED_READS``), and no key of the
-    bench is left."""
+    """250 rooms on a real Redis, each timed call after a copy (``--cold 1``: too small to
+    empty the caches, it takes the path): the parts are timed; a first pulse reads every room's
+    bag, a pulse after they all aged out reads the share a pulse may (``AGED_READS``), and no
+    key of the bench is left."""
     args = argparse.Namespace(
         rooms=250, viewers=2, cycles=3, engine="redis", redis_url=redis_url, cold=1
     )
