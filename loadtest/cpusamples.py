@@ -13,7 +13,9 @@ reads...). The stack files stay in DIR for a flame graph, until the next run int
 
 Wall-time samplers such as ``py-spy`` count a node that waits for a core as busy; on a machine
 whose cores the load generator shares that puts too much on long synchronous passes such as the
-pulse (BENCHMARKS.md, "Session 40"). The sampler's own work (a stack walk a sample, some 250 a
+pulse (BENCHMARKS.md, "Session 40"). This one has a bias of its own: short bursts after idle
+are under-counted (``cpusamples_site/sitecustomize.py`` says why), so in a mostly idle node it
+puts too little on the flushes' sends. The sampler's own work (a stack walk a sample, some 250 a
 second) is in the run's CPU figures: compare runs with it on against each other, not against
 runs without it.
 """

@@ -11,7 +11,12 @@ takes one sample for all of it, so the weight, not the count, is what a stack co
 handler runs between two bytecodes of the main thread, so CPU time spent in C between two
 Python callbacks (uvloop's own work, a call without the GIL, another thread) is charged to the
 stack that runs next, or to the event loop's frames when it waits: the split by activity
-carries that skew. ``SIGUSR2`` stops it and writes ``DIR/cpu-PID.txt``: one line a stack, its
+carries that skew. Worse, the kernel checks CPU timers at its scheduler ticks, and stops the
+tick of an idle CPU: a process that wakes from idle for a burst shorter than a tick (a flush of
+a few viewers) is seldom caught in it, and the burst's CPU time goes to the next stack caught.
+The split is sound for a busy process and under-counts short bursts in a mostly idle one
+(BENCHMARKS.md, "Session 40": 4% of a node's CPU in the sends where ``perf`` found 43%).
+``SIGUSR2`` stops it and writes ``DIR/cpu-PID.txt``: one line a stack, its
 frames from the outermost joined by ``;``, then a space and its microseconds (the "collapsed"
 form flame-graph tools read); the CPU time after the last sample is on a line of its own,
 ``UNSAMPLED``. A stop before a start, a second start or a second stop does nothing.
