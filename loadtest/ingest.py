@@ -41,7 +41,7 @@ from loadtest import netns, wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
 from loadtest.results import emit
-from loadtest.server import SpawnedServer, Target
+from loadtest.server import SpawnedServer, Target, server_settings
 
 
 class Publisher:
@@ -153,9 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "command_rate": 10_000,
         "command_burst": 10_000,
     }
-    for item in args.server_setting or []:
-        key, _, value = item.partition("=")
-        settings[key.strip().lower().replace("-", "_")] = value
+    settings.update(server_settings(args.server_setting))
     wrap: list[str] = []
     if args.callgrind:
         Path(args.callgrind).mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from loadtest import wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.ingest import callgrind, cpu_seconds, dumped_instructions
 from loadtest.results import emit
-from loadtest.server import SpawnedServer
+from loadtest.server import SpawnedServer, server_settings
 
 ROOM = "joincost"
 
@@ -72,10 +72,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "--instr-atstart=no",
             f"--callgrind-out-file={args.callgrind}/callgrind.out.%p",
         ]
-    settings: dict[str, Any] = {}
-    for item in args.server_setting or []:
-        key, _, value = item.partition("=")
-        settings[key.strip().lower().replace("-", "_")] = value
+    settings = server_settings(args.server_setting)
     server = SpawnedServer(tick_ms=args.tick_ms, settings=settings, profile=args.profile, wrap=wrap)
     target = await server.start(timeout=600 if wrap else 30)
     pid = target.pids[0]

@@ -40,7 +40,14 @@ from loadtest import cpusamples, results
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool, WorkerFailed
-from loadtest.server import HttpError, SetupError, SpawnedServer, Target, metric_sum
+from loadtest.server import (
+    HttpError,
+    SetupError,
+    SpawnedServer,
+    Target,
+    metric_sum,
+    server_settings,
+)
 
 CLASSES = ("small", "medium", "hot")
 
@@ -152,15 +159,9 @@ def too_few_posters(opts: argparse.Namespace) -> str | None:
     comment over that limit is refused, not posted later."""
     if opts.posters <= 0:
         return None
-    settings = Settings()
-    limit, window = settings.user_comment_limit, settings.user_comment_window_s
-    for item in opts.server_setting or []:
-        key, _, value = item.partition("=")
-        key = key.strip().lower().replace("-", "_")
-        if key == "user_comment_limit":
-            limit = int(value)
-        elif key == "user_comment_window_s":
-            window = int(value)
+    defaults, given = Settings(), server_settings(opts.server_setting)
+    limit = int(given.get("user_comment_limit", defaults.user_comment_limit))
+    window = int(given.get("user_comment_window_s", defaults.user_comment_window_s))
     per_user = limit / window
     procs = max(1, opts.client_procs)
     for kind in CLASSES:
@@ -274,10 +275,7 @@ def idle_share(before: Any, after: Any) -> float:
 
 
 async def execute(opts: argparse.Namespace) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for item in opts.server_setting or []:
-        key, _, value = item.partition("=")
-        settings[key.strip().lower().replace("-", "_")] = value
+    settings = server_settings(opts.server_setting)
     namespace = ViewerNamespace().open() if opts.netns else None
     try:
         server = SpawnedServer(

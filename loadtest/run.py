@@ -18,7 +18,15 @@ from loadtest import results
 from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool
 from loadtest.receiver import FeedReceiver
-from loadtest.server import SetupError, SpawnedServer, Target, Usage, target_from_url, wait_ready
+from loadtest.server import (
+    SetupError,
+    SpawnedServer,
+    Target,
+    Usage,
+    server_settings,
+    target_from_url,
+    wait_ready,
+)
 
 T = TypeVar("T")
 #: a simulated commenter sends at most this many comments per second (servers limit each user)
@@ -251,9 +259,7 @@ async def open_target(opts: Namespace) -> AsyncIterator[Target]:
     settings: dict[str, Any] = {}
     if opts.comment_cap is not None:
         settings["room_comment_cap"] = opts.comment_cap
-    for item in opts.server_setting or []:
-        key, _, value = item.partition("=")
-        settings[key.strip().lower().replace("-", "_")] = value
+    settings.update(server_settings(opts.server_setting))
     receiver = None
     if opts.feed:
         receiver = await FeedReceiver().start()

@@ -189,6 +189,16 @@ def metric_sum(text: str, name: str) -> float | None:
     return sum(values) if values else None
 
 
+def server_settings(items: list[str] | None) -> dict[str, Any]:
+    """``--server-setting NAME=VALUE`` flags as settings for ``SpawnedServer`` (names as
+    ``Settings`` spells them: lower case, ``_`` for ``-``)."""
+    settings: dict[str, Any] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        settings[key.strip().lower().replace("-", "_")] = value
+    return settings
+
+
 class SpawnedServer:
     """``python -m liveroom serve`` on a free port of ``host`` (loopback, or the host end of
     ``--netns``'s veth pair), stopped on exit."""
