@@ -100,6 +100,12 @@ def test_console_and_report_page_show_the_servers_numbers(
     for viewer in viewers:
         viewer.close()
     api(demo_server, "PATCH", "", {"ended": True})
+    # the page reads the report once: open it when the server has counted the viewers gone
+    wait_until(
+        lambda: api(demo_server, "GET", "/report")["audience"]["online"] == 0,
+        15,
+        "the report's online count back to 0",
+    )
 
     page = pages.open(f"/demo/report.html?room={ROOM}", phone=False)
     expect(page.get_by_test_id("report-room")).to_have_text(ROOM)
