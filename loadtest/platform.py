@@ -392,7 +392,7 @@ async def _run(
     await pool.all("rooms_close", 30)
 
     per_class: dict[str, Any] = {}
-    frames = 0
+    frames = events = 0
     for kind in CLASSES:
         parts = [r[kind] for r in reports if kind in r]
         if not parts:
@@ -401,6 +401,7 @@ async def _run(
         lost = merged["gaps"] + sum(p.get("lost", 0) for p in parts)
         latency = results.percentiles(results.histogram(merged["latency"]))
         frames += merged["frames"]
+        events += merged["delivered"]
         per_class[kind] = {
             "rooms": getattr(opts, kind)[0],
             "viewers_per_room": getattr(opts, kind)[1],
@@ -413,6 +414,11 @@ async def _run(
             "duplicated": merged["duplicated"],
             "skipped": merged["skipped"],
             "frames": merged["frames"],
+            # events a frame carried on average: above 1 where a tick's frame held more than one
+            # (two comments of the room in one tick), which leaves fewer frames for the same work
+            "events_per_frame": (
+                round(merged["delivered"] / merged["frames"], 4) if merged["frames"] else None
+            ),
             "latency_ms": {k: latency[k] for k in ("p50", "p99", "max")},
             "connect_errors": merged["connect_errors"],
             "closes": merged["closes"],
@@ -461,6 +467,9 @@ async def _run(
         # the part of it in the kernel: the fan-out's sends are most of it (compare the hot
         # room alone's "of it in the kernel")
         "system_us_per_frame": round(system / frames * 1e6, 2) if frames else None,
+        # the same CPU over the events delivered (a frame carries one or more): the figure that
+        # does not move with how the events fell into ticks (``events_per_frame``)
+        "cpu_us_per_event": round(cpu / events * 1e6, 2) if events else None,
         "kb_per_connection": round(rss_added / connections / 1024, 2) if connections else None,
         "nodes": nodes,
         # per node over the traffic: ticks skipped, sends the kernel did not take whole (a

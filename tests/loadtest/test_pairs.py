@@ -13,6 +13,8 @@ def test_the_summary_is_the_median_and_the_pairs_within_the_bar() -> None:
             "ratio": r,
             "mix_us_per_frame": r * 4.0,
             "hot_us_per_frame": 4.0,
+            "mix_us_per_event": r * 3.8,
+            "hot_us_per_event": 4.0,
             "p99_ms": {"small": p, "hot": 10.0},
             "lost": 0,
             "duplicated": 0,
@@ -31,20 +33,37 @@ def test_the_hour_is_the_median_run_of_each_side_with_an_interval_from_the_pairs
     a median of pair ratios; its interval comes from the pairs resampled, is the same for the
     same pairs, holds the ratio, and is within the bar only when its top is; too few pairs give
     no interval."""
-    steady = [{"mix_us_per_frame": 6.0, "hot_us_per_frame": 5.0}] * 5
+    steady = [
+        {
+            "mix_us_per_frame": 6.0,
+            "hot_us_per_frame": 5.0,
+            "mix_us_per_event": 5.5,
+            "hot_us_per_event": 5.0,
+        }
+    ] * 5
     assert pairs.hour_figure(steady, 1.3) == {
         "mix_us_per_frame": 6.0,
         "alone_us_per_frame": 5.0,
         "ratio": 1.2,
+        "ratio_by_event": 1.1,
         "interval": [1.2, 1.2],
         "interval_within_bar": True,
     }
     assert pairs.hour_figure(steady, 1.1)["interval_within_bar"] is False
     runs = [(5.5, 4.5), (5.8, 4.8), (6.0, 4.4), (5.4, 5.1), (5.7, 4.6), (5.9, 4.3), (5.6, 4.7)]
-    rows = [{"mix_us_per_frame": m, "hot_us_per_frame": a} for m, a in runs]
+    rows = [
+        {
+            "mix_us_per_frame": m,
+            "hot_us_per_frame": a,
+            "mix_us_per_event": m - 0.3,
+            "hot_us_per_event": a,
+        }
+        for m, a in runs
+    ]
     hour = pairs.hour_figure(rows, 1.3)
     assert hour["mix_us_per_frame"] == 5.7 and hour["alone_us_per_frame"] == 4.6
     assert hour["ratio"] == round(5.7 / 4.6, 3)
+    assert hour["ratio_by_event"] == round(5.4 / 4.6, 3)
     low, high = hour["interval"]
     assert low < hour["ratio"] < high, hour
     assert hour["interval_within_bar"] is (high <= 1.3)
@@ -71,6 +90,11 @@ def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
     assert row["ok"] and result["ok"], row
     assert row["lost"] == 0 and row["duplicated"] == 0, row
     assert row["ratio"] == round(row["mix_us_per_frame"] / row["hot_us_per_frame"], 3) > 0
+    assert row["ratio_by_event"] == round(row["mix_us_per_event"] / row["hot_us_per_event"], 3)
+    # every event of the hot room reached every viewer, in as many frames or fewer
+    assert row["hot_events"]["mix"] == row["hot_events"]["alone"] > 0, row
+    for side in ("mix", "alone"):
+        assert row["hot_frames"][side] <= row["hot_events"][side], row
     assert set(row["p99_ms"]) == {"small", "medium", "hot"}
     assert row["hot_frames"]["mix"] > 0 and row["hot_frames"]["alone"] > 0, row
     assert result["median_ratio"] == row["ratio"] == result["hour"]["ratio"]

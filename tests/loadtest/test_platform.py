@@ -142,7 +142,11 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
         assert c["lost"] == 0 and c["duplicated"] == 0, (kind, c)
         assert c["delivered"] == c["expected"] > 0, (kind, c)
         assert c["latency_ms"]["max"] > 0
+        # a frame carries at least one event: as many frames as events, or fewer
+        assert c["events_per_frame"] == round(c["delivered"] / c["frames"], 4) >= 1, (kind, c)
     assert s["cpu_us_per_frame"] > 0 and s["kb_per_connection"] > 0
+    events = sum(c["delivered"] for c in s["classes"].values())
+    assert abs(s["cpu_us_per_event"] - s["server_cpu_s"] / events * 1e6) <= 0.01, s
     assert 0 < s["system_us_per_frame"] <= s["cpu_us_per_frame"], s
     assert s["pulse_ms_busy"] and s["redis_commands_per_s"] > 0
     # the two workers, not their supervisor (uvicorn's own handlers take its signals)
