@@ -13,11 +13,13 @@ reads...). The stack files stay in DIR for a flame graph, until the next run int
 
 Wall-time samplers such as ``py-spy`` count a node that waits for a core as busy; on a machine
 whose cores the load generator shares that puts too much on long synchronous passes such as the
-pulse (BENCHMARKS.md, "Session 40"). This one has a bias of its own: short bursts after idle
-are under-counted (``cpusamples_site/sitecustomize.py`` says why), so in a mostly idle node it
-puts too little on the flushes' sends. The sampler's own work (a stack walk a sample, some 250 a
-second) is in the run's CPU figures: compare runs with it on against each other, not against
-runs without it.
+pulse (BENCHMARKS.md, "Session 40"). This one samples by the main thread's own CPU time
+through a ``perf`` event where the kernel gives one (the summary names the clock of each
+process); its fallback, an ``ITIMER_PROF`` timer, under-counts short bursts after idle
+(``cpusamples_site/sitecustomize.py`` says why), so in a mostly idle node it puts too little on
+the flushes' sends and the upkeep. The sampler's own work (a stack walk a sample, up to a
+thousand a second of CPU) is in the run's CPU figures: compare runs with it on against each
+other, not against runs without it.
 """
 
 from __future__ import annotations
@@ -129,12 +131,28 @@ def by_activity(stacks: dict[str, int], seconds: float, top: int = 15) -> dict[s
     return out
 
 
-def summary(stacks: dict[int, dict[str, int]], seconds: float) -> dict[str, object]:
-    """Each process's CPU seconds as sampled and its activities (``by_activity``)."""
-    return {
-        str(pid): {
+def clock(directory: str | Path, pid: int) -> str:
+    """The clock ``pid``'s sampler samples by, as its ready marker names it: ``perf`` (the
+    thread's CPU time, exact) or ``itimer`` (checked at the kernel's ticks: see
+    ``cpusamples_site/sitecustomize.py``); ``?`` when the marker says nothing."""
+    try:
+        return Path(directory, f"ready-{pid}").read_text().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def summary(
+    stacks: dict[int, dict[str, int]], seconds: float, directory: str | Path | None = None
+) -> dict[str, object]:
+    """Each process's CPU seconds as sampled, its activities (``by_activity``) and, given the
+    samplers' ``directory``, the clock each sampled by (``clock``)."""
+    out: dict[str, object] = {}
+    for pid, each in sorted(stacks.items()):
+        entry: dict[str, object] = {
             "cpu_s": round(sum(each.values()) / 1e6, 3),
             "ms_per_s": by_activity(each, seconds),
         }
-        for pid, each in sorted(stacks.items())
-    }
+        if directory is not None:
+            entry["clock"] = clock(directory, pid)
+        out[str(pid)] = entry
+    return out

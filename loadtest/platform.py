@@ -482,7 +482,9 @@ async def _run(
         ),
         # ``--cpu-samples``: by server process, its CPU seconds over the traffic as sampled and
         # the costliest activities in ms a second (``loadtest.cpusamples``)
-        "cpu_samples": cpusamples.summary(samples, window) if samples is not None else None,
+        "cpu_samples": (
+            cpusamples.summary(samples, window, opts.cpu_samples) if samples is not None else None
+        ),
     }
     failures = [
         f"{kind}: {c['lost']} lost, {c['duplicated']} duplicated"

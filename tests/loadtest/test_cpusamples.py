@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,47 @@ BURNER = textwrap.dedent(
         burn()
     """
 )
+
+
+#: a process that wakes from a sleep for a short burst (``short``) ten times for each long one
+#: (``long``), with 25 times the work: about 10 / 35 of its computing is in ``short``, whatever
+#: the machine's speed
+WAKER = textwrap.dedent(
+    """
+    import time
+
+    def work(n):
+        total = 0
+        for i in range(n):
+            total += i * i
+        return total
+
+    def short():
+        return work(2_000)
+
+    def long():
+        return work(50_000)
+
+    while True:
+        for _ in range(10):
+            short()
+            time.sleep(0.002)
+        long()
+        time.sleep(0.002)
+    """
+)
+
+
+def perf_expected() -> bool:
+    """Whether the sampler's clock should be the ``perf`` event here: a machine whose system
+    call number it knows, and the right to watch kernel time (root, or a paranoia of 1 or
+    less)."""
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            paranoid = int(f.read())
+    except OSError:
+        return False
+    return platform.machine() in ("x86_64", "aarch64") and (os.geteuid() == 0 or paranoid <= 1)
 
 
 def test_a_stack_belongs_to_the_outermost_frame_of_the_servers_own() -> None:
@@ -83,3 +125,38 @@ async def test_a_process_started_with_the_sampler_tells_where_its_cpu_went(
         after,
     )
     assert cpusamples.read(tmp_path / f"cpu-{proc.pid}.txt") == spent
+
+
+async def test_short_bursts_after_idle_get_their_share(tmp_path: Path) -> None:
+    """A process that is mostly asleep and wakes for short bursts: sampled by its own CPU time
+    (the ``perf`` clock), the short bursts get about their share of the computing (10 / 35);
+    a sampler checked at the kernel's ticks gave them a fraction of it. Where the ``perf`` clock
+    cannot be had the sampler says it fell back (``itimer``), and this is all that is checked."""
+    env = {**os.environ, **cpusamples.server_env(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", WAKER], env=env)
+    try:
+        wait_until(lambda: Path(tmp_path, f"ready-{proc.pid}").exists(), 30, "sampler ready")
+        # the marker is made, then written: its name may come a moment after it
+        clock = wait_until(
+            lambda: cpusamples.clock(tmp_path, proc.pid).replace("?", ""), 10, "its clock"
+        )
+        assert clock == ("perf" if perf_expected() else "itimer"), clock
+        if clock != "perf":
+            return
+        assert cpusamples.start(tmp_path, [proc.pid]) == [proc.pid]
+        child = psutil.Process(proc.pid)
+        before = sum(child.cpu_times()[:2])
+        await eventually(lambda: sum(child.cpu_times()[:2]) > before + 0.4, timeout=60)
+        assert cpusamples.stop([proc.pid]) == [proc.pid]
+        stacks = await cpusamples.collect(tmp_path, [proc.pid])
+    finally:
+        proc.kill()
+        proc.wait()
+    spent = stacks[proc.pid]
+
+    def in_(name: str) -> int:
+        return sum(micros for stack, micros in spent.items() if f";{name} (<string>:" in stack)
+
+    short, long = in_("short"), in_("long")
+    assert short + long > 0.5 * sum(spent.values()), spent
+    assert 0.18 < short / (short + long) < 0.42, (short, long)
