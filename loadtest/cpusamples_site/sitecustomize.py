@@ -140,8 +140,9 @@ def _install(directory: str) -> None:
             fcntl.ioctl(perf, PERF_EVENT_IOC_DISABLE, 0)
         else:
             signal.setitimer(signal.ITIMER_PROF, 0, 0)
-        # the CPU time since the last sample, which no sample took: a mostly idle process is
-        # sampled seldom (the timer counts at the kernel's ticks), and the totals should add up
+        # the CPU time since the last sample, which no sample took (under an interval with the
+        # perf clock; with the itimer one, a mostly idle process is sampled seldom, at the
+        # kernel's ticks), so that the totals add up
         now = time.process_time()
         stacks[UNSAMPLED] += int((now - last[0]) * 1_000_000)
         last[0] = now
