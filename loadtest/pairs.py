@@ -23,8 +23,9 @@ events, against one comment a frame for one poster (BENCHMARKS.md, "Session 38")
 For each pair: both runs' server CPU per frame (and the kernel's part), the ratio, the mix's
 p99 latency per room class, what was lost or duplicated, and the hot room's frames and events
 in each run. Beside the ratio, the same over events delivered (``ratio_by_event``): even with
-its own poster, the mix's hot room fits its events into 2-7% fewer frames than it does alone
-(its events reach the nodes less evenly spaced), and a frame costs its sends whether it
+its own poster, the mix's hot room fits its events into fewer frames than it does alone (2-10%
+fewer with ``--netns``, up to a fifth fewer on loopback, in session 41: its events reach the
+nodes less evenly spaced), and a frame costs its sends whether it
 carries one event or two (BENCHMARKS.md, "Session 41"). The bar is set on frames; the figure
 by event says how much of a ratio is that. Then the median ratio, how many pairs are within
 ``--bar``, the worst p99, and the hour's figures (``hour_figure``): the median CPU per frame of
@@ -152,6 +153,7 @@ def pair_row(mix: dict[str, Any], hot: dict[str, Any]) -> dict[str, Any]:
     """One pair's figures, from the two runs' JSON summaries."""
     classes = {kind: mix["classes"][kind] for kind in CLASSES if kind in mix["classes"]}
     alone = alone_row(hot)
+    mix_event, alone_event = mix.get("cpu_us_per_event"), alone["us_per_event"]
     return {
         "mix_us_per_frame": mix["cpu_us_per_frame"],
         "mix_system_us_per_frame": mix["system_us_per_frame"],
@@ -160,9 +162,9 @@ def pair_row(mix: dict[str, Any], hot: dict[str, Any]) -> dict[str, Any]:
         "ratio": round(mix["cpu_us_per_frame"] / alone["us_per_frame"], 3),
         # the same over the events delivered (``platform``'s ``cpu_us_per_event``): the mix's
         # hot room may fit its events into fewer frames (``hot_frames``) than it does alone
-        "mix_us_per_event": mix["cpu_us_per_event"],
-        "hot_us_per_event": alone["us_per_event"],
-        "ratio_by_event": round(mix["cpu_us_per_event"] / alone["us_per_event"], 3),
+        "mix_us_per_event": mix_event,
+        "hot_us_per_event": alone_event,
+        "ratio_by_event": round(mix_event / alone_event, 3) if mix_event and alone_event else None,
         "p99_ms": {kind: c["latency_ms"]["p99"] for kind, c in classes.items()},
         "lost": sum(c["lost"] for c in classes.values()) + alone["lost"],
         "duplicated": sum(c["duplicated"] for c in classes.values()) + alone["duplicated"],
@@ -184,8 +186,12 @@ def hour_figure(rows: list[dict[str, Any]], bar: float) -> dict[str, Any]:
     runs). ``interval_within_bar``: the interval's top, as given, is within ``bar``."""
     mix = [row["mix_us_per_frame"] for row in rows]
     alone = [row["hot_us_per_frame"] for row in rows]
-    by_event = statistics.median(row["mix_us_per_event"] for row in rows) / statistics.median(
-        row["hot_us_per_event"] for row in rows
+    counted = [row for row in rows if row.get("ratio_by_event")]  # both runs gave the figure
+    by_event = (
+        statistics.median(row["mix_us_per_event"] for row in counted)
+        / statistics.median(row["hot_us_per_event"] for row in counted)
+        if counted
+        else None
     )
     figure: dict[str, Any] = {
         "mix_us_per_frame": round(statistics.median(mix), 3),
@@ -193,7 +199,7 @@ def hour_figure(rows: list[dict[str, Any]], bar: float) -> dict[str, Any]:
         "ratio": round(statistics.median(mix) / statistics.median(alone), 3),
         # the medians' ratio over events delivered instead of frames (no interval: the bar is
         # set on frames; this says how much of the ratio is the events falling into fewer frames)
-        "ratio_by_event": round(by_event, 3),
+        "ratio_by_event": round(by_event, 3) if by_event is not None else None,
         "interval": None,
         "interval_within_bar": None,
     }

@@ -39,6 +39,7 @@ def test_the_hour_is_the_median_run_of_each_side_with_an_interval_from_the_pairs
             "hot_us_per_frame": 5.0,
             "mix_us_per_event": 5.5,
             "hot_us_per_event": 5.0,
+            "ratio_by_event": 1.1,
         }
     ] * 5
     assert pairs.hour_figure(steady, 1.3) == {
@@ -57,6 +58,7 @@ def test_the_hour_is_the_median_run_of_each_side_with_an_interval_from_the_pairs
             "hot_us_per_frame": a,
             "mix_us_per_event": m - 0.3,
             "hot_us_per_event": a,
+            "ratio_by_event": round((m - 0.3) / a, 3),
         }
         for m, a in runs
     ]
@@ -70,6 +72,12 @@ def test_the_hour_is_the_median_run_of_each_side_with_an_interval_from_the_pairs
     assert pairs.hour_figure(rows, 1.3) == hour
     assert pairs.hour_figure(rows, high)["interval_within_bar"] is True  # the top as shown
     assert pairs.hour_figure(rows, low - 0.01)["interval_within_bar"] is False
+    # a pair without the figure by event (an alone run that gave no CPU time) is left out of it
+    assert (
+        pairs.hour_figure([*rows, {**rows[0], "ratio_by_event": None}], 1.3)["ratio_by_event"]
+        == hour["ratio_by_event"]
+    )
+    assert pairs.hour_figure([{**rows[0], "ratio_by_event": None}], 1.3)["ratio_by_event"] is None
     few = pairs.hour_figure(rows[:4], 1.3)
     assert few["interval"] is None and few["interval_within_bar"] is None and few["ratio"] > 1
 
