@@ -289,9 +289,12 @@ class Hub:
         rooms: list[LocalRoom] = []
         for room in list(self.rooms.values()):
             room.close_laggards(started)
+            # ``idle_since`` first: it is 0 in a room with viewers, which then needs no size
+            # here (reading one touches the room's viewer set and joining list, out of the
+            # caches by now)
             if (
-                room.size == 0
-                and room.idle_since
+                room.idle_since
+                and room.size == 0
                 and started - room.idle_since > UNSUBSCRIBE_GRACE_S
             ):
                 with contextlib.suppress(EngineUnavailable):
@@ -310,13 +313,15 @@ class Hub:
             return
         finally:
             metrics.PULSE_SECONDS.set(time.monotonic() - started)
+        callbacks = self.on_pulse
         for room, pulse in zip(rooms, pulses, strict=True):
             if pulse != room.stats:  # (online, peak, likes), as a tuple or a ``Pulse``
                 room.stats = pulse
                 online, peak, likes = pulse
                 room.add_state("stats", event("stats", online=online, peak=peak, likes=likes))
-            for callback in self.on_pulse:
-                callback(room)
+            if callbacks:
+                for callback in callbacks:
+                    callback(room)
 
     async def _drop(self, room: LocalRoom) -> None:
         if room.size:
