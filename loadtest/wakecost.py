@@ -31,8 +31,10 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import psutil
 import uvloop
 
 #: bytes of each message: about a small command's frame
@@ -68,22 +70,15 @@ def _serve(ready: Any, counts: Any) -> None:
 
 
 def _usage(pid: int) -> tuple[float, float, int]:
-    """The process's CPU seconds by the scheduler (schedstat: every thread), by ``stat``
-    (user + system), and its voluntary context switches."""
-    run_ns = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-            run_ns += int(f.read().split()[0])
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    stat_s = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    switches = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("voluntary_ctxt_switches:"):
-                switches = int(line.split()[1])
-    return run_ns / 1e9, stat_s, switches
+    """The process's CPU seconds by the scheduler (``schedstat``, every thread: exact), by
+    ``stat`` (user + system, as psutil reads them), and its voluntary context switches."""
+    run_ns = sum(
+        int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+        for task in os.listdir(f"/proc/{pid}/task")
+    )
+    proc = psutil.Process(pid)
+    times = proc.cpu_times()
+    return run_ns / 1e9, times.user + times.system, proc.num_ctx_switches().voluntary
 
 
 def measure(rate: float, duration: float) -> dict[str, Any]:

@@ -48,6 +48,7 @@ WAKER = textwrap.dedent(
     def long():
         return work(50_000)
 
+    # the idle between bursts is the workload measured here, not a wait for anything
     while True:
         for _ in range(10):
             short()
