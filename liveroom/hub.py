@@ -262,14 +262,17 @@ class Hub:
         """
         clock = self.clock or asyncio.get_running_loop().time
         due = clock() + self.tick
+        read_events = self.engine.read_events
         while True:
             await self.sleep(due - clock())
+            read_events()  # what the engine held for the tick (``RedisEngine.read_events``)
             if self.dirty:
                 self.flush_all()
             due, missed = next_tick(due, clock(), self.tick)
             if missed:
                 metrics.TICK_OVERRUNS.inc(missed)
                 await self.sleep(0)  # let the readers in, then the late flush
+                read_events()
                 if self.dirty:
                     self.flush_all()
 

@@ -317,6 +317,12 @@ class Engine(RoomBus, Presence, RoomStore, Protocol):
 
     async def close(self) -> None: ...
 
+    def read_events(self) -> None:
+        """Called by the hub at each tick, right before it flushes: read the room events the
+        engine held since the last tick and hand them to their rooms now (``RedisEngine``;
+        nothing to do where events come in as they are published)."""
+        ...
+
     async def ping(self) -> bool:
         """True when the backing store answers right now."""
         ...

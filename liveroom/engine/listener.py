@@ -23,11 +23,22 @@ every room.
 
 The engine reads through redis-py's pub/sub where the lane cannot go (``lane.plain_packer``):
 TLS, Sentinel and the other connection classes.
+
+**Held for the tick.** A room event goes to viewers at the hub's next tick, so reading it the
+moment it arrives buys nothing but a wake-up: in the platform mix, one per comment on every node
+holding its room (BENCHMARKS.md, "Session 42"). So the engine may ``hold`` the connection between
+ticks: the event loop stops watching its socket, the bytes wait in the kernel, and the hub's
+tick reads them all in one go (``drain``) right before it flushes. Whatever cannot wait a tick
+(an event sent at once, a private notice, a confirmation someone awaits) ``release``s it: it is
+read as it arrives again until the next tick holds it. The engine decides when (``RedisEngine``,
+"bells"); a connection lost while held is found at the next ``drain``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +55,10 @@ OnMessage = Callable[[bytes, bytes], None]
 OnConfirmed = Callable[[bytes, bytes, int], None]
 
 _CONFIRMS = (b"subscribe", b"unsubscribe")
+#: the most a ``drain`` reads in one go; more than that waiting (a node far behind) is read as
+#: it comes, by the event loop, until the next tick holds the connection again
+DRAIN_READS = 16
+DRAIN_CHUNK = 256 * 1024
 
 
 class ListenerProtocol(LaneProtocol):
@@ -58,6 +73,64 @@ class ListenerProtocol(LaneProtocol):
         self._on_confirmed = on_confirmed
         #: resolved once the connection is lost (``fail``), with nothing
         self.done = self._loop.create_future()
+        #: the event loop is not watching the socket: its bytes wait for ``drain``
+        self.held = False
+        self._fd = -1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None else -1
+
+    def hold(self) -> None:
+        """Stop reading as bytes arrive; ``drain`` reads them. Not while a reply is awaited."""
+        transport = self._transport
+        if (
+            self.held
+            or self._waiting
+            or self._fd < 0
+            or transport is None
+            or transport.is_closing()
+        ):
+            return
+        transport.pause_reading()
+        self.held = True
+
+    def release(self) -> None:
+        """Read as bytes arrive again (until the next ``hold``)."""
+        if not self.held:
+            return
+        self.held = False
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def drain(self) -> None:
+        """Read what the kernel holds for a held connection now, and deal with it as
+        ``data_received`` does. The socket is read only while the transport is open (it owns
+        the descriptor): a closing transport may have given it back already."""
+        if not self.held:
+            return
+        for _ in range(DRAIN_READS):
+            transport = self._transport
+            if self.lost is not None or transport is None or transport.is_closing():
+                return
+            try:
+                data = os.read(self._fd, DRAIN_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.fail(RedisConnectionError(f"Error while reading from {self._where}: {exc}"))
+                return
+            if not data:
+                self.fail(RedisConnectionError(f"Connection closed by {self._where}."))
+                return
+            self.data_received(data)
+        self.release()  # still more: let the event loop read the rest as it comes
+
+    def send(self, chunks: list[bytes | memoryview], count: int) -> asyncio.Future[list[Any]]:
+        self.release()  # its replies are awaited: read them as they come
+        return super().send(chunks, count)
 
     def data_received(self, data: bytes) -> None:
         if self.lost is not None:

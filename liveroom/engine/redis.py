@@ -155,6 +155,15 @@ class RedisEngine:
         self._own: Listener | None = None
         self._wire: ListenerProtocol | None = None
         self._listener: asyncio.Task[None] | None = None
+        #: hold room events for the tick (``listener.py``), on the node's own connection only
+        self._at_tick = bool(getattr(settings, "events_at_tick", True))
+        #: the bells' connection (``_listen_bells``), while room events are held for the tick
+        self._bells: Listener | None = None
+        self._bell_wire: ListenerProtocol | None = None
+        self._bell_task: asyncio.Task[None] | None = None
+        #: Redis confirmed the bells' subscription on a live connection: only then are room
+        #: events held (a bell not heard would leave an event that cannot wait to the tick)
+        self._bells_up = False
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._closing = False
         self.connected = asyncio.Event()
@@ -190,15 +199,22 @@ class RedisEngine:
         if packer is not None:
             self._own = Listener(packer, self._deliver, self._confirmed)
             self._listener = asyncio.create_task(self._listen_own(), name="liveroom-redis-pubsub")
+            if self._at_tick and self.core.bell:
+                self._bells = Listener(packer, self._rang, self._bell_confirmed)
+                self._bell_task = asyncio.create_task(
+                    self._listen_bells(), name="liveroom-redis-bells"
+                )
             return
         self._pubsub = self.client.pubsub()
         self._listener = asyncio.create_task(self._listen(), name="liveroom-redis-pubsub")
 
     async def close(self) -> None:
         self._closing = True
-        await stop([self._listener])
+        await stop([self._listener, self._bell_task])
         if self._wire is not None and self._own is not None:
             self._wire.fail(closed(self._own.where))
+        if self._bell_wire is not None and self._bells is not None:
+            self._bell_wire.fail(closed(self._bells.where))
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
@@ -276,6 +292,69 @@ class RedisEngine:
             if self._closing:
                 return
             log.warning("redis pub/sub lost (%s); retrying in %.2fs", lost, delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+    # ------------------------------------------------------------------ bells
+
+    # Room events are held for the tick (``listener.py``): between two ticks the node's pub/sub
+    # connection is not read, and the hub reads what came at each tick (``read_events``). An
+    # event that cannot wait (one the hub flushes at once, a private notice, a lucky bag's
+    # news) is followed by its room's channel on the bell channel (``RedisCore.bell``):
+    # ``publish.lua`` rings it in the same step for every room event but a comment,
+    # ``notify`` with its notice, the lucky bags' store after its scripts. Every node listens
+    # to the bells on a connection of its own, always read; a bell for a room it holds has it
+    # read its room events as they come again, until the next tick. Room events are held only
+    # while the bells are heard: with the bells' connection down, they are read as they come.
+
+    def read_events(self) -> None:
+        """The hub's tick: the room events that came since the last one, read now, and the
+        connection held again unless something awaits a reply on it (a subscription's
+        confirmation, every room's after a reconnect)."""
+        wire = self._wire
+        if wire is None or self._bells is None:
+            return
+        wire.drain()
+        if self._bells_up and not self._pending and not self._restore_at:
+            wire.hold()
+
+    def _hear(self) -> None:
+        """Read room events as they come again (until the next tick holds them)."""
+        if self._wire is not None:
+            self._wire.release()
+
+    def _rang(self, channel: bytes, room_channel: bytes) -> None:
+        if room_channel in self._channels:
+            self._hear()
+
+    def _bell_confirmed(self, kind: bytes, channel: bytes, count: int) -> None:
+        if kind == b"subscribe":
+            self._bells_up = True
+
+    async def _listen_bells(self) -> None:
+        """Keep the bells' connection, subscribed to the bell channel; make it again with
+        backoff once it is lost. Until Redis confirms it, room events are read as they come."""
+        bells = self._bells
+        assert bells is not None
+        delay = 0.05
+        while not self._closing:
+            try:
+                wire = await bells.open()
+            except (RedisError, OSError) as exc:
+                lost: BaseException | None = exc
+            else:
+                self._bell_wire = wire
+                with contextlib.suppress(RedisError):  # lost already: ``done`` says so
+                    wire.write(bells.pack("SUBSCRIBE", self.core.bell))
+                delay = 0.05
+                await wire.done
+                self._bell_wire = None
+                self._bells_up = False
+                self._hear()
+                lost = wire.lost
+            if self._closing:
+                return
+            log.warning("redis bells lost (%s); retrying in %.2fs", lost, delay)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
 
@@ -413,6 +492,7 @@ class RedisEngine:
                 elif self._wire is None:
                     raise RedisConnectionError("redis pub/sub connection lost")
                 else:
+                    self._wire.release()  # its confirmation is awaited
                     self._wire.write(self._own.pack("SUBSCRIBE", channel))
                 await asyncio.wait_for(asyncio.shield(future), timeout=5.0)
         except BaseException:
@@ -441,16 +521,30 @@ class RedisEngine:
             status, payload = await self.scripts.run(
                 "publish",
                 [k.seq, k.log, k.comments, k.epoch],
-                [k.channel, body, maxlen, oldest, 0, self.publish_command, self._call_id()],
+                [
+                    k.channel,
+                    body,
+                    maxlen,
+                    oldest,
+                    0,
+                    self.publish_command,
+                    self._call_id(),
+                    self.core.bell,
+                ],
             )
         return bytes(payload)
 
     async def notify(self, room: str, user: str, body: bytes) -> None:
         k = self.keys(room)
+        notice = b"@" + user.encode() + b"\n" + body
         async with self.core.guard():
-            await self.client.execute_command(
-                self.publish_command, k.channel, b"@" + user.encode() + b"\n" + body
-            )
+            if not self.core.bell:
+                await self.client.execute_command(self.publish_command, k.channel, notice)
+                return
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.execute_command(self.publish_command, k.channel, notice)
+                pipe.execute_command("PUBLISH", self.core.bell, k.channel)
+                await pipe.execute()
 
     async def post_comment(
         self, room: str, user: str, body: bytes, rules: CommentRules
@@ -480,6 +574,7 @@ class RedisEngine:
                     self.settings.snapshot_comments,
                     self.publish_command,
                     self._call_id(),
+                    "",  # no bell: a comment waits for the tick
                     user,
                     int(now * 1000),
                     rules.user_limit,

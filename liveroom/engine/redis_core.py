@@ -8,6 +8,7 @@ an outage into ``EngineUnavailable``, history bounds, and the script registry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -122,6 +123,10 @@ class RedisCore:
         self.scripts = Scripts(client, pipelined=not cluster)
         #: room events go out by sharded pub/sub on a cluster, so they stay on the room's shard
         self.publish_command = "SPUBLISH" if cluster else "PUBLISH"
+        #: where a room event that cannot wait for the tick is followed by its room's channel,
+        #: for the nodes that hold room events for the tick (``RedisEngine``, "Bells"); "" on
+        #: a cluster, whose nodes read room events as they come
+        self.bell = "" if cluster else self.key("bell")
         #: rooms this process has put in the outbox registry (``outbox``)
         self._enlisted: set[str] = set()
         self._keys: dict[str, RoomKeys] = {}
@@ -156,6 +161,16 @@ class RedisCore:
                 await self.client.sadd(self.outbox_rooms, room)
             self._enlisted.add(room)
         return self.keys(room).outbox
+
+    async def ring(self, room: str) -> None:
+        """Ring the bell for ``room`` after a script published something there that cannot
+        wait for the tick (a lucky bag's news, say), where the script does not ring it itself
+        as ``publish.lua`` does. Best effort: unheard, the news still comes at the tick."""
+        if not self.bell:
+            return
+        with contextlib.suppress(EngineUnavailable):
+            async with self.guard():
+                await self.client.publish(self.bell, self.keys(room).channel)
 
     def forget_enlisted(self) -> None:
         """Enlist rooms again from now on (after Redis came back: it may have lost the set)."""

@@ -9,10 +9,12 @@
 -- ARGV[3] history maxlen   ARGV[4] oldest id to keep, ms (0: no age limit)
 -- ARGV[5] recent comments to keep (0: not a comment)     ARGV[6] PUBLISH or SPUBLISH
 -- ARGV[7] this call's id, unique to the call (kept in the history entry, field r)
--- ARGV[8] user id          ARGV[9] now, ms          ARGV[10] user limit      ARGV[11] window, s
--- ARGV[12] room cap per second (0: none)            ARGV[13] 1 when the comment has priority
--- ARGV[14] comments the cap passes back to back
--- ARGV[15] dedupe window, ms (0: no duplicate check)  ARGV[16] 1 when hidden (never published)
+-- ARGV[8] the bell channel ('' or absent: none): once published, the room's channel goes
+--         there too, so that nodes holding room events for the tick read this one at once
+-- ARGV[9] user id          ARGV[10] now, ms         ARGV[11] user limit      ARGV[12] window, s
+-- ARGV[13] room cap per second (0: none)            ARGV[14] 1 when the comment has priority
+-- ARGV[15] comments the cap passes back to back
+-- ARGV[16] dedupe window, ms (0: no duplicate check)  ARGV[17] 1 when hidden (never published)
 -- The room cap spaces comments evenly (GCRA): KEYS[7] holds when the cap is next free, in ms
 -- of Redis' clock, so that every node shares one schedule.
 -- Checks run in this order: mute, duplicate, the user's rate, the room's cap. Only a comment
@@ -30,14 +32,14 @@ if RETRY then
   if payload then return {'ok', payload} end
 end
 if #KEYS > 4 then
-  local now = tonumber(ARGV[9])
-  local until_ms = redis.call('HGET', KEYS[5], ARGV[8])
+  local now = tonumber(ARGV[10])
+  local until_ms = redis.call('HGET', KEYS[5], ARGV[9])
   if until_ms then
     if tonumber(until_ms) > now then return {'muted', false} end
-    redis.call('HDEL', KEYS[5], ARGV[8])
+    redis.call('HDEL', KEYS[5], ARGV[9])
   end
   -- said: remembered at once (one command on the usual path), forgotten if the limit refuses
-  local window = tonumber(ARGV[15])
+  local window = tonumber(ARGV[16])
   local counted = false
   if window > 0 and not redis.call('SET', KEYS[9], ARGV[7], 'PX', window, 'NX') then
     if not (RETRY and redis.call('GET', KEYS[9]) == ARGV[7]) then return {'duplicate', false} end
@@ -45,20 +47,20 @@ if #KEYS > 4 then
   end
   if not counted then
     local used = redis.call('INCR', KEYS[6])
-    if used == 1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[11])) end
-    if used > tonumber(ARGV[10]) then
+    if used == 1 then redis.call('EXPIRE', KEYS[6], tonumber(ARGV[12])) end
+    if used > tonumber(ARGV[11]) then
       if window > 0 then redis.call('DEL', KEYS[9]) end
       return {'rate_limited', false}
     end
   end
-  if ARGV[16] == '1' then return {'hidden', false} end
-  local cap = tonumber(ARGV[12])
-  if cap > 0 and ARGV[13] ~= '1' then
+  if ARGV[17] == '1' then return {'hidden', false} end
+  local cap = tonumber(ARGV[13])
+  if cap > 0 and ARGV[14] ~= '1' then
     local t = redis.call('TIME')
     local clock = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
     local interval = 1000 / cap
     local due = math.max(tonumber(redis.call('GET', KEYS[7])) or 0, clock)
-    if due - clock > (tonumber(ARGV[14]) - 1) * interval + 0.001 then
+    if due - clock > (tonumber(ARGV[15]) - 1) * interval + 0.001 then
       return {'shed', redis.call('GET', KEYS[1]) or '0'}
     end
     due = due + interval
@@ -67,6 +69,7 @@ if #KEYS > 4 then
 end
 local payload = stream_append(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
   ARGV[6], ARGV[7])
+if ARGV[8] and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[1]) end
 if #KEYS > 7 then redis.call('HINCRBY', KEYS[8], 'comments', 1) end
 local keep = tonumber(ARGV[5])
 if keep > 0 then

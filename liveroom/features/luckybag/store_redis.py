@@ -65,7 +65,7 @@ class RedisBagStore:
             repr(bag.created_at),
         ]
         reply = await self._run("bag_create", bag.room, bag.id, bag.created_at, [body, *fields])
-        return _answer(reply)
+        return await self._rung(bag.room, _answer(reply))
 
     async def open(
         self,
@@ -89,6 +89,13 @@ class RedisBagStore:
         if answer.outcome is not Outcome.OK:
             async with self.core.guard():
                 await self.client.zrem(self.due_key, member)
+        return await self._rung(room, answer)
+
+    async def _rung(self, room: str, answer: Answer) -> Answer:
+        """``answer``, once the bell rang for the event its script published (when it did):
+        the bag's news goes to viewers at once (``RedisCore.ring``)."""
+        if answer.outcome is Outcome.OK:
+            await self.core.ring(room)
         return answer
 
     async def join(
@@ -122,12 +129,14 @@ class RedisBagStore:
         if outcome is Outcome.CAPPED:
             return Answer(outcome, users=[_text(u) for u in reply[1]])
         if outcome is Outcome.OK:
+            await self.core.ring(room)
             await self.undue(room, bag_id)
         return Answer(outcome)
 
     async def revoke(self, room: str, bag_id: str, now: float, body: bytes) -> Answer:
         answer = _answer(await self._run("bag_revoke", room, bag_id, now, [body]))
         if answer.outcome is Outcome.OK:
+            await self.core.ring(room)
             await self.undue(room, bag_id)
         return answer
 
