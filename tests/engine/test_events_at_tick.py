@@ -19,8 +19,10 @@ import redis.asyncio as aioredis
 
 from liveroom.engine.base import POSTED, CommentRules
 from liveroom.engine.redis import RedisEngine
+from liveroom.hub import Viewer
 from liveroom.protocol import room_event_body
 from tests.conftest import make_settings
+from tests.engine.conftest import Hubs
 from tests.timeouts import eventually
 
 RULES = CommentRules(
@@ -246,3 +248,61 @@ async def test_off_the_connection_is_never_held(redis_url: str) -> None:
         assert engine._bell_task is None
     finally:
         await engine.close()
+
+
+class Wire:
+    """A viewer's transport stand-in: keeps what the hub writes."""
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.out = self
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def send(self, payload: bytes) -> None:
+        self.data.append(payload)
+
+    def close(self, code: int, reason: str = "") -> None:
+        pass
+
+    def has(self, text: str) -> bool:
+        return any(f'"{text}"'.encode() in data for data in self.data)
+
+
+async def test_a_hub_sends_a_belled_event_at_once_and_a_comment_at_its_tick(
+    pair: tuple[RedisEngine, RedisEngine, str], hubs: Hubs
+) -> None:
+    """Through a hub whose tick never comes on its own (it is not opened; the test ticks):
+    an event the hub flushes at once reaches the viewer with no tick, after the comment that
+    waited before it; a comment alone waits for the tick."""
+    held, witness, _ = pair
+    hub = hubs(held, held.settings)
+    hub.critical = hub.critical | {b"sale"}
+    room = await hub.room("r")
+    wire = Wire()
+    hub.join(room, Viewer(wire, "u1"), await held.head("r"))
+    seen = Room()
+    await witness.subscribe("r", seen)
+
+    def tick() -> None:
+        held.read_events()
+        if hub.dirty:
+            hub.flush_all()
+
+    tick()
+    assert held._wire is not None and held._wire.held
+    await comment(witness, "r", "quiet")
+    await witness.publish("r", room_event_body("sale", ts=1.0, text="loud"))
+    await eventually(lambda: wire.has("loud"))  # no tick: the bell had it read and sent
+    sent = b"".join(wire.data)
+    assert sent.index(b'"quiet"') < sent.index(b'"loud"')
+    tick()  # held again
+    await comment(witness, "r", "later")
+    await eventually(lambda: "later" in seen.texts())  # Redis sent it to both nodes
+    await asyncio.sleep(0)
+    assert not wire.has("later")
+    await eventually(lambda: (tick(), wire.has("later"))[1])
