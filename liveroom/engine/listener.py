@@ -81,6 +81,8 @@ class ListenerProtocol(LaneProtocol):
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
         self._fd = sock.fileno() if sock is not None else -1
+        if self._fd >= 0:
+            os.set_blocking(self._fd, False)  # as the event loop keeps it: ``drain`` never waits
 
     def hold(self) -> None:
         """Stop reading as bytes arrive; ``drain`` reads them. Not while a reply is awaited."""
