@@ -262,19 +262,26 @@ class Hub:
         """
         clock = self.clock or asyncio.get_running_loop().time
         due = clock() + self.tick
-        read_events = self.engine.read_events
         while True:
             await self.sleep(due - clock())
-            read_events()  # what the engine held for the tick (``RedisEngine.read_events``)
+            self._read_events()
             if self.dirty:
                 self.flush_all()
             due, missed = next_tick(due, clock(), self.tick)
             if missed:
                 metrics.TICK_OVERRUNS.inc(missed)
                 await self.sleep(0)  # let the readers in, then the late flush
-                read_events()
+                self._read_events()
                 if self.dirty:
                     self.flush_all()
+
+    def _read_events(self) -> None:
+        """What the engine held for the tick (``RedisEngine.read_events``). A failure there is
+        the engine's to recover from (its connection is made again); the ticks go on."""
+        try:
+            self.engine.read_events()
+        except Exception:
+            log.exception("reading the engine's room events failed")
 
     async def _pulse_loop(self) -> None:
         while True:

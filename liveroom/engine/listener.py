@@ -107,28 +107,31 @@ class ListenerProtocol(LaneProtocol):
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
         """Read what the kernel holds for a held connection now, and deal with it as
-        ``data_received`` does. The socket is read only while the transport is open (it owns
-        the descriptor): a closing transport may have given it back already."""
+        ``data_received`` does. False when it stopped at ``DRAIN_READS`` with more waiting:
+        the connection is then read as bytes come, and must not be held again before the next
+        tick. The socket is read only while the transport is open (it owns the descriptor): a
+        closing transport may have given it back already."""
         if not self.held:
-            return
+            return True
         for _ in range(DRAIN_READS):
             transport = self._transport
             if self.lost is not None or transport is None or transport.is_closing():
-                return
+                return True
             try:
                 data = os.read(self._fd, DRAIN_CHUNK)
             except (BlockingIOError, InterruptedError):
-                return
+                return True
             except OSError as exc:
                 self.fail(RedisConnectionError(f"Error while reading from {self._where}: {exc}"))
-                return
+                return True
             if not data:
                 self.fail(RedisConnectionError(f"Connection closed by {self._where}."))
-                return
+                return True
             self.data_received(data)
         self.release()  # still more: let the event loop read the rest as it comes
+        return False
 
     def send(self, chunks: list[bytes | memoryview], count: int) -> asyncio.Future[list[Any]]:
         self.release()  # its replies are awaited: read them as they come

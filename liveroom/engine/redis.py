@@ -105,6 +105,22 @@ class CheckedPool(aioredis.BlockingConnectionPool):
                 raise RedisConnectionError("Connection not ready") from None
 
 
+#: how long a bell holds off holding the connection for its room's event (``_rung``): the event
+#: normally comes within a millisecond of its bell, later behind a backlog on the connection
+BELL_WAIT_S = 1.0
+#: after any bell for a room held here, the connection is not held for this long either: a
+#: room event read clears its room's bell, and another that rang right after it may still come
+BELL_GRACE_S = 0.1
+
+
+def _rings(data: bytes) -> bool:
+    """Whether a published ``data`` is of a kind that rings the bell: a private notice, or a room
+    event other than a comment (an epoch's notice and a comment do not ring)."""
+    if data[:1] == b"@":
+        return data[:2] != b"@!"
+    return data.find(b'"type":"comment"', 0, 40) < 0
+
+
 class RedisEngine:
     """The shared engine. Satisfies ``Engine``. ``client`` may be injected (redis-py asyncio)."""
 
@@ -164,6 +180,12 @@ class RedisEngine:
         #: Redis confirmed the bells' subscription on a live connection: only then are room
         #: events held (a bell not heard would leave an event that cannot wait to the tick)
         self._bells_up = False
+        #: the channels of rooms held here whose bell rang before the event that rang it was
+        #: read (the two come on two connections), with when: the connection is not held for
+        #: them, for at most ``BELL_WAIT_S``
+        self._rung: dict[bytes, float] = {}
+        #: when the last bell for a room held here came (``BELL_GRACE_S``)
+        self._last_bell = 0.0
         self._reconnect_listeners: list[Callable[[], None]] = []
         self._closing = False
         self.connected = asyncio.Event()
@@ -314,9 +336,23 @@ class RedisEngine:
         wire = self._wire
         if wire is None or self._bells is None:
             return
-        wire.drain()
-        if self._bells_up and not self._pending and not self._restore_at:
-            wire.hold()
+        if not wire.drain():
+            return  # more than a drain reads: read as it comes until the next tick
+        if not self._bells_up or self._pending or self._restore_at:
+            return
+        now = time.monotonic()
+        if now - self._last_bell < BELL_GRACE_S:
+            return  # events that ring may still be on their way (two in a row, say)
+        if self._rung:
+            # a bell came before its event: not held until the event is read, or it would wait
+            # for the next tick
+            since = now - BELL_WAIT_S
+            for channel, at in list(self._rung.items()):
+                if at < since:
+                    del self._rung[channel]  # never came (the room's script failed, say)
+            if self._rung:
+                return
+        wire.hold()
 
     def _hear(self) -> None:
         """Read room events as they come again (until the next tick holds them)."""
@@ -325,6 +361,7 @@ class RedisEngine:
 
     def _rang(self, channel: bytes, room_channel: bytes) -> None:
         if room_channel in self._channels:
+            self._rung[room_channel] = self._last_bell = time.monotonic()
             self._hear()
 
     def _bell_confirmed(self, kind: bytes, channel: bytes, count: int) -> None:
@@ -445,6 +482,8 @@ class RedisEngine:
     def _deliver(self, channel: bytes, data: bytes) -> None:
         """A room event, by its channel, to its room's handler (a cluster's events come here
         from ``ShardedSubscriber``)."""
+        if self._rung and channel in self._rung and _rings(data):
+            del self._rung[channel]
         room = self._channels.get(channel)
         if room is not None:
             handler = self._handlers.get(room)

@@ -17,6 +17,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from liveroom.engine import listener
 from liveroom.engine.base import POSTED, CommentRules
 from liveroom.engine.redis import RedisEngine
 from liveroom.hub import Viewer
@@ -300,9 +301,51 @@ async def test_a_hub_sends_a_belled_event_at_once_and_a_comment_at_its_tick(
     await eventually(lambda: wire.has("loud"))  # no tick: the bell had it read and sent
     sent = b"".join(wire.data)
     assert sent.index(b'"quiet"') < sent.index(b'"loud"')
-    tick()  # held again
+    await eventually(lambda: (tick(), held._wire is not None and held._wire.held)[1])  # again
     await comment(witness, "r", "later")
     await eventually(lambda: "later" in seen.texts())  # Redis sent it to both nodes
     await asyncio.sleep(0)
     assert not wire.has("later")
     await eventually(lambda: (tick(), wire.has("later"))[1])
+
+
+async def test_a_bell_ahead_of_its_event_keeps_the_connection_read_until_the_event(
+    pair: tuple[RedisEngine, RedisEngine, str],
+) -> None:
+    """The bell and its event come on two connections: a tick between them must not hold the
+    connection, or the event would wait for the next tick."""
+    held, witness, _ = pair
+    mine = Room()
+    await held.subscribe("r", mine)
+    hold(held)
+    channel = held.keys("r").channel.encode()
+    await witness.core.ring("r")  # the bell alone: its event is not published yet
+    await eventually(lambda: channel in held._rung)
+    for _ in range(3):
+        held.read_events()  # ticks while the event is on its way
+        assert held._wire is not None and not held._wire.held
+    await witness.publish("r", room_event_body("sale", ts=1.0, text="late"))
+    await eventually(lambda: mine.texts() == ["late"])  # read at once, no tick needed
+    assert channel not in held._rung
+    await ticks_until(held, lambda: held._wire is not None and held._wire.held)
+
+
+async def test_a_backlog_longer_than_a_drain_is_read_as_it_comes(
+    pair: tuple[RedisEngine, RedisEngine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick reads at most ``DRAIN_READS`` chunks; with more waiting, the connection is left
+    to the event loop rather than held again, and every event still comes, in order."""
+    held, witness, _ = pair
+    monkeypatch.setattr(listener, "DRAIN_READS", 1)
+    monkeypatch.setattr(listener, "DRAIN_CHUNK", 64)
+    mine, seen = Room(), Room()
+    await held.subscribe("r", mine)
+    await witness.subscribe("r", seen)
+    hold(held)
+    for n in range(20):
+        await comment(witness, "r", f"c{n}")
+    await eventually(lambda: len(seen.texts()) == 20)
+    held.read_events()  # one chunk of 64 bytes: far from all
+    assert held._wire is not None and not held._wire.held
+    await eventually(lambda: len(mine.texts()) == 20)  # the event loop read the rest
+    assert mine.got == seen.got
