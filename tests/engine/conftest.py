@@ -37,3 +37,27 @@ async def hubs() -> AsyncIterator[Hubs]:
     yield make
     for hub in made:
         await hub.close()
+
+
+class Wire:
+    """A viewer's transport stand-in that keeps what the hub writes."""
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.out = self
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def send(self, payload: bytes) -> None:
+        self.data.append(payload)
+
+    def close(self, code: int, reason: str = "") -> None:
+        pass
+
+    def has(self, text: str) -> bool:
+        """Whether a JSON string ``text`` was written."""
+        return any(f'"{text}"'.encode() in data for data in self.data)

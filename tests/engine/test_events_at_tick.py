@@ -23,7 +23,7 @@ from liveroom.engine.redis import RedisEngine
 from liveroom.hub import Viewer
 from liveroom.protocol import room_event_body
 from tests.conftest import make_settings
-from tests.engine.conftest import Hubs
+from tests.engine.conftest import Hubs, Wire
 from tests.timeouts import eventually
 
 RULES = CommentRules(
@@ -249,29 +249,6 @@ async def test_off_the_connection_is_never_held(redis_url: str) -> None:
         assert engine._bell_task is None
     finally:
         await engine.close()
-
-
-class Wire:
-    """A viewer's transport stand-in: keeps what the hub writes."""
-
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-        self.out = self
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def write(self, data: bytes) -> None:
-        self.data.append(data)
-
-    def send(self, payload: bytes) -> None:
-        self.data.append(payload)
-
-    def close(self, code: int, reason: str = "") -> None:
-        pass
-
-    def has(self, text: str) -> bool:
-        return any(f'"{text}"'.encode() in data for data in self.data)
 
 
 async def test_a_hub_sends_a_belled_event_at_once_and_a_comment_at_its_tick(

@@ -9,28 +9,8 @@ from liveroom.engine.memory import MemoryEngine
 from liveroom.hub import CHECK_EVERY, Viewer
 from liveroom.protocol import event, room_event_body
 from tests.conftest import make_settings
-from tests.engine.conftest import Hubs
+from tests.engine.conftest import Hubs, Wire
 from tests.timeouts import eventually
-
-
-class Wire:
-    """A transport stand-in that keeps what the hub writes (no Redis or engine involved)."""
-
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-        self.out = self
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def write(self, data: bytes) -> None:
-        self.data.append(data)
-
-    def send(self, payload: bytes) -> None:
-        self.data.append(payload)
-
-    def close(self, code: int, reason: str = "") -> None:
-        pass
 
 
 async def test_join_after_the_idle_drop_still_receives(hubs: Hubs) -> None:
