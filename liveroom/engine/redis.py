@@ -118,7 +118,7 @@ def _rings(data: bytes) -> bool:
     event other than a comment (an epoch's notice and a comment do not ring)."""
     if data[:1] == b"@":
         return data[:2] != b"@!"
-    return data.find(b'"type":"comment"', 0, 40) < 0
+    return data.find(b'"type":"comment"', 0, 64) < 0  # it follows the offset
 
 
 class RedisEngine:
