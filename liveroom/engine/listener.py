@@ -129,7 +129,12 @@ class ListenerProtocol(LaneProtocol):
             if not data:
                 self.fail(RedisConnectionError(f"Connection closed by {self._where}."))
                 return True
-            self.data_received(data)
+            try:
+                self.data_received(data)
+            except Exception as exc:  # as the event loop's read would: the connection goes
+                log.exception("a held pub/sub read failed")
+                self.fail(RedisConnectionError(f"Error while reading from {self._where}: {exc}"))
+                return True
         self.release()  # still more: let the event loop read the rest as it comes
         return False
 

@@ -180,10 +180,11 @@ class RedisEngine:
         #: Redis confirmed the bells' subscription on a live connection: only then are room
         #: events held (a bell not heard would leave an event that cannot wait to the tick)
         self._bells_up = False
-        #: the channels of rooms held here whose bell rang before the event that rang it was
-        #: read (the two come on two connections), with when: the connection is not held for
-        #: them, for at most ``BELL_WAIT_S``
-        self._rung: dict[bytes, float] = {}
+        #: rooms held here (by channel) whose bells rang before the events that rang them
+        #: were read (the two come on two connections): how many such events are still to
+        #: come, and when the last bell came. The connection is not held for them, for at most
+        #: ``BELL_WAIT_S``
+        self._rung: dict[bytes, tuple[int, float]] = {}
         #: when the last bell for a room held here came (``BELL_GRACE_S``)
         self._last_bell = 0.0
         self._reconnect_listeners: list[Callable[[], None]] = []
@@ -294,6 +295,7 @@ class RedisEngine:
                 lost: BaseException | None = exc
             else:
                 self._wire = wire
+                self._rung.clear()  # what was on its way comes from history now
                 # after a reconnect, back only once Redis confirmed every room (``_confirmed``),
                 # so that the rooms' history reads come after it
                 self._restore_at = 0 if first else len(self._channels)
@@ -336,22 +338,20 @@ class RedisEngine:
         wire = self._wire
         if wire is None or self._bells is None:
             return
+        now = time.monotonic()
+        if self._rung:
+            since = now - BELL_WAIT_S
+            for channel, (_, at) in list(self._rung.items()):
+                if at < since:
+                    del self._rung[channel]  # never came (the room's script failed, say)
         if not wire.drain():
             return  # more than a drain reads: read as it comes until the next tick
         if not self._bells_up or self._pending or self._restore_at:
             return
-        now = time.monotonic()
-        if now - self._last_bell < BELL_GRACE_S:
-            return  # events that ring may still be on their way (two in a row, say)
-        if self._rung:
-            # a bell came before its event: not held until the event is read, or it would wait
-            # for the next tick
-            since = now - BELL_WAIT_S
-            for channel, at in list(self._rung.items()):
-                if at < since:
-                    del self._rung[channel]  # never came (the room's script failed, say)
-            if self._rung:
-                return
+        if self._rung or now - self._last_bell < BELL_GRACE_S:
+            # a bell came before its event, which would wait for the next tick if held now;
+            # or another event that rings may still be on its way right after the last one
+            return
         wire.hold()
 
     def _hear(self) -> None:
@@ -360,9 +360,19 @@ class RedisEngine:
             self._wire.release()
 
     def _rang(self, channel: bytes, room_channel: bytes) -> None:
-        if room_channel in self._channels:
-            self._rung[room_channel] = self._last_bell = time.monotonic()
-            self._hear()
+        if room_channel not in self._channels:
+            return
+        now = self._last_bell = time.monotonic()
+        wire = self._wire
+        waiting = self._rung.get(room_channel)
+        if waiting is not None:
+            self._rung[room_channel] = (waiting[0] + 1, now)
+        elif wire is not None and wire.held:
+            # held: its event cannot have been read yet. (Not held, it may have been: a store
+            # rings after its script returned, a round trip after the event; counted, it would
+            # keep the connection from being held for ``BELL_WAIT_S``.)
+            self._rung[room_channel] = (1, now)
+        self._hear()
 
     def _bell_confirmed(self, kind: bytes, channel: bytes, count: int) -> None:
         if kind == b"subscribe":
@@ -483,7 +493,11 @@ class RedisEngine:
         """A room event, by its channel, to its room's handler (a cluster's events come here
         from ``ShardedSubscriber``)."""
         if self._rung and channel in self._rung and _rings(data):
-            del self._rung[channel]
+            left, at = self._rung[channel]
+            if left > 1:
+                self._rung[channel] = (left - 1, at)
+            else:
+                del self._rung[channel]
         room = self._channels.get(channel)
         if room is not None:
             handler = self._handlers.get(room)
@@ -542,6 +556,7 @@ class RedisEngine:
         channel = self.keys(room).channel.encode()
         self._handlers.pop(room, None)
         self._channels.pop(channel, None)
+        self._rung.pop(channel, None)
         if self._shards is not None:
             await self._shards.unsubscribe(channel)
             return

@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from liveroom.engine import listener
+from liveroom.engine import redis as redis_engine
 from liveroom.engine.base import POSTED, CommentRules
 from liveroom.engine.redis import RedisEngine
 from liveroom.hub import Viewer
@@ -287,10 +288,12 @@ async def test_a_hub_sends_a_belled_event_at_once_and_a_comment_at_its_tick(
 
 
 async def test_a_bell_ahead_of_its_event_keeps_the_connection_read_until_the_event(
-    pair: tuple[RedisEngine, RedisEngine, str],
+    pair: tuple[RedisEngine, RedisEngine, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bell and its event come on two connections: a tick between them must not hold the
-    connection, or the event would wait for the next tick."""
+    connection, or the event would wait for the next tick. (No grace after a bell here: the
+    room's own wait is what keeps the connection read.)"""
+    monkeypatch.setattr(redis_engine, "BELL_GRACE_S", 0.0)
     held, witness, _ = pair
     mine = Room()
     await held.subscribe("r", mine)
@@ -301,7 +304,12 @@ async def test_a_bell_ahead_of_its_event_keeps_the_connection_read_until_the_eve
     for _ in range(3):
         held.read_events()  # ticks while the event is on its way
         assert held._wire is not None and not held._wire.held
-    await witness.publish("r", room_event_body("sale", ts=1.0, text="late"))
+    # the event that bell was for, published alone (``publish`` would ring again)
+    raw = aioredis.Redis.from_url(held.settings.redis_url)
+    try:
+        await raw.publish(held.keys("r").channel, b'{"offset":1,"type":"sale","text":"late"}')
+    finally:
+        await raw.aclose()
     await eventually(lambda: mine.texts() == ["late"])  # read at once, no tick needed
     assert channel not in held._rung
     await ticks_until(held, lambda: held._wire is not None and held._wire.held)
@@ -326,3 +334,23 @@ async def test_a_backlog_longer_than_a_drain_is_read_as_it_comes(
     assert held._wire is not None and not held._wire.held
     await eventually(lambda: len(mine.texts()) == 20)  # the event loop read the rest
     assert mine.got == seen.got
+
+
+async def test_a_bell_behind_its_event_does_not_keep_the_connection_read(
+    pair: tuple[RedisEngine, RedisEngine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store rings after its script returned, a round trip after the event: with the
+    connection read as events come, the event is in before its bell, and the bell must not
+    leave the connection waiting for it."""
+    monkeypatch.setattr(redis_engine, "BELL_GRACE_S", 0.0)
+    held, witness, _ = pair
+    mine = Room()
+    await held.subscribe("r", mine)
+    assert held._wire is not None and not held._wire.held  # not held yet: read as they come
+    await witness.publish("r", room_event_body("sale", ts=1.0, text="first"))
+    await eventually(lambda: mine.texts() == ["first"])
+    before = held._last_bell
+    await witness.core.ring("r")  # the store's ring, after its event
+    await eventually(lambda: held._last_bell > before)
+    assert held._rung == {}
+    hold(held)  # the next tick holds the connection
