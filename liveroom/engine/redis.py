@@ -286,36 +286,56 @@ class RedisEngine:
         happen in the protocol, not here."""
         own = self._own
         assert own is not None
-        delay = 0.05
         first = True
+
+        def made(wire: ListenerProtocol) -> None:
+            nonlocal first
+            self._wire = wire
+            self._rung.clear()  # what was on its way comes from history now
+            # after a reconnect, back only once Redis confirmed every room (``_confirmed``), so
+            # that the rooms' history reads come after it
+            self._restore_at = 0 if first else len(self._channels)
+            if self._channels:
+                with contextlib.suppress(RedisError):  # lost already: ``done`` says so
+                    wire.write(own.pack("SUBSCRIBE", *self._channels))
+            self._up(first)
+            first = False
+
+        def lost(wire: ListenerProtocol) -> None:
+            self.connected.clear()
+            self._wire = None
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(EngineUnavailable("redis pub/sub lost"))
+            self._pending.clear()
+
+        await self._keep(own, "pub/sub", made, lost)
+
+    async def _keep(
+        self,
+        listener: Listener,
+        what: str,
+        made: Callable[[ListenerProtocol], None],
+        lost: Callable[[ListenerProtocol], None],
+    ) -> None:
+        """Keep one of the engine's own pub/sub connections until the engine closes: make it
+        and hand it to ``made``; once it is lost, hand it to ``lost`` and make it again, with
+        backoff (50 ms doubling up to 2 s, jittered) while Redis cannot be reached."""
+        delay = 0.05
         while not self._closing:
             try:
-                wire = await own.open()
+                wire = await listener.open()
             except (RedisError, OSError) as exc:
-                lost: BaseException | None = exc
+                error: BaseException | None = exc
             else:
-                self._wire = wire
-                self._rung.clear()  # what was on its way comes from history now
-                # after a reconnect, back only once Redis confirmed every room (``_confirmed``),
-                # so that the rooms' history reads come after it
-                self._restore_at = 0 if first else len(self._channels)
-                if self._channels:
-                    with contextlib.suppress(RedisError):  # lost already: ``done`` says so
-                        wire.write(own.pack("SUBSCRIBE", *self._channels))
-                self._up(first)
-                first = False
+                made(wire)
                 delay = 0.05
                 await wire.done
-                self.connected.clear()
-                self._wire = None
-                for future in self._pending.values():
-                    if not future.done():
-                        future.set_exception(EngineUnavailable("redis pub/sub lost"))
-                self._pending.clear()
-                lost = wire.lost
+                lost(wire)
+                error = wire.lost
             if self._closing:
                 return
-            log.warning("redis pub/sub lost (%s); retrying in %.2fs", lost, delay)
+            log.warning("redis %s lost (%s); retrying in %.2fs", what, error, delay)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
 
@@ -379,31 +399,22 @@ class RedisEngine:
             self._bells_up = True
 
     async def _listen_bells(self) -> None:
-        """Keep the bells' connection, subscribed to the bell channel; make it again with
-        backoff once it is lost. Until Redis confirms it, room events are read as they come."""
+        """Keep the bells' connection, subscribed to the bell channel (``_keep``). Until Redis
+        confirms it, and once it is lost, room events are read as they come."""
         bells = self._bells
         assert bells is not None
-        delay = 0.05
-        while not self._closing:
-            try:
-                wire = await bells.open()
-            except (RedisError, OSError) as exc:
-                lost: BaseException | None = exc
-            else:
-                self._bell_wire = wire
-                with contextlib.suppress(RedisError):  # lost already: ``done`` says so
-                    wire.write(bells.pack("SUBSCRIBE", self.core.bell))
-                delay = 0.05
-                await wire.done
-                self._bell_wire = None
-                self._bells_up = False
-                self._hear()
-                lost = wire.lost
-            if self._closing:
-                return
-            log.warning("redis bells lost (%s); retrying in %.2fs", lost, delay)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 2.0)
+
+        def made(wire: ListenerProtocol) -> None:
+            self._bell_wire = wire
+            with contextlib.suppress(RedisError):  # lost already: ``done`` says so
+                wire.write(bells.pack("SUBSCRIBE", self.core.bell))
+
+        def lost(wire: ListenerProtocol) -> None:
+            self._bell_wire = None
+            self._bells_up = False
+            self._hear()
+
+        await self._keep(bells, "bells", made, lost)
 
     async def _listen(self) -> None:
         """Read pub/sub messages forever through redis-py (where ``listener.py`` cannot go);
