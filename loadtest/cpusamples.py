@@ -33,7 +33,14 @@ from pathlib import Path
 
 SITE = Path(__file__).with_name("cpusamples_site")
 #: where each frame's code lives, for the frames that run the server rather than do its work
-PLUMBING = ("asyncio/", "uvicorn/", "multiprocessing/", "runpy.py", "threading.py")
+PLUMBING = (
+    "asyncio/",
+    "uvicorn/",
+    "multiprocessing/",
+    "runpy.py",
+    "<frozen runpy>",
+    "threading.py",
+)
 RUNNERS = ("liveroom/__main__.py", "liveroom/cli.py")
 
 

@@ -20,6 +20,9 @@ that fan-out is part of the figure, as it is of a real room's ingest.
 and reports the instructions the server ran per accepted comment: a count that does not depend
 on the machine's load (the process runs about 50 times slower; keep ``--rate`` low). The dump
 in DIR opens with ``callgrind_annotate``; Python's own functions show as the interpreter's.
+``--cpu-samples DIR`` samples the server's Python stacks by its own CPU time over the traffic
+window (``loadtest/cpusamples.py``) and adds the summary by activity to the result; the stacks
+stay in DIR. The sampler's work is in the CPU figure then: compare such runs with each other.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import orjson
 import psutil
 
 from liveroom import auth
-from loadtest import netns, wsclient
+from loadtest import cpusamples, netns, wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
 from loadtest.results import emit
@@ -188,7 +191,10 @@ async def _measure(
         profile=args.profile,
         wrap=wrap,
         host=namespace.host if namespace else "127.0.0.1",
+        env=cpusamples.server_env(args.cpu_samples) if args.cpu_samples else None,
     )
+    if args.cpu_samples:
+        cpusamples.clear(args.cpu_samples)
     target = await server.start(timeout=600 if wrap else 30)
     pid = target.pids[0]
     pubs: list[Publisher] = []
@@ -222,6 +228,7 @@ async def _measure(
         if args.callgrind:
             callgrind(pid, "-d")  # dump 1: the idle window (and the counters start again)
         accepted0 = sum(p.accepted for p in pubs)
+        sampled = cpusamples.start(args.cpu_samples, [pid]) if args.cpu_samples else []
         at0, (user0, sys0) = time.monotonic(), cpu_seconds(target)
         await pace(pubs, args.rate, args.likes, args.duration)
         deadline = time.monotonic() + 10
@@ -230,6 +237,7 @@ async def _measure(
                 break
             await asyncio.sleep(0.02)
         at1, (user1, sys1) = time.monotonic(), cpu_seconds(target)
+        stopped = cpusamples.stop(sampled)
         instructions = idle_ir = 0.0
         if args.callgrind:
             callgrind(pid, "-d")  # dump 2: the traffic window
@@ -250,6 +258,7 @@ async def _measure(
         deadline = time.monotonic() + 5
         while sum(p.events for p in pubs) < expected and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        samples = await cpusamples.collect(args.cpu_samples, stopped) if args.cpu_samples else None
         codes: dict[str, int] = {}
         for p in pubs:
             for code, n in p.codes.items():
@@ -282,6 +291,12 @@ async def _measure(
             ),
             "cpu_us_per_comment_less_idle": (
                 round((cpu - idle_rate * window) / accepted * 1e6, 1) if accepted else None
+            ),
+            # ``--cpu-samples``: the server's CPU over the traffic as sampled, by activity
+            "cpu_samples": (
+                cpusamples.summary(samples, window, args.cpu_samples)
+                if samples is not None
+                else None
             ),
         }
     finally:
@@ -316,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the server into FILE")
     parser.add_argument("--callgrind", metavar="DIR", help="count the server's instructions")
+    parser.add_argument(
+        "--cpu-samples",
+        metavar="DIR",
+        help="sample the server's stacks by its CPU time over the traffic, into DIR "
+        "(loadtest/cpusamples.py); the summary is in the result",
+    )
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
     raise_fd_limit()

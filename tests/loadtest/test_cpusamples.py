@@ -83,6 +83,13 @@ def test_a_stack_belongs_to_the_outermost_frame_of_the_servers_own() -> None:
     pulse = f"{loop};_pulse_loop (main/liveroom/hub.py:276);pulse (main/liveroom/hub.py:281)"
     assert cpusamples.activity(tick) == "_tick_loop (main/liveroom/hub.py:255)"
     assert cpusamples.activity(loop) == "(event loop)"
+    # ``python -m liveroom`` in one process: runpy is frozen into the interpreter
+    alone = (
+        "_run_module_as_main (<frozen runpy>:173);_run_code (<frozen runpy>:65);"
+        "<module> (main/liveroom/__main__.py:1);serve (main/liveroom/cli.py:72);"
+        "run (python3.11/asyncio/runners.py:86);data_received (liveroom/connection/x.py:268)"
+    )
+    assert cpusamples.activity(alone) == "data_received (liveroom/connection/x.py:268)"
     stacks = {tick: 300_000, pulse: 100_000, loop: 50_000, f"{tick};send (x/y.py:1)": 100_000}
     assert cpusamples.by_activity(stacks, 2.0, top=2) == {
         "_tick_loop (main/liveroom/hub.py:255)": 200.0,

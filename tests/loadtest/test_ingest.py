@@ -25,6 +25,8 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: 
         sys.executable, "-m", "loadtest", "ingest", "--publishers", "20", "--rooms", "10",
         "--rate", "100", "--duration", "2", "--json", str(out), *(["--netns"] if across else []),
     ]  # fmt: skip
+    if not across:  # and where the server's CPU went, by activity
+        command += ["--cpu-samples", str(tmp_path / "samples")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     s = orjson.loads(out.read_bytes())
@@ -32,5 +34,10 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: 
     assert s["events_seen"] == s["events_expected"] == 2 * s["accepted"], s
     assert s["cpu_us_per_comment"] > 0, s
     assert s["netns"] is across, s
+    if not across:
+        (sampled,) = s["cpu_samples"].values()  # the one server process
+        assert sampled["cpu_s"] > 0, s
+        # the process's start-up frames are not an activity: its work is named by what it ran
+        assert not any("runpy" in name for name in sampled["ms_per_s"]), s
     if across:  # the replies and room frames went over the pair: 3 frames a comment at least
         assert s["netns_sent_bytes"] > 3 * 20 * s["accepted"], s
