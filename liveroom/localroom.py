@@ -37,7 +37,7 @@ from liveroom import metrics
 from liveroom.engine.base import EPOCH_NOTICE, Engine, History, Stream, read_epoch_notice
 from liveroom.errors import CloseCode, EngineUnavailable
 from liveroom.fanout import SendAll, SendList
-from liveroom.protocol import event, frame, offset_of, ws_text_frame
+from liveroom.protocol import event, frame, offset_of, stamp_of, ws_text_frame
 
 __all__ = ["CATCHUP_CHUNK", "CRITICAL", "RING", "Link", "LocalRoom", "RoomHost", "Viewer"]
 
@@ -48,6 +48,8 @@ CATCHUP_CHUNK = 200  # events per catch-up frame
 #: the core's event types flushed at once instead of waiting for the tick; features add theirs
 #: (``Feature.critical_events``) to ``Hub.critical``
 CRITICAL = frozenset({b"resync"})
+#: events of a frame looked at for its oldest chat event (``metrics.COMMENT_DELAYS``)
+STAMPS_LOOKED_AT = 16
 
 
 def type_of(payload: bytes) -> bytes:
@@ -391,6 +393,12 @@ class LocalRoom:
         hub = self.hub  # counted into the node's metrics once per tick (``Hub.flush_all``)
         hub.frames_out += sent
         hub.events_out += sent * (len(batch) + len(state))
+        if batch and sent:
+            for payload in batch[:STAMPS_LOOKED_AT]:  # the frame's oldest chat event
+                stamp = stamp_of(payload)
+                if stamp is not None:
+                    metrics.COMMENT_DELAYS.add(time.time() - stamp, sent)
+                    break
         if slow:
             self._handle_slow(slow, first, batch, state)
         if late:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 CONNECTIONS = Gauge("liveroom_connections", "Open WebSocket connections on this process")
 VIEWERS = Gauge("liveroom_viewers", "Viewers in local rooms on this process")
@@ -70,6 +71,55 @@ COMMANDS = _CommandCounts()
 REGISTRY.register(COMMANDS)
 #: ``COMMANDS_SEEN[type] += 1`` per command handled
 COMMANDS_SEEN = COMMANDS.seen
+
+
+class _CommentDelays:
+    """``liveroom_comment_delay_seconds``: how old each room frame's oldest comment was when the
+    frame went out, from the accepting node's clock at the accept (the comment's ``ts``) to the
+    end of its room's send loop on this node; counted once per frame written to a viewer, so a
+    room of 5,000 viewers weighs 5,000 times a room of one. It covers the server's whole part
+    of a comment's trip: the engine's append and pub/sub, the wait for the tick, the flushes
+    before the room's and its send loop; not the network after it, nor the client.
+
+    Counted as plain integers by ``add`` (a flush of a room with a comment in it), read at each
+    scrape, like ``_CommandCounts``. Across nodes the two clocks are different machines' unless
+    the nodes share one: NTP's skew is in the figure."""
+
+    #: upper bounds of the buckets, seconds: finer about the tick (50 ms by default)
+    BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 1.0, 2.5, 5.0)
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(self.BOUNDS) + 1)  # the last: above every bound
+        self.total = 0.0  # the delays' sum, each times its frames
+
+    def add(self, delay: float, frames: int) -> None:
+        self.counts[bisect.bisect_left(self.BOUNDS, delay)] += frames
+        self.total += delay * frames
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        buckets: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*map(str, self.BOUNDS), "+Inf"), self.counts, strict=True):
+            running += count
+            buckets.append((bound, running))
+        family = self._family()
+        family.add_metric([], buckets, self.total)
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield self._family()
+
+    @staticmethod
+    def _family() -> HistogramMetricFamily:
+        return HistogramMetricFamily(
+            "liveroom_comment_delay_seconds",
+            "Age of each room frame's oldest comment when the frame went out (accept to the end "
+            "of the room's send loop), counted per frame written",
+        )
+
+
+COMMENT_DELAYS = _CommentDelays()
+REGISTRY.register(COMMENT_DELAYS)
 COMMAND_ERRORS = Counter("liveroom_command_errors", "Client commands refused", ["code"])
 REFUSED_ADMISSIONS = Counter(
     "liveroom_admissions_refused",

@@ -191,6 +191,25 @@ def offset_of(payload: bytes) -> int:
     return int(payload[10 : payload.index(b",", 10)])
 
 
+STAMP = b',"ts":'
+
+
+def stamp_of(payload: bytes) -> float | None:
+    """The ``ts`` of a stored chat event (a comment or a system message: the accepting node's
+    clock, seconds since the epoch), which ``room_event_body`` puts right after its type;
+    None for an event with no ``ts`` there."""
+    start = payload.find(b'"type":"')
+    if start < 0:
+        return None
+    after = payload.find(b'"', start + 8) + 1
+    if not after or payload[after : after + 6] != STAMP:
+        return None
+    try:
+        return float(payload[after + 6 : payload.index(b",", after + 6)])
+    except ValueError:  # no field after it, or not a number
+        return None
+
+
 def frame(events: list[bytes]) -> bytes:
     """Join encoded events into one server frame: a JSON array."""
     return b"[" + b",".join(events) + b"]"

@@ -235,13 +235,19 @@ async def pulse_samples(target: Target, count: int = 8) -> list[float]:
 #: each ``liveroom_<name>``)
 NODE_COUNTERS = ("tick_overruns", "short_sends", "slow_consumer_closes", "frames_out", "events_out")
 NODE_LABEL = re.compile(r'^liveroom_node\{node="([^"]*)"\} 1(?:\.0)?$', re.M)
+#: a bucket of the node's ``liveroom_comment_delay_seconds``: its bound and its running count
+DELAY_BUCKET = re.compile(
+    r'^liveroom_comment_delay_seconds_bucket\{le="([^"]+)"\} ([0-9.eE+-]+)$', re.M
+)
 
 
 async def node_counters(target: Target, processes: int, tries: int = 40) -> dict[str, Any]:
     """``NODE_COUNTERS`` of each node, by node id: ``/metrics`` is answered by one process at
     a time, whichever the kernel picks, so it is read until every one of ``processes`` nodes
-    answered (at most ``tries`` scrapes). A node that answered no scrape is left out."""
-    seen: dict[str, dict[str, float]] = {}
+    answered (at most ``tries`` scrapes). A node that answered no scrape is left out. Each
+    node's ``comment_delay`` is its ``liveroom_comment_delay_seconds`` buckets (``comment_delays``
+    reads them)."""
+    seen: dict[str, dict[str, Any]] = {}
     for _ in range(tries):
         if len(seen) >= processes:
             break
@@ -252,6 +258,9 @@ async def node_counters(target: Target, processes: int, tries: int = 40) -> dict
         for node in NODE_LABEL.findall(text):
             if node not in seen:
                 seen[node] = {n: metric_sum(text, "liveroom_" + n) or 0.0 for n in NODE_COUNTERS}
+                seen[node]["comment_delay"] = {
+                    bound: float(count) for bound, count in DELAY_BUCKET.findall(text)
+                }
     return seen
 
 
@@ -264,6 +273,33 @@ def counters_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
     }
     total = {name: sum(n[name] for n in nodes.values()) for name in NODE_COUNTERS}
     return {"nodes": nodes, "total": total}
+
+
+def comment_delays(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The nodes' own part of the comments' latency over the traffic, from each node's
+    ``liveroom_comment_delay_seconds`` (a frame's oldest comment's age when the frame went out,
+    counted per frame written): the frames counted, and the bucket bounds under which half and
+    99% of them were, in ms (``None``: above the highest bound). What the viewers' latency adds
+    on top is the network's and the clients' (a load generator short of CPU, say)."""
+    merged: dict[str, float] = {}
+    for node, counts in after.items():
+        old = before.get(node, {}).get("comment_delay", {})
+        for bound, count in counts.get("comment_delay", {}).items():
+            merged[bound] = merged.get(bound, 0.0) + count - old.get(bound, 0.0)
+    bounds = sorted(merged, key=lambda b: float("inf") if b == "+Inf" else float(b))
+    total = merged.get("+Inf", 0.0)
+
+    def under(share: float) -> float | None:
+        for bound in bounds:  # running counts: the first bound that holds the share
+            if merged[bound] >= share * total:
+                return None if bound == "+Inf" else round(float(bound) * 1000, 1)
+        return None
+
+    return {
+        "frames": round(total),
+        "p50_ms_at_most": under(0.5) if total else None,
+        "p99_ms_at_most": under(0.99) if total else None,
+    }
 
 
 def idle_share(before: Any, after: Any) -> float:
@@ -475,6 +511,9 @@ async def _run(
         # per node over the traffic: ticks skipped, sends the kernel did not take whole (a
         # viewer's socket buffer full), slow-consumer closes, frames and events written
         "node_counters": counters_between(counted0, counted1),
+        # the nodes' part of the comments' latency (``liveroom_comment_delay_seconds``): from the
+        # accept to the end of the room's send loop, per frame written, all classes together
+        "server_comment_delay": comment_delays(counted0, counted1),
         "pulse_ms_idle": idle_pulse,
         "pulse_ms_busy": busy_pulse,
         "redis_commands_per_s": (

@@ -105,3 +105,34 @@ async def test_over_the_cap_comments_are_shed_and_echoed_to_their_sender(start_s
     assert not {e["text"] for e in echoes} & broadcast, "shed comments reach nobody else"
     for client in (sender, watcher, host):
         await client.close()
+
+
+async def _delays(url: str) -> dict[str, float]:
+    """The node's ``liveroom_comment_delay_seconds`` samples: count, sum and each bucket."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        text = (await http.get("/metrics")).text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("liveroom_comment_delay_seconds"):
+            name, _, value = line.rpartition(" ")
+            out[name.removeprefix("liveroom_comment_delay_seconds")] = float(value)
+    return out
+
+
+async def test_each_frame_with_a_comment_is_counted_by_the_comments_age(start_server) -> None:  # type: ignore[no-untyped-def]
+    """``liveroom_comment_delay_seconds`` counts one sample per frame written to a viewer, by
+    the age of the frame's comment when it went out: two viewers, two samples, each under a
+    second and in the same bucket as it is in every bucket above."""
+    server = start_server()
+    sender, watcher = await _pair(server, "delays")
+    before = await _delays(server.url)
+    assert before["_count"] == 0, before  # the snapshots held no frame of the shared fan-out
+    await sender.command("comment", text="how old is this")
+    await watcher.event("comment", text="how old is this")
+    await sender.event("comment", text="how old is this")
+    after = await _delays(server.url)
+    assert after["_count"] == 2, after
+    assert 0 < after["_sum"] < 2.0, after  # two ages, each a tick or so on an idle node
+    assert after['_bucket{le="1.0"}'] == after['_bucket{le="+Inf"}'] == 2, after
+    await sender.close()
+    await watcher.close()

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from loadtest import netns
-from loadtest.platform import build_parser, idle_share, plan, too_few_posters
+from loadtest.platform import build_parser, comment_delays, idle_share, plan, too_few_posters
 from loadtest.rooms import Pacer
 from tests.timeouts import scaled
 
@@ -173,6 +173,11 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
     assert all(node["frames_out"] > 0 for node in counted["nodes"].values()), counted
     frames = sum(c["frames"] for c in s["classes"].values())
     assert counted["total"]["frames_out"] > 0.8 * frames, (counted, frames)
+    # the nodes' part of the comments' latency: a count per frame with a comment in it, which
+    # is most room frames here (every class posts; the rest carry online counts alone)
+    delay = s["server_comment_delay"]
+    assert 0.5 * frames < delay["frames"] <= counted["total"]["frames_out"], (delay, frames)
+    assert 0 < delay["p50_ms_at_most"] <= delay["p99_ms_at_most"], delay
     # how long each node's main thread waited for a core over the traffic: the nodes share
     # the machine with the load generator, so some of their wake-ups waited
     waited = [node["queued_s"] for node in s["nodes"] if node["cpu_s"] > 0]
@@ -180,3 +185,20 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
     assert s["netns"] is across
     if across:  # the frames went over the pair: far more than the 120 rooms' comments
         assert s["netns_sent_bytes"] > 100_000, s
+
+
+def test_the_nodes_comment_delays_are_summed_over_the_window() -> None:
+    """Each node's running bucket counts, after less before, summed over the nodes; p50 and
+    p99 are the first bounds holding half and 99% of the frames (None above the last)."""
+
+    def node(*counts: float) -> dict[str, dict[str, float]]:
+        return {"comment_delay": dict(zip(("0.05", "0.1", "0.25", "+Inf"), counts, strict=True))}
+
+    before = {"a": node(10, 10, 10, 10), "b": node(0, 0, 0, 0)}
+    after = {"a": node(60, 90, 100, 100), "b": node(40, 98, 98, 100), "c": node(5, 5, 5, 5)}
+    assert comment_delays(before, after) == {
+        "frames": 195,  # 90 + 100 + 5: a node seen only after counts from nothing
+        "p50_ms_at_most": 100.0,  # 95 under 50 ms, 183 under 100
+        "p99_ms_at_most": None,  # 193 under 250 ms, short of 99% (193.05): above it
+    }
+    assert comment_delays(before, before)["frames"] == 0
