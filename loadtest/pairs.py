@@ -20,21 +20,21 @@ processes: two posters at half the rate each, whose comments share a tick's fram
 their phases fall together, so the hot room alone went out in 52–100% as many frames as it had
 events, against one comment a frame for one poster (BENCHMARKS.md, "Session 38").
 
-For each pair: both runs' server CPU per frame (and the kernel's part), the ratio, the mix's
-p99 latency per room class, what was lost or duplicated, and the hot room's frames and events
-in each run. Beside the ratio, the same over events delivered (``ratio_by_event``): even with
-its own poster, the mix's hot room fits its events into fewer frames than it does alone (2-10%
-fewer with ``--netns``, up to a fifth fewer on loopback, in session 41: its events reach the
-nodes less evenly spaced), and a frame costs its sends whether it
-carries one event or two (BENCHMARKS.md, "Session 41"). The bar is set on frames; the figure
-by event says how much of a ratio is that. Then the median ratio, how many pairs are within
-``--bar``, the worst p99, and the hour's figures (``hour_figure``): the median CPU per frame of
-the mix runs over that of the alone runs, with a 95% interval from resampling the pairs, and
-the medians' ratio by event. Exits 1 when a
-run fails its own correctness checks. ``--mix-arg`` passes a flag on to the mix only (once per
-word: ``--mix-arg=--small --mix-arg=200x5``): meant for the other classes; a flag that changes
-the servers or the clients (``--tick-ms``, ``--server-setting``, ``--client-procs``) makes the
-two runs of a pair unequal.
+For each pair: both runs' server CPU per frame (and the kernel's part), the ratio, the mix's p99
+latency per room class (and the nodes' own part of it, ``server_p99_ms_at_most``: see
+``platform``'s ``server_comment_delay``), what was lost or duplicated, and the hot room's frames
+and events in each run. Beside the ratio, the same over events delivered (``ratio_by_event``):
+even with its own poster, the mix's hot room fits its events into fewer frames than it does
+alone (2-10% fewer with ``--netns``, up to a fifth fewer on loopback, in session 41: its events
+reach the nodes less evenly spaced), and a frame costs its sends whether it carries one event or
+two (BENCHMARKS.md, "Session 41"). The bar is set on frames; the figure by event says how much
+of a ratio is that. Then the median ratio, how many pairs are within ``--bar``, the worst p99,
+and the hour's figures (``hour_figure``): the median CPU per frame of the mix runs over that of
+the alone runs, with a 95% interval from resampling the pairs, and the medians' ratio by event.
+Exits 1 when a run fails its own correctness checks. ``--mix-arg`` passes a flag on to the mix
+only (once per word: ``--mix-arg=--small --mix-arg=200x5``): meant for the other classes; a flag
+that changes the servers or the clients (``--tick-ms``, ``--server-setting``,
+``--client-procs``) makes the two runs of a pair unequal.
 """
 
 from __future__ import annotations
@@ -166,6 +166,10 @@ def pair_row(mix: dict[str, Any], hot: dict[str, Any]) -> dict[str, Any]:
         "hot_us_per_event": alone_event,
         "ratio_by_event": round(mix_event / alone_event, 3) if mix_event and alone_event else None,
         "p99_ms": {kind: c["latency_ms"]["p99"] for kind, c in classes.items()},
+        # the mix's nodes' own part of it: the bucket bound under which 99% of their frames
+        # with a comment went out, counted from the accept (``platform``'s
+        # ``server_comment_delay``); what the p99 above adds is the network's and the clients'
+        "server_p99_ms_at_most": mix.get("server_comment_delay", {}).get("p99_ms_at_most"),
         "lost": sum(c["lost"] for c in classes.values()) + alone["lost"],
         "duplicated": sum(c["duplicated"] for c in classes.values()) + alone["duplicated"],
         "hot_frames": {"mix": classes["hot"]["frames"], "alone": alone["frames"]},
@@ -249,7 +253,8 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             print(
                 f"pair {n + 1}: mix {row['mix_us_per_frame']} µs/frame, hot room alone "
                 f"{row['hot_us_per_frame']}, ratio {row['ratio']} (by event "
-                f"{row['ratio_by_event']}), p99 {row['p99_ms']}",
+                f"{row['ratio_by_event']}), p99 {row['p99_ms']} (the nodes' part at most "
+                f"{row['server_p99_ms_at_most']})",
                 file=sys.stderr,
             )
             rows.append(row)

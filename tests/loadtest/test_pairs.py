@@ -104,6 +104,7 @@ def test_a_small_pair_runs_both_sides_and_checks_them(redis_url: str) -> None:
     for side in ("mix", "alone"):
         assert row["hot_frames"][side] <= row["hot_events"][side], row
     assert set(row["p99_ms"]) == {"small", "medium", "hot"}
+    assert row["server_p99_ms_at_most"] > 0, row  # the nodes' own part of it
     assert row["hot_frames"]["mix"] > 0 and row["hot_frames"]["alone"] > 0, row
     assert result["median_ratio"] == row["ratio"] == result["hour"]["ratio"]
     assert result["hour"]["interval"] is None  # one pair: no interval
