@@ -394,10 +394,11 @@ class LocalRoom:
         hub.frames_out += sent
         hub.events_out += sent * (len(batch) + len(state))
         if batch and sent:
-            for payload in batch[:STAMPS_LOOKED_AT]:  # the frame's oldest chat event
-                stamp = stamp_of(payload)
+            for stored in batch[:STAMPS_LOOKED_AT]:  # the frame's oldest chat event
+                stamp = stamp_of(stored)
                 if stamp is not None:
-                    metrics.COMMENT_DELAYS.add(time.time() - stamp, sent)
+                    # wall clocks: another node's may be a little ahead of this one's
+                    metrics.COMMENT_DELAYS.add(max(0.0, time.time() - stamp), sent)
                     break
         if slow:
             self._handle_slow(slow, first, batch, state)

@@ -74,16 +74,19 @@ COMMANDS_SEEN = COMMANDS.seen
 
 
 class _CommentDelays:
-    """``liveroom_comment_delay_seconds``: how old each room frame's oldest comment was when the
-    frame went out, from the accepting node's clock at the accept (the comment's ``ts``) to the
-    end of its room's send loop on this node; counted once per frame written to a viewer, so a
-    room of 5,000 viewers weighs 5,000 times a room of one. It covers the server's whole part
-    of a comment's trip: the engine's append and pub/sub, the wait for the tick, the flushes
-    before the room's and its send loop; not the network after it, nor the client.
+    """``liveroom_comment_delay_seconds``: how old a room frame's oldest chat event (a comment
+    or a system message, among the frame's first ``localroom.STAMPS_LOOKED_AT`` events) was
+    when the frame went out: from the accepting node's wall clock at the accept (the event's
+    ``ts``) to the end of the room's send loop on this node. Counted once per viewer the
+    room's shared frame was written to, so a room of 5,000 viewers weighs 5,000 times a room of
+    one; the frames of viewers over their buffer bound and of viewers still catching up are
+    not counted. It is the server's part of a comment's trip up to the send call: the engine's
+    append and pub/sub, the wait for the tick, the flushes before the room's and its send loop;
+    not what a short send leaves in the process's buffer, nor the network, nor the client.
 
-    Counted as plain integers by ``add`` (a flush of a room with a comment in it), read at each
-    scrape, like ``_CommandCounts``. Across nodes the two clocks are different machines' unless
-    the nodes share one: NTP's skew is in the figure."""
+    Counted as plain integers by ``add`` (a flush of a room with a chat event in it), read at
+    each scrape, like ``_CommandCounts``. Across machines the two wall clocks differ by their
+    skew; an age below zero counts as zero."""
 
     #: upper bounds of the buckets, seconds: finer about the tick (50 ms by default)
     BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 1.0, 2.5, 5.0)

@@ -168,7 +168,8 @@ def pair_row(mix: dict[str, Any], hot: dict[str, Any]) -> dict[str, Any]:
         "p99_ms": {kind: c["latency_ms"]["p99"] for kind, c in classes.items()},
         # the mix's nodes' own part of it: the bucket bound under which 99% of their frames
         # with a comment went out, counted from the accept (``platform``'s
-        # ``server_comment_delay``); what the p99 above adds is the network's and the clients'
+        # ``server_comment_delay``: every class in one, weighed by frames); what the p99s
+        # above add is mostly the network's and the clients'
         "server_p99_ms_at_most": mix.get("server_comment_delay", {}).get("p99_ms_at_most"),
         "lost": sum(c["lost"] for c in classes.values()) + alone["lost"],
         "duplicated": sum(c["duplicated"] for c in classes.values()) + alone["duplicated"],

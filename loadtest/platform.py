@@ -278,12 +278,16 @@ def counters_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
 def comment_delays(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The nodes' own part of the comments' latency over the traffic, from each node's
     ``liveroom_comment_delay_seconds`` (a frame's oldest comment's age when the frame went out,
-    counted per frame written): the frames counted, and the bucket bounds under which half and
-    99% of them were, in ms (``None``: above the highest bound). What the viewers' latency adds
-    on top is the network's and the clients' (a load generator short of CPU, say)."""
+    counted per frame written) of the nodes seen both times: the frames counted, and the bucket
+    bounds under which half and 99% of them were, in ms (``None``: above the highest bound).
+    One distribution over every class, weighed by frames (the hot room's dominate), timed at
+    the end of each room's send loop: set beside the viewers' latency, what that adds on top is
+    the network's and the clients' (a load generator short of CPU, say)."""
     merged: dict[str, float] = {}
     for node, counts in after.items():
-        old = before.get(node, {}).get("comment_delay", {})
+        if node not in before:  # as ``counters_between``: a node seen once is left out
+            continue
+        old = before[node].get("comment_delay", {})
         for bound, count in counts.get("comment_delay", {}).items():
             merged[bound] = merged.get(bound, 0.0) + count - old.get(bound, 0.0)
     bounds = sorted(merged, key=lambda b: float("inf") if b == "+Inf" else float(b))

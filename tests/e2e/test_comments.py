@@ -122,11 +122,17 @@ async def _delays(url: str) -> dict[str, float]:
 async def test_each_frame_with_a_comment_is_counted_by_the_comments_age(start_server) -> None:  # type: ignore[no-untyped-def]
     """``liveroom_comment_delay_seconds`` counts one sample per frame written to a viewer, by
     the age of the frame's comment when it went out: two viewers, two samples, each under a
-    second and in the same bucket as it is in every bucket above."""
+    second and in the same bucket as it is in every bucket above. A frame without a chat event
+    (the room's settings changed) is not counted."""
     server = start_server()
     sender, watcher = await _pair(server, "delays")
     before = await _delays(server.url)
     assert before["_count"] == 0, before  # the snapshots held no frame of the shared fan-out
+    async with httpx.AsyncClient(base_url=server.url, headers=BACKEND) as http:
+        await http.patch("/api/rooms/delays", json={"title": "no comment in this one"})
+    await watcher.event("room")
+    await sender.event("room")
+    assert (await _delays(server.url))["_count"] == 0
     await sender.command("comment", text="how old is this")
     await watcher.event("comment", text="how old is this")
     await sender.event("comment", text="how old is this")
