@@ -57,6 +57,7 @@ class Hub:
         self.node = settings.node_id
         self.rooms: dict[str, LocalRoom] = {}
         self.dirty: set[LocalRoom] = set()
+        self.tick_at = 0.0  # when the current round of flushes began (``flush_all``)
         #: frames and events the flushes sent since ``flush_all`` last counted them
         self.frames_out = self.events_out = 0
         self.history_gate = asyncio.Semaphore(HISTORY_READS)
@@ -241,6 +242,7 @@ class Hub:
 
     def flush_all(self) -> None:
         dirty, self.dirty = self.dirty, set()
+        self.tick_at = time.monotonic()
         for room in dirty:
             try:
                 room.flush()

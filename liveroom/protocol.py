@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -191,22 +191,22 @@ def offset_of(payload: bytes) -> int:
     return int(payload[10 : payload.index(b",", 10)])
 
 
-STAMP = b',"ts":'
+#: a stored chat event's head: its offset, its type, then its ``ts`` (``room_event_body``)
+STAMPED = re.compile(rb'\{"offset":\d+,"type":"[^"\\]*","ts":(-?[0-9][0-9.eE+-]*),')
 
 
-def stamp_of(payload: bytes) -> float | None:
+def stamp_of(
+    payload: bytes, _match: Callable[[bytes], re.Match[bytes] | None] = STAMPED.match
+) -> float | None:
     """The ``ts`` of a stored chat event (a comment or a system message: the accepting node's
     clock, seconds since the epoch), which ``room_event_body`` puts right after its type;
     None for an event with no ``ts`` there."""
-    start = payload.find(b'"type":"')
-    if start < 0:
-        return None
-    after = payload.find(b'"', start + 8) + 1
-    if not after or payload[after : after + 6] != STAMP:
+    found = _match(payload)
+    if found is None:
         return None
     try:
-        return float(payload[after + 6 : payload.index(b",", after + 6)])
-    except ValueError:  # no field after it, or not a number
+        return float(found[1])
+    except ValueError:  # digits and signs that make no number
         return None
 
 
