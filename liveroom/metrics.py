@@ -75,14 +75,16 @@ COMMANDS_SEEN = COMMANDS.seen
 
 class _CommentDelays:
     """``liveroom_comment_delay_seconds``: how old a room frame's oldest chat event (a comment
-    or a system message, among the frame's first ``localroom.STAMPS_LOOKED_AT`` events) was
-    when the frame went out: from the accepting node's wall clock at the accept (the event's
-    ``ts``) to the end of the room's send loop on this node. Counted once per viewer the
-    room's shared frame was written to, so a room of 5,000 viewers weighs 5,000 times a room of
-    one; the frames of viewers over their buffer bound and of viewers still catching up are
-    not counted. It is the server's part of a comment's trip up to the send call: the engine's
-    append and pub/sub, the wait for the tick, the flushes before the room's and its send loop;
-    not what a short send leaves in the process's buffer, nor the network, nor the client.
+    or a system message, among the frame's first ``localroom.STAMPS_LOOKED_AT`` events) was when
+    the frame went out: from the accepting node's wall clock at the accept (the event's ``ts``)
+    to the end of the room's send loop on this node. A room's frames are looked at at most every
+    ``localroom.STAMP_EVERY_S`` (reading a stamp every tick would cost a busy room's comment
+    path about 2%): each frame looked at counts once per viewer the room's shared frame was
+    written to, so a room of 5,000 viewers weighs 5,000 times a room of one; the frames of
+    viewers over their buffer bound and of viewers still catching up are not counted. It is the
+    server's part of a comment's trip up to the send call: the engine's append and pub/sub, the
+    wait for the tick, the flushes before the room's and its send loop; not what a short send
+    leaves in the process's buffer, nor the network, nor the client.
 
     Counted as plain integers by ``add`` (a flush of a room with a chat event in it), read at
     each scrape, like ``_CommandCounts``. Across machines the two wall clocks differ by their
@@ -117,7 +119,8 @@ class _CommentDelays:
         return HistogramMetricFamily(
             "liveroom_comment_delay_seconds",
             "Age of each room frame's oldest comment when the frame went out (accept to the end "
-            "of the room's send loop), counted per frame written",
+            "of the room's send loop), counted per frame written; a room's frames looked at every "
+            "0.25 s at most",
         )
 
 

@@ -278,11 +278,12 @@ def counters_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
 def comment_delays(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The nodes' own part of the comments' latency over the traffic, from each node's
     ``liveroom_comment_delay_seconds`` (a frame's oldest comment's age when the frame went out,
-    counted per frame written) of the nodes seen both times: the frames counted, and the bucket
-    bounds under which half and 99% of them were, in ms (``None``: above the highest bound).
-    One distribution over every class, weighed by frames (the hot room's dominate), timed at
-    the end of each room's send loop: set beside the viewers' latency, what that adds on top is
-    the network's and the clients' (a load generator short of CPU, say)."""
+    counted per frame written, of the frames looked at: a room's every 0.25 s at most) of the
+    nodes seen both times: the frames counted, and the bucket bounds under which half and 99% of
+    them were, in ms (``None``: above the highest bound). One distribution over every class,
+    weighed by frames (the hot room's dominate), timed at the end of each room's send loop: set
+    beside the viewers' latency, what that adds on top is the network's and the clients' (a load
+    generator short of CPU, say)."""
     merged: dict[str, float] = {}
     for node, counts in after.items():
         if node not in before:  # as ``counters_between``: a node seen once is left out
@@ -516,7 +517,8 @@ async def _run(
         # viewer's socket buffer full), slow-consumer closes, frames and events written
         "node_counters": counters_between(counted0, counted1),
         # the nodes' part of the comments' latency (``liveroom_comment_delay_seconds``): from the
-        # accept to the end of the room's send loop, per frame written, all classes together
+        # accept to the end of the room's send loop, per frame written of those looked at, all
+        # classes together
         "server_comment_delay": comment_delays(counted0, counted1),
         "pulse_ms_idle": idle_pulse,
         "pulse_ms_busy": busy_pulse,

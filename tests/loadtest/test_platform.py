@@ -173,10 +173,10 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
     assert all(node["frames_out"] > 0 for node in counted["nodes"].values()), counted
     frames = sum(c["frames"] for c in s["classes"].values())
     assert counted["total"]["frames_out"] > 0.8 * frames, (counted, frames)
-    # the nodes' part of the comments' latency: a count per frame with a comment in it, which
-    # is most room frames here (every class posts; the rest carry online counts alone)
+    # the nodes' part of the comments' latency: a count per frame written of the frames looked
+    # at (a room's, every 0.25 s at most), so some of the frames, never more than went out
     delay = s["server_comment_delay"]
-    assert 0.5 * frames < delay["frames"] <= counted["total"]["frames_out"], (delay, frames)
+    assert 0 < delay["frames"] <= counted["total"]["frames_out"], (delay, frames)
     assert 0 < delay["p50_ms_at_most"] <= delay["p99_ms_at_most"], delay
     # how long each node's main thread waited for a core over the traffic: the nodes share
     # the machine with the load generator, so some of their wake-ups waited
