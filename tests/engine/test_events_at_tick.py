@@ -86,6 +86,20 @@ def hold(engine: RedisEngine) -> None:
     assert engine._wire is not None and engine._wire.held
 
 
+async def held_comments(held: RedisEngine, witness: RedisEngine, count: int) -> tuple[Room, Room]:
+    """``held`` and ``witness`` both in room ``r``, ``held``'s connection held, then ``count``
+    comments posted through ``witness`` and seen by it (Redis has sent them to both): the rooms
+    of ``held`` (which has read none of them yet) and of ``witness``."""
+    mine, seen = Room(), Room()
+    await held.subscribe("r", mine)
+    await witness.subscribe("r", seen)
+    hold(held)
+    for n in range(count):
+        await comment(witness, "r", f"c{n}")
+    await eventually(lambda: len(seen.texts()) == count)
+    return mine, seen
+
+
 async def ticks_until(engine: RedisEngine, check: Callable[[], bool]) -> None:
     """Tick (``read_events``) until ``check`` holds."""
 
@@ -100,13 +114,7 @@ async def test_comments_wait_for_the_tick_and_come_in_order(
     pair: tuple[RedisEngine, RedisEngine, str],
 ) -> None:
     held, witness, _ = pair
-    mine, seen = Room(), Room()
-    await held.subscribe("r", mine)
-    await witness.subscribe("r", seen)
-    hold(held)
-    for n in range(5):
-        await comment(witness, "r", f"c{n}")
-    await eventually(lambda: len(seen.texts()) == 5)  # Redis has sent them to both
+    mine, seen = await held_comments(held, witness, 5)
     await asyncio.sleep(0)
     assert mine.got == [], "a held connection was read between ticks"
     await ticks_until(held, lambda: len(mine.texts()) == 5)
@@ -323,13 +331,7 @@ async def test_a_backlog_longer_than_a_drain_is_read_as_it_comes(
     held, witness, _ = pair
     monkeypatch.setattr(listener, "DRAIN_READS", 1)
     monkeypatch.setattr(listener, "DRAIN_CHUNK", 64)
-    mine, seen = Room(), Room()
-    await held.subscribe("r", mine)
-    await witness.subscribe("r", seen)
-    hold(held)
-    for n in range(20):
-        await comment(witness, "r", f"c{n}")
-    await eventually(lambda: len(seen.texts()) == 20)
+    mine, seen = await held_comments(held, witness, 20)
     held.read_events()  # one chunk of 64 bytes: far from all
     assert held._wire is not None and not held._wire.held
     await eventually(lambda: len(mine.texts()) == 20)  # the event loop read the rest
