@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="platform",
         help="the scenario that runs the hot room alone (fanout: as up to session 37)",
     )
+    p.add_argument(
+        "--clients",
+        choices=["python", "native"],
+        default="python",
+        help="platform's --clients, both runs: the viewers in Python or compiled from "
+        "loadtest/viewers.c (not with --alone fanout, whose clients are Python)",
+    )
     p.add_argument("--mix-arg", action="append", default=[], metavar="WORD")
     p.add_argument("--json", metavar="FILE", help="also write the result to this file")
     return p
@@ -100,7 +107,7 @@ def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[lis
         "--client-nice", str(opts.client_nice), "--connect-timeout", str(opts.connect_timeout),
         *(["--netns"] if opts.netns else []),
     ]  # fmt: skip
-    posters = ["--posters", str(opts.posters)]
+    posters = ["--posters", str(opts.posters), "--clients", opts.clients]
     mix = [
         sys.executable, "-m", "loadtest", "platform", *shared, *posters,
         "--hot", f"1x{opts.hot_viewers}", "--hot-rate", str(opts.hot_rate),
@@ -264,6 +271,9 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
+    if opts.alone == "fanout" and opts.clients == "native":
+        print("loadtest.pairs: --alone fanout has Python clients only", file=sys.stderr)
+        return 2
     result = run(opts)
     hour = result["hour"]
     print(

@@ -38,6 +38,7 @@ import psutil
 from liveroom.config import Settings
 from loadtest import cpusamples, results
 from loadtest.cli import raise_fd_limit
+from loadtest.native import BuildError, NativeFailed, NativePool
 from loadtest.netns import ViewerNamespace
 from loadtest.pool import Pool, WorkerFailed
 from loadtest.server import (
@@ -76,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tick-ms", type=int, default=50)
     p.add_argument("--server-setting", action="append", metavar="NAME=VALUE")
     p.add_argument("--client-procs", type=int, default=2)
+    p.add_argument(
+        "--clients",
+        choices=["python", "native"],
+        default="python",
+        help="the viewers' client processes: Python on uvloop (loadtest.worker), or compiled "
+        "from loadtest/viewers.c with the machine's C compiler (loadtest.native), which takes "
+        "a fraction of the CPU a frame and so leaves the shared cores to the server",
+    )
     p.add_argument(
         "--posters",
         type=int,
@@ -341,7 +350,8 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
                 "netns": namespace.path if namespace else None,
             }
             layout = plan(opts, max(1, opts.client_procs))
-            async with Pool(len(layout[0]), config) as pool:
+            kind = NativePool if opts.clients == "native" else Pool
+            async with kind(len(layout[0]), config) as pool:
                 summary = await _run(opts, target, pool, *layout, workers=workers)
         finally:
             await asyncio.to_thread(server.stop)
@@ -357,7 +367,7 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
 async def _run(
     opts: argparse.Namespace,
     target: Target,
-    pool: Pool,
+    pool: Pool | NativePool,
     shares: list[list[list[Any]]],
     classes: dict[str, str],
     *,
@@ -490,6 +500,7 @@ async def _run(
         "engine": opts.engine,
         "processes": opts.processes,
         "client_procs": pool.size,
+        "clients": opts.clients,
         "poster_proc": len(shares) > max(1, opts.client_procs),
         "client_nice": pool.nice,
         # each client process's CPU over the traffic, as a share of a core, and the machine's
@@ -555,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     try:
         summary = asyncio.run(execute(opts))
-    except (SetupError, HttpError, WorkerFailed, OSError) as exc:
+    except (SetupError, HttpError, WorkerFailed, BuildError, NativeFailed, OSError) as exc:
         print(f"loadtest platform: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(summary, indent=2)
