@@ -117,11 +117,12 @@ def test_both_runs_share_the_servers_and_the_mix_takes_its_own_flags(tmp_path: P
     opts = pairs.build_parser().parse_args(
         ["--processes", "3", "--hot-viewers", "700", "--hot-rate", "7", "--netns",
          "--redis-url", "redis://127.0.0.1:1/2", "--mix-arg=--small", "--mix-arg=9x2",
-         "--posters", "30"]
+         "--posters", "30", "--clients", "native"]
     )  # fmt: skip
     mix, hot = pairs.commands(opts, tmp_path / "m.json", tmp_path / "h.json")
     for command in (mix, hot):
         flags = dict(zip(command, command[1:], strict=False))
+        assert flags["--clients"] == "native"
         assert flags["--processes"] == "3" and flags["--redis-url"] == "redis://127.0.0.1:1/2"
         assert flags["--posters"] == "30"
         assert "--netns" in command
@@ -139,3 +140,5 @@ def test_the_fanout_scenario_can_still_run_the_hot_room_alone(tmp_path: Path) ->
     _, hot = pairs.commands(opts, tmp_path / "m.json", tmp_path / "h.json")
     assert hot[3:5] == ["fanout", "--spawn"]
     assert ["--viewers", "700", "--rate", "20.0"] == hot[-6:-2]
+    # fanout's clients are Python: native ones are refused, not quietly left out
+    assert pairs.main(["--alone", "fanout", "--clients", "native"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -114,13 +115,19 @@ def test_the_idle_share_is_read_from_the_machines_cpu_times() -> None:
     assert idle_share(before, before) == 0.0
 
 
-@pytest.mark.parametrize("across", [False, True], ids=["loopback", "netns"])
-def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> None:
+@pytest.mark.parametrize(
+    ("across", "clients"),
+    [(False, "python"), (True, "python"), (True, "native")],
+    ids=["loopback", "netns", "native-netns"],
+)
+def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool, clients: str) -> None:
     """120 rooms of three classes, comments in each, on 2 processes sharing Redis: every
     viewer gets every comment of its room once; the node figures are reported. With
     ``--netns`` the client processes sit in a namespace of their own, and the traffic
     crosses the veth pair. With ``--cpu-samples`` each worker's Python stacks over the traffic
-    are sampled by CPU time, and summed by activity."""
+    are sampled by CPU time, and summed by activity. ``--clients native`` runs the viewers in
+    the compiled client processes (``loadtest/viewers.c``), which enter the namespace
+    themselves."""
     if across and netns.missing():
         pytest.skip(netns.missing())
     out = tmp_path / "platform.json"
@@ -129,13 +136,15 @@ def test_a_small_mix_loses_and_repeats_nothing(tmp_path: Path, across: bool) -> 
         "--small", "100x3", "--medium", "4x40", "--hot", "1x300",
         "--small-rate", "0.5", "--medium-rate", "3", "--hot-rate", "10",
         "--duration", "3", "--processes", "2", "--json", str(out),
-        "--cpu-samples", str(tmp_path / "cpu"),
+        "--cpu-samples", str(tmp_path / "cpu"), "--clients", clients,
         *(["--netns"] if across else []),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(180))
+    env = {**os.environ, "LIVEROOM_NATIVE_CACHE": str(tmp_path / "native")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(180), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     s = orjson.loads(out.read_bytes())
     assert s["connections"] == 100 * 3 + 4 * 40 + 300 == s["snapshots"]
+    assert s["clients"] == clients
     for kind in ("small", "medium", "hot"):
         c = s["classes"][kind]
         assert c["comments"] > 0, (kind, c)
