@@ -10,6 +10,8 @@ hash of its source, so an edit builds afresh.
 the same arguments and the same answers, so ``platform`` drives either kind of client through
 one interface. The parent mints every viewer's token and numbers the rooms and classes; each
 process is told its viewers, then the op, one line each (the protocol is in ``viewers.c``).
+What they count is what the Python viewers' ``Tally`` counts, but for its latency over time
+(``series``), which ``platform`` does not report.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -41,12 +44,20 @@ class NativeFailed(Exception):
 
 
 def binary() -> Path:
-    """The built client, compiled first when this source has not been."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
+    """The built client, compiled first when this source (or the compiler) has not been."""
+    given = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not given:
         raise BuildError("--clients native needs a C compiler (cc or $CC) on PATH")
+    compiler = shlex.split(given)  # $CC may be a command with arguments ("ccache gcc")
+    try:
+        version = subprocess.run(
+            [*compiler, "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except OSError as exc:
+        raise BuildError(f"the C compiler {given!r} cannot run: {exc}") from exc
     source = SOURCE.read_bytes()
-    digest = hashlib.sha256(source + " ".join((compiler, *FLAGS)).encode()).hexdigest()[:16]
+    key = "\n".join((" ".join(compiler), version, *FLAGS)).encode()
+    digest = hashlib.sha256(source + key).hexdigest()[:16]
     cache = Path(os.environ.get("LIVEROOM_NATIVE_CACHE") or Path.home() / ".cache" / "liveroom")
     built = cache / f"viewers-{digest}"
     if built.exists():
@@ -55,11 +66,11 @@ def binary() -> Path:
     fd, temp = tempfile.mkstemp(prefix="viewers-", dir=cache)
     os.close(fd)
     done = subprocess.run(
-        [compiler, *FLAGS, "-o", temp, str(SOURCE), "-lm"], capture_output=True, text=True
+        [*compiler, *FLAGS, "-o", temp, str(SOURCE), "-lm"], capture_output=True, text=True
     )
     if done.returncode != 0:
         Path(temp).unlink(missing_ok=True)
-        raise BuildError(f"{compiler} failed on {SOURCE.name}:\n{done.stderr}")
+        raise BuildError(f"{given} failed on {SOURCE.name}:\n{done.stderr}")
     os.replace(temp, built)  # whole or not at all, when two runs build at once
     return built
 
@@ -105,7 +116,7 @@ class NativePool:
                 )
                 self.procs.append(proc)
             for index in range(self.size):
-                ready = await self._answer(index, self.start_timeout)
+                ready = await self._answer(index, "ready", self.start_timeout)
                 self.niceness[index] = int(ready.get("nice", 0))
         except BaseException:
             await self.__aexit__(None, None, None)
@@ -135,25 +146,31 @@ class NativePool:
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise NativeFailed(f"client process {index} died") from exc
 
-    async def _answer(self, index: int, wait_s: float) -> dict[str, Any]:
+    async def _answer(self, index: int, op: str, wait_s: float) -> dict[str, Any]:
+        """Process ``index``'s answer to ``op``: one JSON line."""
         stdout = self.procs[index].stdout
         assert stdout is not None
         try:
             line = await asyncio.wait_for(stdout.readline(), wait_s)
         except TimeoutError:
             raise NativeFailed(f"client process {index} gave no answer in {wait_s:g} s") from None
+        except ValueError as exc:  # a line over the reader's limit
+            raise NativeFailed(f"client process {index}: {exc}") from exc
         if not line:
             code = await self.procs[index].wait()
             raise NativeFailed(f"client process {index} exited ({code})")
-        answer: dict[str, Any] = orjson.loads(line)
+        try:
+            answer: dict[str, Any] = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise NativeFailed(f"client process {index} answered {line[:200]!r}") from exc
+        if answer.get("op") != op:
+            raise NativeFailed(f"client process {index} answered {answer.get('op')!r} to {op!r}")
         return answer
 
     async def call(self, index: int, op: str, wait_s: float, **args: Any) -> Any:
         lines, parse = getattr(self, "_" + op)(**args)
         await self._send(index, lines)
-        if parse is None:
-            return {}
-        return parse(await self._answer(index, wait_s))
+        return parse(await self._answer(index, op.removeprefix("rooms_"), wait_s))
 
     async def all(
         self, op: str, wait_s: float, per: list[dict[str, Any]] | None = None, **args: Any

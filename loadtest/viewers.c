@@ -51,6 +51,7 @@
 #define MAX_HANDSHAKE 16384
 #define MAX_NAMES 64
 #define STDIN_TAG UINT32_MAX
+#define MAX_TARGET 4096
 
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
 enum { S_NEW, S_CONNECTING, S_HANDSHAKE, S_OPEN, S_DONE };
@@ -82,9 +83,11 @@ typedef struct {
 } Class;
 
 static void hist_add(Hist *h, double seconds) {
-    int64_t key = (int64_t)(seconds * 10000.0); /* truncated, as Python's int() */
-    if (key < 0) key = 0;
-    if (key >= HIST_N) key = HIST_N - 1;
+    double steps = seconds * 10000.0;
+    int64_t key;
+    if (!(steps >= 0.0)) key = 0; /* negative, or not a number: results.histogram's floor */
+    else if (steps >= HIST_N - 1) key = HIST_N - 1;
+    else key = (int64_t)steps; /* truncated, as Python's int() */
     if (!h->counts) {
         h->counts = calloc(HIST_N, sizeof(uint32_t));
         if (!h->counts) abort();
@@ -93,7 +96,10 @@ static void hist_add(Hist *h, double seconds) {
 }
 
 static void names_add(Names *t, const char *name, size_t len) {
-    if (len >= sizeof t->items[0].name) len = sizeof t->items[0].name - 1;
+    if (len >= sizeof t->items[0].name) {
+        len = sizeof t->items[0].name - 1;
+        while (len && ((unsigned char)name[len] & 0xC0) == 0x80) len--; /* whole characters */
+    }
     for (int i = 0; i < t->len; i++) {
         if (strlen(t->items[i].name) == len && memcmp(t->items[i].name, name, len) == 0) {
             t->items[i].n++;
@@ -355,6 +361,18 @@ static void send_frame(Conn *c, int opcode, const void *payload, size_t len) {
 
 /* ------------------------------------------------------------------ closing */
 
+/* what Python names the OSError of ``errno`` (the Python viewers' connect errors) */
+static const char *error_name(int err) {
+    switch (err) {
+    case ECONNREFUSED: return "ConnectionRefusedError";
+    case ECONNRESET: return "ConnectionResetError";
+    case ECONNABORTED: return "ConnectionAbortedError";
+    case EPIPE: return "BrokenPipeError";
+    case ETIMEDOUT: return "TimeoutError";
+    default: return "OSError";
+    }
+}
+
 static void on_close(Conn *c) {
     Class *k = class_of(c->cls);
     if (c->start < 0) {
@@ -374,6 +392,7 @@ static void on_close(Conn *c) {
 
 static void drop(Conn *c) {
     if (c->fd >= 0) {
+        if (c->outlen) send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT); /* a close */
         epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
         c->fd = -1;
@@ -406,46 +425,114 @@ static void close_conn(Conn *c, int code) {
     c->closed = 1;
 }
 
-/* ------------------------------------------------------------------ JSON */
+/* ------------------------------------------------------------------ JSON
+ *
+ * Strict, as orjson is: a frame that is not one JSON array of objects, whole, with nothing
+ * after it, is a bad frame and none of its events count. The server builds frames by splicing
+ * bytes, and a splice gone wrong must show here as a bad frame, not as events delivered.
+ */
+
+#define MAX_DEPTH 64
 
 static const unsigned char *ws(const unsigned char *p, const unsigned char *e) {
     while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
 }
 
-/* p at '"'; returns past the closing quote (NULL when unterminated); the raw contents in s/n */
+static int hex(unsigned char ch) {
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* p at '"'; returns past the closing quote, NULL when not a valid string; its raw contents
+ * (escapes as they are) in s/n */
 static const unsigned char *string(const unsigned char *p, const unsigned char *e,
                                    const unsigned char **s, size_t *n) {
     const unsigned char *q = ++p;
-    while (q < e && *q != '"') q += (*q == '\\') ? 2 : 1;
+    while (q < e && *q != '"') {
+        if (*q < 0x20) return NULL;
+        if (*q == '\\') {
+            if (q + 1 >= e) return NULL;
+            unsigned char x = q[1];
+            if (x == 'u') {
+                if (e - q < 6 || !hex(q[2]) || !hex(q[3]) || !hex(q[4]) || !hex(q[5])) return NULL;
+                q += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", x) || !x) return NULL;
+            q += 2;
+            continue;
+        }
+        q++;
+    }
     if (q >= e) return NULL;
     if (s) *s = p;
     if (n) *n = (size_t)(q - p);
     return q + 1;
 }
 
-static const unsigned char *skip(const unsigned char *p, const unsigned char *e) {
-    p = ws(p, e);
+/* a number as JSON writes one; returns past it, NULL when it is not one */
+static const unsigned char *number(const unsigned char *p, const unsigned char *e) {
+    if (p < e && *p == '-') p++;
     if (p >= e) return NULL;
-    if (*p == '"') return string(p, e, NULL, NULL);
-    if (*p == '{' || *p == '[') {
-        int depth = 0;
-        while (p < e) {
-            if (*p == '"') {
-                p = string(p, e, NULL, NULL);
-                if (!p) return NULL;
-                continue;
-            }
-            if (*p == '{' || *p == '[') depth++;
-            else if (*p == '}' || *p == ']') {
-                if (--depth == 0) return p + 1;
-            }
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') while (p < e && *p >= '0' && *p <= '9') p++;
+    else return NULL;
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return NULL;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return NULL;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    return p;
+}
+
+static const unsigned char *word(const unsigned char *p, const unsigned char *e, const char *w) {
+    size_t n = strlen(w);
+    return (size_t)(e - p) >= n && memcmp(p, w, n) == 0 ? p + n : NULL;
+}
+
+static const unsigned char *value(const unsigned char *p, const unsigned char *e, int depth);
+
+/* p at '{' or '['; the whole object or array, checked */
+static const unsigned char *compound(const unsigned char *p, const unsigned char *e, int depth) {
+    if (depth > MAX_DEPTH) return NULL;
+    unsigned char close = *p == '{' ? '}' : ']';
+    int object = *p == '{';
+    p = ws(p + 1, e);
+    if (p < e && *p == close) return p + 1;
+    for (;;) {
+        if (object) {
+            if (p >= e || *p != '"' || !(p = string(p, e, NULL, NULL))) return NULL;
+            p = ws(p, e);
+            if (p >= e || *p != ':') return NULL;
             p++;
         }
-        return NULL;
+        if (!(p = value(p, e, depth + 1))) return NULL;
+        p = ws(p, e);
+        if (p < e && *p == close) return p + 1;
+        if (p >= e || *p != ',') return NULL;
+        p = ws(p + 1, e);
     }
-    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n') p++;
-    return p;
+}
+
+/* any JSON value, checked; returns past it */
+static const unsigned char *value(const unsigned char *p, const unsigned char *e, int depth) {
+    p = ws(p, e);
+    if (p >= e) return NULL;
+    switch (*p) {
+    case '"': return string(p, e, NULL, NULL);
+    case '{':
+    case '[': return compound(p, e, depth);
+    case 't': return word(p, e, "true");
+    case 'f': return word(p, e, "false");
+    case 'n': return word(p, e, "null");
+    default: return number(p, e);
+    }
 }
 
 typedef struct {
@@ -460,93 +547,110 @@ static int key_is(const unsigned char *k, size_t n, const char *name) {
     return strlen(name) == n && memcmp(k, name, n) == 0;
 }
 
-static int is_number(const unsigned char *p, const unsigned char *e) {
-    return p < e && (*p == '-' || (*p >= '0' && *p <= '9'));
+/* Python's truth of a JSON value: true, or a number other than 0 (what the server sends is a
+ * boolean) */
+static int truthy(const unsigned char *v, const unsigned char *end) {
+    if (end - v == 4 && memcmp(v, "true", 4) == 0) return 1;
+    if (*v == '-' || (*v >= '0' && *v <= '9')) return strtod((const char *)v, NULL) != 0.0;
+    return 0;
 }
 
-static int truthy(const unsigned char *p, const unsigned char *e) {
-    return e - p >= 4 && memcmp(p, "true", 4) == 0;
-}
+/* a value read as a number when it is one (v..end checked by ``value``) */
+static int is_number(const unsigned char *v) { return *v == '-' || (*v >= '0' && *v <= '9'); }
 
-/* the "code" of an error object */
-static const unsigned char *error_code(const unsigned char *p, const unsigned char *e, Event *ev) {
-    p = ws(p, e);
-    if (p >= e || *p != '{') return skip(p, e);
-    p++;
-    for (;;) {
-        p = ws(p, e);
-        if (p < e && *p == '}') return p + 1;
-        const unsigned char *k;
+/* the "code" of an error object (checked already) */
+static void error_code(const unsigned char *p, const unsigned char *e, Event *ev) {
+    p = ws(p + 1, e);
+    while (p < e && *p == '"') {
+        const unsigned char *k, *v;
         size_t kn;
-        if (p >= e || *p != '"' || !(p = string(p, e, &k, &kn))) return NULL;
+        p = string(p, e, &k, &kn);
+        p = ws(p, e) + 1; /* the ':' */
+        v = ws(p, e);
+        p = value(v, e, 1);
+        if (key_is(k, kn, "code") && *v == '"') string(v, e, &ev->code, &ev->code_n);
         p = ws(p, e);
-        if (p >= e || *p != ':') return NULL;
-        p = ws(p + 1, e);
-        if (key_is(k, kn, "code") && p < e && *p == '"') {
-            if (!(p = string(p, e, &ev->code, &ev->code_n))) return NULL;
-        } else if (!(p = skip(p, e))) {
-            return NULL;
-        }
-        p = ws(p, e);
-        if (p < e && *p == ',') p++;
+        if (p < e && *p == ',') p = ws(p + 1, e);
     }
 }
 
-/* one object's fields; returns past it, NULL on bad JSON */
+/* one event object; returns past it, NULL on bad JSON */
 static const unsigned char *object(const unsigned char *p, const unsigned char *e, Event *ev) {
     memset(ev, 0, sizeof *ev);
     p = ws(p, e);
     if (p >= e || *p != '{') return NULL;
-    p++;
+    p = ws(p + 1, e);
+    if (p < e && *p == '}') return p + 1;
     for (;;) {
-        p = ws(p, e);
-        if (p < e && *p == '}') return p + 1;
-        const unsigned char *k;
+        const unsigned char *k, *v, *end;
         size_t kn;
         if (p >= e || *p != '"' || !(p = string(p, e, &k, &kn))) return NULL;
         p = ws(p, e);
         if (p >= e || *p != ':') return NULL;
-        p = ws(p + 1, e);
-        if (p >= e) return NULL;
-        const unsigned char *v = p;
-        if (key_is(k, kn, "type") && *v == '"') {
-            p = string(p, e, &ev->type, &ev->type_n);
-            ev->has_type = 1;
-        } else if (key_is(k, kn, "offset") && is_number(v, e)) {
-            ev->offset = strtoll((const char *)v, NULL, 10);
-            ev->has_offset = 1;
-            p = skip(p, e);
-        } else if (key_is(k, kn, "ts") && is_number(v, e)) {
-            ev->ts = strtod((const char *)v, NULL);
-            ev->has_ts = 1;
-            p = skip(p, e);
-        } else if (key_is(k, kn, "epoch") && *v == '"') {
-            p = string(p, e, &ev->epoch, &ev->epoch_n);
-            ev->has_epoch = 1;
-        } else if (key_is(k, kn, "id") && *v == '"') {
-            p = string(p, e, &ev->id, &ev->id_n);
-            ev->has_id = 1;
-        } else if (key_is(k, kn, "count") && is_number(v, e)) {
-            ev->count = strtoll((const char *)v, NULL, 10);
-            p = skip(p, e);
+        v = ws(p + 1, e);
+        if (!(end = value(v, e, 1))) return NULL;
+        if (key_is(k, kn, "type")) {
+            ev->has_type = *v == '"';
+            if (ev->has_type) string(v, e, &ev->type, &ev->type_n);
+        } else if (key_is(k, kn, "offset")) {
+            ev->has_offset = is_number(v);
+            if (ev->has_offset) ev->offset = (int64_t)strtod((const char *)v, NULL);
+        } else if (key_is(k, kn, "ts")) {
+            ev->has_ts = is_number(v);
+            if (ev->has_ts) ev->ts = strtod((const char *)v, NULL);
+        } else if (key_is(k, kn, "epoch")) {
+            ev->has_epoch = *v == '"';
+            if (ev->has_epoch) string(v, e, &ev->epoch, &ev->epoch_n);
+        } else if (key_is(k, kn, "id")) {
+            ev->has_id = *v == '"';
+            if (ev->has_id) string(v, e, &ev->id, &ev->id_n);
+        } else if (key_is(k, kn, "count")) {
+            ev->count = is_number(v) ? (int64_t)strtod((const char *)v, NULL) : 0;
         } else if (key_is(k, kn, "ok")) {
-            ev->ok = truthy(v, e);
-            p = skip(p, e);
+            ev->ok = truthy(v, end);
         } else if (key_is(k, kn, "shed")) {
-            ev->shed = truthy(v, e);
-            p = skip(p, e);
+            ev->shed = truthy(v, end);
         } else if (key_is(k, kn, "reset")) {
-            ev->reset = truthy(v, e);
-            p = skip(p, e);
+            ev->reset = truthy(v, end);
         } else if (key_is(k, kn, "error")) {
-            p = error_code(p, e, ev);
-        } else {
-            p = skip(p, e);
+            ev->code = NULL;
+            if (*v == '{') error_code(v, end, ev);
         }
-        if (!p) return NULL;
-        p = ws(p, e);
-        if (p < e && *p == ',') p++;
+        p = ws(end, e);
+        if (p < e && *p == '}') return p + 1;
+        if (p >= e || *p != ',') return NULL;
+        p = ws(p + 1, e);
     }
+}
+
+/* A frame's events, all parsed before any is applied: NULL when the frame is bad. */
+static Event *events_of(const unsigned char *p, size_t len, int *count) {
+    static Event *buf;
+    static size_t cap;
+    const unsigned char *e = p + len;
+    int n = 0;
+    p = ws(p, e);
+    if (p >= e || *p != '[') return NULL;
+    p = ws(p + 1, e);
+    if (p < e && *p == ']') {
+        p++;
+    } else {
+        for (;;) {
+            buf = grow(buf, (size_t)n + 1, &cap, sizeof(Event));
+            if (!(p = object(p, e, &buf[n]))) return NULL;
+            n++;
+            p = ws(p, e);
+            if (p < e && *p == ']') {
+                p++;
+                break;
+            }
+            if (p >= e || *p != ',') return NULL;
+            p++;
+        }
+    }
+    if (ws(p, e) != e) return NULL; /* anything after the array */
+    *count = n;
+    return buf;
 }
 
 static int type_is(const Event *ev, const char *name) {
@@ -568,6 +672,7 @@ static void set_epoch(Conn *c, const Event *ev) {
 
 static int same_epoch(const Conn *c, const Event *ev) {
     size_t n = ev->has_epoch ? ev->epoch_n : 0;
+    if (n >= sizeof c->epoch) n = sizeof c->epoch - 1;
     return strlen(c->epoch) == n && memcmp(c->epoch, ev->epoch, n) == 0;
 }
 
@@ -625,49 +730,39 @@ static void on_snapshot(Conn *c, Class *k, const Event *ev, double now) {
 
 static void on_message(Conn *c, const unsigned char *p, size_t len, double now) {
     Class *k = &classes[c->cls];
-    const unsigned char *e = p + len;
-    int room_frame = 0;
-    p = ws(p, e);
-    if (p >= e || *p != '[') {
+    int n, room_frame = 0;
+    Event *evs = events_of(p, len, &n);
+    if (!evs) {
         k->bad_frames++;
         return;
     }
-    p++;
-    for (;;) {
-        p = ws(p, e);
-        if (p < e && *p == ']') break;
-        Event ev;
-        if (!(p = object(p, e, &ev))) {
-            k->bad_frames++;
-            break;
-        }
-        p = ws(p, e);
-        if (p < e && *p == ',') p++;
-        if (ev.has_offset && !not_room(&ev)) {
+    for (int i = 0; i < n; i++) {
+        Event *ev = &evs[i];
+        if (ev->has_offset && !not_room(ev)) {
             room_frame = 1;
-            if (ev.offset <= c->last) {
+            if (ev->offset <= c->last) {
                 k->duplicated++;
                 continue;
             }
-            if (ev.offset > c->last + 1) k->gaps += (uint64_t)(ev.offset - c->last - 1);
-            c->last = ev.offset;
+            if (ev->offset > c->last + 1) k->gaps += (uint64_t)(ev->offset - c->last - 1);
+            c->last = ev->offset;
             k->delivered++;
-            if (ev.has_ts) hist_add(&k->latency, now - ev.ts);
-        } else if (type_is(&ev, "reply")) {
-            on_reply(c, k, &ev, now);
-        } else if (type_is(&ev, "snapshot")) {
-            on_snapshot(c, k, &ev, now);
-        } else if (type_is(&ev, "skipped")) {
-            k->skipped += (uint64_t)ev.count;
-        } else if (type_is(&ev, "resync")) {
+            if (ev->has_ts) hist_add(&k->latency, now - ev->ts);
+        } else if (type_is(ev, "reply")) {
+            on_reply(c, k, ev, now);
+        } else if (type_is(ev, "snapshot")) {
+            on_snapshot(c, k, ev, now);
+        } else if (type_is(ev, "skipped")) {
+            k->skipped += (uint64_t)ev->count;
+        } else if (type_is(ev, "resync")) {
             k->resets++;
-            c->last = ev.has_offset ? ev.offset : 0;
-            set_epoch(c, &ev);
-        } else if (type_is(&ev, "resumed")) {
-            if (!same_epoch(c, &ev)) k->bad_frames++;
+            c->last = ev->has_offset ? ev->offset : 0;
+            set_epoch(c, ev);
+        } else if (type_is(ev, "resumed")) {
+            if (!same_epoch(c, ev)) k->bad_frames++;
             c->live = 1;
-        } else if (ev.has_type) {
-            names_add(&k->private_, (const char *)ev.type, ev.type_n);
+        } else if (ev->has_type) {
+            names_add(&k->private_, (const char *)ev->type, ev->type_n);
         } else {
             names_addz(&k->private_, "None");
         }
@@ -741,7 +836,8 @@ static void handshake_reply(Conn *c, unsigned char *data, size_t size, double no
         return;
     }
     unsigned char *eol = memmem(data, size, "\r\n", 2);
-    if (!memmem(data, (size_t)(eol - data), " 101", 4)) {
+    unsigned char *code = memmem(data, (size_t)(eol - data), " 101", 4);
+    if (!code || (code + 4 < eol && code[4] != ' ')) { /* " 101 " in the status line + " " */
         ended(c, "HandshakeError");
         return;
     }
@@ -780,7 +876,7 @@ static void readable(Conn *c) {
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
-        ended(c, n == 0 ? "ConnectionResetError" : (errno == ECONNREFUSED ? "ConnectionRefusedError" : "OSError"));
+        ended(c, n == 0 ? "ConnectionResetError" : error_name(errno));
         return;
     }
     data[size] = 0; /* a number at a frame's end never reads past it */
@@ -823,7 +919,7 @@ static void start_connect(Conn *c, double now) {
     struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)(c - conns)};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) die("epoll_ctl add");
     if (connect(c->fd, (struct sockaddr *)&server, sizeof server) != 0 && errno != EINPROGRESS) {
-        ended(c, errno == ECONNREFUSED ? "ConnectionRefusedError" : "OSError");
+        ended(c, error_name(errno));
     }
     (void)now;
 }
@@ -833,7 +929,7 @@ static void connected(Conn *c) {
     socklen_t len = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err) {
-        ended(c, err == ECONNREFUSED ? "ConnectionRefusedError" : "OSError");
+        ended(c, error_name(err));
         return;
     }
     c->state = S_HANDSHAKE;
@@ -855,7 +951,7 @@ static void connected(Conn *c) {
     k64[j++] = '=';
     k64[j++] = '=';
     k64[j] = 0;
-    char req[4096];
+    char req[8192]; /* targets are at most MAX_TARGET bytes (command "v") */
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -877,8 +973,8 @@ static void answer(const char *fmt, ...) {
 static void connect_step(double now) {
     while (next_new < nconns && handshaking < concurrency) {
         Conn *c = &conns[next_new++];
-        if (mono() > op_deadline) {
-            names_addz(&class_of(c->cls)->connect_errors, "TimeoutError");
+        if (mono() > op_deadline) { /* never started: as rooms.py names it */
+            names_addz(&class_of(c->cls)->connect_errors, "timeout");
             c->state = S_DONE;
             continue;
         }
@@ -900,7 +996,7 @@ static void connect_step(double now) {
         Conn *c = &conns[i];
         if (c->state == S_CONNECTING || c->state == S_HANDSHAKE) ended(c, "TimeoutError");
         else if (c->state == S_NEW) {
-            names_addz(&class_of(c->cls)->connect_errors, "TimeoutError");
+            names_addz(&class_of(c->cls)->connect_errors, "timeout");
             c->state = S_DONE;
         }
     }
@@ -946,15 +1042,16 @@ static void post(int room, double now) {
     Room *r = room_of(room);
     if (!r->count) return;
     Conn *c = &conns[r->viewers[r->turn++ % r->count]];
+    serial++; /* an attempt, sent or not, as rooms.py counts them */
+    asks = grow(asks, (size_t)serial, &capasks, sizeof(Ask));
+    nasks = serial;
+    Ask *a = &asks[serial - 1];
+    a->open = 0;
     if (c->closed || c->state != S_OPEN) return;
-    serial++;
     char body[256];
     int n = snprintf(body, sizeof body,
                      "{\"type\":\"comment\",\"id\":\"%lld\",\"text\":\"room %d says %lld at %.3f\"}",
                      (long long)serial, room, (long long)serial, now);
-    asks = grow(asks, (size_t)serial, &capasks, sizeof(Ask));
-    nasks = serial;
-    Ask *a = &asks[serial - 1];
     a->sent = wall();
     a->room = room;
     a->conn = (int)(c - conns);
@@ -1083,12 +1180,14 @@ static void command(char *line) {
     char word[16];
     if (sscanf(line, "%15s", word) != 1) return;
     if (!strcmp(word, "v")) {
-        int room, cls;
-        char target[4096];
-        if (sscanf(line, "v %d %d %4095s", &room, &cls, target) != 3) {
-            fprintf(stderr, "viewers: bad line: %s\n", line);
+        int room, cls, at = 0;
+        if (sscanf(line, "v %d %d %n", &room, &cls, &at) != 2 || !at || !line[at] ||
+            strlen(line + at) > MAX_TARGET || strchr(line + at, ' ')) {
+            fprintf(stderr, "viewers: bad viewer line (a target of at most %d bytes, no spaces): %.200s\n",
+                    MAX_TARGET, line);
             exit(2);
         }
+        const char *target = line + at;
         conns = grow(conns, (size_t)nconns + 1, &capconns, sizeof(Conn));
         Conn *c = &conns[nconns];
         memset(c, 0, sizeof *c);
@@ -1118,7 +1217,7 @@ static void command(char *line) {
         double rate;
         if (sscanf(line, "pub %d %lf", &room, &rate) != 2) exit(2);
         room_of(room);
-        if (rate > 0 && rooms[room].count) {
+        if (rate > 0 && isfinite(1.0 / rate) && 1.0 / rate > 0 && rooms[room].count) {
             double period = 1.0 / rate;
             heap_push((Due){.at = (1.0 - rng_unit()) * period, .room = room, .period = period});
         }
