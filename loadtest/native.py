@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from liveroom import auth
+from loadtest.pool import Clients
 
 SOURCE = Path(__file__).with_name("viewers.c")
 FLAGS = ("-O2", "-Wall")
@@ -75,7 +76,7 @@ def binary() -> Path:
     return built
 
 
-class NativePool:
+class NativePool(Clients):
     """``size`` compiled client processes; ``async with NativePool(...) as pool``.
 
     ``config`` is ``loadtest.pool.Pool``'s: ``host``, ``port``, ``secret``, and ``nice`` and
@@ -171,16 +172,6 @@ class NativePool:
         lines, parse = getattr(self, "_" + op)(**args)
         await self._send(index, lines)
         return parse(await self._answer(index, op.removeprefix("rooms_"), wait_s))
-
-    async def all(
-        self, op: str, wait_s: float, per: list[dict[str, Any]] | None = None, **args: Any
-    ) -> list[Any]:
-        """Run ``op`` on every process at once; ``per[i]`` adds arguments for process ``i``."""
-        calls = [
-            self.call(i, op, wait_s, **{**args, **(per[i] if per else {})})
-            for i in range(self.size)
-        ]
-        return list(await asyncio.gather(*calls))
 
     def _room(self, room: str) -> int:
         return self.room_ids.setdefault(room, len(self.room_ids))

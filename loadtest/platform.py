@@ -370,7 +370,7 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
 async def _run(
     opts: argparse.Namespace,
     target: Target,
-    pool: Pool | NativePool,
+    pool: Pool | NativePool,  # either kind of client processes (``Clients``)
     shares: list[list[list[Any]]],
     classes: dict[str, str],
     *,

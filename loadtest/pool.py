@@ -18,7 +18,27 @@ class WorkerFailed(Exception):
     """A client process failed an op or died."""
 
 
-class Pool:
+class Clients:
+    """What every kind of client pool shares: ``all``, an op on every process at once, over the
+    pool's ``call`` (an op on one process)."""
+
+    size: int
+
+    async def call(self, index: int, op: str, wait_s: float, **args: Any) -> Any:
+        raise NotImplementedError
+
+    async def all(
+        self, op: str, wait_s: float, per: list[dict[str, Any]] | None = None, **args: Any
+    ) -> list[Any]:
+        """Run ``op`` on every process at once; ``per[i]`` adds arguments for process ``i``."""
+        calls = [
+            self.call(i, op, wait_s, **{**args, **(per[i] if per else {})})
+            for i in range(self.size)
+        ]
+        return list(await asyncio.gather(*calls))
+
+
+class Pool(Clients):
     """``size`` client processes. Use as ``async with Pool(...) as pool``."""
 
     def __init__(self, size: int, config: dict[str, Any], start_timeout: float = 30.0) -> None:
@@ -123,16 +143,6 @@ class Pool:
             return await asyncio.wait_for(future, wait_s)
         finally:
             self.waiting.pop(seq, None)
-
-    async def all(
-        self, op: str, wait_s: float, per: list[dict[str, Any]] | None = None, **args: Any
-    ) -> list[Any]:
-        """Run ``op`` on every process at once; ``per[i]`` adds arguments for process ``i``."""
-        calls = [
-            self.call(i, op, wait_s, **{**args, **(per[i] if per else {})})
-            for i in range(self.size)
-        ]
-        return list(await asyncio.gather(*calls))
 
     def totals(self) -> dict[str, int]:
         """Progress counts summed over processes (as last pushed)."""

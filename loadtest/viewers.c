@@ -1153,20 +1153,18 @@ static void report(void) {
                 (unsigned long long)expected[k], (unsigned long long)lost[k],
                 (unsigned long long)viewers[k], (unsigned long long)live[k],
                 (unsigned long long)t->sent);
-        out_names(f, "connect_errors", &t->connect_errors);
-        fputc(',', f);
-        out_names(f, "closes", &t->closes);
-        fputc(',', f);
-        out_names(f, "answers", &t->answers);
-        fputc(',', f);
-        out_names(f, "private", &t->private_);
-        fputc(',', f);
-        out_hist(f, "latency", &t->latency);
-        fputc(',', f);
-        out_hist(f, "join_latency", &t->join);
-        fputc(',', f);
-        out_hist(f, "reply_latency", &t->reply);
-        fputc('}', f);
+        const char *names[] = {"connect_errors", "closes", "answers", "private"};
+        const Names *tables[] = {&t->connect_errors, &t->closes, &t->answers, &t->private_};
+        for (int i = 0; i < 4; i++) {
+            out_names(f, names[i], tables[i]);
+            fputc(',', f);
+        }
+        const char *hists[] = {"latency", "join_latency", "reply_latency"};
+        const Hist *counts[] = {&t->latency, &t->join, &t->reply};
+        for (int i = 0; i < 3; i++) {
+            out_hist(f, hists[i], counts[i]);
+            fputc(i < 2 ? ',' : '}', f);
+        }
     }
     fputs("}}\n", f);
     fflush(f);

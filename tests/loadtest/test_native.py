@@ -84,6 +84,13 @@ def pool_for(server: asyncio.Server) -> NativePool:
     return NativePool(1, {"host": "127.0.0.1", "port": port, "secret": SECRET})
 
 
+async def join(pool: NativePool, room: str, kind: str, viewers: int = 1) -> dict[str, Any]:
+    """Connect ``viewers`` viewers of ``room`` (class ``kind``) through the one process."""
+    shares = [[room, kind, 0, viewers]]
+    joined = await pool.all("rooms_connect", 10, per=[{"shares": shares}], concurrency=2, timeout=5)
+    return dict(joined[0])
+
+
 def test_the_client_builds_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path))
     first = native.binary()
@@ -126,14 +133,8 @@ async def test_a_viewer_counts_what_a_python_viewer_counts() -> None:
     async with server:
         pool = pool_for(server)
         async with pool:
-            joined = await pool.all(
-                "rooms_connect",
-                10,
-                per=[{"shares": [["room-a", "small", 0, 1]]}],
-                concurrency=4,
-                timeout=5,
-            )
-            assert joined[0]["opened"] == 1 and joined[0]["snapshots"] == 1, joined
+            joined = await join(pool, "room-a", "small", 1)
+            assert joined["opened"] == 1 and joined["snapshots"] == 1, joined
             drained = await pool.all("rooms_drain", 10, heads={"room-a": 21}, timeout=5)
             assert drained[0]["behind"] == 0, drained
             report = (await pool.all("rooms_report", 10, heads={"room-a": 21}))[0]
@@ -183,13 +184,7 @@ async def test_comments_are_posted_and_their_replies_read() -> None:
     async with server:
         pool = pool_for(server)
         async with pool:
-            await pool.all(
-                "rooms_connect",
-                10,
-                per=[{"shares": [["room-b", "hot", 0, 1]]}],
-                concurrency=1,
-                timeout=5,
-            )
+            await join(pool, "room-b", "hot", 1)
             traffic = await pool.all(
                 "rooms_traffic",
                 20,
@@ -222,16 +217,10 @@ async def test_a_refused_upgrade_is_a_connect_error() -> None:
     async with server:
         pool = pool_for(server)
         async with pool:
-            joined = await pool.all(
-                "rooms_connect",
-                10,
-                per=[{"shares": [["room-c", "medium", 0, 3]]}],
-                concurrency=2,
-                timeout=5,
-            )
+            joined = await join(pool, "room-c", "medium", 3)
             report = (await pool.all("rooms_report", 10, heads={}))[0]
             await pool.all("rooms_close", 10)
-    assert joined[0] == {"opened": 0, "snapshots": 0, "all_s": joined[0]["all_s"]}
+    assert joined == {"opened": 0, "snapshots": 0, "all_s": joined["all_s"]}
     assert report["medium"]["connect_errors"] == {"HandshakeError": 3}
 
 
@@ -337,11 +326,8 @@ async def native_counts(messages: list[bytes], rng: random.Random) -> dict[str, 
     async with server:
         pool = pool_for(server)
         async with pool:
-            shares = [["room-d", "small", 0, 1]]
-            joined = await pool.all(
-                "rooms_connect", 10, per=[{"shares": shares}], concurrency=1, timeout=5
-            )
-            assert joined[0]["snapshots"] == 1, joined
+            joined = await join(pool, "room-d", "small")
+            assert joined["snapshots"] == 1, joined
             await asyncio.wait_for(finished.wait(), 30)
             report = (await pool.all("rooms_report", 10, heads={}))[0]
             await pool.all("rooms_close", 10)
@@ -373,8 +359,7 @@ async def test_a_drain_says_who_is_behind_and_a_closed_port_is_refused() -> None
     async with server:
         pool = pool_for(server)
         async with pool:
-            shares = [["room-e", "small", 0, 1]]
-            await pool.all("rooms_connect", 10, per=[{"shares": shares}], concurrency=1, timeout=5)
+            await join(pool, "room-e", "small")
             drained = (await pool.all("rooms_drain", 10, heads={"room-e": 9}, timeout=0.3))[0]
             report = (await pool.all("rooms_report", 10, heads={"room-e": 9}))[0]
             await pool.all("rooms_close", 10)
@@ -386,13 +371,10 @@ async def test_a_drain_says_who_is_behind_and_a_closed_port_is_refused() -> None
         port = probe.getsockname()[1]
     pool = NativePool(1, {"host": "127.0.0.1", "port": port, "secret": SECRET})
     async with pool:
-        shares = [["room-f", "hot", 0, 2]]
-        joined = await pool.all(
-            "rooms_connect", 10, per=[{"shares": shares}], concurrency=2, timeout=5
-        )
+        joined = await join(pool, "room-f", "hot", 2)
         report = (await pool.all("rooms_report", 10, heads={}))[0]
         await pool.all("rooms_close", 10)
-    assert joined[0]["opened"] == 0
+    assert joined["opened"] == 0
     assert report["hot"]["connect_errors"] == {"ConnectionRefusedError": 2}
 
 
