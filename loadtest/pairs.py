@@ -266,7 +266,10 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                 file=sys.stderr,
             )
             rows.append(row)
-    return summary(rows, opts.bar)
+    result = summary(rows, opts.bar)
+    result["clients"] = opts.clients  # which load generator measured them (platform --clients)
+    result["netns"] = opts.netns
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
