@@ -2,9 +2,9 @@
 
 ``loadtest/viewers.c`` is one client process: many viewers on one epoll loop, checking each
 frame as ``loadtest.viewer.SimViewer`` does (offsets, epochs, latency in 0.1 ms steps). It is
-built here on first use with the machine's C compiler (``cc``, or ``$CC``) into a cache
-directory (``$LIVEROOM_NATIVE_CACHE``, else ``~/.cache/liveroom``), under a name that carries a
-hash of its source, so an edit builds afresh.
+built here on first use with the machine's C compiler (``$CC``, else ``cc``, else ``gcc``) into
+a cache directory (``$LIVEROOM_NATIVE_CACHE``, else ``~/.cache/liveroom``), under a name that
+carries a hash of its source and of the compiler, so an edit builds afresh.
 
 ``NativePool`` runs such processes and answers the ``rooms_*`` ops of ``loadtest.rooms`` with
 the same arguments and the same answers, so ``platform`` drives either kind of client through
@@ -66,9 +66,16 @@ def binary() -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix="viewers-", dir=cache)
     os.close(fd)
-    done = subprocess.run(
-        [*compiler, *FLAGS, "-o", temp, str(SOURCE), "-lm"], capture_output=True, text=True
-    )
+    try:
+        done = subprocess.run(
+            [*compiler, *FLAGS, "-o", temp, str(SOURCE), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise BuildError(f"{given} took over 300 s on {SOURCE.name}") from exc
     if done.returncode != 0:
         Path(temp).unlink(missing_ok=True)
         raise BuildError(f"{given} failed on {SOURCE.name}:\n{done.stderr}")
@@ -90,12 +97,6 @@ class NativePool(Clients):
         self.niceness: list[int] = [0] * self.size
         self.room_ids: dict[str, int] = {}
         self.class_ids: dict[str, int] = {}
-
-    @property
-    def nice(self) -> int:
-        """How much lower than this process the client processes run, as the lowest of them
-        reported it."""
-        return max(self.niceness) - os.nice(0)
 
     async def __aenter__(self) -> NativePool:
         path = await asyncio.to_thread(binary)
@@ -169,6 +170,8 @@ class NativePool(Clients):
         return answer
 
     async def call(self, index: int, op: str, wait_s: float, **args: Any) -> Any:
+        if not op.startswith("rooms_"):
+            raise NativeFailed(f"the compiled clients run the rooms ops only, not {op!r}")
         lines, parse = getattr(self, "_" + op)(**args)
         await self._send(index, lines)
         return parse(await self._answer(index, op.removeprefix("rooms_"), wait_s))

@@ -1,18 +1,19 @@
 """The platform mix against the hot room alone, in pairs: ``python -m loadtest.pairs --pairs 4``.
 
 Issue 23's first bar reads the mix's CPU per delivered frame against the single hot room's,
-measured in the same hour. One pair is two runs, one after the other, each in a process of its
-own: ``python -m loadtest platform`` (the mix) and the mix's hot room alone: the same scenario
-with the small and medium classes left out (``--small 0x0 --medium 0x0``), so that the hot room
-has the same viewers spread the same way, and its comments come from one poster at the same
-rate, paced by the same code; the same server processes, engine, Redis, duration and client
-priority. A pair's ratio moves from run to run with the hot room's frame count (how many of its
-comments share a tick's frame; BENCHMARKS.md, "Session 36"), so this runs ``--pairs`` of them
-in turn and reports each pair and the median. Both runs post the hot room's comments from a
-client process of their own (platform's ``--posters``): posted from a process that also holds
-thousands of viewers, they came late whenever the viewers' frames kept it busy, and the mix's
-hot room, whose poster shared its process with 10,500 viewers, went out in 1.3–1.8 million
-frames against the alone run's 2 million (BENCHMARKS.md, "Session 39").
+measured in the same hour. One pair is two runs, one after the other, each in a process of its own:
+``python -m loadtest platform`` (the mix) and the mix's hot room alone: the same scenario with the
+small and medium classes left out (``--small 0x0 --medium 0x0``), so that the hot room has the same
+viewers spread the same way, and its comments come from one poster at the same rate, paced by the
+same code; the same server processes, engine, Redis, duration, client priority and kind of client
+processes (``--clients``: Python, or compiled from ``loadtest/viewers.c``). A pair's ratio moves
+from run to run with the hot room's frame count (how many of its comments share a tick's frame;
+BENCHMARKS.md, "Session 36"), so this runs ``--pairs`` of them in turn and reports each pair and
+the median. Both runs post the hot room's comments from a client process of their own (platform's
+``--posters``): posted from a process that also holds thousands of viewers, they came late whenever
+the viewers' frames kept it busy, and the mix's hot room, whose poster shared its process with
+10,500 viewers, went out in 1.3–1.8 million frames against the alone run's 2 million
+(BENCHMARKS.md, "Session 39").
 
 ``--alone fanout`` runs the hot room alone as ``python -m loadtest fanout --spawn`` instead, as
 this tool did up to session 37. That scenario splits the comment rate over its client
@@ -31,10 +32,12 @@ two (BENCHMARKS.md, "Session 41"). The bar is set on frames; the figure by event
 of a ratio is that. Then the median ratio, how many pairs are within ``--bar``, the worst p99,
 and the hour's figures (``hour_figure``): the median CPU per frame of the mix runs over that of
 the alone runs, with a 95% interval from resampling the pairs, and the medians' ratio by event.
-Exits 1 when a run fails its own correctness checks. ``--mix-arg`` passes a flag on to the mix
+The result also names the clients and whether the viewers sat in a namespace (``clients``,
+``netns``). Exits 1 when a run fails its own correctness checks, 2 for ``--alone fanout
+--clients native`` (fanout's clients are Python). ``--mix-arg`` passes a flag on to the mix
 only (once per word: ``--mix-arg=--small --mix-arg=200x5``): meant for the other classes; a flag
 that changes the servers or the clients (``--tick-ms``, ``--server-setting``,
-``--client-procs``) makes the two runs of a pair unequal.
+``--client-procs``, ``--clients``) makes the two runs of a pair unequal.
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ def commands(opts: argparse.Namespace, mix_out: Path, hot_out: Path) -> list[lis
         "--client-nice", str(opts.client_nice), "--connect-timeout", str(opts.connect_timeout),
         *(["--netns"] if opts.netns else []),
     ]  # fmt: skip
+    if opts.alone == "fanout" and opts.clients == "native":
+        raise ValueError("--alone fanout has Python clients only")
     posters = ["--posters", str(opts.posters), "--clients", opts.clients]
     mix = [
         sys.executable, "-m", "loadtest", "platform", *shared, *posters,

@@ -43,7 +43,7 @@ from loadtest import cpusamples, results
 from loadtest.cli import raise_fd_limit
 from loadtest.native import BuildError, NativeFailed, NativePool
 from loadtest.netns import ViewerNamespace
-from loadtest.pool import Pool, WorkerFailed
+from loadtest.pool import Clients, Pool, WorkerFailed
 from loadtest.server import (
     HttpError,
     SetupError,
@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["python", "native"],
         default="python",
         help="the viewers' client processes: Python on uvloop (loadtest.worker), or compiled "
-        "from loadtest/viewers.c with the machine's C compiler (loadtest.native), which takes "
-        "a fraction of the CPU a frame and so leaves the shared cores to the server",
+        "from loadtest/viewers.c with the machine's C compiler (loadtest.native), which spend a "
+        "small part of the Python clients' user time a frame (the kernel's receive remains)",
     )
     p.add_argument(
         "--posters",
@@ -370,7 +370,7 @@ async def execute(opts: argparse.Namespace) -> dict[str, Any]:
 async def _run(
     opts: argparse.Namespace,
     target: Target,
-    pool: Pool | NativePool,  # either kind of client processes (``Clients``)
+    pool: Clients,
     shares: list[list[list[Any]]],
     classes: dict[str, str],
     *,

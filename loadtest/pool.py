@@ -20,9 +20,17 @@ class WorkerFailed(Exception):
 
 class Clients:
     """What every kind of client pool shares: ``all``, an op on every process at once, over the
-    pool's ``call`` (an op on one process)."""
+    pool's ``call`` (an op on one process), and ``nice``, from the priorities the processes
+    reported when they started (``niceness``)."""
 
     size: int
+    niceness: list[int]
+
+    @property
+    def nice(self) -> int:
+        """How much lower than this process the client processes run (``--client-nice``), as
+        the lowest of them reported it."""
+        return max(self.niceness) - os.nice(0)
 
     async def call(self, index: int, op: str, wait_s: float, **args: Any) -> Any:
         raise NotImplementedError
@@ -53,12 +61,6 @@ class Pool(Clients):
         #: each client process's CPU priority, as it reported it when ready (``--client-nice``)
         self.niceness: list[int] = [0] * self.size
         self.seq = itertools.count(1)
-
-    @property
-    def nice(self) -> int:
-        """How much lower than this process the client processes run (``--client-nice``), as
-        the lowest of them reported it."""
-        return max(self.niceness) - os.nice(0)
 
     async def __aenter__(self) -> Pool:
         ctx = multiprocessing.get_context("spawn")

@@ -1,12 +1,16 @@
 /*
  * A compiled client process for `python -m loadtest platform --clients native`: many simulated
  * viewers on one epoll loop, doing what `loadtest.worker`'s rooms ops do with Python viewers
- * (`loadtest.rooms`, `loadtest.viewer`), at a fraction of the CPU a frame. On 2 shared cores
- * the Python clients took about a core for the platform mix's 19,000 viewers, and the mix's
- * p99 then measured them; this one leaves that core to the server.
+ * (`loadtest.rooms`, `loadtest.viewer`), in a small part of their user time a frame. On 2
+ * shared cores the Python clients took about a core for the platform mix's 19,000 viewers, and
+ * the mix's p99 then measured them; what this one still costs is mostly the kernel's receive,
+ * which a viewer's own machine would run.
  *
- * Driven over its standard input by `loadtest.native`, one command a line; each op answers one
- * JSON line on standard output. The parent mints the tokens and numbers the rooms and classes.
+ * Started as `viewers --host IPV4 --port N [--nice N] [--netns PATH] [--index I]` (it lowers
+ * its own priority and enters the network namespace itself), it says `{"op":"ready","nice":N}`
+ * and is then driven over its standard input by `loadtest.native`, one command a line; each op
+ * answers one JSON line on standard output (`"op"` names it). The parent mints the tokens and
+ * numbers the rooms and classes. Standard input closed: it exits.
  *
  *   v ROOM CLASS TARGET       a viewer of room ROOM (an index) in class CLASS (an index),
  *                             connecting on TARGET (path and query)

@@ -92,10 +92,17 @@ async def join(pool: NativePool, room: str, kind: str, viewers: int = 1) -> dict
 
 
 def test_the_client_builds_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path))
+    monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path / "cache"))
     first = native.binary()
-    assert first.exists() and first.parent == tmp_path
-    assert native.binary() == first  # the same source: built already
+    assert first.exists() and first.parent == tmp_path / "cache"
+    built = first.stat().st_mtime_ns, first.stat().st_ino
+    assert native.binary() == first  # the same source: built already, not again
+    assert (first.stat().st_mtime_ns, first.stat().st_ino) == built
+    edited = tmp_path / "viewers.c"  # an edit builds afresh, beside the first
+    edited.write_bytes(native.SOURCE.read_bytes() + b"\n/* edited */\n")
+    monkeypatch.setattr(native, "SOURCE", edited)
+    second = native.binary()
+    assert second != first and second.exists() and first.exists()
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     with pytest.raises(native.BuildError, match="cannot run"):
         native.binary()
@@ -151,21 +158,31 @@ async def test_a_viewer_counts_what_a_python_viewer_counts() -> None:
     assert small["expected"] == 21 - 5 and small["lost"] == 0
     latency = percentiles(histogram(small["latency"]))
     assert latency["count"] == 2  # the events with a ts: 50 and 200 ms old when written
-    assert 45 <= latency["p50"] <= 150 and 195 <= latency["max"] <= 400, latency
+    assert 45 <= latency["p50"] < 450, latency  # in ms: not off by a factor of ten
+    assert 140 <= latency["max"] - latency["p50"] < 450, latency  # 150 ms apart
     assert seen["pong"] == (10, b"abc")
     assert seen["close"] == (8, (1000).to_bytes(2, "big"))
 
 
 async def test_comments_are_posted_and_their_replies_read() -> None:
     """A room posting 40 comments a second for half a second: each reply's offset makes the
-    room's head, a refusal is counted by its code, and the server's close is counted."""
+    room's head, a refusal is counted by its code; then the server's close is counted."""
     posted: list[dict[str, Any]] = []
+    stop, acknowledged = asyncio.Event(), asyncio.Event()
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(events({"type": "snapshot", "offset": 0, "epoch": "e"}))
+
+        async def close_when_told() -> None:
+            await stop.wait()
+            writer.write(frame((4001).to_bytes(2, "big") + b"bye", opcode=8))
+
+        closer = asyncio.create_task(close_when_told())
         while True:
             opcode, data = await read_frame(reader)
-            if opcode == 8:
+            if opcode == 8:  # the client's answer to our close
+                acknowledged.set()
+                await closer
                 return
             body = orjson.loads(data)
             posted.append(body)
@@ -176,9 +193,6 @@ async def test_comments_are_posted_and_their_replies_read() -> None:
             else:
                 reply = {"type": "reply", "id": body["id"], "ok": True, "offset": n}
             writer.write(events(reply, {"offset": n, "type": "comment", "ts": time.time()}))
-            if n == 10:
-                writer.write(frame((4001).to_bytes(2, "big") + b"bye", opcode=8))
-                return
 
     server, _ = await serve(script)
     async with server:
@@ -192,19 +206,21 @@ async def test_comments_are_posted_and_their_replies_read() -> None:
                 duration=0.5,
                 t0=time.time(),
             )
+            stop.set()  # every comment is answered by now: the traffic waited for the replies
+            await asyncio.wait_for(acknowledged.wait(), 10)
             report = (await pool.all("rooms_report", 10, heads=traffic[0]["heads"]))[0]
             await pool.all("rooms_close", 10)
-    # the server closed after the 10th comment's reply: later ones found the connection shut
-    assert len(posted) == 10 and all(p["type"] == "comment" for p in posted)
-    assert len({p["id"] for p in posted}) == 10
-    assert traffic[0]["heads"] == {"room-b": 10}, traffic
-    assert traffic[0]["cpu_s"] >= 0
+    n = len(posted)
+    assert 10 <= n <= 30 and all(p["type"] == "comment" for p in posted), n  # about 20
+    assert len({p["id"] for p in posted}) == n == traffic[0]["sent"]
+    assert traffic[0]["heads"] == {"room-b": n}, traffic
+    assert 0 < traffic[0]["cpu_s"] < 5, traffic  # the client's own CPU over the traffic
     hot = report["hot"]
-    assert hot["answers"] == {"comment:ok": 9, "comment:rate_limited": 1}, hot
-    assert hot["sent"] == {"comment": 10} and hot["unanswered"] == 0
+    assert hot["answers"] == {"comment:ok": n - 1, "comment:rate_limited": 1}, hot
+    assert hot["sent"] == {"comment": n} and hot["unanswered"] == 0
     assert hot["closes"] == {"4001": 1} and hot["live"] == 0
-    assert hot["delivered"] == 10 and hot["lost"] == 0
-    assert percentiles(histogram(hot["reply_latency"]))["count"] == 10
+    assert hot["delivered"] == n and hot["lost"] == 0
+    assert percentiles(histogram(hot["reply_latency"]))["count"] == n
 
 
 async def test_a_refused_upgrade_is_a_connect_error() -> None:
@@ -336,23 +352,26 @@ async def native_counts(messages: list[bytes], rng: random.Random) -> dict[str, 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_the_compiled_viewer_counts_as_simviewer_does(seed: int) -> None:
+    native.binary()  # built before the messages' stamps are taken
     messages = stream(seed)
-    expected = python_counts(messages)
     counted = await native_counts(messages, random.Random(seed))
+    expected = python_counts(messages)  # read after the compiled viewer read them
     for name in ("delivered", "duplicated", "gaps", "skipped", "resets", "frames", "snapshots"):
         assert counted[name] == expected[name], (name, counted[name], expected[name])
     assert counted["bad_frames"] == expected["bad_frames"] > 0
     assert counted["private"] == expected["private"]
     assert sum(counted["latency"].values()) == sum(expected["latency"].values()) > 0
-    # the same ages, to the 0.1 ms step, give or take the few ms between the two readings
-    late = max(counted["latency"]) - max(expected["latency"])
-    assert 0 <= late <= 5000, late
+    # the same ages, to the 0.1 ms step, give or take the time between the two readings
+    later = max(expected["latency"]) - max(counted["latency"])
+    assert 0 <= later <= 5000, later
 
 
 async def test_a_drain_says_who_is_behind_and_a_closed_port_is_refused() -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(events({"type": "snapshot", "offset": 4, "epoch": "e"}))
-        writer.write(events({"offset": 5, "type": "comment"}))
+        writer.write(  # one write: the event is read with the snapshot the join waits for
+            events({"type": "snapshot", "offset": 4, "epoch": "e"})
+            + events({"offset": 5, "type": "comment"})
+        )
         await read_frame(reader)  # held open until the harness closes
 
     server, _ = await serve(script)

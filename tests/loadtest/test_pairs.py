@@ -84,23 +84,24 @@ def test_the_hour_is_the_median_run_of_each_side_with_an_interval_from_the_pairs
     assert few["interval"] is None and few["interval_within_bar"] is None and few["ratio"] > 1
 
 
+@pytest.mark.parametrize("clients", ["python", "native"])
 def test_a_small_pair_runs_both_sides_and_checks_them(
-    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clients: str
 ) -> None:
     """One pair of a tiny mix (10 × 2, 1 × 5, a hot room of 30) and the hot room alone, both on
-    2 processes sharing Redis, with the compiled viewers: both runs deliver everything once,
+    2 processes sharing Redis, with either kind of viewers: both runs deliver everything once,
     and the pair's ratio is the two runs' CPU per frame."""
     opts = pairs.build_parser().parse_args(
         [
             "--pairs", "1", "--hot-viewers", "30", "--hot-rate", "5", "--duration", "2",
             "--client-nice", "0", "--connect-timeout", "60", "--redis-url", redis_url,
             "--mix-arg=--small", "--mix-arg=10x2", "--mix-arg=--medium", "--mix-arg=1x5",
-            "--clients", "native",
+            "--clients", clients,
         ]
     )  # fmt: skip
     monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path / "native"))  # the runs build it
     result = pairs.run(opts)
-    assert result["clients"] == "native" and result["netns"] is False
+    assert result["clients"] == clients and result["netns"] is False
     (row,) = result["pairs"]
     assert row["ok"] and result["ok"], row
     assert row["lost"] == 0 and row["duplicated"] == 0, row
