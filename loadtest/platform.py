@@ -6,9 +6,9 @@ spawned with ``--processes`` workers (on Redis when more than one) and the viewe
 ``--client-procs`` client processes: a room of fewer than two viewers per process in one process, a
 bigger room's over all of them. Comments are posted by the rooms' own viewers, each a different
 user. ``--clients native`` runs the client processes compiled from ``loadtest/viewers.c``
-(``loadtest.native``) instead of Python ones: the same checks and the same posting in about a sixth
-of the user time a frame, so that on shared cores the mix's latency measures the server rather than
-its load generator. A room of more than ``--posters`` viewers per client process posts from a
+(``loadtest.native``) instead of Python ones: the same checks and the same posting in a fifth of
+the user time a frame or less, so that on shared cores the mix's latency measures the server rather
+than its load generator. A room of more than ``--posters`` viewers per client process posts from a
 process of its own, which holds the first ``--posters`` viewers of each such room and no others (in
 the default mix, the hot room's and the medium rooms': 1,050 viewers, posting 60 comments a
 second). A poster that shares a process with thousands of viewers posts late whenever their frames
