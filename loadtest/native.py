@@ -54,7 +54,7 @@ def binary() -> Path:
         version = subprocess.run(
             [*compiler, "--version"], capture_output=True, text=True, timeout=30
         ).stdout
-    except OSError as exc:
+    except (OSError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"the C compiler {given!r} cannot run: {exc}") from exc
     source = SOURCE.read_bytes()
     key = "\n".join((" ".join(compiler), version, *FLAGS)).encode()
