@@ -129,7 +129,6 @@ typedef struct {
     int room, cls;
     char *target;
     int state;
-    int batch; /* the connect op that opened it */
     int live, upgraded, closed;
     int close_code; /* -1: none given */
     int64_t last, start;
@@ -177,7 +176,6 @@ static char host_header[128];
 static unsigned char recvbuf[RECV_SIZE + 1];
 
 static int op = IDLE;
-static int batch;
 static int next_new;      /* first conn of the batch not yet started */
 static int batch_first;   /* first conn of the current connect batch */
 static int handshaking;   /* conns in S_CONNECTING or S_HANDSHAKE */
@@ -907,7 +905,7 @@ static void readable(Conn *c) {
 
 /* ------------------------------------------------------------------ connecting */
 
-static void start_connect(Conn *c, double now) {
+static void start_connect(Conn *c) {
     c->began = wall();
     c->state = S_CONNECTING;
     handshaking++;
@@ -925,7 +923,6 @@ static void start_connect(Conn *c, double now) {
     if (connect(c->fd, (struct sockaddr *)&server, sizeof server) != 0 && errno != EINPROGRESS) {
         ended(c, error_name(errno));
     }
-    (void)now;
 }
 
 static void connected(Conn *c) {
@@ -974,7 +971,7 @@ static void answer(const char *fmt, ...) {
     fflush(stdout);
 }
 
-static void connect_step(double now) {
+static void connect_step(void) {
     while (next_new < nconns && handshaking < concurrency) {
         Conn *c = &conns[next_new++];
         if (mono() > op_deadline) { /* never started: as rooms.py names it */
@@ -982,7 +979,7 @@ static void connect_step(double now) {
             c->state = S_DONE;
             continue;
         }
-        start_connect(c, now);
+        start_connect(c);
     }
     int waiting = next_new < nconns || handshaking > 0;
     if (!waiting) {
@@ -1176,8 +1173,6 @@ static void report(void) {
 
 /* ------------------------------------------------------------------ commands */
 
-static double rng_unit(void) { return drand48(); }
-
 static void command(char *line) {
     char word[16];
     if (sscanf(line, "%15s", word) != 1) return;
@@ -1209,7 +1204,6 @@ static void command(char *line) {
         double timeout;
         if (sscanf(line, "connect %d %lf", &concurrency, &timeout) != 2) exit(2);
         if (concurrency < 1) concurrency = 1;
-        batch++;
         batch_first = next_new;
         op_started = mono();
         op_deadline = op_started + timeout;
@@ -1221,7 +1215,7 @@ static void command(char *line) {
         room_of(room);
         if (rate > 0 && isfinite(1.0 / rate) && 1.0 / rate > 0 && rooms[room].count) {
             double period = 1.0 / rate;
-            heap_push((Due){.at = (1.0 - rng_unit()) * period, .room = room, .period = period});
+            heap_push((Due){.at = (1.0 - drand48()) * period, .room = room, .period = period});
         }
     } else if (!strcmp(word, "traffic")) {
         double duration;
@@ -1377,7 +1371,7 @@ int main(int argc, char **argv) {
             if (c->fd >= 0 && (what & (EPOLLIN | EPOLLERR | EPOLLHUP))) readable(c);
         }
         now = mono();
-        if (op == CONNECTING_OP) connect_step(now);
+        if (op == CONNECTING_OP) connect_step();
         else if (op == TRAFFIC_OP || op == SETTLING_OP) traffic_step(now);
         else if (op == DRAIN_OP) drain_step(now);
     }
