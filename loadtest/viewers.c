@@ -1068,14 +1068,13 @@ static void post(int room, double now) {
 
 static void traffic_step(double now) {
     if (op == TRAFFIC_OP) {
-        if (now < traffic_end) {
-            while (nheap && heap[0].at <= now) {
-                post(heap[0].room, now);
-                heap[0].at += heap[0].period;
-                heap_fix_top();
-            }
-            return;
+        /* what came due, up to the end: a wake-up after the end still posts what it owes */
+        while (nheap && heap[0].at <= now && heap[0].at < traffic_end) {
+            post(heap[0].room, now);
+            heap[0].at += heap[0].period;
+            heap_fix_top();
         }
+        if (now < traffic_end) return;
         traffic_cpu = cpu_now() - cpu_started;
         op = SETTLING_OP;
         op_deadline = now + 10.0;
