@@ -1068,8 +1068,9 @@ static void post(int room, double now) {
 
 static void traffic_step(double now) {
     if (op == TRAFFIC_OP) {
-        /* what came due, up to the end: a wake-up after the end still posts what it owes */
-        while (nheap && heap[0].at <= now && heap[0].at < traffic_end) {
+        /* what came due, up to and including the end (as rooms.py counts it): a wake-up after the
+         * end still posts what it owes */
+        while (nheap && heap[0].at <= now && heap[0].at <= traffic_end) {
             post(heap[0].room, now);
             heap[0].at += heap[0].period;
             heap_fix_top();

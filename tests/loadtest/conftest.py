@@ -41,3 +41,10 @@ def harness(tmp_path: Path) -> Harness:
         return proc.returncode, summary, text
 
     return run
+
+
+@pytest.fixture
+def native_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled client (``loadtest.native``) built once per test session, into its temp
+    directory, not the user's cache."""
+    monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path_factory.getbasetemp() / "native"))

@@ -23,10 +23,7 @@ from loadtest.viewer import SimViewer, Tally
 SECRET = "s" * 32
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
-
-@pytest.fixture(autouse=True)
-def build_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path_factory.getbasetemp() / "native"))
+pytestmark = pytest.mark.usefixtures("native_cache")
 
 
 def frame(payload: bytes | str, opcode: int = 1, fin: bool = True) -> bytes:

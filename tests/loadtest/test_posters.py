@@ -15,30 +15,33 @@ import orjson
 import pytest
 
 from loadtest.native import NativePool
-from loadtest.pool import Clients, Pool
+from loadtest.pool import Pool
 from tests.loadtest.test_native import SECRET, events, read_frame, serve
+
+pytestmark = pytest.mark.usefixtures("native_cache")
 
 RATE = 20.0  # comments a second
 DURATION = 1.0  # seconds: a whole number of periods, so the schedule holds exactly 20
 
 
-def pool_of(kind: str, port: int) -> Clients:
+def pool_of(kind: str, port: int) -> Pool | NativePool:
     config = {"host": "127.0.0.1", "port": port, "secret": SECRET}
     return NativePool(1, config) if kind == "native" else Pool(1, config)
 
 
-def pid_of(pool: Clients) -> int:
-    proc = pool.procs[0]  # type: ignore[attr-defined]
-    pid = proc.pid
+def pid_of(pool: Pool | NativePool) -> int:
+    pid = pool.procs[0].pid
     assert isinstance(pid, int)
     return pid
 
 
 @pytest.mark.parametrize("kind", ["python", "native"])
 async def test_a_poster_stalled_past_the_end_posts_what_was_due_before_it(kind: str) -> None:
-    posted: list[dict[str, Any]] = []
+    """Stopped from its first comment until after its end, the client posts the other 19 when
+    it wakes (after the end, so after it is let go), and no more."""
+    arrived: list[tuple[float, dict[str, Any]]] = []  # when each comment came, and its body
     stalled = asyncio.Event()
-    released = asyncio.Event()
+    released: list[float] = []
     holder: dict[str, int] = {}
 
     async def stall_then_release() -> None:
@@ -51,8 +54,8 @@ async def test_a_poster_stalled_past_the_end_posts_what_was_due_before_it(kind: 
             while (left := past_end - time.monotonic()) > 0:
                 await asyncio.sleep(left)
         finally:
+            released.append(time.monotonic())
             os.kill(holder["pid"], signal.SIGCONT)
-            released.set()
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(events({"type": "snapshot", "offset": 0, "epoch": "e"}))
@@ -63,8 +66,8 @@ async def test_a_poster_stalled_past_the_end_posts_what_was_due_before_it(kind: 
                 if opcode == 8:
                     return
                 body = orjson.loads(data)
-                posted.append(body)
-                n = len(posted)
+                arrived.append((time.monotonic(), body))
+                n = len(arrived)
                 reply = {"type": "reply", "id": body["id"], "ok": True, "offset": n}
                 writer.write(events(reply, {"offset": n, "type": "comment", "ts": time.time()}))
                 if n == 1:
@@ -87,10 +90,14 @@ async def test_a_poster_stalled_past_the_end_posts_what_was_due_before_it(kind: 
                 duration=DURATION,
                 t0=time.time(),
             )
-            await asyncio.wait_for(released.wait(), 10)
+            assert stalled.is_set(), "no comment arrived to stop the client at"
             await pool.all("rooms_close", 10)
-    assert stalled.is_set()
     # every comment due before the end, the ones owed at the late wake-up included, and no more
+    posted = [body for _, body in arrived]
     assert len(posted) == traffic[0]["sent"] == int(RATE * DURATION), (len(posted), traffic)
     assert len({p["id"] for p in posted}) == len(posted)
     assert traffic[0]["heads"] == {"room-s": len(posted)}
+    # and the test tested that: some came after the client was let go, past its end (had the
+    # stop come after the client's last comment, the count above would prove nothing)
+    assert released, "the client was never let go"
+    assert any(at > released[0] for at, _ in arrived), "every comment came before the stop"
