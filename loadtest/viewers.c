@@ -1213,8 +1213,8 @@ static void command(char *line) {
         double rate;
         if (sscanf(line, "pub %d %lf", &room, &rate) != 2) exit(2);
         room_of(room);
-        if (rate > 0 && isfinite(1.0 / rate) && 1.0 / rate > 0 && rooms[room].count) {
-            double period = 1.0 / rate;
+        double period = 1.0 / rate; /* 0 for an infinite rate, inf for one too small: no posts */
+        if (rate > 0 && period > 0 && isfinite(period) && rooms[room].count) {
             heap_push((Due){.at = (1.0 - drand48()) * period, .room = room, .period = period});
         }
     } else if (!strcmp(word, "traffic")) {
