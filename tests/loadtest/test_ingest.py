@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from loadtest import netns
+from loadtest import ingest, netns
 from tests.timeouts import scaled
 
 
@@ -41,3 +43,32 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: 
         assert not any("runpy" in name for name in sampled["ms_per_s"]), s
     if across:  # the replies and room frames went over the pair: 3 frames a comment at least
         assert s["netns_sent_bytes"] > 3 * 20 * s["accepted"], s
+
+
+class _Recorder:
+    """A publisher that notes what it was asked to send, and when."""
+
+    def __init__(self, stall: float = 0.0) -> None:
+        self.sent: list[tuple[str, float]] = []
+        self.stall = stall  # once, on its first send: a client that fell behind
+
+    def send(self, kind: str, **fields: Any) -> None:
+        self.sent.append((kind, time.monotonic()))
+        if self.stall:
+            time.sleep(self.stall)  # holds the loop, as a slow client would
+            self.stall = 0.0
+
+
+@pytest.mark.parametrize("step", [0.001, 0.01])
+async def test_the_pacer_keeps_the_rate_by_the_clock(step: float) -> None:
+    """Every comment and like of the rate goes out, none before its time, round-robin, even
+    after the loop was held up for longer than many steps."""
+    pubs: list[Any] = [_Recorder(stall=0.05), _Recorder(), _Recorder()]
+    start = time.monotonic()
+    await ingest.pace(pubs, 2000, 100, 0.3, step)
+    comments = sorted(t for p in pubs for kind, t in p.sent if kind == "comment")
+    likes = sorted(t for p in pubs for kind, t in p.sent if kind == "like")
+    assert len(comments) == 600 and len(likes) == 30
+    assert [sum(kind == "comment" for kind, _ in p.sent) for p in pubs] == [200, 200, 200]
+    assert all(at >= start + n / 2000 for n, at in enumerate(comments, 1))
+    assert all(at >= start + n / 100 for n, at in enumerate(likes, 1))
