@@ -24,6 +24,7 @@ from liveroom import demo, http, metrics, openapi, tokens_api
 from liveroom.auth import Identity
 from liveroom.config import Settings
 from liveroom.connection.expiry import ExpiryWatch
+from liveroom.connection.gather import Gather
 from liveroom.connection.handshake import websocket_endpoint
 from liveroom.connection.session import CORE_HANDLERS, ConnectionHost, Session
 from liveroom.context import (
@@ -109,6 +110,8 @@ class Node:
         self.admission = AdmissionRate(settings.admit_rate, settings.admit_burst)
         #: joins under way at once (``Settings.joins_at_once``); the others wait their turn
         self.joins = asyncio.Semaphore(settings.joins_at_once)
+        #: commands gathered for a few milliseconds, then run together (``connection/gather.py``)
+        self.gather = Gather(settings.command_gather_ms / 1000)
         #: the node's flash sales, if it runs them: product cards read stock through this seam
         #: (``context.SaleStock``), the demo pays orders through it
         self.sales: FlashSale | None = None
@@ -193,6 +196,7 @@ class Node:
             await feature.close()
         await self.hub.close()
         await self.engine.close()
+        self.gather.close()
 
 
 def _one(features: list[Feature], kind: type[F]) -> F:

@@ -61,6 +61,10 @@ class Settings:
     # connections
     command_rate: float = 30.0
     command_burst: int = 60
+    # a node's commands read within this many ms of the first are run together at its end:
+    # cheaper each (one Redis pipeline, one wake-up for the replies), each reply later by at
+    # most this much; 0 runs each where it is read (``connection/gather.py``)
+    command_gather_ms: float = 10.0
     ping_interval_s: float = 20.0
     drain_s: float = 5.0
     max_conns_per_ip: int = 200  # per process; 0 for no cap
@@ -152,6 +156,8 @@ class Settings:
                     "send_loop is c but liveroom._sendall was not built at install "
                     "(a C compiler and Python's headers are needed)"
                 ) from exc
+        if not 0 <= self.command_gather_ms <= 1000:
+            raise ValueError("command_gather_ms must be from 0 to 1000")
         if self.tick_ms < 1:
             raise ValueError("tick_ms must be at least 1")
         if self.outgoing_hard_kb < self.outgoing_soft_kb:

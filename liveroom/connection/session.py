@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from liveroom import auth, logs, metrics, tasks
 from liveroom.auth import Identity
 from liveroom.connection.connection import Connection
+from liveroom.connection.gather import Gather
 from liveroom.errors import AuthError, CloseCode, CommandError, EngineUnavailable, ErrorCode
 from liveroom.hub import LocalRoom, Viewer
 from liveroom.protocol import (
@@ -89,7 +90,8 @@ class Session:
         self.tokens = float(node.settings.command_burst)
         self.refilled = time.monotonic()
         self.inbox: list[str | bytes] = []  # a list: an empty deque costs 600 bytes
-        self.worker: asyncio.Task[None] | None = None
+        #: the task running the commands, the node's gather while they wait for its window
+        self.worker: asyncio.Task[None] | Gather | None = None
         self.conn: Connection | None = None  # once detached
         self.address: str | None = None  # counted against the per-address cap until finished
         self.finished = False
@@ -155,9 +157,23 @@ class Session:
         assert conn is not None
         if self.worker is None:
             conn.busy()
-            self._start_worker(in_place=self.node.engine.starts_in_place)
+            gather = self.node.gather
+            if gather.window > 0:
+                self.worker = gather  # until the window ends: see ``run_gathered``
+                gather.add(self)
+            else:
+                self._start_worker(in_place=self.node.engine.starts_in_place)
         elif len(self.inbox) >= INBOX_HOLD:
             conn.pause()
+
+    def run_gathered(self) -> None:
+        """The node's gather window ended (``connection/gather.py``): run the commands that
+        came in since ``deliver`` put this session in it."""
+        self.worker = None
+        if self.inbox and not self.finished:
+            self._start_worker(in_place=self.node.engine.starts_in_place)
+        elif self.conn is not None:
+            self.conn.settle()  # gone meanwhile: as a worker that ends does
 
     async def _work(self) -> None:
         conn = self.conn
@@ -385,3 +401,6 @@ class ConnectionHost(Protocol):
 
     @property
     def kicks(self) -> RoomKicks: ...
+
+    @property
+    def gather(self) -> Gather: ...

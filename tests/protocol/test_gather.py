@@ -1,0 +1,151 @@
+"""A node's commands gathered for a window, then run together (``connection/gather.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from liveroom.config import Settings
+from liveroom.connection.gather import Gather
+from tests.liveclient import LiveClient
+
+
+class Member:
+    """Notes when its window ended; ``then``: also what runs on the loop's next turn."""
+
+    def __init__(self, name: str, runs: list[tuple[str, float]], then: bool = False) -> None:
+        self.name = name
+        self.runs = runs
+        self.then = then
+
+    def run_gathered(self) -> None:
+        self.runs.append((self.name, time.monotonic()))
+        if self.then:
+            asyncio.get_running_loop().call_soon(self.runs.append, ("next turn", 0.0))
+
+
+class Closer:
+    """A member that tells the test its window ended."""
+
+    def __init__(self, ended: asyncio.Event) -> None:
+        self.ended = ended
+
+    def run_gathered(self) -> None:
+        self.ended.set()
+
+
+async def test_members_of_one_window_run_together_in_order_once() -> None:
+    """Members added within a window all run at its end, in the order added, in one callback
+    (before anything the first of them schedules for the loop's next turn); the next member
+    after that opens a window of its own."""
+    loop = asyncio.get_running_loop()
+    gather = Gather(0.05)
+    runs: list[tuple[str, float]] = []
+    ended = asyncio.Event()
+    first = time.monotonic()
+    gather.add(Member("a", runs, then=True))
+    gather.add(Member("b", runs))
+    loop.call_soon(gather.add, Member("c", runs))  # later in the window, from callbacks
+    loop.call_later(0.01, gather.add, Member("d", runs))
+    loop.call_later(0.01, gather.add, Closer(ended))
+    await asyncio.wait_for(ended.wait(), 5)
+    assert [name for name, _ in runs] == ["a", "b", "c", "d", "next turn"]
+    # (a timer's clock may run a little behind the monotonic one: a millisecond's slack)
+    assert all(at >= first + 0.049 for name, at in runs if name != "next turn")
+    assert gather.waiting == []
+    ended.clear()
+    again = time.monotonic()
+    gather.add(Member("e", runs))
+    gather.add(Closer(ended))
+    await asyncio.wait_for(ended.wait(), 5)
+    assert runs[-1][0] == "e" and runs[-1][1] >= again + 0.049
+
+
+async def test_a_closed_gather_runs_nothing_more() -> None:
+    gather = Gather(0.02)
+    runs: list[tuple[str, float]] = []
+    gather.add(Member("a", runs))
+    gather.close()
+    # a window of the same length, opened after the close, ends after the closed one would have
+    ended = asyncio.Event()
+    later = Gather(0.05)
+    later.add(Closer(ended))
+    await asyncio.wait_for(ended.wait(), 5)
+    assert runs == [] and gather.waiting == []
+
+
+def test_a_window_left_on_a_closed_loop_does_not_hold_the_next_loops_members() -> None:
+    """A node's gather outlives a loop (an app served twice in tests): the window armed on
+    the first loop never ends, and must not keep the second loop's members waiting for it."""
+    gather = Gather(0.01)
+    runs: list[tuple[str, float]] = []
+
+    async def add_only() -> None:
+        gather.add(Member("lost with its loop", runs))
+
+    asyncio.run(add_only())  # the loop closes with the window under way
+
+    async def add_and_wait() -> None:
+        ended = asyncio.Event()
+        gather.add(Member("b", runs))
+        gather.add(Closer(ended))
+        await asyncio.wait_for(ended.wait(), 5)
+
+    asyncio.run(add_and_wait())
+    assert [name for name, _ in runs] == ["b"]
+
+
+@pytest.mark.parametrize("bad", [-1, 1001])
+def test_the_window_is_from_0_to_1000_ms(bad: float) -> None:
+    with pytest.raises(ValueError, match="command_gather_ms"):
+        Settings(command_gather_ms=bad).validate()
+
+
+@pytest.mark.parametrize("engine", ["memory", "redis"])
+async def test_gathered_commands_are_answered_in_order_after_the_window(
+    start_server: Any, redis_server_settings: dict[str, object], engine: str
+) -> None:
+    """With a 300 ms window: a comment sent to an idle node is answered no sooner than the
+    window's end; eight connections' comments sent at once are all answered, each
+    connection's in the order sent, and reach the room in that order."""
+    settings: dict[str, object] = {
+        "command_gather_ms": 300,
+        "user_comment_limit": 100,  # (the defaults would shed or refuse some of the burst)
+        "room_comment_cap": 0,
+    }
+    if engine == "redis":
+        settings.update(redis_server_settings)
+    server = start_server(**settings)
+    clients = [await LiveClient.connect(server.ws_url, "gathered", f"u{i}") for i in range(8)]
+    for client in clients:
+        await client.event("snapshot")
+    sent = time.monotonic()
+    alone = await clients[0].command("comment", text="alone")
+    assert alone["ok"] is True
+    # not before the window's end (less a little: the server's timer may run on a loop
+    # clock read a moment before the frame came in); without a window it takes milliseconds
+    assert time.monotonic() - sent >= 0.28
+    for client in clients:  # three each, back to back, every connection's at once
+        for n in range(3):
+            await client.send_raw(
+                orjson.dumps({"type": "comment", "id": f"k{n}", "text": f"{n}"}).decode()
+            )
+    for client in clients:
+        await client.wait(lambda c=client: all(f"k{n}" in c.replies for n in range(3)), 10)
+        offsets = [client.replies[f"k{n}"]["offset"] for n in range(3)]
+        assert all(client.replies[f"k{n}"]["ok"] for n in range(3))
+        assert offsets == sorted(offsets) and len(set(offsets)) == 3
+    watcher = clients[-1]
+    await watcher.wait(lambda: len(watcher.of_type("comment")) == 1 + 3 * 8, 10)
+    by_user: dict[str, list[str]] = {}
+    for event in watcher.of_type("comment"):
+        by_user.setdefault(event["user"]["id"], []).append(event["text"])
+    assert by_user.pop("u0")[0] == "alone"
+    assert all(texts[-3:] == ["0", "1", "2"] for texts in by_user.values())
+    assert watcher.offsets() == sorted(watcher.offsets())
+    for client in clients:
+        await client.close()
