@@ -3,8 +3,10 @@
 The handshake (``liveroom.connection.handshake``) makes the session once the viewer is in its
 room. On the direct path the session then lives on the connection's callbacks (``detach``):
 commands run one at a time, in order, on a worker that exists only while there is something to
-do: on the memory engine it starts right where the frame is read and becomes a task only if a
-command has to wait (``tasks.start_in_place``). On the portable path it reads from Starlette's
+do. It starts at the end of the node's gather window (``connection/gather.py``), together with
+the other connections' workers that had commands in it, or right where the frame is read with
+a window of 0; on the memory engine it runs in place and becomes a task only if a command has
+to wait (``tasks.start_in_place``). On the portable path it reads from Starlette's
 ``WebSocket`` (``run``).
 """
 
@@ -139,7 +141,7 @@ class Session:
         """Live on callbacks from the connection from now on; the ASGI task may end.
 
         Commands still run one at a time, in order, on a worker that exists only while there is
-        something to do (``_start_worker``). Cleanups run once, when the connection goes
+        something to do (``deliver``, ``_start_worker``). Cleanups run once, when the connection goes
         (``finish``).
         """
         self.conn = conn
