@@ -141,8 +141,8 @@ class Session:
         """Live on callbacks from the connection from now on; the ASGI task may end.
 
         Commands still run one at a time, in order, on a worker that exists only while there is
-        something to do (``deliver``, ``_start_worker``). Cleanups run once, when the connection goes
-        (``finish``).
+        something to do (``deliver``, ``_start_worker``). Cleanups run once, when the
+        connection goes (``finish``).
         """
         self.conn = conn
         self.ws = None
