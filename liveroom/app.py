@@ -191,12 +191,12 @@ class Node:
         self.ready = False
         self.draining = True
         self.hub.shutdown()
+        self.gather.close()  # the window under way ends now, not on a timer after the close
         self.expiries.close()
         for feature in reversed(self.features):
             await feature.close()
         await self.hub.close()
         await self.engine.close()
-        self.gather.close()
 
 
 def _one(features: list[Feature], kind: type[F]) -> F:

@@ -62,8 +62,8 @@ class Settings:
     command_rate: float = 30.0
     command_burst: int = 60
     # a node's commands read within this many ms of the first are run together at its end:
-    # cheaper each (one Redis pipeline, one wake-up for the replies), each reply later by at
-    # most this much; 0 runs each where it is read (``connection/gather.py``)
+    # cheaper each (one pipeline on a standalone Redis, one wake-up for the replies), each
+    # reply later by up to this much; 0 runs each where it is read (``connection/gather.py``)
     command_gather_ms: float = 10.0
     ping_interval_s: float = 20.0
     drain_s: float = 5.0

@@ -159,7 +159,7 @@ async def pace(
             due.append((comments + 1) / rate)
         if likes > 0:
             due.append((liked + 1) / likes)
-        await asyncio.sleep(max(step, min(due) - elapsed))
+        await asyncio.sleep(max(step, min(due) - (time.monotonic() - start)))
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

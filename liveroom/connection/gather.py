@@ -8,20 +8,26 @@ platform's evening most comments arrive alone: 2,000 rooms posting one every few
 first of them (``LIVEROOM_COMMAND_GATHER_MS``), then starts their workers one after another in
 one callback: their script calls go in one pipeline, their replies come back in one read.
 
-Each command's reply comes later by at most the window, and a room event it makes reaches the
-room's next tick that much later at most; nothing else changes. A connection's commands still
-run one at a time, in order: only the start of a worker that was not running waits for the
-window, and a worker already running takes the connection's next commands at once. A window
-of 0 starts every worker where its frame is read, as before the gather existed. Only the
-direct transport (``liveroom serve``) gathers; an app mounted in another server reads its
-commands on its own tasks.
+Each command's reply comes later by up to the window, plus the work of the commands started
+before it at the window's end (on the memory engine they run to their replies in that
+callback), and a room event it makes reaches the room's tick that much later at most. A
+connection's commands still run one at a time, in order: only the start of a worker that was
+not running waits for the window, and a worker already running takes the connection's next
+commands at once. A window of 0 starts every worker where its frame is read, as before the
+gather existed. Only the direct transport (``liveroom serve``) gathers; an app mounted in
+another server reads its commands on its own tasks. On a Redis Cluster the scripts go one by
+one to their slots (``engine/scripts.py``), so there only the wake-ups and the warm code are
+shared.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from typing import Protocol
+
+log = logging.getLogger("liveroom.session")
 
 
 class Gathered(Protocol):
@@ -55,12 +61,22 @@ class Gather:
     def _end(self) -> None:
         self._timer = None
         waiting, self.waiting = self.waiting, []
-        for member in waiting:
-            member.run_gathered()
+        self._run(waiting)
+
+    @staticmethod
+    def _run(members: list[Gathered]) -> None:
+        for member in members:
+            try:
+                member.run_gathered()
+            except Exception:  # one member's failure must not leave the others waiting
+                log.exception("starting gathered commands failed")
 
     def close(self) -> None:
-        """The node is closing: no window ends after this."""
+        """The node is closing: the window under way ends now, so that no member is left
+        waiting for a timer that will not fire (a member whose connection is gone only settles
+        it). A later ``add`` opens a new window."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.waiting = []
+        waiting, self.waiting = self.waiting, []
+        self._run(waiting)

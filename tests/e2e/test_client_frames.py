@@ -208,12 +208,14 @@ def _leave_after(client: RawSocketClient, ids: list[str], ping: bool) -> list[tu
     return _until_close(client)
 
 
-def test_a_close_after_commands_in_one_write(start_server) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("window_ms", [0, 300])
+def test_a_close_after_commands_in_one_write(start_server, window_ms) -> None:  # type: ignore[no-untyped-def]
     """Commands, then a Close, in the same write: every command read before the Close is
     answered, and only then is the Close echoed with its code; the server then ends the
     connection. With a ping between the commands and the Close, the pong comes just before
-    the echo, not with the Close ahead of the replies."""
-    server = start_server(**OPEN)
+    the echo, not with the Close ahead of the replies. So too when the commands wait for the
+    node's gather window (300 ms) before they start."""
+    server = start_server(**OPEN, command_gather_ms=window_ms)
     for ping in (False, True):
         client = _joined(server, f"leaving-{ping}")
         try:
