@@ -119,6 +119,29 @@ async def test_sigterm_during_a_join_answers_the_command_read_meanwhile(
         await joiner.close()
 
 
+async def test_sigterm_while_a_command_waits_for_the_gather_window(start_server: Any) -> None:
+    """SIGTERM while a command the node has read waits for its gather window (1 s here): the
+    window still ends during the drain, the command is answered, and only then does 1012
+    come."""
+    server = start_server(drain_s=DRAIN_S, command_gather_ms=1000, **LIMITS)
+    writer = await LiveClient.connect(server.ws_url, "gathered", "writer")
+    try:
+        await writer.event("snapshot")
+        await writer.send_raw(orjson.dumps({"type": "comment", "id": "g1", "text": "hi"}).decode())
+        port = writer.ws.local_address[1]
+        await eventually(lambda: unread_by_server(server.port, port) == 0, timeout=5)
+        server.terminate()
+        signalled = time.monotonic()
+
+        reply = await writer.wait(lambda: writer.replies.get("g1"), timeout=scaled(DRAIN_S))
+        assert reply["ok"], reply
+        assert (await writer.closed_with(timeout=scaled(DRAIN_S)))[0] == 1012
+        await asyncio.get_running_loop().run_in_executor(None, server.wait, DRAIN_S)
+        assert time.monotonic() - signalled < scaled(DRAIN_S)
+    finally:
+        await writer.close()
+
+
 @pytest.mark.parametrize("where", ["redis", pytest.param("cluster", marks=pytest.mark.cluster)])
 async def test_sigterm_ends_every_background_loop_while_they_talk_to_redis(
     where: str, request: pytest.FixtureRequest
