@@ -61,11 +61,7 @@ class Gather:
     def _end(self) -> None:
         self._timer = None
         waiting, self.waiting = self.waiting, []
-        self._run(waiting)
-
-    @staticmethod
-    def _run(members: list[Gathered]) -> None:
-        for member in members:
+        for member in waiting:
             try:
                 member.run_gathered()
             except Exception:  # one member's failure must not leave the others waiting
@@ -77,6 +73,4 @@ class Gather:
         it). A later ``add`` opens a new window."""
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
-        waiting, self.waiting = self.waiting, []
-        self._run(waiting)
+        self._end()
