@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from tests.browser.actions import say
 from tests.browser.conftest import Pages
 from tests.servers import ServerProcess
+from tests.timeouts import scaled
 
 
 def test_comment_reaches_the_other_viewer(pages: Pages) -> None:
@@ -51,8 +52,13 @@ def test_pages_reconnect_after_server_restart(pages: Pages, demo_server: ServerP
     demo_server.kill()
     expect(alice.get_by_test_id("status")).to_contain_text("Reconnecting")
     demo_server.start()
-    expect(alice.get_by_test_id("status")).to_be_hidden()
-    expect(bob.get_by_test_id("status")).to_be_hidden()
+    # A page that kept failing while the server was down waits up to its backoff's ceiling
+    # before the next try: the wait covers that ceiling, then the usual deadline for the open.
+    ceiling_ms = alice.evaluate("window.liveroom.options.backoffMaxMs")
+    assert ceiling_ms == bob.evaluate("window.liveroom.options.backoffMaxMs")
+    back_in = ceiling_ms + scaled(8_000)
+    expect(alice.get_by_test_id("status")).to_be_hidden(timeout=back_in)
+    expect(bob.get_by_test_id("status")).to_be_hidden(timeout=back_in)
     say(bob, "after the restart")
     expect(alice.get_by_test_id("feed")).to_contain_text("after the restart")
     expect(alice.get_by_test_id("online")).to_have_text("2")
