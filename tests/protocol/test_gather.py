@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from liveroom.config import Settings
 from liveroom.connection.gather import Gather
-from tests.liveclient import LiveClient
+from tests.liveclient import LiveClient, token
 from tests.timeouts import scaled
+from tests.wsraw import TEXT, RawSocketClient, client_frame
 
 
 class Member:
@@ -178,3 +182,59 @@ async def test_gathered_commands_are_answered_in_order_after_the_window(
     assert watcher.offsets() == sorted(watcher.offsets())
     for client in clients:
         await client.close()
+
+
+def _until_snapshot(client: RawSocketClient) -> None:
+    deadline = time.monotonic() + scaled(10)
+    while time.monotonic() < deadline:
+        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
+        assert frame is not None, "connection ended first"
+        if frame[0] == TEXT and any(e["type"] == "snapshot" for e in orjson.loads(frame[1])):
+            return
+    raise AssertionError("no snapshot in time")
+
+
+def _connections(url: str) -> float:
+    for line in httpx.get(url + "/metrics", timeout=scaled(5)).text.splitlines():
+        if line.startswith("liveroom_connections "):
+            return float(line.split()[1])
+    raise AssertionError("no liveroom_connections in /metrics")
+
+
+@pytest.mark.parametrize("engine", ["memory", "redis"])
+async def test_a_connection_lost_while_its_commands_wait_for_the_window(
+    start_server: Any, redis_server_settings: dict[str, object], engine: str
+) -> None:
+    """A client sends comments and drops its TCP connection (a reset) while they wait for the
+    node's window (1 s): the node lets go of the connection at once, the window's end passes it
+    by without an error, and another connection's comment in the same window is answered and
+    reaches the room. The dropped connection's commands, never answered, are not run."""
+    settings: dict[str, object] = {"command_gather_ms": 1000}
+    if engine == "redis":
+        settings.update(redis_server_settings)
+    server = start_server(**settings)
+    watcher = await LiveClient.connect(server.ws_url, "dropped", "watcher")
+    await watcher.event("snapshot")
+    raw = RawSocketClient(server.port, f"/ws?room=dropped&token={token('dropper', 'dropped')}")
+    try:
+        _until_snapshot(raw)  # joined: the comments go to its session, not the handshake
+        comments = (orjson.dumps({"type": "comment", "id": f"d{n}", "text": "x"}) for n in range(3))
+        sent = time.monotonic()
+        raw.sock.sendall(b"".join(client_frame(TEXT, body) for body in comments))
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        raw.close()  # with a linger of 0: a reset, no Close frame
+    deadline = time.monotonic() + scaled(10)
+    while _connections(server.url) != 1:  # the node has finished the dropped session
+        assert time.monotonic() < deadline, "the dropped connection is still counted"
+        await asyncio.sleep(0.02)
+    in_the_window = time.monotonic() < sent + 0.9
+    answer = await watcher.command("comment", text="still here", timeout=10)
+    assert answer["ok"] is True
+    await watcher.wait(lambda: any(e["text"] == "still here" for e in watcher.of_type("comment")))
+    if in_the_window:  # (all but always) the session ended before its commands were started
+        # they would have reached the room before "still here", started ahead of it
+        assert [e["text"] for e in watcher.of_type("comment")] == ["still here"]
+    await watcher.close()
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "gathered commands failed" not in log, log
