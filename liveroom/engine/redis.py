@@ -323,7 +323,8 @@ class RedisEngine:
     ) -> None:
         """Keep one of the engine's own pub/sub connections until the engine closes: make it
         and hand it to ``made``; once it is lost, hand it to ``lost`` and make it again, with
-        backoff (50 ms doubling up to 2 s, jittered) while Redis cannot be reached."""
+        backoff (50 ms doubling up to 2 s, each wait jittered to half to one and a half times
+        that, so at most 3 s) while Redis cannot be reached."""
         delay = 0.05
         while not self._closing:
             try:

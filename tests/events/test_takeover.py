@@ -54,6 +54,10 @@ async def test_node_killed_mid_delivery_and_redis_restarted_loses_nothing(
             "feed_endpoints": endpoints_env(receiver.url, secret),
             **FAST_FEED,
             "feed_batch": 5,
+            # the receiver refuses everything for as long as the sale, the bags and the kills
+            # take: with FAST_FEED's 60 attempts, 0.3 s apart at most, a batch held all that
+            # time would go to dead letters on a slow machine, and never arrive
+            "feed_attempts": 1_000_000,
         }
         nodes = [start_server(**settings), start_server(**settings)]
         hour = Hour()
