@@ -194,8 +194,10 @@ def _until_snapshot(client: RawSocketClient) -> None:
     raise AssertionError("no snapshot in time")
 
 
-def _connections(url: str) -> float:
-    for line in httpx.get(url + "/metrics", timeout=scaled(5)).text.splitlines():
+async def _connections(url: str) -> float:
+    async with httpx.AsyncClient(timeout=scaled(5)) as http:
+        text = (await http.get(url + "/metrics")).text
+    for line in text.splitlines():
         if line.startswith("liveroom_connections "):
             return float(line.split()[1])
     raise AssertionError("no liveroom_connections in /metrics")
@@ -225,7 +227,7 @@ async def test_a_connection_lost_while_its_commands_wait_for_the_window(
     finally:
         raw.close()  # with a linger of 0: a reset, no Close frame
     deadline = time.monotonic() + scaled(10)
-    while _connections(server.url) != 1:  # the node has finished the dropped session
+    while await _connections(server.url) != 1:  # the node has finished the dropped session
         assert time.monotonic() < deadline, "the dropped connection is still counted"
         await asyncio.sleep(0.02)
     in_the_window = time.monotonic() < sent + 0.9
