@@ -29,6 +29,10 @@ in DIR opens with ``callgrind_annotate``; Python's own functions show as the int
 ``--cpu-samples DIR`` samples the server's Python stacks by its own CPU time over the traffic
 window (``loadtest/cpusamples.py``) and adds the summary by activity to the result; the stacks
 stay in DIR. The sampler's work is in the CPU figure then: compare such runs with each other.
+
+The result also gives the machine's speed just before and after the run
+(``machine_loop_us``, ``loadtest/machine.py``): µs a plain Python loop takes, the figure
+BENCHMARKS.md reads the CPU times against.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import orjson
 import psutil
 
 from liveroom import auth
-from loadtest import cpusamples, netns, wsclient
+from loadtest import cpusamples, machine, netns, wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
 from loadtest.results import emit
@@ -361,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
     raise_fd_limit()
+    before = machine.loop_us()
     result = asyncio.run(run(args))
+    result["machine_loop_us"] = [before, machine.loop_us()]  # the machine's speed, around it
     emit(result, args.json)
     return 0
 

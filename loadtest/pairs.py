@@ -33,10 +33,11 @@ of a ratio is that. Then the median ratio, how many pairs are within ``--bar``, 
 and the hour's figures (``hour_figure``): the median CPU per frame of the mix runs over that of
 the alone runs, with a 95% interval from resampling the pairs, and the medians' ratio by event.
 The result also names the clients and whether the viewers sat in a namespace (``clients``,
-``netns``). Exits 1 when a run fails its own correctness checks, 2 for ``--alone fanout
---clients native`` (fanout's clients are Python). ``--mix-arg`` passes a flag on to the mix
-only (once per word: ``--mix-arg=--small --mix-arg=200x5``): meant for the other classes; a flag
-that changes the servers or the clients (``--tick-ms``, ``--server-setting``,
+``netns``), and gives the machine's speed before the first run and after the last
+(``machine_loop_us``, ``loadtest/machine.py``). Exits 1 when a run fails its own correctness checks,
+2 for ``--alone fanout --clients native`` (fanout's clients are Python). ``--mix-arg`` passes a flag
+on to the mix only (once per word: ``--mix-arg=--small --mix-arg=200x5``): meant for the other
+classes; a flag that changes the servers or the clients (``--tick-ms``, ``--server-setting``,
 ``--client-procs``, ``--clients``) makes the two runs of a pair unequal.
 """
 
@@ -52,6 +53,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from loadtest import machine
 from loadtest.results import emit
 
 CLASSES = ("small", "medium", "hot")
@@ -254,6 +256,7 @@ def summary(rows: list[dict[str, Any]], bar: float) -> dict[str, Any]:
 
 def run(opts: argparse.Namespace) -> dict[str, Any]:
     rows = []
+    before = machine.loop_us()
     with tempfile.TemporaryDirectory(prefix="loadtest-pairs-") as folder:
         for n in range(opts.pairs):
             outs = Path(folder, f"mix{n}.json"), Path(folder, f"hot{n}.json")
@@ -274,6 +277,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     result = summary(rows, opts.bar)
     result["clients"] = opts.clients  # which load generator measured them (platform --clients)
     result["netns"] = opts.netns
+    result["machine_loop_us"] = [before, machine.loop_us()]  # the machine's speed, around it
     return result
 
 
@@ -293,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             else f"no interval (fewer than {INTERVAL_PAIRS} pairs)"
         )
         + f"; {result['within_bar']} of {len(result['pairs'])} pairs within {opts.bar}"
-        + f"; by event {hour['ratio_by_event']}",
+        + f"; by event {hour['ratio_by_event']}"
+        + "; a Python loop {} µs before, {} after (loadtest/machine.py)".format(
+            *result["machine_loop_us"]
+        ),
         file=sys.stderr,
     )
     emit(result, opts.json)

@@ -36,6 +36,7 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: 
     assert s["events_seen"] == s["events_expected"] == 2 * s["accepted"], s
     assert s["cpu_us_per_comment"] > 0, s
     assert s["netns"] is across, s
+    assert len(s["machine_loop_us"]) == 2 and min(s["machine_loop_us"]) > 0, s
     if not across:
         (sampled,) = s["cpu_samples"].values()  # the one server process
         assert sampled["cpu_s"] > 0, s

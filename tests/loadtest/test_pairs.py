@@ -102,6 +102,7 @@ def test_a_small_pair_runs_both_sides_and_checks_them(
     monkeypatch.setenv("LIVEROOM_NATIVE_CACHE", str(tmp_path / "native"))  # the runs build it
     result = pairs.run(opts)
     assert result["clients"] == clients and result["netns"] is False
+    assert len(result["machine_loop_us"]) == 2 and min(result["machine_loop_us"]) > 0
     (row,) = result["pairs"]
     assert row["ok"] and result["ok"], row
     assert row["lost"] == 0 and row["duplicated"] == 0, row
