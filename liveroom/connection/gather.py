@@ -64,13 +64,23 @@ class Gather:
         for member in waiting:
             try:
                 member.run_gathered()
-            except Exception:  # one member's failure must not leave the others waiting
+            except (Exception, asyncio.CancelledError):
+                # one member's failure must not leave the others waiting: a member left out
+                # would never run a command again (its worker stays this gather). A
+                # cancellation is a failure here too: nothing cancels this callback.
                 log.exception("starting gathered commands failed")
 
     def close(self) -> None:
         """The node is closing: the window under way ends now, so that no member is left
         waiting for a timer that will not fire (a member whose connection is gone only settles
-        it). A later ``add`` opens a new window."""
+        it). A window left on a loop that has gone is dropped, as ``add`` drops it: its members
+        went with that loop. A later ``add`` opens a new window."""
         if self._timer is not None:
             self._timer.cancel()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # closed from outside any loop
+            running = None
+        if self._loop is not running:
+            self.waiting = []
         self._end()

@@ -87,19 +87,27 @@ async def test_a_close_ends_the_window_at_once_and_its_timer_runs_nothing() -> N
 
 
 class Failing:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
     def run_gathered(self) -> None:
-        raise RuntimeError("a member that breaks")
+        raise self.error
 
 
+@pytest.mark.parametrize(
+    "error", [RuntimeError("a member that breaks"), asyncio.CancelledError()], ids=repr
+)
 async def test_a_member_that_fails_does_not_hold_up_the_others(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, error: BaseException
 ) -> None:
-    """One member's error is logged; the members after it in the window still run."""
+    """One member's error is logged; the members after it in the window still run. So too
+    for a cancellation coming out of a member's commands (run in place): a member left out
+    would never run a command again."""
     gather = Gather(0.01)
     runs: list[tuple[str, float]] = []
     ended = asyncio.Event()
     gather.add(Member("a", runs))
-    gather.add(Failing())
+    gather.add(Failing(error))
     gather.add(Member("b", runs))
     gather.add(Closer(ended))
     await asyncio.wait_for(ended.wait(), scaled(5))
@@ -126,6 +134,24 @@ def test_a_window_left_on_a_closed_loop_does_not_hold_the_next_loops_members() -
 
     asyncio.run(add_and_wait())
     assert [name for name, _ in runs] == ["b"]
+
+
+def test_a_close_on_the_next_loop_drops_a_window_left_on_a_closed_one() -> None:
+    """The node's close, on a loop other than the one a window was left on (which has gone,
+    with the connections of its members), runs none of that window's members."""
+    gather = Gather(0.01)
+    runs: list[tuple[str, float]] = []
+
+    async def add_only() -> None:
+        gather.add(Member("lost with its loop", runs))
+
+    asyncio.run(add_only())
+
+    async def close() -> None:
+        gather.close()
+
+    asyncio.run(close())
+    assert runs == [] and gather.waiting == []
 
 
 @pytest.mark.parametrize("bad", [-1, 1001])
