@@ -112,7 +112,7 @@ def serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_interval_s,
-        timeout_graceful_shutdown=int(settings.drain_s),
+        timeout_graceful_shutdown=settings.drain_s,  # a float: uvicorn waits on it as one
         log_level=settings.log_level,
         log_config=logs,
         access_log=False,

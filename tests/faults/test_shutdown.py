@@ -31,15 +31,17 @@ async def comment_commands(url: str) -> bool:
     return 'liveroom_commands_total{type="comment"} 1.0' in text
 
 
+@pytest.mark.parametrize(("drain_s", "pause_ms"), [(DRAIN_S, PAUSE_MS), (0.95, 400)])
 async def test_sigterm_drains_then_closes_with_1012(
-    durable_redis: RedisProcess, start_server: Any
+    durable_redis: RedisProcess, start_server: Any, drain_s: float, pause_ms: int
 ) -> None:
-    """A comment held up in Redis at SIGTERM still gets its reply; then 1012 and a prompt exit."""
+    """A comment held up in Redis at SIGTERM still gets its reply; then 1012 and a prompt exit.
+    So too with a drain of less than a second (it had been cut to whole seconds: none)."""
     server = start_server(
         engine="redis",
         redis_url=durable_redis.url,
         redis_prefix="lrs",
-        drain_s=DRAIN_S,
+        drain_s=drain_s,
         **LIMITS,
     )
     idle = [await LiveClient.connect(server.ws_url, ROOM, f"v{i}") for i in range(2)]
@@ -48,8 +50,8 @@ async def test_sigterm_drains_then_closes_with_1012(
     try:
         await asyncio.gather(*(c.event("snapshot") for c in everyone))
         with redis.Redis.from_url(durable_redis.url) as admin:
-            # every script waits in Redis for PAUSE_MS: the comment below is in flight
-            admin.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
+            # every script waits in Redis for pause_ms: the comment below is in flight
+            admin.execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
         in_flight = asyncio.create_task(writer.command("comment", timeout=10, text="last words"))
         await eventually(lambda: comment_commands(server.url), timeout=5)
         server.terminate()
