@@ -91,7 +91,9 @@ class Session:
         self.conn_id = logs.CONN_ID.get() or f"{node.settings.node_id}-{next(_conn_ids)}"
         self.tokens = float(node.settings.command_burst)
         self.refilled = time.monotonic()
-        self.inbox: list[str | bytes] = []  # a list: an empty deque costs 600 bytes
+        #: each client frame not yet run, with when it came (``take``'s refill runs to then);
+        #: a list: an empty deque costs 600 bytes
+        self.inbox: list[tuple[str | bytes, float]] = []
         #: the task running the commands, the node's gather while they wait for its window
         self.worker: asyncio.Task[None] | Gather | None = None
         self.conn: Connection | None = None  # once detached
@@ -111,8 +113,12 @@ class Session:
             if not await self.take(_data_of(message)):
                 return
 
-    async def take(self, data: str | bytes) -> bool:
-        """One client frame: size, rate, then the command. False once the session must end."""
+    async def take(self, data: str | bytes, came: float | None = None) -> bool:
+        """One client frame: size, rate, then the command. False once the session must end.
+
+        ``came``: when the frame was read, if before now (``deliver``). The rate's bucket is
+        refilled up to then: frames that waited together for the gather window are counted as
+        they came, not as one burst at the window's end (which lost the refill between them)."""
         settings = self.node.settings
         if len(data) > settings.max_frame_bytes:
             # uvicorn's ws_max_size stops these first under `liveroom serve`; this is for
@@ -120,7 +126,7 @@ class Session:
             self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
             return False
         # the command rate: a token bucket of ``command_burst``, refilled at ``command_rate``
-        now = time.monotonic()
+        now = time.monotonic() if came is None else came
         burst = settings.command_burst
         tokens = min(burst, self.tokens + (now - self.refilled) * settings.command_rate) - 1
         self.tokens, self.refilled = tokens, now
@@ -154,7 +160,7 @@ class Session:
         """One client message, from the detached connection."""
         if self.finished:
             return
-        self.inbox.append(data)
+        self.inbox.append((data, time.monotonic()))
         conn = self.conn
         assert conn is not None
         if self.worker is None:
@@ -182,7 +188,7 @@ class Session:
         assert conn is not None
         try:
             while self.inbox and not self.finished:
-                if not await self.take(self.inbox.pop(0)):
+                if not await self.take(*self.inbox.pop(0)):
                     self.inbox.clear()
                     break
                 if len(self.inbox) == INBOX_HOLD // 2 - 1:

@@ -266,3 +266,38 @@ async def test_a_connection_lost_while_its_commands_wait_for_the_window(
     await watcher.close()
     log = server.log_path.read_text()
     assert "Traceback" not in log and "gathered commands failed" not in log, log
+
+
+def _refused_by_the_bucket(sent: list[float], rate: float, burst: int) -> int:
+    """How many of commands coming at ``sent`` a bucket of ``burst`` refilled at ``rate`` a
+    second refuses, counted as ``Session.take`` counts them, from a full bucket."""
+    tokens, last, refused = float(burst), sent[0], 0
+    for at in sent:
+        tokens = min(burst, tokens + (at - last) * rate) - 1
+        last = at
+        refused += tokens < 0
+    return refused
+
+
+@pytest.mark.parametrize("window_ms", [0, 1000])
+async def test_commands_that_wait_for_the_window_are_rated_as_they_came(
+    start_server: Any, window_ms: int
+) -> None:
+    """30 pings over 0.6 s against a bucket of 20 refilled at 30 a second: within the rate as
+    they come (20 + 18 tokens), so none is refused, with or without a window (or, if the test
+    was held up and sent some together, no more than the bucket refuses of them as they were
+    sent, and one at its edge). Rated at the window's end, all at once, they had lost the
+    refill between them: 10 were refused."""
+    server = start_server(command_gather_ms=window_ms, command_rate=30, command_burst=20)
+    client = await LiveClient.connect(server.ws_url, "rated", "pinger")
+    await client.event("snapshot")
+    start = time.monotonic()
+    sent: list[float] = []
+    for n in range(30):  # one every 20 ms, by the clock
+        await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+        sent.append(time.monotonic())
+        await client.send_raw(orjson.dumps({"type": "ping", "id": f"p{n}"}).decode())
+    await client.wait(lambda: len(client.replies) == 30, 10)
+    refused = [r["id"] for r in client.replies.values() if not r["ok"]]
+    assert len(refused) <= _refused_by_the_bucket(sent, 30, 20) + 1, refused
+    await client.close()
