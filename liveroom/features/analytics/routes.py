@@ -102,7 +102,7 @@ class AnalyticsRoutes:
                 type: object
                 required: [cents]
                 properties:
-                  cents: {type: integer, minimum: 0, description: spend to add, in cents (fen)}
+                  cents: {type: integer, minimum: 0, description: "spend to add, in cents (fen)"}
                   at: {type: number, description: "a time in the hour (epoch seconds); default now"}
         responses:
           "200":

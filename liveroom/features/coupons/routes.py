@@ -44,8 +44,8 @@ def routes(coupons: CouponActions) -> list[BaseRoute]:
                 properties:
                   title: {type: string, maxLength: 30}
                   kind: {type: string, enum: [amount, percent]}
-                  value: {type: integer, minimum: 1, description: fen off, or percent off}
-                  cap: {type: integer, minimum: 0, description: percent coupons, most fen off}
+                  value: {type: integer, minimum: 1, description: "fen off, or percent off"}
+                  cap: {type: integer, minimum: 0, description: "percent coupons, most fen off"}
                   min: {type: integer, minimum: 0, description: minimum order in fen}
                   sku: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
                   count: {type: integer, minimum: 1, maximum: 1000000}

@@ -73,7 +73,7 @@ class FeedRoutes:
                   rooms: {type: array, items: {type: string}}
                   types: {type: array, items: {type: string}}
         responses:
-          "201": {description: the endpoint, without its secret}
+          "201": {description: "the endpoint, without its secret"}
           "400": {description: "bad_endpoint: a refused URL (SSRF), secret, room or type"}
         """
         body = await read_json(request)

@@ -154,7 +154,7 @@ class DealRoutes:
                   sku: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$"}
                   title: {type: string, minLength: 1, maxLength: 200}
                   size: {type: integer, minimum: 2, maximum: 50, description: members a group needs}
-                  price: {type: integer, minimum: 0, description: group price per unit, in fen}
+                  price: {type: integer, minimum: 0, description: "group price per unit, in fen"}
                   stock: {type: integer, minimum: 0, maximum: 10000000}
                   limit:
                     type: integer
