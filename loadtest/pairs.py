@@ -288,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = run(opts)
     hour = result["hour"]
+    before, after = result["machine_loop_us"]
     print(
         f"the hour: mix {hour['mix_us_per_frame']} µs/frame, hot room alone "
         f"{hour['alone_us_per_frame']} (medians), ratio {hour['ratio']}, "
@@ -298,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + f"; {result['within_bar']} of {len(result['pairs'])} pairs within {opts.bar}"
         + f"; by event {hour['ratio_by_event']}"
-        + "; a Python loop {} µs before, {} after (loadtest/machine.py)".format(
-            *result["machine_loop_us"]
-        ),
+        + f"; a Python loop {before} µs before, {after} after (loadtest/machine.py)",
         file=sys.stderr,
     )
     emit(result, opts.json)

@@ -55,6 +55,13 @@ class ServerProcess:
         env["LIVEROOM_HOST"] = self.host
         return env
 
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled metric in the server's ``/metrics`` now; 0 if absent."""
+        for line in httpx.get(self.url + "/metrics", timeout=10).text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
+
     @property
     def log_path(self) -> Path:
         return LOGS / f"server-{self.port}.log"

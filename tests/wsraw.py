@@ -11,6 +11,13 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from tests.timeouts import scaled
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -95,6 +102,23 @@ class RawSocketClient:
         first, payload, end = parsed
         self.buffer = self.buffer[end:]
         return first & 0x0F, payload
+
+    def until_event(
+        self, wanted: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Read frames until an event for which ``wanted(event)`` holds; return that event.
+        The connection ending, or a Close, first fails the test."""
+        deadline = time.monotonic() + scaled(timeout)
+        while time.monotonic() < deadline:
+            frame = self.read_frame(max(0.01, deadline - time.monotonic()))
+            assert frame is not None, "connection ended first"
+            opcode, payload = frame
+            assert opcode != CLOSE, f"closed: {payload!r}"
+            if opcode == TEXT:
+                for event in orjson.loads(payload):
+                    if wanted(event):
+                        return event  # type: ignore[no-any-return]
+        raise AssertionError("no such event in time")
 
     def close(self) -> None:
         self.sock.close()

@@ -26,7 +26,7 @@ OPEN = {
 def _joined(server: Any, user: str, room: str = "frames") -> RawSocketClient:
     client = RawSocketClient(server.port, f"/ws?room={room}&token={token(user, room)}", 1 << 16)
     client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    _until(client, lambda event: event.get("type") == "snapshot")
+    client.until_event(lambda event: event.get("type") == "snapshot")
     return client
 
 
@@ -34,25 +34,10 @@ def _comment(rid: str, text: str) -> bytes:
     return orjson.dumps({"type": "comment", "id": rid, "text": text})
 
 
-def _until(client: RawSocketClient, wanted: Any, timeout: float = 10.0) -> dict[str, Any]:
-    """Read frames until an event for which ``wanted(event)`` holds; return that event."""
-    deadline = time.monotonic() + scaled(timeout)
-    while time.monotonic() < deadline:
-        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
-        assert frame is not None, "connection ended first"
-        opcode, payload = frame
-        assert opcode != CLOSE, f"closed: {payload!r}"
-        if opcode == TEXT:
-            for event in orjson.loads(payload):
-                if wanted(event):
-                    return event  # type: ignore[no-any-return]
-    raise AssertionError("no such event in time")
-
-
 def _replies(client: RawSocketClient, ids: list[str]) -> dict[str, dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
     while len(seen) < len(ids):
-        reply = _until(client, lambda e: e.get("type") == "reply" and e.get("id") in ids)
+        reply = client.until_event(lambda e: e.get("type") == "reply" and e.get("id") in ids)
         seen[reply["id"]] = reply
     return seen
 

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from tests.liveclient import LiveClient, token
 from tests.timeouts import eventually, scaled
 from tests.wsraw import RawSocketClient
 
 COMMENTS = 1500
 TEXT = "慢" * 1900  # ~6 kB a comment: 9 MB outruns the kernel buffers
-
-
-def _metric(url: str, name: str) -> float:
-    for line in httpx.get(url + "/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
-def _slow_closes(url: str) -> float:
-    return _metric(url, "liveroom_slow_consumer_closes_total")
 
 
 async def test_slow_viewer_is_closed_and_others_keep_pace(start_server) -> None:  # type: ignore[no-untyped-def]
@@ -60,12 +47,12 @@ async def test_slow_viewer_is_closed_and_others_keep_pace(start_server) -> None:
         assert max(lags) < scaled(1.5), f"a good viewer waited {max(lags):.2f}s for a comment"
         assert not viewer.of_type("skipped")
 
-    await eventually(lambda: _slow_closes(server.url) >= 1, timeout=10)
+    await eventually(lambda: server.metric("liveroom_slow_consumer_closes_total") >= 1, timeout=10)
     code, frames = await asyncio.to_thread(slow.read_until_close, scaled(5))
     slow.close()
     assert code == 4008
     assert frames < COMMENTS, "the slow viewer was sent less than everything"
     # the frames it did get parsed whole, though its socket filled under direct sends
-    assert _metric(server.url, "liveroom_short_sends_total") >= 1
+    assert server.metric("liveroom_short_sends_total") >= 1
     for client in (*good, writer):
         await client.close()

@@ -8,7 +8,6 @@ import struct
 import time
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -210,25 +209,6 @@ async def test_gathered_commands_are_answered_in_order_after_the_window(
         await client.close()
 
 
-def _until_snapshot(client: RawSocketClient) -> None:
-    deadline = time.monotonic() + scaled(10)
-    while time.monotonic() < deadline:
-        frame = client.read_frame(max(0.01, deadline - time.monotonic()))
-        assert frame is not None, "connection ended first"
-        if frame[0] == TEXT and any(e["type"] == "snapshot" for e in orjson.loads(frame[1])):
-            return
-    raise AssertionError("no snapshot in time")
-
-
-async def _connections(url: str) -> float:
-    async with httpx.AsyncClient(timeout=scaled(5)) as http:
-        text = (await http.get(url + "/metrics")).text
-    for line in text.splitlines():
-        if line.startswith("liveroom_connections "):
-            return float(line.split()[1])
-    raise AssertionError("no liveroom_connections in /metrics")
-
-
 @pytest.mark.parametrize("engine", ["memory", "redis"])
 async def test_a_connection_lost_while_its_commands_wait_for_the_window(
     start_server: Any, redis_server_settings: dict[str, object], engine: str
@@ -245,7 +225,8 @@ async def test_a_connection_lost_while_its_commands_wait_for_the_window(
     await watcher.event("snapshot")
     raw = RawSocketClient(server.port, f"/ws?room=dropped&token={token('dropper', 'dropped')}")
     try:
-        _until_snapshot(raw)  # joined: the comments go to its session, not the handshake
+        # joined: the comments go to its session, not the handshake
+        raw.until_event(lambda event: event.get("type") == "snapshot")
         comments = (orjson.dumps({"type": "comment", "id": f"d{n}", "text": "x"}) for n in range(3))
         sent = time.monotonic()
         raw.sock.sendall(b"".join(client_frame(TEXT, body) for body in comments))
@@ -253,7 +234,8 @@ async def test_a_connection_lost_while_its_commands_wait_for_the_window(
     finally:
         raw.close()  # with a linger of 0: a reset, no Close frame
     deadline = time.monotonic() + scaled(10)
-    while await _connections(server.url) != 1:  # the node has finished the dropped session
+    # the node has finished the dropped session
+    while await asyncio.to_thread(server.metric, "liveroom_connections") != 1:
         assert time.monotonic() < deadline, "the dropped connection is still counted"
         await asyncio.sleep(0.02)
     in_the_window = time.monotonic() < sent + 0.9
