@@ -340,6 +340,40 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         limit = conn.max_message_size
         while True:
+            # --- the common command inline: a final, masked text frame with a 7- or 16-bit
+            # length (``_frame_end`` and the checks below, with no call but the session's)
+            if size - pos >= 2 and buf[pos] == 0x81 and 0x80 <= (length := buf[pos + 1]) < 0xFF:
+                if length == 0xFE:
+                    mask_at = pos + 4
+                    length = (buf[pos + 2] << 8 | buf[pos + 3]) if size >= mask_at else 0
+                else:
+                    mask_at = pos + 2
+                    length -= 0x80
+                end = mask_at + 4 + length
+                connection = self.connection
+                if limit is not None and length > limit:
+                    pass  # refused below (``_TOO_BIG``)
+                elif end > size:
+                    break  # (the length's own bytes missing make ``end`` pass ``size`` too)
+                elif (
+                    connection is not None
+                    and (on_message := connection.on_message) is not None  # detached
+                    and conn.current_size is None
+                    and conn.state is _OPEN
+                    and not self.close_sent
+                    and not self.broken
+                ):
+                    mask = buf[mask_at : mask_at + 4]
+                    payload = buf[mask_at + 4 : end]
+                    try:
+                        text = (apply_mask(payload, mask) if mask != _NO_MASK else payload).decode()
+                    except UnicodeDecodeError:
+                        self._hand_over(buf[pos:])  # as below
+                        return
+                    self.heard = True
+                    on_message(text)  # ``Connection.received``, detached
+                    pos = end
+                    continue
             end = _frame_end(buf, pos, size, limit)
             if end == _INCOMPLETE:
                 break

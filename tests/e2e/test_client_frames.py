@@ -3,6 +3,7 @@ fragments, control frames between commands, pongs, bad frames, each against a re
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from typing import Any
@@ -103,6 +104,69 @@ def test_a_frame_cut_into_single_bytes_is_read_whole(start_server) -> None:  # t
         for cut in (wire[:3], wire[3:6], wire[6:]):
             client.sock.sendall(cut)
         assert _replies(client, ["t3"])["t3"]["ok"]
+    finally:
+        client.close()
+
+
+def _sized(rid: str, size: int, char: str = "x") -> bytes:
+    """A comment command of exactly ``size`` bytes, its text made of ``char``."""
+    base = len(_comment(rid, ""))
+    width = len(char.encode())
+    assert (size - base) % width == 0, (size, base, width)
+    body = _comment(rid, char * ((size - base) // width))
+    assert len(body) == size
+    return body
+
+
+def test_commands_of_each_length_form_cut_anywhere(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Commands whose payloads sit either side of the 7-bit and 16-bit length forms (125,
+    126, 127 bytes and a few hundred), in Chinese text too, one with the all-zero mask, sent
+    in one stream cut at seeded random points: each is answered once, with the text it
+    carried (the sizes are of the payloads: 38 bytes of JSON around the text)."""
+    server = start_server(**OPEN)
+    client = _joined(server, "lengths", "lengths")
+    watcher = _joined(server, "lengths-watch", "lengths")
+    try:
+        sizes = [(125, "x"), (126, "x"), (127, "x"), (59, "长"), (299, "长"), (125, "长")]
+        bodies = {f"l{i}": _sized(f"l{i}", size, char) for i, (size, char) in enumerate(sizes)}
+        wire = b"".join(client_frame(TEXT, body) for body in bodies.values())
+        zero = _comment("l-zero", "all-zero mask")
+        wire += bytes([0x81, 0x80 | len(zero)]) + b"\x00\x00\x00\x00" + zero
+        bodies["l-zero"] = zero
+        rng = random.Random(2026)
+        cuts = sorted(rng.sample(range(1, len(wire)), 40))
+        for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+            client.sock.sendall(wire[start:end])
+        replies = _replies(client, list(bodies))
+        assert all(reply["ok"] for reply in replies.values()), replies
+        texts: dict[int, str] = {}  # a tick's frame may carry several comments
+        deadline = time.monotonic() + scaled(10)
+        while len(texts) < len(bodies) and time.monotonic() < deadline:
+            frame = watcher.read_frame(max(0.01, deadline - time.monotonic()))
+            assert frame is not None and frame[0] != CLOSE, frame
+            if frame[0] == TEXT:
+                for event in orjson.loads(frame[1]):
+                    if event.get("type") == "comment":
+                        texts[event["offset"]] = event["text"]
+        for rid, body in bodies.items():
+            assert texts[replies[rid]["offset"]] == orjson.loads(body)["text"], rid
+    finally:
+        client.close()
+        watcher.close()
+
+
+def test_a_frame_over_the_limit_closes_before_its_payload(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A text frame whose 16-bit length passes ``max_frame_bytes`` closes with 1009 from its
+    header alone, after the reply to the command before it: the node does not wait for a
+    payload it will refuse."""
+    server = start_server(**OPEN, max_frame_bytes=200)
+    client = _joined(server, "over")
+    try:
+        big = client_frame(TEXT, _sized("o2", 300))
+        client.sock.sendall(client_frame(TEXT, _comment("o1", "fits")) + big[:10])
+        seen = _until_close(client)
+        assert [item["id"] for opcode, item in seen if opcode == TEXT] == ["o1"], seen
+        assert seen[-1][0] == CLOSE and seen[-1][1][:2] == (1009).to_bytes(2, "big"), seen
     finally:
         client.close()
 
