@@ -100,6 +100,9 @@ class Node:
     ) -> None:
         self.settings = settings
         self._clock = clock
+        #: wall-clock time in seconds since the epoch (``NodeContext.now``): the clock itself,
+        #: not a method around it, as it is read once or twice per comment
+        self.now: Callable[[], float] = clock
         self.engine: Engine = engine or engine_from_settings(settings)
         self.hub = Hub(self.engine, settings)
         self.log = log
@@ -160,9 +163,6 @@ class Node:
             self.error_codes += [code for kind in feature.error_codes for code in kind]
         self.ready = False
         self.draining = False
-
-    def now(self) -> float:
-        return self._clock()
 
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None

@@ -169,12 +169,15 @@ def kept(data: bytes) -> bytes:
     return bytes(memoryview(data))
 
 
-def room_event_body(kind: str, **fields: Any) -> bytes:
+def room_event_body(kind: str, given: dict[str, Any] | None = None, /, **fields: Any) -> bytes:
     """Encode a room event before the engine gives it its offset.
 
     The engine prepends ``{"offset":N,`` to the body's bytes (see ``with_offset``), so the
-    event is encoded once, on the node that publishes it.
+    event is encoded once, on the node that publishes it. ``given``: fields already in a dict,
+    ahead of ``fields`` (a comment's: passing them as keywords would pack them again).
     """
+    if given is not None:
+        return orjson.dumps({"type": kind, **given, **fields})
     return orjson.dumps({"type": kind, **fields})
 
 

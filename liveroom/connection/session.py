@@ -170,7 +170,7 @@ class Session:
                 self.worker = gather  # until the window ends: see ``run_gathered``
                 gather.add(self)
             else:
-                self._start_worker(in_place=self.node.engine.starts_in_place)
+                self._start_worker(self.node.engine.starts_in_place)  # in place
         elif len(self.inbox) >= INBOX_HOLD:
             conn.pause()
 
@@ -179,7 +179,7 @@ class Session:
         came in since ``deliver`` put this session in it."""
         self.worker = None
         if self.inbox and not self.finished:
-            self._start_worker(in_place=self.node.engine.starts_in_place)
+            self._start_worker(self.node.engine.starts_in_place)  # in place
         elif self.conn is not None:
             self.conn.settle()  # gone meanwhile: as a worker that ends does
 
@@ -188,7 +188,8 @@ class Session:
         assert conn is not None
         try:
             while self.inbox and not self.finished:
-                if not await self.take(*self.inbox.pop(0)):
+                data, came = self.inbox.pop(0)  # (not ``take(*...)``: a call through a tuple)
+                if not await self.take(data, came):
                     self.inbox.clear()
                     break
                 if len(self.inbox) == INBOX_HOLD // 2 - 1:

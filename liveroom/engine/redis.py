@@ -660,7 +660,7 @@ class RedisEngine:
             return PostResult(result, head=int(payload or 0))
         if result is Posted.OK:
             stored = bytes(payload)
-            return PostResult(result, stored, offset=offset_of(stored))
+            return PostResult(result, stored, 0, offset_of(stored))  # positional: see memory.py
         return PostResult(result)
 
     async def history(self, room: str, after: int, limit: int, epoch: str) -> History:

@@ -46,11 +46,7 @@ class ClockedNode(Node):
     """A node on ``engine`` whose clock is ``clock`` when given, else the real one."""
 
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
-        super().__init__(engine.settings, engine)  # type: ignore[attr-defined]
-        self.clock = clock
-
-    def now(self) -> float:
-        return self.clock() if self.clock is not None else super().now()
+        super().__init__(engine.settings, engine, clock=clock or time.time)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -106,22 +106,24 @@ class Chat:
         if masked:
             fields["masked"] = True
         cap = info.get("comment_cap", self.settings.room_comment_cap)
+        settings = self.settings
+        # --- once per comment: positional arguments, which cost a call about half of keywords
         rules = CommentRules(
-            user_limit=self.settings.user_comment_limit,
-            user_window_s=self.settings.user_comment_window_s,
-            room_cap=int(cap),
-            priority=who.may("host"),
-            text_key=key,
-            dedupe_window_s=self.settings.dedupe_window_s,
-            hidden=hidden,
+            settings.user_comment_limit,  # user_limit
+            settings.user_comment_window_s,  # user_window_s
+            int(cap),  # room_cap
+            who.may("host"),  # priority
+            key,  # text_key
+            settings.dedupe_window_s,  # dedupe_window_s
+            hidden,
         )
         result = await self.engine.post_comment(
-            room, who.user, room_event_body("comment", **fields), rules
+            room, who.user, room_event_body("comment", fields), rules
         )
         status = result.status
         if status is POSTED:
             offset = result.offset
-            return CommentOutcome(offset, masked=masked, after=offset - 1)
+            return CommentOutcome(offset, False, False, masked, None, offset - 1)
         if status is Posted.MUTED:
             raise CommandError(CommentCode.MUTED, "you are muted in this room")
         if status is Posted.DUPLICATE:
