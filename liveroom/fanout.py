@@ -155,8 +155,14 @@ class SendList(Generic[V]):
             and self.blanks <= max(BLANKS_MIN, len(self.fds) >> 3)
         ):
             self.unchecked -= 1
-            posts = self.posts
-            sent = self._send_fds(wire) + _each(writes, wire) + _each(posts, payload)
+            sent = self._send_fds(wire)
+            # the other lists are nearly always empty: a small room's flush is a few calls
+            if writes:
+                sent += _each(writes, wire)
+            if self.posts:
+                sent += _each(self.posts, payload)
+            if not self.lagging:
+                return sent, []
             recovered, slow = self._recheck(payload, wire)
             return sent + recovered, slow
         return self.check(payload, wire)

@@ -240,7 +240,7 @@ class LocalRoom:
             with contextlib.suppress(Exception):
                 ending = bool(orjson.loads(payload).get("room", {}).get("ended"))
             self.hub.spawn(self._reload_info())
-        self.hub.mark(self, critical=ending or kind in self.hub.critical)
+        self.hub.mark(self, ending or kind in self.hub.critical)  # critical (positional: cheaper)
         if ending:  # after the flush that carries the news, close everyone with 4010
             asyncio.get_running_loop().call_soon(self.end)
 
@@ -387,8 +387,12 @@ class LocalRoom:
             self.pending = []
             self.ring.extend(batch)
             self.flushed = offset_of(batch[-1])
-        state = list(self.state.values())
-        self.state.clear()
+        held = self.state
+        if held:  # (most flushes carry none: no list made, no call)
+            state = list(held.values())
+            held.clear()
+        else:
+            state = []
         late = self._level_joining(first, state) if self.joining else None
         if not batch and not state:
             if late:
