@@ -339,7 +339,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         pos = 0
         conn = self.conn
         limit = conn.max_message_size
-        while True:
+        while pos < size:  # (not one more call to find nothing after the last frame)
             # --- the common command inline: a final, masked text frame with a 7- or 16-bit
             # length (``_frame_end`` and the checks below, with no call but the session's)
             if size - pos >= 2 and buf[pos] == 0x81 and 0x80 <= (length := buf[pos + 1]) < 0xFF:
