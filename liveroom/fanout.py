@@ -155,12 +155,13 @@ class SendList(Generic[V]):
             and self.blanks <= max(BLANKS_MIN, len(self.fds) >> 3)
         ):
             self.unchecked -= 1
+            posts = self.posts  # read first: a send cut short below lets go of the lists
             sent = self._send_fds(wire)
             # the other lists are nearly always empty: a small room's flush is a few calls
             if writes:
                 sent += _each(writes, wire)
-            if self.posts:
-                sent += _each(self.posts, payload)
+            if posts:
+                sent += _each(posts, payload)
             if not self.lagging:
                 return sent, []
             recovered, slow = self._recheck(payload, wire)

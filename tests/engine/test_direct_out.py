@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 
 from liveroom.direct_out import DirectOut
 from liveroom.engine.memory import MemoryEngine
-from liveroom.fanout import CHECK_EVERY, SendList
+from liveroom.fanout import CHECK_EVERY, PayloadOut, SendList
 from liveroom.hub import Hub, Viewer
 from liveroom.protocol import room_event_body, ws_text_frame
 from tests.conftest import make_settings
@@ -245,6 +245,54 @@ def test_a_fast_flush_into_a_full_socket_queues_that_frame_and_spares_the_rest(
                 got = await asyncio.to_thread(_read_frames, client, 2, scaled(10))
                 assert [e["text"].split()[0] for e in got] == ["first", "second"], n
             assert fills > 0
+        finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+class Posted(PayloadOut):
+    """A viewer's out on the ASGI path: it takes each frame's payload, and never fills."""
+
+    __slots__ = ("payloads",)
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+
+    def post(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@LOOPS
+def test_a_send_cut_short_in_a_fast_flush_leaves_no_payload_viewer_out(send_loop: str) -> None:
+    """A viewer on the ASGI path (a ``PayloadOut``) beside two on the fast path. At a fast
+    flush one socket takes its frame only in part, which lets go of the send lists: the
+    payload viewer still gets that frame, as the others do."""
+
+    async def body() -> None:
+        hub, engine = await _hub(send_loop)
+        pairs = [await _pair(roomy=True), await _pair()]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        posted = Posted()
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            hub.join(room, Viewer(Link(posted), "asgi"), await engine.head("r1"))  # type: ignore[arg-type]
+            await _say(hub, engine, "first")  # a checked flush: the lists are built
+            assert room.send_list.posts and room.send_list.unchecked > 0
+            shorts = _shorts()
+            _fill(outs[1].sock)
+            await _say(hub, engine, f"second {BIG}")  # a fast flush, cut short at outs[1]
+            assert _shorts() > shorts
+            texts = [orjson.loads(payload)[0]["text"].split()[0] for payload in posted.payloads]
+            assert texts == ["first", "second"]
+            for n, (_, client, _) in enumerate(pairs):
+                got = await asyncio.to_thread(_read_frames, client, 2, scaled(10))
+                assert [e["text"].split()[0] for e in got] == ["first", "second"], n
         finally:
             await _end_all(outs, pairs, engine)
 
