@@ -155,14 +155,15 @@ def test_commands_of_each_length_form_cut_anywhere(start_server) -> None:  # typ
         watcher.close()
 
 
-def test_a_frame_over_the_limit_closes_before_its_payload(start_server) -> None:  # type: ignore[no-untyped-def]
-    """A text frame whose 16-bit length passes ``max_frame_bytes`` closes with 1009 from its
-    header alone, after the reply to the command before it: the node does not wait for a
-    payload it will refuse."""
-    server = start_server(**OPEN, max_frame_bytes=200)
+@pytest.mark.parametrize(("limit", "size"), [(200, 300), (60, 100)])
+def test_a_frame_over_the_limit_closes_before_its_payload(start_server, limit, size) -> None:  # type: ignore[no-untyped-def]
+    """A text frame whose length (16-bit, then 7-bit) passes ``max_frame_bytes`` closes with
+    1009 from its header alone, after the reply to the command before it: the node does not
+    wait for a payload it will refuse."""
+    server = start_server(**OPEN, max_frame_bytes=limit)
     client = _joined(server, "over")
     try:
-        big = client_frame(TEXT, _sized("o2", 300))
+        big = client_frame(TEXT, _sized("o2", size))
         client.sock.sendall(client_frame(TEXT, _comment("o1", "fits")) + big[:10])
         seen = _until_close(client)
         assert [item["id"] for opcode, item in seen if opcode == TEXT] == ["o1"], seen
