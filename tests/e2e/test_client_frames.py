@@ -135,6 +135,12 @@ def test_commands_of_each_length_form_cut_anywhere(start_server) -> None:  # typ
         bodies["l-zero"] = zero
         rng = random.Random(2026)
         cuts = sorted(rng.sample(range(1, len(wire)), 40))
+        # and a 16-bit one cut inside its header: after its first, second and third byte
+        last = _sized("l-head", 200)
+        bodies["l-head"] = last
+        tail = client_frame(TEXT, last)
+        wire += tail
+        cuts += [len(wire) - len(tail) + at for at in (1, 2, 3)]
         for start, end in zip([0, *cuts], [*cuts, len(wire)], strict=True):
             client.sock.sendall(wire[start:end])
         replies = _replies(client, list(bodies))
