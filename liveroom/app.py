@@ -99,7 +99,6 @@ class Node:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self._clock = clock
         #: wall-clock time in seconds since the epoch (``NodeContext.now``): the clock itself,
         #: not a method around it, as it is read once or twice per comment
         self.now: Callable[[], float] = clock

@@ -184,10 +184,6 @@ class Connection:
             return
         self.resume()
 
-    @property
-    def detached(self) -> bool:
-        return self.on_message is not None
-
     def forget(self) -> None:
         """The session is over: let go of it. The session holds this connection (through its
         viewer) and this connection held the session's callbacks; with that cycle broken,

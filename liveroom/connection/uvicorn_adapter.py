@@ -340,12 +340,15 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         limit = conn.max_message_size
         while pos < size:  # (not one more call to find nothing after the last frame)
-            # --- the common command inline: a final, masked text frame with a 7- or 16-bit
-            # length (``_frame_end`` and the checks below, with no call but the session's)
-            if size - pos >= 2 and buf[pos] == 0x81 and 0x80 <= (length := buf[pos + 1]) < 0xFF:
-                if length == 0xFE:
+            # --- a command, the common frame: final, masked, text. Cut here, with no call but the
+            # session's; any check that fails leaves it to the general path below
+            if size - pos >= 2 and buf[pos] == 0x81 and (length := buf[pos + 1]) >= 0x80:
+                if length == 0xFE:  # a 16-bit length
                     mask_at = pos + 4
                     length = (buf[pos + 2] << 8 | buf[pos + 3]) if size >= mask_at else 0
+                elif length == 0xFF:  # a 64-bit length
+                    mask_at = pos + 10
+                    length = int.from_bytes(buf[pos + 2 : mask_at], "big") if size >= mask_at else 0
                 else:
                     mask_at = pos + 2
                     length -= 0x80
@@ -368,7 +371,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                     try:
                         text = (apply_mask(payload, mask) if mask != _NO_MASK else payload).decode()
                     except UnicodeDecodeError:
-                        self._hand_over(buf[pos:])  # as below
+                        # the parser takes it with what follows, as one read: a protocol error
+                        # further on is then found first, as it is without ``_split``
+                        self._hand_over(buf[pos:])
                         return
                     self.heard = True
                     on_message(text)  # ``Connection.received``, detached
@@ -380,31 +385,6 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             if end == _TOO_BIG:
                 self._hand_over(buf[pos:])
                 return
-            connection = self.connection
-            if (
-                buf[pos] == 0x81  # final text frame, no extension bits
-                and buf[pos + 1] & 0x80  # masked
-                and connection is not None
-                and connection.detached
-                and conn.current_size is None
-                and conn.state is _OPEN
-                and not self.close_sent
-                and not self.broken
-            ):
-                mask_at = end - _payload_len(buf, pos) - 4
-                mask = buf[mask_at : mask_at + 4]
-                payload = buf[mask_at + 4 : end]
-                try:
-                    text = (apply_mask(payload, mask) if mask != _NO_MASK else payload).decode()
-                except UnicodeDecodeError:
-                    # the parser takes it with what follows, as one read: a protocol error
-                    # further on is then found first, as it is without ``_split``
-                    self._hand_over(buf[pos:])
-                    return
-                self.heard = True
-                connection.received(text)
-                pos = end
-                continue
             if (
                 buf[pos] == 0x8A  # final pong frame
                 and buf[pos + 1] & 0x80  # masked

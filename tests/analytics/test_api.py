@@ -110,7 +110,7 @@ async def test_csv_holds_the_reports_figures(node: LiveNode) -> None:
 
 async def test_online_viewers_show_live(node: LiveNode) -> None:
     """While viewers watch, the report counts them online and their watch time grows."""
-    clock = node.node._clock
+    clock = node.node.now
     assert isinstance(clock, Clock)
     a = await join(node, "l1", "v1", "feed")
     b = await join(node, "l1", "v2", "feed")

@@ -161,6 +161,22 @@ def test_commands_of_each_length_form_cut_anywhere(start_server) -> None:  # typ
         watcher.close()
 
 
+def test_a_command_with_a_64_bit_length_is_read(start_server) -> None:  # type: ignore[no-untyped-def]
+    """A command of 70,000 bytes takes the 64-bit length form: read whole over many reads and
+    answered (refused as too long a comment, which it is)."""
+    server = start_server(**OPEN, max_frame_bytes=100_000)
+    client = _joined(server, "long")
+    try:
+        wire = client_frame(TEXT, _sized("g1", 70_000))
+        assert wire[1] == 0x80 | 127
+        for start in range(0, len(wire), 9_000):
+            client.sock.sendall(wire[start : start + 9_000])
+        reply = _replies(client, ["g1"])["g1"]
+        assert not reply["ok"] and reply["error"]["code"] == "too_long", reply
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize(("limit", "size"), [(200, 300), (60, 100)])
 def test_a_frame_over_the_limit_closes_before_its_payload(start_server, limit, size) -> None:  # type: ignore[no-untyped-def]
     """A text frame whose length (16-bit, then 7-bit) passes ``max_frame_bytes`` closes with
