@@ -49,11 +49,13 @@ class Gather:
     def add(self, member: Gathered) -> None:
         """``member`` has commands to run: it runs at the end of the window under way, or of
         one that starts now."""
-        loop = asyncio.get_running_loop()
-        if self._timer is None or self._loop is not loop:
-            # none under way (or one left on a loop that has gone, whose members went with it)
+        # (the loop is asked for only when a window opens: on Python 3.11 each
+        # ``get_running_loop`` makes a ``getpid`` system call, once per command here before)
+        loop = self._loop
+        if self._timer is None or loop is None or not loop.is_running():
+            # none under way (or one left on a loop that has stopped, whose members went with it)
             self.waiting = []
-            self._loop = loop
+            self._loop = loop = asyncio.get_running_loop()
             # a clean context: the first member's (its connection's log ids) is not the window's
             self._timer = loop.call_later(self.window, self._end, context=contextvars.Context())
         self.waiting.append(member)

@@ -362,7 +362,10 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
                     connection is not None
                     and (on_message := connection.on_message) is not None  # detached
                     and conn.current_size is None
-                    and conn.state is _OPEN
+                    # the property's own attribute: ``state`` is a Python-level getter, a call
+                    # per frame (websockets keeps ``_state`` in every release of
+                    # ``WEBSOCKETS_TESTED``)
+                    and conn._state is _OPEN
                     and not self.close_sent
                     and not self.broken
                 ):
