@@ -92,3 +92,25 @@ def test_every_kind_of_change_is_news_for_the_next_drain() -> None:
         tally.restore(batch)  # as after a write Redis refused
         (again,) = tally.drain(60.0)
         assert not again.empty()
+
+
+def test_a_batch_given_back_adds_to_what_was_counted_since() -> None:
+    """A failed write's batch goes back under the counts the room took meanwhile: the next
+    batch holds both, added, not the newer ones alone nor the older ones alone."""
+    now = [1000.0]
+    tally = Tally(lambda: now[0])
+    tally.joined("r1", "u1", "", ())
+    for _ in range(3):
+        tally.commented("r1", "u1")
+    tally.liked("r1", "u2", 5)
+    (failed,) = tally.drain(60.0)
+    tally.commented("r1", "u1")  # while the write was under way
+    tally.liked("r1", "u1", 2)
+    tally.shared("r1", "u3")
+    tally.restore(failed)
+    (batch,) = tally.drain(60.0)
+    assert batch.counts["comments"] == 4
+    assert batch.counts["m:960:comments"] == 4
+    assert batch.counts["likes"] == 7
+    assert batch.counts["shares"] == 1
+    assert batch.marks == {("interacted", "u1"), ("interacted", "u2"), ("interacted", "u3")}
