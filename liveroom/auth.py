@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -36,6 +36,12 @@ class Identity:
     expires: float | None = None
     #: the optional audience claims present (``TRAITS``), as ``(claim, value)`` pairs
     traits: tuple[tuple[str, str], ...] = ()
+    #: ``may("host")``, worked out once: every comment asks it twice (its priority, and
+    #: whether the host's analytics count it)
+    staff: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "staff", self.may("host"))
 
     def trait(self, name: str) -> str:
         """The value of audience claim ``name``, or "" when the token has none."""

@@ -109,7 +109,7 @@ class Analytics(Feature):
     @staticmethod
     def _counted(who: Identity) -> bool:
         """Viewers are counted (anonymous ones too); hosts and admins are not."""
-        return not who.may("host")
+        return not who.staff
 
     async def joined(self, session: Session) -> None:
         if not self._counted(session.who):
@@ -130,7 +130,7 @@ class Analytics(Feature):
             self.tally.left(session.room.id, session.who.user)
 
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
-        if self._counted(who):
+        if not who.staff:  # (``_counted``, without the call: once per comment)
             self.tally.commented(room, who.user)
         return False  # counted: nothing to await
 

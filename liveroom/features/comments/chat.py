@@ -113,7 +113,7 @@ class Chat:
             settings.user_comment_limit,  # user_limit
             settings.user_comment_window_s,  # user_window_s
             int(cap),  # room_cap
-            who.may("host"),  # priority
+            who.staff,  # priority
             key,  # text_key
             settings.dedupe_window_s,  # dedupe_window_s
             hidden,
