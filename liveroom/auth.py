@@ -36,12 +36,15 @@ class Identity:
     expires: float | None = None
     #: the optional audience claims present (``TRAITS``), as ``(claim, value)`` pairs
     traits: tuple[tuple[str, str], ...] = ()
-    #: ``may("host")``, worked out once: every comment asks it twice (its priority, and
-    #: whether the host's analytics count it)
+    #: worked out once, not per call, since every comment asks: ``may("host")`` (twice: the
+    #: comment's priority, and whether the host's analytics count it), and whether the viewer
+    #: is anonymous, a read-only guest (its role check)
     staff: bool = field(init=False, repr=False, compare=False)
+    anonymous: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "staff", self.may("host"))
+        object.__setattr__(self, "anonymous", self.role == "anonymous")
 
     def trait(self, name: str) -> str:
         """The value of audience claim ``name``, or "" when the token has none."""
@@ -49,10 +52,6 @@ class Identity:
             if key == name:
                 return value
         return ""
-
-    @property
-    def anonymous(self) -> bool:
-        return self.role == "anonymous"
 
     def may(self, role: str) -> bool:
         """Whether this identity holds ``role`` or a higher one."""
