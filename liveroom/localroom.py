@@ -386,7 +386,10 @@ class LocalRoom:
         if batch:
             self.pending = []
             self.ring.extend(batch)
-            self.flushed = offset_of(batch[-1])
+            # ``_accept`` appends to ``pending`` and moves ``last_offset`` to the event's offset
+            # together, and whatever else moves ``last_offset`` empties ``pending`` first
+            # (``start``, ``_new_epoch``): the batch ends at ``last_offset``
+            self.flushed = self.last_offset  # type: ignore[assignment]
         held = self.state
         if held:  # (most flushes carry none: no list made, no call)
             state = list(held.values())
