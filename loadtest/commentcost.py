@@ -28,6 +28,7 @@ from liveroom.auth import Identity
 from liveroom.config import Settings
 from liveroom.connection.session import Session
 from liveroom.hub import Viewer
+from loadtest.ingest import TEXT, comment_text
 
 
 class CountingOut:
@@ -53,7 +54,7 @@ class CountingOut:
         pass
 
 
-async def run(count: int, rooms: int, kind: str) -> int:
+async def run(count: int, rooms: int, kind: str, text: str = TEXT) -> int:
     """Hand ``count`` commands to ``rooms`` sessions; the frames the viewers were given."""
     settings = Settings(
         secret="commentcost-" + "s" * 32,
@@ -82,7 +83,7 @@ async def run(count: int, rooms: int, kind: str) -> int:
             if kind == "like":
                 body = {"type": "like", "id": str(n), "count": 1}
             else:
-                body = {"type": "comment", "id": str(n), "text": f"comment {n} from the bench"}
+                body = {"type": "comment", "id": str(n), "text": text.format(n=n)}
             await sessions[n % rooms].take(orjson.dumps(body).decode())
             if n % rooms == rooms - 1:
                 node.hub.flush_all()
@@ -97,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2500)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--kind", choices=["comment", "like"], default="comment")
+    parser.add_argument(
+        "--text",
+        type=comment_text,
+        default=TEXT,
+        help="the comments' text, with {n} for the comment's number (as ingest's --text)",
+    )
     args = parser.parse_args(argv)
     uvloop.install()
-    frames = asyncio.run(run(args.count, args.rooms, args.kind))
+    frames = asyncio.run(run(args.count, args.rooms, args.kind, args.text))
     print(f"{args.count} {args.kind}s, {frames} frames to the viewers", file=sys.stderr)
     return 0
 
