@@ -116,6 +116,17 @@ class Feature:
         local = self.ctx.hub.rooms.get(room)
         return None if local is None else (local, local.jumps)
 
+    def unmoved(self, room: str, mark: tuple[object, int] | None, after: int | None) -> bool:
+        """Whether what was kept under ``mark`` (``stream_mark`` when it was read) still serves a
+        comment that follows offset ``after``: the stream mark is the same, and every event of
+        the room up to ``after`` is in (``caught_up_now``; no ``after``, no such check). False
+        without a local room. One look at the room for both questions: a keyword check asks
+        them for every short comment, once per feature."""
+        local = self.ctx.hub.rooms.get(room)
+        if local is None or mark is None or mark[0] is not local or mark[1] != local.jumps:
+            return False
+        return after is None or (local.last_offset is not None and local.last_offset >= after)
+
     def caught_up_now(self, room: str, offset: int) -> bool:
         """``caught_up`` without waiting: whether every event of ``room`` up to ``offset`` is in
         already."""

@@ -35,7 +35,7 @@ class RoomKeywords:
         self.feature = feature
         self.read = read
         #: room -> (good until, on the monotonic clock; the keywords; the room's stream mark)
-        self._cached: dict[str, tuple[float, frozenset[str], object]] = {}
+        self._cached: dict[str, tuple[float, frozenset[str], tuple[object, int] | None]] = {}
         #: per room, events of the feature this node relayed: a read they overtook is not kept
         self._generations: dict[str, int] = {}
 
@@ -52,11 +52,11 @@ class RoomKeywords:
         """Whether ``text`` may be an open keyword of ``room``, without waiting: False only
         when the held keywords are fresh, hold every event up to ``after``, and lack it."""
         cached = self._cached.get(room)
-        if cached is None or cached[0] <= time.monotonic():
-            return True
-        if cached[2] != self.feature.stream_mark(room):
-            return True
-        if after is not None and not self.feature.caught_up_now(room, after):
+        if (
+            cached is None
+            or cached[0] <= time.monotonic()
+            or not self.feature.unmoved(room, cached[2], after)
+        ):
             return True
         return text in cached[1]
 

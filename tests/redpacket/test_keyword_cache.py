@@ -24,6 +24,12 @@ class Node:
     def caught_up_now(self, room: str, offset: int) -> bool:
         return self.relayed.get(room, -1) >= offset
 
+    def unmoved(self, room: str, mark: tuple[object, int] | None, after: int | None) -> bool:
+        # as ``Feature.unmoved``: the same mark, and caught up to ``after``
+        if mark is None or mark != self.stream_mark(room):
+            return False
+        return after is None or self.caught_up_now(room, after)
+
     async def caught_up(self, room: str, offset: int) -> bool:
         return self.caught_up_now(room, offset)
 

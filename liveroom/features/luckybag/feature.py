@@ -570,16 +570,22 @@ class LuckyBags(Feature):
         self._cache(room, bag, version)
         return bag
 
-    def _held(self, room: str, now: float | None = None) -> tuple[Bag | None] | None:
+    def _held(
+        self, room: str, now: float | None = None, after: int | None = None
+    ) -> tuple[Bag | None] | None:
         """The room's cached bag, as a 1-tuple, while it may stand in for a read of the store:
         no bag event relayed since it was read (that drops it), no jump of the room's stream,
-        and at most ``QUIET_CACHE_S`` old. None when the store must be read."""
+        and at most ``QUIET_CACHE_S`` old; for a comment that follows offset ``after``, also
+        every event up to it relayed. None when the store must be read."""
         cached = self._current.get(room)
         if cached is None:
             return None
         if (time.monotonic() if now is None else now) - cached[0] > QUIET_CACHE_S:
             return None
-        if cached[2] != self.stream_mark(room):
+        if after is None:
+            if cached[2] != self.stream_mark(room):
+                return None
+        elif not self.unmoved(room, cached[2], after):
             return None
         return (cached[1],)
 
@@ -642,8 +648,8 @@ class LuckyBags(Feature):
         text = text.strip()
         if not text or len(text) > KEYWORD_MAX or who.anonymous:
             return False
-        held = self._held(room)
-        if held is None or (after is not None and not self.caught_up_now(room, after)):
+        held = self._held(room, None, after)
+        if held is None:
             return True
         bag = held[0]
         return (
