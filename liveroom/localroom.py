@@ -387,8 +387,9 @@ class LocalRoom:
             self.pending = []
             self.ring.extend(batch)
             # ``_accept`` appends to ``pending`` and moves ``last_offset`` to the event's offset
-            # together, and whatever else moves ``last_offset`` empties ``pending`` first
-            # (``start``, ``_new_epoch``): the batch ends at ``last_offset``
+            # together; ``pending`` is empty until ``start`` (events wait in ``early`` while
+            # ``last_offset`` is None), and ``_new_epoch`` empties it as it moves ``last_offset``:
+            # the batch ends at ``last_offset``
             self.flushed = self.last_offset  # type: ignore[assignment]
         held = self.state
         if held:  # (most flushes carry none: no list made, no call)

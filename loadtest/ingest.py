@@ -67,7 +67,7 @@ def comment_text(value: str) -> str:
     try:
         if value.format(n=1) == value.format(n=2):
             raise argparse.ArgumentTypeError("the text must hold {n}, the comment's number")
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise argparse.ArgumentTypeError(f"not a text with {{n}}: {exc}") from None
     return value
 

@@ -119,11 +119,14 @@ class Feature:
     def unmoved(self, room: str, mark: tuple[object, int] | None, after: int | None) -> bool:
         """Whether what was kept under ``mark`` (``stream_mark`` when it was read) still serves a
         comment that follows offset ``after``: the stream mark is the same, and every event of
-        the room up to ``after`` is in (``caught_up_now``; no ``after``, no such check). False
-        without a local room. One look at the room for both questions: a keyword check asks
-        them for every short comment, once per feature."""
+        the room up to ``after`` is in (``caught_up_now``; no ``after``, no such check). Without a
+        local room, only a mark read without one serves, and only with no ``after``. One look at
+        the room for both questions: a keyword check asks them for every short comment, once per
+        feature."""
         local = self.ctx.hub.rooms.get(room)
-        if local is None or mark is None or mark[0] is not local or mark[1] != local.jumps:
+        if local is None:
+            return mark is None and after is None
+        if mark is None or mark[0] is not local or mark[1] != local.jumps:
             return False
         return after is None or (local.last_offset is not None and local.last_offset >= after)
 

@@ -33,5 +33,7 @@ def test_a_mark_serves_while_the_room_is_the_same_and_has_caught_up() -> None:
     assert not feature.unmoved("r1", mark, None), "another local room, the same jumps"
     del rooms["r1"]
     assert feature.stream_mark("r1") is None
-    assert not feature.unmoved("r1", None, None), "no local room: nothing kept serves"
+    # no local room: a mark read without one still serves, but nothing is caught up
+    assert feature.unmoved("r1", None, None) and not feature.unmoved("r1", None, 0)
+    assert not feature.unmoved("r1", mark, None), "a mark of a room since dropped"
     assert not feature.caught_up_now("r1", 0)

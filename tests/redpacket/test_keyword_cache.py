@@ -26,7 +26,7 @@ class Node:
 
     def unmoved(self, room: str, mark: tuple[object, int] | None, after: int | None) -> bool:
         # as ``Feature.unmoved``: the same mark, and caught up to ``after``
-        if mark is None or mark != self.stream_mark(room):
+        if mark != self.stream_mark(room):
             return False
         return after is None or self.caught_up_now(room, after)
 
