@@ -582,10 +582,7 @@ class LuckyBags(Feature):
             return None
         if (time.monotonic() if now is None else now) - cached[0] > QUIET_CACHE_S:
             return None
-        if after is None:
-            if cached[2] != self.stream_mark(room):
-                return None
-        elif not self.unmoved(room, cached[2], after):
+        if not self.unmoved(room, cached[2], after):
             return None
         return (cached[1],)
 
