@@ -8,7 +8,7 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -133,13 +133,20 @@ class Node:
             (f.traffic for f in self.features if isinstance(f, PrivateTrafficFeature)), None
         )
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
-        #: the features that listen to posted comments: asked once per comment, so the others
-        #: (whose hooks are the contract's empty defaults) cost a comment nothing
-        self.listeners = [
+        #: the features that listen to posted comments, so the others (whose hooks are the
+        #: contract's empty defaults) cost a comment nothing: ``listeners`` hear every comment,
+        #: ``keyword_listeners`` (with their ``keyword_max``) only one short enough to be a
+        #: keyword of theirs, and none a longer one (most comments)
+        listening = [
             f
             for f in self.features
             if type(f).commented is not Feature.commented or type(f).heard is not Feature.heard
         ]
+        self.listeners = [f for f in listening if f.keyword_max is None]
+        self.keyword_listeners = [
+            (f, f.keyword_max) for f in listening if f.keyword_max is not None
+        ]
+        self.keyword_max = max((most for _, most in self.keyword_listeners), default=0)
         #: the features that hear joins and leaves: asked once per join and per leave, so the
         #: others (the contract's empty defaults) cost a join no coroutine and a leave no call
         self.joiners = [f for f in self.features if type(f).joined is not Feature.joined]
@@ -163,12 +170,32 @@ class Node:
         self.ready = False
         self.draining = False
 
+    def comment_posted(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> Awaitable[None] | None:
+        text = text.strip()
+        asked: list[Feature] | None = None
+        for feature in self.listeners:
+            if feature.heard(room, who, text, after):
+                asked = [feature] if asked is None else [*asked, feature]
+        if 0 < len(text) <= self.keyword_max:
+            for feature, most in self.keyword_listeners:
+                if len(text) <= most and feature.heard(room, who, text, after):
+                    asked = [feature] if asked is None else [*asked, feature]
+        return None if asked is None else self._commented(asked, room, who, text, after)
+
+    async def _commented(
+        self, asked: list[Feature], room: str, who: Identity, text: str, after: int | None
+    ) -> None:
+        for feature in asked:
+            await feature.commented(room, who, text, after)
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
-        for feature in self.listeners:
-            if feature.heard(room, who, text, after):
-                await feature.commented(room, who, text, after)
+        pending = self.comment_posted(room, who, text, after)
+        if pending is not None:
+            await pending
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         for feature in self.payment_listeners:

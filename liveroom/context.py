@@ -15,6 +15,7 @@ from there. No feature imports the events feature, and it imports none.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from liveroom.connection.seams import RoomDirectory, RoomKicks, RoomSnapshots, ViewerJoins
@@ -188,11 +189,20 @@ class NodeContext(Protocol):
         """Wall-clock time in seconds since the epoch."""
         ...
 
+    def comment_posted(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> Awaitable[None] | None:
+        """Tell every feature that ``who`` posted ``text`` (keyword joins hang off this).
+        ``after``: the room offset the comment follows (every event up to it came first).
+        Runs the features' synchronous hooks (``Feature.heard``) now, and returns the part
+        left to await (the ``commented`` hooks they asked for), or None when none asked: most
+        comments cost no coroutine."""
+        ...
+
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
-        """Tell every feature that ``who`` posted ``text`` (keyword joins hang off this).
-        ``after``: the room offset the comment follows (every event up to it came first)."""
+        """``comment_posted``, and what it returns awaited."""
         ...
 
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:

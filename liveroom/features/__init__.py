@@ -43,6 +43,9 @@ class Feature:
     #: room event types (their ``type`` as bytes) this feature sees as the node relays them
     #: (``relayed``)
     watched_events: ClassVar[frozenset[bytes]] = frozenset()
+    #: a keyword feature's longest keyword, in characters: the node asks its ``heard`` only
+    #: about comments that short (stripped, not blank). None: about every comment
+    keyword_max: ClassVar[int | None] = None
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -74,10 +77,11 @@ class Feature:
 
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
         """A comment by ``who`` was accepted: the synchronous part of the comment hook, run
-        for every comment of the node's rooms. Returns whether ``commented``, the awaited part,
-        must run for it too. The default says yes; a feature that can tell from what it holds
-        that the comment means nothing to it (no keyword of it open in the room, for most
-        comments) says no, and spares the comment a coroutine."""
+        for every comment of the node's rooms (of 1 to ``keyword_max`` characters, if set).
+        ``text`` comes stripped. Returns whether ``commented``, the awaited part, must run for
+        it too. The default says yes; a feature that can tell from what it holds that the
+        comment means nothing to it (no keyword of it open in the room, for most comments)
+        says no, and spares the comment a coroutine."""
         return True
 
     async def commented(

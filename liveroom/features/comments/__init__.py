@@ -76,7 +76,9 @@ class Comments(Feature):
                 metrics.SHED.inc()
                 await self.chat.count_shed(room.id)
         if not outcome.hidden:
-            await self.ctx.commented(room.id, session.who, command.text, outcome.after)
+            pending = self.ctx.comment_posted(room.id, session.who, command.text, outcome.after)
+            if pending is not None:
+                await pending
         result: dict[str, Any] = {"offset": outcome.offset}
         if outcome.shed:
             result["shed"] = True

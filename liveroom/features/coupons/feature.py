@@ -63,6 +63,7 @@ class Coupons(Feature):
     critical_events = frozenset({b"coupon"})
     watched_events = frozenset({b"coupon"})
     error_codes = (ClaimCode, CouponCode)
+    keyword_max = MAX_KEYWORD
 
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
@@ -174,10 +175,7 @@ class Coupons(Feature):
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
         """Whether the comment may open a batch: not when this node's keywords for the room
         are fresh, hold every coupon event up to ``after``, and do not include the text."""
-        text = text.strip()
-        if not text or len(text) > MAX_KEYWORD or who.anonymous:
-            return False
-        return self.keywords.may_match(room, text, after)
+        return not who.anonymous and self.keywords.may_match(room, text, after)
 
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None

@@ -76,6 +76,7 @@ class LuckyBags(Feature):
     critical_events = frozenset({b"bag_drawn", b"bag"})
     watched_events = frozenset({b"bag_drawn", b"bag"})
     error_codes = (BagCode,)
+    keyword_max = KEYWORD_MAX
 
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
@@ -642,8 +643,7 @@ class LuckyBags(Feature):
         most) holds every bag event up to ``after`` and is no open keyword bag of this text.
         A comment that may join goes on to ``commented``, which reads the bag again unless
         the cache is ``KEYWORD_CACHE_S`` fresh."""
-        text = text.strip()
-        if not text or len(text) > KEYWORD_MAX or who.anonymous:
+        if who.anonymous:
             return False
         held = self._held(room, None, after)
         if held is None:

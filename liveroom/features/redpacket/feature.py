@@ -60,6 +60,7 @@ class RedPackets(Feature):
     critical_events = frozenset({b"packet"})
     watched_events = frozenset({b"packet"})
     error_codes = (PacketCode,)
+    keyword_max = MAX_KEYWORD
 
     def __init__(self, ctx: NodeContext) -> None:
         super().__init__(ctx)
@@ -228,9 +229,6 @@ class RedPackets(Feature):
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
         """Whether the comment may unlock a packet: not when this node's keywords for the room
         are fresh, hold every packet event up to ``after``, and do not include the text."""
-        text = text.strip()
-        if not text or len(text) > MAX_KEYWORD:
-            return False
         return self.keywords.may_match(room, text, after)
 
     async def commented(

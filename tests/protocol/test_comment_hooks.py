@@ -1,0 +1,88 @@
+"""How a node tells its features of a posted comment (``Node.comment_posted``): every listener's
+``heard`` at once, a keyword feature's only for a comment short enough to be one of its
+keywords, and ``commented`` awaited only for those whose ``heard`` asked for it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from liveroom.app import Node
+from liveroom.auth import Identity
+from liveroom.features import Feature
+from liveroom.features.kicks import KicksFeature
+from liveroom.features.rooms import Rooms
+from liveroom.features.stats import Stats
+from tests.conftest import make_settings
+
+WHO = Identity("u1", "U1", "viewer", ("r1",))
+
+
+class Recorder(Feature):
+    """Records what it hears and what it is awaited for; ``heard`` asks for ``commented``
+    when the text is in ``wanted``."""
+
+    name = "recorder"
+    wanted: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, ctx: object) -> None:
+        super().__init__(ctx)  # type: ignore[arg-type]
+        self.heard_texts: list[str] = []
+        self.awaited: list[tuple[str, str, int | None]] = []
+
+    def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
+        self.heard_texts.append(text)
+        return text in self.wanted
+
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        self.awaited.append((room, text, after))
+
+
+class Everything(Recorder):
+    wanted = frozenset({"all of it"})
+
+
+class ShortWords(Recorder):
+    name = "short"
+    keyword_max = 4
+    wanted = frozenset({"abcd"})
+
+
+class LongerWords(Recorder):
+    name = "longer"
+    keyword_max = 6
+    wanted = frozenset({"abcdef"})
+
+
+def _node() -> tuple[Node, Everything, ShortWords, LongerWords]:
+    # the three features every node runs, and the three listeners
+    kinds = (Rooms, Stats, KicksFeature, Everything, ShortWords, LongerWords)
+    node = Node(make_settings(), features=kinds)
+    found = {type(f): f for f in node.features}
+    return node, found[Everything], found[ShortWords], found[LongerWords]  # type: ignore[return-value]
+
+
+async def test_keyword_features_hear_only_comments_short_enough() -> None:
+    node, every, short, longer = _node()
+    for text in ["  abc  ", "abcde", "abcdefg", "   ", "\u3000xyz\n"]:
+        assert node.comment_posted("r1", WHO, text, 7) is None, "nobody asked"
+    assert every.heard_texts == ["abc", "abcde", "abcdefg", "", "xyz"]
+    assert short.heard_texts == ["abc", "xyz"], "past 4 characters, and blank, never keywords"
+    assert longer.heard_texts == ["abc", "abcde", "xyz"]
+    assert not (every.awaited or short.awaited or longer.awaited)
+
+
+async def test_commented_runs_for_the_features_that_asked() -> None:
+    node, every, short, longer = _node()
+    pending = node.comment_posted("r1", WHO, " abcd ", 3)
+    assert pending is not None
+    assert not short.awaited, "the awaited part waits for its caller"
+    await pending
+    assert short.awaited == [("r1", "abcd", 3)]
+    assert not every.awaited and not longer.awaited
+    await node.commented("r1", WHO, "all of it", None)
+    await node.commented("r1", WHO, "abcdef", 4)
+    assert every.awaited == [("r1", "all of it", None)]
+    assert longer.awaited == [("r1", "abcdef", 4)]
+    assert short.awaited == [("r1", "abcd", 3)]
