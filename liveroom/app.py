@@ -47,6 +47,7 @@ from liveroom.features.coupons import Coupons
 from liveroom.features.events import Feed
 from liveroom.features.flashsale import FlashSale, FlashSaleFeature
 from liveroom.features.groupbuy import GroupBuyFeature
+from liveroom.features.keywords import KeywordGate
 from liveroom.features.kicks import KicksFeature
 from liveroom.features.luckybag import LuckyBags
 from liveroom.features.private import PrivateTrafficFeature
@@ -135,18 +136,17 @@ class Node:
         self.dispatch = Dispatch(CORE_HANDLERS, self.features)
         #: the features that listen to posted comments, so the others (whose hooks are the
         #: contract's empty defaults) cost a comment nothing: ``listeners`` hear every comment,
-        #: ``keyword_listeners`` (with their ``keyword_max``) only one short enough to be a
-        #: keyword of theirs, and none a longer one (most comments)
+        #: the keyword features (``keyword_max``) only one short enough to be a keyword of
+        #: theirs, through ``keywords``, the gate that asks them together
         listening = [
             f
             for f in self.features
             if type(f).commented is not Feature.commented or type(f).heard is not Feature.heard
         ]
         self.listeners = [f for f in listening if f.keyword_max is None]
-        self.keyword_listeners = [
-            (f, f.keyword_max) for f in listening if f.keyword_max is not None
-        ]
-        self.keyword_max = max((most for _, most in self.keyword_listeners), default=0)
+        self.keywords = KeywordGate(
+            self.hub.rooms, [f for f in listening if f.keyword_max is not None]
+        )
         #: the features that hear joins and leaves: asked once per join and per leave, so the
         #: others (the contract's empty defaults) cost a join no coroutine and a leave no call
         self.joiners = [f for f in self.features if type(f).joined is not Feature.joined]
@@ -174,15 +174,13 @@ class Node:
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> Awaitable[None] | None:
         text = text.strip()
-        asked: list[Feature] | None = None
+        asked: list[Feature] = []
         for feature in self.listeners:
             if feature.heard(room, who, text, after):
-                asked = [feature] if asked is None else [*asked, feature]
-        if 0 < len(text) <= self.keyword_max:
-            for feature, most in self.keyword_listeners:
-                if len(text) <= most and feature.heard(room, who, text, after):
-                    asked = [feature] if asked is None else [*asked, feature]
-        return None if asked is None else self._commented(asked, room, who, text, after)
+                asked.append(feature)
+        if 0 < len(text) <= self.keywords.longest:
+            self.keywords.ask(room, who, text, after, asked)
+        return self._commented(asked, room, who, text, after) if asked else None
 
     async def _commented(
         self, asked: list[Feature], room: str, who: Identity, text: str, after: int | None

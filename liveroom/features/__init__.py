@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from liveroom.connection.session import Session
     from liveroom.context import NodeContext
 
+#: a keyword feature's open keywords of one room, as it holds them (``Feature.held_keywords``):
+#: good until (on the monotonic clock), the keywords, and the node's local room they were read
+#: under (None: there was none) with its ``jumps`` then (``Feature.stream_mark``)
+Held = tuple[float, frozenset[str], Any, int]
+
 #: event-loop turns ``Feature.caught_up`` waits for the node to relay the events before an offset
 CATCH_UP_TURNS = 4
 
@@ -46,6 +51,10 @@ class Feature:
     #: a keyword feature's longest keyword, in characters: the node asks its ``heard`` only
     #: about comments that short (stripped, not blank). None: about every comment
     keyword_max: ClassVar[int | None] = None
+    #: a keyword feature's open keywords of each room as it holds them (``keywords.Held``): the
+    #: node's ``KeywordGate`` asks ``heard`` only when they cannot rule a comment out. None:
+    #: ``heard`` is asked about every comment short enough
+    held_keywords: Mapping[str, Held] | None = None
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -77,11 +86,12 @@ class Feature:
 
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
         """A comment by ``who`` was accepted: the synchronous part of the comment hook, run
-        for every comment of the node's rooms (of 1 to ``keyword_max`` characters, if set).
-        ``text`` comes stripped. Returns whether ``commented``, the awaited part, must run for
-        it too. The default says yes; a feature that can tell from what it holds that the
-        comment means nothing to it (no keyword of it open in the room, for most comments)
-        says no, and spares the comment a coroutine."""
+        for every comment of the node's rooms (of 1 to ``keyword_max`` characters, if set, and
+        only when ``held_keywords`` cannot rule it out). ``text`` comes stripped. Returns
+        whether ``commented``, the awaited part, must run for it too. The default says yes; a
+        feature that can tell from what it holds that the comment means nothing to it (no
+        keyword of it open in the room, for most comments) says no, and spares the comment a
+        coroutine."""
         return True
 
     async def commented(
@@ -128,17 +138,28 @@ class Feature:
         the room for both questions: a keyword check asks them for every short comment, once per
         feature."""
         local = self.ctx.hub.rooms.get(room)
-        if local is None:
-            return mark is None and after is None
-        if mark is None or mark[0] is not local or mark[1] != local.jumps:
-            return False
-        return after is None or (local.last_offset is not None and local.last_offset >= after)
+        if mark is None:
+            return local is None and after is None
+        return unmoved_at(local, mark[0], mark[1], after)
 
     def caught_up_now(self, room: str, offset: int) -> bool:
         """``caught_up`` without waiting: whether every event of ``room`` up to ``offset`` is in
         already."""
         local = self.ctx.hub.rooms.get(room)
         return local is not None and local.last_offset is not None and local.last_offset >= offset
+
+
+def unmoved_at(local: Any, marked: Any, jumps: int, after: int | None) -> bool:
+    """``Feature.unmoved`` given the node's ``local`` room (``hub.rooms``; None: none) and the
+    mark's local room (``marked``, None: none) and ``jumps``, for a caller that looks up the
+    room once for several marks (``keywords.KeywordGate``)."""
+    if marked is not local:
+        return False
+    if local is None:
+        return after is None
+    return jumps == local.jumps and (
+        after is None or (local.last_offset is not None and local.last_offset >= after)
+    )
 
 
 class Dispatch:

@@ -5,10 +5,13 @@ the check must cost next to nothing when nothing is open (most rooms, most of th
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from liveroom.features import Held, unmoved_at
 
 if TYPE_CHECKING:
+    from liveroom.auth import Identity
     from liveroom.features import Feature
 
 #: how long the keywords read from the store serve at most. The events that change them drop
@@ -16,6 +19,42 @@ if TYPE_CHECKING:
 KEYWORD_CACHE_S = 30.0
 #: rooms held at most; past it the cache starts over
 MAX_ROOMS = 4096
+
+
+class KeywordGate:
+    """A node's keyword features (``Feature.keyword_max``), asked about a short comment
+    together: one look at the room and the clock for all of them, and a feature's ``heard``
+    called only when what it holds (``held_keywords``) cannot rule the comment out. Most short
+    comments match no keyword, in rooms whose keywords are held: they cost each feature a look
+    at what it holds, and no call of its own."""
+
+    def __init__(self, rooms: Mapping[str, Any], features: list[Feature]) -> None:
+        #: the node's local rooms (``Hub.rooms``)
+        self.rooms = rooms
+        self.features = [(f, f.keyword_max or 0, f.held_keywords) for f in features]
+        #: the longest keyword of any: a longer comment asks no one
+        self.longest = max((most for _, most, _ in self.features), default=0)
+
+    def ask(
+        self, room: str, who: Identity, text: str, after: int | None, asked: list[Feature]
+    ) -> None:
+        """Add to ``asked`` the features whose ``heard`` asks for ``commented`` about ``text``
+        (stripped, 1 to ``longest`` characters) posted in ``room`` after offset ``after``."""
+        local = self.rooms.get(room)
+        now = time.monotonic()
+        for feature, most, held in self.features:
+            if len(text) > most:
+                continue
+            entry = held.get(room) if held is not None else None
+            if (
+                entry is not None
+                and entry[0] > now
+                and text not in entry[1]
+                and unmoved_at(local, entry[2], entry[3], after)
+            ):
+                continue  # its keywords, fresh and up to the comment, lack the text
+            if feature.heard(room, who, text, after):
+                asked.append(feature)
 
 
 class RoomKeywords:
@@ -34,46 +73,55 @@ class RoomKeywords:
     def __init__(self, feature: Feature, read: Callable[[str], Awaitable[frozenset[str]]]) -> None:
         self.feature = feature
         self.read = read
-        #: room -> (good until, on the monotonic clock; the keywords; the room's stream mark)
-        self._cached: dict[str, tuple[float, frozenset[str], tuple[object, int] | None]] = {}
+        #: room -> its keywords as held (``Held``), for ``may_match`` and the node's gate
+        self.held: dict[str, Held] = {}
         #: per room, events of the feature this node relayed: a read they overtook is not kept
         self._generations: dict[str, int] = {}
 
     def changed(self, room: str) -> None:
         """An event of the feature was relayed in ``room``: what is held may be stale."""
         self._generations[room] = self._generations.get(room, 0) + 1
-        self._cached.pop(room, None)
+        self.held.pop(room, None)
 
     def forget(self, room: str) -> None:
         """This node opened a keyword in ``room`` itself: read again at the next comment."""
-        self._cached.pop(room, None)
+        self.held.pop(room, None)
 
     def may_match(self, room: str, text: str, after: int | None) -> bool:
         """Whether ``text`` may be an open keyword of ``room``, without waiting: False only
         when the held keywords are fresh, hold every event up to ``after``, and lack it."""
-        cached = self._cached.get(room)
-        if (
-            cached is None
-            or cached[0] <= time.monotonic()
-            or not self.feature.unmoved(room, cached[2], after)
-        ):
-            return True
-        return text in cached[1]
+        held = self.held.get(room)
+        return (
+            held is None
+            or held[0] <= time.monotonic()
+            or text in held[1]
+            or not self.feature.unmoved(room, entry_mark(held), after)
+        )
 
     async def get(self, room: str, after: int | None) -> frozenset[str]:
         """The room's open keywords, counting every one opened before offset ``after``."""
-        cached = self._cached.get(room)
+        cached = self.held.get(room)
         if cached is not None and cached[0] > time.monotonic():
             if after is None or await self.feature.caught_up(room, after):
-                cached = self._cached.get(room)  # an event relayed meanwhile dropped it
-                if cached is not None and cached[2] == self.feature.stream_mark(room):
+                cached = self.held.get(room)  # an event relayed meanwhile dropped it
+                if cached is not None and self.feature.unmoved(room, entry_mark(cached), None):
                     return cached[1]
         generation = self._generations.get(room, 0)
         mark = self.feature.stream_mark(room)
         expires = time.monotonic() + KEYWORD_CACHE_S
         found = await self.read(room)
         if self._generations.get(room, 0) == generation:
-            if len(self._cached) > MAX_ROOMS:
-                self._cached.clear()
-            self._cached[room] = (expires, found, mark)
+            if len(self.held) > MAX_ROOMS:
+                self.held.clear()
+            self.held[room] = held_entry(expires, found, mark)
         return found
+
+
+def held_entry(expires: float, words: frozenset[str], mark: tuple[object, int] | None) -> Held:
+    """``words`` held until ``expires``, read under the stream mark ``mark``."""
+    return (expires, words, None, 0) if mark is None else (expires, words, mark[0], mark[1])
+
+
+def entry_mark(entry: Held) -> tuple[object, int] | None:
+    """The stream mark ``entry`` was read under (``Feature.stream_mark``)."""
+    return None if entry[2] is None else (entry[2], entry[3])

@@ -1,14 +1,17 @@
 """How a node tells its features of a posted comment (``Node.comment_posted``): every listener's
 ``heard`` at once, a keyword feature's only for a comment short enough to be one of its
-keywords, and ``commented`` awaited only for those whose ``heard`` asked for it."""
+keywords that what it holds cannot rule out (``keywords.KeywordGate``), and ``commented``
+awaited only for those whose ``heard`` asked for it."""
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
 from typing import ClassVar
 
 from liveroom.app import Node
 from liveroom.auth import Identity
-from liveroom.features import Feature
+from liveroom.features import Feature, Held
 from liveroom.features.kicks import KicksFeature
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
@@ -86,3 +89,50 @@ async def test_commented_runs_for_the_features_that_asked() -> None:
     assert every.awaited == [("r1", "all of it", None)]
     assert longer.awaited == [("r1", "abcdef", 4)]
     assert short.awaited == [("r1", "abcd", 3)]
+
+
+class HeldWords(Recorder):
+    """A keyword feature that holds its keywords per room, as coupons and red packets do."""
+
+    name = "held"
+    keyword_max = 8
+
+    def __init__(self, ctx: object) -> None:
+        super().__init__(ctx)
+        self.held_keywords: dict[str, Held] = {}
+
+
+async def test_held_keywords_spare_the_feature_only_when_they_rule_the_comment_out() -> None:
+    kinds = (Rooms, Stats, KicksFeature, HeldWords)
+    node = Node(make_settings(), features=kinds)
+    feature = next(f for f in node.features if isinstance(f, HeldWords))
+    local = SimpleNamespace(last_offset=10, jumps=2)
+    node.hub.rooms["r1"] = local  # type: ignore[assignment]
+    good_until = time.monotonic() + 60
+
+    def heard(text: str, after: int | None) -> bool:
+        """Whether the feature was asked about ``text``."""
+        feature.heard_texts.clear()
+        node.comment_posted("r1", WHO, text, after)
+        return feature.heard_texts == [text]
+
+    assert heard("hello", 10), "nothing held for the room"
+    feature.held_keywords["r1"] = (good_until, frozenset({"lucky"}), local, 2)
+    assert not heard("hello", 10) and not heard("hello", None) and not heard("hello", 9)
+    assert heard("lucky", 10), "an open keyword"
+    assert heard("hello", 11), "an event before the comment is not in yet"
+    local.last_offset = None
+    assert heard("hello", 1) and not heard("hello", None)
+    local.last_offset = 10
+    local.jumps = 3
+    assert heard("hello", 10), "the room's stream jumped since the keywords were read"
+    feature.held_keywords["r1"] = (good_until, frozenset({"lucky"}), local, 3)
+    assert not heard("hello", 10)
+    node.hub.rooms["r1"] = SimpleNamespace(last_offset=10, jumps=3)  # type: ignore[assignment]
+    assert heard("hello", 10), "read under a local room since dropped"
+    feature.held_keywords["r1"] = (time.monotonic() - 1, frozenset(), node.hub.rooms["r1"], 3)
+    assert heard("hello", 10), "no longer fresh"
+    del node.hub.rooms["r1"]
+    feature.held_keywords["r1"] = (good_until, frozenset(), None, 0)
+    assert not heard("hello", None), "read without a local room, and still none"
+    assert heard("hello", 0), "without a local room, no event is in"

@@ -70,6 +70,7 @@ class Coupons(Feature):
         self.store = coupon_store(ctx.engine)
         self._eligibility: dict[tuple[str, str], Eligibility] = {}
         self.keywords = RoomKeywords(self, self._read_keywords)
+        self.held_keywords = self.keywords.held
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)

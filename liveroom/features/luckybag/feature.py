@@ -35,7 +35,8 @@ from starlette.routing import BaseRoute
 from liveroom import metrics
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
-from liveroom.features import Feature, Handler
+from liveroom.features import Feature, Handler, Held
+from liveroom.features.keywords import held_entry
 from liveroom.features.luckybag.commands import handlers
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.routes import routes
@@ -88,6 +89,9 @@ class LuckyBags(Feature):
         self._loops: list[asyncio.Task[Any]] = []
         #: room -> (when read, on the monotonic clock; its current bag; the room's stream mark)
         self._current: dict[str, tuple[float, Bag | None, tuple[object, int] | None]] = {}
+        #: the same, as the node's keyword gate reads it (``keywords.Held``): the open keyword
+        #: bag's keyword, or none, until ``QUIET_CACHE_S`` after the read
+        self.held_keywords: dict[str, Held] = {}
         #: per room, how many bag events this node relayed: a read of the store that a relayed
         #: event overtook may be older than the event, and is not cached
         self._generations: dict[str, int] = {}
@@ -186,7 +190,7 @@ class LuckyBags(Feature):
         body = room_event_body("bag", bag=public_view(revoked))
         self._refused(await self.store.revoke(room, bag_id, now, body), "revoke")
         self._unschedule(room, bag_id)
-        self._current.pop(room, None)
+        self._drop(room)
         return revoked
 
     async def get(self, room: str, bag_id: str) -> Bag:
@@ -607,13 +611,23 @@ class LuckyBags(Feature):
         """Cache ``bag`` as the room's current one, if no bag event was relayed since this
         node's ``version`` of the room was taken."""
         if self._generations.get(room, 0) == version[0]:
-            self._current[room] = (time.monotonic(), bag, version[1])
+            now = time.monotonic()
+            self._current[room] = (now, bag, version[1])
+            words: frozenset[str] = frozenset()
+            if bag is not None and bag.state is BagState.OPEN and bag.rules["join"] == "keyword":
+                words = frozenset([bag.rules["keyword"]])
+            self.held_keywords[room] = held_entry(now + QUIET_CACHE_S, words, version[1])
+
+    def _drop(self, room: str) -> None:
+        """What this node holds of the room's current bag is stale."""
+        self._current.pop(room, None)
+        self.held_keywords.pop(room, None)
 
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """A bag of ``room`` changed (created, opened, revoked or drawn): what this node holds
         of the room's current bag is stale from here on."""
         self._generations[room] = self._generations.get(room, 0) + 1
-        self._current.pop(room, None)
+        self._drop(room)
 
     # ------------------------------------------------------------------ hooks
 

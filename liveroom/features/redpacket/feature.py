@@ -70,6 +70,7 @@ class RedPackets(Feature):
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.keywords = RoomKeywords(self, self._read_keywords)
+        self.held_keywords = self.keywords.held
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)
