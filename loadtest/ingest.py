@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     before = machine.loop_us()
     result = asyncio.run(run(args))
     result["machine_loop_us"] = [before, machine.loop_us()]  # the machine's speed, around it
+    result["python"] = machine.interpreter()
     emit(result, args.json)
     return 0
 

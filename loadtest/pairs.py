@@ -278,6 +278,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     result["clients"] = opts.clients  # which load generator measured them (platform --clients)
     result["netns"] = opts.netns
     result["machine_loop_us"] = [before, machine.loop_us()]  # the machine's speed, around it
+    result["python"] = machine.interpreter()
     return result
 
 

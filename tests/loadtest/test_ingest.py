@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: 
     assert s["cpu_us_per_comment"] > 0, s
     assert s["netns"] is across, s
     assert len(s["machine_loop_us"]) == 2 and min(s["machine_loop_us"]) > 0, s
+    assert s["python"]["version"] == platform.python_version(), s
     if not across:
         (sampled,) = s["cpu_samples"].values()  # the one server process
         assert sampled["cpu_s"] > 0, s
