@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from liveroom.app import Node
 from liveroom.auth import Identity
@@ -136,3 +136,18 @@ async def test_held_keywords_spare_the_feature_only_when_they_rule_the_comment_o
     feature.held_keywords["r1"] = (good_until, frozenset(), None, 0)
     assert not heard("hello", None), "read without a local room, and still none"
     assert heard("hello", 0), "without a local room, no event is in"
+
+
+async def test_every_keyword_feature_of_a_node_is_behind_the_gate_with_what_it_holds() -> None:
+    """A node's coupons, red packets and lucky bags: each behind the gate, each with its held
+    keywords; coupons' and red packets' are their ``RoomKeywords``' own, so the gate reads
+    what ``RoomKeywords.get`` keeps."""
+    node = Node(make_settings())
+    behind = {type(f).__name__: f for f, _ in node.keywords.features}
+    assert set(behind) == {"Coupons", "LuckyBags", "RedPackets"}
+    assert not any(f in node.listeners for f in behind.values())
+    assert node.keywords.longest == 20
+    for name in ("Coupons", "RedPackets"):
+        feature: Any = behind[name]
+        assert feature.held_keywords is feature.keywords.held, name
+    assert isinstance(behind["LuckyBags"].held_keywords, dict)
