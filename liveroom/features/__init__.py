@@ -53,7 +53,8 @@ class Feature:
     keyword_max: ClassVar[int | None] = None
     #: a keyword feature's open keywords of each room as it holds them (``keywords.Held``): the
     #: node's ``KeywordGate`` asks ``heard`` only when they cannot rule a comment out. None:
-    #: ``heard`` is asked about every comment short enough
+    #: ``heard`` is asked about every comment short enough. Set once, when the feature is
+    #: built: the gate keeps this mapping, so it is changed in place, never replaced
     held_keywords: Mapping[str, Held] | None = None
 
     def __init__(self, ctx: NodeContext) -> None:

@@ -31,9 +31,11 @@ class KeywordGate:
     def __init__(self, rooms: Mapping[str, Any], features: list[Feature]) -> None:
         #: the node's local rooms (``Hub.rooms``)
         self.rooms = rooms
-        self.features = [(f, f.keyword_max or 0) for f in features]
+        #: each feature, its longest keyword, and what it holds (``Feature.held_keywords``:
+        #: one mapping for the feature's life, so it is read here once)
+        self.features = [(f, f.keyword_max or 0, f.held_keywords) for f in features]
         #: the longest keyword of any: a longer comment asks no one
-        self.longest = max((most for _, most in self.features), default=0)
+        self.longest = max((most for _, most, _ in self.features), default=0)
 
     def ask(
         self, room: str, who: Identity, text: str, after: int | None, asked: list[Feature]
@@ -42,10 +44,9 @@ class KeywordGate:
         (stripped, 1 to ``longest`` characters) posted in ``room`` after offset ``after``."""
         local = self.rooms.get(room)
         now = time.monotonic()
-        for feature, most in self.features:
+        for feature, most, held in self.features:
             if len(text) > most:
                 continue
-            held = feature.held_keywords  # read now: a feature may hold a new one since
             entry = held.get(room) if held is not None else None
             if (
                 entry is not None

@@ -143,11 +143,12 @@ async def test_every_keyword_feature_of_a_node_is_behind_the_gate_with_what_it_h
     keywords; coupons' and red packets' are their ``RoomKeywords``' own, so the gate reads
     what ``RoomKeywords.get`` keeps."""
     node = Node(make_settings())
-    behind = {type(f).__name__: f for f, _ in node.keywords.features}
+    behind = {type(f).__name__: (f, held) for f, _, held in node.keywords.features}
     assert set(behind) == {"Coupons", "LuckyBags", "RedPackets"}
-    assert not any(f in node.listeners for f in behind.values())
+    assert not any(f in node.listeners for f, _ in behind.values())
     assert node.keywords.longest == 20
     for name in ("Coupons", "RedPackets"):
-        feature: Any = behind[name]
-        assert feature.held_keywords is feature.keywords.held, name
-    assert isinstance(behind["LuckyBags"].held_keywords, dict)
+        feature: Any = behind[name][0]
+        assert behind[name][1] is feature.held_keywords is feature.keywords.held, name
+    bags, held = behind["LuckyBags"]
+    assert held is bags.held_keywords and isinstance(held, dict)
