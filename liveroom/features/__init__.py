@@ -136,8 +136,8 @@ class Feature:
         comment that follows offset ``after``: the stream mark is the same, and every event of
         the room up to ``after`` is in (``caught_up_now``; no ``after``, no such check). Without a
         local room, only a mark read without one serves, and only with no ``after``. One look at
-        the room for both questions: a keyword check asks them for every short comment, once per
-        feature."""
+        the room for both questions (``unmoved_at``, which the node's keyword gate asks for each
+        keyword feature of a short comment)."""
         local = self.ctx.hub.rooms.get(room)
         if mark is None:
             return local is None and after is None
