@@ -191,6 +191,8 @@ class Node:
     async def commented(
         self, room: str, who: Identity, text: str, after: int | None = None
     ) -> None:
+        """``comment_posted``, and what it returns awaited: both parts of the comment hook at
+        once, for a caller outside the command path (tests, scripts)."""
         pending = self.comment_posted(room, who, text, after)
         if pending is not None:
             await pending

@@ -199,12 +199,6 @@ class NodeContext(Protocol):
         comments cost no coroutine."""
         ...
 
-    async def commented(
-        self, room: str, who: Identity, text: str, after: int | None = None
-    ) -> None:
-        """``comment_posted``, and what it returns awaited."""
-        ...
-
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         """Tell every feature that ``user``'s order in ``room`` is paid. ``order`` is the
         order's public form plus ``kind`` (``"sale"``, ``"group"``, ...). A repeated confirm

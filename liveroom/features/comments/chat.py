@@ -49,7 +49,7 @@ class CommentOutcome:
     """``offset`` when broadcast; ``echo`` is a private copy for the sender when not.
 
     ``after``: the room's offset this comment follows (every event up to it came before it in
-    the room's order); features matching keywords use it (``NodeContext.commented``)."""
+    the room's order); features matching keywords use it (``NodeContext.comment_posted``)."""
 
     offset: int
     shed: bool = False
