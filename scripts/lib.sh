@@ -31,10 +31,11 @@ apt_install() {
 # install_locked DIR LOCK: the pinned, hash-checked packages of LOCK into the virtualenv DIR,
 # then liveroom itself, editable, without its dependencies (they are all in LOCK) and without
 # build isolation (setuptools comes from LOCK too). Skipped when DIR already holds exactly
-# this LOCK and this project's build files.
+# this LOCK and this project's build files, the C sources of its extensions among them (an
+# extension built from an older source would lack what the new Python imports from it).
 install_locked() {
     local dir=$1 lock=$2 stamp
-    stamp=$(cat "$lock" pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
+    stamp=$(cat "$lock" pyproject.toml setup.py liveroom/*.c | sha256sum | cut -d' ' -f1)
     [ "$(cat "$dir/.liveroom-lock" 2>/dev/null)" = "$stamp" ] && return 0
     ensure_venv "$dir"
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check \

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from liveroom import _sendall, fanout, sendall  # an ImportError: the C loop was not built
+from liveroom import _sendall, fanout, protocol, sendall  # an ImportError: no C loop built
 
 FRAME = b"\x81\x05hello"
 
@@ -162,3 +162,36 @@ def test_the_fan_out_runs_c_where_built_and_the_twin_on_request() -> None:
     assert fanout.send_loop("auto") is _sendall.send_all
     assert fanout.send_loop("c") is _sendall.send_all
     assert fanout.send_loop("python") is sendall.send_all
+
+
+# --------------------------------------------------------------------------- ws_text_frame
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, 125, 126, 127, 255, 256, 65535, 65536, 70_000],
+    ids=lambda size: f"{size}B",
+)
+def test_ws_text_frame_in_c_gives_the_python_framings_bytes(size: int) -> None:
+    """Either side of each length form (7, 16 and 64 bits), from bytes and other buffers."""
+    payload = bytes(range(256)) * (size // 256 + 1)
+    payload = payload[:size]
+    expected = protocol.python_ws_text_frame(payload)
+    assert _sendall.ws_text_frame(payload) == expected
+    assert _sendall.ws_text_frame(bytearray(payload)) == expected
+    assert _sendall.ws_text_frame(memoryview(payload)) == expected
+    head = 2 if size < 126 else 4 if size < 65536 else 10
+    assert len(expected) == head + size and expected[:1] == b"\x81"
+    length = expected[1] if head == 2 else int.from_bytes(expected[2:head], "big")
+    assert length == size and expected[head:] == payload
+
+
+def test_ws_text_frame_is_the_compiled_one_where_built() -> None:
+    """The server frames with C here (the C loop is built wherever the suite runs)."""
+    assert protocol.ws_text_frame is _sendall.ws_text_frame
+
+
+def test_ws_text_frame_refuses_what_is_not_bytes() -> None:
+    for framing in (_sendall.ws_text_frame, protocol.python_ws_text_frame):
+        with pytest.raises(TypeError):
+            framing("text")  # type: ignore[arg-type]
