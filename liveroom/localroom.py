@@ -240,7 +240,11 @@ class LocalRoom:
             with contextlib.suppress(Exception):
                 ending = bool(orjson.loads(payload).get("room", {}).get("ended"))
             self.hub.spawn(self._reload_info())
-        self.hub.mark(self, ending or kind in self.hub.critical)  # critical (positional: cheaper)
+        hub = self.hub
+        if ending or kind in hub.critical:
+            hub.mark(self, True)  # critical: flushed in this loop turn
+        else:
+            hub.dirty.add(self)  # ``mark``'s part for the tick, written out: once per event
         if ending:  # after the flush that carries the news, close everyone with 4010
             asyncio.get_running_loop().call_soon(self.end)
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from liveroom.protocol import Command
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ShareLive(Command):
     """The viewer shared the room (the client's share sheet was used)."""
 

@@ -48,7 +48,7 @@ def replace_field(body: dict[str, Any]) -> str:
     return "" if value is None else ident_field(value, "replace", OBJECT_ID)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PinCard(Command):
     type: ClassVar[str] = "card_pin"
     role: ClassVar[str] = "host"
@@ -61,7 +61,7 @@ class PinCard(Command):
         return cls(rid, body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnpinCard(Command):
     type: ClassVar[str] = "card_unpin"
     role: ClassVar[str] = "host"
@@ -74,7 +74,7 @@ class UnpinCard(Command):
         return cls(rid, ident_field(body.get("sku"), "sku", OBJECT_ID))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClickCard(Command):
     type: ClassVar[str] = "card_click"
     sku: str = ""
@@ -84,7 +84,7 @@ class ClickCard(Command):
         return cls(rid, ident_field(body.get("sku"), "sku", OBJECT_ID))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ViewCard(Command):
     type: ClassVar[str] = "card_view"
     sku: str = ""

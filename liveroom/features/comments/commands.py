@@ -15,7 +15,7 @@ from liveroom.protocol import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendComment(Command):
     type: ClassVar[str] = "comment"
     text: str = ""
@@ -25,7 +25,7 @@ class SendComment(Command):
         return cls(rid, text_field(body, "text"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendLike(Command):
     type: ClassVar[str] = "like"
     count: int = 1
@@ -36,7 +36,7 @@ class SendLike(Command):
         return cls(rid, int_field(count, "count", 1, 100))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PostSystem(Command):
     type: ClassVar[str] = "system"
     role: ClassVar[str] = "host"
@@ -47,7 +47,7 @@ class PostSystem(Command):
         return cls(rid, text_field(body, "text"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MuteUser(Command):
     type: ClassVar[str] = "mute"
     role: ClassVar[str] = "host"
@@ -63,7 +63,7 @@ class MuteUser(Command):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnmuteUser(Command):
     type: ClassVar[str] = "unmute"
     role: ClassVar[str] = "host"

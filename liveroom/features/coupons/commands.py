@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from liveroom.features.coupons.actions import CouponActions
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IssueCoupons(Command):
     """Issue a batch; the body's fields are checked by ``rules.batch_from_body``."""
 
@@ -32,7 +32,7 @@ class IssueCoupons(Command):
         return cls(rid, {k: v for k, v in body.items() if k not in ("type", "id")})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _OneBatch(Command):
     """A command about one batch, named by its id in ``batch``."""
 
@@ -43,18 +43,18 @@ class _OneBatch(Command):
         return cls(rid, ident_field(body.get("batch"), "batch", OBJECT_ID))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimCoupon(_OneBatch):
     type: ClassVar[str] = "coupon_claim"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CloseCoupons(_OneBatch):
     type: ClassVar[str] = "coupon_close"
     role: ClassVar[str] = "host"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CouponWallet(Command):
     """The sender's coupons in this room."""
 

@@ -38,7 +38,7 @@ def coupon_field(value: Any) -> str:
     return ident_field(value, "coupon", OBJECT_ID)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Buy(Command):
     """Reserve ``quantity`` units, with ``coupon`` (one of the buyer's claimed coupons) off
     the price when given. Resending the same ``request_id`` never buys twice."""
@@ -60,7 +60,7 @@ class Buy(Command):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelOrder(Command):
     """Give back one of the sender's reserved orders."""
 

@@ -38,7 +38,7 @@ def request_id_field(value: Any) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TakePlace(Command):
     """A place in a group of ``deal``, with ``coupon`` (one of the sender's claimed coupons)
     off its order when given; resending the same ``request_id`` never takes two."""
@@ -63,7 +63,7 @@ class TakePlace(Command):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StartGroup(TakePlace):
     """Start a new group of the deal, with the sender as its first member."""
 
@@ -71,7 +71,7 @@ class StartGroup(TakePlace):
     mode: ClassVar[Mode] = Mode.START
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JoinGroup(TakePlace):
     """Join the open group ``group`` (from a share link, say)."""
 
@@ -79,7 +79,7 @@ class JoinGroup(TakePlace):
     mode: ClassVar[Mode] = Mode.JOIN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MatchGroup(TakePlace):
     """Join the fullest open group of the deal the sender is not in yet."""
 
@@ -87,7 +87,7 @@ class MatchGroup(TakePlace):
     mode: ClassVar[Mode] = Mode.MATCH
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelGroupOrder(Command):
     """Give back one of the sender's unpaid group orders."""
 

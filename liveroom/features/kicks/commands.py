@@ -17,7 +17,7 @@ def kick_seconds(body: dict[str, Any]) -> int:
     return int_field(body.get("seconds", DEFAULT_KICK_S), "seconds", 1, MAX_KICK_S)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KickUser(Command):
     type: ClassVar[str] = "kick"
     role: ClassVar[str] = "host"
@@ -29,7 +29,7 @@ class KickUser(Command):
         return cls(rid, ident_field(body.get("user"), "user", USER_ID), kick_seconds(body))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnkickUser(Command):
     type: ClassVar[str] = "unkick"
     role: ClassVar[str] = "host"

@@ -32,7 +32,7 @@ RULE_FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreateBag(Command):
     type: ClassVar[str] = "bag_create"
     role: ClassVar[str] = "host"
@@ -43,7 +43,7 @@ class CreateBag(Command):
         return cls(rid, {k: body[k] for k in RULE_FIELDS if k in body})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenBag(Command):
     type: ClassVar[str] = "bag_open"
     role: ClassVar[str] = "host"
@@ -54,17 +54,17 @@ class OpenBag(Command):
         return cls(rid, ident_field(body.get("bag"), "bag", OBJECT_ID))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DrawBag(OpenBag):
     type: ClassVar[str] = "bag_draw"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RevokeBag(OpenBag):
     type: ClassVar[str] = "bag_revoke"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JoinBag(OpenBag):
     type: ClassVar[str] = "bag_join"
     role: ClassVar[str] = "viewer"

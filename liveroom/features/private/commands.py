@@ -53,7 +53,7 @@ def validate_card(body: Any) -> dict[str, Any]:
     return card
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Follow(Command):
     """Follow the room's host (idempotent). The invite card, if set, follows privately."""
 
@@ -61,13 +61,13 @@ class Follow(Command):
     anonymous: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unfollow(Command):
     type: ClassVar[str] = "unfollow"
     anonymous: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Book(Command):
     """Book the room's scheduled live (idempotent): the backend hears when it starts."""
 

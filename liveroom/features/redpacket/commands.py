@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from liveroom.features.redpacket.actions import Packets
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CreatePacket(Command):
     type: ClassVar[str] = "packet_create"
     role: ClassVar[str] = "host"
@@ -30,7 +30,7 @@ class CreatePacket(Command):
         return cls(rid, PacketSpec.from_body(body))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _OnePacket(Command):
     """A command about one red packet, named by its id in ``packet``."""
 
@@ -41,12 +41,12 @@ class _OnePacket(Command):
         return cls(rid, ident_field(body.get("packet"), "packet", OBJECT_ID))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GrabPacket(_OnePacket):
     type: ClassVar[str] = "packet_grab"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClosePacket(_OnePacket):
     type: ClassVar[str] = "packet_close"
     role: ClassVar[str] = "host"
