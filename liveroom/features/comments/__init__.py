@@ -69,23 +69,16 @@ class Comments(Feature):
 
     async def handle_comment(self, session: Session, command: SendComment) -> dict[str, Any]:
         room = session.room
-        outcome = await self.chat.post(room.id, session.who, command.text, room.info)
-        if outcome.echo is not None:
-            session.viewer.send(frame([outcome.echo]))
-            if outcome.shed:
+        result, echo, after = await self.chat.post(room.id, session.who, command.text, room.info)
+        if echo is not None:
+            session.viewer.send(frame([echo]))
+            if "shed" in result:
                 metrics.SHED.inc()
                 await self.chat.count_shed(room.id)
-        if not outcome.hidden:
-            pending = self.ctx.comment_posted(room.id, session.who, command.text, outcome.after)
+        if after is not None:  # not hidden: in the room's order
+            pending = self.ctx.comment_posted(room.id, session.who, command.text, after)
             if pending is not None:
                 await pending
-        result: dict[str, Any] = {"offset": outcome.offset}
-        if outcome.shed:
-            result["shed"] = True
-        if outcome.hidden:
-            result["hidden"] = True
-        if outcome.masked:
-            result["masked"] = True
         return result
 
     async def handle_like(self, session: Session, command: SendLike) -> dict[str, Any]:
