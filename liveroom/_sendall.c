@@ -161,7 +161,8 @@ ws_text_frame(PyObject *module, PyObject *payload)
         n = view.len;
     }
     Py_ssize_t head = n < 126 ? 2 : (n < 65536 ? 4 : 10);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, head + n);
+    PyObject *out = n > PY_SSIZE_T_MAX - head ? PyErr_NoMemory()
+                                              : PyBytes_FromStringAndSize(NULL, head + n);
     if (out != NULL) {
         unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
         p[0] = 0x81;

@@ -143,7 +143,8 @@ class RoomHost(Protocol):
         """Run ``coro`` as a task the node cancels on close."""
 
     def mark(self, room: LocalRoom, critical: bool = False) -> None:
-        """``room`` has something to flush: at the next tick, or at once when critical."""
+        """``room`` has something to flush: at the next tick, or at once when critical. (A
+        room's own events of a kind that is not critical add it to ``dirty`` directly.)"""
 
     def evict(self, viewer: Viewer, code: int, reason: str = "") -> None:
         """Take ``viewer`` out of its room and close its connection."""
@@ -242,7 +243,7 @@ class LocalRoom:
             self.hub.spawn(self._reload_info())
         hub = self.hub
         if ending or kind in hub.critical:
-            hub.mark(self, True)  # critical: flushed in this loop turn
+            hub.mark(self, True)  # critical: flushed at the loop's next pass, not the tick
         else:
             hub.dirty.add(self)  # ``mark``'s part for the tick, written out: once per event
         if ending:  # after the flush that carries the news, close everyone with 4010

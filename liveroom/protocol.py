@@ -239,7 +239,7 @@ def error_reply(exc: CommandError, rid: RequestId | None = None) -> bytes:
     return event("reply", id=rid, ok=False, error=body)
 
 
-def ws_text_frame(payload: bytes | bytearray | memoryview, /) -> bytes:
+def ws_text_frame(payload: bytes | bytearray, /) -> bytes:
     """The wire bytes of one unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2).
 
     Built once per server frame, then written unchanged to every viewer's transport.

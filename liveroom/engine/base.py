@@ -73,9 +73,9 @@ class Posted(StrEnum):
 POSTED = Posted.OK
 
 
-# Not frozen, as PostResult below and the comments feature's CommentOutcome: one of each is made
-# per comment, and a frozen dataclass sets each field through ``object.__setattr__``, which
-# doubles what making one costs. Nothing changes them once made.
+# Not frozen, as PostResult below and the client commands: one of each is made per comment, and
+# a frozen dataclass sets each field through ``object.__setattr__``, which doubles what making
+# one costs. Nothing changes them once made.
 @dataclass(slots=True)
 class CommentRules:
     """The limits ``post_comment`` enforces atomically with the publish, in this order: the

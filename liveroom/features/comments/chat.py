@@ -49,8 +49,8 @@ def text_key(text: str) -> str:
 
 
 #: what ``Chat.post`` answers, in this order:
-#: - the reply's fields: ``offset`` (0 when the room did not get it), and ``shed``, ``hidden``
-#:   or ``masked`` when so;
+#: - the reply's fields: ``offset`` (0 when the room did not get it), and ``shed`` or
+#:   ``hidden`` when so, or ``masked`` for a posted comment whose words were masked;
 #: - the private copy for the sender when the room did not get it (shed or hidden), else None;
 #: - ``after``, the room's offset the comment follows (every event up to it came before it in
 #:   the room's order), for the features matching keywords (``NodeContext.comment_posted``);
