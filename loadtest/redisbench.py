@@ -41,7 +41,6 @@ RULES = CommentRules(
     user_window_s=60,
     room_cap=0,
     priority=False,
-    text_key="",
     dedupe_window_s=0,
     hidden=False,
 )

@@ -73,24 +73,25 @@ class Posted(StrEnum):
 POSTED = Posted.OK
 
 
-# Not frozen, as PostResult below and the client commands: one of each is made per comment, and
-# a frozen dataclass sets each field through ``object.__setattr__``, which doubles what making
-# one costs. Nothing changes them once made.
+# Not frozen, as PostResult below and the client commands: a frozen dataclass sets each field
+# through ``object.__setattr__``, which doubles what making one costs. Nothing changes them once
+# made: the comments feature keeps one ``CommentRules`` per room cap for its viewers' comments
+# and hands the same one to every such comment.
 @dataclass(slots=True)
 class CommentRules:
     """The limits ``post_comment`` enforces atomically with the publish, in this order: the
-    mute, the duplicate check, the user's rate, the room's cap.
+    mute, the duplicate check, the user's rate, the room's cap. The same for many comments:
+    the text's own key goes to ``post_comment`` beside them.
 
-    ``text_key`` (a digest of the text) and ``dedupe_window_s`` make the duplicate check: the
-    same user's same ``text_key`` within the window, on any node, is ``DUPLICATE``. Only a
-    comment that passes every check (posted, shed or hidden) is remembered; a refused one is
-    not. An empty ``text_key`` or a window of 0 skips the check."""
+    ``post_comment``'s ``text_key`` (a digest of the text) and ``dedupe_window_s`` make the
+    duplicate check: the same user's same ``text_key`` within the window, on any node, is
+    ``DUPLICATE``. Only a comment that passes every check (posted, shed or hidden) is
+    remembered; a refused one is not. An empty ``text_key`` or a window of 0 skips the check."""
 
     user_limit: int
     user_window_s: int
     room_cap: int  # comments per second per room, spaced evenly (``cap_burst``); 0 = no cap
     priority: bool = False  # priority comments are never shed
-    text_key: str = ""
     dedupe_window_s: float = 0.0
     #: shown to its sender only (a sensitive word in a ``self`` room): mute, duplicate and rate
     #: are checked and the comment counts against the rate, but it is not published (``HIDDEN``)
@@ -173,10 +174,10 @@ class RoomBus(Protocol):
         ...
 
     async def post_comment(
-        self, room: str, user: str, body: bytes, rules: CommentRules
+        self, room: str, user: str, body: bytes, rules: CommentRules, text_key: str = ""
     ) -> PostResult:
-        """Check mute, duplicate, the user's rate and the room's cap (``CommentRules``), then
-        publish; all in one step."""
+        """Check mute, duplicate (``text_key``, the text's digest), the user's rate and the
+        room's cap (``CommentRules``), then publish; all in one step."""
         ...
 
     async def notify(self, room: str, user: str, body: bytes) -> None:

@@ -121,7 +121,7 @@ class MemoryEngine:
         return self._append(room, body, is_comment=False)
 
     async def post_comment(
-        self, room: str, user: str, body: bytes, rules: CommentRules
+        self, room: str, user: str, body: bytes, rules: CommentRules, text_key: str = ""
     ) -> PostResult:
         state = self._rooms.get(room)  # (``_room``'s lookup, without its call: once per comment)
         if state is None:
@@ -138,7 +138,7 @@ class MemoryEngine:
             if said[oldest] > now:
                 break
             del said[oldest]
-        dedupe = (user, rules.text_key) if rules.text_key and rules.dedupe_window_s > 0 else None
+        dedupe = (user, text_key) if text_key and rules.dedupe_window_s > 0 else None
         if dedupe is not None and said.get(dedupe, 0.0) > now:
             return PostResult(Posted.DUPLICATE)
         start, count = state.user_windows.get(user, (0.0, 0))

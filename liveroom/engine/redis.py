@@ -616,7 +616,7 @@ class RedisEngine:
                 await pipe.execute()
 
     async def post_comment(
-        self, room: str, user: str, body: bytes, rules: CommentRules
+        self, room: str, user: str, body: bytes, rules: CommentRules, text_key: str = ""
     ) -> PostResult:
         k = self.keys(room)
         maxlen, oldest = self.core.history_bounds()
@@ -633,7 +633,7 @@ class RedisEngine:
                     f"{k.base}:urate:{user}",  # ``k.sub("urate", user)``, without its tuple
                     k.cap,
                     k.counters,
-                    f"{k.base}:said:{user}:{rules.text_key}",
+                    f"{k.base}:said:{user}:{text_key}",
                 ],
                 [
                     k.channel,
@@ -651,7 +651,7 @@ class RedisEngine:
                     rules.room_cap,
                     1 if rules.priority else 0,
                     cap_burst(rules.room_cap),
-                    int(rules.dedupe_window_s * 1000) if rules.text_key else 0,
+                    int(rules.dedupe_window_s * 1000) if text_key else 0,
                     1 if rules.hidden else 0,
                 ],
             )

@@ -373,44 +373,44 @@ async def test_room_info_round_trip(engine: Engine) -> None:
     assert (await engine.snapshot("r1", 0)).info == {"title": "直播间", "allow_anonymous": False}
 
 
-def said(key: str, **more: object) -> CommentRules:
+def said(key: str, **more: object) -> tuple[CommentRules, str]:
+    """Rules with the dedupe window on, and the text key: ``post_comment``'s last two."""
     fields: dict[str, object] = {
-        "user_limit": 100, "user_window_s": 10, "room_cap": 0, "text_key": key,
-        "dedupe_window_s": 30.0,
+        "user_limit": 100, "user_window_s": 10, "room_cap": 0, "dedupe_window_s": 30.0,
     }  # fmt: skip
     fields.update(more)
-    return CommentRules(**fields)  # type: ignore[arg-type]
+    return CommentRules(**fields), key  # type: ignore[arg-type]
 
 
 async def test_duplicate_is_the_same_users_posted_text_only(engine: Engine) -> None:
     """The same user's same text key within the window is DUPLICATE and takes no offset;
     another user's, or another text, passes; a refused comment is not remembered."""
-    assert (await engine.post_comment("r1", "u1", body(1, "comment"), said("k1"))).status is (
+    assert (await engine.post_comment("r1", "u1", body(1, "comment"), *said("k1"))).status is (
         Posted.OK
     )
-    again = await engine.post_comment("r1", "u1", body(2, "comment"), said("k1"))
+    again = await engine.post_comment("r1", "u1", body(2, "comment"), *said("k1"))
     assert again.status is Posted.DUPLICATE and again.payload is None
-    assert (await engine.post_comment("r1", "u2", body(3, "comment"), said("k1"))).status is (
+    assert (await engine.post_comment("r1", "u2", body(3, "comment"), *said("k1"))).status is (
         Posted.OK
     )
-    assert (await engine.post_comment("r1", "u1", body(4, "comment"), said("k2"))).status is (
+    assert (await engine.post_comment("r1", "u1", body(4, "comment"), *said("k2"))).status is (
         Posted.OK
     )
     assert (await engine.head("r1")).head == 3
     # refused while muted: not remembered, so the same text passes after the unmute
     await engine.mute("r1", "u3", time.time() + 60)
-    muted = await engine.post_comment("r1", "u3", body(5, "comment"), said("k3"))
+    muted = await engine.post_comment("r1", "u3", body(5, "comment"), *said("k3"))
     assert muted.status is Posted.MUTED
     await engine.unmute("r1", "u3")
-    assert (await engine.post_comment("r1", "u3", body(5, "comment"), said("k3"))).status is (
+    assert (await engine.post_comment("r1", "u3", body(5, "comment"), *said("k3"))).status is (
         Posted.OK
     )
     # refused over the limit: not remembered either, and the check comes before the limit
     one = said("k4", user_limit=1)
-    assert (await engine.post_comment("r1", "u4", body(6, "comment"), one)).status is Posted.OK
-    limited = await engine.post_comment("r1", "u4", body(7, "comment"), said("k5", user_limit=1))
+    assert (await engine.post_comment("r1", "u4", body(6, "comment"), *one)).status is Posted.OK
+    limited = await engine.post_comment("r1", "u4", body(7, "comment"), *said("k5", user_limit=1))
     assert limited.status is Posted.RATE_LIMITED
-    repeat = await engine.post_comment("r1", "u4", body(6, "comment"), one)
+    repeat = await engine.post_comment("r1", "u4", body(6, "comment"), *one)
     assert repeat.status is Posted.DUPLICATE
 
 
@@ -418,19 +418,19 @@ async def test_hidden_comment_is_checked_and_counted_but_not_published(engine: E
     """A hidden comment answers MUTED, DUPLICATE or RATE_LIMITED like any other, uses up the
     user's limit, and when it passes takes no offset."""
     rules = said("h1", user_limit=2, hidden=True)
-    hidden = await engine.post_comment("r1", "u1", body(1, "comment"), rules)
+    hidden = await engine.post_comment("r1", "u1", body(1, "comment"), *rules)
     assert hidden.status is Posted.HIDDEN and hidden.payload is None
     assert (await engine.head("r1")).head == 0
-    assert (await engine.post_comment("r1", "u1", body(1, "comment"), rules)).status is (
+    assert (await engine.post_comment("r1", "u1", body(1, "comment"), *rules)).status is (
         Posted.DUPLICATE
     )
     assert (
-        await engine.post_comment("r1", "u1", body(2, "comment"), said("h2", user_limit=2))
+        await engine.post_comment("r1", "u1", body(2, "comment"), *said("h2", user_limit=2))
     ).status is Posted.OK
-    third = await engine.post_comment("r1", "u1", body(3, "comment"), said("h3", user_limit=2))
+    third = await engine.post_comment("r1", "u1", body(3, "comment"), *said("h3", user_limit=2))
     assert third.status is Posted.RATE_LIMITED
     await engine.mute("r1", "u2", time.time() + 60)
-    muted = await engine.post_comment("r1", "u2", body(4, "comment"), said("h4", hidden=True))
+    muted = await engine.post_comment("r1", "u2", body(4, "comment"), *said("h4", hidden=True))
     assert muted.status is Posted.MUTED
 
 

@@ -228,12 +228,12 @@ async def test_comment_after_a_lost_reply_is_posted_once(
         user_limit=100,
         user_window_s=10,
         room_cap=0,
-        text_key="digest-of-trapped" if dedupe_s else "",
         dedupe_window_s=dedupe_s,
     )
+    key = "digest-of-trapped" if dedupe_s else ""
     async with Listener(server.url, engine.keys("r1").channel) as listener:
         proxy.arm(b"trapped")
-        result = await engine.post_comment("r1", "u1", event("trapped"), rules)
+        result = await engine.post_comment("r1", "u1", event("trapped"), rules, key)
         assert proxy.cut.is_set()
         await engine.publish("r1", event("after"))
         seen = await listener.until(b"after")
@@ -243,7 +243,7 @@ async def test_comment_after_a_lost_reply_is_posted_once(
     assert await history_texts(engine, "r1") == ["trapped", "after"]
     counters = await engine.counters("r1")
     assert counters["comments"] == 1
-    again = await engine.post_comment("r1", "u1", event("trapped"), rules)
+    again = await engine.post_comment("r1", "u1", event("trapped"), rules, key)
     assert again.status is (Posted.DUPLICATE if dedupe_s else Posted.OK)
 
 
@@ -256,12 +256,11 @@ async def test_hidden_comment_after_a_lost_reply_stays_hidden(
         user_limit=100,
         user_window_s=10,
         room_cap=0,
-        text_key="digest-of-secret",
         dedupe_window_s=30.0,
         hidden=True,
     )
     proxy.arm(b"secret")
-    result = await engine.post_comment("r1", "u1", event("secret"), rules)
+    result = await engine.post_comment("r1", "u1", event("secret"), rules, "digest-of-secret")
     assert proxy.cut.is_set()
     assert result.status is Posted.HIDDEN
     assert await history_texts(engine, "r1") == []

@@ -73,6 +73,9 @@ class Chat:
         self.settings = settings
         self.now = now
         self._patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+        #: by room cap, the rules of a comment that is neither staff's nor hidden; shared by
+        #: every such comment, so never changed (settings do not change while the node runs)
+        self._viewer_rules: dict[int, CommentRules] = {}
 
     async def post(
         self, room: str, who: Identity, text: str, info: dict[str, Any]
@@ -107,21 +110,14 @@ class Chat:
         fields: dict[str, Any] = {"ts": self.now(), "user": who.public(), "text": text}
         if masked:
             fields["masked"] = True
-        cap = info.get("comment_cap", self.settings.room_comment_cap)
-        settings = self.settings
-        # --- once per comment: positional arguments (a call with keywords costs about twice as
-        # much: they are packed into a dict first)
-        rules = CommentRules(
-            settings.user_comment_limit,  # user_limit
-            settings.user_comment_window_s,  # user_window_s
-            int(cap),  # room_cap
-            who.staff,  # priority
-            key,  # text_key
-            settings.dedupe_window_s,  # dedupe_window_s
-            hidden,
-        )
+        cap = int(info.get("comment_cap", self.settings.room_comment_cap))
+        if who.staff or hidden:
+            rules = self._rules(cap, who.staff, hidden)
+        else:  # a viewer's comment: the rules its room's cap shares (made, a dataclass of six
+            # fields cost about 2,400 instructions, once per comment)
+            rules = self._viewer_rules.get(cap) or self._keep_viewer_rules(cap)
         result = await self.engine.post_comment(
-            room, who.user, room_event_body("comment", fields), rules
+            room, who.user, room_event_body("comment", fields), rules, key
         )
         status = result.status
         if status is POSTED:
@@ -141,6 +137,24 @@ class Chat:
             echo = event("comment", **fields, self=True, shed=True)
             return {"offset": 0, "shed": True}, echo, result.head
         raise AssertionError(f"post_comment answered {status!r}")
+
+    def _rules(self, cap: int, staff: bool, hidden: bool) -> CommentRules:
+        settings = self.settings
+        # positional arguments: keywords are packed into a dict first
+        return CommentRules(
+            settings.user_comment_limit,  # user_limit
+            settings.user_comment_window_s,  # user_window_s
+            cap,  # room_cap
+            staff,  # priority
+            settings.dedupe_window_s,  # dedupe_window_s
+            hidden,
+        )
+
+    def _keep_viewer_rules(self, cap: int) -> CommentRules:
+        if len(self._viewer_rules) > 1000:  # rooms' own caps: a few values, unless abused
+            self._viewer_rules.clear()
+        rules = self._viewer_rules[cap] = self._rules(cap, False, False)
+        return rules
 
     def _pattern(self, words: Any) -> re.Pattern[str] | None:
         key = tuple(words)

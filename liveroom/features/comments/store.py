@@ -16,7 +16,7 @@ from liveroom.engine.base import CommentRules, PostResult
 
 class CommentStore(Protocol):
     async def post_comment(
-        self, room: str, user: str, body: bytes, rules: CommentRules
+        self, room: str, user: str, body: bytes, rules: CommentRules, text_key: str = ""
     ) -> PostResult: ...
 
     async def publish(self, room: str, body: bytes) -> bytes: ...
