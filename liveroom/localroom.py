@@ -143,8 +143,7 @@ class RoomHost(Protocol):
         """Run ``coro`` as a task the node cancels on close."""
 
     def mark(self, room: LocalRoom, critical: bool = False) -> None:
-        """``room`` has something to flush: at the next tick, or at once when critical. (A
-        room's own events of a kind that is not critical add it to ``dirty`` directly.)"""
+        """``room`` has something to flush: at the next tick, or at once when critical."""
 
     def evict(self, viewer: Viewer, code: int, reason: str = "") -> None:
         """Take ``viewer`` out of its room and close its connection."""
@@ -241,11 +240,7 @@ class LocalRoom:
             with contextlib.suppress(Exception):
                 ending = bool(orjson.loads(payload).get("room", {}).get("ended"))
             self.hub.spawn(self._reload_info())
-        hub = self.hub
-        if ending or kind in hub.critical:
-            hub.mark(self, True)  # critical: flushed at the loop's next pass, not the tick
-        else:
-            hub.dirty.add(self)  # ``mark``'s part for the tick, written out: once per event
+        self.hub.mark(self, ending or kind in self.hub.critical)  # critical (positional: cheaper)
         if ending:  # after the flush that carries the news, close everyone with 4010
             asyncio.get_running_loop().call_soon(self.end)
 

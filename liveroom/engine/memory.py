@@ -123,9 +123,7 @@ class MemoryEngine:
     async def post_comment(
         self, room: str, user: str, body: bytes, rules: CommentRules, text_key: str = ""
     ) -> PostResult:
-        state = self._rooms.get(room)  # (``_room``'s lookup, without its call: once per comment)
-        if state is None:
-            state = self._room(room)
+        state = self._room(room)
         now = self.clock()
         until = state.muted.get(user)
         if until is not None:

@@ -115,8 +115,8 @@ class Chat:
         cap = int(info.get("comment_cap", self.settings.room_comment_cap))
         if who.staff or hidden:
             rules = self._rules(cap, who.staff, hidden)
-        else:  # a viewer's comment: the rules its room's cap shares (made, a dataclass of six
-            # fields cost about 2,400 instructions, once per comment)
+        else:  # a viewer's comment: its room cap's shared rules (a dataclass of six fields
+            # costs about 2,400 instructions to make)
             rules = self._viewer_rules.get(cap) or self._keep_viewer_rules(cap)
         result = await self.engine.post_comment(
             room, who.user, room_event_body("comment", fields), rules, key
