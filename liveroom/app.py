@@ -188,6 +188,15 @@ class Node:
         for feature in asked:
             await feature.commented(room, who, text, after)
 
+    async def commented(
+        self, room: str, who: Identity, text: str, after: int | None = None
+    ) -> None:
+        """``comment_posted``, and what it returns awaited: both parts of the comment hook at
+        once, for a caller outside the command path (tests, scripts)."""
+        pending = self.comment_posted(room, who, text, after)
+        if pending is not None:
+            await pending
+
     async def order_paid(self, room: str, user: str, order: dict[str, Any]) -> None:
         for feature in self.payment_listeners:
             try:

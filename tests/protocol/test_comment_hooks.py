@@ -84,10 +84,8 @@ async def test_commented_runs_for_the_features_that_asked() -> None:
     await pending
     assert short.awaited == [("r1", "abcd", 3)]
     assert not every.awaited and not longer.awaited
-    for text, after in [("all of it", None), ("abcdef", 4)]:
-        pending = node.comment_posted("r1", WHO, text, after)
-        assert pending is not None
-        await pending
+    await node.commented("r1", WHO, "all of it", None)
+    await node.commented("r1", WHO, "abcdef", 4)
     assert every.awaited == [("r1", "all of it", None)]
     assert longer.awaited == [("r1", "abcdef", 4)]
     assert short.awaited == [("r1", "abcd", 3)]
