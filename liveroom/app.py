@@ -114,7 +114,13 @@ class Node:
         #: joins under way at once (``Settings.joins_at_once``); the others wait their turn
         self.joins = asyncio.Semaphore(settings.joins_at_once)
         #: commands gathered for a few milliseconds, then run together (``connection/gather.py``)
-        self.gather = Gather(settings.command_gather_ms / 1000)
+        self.gather = Gather(
+            settings.command_gather_ms / 1000,
+            # the read hold ends by the next tick at the latest
+            self.hub.next_tick_at
+            if settings.command_gather_hold and self.engine.holds_reads
+            else None,
+        )
         #: the node's flash sales, if it runs them: product cards read stock through this seam
         #: (``context.SaleStock``), the demo pays orders through it
         self.sales: FlashSale | None = None

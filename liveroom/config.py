@@ -65,6 +65,10 @@ class Settings:
     # cheaper each (one pipeline on a standalone Redis, one wake-up for the replies), each
     # reply later by up to this much; 0 runs each where it is read (``connection/gather.py``)
     command_gather_ms: float = 10.0
+    # while a window is open, the node's thread sleeps to its end (or to the next tick), so the
+    # frames that come meanwhile are read in one wake-up: on the memory engine only, where no
+    # reply can be on its way (``connection/gather.py``, the read hold)
+    command_gather_hold: bool = True
     ping_interval_s: float = 20.0
     drain_s: float = 5.0
     max_conns_per_ip: int = 200  # per process; 0 for no cap

@@ -58,6 +58,7 @@ class Hub:
         self.rooms: dict[str, LocalRoom] = {}
         self.dirty: set[LocalRoom] = set()
         self.tick_at = 0.0  # when the current round of flushes began (``flush_all``)
+        self._tick_due = math.inf  # when the next tick is due (``next_tick_at``)
         #: frames and events the flushes sent since ``flush_all`` last counted them
         self.frames_out = self.events_out = 0
         self.history_gate = asyncio.Semaphore(HISTORY_READS)
@@ -254,6 +255,11 @@ class Hub:
             metrics.EVENTS_OUT.inc(self.events_out)
             self.frames_out = self.events_out = 0
 
+    def next_tick_at(self) -> float:
+        """When the next tick is due, on the tick's clock (the event loop's); infinity before
+        the ticks start. The gather's read hold ends by then (``connection/gather.py``)."""
+        return self._tick_due
+
     async def _tick_loop(self) -> None:
         """Flush the rooms with something to send on a fixed cadence.
 
@@ -263,13 +269,14 @@ class Hub:
         is flushed once right away, and the ticks after that keep their places on the grid.
         """
         clock = self.clock or asyncio.get_running_loop().time
-        due = clock() + self.tick
+        due = self._tick_due = clock() + self.tick
         while True:
             await self.sleep(due - clock())
             self._read_events()
             if self.dirty:
                 self.flush_all()
             due, missed = next_tick(due, clock(), self.tick)
+            self._tick_due = due
             if missed:
                 metrics.TICK_OVERRUNS.inc(missed)
                 await self.sleep(0)  # let the readers in, then the late flush

@@ -25,6 +25,11 @@ TICK_OVERRUNS = Counter(
     "liveroom_tick_overruns",
     "Ticks skipped because the flushes before them ran past their due time",
 )
+GATHER_HOLD_SECONDS = Counter(
+    "liveroom_gather_hold_seconds",
+    "Time the node's thread slept while a command window was open, so that the frames that"
+    " came meanwhile were read in one wake-up (connection/gather.py, the read hold)",
+)
 PULSE_SECONDS = Gauge(
     "liveroom_pulse_seconds",
     "How long the last pulse of every local room took, engine round trips included",

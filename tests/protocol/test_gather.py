@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import struct
+import threading
 import time
 from typing import Any
 
 import orjson
 import pytest
 
+from liveroom import metrics
+from liveroom.app import Node
 from liveroom.config import Settings
-from liveroom.connection.gather import Gather
+from liveroom.connection.gather import HOLD_MARGIN_S, Gather
 from tests.liveclient import LiveClient, token
 from tests.timeouts import scaled
 from tests.wsraw import TEXT, RawSocketClient, client_frame
@@ -83,6 +87,127 @@ async def test_a_close_ends_the_window_at_once_and_its_timer_runs_nothing() -> N
     later.add(Closer(ended))
     await asyncio.wait_for(ended.wait(), scaled(5))
     assert [name for name, _ in runs] == ["a"]
+
+
+def _send_later(sock: socket.socket, gaps: list[float]) -> threading.Thread:
+    """A thread that sends one byte to ``sock`` after each gap (seconds) in turn."""
+
+    def send() -> None:
+        for gap in gaps:
+            time.sleep(gap)  # (the test's traffic, from outside the loop, not a wait)
+            sock.send(b"x")
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+async def _reads_during_a_window(hold: bool) -> tuple[list[tuple[bytes, float]], float, float]:
+    """Open a 400 ms window and have a thread send a byte at 20, 40 and 60 ms into it; what
+    the loop read and when, when the window opened, and when its member ran."""
+    loop = asyncio.get_running_loop()
+    gather = Gather(0.4, (lambda: math.inf) if hold else None)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    reads: list[tuple[bytes, float]] = []
+    ended = asyncio.Event()
+    runs: list[tuple[str, float]] = []
+
+    def read() -> None:
+        reads.append((ours.recv(64), time.monotonic()))
+
+    loop.add_reader(ours.fileno(), read)
+    try:
+        sender = _send_later(theirs, [0.02, 0.02, 0.02])
+        opened = time.monotonic()
+        gather.add(Member("a", runs))
+        gather.add(Closer(ended))
+        await asyncio.wait_for(ended.wait(), scaled(5))
+        await asyncio.to_thread(sender.join, scaled(5))
+        deadline = time.monotonic() + scaled(5)
+        while sum(len(data) for data, _ in reads) < 3:  # (without the hold, read already)
+            assert time.monotonic() < deadline, reads
+            await asyncio.sleep(0.01)
+    finally:
+        loop.remove_reader(ours.fileno())
+        ours.close()
+        theirs.close()
+    return reads, opened, runs[0][1]
+
+
+async def test_the_read_hold_reads_what_came_in_the_window_at_once_before_its_end() -> None:
+    """With the read hold, the loop's thread sleeps once the window opens: the three bytes that
+    came 20, 40 and 60 ms into a 400 ms window are read together, in one wake-up, a little
+    before the window's end (``HOLD_MARGIN_S``), and before its members run."""
+    reads, opened, ran = await _reads_during_a_window(hold=True)
+    assert [data for data, _ in reads] == [b"xxx"]
+    read_at = reads[0][1]
+    # (the loop's clock counts whole milliseconds: a millisecond's slack either way)
+    assert opened + 0.4 - HOLD_MARGIN_S - 0.002 <= read_at <= ran
+
+
+async def test_without_the_hold_the_loop_reads_each_frame_as_it_comes() -> None:
+    """With no hold the loop stays awake through the window: the first byte is read long
+    before the window's end, and the three come in more than one read."""
+    reads, opened, ran = await _reads_during_a_window(hold=False)
+    assert len(reads) > 1 and sum(len(data) for data, _ in reads) == 3
+    assert reads[0][1] < opened + 0.3 < ran
+
+
+async def test_the_read_hold_ends_by_the_time_its_caller_gives() -> None:
+    """``hold_until`` (the hub's next tick) ends a hold before the window's end: a timer due
+    1 ms into a 400 ms window runs at that time, less the margin, not at the window's end.
+    The slept time is counted in ``liveroom_gather_hold_seconds``."""
+    loop = asyncio.get_running_loop()
+    before = metrics.GATHER_HOLD_SECONDS._value.get()
+    tick = loop.time() + 0.05
+    gather = Gather(0.4, lambda: tick)
+    fired: list[float] = []
+    ended = asyncio.Event()
+    gather.add(Closer(ended))
+    loop.call_later(0.001, lambda: fired.append(loop.time()))
+    await asyncio.wait_for(ended.wait(), scaled(5))
+    assert len(fired) == 1
+    assert tick - HOLD_MARGIN_S - 0.002 <= fired[0] < tick + scaled(0.2)
+    slept = metrics.GATHER_HOLD_SECONDS._value.get() - before
+    assert 0.05 - HOLD_MARGIN_S - 0.003 <= slept <= 0.05
+
+
+async def test_no_hold_when_the_window_ends_first_or_has_ended() -> None:
+    """A hold due to end before it would begin (the tick is now) sleeps not at all; nor does
+    a hold whose window a close ended before its turn came."""
+    loop = asyncio.get_running_loop()
+    before = metrics.GATHER_HOLD_SECONDS._value.get()
+    gather = Gather(0.4, loop.time)
+    ended = asyncio.Event()
+    gather.add(Closer(ended))
+    started = time.monotonic()
+    await asyncio.sleep(0)  # the hold's turn
+    assert time.monotonic() - started < 0.3
+    gather.close()
+    closed = Gather(0.4, lambda: math.inf)
+    closed.add(Member("a", []))
+    closed.close()  # before the hold's turn
+    started = time.monotonic()
+    await asyncio.sleep(0)
+    assert time.monotonic() - started < 0.3
+    assert metrics.GATHER_HOLD_SECONDS._value.get() == before
+
+
+@pytest.mark.parametrize(
+    ("engine", "hold", "holds"),
+    [("memory", True, True), ("memory", False, False), ("redis", True, False)],
+)
+def test_a_node_holds_on_the_memory_engine_unless_told_not_to(
+    engine: str, hold: bool, holds: bool
+) -> None:
+    """The node's gather holds on the memory engine, ending by the hub's next tick; not with
+    ``command_gather_hold`` off, and not on Redis, where a reply may be on its way."""
+    settings = Settings(engine=engine, command_gather_hold=hold, redis_url="redis://127.0.0.1:1")
+    node = Node(settings)
+    assert (node.gather.hold_until is not None) is holds
+    if holds:
+        assert node.gather.hold_until == node.hub.next_tick_at
 
 
 class Failing:
@@ -168,7 +293,8 @@ async def test_gathered_commands_are_answered_in_order_after_the_window(
     """With a 300 ms window: a comment sent to an idle node is answered no sooner than the
     window's end. With it, and with none (each command started where it is read): eight
     connections' comments sent at once are all answered, each connection's in the order sent,
-    and reach the room in that order."""
+    and reach the room in that order. On the memory engine the node held its reads in the
+    window (``liveroom_gather_hold_seconds``)."""
     settings: dict[str, object] = {
         "command_gather_ms": window_ms,
         "user_comment_limit": 100,  # (the defaults would shed or refuse some of the burst)
@@ -207,6 +333,9 @@ async def test_gathered_commands_are_answered_in_order_after_the_window(
     assert watcher.offsets() == sorted(watcher.offsets())
     for client in clients:
         await client.close()
+    # the node slept through its windows (the read hold) on the memory engine only
+    held = await asyncio.to_thread(server.metric, "liveroom_gather_hold_seconds_total")
+    assert (held > 0) is (engine == "memory" and window_ms > 0), held
 
 
 @pytest.mark.parametrize("engine", ["memory", "redis"])
