@@ -30,6 +30,9 @@ in DIR opens with ``callgrind_annotate``; Python's own functions show as the int
 window (``loadtest/cpusamples.py``) and adds the summary by activity to the result; the stacks
 stay in DIR. The sampler's work is in the CPU figure then: compare such runs with each other.
 
+The publishers time each command from its send to its reply (``reply_ms``: p50, p99 and max,
+over the traffic window), so a change that saves CPU by answering later shows it.
+
 The result also gives the machine's speed just before and after the run
 (``machine_loop_us``, ``loadtest/machine.py``): µs a plain Python loop takes, the figure
 BENCHMARKS.md reads the CPU times against.
@@ -86,6 +89,8 @@ class Publisher:
         "events",
         "codes",
         "n",
+        "sent_at",
+        "waits",
     )
 
     def __init__(self, user: str, room: str) -> None:
@@ -95,15 +100,21 @@ class Publisher:
         self.joined = False  # its snapshot is in
         self.sent = self.accepted = self.refused = self.events = self.n = 0
         self.codes: dict[str, int] = {}
+        self.sent_at: dict[str, float] = {}  # by command id, until its reply
+        self.waits: list[float] = []  # seconds from each command's send to its reply
 
     def on_message(self, payload: bytes) -> None:
         try:
             items = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return
+        now = time.monotonic()
         for item in items if isinstance(items, list) else [items]:
             kind = item.get("type")
             if kind == "reply":
+                sent = self.sent_at.pop(str(item.get("id")), None)
+                if sent is not None:
+                    self.waits.append(now - sent)
                 if item.get("ok"):
                     self.accepted += 1
                 else:
@@ -125,6 +136,19 @@ class Publisher:
         body = orjson.dumps({"type": kind, "id": str(self.n), **fields})
         if self.ws.send_text(body):
             self.sent += 1
+            self.sent_at[str(self.n)] = time.monotonic()
+
+
+def _quantiles(waits: list[float]) -> dict[str, float] | None:
+    """p50, p99 and max of ``waits`` (seconds), in ms; None for none."""
+    if not waits:
+        return None
+    ordered = sorted(waits)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1] * 1000, 2)}
 
 
 def cpu_seconds(target: Target) -> tuple[float, float]:
@@ -312,6 +336,8 @@ async def _measure(
             "refused": codes,
             "events_expected": expected,
             "events_seen": sum(p.events for p in pubs),
+            # from each command's send to its reply, as the publishers saw it
+            "reply_ms": _quantiles([wait for p in pubs for wait in p.waits]),
             "server_cpu_s": round(cpu, 3),
             "server_idle_cpu_per_s": round(idle_rate, 4),
             "cpu_us_per_comment": round(cpu / accepted * 1e6, 1) if accepted else None,

@@ -36,6 +36,9 @@ def test_every_comment_is_accepted_and_reaches_its_room(tmp_path: Path, across: 
     assert s["sent"] > 100 and s["accepted"] == s["sent"] and not s["refused"], s
     assert s["events_seen"] == s["events_expected"] == 2 * s["accepted"], s
     assert s["cpu_us_per_comment"] > 0, s
+    # every reply was timed from its send, and came within seconds
+    waits = s["reply_ms"]
+    assert 0 < waits["p50"] <= waits["p99"] <= waits["max"] < scaled(5) * 1000, s
     assert s["netns"] is across, s
     assert len(s["machine_loop_us"]) == 2 and min(s["machine_loop_us"]) > 0, s
     assert s["python"]["version"] == platform.python_version(), s
