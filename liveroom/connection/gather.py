@@ -22,15 +22,15 @@ shared.
 **The read hold.** A window gathers the commands, but each frame still woke the node from
 ``epoll_wait`` as it came: at 2,000 comments a second, about 600 wake-ups a second, and on a
 virtual machine a wake-up costs the process tens of microseconds of CPU before any of its code
-runs (BENCHMARKS.md, "Session 52"). Where the engine never waits on a network (``Engine.
-holds_reads``: the memory engine), the node's thread therefore sleeps once a window opens,
-until a millisecond before the window's end, or before the hub's next tick if that comes
-first (``hold_until``). The frames that come meanwhile wait in the kernel and are read
-together when it wakes, still within the window: one wake-up for them all. Nothing else runs
-while the thread sleeps (a tick, another connection's handshake, a write that waits for its
-socket), so each waits by up to the window; no command's reply waits longer than it did.
-``LIVEROOM_COMMAND_GATHER_HOLD=false`` turns the hold off. On Redis the node does not hold:
-the scripts of the window before may be on their way back, and their replies would wait.
+runs (BENCHMARKS.md, "Session 52"). Where the engine never waits on a network
+(``Engine.holds_reads``: the memory engine), the node's thread therefore sleeps once a window
+opens, until the window's end, or the hub's next tick if that comes first (``hold_until``).
+The frames that come meanwhile wait in the kernel and are read together when it wakes, still
+within the window: one wake-up for them all. Nothing else runs while the thread sleeps (a
+tick, another connection's handshake, a write that waits for its socket), so each waits by up
+to the window; no command's reply waits longer than it did. ``LIVEROOM_COMMAND_GATHER_HOLD=
+false`` turns the hold off. On Redis the node does not hold: the scripts of the window before
+may be on their way back, and their replies would wait.
 """
 
 from __future__ import annotations
@@ -46,10 +46,6 @@ from liveroom import metrics
 
 log = logging.getLogger("liveroom.session")
 
-#: a hold ends this long before the window does: uvloop's timers and clock count whole
-#: milliseconds, and the frames that came during the hold must be read before the window's
-#: timer fires, or they would wait for the next window
-HOLD_MARGIN_S = 0.001
 #: a hold shorter than this is not worth its own wake-up
 HOLD_MIN_S = 0.001
 
@@ -66,8 +62,8 @@ class Gather:
 
     def __init__(self, window: float, hold_until: Callable[[], float] | None = None) -> None:
         """``hold_until``: when a window opens, the thread sleeps (the read hold, above) until
-        the window's end or the time this answers (on the loop's clock), whichever is first,
-        less ``HOLD_MARGIN_S``; None: no hold."""
+        the window's end or the time this answers (on the loop's clock), whichever is first;
+        None: no hold."""
         self.window = window
         self.waiting: list[Gathered] = []
         self.hold_until = hold_until
@@ -87,22 +83,30 @@ class Gather:
             # a clean context: the first member's (its connection's log ids) is not the window's
             self._timer = loop.call_later(self.window, self._end, context=contextvars.Context())
             if self.hold_until is not None:
-                # after the callbacks of this turn: the frames read with this one join now
+                # after the callbacks of this turn: the frames read with this one join first
                 loop.call_soon(self._hold, self._timer)
         self.waiting.append(member)
 
     def _hold(self, timer: asyncio.TimerHandle) -> None:
-        """Sleep until shortly before ``timer``'s window ends or the next tick, so that the
-        frames which come meanwhile are read in one wake-up (the read hold, above)."""
+        """Sleep until ``timer``'s window ends, or the next tick if that is sooner, so that the
+        frames which come meanwhile are read in one wake-up (the read hold, above).
+
+        This runs among the loop's ready callbacks, just before it polls: the poll right after
+        the sleep reads every frame that came, and only the loop's next turn runs the timers,
+        the window's among them, so those frames are in the window."""
         if timer is not self._timer or self.hold_until is None:  # that window has ended
             return
         loop = self._loop
         assert loop is not None
         now = loop.time()
-        until = min(timer.when(), self.hold_until()) - HOLD_MARGIN_S
-        if until - now >= HOLD_MIN_S:
-            time.sleep(until - now)
-            metrics.GATHER_HOLD_SECONDS.inc(until - now)
+        left = min(timer.when(), self.hold_until()) - now
+        if left >= HOLD_MIN_S:
+            time.sleep(left)
+            # uvloop's clock is libuv's, read at the turn's start: reading it again brings it
+            # past the sleep, else the poll would take the window's timer as still that far off
+            # and, with no frame come, wait out the slept time a second time
+            loop.time()
+            metrics.GATHER_HOLD_SECONDS.inc(left)
 
     def _end(self) -> None:
         self._timer = None
