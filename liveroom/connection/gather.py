@@ -28,9 +28,9 @@ opens, until the window's end, or the hub's next tick if that comes first (``hol
 The frames that come meanwhile wait in the kernel and are read together when it wakes, still
 within the window: one wake-up for them all. Nothing else runs while the thread sleeps (a
 tick, another connection's handshake, a write that waits for its socket), so each waits by up
-to the window; no command's reply waits longer than it did. ``LIVEROOM_COMMAND_GATHER_HOLD=
-false`` turns the hold off. On Redis the node does not hold: the scripts of the window before
-may be on their way back, and their replies would wait.
+to the window; no command's reply waits longer than it did. Setting
+``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off. On Redis the node does not hold:
+the scripts of the window before may be on their way back, and their replies would wait.
 """
 
 from __future__ import annotations
