@@ -67,7 +67,7 @@ class Settings:
     command_gather_ms: float = 10.0
     # while a window is open, the node's thread sleeps to its end (or to the next tick), so the
     # frames that come meanwhile are read in one wake-up: on the memory engine only, where no
-    # reply can be on its way (``connection/gather.py``, the read hold)
+    # reply from the engine can be on its way (``connection/gather.py``, the read hold)
     command_gather_hold: bool = True
     ping_interval_s: float = 20.0
     drain_s: float = 5.0

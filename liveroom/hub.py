@@ -256,8 +256,9 @@ class Hub:
             self.frames_out = self.events_out = 0
 
     def next_tick_at(self) -> float:
-        """When the next tick is due, on the tick's clock (the event loop's); infinity before
-        the ticks start. The gather's read hold ends by then (``connection/gather.py``)."""
+        """When the next tick is due, on the event loop's clock (also where a test gives the
+        tick a clock of its own); infinity before the ticks start. The gather's read hold ends
+        by then (``connection/gather.py``)."""
         return self._tick_due
 
     async def _tick_loop(self) -> None:
@@ -268,15 +269,20 @@ class Hub:
         run past the next due time (an overrun), the slots passed over are counted, what waits
         is flushed once right away, and the ticks after that keep their places on the grid.
         """
-        clock = self.clock or asyncio.get_running_loop().time
+        loop_time = asyncio.get_running_loop().time
+        clock = self.clock or loop_time
         due = self._tick_due = clock() + self.tick
+        if self.clock is not None:
+            self._tick_due = loop_time() + self.tick
         while True:
             await self.sleep(due - clock())
             self._read_events()
             if self.dirty:
                 self.flush_all()
-            due, missed = next_tick(due, clock(), self.tick)
-            self._tick_due = due
+            now = clock()
+            due, missed = next_tick(due, now, self.tick)
+            # ``next_tick_at`` answers on the loop's clock, whatever the tick's
+            self._tick_due = due if self.clock is None else loop_time() + (due - now)
             if missed:
                 metrics.TICK_OVERRUNS.inc(missed)
                 await self.sleep(0)  # let the readers in, then the late flush

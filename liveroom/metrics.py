@@ -28,7 +28,8 @@ TICK_OVERRUNS = Counter(
 GATHER_HOLD_SECONDS = Counter(
     "liveroom_gather_hold_seconds",
     "Time the node's thread slept while a command window was open, so that the frames that"
-    " came meanwhile were read in one wake-up (connection/gather.py, the read hold)",
+    " came meanwhile were read in one wake-up (connection/gather.py, the read hold;"
+    " by the event loop's millisecond clock)",
 )
 PULSE_SECONDS = Gauge(
     "liveroom_pulse_seconds",

@@ -133,10 +133,11 @@ class Publisher:
         if self.ws is None:
             return
         self.n += 1
-        body = orjson.dumps({"type": kind, "id": str(self.n), **fields})
+        command_id = str(self.n)
+        body = orjson.dumps({"type": kind, "id": command_id, **fields})
         if self.ws.send_text(body):
             self.sent += 1
-            self.sent_at[str(self.n)] = time.monotonic()
+            self.sent_at[command_id] = time.monotonic()
 
 
 def _quantiles(waits: list[float]) -> dict[str, float] | None:

@@ -24,11 +24,12 @@ shared.
 virtual machine a wake-up costs the process tens of microseconds of CPU before any of its code
 runs (BENCHMARKS.md, "Session 52"). Where the engine never waits on a network
 (``Engine.holds_reads``: the memory engine), the node's thread therefore sleeps once a window
-opens, until the window's end, or the hub's next tick if that comes first (``hold_until``).
-The frames that come meanwhile wait in the kernel and are read together when it wakes, still
-within the window: one wake-up for them all. Nothing else runs while the thread sleeps (a
-tick, another connection's handshake, a write that waits for its socket), so each waits by up
-to the window; no command's reply waits longer than it did. Setting
+opens, until the window's end, or the hub's next tick if that comes first (``hold_until``),
+for ``HOLD_MAX_S`` at most. The frames that come meanwhile wait in the kernel and are read
+together when it wakes, still within the window: one wake-up for them all. A gathered
+command's reply comes no later than it did. Nothing else runs while the thread sleeps: a
+handshake, an HTTP call, a webhook, a write that waits for its socket each wait at every turn
+of the loop that falls behind a hold, by up to the window. Setting
 ``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off. On Redis the node does not hold:
 the scripts of the window before may be on their way back, and their replies would wait.
 """
@@ -48,6 +49,9 @@ log = logging.getLogger("liveroom.session")
 
 #: a hold shorter than this is not worth its own wake-up
 HOLD_MIN_S = 0.001
+#: the longest hold, whatever the window (up to 1 s) and the tick: the node's pings, health
+#: checks and handshakes wait for a hold to end
+HOLD_MAX_S = 0.05
 
 
 class Gathered(Protocol):
@@ -81,32 +85,34 @@ class Gather:
             self.waiting = []
             self._loop = loop = asyncio.get_running_loop()
             # a clean context: the first member's (its connection's log ids) is not the window's
-            self._timer = loop.call_later(self.window, self._end, context=contextvars.Context())
+            context = contextvars.Context()
+            self._timer = loop.call_later(self.window, self._end, context=context)
             if self.hold_until is not None:
                 # after the callbacks of this turn: the frames read with this one join first
-                loop.call_soon(self._hold, self._timer)
+                loop.call_soon(self._hold, self._timer, context=context)
         self.waiting.append(member)
 
     def _hold(self, timer: asyncio.TimerHandle) -> None:
         """Sleep until ``timer``'s window ends, or the next tick if that is sooner, so that the
         frames which come meanwhile are read in one wake-up (the read hold, above).
 
-        This runs among the loop's ready callbacks, just before it polls: the poll right after
-        the sleep reads every frame that came, and only the loop's next turn runs the timers,
-        the window's among them, so those frames are in the window."""
-        if timer is not self._timer or self.hold_until is None:  # that window has ended
+        This runs among the loop's ready callbacks, and the loop polls before it runs the
+        timers that are due (libuv, and asyncio's loop alike): the poll right after the sleep
+        reads every frame that came, before the window's timer ends it, so those frames are
+        in the window."""
+        hold_until = self.hold_until
+        if timer is not self._timer or hold_until is None:  # that window has ended
             return
         loop = self._loop
         assert loop is not None
         now = loop.time()
-        left = min(timer.when(), self.hold_until()) - now
+        left = min(timer.when(), hold_until(), now + HOLD_MAX_S) - now
         if left >= HOLD_MIN_S:
             time.sleep(left)
             # uvloop's clock is libuv's, read at the turn's start: reading it again brings it
             # past the sleep, else the poll would take the window's timer as still that far off
             # and, with no frame come, wait out the slept time a second time
-            loop.time()
-            metrics.GATHER_HOLD_SECONDS.inc(left)
+            metrics.GATHER_HOLD_SECONDS.inc(loop.time() - now)
 
     def _end(self) -> None:
         self._timer = None

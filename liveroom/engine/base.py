@@ -309,7 +309,8 @@ class Engine(RoomBus, Presence, RoomStore, Protocol):
     starts_in_place: bool
     #: whether a node on this engine may sleep while a command window is open (the read hold,
     #: ``connection/gather.py``): true when no call of this engine waits on a network, so no
-    #: reply can be on its way while the thread sleeps
+    #: reply can be on its way while the thread sleeps. A subclass of ``MemoryEngine`` whose
+    #: calls do wait on a network sets it false
     holds_reads: bool
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 
 import pytest
@@ -82,3 +83,47 @@ async def test_an_overrun_is_counted_and_does_not_shift_later_ticks() -> None:
     expected = [100.05, 100.10, 100.15, 100.27, 100.30, 100.35, 100.40, 100.45]
     assert starts == [pytest.approx(x) for x in expected]
     assert overruns == 2
+
+
+async def test_next_tick_at_follows_the_grid_on_the_loops_clock() -> None:
+    """``Hub.next_tick_at`` (where the gather's read hold ends) is the next tick's due time on
+    the event loop's clock: infinity before the ticks start, then a slot of the 50 ms grid,
+    one tick on at each flush (or whole ticks on, after an overrun). With a clock of the
+    test's own, it is still on the loop's."""
+    loop = asyncio.get_running_loop()
+    hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
+    assert hub.next_tick_at() == math.inf
+    seen: list[tuple[float, float]] = []  # (the loop's time, next_tick_at) at each flush
+    done = asyncio.Event()
+
+    def flush_all() -> None:
+        seen.append((loop.time(), hub.next_tick_at()))
+        if len(seen) == 5:
+            done.set()
+
+    hub.flush_all = flush_all  # type: ignore[method-assign]
+    hub.dirty.add(object())  # type: ignore[arg-type]
+    task = asyncio.create_task(hub._tick_loop())
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+        after = hub.next_tick_at()
+    finally:
+        task.cancel()
+    dues = [due for _, due in seen] + [after]
+    for now, due in seen:  # the tick flushing now was due by now (the loop's ms clock)
+        assert due <= now + 0.001
+    steps = [(b - a) / 0.05 for a, b in zip(dues, dues[1:], strict=False)]
+    assert all(step >= 0.999 and abs(step - round(step)) < 0.02 for step in steps), steps
+    # a clock of the test's own: next_tick_at is still on the loop's clock
+    fake = FakeTime()
+    other = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
+    other.clock, other.sleep = fake.clock, fake.sleep
+    ticked = asyncio.Event()
+    other.flush_all = ticked.set  # type: ignore[method-assign]
+    other.dirty.add(object())  # type: ignore[arg-type]
+    task = asyncio.create_task(other._tick_loop())
+    try:
+        await asyncio.wait_for(ticked.wait(), 5)
+        assert abs(other.next_tick_at() - (loop.time() + 0.05)) < 0.02
+    finally:
+        task.cancel()
