@@ -66,8 +66,8 @@ class Gather:
 
     def __init__(self, window: float, hold_until: Callable[[], float] | None = None) -> None:
         """``hold_until``: when a window opens, the thread sleeps (the read hold, above) until
-        the window's end or the time this answers (on the loop's clock), whichever is first;
-        None: no hold."""
+        the window's end or the time this answers (on the loop's clock), whichever is first,
+        and ``HOLD_MAX_S`` at most; None: no hold."""
         self.window = window
         self.waiting: list[Gathered] = []
         self.hold_until = hold_until
@@ -93,8 +93,9 @@ class Gather:
         self.waiting.append(member)
 
     def _hold(self, timer: asyncio.TimerHandle) -> None:
-        """Sleep until ``timer``'s window ends, or the next tick if that is sooner, so that the
-        frames which come meanwhile are read in one wake-up (the read hold, above).
+        """Sleep until ``timer``'s window ends, or the next tick if that is sooner (and
+        ``HOLD_MAX_S`` at most), so that the frames which come meanwhile are read in one
+        wake-up (the read hold, above).
 
         This runs among the loop's ready callbacks, and the loop polls before it runs the
         timers that are due (libuv, and asyncio's loop alike): the poll right after the sleep
