@@ -107,13 +107,22 @@ def _run(loop_factory: LoopFactory, test: Coroutine[Any, Any, None]) -> None:
         runner.run(test)
 
 
-def _send_later(sock: socket.socket, gaps: list[float]) -> threading.Thread:
-    """A thread that sends one byte to ``sock`` after each gap (seconds) in turn."""
+def _send_three(
+    sock: socket.socket, start: threading.Event, read: threading.Event | None
+) -> threading.Thread:
+    """A thread that sends three bytes to ``sock``, one ``send`` each, once ``start`` is set:
+    back to back, or, given ``read`` (set by the loop's reader), each once the loop has read
+    the one before."""
 
     def send() -> None:
-        for gap in gaps:
-            time.sleep(gap)  # (the test's traffic, from outside the loop, not a wait)
+        if not start.wait(scaled(5)):
+            return
+        for _ in range(3):
+            if read is not None:
+                read.clear()
             sock.send(b"x")
+            if read is not None and not read.wait(scaled(5)):
+                return
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
@@ -121,10 +130,18 @@ def _send_later(sock: socket.socket, gaps: list[float]) -> threading.Thread:
 
 
 async def _reads_during_a_window(hold: bool) -> tuple[list[tuple[bytes, float]], float, float]:
-    """Open a 400 ms window and have a thread send a byte at 20, 40 and 60 ms into it; what
-    the loop read and when, when the window opened, and when its member ran."""
+    """Open a 400 ms window and have a thread send three bytes in it: with the hold, back to
+    back once the hold has begun (when it asks ``hold_until``); without, one at a time, each
+    once the loop has read the one before. What the loop read and when, when the window
+    opened, and when its member ran."""
     loop = asyncio.get_running_loop()
-    gather = Gather(0.4, (lambda: math.inf) if hold else None)
+    start, was_read = threading.Event(), threading.Event()
+
+    def hold_until() -> float:
+        start.set()  # the thread sleeps from here: the bytes come during the hold
+        return math.inf
+
+    gather = Gather(0.4, hold_until if hold else None)
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
     reads: list[tuple[bytes, float]] = []
@@ -133,11 +150,14 @@ async def _reads_during_a_window(hold: bool) -> tuple[list[tuple[bytes, float]],
 
     def read() -> None:
         reads.append((ours.recv(64), time.monotonic()))
+        was_read.set()
 
     loop.add_reader(ours.fileno(), read)
     try:
-        sender = _send_later(theirs, [0.02, 0.02, 0.02])
+        sender = _send_three(theirs, start, None if hold else was_read)
         opened = time.monotonic()
+        if not hold:
+            start.set()
         gather.add(Member("a", runs))
         gather.add(Closer(ended))
         await asyncio.wait_for(ended.wait(), scaled(5))
@@ -157,14 +177,14 @@ async def _reads_during_a_window(hold: bool) -> tuple[list[tuple[bytes, float]],
 def test_the_read_hold_reads_what_came_in_the_window_at_once_before_its_end(
     loop_factory: LoopFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a hold as long as the window: the thread's sends need room on a busy machine
+    # a hold as long as the window, so that its end is the window's
     monkeypatch.setattr(gather_module, "HOLD_MAX_S", 1.0)
     _run(loop_factory, _test_the_read_hold_reads_what_came_in_the_window_at_once_before_its_end())
 
 
 async def _test_the_read_hold_reads_what_came_in_the_window_at_once_before_its_end() -> None:
-    """With the read hold, the loop's thread sleeps once the window opens: the three bytes that
-    came 20, 40 and 60 ms into a 400 ms window are read together, in one wake-up, at the
+    """With the read hold, the loop's thread sleeps once the window opens: the three bytes sent
+    one by one during the hold of a 400 ms window are read together, in one wake-up, at the
     window's end, and before its members run."""
     reads, opened, ran = await _reads_during_a_window(hold=True)
     assert [data for data, _ in reads] == [b"xxx"]
