@@ -30,7 +30,7 @@ in DIR opens with ``callgrind_annotate``; Python's own functions show as the int
 window (``loadtest/cpusamples.py``) and adds the summary by activity to the result; the stacks
 stay in DIR. The sampler's work is in the CPU figure then: compare such runs with each other.
 
-The publishers time each command from its send to its reply (``reply_ms``: p50, p99 and max,
+The publishers time each command from its send to its reply (``reply_ms``: p50 to p99.9 and max,
 over the traffic window), so a change that saves CPU by answering later shows it.
 
 The result also gives the machine's speed just before and after the run
@@ -51,12 +51,13 @@ from typing import Any
 
 import orjson
 import psutil
+from hdrh.histogram import HdrHistogram
 
 from liveroom import auth
 from loadtest import cpusamples, machine, netns, wsclient
 from loadtest.cli import raise_fd_limit
 from loadtest.netns import ViewerNamespace
-from loadtest.results import emit
+from loadtest.results import MAX_US, emit, percentiles
 from loadtest.server import SpawnedServer, Target, server_settings
 
 #: the comments' text by default: 24 characters and more, over the 20 of a keyword (coupons, red
@@ -140,16 +141,12 @@ class Publisher:
             self.sent_at[command_id] = time.monotonic()
 
 
-def _quantiles(waits: list[float]) -> dict[str, float] | None:
-    """p50, p99 and max of ``waits`` (seconds), in ms; None for none."""
-    if not waits:
-        return None
-    ordered = sorted(waits)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
-
-    return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1] * 1000, 2)}
+def _reply_ms(waits: list[float]) -> dict[str, float]:
+    """The percentiles of ``waits`` (seconds), in ms, as the other scenarios give latencies."""
+    h = HdrHistogram(1, MAX_US, 3)
+    for wait in waits:
+        h.record_value(min(max(round(wait * 1e6), 1), MAX_US))
+    return percentiles(h)
 
 
 def cpu_seconds(target: Target) -> tuple[float, float]:
@@ -338,7 +335,7 @@ async def _measure(
             "events_expected": expected,
             "events_seen": sum(p.events for p in pubs),
             # from each command's send to its reply, as the publishers saw it
-            "reply_ms": _quantiles([wait for p in pubs for wait in p.waits]),
+            "reply_ms": _reply_ms([wait for p in pubs for wait in p.waits]),
             "server_cpu_s": round(cpu, 3),
             "server_idle_cpu_per_s": round(idle_rate, 4),
             "cpu_us_per_comment": round(cpu / accepted * 1e6, 1) if accepted else None,
