@@ -121,6 +121,8 @@ class Node:
             if settings.command_gather_hold and self.engine.holds_reads
             else None,
         )
+        if self.gather.hold_until is not None:
+            self.hub.after_tick = self.gather.hold_again
         #: the node's flash sales, if it runs them: product cards read stock through this seam
         #: (``context.SaleStock``), the demo pays orders through it
         self.sales: FlashSale | None = None

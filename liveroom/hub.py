@@ -59,6 +59,9 @@ class Hub:
         self.dirty: set[LocalRoom] = set()
         self.tick_at = 0.0  # when the current round of flushes began (``flush_all``)
         self._tick_due = math.inf  # when the next tick is due (``next_tick_at``)
+        #: called after each tick's flushes: the gather's read hold, which ended at the tick,
+        #: goes on to its window's end (``Gather.hold_again``); set by the node
+        self.after_tick: Callable[[], None] | None = None
         #: frames and events the flushes sent since ``flush_all`` last counted them
         self.frames_out = self.events_out = 0
         self.history_gate = asyncio.Semaphore(HISTORY_READS)
@@ -289,6 +292,8 @@ class Hub:
                 self._read_events()
                 if self.dirty:
                     self.flush_all()
+            if self.after_tick is not None:
+                self.after_tick()
 
     def _read_events(self) -> None:
         """What the engine held for the tick (``RedisEngine.read_events``). A failure there is

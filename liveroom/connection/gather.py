@@ -26,10 +26,11 @@ runs (BENCHMARKS.md, "Session 52"). Where the engine never waits on a network
 (``Engine.holds_reads``: the memory engine), the node's thread therefore sleeps once a window
 opens, until the window's end, or the hub's next tick if that comes first (``hold_until``),
 for ``HOLD_MAX_S`` at most. The frames that come meanwhile wait in the kernel and are read
-together when it wakes, still within the window: one wake-up for them all. A gathered
-command's reply comes no later than it did. Nothing else runs while the thread sleeps: a
-handshake, an HTTP call, a webhook, a write that waits for its socket each wait at every turn
-of the loop that falls behind a hold, by up to the window. Setting
+together when it wakes, still within the window: one wake-up for them all. A hold that the
+tick ended goes on once the tick's flushes have run (``hold_again``), to the window's end. A
+gathered command's reply comes no later than it did. Nothing else runs while the thread
+sleeps: a handshake, an HTTP call, a webhook, a write that waits for its socket each wait at
+every turn of the loop that falls behind a hold, by up to the window. Setting
 ``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off. On Redis the node does not hold:
 the scripts of the window before may be on their way back, and their replies would wait.
 """
@@ -114,6 +115,15 @@ class Gather:
             # past the sleep, else the poll would take the window's timer as still that far off
             # and, with no frame come, wait out the slept time a second time
             metrics.GATHER_HOLD_SECONDS.inc(loop.time() - now)
+
+    def hold_again(self) -> None:
+        """The hub's tick has run (``Hub.after_tick``). A window under way had its hold end at
+        that tick: it holds again, after the callbacks the tick left for this turn, to its end
+        or the next tick. Without this, the rest of the window was read a frame at a time,
+        each frame a wake-up, as without the hold."""
+        timer, loop = self._timer, self._loop
+        if timer is not None and loop is not None and self.hold_until is not None:
+            loop.call_soon(self._hold, timer)
 
     def _end(self) -> None:
         self._timer = None

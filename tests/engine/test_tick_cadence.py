@@ -127,3 +127,47 @@ async def test_next_tick_at_follows_the_grid_on_the_loops_clock() -> None:
         assert abs(other.next_tick_at() - (loop.time() + 0.05)) < 0.02
     finally:
         task.cancel()
+
+
+async def test_after_tick_runs_once_a_tick_after_its_flushes_with_the_next_tick_known() -> None:
+    """``Hub.after_tick`` (where the gather's read hold goes on after the tick) is called once
+    a tick, after the tick's flushes, the late flush of an overrun included, when
+    ``next_tick_at`` already names the next tick; and on a tick with nothing to flush too."""
+    loop = asyncio.get_running_loop()
+    hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
+    fake = FakeTime()
+    hub.clock, hub.sleep = fake.clock, fake.sleep
+    order: list[str] = []
+    ahead: list[float] = []  # at each after_tick: how far the next tick is, on the loop's clock
+    done = asyncio.Event()
+
+    def flush_all() -> None:
+        order.append("flush")
+        hub.dirty.clear()
+        if order.count("flush") == 2:  # a slow flush, during which more came: an overrun
+            fake.now += 0.120
+            hub.dirty.add(object())  # type: ignore[arg-type]
+        else:
+            fake.now += 0.010
+
+    def after_tick() -> None:
+        order.append("after")
+        ahead.append(hub.next_tick_at() - loop.time())
+        if order.count("after") == 1:
+            hub.dirty.add(object())  # type: ignore[arg-type]
+        if order.count("after") == 4:
+            done.set()
+
+    hub.flush_all = flush_all  # type: ignore[method-assign]
+    hub.after_tick = after_tick
+    hub.dirty.add(object())  # type: ignore[arg-type]
+    task = asyncio.create_task(hub._tick_loop())
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        task.cancel()
+    # tick 1: its flush, then after_tick; tick 2: the slow flush, the late one, after_tick;
+    # ticks 3 and 4, with nothing to flush: after_tick alone (the fake sleep lets the loop
+    # tick on until the task is cancelled)
+    assert order[:7] == ["flush", "after", "flush", "flush", "after", "after", "after"]
+    assert all(0 < gap <= 0.05 + 0.001 for gap in ahead), ahead

@@ -254,6 +254,49 @@ async def _a_hold_ends_at(after: float, make: Callable[[float], Gather]) -> None
 
 
 @ON_BOTH_LOOPS
+def test_a_hold_the_tick_ended_goes_on_to_the_windows_end(
+    loop_factory: LoopFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gather_module, "HOLD_MAX_S", 1.0)  # (the cap is not what this tests)
+    _run(loop_factory, _test_a_hold_the_tick_ended_goes_on_to_the_windows_end())
+
+
+async def _test_a_hold_the_tick_ended_goes_on_to_the_windows_end() -> None:
+    """A 120 ms window whose hold the tick ends 20 ms in: the tick's callback (a timer, as the
+    hub's) moves the next tick out of the window and calls ``hold_again``. The hold goes on
+    to the window's end: a callback the tick queued after it runs 120 ms in, not 20 ms in.
+    Both holds are counted. With no window under way, ``hold_again`` holds nothing."""
+    loop = asyncio.get_running_loop()
+    before = metrics.GATHER_HOLD_SECONDS._value.get()
+    opened = loop.time()
+    tick = [opened + 0.02]
+    gather = Gather(0.12, lambda: tick[0])
+    fired: list[float] = []
+    ended = asyncio.Event()
+
+    def on_tick() -> None:
+        tick[0] = opened + 1.0
+        gather.hold_again()
+        loop.call_soon(lambda: fired.append(loop.time()))  # queued after the hold
+
+    gather.add(Closer(ended))
+    loop.call_at(opened + 0.02, on_tick)
+    await asyncio.wait_for(ended.wait(), scaled(5))
+    assert len(fired) == 1
+    # (the loop's clock counts whole milliseconds: 2 ms of slack)
+    assert opened + 0.12 - 0.002 <= fired[0] < opened + 0.12 + scaled(0.03)
+    slept = metrics.GATHER_HOLD_SECONDS._value.get() - before
+    assert 0.1 <= slept <= 0.12 + scaled(0.03)
+    idle = metrics.GATHER_HOLD_SECONDS._value.get()
+    gather.hold_again()  # the window has ended
+    Gather(0.12, lambda: math.inf).hold_again()  # none ever opened
+    started = time.monotonic()
+    await asyncio.sleep(0)
+    assert time.monotonic() - started < 0.1
+    assert metrics.GATHER_HOLD_SECONDS._value.get() == idle
+
+
+@ON_BOTH_LOOPS
 def test_a_lone_members_window_ends_on_time_with_the_hold(loop_factory: LoopFactory) -> None:
     _run(loop_factory, _test_a_lone_members_window_ends_on_time_with_the_hold())
 
@@ -308,13 +351,16 @@ async def _test_no_hold_when_the_window_ends_first_or_has_ended() -> None:
 def test_a_node_holds_on_the_memory_engine_unless_told_not_to(
     engine: str, hold: bool, holds: bool
 ) -> None:
-    """The node's gather holds on the memory engine, ending by the hub's next tick; not with
-    ``command_gather_hold`` off, and not on Redis, where a reply may be on its way."""
+    """The node's gather holds on the memory engine, ending by the hub's next tick and going
+    on after it; not with ``command_gather_hold`` off, and not on Redis, where a reply may be
+    on its way."""
     settings = Settings(engine=engine, command_gather_hold=hold, redis_url="redis://127.0.0.1:1")
     node = Node(settings)
     assert (node.gather.hold_until is not None) is holds
+    assert (node.hub.after_tick is not None) is holds
     if holds:
         assert node.gather.hold_until == node.hub.next_tick_at
+        assert node.hub.after_tick == node.gather.hold_again
 
 
 class Failing:
