@@ -40,6 +40,36 @@ class Owner(Protocol):
         ...
 
 
+#: the connections whose writes are kept while a command window's commands run
+#: (``hold_writes``), in the order of each one's first kept write; None when none are kept
+held: list[DirectOut] | None = None
+
+
+def hold_writes() -> None:
+    """From now until ``write_held``, keep every ``DirectOut.write`` of a live connection
+    instead of sending it: a window's commands (``connection/gather.py``) then run one after
+    another with no system call between them, and their replies go out after them, one
+    ``send`` a connection. A connection's writes keep their order: a released connection sends
+    what it kept first (``release``), and the fan-out sends what is kept before a room's frame
+    (``liveroom.fanout.SendList.send``)."""
+    global held
+    if held is None:
+        held = []
+
+
+def write_held() -> None:
+    """Send what was kept since ``hold_writes``, each connection's writes in one ``send``, and
+    write straight through again."""
+    global held
+    outs, held = held, None
+    if outs:
+        for out in outs:
+            try:
+                out.send_kept()
+            except Exception:  # a transport closing under us: its session cleans up
+                log.debug("a kept write failed", exc_info=True)
+
+
 class _SharedSocket(socket.socket):
     """A socket object on a descriptor uvloop owns. It never closes it: dropped, it only lets
     go (``detach``), so that even when uvloop closed the descriptor without telling the protocol
@@ -75,10 +105,11 @@ class DirectOut:
     release also blanks this socket's own slot, through the handle the send list gave it when
     its viewer joined (``owner``), before uvloop can close the number and hand it on. A send
     that fails any other way (reset, broken pipe) aborts the transport, as uvloop does when its
-    own write fails.
+    own write fails. While a command window's commands run (``hold_writes``), ``write`` keeps
+    the bytes (``kept``) for one ``send`` after the last command (``write_held``).
     """
 
-    __slots__ = ("transport", "sock", "get_write_buffer_size", "live", "owner")
+    __slots__ = ("transport", "sock", "get_write_buffer_size", "live", "owner", "kept")
 
     def __init__(self, transport: Any) -> None:
         pseudo = transport.get_extra_info("socket")
@@ -89,6 +120,8 @@ class DirectOut:
         self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
         #: the send list of the room this connection's viewer is in, set by that list
         self.owner: Owner | None = None
+        #: writes kept while ``hold_writes`` holds them; None when there are none
+        self.kept: list[bytes] | None = None
 
     @staticmethod
     def fits(transport: Any) -> bool:
@@ -102,11 +135,28 @@ class DirectOut:
         )
 
     def write(self, data: bytes) -> None:
+        kept = self.kept
+        if kept is not None:
+            kept.append(data)
+        elif held is not None and self.live:
+            self.kept = [data]
+            held.append(self)
+        else:
+            self.put(data)
+
+    def put(self, data: bytes) -> None:
+        """``write``, never kept: to the socket now, or behind what uvloop holds."""
         transport = self.transport
         if not self.live or transport.get_write_buffer_size() or transport.is_closing():
             transport.write(data)
         else:
             self.send_now(data)
+
+    def send_kept(self) -> None:
+        """Send the writes kept since ``hold_writes``, as one (``write_held``, ``release``)."""
+        kept, self.kept = self.kept, None
+        if kept:
+            self.put(kept[0] if len(kept) == 1 else b"".join(kept))
 
     def send_now(self, data: bytes) -> bool:
         """``send`` ``data`` with nothing queued ahead of it (the caller knows uvloop's buffer is
@@ -142,7 +192,11 @@ class DirectOut:
 
     def release(self) -> None:
         """From now on only uvloop writes to the descriptor (idempotent). The send list holding
-        the descriptor's number blanks it now, before uvloop may close it and reuse the number."""
+        the descriptor's number blanks it now, before uvloop may close it and reuse the number.
+        Writes kept meanwhile (``hold_writes``) go first: a Close frame written after them is
+        among them."""
+        if self.kept is not None:
+            self.send_kept()
         self.live = False
         self.sock.detach()
         if self.owner is not None:

@@ -22,6 +22,7 @@ import pytest
 import uvloop
 from prometheus_client import REGISTRY
 
+from liveroom import direct_out
 from liveroom.direct_out import DirectOut
 from liveroom.engine.memory import MemoryEngine
 from liveroom.fanout import CHECK_EVERY, PayloadOut, SendList
@@ -797,6 +798,129 @@ def test_a_joiner_with_bytes_queued_is_not_sent_to_directly(send_loop: str) -> N
             hub.flush_all()
             got = await asyncio.to_thread(_read_frames, client, 2, scaled(10), head)
             assert [e["text"] for e in got] == ["big", "three"]
+        finally:
+            await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+# --------------------------------------------------------------------------- kept writes
+
+
+def _frame(text: str) -> bytes:
+    return ws_text_frame(orjson.dumps([{"type": "reply", "text": text}]))
+
+
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every ``DirectOut.send_now`` of the test: the bytes of each ``send`` to a socket."""
+    made: list[bytes] = []
+    real = DirectOut.send_now
+
+    def send_now(out: DirectOut, data: bytes) -> bool:
+        made.append(data)
+        return real(out, data)
+
+    monkeypatch.setattr(DirectOut, "send_now", send_now)
+    return made
+
+
+def test_writes_kept_while_held_go_out_after_in_order_one_send_a_connection(
+    sends: list[bytes],
+) -> None:
+    """While ``hold_writes`` holds, writes are kept, not sent; ``write_held`` sends each
+    connection's kept writes as one ``send``, in the order written, and writes go straight out
+    again after it."""
+
+    async def body() -> None:
+        pairs = [await _pair(roomy=True), await _pair(roomy=True)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        try:
+            direct_out.hold_writes()
+            try:
+                outs[0].write(_frame("a1"))
+                outs[1].write(_frame("b1"))
+                outs[0].write(_frame("a2"))
+                assert sends == []
+                assert all(_nothing_more(client) == b"" for _, client, _ in pairs)
+            finally:
+                direct_out.write_held()
+            assert sends == [_frame("a1") + _frame("a2"), _frame("b1")]
+            outs[0].write(_frame("a3"))
+            assert sends[-1] == _frame("a3")
+            first = await asyncio.to_thread(_read_frames, pairs[0][1], 3, scaled(5))
+            assert [e["text"] for e in first] == ["a1", "a2", "a3"]
+            second = await asyncio.to_thread(_read_frames, pairs[1][1], 1, scaled(5))
+            assert [e["text"] for e in second] == ["b1"]
+        finally:
+            direct_out.write_held()
+            for out, pair in zip(outs, pairs, strict=True):
+                _end(out, *pair)
+
+    run(body)
+
+
+def test_a_connection_released_while_held_sends_what_it_kept_first() -> None:
+    """A connection closed while writes are held (a Close frame after a reply, say) sends
+    what it kept, then the Close frame goes, and nothing waits for ``write_held``; a write
+    after the release goes through uvloop, not kept."""
+
+    async def body() -> None:
+        transport, client, server = await _pair(roomy=True)
+        out = DirectOut(transport)
+        direct_out.hold_writes()
+        try:
+            out.write(_frame("reply"))
+            out.write(b"\x88\x02\x03\xe8")  # a Close frame (1000)
+            out.release()
+            out.write(_frame("late"))  # after the release: uvloop's, in order
+            assert out.kept is None
+            assert direct_out.held == [out]  # (its turn in ``write_held`` finds nothing)
+            transport.close()
+            client.settimeout(scaled(5))
+            data = b""
+            while True:
+                chunk = await asyncio.to_thread(client.recv, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            direct_out.write_held()
+        reply = _frame("reply")
+        assert data == reply + b"\x88\x02\x03\xe8" + _frame("late")
+        client.close()
+        server.close()
+
+    run(body)
+
+
+@LOOPS
+def test_a_room_flushed_while_writes_are_held_sends_them_before_its_frame(
+    send_loop: str,
+) -> None:
+    """A room's frame sent while writes are held (a flush during a command window) comes after
+    what its viewers' connections wrote before it: the kept writes go out first."""
+
+    async def body() -> None:
+        hub, engine = await _hub(send_loop)
+        pairs = [await _pair(roomy=True), await _pair(roomy=True)]
+        outs = [DirectOut(transport) for transport, _, _ in pairs]
+        try:
+            room = await hub.room("r1")
+            for n, out in enumerate(outs):
+                hub.join(room, Viewer(Link(out), f"u{n}"), await engine.head("r1"))
+            await _say(hub, engine, "before")  # (the lists are made: the next flush is fast)
+            direct_out.hold_writes()
+            try:
+                outs[0].write(_frame("reply"))
+                await _say(hub, engine, "during")
+                assert direct_out.held is None  # the flush sent what was kept
+            finally:
+                direct_out.write_held()
+            got = await asyncio.to_thread(_read_frames, pairs[0][1], 3, scaled(5))
+            assert [e["text"] for e in got] == ["before", "reply", "during"]
+            got = await asyncio.to_thread(_read_frames, pairs[1][1], 2, scaled(5))
+            assert [e["text"] for e in got] == ["before", "during"]
         finally:
             await _end_all(outs, pairs, engine)
 
