@@ -41,7 +41,10 @@ class Owner(Protocol):
 
 
 #: the connections whose writes are kept while a command window's commands run
-#: (``hold_writes``), in the order of each one's first kept write; None when none are kept
+#: (``hold_writes``), in the order of each one's first kept write; None when none are kept.
+#: A module's, not an object passed down: ``write`` is reached from deep in a command
+#: (``Viewer.send``, ``Connection.send``) and pays one load for it; only ``Gather._end`` holds
+#: writes, and always ends the hold (``write_held`` in its ``finally``)
 held: list[DirectOut] | None = None
 
 
@@ -57,11 +60,12 @@ def hold_writes() -> None:
         held = []
 
 
-def write_held() -> None:
+def write_held(again: bool = False) -> None:
     """Send what was kept since ``hold_writes``, each connection's writes in one ``send``, and
-    write straight through again."""
+    write straight through again; ``again``: keep holding the writes that come after (a room's
+    frame sent in the middle of a window)."""
     global held
-    outs, held = held, None
+    outs, held = held, ([] if again and held is not None else None)
     if outs:
         for out in outs:
             try:
@@ -137,7 +141,11 @@ class DirectOut:
     def write(self, data: bytes) -> None:
         kept = self.kept
         if kept is not None:
-            kept.append(data)
+            if held is not None:
+                kept.append(data)
+                return
+            self.send_kept()  # left kept by a hold that ended without sending it: first
+            self.put(data)
         elif held is not None and self.live:
             self.kept = [data]
             held.append(self)
@@ -196,7 +204,10 @@ class DirectOut:
         Writes kept meanwhile (``hold_writes``) go first: a Close frame written after them is
         among them."""
         if self.kept is not None:
-            self.send_kept()
+            try:
+                self.send_kept()
+            except Exception:  # a transport closing under us: the release goes on
+                log.debug("a kept write failed", exc_info=True)
         self.live = False
         self.sock.detach()
         if self.owner is not None:

@@ -149,7 +149,7 @@ class SendList(Generic[V]):
         """
         # --- once per frame: a few calls; per viewer, only what ``send_all`` and ``_each`` do
         if direct_out.held is not None:  # (a room flushed while commands run: rare)
-            direct_out.write_held()  # what the viewers' connections wrote comes first
+            direct_out.write_held(again=True)  # what the viewers' connections wrote comes first
         writes = self.writes
         if (
             writes is not None

@@ -293,7 +293,10 @@ class Hub:
                 if self.dirty:
                     self.flush_all()
             if self.after_tick is not None:
-                self.after_tick()
+                try:
+                    self.after_tick()
+                except Exception:  # the ticks go on whatever the hook does
+                    log.exception("the hook after the tick failed")
 
     def _read_events(self) -> None:
         """What the engine held for the tick (``RedisEngine.read_events``). A failure there is

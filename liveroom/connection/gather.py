@@ -30,12 +30,13 @@ runs (BENCHMARKS.md, "Session 52"). Where the engine never waits on a network
 opens, until the window's end, or the hub's next tick if that comes first (``hold_until``),
 for ``HOLD_MAX_S`` at most. The frames that come meanwhile wait in the kernel and are read
 together when it wakes, still within the window: one wake-up for them all. A hold that the
-tick ended goes on once the tick's flushes have run (``hold_again``), to the window's end. A
-gathered command's reply comes no later than it did. Nothing else runs while the thread
-sleeps: a handshake, an HTTP call, a webhook, a write that waits for its socket each wait at
-every turn of the loop that falls behind a hold, by up to the window. Setting
-``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off. On Redis the node does not hold:
-the scripts of the window before may be on their way back, and their replies would wait.
+tick ended goes on once the tick's flushes have run (``hold_again``), to the window's end (or
+the next tick, ``HOLD_MAX_S`` at most). A gathered command's reply comes no later than it did.
+Nothing else runs while the thread sleeps: a handshake, an HTTP call, a webhook, a write that
+waits for its socket each wait at every turn of the loop that falls behind a hold, by up to the
+window. Setting ``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off. On Redis the node
+does not hold: the scripts of the window before may be on their way back, and their replies
+would wait.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Gathered(Protocol):
 class Gather:
     """The connections waiting for the window's end, and the timer that ends it."""
 
-    __slots__ = ("window", "waiting", "hold_until", "_timer", "_loop")
+    __slots__ = ("window", "waiting", "hold_until", "_timer", "_loop", "_hold_queued")
 
     def __init__(self, window: float, hold_until: Callable[[], float] | None = None) -> None:
         """``hold_until``: when a window opens, the thread sleeps (the read hold, above) until
@@ -77,6 +78,8 @@ class Gather:
         self.hold_until = hold_until
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: a hold is queued and has not run yet: one is enough for a turn (``hold_again``)
+        self._hold_queued = False
 
     def add(self, member: Gathered) -> None:
         """``member`` has commands to run: it runs at the end of the window under way, or of
@@ -93,6 +96,7 @@ class Gather:
             self._timer = loop.call_later(self.window, self._end, context=context)
             if self.hold_until is not None:
                 # after the callbacks of this turn: the frames read with this one join first
+                self._hold_queued = True
                 loop.call_soon(self._hold, self._timer, context=context)
         self.waiting.append(member)
 
@@ -105,6 +109,7 @@ class Gather:
         timers that are due (libuv, and asyncio's loop alike): the poll right after the sleep
         reads every frame that came, before the window's timer ends it, so those frames are
         in the window."""
+        self._hold_queued = False
         hold_until = self.hold_until
         if timer is not self._timer or hold_until is None:  # that window has ended
             return
@@ -122,11 +127,20 @@ class Gather:
     def hold_again(self) -> None:
         """The hub's tick has run (``Hub.after_tick``). A window under way had its hold end at
         that tick: it holds again, after the callbacks the tick left for this turn, to its end
-        or the next tick. Without this, the rest of the window was read a frame at a time,
-        each frame a wake-up, as without the hold."""
+        or the next tick (``HOLD_MAX_S`` at most). Without this, the rest of the window was read
+        a frame at a time, each frame a wake-up, as without the hold. Nothing is queued for a
+        window left on a loop that no longer runs, nor when a hold is queued already."""
         timer, loop = self._timer, self._loop
-        if timer is not None and loop is not None and self.hold_until is not None:
-            loop.call_soon(self._hold, timer)
+        if (
+            timer is None
+            or loop is None
+            or self.hold_until is None
+            or self._hold_queued
+            or not loop.is_running()
+        ):
+            return
+        self._hold_queued = True
+        loop.call_soon(self._hold, timer, context=contextvars.Context())
 
     def _end(self) -> None:
         self._timer = None

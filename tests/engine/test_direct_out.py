@@ -899,7 +899,8 @@ def test_a_room_flushed_while_writes_are_held_sends_them_before_its_frame(
     send_loop: str,
 ) -> None:
     """A room's frame sent while writes are held (a flush during a command window) comes after
-    what its viewers' connections wrote before it: the kept writes go out first."""
+    what its viewers' connections wrote before it: the kept writes go out first, and the
+    writes after the frame are kept again until the window's end."""
 
     async def body() -> None:
         hub, engine = await _hub(send_loop)
@@ -914,14 +915,97 @@ def test_a_room_flushed_while_writes_are_held_sends_them_before_its_frame(
             try:
                 outs[0].write(_frame("reply"))
                 await _say(hub, engine, "during")
-                assert direct_out.held is None  # the flush sent what was kept
+                assert outs[0].kept is None  # the flush sent what was kept
+                outs[0].write(_frame("after"))  # and the writes after it are kept again
+                assert outs[0].kept == [_frame("after")]
             finally:
                 direct_out.write_held()
-            got = await asyncio.to_thread(_read_frames, pairs[0][1], 3, scaled(5))
-            assert [e["text"] for e in got] == ["before", "reply", "during"]
+            got = await asyncio.to_thread(_read_frames, pairs[0][1], 4, scaled(5))
+            assert [e["text"] for e in got] == ["before", "reply", "during", "after"]
             got = await asyncio.to_thread(_read_frames, pairs[1][1], 2, scaled(5))
             assert [e["text"] for e in got] == ["before", "during"]
         finally:
             await _end_all(outs, pairs, engine)
+
+    run(body)
+
+
+def test_a_kept_write_that_fails_ends_its_connection_and_spares_the_others() -> None:
+    """A connection whose peer reset while its reply was kept: ``write_held`` ends it (the
+    failed send aborts it, as any failed send does) and still sends the other connections'
+    kept writes."""
+
+    async def body() -> None:
+        gone, gone_client, gone_server = await _pair()
+        transport, client, server = await _pair(roomy=True)
+        reset, out = DirectOut(gone), DirectOut(transport)
+        try:
+            gone_client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            direct_out.hold_writes()
+            try:
+                reset.write(_frame("lost"))
+                gone_client.close()  # an RST, not a FIN, while the reply is kept
+                out.write(_frame("kept"))
+            finally:
+                direct_out.write_held()
+            assert not reset.live and gone.is_closing()
+            got = await asyncio.to_thread(_read_frames, client, 1, scaled(5))
+            assert [e["text"] for e in got] == ["kept"]
+        finally:
+            gone_server.close()
+            _end(out, transport, client, server)
+
+    run(body)
+
+
+def test_a_release_goes_through_when_sending_what_was_kept_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A release whose kept bytes cannot be sent (a transport already closed under it) still
+    releases: the socket is let go and its slot can no longer be written to."""
+
+    async def body() -> None:
+        transport, client, server = await _pair()
+        out = DirectOut(transport)
+
+        def broken(self: DirectOut, data: bytes) -> None:
+            raise RuntimeError("the handle is closed")
+
+        direct_out.hold_writes()
+        try:
+            out.write(_frame("reply"))
+            monkeypatch.setattr(DirectOut, "put", broken)
+            out.release()
+        finally:
+            monkeypatch.undo()
+            direct_out.write_held()
+        assert not out.live and out.kept is None
+        with pytest.raises(OSError):
+            out.sock.send(b"x")
+        transport.close()
+        client.close()
+        server.close()
+
+    run(body)
+
+
+def test_writes_left_kept_by_a_hold_that_ended_go_first_at_the_next_write() -> None:
+    """Should a hold end without sending a connection's kept writes (its ``write_held`` cut
+    short), the connection's next write sends them first: nothing kept is left behind."""
+
+    async def body() -> None:
+        transport, client, server = await _pair(roomy=True)
+        out = DirectOut(transport)
+        try:
+            direct_out.hold_writes()
+            out.write(_frame("first"))
+            direct_out.held = None  # ended, and this connection's turn never came
+            out.write(_frame("second"))
+            assert out.kept is None
+            got = await asyncio.to_thread(_read_frames, client, 2, scaled(5))
+            assert [e["text"] for e in got] == ["first", "second"]
+        finally:
+            direct_out.write_held()
+            _end(out, transport, client, server)
 
     run(body)

@@ -171,3 +171,34 @@ async def test_after_tick_runs_once_a_tick_after_its_flushes_with_the_next_tick_
     # tick on until the task is cancelled)
     assert order[:7] == ["flush", "after", "flush", "flush", "after", "after", "after"]
     assert all(0 < gap <= 0.05 + 0.001 for gap in ahead), ahead
+
+
+async def test_a_failing_after_tick_is_logged_and_the_ticks_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error out of ``after_tick`` does not end the tick: it is logged, and the rooms are
+    flushed on the next ticks as before."""
+    hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
+    fake = FakeTime()
+    hub.clock, hub.sleep = fake.clock, fake.sleep
+    flushes: list[float] = []
+    done = asyncio.Event()
+
+    def flush_all() -> None:
+        flushes.append(fake.now)
+        if len(flushes) == 3:
+            done.set()
+
+    def after_tick() -> None:
+        raise RuntimeError("a hook that breaks")
+
+    hub.flush_all = flush_all  # type: ignore[method-assign]
+    hub.after_tick = after_tick
+    hub.dirty.add(object())  # type: ignore[arg-type]
+    task = asyncio.create_task(hub._tick_loop())
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+        assert not task.done()
+    finally:
+        task.cancel()
+    assert "the hook after the tick failed" in caplog.text
