@@ -40,40 +40,6 @@ class Owner(Protocol):
         ...
 
 
-#: the connections whose writes are kept while a command window's commands run
-#: (``hold_writes``), in the order of each one's first kept write; None when none are kept.
-#: A module's, not an object passed down: ``write`` is reached from deep in a command
-#: (``Viewer.send``, ``Connection.send``) and pays one load for it; only ``Gather._end`` holds
-#: writes, and always ends the hold (``write_held`` in its ``finally``)
-held: list[DirectOut] | None = None
-
-
-def hold_writes() -> None:
-    """From now until ``write_held``, keep every ``DirectOut.write`` of a live connection
-    instead of sending it: a window's commands (``connection/gather.py``) then run one after
-    another with no system call between them, and their replies go out after them, one
-    ``send`` a connection. A connection's writes keep their order: a released connection sends
-    what it kept first (``release``), and the fan-out sends what is kept before a room's frame
-    (``liveroom.fanout.SendList.send``)."""
-    global held
-    if held is None:
-        held = []
-
-
-def write_held(again: bool = False) -> None:
-    """Send what was kept since ``hold_writes``, each connection's writes in one ``send``, and
-    write straight through again; ``again``: keep holding the writes that come after (a room's
-    frame sent in the middle of a window)."""
-    global held
-    outs, held = held, ([] if again and held is not None else None)
-    if outs:
-        for out in outs:
-            try:
-                out.send_kept()
-            except Exception:  # a transport closing under us: its session cleans up
-                log.debug("a kept write failed", exc_info=True)
-
-
 class _SharedSocket(socket.socket):
     """A socket object on a descriptor uvloop owns. It never closes it: dropped, it only lets
     go (``detach``), so that even when uvloop closed the descriptor without telling the protocol
@@ -109,11 +75,10 @@ class DirectOut:
     release also blanks this socket's own slot, through the handle the send list gave it when
     its viewer joined (``owner``), before uvloop can close the number and hand it on. A send
     that fails any other way (reset, broken pipe) aborts the transport, as uvloop does when its
-    own write fails. While a command window's commands run (``hold_writes``), ``write`` keeps
-    the bytes (``kept``) for one ``send`` after the last command (``write_held``).
+    own write fails.
     """
 
-    __slots__ = ("transport", "sock", "get_write_buffer_size", "live", "owner", "kept")
+    __slots__ = ("transport", "sock", "get_write_buffer_size", "live", "owner")
 
     def __init__(self, transport: Any) -> None:
         pseudo = transport.get_extra_info("socket")
@@ -124,8 +89,6 @@ class DirectOut:
         self.get_write_buffer_size: Callable[[], int] = transport.get_write_buffer_size
         #: the send list of the room this connection's viewer is in, set by that list
         self.owner: Owner | None = None
-        #: writes kept while ``hold_writes`` holds them; None when there are none
-        self.kept: list[bytes] | None = None
 
     @staticmethod
     def fits(transport: Any) -> bool:
@@ -139,32 +102,11 @@ class DirectOut:
         )
 
     def write(self, data: bytes) -> None:
-        kept = self.kept
-        if kept is not None:
-            if held is not None:
-                kept.append(data)
-                return
-            self.send_kept()  # left kept by a hold that ended without sending it: first
-            self.put(data)
-        elif held is not None and self.live:
-            self.kept = [data]
-            held.append(self)
-        else:
-            self.put(data)
-
-    def put(self, data: bytes) -> None:
-        """``write``, never kept: to the socket now, or behind what uvloop holds."""
         transport = self.transport
         if not self.live or transport.get_write_buffer_size() or transport.is_closing():
             transport.write(data)
         else:
             self.send_now(data)
-
-    def send_kept(self) -> None:
-        """Send the writes kept since ``hold_writes``, as one (``write_held``, ``release``)."""
-        kept, self.kept = self.kept, None
-        if kept:
-            self.put(kept[0] if len(kept) == 1 else b"".join(kept))
 
     def send_now(self, data: bytes) -> bool:
         """``send`` ``data`` with nothing queued ahead of it (the caller knows uvloop's buffer is
@@ -200,14 +142,7 @@ class DirectOut:
 
     def release(self) -> None:
         """From now on only uvloop writes to the descriptor (idempotent). The send list holding
-        the descriptor's number blanks it now, before uvloop may close it and reuse the number.
-        Writes kept meanwhile (``hold_writes``) go first: a Close frame written after them is
-        among them."""
-        if self.kept is not None:
-            try:
-                self.send_kept()
-            except Exception:  # a transport closing under us: the release goes on
-                log.debug("a kept write failed", exc_info=True)
+        the descriptor's number blanks it now, before uvloop may close it and reuse the number."""
         self.live = False
         self.sock.detach()
         if self.owner is not None:

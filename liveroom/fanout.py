@@ -35,7 +35,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from liveroom import direct_out, sendall
+from liveroom import sendall
 from liveroom.direct_out import DirectOut
 
 try:  # the send loop in C, built at install where a compiler was at hand
@@ -148,8 +148,6 @@ class SendList(Generic[V]):
         Returns the frames written and the viewers over their bound (slow), which got nothing.
         """
         # --- once per frame: a few calls; per viewer, only what ``send_all`` and ``_each`` do
-        if direct_out.held is not None:  # (a room flushed while commands run: rare)
-            direct_out.write_held(again=True)  # what the viewers' connections wrote comes first
         writes = self.writes
         if (
             writes is not None

@@ -6,10 +6,7 @@ then a wake-up for one reply), and its code runs after the core has run somethin
 platform's evening most comments arrive alone: 2,000 rooms posting one every few seconds each.
 ``Gather`` holds the connections that have a command to run for ``window`` seconds from the
 first of them (``LIVEROOM_COMMAND_GATHER_MS``), then starts their workers one after another in
-one callback: their script calls go in one pipeline, their replies come back in one read. The
-writes of the commands that run to their end in that callback (every command, on the memory
-engine) are kept until the last has run, then sent (``direct_out.hold_writes``): their code runs
-back to back, with no system call between, and each connection's replies go in one ``send``.
+one callback: their script calls go in one pipeline, their replies come back in one read.
 
 Each command's reply comes later by up to the window, plus the work of the commands started
 before it at the window's end (on the memory engine they run to their replies in that
@@ -48,7 +45,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from liveroom import direct_out, metrics
+from liveroom import metrics
 
 log = logging.getLogger("liveroom.session")
 
@@ -145,20 +142,14 @@ class Gather:
     def _end(self) -> None:
         self._timer = None
         waiting, self.waiting = self.waiting, []
-        # the replies wait until every command has run, then go out together: no system call
-        # between two commands' code (``direct_out.hold_writes``)
-        direct_out.hold_writes()
-        try:
-            for member in waiting:
-                try:
-                    member.run_gathered()
-                except (Exception, asyncio.CancelledError):
-                    # one member's failure must not leave the others waiting: a member left
-                    # out would never run a command again (its worker stays this gather). A
-                    # cancellation is a failure here too: nothing cancels this callback.
-                    log.exception("starting gathered commands failed")
-        finally:
-            direct_out.write_held()
+        for member in waiting:
+            try:
+                member.run_gathered()
+            except (Exception, asyncio.CancelledError):
+                # one member's failure must not leave the others waiting: a member left out
+                # would never run a command again (its worker stays this gather). A
+                # cancellation is a failure here too: nothing cancels this callback.
+                log.exception("starting gathered commands failed")
 
     def close(self) -> None:
         """The node is closing: the window under way ends now, so that no member is left

@@ -15,7 +15,7 @@ import orjson
 import pytest
 import uvloop
 
-from liveroom import direct_out, metrics
+from liveroom import metrics
 from liveroom.app import Node
 from liveroom.config import Settings
 from liveroom.connection import gather as gather_module
@@ -391,32 +391,6 @@ async def test_a_member_that_fails_does_not_hold_up_the_others(
     await asyncio.wait_for(ended.wait(), scaled(5))
     assert [name for name, _ in runs] == ["a", "b"]
     assert "starting gathered commands failed" in caplog.text
-
-
-class Looks:
-    """A member that notes whether writes are held (``direct_out.hold_writes``) as it runs."""
-
-    def __init__(self, seen: list[bool]) -> None:
-        self.seen = seen
-
-    def run_gathered(self) -> None:
-        self.seen.append(direct_out.held is not None)
-
-
-async def test_a_windows_members_run_with_writes_held_until_the_last_has_run() -> None:
-    """A window's members run while writes are held, a member that fails included: their
-    replies go out after the last of them (``direct_out.write_held``), and writes go straight
-    out again after the window."""
-    gather = Gather(0.01)
-    seen: list[bool] = []
-    ended = asyncio.Event()
-    gather.add(Looks(seen))
-    gather.add(Failing(RuntimeError("a member that breaks")))
-    gather.add(Looks(seen))
-    gather.add(Closer(ended))
-    await asyncio.wait_for(ended.wait(), scaled(5))
-    assert seen == [True, True]
-    assert direct_out.held is None
 
 
 def test_a_window_left_on_a_closed_loop_does_not_hold_the_next_loops_members() -> None:
