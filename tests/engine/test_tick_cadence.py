@@ -42,12 +42,28 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
-async def run_ticks(cost: Callable[[int], float], flushes: int) -> tuple[list[float], float]:
-    """Start times of the first ``flushes`` flushes (the n-th costing ``cost(n)`` seconds) with
-    a room always dirty, and the overruns counted meanwhile."""
+def fake_hub() -> tuple[Hub, FakeTime]:
+    """A hub of 50 ms ticks whose clock and sleep are a ``FakeTime``."""
     hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
     fake = FakeTime()
     hub.clock, hub.sleep = fake.clock, fake.sleep
+    return hub, fake
+
+
+async def tick_until(hub: Hub, done: asyncio.Event) -> bool:
+    """Run the hub's tick until ``done`` is set; whether the tick was still running then."""
+    task = asyncio.create_task(hub._tick_loop())
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+        return not task.done()
+    finally:
+        task.cancel()
+
+
+async def run_ticks(cost: Callable[[int], float], flushes: int) -> tuple[list[float], float]:
+    """Start times of the first ``flushes`` flushes (the n-th costing ``cost(n)`` seconds) with
+    a room always dirty, and the overruns counted meanwhile."""
+    hub, fake = fake_hub()
     starts: list[float] = []
     done = asyncio.Event()
 
@@ -60,11 +76,7 @@ async def run_ticks(cost: Callable[[int], float], flushes: int) -> tuple[list[fl
     hub.flush_all = flush_all  # type: ignore[method-assign]
     hub.dirty.add(object())  # type: ignore[arg-type]
     before = metrics.TICK_OVERRUNS._value.get()
-    task = asyncio.create_task(hub._tick_loop())
-    try:
-        await asyncio.wait_for(done.wait(), 5)
-    finally:
-        task.cancel()
+    await tick_until(hub, done)
     return starts[:flushes], metrics.TICK_OVERRUNS._value.get() - before
 
 
@@ -134,9 +146,7 @@ async def test_after_tick_runs_once_a_tick_after_its_flushes_with_the_next_tick_
     a tick, after the tick's flushes, the late flush of an overrun included, when
     ``next_tick_at`` already names the next tick; and on a tick with nothing to flush too."""
     loop = asyncio.get_running_loop()
-    hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
-    fake = FakeTime()
-    hub.clock, hub.sleep = fake.clock, fake.sleep
+    hub, fake = fake_hub()
     order: list[str] = []
     ahead: list[float] = []  # at each after_tick: how far the next tick is, on the loop's clock
     done = asyncio.Event()
@@ -161,11 +171,7 @@ async def test_after_tick_runs_once_a_tick_after_its_flushes_with_the_next_tick_
     hub.flush_all = flush_all  # type: ignore[method-assign]
     hub.after_tick = after_tick
     hub.dirty.add(object())  # type: ignore[arg-type]
-    task = asyncio.create_task(hub._tick_loop())
-    try:
-        await asyncio.wait_for(done.wait(), 5)
-    finally:
-        task.cancel()
+    await tick_until(hub, done)
     # tick 1: its flush, then after_tick; tick 2: the slow flush, the late one, after_tick;
     # ticks 3 and 4, with nothing to flush: after_tick alone (the fake sleep lets the loop
     # tick on until the task is cancelled)
@@ -178,9 +184,7 @@ async def test_a_failing_after_tick_is_logged_and_the_ticks_go_on(
 ) -> None:
     """An error out of ``after_tick`` does not end the tick: it is logged, and the rooms are
     flushed on the next ticks as before."""
-    hub = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
-    fake = FakeTime()
-    hub.clock, hub.sleep = fake.clock, fake.sleep
+    hub, fake = fake_hub()
     flushes: list[float] = []
     done = asyncio.Event()
 
@@ -195,10 +199,5 @@ async def test_a_failing_after_tick_is_logged_and_the_ticks_go_on(
     hub.flush_all = flush_all  # type: ignore[method-assign]
     hub.after_tick = after_tick
     hub.dirty.add(object())  # type: ignore[arg-type]
-    task = asyncio.create_task(hub._tick_loop())
-    try:
-        await asyncio.wait_for(done.wait(), 5)
-        assert not task.done()
-    finally:
-        task.cancel()
+    assert await tick_until(hub, done)
     assert "the hook after the tick failed" in caplog.text
