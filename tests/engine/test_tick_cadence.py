@@ -115,30 +115,20 @@ async def test_next_tick_at_follows_the_grid_on_the_loops_clock() -> None:
 
     hub.flush_all = flush_all  # type: ignore[method-assign]
     hub.dirty.add(object())  # type: ignore[arg-type]
-    task = asyncio.create_task(hub._tick_loop())
-    try:
-        await asyncio.wait_for(done.wait(), 5)
-        after = hub.next_tick_at()
-    finally:
-        task.cancel()
+    await tick_until(hub, done)
+    after = hub.next_tick_at()  # (a cancelled tick leaves it as its last flush set it)
     dues = [due for _, due in seen] + [after]
     for now, due in seen:  # the tick flushing now was due by now (the loop's ms clock)
         assert due <= now + 0.001
     steps = [(b - a) / 0.05 for a, b in zip(dues, dues[1:], strict=False)]
     assert all(step >= 0.999 and abs(step - round(step)) < 0.02 for step in steps), steps
     # a clock of the test's own: next_tick_at is still on the loop's clock
-    fake = FakeTime()
-    other = Hub(MemoryEngine(make_settings()), make_settings(tick_ms=50))
-    other.clock, other.sleep = fake.clock, fake.sleep
+    other, _ = fake_hub()
     ticked = asyncio.Event()
     other.flush_all = ticked.set  # type: ignore[method-assign]
     other.dirty.add(object())  # type: ignore[arg-type]
-    task = asyncio.create_task(other._tick_loop())
-    try:
-        await asyncio.wait_for(ticked.wait(), 5)
-        assert abs(other.next_tick_at() - (loop.time() + 0.05)) < 0.02
-    finally:
-        task.cancel()
+    await tick_until(other, ticked)
+    assert abs(other.next_tick_at() - (loop.time() + 0.05)) < 0.02
 
 
 async def test_after_tick_runs_once_a_tick_after_its_flushes_with_the_next_tick_known() -> None:
