@@ -117,7 +117,9 @@ class Node:
         self.gather = Gather(
             settings.command_gather_ms / 1000,
             # the read hold ends by the next tick at the latest
-            self.hub.next_tick_at if settings.command_gather_hold else None,
+            self.hub.next_tick_at
+            if settings.command_gather_hold and self.engine.holds_reads
+            else None,
         )
         if self.gather.hold_until is not None:
             self.hub.after_tick = self.gather.hold_again

@@ -22,23 +22,18 @@ shared.
 **The read hold.** A window gathers the commands, but each frame still woke the node from
 ``epoll_wait`` as it came: at 2,000 comments a second, about 600 wake-ups a second, and on a
 virtual machine a wake-up costs the process tens of microseconds of CPU before any of its code
-runs (BENCHMARKS.md, "Session 52"). The node's thread therefore sleeps once a window opens,
-until the window's end, or the hub's next tick if that comes first (``hold_until``), for
-``HOLD_MAX_S`` at most. The frames that come meanwhile wait in the kernel and are read
+runs (BENCHMARKS.md, "Session 52"). Where the engine never waits on a network
+(``Engine.holds_reads``: the memory engine), the node's thread therefore sleeps once a window
+opens, until the window's end, or the hub's next tick if that comes first (``hold_until``),
+for ``HOLD_MAX_S`` at most. The frames that come meanwhile wait in the kernel and are read
 together when it wakes, still within the window: one wake-up for them all. A hold that the
 tick ended goes on once the tick's flushes have run (``hold_again``), to the window's end (or
-the next tick, ``HOLD_MAX_S`` at most).
-
-No hold begins while something that may wait on a reply is under way (``running``): a command
-worker that runs as a task (``count``: on Redis every one, its script's reply on its way; on
-the memory engine one whose command had to wait) or a join (``begin``, ``end``: its token's
-room, its snapshot). The window that opens while the scripts of the window before are out
-holds once the last of their workers has ended, so their replies are read as they come
-(BENCHMARKS.md, "Session 54"). A gathered command's reply comes no later than it did. Nothing
-else runs while the thread sleeps: a handshake's first read, an HTTP call, a webhook, a write
-that waits for its socket, and on Redis a read on the connection pool (a history page, the
-pulse) each wait at every turn of the loop that falls behind a hold, by up to the window.
-Setting ``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off.
+the next tick, ``HOLD_MAX_S`` at most). A gathered command's reply comes no later than it did.
+Nothing else runs while the thread sleeps: a handshake, an HTTP call, a webhook, a write that
+waits for its socket each wait at every turn of the loop that falls behind a hold, by up to the
+window. Setting ``LIVEROOM_COMMAND_GATHER_HOLD`` to false turns the hold off. On Redis the node
+does not hold: the scripts of the window before may be on their way back, and their replies
+would wait.
 """
 
 from __future__ import annotations
@@ -69,7 +64,7 @@ class Gathered(Protocol):
 class Gather:
     """The connections waiting for the window's end, and the timer that ends it."""
 
-    __slots__ = ("window", "waiting", "hold_until", "running", "_timer", "_loop", "_hold_queued")
+    __slots__ = ("window", "waiting", "hold_until", "_timer", "_loop", "_hold_queued")
 
     def __init__(self, window: float, hold_until: Callable[[], float] | None = None) -> None:
         """``hold_until``: when a window opens, the thread sleeps (the read hold, above) until
@@ -78,8 +73,6 @@ class Gather:
         self.window = window
         self.waiting: list[Gathered] = []
         self.hold_until = hold_until
-        #: command workers running as tasks (``count``): while one runs, no hold begins
-        self.running = 0
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: a hold is queued and has not run yet: one is enough for a turn (``hold_again``)
@@ -117,8 +110,6 @@ class Gather:
         hold_until = self.hold_until
         if timer is not self._timer or hold_until is None:  # that window has ended
             return
-        if self.running:  # a command may wait on a reply: it comes when its worker ends
-            return
         loop = self._loop
         assert loop is not None
         now = loop.time()
@@ -147,27 +138,6 @@ class Gather:
             return
         self._hold_queued = True
         loop.call_soon(self._hold, timer, context=contextvars.Context())
-
-    def count(self, worker: asyncio.Future[None]) -> None:
-        """``worker`` runs a connection's commands as a task: its command may wait on a reply
-        from Redis, which a hold would keep waiting, so no hold begins until it has ended."""
-        self.begin()
-        worker.add_done_callback(self._ended)
-
-    def begin(self) -> None:
-        """Something that may wait on a reply is under way (a command worker, a join): no hold
-        begins until ``end``."""
-        self.running += 1
-
-    def end(self) -> None:
-        """What ``begin`` counted has ended. When nothing else is under way, a window open
-        holds to its end (``hold_again``)."""
-        self.running -= 1
-        if not self.running:
-            self.hold_again()
-
-    def _ended(self, worker: asyncio.Future[None]) -> None:
-        self.end()
 
     def _end(self) -> None:
         self._timer = None

@@ -42,7 +42,6 @@ from liveroom.limits import client_ip
 from liveroom.protocol import EPOCH, OFFSET, ROOM_ID, event, frame
 
 if TYPE_CHECKING:
-    from liveroom.connection.gather import Gather
     from liveroom.connection.session import ConnectionHost
 
 log = logging.getLogger("liveroom.session")
@@ -90,7 +89,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     metrics.CONNECTIONS.inc()
     log.debug("connected", extra={"ip": address, "room": room_id[:64]})
     session: Session | None = None
-    turn = JoinTurn(node.joins, node.gather)
+    turn = JoinTurn(node.joins)
     try:
         await turn.take()
         admission = await admit(node, ws)
@@ -232,24 +231,20 @@ class JoinTurn:
     """A connection's turn to join (``Settings.joins_at_once`` at a time): ``take`` waits for
     it, ``give_back`` ends it, once (later calls do nothing)."""
 
-    __slots__ = ("joins", "gather", "held")
+    __slots__ = ("joins", "held")
 
-    def __init__(self, joins: asyncio.Semaphore, gather: Gather) -> None:
+    def __init__(self, joins: asyncio.Semaphore) -> None:
         self.joins = joins
-        #: a join may wait on Redis: the node holds no reads while one is under way
-        self.gather = gather
         self.held = False
 
     async def take(self) -> None:
         await self.joins.acquire()
         self.held = True
-        self.gather.begin()
 
     def give_back(self) -> None:
         if self.held:
             self.held = False
             self.joins.release()
-            self.gather.end()
 
 
 async def _serve(

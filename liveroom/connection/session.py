@@ -233,20 +233,15 @@ class Session:
         context = contextvars.Context()
         context.run(logs.CONN_ID.set, self.conn_id)
         if not in_place:
-            worker = asyncio.get_running_loop().create_task(self._work(), context=context)
-        else:
-            try:
-                started = tasks.start_in_place(self._work(), context)
-            except Exception:  # as a worker task's error would be: logged, the connection goes on
-                log.exception("command worker of %s failed", self.conn_id)
-                return
-            if started is None:  # finished in place (and left ``worker`` as it should be)
-                return
-            worker = started
-        self.worker = worker
-        # its command waits on something, maybe a reply from Redis: the gather holds no reads
-        # until it has ended
-        self.node.gather.count(worker)
+            self.worker = asyncio.get_running_loop().create_task(self._work(), context=context)
+            return
+        try:
+            task = tasks.start_in_place(self._work(), context)
+        except Exception:  # as a worker task's error would be: logged, the connection goes on
+            log.exception("command worker of %s failed", self.conn_id)
+            return
+        if task is not None:
+            self.worker = task  # (finished in place, it left ``worker`` as it should be)
 
     def finish(self) -> None:
         """The connection is gone: leave the room and give back its place, once."""

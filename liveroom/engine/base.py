@@ -307,6 +307,11 @@ class Engine(RoomBus, Presence, RoomStore, Protocol):
     #: whether a command may start outside a task (``tasks.start_in_place``): true when no
     #: call of this engine needs ``asyncio.current_task()`` before it first waits
     starts_in_place: bool
+    #: whether a node on this engine may sleep while a command window is open (the read hold,
+    #: ``connection/gather.py``): true when no call of this engine waits on a network, so no
+    #: reply can be on its way while the thread sleeps. A subclass of ``MemoryEngine`` whose
+    #: calls do wait on a network sets it false
+    holds_reads: bool
 
     def store(self, memory: Callable[[MemoryHost], S], redis: Callable[[RedisCore], S]) -> S:
         """A feature's store for this engine: ``memory(host)`` on the memory engine,

@@ -73,6 +73,8 @@ class MemoryEngine:
 
     #: nothing here waits, so a command runs to its reply with no task (``tasks.start_in_place``)
     starts_in_place = True
+    #: nothing comes back from a network either: the node may sleep through a command window
+    holds_reads = True
 
     def __init__(self, settings: Any, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings

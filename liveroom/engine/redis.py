@@ -129,6 +129,9 @@ class RedisEngine:
 
     #: redis-py's reads run under ``asyncio.timeout``, which needs the task they run in
     starts_in_place = False
+    #: the scripts of one window may still be on their way back when the next window opens: a
+    #: node that slept through it would keep their replies waiting
+    holds_reads = False
 
     def __init__(self, settings: Any, client: Any | None = None) -> None:
         self.settings = settings
