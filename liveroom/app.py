@@ -269,8 +269,10 @@ async def readyz(request: Request) -> Response:
       "503": {<<: *ready, description: "not ready: starting, draining, or the engine is down"}
     """
     node: Node = request.app.state.node
-    up = node.ready and not node.draining and await node.engine.ping()
-    metrics.ENGINE_UP.set(1 if up else 0)
+    up = node.ready and not node.draining
+    if up:  # (a node starting or draining says nothing of its engine)
+        up = await node.engine.ping()
+        metrics.ENGINE_UP.set(1 if up else 0)
     return http.json_response(
         {"ready": up, "engine": node.settings.engine, "node": node.settings.node_id},
         200 if up else 503,
@@ -289,6 +291,8 @@ async def metrics_endpoint(request: Request) -> Response:
     node: Node = request.app.state.node
     metrics.ROOMS.set(len(node.hub.rooms))
     metrics.VIEWERS.set(node.hub.viewer_count())  # here, not per join or leave: it sums rooms
+    # as last seen, with no round trip: a scrape must not wait on a Redis that is down
+    metrics.ENGINE_UP.set(1 if node.engine.answering() else 0)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 

@@ -146,7 +146,9 @@ BAG_DRAWS = Counter(
     "Lucky-bag draw attempts by this process: what fired them and what the claim answered",
     ["trigger", "outcome"],
 )
-ENGINE_UP = Gauge("liveroom_engine_up", "1 while the engine's store answers")
+ENGINE_UP = Gauge(
+    "liveroom_engine_up", "1 while the engine's store answers (as of the last scrape or /readyz)"
+)
 ENGINE_RECOVERIES = Counter(
     "liveroom_engine_recoveries",
     "Times the engine lost room subscriptions (Redis down, failover) and got them all back",

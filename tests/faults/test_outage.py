@@ -21,10 +21,16 @@ async def ready(url: str) -> int:
         return (await http.get(url + "/readyz", timeout=5)).status_code
 
 
+async def engine_up(server: Any) -> float:
+    """``liveroom_engine_up`` as a scrape of ``/metrics`` finds it."""
+    return await asyncio.to_thread(server.metric, "liveroom_engine_up")
+
+
 async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
     durable_redis: RedisProcess, start_server: Any
 ) -> None:
-    """Stop Redis mid-stream: buys and comments say unavailable, /readyz is red, then all heals."""
+    """Stop Redis mid-stream: buys and comments say unavailable, /readyz is red and
+    ``liveroom_engine_up`` 0 (on a scrape alone), then all heals."""
     server = start_server(
         engine="redis", redis_url=durable_redis.url, redis_prefix="lrf", pulse_s=0.2, **LIMITS
     )
@@ -53,6 +59,8 @@ async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
 
         durable_redis.stop()
         stopped.set()
+        # /metrics says so by itself, before any /readyz probe
+        assert await eventually(lambda: _is(engine_up(server), 0.0), timeout=10)
         assert await eventually(lambda: _is(ready(server.url), 503), timeout=10)
         refused = await writer.command("comment", timeout=15, text="lost")
         assert refused["error"]["code"] == "unavailable", refused
@@ -66,6 +74,7 @@ async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
         during = len(acked)
 
         durable_redis.start()
+        assert await eventually(lambda: _is(engine_up(server), 1.0), timeout=15)
         assert await eventually(lambda: _is(ready(server.url), 200), timeout=15)
         await writing
         assert during < 30, "the outage fell inside the stream of comments"
@@ -85,5 +94,5 @@ async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
         await api.close()
 
 
-async def _is(status: Any, expected: int) -> bool:
+async def _is(status: Any, expected: float) -> bool:
     return bool(await status == expected)
