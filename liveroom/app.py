@@ -57,8 +57,13 @@ from liveroom.features.stats import Stats
 from liveroom.hub import Hub
 from liveroom.limits import AdmissionRate, ConnectionCaps
 from liveroom.logs import RequestIds
+from liveroom.tasks import stop
 
 log = logging.getLogger("liveroom")
+
+#: how often a node asks its engine whether the store answers (``liveroom_engine_up``), and how
+#: long it waits for the answer
+ENGINE_WATCH_S = 2.0
 
 # The demo pages and the JS client ship inside the package (package data), so a wheel serves them.
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -177,6 +182,7 @@ class Node:
             self.error_codes += [code for kind in feature.error_codes for code in kind]
         self.ready = False
         self.draining = False
+        self._engine_watch: asyncio.Task[None] | None = None
 
     def comment_posted(
         self, room: str, who: Identity, text: str, after: int | None = None
@@ -219,11 +225,31 @@ class Node:
         await self.hub.open()
         for feature in self.features:
             await feature.open()
+        self._engine_watch = asyncio.create_task(self._watch_engine(), name="liveroom-engine-up")
         self.ready = True
+
+    async def _watch_engine(self) -> None:
+        """Ask the engine whether its store answers every ``ENGINE_WATCH_S``, and say so in
+        ``liveroom_engine_up``: a scrape of ``/metrics`` then reads it with no round trip, and
+        the gauge does not wait for a ``/readyz`` probe (the shipped image's health check asks
+        ``/healthz``). A store that does not answer within ``ENGINE_WATCH_S`` (a Redis frozen,
+        or cut off with no reset) is down too."""
+        while True:
+            try:
+                async with asyncio.timeout(ENGINE_WATCH_S):
+                    up = await self.engine.ping()
+            except TimeoutError:
+                up = False
+            except Exception:
+                log.exception("asking the engine whether it answers failed")
+                up = False
+            metrics.ENGINE_UP.set(1 if up else 0)
+            await asyncio.sleep(ENGINE_WATCH_S)
 
     async def close(self) -> None:
         self.ready = False
         self.draining = True
+        await stop([self._engine_watch])
         self.hub.shutdown()
         self.gather.close()  # the window under way ends now, not on a timer after the close
         self.expiries.close()
@@ -291,8 +317,6 @@ async def metrics_endpoint(request: Request) -> Response:
     node: Node = request.app.state.node
     metrics.ROOMS.set(len(node.hub.rooms))
     metrics.VIEWERS.set(node.hub.viewer_count())  # here, not per join or leave: it sums rooms
-    # as last seen, with no round trip: a scrape must not wait on a Redis that is down
-    metrics.ENGINE_UP.set(1 if node.engine.answering() else 0)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 

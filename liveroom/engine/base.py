@@ -333,11 +333,6 @@ class Engine(RoomBus, Presence, RoomStore, Protocol):
         """True when the backing store answers right now."""
         ...
 
-    def answering(self) -> bool:
-        """Whether the backing store answered at last sight, without asking it now: what
-        ``/metrics`` reports (``liveroom_engine_up``) between ``/readyz`` probes."""
-        ...
-
     def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
         """Called after the engine lost its store and got it back (subscriptions restored)."""
         ...

@@ -103,9 +103,6 @@ class MemoryEngine:
     async def ping(self) -> bool:
         return True
 
-    def answering(self) -> bool:
-        return True
-
     def add_reconnect_listener(self, callback: Callable[[], None]) -> None:
         return None  # memory never disconnects
 

@@ -266,13 +266,6 @@ class RedisEngine:
             return False
         return self.connected.is_set()
 
-    def answering(self) -> bool:
-        """The node's pub/sub connection is up (``connected``: it drops as soon as Redis goes),
-        and on a Cluster every master answered the last look (``RedisShards.healthy``)."""
-        if not self.connected.is_set():
-            return False
-        return self._shards is None or self._shards.healthy.is_set()
-
     def _restored(self) -> None:
         metrics.ENGINE_RECOVERIES.inc()
         self.core.forget_enlisted()

@@ -255,6 +255,9 @@ class ShardedSubscriber:
                     if not shard.channels:
                         await self._drop(shard)
             if not self.orphans:
+                # every room lost was left before it could be subscribed again (``unsubscribe``
+                # takes it out of ``orphans``): nothing is missing, so nothing to wait for
+                self.healthy.set()
                 continue
             try:
                 await self.cluster.nodes_manager.initialize()

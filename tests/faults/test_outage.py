@@ -22,8 +22,18 @@ async def ready(url: str) -> int:
 
 
 async def engine_up(server: Any) -> float:
-    """``liveroom_engine_up`` as a scrape of ``/metrics`` finds it."""
-    return await asyncio.to_thread(server.metric, "liveroom_engine_up")
+    """``liveroom_engine_up`` as a scrape of ``/metrics`` finds it (there, whatever its value:
+    a scrape that failed or left it out is not a 0)."""
+    async with httpx.AsyncClient() as http:
+        scrape = await http.get(server.url + "/metrics", timeout=5)
+    assert scrape.status_code == 200, scrape.text
+    values = [
+        float(line.split()[1])
+        for line in scrape.text.splitlines()
+        if line.startswith("liveroom_engine_up ")
+    ]
+    assert len(values) == 1, scrape.text
+    return values[0]
 
 
 async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
@@ -96,3 +106,19 @@ async def test_redis_outage_keeps_viewers_and_resumes_without_gap(
 
 async def _is(status: Any, expected: float) -> bool:
     return bool(await status == expected)
+
+
+async def test_engine_up_reads_0_while_redis_hangs(
+    durable_redis: RedisProcess, start_server: Any
+) -> None:
+    """A Redis that hangs (SIGSTOP: its connections stay open, nothing answers) is down for
+    ``liveroom_engine_up`` within a few seconds, on scrapes alone (the node asks every 2 s, and
+    gives up on an answer after 2 s); once it answers again, the gauge is back to 1."""
+    server = start_server(engine="redis", redis_url=durable_redis.url, redis_prefix="lrh")
+    assert await eventually(lambda: _is(engine_up(server), 1.0), timeout=10)
+    durable_redis.freeze()
+    try:
+        assert await eventually(lambda: _is(engine_up(server), 0.0), timeout=15)
+    finally:
+        durable_redis.thaw()
+    assert await eventually(lambda: _is(engine_up(server), 1.0), timeout=15)
