@@ -232,19 +232,31 @@ class Node:
         """Ask the engine whether its store answers every ``ENGINE_WATCH_S``, and say so in
         ``liveroom_engine_up``: a scrape of ``/metrics`` then reads it with no round trip, and
         the gauge does not wait for a ``/readyz`` probe (the shipped image's health check asks
-        ``/healthz``). A store that does not answer within ``ENGINE_WATCH_S`` (a Redis frozen,
-        or cut off with no reset) is down too."""
-        while True:
-            try:
-                async with asyncio.timeout(ENGINE_WATCH_S):
-                    up = await self.engine.ping()
-            except TimeoutError:
-                up = False
-            except Exception:
-                log.exception("asking the engine whether it answers failed")
-                up = False
-            metrics.ENGINE_UP.set(1 if up else 0)
-            await asyncio.sleep(ENGINE_WATCH_S)
+        ``/healthz``). A store that has not answered within ``ENGINE_WATCH_S`` (a Redis frozen,
+        or cut off with no reset) is down too. The question is never cancelled: a cancel inside
+        redis-py's Cluster client, while it reloads the slot map, closes every connection of
+        the client, those of other commands too. Its own socket timeout ends it, and a new one
+        is asked only once it has."""
+        asking: asyncio.Task[bool] | None = None
+        up: bool | None = None
+        try:
+            while True:
+                if asking is None:
+                    asking = asyncio.create_task(self.engine.ping(), name="liveroom-engine-ping")
+                done, _ = await asyncio.wait({asking}, timeout=ENGINE_WATCH_S)
+                answered = False
+                if done:
+                    try:
+                        answered = asking.result()
+                    except Exception:
+                        if up is not False:  # once a change, not every 2 s
+                            log.exception("asking the engine whether it answers failed")
+                    asking = None
+                up = answered
+                metrics.ENGINE_UP.set(1 if up else 0)
+                await asyncio.sleep(ENGINE_WATCH_S)
+        finally:
+            await stop([asking])
 
     async def close(self) -> None:
         self.ready = False
@@ -295,10 +307,7 @@ async def readyz(request: Request) -> Response:
       "503": {<<: *ready, description: "not ready: starting, draining, or the engine is down"}
     """
     node: Node = request.app.state.node
-    up = node.ready and not node.draining
-    if up:  # (a node starting or draining says nothing of its engine)
-        up = await node.engine.ping()
-        metrics.ENGINE_UP.set(1 if up else 0)
+    up = node.ready and not node.draining and await node.engine.ping()
     return http.json_response(
         {"ready": up, "engine": node.settings.engine, "node": node.settings.node_id},
         200 if up else 503,

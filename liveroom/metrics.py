@@ -147,7 +147,7 @@ BAG_DRAWS = Counter(
     ["trigger", "outcome"],
 )
 ENGINE_UP = Gauge(
-    "liveroom_engine_up", "1 while the engine's store answers (asked every 2 s, and at /readyz)"
+    "liveroom_engine_up", "1 while the engine's store answers (the node asks every 2 s)"
 )
 ENGINE_RECOVERIES = Counter(
     "liveroom_engine_recoveries",

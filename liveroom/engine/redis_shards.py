@@ -255,9 +255,11 @@ class ShardedSubscriber:
                     if not shard.channels:
                         await self._drop(shard)
             if not self.orphans:
-                # every room lost was left before it could be subscribed again (``unsubscribe``
-                # takes it out of ``orphans``): nothing is missing, so nothing to wait for
-                self.healthy.set()
+                if not self.healthy.is_set():
+                    # what was lost is back: some rooms were subscribed again by a pass that
+                    # then failed on the rest, and the rest were left meanwhile (``unsubscribe``
+                    # takes a room out of ``orphans``)
+                    self._recovered()
                 continue
             try:
                 await self.cluster.nodes_manager.initialize()
@@ -280,6 +282,14 @@ class ShardedSubscriber:
                 self.wake.set()
                 continue
             delay = 0.05
-            self.healthy.set()
-            log.warning("redis cluster: rooms resubscribed on their current shards")
-            self.restored()
+            if self.orphans:  # more were lost during the pass: the next one takes them
+                self.wake.set()
+                continue
+            self._recovered()
+
+    def _recovered(self) -> None:
+        """Every room lost since ``healthy`` was cleared is subscribed again (or was left):
+        healthy, and the hub reads from history what the rooms missed meanwhile."""
+        self.healthy.set()
+        log.warning("redis cluster: rooms resubscribed on their current shards")
+        self.restored()
