@@ -82,3 +82,50 @@ async def test_the_pacer_keeps_the_rate_by_the_clock(step: float) -> None:
     late = max(at - (start + n / 2000) for n, at in enumerate(comments, 1))
     assert late < 0.05 + scaled(0.1), late
     assert all(at >= start + n / 100 for n, at in enumerate(likes, 1))
+
+
+def test_runs_give_each_result_and_their_summary(tmp_path: Path) -> None:
+    """``--runs 2``: two whole runs, each with its own server, every comment of each accepted
+    and seen, and a summary whose figures are the runs' own."""
+    out = tmp_path / "runs.json"
+    command = [
+        sys.executable, "-m", "loadtest", "ingest", "--publishers", "10", "--rooms", "5",
+        "--rate", "50", "--duration", "1", "--idle", "0.5", "--runs", "2", "--bar-us", "1e9",
+        "--json", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=scaled(120))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = orjson.loads(out.read_bytes())
+    runs, summary = result["runs"], result["runs_summary"]
+    assert len(runs) == 2 and summary["runs"] == 2
+    for run in runs:
+        assert run["sent"] > 0 and run["accepted"] == run["sent"], run
+        assert run["events_seen"] == run["events_expected"], run
+    figures = [run["cpu_us_per_comment"] for run in runs]
+    assert summary["cpu_us_per_comment"] == figures
+    assert summary["lowest"] == min(figures) and summary["highest"] == max(figures)
+    assert summary["median"] == (figures[0] + figures[1]) / 2
+    assert summary["within_bar"] == 2 and summary["bar_us"] == 1e9  # a bar every run is under
+
+
+def test_the_summary_counts_runs_within_the_bar_and_a_run_with_no_figure_over_it() -> None:
+    def run(figure: float | None, loop: float) -> dict[str, Any]:
+        return {"cpu_us_per_comment": figure, "machine_loop_us": [loop, loop + 10]}
+
+    summary = ingest.summary([run(55.0, 300), run(61.0, 400), run(None, 350), run(60.0, 320)], 60)
+    assert summary["cpu_us_per_comment"] == [55.0, 61.0, None, 60.0]
+    assert summary["median"] == 60.0  # of the three figures
+    assert (summary["lowest"], summary["highest"]) == (55.0, 61.0)
+    assert summary["within_bar"] == 2  # 55 and 60: the bar is "at most"
+    assert summary["runs"] == 4
+    assert summary["machine_loop_us"] == [300, 410]
+
+
+def test_runs_must_be_one_or_more() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest", "ingest", "--runs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert done.returncode == 2 and "--runs must be 1 or more" in done.stderr
