@@ -56,11 +56,15 @@ class ServerProcess:
         return env
 
     def metric(self, name: str) -> float:
-        """The value of an unlabelled metric in the server's ``/metrics`` now; 0 if absent."""
-        for line in httpx.get(self.url + "/metrics", timeout=10).text.splitlines():
+        """The value of an unlabelled metric in the server's ``/metrics`` now. A failed scrape,
+        or one without the metric (every unlabelled one is there from the start, 0 or not),
+        fails the test: it is not a 0."""
+        scrape = httpx.get(self.url + "/metrics", timeout=10)
+        assert scrape.status_code == 200, scrape.text[:500]
+        for line in scrape.text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
-        return 0.0
+        raise AssertionError(f"{name} is not in /metrics")
 
     @property
     def log_path(self) -> Path:
