@@ -44,6 +44,28 @@ if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
 
 
+#: a user with no comment window: one that ended long ago
+_NO_WINDOW = (0.0, 0)
+#: the fewest entries a room's comment tables hold before they are swept
+SWEEP_FLOOR = 256
+
+
+def _sweep_windows(state: _Room, now: float, window_s: float) -> None:
+    """Forget the comment windows that have ended, as Redis expires their keys, and sweep
+    again when the table has twice the entries it kept (so a sweep costs a comment O(1)
+    whatever the room's size; a plain dict never shrinks, so the kept ones get a new one)."""
+    kept = {u: w for u, w in state.user_windows.items() if now - w[0] < window_s}
+    state.user_windows = kept
+    state.windows_swept_at = max(SWEEP_FLOOR, 2 * len(kept))
+
+
+def _sweep_said(state: _Room, now: float) -> None:
+    """``_sweep_windows`` for the duplicate keys: forget those whose window has passed."""
+    kept = {key: until for key, until in state.said.items() if until > now}
+    state.said = kept
+    state.said_swept_at = max(SWEEP_FLOOR, 2 * len(kept))
+
+
 def new_epoch() -> str:
     """A fresh random epoch: 12 characters of ``A-Z a-z 0-9 _ -``."""
     return secrets.token_urlsafe(9)
@@ -60,9 +82,14 @@ class _Room:
     info: dict[str, Any] | None = None
     counters: dict[str, int] = field(default_factory=dict)
     muted: dict[str, float] = field(default_factory=dict)
+    #: user -> (when their comment window began, comments in it); windows that ended are
+    #: forgotten once the table outgrows ``windows_swept_at`` (``_sweep_windows``)
     user_windows: dict[str, tuple[float, int]] = field(default_factory=dict)
-    #: (user, text key) of posted comments -> until when a repeat is a duplicate, oldest first
+    windows_swept_at: int = SWEEP_FLOOR
+    #: (user, text key) of posted comments -> until when a repeat is a duplicate; forgotten as
+    #: the windows are (``_sweep_said``)
     said: dict[tuple[str, str], float] = field(default_factory=dict)
+    said_swept_at: int = SWEEP_FLOOR
     cap_due: float = 0.0
     nodes: dict[str, tuple[int, float]] = field(default_factory=dict)
     uniques: dict[str, set[str]] = field(default_factory=dict)
@@ -133,20 +160,18 @@ class MemoryEngine:
                 return PostResult(Posted.MUTED)
             del state.muted[user]
         said = state.said
-        while said:  # forget what left the window: entries are in the order they expire
-            oldest = next(iter(said))
-            if said[oldest] > now:
-                break
-            del said[oldest]
         dedupe = (user, text_key) if text_key and rules.dedupe_window_s > 0 else None
         if dedupe is not None and said.get(dedupe, 0.0) > now:
             return PostResult(Posted.DUPLICATE)
-        start, count = state.user_windows.get(user, (0.0, 0))
+        windows = state.user_windows
+        start, count = windows.get(user, _NO_WINDOW)
         if now - start >= rules.user_window_s:
             start, count = now, 0
         if count >= rules.user_limit:
             return PostResult(Posted.RATE_LIMITED)
-        state.user_windows[user] = (start, count + 1)
+        windows[user] = (start, count + 1)
+        if len(windows) > state.windows_swept_at:
+            _sweep_windows(state, now, rules.user_window_s)
         status = POSTED
         if rules.hidden:
             status = Posted.HIDDEN
@@ -158,8 +183,9 @@ class MemoryEngine:
             else:
                 state.cap_due = due + interval
         if dedupe is not None:
-            said.pop(dedupe, None)  # to the end: the newest expires last
             said[dedupe] = now + rules.dedupe_window_s
+            if len(said) > state.said_swept_at:
+                _sweep_said(state, now)
         if status is POSTED:
             offset = state.seq + 1  # what ``_append`` gives it (its handler may publish more)
             # positional arguments here and below: keywords cost a call about twice as much
