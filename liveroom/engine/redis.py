@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis._parsers.hiredis import NOT_ENOUGH_DATA
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -878,9 +879,25 @@ def _shard_options(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_cluster(client: Any) -> bool:
-    from redis.asyncio.cluster import RedisCluster
-
     return isinstance(client, RedisCluster)
+
+
+class RoutedCluster(RedisCluster):
+    """redis-py's cluster client, made to load its slot map before it picks a command's node.
+
+    redis-py 8 chooses how to route a command before it loads the slot map it lacks: while it
+    has none (a client's first commands, and after each time it drops every connection to
+    start afresh, which it does every fifth MOVED), a keyed command such as ``EVALSHA`` is
+    routed as a keyless one, to a random node. Two times in three on three masters that node
+    answers MOVED; the fifth MOVED drops every connection again, failing the commands then in
+    flight ("Connection closed by server"), and the commands that start meanwhile are routed
+    at random in turn. A node's first burst of scripts (a pulse's writes of hundreds of rooms)
+    could keep the cycle going. Here every command waits for the map first: ``initialize``
+    returns at once when it is loaded, and otherwise loads it once for all who wait."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        await self.initialize()
+        return await super().execute_command(*args, **kwargs)
 
 
 def _cluster_client(url: str) -> Any:
@@ -890,13 +907,11 @@ def _cluster_client(url: str) -> Any:
     """
     from urllib.parse import urlsplit
 
-    from redis.asyncio.cluster import ClusterNode, RedisCluster
-
     seeds = [urlsplit(part.strip()) for part in url.split(",") if part.strip()]
     if not seeds:
         raise ValueError("redis_url names no cluster seed node")
     first = seeds[0]
-    client = RedisCluster(
+    client = RoutedCluster(
         startup_nodes=[ClusterNode(s.hostname or "127.0.0.1", s.port or 6379) for s in seeds],
         username=first.username,
         password=first.password,
