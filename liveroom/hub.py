@@ -126,6 +126,10 @@ class Hub:
             room = self.rooms.get(room_id)
             if room is None:
                 room = LocalRoom(self, room_id)
+                # idle from the start: a viewer refused on its way in (a room that has ended,
+                # a kick, the engine down during its snapshot) never joins, and the pulse must
+                # drop the room it made as it drops a room whose last viewer left
+                room.idle_since = time.monotonic()
                 self.rooms[room_id] = room
             if not room.ready.is_set():
                 try:

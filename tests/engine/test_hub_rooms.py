@@ -6,7 +6,7 @@ import time
 
 from liveroom.engine.base import Stream
 from liveroom.engine.memory import MemoryEngine
-from liveroom.hub import CHECK_EVERY, Viewer
+from liveroom.hub import CHECK_EVERY, UNSUBSCRIBE_GRACE_S, Viewer
 from liveroom.protocol import event, room_event_body
 from tests.conftest import make_settings
 from tests.engine.conftest import Hubs, Wire
@@ -163,4 +163,31 @@ async def test_a_closing_notice_or_a_drop_moves_the_rooms_closing_mark(hubs: Hub
     await hub.pulse()  # dropped: unsubscribed, a notice could pass it by
     hub.join(room, Viewer(Wire(), "u1"), await engine.head("r1"))  # and taken back
     assert hub.closing_since(mark)
+    await engine.close()
+
+
+async def test_a_room_no_viewer_joined_is_dropped_like_an_idle_one(hubs: Hubs) -> None:
+    """A session makes the room, then is refused before it joins (an ended room, a kick): the
+    pulse drops the room after the same grace as a room whose last viewer left, and lets go of
+    its subscription and its place in the node's pulse. Such rooms were kept for good, one for
+    every ended room a visitor opened, each subscribed and pulsed every second."""
+    engine = MemoryEngine(make_settings())
+    await engine.open()
+    hub = hubs(engine, make_settings())
+    made = time.monotonic()
+    room = await hub.room("refused")
+    assert made <= room.idle_since <= time.monotonic()
+    await hub.pulse()  # within the grace: kept, for a viewer who may still be on its way
+    assert hub.rooms.get("refused") is room
+    assert engine._handlers.get("refused") is not None
+    room.idle_since -= UNSUBSCRIBE_GRACE_S + 1  # the grace has passed
+    await hub.pulse()
+    assert "refused" not in hub.rooms
+    assert engine._handlers.get("refused") is None
+    # a viewer that does join in time keeps it, as before
+    kept = await hub.room("joined")
+    hub.join(kept, Viewer(Wire(), "u1"), await engine.head("joined"))
+    assert kept.idle_since == 0.0
+    await hub.pulse()
+    assert hub.rooms.get("joined") is kept
     await engine.close()
