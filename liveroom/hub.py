@@ -185,6 +185,7 @@ class Hub:
         viewer.room = room
         viewer.offset, viewer.epoch = have.head, have.epoch
         room.joining.append(viewer)
+        room.seat(viewer)
         room.idle_since = 0.0
         self.mark(room)
         return room
@@ -205,6 +206,7 @@ class Hub:
             room.send_list.drop(viewer)
         if viewer in room.joining:
             room.joining.remove(viewer)
+        room.unseat(viewer)
         viewer.room = None
         if room.size == 0:
             room.idle_since = time.monotonic()

@@ -171,6 +171,10 @@ class LocalRoom:
         )
         self.viewers = self.send_list.viewers  # in the fan-out: ``admit`` adds, ``Hub.leave`` drops
         self.joining: list[Viewer] = []  # waiting to be brought level (``_level_joining``)
+        #: user -> their viewer here, joining or in, or a list of them when the user has several
+        #: connections here (``seat``): a notice to one user finds them without a pass over
+        #: every viewer of the room
+        self.users: dict[str, Viewer | list[Viewer]] = {}
         self.state_version = 0  # counts state events (stats, counts): see Rooms.snapshot
         self.pending: list[bytes] = []
         self.state: dict[str, bytes] = {}
@@ -197,6 +201,28 @@ class LocalRoom:
     @property
     def size(self) -> int:
         return len(self.viewers) + len(self.joining)
+
+    def seat(self, viewer: Viewer) -> None:
+        """``viewer`` joined (``Hub.join``): find it by its user from now on."""
+        users = self.users
+        held = users.get(viewer.user)
+        if held is None:
+            users[viewer.user] = viewer
+        elif isinstance(held, list):
+            held.append(viewer)
+        else:
+            users[viewer.user] = [held, viewer]
+
+    def unseat(self, viewer: Viewer) -> None:
+        """``viewer`` left (``Hub.leave``)."""
+        users = self.users
+        held = users.get(viewer.user)
+        if held is viewer:
+            del users[viewer.user]
+        elif isinstance(held, list) and viewer in held:
+            held.remove(viewer)
+            if len(held) == 1:
+                users[viewer.user] = held[0]
 
     # ------------------------------------------------------------------ intake
 
@@ -250,12 +276,15 @@ class LocalRoom:
         closing = self.hub.closing.get(type_of(body)) if self.hub.closing else None
         if closing is not None:
             self.closings += 1
-        for viewer in (*self.viewers, *self.joining):
-            if viewer.user == name:
-                viewer.send(frame([body]))
-                if closing is not None:  # a kick, say: the event says why, then the close
-                    metrics.CLOSES.labels(str(closing)).inc()
-                    self.hub.evict(viewer, closing, type_of(body).decode())
+        held = self.users.get(name)
+        if held is None:
+            return
+        # (a copy: an eviction below unseats the viewer)
+        for viewer in list(held) if isinstance(held, list) else (held,):
+            viewer.send(frame([body]))
+            if closing is not None:  # a kick, say: the event says why, then the close
+                metrics.CLOSES.labels(str(closing)).inc()
+                self.hub.evict(viewer, closing, type_of(body).decode())
 
     def start(self, stream: Stream) -> None:
         """Subscribed; ``stream`` was read after the subscription took hold."""

@@ -191,3 +191,56 @@ async def test_a_room_no_viewer_joined_is_dropped_like_an_idle_one(hubs: Hubs) -
     await hub.pulse()
     assert hub.rooms.get("joined") is kept
     await engine.close()
+
+
+class Closing(Wire):
+    """A viewer's transport that records the close code the hub gives it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codes: list[int] = []
+
+    def close(self, code: int, reason: str = "") -> None:
+        self.codes.append(code)
+
+
+async def test_a_notice_reaches_its_users_connections_only_and_a_closing_one_closes_them(
+    hubs: Hubs,
+) -> None:
+    """A private notice goes to every connection of its user in the room, joining or in, and
+    to no other viewer; a closing one (a kick) closes each of them. The room finds them by its
+    index of users (``LocalRoom.seat``), kept as viewers join and leave: a notice no longer
+    passes over every viewer of the room."""
+    settings = make_settings()
+    engine = MemoryEngine(settings)
+    await engine.open()
+    hub = hubs(engine, settings)
+    hub.closing[b"user.kicked"] = 4003
+    room = await hub.room("r1")
+    wires = {f"u{n}": Closing() for n in range(300)}
+    viewers = {user: Viewer(wire, user) for user, wire in wires.items()}
+    for viewer in viewers.values():
+        hub.join(room, viewer, await engine.head("r1"))
+    hub.flush_all()  # brought level: in the room's send list, no longer joining
+    second = Closing()  # u7's second connection, still joining
+    hub.join(room, Viewer(second, "u7"), await engine.head("r1"))
+    assert len(room.users) == 300 and len(room.users["u7"]) == 2  # type: ignore[arg-type]
+    for wire in (*wires.values(), second):
+        wire.data.clear()
+
+    await engine.notify("r1", "u7", event("hello", text="just you"))
+    hub.flush_all()
+    got = {user for user, wire in wires.items() if any(b"just you" in d for d in wire.data)}
+    assert got == {"u7"} and any(b"just you" in d for d in second.data)
+
+    hub.leave(viewers["u8"])
+    assert "u8" not in room.users
+    await engine.notify("r1", "u8", event("hello", text="gone"))
+    await engine.notify("r1", "u7", event("user.kicked", until=0))
+    hub.flush_all()
+    assert not any(b"gone" in d for wire in wires.values() for d in wire.data)
+    assert wires["u7"].codes == [4003] and second.codes == [4003]
+    assert all(not wire.codes for user, wire in wires.items() if user != "u7")
+    assert "u7" not in room.users and len(room.users) == 298
+    assert room.size == 298
+    await engine.close()
