@@ -140,6 +140,10 @@ class Hub:
                         self.rooms.pop(room_id, None)
                     raise
                 room.start(stream)
+            # ready: whoever comes next takes the path above, so the lock is done with (kept,
+            # the node held one for every room id it ever opened, made-up ones included)
+            if self._locks.get(room_id) is lock:
+                del self._locks[room_id]
         return room
 
     def closing_mark(self, room_id: str) -> tuple[LocalRoom, int] | None:

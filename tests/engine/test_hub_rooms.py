@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from liveroom.engine.base import Stream
@@ -243,4 +244,28 @@ async def test_a_notice_reaches_its_users_connections_only_and_a_closing_one_clo
     assert all(not wire.codes for user, wire in wires.items() if user != "u7")
     assert "u7" not in room.users and len(room.users) == 298
     assert room.size == 298
+    await engine.close()
+
+
+async def test_rooms_opened_at_once_are_made_once_and_leave_no_lock_behind(hubs: Hubs) -> None:
+    """Fifty sessions open the same new room at once: one local room, subscribed once; and the
+    lock that made them wait is not kept once the room is ready (the node kept one for every
+    room id it ever opened)."""
+    engine = MemoryEngine(make_settings())
+    await engine.open()
+    hub = hubs(engine, make_settings())
+    subscribed: list[str] = []
+    real = engine.subscribe
+
+    async def counting(room_id: str, handler: object) -> None:
+        subscribed.append(room_id)
+        await real(room_id, handler)  # type: ignore[arg-type]
+
+    engine.subscribe = counting  # type: ignore[method-assign]
+    rooms = await asyncio.gather(*(hub.room("busy") for _ in range(50)))
+    assert all(room is rooms[0] for room in rooms) and rooms[0].ready.is_set()
+    assert subscribed == ["busy"]
+    for n in range(100):
+        await hub.room(f"made-up-{n}")
+    assert hub._locks == {}
     await engine.close()
