@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     pass
 
 
+#: a packet is forgotten this long after it was made, on either engine: Redis expires its keys,
+#: the memory store drops it
+PACKET_TTL_S = 3 * 86400
+
+
 def whole_ms(t: float) -> float:
     """``t`` (epoch seconds) cut down to its millisecond: the grain of every time a packet
     records, on either engine."""

@@ -2,17 +2,27 @@
 
 Atomic the same way as ``MemoryEngine``: no method awaits between reading and writing, and
 the business event of a change (``emit``: the memory engine's ``MemoryHost.emit_now``) is
-appended in the same step.
+appended in the same step. A packet is forgotten ``PACKET_TTL_S`` after it was made, as Redis
+expires its keys: a process that runs for weeks does not keep every packet and grabber.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from liveroom.features.redpacket.store import Active, Audit, Closed, Grab, GrabResult, Tally
+from liveroom.features.redpacket.store import (
+    PACKET_TTL_S,
+    Active,
+    Audit,
+    Closed,
+    Grab,
+    GrabResult,
+    Tally,
+)
 
 
 @dataclass(slots=True)
@@ -32,16 +42,43 @@ class _Packet:
     refunded: int = 0
 
 
+#: the packets of a room that has none: read, never written
+_NO_PACKETS: dict[str, _Packet] = {}
+
+
 class MemoryPackets:
     """Satisfies ``PacketStore``."""
 
-    def __init__(self, emit: Callable[[str, str, dict[str, Any]], str]) -> None:
+    def __init__(
+        self,
+        emit: Callable[[str, str, dict[str, Any]], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.emit = emit
+        self.clock = clock
         self._rooms: dict[str, dict[str, _Packet]] = {}
         self._order = 0
+        #: (when to forget it, room, packet) of every packet, in the order they were made, so
+        #: the ones due are at the front (the lifetime is the same for all)
+        self._expiry: deque[tuple[float, str, str]] = deque()
 
     def _room(self, room: str) -> dict[str, _Packet]:
-        return self._rooms.setdefault(room, {})
+        """The room's packets, to read (a room with none gets no table of its own)."""
+        expiry = self._expiry
+        if expiry and expiry[0][0] <= self.clock():
+            self._forget_due()
+        return self._rooms.get(room, _NO_PACKETS)
+
+    def _forget_due(self) -> None:
+        """Forget the packets past their lifetime, and the rooms they leave empty."""
+        expiry, now = self._expiry, self.clock()
+        while expiry and expiry[0][0] <= now:
+            _, room, packet = expiry.popleft()
+            packets = self._rooms.get(room)
+            if packets is not None:
+                packets.pop(packet, None)
+                if not packets:
+                    del self._rooms[room]
 
     async def create(
         self,
@@ -55,6 +92,8 @@ class MemoryPackets:
         packets = self._room(room)
         if packet in packets:
             return False
+        if packets is _NO_PACKETS:
+            packets = self._rooms[room] = {}
         self._order += 1
         packets[packet] = _Packet(
             meta=meta,
@@ -65,6 +104,7 @@ class MemoryPackets:
             created=self._order,
             left=deque(amounts),
         )
+        self._expiry.append((self.clock() + PACKET_TTL_S, room, packet))
         return True
 
     async def grab(self, room: str, packet: str, user: str, name: str, now: float) -> GrabResult:

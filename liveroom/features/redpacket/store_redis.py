@@ -22,12 +22,20 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from liveroom.features.redpacket.store import Active, Audit, Closed, Grab, GrabResult, Tally
+from liveroom.features.redpacket.store import (
+    PACKET_TTL_S,
+    Active,
+    Audit,
+    Closed,
+    Grab,
+    GrabResult,
+    Tally,
+)
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
 
-PACKET_TTL_S = 3 * 86400
+__all__ = ["PACKET_TTL_S", "RedisPackets"]
 
 
 class RedisPackets:

@@ -24,7 +24,7 @@ def packet_store(engine: Engine) -> PacketStore:
 def _memory(host: MemoryHost) -> PacketStore:
     from liveroom.features.redpacket.store_memory import MemoryPackets
 
-    return MemoryPackets(host.emit_now)
+    return MemoryPackets(host.emit_now, host.clock)
 
 
 def _redis(core: RedisCore) -> PacketStore:
