@@ -20,8 +20,8 @@ The feed (``liveroom.features.events``) reads the outboxes, delivers them and tr
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +83,15 @@ class Entry:
 
 @dataclass(slots=True)
 class _Log:
-    entries: deque[Entry] = field(default_factory=deque)
+    """One room's entries, oldest first, in ``entries[start:]``.
+
+    A list rather than a deque because a read finds its cursor by bisecting on the ids, and a
+    deque's indexing is O(n) away from its ends. Trimming moves ``start`` on and now and then
+    deletes the dead prefix (``_drop``), so the front is cut cheaply too.
+    """
+
+    entries: list[Entry] = field(default_factory=list)
+    start: int = 0
     last_ms: int = 0
     last_seq: int = 0
     added: int = 0  # entries ever appended (as a stream's entries-added)
@@ -93,8 +101,11 @@ class MemoryOutbox:
     """Every room's outbox in this process (the memory engine's). Appending never awaits, so
     a memory store calling ``append`` inside its own synchronous step keeps both atomic.
 
-    Bounded by count and age on append (``max_len``, ``max_age_s``); a reader that falls behind
-    the bound learns it from ``added`` (entries ever appended) and is expected to report it.
+    Bounded by count and age on append (``max_len``, ``max_age_s``), and by the feed's
+    periodic ``trim`` of every room, so that a room nothing is appended to any more shrinks
+    too; a reader that falls behind the bound learns it from ``added`` (entries ever
+    appended) and is expected to report it. A read costs O(log n + count), wherever its
+    cursor is.
     """
 
     def __init__(
@@ -121,15 +132,39 @@ class MemoryOutbox:
         entry = Entry(f"{log.last_ms}-{log.last_seq}", etype, room, now_ms, data_json)
         log.entries.append(entry)
         log.added += 1
-        while len(log.entries) > self.max_len:
-            log.entries.popleft()
+        # once per business event: look at the oldest entries only, never bisect
+        cut = max(log.start, len(log.entries) - self.max_len)
         if self.max_age_s > 0:
             oldest = now_ms - int(self.max_age_s * 1000)
-            while log.entries and log.entries[0].ts_ms < oldest:
-                log.entries.popleft()
+            while cut < len(log.entries) and log.entries[cut].ts_ms < oldest:
+                cut += 1
+        _drop(log, cut)
         for listener in self.listeners:
             listener(room)
         return entry.id
+
+    def trim(self, room: str, max_len: int, max_age_s: float) -> int:
+        """Cut ``room``'s outbox to its newest ``max_len`` entries and none older than
+        ``max_age_s`` (0: no age bound); how many went. The feed calls it for every room each
+        ``feed_trim_s``, whether or not the room still appends.
+
+        The rules of ``feed_trim.lua``: the cut is the later of the age cut (ids below
+        ``<oldest ms>-0``) and the count cut; a ``max_len`` below 1 sets no count bound; and
+        entries a reader still needs, read and unacknowledged or not read at all, go like any
+        other (XTRIM MINID does not look at consumer groups): the reader learns it from
+        ``added`` and ``holds``.
+        """
+        log = self._logs.get(room)
+        if log is None:
+            return 0
+        cut = log.start
+        if max_age_s > 0:
+            oldest = int((self.clock() - max_age_s) * 1000)
+            cut = bisect_left(log.entries, (oldest, 0), lo=log.start, key=_entry_key)
+        excess = len(log.entries) - log.start - max_len
+        if max_len > 0 and excess > 0:
+            cut = max(cut, log.start + excess)
+        return _drop(log, cut)
 
     def rooms(self) -> list[str]:
         return list(self._logs)
@@ -140,17 +175,27 @@ class MemoryOutbox:
         log = self._logs.get(room)
         if log is None:
             return []
-        key = parse_id(entry)
-        out: list[Entry] = []
-        for item in _from_end(log.entries, key):
-            out.append(item)
-            if len(out) >= count:
-                break
-        return out
+        i = _above(log, entry)
+        return log.entries[i : i + count]
+
+    def count_after(self, room: str, entry: str) -> int:
+        """How many entries of ``room`` have ids above ``entry``."""
+        log = self._logs.get(room)
+        return len(log.entries) - _above(log, entry) if log is not None else 0
+
+    def holds(self, room: str, entry: str) -> bool:
+        """Whether ``entry``, an id once appended to ``room``, is still kept (not trimmed)."""
+        log = self._logs.get(room)
+        if log is None or log.start == len(log.entries):
+            return False
+        # entries go from the front only: anything from the oldest kept on is still here
+        return parse_id(entry) >= parse_id(log.entries[log.start].id)
 
     def first(self, room: str) -> str | None:
         log = self._logs.get(room)
-        return log.entries[0].id if log is not None and log.entries else None
+        if log is None or log.start == len(log.entries):
+            return None
+        return log.entries[log.start].id
 
     def added(self, room: str) -> int:
         log = self._logs.get(room)
@@ -158,17 +203,34 @@ class MemoryOutbox:
 
     def length(self, room: str) -> int:
         log = self._logs.get(room)
-        return len(log.entries) if log is not None else 0
+        return len(log.entries) - log.start if log is not None else 0
 
 
-def _from_end(entries: deque[Entry], key: tuple[int, int]) -> Iterator[Entry]:
-    """Entries with ids above ``key``, oldest first; scans back from the newest, since readers
-    are nearly always close behind."""
-    start = len(entries)
-    while start > 0 and parse_id(entries[start - 1].id) > key:
-        start -= 1
-    for i in range(start, len(entries)):
-        yield entries[i]
+def _entry_key(entry: Entry) -> tuple[int, int]:
+    return parse_id(entry.id)
+
+
+def _above(log: _Log, entry: str) -> int:
+    """The index of the first kept entry with an id above ``entry``. Ids only grow, so this
+    bisects: about log2(n) ids parsed, however far behind the reader is."""
+    return bisect_right(log.entries, parse_id(entry), lo=log.start, key=_entry_key)
+
+
+def _drop(log: _Log, cut: int) -> int:
+    """Trim ``log`` to ``entries[cut:]``; how many entries went.
+
+    The dead prefix is deleted once it reaches a sixteenth of the list: memory held by
+    trimmed entries stays within about 7% of what is kept, and each entry trimmed costs at
+    most 15 pointer moves (an idle room trimmed to nothing lets go of everything at once).
+    """
+    removed = cut - log.start
+    if removed <= 0:
+        return 0
+    log.start = cut
+    if log.start * 16 >= len(log.entries):
+        del log.entries[: log.start]
+        log.start = 0
+    return removed
 
 
 def _text(value: Any) -> str:

@@ -2,8 +2,11 @@
 
 One process delivers everything, so leases always succeed and nothing is ever claimed; a lane
 is a cursor into the room's ``MemoryOutbox`` and the entries read and not yet acknowledged.
-The outbox trims itself on append (count and age); a lane that falls behind the bound learns it
-from the outbox's ``added`` count and reports how many it lost.
+The outbox trims itself on append (count and age), and ``trim`` cuts every room's, idle ones
+too, as ``feed_trim.lua`` cuts the streams. As on Redis, a trim does not spare what a lane still
+needs: a lane that falls behind the bound learns it from the outbox's ``added`` count and
+reports how many it lost; entries it read and had not acknowledged when they were trimmed are
+lost at its next read, and counted there.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class MemoryFeedSource:
             return
         start_ms = int(start * 1000)
         cursor = f"{start_ms - 1}-{_LAST_SEQ}" if start_ms > 0 else "0-0"
-        after = len(self.outbox.after(room, cursor, self.outbox.max_len + 1))
+        after = self.outbox.count_after(room, cursor)
         self._lanes[(room, endpoint)] = _Lane(cursor, self.outbox.added(room) - after)
 
     async def claim(self, room: str, endpoint: str, owner: str, idle_s: float) -> int:
@@ -75,15 +78,28 @@ class MemoryFeedSource:
 
     async def read(self, room: str, endpoint: str, owner: str, count: int) -> Read:
         lane = self._lanes[(room, endpoint)]
+        gone = self._forget_trimmed(room, lane)
         if lane.pending:
-            return Read(lane.pending[:count])
+            return Read(lane.pending[:count], gone)
         lost = self._catch_up(room, lane)
         entries = self.outbox.after(room, lane.cursor, count)
         if entries:
             lane.read += len(entries)
             lane.cursor = entries[-1].id
             lane.pending = list(entries)
-        return Read(entries, lost)
+        return Read(entries, gone + lost)
+
+    def _forget_trimmed(self, room: str, lane: _Lane) -> int:
+        """Drop the lane's pending entries the outbox has trimmed since; how many. Redis gives
+        those back empty to XREADGROUP, and the Redis source counts them lost: so do we.
+        Pending entries are in id order and trims cut from the front, so the trimmed ones are
+        a prefix."""
+        gone = 0
+        while gone < len(lane.pending) and not self.outbox.holds(room, lane.pending[gone].id):
+            gone += 1
+        if gone:
+            del lane.pending[:gone]
+        return gone
 
     async def ack(self, room: str, endpoint: str, ids: list[str]) -> None:
         lane = self._lanes.get((room, endpoint))
@@ -130,8 +146,13 @@ class MemoryFeedSource:
         self._dead = deque(d for d in self._dead if d.id not in gone)
 
     async def trim(self, max_len: int, max_age_s: float) -> Trimmed:
-        # the outbox trims itself on append; what is left to do is to notice lanes it outran
-        out = Trimmed(rooms=len(self.outbox.rooms()))
+        # every room, not only those appended to lately: a finished show's outbox must shrink
+        # too, as the Redis trim cuts every stream
+        out = Trimmed()
+        for room in self.outbox.rooms():
+            out.rooms += 1
+            out.removed += self.outbox.trim(room, max_len, max_age_s)
+        # then the lanes the bounds (this trim's, or an append's) outran before they read
         for (room, endpoint), lane in self._lanes.items():
             lost = self._catch_up(room, lane)
             if lost:

@@ -77,6 +77,9 @@ class MemorySaleStore:
             clock, emit, coupons, Answer, _order_event
         )
         self._sales: dict[tuple[str, str], _Sale] = {}
+        #: room -> its sales by id, as Redis keeps a set per room: a snapshot of a room lists
+        #: that room's sales, not every room's in the process
+        self._by_room: dict[str, dict[str, _Sale]] = {}
         self._active: set[tuple[str, str]] = set()
 
     def _bump(self, rec: _Sale, **changes: object) -> Sale:
@@ -106,7 +109,9 @@ class MemorySaleStore:
             version=1,
             created=round_ms(self.clock()),
         )
-        self._sales[(room, spec.id)] = _Sale(sale)
+        rec = _Sale(sale)
+        self._sales[(room, spec.id)] = rec
+        self._by_room.setdefault(room, {})[spec.id] = rec
         return SaleChange(Answer.OK, sale)
 
     async def get(self, room: str, sale: str) -> Sale | None:
@@ -114,7 +119,7 @@ class MemorySaleStore:
         return rec.sale if rec is not None else None
 
     async def in_room(self, room: str) -> list[Sale]:
-        found = [rec.sale for (r, _), rec in self._sales.items() if r == room]
+        found = [rec.sale for rec in self._by_room.get(room, {}).values()]
         return sorted(found, key=lambda s: (s.created, s.id))
 
     async def open(self, room: str, sale: str) -> SaleChange:

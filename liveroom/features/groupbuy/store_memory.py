@@ -86,6 +86,9 @@ class MemoryDealStore:
             clock, emit, coupons, Answer, _order_event
         )
         self._deals: dict[tuple[str, str], _Deal] = {}
+        #: room -> its deals by id, as Redis keeps a set per room: a snapshot of a room lists
+        #: that room's deals, not every room's in the process
+        self._by_room: dict[str, dict[str, _Deal]] = {}
         self._active: set[tuple[str, str]] = set()
 
     def _now(self) -> float:
@@ -126,7 +129,9 @@ class MemoryDealStore:
             version=1,
             created=self._now(),
         )
-        self._deals[(room, spec.id)] = _Deal(deal)
+        rec = _Deal(deal)
+        self._deals[(room, spec.id)] = rec
+        self._by_room.setdefault(room, {})[spec.id] = rec
         return DealChange(Answer.OK, deal)
 
     async def get(self, room: str, deal: str) -> Deal | None:
@@ -134,7 +139,7 @@ class MemoryDealStore:
         return rec.deal if rec is not None else None
 
     async def in_room(self, room: str) -> list[Deal]:
-        found = [rec.deal for (r, _), rec in self._deals.items() if r == room]
+        found = [rec.deal for rec in self._by_room.get(room, {}).values()]
         return sorted(found, key=lambda d: (d.created, d.id))
 
     async def open(self, room: str, deal: str) -> DealChange:
