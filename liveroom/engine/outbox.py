@@ -133,12 +133,16 @@ class MemoryOutbox:
         log.entries.append(entry)
         log.added += 1
         # once per business event: look at the oldest entries only, never bisect
-        cut = max(log.start, len(log.entries) - self.max_len)
+        entries, start = log.entries, log.start
+        cut = len(entries) - self.max_len
+        if cut < start:
+            cut = start
         if self.max_age_s > 0:
             oldest = now_ms - int(self.max_age_s * 1000)
-            while cut < len(log.entries) and log.entries[cut].ts_ms < oldest:
+            while cut < len(entries) and entries[cut].ts_ms < oldest:
                 cut += 1
-        _drop(log, cut)
+        if cut > start:
+            _drop(log, cut)
         for listener in self.listeners:
             listener(room)
         return entry.id
