@@ -4,8 +4,9 @@ the check must cost next to nothing when nothing is open (most rooms, most of th
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import TYPE_CHECKING, Any
 
 from liveroom.features import Held, unmoved_at
@@ -62,8 +63,9 @@ class KeywordGate:
 class RoomKeywords:
     """One feature's open keywords per room, read from its store (``read``) and kept until an
     event of the feature is relayed in the room (``changed``), the room's stream jumps
-    (``Feature.stream_mark``), or ``KEYWORD_CACHE_S`` passes. A room with nothing open is then
-    read once, not at every comment: its comments cost no store read.
+    (``Feature.stream_mark``), ``KEYWORD_CACHE_S`` passes, or the hub lets go of the room's
+    local room (``forget_dropped``). A room with nothing open is then read once, not at every
+    comment: its comments cost no store read.
 
     A comment follows a room offset (``after``); every keyword opened before it, on any node,
     must count. The cache serves a comment only once this node has relayed every event of the
@@ -78,11 +80,11 @@ class RoomKeywords:
         #: room -> its keywords as held (``Held``), for ``may_match`` and the node's gate
         self.held: dict[str, Held] = {}
         #: per room, events of the feature this node relayed: a read they overtook is not kept
-        self._generations: dict[str, int] = {}
+        self._generations = Generations()
 
     def changed(self, room: str) -> None:
         """An event of the feature was relayed in ``room``: what is held may be stale."""
-        self._generations[room] = self._generations.get(room, 0) + 1
+        self._generations.moved(room)
         self.held.pop(room, None)
 
     def forget(self, room: str) -> None:
@@ -108,15 +110,77 @@ class RoomKeywords:
                 cached = self.held.get(room)  # an event relayed meanwhile dropped it
                 if cached is not None and self.feature.unmoved(room, entry_mark(cached), None):
                     return cached[1]
-        generation = self._generations.get(room, 0)
+        generation = self._generations.of(room)
         mark = self.feature.stream_mark(room)
         expires = time.monotonic() + KEYWORD_CACHE_S
         found = await self.read(room)
-        if self._generations.get(room, 0) == generation:
+        if self._generations.of(room) == generation:
             if len(self.held) > MAX_ROOMS:
                 self.held.clear()
             self.held[room] = held_entry(expires, found, mark)
         return found
+
+    def forget_dropped(self, rooms: Mapping[str, object]) -> None:
+        """Keep only what was read under the local room the hub holds now (``rooms``:
+        ``Hub.rooms``). Each entry holds its stream mark, the ``LocalRoom`` itself, so an entry
+        of a room the hub dropped (idle) kept that room alive with its event ring; with room ids
+        one per broadcast, that was up to ``MAX_ROOMS`` dead rooms. Such an entry could serve
+        again only if the hub took the very same room back (``Hub.join``), and a read of the
+        store does as well then."""
+        held = self.held
+        for room in [
+            room
+            for room, entry in held.items()
+            if entry[2] is None or entry[2] is not rooms.get(room)
+        ]:
+            del held[room]  # in place: the node's keyword gate keeps this mapping
+        self._generations.keep_only(rooms)
+
+    async def forget_dropped_each_pulse(self) -> None:
+        """``forget_dropped`` at the pulse's cadence, for the feature's life: its ``open``
+        starts this, its ``close`` stops it."""
+        ctx = self.feature.ctx
+        while True:
+            await asyncio.sleep(ctx.settings.pulse_s)
+            self.forget_dropped(ctx.hub.rooms)
+
+
+class Generations:
+    """Per room, a stamp a feature moves whenever it relays one of its events there
+    (``moved``). A read of the store takes the room's stamp (``of``) before it goes, and its
+    answer is kept only if the stamp is the same when it comes back: an event relayed meanwhile
+    may be newer than the answer.
+
+    ``keep_only`` forgets the rooms the hub no longer holds, so a node keeps no stamp for every
+    room it ever hosted. A stamp forgotten while a read was out must not come back as the one
+    that read took: every stamp is new (one counter for all rooms), and a room without a stamp
+    of its own reads the one taken at the last forgetting. A read of such a room that was out
+    across that forgetting is then not kept either; it is read again when next needed."""
+
+    __slots__ = ("_stamps", "_last", "_unstamped")
+
+    def __init__(self) -> None:
+        self._stamps: dict[str, int] = {}
+        self._last = 0
+        self._unstamped = 0
+
+    def of(self, room: str) -> int:
+        """The room's stamp now."""
+        return self._stamps.get(room, self._unstamped)
+
+    def moved(self, room: str) -> None:
+        """An event of the feature was relayed in ``room``."""
+        self._last += 1
+        self._stamps[room] = self._last
+
+    def keep_only(self, rooms: Container[str]) -> None:
+        """Forget the stamps of the rooms not in ``rooms``."""
+        gone = [room for room in self._stamps if room not in rooms]
+        if gone:
+            for room in gone:
+                del self._stamps[room]
+            self._last += 1
+            self._unstamped = self._last
 
 
 def held_entry(expires: float, words: frozenset[str], mark: tuple[object, int] | None) -> Held:

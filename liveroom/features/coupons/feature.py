@@ -17,6 +17,7 @@ Room events (``coupon``, critical): a batch issued, closed, or run out. Private 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ from liveroom.features.coupons.store import Batch, Claim, Eligibility, audit
 from liveroom.features.coupons.stores import coupon_store
 from liveroom.features.keywords import RoomKeywords
 from liveroom.protocol import Command, event, room_event_body
+from liveroom.tasks import stop
 
 if TYPE_CHECKING:
     from liveroom.context import NodeContext
@@ -71,12 +73,22 @@ class Coupons(Feature):
         self._eligibility: dict[tuple[str, str], Eligibility] = {}
         self.keywords = RoomKeywords(self, self._read_keywords)
         self.held_keywords = self.keywords.held
+        self._pruning: asyncio.Task[None] | None = None
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)
 
     def routes(self) -> list[BaseRoute]:
         return routes(self)
+
+    async def open(self) -> None:
+        """Start letting go of the keywords held for rooms the hub dropped."""
+        self._pruning = asyncio.create_task(
+            self.keywords.forget_dropped_each_pulse(), name="liveroom-coupon-keywords"
+        )
+
+    async def close(self) -> None:
+        await stop([self._pruning])
 
     # ------------------------------------------------------------------ host actions
 

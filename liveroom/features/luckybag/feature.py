@@ -2,7 +2,8 @@
 
 Each node caches its rooms' current bag (for keyword comments and joining viewers). The
 cache of a room is dropped whenever the node relays one of the room's ``bag`` or ``bag_drawn``
-events (``relayed``), and a keyword comment is checked against it only when the node has
+events (``relayed``), and at the first pulse after the hub let go of the room's local room
+(``_forget_dropped``); a keyword comment is checked against it only when the node has
 relayed every event before the comment; otherwise the store is read. So a bag opened on any
 node counts every keyword comment posted after the open, on every node.
 
@@ -36,7 +37,7 @@ from liveroom import metrics
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, Handler, Held
-from liveroom.features.keywords import held_entry
+from liveroom.features.keywords import Generations, held_entry
 from liveroom.features.luckybag.commands import handlers
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.routes import routes
@@ -92,9 +93,9 @@ class LuckyBags(Feature):
         #: the same, as the node's keyword gate reads it (``keywords.Held``): the open keyword
         #: bag's keyword, or none, until ``QUIET_CACHE_S`` after the read
         self.held_keywords: dict[str, Held] = {}
-        #: per room, how many bag events this node relayed: a read of the store that a relayed
-        #: event overtook may be older than the event, and is not cached
-        self._generations: dict[str, int] = {}
+        #: per room, the bag events this node relayed: a read of the store that a relayed event
+        #: overtook may be older than the event, and is not cached
+        self._generations = Generations()
         self._fetching: dict[str, asyncio.Task[Bag | None]] = {}
         self._rules: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._counts: dict[str, tuple[str, int]] = {}
@@ -382,6 +383,7 @@ class LuckyBags(Feature):
     async def tend_rooms(self) -> None:
         """One pulse's upkeep of every room of this node: the bags read in one round
         (``_fetch_stale``), then each room's count and presence (``_tend``)."""
+        self._forget_dropped()
         rooms = list(self.ctx.hub.rooms)
         try:
             known, todo = await self._fetch_stale(rooms)
@@ -458,6 +460,25 @@ class LuckyBags(Feature):
                 self._cache(room_id, bag, version)
                 known[room_id] = bag
         return known, todo
+
+    def _forget_dropped(self) -> None:
+        """Keep only the cache entries read under the local room the hub holds now. Each holds
+        its stream mark, the ``LocalRoom`` itself, and the pulse caches every room with viewers
+        here: a room the hub dropped (idle) stayed alive, with its event ring, for as long as
+        the node ran, one per broadcast where room ids are one per broadcast. Such an entry
+        could serve again only if the hub took the very same room back (``Hub.join``), and a
+        read of the store does as well then. One pass over the cache a pulse, as
+        ``_fetch_stale`` makes over the rooms."""
+        hub_rooms = self.ctx.hub.rooms
+        current = self._current
+        for room_id in [
+            room_id
+            for room_id, (_, _, mark) in current.items()
+            if mark is None or mark[0] is not hub_rooms.get(room_id)
+        ]:
+            del current[room_id]
+            self.held_keywords.pop(room_id, None)  # written and dropped with ``_current``
+        self._generations.keep_only(hub_rooms)
 
     def _due(self, aged: list[str], rooms: int) -> list[str]:
         """Of the rooms whose cache aged out, those this pulse reads again: the oldest, at
@@ -603,14 +624,14 @@ class LuckyBags(Feature):
     def _version(self, room: str) -> tuple[int, tuple[object, int] | None]:
         """What this node has seen of ``room`` so far: the bag events it relayed, and the
         room's stream mark (``Feature.stream_mark``). Taken before a read of the store."""
-        return self._generations.get(room, 0), self.stream_mark(room)
+        return self._generations.of(room), self.stream_mark(room)
 
     def _cache(
         self, room: str, bag: Bag | None, version: tuple[int, tuple[object, int] | None]
     ) -> None:
         """Cache ``bag`` as the room's current one, if no bag event was relayed since this
         node's ``version`` of the room was taken."""
-        if self._generations.get(room, 0) == version[0]:
+        if self._generations.of(room) == version[0]:
             now = time.monotonic()
             self._current[room] = (now, bag, version[1])
             words: frozenset[str] = frozenset()
@@ -626,7 +647,7 @@ class LuckyBags(Feature):
     def relayed(self, room: str, kind: bytes, payload: bytes) -> None:
         """A bag of ``room`` changed (created, opened, revoked or drawn): what this node holds
         of the room's current bag is stale from here on."""
-        self._generations[room] = self._generations.get(room, 0) + 1
+        self._generations.moved(room)
         self._drop(room)
 
     # ------------------------------------------------------------------ hooks

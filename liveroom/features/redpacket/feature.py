@@ -71,6 +71,7 @@ class RedPackets(Feature):
         self._task: asyncio.Task[None] | None = None
         self.keywords = RoomKeywords(self, self._read_keywords)
         self.held_keywords = self.keywords.held
+        self._pruning: asyncio.Task[None] | None = None
 
     def commands(self) -> Mapping[type[Command], Handler]:
         return handlers(self)
@@ -80,9 +81,12 @@ class RedPackets(Feature):
 
     async def open(self) -> None:
         self._task = asyncio.create_task(self._progress_loop(), name="liveroom-packet-progress")
+        self._pruning = asyncio.create_task(
+            self.keywords.forget_dropped_each_pulse(), name="liveroom-packet-keywords"
+        )
 
     async def close(self) -> None:
-        await stop([self._task])
+        await stop([self._task, self._pruning])
 
     async def create(self, room: str, spec: PacketSpec, who: Identity) -> dict[str, Any]:
         """Split the total, store the packet and tell the room."""
