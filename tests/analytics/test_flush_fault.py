@@ -8,6 +8,7 @@ import secrets
 import time
 from collections import Counter
 
+import orjson
 import redis.asyncio
 import redis.exceptions
 
@@ -115,5 +116,28 @@ async def test_a_second_try_of_a_many_rooms_write_adds_nothing(redis_url: str) -
             data = await store.read(room, time.time())
             assert data is not None, room
             assert (data.counts["comments"], data.counts["n:interacted"]) == (2, 1), room
+    finally:
+        await node.close()
+
+
+async def test_guests_are_never_returning_and_not_noted_among_a_hosts_viewers() -> None:
+    """A room of a host with a signed-in viewer seen in another of the host's rooms, and a
+    guest: the viewer is returning, the guest not, and only the signed-in viewers are noted
+    in the host's table (a guest's id would be kept there for nothing)."""
+    node = Node(make_settings(pulse_s=3600))
+    await node.open()
+    try:
+        analytics = next(f for f in node.features if isinstance(f, Analytics))
+        analytics.tally.joined("earlier", "u1", "", (), "h1")
+        await analytics.flush()
+        analytics.tally.joined("now", "u1", "", (), "h1")
+        analytics.tally.joined("now", "anon-x", "", (), "h1", guest=True)
+        await analytics.flush()
+        assert set(analytics.store.hosts["h1"]) == {"u1"}  # type: ignore[attr-defined]
+        data = await analytics.store.read("now", time.time())
+        assert data is not None
+        profiles = {user: orjson.loads(p) for user, (_, p) in data.users.items()}
+        # the profile's last field: "1" returning, "0" not, "" unknown (no host)
+        assert profiles["u1"][-1] == "1" and profiles["anon-x"][-1] == "0", profiles
     finally:
         await node.close()

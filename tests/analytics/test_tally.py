@@ -114,3 +114,22 @@ def test_a_batch_given_back_adds_to_what_was_counted_since() -> None:
     assert batch.counts["likes"] == 7
     assert batch.counts["shares"] == 1
     assert batch.marks == {("interacted", "u1"), ("interacted", "u2"), ("interacted", "u3")}
+
+
+def test_a_guest_is_forgotten_once_gone_and_a_signed_in_viewer_is_not() -> None:
+    """An anonymous connection's id is its own: once its last connection leaves, the room no
+    longer remembers it (a long show's guests were all kept until the room emptied here). A
+    signed-in viewer who leaves is remembered, so a return is not a second newcomer."""
+    now = [1000.0]
+    tally = Tally(lambda: now[0])
+    tally.joined("r1", "anon-1", "", (), guest=True)
+    tally.joined("r1", "u1", "", ())
+    tally.joined("r1", "u2", "", ())  # stays: the room keeps viewers here
+    newcomers = tally.rooms["r1"].pending.newcomers
+    assert newcomers["anon-1"].guest and not newcomers["u1"].guest
+    tally.drain(0.0)
+    tally.left("r1", "anon-1", guest=True)
+    tally.left("r1", "u1")
+    assert tally.rooms["r1"].seen == {"u1", "u2"}
+    tally.joined("r1", "u1", "", ())
+    assert "u1" not in tally.rooms["r1"].pending.newcomers

@@ -123,11 +123,12 @@ class Analytics(Feature):
             source,
             session.who.traits,
             host if isinstance(host, str) else "",
+            session.who.anonymous,
         )
 
     def left(self, session: Session) -> None:
         if self._counted(session.who):
-            self.tally.left(session.room.id, session.who.user)
+            self.tally.left(session.room.id, session.who.user, session.who.anonymous)
 
     def heard(self, room: str, who: Identity, text: str, after: int | None) -> bool:
         if not who.staff:  # (``_counted``, without the call: once per comment)
@@ -187,7 +188,17 @@ class Analytics(Feature):
         users = list(batch.newcomers)
         back: list[bool | None] = [None] * len(users)
         if batch.host and users:
-            back = list(await self.store.returning(batch.host, batch.room, users, self.keep_s))
+            # a guest's id is new with each connection: never returning, and not noted among
+            # the host's viewers, where it would be kept for nothing (for good, on the memory
+            # engine; on Redis as long as the host has viewers)
+            known = [user for user in users if not batch.newcomers[user].guest]
+            found = (
+                await self.store.returning(batch.host, batch.room, known, self.keep_s)
+                if known
+                else []
+            )
+            seen = dict(zip(known, found, strict=True))
+            back = [seen.get(user, False) for user in users]
         profiles = {
             user: (
                 batch.newcomers[user].at,

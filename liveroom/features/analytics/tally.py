@@ -43,6 +43,9 @@ class Newcomer:
     at: float
     source: str
     traits: tuple[tuple[str, str], ...]
+    #: an anonymous connection: its id is its own and never comes back, so it is never a
+    #: returning viewer, and nothing needs to remember it once it has gone
+    guest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +156,10 @@ class Tally:
         source: str,
         traits: tuple[tuple[str, str], ...],
         host: str = "",
+        guest: bool = False,
     ) -> None:
-        """A connection of ``user`` joined ``room`` on this node (a second tab too)."""
+        """A connection of ``user`` joined ``room`` on this node (a second tab too);
+        ``guest``: an anonymous one (``Newcomer.guest``)."""
         if not self.enabled:
             return
         r = self._room(room)
@@ -168,10 +173,13 @@ class Tally:
             r.pending.opens[user] = now
         if user not in r.seen:
             r.seen.add(user)
-            r.pending.newcomers[user] = Newcomer(now, source, traits)
+            r.pending.newcomers[user] = Newcomer(now, source, traits, guest)
 
-    def left(self, room: str, user: str) -> None:
-        """A connection of ``user`` left ``room``; the last one closes their interval here."""
+    def left(self, room: str, user: str, guest: bool = False) -> None:
+        """A connection of ``user`` left ``room``; the last one closes their interval here.
+        A guest (``Newcomer.guest``) is forgotten then: a room's anonymous connections came and
+        went by the tens of thousands in a long show, each kept in ``seen`` until the room's
+        last viewer here left."""
         r = self.rooms.get(room)
         n = r.conns.get(user, 0) if r is not None else 0
         if r is None or n <= 0:
@@ -180,6 +188,8 @@ class Tally:
             r.conns[user] = n - 1
             return
         del r.conns[user]
+        if guest:
+            r.seen.discard(user)
         r.touched = True
         start = r.opened.pop(user)
         r.pending.closed.append((user, start, max(start, self._now())))
