@@ -126,10 +126,6 @@ class Hub:
             room = self.rooms.get(room_id)
             if room is None:
                 room = LocalRoom(self, room_id)
-                # idle from the start: a viewer refused on its way in (a room that has ended,
-                # a kick, the engine down during its snapshot) never joins, and the pulse must
-                # drop the room it made as it drops a room whose last viewer left
-                room.idle_since = time.monotonic()
                 self.rooms[room_id] = room
             if not room.ready.is_set():
                 try:
@@ -140,6 +136,12 @@ class Hub:
                         self.rooms.pop(room_id, None)
                     raise
                 room.start(stream)
+                if room.size == 0:
+                    # idle from here: a viewer refused on its way in (a room that has ended, a
+                    # kick, the engine down during its snapshot) never joins, and the pulse must
+                    # drop the room it made as it drops a room whose last viewer left. (Not
+                    # before it is subscribed: a slow subscription is no reason to drop it.)
+                    room.idle_since = time.monotonic()
             # ready: whoever comes next takes the path above, so the lock is done with (kept,
             # the node held one for every room id it ever opened, made-up ones included)
             if self._locks.get(room_id) is lock:

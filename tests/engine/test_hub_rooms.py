@@ -269,3 +269,32 @@ async def test_rooms_opened_at_once_are_made_once_and_leave_no_lock_behind(hubs:
         await hub.room(f"made-up-{n}")
     assert hub._locks == {}
     await engine.close()
+
+
+async def test_a_room_still_subscribing_is_not_dropped_however_long_it_takes(
+    hubs: Hubs,
+) -> None:
+    """The engine takes long to subscribe a new room (Redis remaking its pub/sub connection):
+    pulses meanwhile leave the room be, and its idle clock starts once it is subscribed."""
+    engine = MemoryEngine(make_settings())
+    await engine.open()
+    hub = hubs(engine, make_settings())
+    release = asyncio.Event()
+    real = engine.subscribe
+
+    async def slow(room_id: str, handler: object) -> None:
+        await release.wait()
+        await real(room_id, handler)  # type: ignore[arg-type]
+
+    engine.subscribe = slow  # type: ignore[method-assign]
+    opening = asyncio.create_task(hub.room("slow"))
+    await eventually(lambda: "slow" in hub.rooms)
+    room = hub.rooms["slow"]
+    assert room.idle_since == 0.0 and not room.ready.is_set()
+    started = time.monotonic()
+    await hub.pulse()
+    assert hub.rooms.get("slow") is room
+    release.set()
+    assert await opening is room
+    assert room.idle_since >= started
+    await engine.close()
