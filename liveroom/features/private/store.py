@@ -35,6 +35,10 @@ ANNOUNCE_BATCH = 500
 #: a booking room leaves the sweepers' index only when its round is done and it was last
 #: scheduled at least this long ago (the index and the room sit in different Cluster slots)
 INDEX_GRACE_S = 60.0
+#: how long a room remembers the paid orders it offered the service card after its last offer
+#: (a repeated confirm comes within minutes, not weeks): Redis expires the set, the memory store
+#: drops it
+OFFERED_TTL_S = 7 * 86400
 
 
 def host_scope(room: str, host: Any) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from liveroom.features.private.store import (
     ANNOUNCE_BATCH,
     INDEX_GRACE_S,
+    OFFERED_TTL_S,
     Announced,
     Booked,
     Booking,
@@ -23,6 +24,9 @@ from liveroom.features.private.store import (
     Round,
     Schedule,
 )
+
+#: how often ``offer_once`` looks for rooms whose offers have all expired
+OFFERED_SWEEP_S = 3600.0
 
 Emit = Callable[[str, str, dict[str, Any]], str]
 RoomInfo = Callable[[str], Awaitable[dict[str, Any] | None]]
@@ -48,7 +52,10 @@ class MemoryPrivateStore:
         self.emit = emit
         self._followers: dict[str, set[str]] = {}
         self._cards: dict[tuple[str, str], dict[str, Any]] = {}
-        self._offered: dict[str, set[str]] = {}
+        #: room -> the paid orders offered the service card, and when the last was; a room's
+        #: set is dropped ``OFFERED_TTL_S`` after its last offer, as Redis expires it
+        self._offered: dict[str, tuple[set[str], float]] = {}
+        self._offered_swept = 0.0
         self._rounds: dict[str, _Round] = {}
         self._index: set[str] = set()  # rooms the sweepers visit
 
@@ -85,7 +92,15 @@ class MemoryPrivateStore:
         return dict(card) if card is not None else None
 
     async def offer_once(self, room: str, key: str) -> bool:
-        offered = self._offered.setdefault(room, set())
+        now = self.clock()
+        if now - self._offered_swept >= OFFERED_SWEEP_S:  # (rooms long quiet, as Redis would)
+            self._offered_swept = now
+            quiet = [r for r, (_, last) in self._offered.items() if now - last >= OFFERED_TTL_S]
+            for gone in quiet:
+                del self._offered[gone]
+        held = self._offered.get(room)
+        offered = held[0] if held is not None and now - held[1] < OFFERED_TTL_S else set()
+        self._offered[room] = (offered, now)
         if key in offered:
             return False
         offered.add(key)

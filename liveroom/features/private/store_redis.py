@@ -38,6 +38,7 @@ import orjson
 from liveroom.features.private.store import (
     ANNOUNCE_BATCH,
     INDEX_GRACE_S,
+    OFFERED_TTL_S,
     Announced,
     Booked,
     Booking,
@@ -49,10 +50,6 @@ from liveroom.features.private.store import (
 
 if TYPE_CHECKING:
     from liveroom.engine.redis_core import RedisCore
-
-#: how long a room remembers the paid orders it offered the service card: a repeated confirm
-#: comes within minutes, not weeks
-OFFERED_TTL_S = 7 * 86400
 
 
 class RedisPrivateStore:
