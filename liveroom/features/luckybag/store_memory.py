@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
     from liveroom.engine.base import MemoryHost
 
+#: the days of win counts a room keeps (Redis keeps each day's for three days: ``WINS_TTL_S``)
+WINS_DAYS_KEPT = 3
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -137,7 +140,14 @@ class MemoryBagStore:
         if entry is None or entry.bag.state is not BagState.DRAWING or entry.token != token:
             return Answer(Outcome.LOST)
         winners = draw.winners
-        wins = state.wins.setdefault(draw.day, {})
+        wins = state.wins.get(draw.day)
+        if wins is None:
+            wins = state.wins[draw.day] = {}
+            # a room keeps the win counts of its last ``WINS_DAYS_KEPT`` days with a draw (days
+            # are ``YYYY-MM-DD``: in order as text), as Redis expires each day's: a daily cap
+            # looks at one day, and the days before it were kept for good
+            for old in sorted(state.wins)[:-WINS_DAYS_KEPT]:
+                del state.wins[old]
         capped = [user for user in winners if wins.get(user, 0) >= draw.daily_cap]
         if capped:
             return Answer(Outcome.CAPPED, users=capped)
