@@ -22,30 +22,8 @@ from liveroom.config import Settings
 from liveroom.engine.memory import MemoryEngine
 from liveroom.hub import Hub, Viewer
 from liveroom.protocol import event
+from loadtest.commentcost import CountingOut
 from loadtest.results import emit
-
-
-class CountingSocket:
-    """A viewer's socket that takes every frame and counts it."""
-
-    def __init__(self) -> None:
-        self.out = self
-        self.frames = 0
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def write(self, data: bytes) -> None:
-        self.frames += 1
-
-    def send(self, payload: bytes) -> None:
-        self.frames += 1
-
-    def close(self, code: int, reason: str = "") -> None:
-        pass
-
-    def forget(self) -> None:
-        pass
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,7 +33,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     hub = Hub(engine, settings)
     try:
         room = await hub.room("room")
-        sockets = [CountingSocket() for _ in range(args.viewers)]
+        sockets = [CountingOut() for _ in range(args.viewers)]
         for n, sock in enumerate(sockets):
             hub.join(room, Viewer(sock, f"u{n}"), await engine.head("room"))
         hub.flush_all()  # every viewer brought level: in the room's send list

@@ -109,24 +109,6 @@ async def test_an_idle_room_is_trimmed_by_age_at_the_periodic_trim() -> None:
     assert [e.id for e in (await source.read("idle", "e1", "n1", 10)).entries] == [entry]
 
 
-async def test_the_periodic_trim_bounds_by_count_and_reports_what_a_lane_lost() -> None:
-    """Ten events, two read and acknowledged, the outbox cut to three: the lane lost five, and
-    says so; the three kept are still delivered (test_redis_trim_reports_what_a_group_lost)."""
-    clock = Clock()
-    outbox = MemoryOutbox(clock, max_len=100_000)
-    source = MemoryFeedSource(outbox, clock)
-    await source.open_lane("r6", "e1", 0.0)
-    for user in "abcdefghij":
-        outbox.append("r6", "user.muted", {"user": user, "until": 0})
-    read = await source.read("r6", "e1", "n1", 2)
-    await source.ack("r6", "e1", [e.id for e in read.entries])
-    trimmed = await source.trim(3, 0)
-    assert trimmed.removed == 7 and trimmed.behind == {("r6", "wh:e1"): 5}
-    rest = (await source.read("r6", "e1", "n1", 10)).entries
-    assert [e.event()["data"]["user"] for e in rest] == ["h", "i", "j"]
-    assert (await source.trim(3, 0)).behind == {}
-
-
 async def test_entries_trimmed_while_pending_are_lost_at_the_next_read() -> None:
     """Past the age bound: a lane that had not read them is told at the trim, one that had
     read them without acknowledging at its next read (as Redis: XTRIM ignores pending)."""
