@@ -111,8 +111,17 @@ def verify(secret: str, token: str, room: str | None = None) -> Identity:
         raise AuthError(CloseCode.AUTH_FAILED, "token invalid or forged") from None
     user = claims.get("sub")
     role = claims.get("role", "viewer")
-    if not isinstance(user, str) or not USER_ID.fullmatch(user) or role not in ROLE_RANK:
+    if (
+        not isinstance(user, str)
+        or not USER_ID.fullmatch(user)
+        or not isinstance(role, str)  # (a list is unhashable: not even a lookup)
+        or role not in ROLE_RANK
+    ):
         raise AuthError(CloseCode.AUTH_FAILED, "token claims malformed")
+    try:  # PyJWT checked it is a number in the future; one past 1e308 is no float
+        expires = float(claims["exp"])
+    except (TypeError, ValueError, OverflowError):
+        raise AuthError(CloseCode.AUTH_FAILED, "token expiry malformed") from None
     rooms = claims.get("rooms")
     if rooms is None:
         rooms = [claims.get("room", "*")]
@@ -124,7 +133,7 @@ def verify(secret: str, token: str, room: str | None = None) -> Identity:
         name=name[:64] if isinstance(name, str) and name else user,
         role=role,
         rooms=tuple(rooms),
-        expires=float(claims["exp"]),
+        expires=float(expires),
         traits=_traits(claims),
     )
     if room is not None and not identity.in_room(room):

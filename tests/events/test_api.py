@@ -69,6 +69,8 @@ async def buy(http: httpx.AsyncClient, room: str, user: str) -> httpx.Response:
         ("http://0.0.0.0/", "unicast"),
         ("http://user:pw@example.com/", "credentials"),
         ("http:///nohost", "no host"),
+        ("http://a..b/", "not a valid host name"),
+        ("http://" + "x" * 64 + ".example/", "not a valid host name"),
     ],
 )
 async def test_refused_urls_are_a_clear_400(node: Any, url: str, why: str) -> None:
@@ -91,10 +93,38 @@ async def test_bad_secrets_rooms_and_types_are_refused(node: Any) -> None:
         {"secret": new_secret(), "rooms": ["bad room"]},
         {"secret": new_secret(), "rooms": []},
         {"secret": new_secret(), "types": ["Order Paid"]},
+        {"secret": new_secret(), "types": ["order.paid\n"]},
+        {"secret": new_secret(), "rooms": ["r1\n"]},
         {"secret": new_secret(), "extra": 1},
     ):
         reply = await http.post("/api/feed/endpoints", json={"url": url, **body})
         assert reply.status_code == 400 and reply.json()["error"]["code"] == "bad_endpoint"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=%C2%B2",  # a superscript two: a digit to str.isdigit, not to int
+        "limit=0",
+        "limit=1001",
+        "limit=00000000001",
+        "before=99999999999999999999-1",  # past 2**64 - 1: Redis refuses it
+        "before=%D9%A1-%D9%A1",  # Arabic-Indic digits
+        "before=1-1%0A",  # a newline after the id
+    ],
+)
+async def test_bad_dead_letter_queries_are_a_clear_400(node: Any, query: str) -> None:
+    _, http = node
+    reply = await http.get(f"/api/feed/dead?{query}")
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999-1", "\u0661-\u0661", "1-1\n", 7, None])
+async def test_bad_dead_letter_ids_to_replay_are_a_clear_400(node: Any, bad: object) -> None:
+    _, http = node
+    reply = await http.post("/api/feed/dead/replay", json={"ids": ["1-1", bad]})
+    assert reply.status_code == 400, reply.text
 
 
 async def test_only_the_backend_manages_endpoints(node: Any) -> None:

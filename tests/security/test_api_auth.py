@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from tests.liveclient import token
-from tests.servers import API_KEY, ServerProcess
+from tests.servers import API_KEY, SECRET, ServerProcess
 
 
 def _call(
@@ -72,6 +72,24 @@ def test_wrong_credentials_are_refused(guarded: ServerProcess, credential: str |
     answer = _call(guarded, "POST", "/api/rooms/r1/system", credential, json={"text": "x"})
     assert (answer.status_code, _code(answer)) == (401, "unauthorized")
     assert answer.json()["error"]["retry"] is False
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"role": ["admin"]}, id="role-a-list"),
+        pytest.param({"role": {"admin": 1}}, id="role-an-object"),
+        pytest.param({"exp": 10**400}, id="exp-past-every-float"),
+    ],
+)
+def test_a_signed_token_with_malformed_claims_is_refused(
+    guarded: ServerProcess, claims: dict[str, object]
+) -> None:
+    """A token signed with the server's secret whose claims have the wrong types (a buggy
+    backend) is refused 401 like any bad token, not answered 500."""
+    credential = jwt.encode({"sub": "bob", "exp": time.time() + 60, **claims}, SECRET, "HS256")
+    answer = _call(guarded, "POST", "/api/rooms/r1/system", credential, json={"text": "x"})
+    assert (answer.status_code, _code(answer)) == (401, "unauthorized")
 
 
 def test_api_key_opens_every_room(guarded: ServerProcess) -> None:

@@ -16,6 +16,9 @@ from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.analytics.export import report_csv
 from liveroom.http import endpoint, read_json
 
+#: the latest ``at`` an ad spend may name: 2100-01-01, seconds since the epoch
+LATEST_AT = 4_102_444_800
+
 
 class Reports(Protocol):
     """What the routes need of the feature (``Analytics``)."""
@@ -114,13 +117,18 @@ class AnalyticsRoutes:
                   required: [hour, added]
                   properties: {hour: {type: integer}, added: {type: integer}}
           "400":
-            description: cents negative, fractional or not a number; at not a number
+            description: cents negative, fractional or not a number; at not a time before 2100
         """
         body = await read_json(request)
         cents = spend_field(body)
         at = body.get("at")
-        if at is not None and (isinstance(at, bool) or not isinstance(at, int | float)):
-            raise CommandError(ErrorCode.BAD_REQUEST, "at is a time in seconds since the epoch")
+        if at is not None and (
+            isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= LATEST_AT
+        ):
+            # (bounded: an hour far past 2**63 was written, then broke every report's JSON)
+            raise CommandError(
+                ErrorCode.BAD_REQUEST, "at is a time in seconds since the epoch, before 2100"
+            )
         room = request.path_params["room"]
         hour = await self.analytics.add_spend(room, cents, at)
         return {"hour": hour, "added": cents}

@@ -39,7 +39,7 @@ METADATA_HOSTS = frozenset(
 METADATA_IPS = frozenset(
     ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254", "192.0.0.192")
 )
-EVENT_TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
+EVENT_TYPE = re.compile(r"\A[a-z_]+\.[a-z_]+\Z")
 MAX_URL = 2048
 
 
@@ -172,6 +172,8 @@ async def check_host(host: str, loopback: bool) -> None:
         )
     except (OSError, TimeoutError):
         return
+    except (UnicodeError, ValueError):  # a name the IDNA codec refuses: an empty label, say
+        raise refuse(f"url host {host!r} is not a valid host name") from None
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         why = refused_address(ip, loopback)
@@ -185,7 +187,7 @@ def check_rooms(rooms: Any) -> tuple[str, ...]:
     if not isinstance(rooms, list) or not rooms or len(rooms) > 1000:
         raise refuse('rooms must be a list of 1 to 1000 room ids, or ["*"] for every room')
     for room in rooms:
-        if room != "*" and (not isinstance(room, str) or not ROOM_ID.match(room)):
+        if room != "*" and (not isinstance(room, str) or not ROOM_ID.fullmatch(room)):
             raise refuse(f"rooms: {room!r} is not a room id")
     return tuple(dict.fromkeys(rooms))
 
@@ -196,7 +198,7 @@ def check_types(types: Any) -> tuple[str, ...]:
     if not isinstance(types, list) or len(types) > 100:
         raise refuse("types must be a list of event types (empty: every type)")
     for etype in types:
-        if not isinstance(etype, str) or not EVENT_TYPE.match(etype):
+        if not isinstance(etype, str) or not EVENT_TYPE.fullmatch(etype):
             raise refuse(f"types: {etype!r} is not an event type like order.paid")
     return tuple(dict.fromkeys(types))
 

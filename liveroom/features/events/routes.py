@@ -25,8 +25,23 @@ from liveroom.features.events.endpoints import check_host, endpoint_from, refuse
 from liveroom.features.events.source import FeedSource
 from liveroom.http import endpoint, json_response, read_json
 
-DEAD_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-ENDPOINT_ID = re.compile(r"^[a-z0-9-]{1,40}$")
+#: ids matched whole (``fullmatch``), ASCII digits only (``\d`` takes any script's) and up to
+#: ``\Z`` (``$`` also matches before a final newline), as ``protocol.ROOM_ID``
+DEAD_ID = re.compile(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")
+ENDPOINT_ID = re.compile(r"\A[a-z0-9-]{1,40}\Z")
+LIMIT = re.compile(r"\A[0-9]{1,4}\Z")
+#: the largest part of a stream id Redis takes
+_ID_PART_MAX = 2**64 - 1
+
+
+def dead_id(value: object) -> bool:
+    """Whether ``value`` is a stream id Redis would take: two parts of at most 2**64 - 1."""
+    if not isinstance(value, str) or not DEAD_ID.fullmatch(value):
+        return False
+    ms, seq = value.split("-")
+    return int(ms) <= _ID_PART_MAX and int(seq) <= _ID_PART_MAX
+
+
 MAX_REPLAY = 100
 
 
@@ -112,7 +127,7 @@ class FeedRoutes:
           "404": {description: no such endpoint}
         """
         endpoint_id = str(request.path_params["endpoint"])
-        if not ENDPOINT_ID.match(endpoint_id):
+        if not ENDPOINT_ID.fullmatch(endpoint_id):
             raise CommandError(ErrorCode.BAD_REQUEST, "endpoint id malformed")
         if endpoint_id.startswith("env-"):
             raise refuse("this endpoint is configured by the environment (feed_endpoints)")
@@ -133,10 +148,10 @@ class FeedRoutes:
           "200": {description: "{dead: [{id, endpoint, event, error, attempts, at}], count}"}
         """
         raw_limit = request.query_params.get("limit", "100")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        if not LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= 1000:
             raise CommandError(ErrorCode.BAD_REQUEST, "limit is 1 to 1000")
         before = request.query_params.get("before")
-        if before is not None and not DEAD_ID.match(before):
+        if before is not None and not dead_id(before):
             raise CommandError(ErrorCode.BAD_REQUEST, "before is a dead-letter id")
         letters = await self.source.dead(int(raw_limit), before)
         return {"dead": [d.public() for d in letters], "count": await self.source.dead_count()}
@@ -162,7 +177,7 @@ class FeedRoutes:
         if (
             not isinstance(ids, list)
             or not 0 < len(ids) <= MAX_REPLAY
-            or not all(isinstance(i, str) and DEAD_ID.match(i) for i in ids)
+            or not all(dead_id(i) for i in ids)
         ):
             raise CommandError(ErrorCode.BAD_REQUEST, f"ids: 1 to {MAX_REPLAY} dead-letter ids")
         await self.deliverer.refresh_endpoints()
