@@ -116,9 +116,20 @@ def acting_for(who: Identity, body: dict[str, Any], room: str) -> Identity:
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise CommandError(ErrorCode.TOO_LONG, "request body too large")
+    """The request's JSON object body (``{}`` when empty). A body over ``MAX_BODY`` is refused
+    by its declared length, or as soon as what arrives passes it: never read whole first."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit():
+        if int(declared) > MAX_BODY:
+            raise CommandError(ErrorCode.TOO_LONG, "request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise CommandError(ErrorCode.TOO_LONG, "request body too large")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if not body:
         return {}
     try:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import orjson
 
 from tests.liveclient import LiveClient, token
-from tests.servers import ServerProcess
+from tests.servers import API_KEY, ServerProcess
+from tests.timeouts import scaled
 
 
 async def _room_still_works(sender: LiveClient, watcher: LiveClient, text: str) -> None:
@@ -121,3 +125,50 @@ async def test_bad_room_id_closes_4000(server: ServerProcess) -> None:
     code, _ = await client.closed_with()
     assert code == 4000
     assert client.of_type("error")[0]["code"] == "bad_request"
+
+
+async def _raw_http(server: ServerProcess, head: bytes, body: bytes = b"") -> bytes:
+    """One request written as bytes, and the response's head, read within a deadline."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(10))
+    finally:
+        writer.close()
+
+
+async def test_a_body_declared_too_large_is_refused_before_it_is_sent(
+    server: ServerProcess, room: str
+) -> None:
+    """A request that declares a body over the 64 KiB limit is refused at once, without the
+    server waiting for (and holding) the body: it used to read the whole body first."""
+    head = (
+        f"POST /api/rooms/{room}/system HTTP/1.1\r\nhost: x\r\n"
+        f"authorization: Bearer {API_KEY}\r\ncontent-type: application/json\r\n"
+        "content-length: 100000000\r\n\r\n"
+    ).encode()
+    answer = await _raw_http(server, head)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+
+
+async def test_a_chunked_body_is_refused_once_past_the_limit(
+    server: ServerProcess, room: str
+) -> None:
+    """A body sent without a declared length (chunked) is refused once it passes 64 KiB."""
+    head = (
+        f"POST /api/rooms/{room}/system HTTP/1.1\r\nhost: x\r\n"
+        f"authorization: Bearer {API_KEY}\r\ncontent-type: application/json\r\n"
+        "transfer-encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"x" * 16384
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(8)) + b"0\r\n\r\n"
+    answer = await _raw_http(server, head, body)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    async with httpx.AsyncClient(base_url=server.url) as http:  # the node serves on
+        fine = await http.post(
+            f"/api/rooms/{room}/system",
+            json={"text": "still here"},
+            headers={"authorization": f"Bearer {API_KEY}"},
+        )
+    assert fine.status_code == 200, fine.text

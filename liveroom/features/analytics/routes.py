@@ -16,8 +16,10 @@ from liveroom.errors import CommandError, ErrorCode
 from liveroom.features.analytics.export import report_csv
 from liveroom.http import endpoint, read_json
 
-#: the latest ``at`` an ad spend may name: 2100-01-01, seconds since the epoch
-LATEST_AT = 4_102_444_800
+#: how far back and ahead of now an ad spend's ``at`` may be: each hour named is a row of every
+#: report of the room, so a caller may not spread spend over a century of hours
+SPEND_BACK_S = 400 * 86400
+SPEND_AHEAD_S = 86400
 
 
 class Reports(Protocol):
@@ -117,17 +119,21 @@ class AnalyticsRoutes:
                   required: [hour, added]
                   properties: {hour: {type: integer}, added: {type: integer}}
           "400":
-            description: cents negative, fractional or not a number; at not a time before 2100
+            description: cents not a whole number from 0; at not from 400 days ago to a day ahead
         """
         body = await read_json(request)
         cents = spend_field(body)
         at = body.get("at")
+        now = node.now()
         if at is not None and (
-            isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= LATEST_AT
+            isinstance(at, bool)
+            or not isinstance(at, int | float)
+            or not now - SPEND_BACK_S <= at <= now + SPEND_AHEAD_S
         ):
             # (bounded: an hour far past 2**63 was written, then broke every report's JSON)
             raise CommandError(
-                ErrorCode.BAD_REQUEST, "at is a time in seconds since the epoch, before 2100"
+                ErrorCode.BAD_REQUEST,
+                "at is a time in seconds since the epoch, from 400 days ago to a day ahead",
             )
         room = request.path_params["room"]
         hour = await self.analytics.add_spend(room, cents, at)

@@ -238,8 +238,9 @@ class RedisSaleStore:
             return None
         by_id = {o.id: o for o in (_order(sale, raw) for raw in orders)}
         ids = [_text(i) for i in log]
-        ordered = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
-        ordered += [o for i, o in by_id.items() if i not in set(ids)]
+        logged = dict.fromkeys(ids)  # (once: a set made per order made the audit quadratic)
+        ordered = [by_id[i] for i in logged if i in by_id]
+        ordered += [o for i, o in by_id.items() if i not in logged]
         return Ledger(
             _sale(room, sale, _pairs(flat)),
             ordered,
