@@ -55,7 +55,7 @@ from liveroom.features.redpacket import RedPackets
 from liveroom.features.rooms import Rooms
 from liveroom.features.stats import Stats
 from liveroom.hub import Hub
-from liveroom.limits import AdmissionRate, ConnectionCaps
+from liveroom.limits import AddressRate, AdmissionRate, ConnectionCaps
 from liveroom.logs import RequestIds
 from liveroom.tasks import stop
 
@@ -116,6 +116,10 @@ class Node:
         self.caps = ConnectionCaps(settings)
         #: new connections per second (``Settings.admit_rate``): past it, 1013 and retry_after
         self.admission = AdmissionRate(settings.admit_rate, settings.admit_burst)
+        #: and per client address (``Settings.admit_address_rate``), checked first
+        self.address_admission = AddressRate(
+            settings.admit_address_rate, settings.admit_address_burst
+        )
         #: joins under way at once (``Settings.joins_at_once``); the others wait their turn
         self.joins = asyncio.Semaphore(settings.joins_at_once)
         #: commands gathered for a few milliseconds, then run together (``connection/gather.py``)

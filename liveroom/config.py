@@ -76,6 +76,11 @@ class Settings:
     # ``admit_burst``); past it, close 1013 with a jittered ``retry_after``. 0: no limit
     admit_rate: float = 1000.0
     admit_burst: int = 1000
+    # and from one client address (``limits.AddressRate``), checked first, so that one address
+    # cannot spend every other viewer's joins; 0: no limit (set it, and max_conns_per_ip, to 0
+    # where every client reaches the node from one address, a proxy that forwards none)
+    admit_address_rate: float = 20.0
+    admit_address_burst: int = 200
     # resumes reading the room's history at once, per process; the others wait their turn
     resume_reads: int = 64
     # new connections joining at once, per process (token, kick, snapshot or replay: a join's
@@ -184,6 +189,12 @@ class Settings:
             raise ValueError("feed_claim_s must be at least twice feed_timeout_s")
         if self.admit_rate < 0 or (self.admit_rate > 0 and self.admit_burst < 1):
             raise ValueError("admit_rate must be 0 (no limit) or more, with admit_burst >= 1")
+        if self.admit_address_rate < 0 or (
+            self.admit_address_rate > 0 and self.admit_address_burst < 1
+        ):
+            raise ValueError(
+                "admit_address_rate must be 0 (no limit) or more, with admit_address_burst >= 1"
+            )
         if self.resume_reads < 1:
             raise ValueError("resume_reads must be at least 1")
         if self.joins_at_once < 1:

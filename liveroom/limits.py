@@ -129,3 +129,50 @@ class AdmissionRate:
         self.promised = min(max(self.promised + step, first), now + MAX_RETRY_AFTER_S)
         wait = self.promised - now
         return round(min(MAX_RETRY_AFTER_S, wait * (0.75 + 0.5 * self.random())), 3)
+
+
+class AddressRate:
+    """New WebSocket connections per second from one client address: a token bucket per address
+    of ``Settings.admit_address_rate`` a second, holding at most ``admit_address_burst`` (rate
+    0: no limit). Checked before the process's own rate (``AdmissionRate``): one address looping
+    connect-and-close is refused on its own, instead of spending the joins of every other viewer
+    of the process. A refusal says when the address's bucket holds a token again.
+
+    An address not seen for ``burst / rate`` seconds has a full bucket, the same as no entry:
+    such entries are forgotten whenever the table has grown to twice what the last sweep kept
+    (at least ``SWEEP_FLOOR``), so a sweep costs a connection O(1) over time."""
+
+    SWEEP_FLOOR = 1024
+
+    __slots__ = ("rate", "burst", "clock", "buckets", "swept_at")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = float(burst)
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, when)
+        self.swept_at = self.SWEEP_FLOOR
+
+    def admit(self, address: str) -> float | None:
+        """Take one connection from ``address``: None when admitted, else seconds until its
+        bucket holds a token again."""
+        if self.rate <= 0:
+            return None
+        now = self.clock()
+        held = self.buckets.get(address)
+        tokens = self.burst
+        if held is not None:
+            tokens = min(tokens, held[0] + (now - held[1]) * self.rate)
+        if tokens > 0.999999:  # one whole token, give or take float rounding
+            self.buckets[address] = (tokens - 1.0, now)
+            if len(self.buckets) > self.swept_at:
+                self._sweep(now)
+            return None
+        self.buckets[address] = (tokens, now)
+        return round(min(MAX_RETRY_AFTER_S, (1.0 - tokens) / self.rate), 3)
+
+    def _sweep(self, now: float) -> None:
+        full = self.burst / self.rate
+        kept = {a: b for a, b in self.buckets.items() if now - b[1] < full}
+        self.buckets = kept
+        self.swept_at = max(self.SWEEP_FLOOR, 2 * len(kept))

@@ -248,6 +248,7 @@ class SpawnedServer:
             "demo": False,
             "log_level": "warning",
             "max_conns_per_ip": 0,
+            "admit_address_rate": 0,  # every viewer comes from one address here
             # the scenarios measure what the server can take: no admission rate (a 1013 would
             # count as a failed join); ``loadtest.storm`` sets one
             "admit_rate": 0,

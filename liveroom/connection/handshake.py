@@ -76,7 +76,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     forwarded = ",".join(ws.headers.getlist("x-forwarded-for"))
     address = client_ip(peer, forwarded, node.caps.proxies)
     await ws.accept()
-    refused = admission_refusal(node)
+    refused = admission_refusal(node, address)
     if refused is not None:
         await _refuse(ws, refused)
         return
@@ -187,9 +187,19 @@ async def admit(node: ConnectionHost, ws: WebSocket) -> Admission | Refusal:
     return Admission(who, room, viewer, have)
 
 
-def admission_refusal(node: ConnectionHost) -> Refusal | None:
-    """The node's admission rate (``Settings.admit_rate``), checked before any other work on a
-    new connection: a refusal costs no token check, no Redis call and no snapshot."""
+def admission_refusal(node: ConnectionHost, address: str) -> Refusal | None:
+    """The admission rates, checked before any other work on a new connection (a refusal
+    costs no token check, no Redis call and no snapshot): the client address's own
+    (``Settings.admit_address_rate``) first, so that an address over it spends nothing of the
+    node's (``Settings.admit_rate``)."""
+    wait = node.address_admission.admit(address)
+    if wait is not None:
+        metrics.REFUSED_ADMISSIONS.inc()
+        return Refusal(
+            CloseCode.TRY_AGAIN_LATER,
+            "too many new connections from your address; try again later",
+            retry_after=wait,
+        )
     wait = node.admission.admit()
     if wait is None:
         return None

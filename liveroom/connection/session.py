@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from liveroom.connection.seams import RoomKicks, RoomSnapshots, ViewerJoins
     from liveroom.engine.base import Engine
     from liveroom.hub import Hub
-    from liveroom.limits import AdmissionRate, ConnectionCaps
+    from liveroom.limits import AddressRate, AdmissionRate, ConnectionCaps
 
 log = logging.getLogger("liveroom.session")
 
@@ -404,6 +404,9 @@ class ConnectionHost(Protocol):
 
     @property
     def admission(self) -> AdmissionRate: ...
+
+    @property
+    def address_admission(self) -> AddressRate: ...
 
     @property
     def joins(self) -> asyncio.Semaphore: ...

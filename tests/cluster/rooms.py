@@ -16,6 +16,7 @@ LIMITS: dict[str, object] = {
     "command_rate": 1000,
     "command_burst": 1000,
     "max_conns_per_ip": 0,
+    "admit_address_rate": 0,
 }
 
 

@@ -19,7 +19,12 @@ def two_nodes(
     request: pytest.FixtureRequest, start_servers: Callable[..., list[ServerProcess]]
 ) -> tuple[list[ServerProcess], Any]:
     """Two nodes on one Redis (or one Cluster), and a client of that Redis for the checks."""
-    limits = {"sweep_interval_s": 0.1, "max_conns_per_ip": 0, "command_burst": 1000}
+    limits = {
+        "sweep_interval_s": 0.1,
+        "max_conns_per_ip": 0,
+        "admit_address_rate": 0,
+        "command_burst": 1000,
+    }
     if request.param == "cluster":
         local: LocalCluster = request.getfixturevalue("cluster")
         where: dict[str, Any] = {

@@ -30,7 +30,12 @@ STUCK_S = 90.0
 
 
 async def _storm(start_server, redis_server_settings, sig: signal.Signals) -> StormResult:  # type: ignore[no-untyped-def]
-    settings = {**redis_server_settings, "max_conns_per_ip": 0, "log_level": "warning"}
+    settings = {
+        **redis_server_settings,
+        "max_conns_per_ip": 0,
+        "admit_address_rate": 0,
+        "log_level": "warning",
+    }
     node: ServerProcess = start_server(**settings)
     other: ServerProcess = start_server(**settings)
 

@@ -24,7 +24,9 @@ async def test_redis_killed_mid_buy_storm_leaves_outbox_and_ledger_equal(
     its order.reserved event and every event its order, acknowledged buys among them."""
     store = RedisProcess(*AOF).start()
     private_redis.append(store)
-    node = start_server(engine="redis", redis_url=store.url, max_conns_per_ip=0)
+    node = start_server(
+        engine="redis", redis_url=store.url, max_conns_per_ip=0, admit_address_rate=0
+    )
     api = Api(node.url)
     pool = await KeepAlive(node.port, 32).open()
     acked: list[str] = []

@@ -36,6 +36,7 @@ FAST_FEED: dict[str, object] = {
     "feed_claim_s": 2.0,
     "feed_batch": 50,
     "max_conns_per_ip": 0,
+    "admit_address_rate": 0,
 }
 
 

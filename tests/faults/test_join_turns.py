@@ -27,7 +27,11 @@ async def test_a_redis_stall_fails_the_joins_under_way_and_the_others_wait(
     private_redis.append(store)
     assert store.proc is not None
     server = start_server(
-        engine="redis", redis_url=store.url, max_conns_per_ip=0, joins_at_once=AT_ONCE
+        engine="redis",
+        redis_url=store.url,
+        max_conns_per_ip=0,
+        admit_address_rate=0,
+        joins_at_once=AT_ONCE,
     )
     first = await LiveClient.connect(server.ws_url, ROOM, "first")  # the room is subscribed
     await first.event("snapshot")

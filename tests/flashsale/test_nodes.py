@@ -33,6 +33,7 @@ def nodes(redis_url: str) -> Iterator[list[ServerProcess]]:
         "redis_prefix": prefix,
         "sweep_interval_s": 0.1,
         "max_conns_per_ip": 0,
+        "admit_address_rate": 0,
     }
     started = [ServerProcess(**settings).start() for _ in range(2)]
     yield started

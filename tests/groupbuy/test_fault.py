@@ -24,7 +24,11 @@ async def test_redis_restart_mid_storm(
     store = RedisProcess(*AOF).start()
     private_redis.append(store)
     server = start_server(
-        engine="redis", redis_url=store.url, sweep_interval_s=0.1, max_conns_per_ip=0
+        engine="redis",
+        redis_url=store.url,
+        sweep_interval_s=0.1,
+        max_conns_per_ip=0,
+        admit_address_rate=0,
     )
     api = GroupApi(server.url)
     pool = await KeepAlive(server.host, server.port, {"Authorization": f"Bearer {API_KEY}"}).open()

@@ -75,7 +75,7 @@ async def test_thousand_users_race_for_a_hundred_packets(
 ) -> None:  # type: ignore[no-untyped-def]
     """1,000 users on two nodes (200 WebSocket, 800 HTTP) grab 100 packets: 100 wins, exact sum."""
     total, count = 123_456, 100
-    settings = {**redis_server_settings, "max_conns_per_ip": 0}
+    settings = {**redis_server_settings, "max_conns_per_ip": 0, "admit_address_rate": 0}
     nodes = [start_server(**settings), start_server(**settings)]
     ws_users = [f"u{i}" for i in range(200)]
     http_users = [f"u{i}" for i in range(200, 1000)]

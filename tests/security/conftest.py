@@ -36,4 +36,5 @@ def guarded(module_servers: Callable[..., ServerProcess]) -> ServerProcess:
         command_burst=10,
         max_frame_bytes=4096,
         max_conns_per_ip=0,
+        admit_address_rate=0,
     )

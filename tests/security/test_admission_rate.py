@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 
 from liveroom.errors import CloseCode
-from liveroom.limits import MAX_RETRY_AFTER_S, AdmissionRate
+from liveroom.limits import MAX_RETRY_AFTER_S, AddressRate, AdmissionRate
 from liveroom.metrics import REFUSED_ADMISSIONS
 from tests.liveclient import LiveClient
 from tests.servers import ServerProcess
@@ -90,4 +90,55 @@ async def test_over_the_rate_a_connection_is_closed_1013_with_retry_after(
     name = REFUSED_ADMISSIONS._name + "_total"
     assert f"{name} 1.0" in metrics
     for client in [*held, refused]:
+        await client.close()
+
+
+def test_each_address_has_a_bucket_of_its_own_and_full_ones_are_forgotten() -> None:
+    """An address past its burst waits for its own bucket; another address is not held up;
+    buckets refilled by now are forgotten once the table doubles."""
+    clock = Clock()
+    rate = AddressRate(10, 3, clock=clock)
+    assert [rate.admit("a") for _ in range(3)] == [None, None, None]
+    assert rate.admit("a") == 0.1
+    assert rate.admit("b") is None
+    clock.now += 0.1
+    assert rate.admit("a") is None
+    assert rate.admit("a") is not None
+    for n in range(3 * AddressRate.SWEEP_FLOOR):  # within the same instant: all kept
+        rate.admit(f"198.51.{n // 256}.{n % 256}")
+    assert len(rate.buckets) == 3 * AddressRate.SWEEP_FLOOR + 2
+    clock.now += 1.0  # every one of them is full again
+    added = 0
+    while "a" in rate.buckets:  # new addresses until the table doubles and is swept
+        rate.admit(f"203.0.{added // 256}.{added % 256}")
+        added += 1
+    assert len(rate.buckets) == added  # only the addresses seen since
+    assert rate.admit("a") is None  # a forgotten address has a full bucket
+    off = AddressRate(0, 0, clock=clock)
+    assert all(off.admit("a") is None for _ in range(10_000))
+
+
+async def test_one_address_over_its_rate_is_refused_and_others_are_not(
+    module_servers: Callable[..., ServerProcess],
+) -> None:
+    """Behind a trusted proxy, a client address past its own burst gets 1013 with
+    ``retry_after`` (its connect-and-close loop spends none of the node's joins), while another
+    address still joins."""
+    server = module_servers(
+        admit_address_rate=0.01, admit_address_burst=2, trusted_proxies="127.0.0.1"
+    )
+    loud = {"additional_headers": {"X-Forwarded-For": "198.51.100.7"}}
+    quiet = {"additional_headers": {"X-Forwarded-For": "198.51.100.8"}}
+    held = [await LiveClient.connect(server.ws_url, user=f"a{i}", **loud) for i in range(2)]  # type: ignore[arg-type]
+    for client in held:
+        await client.event("snapshot")
+    refused = await LiveClient.connect(server.ws_url, user="a2", **loud)  # type: ignore[arg-type]
+    code, _ = await refused.closed_with()
+    assert code == CloseCode.TRY_AGAIN_LATER
+    error = refused.of_type("error")[0]
+    assert error["code"] == "rate_limited" and 0 < error["retry_after"] <= MAX_RETRY_AFTER_S
+    assert "your address" in error["message"]
+    other = await LiveClient.connect(server.ws_url, user="b0", **quiet)  # type: ignore[arg-type]
+    await other.event("snapshot")
+    for client in [*held, refused, other]:
         await client.close()
