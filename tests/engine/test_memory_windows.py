@@ -7,19 +7,12 @@ from __future__ import annotations
 from liveroom.engine.base import CommentRules, Posted
 from liveroom.engine.memory import SWEEP_FLOOR, MemoryEngine
 from liveroom.protocol import room_event_body
+from tests.clocks import SteppedClock
 from tests.conftest import make_settings
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _engine() -> tuple[MemoryEngine, Clock]:
-    clock = Clock()
+def _engine() -> tuple[MemoryEngine, SteppedClock]:
+    clock = SteppedClock(1_000.0)
     return MemoryEngine(make_settings(), clock=clock), clock
 
 

@@ -16,26 +16,17 @@ from liveroom.features.flashsale.store import SaleSpec
 from liveroom.features.flashsale.store_memory import MemorySaleStore
 from liveroom.features.groupbuy.store import DealSpec
 from liveroom.features.groupbuy.store_memory import MemoryDealStore
+from tests.clocks import SteppedClock
 
 Store = MemorySaleStore | MemoryDealStore
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def sale_store(clock: Clock) -> MemorySaleStore:
+def sale_store(clock: SteppedClock) -> MemorySaleStore:
     outbox = MemoryOutbox(clock)
     return MemorySaleStore(clock, outbox.append, MemoryCoupons(outbox.append))
 
 
-def deal_store(clock: Clock) -> MemoryDealStore:
+def deal_store(clock: SteppedClock) -> MemoryDealStore:
     outbox = MemoryOutbox(clock)
     return MemoryDealStore(clock, outbox.append, MemoryCoupons(outbox.append))
 
@@ -83,11 +74,11 @@ def steps(call: Callable[[], Coroutine[Any, Any, list[Any]]]) -> tuple[list[str]
 
 @pytest.mark.parametrize("make", [sale_store, deal_store], ids=["sales", "deals"])
 async def test_a_rooms_listing_costs_the_same_however_many_other_rooms(
-    make: Callable[[Clock], Store],
+    make: Callable[[SteppedClock], Store],
 ) -> None:
     """A room's sales (deals) come in creation order, then by id, and listing them runs the
     same instructions with 2,000 other rooms in the process as with none."""
-    clock = Clock()
+    clock = SteppedClock(1_700_000_000.0)
     store = make(clock)
     for item, at in (("z", 2.0), ("b", 1.0), ("a", 1.0), ("c", 3.0)):
         clock.now = 1_700_000_000.0 + at

@@ -12,21 +12,14 @@ import pytest
 from liveroom.engine import outbox as outbox_module
 from liveroom.engine.outbox import MemoryOutbox, parse_id
 from liveroom.features.events.source_memory import MemoryFeedSource
+from tests.clocks import SteppedClock
 
 T0 = 1_700_000_000.0
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def fill(outbox: MemoryOutbox, clock: Clock, room: str, n: int, per_ms: int = 3) -> list[str]:
+def fill(
+    outbox: MemoryOutbox, clock: SteppedClock, room: str, n: int, per_ms: int = 3
+) -> list[str]:
     """Append ``n`` events to ``room``, ``per_ms`` in each millisecond; their ids."""
     ids = []
     for i in range(n):
@@ -39,7 +32,7 @@ def fill(outbox: MemoryOutbox, clock: Clock, room: str, n: int, per_ms: int = 3)
 def test_reads_after_any_cursor_match_a_full_scan() -> None:
     """Over thousands of entries, several per millisecond and the oldest trimmed on append,
     ``after`` gives for every cursor exactly what a scan of the kept ids gives."""
-    clock = Clock()
+    clock = SteppedClock(T0)
     outbox = MemoryOutbox(clock, max_len=1000)
     kept = fill(outbox, clock, "r", 3000)[-1000:]
     assert outbox.first("r") == kept[0] and outbox.length("r") == 1000
@@ -55,7 +48,7 @@ def test_reads_after_any_cursor_match_a_full_scan() -> None:
 async def test_a_lane_far_behind_parses_a_few_ids_per_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """A lane 20,000 entries behind catches up batch by batch, in order, each read parsing
     about log2(n) ids rather than every id between its cursor and the newest."""
-    clock = Clock()
+    clock = SteppedClock(T0)
     outbox = MemoryOutbox(clock, max_len=100_000)
     source = MemoryFeedSource(outbox, clock)
     await source.open_lane("r", "e1", 0.0)
@@ -84,7 +77,7 @@ async def test_a_lane_far_behind_parses_a_few_ids_per_read(monkeypatch: pytest.M
 async def test_an_idle_room_is_trimmed_by_age_at_the_periodic_trim() -> None:
     """A room nothing is appended to any more loses its entries past the age bound at the
     feed's trim, and the outbox lets go of them; a lane that had not read them is told."""
-    clock = Clock()
+    clock = SteppedClock(T0)
     outbox = MemoryOutbox(clock, max_len=100_000, max_age_s=60)
     source = MemoryFeedSource(outbox, clock)
     await source.open_lane("idle", "e1", 0.0)
@@ -112,7 +105,7 @@ async def test_an_idle_room_is_trimmed_by_age_at_the_periodic_trim() -> None:
 async def test_entries_trimmed_while_pending_are_lost_at_the_next_read() -> None:
     """Past the age bound: a lane that had not read them is told at the trim, one that had
     read them without acknowledging at its next read (as Redis: XTRIM ignores pending)."""
-    clock = Clock()
+    clock = SteppedClock(T0)
     outbox = MemoryOutbox(clock, max_len=100_000, max_age_s=3600)
     source = MemoryFeedSource(outbox, clock)
     await source.open_lane("r8", "unread", 0.0)

@@ -7,22 +7,15 @@ from typing import Any
 
 from liveroom.features.private.store import OFFERED_TTL_S
 from liveroom.features.private.store_memory import OFFERED_SWEEP_S, MemoryPrivateStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import SteppedClock
 
 
 async def _no_info(room: str) -> dict[str, Any] | None:
     return None
 
 
-def _store() -> tuple[MemoryPrivateStore, Clock]:
-    clock = Clock()
+def _store() -> tuple[MemoryPrivateStore, SteppedClock]:
+    clock = SteppedClock()
     return MemoryPrivateStore(clock, _no_info, lambda room, kind, data: "0-1"), clock
 
 

@@ -8,18 +8,11 @@ import orjson
 
 from liveroom.features.redpacket.store import PACKET_TTL_S, Grab
 from liveroom.features.redpacket.store_memory import MemoryPackets
+from tests.clocks import SteppedClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _store() -> tuple[MemoryPackets, Clock, list[str]]:
-    clock = Clock()
+def _store() -> tuple[MemoryPackets, SteppedClock, list[str]]:
+    clock = SteppedClock()
     emitted: list[str] = []
 
     def emit(room: str, etype: str, data: dict[str, object]) -> str:
