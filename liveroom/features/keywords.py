@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Container, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from liveroom.features import Held, unmoved_at
 
@@ -127,13 +127,8 @@ class RoomKeywords:
         one per broadcast, that was up to ``MAX_ROOMS`` dead rooms. Such an entry could serve
         again only if the hub took the very same room back (``Hub.join``), and a read of the
         store does as well then."""
-        held = self.held
-        for room in [
-            room
-            for room, entry in held.items()
-            if entry[2] is None or entry[2] is not rooms.get(room)
-        ]:
-            del held[room]  # in place: the node's keyword gate keeps this mapping
+        # in place: the node's keyword gate keeps this mapping
+        forget_unheld(self.held, lambda entry: entry[2], rooms)
         self._generations.keep_only(rooms)
 
     async def forget_dropped_each_pulse(self) -> None:
@@ -143,6 +138,25 @@ class RoomKeywords:
         while True:
             await asyncio.sleep(ctx.settings.pulse_s)
             self.forget_dropped(ctx.hub.rooms)
+
+
+T = TypeVar("T")
+
+
+def forget_unheld(
+    cache: dict[str, T], local_of: Callable[[T], object | None], rooms: Mapping[str, object]
+) -> list[str]:
+    """Delete from ``cache`` (in place) each room's entry that was not read under the local
+    room ``rooms`` (``Hub.rooms``) holds now (``local_of``: the ``LocalRoom`` an entry was read
+    under, or None); the rooms deleted."""
+    gone = [
+        room
+        for room, entry in cache.items()
+        if (local := local_of(entry)) is None or local is not rooms.get(room)
+    ]
+    for room in gone:
+        del cache[room]
+    return gone
 
 
 class Generations:

@@ -37,7 +37,7 @@ from liveroom import metrics
 from liveroom.auth import Identity
 from liveroom.errors import CommandError, EngineUnavailable, ErrorCode
 from liveroom.features import Feature, Handler, Held
-from liveroom.features.keywords import Generations, held_entry
+from liveroom.features.keywords import Generations, forget_unheld, held_entry
 from liveroom.features.luckybag.commands import handlers
 from liveroom.features.luckybag.errors import BagCode
 from liveroom.features.luckybag.routes import routes
@@ -470,13 +470,10 @@ class LuckyBags(Feature):
         read of the store does as well then. One pass over the cache a pulse, as
         ``_fetch_stale`` makes over the rooms."""
         hub_rooms = self.ctx.hub.rooms
-        current = self._current
-        for room_id in [
-            room_id
-            for room_id, (_, _, mark) in current.items()
-            if mark is None or mark[0] is not hub_rooms.get(room_id)
-        ]:
-            del current[room_id]
+        gone = forget_unheld(
+            self._current, lambda entry: entry[2][0] if entry[2] else None, hub_rooms
+        )
+        for room_id in gone:
             self.held_keywords.pop(room_id, None)  # written and dropped with ``_current``
         self._generations.keep_only(hub_rooms)
 
